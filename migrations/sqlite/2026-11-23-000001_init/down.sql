@@ -1,0 +1,16 @@
+DROP TABLE setup_tokens;
+DROP TABLE login_attempts;
+DROP TABLE audit_events;
+DROP TABLE email_outbox;
+DROP TABLE sessions;
+DROP TABLE invitation_pools;
+DROP TABLE invitation_groups;
+DROP TABLE invitations;
+DROP TABLE pool_members;
+DROP TABLE pools;
+DROP TABLE group_members;
+DROP TABLE groups;
+DROP TABLE memberships;
+DROP TABLE roles;
+DROP TABLE users;
+DROP TABLE organizations;

@@ -1,0 +1,191 @@
+//! actix-session's `SessionStore` over the `sessions` table, so sessions survive restarts,
+//! are shared by every instance, and can be ended server-side.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::web;
+use chrono::NaiveDateTime;
+
+use super::keys;
+use crate::db::{self, DbPool, sessions};
+use crate::domain::tokens;
+
+/// Sessions seen again within this long keep their stored times, so reads stay reads.
+const TOUCH_INTERVAL_SECS: i64 = 60;
+
+#[derive(Clone)]
+pub struct DbSessionStore {
+    pool: DbPool,
+    idle: chrono::Duration,
+    absolute: chrono::Duration,
+}
+
+impl DbSessionStore {
+    pub fn new(pool: DbPool, idle: Duration, absolute: Duration) -> Self {
+        Self {
+            pool,
+            idle: chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::hours(8)),
+            absolute: chrono::Duration::from_std(absolute).unwrap_or(chrono::Duration::days(7)),
+        }
+    }
+
+    fn expiry(&self, created_at: NaiveDateTime, now: NaiveDateTime) -> NaiveDateTime {
+        (now + self.idle).min(created_at + self.absolute)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut db::DbConnection) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    async fn insert(&self, state: HashMap<String, String>) -> anyhow::Result<SessionKey> {
+        let key = tokens::generate();
+        let id = tokens::hash(&key);
+        let data = serde_json::to_string(&state)?;
+        let meta = Meta::of(&state);
+        let now = db::now();
+        let expires_at = self.expiry(now, now);
+        self.run(move |conn| {
+            sessions::insert(
+                conn,
+                &sessions::NewSession {
+                    id: &id,
+                    user_id: meta.user_id.as_deref(),
+                    data: &data,
+                    created_at: now,
+                    last_seen_at: now,
+                    expires_at,
+                    ip: meta.ip.as_deref(),
+                    user_agent: meta.user_agent.as_deref(),
+                },
+            )?;
+            Ok(())
+        })
+        .await?;
+        SessionKey::try_from(key).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// The state values that also get their own columns, for "end all of a user's sessions"
+/// and the list of a user's sessions.
+struct Meta {
+    user_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl Meta {
+    fn of(state: &HashMap<String, String>) -> Self {
+        let get = |k: &str| {
+            state
+                .get(k)
+                .and_then(|v| serde_json::from_str::<String>(v).ok())
+        };
+        Meta {
+            user_id: get(keys::USER_ID),
+            ip: get(keys::IP),
+            user_agent: get(keys::USER_AGENT).map(|ua| ua.chars().take(300).collect()),
+        }
+    }
+}
+
+impl SessionStore for DbSessionStore {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let id = tokens::hash(session_key.as_ref());
+        let (idle, absolute) = (self.idle, self.absolute);
+        let row = self
+            .run(move |conn| {
+                let Some(row) = sessions::find(conn, &id)? else {
+                    return Ok(None);
+                };
+                let now = db::now();
+                if row.expires_at <= now || row.created_at + absolute <= now {
+                    sessions::delete(conn, &id)?;
+                    return Ok(None);
+                }
+                if now - row.last_seen_at >= chrono::Duration::seconds(TOUCH_INTERVAL_SECS) {
+                    let expires_at = (now + idle).min(row.created_at + absolute);
+                    sessions::touch(conn, &id, now, expires_at)?;
+                }
+                Ok(Some(row))
+            })
+            .await
+            .map_err(LoadError::Other)?;
+        match row {
+            None => Ok(None),
+            Some(row) => serde_json::from_str(&row.data)
+                .map(Some)
+                .map_err(|e| LoadError::Deserialization(e.into())),
+        }
+    }
+
+    async fn save(
+        &self,
+        session_state: HashMap<String, String>,
+        _ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        self.insert(session_state).await.map_err(SaveError::Other)
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        session_state: HashMap<String, String>,
+        _ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        let id = tokens::hash(session_key.as_ref());
+        let data = serde_json::to_string(&session_state)
+            .map_err(|e| UpdateError::Serialization(e.into()))?;
+        let meta = Meta::of(&session_state);
+        let updated = self
+            .run(move |conn| {
+                Ok(sessions::update_data(
+                    conn,
+                    &id,
+                    meta.user_id.as_deref(),
+                    &data,
+                    meta.ip.as_deref(),
+                    meta.user_agent.as_deref(),
+                )?)
+            })
+            .await
+            .map_err(UpdateError::Other)?;
+        if updated {
+            Ok(session_key)
+        } else {
+            // The row was deleted while this request ran (signed out elsewhere, account
+            // deactivated): carry on anonymously rather than revive the sign-in.
+            let mut state = session_state;
+            state.remove(keys::USER_ID);
+            self.insert(state).await.map_err(UpdateError::Other)
+        }
+    }
+
+    async fn update_ttl(&self, session_key: &SessionKey, _ttl: &CookieDuration) -> Result<(), anyhow::Error> {
+        let id = tokens::hash(session_key.as_ref());
+        let (idle, absolute) = (self.idle, self.absolute);
+        self.run(move |conn| {
+            if let Some(row) = sessions::find(conn, &id)? {
+                let now = db::now();
+                sessions::touch(conn, &id, now, (now + idle).min(row.created_at + absolute))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
+        let id = tokens::hash(session_key.as_ref());
+        self.run(move |conn| Ok(sessions::delete(conn, &id)?)).await
+    }
+}

@@ -1,0 +1,131 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Portcullis: invite people into your organization, manage members, read the audit trail.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a platform administrator who is Admin of an organization. Reads the
+    /// password from standard input when one is piped in; otherwise prints a one-time
+    /// setup link.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        /// Organization slug; the first organization when omitted.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// postgres://..., sqlite://PATH or a file path. Default: DATA_DIR/portcullis.db.
+    #[arg(long, env = "PORTCULLIS_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "PORTCULLIS_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+
+    /// Where the SQLite database, the session key and outgoing mail files are kept.
+    #[arg(long, env = "PORTCULLIS_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// The address people use to reach the portal, used in links. Default: http://BIND.
+    #[arg(long, env = "PORTCULLIS_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Key that signs and encrypts session cookies (at least 64 bytes). Default: a key
+    /// generated once and kept in DATA_DIR/session.key.
+    #[arg(long, env = "PORTCULLIS_SESSION_KEY", hide_env_values = true, global = true)]
+    pub session_key: Option<String>,
+
+    /// A session ends after this long without a request.
+    #[arg(long, env = "PORTCULLIS_SESSION_IDLE_TIMEOUT", default_value = "8h", value_parser = humantime::parse_duration, global = true)]
+    pub session_idle_timeout: Duration,
+
+    /// A session ends this long after sign-in, however active.
+    #[arg(long, env = "PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT", default_value = "7days", value_parser = humantime::parse_duration, global = true)]
+    pub session_absolute_timeout: Duration,
+
+    /// How long an invitation link stays valid.
+    #[arg(long, env = "PORTCULLIS_INVITATION_TTL", default_value = "72h", value_parser = humantime::parse_duration, global = true)]
+    pub invitation_ttl: Duration,
+
+    /// Failed sign-ins allowed per account within the throttle window.
+    #[arg(long, env = "PORTCULLIS_LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5, global = true)]
+    pub login_max_failures_per_account: i64,
+
+    /// Failed sign-ins allowed per client address within the throttle window.
+    #[arg(long, env = "PORTCULLIS_LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 20, global = true)]
+    pub login_max_failures_per_address: i64,
+
+    /// Window over which failed sign-ins are counted; they are forgotten after it.
+    #[arg(long, env = "PORTCULLIS_LOGIN_THROTTLE_WINDOW", default_value = "15m", value_parser = humantime::parse_duration, global = true)]
+    pub login_throttle_window: Duration,
+
+    /// Take the client address from X-Forwarded-For (only behind a trusted proxy).
+    #[arg(long, env = "PORTCULLIS_TRUST_PROXY", default_value_t = false, global = true)]
+    pub trust_proxy: bool,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "PORTCULLIS_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: String,
+
+    /// HTTP worker threads. Default: one per CPU.
+    #[arg(long, env = "PORTCULLIS_WORKERS", global = true)]
+    pub workers: Option<usize>,
+
+    /// Database connections kept in the pool.
+    #[arg(long, env = "PORTCULLIS_DB_POOL_SIZE", default_value_t = 10, global = true)]
+    pub db_pool_size: u32,
+}
+
+impl Settings {
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            self.data_dir
+                .join("portcullis.db")
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+
+    /// The base of every link, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url().starts_with("https://")
+    }
+
+    /// Settings as a test or an embedding program builds them, without reading argv.
+    pub fn for_tests(database_url: String, data_dir: PathBuf) -> Self {
+        let cli = Cli::parse_from(["portcullis"]);
+        Settings {
+            database_url: Some(database_url),
+            data_dir,
+            bind: "127.0.0.1:0".into(),
+            ..cli.settings
+        }
+    }
+}

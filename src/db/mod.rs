@@ -1,0 +1,279 @@
+//! Database access: one connection type for both backends, a pool that picks the backend
+//! from the URL scheme, migrations and transaction helpers.
+
+pub mod audit_events;
+pub mod login_attempts;
+pub mod memberships;
+pub mod organizations;
+pub mod roles;
+pub mod schema;
+pub mod sessions;
+pub mod setup_tokens;
+pub mod users;
+
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type DbPool = r2d2::Pool<ConnectionManager>;
+pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Arbitrary constant shared by every instance so only one of them migrates at a time.
+const MIGRATION_LOCK_KEY: i64 = 0x706f_7274_6375_6c6c;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbUrlError {
+    #[error(
+        "unsupported database URL scheme `{0}`: use postgres://..., postgresql://..., sqlite://PATH or a plain file path"
+    )]
+    UnsupportedScheme(String),
+    #[error("the database URL is empty")]
+    Empty,
+}
+
+/// Where a database URL points, decided once so that a typo never silently becomes a new
+/// SQLite file named after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbTarget {
+    Postgres(String),
+    Sqlite(String),
+}
+
+impl DbTarget {
+    pub fn parse(url: &str) -> Result<Self, DbUrlError> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(DbUrlError::Empty);
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DbTarget::Postgres(url.to_string()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            return Ok(DbTarget::Sqlite(path.to_string()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            return Ok(DbTarget::Sqlite(path.to_string()));
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            return Err(DbUrlError::UnsupportedScheme(scheme.to_string()));
+        }
+        if let Some((scheme, _)) = url.split_once(':') {
+            // A Windows drive letter is a path, anything else with a colon is a scheme.
+            if scheme.len() > 1 && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') {
+                return Err(DbUrlError::UnsupportedScheme(scheme.to_string()));
+            }
+        }
+        Ok(DbTarget::Sqlite(url.to_string()))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbTarget::Postgres(_) => Backend::Postgres,
+            DbTarget::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Connects by URL scheme; the derived `establish` would try every backend in turn and
+/// hide the real error.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    target: DbTarget,
+}
+
+impl ConnectionManager {
+    pub fn new(target: DbTarget) -> Self {
+        Self { target }
+    }
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match &self.target {
+            DbTarget::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgresql)
+                .map_err(diesel::r2d2::Error::ConnectionError),
+            DbTarget::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path)
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                conn.batch_execute(SQLITE_PRAGMAS)
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+pub struct PoolOptions {
+    pub max_size: u32,
+    pub connection_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 10,
+            connection_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Builds the pool and opens one connection straight away so a wrong URL fails at start-up.
+pub fn build_pool(target: &DbTarget, options: PoolOptions) -> anyhow::Result<DbPool> {
+    if let DbTarget::Sqlite(path) = target {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+    }
+    let manager = ConnectionManager::new(target.clone());
+    let pool = r2d2::Pool::builder()
+        .max_size(options.max_size)
+        .connection_timeout(options.connection_timeout)
+        .build(manager)
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
+    Ok(pool)
+}
+
+/// Runs the embedded migrations of the connection's dialect; on PostgreSQL under an
+/// advisory lock so instances starting together take turns.
+pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<()> {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+        }
+        DbConnection::Postgresql(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+            let result = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("migration failed: {e}"));
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+            result?;
+        }
+    }
+    Ok(())
+}
+
+pub fn backend(conn: &DbConnection) -> Backend {
+    match conn {
+        DbConnection::Postgresql(_) => Backend::Postgres,
+        DbConnection::Sqlite(_) => Backend::Sqlite,
+    }
+}
+
+/// A transaction that reads and then writes. On SQLite it starts with `BEGIN IMMEDIATE`
+/// so it waits for the write lock up front instead of failing with SQLITE_BUSY when it
+/// upgrades; on PostgreSQL callers lock the rows they depend on (see `organizations::lock`).
+pub fn write_tx<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConnection::Postgresql(_) => {
+            <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?
+        }
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+/// Current UTC time at microsecond precision, the finest both backends keep, so a value
+/// read back compares equal to the one written.
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Placeholder for "never" in NOT NULL time columns that lists sort by.
+pub fn never() -> NaiveDateTime {
+    chrono::DateTime::UNIX_EPOCH.naive_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_schemes_pick_the_backend() {
+        assert_eq!(
+            DbTarget::parse("postgres://u@h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            DbTarget::parse("postgresql://u@h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            DbTarget::parse("sqlite://data/x.db").unwrap(),
+            DbTarget::Sqlite("data/x.db".into())
+        );
+        assert_eq!(
+            DbTarget::parse("./data/portcullis.db").unwrap(),
+            DbTarget::Sqlite("./data/portcullis.db".into())
+        );
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused() {
+        assert!(matches!(
+            DbTarget::parse("mysql://root@localhost/db"),
+            Err(DbUrlError::UnsupportedScheme(s)) if s == "mysql"
+        ));
+        assert!(matches!(
+            DbTarget::parse("postgress://x"),
+            Err(DbUrlError::UnsupportedScheme(_))
+        ));
+        assert!(matches!(DbTarget::parse("  "), Err(DbUrlError::Empty)));
+    }
+}

@@ -1,0 +1,222 @@
+// Written by hand: the same portable SQL types serve both backends.
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        slug -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+        lock_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        password_hash -> Nullable<Text>,
+        platform_role -> Text,
+        status -> Text,
+        auth_method -> Text,
+        created_at -> Timestamp,
+        last_active_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    roles (id) {
+        id -> Text,
+        org_id -> Text,
+        key -> Text,
+        name -> Text,
+        permissions -> Text,
+        rank -> BigInt,
+        builtin -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    memberships (org_id, user_id) {
+        org_id -> Text,
+        user_id -> Text,
+        role_id -> Text,
+        status -> Text,
+        email -> Text,
+        sort_name -> Text,
+        created_at -> Timestamp,
+        last_active_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        description -> Text,
+        role_id -> Nullable<Text>,
+        owner_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        group_id -> Text,
+        user_id -> Text,
+        org_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pools (id) {
+        id -> Text,
+        org_id -> Text,
+        parent_id -> Nullable<Text>,
+        name -> Text,
+        owner_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pool_members (pool_id, user_id) {
+        pool_id -> Text,
+        user_id -> Text,
+        org_id -> Text,
+        role_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        org_id -> Text,
+        email -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        role_id -> Text,
+        token_hash -> Text,
+        status -> Text,
+        invited_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        last_sent_at -> Timestamp,
+        send_count -> BigInt,
+        accepted_at -> Nullable<Timestamp>,
+        accepted_user_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    invitation_groups (invitation_id, group_id) {
+        invitation_id -> Text,
+        group_id -> Text,
+    }
+}
+
+diesel::table! {
+    invitation_pools (invitation_id, pool_id) {
+        invitation_id -> Text,
+        pool_id -> Text,
+        role_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Nullable<Text>,
+        data -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    email_outbox (id) {
+        id -> Text,
+        to_addr -> Text,
+        subject -> Text,
+        text_body -> Text,
+        html_body -> Text,
+        created_at -> Timestamp,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        org_id -> Nullable<Text>,
+        actor_id -> Nullable<Text>,
+        actor_email -> Nullable<Text>,
+        action -> Text,
+        target_type -> Nullable<Text>,
+        target_id -> Nullable<Text>,
+        target_label -> Nullable<Text>,
+        details -> Text,
+        ip -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_attempts (id) {
+        id -> Text,
+        key -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    setup_tokens (token_hash) {
+        token_hash -> Text,
+        purpose -> Text,
+        user_id -> Nullable<Text>,
+        org_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(roles -> organizations (org_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(memberships -> organizations (org_id));
+diesel::joinable!(memberships -> roles (role_id));
+diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(groups -> roles (role_id));
+diesel::joinable!(pool_members -> pools (pool_id));
+diesel::joinable!(invitations -> roles (role_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    users,
+    roles,
+    memberships,
+    groups,
+    group_members,
+    pools,
+    pool_members,
+    invitations,
+    invitation_groups,
+    invitation_pools,
+    sessions,
+    email_outbox,
+    audit_events,
+    login_attempts,
+    setup_tokens,
+);

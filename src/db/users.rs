@@ -1,0 +1,93 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::{DbConnection, now};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub password_hash: Option<String>,
+    pub platform_role: String,
+    pub status: String,
+    pub auth_method: String,
+    pub created_at: NaiveDateTime,
+    pub last_active_at: Option<NaiveDateTime>,
+}
+
+impl User {
+    pub fn display_name(&self) -> String {
+        crate::domain::names::full_name(&self.first_name, &self.last_name)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub platform_role: &'a str,
+    pub status: &'a str,
+    pub auth_method: &'a str,
+    pub created_at: NaiveDateTime,
+    pub last_active_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConnection, user: &NewUser) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::email.eq(email))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn any_exists(conn: &mut DbConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(users::table.select(users::id))).get_result(conn)
+}
+
+pub fn set_password(conn: &mut DbConnection, id: &str, hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::password_hash.eq(Some(hash)))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn set_name(conn: &mut DbConnection, id: &str, first: &str, last: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((users::first_name.eq(first), users::last_name.eq(last)))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn touch(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::last_active_at.eq(Some(now())))
+        .execute(conn)
+        .map(|_| ())
+}

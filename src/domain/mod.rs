@@ -1,0 +1,42 @@
+//! Validated types and the rules of the portal, free of HTTP so they are unit-tested alone.
+
+pub mod email;
+pub mod names;
+pub mod password;
+pub mod redirect;
+pub mod roles;
+pub mod setup;
+pub mod slug;
+pub mod tokens;
+pub mod orgs;
+
+use std::collections::BTreeMap;
+
+/// Messages keyed by form field, shown next to the field when a form is re-rendered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(BTreeMap<&'static str, String>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: impl ToString) {
+        self.0.entry(field).or_insert_with(|| message.to_string());
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Records the error of `result` under `field` and hands back its value, if any.
+    pub fn check<T, E: ToString>(&mut self, field: &'static str, result: Result<T, E>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(field, e.to_string());
+                None
+            }
+        }
+    }
+}

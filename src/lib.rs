@@ -1,0 +1,10 @@
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,91 @@
+use std::io::{IsTerminal, Read};
+
+use clap::Parser;
+use portcullis::config::{Cli, Command, Settings};
+use portcullis::db::{self, DbTarget, PoolOptions};
+use portcullis::domain::email::Email;
+use portcullis::domain::{password, setup};
+use portcullis::startup::Application;
+use portcullis::telemetry;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(&cli.settings.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.settings),
+        Command::Migrate => {
+            let pool = open(&cli.settings)?;
+            db::migrate(&mut *pool.get()?)?;
+            println!("Database is up to date.");
+            Ok(())
+        }
+        Command::CreateAdmin { email, org } => create_admin(&cli.settings, &email, org.as_deref()),
+    }
+}
+
+fn open(settings: &Settings) -> anyhow::Result<db::DbPool> {
+    let target = DbTarget::parse(&settings.database_url())?;
+    db::build_pool(
+        &target,
+        PoolOptions {
+            max_size: 2,
+            ..PoolOptions::default()
+        },
+    )
+}
+
+#[actix_web::main]
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let public_url = settings.public_url();
+    let app = Application::build(settings).await?;
+    tracing::info!(port = app.port(), "Portcullis is listening; open {public_url}");
+    if let Some(url) = &app.setup_url {
+        // Printed, not only logged: this is how the first administrator gets in.
+        println!("\nNo administrator exists yet. Open this one-time link to create one:\n\n    {url}\n");
+    }
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+fn create_admin(settings: &Settings, email: &str, org: Option<&str>) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let password = read_password_from_stdin()?;
+    let hash = match &password {
+        Some(p) => {
+            password::validate_new(p, p).map_err(|e| anyhow::anyhow!("password: {e}"))?;
+            Some(portcullis::auth::password::hash_blocking(p)?)
+        }
+        None => None,
+    };
+    let pool = open(settings)?;
+    let mut conn = pool.get()?;
+    db::migrate(&mut conn)?;
+    let created = setup::create_admin(&mut conn, &email, org, hash.as_deref())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "Created {} as Admin of {} ({}).",
+        created.user.email, created.org.name, created.org.slug
+    );
+    if let Some(token) = created.setup_token {
+        println!(
+            "They set their name and password at this one-time link (valid {} hours):\n\n    {}/setup/{}\n",
+            setup::ACCOUNT_LINK_TTL_HOURS,
+            settings.public_url(),
+            token
+        );
+    }
+    Ok(())
+}
+
+/// The first line of standard input when something is piped in; `None` on a terminal or
+/// with empty input, which means "print a setup link instead".
+fn read_password_from_stdin() -> anyhow::Result<Option<String>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(None);
+    }
+    let mut input = String::new();
+    stdin.lock().read_to_string(&mut input)?;
+    let line = input.lines().next().unwrap_or("").to_string();
+    Ok((!line.is_empty()).then_some(line))
+}

@@ -1,0 +1,176 @@
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::audit::{self, Event, Origin};
+use crate::auth::current_user::{MaybeUser, sign_in};
+use crate::auth::throttle;
+use crate::db::{self, users};
+use crate::domain::redirect::safe_next;
+use crate::error::{AppError, AppResult};
+use crate::web::layout::Layout;
+use crate::web::{AppState, render, render_status, see_other};
+
+const DEFAULT_LANDING: &str = "/orgs";
+const WRONG_CREDENTIALS: &str = "That email and password do not match an active account.";
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+struct LoginPage {
+    layout: Layout,
+    email: String,
+    next: String,
+    error: Option<&'static str>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    signed_out: Option<String>,
+}
+
+pub async fn login_form(
+    session: Session,
+    query: web::Query<LoginQuery>,
+    current: MaybeUser,
+) -> AppResult<HttpResponse> {
+    let next = safe_next(query.next.as_deref(), DEFAULT_LANDING).to_string();
+    if current.0.is_some() {
+        return Ok(see_other(&next));
+    }
+    Ok(render(&LoginPage {
+        layout: Layout::public(&session, "Sign in"),
+        email: String::new(),
+        next,
+        error: None,
+        notice: query
+            .signed_out
+            .as_ref()
+            .map(|_| "You have been signed out."),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    origin: Origin,
+    form: web::Form<LoginForm>,
+) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let email = form.email.trim().to_lowercase();
+    let ip = origin.ip.clone().unwrap_or_default();
+    let limits = state.throttle;
+
+    let (throttled, user) = {
+        let (email, ip, origin) = (email.clone(), ip.clone(), origin.clone());
+        state
+            .db(move |conn| {
+                if throttle::is_throttled(conn, &limits, &email, &ip)? {
+                    audit::record(
+                        conn,
+                        &Event::new("auth.login_throttled", &origin)
+                            .target("account", "", &truncate(&email, 254)),
+                    )?;
+                    return Ok((true, None));
+                }
+                Ok((false, users::find_by_email(conn, &email)?))
+            })
+            .await?
+    };
+    if throttled {
+        return Err(AppError::TooManyRequests(
+            "Too many failed sign-in attempts. Wait a few minutes, then try again.".into(),
+        ));
+    }
+
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let password_ok = state.hasher.verify(form.password, stored).await?;
+    let user = user.filter(|u| password_ok && u.is_active());
+
+    let Some(user) = user else {
+        let (email, origin) = (email.clone(), origin.clone());
+        state
+            .db(move |conn| {
+                db::write_tx(conn, |conn| {
+                    throttle::record_failure(conn, &email, &ip)?;
+                    audit::record(
+                        conn,
+                        &Event::new("auth.login_failed", &origin)
+                            .target("account", "", &truncate(&email, 254)),
+                    )?;
+                    Ok::<_, AppError>(())
+                })
+            })
+            .await?;
+        let page = LoginPage {
+            layout: Layout::public(&session, "Sign in"),
+            email: truncate(&form.email, 254),
+            next: safe_next(form.next.as_deref(), DEFAULT_LANDING).to_string(),
+            error: Some(WRONG_CREDENTIALS),
+            notice: None,
+        };
+        return Ok(render_status(StatusCode::UNAUTHORIZED, &page));
+    };
+
+    {
+        let (user, origin) = (user.clone(), origin.clone());
+        state
+            .db(move |conn| {
+                db::write_tx(conn, |conn| {
+                    throttle::record_success(conn, &user.email)?;
+                    users::touch(conn, &user.id)?;
+                    audit::record(
+                        conn,
+                        &Event::new("auth.login_succeeded", &origin)
+                            .actor(&user.id, &user.email)
+                            .target("user", &user.id, &user.email),
+                    )?;
+                    Ok::<_, AppError>(())
+                })
+            })
+            .await?;
+    }
+    sign_in(&session, &req, &user, state.settings.trust_proxy)?;
+    Ok(see_other(safe_next(form.next.as_deref(), DEFAULT_LANDING)))
+}
+
+pub async fn logout(
+    state: web::Data<AppState>,
+    session: Session,
+    origin: Origin,
+    current: MaybeUser,
+) -> AppResult<HttpResponse> {
+    if let Some(current) = current.0 {
+        let user = current.user;
+        state
+            .db(move |conn| {
+                audit::record(
+                    conn,
+                    &Event::new("auth.logout", &origin)
+                        .actor(&user.id, &user.email)
+                        .target("user", &user.id, &user.email),
+                )?;
+                Ok(())
+            })
+            .await?;
+    }
+    session.purge();
+    Ok(see_other("/login?signed_out=1"))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.trim().chars().take(max).collect()
+}

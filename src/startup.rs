@@ -1,0 +1,200 @@
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::auth::csrf::csrf_guard;
+use crate::auth::password::Hasher;
+use crate::auth::session_store::DbSessionStore;
+use crate::auth::throttle::{self, Limits};
+use crate::config::Settings;
+use crate::db::{self, DbPool, DbTarget, PoolOptions};
+use crate::domain::{orgs, setup};
+use crate::routes;
+use crate::web::AppState;
+use crate::web::middleware::{request_log, security_headers};
+
+pub const SESSION_COOKIE: &str = "portcullis_session";
+
+/// A server bound to its port, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    pool: DbPool,
+    /// The first-administrator link, when the database has no user yet.
+    pub setup_url: Option<String>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let target = DbTarget::parse(&settings.database_url())?;
+        let pool_settings = PoolOptions {
+            max_size: settings.db_pool_size,
+            ..PoolOptions::default()
+        };
+        let pool = {
+            let target = target.clone();
+            web::block(move || db::build_pool(&target, pool_settings)).await??
+        };
+        let setup_token = {
+            let pool = pool.clone();
+            web::block(move || -> anyhow::Result<Option<String>> {
+                let mut conn = pool.get()?;
+                db::migrate(&mut conn)?;
+                orgs::ensure_first(&mut conn)?;
+                Ok(setup::issue_first_admin_link(&mut conn)?)
+            })
+            .await??
+        };
+        let setup_url = setup_token.map(|t| format!("{}/setup/{t}", settings.public_url()));
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let key = session_key(&settings)?;
+        let server = run(listener, pool.clone(), settings, key)?;
+        Ok(Self {
+            port,
+            server,
+            pool,
+            setup_url,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pool(&self) -> DbPool {
+        self.pool.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn run(listener: TcpListener, pool: DbPool, settings: Settings, key: Key) -> anyhow::Result<Server> {
+    let limits = Limits {
+        per_account: settings.login_max_failures_per_account,
+        per_address: settings.login_max_failures_per_address,
+        window: chrono::Duration::from_std(settings.login_throttle_window)?,
+    };
+    let workers = settings.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    let store = DbSessionStore::new(
+        pool.clone(),
+        settings.session_idle_timeout,
+        settings.session_absolute_timeout,
+    );
+    let secure = settings.secure_cookies();
+    let state = web::Data::new(AppState {
+        pool: pool.clone(),
+        hasher: Hasher::new(workers),
+        throttle: limits,
+        settings,
+    });
+    spawn_housekeeping(pool, limits);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::FormConfig::default().limit(256 * 1024))
+            .wrap(from_fn(csrf_guard))
+            .wrap(
+                SessionMiddleware::builder(store.clone(), key.clone())
+                    .cookie_name(SESSION_COOKIE.into())
+                    .cookie_http_only(true)
+                    .cookie_same_site(SameSite::Lax)
+                    .cookie_secure(secure)
+                    .cookie_content_security(CookieContentSecurity::Private)
+                    .session_lifecycle(BrowserSession::default())
+                    .build(),
+            )
+            .wrap(security_headers(secure))
+            .wrap(from_fn(request_log))
+            .configure(routes::configure)
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Deletes expired sessions and forgotten sign-in failures now and then.
+fn spawn_housekeeping(pool: DbPool, limits: Limits) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let pool = pool.clone();
+            let result = web::block(move || -> anyhow::Result<(usize, usize)> {
+                let mut conn = pool.get()?;
+                let sessions = db::sessions::delete_expired(&mut conn, db::now())?;
+                let attempts = throttle::prune(&mut conn, &limits)?;
+                Ok((sessions, attempts))
+            })
+            .await;
+            match result {
+                Ok(Ok((sessions, attempts))) => {
+                    tracing::debug!(sessions, attempts, "housekeeping done")
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+        }
+    });
+}
+
+/// The key that signs and encrypts session cookies: from the settings, or generated once
+/// and kept in the data directory so a restart signs nobody out.
+fn session_key(settings: &Settings) -> anyhow::Result<Key> {
+    if let Some(configured) = &settings.session_key {
+        let bytes = STANDARD
+            .decode(configured.trim())
+            .unwrap_or_else(|_| configured.as_bytes().to_vec());
+        anyhow::ensure!(
+            bytes.len() >= 64,
+            "PORTCULLIS_SESSION_KEY must be at least 64 bytes (or base64 of them)"
+        );
+        return Ok(Key::from(&bytes));
+    }
+    let path = settings.data_dir.join("session.key");
+    if let Ok(stored) = std::fs::read_to_string(&path) {
+        if let Ok(bytes) = STANDARD.decode(stored.trim()) {
+            if bytes.len() >= 64 {
+                return Ok(Key::from(&bytes));
+            }
+        }
+        anyhow::bail!("{} is not a valid session key; delete it to make a new one", path.display());
+    }
+    let key = Key::generate();
+    write_private(&path, &STANDARD.encode(key.master()))?;
+    Ok(key)
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! CSS and JavaScript compiled into the binary, served with a content hash in the URL so
+//! browsers may cache them for good.
+
+use std::sync::OnceLock;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use sha2::{Digest, Sha256};
+
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+const ASSETS: [Asset; 2] = [
+    Asset {
+        name: "app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../static/app.css"),
+    },
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/app.js"),
+    },
+];
+
+fn versions() -> &'static Vec<String> {
+    static VERSIONS: OnceLock<Vec<String>> = OnceLock::new();
+    VERSIONS.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|a| hex::encode(&Sha256::digest(a.body)[..6]))
+            .collect()
+    })
+}
+
+/// The URL of an asset, changing whenever its content does.
+pub fn url(name: &str) -> String {
+    match ASSETS.iter().position(|a| a.name == name) {
+        Some(i) => format!("/static/{}?v={}", name, versions()[i]),
+        None => format!("/static/{name}"),
+    }
+}
+
+pub async fn serve(path: web::Path<String>) -> HttpResponse {
+    match ASSETS.iter().find(|a| a.name == path.as_str()) {
+        Some(asset) => HttpResponse::Ok()
+            .content_type(asset.content_type)
+            .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+            .body(asset.body),
+        None => HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("not found"),
+    }
+}

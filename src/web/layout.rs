@@ -1,0 +1,107 @@
+use actix_session::Session;
+
+use super::{Flash, assets, csrf_token, take_flashes};
+use crate::auth::current_user::{CurrentUser, OrgCtx};
+use crate::domain::roles::Permission;
+
+#[derive(Debug, Clone)]
+pub struct NavOrg {
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NavUser {
+    pub name: String,
+    pub email: String,
+    /// Shown in the round avatar.
+    pub initial: String,
+    pub platform: bool,
+}
+
+/// What the frame (`base.html`) shows around every page.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub title: String,
+    pub csrf_token: String,
+    pub flashes: Vec<Flash>,
+    pub user: Option<NavUser>,
+    pub orgs: Vec<NavOrg>,
+    pub org: Option<NavOrg>,
+    /// Which tab is highlighted.
+    pub active: &'static str,
+    pub can_invite: bool,
+    pub can_audit: bool,
+    pub css: String,
+    pub js: String,
+}
+
+impl Layout {
+    /// The frame with no session: error pages and anything rendered outside a request.
+    pub fn bare(title: &str) -> Self {
+        Layout {
+            title: title.to_string(),
+            csrf_token: String::new(),
+            flashes: Vec::new(),
+            user: None,
+            orgs: Vec::new(),
+            org: None,
+            active: "",
+            can_invite: false,
+            can_audit: false,
+            css: assets::url("app.css"),
+            js: assets::url("app.js"),
+        }
+    }
+
+    /// A page for someone not signed in (sign-in, setup, invitation links).
+    pub fn public(session: &Session, title: &str) -> Self {
+        Layout {
+            csrf_token: csrf_token(session),
+            flashes: take_flashes(session),
+            ..Layout::bare(title)
+        }
+    }
+
+    pub fn signed_in(session: &Session, user: &CurrentUser, title: &str) -> Self {
+        Layout {
+            user: Some(NavUser {
+                name: user.user.display_name(),
+                email: user.user.email.clone(),
+                initial: initial(&user.user.first_name, &user.user.email),
+                platform: user.user.platform_role != "none",
+            }),
+            orgs: user
+                .orgs
+                .iter()
+                .map(|o| NavOrg {
+                    slug: o.slug.clone(),
+                    name: o.name.clone(),
+                })
+                .collect(),
+            ..Layout::public(session, title)
+        }
+    }
+
+    pub fn in_org(session: &Session, ctx: &OrgCtx, title: &str, active: &'static str) -> Self {
+        Layout {
+            org: Some(NavOrg {
+                slug: ctx.org.slug.clone(),
+                name: ctx.org.name.clone(),
+            }),
+            active,
+            can_invite: ctx.can(Permission::UsersInvite),
+            can_audit: ctx.can(Permission::AuditRead),
+            ..Layout::signed_in(session, &ctx.current, title)
+        }
+    }
+}
+
+fn initial(first_name: &str, email: &str) -> String {
+    first_name
+        .chars()
+        .chain(email.chars())
+        .find(|c| c.is_alphanumeric())
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_else(|| "?".into())
+}

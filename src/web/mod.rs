@@ -1,0 +1,100 @@
+//! What every page shares: the frame's context, flash messages, rendering, middleware.
+
+pub mod assets;
+pub mod layout;
+pub mod middleware;
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+
+use crate::auth::keys;
+use crate::config::Settings;
+use crate::db::{DbConnection, DbPool};
+use crate::error::AppError;
+
+/// Shared by every handler.
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Settings,
+    pub hasher: crate::auth::password::Hasher,
+    pub throttle: crate::auth::throttle::Limits,
+}
+
+impl AppState {
+    /// Runs blocking database work on the thread pool with a pooled connection.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+}
+
+pub fn render_status<T: askama::Template>(status: StatusCode, page: &T) -> HttpResponse {
+    match page.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("The page could not be rendered.")
+        }
+    }
+}
+
+pub fn render<T: askama::Template>(page: &T) -> HttpResponse {
+    render_status(StatusCode::OK, page)
+}
+
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Flash {
+    pub kind: String,
+    pub message: String,
+}
+
+/// Queues a message for the next page this session sees.
+pub fn flash(session: &Session, kind: &str, message: impl Into<String>) {
+    let mut all: Vec<Flash> = session
+        .get(keys::FLASH)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    all.push(Flash {
+        kind: kind.to_string(),
+        message: message.into(),
+    });
+    let _ = session.insert(keys::FLASH, all);
+}
+
+pub fn take_flashes(session: &Session) -> Vec<Flash> {
+    session
+        .remove_as::<Vec<Flash>>(keys::FLASH)
+        .and_then(Result::ok)
+        .unwrap_or_default()
+}
+
+/// The session's CSRF token, created on first use.
+pub fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(token)) = session.get::<String>(keys::CSRF) {
+        return token;
+    }
+    let token = crate::domain::tokens::generate();
+    let _ = session.insert(keys::CSRF, &token);
+    token
+}
