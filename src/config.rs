@@ -38,11 +38,21 @@ pub struct Settings {
     pub database_url: Option<String>,
 
     /// Address and port to listen on.
-    #[arg(long, env = "PORTCULLIS_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "PORTCULLIS_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub bind: String,
 
     /// Where the SQLite database, the session key and outgoing mail files are kept.
-    #[arg(long, env = "PORTCULLIS_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(
+        long,
+        env = "PORTCULLIS_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     pub data_dir: PathBuf,
 
     /// The address people use to reach the portal, used in links. Default: http://BIND.
@@ -51,7 +61,12 @@ pub struct Settings {
 
     /// Key that signs and encrypts session cookies (at least 64 bytes). Default: a key
     /// generated once and kept in DATA_DIR/session.key.
-    #[arg(long, env = "PORTCULLIS_SESSION_KEY", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "PORTCULLIS_SESSION_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     pub session_key: Option<String>,
 
     /// A session ends after this long without a request.
@@ -67,11 +82,21 @@ pub struct Settings {
     pub invitation_ttl: Duration,
 
     /// Failed sign-ins allowed per account within the throttle window.
-    #[arg(long, env = "PORTCULLIS_LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5, global = true)]
+    #[arg(
+        long,
+        env = "PORTCULLIS_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        default_value_t = 5,
+        global = true
+    )]
     pub login_max_failures_per_account: i64,
 
     /// Failed sign-ins allowed per client address within the throttle window.
-    #[arg(long, env = "PORTCULLIS_LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "PORTCULLIS_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 20,
+        global = true
+    )]
     pub login_max_failures_per_address: i64,
 
     /// Window over which failed sign-ins are counted; they are forgotten after it.
@@ -79,11 +104,21 @@ pub struct Settings {
     pub login_throttle_window: Duration,
 
     /// Take the client address from X-Forwarded-For (only behind a trusted proxy).
-    #[arg(long, env = "PORTCULLIS_TRUST_PROXY", default_value_t = false, global = true)]
+    #[arg(
+        long,
+        env = "PORTCULLIS_TRUST_PROXY",
+        default_value_t = false,
+        global = true
+    )]
     pub trust_proxy: bool,
 
     /// Log format: `text` or `json`.
-    #[arg(long, env = "PORTCULLIS_LOG_FORMAT", default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "PORTCULLIS_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
     pub log_format: String,
 
     /// HTTP worker threads. Default: one per CPU.
@@ -91,7 +126,12 @@ pub struct Settings {
     pub workers: Option<usize>,
 
     /// Database connections kept in the pool.
-    #[arg(long, env = "PORTCULLIS_DB_POOL_SIZE", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "PORTCULLIS_DB_POOL_SIZE",
+        default_value_t = 10,
+        global = true
+    )]
     pub db_pool_size: u32,
 }
 

@@ -38,10 +38,15 @@ fn open(settings: &Settings) -> anyhow::Result<db::DbPool> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let public_url = settings.public_url();
     let app = Application::build(settings).await?;
-    tracing::info!(port = app.port(), "Portcullis is listening; open {public_url}");
+    tracing::info!(
+        port = app.port(),
+        "Portcullis is listening; open {public_url}"
+    );
     if let Some(url) = &app.setup_url {
         // Printed, not only logged: this is how the first administrator gets in.
-        println!("\nNo administrator exists yet. Open this one-time link to create one:\n\n    {url}\n");
+        println!(
+            "\nNo administrator exists yet. Open this one-time link to create one:\n\n    {url}\n"
+        );
     }
     app.run_until_stopped().await?;
     Ok(())

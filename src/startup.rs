@@ -81,7 +81,12 @@ impl Application {
     }
 }
 
-fn run(listener: TcpListener, pool: DbPool, settings: Settings, key: Key) -> anyhow::Result<Server> {
+fn run(
+    listener: TcpListener,
+    pool: DbPool,
+    settings: Settings,
+    key: Key,
+) -> anyhow::Result<Server> {
     let limits = Limits {
         per_account: settings.login_max_failures_per_account,
         per_address: settings.login_max_failures_per_address,
@@ -170,12 +175,15 @@ fn session_key(settings: &Settings) -> anyhow::Result<Key> {
     }
     let path = settings.data_dir.join("session.key");
     if let Ok(stored) = std::fs::read_to_string(&path) {
-        if let Ok(bytes) = STANDARD.decode(stored.trim()) {
-            if bytes.len() >= 64 {
-                return Ok(Key::from(&bytes));
-            }
+        if let Ok(bytes) = STANDARD.decode(stored.trim())
+            && bytes.len() >= 64
+        {
+            return Ok(Key::from(&bytes));
         }
-        anyhow::bail!("{} is not a valid session key; delete it to make a new one", path.display());
+        anyhow::bail!(
+            "{} is not a valid session key; delete it to make a new one",
+            path.display()
+        );
     }
     let key = Key::generate();
     write_private(&path, &STANDARD.encode(key.master()))?;

@@ -88,9 +88,11 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            CurrentUser::load(&req).await?.ok_or_else(|| AppError::LoginRequired {
-                next: next_of(&req),
-            })
+            CurrentUser::load(&req)
+                .await?
+                .ok_or_else(|| AppError::LoginRequired {
+                    next: next_of(&req),
+                })
         })
     }
 }
@@ -145,11 +147,12 @@ impl FromRequest for OrgCtx {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let current = CurrentUser::load(&req)
-                .await?
-                .ok_or_else(|| AppError::LoginRequired {
-                    next: next_of(&req),
-                })?;
+            let current =
+                CurrentUser::load(&req)
+                    .await?
+                    .ok_or_else(|| AppError::LoginRequired {
+                        next: next_of(&req),
+                    })?;
             let slug = req
                 .match_info()
                 .get("org")
@@ -186,10 +189,8 @@ impl FromRequest for OrgCtx {
 
 /// The client address, honouring X-Forwarded-For only when configured to.
 pub fn client_ip(req: &HttpRequest, trust_proxy: bool) -> String {
-    if trust_proxy {
-        if let Some(ip) = req.connection_info().realip_remote_addr() {
-            return ip.to_string();
-        }
+    if trust_proxy && let Some(ip) = req.connection_info().realip_remote_addr() {
+        return ip.to_string();
     }
     req.peer_addr()
         .map(|a| a.ip().to_string())
@@ -214,7 +215,12 @@ impl FromRequest for Origin {
 
 /// Signs the session in as `user`: a new session id (so a planted cookie is worthless),
 /// a new CSRF token, and the client's address and browser for the sessions list.
-pub fn sign_in(session: &Session, req: &HttpRequest, user: &User, trust_proxy: bool) -> Result<(), AppError> {
+pub fn sign_in(
+    session: &Session,
+    req: &HttpRequest,
+    user: &User,
+    trust_proxy: bool,
+) -> Result<(), AppError> {
     session.renew();
     let to_err = |e: actix_session::SessionInsertError| AppError::Internal(anyhow::anyhow!("{e}"));
     session.insert(keys::USER_ID, &user.id).map_err(to_err)?;

@@ -38,9 +38,7 @@ pub fn verify_blocking(password: &str, stored: Option<&str>) -> bool {
 
 fn dummy_hash() -> &'static String {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        hash_blocking(&crate::domain::tokens::generate()).expect("dummy hash")
-    })
+    DUMMY.get_or_init(|| hash_blocking(&crate::domain::tokens::generate()).expect("dummy hash"))
 }
 
 /// Runs hashes on the blocking pool, a bounded number at a time: each one costs tens of
@@ -75,7 +73,10 @@ mod tests {
     #[test]
     fn hashes_are_argon2id_with_owasp_parameters() {
         let hash = hash_blocking("correct horse battery").unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(verify_blocking("correct horse battery", Some(&hash)));
         assert!(!verify_blocking("wrong horse battery", Some(&hash)));
     }

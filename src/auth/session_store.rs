@@ -100,7 +100,10 @@ impl Meta {
 }
 
 impl SessionStore for DbSessionStore {
-    async fn load(&self, session_key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+    async fn load(
+        &self,
+        session_key: &SessionKey,
+    ) -> Result<Option<HashMap<String, String>>, LoadError> {
         let id = tokens::hash(session_key.as_ref());
         let (idle, absolute) = (self.idle, self.absolute);
         let row = self
@@ -171,7 +174,11 @@ impl SessionStore for DbSessionStore {
         }
     }
 
-    async fn update_ttl(&self, session_key: &SessionKey, _ttl: &CookieDuration) -> Result<(), anyhow::Error> {
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        _ttl: &CookieDuration,
+    ) -> Result<(), anyhow::Error> {
         let id = tokens::hash(session_key.as_ref());
         let (idle, absolute) = (self.idle, self.absolute);
         self.run(move |conn| {

@@ -23,10 +23,17 @@ fn address_key(ip: &str) -> String {
 }
 
 /// Whether another attempt may be checked at all; asked before any password is hashed.
-pub fn is_throttled(conn: &mut DbConnection, limits: &Limits, email: &str, ip: &str) -> QueryResult<bool> {
+pub fn is_throttled(
+    conn: &mut DbConnection,
+    limits: &Limits,
+    email: &str,
+    ip: &str,
+) -> QueryResult<bool> {
     let since = db::now() - limits.window;
-    Ok(login_attempts::failures_since(conn, &account_key(email), since)? >= limits.per_account
-        || login_attempts::failures_since(conn, &address_key(ip), since)? >= limits.per_address)
+    Ok(
+        login_attempts::failures_since(conn, &account_key(email), since)? >= limits.per_account
+            || login_attempts::failures_since(conn, &address_key(ip), since)? >= limits.per_address,
+    )
 }
 
 pub fn record_failure(conn: &mut DbConnection, email: &str, ip: &str) -> QueryResult<()> {

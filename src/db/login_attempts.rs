@@ -15,7 +15,11 @@ pub fn record_failure(conn: &mut DbConnection, key: &str) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn failures_since(conn: &mut DbConnection, key: &str, since: NaiveDateTime) -> QueryResult<i64> {
+pub fn failures_since(
+    conn: &mut DbConnection,
+    key: &str,
+    since: NaiveDateTime,
+) -> QueryResult<i64> {
     login_attempts::table
         .filter(login_attempts::key.eq(key))
         .filter(login_attempts::created_at.gt(since))

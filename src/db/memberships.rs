@@ -134,7 +134,11 @@ pub struct MemberRow {
     pub role: Role,
 }
 
-pub fn first_page(conn: &mut DbConnection, org_id: &str, limit: i64) -> QueryResult<Vec<MemberRow>> {
+pub fn first_page(
+    conn: &mut DbConnection,
+    org_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<MemberRow>> {
     use super::schema::users;
     let rows: Vec<(Membership, super::users::User, Role)> = memberships::table
         .inner_join(users::table)

@@ -79,7 +79,11 @@ impl DbTarget {
         }
         if let Some((scheme, _)) = url.split_once(':') {
             // A Windows drive letter is a path, anything else with a colon is a scheme.
-            if scheme.len() > 1 && scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') {
+            if scheme.len() > 1
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+')
+            {
                 return Err(DbUrlError::UnsupportedScheme(scheme.to_string()));
             }
         }
@@ -155,12 +159,11 @@ impl Default for PoolOptions {
 
 /// Builds the pool and opens one connection straight away so a wrong URL fails at start-up.
 pub fn build_pool(target: &DbTarget, options: PoolOptions) -> anyhow::Result<DbPool> {
-    if let DbTarget::Sqlite(path) = target {
-        if let Some(parent) = std::path::Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)?;
-            }
-        }
+    if let DbTarget::Sqlite(path) = target
+        && let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)?;
     }
     let manager = ConnectionManager::new(target.clone());
     let pool = r2d2::Pool::builder()
@@ -208,7 +211,9 @@ where
     E: From<diesel::result::Error>,
 {
     match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
         DbConnection::Postgresql(_) => {
             <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?
         }

@@ -92,7 +92,11 @@ pub fn delete_for_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<us
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 
-pub fn count_for_user(conn: &mut DbConnection, user_id: &str, now: NaiveDateTime) -> QueryResult<i64> {
+pub fn count_for_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<i64> {
     sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::expires_at.gt(now))

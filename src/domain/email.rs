@@ -14,7 +14,9 @@ pub enum EmailError {
     Shape,
     #[error("The domain part of the address is not valid.")]
     Domain,
-    #[error("An email address cannot contain spaces, quotes, angle brackets or control characters.")]
+    #[error(
+        "An email address cannot contain spaces, quotes, angle brackets or control characters."
+    )]
     Characters,
 }
 

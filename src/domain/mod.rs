@@ -2,13 +2,13 @@
 
 pub mod email;
 pub mod names;
+pub mod orgs;
 pub mod password;
 pub mod redirect;
 pub mod roles;
 pub mod setup;
 pub mod slug;
 pub mod tokens;
-pub mod orgs;
 
 use std::collections::BTreeMap;
 
@@ -30,7 +30,11 @@ impl FieldErrors {
     }
 
     /// Records the error of `result` under `field` and hands back its value, if any.
-    pub fn check<T, E: ToString>(&mut self, field: &'static str, result: Result<T, E>) -> Option<T> {
+    pub fn check<T, E: ToString>(
+        &mut self,
+        field: &'static str,
+        result: Result<T, E>,
+    ) -> Option<T> {
         match result {
             Ok(v) => Some(v),
             Err(e) => {

@@ -21,7 +21,10 @@ mod tests {
 
     #[test]
     fn local_paths_are_kept() {
-        assert_eq!(safe_next(Some("/orgs/acme/users?q=a"), "/"), "/orgs/acme/users?q=a");
+        assert_eq!(
+            safe_next(Some("/orgs/acme/users?q=a"), "/"),
+            "/orgs/acme/users?q=a"
+        );
     }
 
     #[test]

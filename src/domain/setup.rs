@@ -75,8 +75,8 @@ fn insert_token(
 
 pub fn check_link(conn: &mut DbConnection, token: &str) -> Result<SetupLink, SetupError> {
     let now = db::now();
-    let row = setup_tokens::find_live(conn, &tokens::hash(token), now)?
-        .ok_or(SetupError::InvalidLink)?;
+    let row =
+        setup_tokens::find_live(conn, &tokens::hash(token), now)?.ok_or(SetupError::InvalidLink)?;
     match row.purpose.as_str() {
         FIRST_ADMIN => {
             if users::any_exists(conn)? {
@@ -137,7 +137,10 @@ pub fn validate(form: &SetupForm, first_admin: bool) -> Result<ValidSetup, Field
     } else {
         None
     };
-    errors.check("password", validate_new(&form.password, &form.password_confirm));
+    errors.check(
+        "password",
+        validate_new(&form.password, &form.password_confirm),
+    );
     match (errors.is_empty(), first_name, last_name) {
         (true, Some(first_name), Some(last_name)) => Ok(ValidSetup {
             email,
@@ -217,7 +220,11 @@ pub fn complete(
     })
 }
 
-fn unique_slug(conn: &mut DbConnection, wanted: &str, own_org: &str) -> diesel::QueryResult<String> {
+fn unique_slug(
+    conn: &mut DbConnection,
+    wanted: &str,
+    own_org: &str,
+) -> diesel::QueryResult<String> {
     let mut candidate = wanted.to_string();
     let mut n = 2;
     loop {
@@ -260,7 +267,11 @@ fn insert_user(
     Ok(users::find(conn, &id)?.expect("user just inserted"))
 }
 
-fn join_as_admin(conn: &mut DbConnection, org: &Organization, user: &User) -> Result<(), SetupError> {
+fn join_as_admin(
+    conn: &mut DbConnection,
+    org: &Organization,
+    user: &User,
+) -> Result<(), SetupError> {
     let admin = roles::find_by_key(conn, &org.id, ADMIN)?.ok_or(SetupError::InvalidLink)?;
     memberships::insert(conn, &org.id, user, &admin.id)?;
     Ok(())
@@ -305,7 +316,13 @@ pub fn create_admin(
             Some(_) => None,
             None => {
                 let token = tokens::generate();
-                insert_token(conn, &token, ACCOUNT, Some(&user.id), ACCOUNT_LINK_TTL_HOURS)?;
+                insert_token(
+                    conn,
+                    &token,
+                    ACCOUNT,
+                    Some(&user.id),
+                    ACCOUNT_LINK_TTL_HOURS,
+                )?;
                 Some(token)
             }
         };
@@ -314,7 +331,9 @@ pub fn create_admin(
             &Event::new("user.created", &Origin::default())
                 .org(&org.id)
                 .target("user", &user.id, &user.email)
-                .details(serde_json::json!({ "via": "cli", "role": "Admin", "platform_role": "admin" })),
+                .details(
+                    serde_json::json!({ "via": "cli", "role": "Admin", "platform_role": "admin" }),
+                ),
         )?;
         Ok(CreatedAdmin {
             user,

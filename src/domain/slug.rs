@@ -33,7 +33,11 @@ pub fn from_name(name: &str) -> String {
     }
     let slug: String = slug.trim_end_matches('-').chars().take(63).collect();
     let slug = slug.trim_end_matches('-').to_string();
-    if slug.len() < 2 { "org".to_string() } else { slug }
+    if slug.len() < 2 {
+        "org".to_string()
+    } else {
+        slug
+    }
 }
 
 #[cfg(test)]

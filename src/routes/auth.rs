@@ -81,8 +81,11 @@ pub async fn login(
                 if throttle::is_throttled(conn, &limits, &email, &ip)? {
                     audit::record(
                         conn,
-                        &Event::new("auth.login_throttled", &origin)
-                            .target("account", "", &truncate(&email, 254)),
+                        &Event::new("auth.login_throttled", &origin).target(
+                            "account",
+                            "",
+                            &truncate(&email, 254),
+                        ),
                     )?;
                     return Ok((true, None));
                 }
@@ -108,8 +111,11 @@ pub async fn login(
                     throttle::record_failure(conn, &email, &ip)?;
                     audit::record(
                         conn,
-                        &Event::new("auth.login_failed", &origin)
-                            .target("account", "", &truncate(&email, 254)),
+                        &Event::new("auth.login_failed", &origin).target(
+                            "account",
+                            "",
+                            &truncate(&email, 254),
+                        ),
                     )?;
                     Ok::<_, AppError>(())
                 })

@@ -105,18 +105,23 @@ pub async fn complete(
         Ok(valid) => valid,
         Err(errors) => {
             let view = page(&session, &link, without_passwords(form), errors);
-            return Ok(private(render_status(StatusCode::UNPROCESSABLE_ENTITY, &view)));
+            return Ok(private(render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &view,
+            )));
         }
     };
     let hash = state.hasher.hash(form.password.clone()).await?;
     let result = {
         let valid = valid.clone();
         state
-            .db(move |conn| match setup::complete(conn, &token, &valid, &hash, &origin) {
-                Ok(done) => Ok(Ok(done)),
-                Err(SetupError::Db(e)) => Err(e.into()),
-                Err(other) => Ok(Err(other)),
-            })
+            .db(
+                move |conn| match setup::complete(conn, &token, &valid, &hash, &origin) {
+                    Ok(done) => Ok(Ok(done)),
+                    Err(SetupError::Db(e)) => Err(e.into()),
+                    Err(other) => Ok(Err(other)),
+                },
+            )
             .await?
     };
     match result {
@@ -133,11 +138,17 @@ pub async fn complete(
             let mut errors = FieldErrors::default();
             errors.add("email", SetupError::EmailTaken);
             let view = page(&session, &link, without_passwords(form), errors);
-            Ok(private(render_status(StatusCode::UNPROCESSABLE_ENTITY, &view)))
+            Ok(private(render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &view,
+            )))
         }
         Err(SetupError::Invalid(errors)) => {
             let view = page(&session, &link, without_passwords(form), errors);
-            Ok(private(render_status(StatusCode::UNPROCESSABLE_ENTITY, &view)))
+            Ok(private(render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &view,
+            )))
         }
         Err(_) => Err(invalid_link()),
     }

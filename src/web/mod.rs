@@ -70,11 +70,7 @@ pub struct Flash {
 
 /// Queues a message for the next page this session sees.
 pub fn flash(session: &Session, kind: &str, message: impl Into<String>) {
-    let mut all: Vec<Flash> = session
-        .get(keys::FLASH)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let mut all: Vec<Flash> = session.get(keys::FLASH).ok().flatten().unwrap_or_default();
     all.push(Flash {
         kind: kind.to_string(),
         message: message.into(),

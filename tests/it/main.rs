@@ -1,1 +1,7 @@
-fn main(){}
+//! The one integration-test binary: real server, real database, real HTTP.
+
+mod auth;
+mod cli;
+mod frame;
+mod helpers;
+mod setup;

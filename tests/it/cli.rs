@@ -1,0 +1,166 @@
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::helpers::*;
+
+fn portcullis(
+    db: &TestDb,
+    data_dir: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env_remove("PORTCULLIS_DATABASE_URL")
+        .env("PORTCULLIS_DATABASE_URL", &db.url)
+        .env("PORTCULLIS_DATA_DIR", data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run portcullis");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[actix_web::test]
+async fn create_admin_with_a_piped_password_can_sign_in() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = portcullis(
+        &app.db,
+        dir.path(),
+        &["create-admin", "--email", "Ops@Example.com"],
+        "a very good password\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Created ops@example.com as Admin"));
+    let browser = app.client();
+    assert_eq!(
+        browser
+            .login("ops@example.com", "a very good password")
+            .await
+            .status,
+        303
+    );
+    assert_eq!(browser.get("/orgs/my-org/users").await.status, 200);
+    // With an account in the database, the first-admin link is dead.
+    let setup = app.setup_url.clone().unwrap();
+    assert_eq!(app.client().get_abs(&setup).await.status, 404);
+}
+
+#[actix_web::test]
+async fn create_admin_without_a_password_prints_a_one_time_link() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = portcullis(
+        &app.db,
+        dir.path(),
+        &["create-admin", "--email", "ops@example.com"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let start = stdout.find("/setup/").expect("a setup link");
+    let path = stdout[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+
+    let browser = app.client();
+    let form = browser.get(&path).await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("ops@example.com"));
+    let done = browser
+        .post(
+            &path,
+            &[
+                ("csrf_token", form.csrf()),
+                ("first_name", "Olive".into()),
+                ("last_name", "Ops".into()),
+                ("password", "another good password".into()),
+                ("password_confirm", "another good password".into()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(browser.get("/orgs/my-org/users").await.status, 200);
+    assert_eq!(app.client().get(&path).await.status, 404, "used once");
+    assert_eq!(
+        app.client()
+            .login("ops@example.com", "another good password")
+            .await
+            .status,
+        303
+    );
+}
+
+#[test]
+fn an_unknown_database_scheme_is_a_clear_start_up_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "migrate",
+            "--database-url",
+            "mysql://root@localhost/portcullis",
+        ])
+        .env("PORTCULLIS_DATA_DIR", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unsupported database URL scheme `mysql`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no file was created"
+    );
+}
+
+#[actix_web::test]
+async fn the_server_refuses_to_start_on_an_unknown_scheme() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = portcullis::config::Settings::for_tests(
+        "redis://localhost/0".into(),
+        dir.path().to_path_buf(),
+    );
+    let err = portcullis::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("start-up fails");
+    assert!(
+        err.to_string()
+            .contains("unsupported database URL scheme `redis`")
+    );
+}
+
+#[test]
+fn migrate_subcommand_prepares_an_empty_database() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = portcullis(&db, dir.path(), &["migrate"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+}

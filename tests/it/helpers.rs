@@ -1,0 +1,299 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::{Connection, PgConnection};
+use portcullis::config::Settings;
+use portcullis::db::{DbConnection, DbPool};
+use portcullis::startup::{Application, SESSION_COOKIE};
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::HeaderValue;
+use reqwest::redirect::Policy;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// A fresh database: a temp SQLite file, or a new PostgreSQL database when
+/// TEST_DATABASE_URL names a server.
+pub struct TestDb {
+    pub url: String,
+    pg_admin: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(server) if server.starts_with("postgres") => {
+                let name = format!("pc_test_{}", uuid::Uuid::now_v7().simple());
+                let mut conn =
+                    PgConnection::establish(&server).expect("connect to TEST_DATABASE_URL");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(&server);
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    pg_admin: Some((server.clone(), name)),
+                    _dir: dir,
+                }
+            }
+            _ => {
+                let url = dir.path().join("test.db").to_string_lossy().into_owned();
+                TestDb {
+                    url,
+                    pg_admin: None,
+                    _dir: dir,
+                }
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.pg_admin.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.pg_admin
+            && let Ok(mut conn) = PgConnection::establish(server)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub setup_url: Option<String>,
+    pub pool: DbPool,
+    pub settings: Settings,
+    pub db: Arc<TestDb>,
+    data_dir: Arc<tempfile::TempDir>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = Arc::new(TestDb::new());
+    let data_dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let mut settings = Settings::for_tests(db.url.clone(), data_dir.path().to_path_buf());
+    settings.workers = Some(1);
+    settings.db_pool_size = 4;
+    configure(&mut settings);
+    start(settings, db, data_dir).await
+}
+
+async fn start(settings: Settings, db: Arc<TestDb>, data_dir: Arc<tempfile::TempDir>) -> TestApp {
+    let app = Application::build(settings.clone())
+        .await
+        .expect("application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let setup_url = app
+        .setup_url
+        .as_ref()
+        .map(|u| format!("{address}{}", &u[u.find("/setup/").unwrap()..]));
+    let pool = app.pool();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        setup_url,
+        pool,
+        settings,
+        db,
+        data_dir,
+    }
+}
+
+impl TestApp {
+    /// Another instance on the same database and data directory, as after a restart.
+    pub async fn restart(&self) -> TestApp {
+        start(
+            self.settings.clone(),
+            self.db.clone(),
+            self.data_dir.clone(),
+        )
+        .await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn conn(&self) -> r2d2::PooledConnection<portcullis::db::ConnectionManager> {
+        self.pool.get().expect("database connection")
+    }
+
+    pub fn client(&self) -> Browser {
+        Browser::new(&self.address)
+    }
+
+    /// Completes the first-admin setup and answers a browser signed in as that admin.
+    pub async fn setup_admin(&self) -> Browser {
+        let browser = self.client();
+        let setup = self
+            .setup_url
+            .clone()
+            .expect("fresh installation has a setup link");
+        let page = browser.get_abs(&setup).await;
+        assert_eq!(page.status, 200);
+        let response = browser
+            .post_abs(
+                &setup,
+                &[
+                    ("csrf_token", page.csrf()),
+                    ("email", ADMIN_EMAIL.into()),
+                    ("first_name", "Ada".into()),
+                    ("last_name", "Admin".into()),
+                    ("password", ADMIN_PASSWORD.into()),
+                    ("password_confirm", ADMIN_PASSWORD.into()),
+                ],
+            )
+            .await;
+        assert_eq!(response.status, 303, "{}", response.body);
+        browser
+    }
+
+    pub fn count(&self, sql_table: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.conn();
+        let conn: &mut DbConnection = &mut conn;
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {sql_table}"))
+            .get_result::<Count>(conn)
+            .expect("count")
+            .n
+    }
+}
+
+/// A cookie-keeping HTTP client that does not follow redirects, so tests see each 303.
+#[derive(Clone)]
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub jar: Arc<Jar>,
+    base: String,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        hidden_value(&self.body, "csrf_token").expect("page has a CSRF token")
+    }
+}
+
+pub fn hidden_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        let jar = Arc::new(Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
+        Browser {
+            client,
+            jar,
+            base: base.to_string(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        self.get_abs(&format!("{}{path}", self.base)).await
+    }
+
+    pub async fn get_abs(&self, url: &str) -> Page {
+        to_page(self.client.get(url).send().await.expect("GET")).await
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, String)]) -> Page {
+        self.post_abs(&format!("{}{path}", self.base), form).await
+    }
+
+    pub async fn post_abs(&self, url: &str, form: &[(&str, String)]) -> Page {
+        to_page(self.client.post(url).form(form).send().await.expect("POST")).await
+    }
+
+    /// Posts a form with this session's CSRF token, taken from `form_page`.
+    pub async fn submit(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let page = self.get(form_page).await;
+        let mut form: Vec<(&str, String)> = vec![("csrf_token", page.csrf())];
+        form.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
+        self.post(action, &form).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Page {
+        self.submit(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    /// The raw session cookie, to replay it from elsewhere.
+    pub fn session_cookie(&self) -> Option<String> {
+        let url = self.base.parse().expect("base url");
+        let header: HeaderValue = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find(|c| c.starts_with(&format!("{SESSION_COOKIE}=")))
+            .map(str::to_string)
+    }
+}
+
+/// A request carrying exactly this cookie, from a client that keeps none.
+pub async fn get_with_cookie(url: &str, cookie: &str) -> Page {
+    let client = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    to_page(
+        client
+            .get(url)
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await
+            .expect("GET"),
+    )
+    .await
+}
+
+async fn to_page(response: reqwest::Response) -> Page {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = response.text().await.unwrap_or_default();
+    Page {
+        status,
+        location,
+        headers,
+        body,
+    }
+}

@@ -1,0 +1,102 @@
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn setup_link_creates_the_first_admin_once_and_signs_them_in() {
+    let app = spawn_app().await;
+    let browser = app.client();
+    let setup = app.setup_url.clone().unwrap();
+
+    let form = browser.get_abs(&setup).await;
+    assert_eq!(form.status, 200);
+    assert_eq!(form.headers["referrer-policy"], "no-referrer");
+    let token = form.csrf();
+    let fields = |csrf: String| {
+        vec![
+            ("csrf_token", csrf),
+            ("email", "First.Admin@Example.com".to_string()),
+            ("first_name", "Grace".to_string()),
+            ("last_name", "Hopper".to_string()),
+            ("org_name", "Acme Corp".to_string()),
+            ("password", ADMIN_PASSWORD.to_string()),
+            ("password_confirm", ADMIN_PASSWORD.to_string()),
+        ]
+    };
+    let done = browser.post_abs(&setup, &fields(token)).await;
+    assert_eq!(done.status, 303);
+    assert_eq!(done.location.as_deref(), Some("/orgs/acme-corp/users"));
+
+    let users = browser.get("/orgs/acme-corp/users").await;
+    assert_eq!(users.status, 200);
+    assert!(
+        users
+            .body
+            .contains("data-email=\"first.admin@example.com\"")
+    );
+    assert!(users.body.contains("Welcome, Grace"));
+    assert!(users.body.contains("data-role=\"admin\""));
+
+    // The link is spent: neither showing nor submitting it works again.
+    let other = app.client();
+    assert_eq!(other.get_abs(&setup).await.status, 404);
+    let again = other.get("/login").await;
+    let replay = other.post_abs(&setup, &fields(again.csrf())).await;
+    assert_eq!(replay.status, 404);
+    assert_eq!(app.count("users"), 1);
+}
+
+#[actix_web::test]
+async fn no_setup_link_once_a_user_exists() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let restarted = app.restart().await;
+    assert!(restarted.setup_url.is_none());
+}
+
+#[actix_web::test]
+async fn a_restart_before_setup_replaces_the_link() {
+    let app = spawn_app().await;
+    let first = app.setup_url.clone().unwrap();
+    let restarted = app.restart().await;
+    let second = restarted.setup_url.clone().unwrap();
+    assert_ne!(first, second);
+    let browser = app.client();
+    assert_eq!(browser.get_abs(&first).await.status, 404);
+    assert_eq!(browser.get_abs(&second).await.status, 200);
+}
+
+#[actix_web::test]
+async fn setup_form_explains_bad_input_and_keeps_what_was_typed() {
+    let app = spawn_app().await;
+    let browser = app.client();
+    let setup = app.setup_url.clone().unwrap();
+    let form = browser.get_abs(&setup).await;
+    let response = browser
+        .post_abs(
+            &setup,
+            &[
+                ("csrf_token", form.csrf()),
+                ("email", "not-an-address".into()),
+                ("first_name", "Grace".into()),
+                ("last_name", "".into()),
+                ("password", "short".into()),
+                ("password_confirm", "short".into()),
+            ],
+        )
+        .await;
+    assert_eq!(response.status, 422);
+    assert!(response.body.contains("An email address needs one @"));
+    assert!(response.body.contains("Enter a name."));
+    assert!(response.body.contains("Use at least 8 characters."));
+    assert!(response.body.contains("value=\"Grace\""));
+    assert!(!response.body.contains("value=\"short\""));
+    assert_eq!(app.count("users"), 0);
+    // The link still works after a failed attempt.
+    assert_eq!(browser.get_abs(&setup).await.status, 200);
+}
+
+#[actix_web::test]
+async fn unknown_setup_tokens_are_not_found() {
+    let app = spawn_app().await;
+    let page = app.client().get("/setup/not-a-real-token").await;
+    assert_eq!(page.status, 404);
+}
