@@ -305,3 +305,15 @@ async fn sign_ins_and_failures_are_audited_without_secrets() {
         assert!(!e.details.contains(ADMIN_PASSWORD));
     }
 }
+
+#[actix_web::test]
+async fn sessions_end_at_the_absolute_timeout_however_active() {
+    let app = spawn_app_with(|s| s.session_absolute_timeout = Duration::from_secs(2)).await;
+    let browser = app.setup_admin().await;
+    for _ in 0..3 {
+        assert_eq!(browser.get("/orgs/my-org/users").await.status, 200);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(browser.get("/orgs/my-org/users").await.status, 303);
+}
