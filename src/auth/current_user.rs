@@ -119,11 +119,24 @@ pub struct OrgCtx {
     pub membership: Membership,
     pub role: Role,
     pub perms: PermissionSet,
+    /// The highest rank among the member's role and the roles their groups grant.
+    pub rank: i64,
 }
 
 impl OrgCtx {
     pub fn user(&self) -> &User {
         &self.current.user
+    }
+
+    /// Who is acting, as the domain rules see them.
+    pub fn actor(&self) -> crate::domain::members::Actor {
+        crate::domain::members::Actor {
+            user_id: self.current.user.id.clone(),
+            email: self.current.user.email.clone(),
+            org_id: self.org.id.clone(),
+            rank: self.rank,
+            perms: self.perms,
+        }
     }
 
     pub fn can(&self, permission: Permission) -> bool {
@@ -166,22 +179,24 @@ impl FromRequest for OrgCtx {
                     else {
                         return Ok(None);
                     };
-                    let group_roles = memberships::group_role_permissions(conn, &org.id, &user_id)?;
+                    let group_roles = memberships::group_roles(conn, &org.id, &user_id)?;
                     let perms = effective_permissions(
                         &role.permissions,
-                        group_roles.iter().map(String::as_str),
+                        group_roles.iter().map(|r| r.permissions.as_str()),
                     );
+                    let rank = group_roles.iter().map(|r| r.rank).fold(role.rank, i64::max);
                     memberships::touch(conn, &org.id, &user_id)?;
-                    Ok(Some((org, membership, role, perms)))
+                    Ok(Some((org, membership, role, perms, rank)))
                 })
                 .await?;
-            let (org, membership, role, perms) = found.ok_or(AppError::NotFound)?;
+            let (org, membership, role, perms, rank) = found.ok_or(AppError::NotFound)?;
             Ok(OrgCtx {
                 current,
                 org,
                 membership,
                 role,
                 perms,
+                rank,
             })
         })
     }

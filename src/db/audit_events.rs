@@ -60,3 +60,19 @@ pub fn latest_for_org(
         None => query.filter(audit_events::org_id.is_null()).load(conn),
     }
 }
+
+/// Events about one target in one organization, newest first (a member's Activity tab).
+pub fn for_target(
+    conn: &mut DbConnection,
+    org_id: &str,
+    target_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<AuditRow>> {
+    audit_events::table
+        .filter(audit_events::org_id.eq(org_id))
+        .filter(audit_events::target_id.eq(target_id))
+        .order((audit_events::created_at.desc(), audit_events::id.desc()))
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)
+}

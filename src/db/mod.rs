@@ -2,9 +2,11 @@
 //! from the URL scheme, migrations and transaction helpers.
 
 pub mod audit_events;
+pub mod groups;
 pub mod login_attempts;
 pub mod memberships;
 pub mod organizations;
+pub mod pools;
 pub mod roles;
 pub mod schema;
 pub mod sessions;

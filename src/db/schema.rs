@@ -200,6 +200,7 @@ diesel::joinable!(memberships -> roles (role_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(groups -> roles (role_id));
 diesel::joinable!(pool_members -> pools (pool_id));
+diesel::joinable!(pool_members -> roles (role_id));
 diesel::joinable!(invitations -> roles (role_id));
 
 diesel::allow_tables_to_appear_in_same_query!(

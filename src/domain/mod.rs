@@ -1,6 +1,8 @@
 //! Validated types and the rules of the portal, free of HTTP so they are unit-tested alone.
 
 pub mod email;
+pub mod member_list;
+pub mod members;
 pub mod names;
 pub mod orgs;
 pub mod password;
@@ -8,6 +10,7 @@ pub mod redirect;
 pub mod roles;
 pub mod setup;
 pub mod slug;
+pub mod timefmt;
 pub mod tokens;
 
 use std::collections::BTreeMap;
@@ -27,6 +30,10 @@ impl FieldErrors {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    pub fn first(&self) -> Option<&str> {
+        self.0.values().next().map(String::as_str)
     }
 
     /// Records the error of `result` under `field` and hands back its value, if any.

@@ -22,6 +22,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/setup/{token}", web::post().to(setup::complete))
         .route("/orgs", web::get().to(orgs::list_page))
         .route("/orgs/{org}/users", web::get().to(users::list_page))
+        .route("/orgs/{org}/users/bulk", web::post().to(users::bulk))
+        .route("/orgs/{org}/users/{id}", web::get().to(users::profile_page))
+        .route("/orgs/{org}/users/{id}", web::post().to(users::update))
+        .route(
+            "/orgs/{org}/users/{id}/groups",
+            web::get().to(users::groups_page),
+        )
+        .route(
+            "/orgs/{org}/users/{id}/pools",
+            web::get().to(users::pools_page),
+        )
+        .route(
+            "/orgs/{org}/users/{id}/activity",
+            web::get().to(users::activity_page),
+        )
+        .route(
+            "/orgs/{org}/users/{id}/deactivate",
+            web::post().to(users::deactivate),
+        )
+        .route(
+            "/orgs/{org}/users/{id}/activate",
+            web::post().to(users::activate),
+        )
+        .route(
+            "/orgs/{org}/users/{id}/make-admin",
+            web::post().to(users::make_admin),
+        )
+        .route(
+            "/orgs/{org}/users/{id}/delete",
+            web::get().to(users::delete_form),
+        )
+        .route(
+            "/orgs/{org}/users/{id}/delete",
+            web::post().to(users::remove),
+        )
         .default_service(web::to(not_found));
 }
 

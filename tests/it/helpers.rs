@@ -297,3 +297,154 @@ async fn to_page(response: reqwest::Response) -> Page {
         body,
     }
 }
+
+pub const MEMBER_PASSWORD: &str = "member password 123";
+
+impl TestApp {
+    /// The organization created for a fresh installation.
+    pub fn org_id(&self, slug: &str) -> String {
+        portcullis::db::organizations::find_by_slug(&mut self.conn(), slug)
+            .unwrap()
+            .expect("organization exists")
+            .id
+    }
+
+    pub fn role_id(&self, org_slug: &str, key: &str) -> String {
+        let org = self.org_id(org_slug);
+        portcullis::db::roles::find_by_key(&mut self.conn(), &org, key)
+            .unwrap()
+            .expect("role exists")
+            .id
+    }
+
+    /// Adds an account (with `MEMBER_PASSWORD` when `can_sign_in`) and makes it a member
+    /// of the organization with the role `role_key`. Answers the user id.
+    pub fn add_member(
+        &self,
+        org_slug: &str,
+        email: &str,
+        first: &str,
+        last: &str,
+        role_key: &str,
+        can_sign_in: bool,
+    ) -> String {
+        use portcullis::db::{self, memberships, users};
+        let hash = can_sign_in
+            .then(|| portcullis::auth::password::hash_blocking(MEMBER_PASSWORD).unwrap());
+        let role_id = self.role_id(org_slug, role_key);
+        let org_id = self.org_id(org_slug);
+        let mut conn = self.conn();
+        let existing = users::find_by_email(&mut conn, email).unwrap();
+        let user = match existing {
+            Some(user) => user,
+            None => {
+                let id = db::new_id();
+                users::insert(
+                    &mut conn,
+                    &users::NewUser {
+                        id: &id,
+                        email,
+                        first_name: first,
+                        last_name: last,
+                        password_hash: hash.as_deref(),
+                        platform_role: "none",
+                        status: "active",
+                        auth_method: "password",
+                        created_at: db::now(),
+                        last_active_at: None,
+                    },
+                )
+                .unwrap();
+                users::find(&mut conn, &id).unwrap().unwrap()
+            }
+        };
+        memberships::insert(&mut conn, &org_id, &user, &role_id).unwrap();
+        user.id
+    }
+
+    /// A second organization, as ops would create it.
+    pub fn create_org(&self, slug: &str, name: &str) -> String {
+        let mut conn = self.conn();
+        diesel::Connection::transaction(&mut *conn, |conn| {
+            portcullis::domain::orgs::create(conn, slug, name, None, &Default::default())
+        })
+        .unwrap()
+        .id
+    }
+
+    pub fn membership_status(&self, org_slug: &str, user_id: &str) -> Option<String> {
+        let org = self.org_id(org_slug);
+        portcullis::db::memberships::find(&mut self.conn(), &org, user_id)
+            .unwrap()
+            .map(|r| r.membership.status)
+    }
+
+    pub fn member_role(&self, org_slug: &str, user_id: &str) -> Option<String> {
+        let org = self.org_id(org_slug);
+        portcullis::db::memberships::find(&mut self.conn(), &org, user_id)
+            .unwrap()
+            .map(|r| r.role.key)
+    }
+
+    pub fn user_id(&self, email: &str) -> String {
+        portcullis::db::users::find_by_email(&mut self.conn(), email)
+            .unwrap()
+            .expect("user exists")
+            .id
+    }
+
+    pub fn audit_actions(&self, org_slug: &str) -> Vec<(String, Option<String>, Option<String>)> {
+        let org = self.org_id(org_slug);
+        portcullis::db::audit_events::latest_for_org(&mut self.conn(), Some(&org), 1000)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.action, e.actor_email, e.target_label))
+            .collect()
+    }
+
+    /// Signs in a member added with `can_sign_in`.
+    pub async fn member_browser(&self, email: &str) -> Browser {
+        let browser = self.client();
+        let response = browser.login(email, MEMBER_PASSWORD).await;
+        assert_eq!(response.status, 303, "{email} signs in");
+        browser
+    }
+}
+
+/// Every `data-email` on a page, in order.
+pub fn row_emails(html: &str) -> Vec<String> {
+    html.split("data-email=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `href` of the link with `rel="next"`, unescaped.
+pub fn next_link(html: &str) -> Option<String> {
+    let end = html.find("rel=\"next\"")?;
+    let start = html[..end].rfind("href=\"")? + 6;
+    let href = &html[start..end];
+    Some(unescape(&href[..href.find('"')?]))
+}
+
+/// Reverses askama's HTML escaping (numeric entities) so a link can be followed.
+pub fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("&#") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find(';') else {
+            break;
+        };
+        let code = &rest[start + 2..start + end];
+        let value = match code.strip_prefix('x') {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => code.parse().ok(),
+        };
+        out.extend(value.and_then(char::from_u32));
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&amp;", "&").replace("&quot;", "\"")
+}

@@ -5,3 +5,4 @@ mod cli;
 mod frame;
 mod helpers;
 mod setup;
+mod users;

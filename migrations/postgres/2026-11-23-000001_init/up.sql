@@ -32,25 +32,29 @@ CREATE TABLE roles (
     UNIQUE (org_id, key)
 );
 
--- email and sort_name are copies of the user's, so each sort of the Users tab is served
+-- email and sort_name are copies (byte-ordered, as on SQLite, so keyset cursors mean the
+-- same on both backends) of the user's, so each sort of the Users tab is served
 -- by an index that starts with org_id.
 CREATE TABLE memberships (
     org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
     user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     role_id TEXT NOT NULL REFERENCES roles (id),
     status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'inactive')),
-    email TEXT NOT NULL,
-    sort_name TEXT NOT NULL,
+    email TEXT COLLATE "C" NOT NULL,
+    sort_name TEXT COLLATE "C" NOT NULL,
     created_at TIMESTAMP NOT NULL,
     last_active_at TIMESTAMP NOT NULL,
     PRIMARY KEY (org_id, user_id)
 );
-CREATE INDEX memberships_org_email_idx ON memberships (org_id, email);
-CREATE INDEX memberships_org_status_email_idx ON memberships (org_id, status, email);
+CREATE INDEX memberships_org_email_idx ON memberships (org_id, email, user_id);
+CREATE INDEX memberships_org_status_email_idx ON memberships (org_id, status, email, user_id);
 CREATE INDEX memberships_org_name_idx ON memberships (org_id, sort_name, user_id);
+CREATE INDEX memberships_org_status_name_idx ON memberships (org_id, status, sort_name, user_id);
 CREATE INDEX memberships_org_created_idx ON memberships (org_id, created_at, user_id);
+CREATE INDEX memberships_org_status_created_idx ON memberships (org_id, status, created_at, user_id);
 CREATE INDEX memberships_org_active_idx ON memberships (org_id, last_active_at, user_id);
-CREATE INDEX memberships_org_role_idx ON memberships (org_id, role_id, email);
+CREATE INDEX memberships_org_status_active_idx ON memberships (org_id, status, last_active_at, user_id);
+CREATE INDEX memberships_org_role_idx ON memberships (org_id, role_id, email, user_id);
 CREATE INDEX memberships_user_idx ON memberships (user_id);
 
 CREATE TABLE groups (

@@ -34,7 +34,10 @@ CREATE TABLE roles (
 
 -- email and sort_name are copies of the user's, so each sort of the Users tab is served
 -- by an index that starts with org_id.
+-- rid gives SQLite a stable rowid for the search index (member_search); the logical key
+-- is (org_id, user_id).
 CREATE TABLE memberships (
+    rid INTEGER PRIMARY KEY,
     org_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
     user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     role_id TEXT NOT NULL REFERENCES roles (id),
@@ -43,14 +46,17 @@ CREATE TABLE memberships (
     sort_name TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL,
     last_active_at TIMESTAMP NOT NULL,
-    PRIMARY KEY (org_id, user_id)
+    UNIQUE (org_id, user_id)
 );
-CREATE INDEX memberships_org_email_idx ON memberships (org_id, email);
-CREATE INDEX memberships_org_status_email_idx ON memberships (org_id, status, email);
+CREATE INDEX memberships_org_email_idx ON memberships (org_id, email, user_id);
+CREATE INDEX memberships_org_status_email_idx ON memberships (org_id, status, email, user_id);
 CREATE INDEX memberships_org_name_idx ON memberships (org_id, sort_name, user_id);
+CREATE INDEX memberships_org_status_name_idx ON memberships (org_id, status, sort_name, user_id);
 CREATE INDEX memberships_org_created_idx ON memberships (org_id, created_at, user_id);
+CREATE INDEX memberships_org_status_created_idx ON memberships (org_id, status, created_at, user_id);
 CREATE INDEX memberships_org_active_idx ON memberships (org_id, last_active_at, user_id);
-CREATE INDEX memberships_org_role_idx ON memberships (org_id, role_id, email);
+CREATE INDEX memberships_org_status_active_idx ON memberships (org_id, status, last_active_at, user_id);
+CREATE INDEX memberships_org_role_idx ON memberships (org_id, role_id, email, user_id);
 CREATE INDEX memberships_user_idx ON memberships (user_id);
 
 CREATE TABLE groups (

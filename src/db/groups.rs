@@ -1,0 +1,136 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{group_members, groups};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = groups)]
+pub struct Group {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub description: String,
+    pub role_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<Option<Group>> {
+    groups::table
+        .filter(groups::org_id.eq(org_id))
+        .filter(groups::id.eq(id))
+        .select(Group::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<Group>> {
+    groups::table
+        .filter(groups::org_id.eq(org_id))
+        .order(groups::name.asc())
+        .select(Group::as_select())
+        .load(conn)
+}
+
+/// The groups a member belongs to in this organization.
+pub fn of_member(conn: &mut DbConnection, org_id: &str, user_id: &str) -> QueryResult<Vec<Group>> {
+    groups::table
+        .inner_join(group_members::table)
+        .filter(group_members::org_id.eq(org_id))
+        .filter(group_members::user_id.eq(user_id))
+        .order(groups::name.asc())
+        .select(Group::as_select())
+        .load(conn)
+}
+
+/// (user id, group name) for a page of members, one query for the whole page.
+pub fn names_for_members(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_ids: &[String],
+) -> QueryResult<Vec<(String, String)>> {
+    group_members::table
+        .inner_join(groups::table)
+        .filter(group_members::org_id.eq(org_id))
+        .filter(group_members::user_id.eq_any(user_ids))
+        .order(groups::name.asc())
+        .select((group_members::user_id, groups::name))
+        .load(conn)
+}
+
+pub fn owned_by(conn: &mut DbConnection, org_id: &str, user_id: &str) -> QueryResult<Vec<Group>> {
+    groups::table
+        .filter(groups::org_id.eq(org_id))
+        .filter(groups::owner_id.eq(user_id))
+        .order(groups::name.asc())
+        .select(Group::as_select())
+        .load(conn)
+}
+
+pub fn transfer_ownership(
+    conn: &mut DbConnection,
+    org_id: &str,
+    from: &str,
+    to: &str,
+) -> QueryResult<usize> {
+    diesel::update(
+        groups::table
+            .filter(groups::org_id.eq(org_id))
+            .filter(groups::owner_id.eq(from)),
+    )
+    .set(groups::owner_id.eq(to))
+    .execute(conn)
+}
+
+pub fn is_member(conn: &mut DbConnection, group_id: &str, user_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        group_members::table
+            .filter(group_members::group_id.eq(group_id))
+            .filter(group_members::user_id.eq(user_id)),
+    ))
+    .get_result(conn)
+}
+
+pub fn add_member(
+    conn: &mut DbConnection,
+    org_id: &str,
+    group_id: &str,
+    user_id: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(group_members::table)
+        .values((
+            group_members::group_id.eq(group_id),
+            group_members::user_id.eq(user_id),
+            group_members::org_id.eq(org_id),
+            group_members::created_at.eq(super::now()),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn remove_member_everywhere(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_id: &str,
+) -> QueryResult<usize> {
+    diesel::delete(
+        group_members::table
+            .filter(group_members::org_id.eq(org_id))
+            .filter(group_members::user_id.eq(user_id)),
+    )
+    .execute(conn)
+}
+
+/// Ids of the organization's groups that grant one of `role_ids`.
+pub fn granting(
+    conn: &mut DbConnection,
+    org_id: &str,
+    role_ids: &[String],
+) -> QueryResult<Vec<String>> {
+    groups::table
+        .filter(groups::org_id.eq(org_id))
+        .filter(groups::role_id.eq_any(role_ids))
+        .select(groups::id)
+        .load(conn)
+}

@@ -1,0 +1,629 @@
+//! What admins do to members, and the rules that hold whatever they do: nobody acts
+//! above their own rank, and an organization always keeps an active admin. Each action
+//! runs in one transaction with its audit event.
+
+use diesel::Connection;
+use serde_json::json;
+
+use super::FieldErrors;
+use super::names::{parse_name, sort_key};
+use super::roles::{ADMIN, Permission, PermissionSet};
+use crate::audit::{self, Event, Origin};
+use crate::db::memberships::{self, MemberRow};
+use crate::db::roles::{self, Role};
+use crate::db::{self, DbConnection, groups, organizations, pools, sessions, users};
+
+/// The member acting, with what they may do in the organization.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: String,
+    pub email: String,
+    pub org_id: String,
+    pub rank: i64,
+    pub perms: PermissionSet,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(
+        "An organization must keep at least one active admin. Make someone else an admin first."
+    )]
+    LastAdmin,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Please correct the highlighted fields.")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+impl MemberError {
+    fn invalid(field: &'static str, message: &str) -> Self {
+        let mut errors = FieldErrors::default();
+        errors.add(field, message);
+        MemberError::Invalid(errors)
+    }
+}
+
+const ABOVE_OWN_RANK: &str = "You cannot change a member whose role ranks above your own.";
+const GRANT_ABOVE_OWN_RANK: &str = "You cannot grant a role that ranks above your own.";
+
+fn require(actor: &Actor, permission: Permission) -> Result<(), MemberError> {
+    if actor.perms.contains(permission) {
+        Ok(())
+    } else {
+        Err(MemberError::Forbidden(
+            "You do not have permission to do this.".into(),
+        ))
+    }
+}
+
+/// The member's effective rank: their role's, or a higher one granted by a group.
+fn rank_of(conn: &mut DbConnection, row: &MemberRow) -> Result<i64, MemberError> {
+    let granted = memberships::group_roles(conn, &row.membership.org_id, &row.user.id)?;
+    Ok(granted.iter().map(|r| r.rank).fold(row.role.rank, i64::max))
+}
+
+fn load_target(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+) -> Result<MemberRow, MemberError> {
+    memberships::find(conn, &actor.org_id, user_id)?.ok_or(MemberError::NotFound)
+}
+
+fn check_target_rank(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    target: &MemberRow,
+) -> Result<(), MemberError> {
+    if rank_of(conn, target)? > actor.rank {
+        return Err(MemberError::Forbidden(ABOVE_OWN_RANK.into()));
+    }
+    Ok(())
+}
+
+fn load_role(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Role, MemberError> {
+    let role = roles::find(conn, &actor.org_id, role_id)?.ok_or_else(|| {
+        MemberError::invalid("role_id", "Choose one of the organization's roles.")
+    })?;
+    if role.rank > actor.rank {
+        return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
+    }
+    Ok(role)
+}
+
+/// Checked after a change, inside its transaction: if the change left no active admin,
+/// the error rolls it back. Because every admin-affecting change first locks the
+/// organization row, two admins acting at once are serialized and cannot both succeed.
+fn ensure_admin_remains(conn: &mut DbConnection, org_id: &str) -> Result<(), MemberError> {
+    let admin_roles: Vec<String> = roles::list(conn, org_id)?
+        .into_iter()
+        .filter(|r| r.permission_set().is_admin())
+        .map(|r| r.id)
+        .collect();
+    if memberships::any_active_admin(conn, org_id, &admin_roles)? {
+        Ok(())
+    } else {
+        Err(MemberError::LastAdmin)
+    }
+}
+
+fn event(action: &'static str, actor: &Actor, target: &MemberRow, origin: &Origin) -> Event {
+    Event::new(action, origin)
+        .org(&actor.org_id)
+        .actor(&actor.user_id, &actor.email)
+        .target("user", &target.user.id, &target.user.email)
+}
+
+/// In one transaction that holds the organization's lock.
+fn in_org_tx<T>(
+    conn: &mut DbConnection,
+    org_id: &str,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, MemberError>,
+) -> Result<T, MemberError> {
+    db::write_tx(conn, |conn| {
+        organizations::lock(conn, org_id)?;
+        f(conn)
+    })
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct EditForm {
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub role_id: String,
+}
+
+/// Edits a member's name and role.
+pub fn edit(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    form: &EditForm,
+    origin: &Origin,
+) -> Result<(), MemberError> {
+    require(actor, Permission::UsersManage)?;
+    let mut errors = FieldErrors::default();
+    let first = errors.check("first_name", parse_name(&form.first_name));
+    let last = errors.check("last_name", parse_name(&form.last_name));
+    let (Some(first), Some(last)) = (first, last) else {
+        return Err(MemberError::Invalid(errors));
+    };
+    in_org_tx(conn, &actor.org_id, |conn| {
+        let target = load_target(conn, actor, user_id)?;
+        check_target_rank(conn, actor, &target)?;
+        let role = load_role(conn, actor, &form.role_id)?;
+        let name_changed = first != target.user.first_name || last != target.user.last_name;
+        let role_changed = role.id != target.role.id;
+        if !name_changed && !role_changed {
+            return Ok(());
+        }
+        if name_changed {
+            users::set_name(conn, user_id, &first, &last)?;
+            memberships::set_sort_name(conn, user_id, &sort_key(&first, &last))?;
+        }
+        if role_changed {
+            memberships::set_role(conn, &actor.org_id, user_id, &role.id)?;
+            ensure_admin_remains(conn, &actor.org_id)?;
+        }
+        audit::record(
+            conn,
+            &event("member.updated", actor, &target, origin).details(json!({
+                "old_name": target.user.display_name(),
+                "new_name": super::names::full_name(&first, &last),
+                "old_role": target.role.name,
+                "new_role": role.name,
+            })),
+        )?;
+        Ok(())
+    })
+}
+
+/// Marks the membership inactive and ends all of the person's sessions at once.
+pub fn deactivate(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    origin: &Origin,
+) -> Result<(), MemberError> {
+    require(actor, Permission::UsersManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        deactivate_in_tx(conn, actor, user_id, origin)
+    })
+}
+
+fn deactivate_in_tx(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    origin: &Origin,
+) -> Result<(), MemberError> {
+    let target = load_target(conn, actor, user_id)?;
+    if !target.membership.is_active() {
+        return Err(MemberError::Conflict(format!(
+            "{} is already inactive.",
+            target.user.email
+        )));
+    }
+    check_target_rank(conn, actor, &target)?;
+    memberships::set_status(conn, &actor.org_id, user_id, "inactive")?;
+    ensure_admin_remains(conn, &actor.org_id)?;
+    let ended = sessions::delete_for_user(conn, user_id)?;
+    audit::record(
+        conn,
+        &event("member.deactivated", actor, &target, origin)
+            .details(json!({ "sessions_ended": ended })),
+    )?;
+    Ok(())
+}
+
+/// Re-activates a membership; sessions ended by the deactivation stay ended.
+pub fn activate(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    origin: &Origin,
+) -> Result<(), MemberError> {
+    require(actor, Permission::UsersManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        activate_in_tx(conn, actor, user_id, origin)
+    })
+}
+
+fn activate_in_tx(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    origin: &Origin,
+) -> Result<(), MemberError> {
+    let target = load_target(conn, actor, user_id)?;
+    if target.membership.is_active() {
+        return Err(MemberError::Conflict(format!(
+            "{} is already active.",
+            target.user.email
+        )));
+    }
+    check_target_rank(conn, actor, &target)?;
+    memberships::set_status(conn, &actor.org_id, user_id, "active")?;
+    audit::record(conn, &event("member.activated", actor, &target, origin))?;
+    Ok(())
+}
+
+/// Gives the member the built-in Admin role.
+pub fn make_admin(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    origin: &Origin,
+) -> Result<(), MemberError> {
+    require(actor, Permission::UsersManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        let admin = roles::find_by_key(conn, &actor.org_id, ADMIN)?.ok_or(MemberError::NotFound)?;
+        set_role_in_tx(conn, actor, user_id, &admin, origin)
+    })
+}
+
+fn set_role_in_tx(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    role: &Role,
+    origin: &Origin,
+) -> Result<(), MemberError> {
+    let target = load_target(conn, actor, user_id)?;
+    if role.rank > actor.rank {
+        return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
+    }
+    check_target_rank(conn, actor, &target)?;
+    if target.role.id == role.id {
+        return Err(MemberError::Conflict(format!(
+            "{} already has the {} role.",
+            target.user.email, role.name
+        )));
+    }
+    memberships::set_role(conn, &actor.org_id, user_id, &role.id)?;
+    ensure_admin_remains(conn, &actor.org_id)?;
+    let action = if role.key == ADMIN {
+        "member.made_admin"
+    } else {
+        "member.role_changed"
+    };
+    audit::record(
+        conn,
+        &event(action, actor, &target, origin)
+            .details(json!({ "old_role": target.role.name, "new_role": role.name })),
+    )?;
+    Ok(())
+}
+
+/// What the delete confirmation page shows.
+pub struct RemovalPlan {
+    pub target: MemberRow,
+    pub owned_groups: Vec<String>,
+    pub owned_pools: Vec<String>,
+    pub successors: Vec<memberships::Membership>,
+}
+
+impl RemovalPlan {
+    pub fn needs_successor(&self) -> bool {
+        !self.owned_groups.is_empty() || !self.owned_pools.is_empty()
+    }
+}
+
+pub fn removal_plan(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+) -> Result<RemovalPlan, MemberError> {
+    require(actor, Permission::UsersManage)?;
+    let target = load_target(conn, actor, user_id)?;
+    let owned_groups = groups::owned_by(conn, &actor.org_id, user_id)?
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    let owned_pools = pools::owned_by(conn, &actor.org_id, user_id)?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let successors = memberships::active_members(conn, &actor.org_id, 500)?
+        .into_iter()
+        .filter(|m| m.user_id != user_id)
+        .collect();
+    Ok(RemovalPlan {
+        target,
+        owned_groups,
+        owned_pools,
+        successors,
+    })
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    pub confirm_email: String,
+    #[serde(default)]
+    pub successor_id: String,
+}
+
+/// Removes the member from the organization (the account survives): their group and
+/// pool memberships go, what they own passes to the successor, their sessions end.
+pub fn remove(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    form: &RemoveForm,
+    origin: &Origin,
+) -> Result<(), MemberError> {
+    require(actor, Permission::UsersManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        let target = load_target(conn, actor, user_id)?;
+        if form.confirm_email.trim().to_lowercase() != target.user.email {
+            return Err(MemberError::invalid(
+                "confirm_email",
+                "Type the member's email address exactly to confirm.",
+            ));
+        }
+        let successor = match form.successor_id.trim() {
+            "" => None,
+            id => Some(id),
+        };
+        remove_in_tx(conn, actor, &target, successor, origin)
+    })
+}
+
+fn remove_in_tx(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    target: &MemberRow,
+    successor_id: Option<&str>,
+    origin: &Origin,
+) -> Result<(), MemberError> {
+    check_target_rank(conn, actor, target)?;
+    let user_id = target.user.id.as_str();
+    let owns_groups = !groups::owned_by(conn, &actor.org_id, user_id)?.is_empty();
+    let owns_pools = !pools::owned_by(conn, &actor.org_id, user_id)?.is_empty();
+    let mut successor_email = None;
+    let (mut groups_moved, mut pools_moved) = (0, 0);
+    if owns_groups || owns_pools {
+        let successor_id = successor_id.ok_or_else(|| {
+            MemberError::invalid(
+                "successor_id",
+                "This member owns groups or pools: choose who takes them over.",
+            )
+        })?;
+        let successor = memberships::find(conn, &actor.org_id, successor_id)?
+            .filter(|s| s.membership.is_active() && s.user.id != user_id)
+            .ok_or_else(|| {
+                MemberError::invalid(
+                    "successor_id",
+                    "Choose another active member of this organization.",
+                )
+            })?;
+        groups_moved =
+            groups::transfer_ownership(conn, &actor.org_id, user_id, &successor.user.id)?;
+        pools_moved = pools::transfer_ownership(conn, &actor.org_id, user_id, &successor.user.id)?;
+        successor_email = Some(successor.user.email);
+    }
+    groups::remove_member_everywhere(conn, &actor.org_id, user_id)?;
+    pools::remove_member_everywhere(conn, &actor.org_id, user_id)?;
+    memberships::delete(conn, &actor.org_id, user_id)?;
+    ensure_admin_remains(conn, &actor.org_id)?;
+    let ended = sessions::delete_for_user(conn, user_id)?;
+    audit::record(
+        conn,
+        &event("member.removed", actor, target, origin).details(json!({
+            "role": target.role.name,
+            "successor": successor_email,
+            "groups_transferred": groups_moved,
+            "pools_transferred": pools_moved,
+            "sessions_ended": ended,
+        })),
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkAction {
+    Deactivate,
+    Activate,
+    Remove,
+    SetRole,
+    AddToGroup,
+}
+
+impl BulkAction {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "deactivate" => BulkAction::Deactivate,
+            "activate" => BulkAction::Activate,
+            "remove" => BulkAction::Remove,
+            "set-role" => BulkAction::SetRole,
+            "add-to-group" => BulkAction::AddToGroup,
+            _ => return None,
+        })
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            BulkAction::Deactivate => "Deactivate",
+            BulkAction::Activate => "Activate",
+            BulkAction::Remove => "Remove from organization",
+            BulkAction::SetRole => "Change role",
+            BulkAction::AddToGroup => "Add to group",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BulkOutcome {
+    pub user_id: String,
+    pub email: String,
+    pub done: bool,
+    pub reason: String,
+}
+
+/// At most this many members per bulk request: one transaction must stay short.
+pub const BULK_LIMIT: usize = 1000;
+
+/// Applies one action to each chosen member in one transaction. Each member is tried in
+/// a savepoint, so one refusal (the last admin, a rank above the actor's) skips that
+/// member only and says why.
+pub fn bulk(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    action: BulkAction,
+    user_ids: &[String],
+    role_id: Option<&str>,
+    group_id: Option<&str>,
+    origin: &Origin,
+) -> Result<Vec<BulkOutcome>, MemberError> {
+    require(actor, Permission::UsersManage)?;
+    if user_ids.is_empty() {
+        return Err(MemberError::invalid(
+            "user_ids",
+            "Select at least one member.",
+        ));
+    }
+    if user_ids.len() > BULK_LIMIT {
+        return Err(MemberError::invalid(
+            "user_ids",
+            "Select at most 1,000 members at a time.",
+        ));
+    }
+    in_org_tx(conn, &actor.org_id, |conn| {
+        let role = match action {
+            BulkAction::SetRole => Some(load_role(
+                conn,
+                actor,
+                role_id
+                    .filter(|r| !r.is_empty())
+                    .ok_or_else(|| MemberError::invalid("role_id", "Choose the role to give."))?,
+            )?),
+            _ => None,
+        };
+        let group = match action {
+            BulkAction::AddToGroup => {
+                require(actor, Permission::GroupsManage)?;
+                let id = group_id
+                    .filter(|g| !g.is_empty())
+                    .ok_or_else(|| MemberError::invalid("group_id", "Choose the group."))?;
+                Some(groups::find(conn, &actor.org_id, id)?.ok_or_else(|| {
+                    MemberError::invalid("group_id", "Choose one of the organization's groups.")
+                })?)
+            }
+            _ => None,
+        };
+        let mut outcomes = Vec::with_capacity(user_ids.len());
+        let mut seen = std::collections::HashSet::new();
+        for user_id in user_ids {
+            if !seen.insert(user_id.as_str()) {
+                continue;
+            }
+            let result = conn.transaction(|conn| match action {
+                BulkAction::Deactivate => deactivate_in_tx(conn, actor, user_id, origin),
+                BulkAction::Activate => activate_in_tx(conn, actor, user_id, origin),
+                BulkAction::Remove => {
+                    let target = load_target(conn, actor, user_id)?;
+                    remove_in_tx(conn, actor, &target, None, origin)
+                }
+                BulkAction::SetRole => set_role_in_tx(
+                    conn,
+                    actor,
+                    user_id,
+                    role.as_ref().expect("role loaded"),
+                    origin,
+                ),
+                BulkAction::AddToGroup => add_to_group_in_tx(
+                    conn,
+                    actor,
+                    user_id,
+                    group.as_ref().expect("group loaded"),
+                    origin,
+                ),
+            });
+            let email = memberships::find(conn, &actor.org_id, user_id)?
+                .map(|r| r.user.email)
+                .unwrap_or_default();
+            outcomes.push(match result {
+                Ok(()) => BulkOutcome {
+                    user_id: user_id.clone(),
+                    email: if email.is_empty() {
+                        removed_email(conn, user_id)?
+                    } else {
+                        email
+                    },
+                    done: true,
+                    reason: String::new(),
+                },
+                Err(MemberError::Db(e)) => return Err(MemberError::Db(e)),
+                Err(e) => BulkOutcome {
+                    user_id: user_id.clone(),
+                    email: if email.is_empty() {
+                        removed_email(conn, user_id)?
+                    } else {
+                        email
+                    },
+                    done: false,
+                    reason: skip_reason(&e),
+                },
+            });
+        }
+        Ok(outcomes)
+    })
+}
+
+fn removed_email(conn: &mut DbConnection, user_id: &str) -> Result<String, MemberError> {
+    Ok(users::find(conn, user_id)?
+        .map(|u| u.email)
+        .unwrap_or_else(|| "(unknown member)".into()))
+}
+
+fn skip_reason(e: &MemberError) -> String {
+    match e {
+        MemberError::NotFound => "Not a member of this organization.".into(),
+        MemberError::Invalid(errors) => errors
+            .get("successor_id")
+            .map(|_| {
+                "Owns groups or pools: remove them one at a time to choose a successor.".to_string()
+            })
+            .unwrap_or_else(|| e.to_string()),
+        other => other.to_string(),
+    }
+}
+
+fn add_to_group_in_tx(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    group: &groups::Group,
+    origin: &Origin,
+) -> Result<(), MemberError> {
+    let target = load_target(conn, actor, user_id)?;
+    if groups::is_member(conn, &group.id, user_id)? {
+        return Err(MemberError::Conflict(format!("Already in {}.", group.name)));
+    }
+    if let Some(role_id) = &group.role_id {
+        let granted = roles::find(conn, &actor.org_id, role_id)?.ok_or(MemberError::NotFound)?;
+        if granted.rank > actor.rank {
+            return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
+        }
+    }
+    groups::add_member(conn, &actor.org_id, &group.id, user_id)?;
+    audit::record(
+        conn,
+        &Event::new("group.member_added", origin)
+            .org(&actor.org_id)
+            .actor(&actor.user_id, &actor.email)
+            .target("user", &target.user.id, &target.user.email)
+            .details(json!({ "group_id": group.id, "group": group.name })),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! How times read on pages: relative for recency, exact on hover.
+
+use chrono::NaiveDateTime;
+
+pub fn exact(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn date(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// "just now", "5 minutes ago", "3 days ago", or the date when it is older than a month.
+pub fn relative(now: NaiveDateTime, t: NaiveDateTime) -> String {
+    let secs = (now - t).num_seconds();
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit} ago")
+        } else {
+            format!("{n} {unit}s ago")
+        }
+    };
+    match secs {
+        s if s < 60 => "just now".into(),
+        s if s < 3600 => plural(s / 60, "minute"),
+        s if s < 86_400 => plural(s / 3600, "hour"),
+        s if s < 30 * 86_400 => plural(s / 86_400, "day"),
+        _ => date(t),
+    }
+}
+
+/// A count with thousands separators; at the cap, "10,000+".
+pub fn count(n: i64, cap: i64) -> String {
+    let digits = n.min(cap).to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n >= cap {
+        out.push('+');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn relative_times() {
+        let now = at("2026-11-23 12:00:00");
+        assert_eq!(relative(now, at("2026-11-23 11:59:30")), "just now");
+        assert_eq!(relative(now, at("2026-11-23 11:59:00")), "1 minute ago");
+        assert_eq!(relative(now, at("2026-11-23 09:00:00")), "3 hours ago");
+        assert_eq!(relative(now, at("2026-11-20 12:00:00")), "3 days ago");
+        assert_eq!(relative(now, at("2026-01-02 12:00:00")), "2026-01-02");
+    }
+
+    #[test]
+    fn counts_are_grouped_and_capped() {
+        assert_eq!(count(7, 10_000), "7");
+        assert_eq!(count(1234, 10_000), "1,234");
+        assert_eq!(count(10_000, 10_000), "10,000+");
+        assert_eq!(count(123_456, 1_000_000), "123,456");
+    }
+}

@@ -1,0 +1,1029 @@
+use crate::helpers::*;
+
+const ORG: &str = "my-org";
+
+fn users_path(rest: &str) -> String {
+    format!("/orgs/{ORG}/users{rest}")
+}
+
+#[actix_web::test]
+async fn users_tab_lists_members_with_every_column() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.add_member(ORG, "bob@example.com", "Bob", "Builder", "member", false);
+    let page = admin.get(&users_path("")).await;
+    assert_eq!(page.status, 200);
+    for header in [
+        "Email",
+        "Name",
+        "Status",
+        "Role",
+        "Groups",
+        "Created at",
+        "Last active",
+        "Auth method",
+        "Actions",
+    ] {
+        assert!(page.body.contains(header), "column {header}");
+    }
+    assert!(
+        page.body
+            .contains("data-email=\"bob@example.com\" data-status=\"active\" data-role=\"member\"")
+    );
+    assert!(page.body.contains("Bob Builder"));
+    assert!(page.body.contains("Active <strong>2</strong>"));
+    assert!(page.body.contains("Inactive <strong>0</strong>"));
+    assert!(page.body.contains("data-select-all=\"user_ids\""));
+    assert_eq!(row_emails(&page.body), vec![ADMIN_EMAIL, "bob@example.com"]);
+}
+
+#[actix_web::test]
+async fn search_finds_substrings_of_email_and_name_in_any_case() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.add_member(
+        ORG,
+        "carol.smith@example.com",
+        "Carol",
+        "Smith",
+        "member",
+        false,
+    );
+    app.add_member(ORG, "dave@corp.test", "Dave", "Blacksmith", "member", false);
+    app.add_member(ORG, "erin@example.com", "Erin", "Jones", "member", false);
+
+    let smith = admin.get(&users_path("?q=SMITH")).await;
+    assert_eq!(
+        row_emails(&smith.body),
+        vec!["carol.smith@example.com", "dave@corp.test"]
+    );
+    let corp = admin.get(&users_path("?q=orp.te")).await;
+    assert_eq!(row_emails(&corp.body), vec!["dave@corp.test"]);
+    let short = admin.get(&users_path("?q=er")).await;
+    assert_eq!(row_emails(&short.body), vec!["erin@example.com"]);
+    let by_last_name = admin.get(&users_path("?q=jo")).await;
+    assert_eq!(row_emails(&by_last_name.body), vec!["erin@example.com"]);
+    let none = admin.get(&users_path("?q=zzzz")).await;
+    assert!(row_emails(&none.body).is_empty());
+    assert!(none.body.contains("No members match"));
+    let wildcard = admin.get(&users_path("?q=%25%25%25")).await;
+    assert!(
+        row_emails(&wildcard.body).is_empty(),
+        "% is searched literally"
+    );
+}
+
+#[actix_web::test]
+async fn status_and_role_filters() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "manager", false);
+    app.add_member(ORG, "carol@example.com", "Carol", "C", "member", false);
+    let form = admin.get(&users_path("")).await;
+    admin
+        .post(
+            &users_path(&format!("/{bob}/deactivate")),
+            &[("csrf_token", form.csrf())],
+        )
+        .await;
+    let inactive = admin.get(&users_path("?status=inactive")).await;
+    assert_eq!(row_emails(&inactive.body), vec!["bob@example.com"]);
+    let active = admin.get(&users_path("?status=active")).await;
+    assert_eq!(
+        row_emails(&active.body),
+        vec![ADMIN_EMAIL, "carol@example.com"]
+    );
+    let managers = admin.get(&users_path("?role=manager")).await;
+    assert_eq!(row_emails(&managers.body), vec!["bob@example.com"]);
+    let unknown = admin.get(&users_path("?role=wizard")).await;
+    assert_eq!(unknown.status, 200);
+    assert!(unknown.body.contains("There is no such role"));
+}
+
+#[actix_web::test]
+async fn sorting_by_each_column_in_both_directions() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.add_member(ORG, "zed@example.com", "Aaron", "Zed", "member", false);
+    app.add_member(ORG, "bea@example.com", "Zoe", "Bea", "member", false);
+    let emails = |sort: &str| {
+        let admin = admin.clone();
+        let path = users_path(&format!("?sort={sort}"));
+        async move { row_emails(&admin.get(&path).await.body) }
+    };
+    assert_eq!(
+        emails("email").await,
+        vec![ADMIN_EMAIL, "bea@example.com", "zed@example.com"]
+    );
+    assert_eq!(
+        emails("-email").await,
+        vec!["zed@example.com", "bea@example.com", ADMIN_EMAIL]
+    );
+    assert_eq!(
+        emails("name").await,
+        vec!["zed@example.com", ADMIN_EMAIL, "bea@example.com"]
+    );
+    assert_eq!(
+        emails("-name").await,
+        vec!["bea@example.com", ADMIN_EMAIL, "zed@example.com"]
+    );
+    assert_eq!(
+        emails("created").await,
+        vec![ADMIN_EMAIL, "zed@example.com", "bea@example.com"]
+    );
+    assert_eq!(
+        emails("-created").await,
+        vec!["bea@example.com", "zed@example.com", ADMIN_EMAIL]
+    );
+    // Only the admin has been active; "never" sorts first.
+    assert_eq!(emails("-last_active").await[0], ADMIN_EMAIL);
+}
+
+#[actix_web::test]
+async fn keyset_pages_cover_every_member_exactly_once() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    for i in 0..120 {
+        app.add_member(
+            ORG,
+            &format!("user{i:03}@example.com"),
+            "User",
+            &format!("{i:03}"),
+            "member",
+            false,
+        );
+    }
+    for sort in ["email", "-created", "name"] {
+        let mut seen = Vec::new();
+        let mut path = users_path(&format!("?sort={sort}"));
+        let mut pages = 0;
+        loop {
+            let page = admin.get(&path).await;
+            assert_eq!(page.status, 200);
+            let emails = row_emails(&page.body);
+            assert!(emails.len() <= 50);
+            seen.extend(emails);
+            pages += 1;
+            assert!(pages <= 3, "sort {sort}: too many pages");
+            match next_link(&page.body) {
+                Some(next) => {
+                    assert!(next.contains("cursor="), "{next}");
+                    assert!(!next.contains("offset"));
+                    path = next;
+                }
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3, "sort {sort}");
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 121, "sort {sort}");
+        assert_eq!(seen.len(), 121, "sort {sort}");
+    }
+}
+
+#[actix_web::test]
+async fn a_tampered_cursor_shows_the_first_page_with_a_message() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let page = admin
+        .get(&users_path("?cursor=garbage!!&sort=created"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("That page link is no longer valid"));
+    assert_eq!(row_emails(&page.body), vec![ADMIN_EMAIL]);
+}
+
+#[actix_web::test]
+async fn profile_tabs_show_details_groups_pools_and_activity() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "Builder", "member", true);
+    app.member_browser("bob@example.com").await;
+    let details = admin.get(&users_path(&format!("/{bob}"))).await;
+    assert_eq!(details.status, 200);
+    for text in [
+        "Bob Builder",
+        "bob@example.com",
+        "Member",
+        "Active sessions",
+        "data-sessions=\"1\"",
+        "Auth method",
+    ] {
+        assert!(details.body.contains(text), "{text}");
+    }
+    for tab in ["groups", "pools", "activity"] {
+        let page = admin.get(&users_path(&format!("/{bob}/{tab}"))).await;
+        assert_eq!(page.status, 200, "{tab}");
+        assert!(page.body.contains("aria-current=\"page\""));
+    }
+    let form = admin.get(&users_path("")).await;
+    admin
+        .post(
+            &users_path(&format!("/{bob}/deactivate")),
+            &[("csrf_token", form.csrf())],
+        )
+        .await;
+    let activity = admin.get(&users_path(&format!("/{bob}/activity"))).await;
+    assert!(activity.body.contains("member.deactivated"));
+}
+
+#[actix_web::test]
+async fn edit_changes_name_and_role_and_is_audited() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "Builder", "member", false);
+    let engineer = app.role_id(ORG, "engineer");
+    let response = admin
+        .submit(
+            &users_path(&format!("/{bob}")),
+            &users_path(&format!("/{bob}")),
+            &[
+                ("first_name", "Robert"),
+                ("last_name", "Builder"),
+                ("role_id", &engineer),
+            ],
+        )
+        .await;
+    assert_eq!(response.status, 303);
+    assert_eq!(app.member_role(ORG, &bob).as_deref(), Some("engineer"));
+    let list = admin.get(&users_path("?q=robert")).await;
+    assert_eq!(row_emails(&list.body), vec!["bob@example.com"]);
+    assert!(list.body.contains("Changes saved."));
+    let events = app.audit_actions(ORG);
+    assert!(events.iter().any(|(a, actor, target)| a == "member.updated"
+        && actor.as_deref() == Some(ADMIN_EMAIL)
+        && target.as_deref() == Some("bob@example.com")));
+}
+
+#[actix_web::test]
+async fn edit_with_bad_input_explains_and_changes_nothing() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "Builder", "member", false);
+    let member = app.role_id(ORG, "member");
+    let response = admin
+        .submit(
+            &users_path(&format!("/{bob}")),
+            &users_path(&format!("/{bob}")),
+            &[
+                ("first_name", "   "),
+                ("last_name", "Builder"),
+                ("role_id", &member),
+            ],
+        )
+        .await;
+    assert_eq!(response.status, 422);
+    assert!(response.body.contains("Enter a name."));
+    let unknown_role = admin
+        .submit(
+            &users_path(&format!("/{bob}")),
+            &users_path(&format!("/{bob}")),
+            &[
+                ("first_name", "Bob"),
+                ("last_name", "Builder"),
+                ("role_id", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown_role.status, 422);
+    assert!(unknown_role.body.contains("Choose one of the organization"));
+    assert!(
+        !app.audit_actions(ORG)
+            .iter()
+            .any(|(a, _, _)| a == "member.updated")
+    );
+}
+
+#[actix_web::test]
+async fn nobody_grants_a_role_above_their_own() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    app.add_member(
+        ORG,
+        "manager@example.com",
+        "Mia",
+        "Manager",
+        "manager",
+        true,
+    );
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", false);
+    let manager = app.member_browser("manager@example.com").await;
+    let admin_role = app.role_id(ORG, "admin");
+    let refused = manager
+        .submit(
+            &users_path(&format!("/{bob}")),
+            &users_path(&format!("/{bob}")),
+            &[
+                ("first_name", "Bob"),
+                ("last_name", "B"),
+                ("role_id", &admin_role),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let make_admin = manager
+        .submit(
+            &users_path(""),
+            &users_path(&format!("/{bob}/make-admin")),
+            &[],
+        )
+        .await;
+    assert_eq!(make_admin.status, 403);
+    assert_eq!(app.member_role(ORG, &bob).as_deref(), Some("member"));
+    // Nor act on someone ranked above them.
+    let admin_id = app.user_id(ADMIN_EMAIL);
+    let above = manager
+        .submit(
+            &users_path(""),
+            &users_path(&format!("/{admin_id}/deactivate")),
+            &[],
+        )
+        .await;
+    assert_eq!(above.status, 403);
+    assert_eq!(
+        app.membership_status(ORG, &admin_id).as_deref(),
+        Some("active")
+    );
+}
+
+#[actix_web::test]
+async fn deactivation_refuses_the_members_very_next_request() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let bob_browser = app.member_browser("bob@example.com").await;
+    assert_eq!(bob_browser.get(&users_path("")).await.status, 200);
+    let old_cookie = bob_browser.session_cookie().unwrap();
+
+    let response = admin
+        .submit(
+            &users_path(""),
+            &users_path(&format!("/{bob}/deactivate")),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status, 303);
+    assert_eq!(
+        app.membership_status(ORG, &bob).as_deref(),
+        Some("inactive")
+    );
+    let refused = bob_browser.get(&users_path("")).await;
+    assert_eq!(refused.status, 303);
+    assert!(refused.location.unwrap().starts_with("/login"));
+
+    // Re-activation does not revive the old session, but Bob may sign in again.
+    let response = admin
+        .submit(
+            &users_path(""),
+            &users_path(&format!("/{bob}/activate")),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status, 303);
+    assert_eq!(app.membership_status(ORG, &bob).as_deref(), Some("active"));
+    assert_eq!(
+        get_with_cookie(&app.url(&users_path("")), &old_cookie)
+            .await
+            .status,
+        303
+    );
+    let again = app.member_browser("bob@example.com").await;
+    assert_eq!(again.get(&users_path("")).await.status, 200);
+    let actions: Vec<String> = app.audit_actions(ORG).into_iter().map(|e| e.0).collect();
+    assert!(actions.contains(&"member.deactivated".to_string()));
+    assert!(actions.contains(&"member.activated".to_string()));
+}
+
+#[actix_web::test]
+async fn an_inactive_member_cannot_reach_the_organization() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    admin
+        .submit(
+            &users_path(""),
+            &users_path(&format!("/{bob}/deactivate")),
+            &[],
+        )
+        .await;
+    let bob_browser = app.member_browser("bob@example.com").await;
+    assert_eq!(bob_browser.get(&users_path("")).await.status, 404);
+}
+
+#[actix_web::test]
+async fn make_admin_promotes_and_is_audited() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", false);
+    let response = admin
+        .submit(
+            &users_path(""),
+            &users_path(&format!("/{bob}/make-admin")),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status, 303);
+    assert_eq!(app.member_role(ORG, &bob).as_deref(), Some("admin"));
+    assert!(
+        app.audit_actions(ORG)
+            .iter()
+            .any(|(a, _, t)| a == "member.made_admin" && t.as_deref() == Some("bob@example.com"))
+    );
+}
+
+#[actix_web::test]
+async fn the_last_admin_cannot_leave_by_any_route() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let me = app.user_id(ADMIN_EMAIL);
+    let member_role = app.role_id(ORG, "member");
+
+    let deactivate = admin
+        .submit(
+            &users_path(""),
+            &users_path(&format!("/{me}/deactivate")),
+            &[],
+        )
+        .await;
+    assert_eq!(deactivate.status, 409);
+    assert!(deactivate.body.contains("at least one active admin"));
+    let demote = admin
+        .submit(
+            &users_path(&format!("/{me}")),
+            &users_path(&format!("/{me}")),
+            &[
+                ("first_name", "Ada"),
+                ("last_name", "Admin"),
+                ("role_id", &member_role),
+            ],
+        )
+        .await;
+    assert_eq!(demote.status, 409);
+    let remove = admin
+        .submit(
+            &users_path(&format!("/{me}/delete")),
+            &users_path(&format!("/{me}/delete")),
+            &[("confirm_email", ADMIN_EMAIL)],
+        )
+        .await;
+    assert_eq!(remove.status, 409);
+    let bulk = admin
+        .submit(
+            &users_path(""),
+            &users_path("/bulk"),
+            &[
+                ("action", "set-role"),
+                ("user_ids", &me),
+                ("role_id", &member_role),
+            ],
+        )
+        .await;
+    assert_eq!(bulk.status, 200);
+    assert!(bulk.body.contains("data-result=\"skipped\""));
+    assert!(bulk.body.contains("at least one active admin"));
+
+    assert_eq!(app.member_role(ORG, &me).as_deref(), Some("admin"));
+    assert_eq!(app.membership_status(ORG, &me).as_deref(), Some("active"));
+    assert!(
+        !app.audit_actions(ORG)
+            .iter()
+            .any(|(a, _, _)| a.starts_with("member."))
+    );
+}
+
+#[actix_web::test]
+async fn an_admin_may_step_down_while_another_admin_remains() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.add_member(ORG, "second@example.com", "Sam", "Second", "admin", false);
+    let me = app.user_id(ADMIN_EMAIL);
+    let response = admin
+        .submit(
+            &users_path(""),
+            &users_path(&format!("/{me}/deactivate")),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status, 303);
+    assert_eq!(app.membership_status(ORG, &me).as_deref(), Some("inactive"));
+}
+
+#[actix_web::test]
+async fn two_admins_deactivating_each_other_at_once_leave_one_admin() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    for round in 0..4 {
+        let a_email = format!("a{round}@example.com");
+        let b_email = format!("b{round}@example.com");
+        let a = app.add_member(ORG, &a_email, "A", "A", "admin", true);
+        let b = app.add_member(ORG, &b_email, "B", "B", "admin", true);
+        // The setup admin steps aside so that A and B are the only admins.
+        let ada = app.user_id(ADMIN_EMAIL);
+        if round == 0 {
+            let member = app.role_id(ORG, "member");
+            portcullis::db::memberships::set_role(&mut app.conn(), &app.org_id(ORG), &ada, &member)
+                .unwrap();
+        }
+        let a_browser = app.member_browser(&a_email).await;
+        let b_browser = app.member_browser(&b_email).await;
+        let a_token = a_browser.get(&users_path("")).await.csrf();
+        let b_token = b_browser.get(&users_path("")).await.csrf();
+        let (a_path, b_path) = (
+            users_path(&format!("/{b}/deactivate")),
+            users_path(&format!("/{a}/deactivate")),
+        );
+        let (a_form, b_form) = ([("csrf_token", a_token)], [("csrf_token", b_token)]);
+        let (ra, rb) = tokio::join!(
+            a_browser.post(&a_path, &a_form),
+            b_browser.post(&b_path, &b_form),
+        );
+        // The winner is redirected to the profile; the loser is refused (409), finds
+        // itself gone from the organization (404) or signed out (303 to /login).
+        let winners = [&ra, &rb]
+            .iter()
+            .filter(|r| {
+                r.status == 303 && !r.location.as_deref().unwrap_or("").starts_with("/login")
+            })
+            .count();
+        assert_eq!(winners, 1, "round {round}: {} {}", ra.status, rb.status);
+        let still_active = [&a, &b]
+            .iter()
+            .filter(|id| app.membership_status(ORG, id).as_deref() == Some("active"))
+            .count();
+        assert_eq!(still_active, 1, "round {round}");
+        // Retire the survivor for the next round so only the new pair are admins.
+        let survivor = if app.membership_status(ORG, &a).as_deref() == Some("active") {
+            &a
+        } else {
+            &b
+        };
+        portcullis::db::memberships::set_status(
+            &mut app.conn(),
+            &app.org_id(ORG),
+            survivor,
+            "inactive",
+        )
+        .unwrap();
+    }
+}
+
+#[actix_web::test]
+async fn removing_a_member_needs_the_typed_email() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", false);
+    let confirm = admin.get(&users_path(&format!("/{bob}/delete"))).await;
+    assert_eq!(confirm.status, 200);
+    assert!(
+        confirm
+            .body
+            .contains("Type <strong>bob@example.com</strong> to confirm")
+    );
+    let wrong = admin
+        .post(
+            &users_path(&format!("/{bob}/delete")),
+            &[
+                ("csrf_token", confirm.csrf()),
+                ("confirm_email", "bob@example.org".into()),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("email address exactly to confirm"));
+    assert_eq!(app.membership_status(ORG, &bob).as_deref(), Some("active"));
+    let done = admin
+        .post(
+            &users_path(&format!("/{bob}/delete")),
+            &[
+                ("csrf_token", confirm.csrf()),
+                ("confirm_email", " BOB@example.com ".into()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(done.location.as_deref(), Some("/orgs/my-org/users"));
+    assert_eq!(app.membership_status(ORG, &bob), None);
+    assert!(
+        portcullis::db::users::find(&mut app.conn(), &bob)
+            .unwrap()
+            .is_some(),
+        "the account survives"
+    );
+    assert!(
+        app.audit_actions(ORG)
+            .iter()
+            .any(|(a, _, t)| a == "member.removed" && t.as_deref() == Some("bob@example.com"))
+    );
+}
+
+fn insert_group_and_pool(app: &TestApp, owner: &str, member: &str) -> (String, String) {
+    use diesel::prelude::*;
+    use portcullis::db::schema::{group_members, groups, pool_members, pools};
+    let org = app.org_id(ORG);
+    let role = app.role_id(ORG, "engineer");
+    let (group_id, pool_id) = (portcullis::db::new_id(), portcullis::db::new_id());
+    let now = portcullis::db::now();
+    let mut conn = app.conn();
+    let conn: &mut portcullis::db::DbConnection = &mut conn;
+    diesel::insert_into(groups::table)
+        .values((
+            groups::id.eq(&group_id),
+            groups::org_id.eq(&org),
+            groups::name.eq("Platform team"),
+            groups::description.eq(""),
+            groups::owner_id.eq(owner),
+            groups::created_at.eq(now),
+        ))
+        .execute(conn)
+        .unwrap();
+    diesel::insert_into(group_members::table)
+        .values((
+            group_members::group_id.eq(&group_id),
+            group_members::user_id.eq(member),
+            group_members::org_id.eq(&org),
+            group_members::created_at.eq(now),
+        ))
+        .execute(conn)
+        .unwrap();
+    diesel::insert_into(pools::table)
+        .values((
+            pools::id.eq(&pool_id),
+            pools::org_id.eq(&org),
+            pools::name.eq("eu-west"),
+            pools::owner_id.eq(owner),
+            pools::created_at.eq(now),
+        ))
+        .execute(conn)
+        .unwrap();
+    diesel::insert_into(pool_members::table)
+        .values((
+            pool_members::pool_id.eq(&pool_id),
+            pool_members::user_id.eq(member),
+            pool_members::org_id.eq(&org),
+            pool_members::role_id.eq(&role),
+            pool_members::created_at.eq(now),
+        ))
+        .execute(conn)
+        .unwrap();
+    (group_id, pool_id)
+}
+
+#[actix_web::test]
+async fn a_successor_takes_over_what_a_removed_member_owned() {
+    use diesel::prelude::*;
+    use portcullis::db::schema::{group_members, groups, pool_members, pools};
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let carol = app.add_member(ORG, "carol@example.com", "Carol", "C", "member", false);
+    let (group_id, pool_id) = insert_group_and_pool(&app, &bob, &bob);
+    let bob_browser = app.member_browser("bob@example.com").await;
+
+    let groups_tab = admin.get(&users_path(&format!("/{bob}/groups"))).await;
+    assert!(groups_tab.body.contains("Platform team"));
+    let pools_tab = admin.get(&users_path(&format!("/{bob}/pools"))).await;
+    assert!(pools_tab.body.contains("eu-west"));
+
+    let confirm = admin.get(&users_path(&format!("/{bob}/delete"))).await;
+    assert!(confirm.body.contains("Platform team") && confirm.body.contains("eu-west"));
+    let no_successor = admin
+        .post(
+            &users_path(&format!("/{bob}/delete")),
+            &[
+                ("csrf_token", confirm.csrf()),
+                ("confirm_email", "bob@example.com".into()),
+            ],
+        )
+        .await;
+    assert_eq!(no_successor.status, 422);
+    assert!(no_successor.body.contains("choose who takes them over"));
+    assert!(
+        no_successor.body.contains("value=\"bob@example.com\""),
+        "typed email kept"
+    );
+    let done = admin
+        .post(
+            &users_path(&format!("/{bob}/delete")),
+            &[
+                ("csrf_token", confirm.csrf()),
+                ("confirm_email", "bob@example.com".into()),
+                ("successor_id", carol.clone()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+
+    let mut conn = app.conn();
+    let conn: &mut portcullis::db::DbConnection = &mut conn;
+    let group_owner: Option<String> = groups::table
+        .find(&group_id)
+        .select(groups::owner_id)
+        .first(conn)
+        .unwrap();
+    let pool_owner: Option<String> = pools::table
+        .find(&pool_id)
+        .select(pools::owner_id)
+        .first(conn)
+        .unwrap();
+    assert_eq!(group_owner.as_deref(), Some(carol.as_str()));
+    assert_eq!(pool_owner.as_deref(), Some(carol.as_str()));
+    let left_in_groups: i64 = group_members::table
+        .filter(group_members::user_id.eq(&bob))
+        .count()
+        .get_result(conn)
+        .unwrap();
+    let left_in_pools: i64 = pool_members::table
+        .filter(pool_members::user_id.eq(&bob))
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert_eq!((left_in_groups, left_in_pools), (0, 0));
+    assert_eq!(
+        bob_browser.get(&users_path("")).await.status,
+        303,
+        "session ended"
+    );
+}
+
+#[actix_web::test]
+async fn bulk_actions_report_each_member() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let b = app.add_member(ORG, "b@example.com", "B", "B", "member", false);
+    let c = app.add_member(ORG, "c@example.com", "C", "C", "member", false);
+    let other_org = app.create_org("other", "Other");
+    let _ = other_org;
+    let stranger = app.add_member("other", "stranger@example.com", "S", "S", "member", false);
+
+    let page = admin.get(&users_path("")).await;
+    let body = [
+        ("csrf_token", page.csrf()),
+        ("action", "deactivate".into()),
+        ("user_ids", b.clone()),
+        ("user_ids", c.clone()),
+        ("user_ids", stranger.clone()),
+    ];
+    let result = admin.post(&users_path("/bulk"), &body).await;
+    assert_eq!(result.status, 200);
+    assert!(result.body.contains("2 done, 1 skipped"));
+    assert!(
+        result
+            .body
+            .contains("data-email=\"b@example.com\" data-result=\"done\"")
+    );
+    assert!(result.body.contains("Not a member of this organization."));
+    assert_eq!(app.membership_status(ORG, &b).as_deref(), Some("inactive"));
+    assert_eq!(
+        app.membership_status("other", &stranger).as_deref(),
+        Some("active")
+    );
+
+    let engineer = app.role_id(ORG, "engineer");
+    let set_role = admin
+        .submit(
+            &users_path(""),
+            &users_path("/bulk"),
+            &[
+                ("action", "set-role"),
+                ("user_ids", &b),
+                ("user_ids", &c),
+                ("role_id", &engineer),
+            ],
+        )
+        .await;
+    assert!(set_role.body.contains("2 done"));
+    assert_eq!(app.member_role(ORG, &c).as_deref(), Some("engineer"));
+
+    let activate = admin
+        .submit(
+            &users_path(""),
+            &users_path("/bulk"),
+            &[("action", "activate"), ("user_ids", &b), ("user_ids", &c)],
+        )
+        .await;
+    assert!(activate.body.contains("2 done"));
+    let again = admin
+        .submit(
+            &users_path(""),
+            &users_path("/bulk"),
+            &[("action", "activate"), ("user_ids", &b)],
+        )
+        .await;
+    assert!(again.body.contains("0 done, 1 skipped"));
+    assert!(again.body.contains("is already active"));
+
+    let remove = admin
+        .submit(
+            &users_path(""),
+            &users_path("/bulk"),
+            &[("action", "remove"), ("user_ids", &c)],
+        )
+        .await;
+    assert!(remove.body.contains("1 done"));
+    assert_eq!(app.membership_status(ORG, &c), None);
+
+    let nothing = admin
+        .submit(
+            &users_path(""),
+            &users_path("/bulk"),
+            &[("action", "deactivate")],
+        )
+        .await;
+    assert_eq!(nothing.status, 422);
+    assert!(nothing.body.contains("Select at least one member."));
+    let no_action = admin
+        .submit(&users_path(""), &users_path("/bulk"), &[("user_ids", &b)])
+        .await;
+    assert_eq!(no_action.status, 422);
+}
+
+#[actix_web::test]
+async fn bulk_add_to_group() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let me = app.user_id(ADMIN_EMAIL);
+    let b = app.add_member(ORG, "b@example.com", "B", "B", "member", false);
+    let (group_id, _) = insert_group_and_pool(&app, &me, &me);
+    let result = admin
+        .submit(
+            &users_path(""),
+            &users_path("/bulk"),
+            &[
+                ("action", "add-to-group"),
+                ("user_ids", &b),
+                ("user_ids", &me),
+                ("group_id", &group_id),
+            ],
+        )
+        .await;
+    assert_eq!(result.status, 200);
+    assert!(result.body.contains("1 done, 1 skipped"));
+    assert!(result.body.contains("Already in Platform team."));
+    let list = admin.get(&users_path("?q=b%40example")).await;
+    assert!(list.body.contains("Platform team"));
+}
+
+#[actix_web::test]
+async fn members_without_users_manage_see_no_actions_and_get_403() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let target = app.add_member(ORG, "target@example.com", "T", "T", "member", false);
+    app.add_member(ORG, "reader@example.com", "R", "R", "member", true);
+    let reader = app.member_browser("reader@example.com").await;
+    let list = reader.get(&users_path("")).await;
+    assert_eq!(list.status, 200);
+    assert!(!list.body.contains("/deactivate\""));
+    assert!(!list.body.contains("action=\"/orgs/my-org/users/bulk\""));
+    let profile = reader.get(&users_path(&format!("/{target}"))).await;
+    assert!(!profile.body.contains("Make admin"));
+    let token = list.csrf();
+    for path in ["/deactivate", "/activate", "/make-admin", "/delete", ""] {
+        let response = reader
+            .post(
+                &users_path(&format!("/{target}{path}")),
+                &[
+                    ("csrf_token", token.clone()),
+                    ("confirm_email", "target@example.com".into()),
+                    ("first_name", "X".into()),
+                    ("last_name", "Y".into()),
+                ],
+            )
+            .await;
+        assert_eq!(response.status, 403, "POST {path}");
+    }
+    let bulk = reader
+        .post(
+            &users_path("/bulk"),
+            &[
+                ("csrf_token", token.clone()),
+                ("action", "deactivate".into()),
+                ("user_ids", target.clone()),
+            ],
+        )
+        .await;
+    assert_eq!(bulk.status, 403);
+    assert_eq!(
+        reader
+            .get(&users_path(&format!("/{target}/delete")))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        app.membership_status(ORG, &target).as_deref(),
+        Some("active")
+    );
+}
+
+#[actix_web::test]
+async fn other_organizations_stay_invisible() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.create_org("other", "Other Org");
+    let stranger = app.add_member("other", "stranger@example.com", "S", "S", "admin", false);
+    assert_eq!(admin.get("/orgs/other/users").await.status, 404);
+    assert_eq!(
+        admin
+            .get(&format!("/orgs/other/users/{stranger}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        admin.get(&users_path(&format!("/{stranger}"))).await.status,
+        404
+    );
+    let token = admin.get(&users_path("")).await.csrf();
+    for path in ["/deactivate", "/make-admin"] {
+        let own_org = admin
+            .post(
+                &users_path(&format!("/{stranger}{path}")),
+                &[("csrf_token", token.clone())],
+            )
+            .await;
+        assert_eq!(own_org.status, 404, "{path} through my org");
+        let their_org = admin
+            .post(
+                &format!("/orgs/other/users/{stranger}{path}"),
+                &[("csrf_token", token.clone())],
+            )
+            .await;
+        assert_eq!(their_org.status, 404, "{path} through theirs");
+    }
+    assert_eq!(
+        app.membership_status("other", &stranger).as_deref(),
+        Some("active")
+    );
+    assert_eq!(
+        app.member_role("other", &stranger).as_deref(),
+        Some("admin")
+    );
+}
+
+#[actix_web::test]
+async fn names_are_escaped() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let evil = app.add_member(
+        ORG,
+        "evil@example.com",
+        "<script>alert(1)</script>",
+        "\"><img src=x onerror=alert(1)>",
+        "member",
+        false,
+    );
+    for path in [users_path(""), users_path(&format!("/{evil}"))] {
+        let page = admin.get(&path).await;
+        assert!(!page.body.contains("<script>alert(1)</script>"), "{path}");
+        assert!(!page.body.contains("<img src=x"), "{path}");
+        assert!(
+            page.body
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{path}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn last_active_is_recorded_at_most_once_a_minute() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let me = app.user_id(ADMIN_EMAIL);
+    let org = app.org_id(ORG);
+    let read = || {
+        portcullis::db::memberships::find(&mut app.conn(), &org, &me)
+            .unwrap()
+            .unwrap()
+            .membership
+            .last_active()
+    };
+    admin.get(&users_path("")).await;
+    let first = read().expect("recorded on the first request");
+    admin.get(&users_path("")).await;
+    assert_eq!(read(), Some(first), "not rewritten within a minute");
+}
+
+#[actix_web::test]
+async fn list_queries_use_an_index_for_filter_and_order() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let org = app.org_id(ORG);
+    let plans = portcullis::db::memberships::explain_list(&mut app.conn(), &org).unwrap();
+    for (sort, plan) in plans {
+        let lower = plan.to_lowercase();
+        assert!(
+            lower.contains("memberships_org_"),
+            "sort {sort:?} plan: {plan}"
+        );
+        assert!(
+            !lower.contains("temp b-tree for order by"),
+            "sort {sort:?} plan: {plan}"
+        );
+        assert!(
+            !lower.contains("seq scan on memberships"),
+            "sort {sort:?} plan: {plan}"
+        );
+    }
+}
