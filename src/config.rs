@@ -29,6 +29,15 @@ pub enum Command {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Fill an organization with demo data, for trying the portal at scale.
+    SeedDemo {
+        /// Organization slug; created when it does not exist.
+        #[arg(long, default_value = "demo")]
+        org: String,
+        /// How many members to add (accounts without a password).
+        #[arg(long, default_value_t = 0)]
+        members: u64,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

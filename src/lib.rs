@@ -5,6 +5,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod routes;
+pub mod seed_members;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

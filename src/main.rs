@@ -20,7 +20,26 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CreateAdmin { email, org } => create_admin(&cli.settings, &email, org.as_deref()),
+        Command::SeedDemo { org, members } => seed_demo(&cli.settings, &org, members),
     }
+}
+
+fn seed_demo(settings: &Settings, org: &str, members: u64) -> anyhow::Result<()> {
+    let pool = open(settings)?;
+    let mut conn = pool.get()?;
+    db::migrate(&mut conn)?;
+    let started = std::time::Instant::now();
+    if members > 0 {
+        portcullis::seed_members::seed_members(&mut conn, org, members, |done| {
+            eprint!("\rmembers: {done}/{members}");
+        })?;
+        eprintln!();
+    }
+    println!(
+        "Seeded {org} with {members} members in {:.1}s.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn open(settings: &Settings) -> anyhow::Result<db::DbPool> {
