@@ -1,6 +1,7 @@
 //! Validated types and the rules of the portal, free of HTTP so they are unit-tested alone.
 
 pub mod email;
+pub mod invitations;
 pub mod names;
 pub mod orgs;
 pub mod password;
