@@ -39,7 +39,6 @@ pub struct Application {
 
 impl Application {
     pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
-        let mailer = Mailer::from_settings(&settings)?;
         let target = DbTarget::parse(&settings.database_url())?;
         let pool_settings = PoolOptions {
             max_size: settings.db_pool_size,
@@ -59,6 +58,7 @@ impl Application {
             })
             .await??
         };
+        let mailer = Mailer::from_settings(&settings)?;
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let port = listener.local_addr()?.port();

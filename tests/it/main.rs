@@ -4,4 +4,6 @@ mod auth;
 mod cli;
 mod frame;
 mod helpers;
+mod invitations;
 mod setup;
+mod smtp;
