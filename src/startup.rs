@@ -114,7 +114,10 @@ fn run(
     );
     let secure = settings.secure_cookies();
     let from: Mailbox = settings.mail_from().parse().map_err(|e| {
-        anyhow::anyhow!("--mail-from {:?} is not a valid sender: {e}", settings.mail_from())
+        anyhow::anyhow!(
+            "--mail-from {:?} is not a valid sender: {e}",
+            settings.mail_from()
+        )
     })?;
     let wake = Arc::new(Notify::new());
     let mail = MailHandle::new(wake.clone(), mailer.logs_links());

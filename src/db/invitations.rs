@@ -96,6 +96,24 @@ pub fn find_by_token_hash(
         .optional()
 }
 
+/// The invitation and the account that has its address, read in one statement so both
+/// come from the same moment: an acceptance committing in between cannot show the new
+/// account next to a still-pending invitation.
+pub fn find_with_account(
+    conn: &mut DbConnection,
+    token_hash: &str,
+) -> QueryResult<Option<(Invitation, Option<super::users::User>)>> {
+    invitations::table
+        .left_join(users::table.on(users::email.eq(invitations::email)))
+        .filter(invitations::token_hash.eq(token_hash))
+        .select((
+            Invitation::as_select(),
+            Option::<super::users::User>::as_select(),
+        ))
+        .first(conn)
+        .optional()
+}
+
 /// The pending (possibly expired) invitations of these addresses; at most one each.
 pub fn pending_for_emails(
     conn: &mut DbConnection,
@@ -202,6 +220,9 @@ pub struct ListRow {
     pub inviter_last_name: Option<String>,
 }
 
+/// The inviter's email, first and last name; absent once the inviter's account is gone.
+type InviterColumns = (Option<String>, Option<String>, Option<String>);
+
 /// Newest first, `limit` rows after the keyset `after` (created_at, id).
 pub fn list(
     conn: &mut DbConnection,
@@ -218,9 +239,11 @@ pub fn list(
         .select((
             Invitation::as_select(),
             Role::as_select(),
-            users::email.nullable(),
-            users::first_name.nullable(),
-            users::last_name.nullable(),
+            (
+                users::email.nullable(),
+                users::first_name.nullable(),
+                users::last_name.nullable(),
+            ),
         ))
         .order((invitations::created_at.desc(), invitations::id.desc()))
         .limit(limit)
@@ -239,29 +262,23 @@ pub fn list(
     };
     if let Some((created_at, id)) = after {
         query = query.filter(
-            invitations::created_at.lt(created_at).or(invitations::created_at
-                .eq(created_at)
-                .and(invitations::id.lt(id))),
+            invitations::created_at
+                .lt(created_at)
+                .or(invitations::created_at
+                    .eq(created_at)
+                    .and(invitations::id.lt(id))),
         );
     }
-    let rows: Vec<(
-        Invitation,
-        Role,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = query.load(conn)?;
+    let rows: Vec<(Invitation, Role, InviterColumns)> = query.load(conn)?;
     Ok(rows
         .into_iter()
-        .map(
-            |(invitation, role, inviter_email, inviter_first_name, inviter_last_name)| ListRow {
-                invitation,
-                role,
-                inviter_email,
-                inviter_first_name,
-                inviter_last_name,
-            },
-        )
+        .map(|(invitation, role, (email, first, last))| ListRow {
+            invitation,
+            role,
+            inviter_email: email,
+            inviter_first_name: first,
+            inviter_last_name: last,
+        })
         .collect())
 }
 

@@ -359,16 +359,11 @@ pub fn invite(
                     None => {
                         let found = roles::find(conn, &env.org.id, &existing.role_id)?
                             .ok_or(InvitationError::NotFound)?;
-                        roles_by_id
-                            .entry(existing.role_id.clone())
-                            .or_insert(found)
+                        roles_by_id.entry(existing.role_id.clone()).or_insert(found)
                     }
                 };
                 let (outcome, link) = if !env.inviter.may_grant(existing_role.rank) {
-                    (
-                        Outcome::NotResent("it is for a role above your own"),
-                        None,
-                    )
+                    (Outcome::NotResent("it is for a role above your own"), None)
                 } else {
                     match renew(conn, env, existing, existing_role, now, "invite form")? {
                         Some(token) => (Outcome::Resent, Some(env.link(&token))),
@@ -447,7 +442,16 @@ fn create_one(
     for pool_id in pool_ids {
         rows::add_pool(conn, &id, pool_id, &role.id)?;
     }
-    queue_email(conn, env, email.as_str(), &id, role, &token, expires_at, false)?;
+    queue_email(
+        conn,
+        env,
+        email.as_str(),
+        &id,
+        role,
+        &token,
+        expires_at,
+        false,
+    )?;
     audit::record(
         conn,
         &env.event("invitation.created", &id, email.as_str())
@@ -539,8 +543,8 @@ pub fn resend(
     invitation_id: &str,
 ) -> Result<AddressResult, InvitationError> {
     db::write_tx(conn, |conn| {
-        let invitation =
-            rows::find_in_org(conn, &env.org.id, invitation_id)?.ok_or(InvitationError::NotFound)?;
+        let invitation = rows::find_in_org(conn, &env.org.id, invitation_id)?
+            .ok_or(InvitationError::NotFound)?;
         check_open(&invitation)?;
         let role = roles::find(conn, &env.org.id, &invitation.role_id)?
             .ok_or(InvitationError::NotFound)?;
@@ -579,8 +583,8 @@ pub fn cancel(
     invitation_id: &str,
 ) -> Result<Invitation, InvitationError> {
     db::write_tx(conn, |conn| {
-        let invitation =
-            rows::find_in_org(conn, &env.org.id, invitation_id)?.ok_or(InvitationError::NotFound)?;
+        let invitation = rows::find_in_org(conn, &env.org.id, invitation_id)?
+            .ok_or(InvitationError::NotFound)?;
         check_open(&invitation)?;
         if !rows::cancel(conn, &invitation.id)? {
             return Err(InvitationError::Closed(
@@ -616,7 +620,7 @@ pub fn check_link(
     origin: &Origin,
 ) -> diesel::QueryResult<Option<LinkInfo>> {
     let now = db::now();
-    let Some(invitation) = rows::find_by_token_hash(conn, &tokens::hash(token))? else {
+    let Some((invitation, account)) = rows::find_with_account(conn, &tokens::hash(token))? else {
         return Ok(None);
     };
     if invitation.status != rows::PENDING {
@@ -640,7 +644,6 @@ pub fn check_link(
     let Some(role) = roles::find(conn, &org.id, &invitation.role_id)? else {
         return Ok(None);
     };
-    let account = users::find_by_email(conn, &invitation.email)?;
     if account.as_ref().is_some_and(|u| !u.is_active()) {
         return Ok(None);
     }
@@ -784,8 +787,7 @@ fn join(
     origin: &Origin,
 ) -> Result<Organization, AcceptError> {
     let org = organizations::find(conn, &invitation.org_id)?.ok_or(AcceptError::InvalidLink)?;
-    let role =
-        roles::find(conn, &org.id, &invitation.role_id)?.ok_or(AcceptError::InvalidLink)?;
+    let role = roles::find(conn, &org.id, &invitation.role_id)?.ok_or(AcceptError::InvalidLink)?;
     let group_ids = rows::group_ids(conn, &invitation.id)?;
     if !still_grantable(conn, invitation, &role, &group_ids)? {
         return Err(AcceptError::NoLongerGrantable);
@@ -970,8 +972,8 @@ mod tests {
         assert_eq!(first.results[0].outcome, Outcome::Invited);
 
         // Old enough to be resent.
-        use diesel::prelude::*;
         use crate::db::schema::invitations;
+        use diesel::prelude::*;
         diesel::update(invitations::table)
             .set(invitations::last_sent_at.eq(db::now() - Duration::minutes(5)))
             .execute(conn)
@@ -1091,7 +1093,11 @@ mod tests {
             cancel(conn, &env, &id),
             Err(InvitationError::Closed(_))
         ));
-        assert_eq!(count(conn, "email_outbox"), 0, "unsent emails with dead links go");
+        assert_eq!(
+            count(conn, "email_outbox"),
+            0,
+            "unsent emails with dead links go"
+        );
     }
 
     #[test]
@@ -1109,8 +1115,7 @@ mod tests {
             first_name: "New".into(),
             last_name: "Person".into(),
         };
-        let (user, org) =
-            accept_with_new_account(conn, &token, &account, "hash", &origin).unwrap();
+        let (user, org) = accept_with_new_account(conn, &token, &account, "hash", &origin).unwrap();
         assert_eq!(user.email, "new@example.com");
         assert_eq!(org.id, f.org.id);
         assert!(rows::is_member(conn, &org.id, &user.id).unwrap());

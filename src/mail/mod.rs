@@ -65,7 +65,9 @@ impl SmtpConfig {
         let implicit = match url.scheme() {
             "smtp" => false,
             "smtps" => true,
-            other => anyhow::bail!("--smtp-url must start with smtp:// or smtps://, not {other}://"),
+            other => {
+                anyhow::bail!("--smtp-url must start with smtp:// or smtps://, not {other}://")
+            }
         };
         let host = url
             .host_str()
@@ -152,8 +154,6 @@ pub struct SendError {
     pub message: String,
     /// Retrying cannot help (the message itself is unusable).
     pub permanent: bool,
-    /// The server answered about this message; others may still go through now.
-    pub message_specific: bool,
 }
 
 impl Mailer {
@@ -182,21 +182,24 @@ impl Mailer {
         let message = build_message(from, row).map_err(|message| SendError {
             message,
             permanent: true,
-            message_specific: true,
         })?;
+        // Every server-side failure is retried, even a permanent SMTP reply: a refused
+        // login or sender is fixed by the operator, and the mail should then still go.
         match self {
-            Mailer::Smtp(transport) => transport.send(message).await.map(|_| ()).map_err(|e| {
-                SendError {
-                    message: e.to_string(),
-                    permanent: false,
-                    message_specific: e.is_response(),
-                }
-            }),
+            Mailer::Smtp(transport) => {
+                transport
+                    .send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| SendError {
+                        message: e.to_string(),
+                        permanent: false,
+                    })
+            }
             Mailer::File(transport, dir) => {
                 let id = transport.send(message).await.map_err(|e| SendError {
                     message: e.to_string(),
                     permanent: false,
-                    message_specific: false,
                 })?;
                 tracing::info!(file = %dir.join(format!("{id}.eml")).display(), "email written");
                 Ok(())

@@ -6,16 +6,20 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use diesel::QueryResult;
+use futures_util::{StreamExt, stream};
 use lettre::message::Mailbox;
 use tokio::sync::Notify;
 
 use super::templates::{Rendered, header_safe};
-use super::Mailer;
+use super::{Mailer, SendError};
 use crate::db::email_outbox::{self, NewOutboxRow, OutboxRow};
 use crate::db::{self, DbConnection, DbPool};
 
 /// Emails claimed per round.
 const BATCH: i64 = 20;
+/// Emails of a round in flight at once: enough to hide each one's round trips, few
+/// enough not to look like a flood to the mail server.
+const SEND_CONCURRENCY: usize = 4;
 /// How long claimed emails stay hidden from other instances: far longer than a round
 /// takes (a round stops at the first unreachable-server error, each step bounded by
 /// `SMTP_TIMEOUT`), so a row is only taken again after its claimer died.
@@ -62,6 +66,20 @@ pub fn retry_delay(first: Duration, attempts: i64) -> Duration {
         .min(MAX_RETRY_DELAY)
 }
 
+/// What a round decided for one email.
+enum Change {
+    Sent(String),
+    Retry {
+        id: String,
+        at: NaiveDateTime,
+        error: String,
+    },
+    GiveUp {
+        id: String,
+        error: String,
+    },
+}
+
 #[derive(Clone)]
 pub struct Worker {
     pub pool: DbPool,
@@ -91,55 +109,69 @@ impl Worker {
         });
     }
 
-    /// Claims due emails and tries each once. Answers how many were claimed.
+    /// Claims due emails and tries each once, a few at a time. Answers how many were
+    /// claimed.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let now = db::now();
         let rows = self
             .db(move |conn| email_outbox::claim_due(conn, now, now + LEASE, BATCH))
             .await?;
         let claimed = rows.len();
-        let mut rows = rows.into_iter();
-        while let Some(row) = rows.next() {
-            match self.mailer.send(&self.from, &row).await {
+        if claimed == 0 {
+            return Ok(0);
+        }
+        let outcomes: Vec<(OutboxRow, Result<(), SendError>)> = stream::iter(rows)
+            .map(|row| async move {
+                let result = self.mailer.send(&self.from, &row).await;
+                (row, result)
+            })
+            .buffer_unordered(SEND_CONCURRENCY)
+            .collect()
+            .await;
+        let now = db::now();
+        let mut changes = Vec::with_capacity(outcomes.len());
+        for (row, result) in outcomes {
+            changes.push(match result {
                 Ok(()) => {
-                    let id = row.id.clone();
-                    self.db(move |conn| email_outbox::mark_sent(conn, &id, db::now()))
-                        .await?;
                     tracing::info!(email_id = %row.id, attempts = row.attempts, "email sent");
+                    Change::Sent(row.id)
                 }
-                Err(e) => {
-                    self.failed(&row, &e.message, e.permanent).await?;
-                    if !e.message_specific {
-                        // The server itself is unreachable: the rest of the batch would
-                        // fail the same way, so they wait their turn instead.
-                        for rest in rows.by_ref() {
-                            self.failed(&rest, "not tried: the mail server was unreachable", false)
-                                .await?;
-                        }
+                Err(e) => self.failed(row, e, now)?,
+            });
+        }
+        self.db(move |conn| {
+            for change in changes {
+                match change {
+                    Change::Sent(id) => {
+                        email_outbox::mark_sent(conn, &id, now)?;
+                    }
+                    Change::Retry { id, at, error } => {
+                        email_outbox::reschedule(conn, &id, at, &error)?
+                    }
+                    Change::GiveUp { id, error } => {
+                        email_outbox::mark_failed(conn, &id, now, &error)?
                     }
                 }
             }
-        }
+            Ok(())
+        })
+        .await?;
         Ok(claimed)
     }
 
-    async fn failed(&self, row: &OutboxRow, error: &str, permanent: bool) -> anyhow::Result<()> {
-        let now = db::now();
-        let give_up = permanent || now - row.created_at > GIVE_UP_AFTER;
-        let id = row.id.clone();
-        let error: String = error.chars().take(1000).collect();
-        if give_up {
-            tracing::error!(email_id = %id, attempts = row.attempts, error = %error, "email given up");
-            self.db(move |conn| email_outbox::mark_failed(conn, &id, now, &error))
-                .await?;
-        } else {
-            let wait = retry_delay(self.retry_delay, row.attempts);
-            tracing::warn!(email_id = %id, attempts = row.attempts, retry_in_ms = wait.as_millis() as u64, error = %error, "email not sent; will retry");
-            let next = now + chrono::Duration::from_std(wait)?;
-            self.db(move |conn| email_outbox::reschedule(conn, &id, next, &error))
-                .await?;
+    fn failed(&self, row: OutboxRow, e: SendError, now: NaiveDateTime) -> anyhow::Result<Change> {
+        let error: String = e.message.chars().take(1000).collect();
+        if e.permanent || now - row.created_at > GIVE_UP_AFTER {
+            tracing::error!(email_id = %row.id, attempts = row.attempts, error = %error, "email given up");
+            return Ok(Change::GiveUp { id: row.id, error });
         }
-        Ok(())
+        let wait = retry_delay(self.retry_delay, row.attempts);
+        tracing::warn!(email_id = %row.id, attempts = row.attempts, retry_in_ms = wait.as_millis() as u64, error = %error, "email not sent; will retry");
+        Ok(Change::Retry {
+            id: row.id,
+            at: now + chrono::Duration::from_std(wait)?,
+            error,
+        })
     }
 
     async fn db<T, F>(&self, f: F) -> anyhow::Result<T>
@@ -148,11 +180,11 @@ impl Worker {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        Ok(actix_web::web::block(move || -> anyhow::Result<T> {
+        actix_web::web::block(move || -> anyhow::Result<T> {
             let mut conn = pool.get()?;
             Ok(f(&mut conn)?)
         })
-        .await??)
+        .await?
     }
 }
 

@@ -87,10 +87,18 @@ mod tests {
     #[test]
     fn html_escapes_names_and_text_keeps_them() {
         let rendered = email("<b>Acme</b> & Co", "Eve <script>").render().unwrap();
-        assert!(rendered.html.contains("&#60;b&#62;Acme&#60;/b&#62; &#38; Co"));
+        assert!(
+            rendered
+                .html
+                .contains("&#60;b&#62;Acme&#60;/b&#62; &#38; Co")
+        );
         assert!(!rendered.html.contains("<script>"));
         assert!(rendered.text.contains("<b>Acme</b> & Co"));
-        assert!(rendered.text.contains("https://portal.example.com/invite/abc"));
+        assert!(
+            rendered
+                .text
+                .contains("https://portal.example.com/invite/abc")
+        );
         assert!(
             rendered
                 .html

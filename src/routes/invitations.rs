@@ -172,7 +172,16 @@ pub async fn list_page(
     let org_id = ctx.org.id.clone();
     let now = db::now();
     let mut found = state
-        .db(move |conn| Ok(rows::list(conn, &org_id, filter, now, after, PAGE_SIZE + 1)?))
+        .db(move |conn| {
+            Ok(rows::list(
+                conn,
+                &org_id,
+                filter,
+                now,
+                after,
+                PAGE_SIZE + 1,
+            )?)
+        })
         .await?;
     let next_cursor = if found.len() as i64 > PAGE_SIZE {
         found.truncate(PAGE_SIZE as usize);
@@ -386,7 +395,11 @@ pub async fn create(
     for (key, one, many) in [
         ("invited", "person invited", "people invited"),
         ("resent", "invitation resent", "invitations resent"),
-        ("not_resent", "already invited, not resent", "already invited, not resent"),
+        (
+            "not_resent",
+            "already invited, not resent",
+            "already invited, not resent",
+        ),
         ("member", "already a member", "already members"),
         ("invalid", "invalid address", "invalid addresses"),
     ] {
@@ -604,8 +617,7 @@ pub async fn accept(
             let account = match invitations::validate_account(&form) {
                 Ok(account) => account,
                 Err(errors) => {
-                    let (status, page) =
-                        accept_page(&session, &token, &info, None, form, errors);
+                    let (status, page) = accept_page(&session, &token, &info, None, form, errors);
                     return Ok(private(render_status(status, &page)));
                 }
             };

@@ -27,7 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/orgs/{org}/invitations",
             web::get().to(invitations::list_page),
         )
-        .route("/orgs/{org}/invitations", web::post().to(invitations::create))
+        .route(
+            "/orgs/{org}/invitations",
+            web::post().to(invitations::create),
+        )
         .route(
             "/orgs/{org}/invitations/new",
             web::get().to(invitations::new_form),

@@ -61,12 +61,7 @@ async fn invite(browser: &Browser, emails: &str, role: &str) -> Page {
     invite_with(browser, emails, role, &[]).await
 }
 
-async fn invite_with(
-    browser: &Browser,
-    emails: &str,
-    role: &str,
-    extra: &[(&str, &str)],
-) -> Page {
+async fn invite_with(browser: &Browser, emails: &str, role: &str, extra: &[(&str, &str)]) -> Page {
     let form = browser.get(&format!("{ORG}/invitations/new")).await;
     assert_eq!(form.status, 200, "{}", form.body);
     let role_id = option_value(&form.body, role);
@@ -224,9 +219,7 @@ async fn the_emailed_link_creates_an_account_that_lands_signed_in() {
     let users_tab = visitor.get("/orgs/my-org/users").await;
     assert_eq!(users_tab.status, 200, "signed in straight away");
     assert!(users_tab.body.contains("Welcome to My organization, New."));
-    assert!(
-        row(&users_tab.body, "new.person@example.com").contains("data-role=\"engineer\"")
-    );
+    assert!(row(&users_tab.body, "new.person@example.com").contains("data-role=\"engineer\""));
     {
         let mut conn = app.conn();
         let conn: &mut DbConnection = &mut conn;
@@ -236,7 +229,9 @@ async fn the_emailed_link_creates_an_account_that_lands_signed_in() {
 
     // Used once; then it is dead like any other bad link.
     assert_dead(&app.client().get(&link).await);
-    let accepted = admin.get(&format!("{ORG}/invitations?status=accepted")).await;
+    let accepted = admin
+        .get(&format!("{ORG}/invitations?status=accepted"))
+        .await;
     assert!(row(&accepted.body, "new.person@example.com").contains("data-status=\"accepted\""));
     assert_eq!(audit_count(&app, "invitation.created"), 1);
     assert_eq!(audit_count(&app, "invitation.accepted"), 1);
@@ -259,7 +254,10 @@ async fn the_emailed_link_creates_an_account_that_lands_signed_in() {
         .first(conn)
         .unwrap();
     assert!(sent_at.is_some());
-    assert!(body.is_empty(), "a sent email's link does not stay in the database");
+    assert!(
+        body.is_empty(),
+        "a sent email's link does not stay in the database"
+    );
 }
 
 #[actix_web::test]
@@ -286,7 +284,12 @@ async fn resend_sends_a_new_link_and_kills_the_old_one_at_most_once_a_minute() {
 
     let mails = smtp.wait_for(2).await;
     assert_eq!(mails[1].invite_path(), second);
-    assert!(mails[1].header("Subject").unwrap().starts_with("Reminder: "));
+    assert!(
+        mails[1]
+            .header("Subject")
+            .unwrap()
+            .starts_with("Reminder: ")
+    );
     assert_dead(&app.client().get(&first).await);
     assert_eq!(app.client().get(&second).await.status, 200);
     assert_eq!(audit_count(&app, "invitation.resent"), 1);
@@ -303,11 +306,16 @@ async fn cancel_kills_the_link() {
 
     let cancelled = post_with_csrf(&admin, &format!("{ORG}/invitations/{id}/cancel")).await;
     assert_eq!(cancelled.status, 303);
-    assert_eq!(cancelled.location.as_deref(), Some("/orgs/my-org/invitations"));
+    assert_eq!(
+        cancelled.location.as_deref(),
+        Some("/orgs/my-org/invitations")
+    );
     let tab = admin.get(&format!("{ORG}/invitations")).await;
     assert!(tab.body.contains("was cancelled"));
     assert!(!tab.body.contains("data-email=\"gone@example.com\""));
-    let cancelled_tab = admin.get(&format!("{ORG}/invitations?status=cancelled")).await;
+    let cancelled_tab = admin
+        .get(&format!("{ORG}/invitations?status=cancelled"))
+        .await;
     assert!(row(&cancelled_tab.body, "gone@example.com").contains("data-status=\"cancelled\""));
 
     assert_dead(&app.client().get(&link).await);
@@ -336,9 +344,13 @@ async fn an_expired_link_is_dead_shows_as_expired_and_is_audited() {
 
     let tab = admin.get(&format!("{ORG}/invitations")).await;
     assert!(row(&tab.body, "late@example.com").contains("data-status=\"expired\""));
-    let pending = admin.get(&format!("{ORG}/invitations?status=pending")).await;
+    let pending = admin
+        .get(&format!("{ORG}/invitations?status=pending"))
+        .await;
     assert!(!pending.body.contains("data-email=\"late@example.com\""));
-    let expired = admin.get(&format!("{ORG}/invitations?status=expired")).await;
+    let expired = admin
+        .get(&format!("{ORG}/invitations?status=expired"))
+        .await;
     assert!(expired.body.contains("data-email=\"late@example.com\""));
 }
 
@@ -374,7 +386,10 @@ async fn an_existing_account_signs_in_then_joins_with_one_click() {
     assert_eq!(offer.status, 200);
     assert_private(&offer);
     assert!(offer.body.contains("Sign in to accept"));
-    assert!(!offer.body.contains("name=\"password\""), "no new-account form");
+    assert!(
+        !offer.body.contains("name=\"password\""),
+        "no new-account form"
+    );
     let login_url = attr_values(&offer.body, "href")
         .into_iter()
         .find(|h| h.starts_with("/login?next="))
@@ -404,8 +419,15 @@ async fn an_existing_account_signs_in_then_joins_with_one_click() {
     let posts = (0..8).map(|_| kim.post(&link, &form));
     let answers = futures_util::future::join_all(posts).await;
     let statuses: Vec<u16> = answers.iter().map(|p| p.status).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 303).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 303 || *s == 404), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 303 || *s == 404),
+        "{statuses:?}"
+    );
     assert_eq!(member_count(&app, "known@example.com"), 1);
     assert_eq!(audit_count(&app, "invitation.accepted"), 1);
 
@@ -470,8 +492,15 @@ async fn concurrent_acceptance_makes_exactly_one_membership() {
         .map(|(browser, fields)| browser.post(&link, fields));
     let answers = futures_util::future::join_all(posts).await;
     let statuses: Vec<u16> = answers.iter().map(|p| p.status).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 303).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 303 || *s == 404), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 303 || *s == 404),
+        "{statuses:?}"
+    );
     for lost in answers.iter().filter(|p| p.status == 404) {
         assert!(lost.body.contains(DEAD_LINK));
     }
@@ -548,7 +577,11 @@ async fn five_hundred_addresses_in_one_submit() {
     let app = spawn_with_smtp(&smtp).await;
     let admin = app.setup_admin().await;
     let mut addresses: Vec<String> = (0..497).map(|i| format!("bulk{i}@example.com")).collect();
-    addresses.extend(["no-at-sign".into(), "two@@example.com".into(), "x@nodot".into()]);
+    addresses.extend([
+        "no-at-sign".into(),
+        "two@@example.com".into(),
+        "x@nodot".into(),
+    ]);
     // Mixed separators: commas, spaces and new lines.
     let text = addresses
         .chunks(10)
@@ -637,7 +670,10 @@ async fn inviting_needs_the_users_invite_permission() {
     let id = invitation_id(&app, "target@example.com");
 
     assert_eq!(member.get(&format!("{ORG}/invitations")).await.status, 403);
-    assert_eq!(member.get(&format!("{ORG}/invitations/new")).await.status, 403);
+    assert_eq!(
+        member.get(&format!("{ORG}/invitations/new")).await.status,
+        403
+    );
     let csrf = member.get("/orgs/my-org/users").await.csrf();
     for path in [
         format!("{ORG}/invitations"),
@@ -686,7 +722,10 @@ async fn nobody_invites_into_a_role_above_their_own() {
         .await;
     assert_eq!(refused.status, 422);
     assert!(refused.body.contains("above your own role"));
-    assert_eq!(app.count("invitations WHERE email = 'climber@example.com'"), 0);
+    assert_eq!(
+        app.count("invitations WHERE email = 'climber@example.com'"),
+        0
+    );
 
     // The manager's own invitation dies cleanly once the manager may no longer invite.
     let link = the_link(&invite(&manager, "junior@example.com", "Manager").await);
@@ -723,7 +762,10 @@ async fn the_accept_form_explains_bad_input_and_keeps_the_link_alive() {
     );
     let visitor = app.client();
     let form = visitor.get(&link).await;
-    assert!(form.body.contains("value=\"Nia\""), "names filled in advance");
+    assert!(
+        form.body.contains("value=\"Nia\""),
+        "names filled in advance"
+    );
     let page = visitor
         .post(
             &link,
@@ -768,10 +810,7 @@ async fn emails_escape_names_and_cannot_be_given_extra_headers() {
     assert_eq!(mail.to, vec!["target@example.com".to_string()]);
     assert!(mail.header("Bcc").is_none());
     let head = mail.raw.split("\r\n\r\n").next().unwrap();
-    assert!(
-        !head.contains("\r\nBcc:"),
-        "no header injected: {head}"
-    );
+    assert!(!head.contains("\r\nBcc:"), "no header injected: {head}");
     let decoded = mail.decoded();
     assert!(
         decoded.contains("<strong>&#60;b&#62;Acme&#60;/b&#62; &#38; Co</strong>"),
@@ -812,7 +851,10 @@ async fn the_invited_tab_pages_through_invitations_newest_first() {
     unique.dedup();
     assert_eq!(unique.len(), 120, "no row twice");
     assert_eq!(
-        admin.get(&format!("{ORG}/invitations?cursor=garbage")).await.status,
+        admin
+            .get(&format!("{ORG}/invitations?cursor=garbage"))
+            .await
+            .status,
         400
     );
 }

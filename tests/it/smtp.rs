@@ -32,7 +32,10 @@ impl Received {
     /// Path of the first accept link in the message: `/invite/<token>`.
     pub fn invite_path(&self) -> String {
         let text = self.decoded();
-        let start = text.find("/invite/").expect("the email has an invitation link") + 8;
+        let start = text
+            .find("/invite/")
+            .expect("the email has an invitation link")
+            + 8;
         let token: String = text[start..]
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
