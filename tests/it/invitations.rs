@@ -858,3 +858,119 @@ async fn the_invited_tab_pages_through_invitations_newest_first() {
         400
     );
 }
+
+fn insert_group(app: &TestApp, name: &str, role_key: Option<&str>) -> String {
+    use portcullis::db::schema::{groups, organizations, roles};
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    let org_id: String = organizations::table
+        .select(organizations::id)
+        .first(conn)
+        .unwrap();
+    let role_id: Option<String> = role_key.map(|key| {
+        roles::table
+            .filter(roles::key.eq(key))
+            .select(roles::id)
+            .first(conn)
+            .unwrap()
+    });
+    let id = portcullis::db::new_id();
+    diesel::insert_into(groups::table)
+        .values((
+            groups::id.eq(&id),
+            groups::org_id.eq(&org_id),
+            groups::name.eq(name),
+            groups::description.eq(""),
+            groups::role_id.eq(role_id),
+            groups::created_at.eq(portcullis::db::now()),
+        ))
+        .execute(conn)
+        .unwrap();
+    id
+}
+
+fn insert_pool(app: &TestApp, name: &str) -> String {
+    use portcullis::db::schema::{organizations, pools};
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    let org_id: String = organizations::table
+        .select(organizations::id)
+        .first(conn)
+        .unwrap();
+    let id = portcullis::db::new_id();
+    diesel::insert_into(pools::table)
+        .values((
+            pools::id.eq(&id),
+            pools::org_id.eq(&org_id),
+            pools::name.eq(name),
+            pools::created_at.eq(portcullis::db::now()),
+        ))
+        .execute(conn)
+        .unwrap();
+    id
+}
+
+#[actix_web::test]
+async fn chosen_groups_and_pools_are_joined_on_acceptance() {
+    use portcullis::db::schema::{group_members, pool_members, roles};
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let group = insert_group(&app, "Night shift", None);
+    let admins_group = insert_group(&app, "Admins", Some("admin"));
+    let pool = insert_pool(&app, "Europe");
+
+    let form = admin.get(&format!("{ORG}/invitations/new")).await;
+    assert!(form.body.contains(">Night shift</label>"));
+    assert!(form.body.contains(">Europe</label>"));
+    let results = invite_with(
+        &admin,
+        "grouped@example.com",
+        "Engineer",
+        &[("group_ids", &group), ("pool_ids", &pool)],
+    )
+    .await;
+    let (_, done) = accept_new(&app, &the_link(&results), "Grouped").await;
+    assert_eq!(done.status, 303);
+
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    let user_id: String = users::table
+        .filter(users::email.eq("grouped@example.com"))
+        .select(users::id)
+        .first(conn)
+        .unwrap();
+    let groups: Vec<String> = group_members::table
+        .filter(group_members::user_id.eq(&user_id))
+        .select(group_members::group_id)
+        .load(conn)
+        .unwrap();
+    assert_eq!(groups, vec![group]);
+    let pool_role: String = pool_members::table
+        .inner_join(roles::table.on(roles::id.eq(pool_members::role_id)))
+        .filter(pool_members::user_id.eq(&user_id))
+        .filter(pool_members::pool_id.eq(&pool))
+        .select(roles::key)
+        .first(conn)
+        .unwrap();
+    assert_eq!(
+        pool_role, "engineer",
+        "the pool role is the invitation's role"
+    );
+    drop(conn);
+
+    // A group that grants Admin is beyond a Manager.
+    let manager = add_member(&app, &admin, "lead@example.com", "Manager").await;
+    let refused = invite_with(
+        &manager,
+        "sneaky@example.com",
+        "Member",
+        &[("group_ids", &admins_group)],
+    )
+    .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("The group Admins grants a role above your own.")
+    );
+}
