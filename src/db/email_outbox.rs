@@ -56,6 +56,10 @@ pub fn claim_due(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<OutboxRow>> {
+    // A plain read first spares the write lock (SQLite) on the usual, empty poll.
+    if !any_due(conn, now)? {
+        return Ok(Vec::new());
+    }
     match conn {
         // Row locks skipped by concurrent claimers: two instances never take the same row.
         DbConnection::Postgresql(pg) => diesel::sql_query(
@@ -96,6 +100,16 @@ pub fn claim_due(
                 .collect())
         }),
     }
+}
+
+fn any_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        email_outbox::table
+            .filter(email_outbox::sent_at.is_null())
+            .filter(email_outbox::failed_at.is_null())
+            .filter(email_outbox::next_attempt_at.le(now)),
+    ))
+    .get_result(conn)
 }
 
 /// Records delivery and drops the bodies: they may hold a live link, which the database

@@ -214,6 +214,8 @@ fn build_message(from: &Mailbox, row: &OutboxRow) -> Result<Message, String> {
         .parse()
         .map_err(|e| format!("invalid recipient: {e}"))?;
     Message::builder()
+        // Generated from the host name; mail without one looks like spam.
+        .message_id(None)
         .from(from.clone())
         .to(to)
         .subject(templates::header_safe(&row.subject))

@@ -191,6 +191,54 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::{DbTarget, PoolOptions, build_pool};
+
+    #[test]
+    fn claimed_emails_stay_hidden_until_their_lease_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DbTarget::Sqlite(dir.path().join("t.db").to_string_lossy().into_owned());
+        let pool = build_pool(&target, PoolOptions::default()).unwrap();
+        let conn = &mut pool.get().unwrap();
+        db::migrate(conn).unwrap();
+        let now = db::now();
+        let email = Rendered {
+            subject: "Hi\r\nBcc: x@example.com".into(),
+            text: "t".into(),
+            html: "h".into(),
+        };
+        for i in 0..3 {
+            queue(conn, &format!("u{i}@example.com"), &email, None, now).unwrap();
+        }
+        let lease = now + LEASE;
+        let first = email_outbox::claim_due(conn, now, lease, 2).unwrap();
+        assert_eq!(first.len(), 2);
+        assert!(
+            first
+                .iter()
+                .all(|r| r.attempts == 1 && r.next_attempt_at == lease)
+        );
+        assert_eq!(first[0].subject, "Hi Bcc: x@example.com");
+        assert_eq!(
+            email_outbox::claim_due(conn, now, lease, 2).unwrap().len(),
+            1
+        );
+        assert!(
+            email_outbox::claim_due(conn, now, lease, 2)
+                .unwrap()
+                .is_empty()
+        );
+
+        assert!(email_outbox::mark_sent(conn, &first[0].id, now).unwrap());
+        assert!(!email_outbox::mark_sent(conn, &first[0].id, now).unwrap());
+        let sent = email_outbox::find(conn, &first[0].id).unwrap().unwrap();
+        assert!(sent.text_body.is_empty() && sent.html_body.is_empty());
+
+        // After the lease, what was claimed but never finished is due again.
+        let later = lease + chrono::Duration::seconds(1);
+        let again = email_outbox::claim_due(conn, later, later + LEASE, 10).unwrap();
+        assert_eq!(again.len(), 2);
+        assert!(again.iter().all(|r| r.attempts == 2));
+    }
 
     #[test]
     fn retries_back_off_exponentially_up_to_an_hour() {

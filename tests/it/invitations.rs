@@ -188,6 +188,7 @@ async fn the_emailed_link_creates_an_account_that_lands_signed_in() {
         "Ada Admin invited you to join My organization on Portcullis"
     );
     assert!(mail.raw.contains("multipart/alternative"));
+    assert!(mail.header("Message-ID").is_some());
     assert!(mail.raw.contains("text/html"));
     let link = mail.invite_path();
     assert_eq!(link, the_link(&results), "the email carries the shown link");
@@ -932,31 +933,32 @@ async fn chosen_groups_and_pools_are_joined_on_acceptance() {
     let (_, done) = accept_new(&app, &the_link(&results), "Grouped").await;
     assert_eq!(done.status, 303);
 
-    let mut conn = app.conn();
-    let conn: &mut DbConnection = &mut conn;
-    let user_id: String = users::table
-        .filter(users::email.eq("grouped@example.com"))
-        .select(users::id)
-        .first(conn)
-        .unwrap();
-    let groups: Vec<String> = group_members::table
-        .filter(group_members::user_id.eq(&user_id))
-        .select(group_members::group_id)
-        .load(conn)
-        .unwrap();
-    assert_eq!(groups, vec![group]);
-    let pool_role: String = pool_members::table
-        .inner_join(roles::table.on(roles::id.eq(pool_members::role_id)))
-        .filter(pool_members::user_id.eq(&user_id))
-        .filter(pool_members::pool_id.eq(&pool))
-        .select(roles::key)
-        .first(conn)
-        .unwrap();
-    assert_eq!(
-        pool_role, "engineer",
-        "the pool role is the invitation's role"
-    );
-    drop(conn);
+    {
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        let user_id: String = users::table
+            .filter(users::email.eq("grouped@example.com"))
+            .select(users::id)
+            .first(conn)
+            .unwrap();
+        let groups: Vec<String> = group_members::table
+            .filter(group_members::user_id.eq(&user_id))
+            .select(group_members::group_id)
+            .load(conn)
+            .unwrap();
+        assert_eq!(groups, vec![group]);
+        let pool_role: String = pool_members::table
+            .inner_join(roles::table.on(roles::id.eq(pool_members::role_id)))
+            .filter(pool_members::user_id.eq(&user_id))
+            .filter(pool_members::pool_id.eq(&pool))
+            .select(roles::key)
+            .first(conn)
+            .unwrap();
+        assert_eq!(
+            pool_role, "engineer",
+            "the pool role is the invitation's role"
+        );
+    }
 
     // A group that grants Admin is beyond a Manager.
     let manager = add_member(&app, &admin, "lead@example.com", "Manager").await;
