@@ -207,6 +207,12 @@ impl InviteReport {
     }
 }
 
+/// The ids once each, in the order given.
+fn distinct(ids: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    ids.iter().filter(|id| seen.insert(*id)).cloned().collect()
+}
+
 /// Checks the parts of the form that need no database.
 fn check_form(form: &InviteForm, errors: &mut FieldErrors) -> (Vec<String>, String, String) {
     let addresses = split_addresses(&form.emails);
@@ -299,10 +305,8 @@ pub fn invite(
 ) -> Result<InviteReport, InvitationError> {
     let mut errors = FieldErrors::default();
     let (addresses, first_name, last_name) = check_form(form, &mut errors);
-    let mut group_ids = form.group_ids.clone();
-    group_ids.dedup();
-    let mut pool_ids = form.pool_ids.clone();
-    pool_ids.dedup();
+    let group_ids = distinct(&form.group_ids);
+    let pool_ids = distinct(&form.pool_ids);
     db::write_tx(conn, |conn| {
         // Serializes invitations per organization, so two admins inviting the same
         // address at once cannot both pass the "already invited" check.
@@ -950,6 +954,12 @@ mod tests {
             vec!["a@x.io", "b@x.io", "c@x.io", "d@x.io"]
         );
         assert!(split_addresses(" \n , ").is_empty());
+    }
+
+    #[test]
+    fn chosen_ids_count_once() {
+        let ids: Vec<String> = ["g1", "g2", "g1"].map(String::from).to_vec();
+        assert_eq!(distinct(&ids), vec!["g1", "g2"]);
     }
 
     #[test]

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use super::setup::private;
 use crate::audit::Origin;
 use crate::auth::current_user::{CurrentUser, MaybeUser, OrgCtx, sign_in};
+use crate::db;
 use crate::db::invitations::{self as rows, Choice, ListRow, StatusFilter};
 use crate::db::roles::{self, Role};
-use crate::db::{self};
 use crate::domain::FieldErrors;
 use crate::domain::invitations::{
     self, AcceptError, AcceptForm, AddressResult, Env, InvitationError, InviteForm, Inviter,

@@ -976,3 +976,98 @@ async fn chosen_groups_and_pools_are_joined_on_acceptance() {
             .contains("The group Admins grants a role above your own.")
     );
 }
+
+/// Runs the real binary with a mail server configured, and reads everything it logs.
+#[actix_web::test]
+async fn with_a_mail_server_no_invitation_link_reaches_the_log() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    let smtp = SmtpServer::start();
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let port = unused_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .env_remove("PORTCULLIS_PUBLIC_URL")
+        .env("PORTCULLIS_DATABASE_URL", &db.url)
+        .env("PORTCULLIS_DATA_DIR", dir.path())
+        .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
+        .env("PORTCULLIS_SMTP_URL", smtp.url())
+        .env("PORTCULLIS_MAIL_POLL_INTERVAL", "200ms")
+        .env("PORTCULLIS_LOG", "debug")
+        .env("PORTCULLIS_WORKERS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run portcullis");
+    let mut stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = stderr.read_to_string(&mut all);
+        all
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("/setup/") {
+                let _ = tx.send(line[at..].trim().to_string());
+            }
+        }
+    });
+    let setup = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the server prints its setup link");
+
+    let base = format!("http://127.0.0.1:{port}");
+    let admin = Browser::new(&base);
+    let form = admin.get(&setup).await;
+    let done = admin
+        .post(
+            &setup,
+            &[
+                ("csrf_token", form.csrf()),
+                ("email", ADMIN_EMAIL.into()),
+                ("first_name", "Ada".into()),
+                ("last_name", "Admin".into()),
+                ("password", ADMIN_PASSWORD.into()),
+                ("password_confirm", ADMIN_PASSWORD.into()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    let results = invite(&admin, "quiet@example.com", "Member").await;
+    let shown = the_link(&results);
+    let mail = smtp.wait_for(1).await.remove(0);
+    let link = mail.invite_path();
+    assert_eq!(link, shown);
+    let visitor = Browser::new(&base);
+    let form = visitor.get(&link).await;
+    let joined = visitor
+        .post(
+            &link,
+            &[
+                ("csrf_token", form.csrf()),
+                ("first_name", "Quiet".into()),
+                ("last_name", "Person".into()),
+                ("password", NEW_PASSWORD.into()),
+                ("password_confirm", NEW_PASSWORD.into()),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status, 303);
+    assert_eq!(visitor.get(&link).await.status, 404);
+
+    child.kill().expect("stop the server");
+    let _ = child.wait();
+    let log = log.join().unwrap();
+    assert!(
+        log.contains("/invite/{token}"),
+        "requests were logged: {log}"
+    );
+    assert!(log.contains("email sent"), "{log}");
+    let token = link.trim_start_matches("/invite/");
+    assert!(!log.contains(token), "a token reached the log");
+    assert!(!log.contains(&portcullis::domain::tokens::hash(token)));
+    assert!(!log.contains("invitation link"));
+}
