@@ -90,6 +90,32 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_INVITATION_TTL", default_value = "72h", value_parser = humantime::parse_duration, global = true)]
     pub invitation_ttl: Duration,
 
+    /// Outgoing mail server: `smtp://user:pass@host:port` (STARTTLS when offered; required
+    /// when credentials are given) or `smtps://...` (TLS from the start). Add `?tls=none`,
+    /// `?tls=starttls` or `?tls=tls` to choose. Default: no server; emails are written as
+    /// .eml files to DATA_DIR/mail and invitation links are logged.
+    #[arg(
+        long,
+        env = "PORTCULLIS_SMTP_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub smtp_url: Option<String>,
+
+    /// Sender of every email, e.g. `Portcullis <noreply@example.com>`. Default:
+    /// noreply@ the public URL's host.
+    #[arg(long, env = "PORTCULLIS_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+
+    /// How often the outbox is checked for due emails (new ones are sent at once anyway).
+    #[arg(long, env = "PORTCULLIS_MAIL_POLL_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration, global = true)]
+    pub mail_poll_interval: Duration,
+
+    /// Wait before the first retry of a failed email; each further retry waits twice as
+    /// long, at most an hour.
+    #[arg(long, env = "PORTCULLIS_MAIL_RETRY_DELAY", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
+    pub mail_retry_delay: Duration,
+
     /// Failed sign-ins allowed per account within the throttle window.
     #[arg(
         long,
@@ -163,6 +189,21 @@ impl Settings {
             .to_string()
     }
 
+    /// The sender address of outgoing email.
+    pub fn mail_from(&self) -> String {
+        if let Some(from) = &self.mail_from {
+            return from.clone();
+        }
+        let host = url::Url::parse(&self.public_url())
+            .ok()
+            .and_then(|u| match u.host() {
+                Some(url::Host::Domain(d)) if d.contains('.') => Some(d.to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "localhost".into());
+        format!("Portcullis <noreply@{host}>")
+    }
+
     pub fn secure_cookies(&self) -> bool {
         self.public_url().starts_with("https://")
     }
@@ -174,6 +215,8 @@ impl Settings {
             database_url: Some(database_url),
             data_dir,
             bind: "127.0.0.1:0".into(),
+            mail_poll_interval: Duration::from_millis(200),
+            mail_retry_delay: Duration::from_millis(200),
             ..cli.settings
         }
     }

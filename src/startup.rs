@@ -1,5 +1,6 @@
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::SessionMiddleware;
@@ -10,6 +11,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use lettre::message::Mailbox;
+use tokio::sync::Notify;
 
 use crate::auth::csrf::csrf_guard;
 use crate::auth::password::Hasher;
@@ -18,6 +21,7 @@ use crate::auth::throttle::{self, Limits};
 use crate::config::Settings;
 use crate::db::{self, DbPool, DbTarget, PoolOptions};
 use crate::domain::{orgs, setup};
+use crate::mail::{MailHandle, Mailer, outbox};
 use crate::routes;
 use crate::web::AppState;
 use crate::web::middleware::{request_log, security_headers};
@@ -34,7 +38,7 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         let target = DbTarget::parse(&settings.database_url())?;
         let pool_settings = PoolOptions {
             max_size: settings.db_pool_size,
@@ -54,12 +58,17 @@ impl Application {
             })
             .await??
         };
-        let setup_url = setup_token.map(|t| format!("{}/setup/{t}", settings.public_url()));
+        let mailer = Mailer::from_settings(&settings)?;
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        if settings.public_url.is_none() {
+            // With port 0 the real port is only known now, and links must carry it.
+            settings.public_url = Some(format!("http://{}", listener.local_addr()?));
+        }
+        let setup_url = setup_token.map(|t| format!("{}/setup/{t}", settings.public_url()));
         let key = session_key(&settings)?;
-        let server = run(listener, pool.clone(), settings, key)?;
+        let server = run(listener, pool.clone(), settings, key, mailer)?;
         Ok(Self {
             port,
             server,
@@ -86,6 +95,7 @@ fn run(
     pool: DbPool,
     settings: Settings,
     key: Key,
+    mailer: Mailer,
 ) -> anyhow::Result<Server> {
     let limits = Limits {
         per_account: settings.login_max_failures_per_account,
@@ -103,11 +113,29 @@ fn run(
         settings.session_absolute_timeout,
     );
     let secure = settings.secure_cookies();
+    let from: Mailbox = settings.mail_from().parse().map_err(|e| {
+        anyhow::anyhow!(
+            "--mail-from {:?} is not a valid sender: {e}",
+            settings.mail_from()
+        )
+    })?;
+    let wake = Arc::new(Notify::new());
+    let mail = MailHandle::new(wake.clone(), mailer.logs_links());
+    outbox::Worker {
+        pool: pool.clone(),
+        mailer: Arc::new(mailer),
+        from,
+        poll_interval: settings.mail_poll_interval,
+        retry_delay: settings.mail_retry_delay,
+        wake,
+    }
+    .spawn();
     let state = web::Data::new(AppState {
         pool: pool.clone(),
         hasher: Hasher::new(workers),
         throttle: limits,
         settings,
+        mail,
     });
     spawn_housekeeping(pool, limits);
     let server = HttpServer::new(move || {

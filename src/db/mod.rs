@@ -2,7 +2,9 @@
 //! from the URL scheme, migrations and transaction helpers.
 
 pub mod audit_events;
+pub mod email_outbox;
 pub mod groups;
+pub mod invitations;
 pub mod login_attempts;
 pub mod memberships;
 pub mod organizations;

@@ -153,6 +153,8 @@ diesel::table! {
         next_attempt_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
+        ref_id -> Nullable<Text>,
+        failed_at -> Nullable<Timestamp>,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Validated types and the rules of the portal, free of HTTP so they are unit-tested alone.
 
 pub mod email;
+pub mod invitations;
 pub mod member_list;
 pub mod members;
 pub mod names;

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod invitations;
 pub mod orgs;
 pub mod setup;
 pub mod users;
@@ -57,6 +58,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/orgs/{org}/users/{id}/delete",
             web::post().to(users::remove),
         )
+        .route(
+            "/orgs/{org}/invitations",
+            web::get().to(invitations::list_page),
+        )
+        .route(
+            "/orgs/{org}/invitations",
+            web::post().to(invitations::create),
+        )
+        .route(
+            "/orgs/{org}/invitations/new",
+            web::get().to(invitations::new_form),
+        )
+        .route(
+            "/orgs/{org}/invitations/{id}/resend",
+            web::post().to(invitations::resend),
+        )
+        .route(
+            "/orgs/{org}/invitations/{id}/cancel",
+            web::post().to(invitations::cancel),
+        )
+        .route("/invite/{token}", web::get().to(invitations::accept_form))
+        .route("/invite/{token}", web::post().to(invitations::accept))
         .default_service(web::to(not_found));
 }
 

@@ -24,7 +24,7 @@ struct SetupPage {
 }
 
 /// Secret links must not leak through the Referer header or a shared cache.
-fn private(mut response: HttpResponse) -> HttpResponse {
+pub(crate) fn private(mut response: HttpResponse) -> HttpResponse {
     let headers = response.headers_mut();
     headers.insert(
         header::REFERRER_POLICY,

@@ -20,6 +20,7 @@ pub struct AppState {
     pub settings: Settings,
     pub hasher: crate::auth::password::Hasher,
     pub throttle: crate::auth::throttle::Limits,
+    pub mail: crate::mail::MailHandle,
 }
 
 impl AppState {

@@ -4,5 +4,7 @@ mod auth;
 mod cli;
 mod frame;
 mod helpers;
+mod invitations;
 mod setup;
+mod smtp;
 mod users;

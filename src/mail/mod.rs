@@ -1,0 +1,289 @@
+//! Outgoing email: the transports, the outbox worker and the email templates' views.
+//!
+//! Nothing sends mail directly. A change that announces itself by email writes an
+//! `email_outbox` row in its own transaction ([`outbox::queue`]); the worker sends it
+//! later, with retries, so a dead mail server delays mail and loses none.
+
+pub mod outbox;
+pub mod templates;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::db::email_outbox::OutboxRow;
+
+/// How a connection to the mail server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain text only: a relay on the same machine or network.
+    None,
+    /// STARTTLS when the server offers it, plain text otherwise.
+    Opportunistic,
+    /// STARTTLS or nothing.
+    StartTls,
+    /// TLS from the first byte (smtps, usually port 465).
+    Implicit,
+}
+
+/// An SMTP server as `--smtp-url` describes it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+// Hand-written so a password never reaches a log line through `{:?}`.
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpConfig {
+    /// `smtp://user:pass@host:port` or `smtps://...`, optionally `?tls=none|starttls|tls`.
+    /// Without `tls=`, smtp uses STARTTLS when offered, and insists on it when credentials
+    /// are given so a password never crosses the network in clear.
+    pub fn parse(raw: &str) -> anyhow::Result<SmtpConfig> {
+        let url = url::Url::parse(raw.trim())
+            .map_err(|e| anyhow::anyhow!("--smtp-url is not a valid URL: {e}"))?;
+        let implicit = match url.scheme() {
+            "smtp" => false,
+            "smtps" => true,
+            other => {
+                anyhow::bail!("--smtp-url must start with smtp:// or smtps://, not {other}://")
+            }
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("--smtp-url needs a host"))?
+            .trim_matches(['[', ']'])
+            .to_string();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(|c| c.into_owned())
+                .map_err(|_| anyhow::anyhow!("--smtp-url: credentials are not valid UTF-8"))
+        };
+        let user = match url.username() {
+            "" => None,
+            u => Some(decode(u)?),
+        };
+        let password = url.password().map(decode).transpose()?;
+        let requested = url
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.to_ascii_lowercase());
+        let tls = match requested.as_deref() {
+            None if implicit => TlsMode::Implicit,
+            None if user.is_some() => TlsMode::StartTls,
+            None => TlsMode::Opportunistic,
+            Some("none") => TlsMode::None,
+            Some("opportunistic") => TlsMode::Opportunistic,
+            Some("starttls") => TlsMode::StartTls,
+            Some("tls") => TlsMode::Implicit,
+            Some(other) => anyhow::bail!(
+                "--smtp-url: tls={other} is not one of none, opportunistic, starttls, tls"
+            ),
+        };
+        let port = url.port().unwrap_or(match tls {
+            TlsMode::Implicit => 465,
+            _ => 587,
+        });
+        Ok(SmtpConfig {
+            host,
+            port,
+            tls,
+            user,
+            password,
+        })
+    }
+
+    fn transport(&self) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+        let params = || TlsParameters::new(self.host.clone());
+        let tls = match self.tls {
+            TlsMode::None => Tls::None,
+            TlsMode::Opportunistic => Tls::Opportunistic(params()?),
+            TlsMode::StartTls => Tls::Required(params()?),
+            TlsMode::Implicit => Tls::Wrapper(params()?),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
+            .port(self.port)
+            .tls(tls)
+            .timeout(Some(SMTP_TIMEOUT));
+        if let Some(user) = &self.user {
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                self.password.clone().unwrap_or_default(),
+            ));
+        }
+        Ok(builder.build())
+    }
+}
+
+/// Longest wait for the mail server on any one step; the outbox lease is sized from it.
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where email goes.
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// `.eml` files in a directory: the default, for trying the portal on one machine.
+    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
+}
+
+/// Why an email was not sent.
+#[derive(Debug)]
+pub struct SendError {
+    pub message: String,
+    /// Retrying cannot help (the message itself is unusable).
+    pub permanent: bool,
+}
+
+impl Mailer {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Mailer> {
+        match &settings.smtp_url {
+            Some(url) if !url.trim().is_empty() => {
+                Ok(Mailer::Smtp(SmtpConfig::parse(url)?.transport()?))
+            }
+            _ => {
+                let dir = settings.data_dir.join("mail");
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    anyhow::anyhow!("cannot create the mail directory {}: {e}", dir.display())
+                })?;
+                Ok(Mailer::File(AsyncFileTransport::new(&dir), dir))
+            }
+        }
+    }
+
+    /// Only the local file transport may print links: whoever runs it reads both the log
+    /// and the mail files on their own machine.
+    pub fn logs_links(&self) -> bool {
+        matches!(self, Mailer::File(..))
+    }
+
+    pub async fn send(&self, from: &Mailbox, row: &OutboxRow) -> Result<(), SendError> {
+        let message = build_message(from, row).map_err(|message| SendError {
+            message,
+            permanent: true,
+        })?;
+        // Every server-side failure is retried, even a permanent SMTP reply: a refused
+        // login or sender is fixed by the operator, and the mail should then still go.
+        match self {
+            Mailer::Smtp(transport) => {
+                transport
+                    .send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| SendError {
+                        message: e.to_string(),
+                        permanent: false,
+                    })
+            }
+            Mailer::File(transport, dir) => {
+                let id = transport.send(message).await.map_err(|e| SendError {
+                    message: e.to_string(),
+                    permanent: false,
+                })?;
+                tracing::info!(file = %dir.join(format!("{id}.eml")).display(), "email written");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn build_message(from: &Mailbox, row: &OutboxRow) -> Result<Message, String> {
+    let to: Mailbox = row
+        .to_addr
+        .parse()
+        .map_err(|e| format!("invalid recipient: {e}"))?;
+    Message::builder()
+        // Generated from the host name; mail without one looks like spam.
+        .message_id(None)
+        .from(from.clone())
+        .to(to)
+        .subject(templates::header_safe(&row.subject))
+        .multipart(MultiPart::alternative_plain_html(
+            row.text_body.clone(),
+            row.html_body.clone(),
+        ))
+        .map_err(|e| format!("cannot build the email: {e}"))
+}
+
+/// What handlers need of the mail system: a nudge for the worker after queueing mail.
+#[derive(Clone)]
+pub struct MailHandle {
+    wake: Arc<Notify>,
+    logs_links: bool,
+}
+
+impl MailHandle {
+    pub fn new(wake: Arc<Notify>, logs_links: bool) -> Self {
+        Self { wake, logs_links }
+    }
+
+    /// Tells the worker new mail is waiting, so it need not wait for its next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn logs_links(&self) -> bool {
+        self.logs_links
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_urls_choose_tls_and_ports() {
+        let plain = SmtpConfig::parse("smtp://mail.example.com").unwrap();
+        assert_eq!(plain.tls, TlsMode::Opportunistic);
+        assert_eq!(plain.port, 587);
+        assert_eq!(plain.user, None);
+
+        let auth = SmtpConfig::parse("smtp://me%40example.com:p%2Fss@mail.example.com:25").unwrap();
+        assert_eq!(auth.tls, TlsMode::StartTls, "credentials insist on TLS");
+        assert_eq!(auth.port, 25);
+        assert_eq!(auth.user.as_deref(), Some("me@example.com"));
+        assert_eq!(auth.password.as_deref(), Some("p/ss"));
+
+        let implicit = SmtpConfig::parse("smtps://u:p@mail.example.com").unwrap();
+        assert_eq!(implicit.tls, TlsMode::Implicit);
+        assert_eq!(implicit.port, 465);
+
+        let none = SmtpConfig::parse("smtp://127.0.0.1:2525?tls=none").unwrap();
+        assert_eq!(none.tls, TlsMode::None);
+        assert_eq!(none.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn bad_smtp_urls_are_refused() {
+        assert!(SmtpConfig::parse("http://mail.example.com").is_err());
+        assert!(SmtpConfig::parse("smtp://").is_err());
+        assert!(SmtpConfig::parse("smtp://h.example.com?tls=maybe").is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let config = SmtpConfig::parse("smtp://user:hunter22@mail.example.com").unwrap();
+        assert!(!format!("{config:?}").contains("hunter22"));
+    }
+}

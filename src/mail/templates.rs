@@ -1,0 +1,118 @@
+//! Views of the email templates (`templates/email/<name>.txt` and `.html`). Each email's
+//! subject is built here, next to its view.
+
+use askama::Template;
+use chrono::NaiveDateTime;
+
+/// An email ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// A header value that cannot start a new header: control characters (CR, LF, ...) become
+/// spaces and the length is bounded. Names are validated on the way in; this is the
+/// second line of defence, applied where headers are written.
+pub fn header_safe(value: &str) -> String {
+    let cleaned: String = value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let collapsed = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    collapsed.chars().take(200).collect()
+}
+
+/// The invitation email, first sent or resent.
+#[derive(Debug, Clone)]
+pub struct InvitationEmail {
+    pub org_name: String,
+    pub inviter_name: String,
+    pub role_name: String,
+    pub link: String,
+    pub expires_at: NaiveDateTime,
+    pub reminder: bool,
+}
+
+impl InvitationEmail {
+    pub fn subject(&self) -> String {
+        let prefix = if self.reminder { "Reminder: " } else { "" };
+        header_safe(&format!(
+            "{prefix}{} invited you to join {} on Portcullis",
+            self.inviter_name, self.org_name
+        ))
+    }
+
+    pub fn expires(&self) -> String {
+        self.expires_at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+
+    pub fn render(&self) -> Result<Rendered, askama::Error> {
+        Ok(Rendered {
+            subject: self.subject(),
+            text: InvitationText { e: self }.render()?,
+            html: InvitationHtml { e: self }.render()?,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.txt")]
+struct InvitationText<'a> {
+    e: &'a InvitationEmail,
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.html")]
+struct InvitationHtml<'a> {
+    e: &'a InvitationEmail,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(org: &str, inviter: &str) -> InvitationEmail {
+        InvitationEmail {
+            org_name: org.into(),
+            inviter_name: inviter.into(),
+            role_name: "Member".into(),
+            link: "https://portal.example.com/invite/abc".into(),
+            expires_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+            reminder: false,
+        }
+    }
+
+    #[test]
+    fn html_escapes_names_and_text_keeps_them() {
+        let rendered = email("<b>Acme</b> & Co", "Eve <script>").render().unwrap();
+        assert!(
+            rendered
+                .html
+                .contains("&#60;b&#62;Acme&#60;/b&#62; &#38; Co")
+        );
+        assert!(!rendered.html.contains("<script>"));
+        assert!(rendered.text.contains("<b>Acme</b> & Co"));
+        assert!(
+            rendered
+                .text
+                .contains("https://portal.example.com/invite/abc")
+        );
+        assert!(
+            rendered
+                .html
+                .contains("href=\"https://portal.example.com/invite/abc\"")
+        );
+    }
+
+    #[test]
+    fn subjects_cannot_carry_extra_headers() {
+        let subject = email("Acme\r\nBcc: victim@example.com", "Eve\n").subject();
+        assert!(!subject.contains('\r') && !subject.contains('\n'));
+        assert_eq!(
+            subject,
+            "Eve invited you to join Acme Bcc: victim@example.com on Portcullis"
+        );
+    }
+}

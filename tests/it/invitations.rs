@@ -1,0 +1,1073 @@
+//! Invitations end to end: the invite form, the Invited tab, resend, cancel, expiry, the
+//! accept link for new and existing accounts, and email through a real SMTP server.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use portcullis::db::DbConnection;
+use portcullis::db::schema::{audit_events, email_outbox, invitations, memberships, users};
+
+use crate::helpers::*;
+use crate::smtp::{SmtpServer, unused_port, url_for};
+
+const ORG: &str = "/orgs/my-org";
+const NEW_PASSWORD: &str = "a long enough pass phrase";
+
+/// The `value` of the `<option>` showing `label`.
+fn option_value(html: &str, label: &str) -> String {
+    let end = html
+        .find(&format!(">{label}</option>"))
+        .unwrap_or_else(|| panic!("no option {label}"));
+    let start = html[..end].rfind("value=\"").unwrap() + 7;
+    html[start..html[start..].find('"').unwrap() + start].to_string()
+}
+
+/// Every value of `attr="..."` in the page, in order.
+fn attr_values(html: &str, attr: &str) -> Vec<String> {
+    let marker = format!("{attr}=\"");
+    html.match_indices(&marker)
+        .map(|(i, _)| {
+            let start = i + marker.len();
+            html[start..html[start..].find('"').unwrap() + start].to_string()
+        })
+        .collect()
+}
+
+/// Path part (`/invite/...`) of each copyable link on a results page.
+fn links(page: &Page) -> Vec<String> {
+    attr_values(&page.body, "data-copy")
+        .into_iter()
+        .map(|l| l[l.find("/invite/").expect("an invite link")..].to_string())
+        .collect()
+}
+
+fn the_link(page: &Page) -> String {
+    let all = links(page);
+    assert_eq!(all.len(), 1, "{}", page.body);
+    all[0].clone()
+}
+
+/// The `<tr>` markup of the row for `email`.
+fn row<'a>(html: &'a str, email: &str) -> &'a str {
+    let at = html
+        .find(&format!("data-email=\"{email}\""))
+        .unwrap_or_else(|| panic!("no row for {email}"));
+    let start = html[..at].rfind("<tr").unwrap();
+    let end = html[at..].find("</tr>").unwrap() + at;
+    &html[start..end]
+}
+
+async fn invite(browser: &Browser, emails: &str, role: &str) -> Page {
+    invite_with(browser, emails, role, &[]).await
+}
+
+async fn invite_with(browser: &Browser, emails: &str, role: &str, extra: &[(&str, &str)]) -> Page {
+    let form = browser.get(&format!("{ORG}/invitations/new")).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let role_id = option_value(&form.body, role);
+    let mut fields = vec![
+        ("csrf_token", form.csrf()),
+        ("emails", emails.to_string()),
+        ("role_id", role_id),
+    ];
+    fields.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    browser.post(&format!("{ORG}/invitations"), &fields).await
+}
+
+/// Accepts with a new account from a fresh browser, which ends up signed in.
+async fn accept_new(app: &TestApp, link: &str, first: &str) -> (Browser, Page) {
+    let browser = app.client();
+    let page = browser.get(link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let done = browser
+        .post(
+            link,
+            &[
+                ("csrf_token", page.csrf()),
+                ("first_name", first.into()),
+                ("last_name", "Tester".into()),
+                ("password", NEW_PASSWORD.into()),
+                ("password_confirm", NEW_PASSWORD.into()),
+            ],
+        )
+        .await;
+    (browser, done)
+}
+
+/// A member with `role`, made the way a person becomes one: invited, then accepting.
+async fn add_member(app: &TestApp, admin: &Browser, email: &str, role: &str) -> Browser {
+    let page = invite(admin, email, role).await;
+    let (browser, done) = accept_new(app, &the_link(&page), "Member").await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    browser
+}
+
+async fn post_with_csrf(browser: &Browser, path: &str) -> Page {
+    let token = browser.get(&format!("{ORG}/invitations")).await.csrf();
+    browser.post(path, &[("csrf_token", token)]).await
+}
+
+fn invitation_id(app: &TestApp, email: &str) -> String {
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    invitations::table
+        .filter(invitations::email.eq(email))
+        .order(invitations::created_at.desc())
+        .select(invitations::id)
+        .first(conn)
+        .unwrap()
+}
+
+fn audit_count(app: &TestApp, action: &str) -> i64 {
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    audit_events::table
+        .filter(audit_events::action.eq(action))
+        .count()
+        .get_result(conn)
+        .unwrap()
+}
+
+/// Moves the invitation's last sending back, past the resend rate limit.
+fn backdate_sent(app: &TestApp, email: &str) {
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    diesel::update(invitations::table.filter(invitations::email.eq(email)))
+        .set(invitations::last_sent_at.eq(portcullis::db::now() - chrono::Duration::minutes(2)))
+        .execute(conn)
+        .unwrap();
+}
+
+fn member_count(app: &TestApp, email: &str) -> i64 {
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    memberships::table
+        .filter(memberships::email.eq(email))
+        .count()
+        .get_result(conn)
+        .unwrap()
+}
+
+fn assert_private(page: &Page) {
+    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers["cache-control"], "no-store");
+}
+
+const DEAD_LINK: &str = "Ask an administrator of the organization that invited you";
+
+fn assert_dead(page: &Page) {
+    assert_eq!(page.status, 404, "{}", page.body);
+    assert!(page.body.contains(DEAD_LINK), "{}", page.body);
+    assert_private(page);
+}
+
+async fn spawn_with_smtp(smtp: &SmtpServer) -> TestApp {
+    let url = smtp.url();
+    spawn_app_with(move |s| s.smtp_url = Some(url)).await
+}
+
+#[actix_web::test]
+async fn the_emailed_link_creates_an_account_that_lands_signed_in() {
+    let smtp = SmtpServer::start();
+    let app = spawn_with_smtp(&smtp).await;
+    let admin = app.setup_admin().await;
+
+    let results = invite(&admin, "New.Person@Example.com", "Engineer").await;
+    assert_eq!(results.status, 200, "{}", results.body);
+    assert!(
+        row(&results.body, "new.person@example.com").contains("data-result=\"invited\""),
+        "{}",
+        results.body
+    );
+
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.to, vec!["new.person@example.com".to_string()]);
+    let subject = mail.header("Subject").unwrap();
+    assert_eq!(
+        subject,
+        "Ada Admin invited you to join My organization on Portcullis"
+    );
+    assert!(mail.raw.contains("multipart/alternative"));
+    assert!(mail.header("Message-ID").is_some());
+    assert!(mail.raw.contains("text/html"));
+    let link = mail.invite_path();
+    assert_eq!(link, the_link(&results), "the email carries the shown link");
+
+    let visitor = app.client();
+    let form = visitor.get(&link).await;
+    assert_eq!(form.status, 200);
+    assert_private(&form);
+    assert!(form.body.contains("new.person@example.com"));
+    assert!(form.body.contains("Join My organization"));
+    let done = visitor
+        .post(
+            &link,
+            &[
+                ("csrf_token", form.csrf()),
+                // Ignored: the account always gets the invited address.
+                ("email", "attacker@example.com".into()),
+                ("first_name", "New".into()),
+                ("last_name", "Person".into()),
+                ("password", NEW_PASSWORD.into()),
+                ("password_confirm", NEW_PASSWORD.into()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("/orgs/my-org/users"));
+    assert_private(&done);
+
+    let users_tab = visitor.get("/orgs/my-org/users").await;
+    assert_eq!(users_tab.status, 200, "signed in straight away");
+    assert!(users_tab.body.contains("Welcome to My organization, New."));
+    assert!(row(&users_tab.body, "new.person@example.com").contains("data-role=\"engineer\""));
+    {
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        let emails: Vec<String> = users::table.select(users::email).load(conn).unwrap();
+        assert!(!emails.contains(&"attacker@example.com".to_string()));
+    }
+
+    // Used once; then it is dead like any other bad link.
+    assert_dead(&app.client().get(&link).await);
+    let accepted = admin
+        .get(&format!("{ORG}/invitations?status=accepted"))
+        .await;
+    assert!(row(&accepted.body, "new.person@example.com").contains("data-status=\"accepted\""));
+    assert_eq!(audit_count(&app, "invitation.created"), 1);
+    assert_eq!(audit_count(&app, "invitation.accepted"), 1);
+
+    // No token, hash or link anywhere in the audit trail; the sent email's body is gone.
+    let token = link.trim_start_matches("/invite/").to_string();
+    let hash = portcullis::domain::tokens::hash(&token);
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    let trail: Vec<(String, Option<String>)> = audit_events::table
+        .select((audit_events::details, audit_events::target_label))
+        .load(conn)
+        .unwrap();
+    for (details, label) in trail {
+        let all = format!("{details} {}", label.unwrap_or_default());
+        assert!(!all.contains(&token) && !all.contains(&hash), "{all}");
+    }
+    let (sent_at, body): (Option<chrono::NaiveDateTime>, String) = email_outbox::table
+        .select((email_outbox::sent_at, email_outbox::text_body))
+        .first(conn)
+        .unwrap();
+    assert!(sent_at.is_some());
+    assert!(
+        body.is_empty(),
+        "a sent email's link does not stay in the database"
+    );
+}
+
+#[actix_web::test]
+async fn resend_sends_a_new_link_and_kills_the_old_one_at_most_once_a_minute() {
+    let smtp = SmtpServer::start();
+    let app = spawn_with_smtp(&smtp).await;
+    let admin = app.setup_admin().await;
+    let first = the_link(&invite(&admin, "pat@example.com", "Member").await);
+    smtp.wait_for(1).await;
+    let id = invitation_id(&app, "pat@example.com");
+    let resend_path = format!("{ORG}/invitations/{id}/resend");
+
+    let too_soon = post_with_csrf(&admin, &resend_path).await;
+    assert_eq!(too_soon.status, 429);
+    assert!(too_soon.body.contains("less than a minute ago"));
+    assert_eq!(audit_count(&app, "invitation.resent"), 0);
+
+    backdate_sent(&app, "pat@example.com");
+    let resent = post_with_csrf(&admin, &resend_path).await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    let second = the_link(&resent);
+    assert_ne!(first, second);
+    assert!(resent.body.contains("previous link no longer works"));
+
+    let mails = smtp.wait_for(2).await;
+    assert_eq!(mails[1].invite_path(), second);
+    assert!(
+        mails[1]
+            .header("Subject")
+            .unwrap()
+            .starts_with("Reminder: ")
+    );
+    assert_dead(&app.client().get(&first).await);
+    assert_eq!(app.client().get(&second).await.status, 200);
+    assert_eq!(audit_count(&app, "invitation.resent"), 1);
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(row(&tab.body, "pat@example.com").contains("(2 times)"));
+}
+
+#[actix_web::test]
+async fn cancel_kills_the_link() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let link = the_link(&invite(&admin, "gone@example.com", "Member").await);
+    let id = invitation_id(&app, "gone@example.com");
+
+    let cancelled = post_with_csrf(&admin, &format!("{ORG}/invitations/{id}/cancel")).await;
+    assert_eq!(cancelled.status, 303);
+    assert_eq!(
+        cancelled.location.as_deref(),
+        Some("/orgs/my-org/invitations")
+    );
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(tab.body.contains("was cancelled"));
+    assert!(!tab.body.contains("data-email=\"gone@example.com\""));
+    let cancelled_tab = admin
+        .get(&format!("{ORG}/invitations?status=cancelled"))
+        .await;
+    assert!(row(&cancelled_tab.body, "gone@example.com").contains("data-status=\"cancelled\""));
+
+    assert_dead(&app.client().get(&link).await);
+    assert_eq!(audit_count(&app, "invitation.cancelled"), 1);
+    let again = post_with_csrf(&admin, &format!("{ORG}/invitations/{id}/cancel")).await;
+    assert_eq!(again.status, 409);
+}
+
+#[actix_web::test]
+async fn an_expired_link_is_dead_shows_as_expired_and_is_audited() {
+    let app = spawn_app_with(|s| s.invitation_ttl = Duration::from_secs(1)).await;
+    let admin = app.setup_admin().await;
+    let link = the_link(&invite(&admin, "late@example.com", "Member").await);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let visitor = app.client();
+    let page = visitor.get(&link).await;
+    assert_dead(&page);
+    // Same page as a link that never existed.
+    let unknown = visitor.get("/invite/not-a-real-token").await;
+    assert_dead(&unknown);
+    let last = if link.ends_with('A') { 'B' } else { 'A' };
+    let tampered = format!("{}{last}", &link[..link.len() - 1]);
+    assert_dead(&visitor.get(&tampered).await);
+    assert_eq!(audit_count(&app, "invitation.expired_link_used"), 1);
+
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(row(&tab.body, "late@example.com").contains("data-status=\"expired\""));
+    let pending = admin
+        .get(&format!("{ORG}/invitations?status=pending"))
+        .await;
+    assert!(!pending.body.contains("data-email=\"late@example.com\""));
+    let expired = admin
+        .get(&format!("{ORG}/invitations?status=expired"))
+        .await;
+    assert!(expired.body.contains("data-email=\"late@example.com\""));
+}
+
+#[actix_web::test]
+async fn an_existing_account_signs_in_then_joins_with_one_click() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    {
+        // An account that belongs to no organization yet.
+        let hash = portcullis::auth::password::hash_blocking(NEW_PASSWORD).unwrap();
+        let mut conn = app.conn();
+        portcullis::db::users::insert(
+            &mut conn,
+            &portcullis::db::users::NewUser {
+                id: &portcullis::db::new_id(),
+                email: "known@example.com",
+                first_name: "Kim",
+                last_name: "Known",
+                password_hash: Some(&hash),
+                platform_role: "none",
+                status: "active",
+                auth_method: "password",
+                created_at: portcullis::db::now(),
+                last_active_at: None,
+            },
+        )
+        .unwrap();
+    }
+    let link = the_link(&invite(&admin, "known@example.com", "Engineer").await);
+
+    let kim = app.client();
+    let offer = kim.get(&link).await;
+    assert_eq!(offer.status, 200);
+    assert_private(&offer);
+    assert!(offer.body.contains("Sign in to accept"));
+    assert!(
+        !offer.body.contains("name=\"password\""),
+        "no new-account form"
+    );
+    let login_url = attr_values(&offer.body, "href")
+        .into_iter()
+        .find(|h| h.starts_with("/login?next="))
+        .expect("a sign-in link back to the invitation");
+
+    let login_form = kim.get(&login_url).await;
+    let next = hidden_value(&login_form.body, "next").unwrap();
+    assert_eq!(next, link);
+    let signed_in = kim
+        .post(
+            "/login",
+            &[
+                ("csrf_token", login_form.csrf()),
+                ("email", "known@example.com".into()),
+                ("password", NEW_PASSWORD.into()),
+                ("next", next),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.location.as_deref(), Some(link.as_str()));
+
+    let join = kim.get(&link).await;
+    assert_eq!(join.status, 200);
+    assert!(join.body.contains("Join My organization</button>"));
+    // Many clicks at once still join once.
+    let form = [("csrf_token", join.csrf())];
+    let posts = (0..8).map(|_| kim.post(&link, &form));
+    let answers = futures_util::future::join_all(posts).await;
+    let statuses: Vec<u16> = answers.iter().map(|p| p.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 303 || *s == 404),
+        "{statuses:?}"
+    );
+    assert_eq!(member_count(&app, "known@example.com"), 1);
+    assert_eq!(audit_count(&app, "invitation.accepted"), 1);
+
+    let users_tab = kim.get("/orgs/my-org/users").await;
+    assert_eq!(users_tab.status, 200);
+    assert!(row(&users_tab.body, "known@example.com").contains("data-role=\"engineer\""));
+}
+
+#[actix_web::test]
+async fn a_signed_in_user_cannot_accept_someone_elses_invitation() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let link = the_link(&invite(&admin, "someone@example.com", "Member").await);
+
+    let page = admin.get(&link).await;
+    assert_eq!(page.status, 403);
+    assert_private(&page);
+    assert!(page.body.contains("signed in as"));
+    let refused = admin
+        .post(
+            &link,
+            &[
+                ("csrf_token", page.csrf()),
+                ("first_name", "Sneaky".into()),
+                ("last_name", "Admin".into()),
+                ("password", NEW_PASSWORD.into()),
+                ("password_confirm", NEW_PASSWORD.into()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(member_count(&app, "someone@example.com"), 0);
+    assert_eq!(audit_count(&app, "invitation.accepted"), 0);
+
+    // The rightful person can still use it.
+    let (_, done) = accept_new(&app, &link, "Someone").await;
+    assert_eq!(done.status, 303);
+}
+
+#[actix_web::test]
+async fn concurrent_acceptance_makes_exactly_one_membership() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let link = the_link(&invite(&admin, "racer@example.com", "Member").await);
+
+    let mut requests = Vec::new();
+    for i in 0..10 {
+        let browser = app.client();
+        let form = browser.get(&link).await;
+        assert_eq!(form.status, 200);
+        let fields = vec![
+            ("csrf_token", form.csrf()),
+            ("first_name", format!("Racer{i}")),
+            ("last_name", "Tester".to_string()),
+            ("password", NEW_PASSWORD.to_string()),
+            ("password_confirm", NEW_PASSWORD.to_string()),
+        ];
+        requests.push((browser, fields));
+    }
+    let posts = requests
+        .iter()
+        .map(|(browser, fields)| browser.post(&link, fields));
+    let answers = futures_util::future::join_all(posts).await;
+    let statuses: Vec<u16> = answers.iter().map(|p| p.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 303 || *s == 404),
+        "{statuses:?}"
+    );
+    for lost in answers.iter().filter(|p| p.status == 404) {
+        assert!(lost.body.contains(DEAD_LINK));
+    }
+    assert_eq!(member_count(&app, "racer@example.com"), 1);
+    assert_eq!(app.count("users"), 2);
+    assert_eq!(audit_count(&app, "invitation.accepted"), 1);
+}
+
+#[actix_web::test]
+async fn a_dead_mail_server_delays_the_email_which_then_arrives_exactly_once() {
+    let port = unused_port();
+    let url = url_for(port);
+    let app = spawn_app_with(move |s| s.smtp_url = Some(url)).await;
+    let admin = app.setup_admin().await;
+    let results = invite(&admin, "patient@example.com", "Member").await;
+    assert_eq!(results.status, 200);
+
+    // The worker tried, failed, and keeps the email with the reason.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (attempts, error, sent): (i64, Option<String>, Option<chrono::NaiveDateTime>) = {
+            let mut conn = app.conn();
+            let conn: &mut DbConnection = &mut conn;
+            email_outbox::table
+                .select((
+                    email_outbox::attempts,
+                    email_outbox::last_error,
+                    email_outbox::sent_at,
+                ))
+                .first(conn)
+                .unwrap()
+        };
+        assert!(sent.is_none());
+        if attempts >= 2 {
+            assert!(error.is_some());
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no retry happened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let smtp = SmtpServer::start_on(port);
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.invite_path(), the_link(&results));
+    // Later rounds send nothing more.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(smtp.received().len(), 1);
+    assert_eq!(app.count("email_outbox WHERE sent_at IS NOT NULL"), 1);
+}
+
+#[actix_web::test]
+async fn two_instances_on_one_database_send_each_email_once() {
+    let smtp = SmtpServer::start();
+    let app = spawn_with_smtp(&smtp).await;
+    let admin = app.setup_admin().await;
+    // Both instances run an outbox worker over the same rows.
+    let _second = app.restart().await;
+    let emails: Vec<String> = (0..40).map(|i| format!("pair{i}@example.com")).collect();
+    let results = invite(&admin, &emails.join("\n"), "Member").await;
+    assert_eq!(results.status, 200);
+    smtp.wait_for(40).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let received = smtp.received();
+    assert_eq!(received.len(), 40);
+    let mut recipients: Vec<String> = received.iter().map(|m| m.to[0].clone()).collect();
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(recipients.len(), 40, "no address got two emails");
+}
+
+#[actix_web::test]
+async fn five_hundred_addresses_in_one_submit() {
+    let smtp = SmtpServer::start();
+    let app = spawn_with_smtp(&smtp).await;
+    let admin = app.setup_admin().await;
+    let mut addresses: Vec<String> = (0..497).map(|i| format!("bulk{i}@example.com")).collect();
+    addresses.extend([
+        "no-at-sign".into(),
+        "two@@example.com".into(),
+        "x@nodot".into(),
+    ]);
+    // Mixed separators: commas, spaces and new lines.
+    let text = addresses
+        .chunks(10)
+        .map(|c| c.join(", "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let results = invite(&admin, &text, "Member").await;
+    assert_eq!(results.status, 200);
+    let outcomes = attr_values(&results.body, "data-result");
+    assert_eq!(outcomes.len(), 500);
+    assert_eq!(outcomes.iter().filter(|o| *o == "invited").count(), 497);
+    assert_eq!(outcomes.iter().filter(|o| *o == "invalid").count(), 3);
+    assert_eq!(app.count("invitations"), 497);
+    assert_eq!(audit_count(&app, "invitation.created"), 497);
+    assert_eq!(smtp.wait_for(497).await.len(), 497);
+
+    let too_many: Vec<String> = (0..501).map(|i| format!("more{i}@example.com")).collect();
+    let refused = invite(&admin, &too_many.join(" "), "Member").await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("at most 500"));
+    assert_eq!(app.count("invitations"), 497);
+}
+
+#[actix_web::test]
+async fn each_address_gets_a_result_and_invalid_ones_never_block_the_rest() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    invite(&admin, "old@example.com recent@example.com", "Member").await;
+    backdate_sent(&app, "old@example.com");
+
+    let page = invite(
+        &admin,
+        "fresh@example.com, admin@example.com\nold@example.com recent@example.com bad@@example.com",
+        "Member",
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    let result = |email: &str| row(&page.body, email).to_string();
+    assert!(result("fresh@example.com").contains("data-result=\"invited\""));
+    assert!(result("fresh@example.com").contains(">Invited<"));
+    assert!(result("admin@example.com").contains("data-result=\"member\""));
+    assert!(result("admin@example.com").contains("Already a member"));
+    assert!(result("old@example.com").contains("data-result=\"resent\""));
+    assert!(result("old@example.com").contains("link resent"));
+    assert!(result("old@example.com").contains("data-copy="));
+    assert!(result("recent@example.com").contains("data-result=\"not_resent\""));
+    assert!(result("recent@example.com").contains("less than a minute ago"));
+    assert!(result("bad@@example.com").contains("data-result=\"invalid\""));
+    assert!(result("bad@@example.com").contains("Invalid address: An email address needs one @"));
+    assert_eq!(app.count("invitations"), 3);
+}
+
+#[actix_web::test]
+async fn the_invite_form_explains_bad_input() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let form = admin.get(&format!("{ORG}/invitations/new")).await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("no groups yet"));
+    let page = admin
+        .post(
+            &format!("{ORG}/invitations"),
+            &[
+                ("csrf_token", form.csrf()),
+                ("emails", "a@example.com b@example.com".into()),
+                ("role_id", "no-such-role".into()),
+                ("group_ids", "no-such-group".into()),
+                ("first_name", "Ada".into()),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("Choose a role."));
+    assert!(page.body.contains("A chosen group does not exist."));
+    assert!(page.body.contains("only be given when inviting one person"));
+    assert!(page.body.contains("a@example.com b@example.com</textarea>"));
+    assert_eq!(app.count("invitations"), 0);
+}
+
+#[actix_web::test]
+async fn inviting_needs_the_users_invite_permission() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let member = add_member(&app, &admin, "plain@example.com", "Member").await;
+    invite(&admin, "target@example.com", "Member").await;
+    let id = invitation_id(&app, "target@example.com");
+
+    assert_eq!(member.get(&format!("{ORG}/invitations")).await.status, 403);
+    assert_eq!(
+        member.get(&format!("{ORG}/invitations/new")).await.status,
+        403
+    );
+    let csrf = member.get("/orgs/my-org/users").await.csrf();
+    for path in [
+        format!("{ORG}/invitations"),
+        format!("{ORG}/invitations/{id}/resend"),
+        format!("{ORG}/invitations/{id}/cancel"),
+    ] {
+        let page = member
+            .post(
+                &path,
+                &[
+                    ("csrf_token", csrf.clone()),
+                    ("emails", "x@example.com".into()),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 403, "{path}");
+    }
+    assert_eq!(app.count("invitations"), 2);
+    // Another organization's invitations do not exist for outsiders.
+    assert_eq!(admin.get("/orgs/elsewhere/invitations").await.status, 404);
+}
+
+#[actix_web::test]
+async fn nobody_invites_into_a_role_above_their_own() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let admin_role = option_value(
+        &admin.get(&format!("{ORG}/invitations/new")).await.body,
+        "Admin",
+    );
+    let manager = add_member(&app, &admin, "boss2@example.com", "Manager").await;
+
+    let form = manager.get(&format!("{ORG}/invitations/new")).await;
+    assert_eq!(form.status, 200);
+    assert!(!form.body.contains(">Admin</option>"));
+    assert!(form.body.contains(">Manager</option>"));
+    let refused = manager
+        .post(
+            &format!("{ORG}/invitations"),
+            &[
+                ("csrf_token", form.csrf()),
+                ("emails", "climber@example.com".into()),
+                ("role_id", admin_role),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("above your own role"));
+    assert_eq!(
+        app.count("invitations WHERE email = 'climber@example.com'"),
+        0
+    );
+
+    // The manager's own invitation dies cleanly once the manager may no longer invite.
+    let link = the_link(&invite(&manager, "junior@example.com", "Manager").await);
+    {
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        let member_role: String = portcullis::db::schema::roles::table
+            .filter(portcullis::db::schema::roles::key.eq("member"))
+            .select(portcullis::db::schema::roles::id)
+            .first(conn)
+            .unwrap();
+        diesel::update(memberships::table.filter(memberships::email.eq("boss2@example.com")))
+            .set(memberships::role_id.eq(member_role))
+            .execute(conn)
+            .unwrap();
+    }
+    let (_, done) = accept_new(&app, &link, "Junior").await;
+    assert_dead(&done);
+    assert_eq!(member_count(&app, "junior@example.com"), 0);
+}
+
+#[actix_web::test]
+async fn the_accept_form_explains_bad_input_and_keeps_the_link_alive() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let link = the_link(
+        &invite_with(
+            &admin,
+            "named@example.com",
+            "Member",
+            &[("first_name", "Nia"), ("last_name", "Named")],
+        )
+        .await,
+    );
+    let visitor = app.client();
+    let form = visitor.get(&link).await;
+    assert!(
+        form.body.contains("value=\"Nia\""),
+        "names filled in advance"
+    );
+    let page = visitor
+        .post(
+            &link,
+            &[
+                ("csrf_token", form.csrf()),
+                ("first_name", "Nia".into()),
+                ("last_name", "".into()),
+                ("password", "short".into()),
+                ("password_confirm", "short".into()),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert_private(&page);
+    assert!(page.body.contains("Enter a name."));
+    assert!(page.body.contains("Use at least 8 characters."));
+    assert!(!page.body.contains("value=\"short\""));
+    assert_eq!(visitor.get(&link).await.status, 200, "still usable");
+}
+
+#[actix_web::test]
+async fn emails_escape_names_and_cannot_be_given_extra_headers() {
+    let smtp = SmtpServer::start();
+    let app = spawn_with_smtp(&smtp).await;
+    let admin = app.setup_admin().await;
+    {
+        // Stored values that validation would refuse, to check the email's own defences.
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        use portcullis::db::schema::organizations;
+        diesel::update(organizations::table)
+            .set(organizations::name.eq("<b>Acme</b> & Co"))
+            .execute(conn)
+            .unwrap();
+        diesel::update(users::table)
+            .set(users::first_name.eq("Eve\r\nBcc: victim@example.com\r\n"))
+            .execute(conn)
+            .unwrap();
+    }
+    invite(&admin, "target@example.com", "Member").await;
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.to, vec!["target@example.com".to_string()]);
+    assert!(mail.header("Bcc").is_none());
+    let head = mail.raw.split("\r\n\r\n").next().unwrap();
+    assert!(!head.contains("\r\nBcc:"), "no header injected: {head}");
+    let decoded = mail.decoded();
+    assert!(
+        decoded.contains("<strong>&#60;b&#62;Acme&#60;/b&#62; &#38; Co</strong>"),
+        "{decoded}"
+    );
+}
+
+#[actix_web::test]
+async fn the_invited_tab_pages_through_invitations_newest_first() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let emails: Vec<String> = (0..120).map(|i| format!("p{i:03}@example.com")).collect();
+    invite(&admin, &emails.join(" "), "Member").await;
+
+    let mut seen = Vec::new();
+    let mut path = format!("{ORG}/invitations");
+    let mut pages = 0;
+    loop {
+        let page = admin.get(&path).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("<th scope=\"col\">Invited by</th>"));
+        let rows = attr_values(&page.body, "data-email");
+        assert!(rows.len() <= 50);
+        seen.extend(rows);
+        pages += 1;
+        let next = attr_values(&page.body, "href")
+            .into_iter()
+            .find(|h| h.contains("cursor="));
+        match next {
+            Some(next) => path = next.replace("&amp;", "&"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 120);
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 120, "no row twice");
+    assert_eq!(
+        admin
+            .get(&format!("{ORG}/invitations?cursor=garbage"))
+            .await
+            .status,
+        400
+    );
+}
+
+fn insert_group(app: &TestApp, name: &str, role_key: Option<&str>) -> String {
+    use portcullis::db::schema::{groups, organizations, roles};
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    let org_id: String = organizations::table
+        .select(organizations::id)
+        .first(conn)
+        .unwrap();
+    let role_id: Option<String> = role_key.map(|key| {
+        roles::table
+            .filter(roles::key.eq(key))
+            .select(roles::id)
+            .first(conn)
+            .unwrap()
+    });
+    let id = portcullis::db::new_id();
+    diesel::insert_into(groups::table)
+        .values((
+            groups::id.eq(&id),
+            groups::org_id.eq(&org_id),
+            groups::name.eq(name),
+            groups::description.eq(""),
+            groups::role_id.eq(role_id),
+            groups::created_at.eq(portcullis::db::now()),
+        ))
+        .execute(conn)
+        .unwrap();
+    id
+}
+
+fn insert_pool(app: &TestApp, name: &str) -> String {
+    use portcullis::db::schema::{organizations, pools};
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    let org_id: String = organizations::table
+        .select(organizations::id)
+        .first(conn)
+        .unwrap();
+    let id = portcullis::db::new_id();
+    diesel::insert_into(pools::table)
+        .values((
+            pools::id.eq(&id),
+            pools::org_id.eq(&org_id),
+            pools::name.eq(name),
+            pools::created_at.eq(portcullis::db::now()),
+        ))
+        .execute(conn)
+        .unwrap();
+    id
+}
+
+#[actix_web::test]
+async fn chosen_groups_and_pools_are_joined_on_acceptance() {
+    use portcullis::db::schema::{group_members, pool_members, roles};
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let group = insert_group(&app, "Night shift", None);
+    let admins_group = insert_group(&app, "Admins", Some("admin"));
+    let pool = insert_pool(&app, "Europe");
+
+    let form = admin.get(&format!("{ORG}/invitations/new")).await;
+    assert!(form.body.contains(">Night shift</label>"));
+    assert!(form.body.contains(">Europe</label>"));
+    let results = invite_with(
+        &admin,
+        "grouped@example.com",
+        "Engineer",
+        &[("group_ids", &group), ("pool_ids", &pool)],
+    )
+    .await;
+    let (_, done) = accept_new(&app, &the_link(&results), "Grouped").await;
+    assert_eq!(done.status, 303);
+
+    {
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        let user_id: String = users::table
+            .filter(users::email.eq("grouped@example.com"))
+            .select(users::id)
+            .first(conn)
+            .unwrap();
+        let groups: Vec<String> = group_members::table
+            .filter(group_members::user_id.eq(&user_id))
+            .select(group_members::group_id)
+            .load(conn)
+            .unwrap();
+        assert_eq!(groups, vec![group]);
+        let pool_role: String = pool_members::table
+            .inner_join(roles::table.on(roles::id.eq(pool_members::role_id)))
+            .filter(pool_members::user_id.eq(&user_id))
+            .filter(pool_members::pool_id.eq(&pool))
+            .select(roles::key)
+            .first(conn)
+            .unwrap();
+        assert_eq!(
+            pool_role, "engineer",
+            "the pool role is the invitation's role"
+        );
+    }
+
+    // A group that grants Admin is beyond a Manager.
+    let manager = add_member(&app, &admin, "lead@example.com", "Manager").await;
+    let refused = invite_with(
+        &manager,
+        "sneaky@example.com",
+        "Member",
+        &[("group_ids", &admins_group)],
+    )
+    .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("The group Admins grants a role above your own.")
+    );
+}
+
+/// Runs the real binary with a mail server configured, and reads everything it logs.
+#[actix_web::test]
+async fn with_a_mail_server_no_invitation_link_reaches_the_log() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    let smtp = SmtpServer::start();
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let port = unused_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .env_remove("PORTCULLIS_PUBLIC_URL")
+        .env("PORTCULLIS_DATABASE_URL", &db.url)
+        .env("PORTCULLIS_DATA_DIR", dir.path())
+        .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
+        .env("PORTCULLIS_SMTP_URL", smtp.url())
+        .env("PORTCULLIS_MAIL_POLL_INTERVAL", "200ms")
+        .env("PORTCULLIS_LOG", "debug")
+        .env("PORTCULLIS_WORKERS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run portcullis");
+    let mut stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = stderr.read_to_string(&mut all);
+        all
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("/setup/") {
+                let _ = tx.send(line[at..].trim().to_string());
+            }
+        }
+    });
+    let setup = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the server prints its setup link");
+
+    let base = format!("http://127.0.0.1:{port}");
+    let admin = Browser::new(&base);
+    let form = admin.get(&setup).await;
+    let done = admin
+        .post(
+            &setup,
+            &[
+                ("csrf_token", form.csrf()),
+                ("email", ADMIN_EMAIL.into()),
+                ("first_name", "Ada".into()),
+                ("last_name", "Admin".into()),
+                ("password", ADMIN_PASSWORD.into()),
+                ("password_confirm", ADMIN_PASSWORD.into()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    let results = invite(&admin, "quiet@example.com", "Member").await;
+    let shown = the_link(&results);
+    let mail = smtp.wait_for(1).await.remove(0);
+    let link = mail.invite_path();
+    assert_eq!(link, shown);
+    let visitor = Browser::new(&base);
+    let form = visitor.get(&link).await;
+    let joined = visitor
+        .post(
+            &link,
+            &[
+                ("csrf_token", form.csrf()),
+                ("first_name", "Quiet".into()),
+                ("last_name", "Person".into()),
+                ("password", NEW_PASSWORD.into()),
+                ("password_confirm", NEW_PASSWORD.into()),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status, 303);
+    assert_eq!(visitor.get(&link).await.status, 404);
+
+    child.kill().expect("stop the server");
+    let _ = child.wait();
+    let log = log.join().unwrap();
+    assert!(
+        log.contains("/invite/{token}"),
+        "requests were logged: {log}"
+    );
+    assert!(log.contains("email sent"), "{log}");
+    let token = link.trim_start_matches("/invite/");
+    assert!(!log.contains(token), "a token reached the log");
+    assert!(!log.contains(&portcullis::domain::tokens::hash(token)));
+    assert!(!log.contains("invitation link"));
+}
