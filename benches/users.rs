@@ -53,8 +53,13 @@ async fn run(url: String, data_dir: std::path::PathBuf, members: u64) -> anyhow:
             })?;
             eprintln!();
             let hash = portcullis::auth::password::hash_blocking(PASSWORD)?;
-            portcullis::domain::setup::create_admin(&mut conn, &Email::parse(ADMIN)?, Some(ORG), Some(&hash))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            portcullis::domain::setup::create_admin(
+                &mut conn,
+                &Email::parse(ADMIN)?,
+                Some(ORG),
+                Some(&hash),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             let org = portcullis::db::organizations::find_by_slug(&mut conn, ORG)?.expect("org");
             let (key, user_id): (String, String) = memberships::table
                 .filter(memberships::org_id.eq(&org.id))
@@ -66,17 +71,29 @@ async fn run(url: String, data_dir: std::path::PathBuf, members: u64) -> anyhow:
         })
         .await??
     };
-    println!("seeded {members} members in {:.1}s", seeding.elapsed().as_secs_f64());
+    println!(
+        "seeded {members} members in {:.1}s",
+        seeding.elapsed().as_secs_f64()
+    );
 
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let login_page = client.get(format!("{base}/login")).send().await?.text().await?;
+    let login_page = client
+        .get(format!("{base}/login"))
+        .send()
+        .await?
+        .text()
+        .await?;
     let csrf = hidden(&login_page, "csrf_token").expect("csrf token");
     let signed_in = client
         .post(format!("{base}/login"))
-        .form(&[("csrf_token", csrf.as_str()), ("email", ADMIN), ("password", PASSWORD)])
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", ADMIN),
+            ("password", PASSWORD),
+        ])
         .send()
         .await?;
     anyhow::ensure!(signed_in.status().as_u16() == 303, "sign-in failed");
@@ -87,7 +104,10 @@ async fn run(url: String, data_dir: std::path::PathBuf, members: u64) -> anyhow:
         ("first page", users.clone()),
         ("deep page (cursor at the middle)", deep),
         ("search q=torvalds00", format!("{users}?q=torvalds00")),
-        ("filter status=inactive, newest first", format!("{users}?status=inactive&sort=-created")),
+        (
+            "filter status=inactive, newest first",
+            format!("{users}?status=inactive&sort=-created"),
+        ),
     ] {
         let timings = measure(&client, &url).await?;
         println!(
@@ -107,7 +127,11 @@ async fn measure(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<Dura
     for _ in 0..SAMPLES {
         let started = Instant::now();
         let response = client.get(url).send().await?;
-        anyhow::ensure!(response.status().is_success(), "{url}: {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
         response.bytes().await?;
         timings.push(started.elapsed());
     }

@@ -8,8 +8,22 @@ use crate::domain::names::sort_key;
 use crate::domain::roles::{ENGINEER, MANAGER, MEMBER};
 
 const FIRST_NAMES: [&str; 16] = [
-    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Frances", "Dennis",
-    "Radia", "Linus", "Hedy", "John", "Katherine", "Niklaus",
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Margaret",
+    "Ken",
+    "Frances",
+    "Dennis",
+    "Radia",
+    "Linus",
+    "Hedy",
+    "John",
+    "Katherine",
+    "Niklaus",
 ];
 const LAST_NAMES: [&str; 16] = [
     "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson", "Allen",
@@ -66,7 +80,11 @@ pub fn seed_members(
             .ok_or_else(|| anyhow::anyhow!("role {key} missing"))?
             .id)
     };
-    let (member, engineer, manager) = (role(conn, MEMBER)?, role(conn, ENGINEER)?, role(conn, MANAGER)?);
+    let (member, engineer, manager) = (
+        role(conn, MEMBER)?,
+        role(conn, ENGINEER)?,
+        role(conn, MANAGER)?,
+    );
     // A run marker keeps emails unique when seeding the same organization twice.
     let run = &uuid::Uuid::now_v7().simple().to_string()[20..];
     let start = db::now();
@@ -78,7 +96,11 @@ pub fn seed_members(
         for i in added..added + size {
             let first = FIRST_NAMES[(i % 16) as usize];
             let last = LAST_NAMES[((i / 16) % 16) as usize];
-            let email = format!("{}.{}{i:07}.{run}@demo.example", first.to_lowercase(), last.to_lowercase());
+            let email = format!(
+                "{}.{}{i:07}.{run}@demo.example",
+                first.to_lowercase(),
+                last.to_lowercase()
+            );
             let id = db::new_id();
             let created_at = start - chrono::Duration::minutes(i as i64);
             let last_active = if i % 3 == 0 {
@@ -117,12 +139,20 @@ pub fn seed_members(
         db::write_tx(conn, |conn| -> anyhow::Result<()> {
             match conn {
                 DbConnection::Sqlite(c) => {
-                    diesel::insert_into(users::table).values(&new_users).execute(c)?;
-                    diesel::insert_into(memberships::table).values(&new_members).execute(c)?;
+                    diesel::insert_into(users::table)
+                        .values(&new_users)
+                        .execute(c)?;
+                    diesel::insert_into(memberships::table)
+                        .values(&new_members)
+                        .execute(c)?;
                 }
                 DbConnection::Postgresql(c) => {
-                    diesel::insert_into(users::table).values(&new_users).execute(c)?;
-                    diesel::insert_into(memberships::table).values(&new_members).execute(c)?;
+                    diesel::insert_into(users::table)
+                        .values(&new_users)
+                        .execute(c)?;
+                    diesel::insert_into(memberships::table)
+                        .values(&new_members)
+                        .execute(c)?;
                 }
             }
             Ok(())
@@ -131,7 +161,10 @@ pub fn seed_members(
         progress(added);
     }
     if let DbConnection::Postgresql(_) = conn {
-        diesel::connection::SimpleConnection::batch_execute(conn, "ANALYZE users; ANALYZE memberships")?;
+        diesel::connection::SimpleConnection::batch_execute(
+            conn,
+            "ANALYZE users; ANALYZE memberships",
+        )?;
     }
     Ok(())
 }

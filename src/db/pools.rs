@@ -161,7 +161,11 @@ pub fn members(
         .load(conn)
 }
 
-pub fn member_count(conn: &mut DbConnection, org_id: &str, pool_ids: &[String]) -> QueryResult<i64> {
+pub fn member_count(
+    conn: &mut DbConnection,
+    org_id: &str,
+    pool_ids: &[String],
+) -> QueryResult<i64> {
     pool_members::table
         .filter(pool_members::org_id.eq(org_id))
         .filter(pool_members::pool_id.eq_any(pool_ids))

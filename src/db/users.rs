@@ -93,7 +93,11 @@ pub fn touch(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
 }
 
 /// A page of all accounts in email order, starting after `after` (keyset).
-pub fn list_page(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> QueryResult<Vec<User>> {
+pub fn list_page(
+    conn: &mut DbConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<User>> {
     let mut query = users::table
         .order(users::email.asc())
         .limit(limit)

@@ -27,7 +27,11 @@ pub struct ValidRole {
 
 /// Checks a role form against what the actor holds: a name, known permissions, none the
 /// actor lacks, and a rank no higher than the actor's.
-pub fn validate(form: &RoleForm, actor_perms: PermissionSet, actor_rank: i64) -> Result<ValidRole, FieldErrors> {
+pub fn validate(
+    form: &RoleForm,
+    actor_perms: PermissionSet,
+    actor_rank: i64,
+) -> Result<ValidRole, FieldErrors> {
     let mut errors = FieldErrors::default();
     let name = form.name.trim();
     if name.is_empty() {
@@ -44,7 +48,10 @@ pub fn validate(form: &RoleForm, actor_perms: PermissionSet, actor_rank: i64) ->
     }
     let perms = PermissionSet::of(&perms);
     if perms.iter().any(|p| !actor_perms.contains(p)) {
-        errors.add("permissions", "You cannot grant a permission you do not hold.");
+        errors.add(
+            "permissions",
+            "You cannot grant a permission you do not hold.",
+        );
     }
     let rank = rank_for(perms);
     if rank > actor_rank {
@@ -61,7 +68,12 @@ pub fn validate(form: &RoleForm, actor_perms: PermissionSet, actor_rank: i64) ->
     }
 }
 
-fn name_taken(conn: &mut DbConnection, org_id: &str, name: &str, except: Option<&str>) -> diesel::QueryResult<bool> {
+fn name_taken(
+    conn: &mut DbConnection,
+    org_id: &str,
+    name: &str,
+    except: Option<&str>,
+) -> diesel::QueryResult<bool> {
     let wanted = name.to_lowercase();
     Ok(roles::list(conn, org_id)?
         .into_iter()
@@ -75,12 +87,20 @@ fn event(action: &'static str, actor: &Actor, role_id: &str, name: &str, origin:
         .target("role", role_id, name)
 }
 
-pub fn create(conn: &mut DbConnection, actor: &Actor, form: &RoleForm, origin: &Origin) -> Result<String, MemberError> {
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    form: &RoleForm,
+    origin: &Origin,
+) -> Result<String, MemberError> {
     require(actor, Permission::OrgManage)?;
     let valid = validate(form, actor.perms, actor.rank).map_err(MemberError::Invalid)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         if name_taken(conn, &actor.org_id, &valid.name, None)? {
-            return Err(MemberError::invalid("name", "A role with this name already exists."));
+            return Err(MemberError::invalid(
+                "name",
+                "A role with this name already exists.",
+            ));
         }
         let perms = valid.perms.to_string();
         let id = roles::insert_custom(conn, &actor.org_id, &valid.name, &perms, valid.rank)?;
@@ -109,16 +129,32 @@ fn load_custom(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<
     Ok(role)
 }
 
-pub fn update(conn: &mut DbConnection, actor: &Actor, role_id: &str, form: &RoleForm, origin: &Origin) -> Result<(), MemberError> {
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    role_id: &str,
+    form: &RoleForm,
+    origin: &Origin,
+) -> Result<(), MemberError> {
     require(actor, Permission::OrgManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let role = load_custom(conn, actor, role_id)?;
         let valid = validate(form, actor.perms, actor.rank).map_err(MemberError::Invalid)?;
         if name_taken(conn, &actor.org_id, &valid.name, Some(&role.id))? {
-            return Err(MemberError::invalid("name", "A role with this name already exists."));
+            return Err(MemberError::invalid(
+                "name",
+                "A role with this name already exists.",
+            ));
         }
         let perms = valid.perms.to_string();
-        roles::update_custom(conn, &actor.org_id, &role.id, &valid.name, &perms, valid.rank)?;
+        roles::update_custom(
+            conn,
+            &actor.org_id,
+            &role.id,
+            &valid.name,
+            &perms,
+            valid.rank,
+        )?;
         // Taking org.manage away from a role in use may leave nobody in charge.
         ensure_admin_remains(conn, &actor.org_id)?;
         audit::record(
@@ -134,7 +170,12 @@ pub fn update(conn: &mut DbConnection, actor: &Actor, role_id: &str, form: &Role
     })
 }
 
-pub fn delete(conn: &mut DbConnection, actor: &Actor, role_id: &str, origin: &Origin) -> Result<String, MemberError> {
+pub fn delete(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    role_id: &str,
+    origin: &Origin,
+) -> Result<String, MemberError> {
     require(actor, Permission::OrgManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let role = load_custom(conn, actor, role_id)?;

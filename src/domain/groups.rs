@@ -212,8 +212,8 @@ pub fn add_member(
     in_org_tx(conn, &actor.org_id, |conn| {
         let group = load(conn, actor, group_id)?;
         // Only members of the group's own organization: anyone else is "not found".
-        let target = memberships::find(conn, &actor.org_id, user_id.trim())?
-            .ok_or(MemberError::NotFound)?;
+        let target =
+            memberships::find(conn, &actor.org_id, user_id.trim())?.ok_or(MemberError::NotFound)?;
         if groups::is_member(conn, &group.id, &target.user.id)? {
             return Err(MemberError::Conflict(format!(
                 "{} is already in {}.",
@@ -243,8 +243,8 @@ pub fn remove_member(
     require(actor, Permission::GroupsManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let group = load(conn, actor, group_id)?;
-        let target = memberships::find(conn, &actor.org_id, user_id)?
-            .ok_or(MemberError::NotFound)?;
+        let target =
+            memberships::find(conn, &actor.org_id, user_id)?.ok_or(MemberError::NotFound)?;
         if groups::remove_member(conn, &actor.org_id, &group.id, &target.user.id)? == 0 {
             return Err(MemberError::NotFound);
         }

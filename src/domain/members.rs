@@ -100,7 +100,10 @@ fn load_role(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Ro
 /// Checked after a change, inside its transaction: if the change left no active admin,
 /// the error rolls it back. Because every admin-affecting change first locks the
 /// organization row, two admins acting at once are serialized and cannot both succeed.
-pub(crate) fn ensure_admin_remains(conn: &mut DbConnection, org_id: &str) -> Result<(), MemberError> {
+pub(crate) fn ensure_admin_remains(
+    conn: &mut DbConnection,
+    org_id: &str,
+) -> Result<(), MemberError> {
     let admin_roles: Vec<String> = roles::list(conn, org_id)?
         .into_iter()
         .filter(|r| r.permission_set().is_admin())

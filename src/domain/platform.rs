@@ -62,9 +62,18 @@ pub fn create_org(
     };
     db::write_tx(conn, |conn| {
         if organizations::slug_taken(conn, &slug)? {
-            return Err(invalid("slug", "Another organization already uses this slug."));
+            return Err(invalid(
+                "slug",
+                "Another organization already uses this slug.",
+            ));
         }
-        let org = super::orgs::create(conn, &slug, &name, Some((&actor.user_id, &actor.email)), origin)?;
+        let org = super::orgs::create(
+            conn,
+            &slug,
+            &name,
+            Some((&actor.user_id, &actor.email)),
+            origin,
+        )?;
         let admin = roles::find_by_key(conn, &org.id, ADMIN)?.ok_or(MemberError::NotFound)?;
         let (user, setup_token) = match users::find_by_email(conn, email.as_str())? {
             Some(user) => (user, None),
@@ -148,7 +157,11 @@ fn find_org(conn: &mut DbConnection, raw: &str) -> Result<Organization, MemberEr
     org.ok_or_else(|| invalid("org", "Choose an existing organization."))
 }
 
-fn find_role(conn: &mut DbConnection, org: &Organization, raw: &str) -> Result<roles::Role, MemberError> {
+fn find_role(
+    conn: &mut DbConnection,
+    org: &Organization,
+    raw: &str,
+) -> Result<roles::Role, MemberError> {
     let raw = raw.trim();
     match roles::find(conn, &org.id, raw)? {
         Some(r) => Ok(r),

@@ -55,7 +55,11 @@ impl Tree {
     }
 
     pub fn of(pools: &[Pool]) -> Self {
-        Tree::new(pools.iter().map(|p| (p.id.as_str(), p.parent_id.as_deref())))
+        Tree::new(
+            pools
+                .iter()
+                .map(|p| (p.id.as_str(), p.parent_id.as_deref())),
+        )
     }
 
     pub fn contains(&self, id: &str) -> bool {
@@ -126,7 +130,7 @@ pub fn tree_order(pools: &[Pool]) -> Vec<(Pool, usize)> {
         children.entry(parent).or_default().push(p);
     }
     for list in children.values_mut() {
-        list.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        list.sort_by_key(|a| a.name.to_lowercase());
     }
     let mut out = Vec::new();
     let mut stack: Vec<&Pool> = children.get(&None).cloned().unwrap_or_default();
@@ -145,11 +149,7 @@ pub fn tree_order(pools: &[Pool]) -> Vec<(Pool, usize)> {
 }
 
 /// The pool roles that apply at `pool_id`: those held on it or on an ancestor.
-pub fn roles_in_scope<'a>(
-    tree: &Tree,
-    pool_id: &str,
-    held: &'a [(String, Role)],
-) -> Vec<&'a Role> {
+pub fn roles_in_scope<'a>(tree: &Tree, pool_id: &str, held: &'a [(String, Role)]) -> Vec<&'a Role> {
     let scope = tree.ancestors_or_self(pool_id);
     held.iter()
         .filter(|(p, _)| scope.contains(p))
@@ -188,8 +188,8 @@ pub struct Scope {
 
 impl Scope {
     pub fn load(conn: &mut DbConnection, actor: &Actor) -> Result<Scope, MemberError> {
-        let row = memberships::find(conn, &actor.org_id, &actor.user_id)?
-            .ok_or(MemberError::NotFound)?;
+        let row =
+            memberships::find(conn, &actor.org_id, &actor.user_id)?.ok_or(MemberError::NotFound)?;
         let group_roles = memberships::group_roles(conn, &actor.org_id, &actor.user_id)?;
         let held = pools::roles_of_user(conn, &actor.org_id, &actor.user_id)?;
         let pools = pools::list(conn, &actor.org_id)?;
@@ -225,7 +225,10 @@ impl Scope {
                 self.group_roles.iter().map(|r| r.permissions.as_str()),
                 in_scope.iter().map(|r| r.permissions.as_str()),
             ),
-            rank: in_scope.iter().map(|r| r.rank).fold(self.base_rank, i64::max),
+            rank: in_scope
+                .iter()
+                .map(|r| r.rank)
+                .fold(self.base_rank, i64::max),
             in_pool: !in_scope.is_empty(),
         }
     }
@@ -369,7 +372,10 @@ pub fn update(
         } else {
             ("pool.updated", json!({ "old_name": pool.name }))
         };
-        audit::record(conn, &event(action, actor, (&pool.id, &name), origin).details(details))?;
+        audit::record(
+            conn,
+            &event(action, actor, (&pool.id, &name), origin).details(details),
+        )?;
         Ok(())
     })
 }
@@ -422,7 +428,13 @@ pub fn delete(
         pools::delete_many(conn, &actor.org_id, &ids)?;
         audit::record(
             conn,
-            &event("pool.deleted", actor, (&plan.pool.id, &plan.pool.name), origin).details(
+            &event(
+                "pool.deleted",
+                actor,
+                (&plan.pool.id, &plan.pool.name),
+                origin,
+            )
+            .details(
                 json!({ "sub_pools": plan.sub_pools, "memberships_removed": plan.memberships }),
             ),
         )?;
@@ -572,7 +584,10 @@ mod tests {
     fn moves_that_would_make_a_cycle_are_refused() {
         let t = tree();
         assert_eq!(t.check_move("a", Some("a")), Err(MoveError::UnderItself));
-        assert_eq!(t.check_move("a", Some("c")), Err(MoveError::UnderDescendant));
+        assert_eq!(
+            t.check_move("a", Some("c")),
+            Err(MoveError::UnderDescendant)
+        );
         assert_eq!(t.check_move("a", Some("zz")), Err(MoveError::UnknownParent));
         assert_eq!(t.check_move("c", Some("e")), Ok(()));
         assert_eq!(t.check_move("c", None), Ok(()));
@@ -584,10 +599,17 @@ mod tests {
     #[test]
     fn a_pool_role_applies_in_its_subtree_only() {
         let t = tree();
-        let held = vec![("b".to_string(), role("manager", "pools.manage,users.read", 30))];
+        let held = vec![(
+            "b".to_string(),
+            role("manager", "pools.manage,users.read", 30),
+        )];
         let at = |id: &str| {
             let roles = roles_in_scope(&t, id, &held);
-            effective_permissions("users.read", [], roles.iter().map(|r| r.permissions.as_str()))
+            effective_permissions(
+                "users.read",
+                [],
+                roles.iter().map(|r| r.permissions.as_str()),
+            )
         };
         assert!(at("b").contains(Permission::PoolsManage));
         assert!(at("c").contains(Permission::PoolsManage));

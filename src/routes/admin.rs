@@ -12,9 +12,9 @@ use serde::Deserialize;
 use super::users::member_error;
 use crate::audit::Origin;
 use crate::auth::current_user::CurrentUser;
+use crate::db::memberships;
 use crate::db::organizations::{self, Organization};
 use crate::db::users::{self, User};
-use crate::db::memberships;
 use crate::domain::FieldErrors;
 use crate::domain::members::MemberError;
 use crate::domain::platform::{self, MembershipForm, OrgForm, PlatformActor, UserForm};
@@ -45,7 +45,10 @@ fn require_admin(current: &CurrentUser) -> AppResult<PlatformActor> {
 }
 
 fn setup_link(state: &AppState, token: &str) -> String {
-    format!("{}/setup/{token}", state.settings.public_url().trim_end_matches('/'))
+    format!(
+        "{}/setup/{token}",
+        state.settings.public_url().trim_end_matches('/')
+    )
 }
 
 #[derive(Template)]
@@ -87,7 +90,15 @@ pub async fn orgs_page(
     session: Session,
     current: CurrentUser,
 ) -> AppResult<HttpResponse> {
-    let page = orgs(&state, &session, &current, OrgForm::default(), FieldErrors::default(), None).await?;
+    let page = orgs(
+        &state,
+        &session,
+        &current,
+        OrgForm::default(),
+        FieldErrors::default(),
+        None,
+    )
+    .await?;
     Ok(render(&page))
 }
 
@@ -106,9 +117,20 @@ pub async fn create_org(
         .await?;
     match result {
         Ok(created) => {
-            let link = created.setup_token.as_deref().map(|t| setup_link(&state, t));
+            let link = created
+                .setup_token
+                .as_deref()
+                .map(|t| setup_link(&state, t));
             let info = (created.org.name.clone(), created.admin_email.clone(), link);
-            let page = orgs(&state, &session, &current, OrgForm::default(), FieldErrors::default(), Some(info)).await?;
+            let page = orgs(
+                &state,
+                &session,
+                &current,
+                OrgForm::default(),
+                FieldErrors::default(),
+                Some(info),
+            )
+            .await?;
             Ok(render_status(StatusCode::CREATED, &page))
         }
         Err(MemberError::Invalid(errors)) => {
@@ -154,7 +176,11 @@ async fn users_view(
     require_reader(current)?;
     let (mut list, member_of, orgs) = state
         .db(move |conn| {
-            let list = users::list_page(conn, after.as_deref().filter(|a| !a.is_empty()), USERS_PAGE + 1)?;
+            let list = users::list_page(
+                conn,
+                after.as_deref().filter(|a| !a.is_empty()),
+                USERS_PAGE + 1,
+            )?;
             let ids: Vec<String> = list.iter().map(|u| u.id.clone()).collect();
             Ok((
                 list,
@@ -204,7 +230,16 @@ pub async fn users_page(
     current: CurrentUser,
     query: web::Query<UsersQuery>,
 ) -> AppResult<HttpResponse> {
-    let page = users_view(&state, &session, &current, query.into_inner().after, UserForm::default(), FieldErrors::default(), None).await?;
+    let page = users_view(
+        &state,
+        &session,
+        &current,
+        query.into_inner().after,
+        UserForm::default(),
+        FieldErrors::default(),
+        None,
+    )
+    .await?;
     Ok(render(&page))
 }
 
@@ -228,7 +263,16 @@ pub async fn create_user(
                 created.org.name.clone(),
                 setup_link(&state, &created.setup_token),
             );
-            let page = users_view(&state, &session, &current, None, UserForm::default(), FieldErrors::default(), Some(info)).await?;
+            let page = users_view(
+                &state,
+                &session,
+                &current,
+                None,
+                UserForm::default(),
+                FieldErrors::default(),
+                Some(info),
+            )
+            .await?;
             Ok(render_status(StatusCode::CREATED, &page))
         }
         Err(MemberError::Invalid(errors)) => {
@@ -299,12 +343,19 @@ pub async fn add_membership(
         .db(move |conn| {
             platform::add_membership(conn, &actor, &user_id, &form, &origin).map_err(|e| match e {
                 MemberError::Invalid(errors) => AppError::BadRequest(
-                    errors.first().unwrap_or("Please correct the form.").to_string(),
+                    errors
+                        .first()
+                        .unwrap_or("Please correct the form.")
+                        .to_string(),
                 ),
                 other => member_error(other),
             })
         })
         .await?;
-    flash(&session, "success", format!("{email} is now a member of {org}."));
+    flash(
+        &session,
+        "success",
+        format!("{email} is now a member of {org}."),
+    );
     Ok(see_other("/admin/users"))
 }

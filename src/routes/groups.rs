@@ -11,10 +11,10 @@ use serde::Deserialize;
 use super::users::member_error;
 use crate::audit::Origin;
 use crate::auth::current_user::OrgCtx;
+use crate::db::groups::{self, Group};
 use crate::db::memberships::{self, Membership};
 use crate::db::roles::{self, Role};
 use crate::db::users::User;
-use crate::db::groups::{self, Group};
 use crate::domain::FieldErrors;
 use crate::domain::groups::{self as rules, GroupForm};
 use crate::domain::members::MemberError;
@@ -142,7 +142,11 @@ pub async fn create(
         .await?;
     match result {
         Ok(id) => {
-            flash(&session, "success", format!("Group {} created.", form.name.trim()));
+            flash(
+                &session,
+                "success",
+                format!("Group {} created.", form.name.trim()),
+            );
             Ok(see_other(&format!("/orgs/{}/groups/{id}", ctx.org.slug)))
         }
         Err(MemberError::Invalid(errors)) => {
@@ -329,7 +333,14 @@ pub async fn remove_member(
             rules::remove_member(conn, &actor, &gid, &user_id, &origin).map_err(member_error)
         })
         .await?;
-    flash(&session, "success", format!("{email} removed from the group."));
+    flash(
+        &session,
+        "success",
+        format!("{email} removed from the group."),
+    );
     let back = format!("/orgs/{}/groups/{id}", ctx.org.slug);
-    Ok(see_other(safe_next(form.into_inner().next.as_deref(), &back)))
+    Ok(see_other(safe_next(
+        form.into_inner().next.as_deref(),
+        &back,
+    )))
 }

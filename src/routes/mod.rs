@@ -64,12 +64,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orgs/{org}/roles", web::get().to(roles::list_page))
         .route("/orgs/{org}/roles", web::post().to(roles::create))
         .route("/orgs/{org}/roles/{id}", web::post().to(roles::update))
-        .route("/orgs/{org}/roles/{id}/delete", web::post().to(roles::delete))
+        .route(
+            "/orgs/{org}/roles/{id}/delete",
+            web::post().to(roles::delete),
+        )
         .route("/orgs/{org}/groups", web::get().to(groups::list_page))
         .route("/orgs/{org}/groups", web::post().to(groups::create))
         .route("/orgs/{org}/groups/{id}", web::get().to(groups::show_page))
         .route("/orgs/{org}/groups/{id}", web::post().to(groups::update))
-        .route("/orgs/{org}/groups/{id}/delete", web::post().to(groups::delete))
+        .route(
+            "/orgs/{org}/groups/{id}/delete",
+            web::post().to(groups::delete),
+        )
         .route(
             "/orgs/{org}/groups/{id}/members",
             web::post().to(groups::add_member),
@@ -82,8 +88,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orgs/{org}/pools", web::post().to(pools::create))
         .route("/orgs/{org}/pools/{id}", web::get().to(pools::show_page))
         .route("/orgs/{org}/pools/{id}", web::post().to(pools::update))
-        .route("/orgs/{org}/pools/{id}/delete", web::get().to(pools::delete_form))
-        .route("/orgs/{org}/pools/{id}/delete", web::post().to(pools::delete))
+        .route(
+            "/orgs/{org}/pools/{id}/delete",
+            web::get().to(pools::delete_form),
+        )
+        .route(
+            "/orgs/{org}/pools/{id}/delete",
+            web::post().to(pools::delete),
+        )
         .route(
             "/orgs/{org}/pools/{id}/members",
             web::post().to(pools::add_member),

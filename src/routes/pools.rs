@@ -64,7 +64,8 @@ async fn list(
                 if !visible.contains(&pool.id) {
                     continue;
                 }
-                let members = pools::member_count(conn, &actor.org_id, std::slice::from_ref(&pool.id))?;
+                let members =
+                    pools::member_count(conn, &actor.org_id, std::slice::from_ref(&pool.id))?;
                 if scope.at(&pool.id).can_manage() {
                     parents.push((pool.id.clone(), format!("{}{}", indent(depth), pool.name)));
                 }
@@ -112,7 +113,11 @@ pub async fn create(
         .await?;
     match result {
         Ok(id) => {
-            flash(&session, "success", format!("Pool {} created.", form.name.trim()));
+            flash(
+                &session,
+                "success",
+                format!("Pool {} created.", form.name.trim()),
+            );
             Ok(see_other(&format!("/orgs/{}/pools/{id}", ctx.org.slug)))
         }
         Err(MemberError::Invalid(errors)) => {
@@ -360,6 +365,10 @@ pub async fn remove_member(
             rules::remove_member(conn, &actor, &pid, &user_id, &origin).map_err(member_error)
         })
         .await?;
-    flash(&session, "success", format!("{email} removed from the pool."));
+    flash(
+        &session,
+        "success",
+        format!("{email} removed from the pool."),
+    );
     Ok(see_other(&format!("/orgs/{}/pools/{id}", ctx.org.slug)))
 }

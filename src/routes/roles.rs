@@ -73,7 +73,9 @@ async fn page(
 ) -> AppResult<RolesPage> {
     ctx.require(Permission::OrgManage)?;
     let org_id = ctx.org.id.clone();
-    let list: Vec<Role> = state.db(move |conn| Ok(roles::list(conn, &org_id)?)).await?;
+    let list: Vec<Role> = state
+        .db(move |conn| Ok(roles::list(conn, &org_id)?))
+        .await?;
     let (error_for, form, errors) =
         failed.unwrap_or_else(|| (String::new(), RoleForm::default(), FieldErrors::default()));
     let roles = list
@@ -90,7 +92,12 @@ async fn page(
                 } else {
                     r.name.clone()
                 },
-                permissions: r.permission_set().iter().map(Permission::as_str).collect::<Vec<_>>().join(", "),
+                permissions: r
+                    .permission_set()
+                    .iter()
+                    .map(Permission::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 boxes: boxes(set),
                 id: r.id,
                 key: r.key,
@@ -103,8 +110,16 @@ async fn page(
     Ok(RolesPage {
         layout: Layout::in_org(session, ctx, "Roles", "roles"),
         roles,
-        new_name: if creating { form.name.clone() } else { String::new() },
-        new_boxes: boxes(if creating { form_set(&form) } else { PermissionSet::default() }),
+        new_name: if creating {
+            form.name.clone()
+        } else {
+            String::new()
+        },
+        new_boxes: boxes(if creating {
+            form_set(&form)
+        } else {
+            PermissionSet::default()
+        }),
         error_for,
         errors,
     })
@@ -138,7 +153,11 @@ pub async fn create(
         .await?;
     match result {
         Ok(_) => {
-            flash(&session, "success", format!("Role {} created.", form.name.trim()));
+            flash(
+                &session,
+                "success",
+                format!("Role {} created.", form.name.trim()),
+            );
             Ok(see_other(&format!("/orgs/{}/roles", ctx.org.slug)))
         }
         Err(MemberError::Invalid(errors)) => {
@@ -167,7 +186,11 @@ pub async fn update(
         .await?;
     match result {
         Ok(()) => {
-            flash(&session, "success", format!("Role {} saved.", form.name.trim()));
+            flash(
+                &session,
+                "success",
+                format!("Role {} saved.", form.name.trim()),
+            );
             Ok(see_other(&format!("/orgs/{}/roles", ctx.org.slug)))
         }
         Err(MemberError::Invalid(errors)) => {

@@ -170,16 +170,31 @@ async fn seed_demo_fills_an_organization_in_batches() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
     let dir = tempfile::tempdir().unwrap();
-    let out = portcullis(&app.db, dir.path(), &["seed-demo", "--org", "my-org", "--members", "1234"], "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = portcullis(
+        &app.db,
+        dir.path(),
+        &["seed-demo", "--org", "my-org", "--members", "1234"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("members: 1234/1234"));
     assert_eq!(app.count("memberships"), 1235);
-    let page = admin.get("/orgs/my-org/users?status=inactive&sort=-created").await;
+    let page = admin
+        .get("/orgs/my-org/users?status=inactive&sort=-created")
+        .await;
     assert_eq!(page.status, 200);
     assert_eq!(row_emails(&page.body).len(), 50);
     assert!(next_link(&page.body).is_some());
     assert!(page.body.contains("Active <strong>1,112</strong>"));
     let search = admin.get("/orgs/my-org/users?q=lovelace").await;
     assert!(!row_emails(&search.body).is_empty());
-    assert!(row_emails(&search.body).iter().all(|e| e.contains("lovelace")));
+    assert!(
+        row_emails(&search.body)
+            .iter()
+            .all(|e| e.contains("lovelace"))
+    );
 }

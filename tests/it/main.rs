@@ -1,8 +1,12 @@
 //! The one integration-test binary: real server, real database, real HTTP.
 
+mod admin;
 mod auth;
 mod cli;
 mod frame;
+mod groups;
 mod helpers;
+mod pools;
+mod roles;
 mod setup;
 mod users;
