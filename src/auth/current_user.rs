@@ -183,6 +183,7 @@ impl FromRequest for OrgCtx {
                     let perms = effective_permissions(
                         &role.permissions,
                         group_roles.iter().map(|r| r.permissions.as_str()),
+                        [],
                     );
                     let rank = group_roles.iter().map(|r| r.rank).fold(role.rank, i64::max);
                     memberships::touch(conn, &org.id, &user_id)?;

@@ -134,3 +134,123 @@ pub fn granting(
         .select(groups::id)
         .load(conn)
 }
+
+pub fn insert(
+    conn: &mut DbConnection,
+    org_id: &str,
+    name: &str,
+    description: &str,
+    role_id: Option<&str>,
+    owner_id: Option<&str>,
+) -> QueryResult<String> {
+    let id = super::new_id();
+    diesel::insert_into(groups::table)
+        .values((
+            groups::id.eq(&id),
+            groups::org_id.eq(org_id),
+            groups::name.eq(name),
+            groups::description.eq(description),
+            groups::role_id.eq(role_id),
+            groups::owner_id.eq(owner_id),
+            groups::created_at.eq(super::now()),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    name: &str,
+    description: &str,
+    role_id: Option<&str>,
+    owner_id: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(
+        groups::table
+            .filter(groups::org_id.eq(org_id))
+            .filter(groups::id.eq(id)),
+    )
+    .set((
+        groups::name.eq(name),
+        groups::description.eq(description),
+        groups::role_id.eq(role_id),
+        groups::owner_id.eq(owner_id),
+    ))
+    .execute(conn)
+}
+
+pub fn delete(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        group_members::table
+            .filter(group_members::org_id.eq(org_id))
+            .filter(group_members::group_id.eq(id)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        groups::table
+            .filter(groups::org_id.eq(org_id))
+            .filter(groups::id.eq(id)),
+    )
+    .execute(conn)
+}
+
+/// Whether another group of the organization already has this name (any case).
+pub fn name_taken(
+    conn: &mut DbConnection,
+    org_id: &str,
+    name: &str,
+    except_id: Option<&str>,
+) -> QueryResult<bool> {
+    let names: Vec<(String, String)> = groups::table
+        .filter(groups::org_id.eq(org_id))
+        .select((groups::id, groups::name))
+        .load(conn)?;
+    let wanted = name.to_lowercase();
+    Ok(names
+        .into_iter()
+        .any(|(id, n)| Some(id.as_str()) != except_id && n.to_lowercase() == wanted))
+}
+
+pub fn remove_member(
+    conn: &mut DbConnection,
+    org_id: &str,
+    group_id: &str,
+    user_id: &str,
+) -> QueryResult<usize> {
+    diesel::delete(
+        group_members::table
+            .filter(group_members::org_id.eq(org_id))
+            .filter(group_members::group_id.eq(group_id))
+            .filter(group_members::user_id.eq(user_id)),
+    )
+    .execute(conn)
+}
+
+/// The group's members (bounded), as (user id, email, display name).
+pub fn members(
+    conn: &mut DbConnection,
+    org_id: &str,
+    group_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<super::users::User>> {
+    use super::schema::users;
+    group_members::table
+        .inner_join(users::table.on(users::id.eq(group_members::user_id)))
+        .filter(group_members::org_id.eq(org_id))
+        .filter(group_members::group_id.eq(group_id))
+        .order(users::email.asc())
+        .limit(limit)
+        .select(super::users::User::as_select())
+        .load(conn)
+}
+
+/// (group id, member count) for every group of the organization.
+pub fn member_counts(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(String, i64)>> {
+    group_members::table
+        .filter(group_members::org_id.eq(org_id))
+        .group_by(group_members::group_id)
+        .select((group_members::group_id, diesel::dsl::count_star()))
+        .load(conn)
+}

@@ -543,3 +543,22 @@ pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(S
     }
     Ok(plans)
 }
+
+/// (user id, organization name, role name, status) for a page of accounts.
+pub fn orgs_of_users(
+    conn: &mut DbConnection,
+    user_ids: &[String],
+) -> QueryResult<Vec<(String, String, String, String)>> {
+    memberships::table
+        .inner_join(organizations::table)
+        .inner_join(roles::table)
+        .filter(memberships::user_id.eq_any(user_ids))
+        .order(organizations::name.asc())
+        .select((
+            memberships::user_id,
+            organizations::name,
+            roles::name,
+            memberships::status,
+        ))
+        .load(conn)
+}

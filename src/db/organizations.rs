@@ -88,3 +88,12 @@ pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
         .execute(conn)
         .map(|_| ())
 }
+
+/// Organizations by name (bounded: the platform page is a list).
+pub fn list(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<Organization>> {
+    organizations::table
+        .order((organizations::name.asc(), organizations::id.asc()))
+        .limit(limit)
+        .select(Organization::as_select())
+        .load(conn)
+}

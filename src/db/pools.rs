@@ -66,3 +66,166 @@ pub fn remove_member_everywhere(
     )
     .execute(conn)
 }
+
+/// Every pool of the organization (the tree is built in memory from these).
+pub fn list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<Pool>> {
+    pools::table
+        .filter(pools::org_id.eq(org_id))
+        .order((pools::name.asc(), pools::id.asc()))
+        .select(Pool::as_select())
+        .load(conn)
+}
+
+pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<Option<Pool>> {
+    pools::table
+        .filter(pools::org_id.eq(org_id))
+        .filter(pools::id.eq(id))
+        .select(Pool::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    org_id: &str,
+    parent_id: Option<&str>,
+    name: &str,
+    owner_id: &str,
+) -> QueryResult<String> {
+    let id = super::new_id();
+    diesel::insert_into(pools::table)
+        .values((
+            pools::id.eq(&id),
+            pools::org_id.eq(org_id),
+            pools::parent_id.eq(parent_id),
+            pools::name.eq(name),
+            pools::owner_id.eq(Some(owner_id)),
+            pools::created_at.eq(super::now()),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    name: &str,
+    parent_id: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(
+        pools::table
+            .filter(pools::org_id.eq(org_id))
+            .filter(pools::id.eq(id)),
+    )
+    .set((pools::name.eq(name), pools::parent_id.eq(parent_id)))
+    .execute(conn)
+}
+
+/// Deletes these pools (a pool and its whole subtree) and their memberships in one
+/// statement each, so the parent references never dangle between statements.
+pub fn delete_many(conn: &mut DbConnection, org_id: &str, ids: &[String]) -> QueryResult<usize> {
+    diesel::delete(
+        pool_members::table
+            .filter(pool_members::org_id.eq(org_id))
+            .filter(pool_members::pool_id.eq_any(ids)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        pools::table
+            .filter(pools::org_id.eq(org_id))
+            .filter(pools::id.eq_any(ids)),
+    )
+    .execute(conn)
+}
+
+/// The pool's members with their pool role (bounded).
+pub fn members(
+    conn: &mut DbConnection,
+    org_id: &str,
+    pool_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<(super::users::User, super::roles::Role)>> {
+    use super::schema::users;
+    pool_members::table
+        .inner_join(users::table.on(users::id.eq(pool_members::user_id)))
+        .inner_join(roles::table)
+        .filter(pool_members::org_id.eq(org_id))
+        .filter(pool_members::pool_id.eq(pool_id))
+        .order(users::email.asc())
+        .limit(limit)
+        .select((
+            super::users::User::as_select(),
+            super::roles::Role::as_select(),
+        ))
+        .load(conn)
+}
+
+pub fn member_count(
+    conn: &mut DbConnection,
+    org_id: &str,
+    pool_ids: &[String],
+) -> QueryResult<i64> {
+    pool_members::table
+        .filter(pool_members::org_id.eq(org_id))
+        .filter(pool_members::pool_id.eq_any(pool_ids))
+        .count()
+        .get_result(conn)
+}
+
+/// (pool id, role) for every pool the user belongs to in this organization.
+pub fn roles_of_user(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_id: &str,
+) -> QueryResult<Vec<(String, super::roles::Role)>> {
+    pool_members::table
+        .inner_join(roles::table)
+        .filter(pool_members::org_id.eq(org_id))
+        .filter(pool_members::user_id.eq(user_id))
+        .select((pool_members::pool_id, super::roles::Role::as_select()))
+        .load(conn)
+}
+
+pub fn is_member(conn: &mut DbConnection, pool_id: &str, user_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        pool_members::table
+            .filter(pool_members::pool_id.eq(pool_id))
+            .filter(pool_members::user_id.eq(user_id)),
+    ))
+    .get_result(conn)
+}
+
+pub fn add_member(
+    conn: &mut DbConnection,
+    org_id: &str,
+    pool_id: &str,
+    user_id: &str,
+    role_id: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(pool_members::table)
+        .values((
+            pool_members::pool_id.eq(pool_id),
+            pool_members::user_id.eq(user_id),
+            pool_members::org_id.eq(org_id),
+            pool_members::role_id.eq(role_id),
+            pool_members::created_at.eq(super::now()),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn remove_member(
+    conn: &mut DbConnection,
+    org_id: &str,
+    pool_id: &str,
+    user_id: &str,
+) -> QueryResult<usize> {
+    diesel::delete(
+        pool_members::table
+            .filter(pool_members::org_id.eq(org_id))
+            .filter(pool_members::pool_id.eq(pool_id))
+            .filter(pool_members::user_id.eq(user_id)),
+    )
+    .execute(conn)
+}

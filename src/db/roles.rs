@@ -82,3 +82,112 @@ pub fn find_by_key(conn: &mut DbConnection, org_id: &str, key: &str) -> QueryRes
         .first(conn)
         .optional()
 }
+
+pub fn insert_custom(
+    conn: &mut DbConnection,
+    org_id: &str,
+    name: &str,
+    permissions: &str,
+    rank: i64,
+) -> QueryResult<String> {
+    let id = new_id();
+    let key = format!("custom-{id}");
+    diesel::insert_into(roles::table)
+        .values(NewRole {
+            id: &id,
+            org_id,
+            key: &key,
+            name,
+            permissions,
+            rank,
+            builtin: false,
+            created_at: now(),
+        })
+        .execute(conn)?;
+    Ok(id)
+}
+
+pub fn update_custom(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    name: &str,
+    permissions: &str,
+    rank: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        roles::table
+            .filter(roles::org_id.eq(org_id))
+            .filter(roles::id.eq(id))
+            .filter(roles::builtin.eq(false)),
+    )
+    .set((
+        roles::name.eq(name),
+        roles::permissions.eq(permissions),
+        roles::rank.eq(rank),
+    ))
+    .execute(conn)
+}
+
+pub fn delete_custom(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        roles::table
+            .filter(roles::org_id.eq(org_id))
+            .filter(roles::id.eq(id))
+            .filter(roles::builtin.eq(false)),
+    )
+    .execute(conn)
+}
+
+/// What still refers to a role: memberships, groups, pool memberships, pending invitations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoleUse {
+    pub members: i64,
+    pub groups: i64,
+    pub pool_members: i64,
+    pub invitations: i64,
+}
+
+impl RoleUse {
+    pub fn in_use(&self) -> bool {
+        self.members + self.groups + self.pool_members + self.invitations > 0
+    }
+}
+
+pub fn usage(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<RoleUse> {
+    use super::schema::{groups, invitation_pools, invitations, memberships, pool_members};
+    let members = memberships::table
+        .filter(memberships::org_id.eq(org_id))
+        .filter(memberships::role_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    let groups = groups::table
+        .filter(groups::org_id.eq(org_id))
+        .filter(groups::role_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    let pool_members = pool_members::table
+        .filter(pool_members::org_id.eq(org_id))
+        .filter(pool_members::role_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    let pending: i64 = invitations::table
+        .filter(invitations::org_id.eq(org_id))
+        .filter(invitations::role_id.eq(id))
+        .filter(invitations::status.eq("pending"))
+        .count()
+        .get_result(conn)?;
+    let pool_invites: i64 = invitation_pools::table
+        .inner_join(invitations::table.on(invitations::id.eq(invitation_pools::invitation_id)))
+        .filter(invitations::org_id.eq(org_id))
+        .filter(invitations::status.eq("pending"))
+        .filter(invitation_pools::role_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    Ok(RoleUse {
+        members,
+        groups,
+        pool_members,
+        invitations: pending + pool_invites,
+    })
+}

@@ -91,3 +91,26 @@ pub fn touch(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
         .execute(conn)
         .map(|_| ())
 }
+
+/// A page of all accounts in email order, starting after `after` (keyset).
+pub fn list_page(
+    conn: &mut DbConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<User>> {
+    let mut query = users::table
+        .order(users::email.asc())
+        .limit(limit)
+        .select(User::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(users::email.gt(after.to_string()));
+    }
+    query.load(conn)
+}
+
+pub fn set_status(conn: &mut DbConnection, id: &str, status: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::status.eq(status))
+        .execute(conn)
+}

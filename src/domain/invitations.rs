@@ -848,8 +848,12 @@ fn still_grantable(
     let perms: PermissionSet = effective_permissions(
         &inviter_role.permissions,
         group_roles.iter().map(|r| r.permissions.as_str()),
+        [],
     );
-    let inviter_rank = group_roles.iter().map(|r| r.rank).fold(inviter_role.rank, i64::max);
+    let inviter_rank = group_roles
+        .iter()
+        .map(|r| r.rank)
+        .fold(inviter_role.rank, i64::max);
     if !perms.contains(Permission::UsersInvite) || role.rank > inviter_rank {
         return Ok(false);
     }

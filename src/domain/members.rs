@@ -42,7 +42,7 @@ pub enum MemberError {
 }
 
 impl MemberError {
-    fn invalid(field: &'static str, message: &str) -> Self {
+    pub(crate) fn invalid(field: &'static str, message: &str) -> Self {
         let mut errors = FieldErrors::default();
         errors.add(field, message);
         MemberError::Invalid(errors)
@@ -52,7 +52,7 @@ impl MemberError {
 const ABOVE_OWN_RANK: &str = "You cannot change a member whose role ranks above your own.";
 const GRANT_ABOVE_OWN_RANK: &str = "You cannot grant a role that ranks above your own.";
 
-fn require(actor: &Actor, permission: Permission) -> Result<(), MemberError> {
+pub(crate) fn require(actor: &Actor, permission: Permission) -> Result<(), MemberError> {
     if actor.perms.contains(permission) {
         Ok(())
     } else {
@@ -63,7 +63,7 @@ fn require(actor: &Actor, permission: Permission) -> Result<(), MemberError> {
 }
 
 /// The member's effective rank: their role's, or a higher one granted by a group.
-fn rank_of(conn: &mut DbConnection, row: &MemberRow) -> Result<i64, MemberError> {
+pub(crate) fn rank_of(conn: &mut DbConnection, row: &MemberRow) -> Result<i64, MemberError> {
     let granted = memberships::group_roles(conn, &row.membership.org_id, &row.user.id)?;
     Ok(granted.iter().map(|r| r.rank).fold(row.role.rank, i64::max))
 }
@@ -100,7 +100,10 @@ fn load_role(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Ro
 /// Checked after a change, inside its transaction: if the change left no active admin,
 /// the error rolls it back. Because every admin-affecting change first locks the
 /// organization row, two admins acting at once are serialized and cannot both succeed.
-fn ensure_admin_remains(conn: &mut DbConnection, org_id: &str) -> Result<(), MemberError> {
+pub(crate) fn ensure_admin_remains(
+    conn: &mut DbConnection,
+    org_id: &str,
+) -> Result<(), MemberError> {
     let admin_roles: Vec<String> = roles::list(conn, org_id)?
         .into_iter()
         .filter(|r| r.permission_set().is_admin())
@@ -121,7 +124,7 @@ fn event(action: &'static str, actor: &Actor, target: &MemberRow, origin: &Origi
 }
 
 /// In one transaction that holds the organization's lock.
-fn in_org_tx<T>(
+pub(crate) fn in_org_tx<T>(
     conn: &mut DbConnection,
     org_id: &str,
     f: impl FnOnce(&mut DbConnection) -> Result<T, MemberError>,

@@ -1,12 +1,16 @@
 //! Validated types and the rules of the portal, free of HTTP so they are unit-tested alone.
 
+pub mod custom_roles;
 pub mod email;
+pub mod groups;
 pub mod invitations;
 pub mod member_list;
 pub mod members;
 pub mod names;
 pub mod orgs;
 pub mod password;
+pub mod platform;
+pub mod pools;
 pub mod redirect;
 pub mod roles;
 pub mod setup;

@@ -146,16 +146,31 @@ pub const BUILTIN_ROLES: [BuiltinRole; 4] = [
     },
 ];
 
-/// Effective permissions of a member: their role's, plus every role their groups grant.
+/// Effective permissions of a member: their role's, plus every role their groups grant,
+/// plus — inside a pool subtree — the pool roles they hold on that pool or an ancestor
+/// (pass none for organization-wide checks). Every permission check goes through here.
 pub fn effective_permissions<'a>(
     member_role: &str,
     group_roles: impl IntoIterator<Item = &'a str>,
+    pool_roles: impl IntoIterator<Item = &'a str>,
 ) -> PermissionSet {
     group_roles
         .into_iter()
+        .chain(pool_roles)
         .fold(PermissionSet::parse_lenient(member_role), |acc, r| {
             acc.union(PermissionSet::parse_lenient(r))
         })
+}
+
+/// The rank a custom role with these permissions gets: that of the smallest built-in
+/// role covering them, so "nobody grants above their own" keeps its meaning.
+pub fn rank_for(perms: PermissionSet) -> i64 {
+    BUILTIN_ROLES
+        .iter()
+        .rev()
+        .find(|b| perms.iter().all(|p| b.permissions().contains(p)))
+        .map(|b| b.rank)
+        .unwrap_or(BUILTIN_ROLES[0].rank)
 }
 
 #[cfg(test)]
@@ -184,9 +199,24 @@ mod tests {
 
     #[test]
     fn group_roles_add_to_the_member_role() {
-        let eff = effective_permissions("users.read", ["org.manage", "audit.read"]);
+        let eff = effective_permissions("users.read", ["org.manage", "audit.read"], []);
         assert!(eff.is_admin());
         assert!(eff.contains(Permission::AuditRead));
-        assert!(!effective_permissions("users.read", []).is_admin());
+        assert!(!effective_permissions("users.read", [], []).is_admin());
+    }
+
+    #[test]
+    fn pool_roles_add_inside_the_subtree() {
+        let eff = effective_permissions("users.read", [], ["pools.manage"]);
+        assert!(eff.contains(Permission::PoolsManage));
+        assert!(!eff.is_admin());
+    }
+
+    #[test]
+    fn custom_role_rank_is_the_smallest_covering_builtin() {
+        assert_eq!(rank_for(PermissionSet::of(&[Permission::UsersRead])), 10);
+        assert_eq!(rank_for(PermissionSet::default()), 10);
+        assert_eq!(rank_for(PermissionSet::of(&[Permission::AuditRead])), 30);
+        assert_eq!(rank_for(PermissionSet::of(&[Permission::OrgManage])), 100);
     }
 }

@@ -52,6 +52,14 @@ pub fn issue_first_admin_link(conn: &mut DbConnection) -> diesel::QueryResult<Op
     })
 }
 
+/// A one-time link with which an account created without a password sets its name and
+/// password (purpose `account`). Answers the raw token; only its hash is stored.
+pub fn issue_account_link(conn: &mut DbConnection, user_id: &str) -> diesel::QueryResult<String> {
+    let token = tokens::generate();
+    insert_token(conn, &token, ACCOUNT, Some(user_id), ACCOUNT_LINK_TTL_HOURS)?;
+    Ok(token)
+}
+
 fn insert_token(
     conn: &mut DbConnection,
     token: &str,

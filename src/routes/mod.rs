@@ -1,9 +1,13 @@
 //! Thin handlers: extract, authorize, run the domain rule in `web::block`, render.
 
+pub mod admin;
 pub mod auth;
+pub mod groups;
 pub mod health;
 pub mod invitations;
 pub mod orgs;
+pub mod pools;
+pub mod roles;
 pub mod setup;
 pub mod users;
 
@@ -80,6 +84,59 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/invite/{token}", web::get().to(invitations::accept_form))
         .route("/invite/{token}", web::post().to(invitations::accept))
+        .route("/orgs/{org}/roles", web::get().to(roles::list_page))
+        .route("/orgs/{org}/roles", web::post().to(roles::create))
+        .route("/orgs/{org}/roles/{id}", web::post().to(roles::update))
+        .route(
+            "/orgs/{org}/roles/{id}/delete",
+            web::post().to(roles::delete),
+        )
+        .route("/orgs/{org}/groups", web::get().to(groups::list_page))
+        .route("/orgs/{org}/groups", web::post().to(groups::create))
+        .route("/orgs/{org}/groups/{id}", web::get().to(groups::show_page))
+        .route("/orgs/{org}/groups/{id}", web::post().to(groups::update))
+        .route(
+            "/orgs/{org}/groups/{id}/delete",
+            web::post().to(groups::delete),
+        )
+        .route(
+            "/orgs/{org}/groups/{id}/members",
+            web::post().to(groups::add_member),
+        )
+        .route(
+            "/orgs/{org}/groups/{id}/members/{user_id}/remove",
+            web::post().to(groups::remove_member),
+        )
+        .route("/orgs/{org}/pools", web::get().to(pools::list_page))
+        .route("/orgs/{org}/pools", web::post().to(pools::create))
+        .route("/orgs/{org}/pools/{id}", web::get().to(pools::show_page))
+        .route("/orgs/{org}/pools/{id}", web::post().to(pools::update))
+        .route(
+            "/orgs/{org}/pools/{id}/delete",
+            web::get().to(pools::delete_form),
+        )
+        .route(
+            "/orgs/{org}/pools/{id}/delete",
+            web::post().to(pools::delete),
+        )
+        .route(
+            "/orgs/{org}/pools/{id}/members",
+            web::post().to(pools::add_member),
+        )
+        .route(
+            "/orgs/{org}/pools/{id}/members/{user_id}/remove",
+            web::post().to(pools::remove_member),
+        )
+        .route("/admin/orgs", web::get().to(admin::orgs_page))
+        .route("/admin/orgs", web::post().to(admin::create_org))
+        .route("/admin/users", web::get().to(admin::users_page))
+        .route("/admin/users", web::post().to(admin::create_user))
+        .route("/admin/users/{id}/disable", web::post().to(admin::disable))
+        .route("/admin/users/{id}/enable", web::post().to(admin::enable))
+        .route(
+            "/admin/users/{id}/memberships",
+            web::post().to(admin::add_membership),
+        )
         .default_service(web::to(not_found));
 }
 

@@ -27,7 +27,7 @@ use crate::web::{AppState, flash, render, render_status, see_other};
 /// Counts in the header stop here: exact totals of big sets cost a scan.
 const COUNT_CAP: i64 = 10_000;
 
-fn member_error(e: MemberError) -> AppError {
+pub(crate) fn member_error(e: MemberError) -> AppError {
     match e {
         MemberError::NotFound => AppError::NotFound,
         MemberError::Forbidden(m) => AppError::Forbidden(m),
@@ -278,6 +278,8 @@ struct ProfilePage {
     member: ProfileView,
     tab: &'static str,
     can_manage: bool,
+    can_manage_groups: bool,
+    member_id: String,
     roles: Vec<Role>,
     errors: FieldErrors,
     form: EditForm,
@@ -381,6 +383,8 @@ async fn profile(
         },
         tab: tab_name,
         can_manage: ctx.can(Permission::UsersManage),
+        can_manage_groups: ctx.can(Permission::GroupsManage),
+        member_id: row.user.id.clone(),
         roles: roles.into_iter().filter(|r| r.rank <= ctx.rank).collect(),
         errors,
         form,

@@ -32,6 +32,8 @@ pub struct Layout {
     pub active: &'static str,
     pub can_invite: bool,
     pub can_audit: bool,
+    /// Admins (org.manage) see the Roles tab.
+    pub can_manage_org: bool,
     pub css: String,
     pub js: String,
 }
@@ -49,6 +51,7 @@ impl Layout {
             active: "",
             can_invite: false,
             can_audit: false,
+            can_manage_org: false,
             css: assets::url("app.css"),
             js: assets::url("app.js"),
         }
@@ -92,6 +95,7 @@ impl Layout {
             active,
             can_invite: ctx.can(Permission::UsersInvite),
             can_audit: ctx.can(Permission::AuditRead),
+            can_manage_org: ctx.can(Permission::OrgManage),
             ..Layout::signed_in(session, &ctx.current, title)
         }
     }

@@ -448,3 +448,40 @@ pub fn unescape(text: &str) -> String {
     out.push_str(rest);
     out.replace("&amp;", "&").replace("&quot;", "\"")
 }
+
+/// The last path segment of a redirect, e.g. the id in `/orgs/x/groups/{id}`.
+pub fn location_id(page: &Page) -> String {
+    page.location
+        .as_deref()
+        .expect("redirect")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+impl TestApp {
+    pub fn set_platform_role(&self, email: &str, role: &str) {
+        use portcullis::db::schema::users;
+        let mut conn = self.conn();
+        let conn: &mut DbConnection = &mut conn;
+        diesel::update(users::table.filter(users::email.eq(email)))
+            .set(users::platform_role.eq(role))
+            .execute(conn)
+            .unwrap();
+    }
+
+    pub fn set_member_role(&self, org_slug: &str, user_id: &str, role_key: &str) {
+        let org = self.org_id(org_slug);
+        let role = self.role_id(org_slug, role_key);
+        portcullis::db::memberships::set_role(&mut self.conn(), &org, user_id, &role).unwrap();
+    }
+
+    /// How many audit events of this action the organization has.
+    pub fn audit_count(&self, org_slug: &str, action: &str) -> usize {
+        self.audit_actions(org_slug)
+            .into_iter()
+            .filter(|(a, _, _)| a == action)
+            .count()
+    }
+}

@@ -1,10 +1,14 @@
 //! The one integration-test binary: real server, real database, real HTTP.
 
+mod admin;
 mod auth;
 mod cli;
 mod frame;
+mod groups;
 mod helpers;
 mod invitations;
+mod pools;
+mod roles;
 mod setup;
 mod smtp;
 mod users;

@@ -1,0 +1,228 @@
+//! Custom roles: admins compose them from permissions. Built-ins stay as seeded; a role
+//! still referred to cannot be deleted; nobody creates a role above their own.
+
+use serde_json::json;
+
+use super::FieldErrors;
+use super::members::{Actor, MemberError, ensure_admin_remains, in_org_tx, require};
+use super::roles::{Permission, PermissionSet, rank_for};
+use crate::audit::{self, Event, Origin};
+use crate::db::DbConnection;
+use crate::db::roles::{self, Role};
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRole {
+    pub name: String,
+    pub perms: PermissionSet,
+    pub rank: i64,
+}
+
+/// Checks a role form against what the actor holds: a name, known permissions, none the
+/// actor lacks, and a rank no higher than the actor's.
+pub fn validate(
+    form: &RoleForm,
+    actor_perms: PermissionSet,
+    actor_rank: i64,
+) -> Result<ValidRole, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let name = form.name.trim();
+    if name.is_empty() {
+        errors.add("name", "Enter a name for the role.");
+    } else if name.chars().count() > 60 || name.chars().any(char::is_control) {
+        errors.add("name", "Use at most 60 printable characters.");
+    }
+    let mut perms = Vec::new();
+    for raw in &form.permissions {
+        match Permission::parse(raw) {
+            Some(p) => perms.push(p),
+            None => errors.add("permissions", format!("Unknown permission: {raw}")),
+        }
+    }
+    let perms = PermissionSet::of(&perms);
+    if perms.iter().any(|p| !actor_perms.contains(p)) {
+        errors.add(
+            "permissions",
+            "You cannot grant a permission you do not hold.",
+        );
+    }
+    let rank = rank_for(perms);
+    if rank > actor_rank {
+        errors.add("permissions", "This role would rank above your own.");
+    }
+    if errors.is_empty() {
+        Ok(ValidRole {
+            name: name.to_string(),
+            perms,
+            rank,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+fn name_taken(
+    conn: &mut DbConnection,
+    org_id: &str,
+    name: &str,
+    except: Option<&str>,
+) -> diesel::QueryResult<bool> {
+    let wanted = name.to_lowercase();
+    Ok(roles::list(conn, org_id)?
+        .into_iter()
+        .any(|r| Some(r.id.as_str()) != except && r.name.to_lowercase() == wanted))
+}
+
+fn event(action: &'static str, actor: &Actor, role_id: &str, name: &str, origin: &Origin) -> Event {
+    Event::new(action, origin)
+        .org(&actor.org_id)
+        .actor(&actor.user_id, &actor.email)
+        .target("role", role_id, name)
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    form: &RoleForm,
+    origin: &Origin,
+) -> Result<String, MemberError> {
+    require(actor, Permission::OrgManage)?;
+    let valid = validate(form, actor.perms, actor.rank).map_err(MemberError::Invalid)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        if name_taken(conn, &actor.org_id, &valid.name, None)? {
+            return Err(MemberError::invalid(
+                "name",
+                "A role with this name already exists.",
+            ));
+        }
+        let perms = valid.perms.to_string();
+        let id = roles::insert_custom(conn, &actor.org_id, &valid.name, &perms, valid.rank)?;
+        audit::record(
+            conn,
+            &event("role.created", actor, &id, &valid.name, origin)
+                .details(json!({ "permissions": perms, "rank": valid.rank })),
+        )?;
+        Ok(id)
+    })
+}
+
+fn load_custom(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Role, MemberError> {
+    let role = roles::find(conn, &actor.org_id, role_id)?.ok_or(MemberError::NotFound)?;
+    if role.builtin {
+        return Err(MemberError::Conflict(format!(
+            "{} is a built-in role: it cannot be changed or deleted.",
+            role.name
+        )));
+    }
+    if role.rank > actor.rank {
+        return Err(MemberError::Forbidden(
+            "You cannot change a role that ranks above your own.".into(),
+        ));
+    }
+    Ok(role)
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    role_id: &str,
+    form: &RoleForm,
+    origin: &Origin,
+) -> Result<(), MemberError> {
+    require(actor, Permission::OrgManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        let role = load_custom(conn, actor, role_id)?;
+        let valid = validate(form, actor.perms, actor.rank).map_err(MemberError::Invalid)?;
+        if name_taken(conn, &actor.org_id, &valid.name, Some(&role.id))? {
+            return Err(MemberError::invalid(
+                "name",
+                "A role with this name already exists.",
+            ));
+        }
+        let perms = valid.perms.to_string();
+        roles::update_custom(
+            conn,
+            &actor.org_id,
+            &role.id,
+            &valid.name,
+            &perms,
+            valid.rank,
+        )?;
+        // Taking org.manage away from a role in use may leave nobody in charge.
+        ensure_admin_remains(conn, &actor.org_id)?;
+        audit::record(
+            conn,
+            &event("role.updated", actor, &role.id, &valid.name, origin).details(json!({
+                "old_name": role.name,
+                "old_permissions": role.permissions,
+                "permissions": perms,
+                "rank": valid.rank,
+            })),
+        )?;
+        Ok(())
+    })
+}
+
+pub fn delete(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    role_id: &str,
+    origin: &Origin,
+) -> Result<String, MemberError> {
+    require(actor, Permission::OrgManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        let role = load_custom(conn, actor, role_id)?;
+        let usage = roles::usage(conn, &actor.org_id, &role.id)?;
+        if usage.in_use() {
+            return Err(MemberError::Conflict(format!(
+                "{} is in use ({} members, {} groups, {} pool memberships, {} pending invitations): give them another role first.",
+                role.name, usage.members, usage.groups, usage.pool_members, usage.invitations
+            )));
+        }
+        roles::delete_custom(conn, &actor.org_id, &role.id)?;
+        audit::record(
+            conn,
+            &event("role.deleted", actor, &role.id, &role.name, origin)
+                .details(json!({ "permissions": role.permissions })),
+        )?;
+        Ok(role.name)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(name: &str, perms: &[&str]) -> RoleForm {
+        RoleForm {
+            name: name.into(),
+            permissions: perms.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_role_needs_a_name_and_known_permissions() {
+        let all = PermissionSet::all();
+        let errors = validate(&form(" ", &["users.read", "bogus"]), all, 100).unwrap_err();
+        assert!(errors.get("name").is_some());
+        assert!(errors.get("permissions").is_some());
+        let ok = validate(&form(" Auditor ", &["audit.read", "users.read"]), all, 100).unwrap();
+        assert_eq!(ok.name, "Auditor");
+        assert_eq!(ok.rank, 30);
+    }
+
+    #[test]
+    fn nobody_creates_a_role_above_their_own() {
+        let manager = PermissionSet::parse_lenient("users.read,users.manage,audit.read");
+        assert!(validate(&form("Boss", &["org.manage"]), manager, 30).is_err());
+        assert!(validate(&form("Reader", &["users.read"]), manager, 30).is_ok());
+        assert!(validate(&form("Auditor", &["audit.read"]), manager, 20).is_err());
+    }
+}

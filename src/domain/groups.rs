@@ -1,0 +1,285 @@
+//! Groups: named sets of members of one organization, optionally granting a role. A
+//! group only ever holds members of its own organization, nobody makes a group grant a
+//! role above their own, and a change that would leave the organization without an
+//! active admin (when that admin is one through a group) is refused.
+
+use serde_json::json;
+
+use super::FieldErrors;
+use super::members::{Actor, MemberError, ensure_admin_remains, in_org_tx, require};
+use super::roles::Permission;
+use crate::audit::{self, Event, Origin};
+use crate::db::groups::{self, Group};
+use crate::db::{DbConnection, memberships, roles};
+
+const GRANT_ABOVE_OWN_RANK: &str = "You cannot grant a role that ranks above your own.";
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct GroupForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub role_id: String,
+    #[serde(default)]
+    pub owner_id: String,
+}
+
+/// The plain checks that need no database: a name and a short description.
+pub fn validate(form: &GroupForm) -> Result<(String, String), FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let name = form.name.trim();
+    if name.is_empty() {
+        errors.add("name", "Enter a name for the group.");
+    } else if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        errors.add("name", "Use at most 100 printable characters.");
+    }
+    let description = form.description.trim();
+    if description.chars().count() > 500 {
+        errors.add("description", "Use at most 500 characters.");
+    }
+    if errors.is_empty() {
+        Ok((name.to_string(), description.to_string()))
+    } else {
+        Err(errors)
+    }
+}
+
+struct Checked {
+    name: String,
+    description: String,
+    role: Option<roles::Role>,
+    owner_id: String,
+}
+
+fn check(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    form: &GroupForm,
+    except: Option<&str>,
+) -> Result<Checked, MemberError> {
+    let (name, description) = validate(form).map_err(MemberError::Invalid)?;
+    if groups::name_taken(conn, &actor.org_id, &name, except)? {
+        return Err(MemberError::invalid(
+            "name",
+            "A group with this name already exists in this organization.",
+        ));
+    }
+    let role = match form.role_id.trim() {
+        "" => None,
+        id => {
+            let role = roles::find(conn, &actor.org_id, id)?.ok_or_else(|| {
+                MemberError::invalid("role_id", "Choose one of the organization's roles.")
+            })?;
+            if role.rank > actor.rank {
+                return Err(MemberError::invalid("role_id", GRANT_ABOVE_OWN_RANK));
+            }
+            Some(role)
+        }
+    };
+    let owner_id = match form.owner_id.trim() {
+        "" => actor.user_id.clone(),
+        id => memberships::find(conn, &actor.org_id, id)?
+            .map(|m| m.user.id)
+            .ok_or_else(|| {
+                MemberError::invalid("owner_id", "Choose a member of this organization.")
+            })?,
+    };
+    Ok(Checked {
+        name,
+        description,
+        role,
+        owner_id,
+    })
+}
+
+fn event(action: &'static str, actor: &Actor, group: (&str, &str), origin: &Origin) -> Event {
+    Event::new(action, origin)
+        .org(&actor.org_id)
+        .actor(&actor.user_id, &actor.email)
+        .target("group", group.0, group.1)
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    form: &GroupForm,
+    origin: &Origin,
+) -> Result<String, MemberError> {
+    require(actor, Permission::GroupsManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        let c = check(conn, actor, form, None)?;
+        let id = groups::insert(
+            conn,
+            &actor.org_id,
+            &c.name,
+            &c.description,
+            c.role.as_ref().map(|r| r.id.as_str()),
+            Some(&c.owner_id),
+        )?;
+        audit::record(
+            conn,
+            &event("group.created", actor, (&id, &c.name), origin).details(json!({
+                "description": c.description,
+                "role": c.role.as_ref().map(|r| r.name.clone()),
+                "owner_id": c.owner_id,
+            })),
+        )?;
+        Ok(id)
+    })
+}
+
+/// The group, if it is this organization's and the actor may manage it: a group that
+/// grants a role above the actor's is out of their reach.
+fn load(conn: &mut DbConnection, actor: &Actor, group_id: &str) -> Result<Group, MemberError> {
+    let group = groups::find(conn, &actor.org_id, group_id)?.ok_or(MemberError::NotFound)?;
+    if let Some(role_id) = &group.role_id
+        && let Some(role) = roles::find(conn, &actor.org_id, role_id)?
+        && role.rank > actor.rank
+    {
+        return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
+    }
+    Ok(group)
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    group_id: &str,
+    form: &GroupForm,
+    origin: &Origin,
+) -> Result<(), MemberError> {
+    require(actor, Permission::GroupsManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        let group = load(conn, actor, group_id)?;
+        let c = check(conn, actor, form, Some(&group.id))?;
+        let role_id = c.role.as_ref().map(|r| r.id.clone());
+        groups::update(
+            conn,
+            &actor.org_id,
+            &group.id,
+            &c.name,
+            &c.description,
+            role_id.as_deref(),
+            Some(&c.owner_id),
+        )?;
+        if role_id != group.role_id {
+            ensure_admin_remains(conn, &actor.org_id)?;
+        }
+        audit::record(
+            conn,
+            &event("group.updated", actor, (&group.id, &c.name), origin).details(json!({
+                "old_name": group.name,
+                "description": c.description,
+                "old_role_id": group.role_id,
+                "role": c.role.as_ref().map(|r| r.name.clone()),
+                "owner_id": c.owner_id,
+            })),
+        )?;
+        Ok(())
+    })
+}
+
+pub fn delete(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    group_id: &str,
+    origin: &Origin,
+) -> Result<String, MemberError> {
+    require(actor, Permission::GroupsManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        let group = load(conn, actor, group_id)?;
+        groups::delete(conn, &actor.org_id, &group.id)?;
+        ensure_admin_remains(conn, &actor.org_id)?;
+        audit::record(
+            conn,
+            &event("group.deleted", actor, (&group.id, &group.name), origin)
+                .details(json!({ "description": group.description })),
+        )?;
+        Ok(group.name)
+    })
+}
+
+pub fn add_member(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    group_id: &str,
+    user_id: &str,
+    origin: &Origin,
+) -> Result<String, MemberError> {
+    require(actor, Permission::GroupsManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        let group = load(conn, actor, group_id)?;
+        // Only members of the group's own organization: anyone else is "not found".
+        let target =
+            memberships::find(conn, &actor.org_id, user_id.trim())?.ok_or(MemberError::NotFound)?;
+        if groups::is_member(conn, &group.id, &target.user.id)? {
+            return Err(MemberError::Conflict(format!(
+                "{} is already in {}.",
+                target.user.email, group.name
+            )));
+        }
+        groups::add_member(conn, &actor.org_id, &group.id, &target.user.id)?;
+        audit::record(
+            conn,
+            &Event::new("group.member_added", origin)
+                .org(&actor.org_id)
+                .actor(&actor.user_id, &actor.email)
+                .target("user", &target.user.id, &target.user.email)
+                .details(json!({ "group_id": group.id, "group": group.name })),
+        )?;
+        Ok(target.user.email)
+    })
+}
+
+pub fn remove_member(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    group_id: &str,
+    user_id: &str,
+    origin: &Origin,
+) -> Result<String, MemberError> {
+    require(actor, Permission::GroupsManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        let group = load(conn, actor, group_id)?;
+        let target =
+            memberships::find(conn, &actor.org_id, user_id)?.ok_or(MemberError::NotFound)?;
+        if groups::remove_member(conn, &actor.org_id, &group.id, &target.user.id)? == 0 {
+            return Err(MemberError::NotFound);
+        }
+        ensure_admin_remains(conn, &actor.org_id)?;
+        audit::record(
+            conn,
+            &Event::new("group.member_removed", origin)
+                .org(&actor.org_id)
+                .actor(&actor.user_id, &actor.email)
+                .target("user", &target.user.id, &target.user.email)
+                .details(json!({ "group_id": group.id, "group": group.name })),
+        )?;
+        Ok(target.user.email)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_needs_a_name() {
+        let form = GroupForm {
+            name: "  ".into(),
+            ..Default::default()
+        };
+        assert!(validate(&form).unwrap_err().get("name").is_some());
+        let form = GroupForm {
+            name: " Ops ".into(),
+            description: " night shift ".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            validate(&form).unwrap(),
+            ("Ops".to_string(), "night shift".to_string())
+        );
+    }
+}

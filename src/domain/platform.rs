@@ -1,0 +1,316 @@
+//! What platform administrators do across organizations: create organizations and
+//! accounts, disable and re-enable accounts, add accounts to organizations. Operators
+//! only read; the routes refuse their POSTs before anything here runs.
+
+use serde_json::json;
+
+use super::FieldErrors;
+use super::email::Email;
+use super::members::MemberError;
+use super::names::parse_name;
+use super::roles::ADMIN;
+use crate::audit::{self, Event, Origin};
+use crate::db::organizations::{self, Organization};
+use crate::db::users::{self, NewUser, User};
+use crate::db::{self, DbConnection, groups, memberships, roles, sessions};
+
+/// The platform administrator acting.
+#[derive(Debug, Clone)]
+pub struct PlatformActor {
+    pub user_id: String,
+    pub email: String,
+}
+
+fn invalid(field: &'static str, message: &str) -> MemberError {
+    MemberError::invalid(field, message)
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct OrgForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub slug: String,
+    #[serde(default)]
+    pub admin_email: String,
+}
+
+pub struct CreatedOrg {
+    pub org: Organization,
+    pub admin_email: String,
+    /// Set when the first admin's account was created here and still needs a password.
+    pub setup_token: Option<String>,
+}
+
+pub fn create_org(
+    conn: &mut DbConnection,
+    actor: &PlatformActor,
+    form: &OrgForm,
+    origin: &Origin,
+) -> Result<CreatedOrg, MemberError> {
+    let mut errors = FieldErrors::default();
+    let name = errors.check("name", super::setup::parse_org_name(&form.name));
+    let slug_raw = if form.slug.trim().is_empty() {
+        super::slug::from_name(&form.name)
+    } else {
+        form.slug.clone()
+    };
+    let slug = errors.check("slug", super::slug::parse(&slug_raw));
+    let email = errors.check("admin_email", Email::parse(&form.admin_email));
+    let (Some(name), Some(slug), Some(email)) = (name, slug, email) else {
+        return Err(MemberError::Invalid(errors));
+    };
+    db::write_tx(conn, |conn| {
+        if organizations::slug_taken(conn, &slug)? {
+            return Err(invalid(
+                "slug",
+                "Another organization already uses this slug.",
+            ));
+        }
+        let org = super::orgs::create(
+            conn,
+            &slug,
+            &name,
+            Some((&actor.user_id, &actor.email)),
+            origin,
+        )?;
+        let admin = roles::find_by_key(conn, &org.id, ADMIN)?.ok_or(MemberError::NotFound)?;
+        let (user, setup_token) = match users::find_by_email(conn, email.as_str())? {
+            Some(user) => (user, None),
+            None => {
+                let user = insert_account(conn, &email, "", "")?;
+                let token = super::setup::issue_account_link(conn, &user.id)?;
+                (user, Some(token))
+            }
+        };
+        memberships::insert(conn, &org.id, &user, &admin.id)?;
+        audit::record(
+            conn,
+            &Event::new("admin.membership_added", origin)
+                .org(&org.id)
+                .actor(&actor.user_id, &actor.email)
+                .target("user", &user.id, &user.email)
+                .details(json!({ "role": admin.name, "first_admin": true, "new_account": setup_token.is_some() })),
+        )?;
+        Ok(CreatedOrg {
+            org,
+            admin_email: user.email,
+            setup_token,
+        })
+    })
+}
+
+fn insert_account(
+    conn: &mut DbConnection,
+    email: &Email,
+    first: &str,
+    last: &str,
+) -> Result<User, MemberError> {
+    let id = db::new_id();
+    users::insert(
+        conn,
+        &NewUser {
+            id: &id,
+            email: email.as_str(),
+            first_name: first,
+            last_name: last,
+            password_hash: None,
+            platform_role: "none",
+            status: "active",
+            auth_method: "password",
+            created_at: db::now(),
+            last_active_at: None,
+        },
+    )?;
+    Ok(users::find(conn, &id)?.expect("user just inserted"))
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    /// Slug or id of the organization the account joins.
+    #[serde(default)]
+    pub org: String,
+    #[serde(default)]
+    pub role_id: String,
+    #[serde(default)]
+    pub group_ids: Vec<String>,
+}
+
+pub struct CreatedUser {
+    pub user: User,
+    pub org: Organization,
+    pub setup_token: String,
+}
+
+fn find_org(conn: &mut DbConnection, raw: &str) -> Result<Organization, MemberError> {
+    let raw = raw.trim();
+    let org = match organizations::find_by_slug(conn, raw)? {
+        Some(org) => Some(org),
+        None => organizations::find(conn, raw)?,
+    };
+    org.ok_or_else(|| invalid("org", "Choose an existing organization."))
+}
+
+fn find_role(
+    conn: &mut DbConnection,
+    org: &Organization,
+    raw: &str,
+) -> Result<roles::Role, MemberError> {
+    let raw = raw.trim();
+    match roles::find(conn, &org.id, raw)? {
+        Some(r) => Ok(r),
+        None => roles::find_by_key(conn, &org.id, raw)?
+            .ok_or_else(|| invalid("role_id", "Choose one of the organization's roles.")),
+    }
+}
+
+/// Creates an account without a password, makes it a member of one organization (with
+/// a role and groups) and answers a one-time account-setup link.
+pub fn create_user(
+    conn: &mut DbConnection,
+    actor: &PlatformActor,
+    form: &UserForm,
+    origin: &Origin,
+) -> Result<CreatedUser, MemberError> {
+    let mut errors = FieldErrors::default();
+    let email = errors.check("email", Email::parse(&form.email));
+    let first = errors.check("first_name", parse_name(&form.first_name));
+    let last = errors.check("last_name", parse_name(&form.last_name));
+    let (Some(email), Some(first), Some(last)) = (email, first, last) else {
+        return Err(MemberError::Invalid(errors));
+    };
+    db::write_tx(conn, |conn| {
+        let org = find_org(conn, &form.org)?;
+        organizations::lock(conn, &org.id)?;
+        let role = find_role(conn, &org, &form.role_id)?;
+        if users::find_by_email(conn, email.as_str())?.is_some() {
+            return Err(invalid(
+                "email",
+                "An account with this email already exists: add it to the organization instead.",
+            ));
+        }
+        let mut group_list = Vec::new();
+        for gid in form.group_ids.iter().filter(|g| !g.trim().is_empty()) {
+            let group = groups::find(conn, &org.id, gid.trim())?
+                .ok_or_else(|| invalid("group_ids", "Choose groups of that organization."))?;
+            group_list.push(group);
+        }
+        let user = insert_account(conn, &email, &first, &last)?;
+        memberships::insert(conn, &org.id, &user, &role.id)?;
+        for g in &group_list {
+            groups::add_member(conn, &org.id, &g.id, &user.id)?;
+        }
+        let setup_token = super::setup::issue_account_link(conn, &user.id)?;
+        audit::record(
+            conn,
+            &Event::new("admin.user_created", origin)
+                .org(&org.id)
+                .actor(&actor.user_id, &actor.email)
+                .target("user", &user.id, &user.email)
+                .details(json!({
+                    "role": role.name,
+                    "groups": group_list.iter().map(|g| g.name.clone()).collect::<Vec<_>>(),
+                    "name": super::names::full_name(&first, &last),
+                })),
+        )?;
+        Ok(CreatedUser {
+            user,
+            org,
+            setup_token,
+        })
+    })
+}
+
+/// Disables (`false`) or re-enables (`true`) an account everywhere. Disabling ends all
+/// of its sessions at once; sign-in refuses disabled accounts.
+pub fn set_enabled(
+    conn: &mut DbConnection,
+    actor: &PlatformActor,
+    user_id: &str,
+    enabled: bool,
+    origin: &Origin,
+) -> Result<String, MemberError> {
+    if !enabled && user_id == actor.user_id {
+        return Err(MemberError::Conflict(
+            "You cannot disable your own account.".into(),
+        ));
+    }
+    db::write_tx(conn, |conn| {
+        let user = users::find(conn, user_id)?.ok_or(MemberError::NotFound)?;
+        let status = if enabled { "active" } else { "disabled" };
+        if user.status == status {
+            return Err(MemberError::Conflict(format!(
+                "{} is already {}.",
+                user.email,
+                if enabled { "enabled" } else { "disabled" }
+            )));
+        }
+        users::set_status(conn, &user.id, status)?;
+        let ended = if enabled {
+            0
+        } else {
+            sessions::delete_for_user(conn, &user.id)?
+        };
+        audit::record(
+            conn,
+            &Event::new(
+                if enabled {
+                    "admin.user_enabled"
+                } else {
+                    "admin.user_disabled"
+                },
+                origin,
+            )
+            .actor(&actor.user_id, &actor.email)
+            .target("user", &user.id, &user.email)
+            .details(json!({ "sessions_ended": ended })),
+        )?;
+        Ok(user.email)
+    })
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct MembershipForm {
+    #[serde(default)]
+    pub org: String,
+    #[serde(default)]
+    pub role_id: String,
+}
+
+/// Adds an existing account to an organization with a role.
+pub fn add_membership(
+    conn: &mut DbConnection,
+    actor: &PlatformActor,
+    user_id: &str,
+    form: &MembershipForm,
+    origin: &Origin,
+) -> Result<(String, String), MemberError> {
+    db::write_tx(conn, |conn| {
+        let user = users::find(conn, user_id)?.ok_or(MemberError::NotFound)?;
+        let org = find_org(conn, &form.org)?;
+        organizations::lock(conn, &org.id)?;
+        let role = find_role(conn, &org, &form.role_id)?;
+        if memberships::find(conn, &org.id, &user.id)?.is_some() {
+            return Err(MemberError::Conflict(format!(
+                "{} is already a member of {}.",
+                user.email, org.name
+            )));
+        }
+        memberships::insert(conn, &org.id, &user, &role.id)?;
+        audit::record(
+            conn,
+            &Event::new("admin.membership_added", origin)
+                .org(&org.id)
+                .actor(&actor.user_id, &actor.email)
+                .target("user", &user.id, &user.email)
+                .details(json!({ "role": role.name })),
+        )?;
+        Ok((user.email, org.name))
+    })
+}

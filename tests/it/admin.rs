@@ -1,0 +1,257 @@
+use crate::helpers::*;
+
+fn setup_link(body: &str) -> String {
+    let start = body.find("data-setup-link>").expect("setup link shown") + "data-setup-link>".len();
+    let end = body[start..].find('<').unwrap() + start;
+    unescape(&body[start..end])
+}
+
+#[actix_web::test]
+async fn platform_admins_create_organizations_with_a_first_admin() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let page = admin.get("/admin/orgs").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("data-slug=\"my-org\""));
+
+    let created = admin
+        .submit(
+            "/admin/orgs",
+            "/admin/orgs",
+            &[
+                ("name", "Acme"),
+                ("slug", "acme"),
+                ("admin_email", "Boss@Acme.test"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let link = setup_link(&created.body);
+    assert!(link.contains("/setup/"));
+    let path = &link[link.find("/setup/").unwrap()..];
+    assert_eq!(
+        admin
+            .client
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let boss = app.user_id("boss@acme.test");
+    assert_eq!(app.member_role("acme", &boss).as_deref(), Some("admin"));
+    assert_eq!(app.audit_count("acme", "org.created"), 1);
+
+    // An existing account is simply added as Admin, with no link.
+    app.add_member("my-org", "bob@example.com", "Bob", "B", "member", true);
+    let existing = admin
+        .submit(
+            "/admin/orgs",
+            "/admin/orgs",
+            &[
+                ("name", "Bobco"),
+                ("slug", "bobco"),
+                ("admin_email", "bob@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(existing.status, 201);
+    assert!(!existing.body.contains("data-setup-link"));
+    let bob = app.user_id("bob@example.com");
+    assert_eq!(app.member_role("bobco", &bob).as_deref(), Some("admin"));
+
+    let taken = admin
+        .submit(
+            "/admin/orgs",
+            "/admin/orgs",
+            &[
+                ("name", "Acme 2"),
+                ("slug", "acme"),
+                ("admin_email", "x@acme.test"),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status, 422);
+    let bad = admin
+        .submit(
+            "/admin/orgs",
+            "/admin/orgs",
+            &[("name", ""), ("admin_email", "nope")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+}
+
+#[actix_web::test]
+async fn platform_admins_create_accounts_and_add_them_to_organizations() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.create_org("other", "Other");
+    let org = app.org_id("my-org");
+    let group = {
+        let mut conn = app.conn();
+        portcullis::db::groups::insert(&mut conn, &org, "Ops", "", None, None).unwrap()
+    };
+    let created = admin
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[
+                ("email", "new@example.com"),
+                ("first_name", "New"),
+                ("last_name", "Person"),
+                ("org", "my-org"),
+                ("role_id", "engineer"),
+                ("group_ids", &group),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert!(setup_link(&created.body).contains("/setup/"));
+    let new = app.user_id("new@example.com");
+    assert_eq!(app.member_role("my-org", &new).as_deref(), Some("engineer"));
+    assert!(portcullis::db::groups::is_member(&mut app.conn(), &group, &new).unwrap());
+    assert_eq!(app.audit_count("my-org", "admin.user_created"), 1);
+
+    let list = admin.get("/admin/users").await;
+    assert!(list.body.contains("data-email=\"new@example.com\""));
+    assert!(list.body.contains("My organization (Engineer)"));
+
+    let joined = admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{new}/memberships"),
+            &[("org", "other"), ("role_id", "manager")],
+        )
+        .await;
+    assert_eq!(joined.status, 303);
+    assert_eq!(app.member_role("other", &new).as_deref(), Some("manager"));
+    assert_eq!(app.audit_count("other", "admin.membership_added"), 1);
+    let twice = admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{new}/memberships"),
+            &[("org", "other"), ("role_id", "manager")],
+        )
+        .await;
+    assert_eq!(twice.status, 409);
+    let dup = admin
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[
+                ("email", "new@example.com"),
+                ("first_name", "A"),
+                ("last_name", "B"),
+                ("org", "my-org"),
+                ("role_id", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(dup.status, 422);
+}
+
+#[actix_web::test]
+async fn disabled_accounts_cannot_sign_in_and_their_sessions_end() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member("my-org", "bob@example.com", "Bob", "B", "member", true);
+    let bob_browser = app.member_browser("bob@example.com").await;
+    assert_eq!(bob_browser.get("/orgs/my-org/users").await.status, 200);
+    let disabled = admin
+        .submit("/admin/users", &format!("/admin/users/{bob}/disable"), &[])
+        .await;
+    assert_eq!(disabled.status, 303);
+    let after = bob_browser.get("/orgs/my-org/users").await;
+    assert_eq!(after.status, 303);
+    assert!(after.location.unwrap().starts_with("/login"));
+    assert_eq!(
+        app.client()
+            .login("bob@example.com", MEMBER_PASSWORD)
+            .await
+            .status,
+        401
+    );
+    let me = app.user_id(ADMIN_EMAIL);
+    let myself = admin
+        .submit("/admin/users", &format!("/admin/users/{me}/disable"), &[])
+        .await;
+    assert_eq!(myself.status, 409);
+    let enabled = admin
+        .submit("/admin/users", &format!("/admin/users/{bob}/enable"), &[])
+        .await;
+    assert_eq!(enabled.status, 303);
+    assert_eq!(
+        app.client()
+            .login("bob@example.com", MEMBER_PASSWORD)
+            .await
+            .status,
+        303
+    );
+    let mut conn = app.conn();
+    let platform = portcullis::db::audit_events::latest_for_org(&mut conn, None, 100).unwrap();
+    let actions: Vec<&str> = platform.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"admin.user_disabled"));
+    assert!(actions.contains(&"admin.user_enabled"));
+}
+
+#[actix_web::test]
+async fn operators_read_and_change_nothing_others_are_refused() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let bob = app.add_member("my-org", "bob@example.com", "Bob", "B", "member", true);
+    app.add_member("my-org", "op@example.com", "Op", "Erator", "member", true);
+    app.set_platform_role("op@example.com", "operator");
+    let op = app.member_browser("op@example.com").await;
+    let orgs = op.get("/admin/orgs").await;
+    assert_eq!(orgs.status, 200);
+    assert!(!orgs.body.contains("New organization"));
+    assert!(orgs.body.contains("Platform administration"));
+    let users = op.get("/admin/users").await;
+    assert_eq!(users.status, 200);
+    assert!(!users.body.contains("/disable"));
+    let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            "/admin/orgs".into(),
+            vec![("name", "X"), ("slug", "x"), ("admin_email", "x@x.test")],
+        ),
+        (
+            "/admin/users".into(),
+            vec![
+                ("email", "y@x.test"),
+                ("first_name", "Y"),
+                ("last_name", "Y"),
+                ("org", "my-org"),
+                ("role_id", "member"),
+            ],
+        ),
+        (format!("/admin/users/{bob}/disable"), vec![]),
+        (format!("/admin/users/{bob}/enable"), vec![]),
+        (
+            format!("/admin/users/{bob}/memberships"),
+            vec![("org", "my-org"), ("role_id", "admin")],
+        ),
+    ];
+    for (path, fields) in &posts {
+        let r = op.submit("/admin/users", path, fields).await;
+        assert_eq!(r.status, 403, "operator POST {path}");
+    }
+    assert_eq!(app.count("organizations"), 1);
+
+    let member = app.member_browser("bob@example.com").await;
+    assert_eq!(member.get("/admin/orgs").await.status, 403);
+    assert_eq!(member.get("/admin/users").await.status, 403);
+    for (path, fields) in &posts {
+        assert_eq!(
+            member
+                .submit("/orgs/my-org/users", path, fields)
+                .await
+                .status,
+            403
+        );
+    }
+    let anonymous = app.client().get("/admin/users").await;
+    assert_eq!(anonymous.status, 303);
+    assert!(anonymous.location.unwrap().starts_with("/login"));
+}

@@ -1,0 +1,202 @@
+use crate::helpers::*;
+
+const ORG: &str = "my-org";
+
+async fn create_group(browser: &Browser, org: &str, fields: &[(&str, &str)]) -> Page {
+    let path = format!("/orgs/{org}/groups");
+    browser.submit(&path, &path, fields).await
+}
+
+#[actix_web::test]
+async fn admins_create_groups_and_manage_their_members() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", false);
+    let manager_role = app.role_id(ORG, "manager");
+    let created = create_group(
+        &admin,
+        ORG,
+        &[
+            ("name", "Ops"),
+            ("description", "Night <shift>"),
+            ("role_id", &manager_role),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let group = location_id(&created);
+    let taken = create_group(&admin, ORG, &[("name", "ops")]).await;
+    assert_eq!(taken.status, 422);
+    assert!(taken.body.contains("already exists"));
+
+    let list = admin.get("/orgs/my-org/groups").await;
+    assert!(list.body.contains(&format!("data-id=\"{group}\"")));
+    assert!(list.body.contains("Night &#60;shift&#62;"));
+
+    let base = format!("/orgs/my-org/groups/{group}");
+    let added = admin
+        .submit(&base, &format!("{base}/members"), &[("user_id", &bob)])
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let again = admin
+        .submit(&base, &format!("{base}/members"), &[("user_id", &bob)])
+        .await;
+    assert_eq!(again.status, 409);
+    let page = admin.get(&base).await;
+    assert!(page.body.contains("data-email=\"bob@example.com\""));
+
+    // The group's role adds to Bob's own.
+    let org = app.org_id(ORG);
+    let granted = portcullis::db::memberships::group_roles(&mut app.conn(), &org, &bob).unwrap();
+    assert_eq!(granted[0].key, "manager");
+
+    let edited = admin
+        .submit(
+            &base,
+            &base,
+            &[("name", "Operations"), ("description", ""), ("role_id", "")],
+        )
+        .await;
+    assert_eq!(edited.status, 303);
+
+    // The profile's Groups Associated tab lists it with a remove action.
+    let tab = admin.get(&format!("/orgs/my-org/users/{bob}/groups")).await;
+    assert!(tab.body.contains("Operations"));
+    let remove_action = format!("{base}/members/{bob}/remove");
+    assert!(tab.body.contains(&remove_action));
+    let removed = admin
+        .submit(
+            &format!("/orgs/my-org/users/{bob}/groups"),
+            &remove_action,
+            &[("next", &format!("/orgs/my-org/users/{bob}/groups"))],
+        )
+        .await;
+    assert_eq!(removed.status, 303);
+    assert_eq!(
+        removed.location.as_deref(),
+        Some(format!("/orgs/my-org/users/{bob}/groups").as_str())
+    );
+    let deleted = admin.submit(&base, &format!("{base}/delete"), &[]).await;
+    assert_eq!(deleted.status, 303);
+    for action in [
+        "group.created",
+        "group.updated",
+        "group.member_added",
+        "group.member_removed",
+        "group.deleted",
+    ] {
+        assert_eq!(app.audit_count(ORG, action), 1, "{action}");
+    }
+}
+
+#[actix_web::test]
+async fn group_granted_admin_counts_for_the_last_admin_rule() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let me = app.user_id(ADMIN_EMAIL);
+    let admin_role = app.role_id(ORG, "admin");
+    let created = create_group(&admin, ORG, &[("name", "Admins"), ("role_id", &admin_role)]).await;
+    let group = location_id(&created);
+    let base = format!("/orgs/my-org/groups/{group}");
+    let added = admin
+        .submit(&base, &format!("{base}/members"), &[("user_id", &me)])
+        .await;
+    assert_eq!(added.status, 303);
+    // Now the only admin is one through the group alone.
+    app.set_member_role(ORG, &me, "member");
+    let removed = admin
+        .submit(&base, &format!("{base}/members/{me}/remove"), &[])
+        .await;
+    assert_eq!(removed.status, 409, "{}", removed.body);
+    assert!(removed.body.contains("at least one active admin"));
+    let deleted = admin.submit(&base, &format!("{base}/delete"), &[]).await;
+    assert_eq!(deleted.status, 409);
+    let ungranted = admin
+        .submit(&base, &base, &[("name", "Admins"), ("role_id", "")])
+        .await;
+    assert_eq!(ungranted.status, 409);
+    assert_eq!(app.audit_count(ORG, "group.member_removed"), 0);
+}
+
+#[actix_web::test]
+async fn groups_hold_only_their_own_organizations_members() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.create_org("other", "Other");
+    let outsider = app.add_member("other", "out@example.com", "Out", "Sider", "admin", true);
+    let created = create_group(&admin, ORG, &[("name", "Mine")]).await;
+    let group = location_id(&created);
+    let base = format!("/orgs/my-org/groups/{group}");
+    let cross = admin
+        .submit(&base, &format!("{base}/members"), &[("user_id", &outsider)])
+        .await;
+    assert_eq!(cross.status, 404);
+    let owner = create_group(&admin, ORG, &[("name", "Theirs"), ("owner_id", &outsider)]).await;
+    assert_eq!(owner.status, 422);
+
+    // Another organization's group is not found through this one, nor this one's there.
+    let other = app.member_browser("out@example.com").await;
+    let theirs = create_group(&other, "other", &[("name", "Elsewhere")]).await;
+    let their_group = location_id(&theirs);
+    assert_eq!(
+        admin
+            .get(&format!("/orgs/my-org/groups/{their_group}"))
+            .await
+            .status,
+        404
+    );
+    let post = admin
+        .submit(
+            &base,
+            &format!("/orgs/my-org/groups/{their_group}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(post.status, 404);
+    assert_eq!(
+        other
+            .get(&format!("/orgs/other/groups/{group}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        other
+            .get(&format!("/orgs/my-org/groups/{group}"))
+            .await
+            .status,
+        404
+    );
+}
+
+#[actix_web::test]
+async fn members_without_groups_manage_only_read() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let created = create_group(&admin, ORG, &[("name", "Readers")]).await;
+    let group = location_id(&created);
+    let eve = app.add_member(ORG, "eve@example.com", "Eve", "E", "engineer", true);
+    let eve_browser = app.member_browser("eve@example.com").await;
+    let page = eve_browser
+        .get(&format!("/orgs/my-org/groups/{group}"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("/delete"));
+    assert_eq!(
+        create_group(&eve_browser, ORG, &[("name", "Mine")])
+            .await
+            .status,
+        403
+    );
+    let base = format!("/orgs/my-org/groups/{group}");
+    let add = eve_browser
+        .submit(&base, &format!("{base}/members"), &[("user_id", &eve)])
+        .await;
+    assert_eq!(add.status, 403);
+    // A manager cannot make a group grant Admin.
+    app.add_member(ORG, "mia@example.com", "Mia", "M", "manager", true);
+    let mia = app.member_browser("mia@example.com").await;
+    let admin_role = app.role_id(ORG, "admin");
+    let above = create_group(&mia, ORG, &[("name", "Sneaky"), ("role_id", &admin_role)]).await;
+    assert_eq!(above.status, 422);
+}

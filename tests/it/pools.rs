@@ -1,0 +1,252 @@
+use crate::helpers::*;
+
+const ORG: &str = "my-org";
+const POOLS: &str = "/orgs/my-org/pools";
+
+async fn create_pool(browser: &Browser, name: &str, parent: &str) -> Page {
+    browser
+        .submit(POOLS, POOLS, &[("name", name), ("parent_id", parent)])
+        .await
+}
+
+async fn add(browser: &Browser, pool: &str, user: &str, role: &str) -> Page {
+    let base = format!("{POOLS}/{pool}");
+    browser
+        .submit(
+            POOLS,
+            &format!("{base}/members"),
+            &[("user_id", user), ("role_id", role)],
+        )
+        .await
+}
+
+/// a ── b ── c, and a separate root d. Answers (a, b, c, d).
+async fn tree(admin: &Browser) -> (String, String, String, String) {
+    let a = location_id(&create_pool(admin, "Alpha", "").await);
+    let b = location_id(&create_pool(admin, "Beta", &a).await);
+    let c = location_id(&create_pool(admin, "Gamma", &b).await);
+    let d = location_id(&create_pool(admin, "Delta", "").await);
+    (a, b, c, d)
+}
+
+#[actix_web::test]
+async fn pools_form_a_tree_shown_in_order() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (a, b, c, d) = tree(&admin).await;
+    let page = admin.get(POOLS).await;
+    assert_eq!(page.status, 200);
+    let pos = |id: &str| page.body.find(&format!("data-id=\"{id}\"")).unwrap();
+    assert!(pos(&a) < pos(&b) && pos(&b) < pos(&c) && pos(&c) < pos(&d));
+    assert!(page.body.contains(&format!(
+        "data-id=\"{c}\" data-depth=\"2\" data-parent=\"{b}\""
+    )));
+    let show = admin.get(&format!("{POOLS}/{c}")).await;
+    assert!(show.body.contains("Alpha") && show.body.contains("Beta"));
+    let bad = create_pool(&admin, "  ", "").await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(app.audit_count(ORG, "pool.created"), 4);
+}
+
+#[actix_web::test]
+async fn moving_a_pool_under_its_descendant_is_refused() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (a, _b, c, d) = tree(&admin).await;
+    let under_descendant = admin
+        .submit(
+            POOLS,
+            &format!("{POOLS}/{a}"),
+            &[("name", "Alpha"), ("parent_id", &c)],
+        )
+        .await;
+    assert_eq!(under_descendant.status, 422);
+    assert!(under_descendant.body.contains("own sub-pools"));
+    let under_itself = admin
+        .submit(
+            POOLS,
+            &format!("{POOLS}/{a}"),
+            &[("name", "Alpha"), ("parent_id", &a)],
+        )
+        .await;
+    assert_eq!(under_itself.status, 422);
+    let fine = admin
+        .submit(
+            POOLS,
+            &format!("{POOLS}/{a}"),
+            &[("name", "Alpha"), ("parent_id", &d)],
+        )
+        .await;
+    assert_eq!(fine.status, 303);
+    assert_eq!(app.audit_count(ORG, "pool.moved"), 1);
+    let renamed = admin
+        .submit(
+            POOLS,
+            &format!("{POOLS}/{a}"),
+            &[("name", "Alef"), ("parent_id", &d)],
+        )
+        .await;
+    assert_eq!(renamed.status, 303);
+    assert_eq!(app.audit_count(ORG, "pool.updated"), 1);
+}
+
+#[actix_web::test]
+async fn deleting_a_pool_says_what_goes_and_takes_its_subtree() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (a, b, c, _d) = tree(&admin).await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", false);
+    let engineer = app.role_id(ORG, "engineer");
+    assert_eq!(add(&admin, &c, &bob, &engineer).await.status, 303);
+    let confirm = admin.get(&format!("{POOLS}/{a}/delete")).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("2 sub-pool(s)"));
+    assert!(confirm.body.contains("Beta") && confirm.body.contains("Gamma"));
+    assert!(confirm.body.contains("data-memberships=\"1\""));
+    let deleted = admin
+        .submit(POOLS, &format!("{POOLS}/{a}/delete"), &[])
+        .await;
+    assert_eq!(deleted.status, 303);
+    assert_eq!(admin.get(&format!("{POOLS}/{b}")).await.status, 404);
+    assert_eq!(app.count("pools"), 1);
+    assert_eq!(app.count("pool_members"), 0);
+    assert_eq!(app.audit_count(ORG, "pool.deleted"), 1);
+}
+
+#[actix_web::test]
+async fn a_pool_manager_acts_inside_their_subtree_only() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (a, b, c, d) = tree(&admin).await;
+    let mia = app.add_member(ORG, "mia@example.com", "Mia", "M", "member", true);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", false);
+    let (manager, engineer) = (app.role_id(ORG, "manager"), app.role_id(ORG, "engineer"));
+    assert_eq!(add(&admin, &b, &mia, &manager).await.status, 303);
+    let member_role = app.role_id(ORG, "member");
+    assert_eq!(
+        add(&admin, &b, &bob, &member_role).await.status,
+        422,
+        "Manager or Engineer only"
+    );
+    let m = app.member_browser("mia@example.com").await;
+
+    // Inside: reads, creates sub-pools, manages members, moves within.
+    assert_eq!(m.get(&format!("{POOLS}/{c}")).await.status, 200);
+    let sub = create_pool(&m, "Beta child", &b).await;
+    assert_eq!(sub.status, 303, "{}", sub.body);
+    let sub = location_id(&sub);
+    assert_eq!(add(&m, &c, &bob, &engineer).await.status, 303);
+    let moved = m
+        .submit(
+            POOLS,
+            &format!("{POOLS}/{sub}"),
+            &[("name", "Child"), ("parent_id", &c)],
+        )
+        .await;
+    assert_eq!(moved.status, 303);
+    let removed = m
+        .submit(POOLS, &format!("{POOLS}/{c}/members/{bob}/remove"), &[])
+        .await;
+    assert_eq!(removed.status, 303);
+    assert_eq!(
+        m.submit(POOLS, &format!("{POOLS}/{sub}/delete"), &[])
+            .await
+            .status,
+        303
+    );
+
+    // Outside: the parent, the other root and the top level are out of reach.
+    assert_eq!(m.get(&format!("{POOLS}/{a}")).await.status, 403);
+    assert_eq!(m.get(&format!("{POOLS}/{d}")).await.status, 403);
+    assert_eq!(create_pool(&m, "Rogue", &d).await.status, 403);
+    assert_eq!(create_pool(&m, "Rogue", "").await.status, 403);
+    assert_eq!(add(&m, &d, &bob, &engineer).await.status, 403);
+    assert_eq!(add(&m, &a, &bob, &engineer).await.status, 403);
+    let escape = m
+        .submit(
+            POOLS,
+            &format!("{POOLS}/{c}"),
+            &[("name", "Gamma"), ("parent_id", &d)],
+        )
+        .await;
+    assert_eq!(escape.status, 403);
+    assert_eq!(
+        m.submit(POOLS, &format!("{POOLS}/{b}/delete"), &[])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        m.submit(POOLS, &format!("{POOLS}/{d}/delete"), &[])
+            .await
+            .status,
+        403
+    );
+    // Tree page shows only the subtree.
+    let list = m.get(POOLS).await;
+    assert!(list.body.contains(&format!("data-id=\"{b}\"")));
+    assert!(!list.body.contains(&format!("data-id=\"{d}\"")));
+    assert!(!list.body.contains(&format!("data-id=\"{a}\"")));
+}
+
+#[actix_web::test]
+async fn an_engineer_only_reads_their_pools() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (_a, b, c, d) = tree(&admin).await;
+    let eve = app.add_member(ORG, "eve@example.com", "Eve", "E", "member", true);
+    let engineer = app.role_id(ORG, "engineer");
+    assert_eq!(add(&admin, &b, &eve, &engineer).await.status, 303);
+    let e = app.member_browser("eve@example.com").await;
+    let page = e.get(&format!("{POOLS}/{b}")).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Rename or move"));
+    assert_eq!(e.get(&format!("{POOLS}/{c}")).await.status, 200);
+    assert_eq!(e.get(&format!("{POOLS}/{d}")).await.status, 403);
+    assert_eq!(create_pool(&e, "Mine", &b).await.status, 403);
+    assert_eq!(add(&e, &b, &eve, &engineer).await.status, 403);
+    let rename = e
+        .submit(
+            POOLS,
+            &format!("{POOLS}/{b}"),
+            &[("name", "X"), ("parent_id", "")],
+        )
+        .await;
+    assert_eq!(rename.status, 403);
+    assert_eq!(
+        e.submit(POOLS, &format!("{POOLS}/{b}/members/{eve}/remove"), &[])
+            .await
+            .status,
+        403
+    );
+}
+
+#[actix_web::test]
+async fn pool_ids_of_another_organization_are_not_found() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.create_org("other", "Other");
+    app.add_member("other", "out@example.com", "Out", "S", "admin", true);
+    let other = app.member_browser("out@example.com").await;
+    let theirs = other
+        .submit(
+            "/orgs/other/pools",
+            "/orgs/other/pools",
+            &[("name", "Theirs"), ("parent_id", "")],
+        )
+        .await;
+    let theirs = location_id(&theirs);
+    let outsider = app.user_id("out@example.com");
+    let (a, ..) = tree(&admin).await;
+    assert_eq!(admin.get(&format!("{POOLS}/{theirs}")).await.status, 404);
+    assert_eq!(create_pool(&admin, "Sub", &theirs).await.status, 422);
+    let engineer = app.role_id(ORG, "engineer");
+    assert_eq!(add(&admin, &a, &outsider, &engineer).await.status, 404);
+    assert_eq!(
+        admin
+            .submit(POOLS, &format!("{POOLS}/{theirs}/delete"), &[])
+            .await
+            .status,
+        404
+    );
+}

@@ -1,0 +1,187 @@
+use crate::helpers::*;
+
+const ORG: &str = "my-org";
+
+fn custom_role_id(app: &TestApp, name: &str) -> String {
+    let org = app.org_id(ORG);
+    portcullis::db::roles::list(&mut app.conn(), &org)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == name)
+        .expect("role exists")
+        .id
+}
+
+#[actix_web::test]
+async fn admins_create_edit_and_delete_custom_roles() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let page = admin.get("/orgs/my-org/roles").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("href=\"/orgs/my-org/roles\""),
+        "Roles tab for admins"
+    );
+    assert!(
+        page.body
+            .contains("data-role=\"admin\" data-builtin=\"true\"")
+    );
+
+    let created = admin
+        .submit(
+            "/orgs/my-org/roles",
+            "/orgs/my-org/roles",
+            &[
+                ("name", "Group keeper"),
+                ("permissions", "users.read"),
+                ("permissions", "groups.manage"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let role_id = custom_role_id(&app, "Group keeper");
+    let org = app.org_id(ORG);
+    let role = portcullis::db::roles::find(&mut app.conn(), &org, &role_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(role.permissions, "users.read,groups.manage");
+    assert_eq!(role.rank, 30);
+    assert_eq!(app.audit_count(ORG, "role.created"), 1);
+
+    let taken = admin
+        .submit(
+            "/orgs/my-org/roles",
+            "/orgs/my-org/roles",
+            &[("name", "group KEEPER"), ("permissions", "users.read")],
+        )
+        .await;
+    assert_eq!(taken.status, 422);
+    assert!(taken.body.contains("already exists"));
+    let empty = admin
+        .submit("/orgs/my-org/roles", "/orgs/my-org/roles", &[("name", " ")])
+        .await;
+    assert_eq!(empty.status, 422);
+    assert!(empty.body.contains("field-error"));
+
+    let renamed = admin
+        .submit(
+            "/orgs/my-org/roles",
+            &format!("/orgs/my-org/roles/{role_id}"),
+            &[
+                ("name", "Keeper"),
+                ("permissions", "users.read"),
+                ("permissions", "groups.manage"),
+            ],
+        )
+        .await;
+    assert_eq!(renamed.status, 303);
+    assert_eq!(app.audit_count(ORG, "role.updated"), 1);
+
+    // In use by a member: 409; once unused, it goes.
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    app.set_member_role(ORG, &bob, "member");
+    let org_id = app.org_id(ORG);
+    portcullis::db::memberships::set_role(&mut app.conn(), &org_id, &bob, &role_id).unwrap();
+    let in_use = admin
+        .submit(
+            "/orgs/my-org/roles",
+            &format!("/orgs/my-org/roles/{role_id}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(in_use.status, 409);
+    assert!(in_use.body.contains("in use"));
+
+    // The custom role works: Bob may manage groups but not users.
+    let bob_browser = app.member_browser("bob@example.com").await;
+    let group = bob_browser
+        .submit(
+            "/orgs/my-org/groups",
+            "/orgs/my-org/groups",
+            &[("name", "Night shift")],
+        )
+        .await;
+    assert_eq!(group.status, 303, "{}", group.body);
+    assert_eq!(bob_browser.get("/orgs/my-org/roles").await.status, 403);
+    let deactivate = bob_browser
+        .submit(
+            "/orgs/my-org/groups",
+            &format!("/orgs/my-org/users/{bob}/deactivate"),
+            &[],
+        )
+        .await;
+    assert_eq!(deactivate.status, 403);
+
+    app.set_member_role(ORG, &bob, "member");
+    let deleted = admin
+        .submit(
+            "/orgs/my-org/roles",
+            &format!("/orgs/my-org/roles/{role_id}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(deleted.status, 303);
+    assert_eq!(app.audit_count(ORG, "role.deleted"), 1);
+
+    let builtin = app.role_id(ORG, "manager");
+    let refused = admin
+        .submit(
+            "/orgs/my-org/roles",
+            &format!("/orgs/my-org/roles/{builtin}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 409);
+    let edit_builtin = admin
+        .submit(
+            "/orgs/my-org/roles",
+            &format!("/orgs/my-org/roles/{builtin}"),
+            &[("name", "Boss"), ("permissions", "org.manage")],
+        )
+        .await;
+    assert_eq!(edit_builtin.status, 409);
+}
+
+#[actix_web::test]
+async fn only_admins_see_and_use_the_roles_page() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    app.add_member(ORG, "mia@example.com", "Mia", "M", "manager", true);
+    let manager = app.member_browser("mia@example.com").await;
+    let page = manager.get("/orgs/my-org/users").await;
+    assert!(!page.body.contains("href=\"/orgs/my-org/roles\""));
+    assert_eq!(manager.get("/orgs/my-org/roles").await.status, 403);
+    let post = manager
+        .submit(
+            "/orgs/my-org/users",
+            "/orgs/my-org/roles",
+            &[("name", "X"), ("permissions", "users.read")],
+        )
+        .await;
+    assert_eq!(post.status, 403);
+}
+
+#[actix_web::test]
+async fn one_account_has_a_different_role_in_each_organization() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    app.create_org("other", "Other Org");
+    app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    app.add_member("other", "bob@example.com", "Bob", "B", "admin", true);
+    let bob = app.member_browser("bob@example.com").await;
+    assert_eq!(bob.get("/orgs/my-org/roles").await.status, 403);
+    let other = bob.get("/orgs/other/roles").await;
+    assert_eq!(other.status, 200);
+    assert!(
+        other
+            .body
+            .contains("href=\"/orgs/other/users\" aria-current=\"true\"")
+    );
+    assert!(other.body.contains("href=\"/orgs/my-org/users\">"));
+    let mine = bob.get("/orgs/my-org/users").await;
+    assert!(
+        mine.body
+            .contains("href=\"/orgs/my-org/users\" aria-current=\"true\"")
+    );
+    assert!(mine.body.contains("Other Org"));
+}
