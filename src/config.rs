@@ -29,6 +29,21 @@ pub enum Command {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Delete audit events older than DAYS days (retention). The audit trail is
+    /// otherwise insert-only; each run records an `audit.pruned` event with the count.
+    PruneAudit {
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+        older_than: u32,
+    },
+    /// Fill an organization with demo data, to try the portal or measure it at scale.
+    SeedDemo {
+        /// Organization slug; the first organization when omitted.
+        #[arg(long)]
+        org: Option<String>,
+        /// How many demo audit events to add.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        audit_events: u64,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,7 +4,7 @@ use clap::Parser;
 use portcullis::config::{Cli, Command, Settings};
 use portcullis::db::{self, DbTarget, PoolOptions};
 use portcullis::domain::email::Email;
-use portcullis::domain::{password, setup};
+use portcullis::domain::{password, seed_audit, setup};
 use portcullis::startup::Application;
 use portcullis::telemetry;
 
@@ -20,6 +20,10 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CreateAdmin { email, org } => create_admin(&cli.settings, &email, org.as_deref()),
+        Command::PruneAudit { older_than } => prune_audit(&cli.settings, older_than),
+        Command::SeedDemo { org, audit_events } => {
+            seed_demo(&cli.settings, org.as_deref(), audit_events)
+        }
     }
 }
 
@@ -77,6 +81,42 @@ fn create_admin(settings: &Settings, email: &str, org: Option<&str>) -> anyhow::
             setup::ACCOUNT_LINK_TTL_HOURS,
             settings.public_url(),
             token
+        );
+    }
+    Ok(())
+}
+
+fn prune_audit(settings: &Settings, older_than_days: u32) -> anyhow::Result<()> {
+    let pool = open(settings)?;
+    let mut conn = pool.get()?;
+    db::migrate(&mut conn)?;
+    let pruned = portcullis::audit::prune(&mut conn, older_than_days)?;
+    println!(
+        "Deleted {} audit events older than {} UTC; recorded as audit.pruned.",
+        pruned.deleted,
+        pruned.cutoff.format("%Y-%m-%d %H:%M:%S")
+    );
+    Ok(())
+}
+
+fn seed_demo(settings: &Settings, org: Option<&str>, audit_events: u64) -> anyhow::Result<()> {
+    let pool = open(settings)?;
+    let mut conn = pool.get()?;
+    db::migrate(&mut conn)?;
+    portcullis::domain::orgs::ensure_first(&mut conn)?;
+    if audit_events > 0 {
+        let started = std::time::Instant::now();
+        let seeded = seed_audit::seed_audit_events(&mut conn, org, audit_events, |done, total| {
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+            eprint!("\rseeding audit events: {done} / {total} ({rate:.0}/s)   ");
+        })?;
+        eprintln!();
+        println!(
+            "Added {} demo audit events to {} ({}) in {:.1}s.",
+            seeded.inserted,
+            seeded.org.name,
+            seeded.org.slug,
+            started.elapsed().as_secs_f64()
         );
     }
     Ok(())

@@ -1,11 +1,13 @@
 //! Validated types and the rules of the portal, free of HTTP so they are unit-tested alone.
 
+pub mod audit_view;
 pub mod email;
 pub mod names;
 pub mod orgs;
 pub mod password;
 pub mod redirect;
 pub mod roles;
+pub mod seed_audit;
 pub mod setup;
 pub mod slug;
 pub mod tokens;

@@ -1,5 +1,6 @@
 //! Thin handlers: extract, authorize, run the domain rule in `web::block`, render.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod orgs;
@@ -22,6 +23,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/setup/{token}", web::post().to(setup::complete))
         .route("/orgs", web::get().to(orgs::list_page))
         .route("/orgs/{org}/users", web::get().to(users::list_page))
+        .route("/orgs/{org}/audit", web::get().to(audit::org_page))
+        .route("/orgs/{org}/audit.csv", web::get().to(audit::org_csv))
+        .route("/admin/audit", web::get().to(audit::platform_page))
+        .route("/admin/audit.csv", web::get().to(audit::platform_csv))
         .default_service(web::to(not_found));
 }
 
