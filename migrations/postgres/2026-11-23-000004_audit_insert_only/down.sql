@@ -1,3 +1,4 @@
+DROP INDEX audit_platform_time_idx;
 DROP INDEX audit_label_idx;
 DROP INDEX audit_target_idx;
 DROP INDEX audit_action_idx;

@@ -41,3 +41,6 @@ CREATE INDEX audit_actor_idx ON audit_events (actor_email, created_at, id);
 CREATE INDEX audit_action_idx ON audit_events (action, created_at, id);
 CREATE INDEX audit_target_idx ON audit_events (target_id, created_at, id);
 CREATE INDEX audit_label_idx ON audit_events (target_label, created_at, id);
+-- Events outside any organization, in order: PostgreSQL does not treat `org_id IS NULL`
+-- as fixing the column, so audit_org_time_idx cannot give it this order.
+CREATE INDEX audit_platform_time_idx ON audit_events (created_at, id) WHERE org_id IS NULL;
