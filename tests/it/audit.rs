@@ -441,7 +441,10 @@ fn every_post_route_is_in_the_audit_table() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut sources = vec![dir.join("startup.rs")];
     for entry in std::fs::read_dir(dir.join("routes")).unwrap() {
-        sources.push(entry.unwrap().path());
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            sources.push(path);
+        }
     }
     let mut found = Vec::new();
     let mut registrations = 0;
@@ -449,17 +452,20 @@ fn every_post_route_is_in_the_audit_table() {
         let source = std::fs::read_to_string(&path).unwrap();
         for (at, _) in source.match_indices("web::post()") {
             registrations += 1;
-            // The path is the first string literal of the `.route(` or `resource(`
-            // call this `web::post()` belongs to.
+            // The path is the first string literal of the `.route("...", web::post()`
+            // or `web::resource("...")...route(web::post()` this belongs to.
             let head = &source[..at];
-            let call = head
-                .rfind(".route(")
+            let mut calls: Vec<usize> = [head.rfind(".route("), head.rfind("resource(")]
                 .into_iter()
-                .chain(head.rfind("resource("))
-                .max()
+                .flatten()
+                .collect();
+            calls.sort_unstable_by(|a, b| b.cmp(a));
+            let literal = calls
+                .into_iter()
+                .map(|call| &source[call..at])
+                .find(|text| text.contains('"'))
                 .unwrap_or_else(|| panic!("cannot read a POST route in {}", path.display()));
-            let literal = &source[call..at];
-            let start = literal.find('"').expect("a route path literal") + 1;
+            let start = literal.find('"').unwrap() + 1;
             let end = literal[start..].find('"').unwrap() + start;
             found.push(literal[start..end].to_string());
         }
@@ -1020,6 +1026,8 @@ async fn the_platform_audit_page_is_for_operators_and_admins_only() {
     assert!(anonymous.location.unwrap().starts_with("/login?next="));
 
     // The platform admin sees every organization and the platform's own events.
+    let menu = admin_browser.get("/orgs/my-org/users").await;
+    assert!(menu.body.contains("href=\"/admin/audit\""));
     let page = admin_browser.get("/admin/audit").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains(&b_ids[0]));
@@ -1057,6 +1065,8 @@ async fn the_platform_audit_page_is_for_operators_and_admins_only() {
     add_member(&app, &org_by_slug(&app, "my-org"), &plain, "admin");
     let browser = app.client();
     browser.login("plain@example.com", MEMBER_PASSWORD).await;
+    let menu = browser.get("/orgs/my-org/users").await;
+    assert!(!menu.body.contains("href=\"/admin/audit\""));
     let before = all_events(&app).len();
     assert_eq!(browser.get("/admin/audit").await.status, 403);
     assert_eq!(browser.get("/admin/audit.csv").await.status, 403);
