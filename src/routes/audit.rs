@@ -226,13 +226,9 @@ pub async fn platform_csv(
         )),
         // A download link is built from a page that validated; anything else was typed.
         Err(errors) => Err(AppError::BadRequest(
-            errors
-                .get("org")
-                .or(errors.get("actor"))
-                .or(errors.get("action"))
-                .or(errors.get("target"))
-                .or(errors.get("from"))
-                .or(errors.get("to"))
+            ["org", "actor", "action", "target", "from", "to", "cursor"]
+                .iter()
+                .find_map(|field| errors.get(field))
                 .unwrap_or("These filters are not valid.")
                 .to_string(),
         )),

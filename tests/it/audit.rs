@@ -1043,6 +1043,9 @@ async fn the_platform_audit_page_is_for_operators_and_admins_only() {
     let unknown = admin_browser.get("/admin/audit?org=no-such-org").await;
     assert_eq!(unknown.status, 422);
     assert!(unknown.body.contains("No organization has this slug."));
+    let bad = admin_browser.get("/admin/audit.csv?from=last-week").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("Enter a date as YYYY-MM-DD"));
     let csv = admin_browser.get("/admin/audit.csv?org=other").await;
     assert_eq!(csv.status, 200);
     let rows = csv_rows(&csv.body);
