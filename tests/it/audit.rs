@@ -1469,3 +1469,31 @@ async fn every_audit_query_is_served_by_an_index_in_order() {
         );
     }
 }
+
+#[actix_web::test]
+async fn seed_demo_adds_audit_events_in_batches() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    let before = app.count("audit_events");
+    let out = run_cli(
+        &app,
+        &["seed-demo", "--org", "my-org", "--audit-events", "2500"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Added 2500 demo audit events"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2500 / 2500"));
+    assert_eq!(app.count("audit_events"), before + 2500);
+    let page = browser
+        .get("/orgs/my-org/audit?actor=actor0%40demo.example")
+        .await;
+    assert_eq!(row_ids(&page.body).len(), 50);
+    assert!(next_link(&page.body).is_some());
+
+    let missing = run_cli(&app, &["seed-demo", "--org", "nope", "--audit-events", "5"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no organization has the slug"));
+}
