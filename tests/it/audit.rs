@@ -487,6 +487,28 @@ fn every_post_route_is_in_the_audit_table() {
 }
 
 #[actix_web::test]
+async fn a_password_typed_as_the_email_never_reaches_the_audit_trail() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let response = app
+        .client()
+        .login("Tr0ub4dor&3 horse", "Tr0ub4dor&3 horse")
+        .await;
+    assert_eq!(response.status, 401);
+    let events = all_events(&app);
+    let failed = events.last().unwrap();
+    assert_eq!(failed.action, "auth.login_failed");
+    assert_eq!(
+        failed.target_label.as_deref(),
+        Some("(not an email address)")
+    );
+    for event in &events {
+        let text = format!("{event:?}");
+        assert!(!text.contains("Tr0ub4dor"), "{text}");
+    }
+}
+
+#[actix_web::test]
 async fn failed_changes_write_no_event() {
     let app = spawn_app().await;
     let browser = app.client();
