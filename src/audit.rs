@@ -98,3 +98,29 @@ pub fn record(conn: &mut DbConnection, event: &Event) -> QueryResult<()> {
         },
     )
 }
+
+/// What a retention run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    pub deleted: usize,
+    pub cutoff: chrono::NaiveDateTime,
+}
+
+/// Retention (`portcullis prune-audit --older-than DAYS`): deletes events older than
+/// the cutoff and records an `audit.pruned` event with the count, in one transaction.
+/// The only code path that removes audit rows.
+pub fn prune(conn: &mut DbConnection, older_than_days: u32) -> QueryResult<Pruned> {
+    let cutoff = db::now() - chrono::Duration::days(i64::from(older_than_days));
+    let deleted = audit_events::prune(conn, cutoff, |conn, deleted| {
+        record(
+            conn,
+            &Event::new("audit.pruned", &Origin::default()).details(serde_json::json!({
+                "deleted": deleted,
+                "cutoff": crate::domain::audit_view::iso_time(cutoff),
+                "older_than_days": older_than_days,
+                "via": "cli",
+            })),
+        )
+    })?;
+    Ok(Pruned { deleted, cutoff })
+}

@@ -29,14 +29,23 @@ pub enum Command {
         #[arg(long)]
         org: Option<String>,
     },
-    /// Fill an organization with demo data, for trying the portal at scale.
+    /// Delete audit events older than DAYS days (retention). The audit trail is
+    /// otherwise insert-only; each run records an `audit.pruned` event with the count.
+    PruneAudit {
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+        older_than: u32,
+    },
+    /// Fill an organization with demo data, to try the portal or measure it at scale.
     SeedDemo {
-        /// Organization slug; created when it does not exist.
-        #[arg(long, default_value = "demo")]
-        org: String,
+        /// Organization slug, created when missing; the first organization when omitted.
+        #[arg(long)]
+        org: Option<String>,
         /// How many members to add (accounts without a password).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, value_name = "N", default_value_t = 0)]
         members: u64,
+        /// How many demo audit events to add.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        audit_events: u64,
     },
 }
 

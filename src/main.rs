@@ -4,7 +4,7 @@ use clap::Parser;
 use portcullis::config::{Cli, Command, Settings};
 use portcullis::db::{self, DbTarget, PoolOptions};
 use portcullis::domain::email::Email;
-use portcullis::domain::{password, setup};
+use portcullis::domain::{password, seed_audit, setup};
 use portcullis::startup::Application;
 use portcullis::telemetry;
 
@@ -20,26 +20,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CreateAdmin { email, org } => create_admin(&cli.settings, &email, org.as_deref()),
-        Command::SeedDemo { org, members } => seed_demo(&cli.settings, &org, members),
+        Command::PruneAudit { older_than } => prune_audit(&cli.settings, older_than),
+        Command::SeedDemo {
+            org,
+            members,
+            audit_events,
+        } => seed_demo(&cli.settings, org.as_deref(), members, audit_events),
     }
-}
-
-fn seed_demo(settings: &Settings, org: &str, members: u64) -> anyhow::Result<()> {
-    let pool = open(settings)?;
-    let mut conn = pool.get()?;
-    db::migrate(&mut conn)?;
-    let started = std::time::Instant::now();
-    if members > 0 {
-        portcullis::seed_members::seed_members(&mut conn, org, members, |done| {
-            eprint!("\rmembers: {done}/{members}");
-        })?;
-        eprintln!();
-    }
-    println!(
-        "Seeded {org} with {members} members in {:.1}s.",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
 
 fn open(settings: &Settings) -> anyhow::Result<db::DbPool> {
@@ -96,6 +83,63 @@ fn create_admin(settings: &Settings, email: &str, org: Option<&str>) -> anyhow::
             setup::ACCOUNT_LINK_TTL_HOURS,
             settings.public_url(),
             token
+        );
+    }
+    Ok(())
+}
+
+fn prune_audit(settings: &Settings, older_than_days: u32) -> anyhow::Result<()> {
+    let pool = open(settings)?;
+    let mut conn = pool.get()?;
+    db::migrate(&mut conn)?;
+    let pruned = portcullis::audit::prune(&mut conn, older_than_days)?;
+    println!(
+        "Deleted {} audit events older than {} UTC; recorded as audit.pruned.",
+        pruned.deleted,
+        pruned.cutoff.format("%Y-%m-%d %H:%M:%S")
+    );
+    Ok(())
+}
+
+fn seed_demo(
+    settings: &Settings,
+    org: Option<&str>,
+    members: u64,
+    audit_events: u64,
+) -> anyhow::Result<()> {
+    let pool = open(settings)?;
+    let mut conn = pool.get()?;
+    db::migrate(&mut conn)?;
+    let first = portcullis::domain::orgs::ensure_first(&mut conn)?;
+    let slug = org.map(str::to_string).unwrap_or(first.slug);
+    if members == 0 && audit_events == 0 {
+        println!("Nothing to do: pass --members N and/or --audit-events N.");
+    }
+    if members > 0 {
+        let started = std::time::Instant::now();
+        portcullis::seed_members::seed_members(&mut conn, &slug, members, |done| {
+            eprint!("\rmembers: {done}/{members}");
+        })?;
+        eprintln!();
+        println!(
+            "Added {members} demo members to {slug} in {:.1}s.",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let org = Some(slug.as_str());
+    if audit_events > 0 {
+        let started = std::time::Instant::now();
+        let seeded = seed_audit::seed_audit_events(&mut conn, org, audit_events, |done, total| {
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+            eprint!("\rseeding audit events: {done} / {total} ({rate:.0}/s)   ");
+        })?;
+        eprintln!();
+        println!(
+            "Added {} demo audit events to {} ({}) in {:.1}s.",
+            seeded.inserted,
+            seeded.org.name,
+            seeded.org.slug,
+            started.elapsed().as_secs_f64()
         );
     }
     Ok(())

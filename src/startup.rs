@@ -24,6 +24,7 @@ use crate::domain::{orgs, setup};
 use crate::mail::{MailHandle, Mailer, outbox};
 use crate::routes;
 use crate::web::AppState;
+use crate::web::audit_denials::audit_denials;
 use crate::web::middleware::{request_log, security_headers};
 
 pub const SESSION_COOKIE: &str = "portcullis_session";
@@ -142,6 +143,7 @@ fn run(
         App::new()
             .app_data(state.clone())
             .app_data(web::FormConfig::default().limit(256 * 1024))
+            .wrap(from_fn(audit_denials))
             .wrap(from_fn(csrf_guard))
             .wrap(
                 SessionMiddleware::builder(store.clone(), key.clone())

@@ -1,8 +1,15 @@
-use chrono::NaiveDateTime;
-use diesel::prelude::*;
+//! The audit trail's rows. Inserting is the only write here: the table is insert-only
+//! (database triggers refuse UPDATE and DELETE), except for retention in [`prune`].
 
-use super::DbConnection;
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::dsl::{AsSelect, IntoBoxed, Select};
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Text, Timestamp, Untyped};
+
 use super::schema::audit_events;
+use super::{DbConnection, MultiBackend};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_events)]
@@ -23,6 +30,8 @@ pub struct AuditRow {
 
 #[derive(Insertable)]
 #[diesel(table_name = audit_events)]
+// NULL, not DEFAULT, for absent values: SQLite's multi-row insert cannot say DEFAULT.
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewAuditRow<'a> {
     pub id: &'a str,
     pub org_id: Option<&'a str>,
@@ -45,34 +54,216 @@ pub fn insert(conn: &mut DbConnection, row: &NewAuditRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-/// Newest first; used by tests and, later, by the audit page.
+/// Many rows in one statement (seeding). Keep `rows` under ~2,500 so the bind count
+/// stays below SQLite's and PostgreSQL's limits.
+pub fn insert_many(conn: &mut DbConnection, rows: &[NewAuditRow]) -> QueryResult<usize> {
+    // Multi-row VALUES does not compile on the multi connection; each backend's does.
+    let insert = diesel::insert_into(audit_events::table).values(rows);
+    match conn {
+        DbConnection::Sqlite(c) => insert.execute(c),
+        DbConnection::Postgresql(c) => insert.execute(c),
+    }
+}
+
+/// Newest first; used by tests.
 pub fn latest_for_org(
     conn: &mut DbConnection,
     org_id: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
-    let query = audit_events::table
-        .select(AuditRow::as_select())
-        .order((audit_events::created_at.desc(), audit_events::id.desc()))
-        .limit(limit);
-    match org_id {
-        Some(org) => query.filter(audit_events::org_id.eq(org)).load(conn),
-        None => query.filter(audit_events::org_id.is_null()).load(conn),
+    let scope = match org_id {
+        Some(org) => Scope::Org(org.to_string()),
+        None => Scope::Platform,
+    };
+    page(conn, &scope, &Filter::default(), None, limit)
+}
+
+/// Which events a query may see. Organization pages always pass `Org` with the
+/// organization taken from the path, so tenant isolation is part of the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Org(String),
+    /// Events outside any organization: sign-ins, sign-outs, retention.
+    Platform,
+    /// Every event (the platform audit page without an organization filter).
+    All,
+}
+
+/// Exact-match filters; each combination is served in order by one index (see the
+/// audit migrations), so a page costs the same at 10 rows or 10 million.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub actor_email: Option<String>,
+    pub action: Option<String>,
+    pub target_id: Option<String>,
+    pub target_label: Option<String>,
+    /// Inclusive.
+    pub from: Option<NaiveDateTime>,
+    /// Exclusive.
+    pub until: Option<NaiveDateTime>,
+}
+
+/// Position after the last row of a page, in the (created_at, id) descending order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: NaiveDateTime,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn after(row: &AuditRow) -> Self {
+        Cursor {
+            created_at: row.created_at,
+            id: row.id.clone(),
+        }
     }
 }
 
-/// Events about one target in one organization, newest first (a member's Activity tab).
-pub fn for_target(
+type AuditQuery =
+    IntoBoxed<'static, Select<audit_events::table, AsSelect<AuditRow, MultiBackend>>, MultiBackend>;
+
+fn build(scope: &Scope, filter: &Filter, after: Option<&Cursor>, limit: i64) -> AuditQuery {
+    use audit_events::dsl as a;
+    let mut query = a::audit_events
+        .select(AuditRow::as_select())
+        .into_boxed::<MultiBackend>();
+    query = match scope {
+        Scope::Org(org) => query.filter(a::org_id.eq(org.clone())),
+        Scope::Platform => query.filter(a::org_id.is_null()),
+        Scope::All => query,
+    };
+    if let Some(actor) = &filter.actor_email {
+        query = query.filter(a::actor_email.eq(actor.clone()));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(a::action.eq(action.clone()));
+    }
+    if let Some(target) = &filter.target_id {
+        query = query.filter(a::target_id.eq(target.clone()));
+    }
+    if let Some(label) = &filter.target_label {
+        query = query.filter(a::target_label.eq(label.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(a::created_at.ge(from));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(a::created_at.lt(until));
+    }
+    if let Some(cursor) = after {
+        // `created_at <= t` bounds the index range; the OR only sorts out ties at t.
+        // A plain `(created_at < t OR (created_at = t AND id < i))` would make the
+        // planner walk every newer row first.
+        query = query.filter(a::created_at.le(cursor.created_at)).filter(
+            a::created_at
+                .lt(cursor.created_at)
+                .or(a::id.lt(cursor.id.clone())),
+        );
+    }
+    query
+        .order((a::created_at.desc(), a::id.desc()))
+        .limit(limit)
+}
+
+/// Up to `limit` events, newest first, after `after`: keyset pagination, no OFFSET.
+pub fn page(
     conn: &mut DbConnection,
-    org_id: &str,
-    target_id: &str,
+    scope: &Scope,
+    filter: &Filter,
+    after: Option<&Cursor>,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
-    audit_events::table
-        .filter(audit_events::org_id.eq(org_id))
-        .filter(audit_events::target_id.eq(target_id))
-        .order((audit_events::created_at.desc(), audit_events::id.desc()))
-        .limit(limit)
-        .select(AuditRow::as_select())
-        .load(conn)
+    build(scope, filter, after, limit).load(conn)
+}
+
+/// The database's plan for [`page`], one line per step: tests check that every filter
+/// is served by an index in order, without a sort.
+pub fn explain_page(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    filter: &Filter,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    let prefix = match conn {
+        DbConnection::Sqlite(_) => "EXPLAIN QUERY PLAN ",
+        DbConnection::Postgresql(_) => "EXPLAIN ",
+    };
+    let lines: Vec<PlanLine> = Explain {
+        prefix,
+        query: build(scope, filter, after, limit),
+    }
+    .load(conn)?;
+    Ok(lines.into_iter().map(|l| l.0).collect())
+}
+
+struct Explain<Q> {
+    prefix: &'static str,
+    query: Q,
+}
+
+impl<Q> QueryId for Explain<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q> Query for Explain<Q> {
+    type SqlType = Untyped;
+}
+
+impl<Q: QueryFragment<MultiBackend>> QueryFragment<MultiBackend> for Explain<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql(self.prefix);
+        self.query.walk_ast(out)
+    }
+}
+
+impl<Q> RunQueryDsl<DbConnection> for Explain<Q> {}
+
+/// SQLite names the column `detail`, PostgreSQL `QUERY PLAN`.
+struct PlanLine(String);
+
+impl diesel::QueryableByName<MultiBackend> for PlanLine {
+    fn build<'a>(
+        row: &impl diesel::row::NamedRow<'a, MultiBackend>,
+    ) -> diesel::deserialize::Result<Self> {
+        let line = diesel::row::NamedRow::get::<Text, String>(row, "detail")
+            .or_else(|_| diesel::row::NamedRow::get::<Text, String>(row, "QUERY PLAN"))?;
+        Ok(PlanLine(line))
+    }
+}
+
+/// Retention, the one way audit rows leave the table: deletes events older than
+/// `cutoff` and records that it did, in one transaction. The triggers that make the
+/// table insert-only let these deletes through only inside this transaction and only
+/// for rows older than `cutoff` (see the `audit_insert_only` migrations).
+pub fn prune(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+    record: impl FnOnce(&mut DbConnection, usize) -> QueryResult<()>,
+) -> QueryResult<usize> {
+    super::write_tx(conn, |conn| {
+        match conn {
+            DbConnection::Sqlite(c) => {
+                diesel::sql_query("INSERT INTO audit_prune_permit (id, cutoff) VALUES (1, ?)")
+                    .bind::<Timestamp, _>(cutoff)
+                    .execute(c)?;
+            }
+            DbConnection::Postgresql(c) => {
+                // `true`: local to this transaction, gone at COMMIT or ROLLBACK.
+                diesel::sql_query("SELECT set_config('portcullis.audit_prune_before', $1, true)")
+                    .bind::<Text, _>(cutoff.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+                    .execute(c)?;
+            }
+        }
+        let deleted =
+            diesel::delete(audit_events::table.filter(audit_events::created_at.lt(cutoff)))
+                .execute(conn)?;
+        if let DbConnection::Sqlite(c) = conn {
+            c.batch_execute("DELETE FROM audit_prune_permit")?;
+        }
+        record(conn, deleted)?;
+        Ok(deleted)
+    })
 }

@@ -90,6 +90,15 @@ pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
 }
 
 /// Organizations by name (bounded: the platform page is a list).
+/// (id, slug) of the given organizations.
+pub fn slugs_of(conn: &mut DbConnection, ids: &[&str]) -> QueryResult<Vec<(String, String)>> {
+    organizations::table
+        .filter(organizations::id.eq_any(ids))
+        .select((organizations::id, organizations::slug))
+        .load(conn)
+}
+
+/// Organizations by name, for choice lists.
 pub fn list(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<Organization>> {
     organizations::table
         .order((organizations::name.asc(), organizations::id.asc()))

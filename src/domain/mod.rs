@@ -1,5 +1,6 @@
 //! Validated types and the rules of the portal, free of HTTP so they are unit-tested alone.
 
+pub mod audit_view;
 pub mod custom_roles;
 pub mod email;
 pub mod groups;
@@ -13,6 +14,7 @@ pub mod platform;
 pub mod pools;
 pub mod redirect;
 pub mod roles;
+pub mod seed_audit;
 pub mod setup;
 pub mod slug;
 pub mod timefmt;

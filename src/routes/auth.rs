@@ -84,7 +84,7 @@ pub async fn login(
                         &Event::new("auth.login_throttled", &origin).target(
                             "account",
                             "",
-                            &truncate(&email, 254),
+                            &attempted_account(&email),
                         ),
                     )?;
                     return Ok((true, None));
@@ -114,7 +114,7 @@ pub async fn login(
                         &Event::new("auth.login_failed", &origin).target(
                             "account",
                             "",
-                            &truncate(&email, 254),
+                            &attempted_account(&email),
                         ),
                     )?;
                     Ok::<_, AppError>(())
@@ -175,6 +175,15 @@ pub async fn logout(
     }
     session.purge();
     Ok(see_other("/login?signed_out=1"))
+}
+
+/// The account a failed or throttled sign-in named, for the audit trail. People type
+/// their password into the email field now and then: anything that is not an address
+/// is not recorded.
+fn attempted_account(typed: &str) -> String {
+    crate::domain::email::Email::parse(typed)
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_else(|_| "(not an email address)".into())
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -1,6 +1,7 @@
 //! Thin handlers: extract, authorize, run the domain rule in `web::block`, render.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod groups;
 pub mod health;
@@ -137,6 +138,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/admin/users/{id}/memberships",
             web::post().to(admin::add_membership),
         )
+        .route("/orgs/{org}/audit", web::get().to(audit::org_page))
+        .route("/orgs/{org}/audit.csv", web::get().to(audit::org_csv))
+        .route("/admin/audit", web::get().to(audit::platform_page))
+        .route("/admin/audit.csv", web::get().to(audit::platform_csv))
         .default_service(web::to(not_found));
 }
 

@@ -264,7 +264,7 @@ struct ProfileView {
 struct ActivityView {
     when: String,
     when_exact: String,
-    actor: String,
+    sentence: String,
     action: String,
     details: String,
 }
@@ -327,7 +327,16 @@ async fn profile(
                 Tab::Activity => (
                     Vec::new(),
                     Vec::new(),
-                    audit_events::for_target(conn, &org_id, &user_id, 100)?,
+                    audit_events::page(
+                        conn,
+                        &audit_events::Scope::Org(org_id.clone()),
+                        &audit_events::Filter {
+                            target_id: Some(user_id.clone()),
+                            ..Default::default()
+                        },
+                        None,
+                        100,
+                    )?,
                 ),
             };
             Ok(Some((
@@ -401,13 +410,9 @@ fn activity_view(now: chrono::NaiveDateTime, e: AuditRow) -> ActivityView {
     ActivityView {
         when: timefmt::relative(now, e.created_at),
         when_exact: timefmt::exact(e.created_at),
-        actor: e.actor_email.unwrap_or_else(|| "system".into()),
+        sentence: crate::domain::audit_view::sentence(&e),
+        details: crate::domain::audit_view::details_pretty(&e.details).unwrap_or_default(),
         action: e.action,
-        details: if e.details == "{}" {
-            String::new()
-        } else {
-            e.details
-        },
     }
 }
 

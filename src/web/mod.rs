@@ -1,6 +1,7 @@
 //! What every page shares: the frame's context, flash messages, rendering, middleware.
 
 pub mod assets;
+pub mod audit_denials;
 pub mod layout;
 pub mod middleware;
 

@@ -1,6 +1,7 @@
 //! The one integration-test binary: real server, real database, real HTTP.
 
 mod admin;
+mod audit;
 mod auth;
 mod cli;
 mod frame;

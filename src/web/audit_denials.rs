@@ -1,0 +1,72 @@
+//! Records every refusal (403) of an organization or platform administration request
+//! as an `access.denied` audit event, so probing for what one may not do leaves a trace.
+//!
+//! It sits inside the CSRF guard: a form refused for a missing or foreign token never
+//! reached a handler and is not a permission decision, so it is not recorded here.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, web};
+
+use crate::audit::{self, Event, Origin};
+use crate::auth::current_user::{CurrentUser, client_ip};
+use crate::db::organizations;
+use crate::web::AppState;
+use crate::web::middleware::RequestId;
+
+pub async fn audit_denials(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let res = next.call(req).await?;
+    if res.status() != StatusCode::FORBIDDEN {
+        return Ok(res);
+    }
+    let request = res.request();
+    let path = request.path();
+    if !(path.starts_with("/orgs/") || path.starts_with("/admin/") || path == "/admin") {
+        return Ok(res);
+    }
+    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(res);
+    };
+    // The extractors leave the signed-in user here; nobody signed in is never a 403.
+    let Some(current) = request.extensions().get::<CurrentUser>().cloned() else {
+        return Ok(res);
+    };
+    let origin = Origin {
+        ip: Some(client_ip(request, state.settings.trust_proxy)),
+        request_id: request.extensions().get::<RequestId>().map(|r| r.0.clone()),
+    };
+    // The pattern, never the raw path: ids are fine, but a path could carry anything.
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "(unmatched)".into());
+    let method = request.method().to_string();
+    let slug = request.match_info().get("org").map(str::to_string);
+    let user = current.user;
+    let recorded = state
+        .db(move |conn| {
+            // Its own write: the refused change never happened, so there is no
+            // transaction of its to join.
+            let org = match &slug {
+                Some(slug) => organizations::find_by_slug(conn, slug)?,
+                None => None,
+            };
+            let mut event = Event::new("access.denied", &origin)
+                .actor(&user.id, &user.email)
+                .details(serde_json::json!({ "method": method, "route": route }));
+            if let Some(org) = &org {
+                event = event.org(&org.id);
+            }
+            audit::record(conn, &event)?;
+            Ok(())
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "could not record a refused request in the audit trail");
+    }
+    Ok(res)
+}
