@@ -69,6 +69,50 @@ struct InvitationHtml<'a> {
     e: &'a InvitationEmail,
 }
 
+/// The account-setup email: an administrator created the account, the person chooses
+/// a name and password through the one-time link.
+#[derive(Debug, Clone)]
+pub struct AccountSetupEmail {
+    pub admin_name: String,
+    /// Empty when the account belongs to no organization yet.
+    pub org_name: String,
+    pub link: String,
+    pub expires_at: NaiveDateTime,
+}
+
+impl AccountSetupEmail {
+    pub fn subject(&self) -> String {
+        header_safe(&format!(
+            "{} created your Portcullis account",
+            self.admin_name
+        ))
+    }
+
+    pub fn expires(&self) -> String {
+        self.expires_at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+
+    pub fn render(&self) -> Result<Rendered, askama::Error> {
+        Ok(Rendered {
+            subject: self.subject(),
+            text: AccountSetupText { e: self }.render()?,
+            html: AccountSetupHtml { e: self }.render()?,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "email/account_setup.txt")]
+struct AccountSetupText<'a> {
+    e: &'a AccountSetupEmail,
+}
+
+#[derive(Template)]
+#[template(path = "email/account_setup.html")]
+struct AccountSetupHtml<'a> {
+    e: &'a AccountSetupEmail,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +157,29 @@ mod tests {
         assert_eq!(
             subject,
             "Eve invited you to join Acme Bcc: victim@example.com on Portcullis"
+        );
+    }
+
+    #[test]
+    fn account_setup_email_escapes_names_and_keeps_the_link() {
+        let rendered = AccountSetupEmail {
+            admin_name: "Mallory <script>".into(),
+            org_name: "Acme & Co".into(),
+            link: "https://portal.example.com/setup/xyz".into(),
+            expires_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+        }
+        .render()
+        .unwrap();
+        assert!(!rendered.html.contains("<script>"));
+        assert!(rendered.html.contains("Acme &#38; Co"));
+        assert!(
+            rendered
+                .text
+                .contains("https://portal.example.com/setup/xyz")
+        );
+        assert_eq!(
+            rendered.subject,
+            "Mallory <script> created your Portcullis account"
         );
     }
 }
