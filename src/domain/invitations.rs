@@ -830,8 +830,9 @@ fn join(
     Ok(org)
 }
 
-/// The inviter must still be an active member allowed to invite, ranked at least as high
-/// as the role and every group role the invitation grants.
+/// The inviter must still be an active member allowed to invite (organization-wide, or
+/// as a pool Manager over every pool the invitation joins, then without groups), ranked
+/// at least as high as the role and every group role the invitation grants.
 fn still_grantable(
     conn: &mut DbConnection,
     invitation: &Invitation,
@@ -854,7 +855,17 @@ fn still_grantable(
         .iter()
         .map(|r| r.rank)
         .fold(inviter_role.rank, i64::max);
-    if !perms.contains(Permission::UsersInvite) || role.rank > inviter_rank {
+    let may_invite = perms.contains(Permission::UsersInvite) || {
+        let pool_ids: Vec<String> = rows::pool_grants(conn, &invitation.id)?
+            .into_iter()
+            .map(|(pool, _)| pool)
+            .collect();
+        let invitable = super::pools::invitable_pools(conn, &invitation.org_id, inviter_id)?;
+        group_ids.is_empty()
+            && !pool_ids.is_empty()
+            && pool_ids.iter().all(|p| invitable.contains(p))
+    };
+    if !may_invite || role.rank > inviter_rank {
         return Ok(false);
     }
     let groups = rows::org_groups(conn, &invitation.org_id)?;

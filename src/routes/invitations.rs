@@ -1,5 +1,7 @@
 //! The Invited tab, the invite form, resend and cancel, and the accept link.
 
+use std::collections::HashSet;
+
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -272,6 +274,34 @@ async fn options(state: &AppState, ctx: &OrgCtx) -> AppResult<Options> {
         .await
 }
 
+/// Where the member may invite: `None` means organization-wide (`users.invite`);
+/// `Some(pools)` a pool Manager, limited to the pools of their subtrees and no groups.
+async fn invite_scope(state: &AppState, ctx: &OrgCtx) -> AppResult<Option<HashSet<String>>> {
+    if ctx.can(Permission::UsersInvite) {
+        return Ok(None);
+    }
+    let (org_id, user_id) = (ctx.org.id.clone(), ctx.user().id.clone());
+    let pools = state
+        .db(move |conn| {
+            Ok(crate::domain::pools::invitable_pools(
+                conn, &org_id, &user_id,
+            )?)
+        })
+        .await?;
+    if pools.is_empty() {
+        return Err(AppError::forbidden());
+    }
+    Ok(Some(pools))
+}
+
+fn restrict(mut options: Options, scope: &Option<HashSet<String>>) -> Options {
+    if let Some(pools) = scope {
+        options.groups.clear();
+        options.pools.retain(|p| pools.contains(&p.id));
+    }
+    options
+}
+
 fn new_page(
     session: &Session,
     ctx: &OrgCtx,
@@ -296,8 +326,8 @@ pub async fn new_form(
     session: Session,
     ctx: OrgCtx,
 ) -> AppResult<HttpResponse> {
-    ctx.require(Permission::UsersInvite)?;
-    let options = options(&state, &ctx).await?;
+    let scope = invite_scope(&state, &ctx).await?;
+    let options = restrict(options(&state, &ctx).await?, &scope);
     let default_role = options
         .roles
         .iter()
@@ -371,8 +401,17 @@ pub async fn create(
     origin: Origin,
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
-    ctx.require(Permission::UsersInvite)?;
+    let scope = invite_scope(&state, &ctx).await?;
     let form = InviteForm::from_urlencoded(&body);
+    if let Some(pools) = &scope {
+        let inside = !form.pool_ids.is_empty() && form.pool_ids.iter().all(|p| pools.contains(p));
+        if !inside || !form.group_ids.is_empty() {
+            return Err(AppError::Forbidden(
+                "As a pool manager you invite people into your own pools: choose at least one of them, and no groups."
+                    .into(),
+            ));
+        }
+    }
     let env = env(&state, &ctx, origin)?;
     let result = {
         let form = form.clone();
@@ -386,7 +425,7 @@ pub async fn create(
     let report = match result {
         Ok(report) => report,
         Err(errors) => {
-            let options = options(&state, &ctx).await?;
+            let options = restrict(options(&state, &ctx).await?, &scope);
             let page = new_page(&session, &ctx, options, form, errors);
             return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }

@@ -250,3 +250,103 @@ async fn pool_ids_of_another_organization_are_not_found() {
         404
     );
 }
+
+/// The one accept link a results page shows (in its copy button).
+fn invite_link(page: &Page) -> String {
+    let start = page.body.find("/invite/").expect("an invite link");
+    let end = start
+        + page.body[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "/-_".contains(c)))
+            .unwrap();
+    page.body[start..end].to_string()
+}
+
+#[actix_web::test]
+async fn a_pool_manager_invites_into_their_subtree_and_nowhere_else() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (a, b, c, d) = tree(&admin).await;
+    let manager_id = app.add_member(ORG, "pm@example.com", "Pat", "Manager", "member", true);
+    let engineer_id = app.add_member(ORG, "eng@example.com", "Eve", "Engineer", "member", true);
+    assert_eq!(
+        add(&admin, &b, &manager_id, &app.role_id(ORG, "manager"))
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        add(&admin, &b, &engineer_id, &app.role_id(ORG, "engineer"))
+            .await
+            .status,
+        303
+    );
+    let member_role = app.role_id(ORG, "member");
+
+    let pm = app.member_browser("pm@example.com").await;
+    let form = pm.get("/orgs/my-org/invitations/new").await;
+    assert_eq!(form.status, 200);
+    for inside in [&b, &c] {
+        assert!(
+            form.body.contains(&format!("value=\"{inside}\"")),
+            "offers {inside}"
+        );
+    }
+    for outside in [&a, &d] {
+        assert!(
+            !form.body.contains(&format!("value=\"{outside}\"")),
+            "hides {outside}"
+        );
+    }
+    let invite = |pool: String| {
+        let pm = pm.clone();
+        let member_role = member_role.clone();
+        async move {
+            pm.submit(
+                "/orgs/my-org/invitations/new",
+                "/orgs/my-org/invitations",
+                &[
+                    ("emails", "newbie@example.com"),
+                    ("role_id", &member_role),
+                    ("pool_ids", &pool),
+                ],
+            )
+            .await
+        }
+    };
+    assert_eq!(invite(d.clone()).await.status, 403, "outside the subtree");
+    assert_eq!(invite(String::new()).await.status, 403, "no pool at all");
+    let done = invite(c.clone()).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+
+    let link = invite_link(&done);
+    let newbie = app.client();
+    let page = newbie.get(&link).await;
+    assert_eq!(page.status, 200, "{link}: {}", page.body);
+    let accepted = newbie
+        .post(
+            &link,
+            &[
+                ("csrf_token", page.csrf()),
+                ("first_name", "New".into()),
+                ("last_name", "Bie".into()),
+                ("password", "newbie password 1".into()),
+                ("password_confirm", "newbie password 1".into()),
+            ],
+        )
+        .await;
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    let newbie_id = app.user_id("newbie@example.com");
+    let org = app.org_id(ORG);
+    let pools = portcullis::db::pools::roles_of_user(&mut app.conn(), &org, &newbie_id).unwrap();
+    assert_eq!(
+        pools.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+        vec![c.as_str()]
+    );
+
+    let eng = app.member_browser("eng@example.com").await;
+    assert_eq!(
+        eng.get("/orgs/my-org/invitations/new").await.status,
+        403,
+        "an Engineer reads only"
+    );
+}
