@@ -532,6 +532,30 @@ pub fn remove_member(
     })
 }
 
+/// The pools into which a member may invite people because a pool role they hold there
+/// (on the pool or an ancestor) grants `users.invite`: a pool Manager's subtree.
+pub fn invitable_pools(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_id: &str,
+) -> diesel::QueryResult<HashSet<String>> {
+    let held = pools::roles_of_user(conn, org_id, user_id)?;
+    if held.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let all = pools::list(conn, org_id)?;
+    let tree = Tree::of(&all);
+    Ok(all
+        .iter()
+        .filter(|p| {
+            roles_in_scope(&tree, &p.id, &held)
+                .iter()
+                .any(|r| r.permission_set().contains(Permission::UsersInvite))
+        })
+        .map(|p| p.id.clone())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,28 +674,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// The pools into which a member may invite people because a pool role they hold there
-/// (on the pool or an ancestor) grants `users.invite`: a pool Manager's subtree.
-pub fn invitable_pools(
-    conn: &mut DbConnection,
-    org_id: &str,
-    user_id: &str,
-) -> diesel::QueryResult<HashSet<String>> {
-    let held = pools::roles_of_user(conn, org_id, user_id)?;
-    if held.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let all = pools::list(conn, org_id)?;
-    let tree = Tree::of(&all);
-    Ok(all
-        .iter()
-        .filter(|p| {
-            roles_in_scope(&tree, &p.id, &held)
-                .iter()
-                .any(|r| r.permission_set().contains(Permission::UsersInvite))
-        })
-        .map(|p| p.id.clone())
-        .collect())
 }
