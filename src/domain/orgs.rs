@@ -16,18 +16,30 @@ pub fn create(
     actor: Option<(&str, &str)>,
     origin: &Origin,
 ) -> QueryResult<Organization> {
-    let id = db::new_id();
-    organizations::insert(conn, &id, slug, name)?;
-    roles::seed_builtin(conn, &id)?;
-    let mut event = Event::new("org.created", origin)
-        .org(&id)
-        .target("org", &id, name)
-        .details(serde_json::json!({ "slug": slug }));
+    let org = insert(conn, slug, name)?;
+    let mut event = created_event(&org, origin).details(serde_json::json!({ "slug": org.slug }));
     if let Some((actor_id, actor_email)) = actor {
         event = event.actor(actor_id, actor_email);
     }
     audit::record(conn, &event)?;
+    Ok(org)
+}
+
+/// Creates an organization with its built-in roles without recording anything: for a
+/// caller that records the whole change as one `created_event` of its own (one request,
+/// one event). Call inside a transaction.
+pub(crate) fn insert(conn: &mut DbConnection, slug: &str, name: &str) -> QueryResult<Organization> {
+    let id = db::new_id();
+    organizations::insert(conn, &id, slug, name)?;
+    roles::seed_builtin(conn, &id)?;
     organizations::find(conn, &id).map(|o| o.expect("organization just inserted"))
+}
+
+/// The `org.created` event for `org`, without actor or details.
+pub(crate) fn created_event(org: &Organization, origin: &Origin) -> Event {
+    Event::new("org.created", origin)
+        .org(&org.id)
+        .target("org", &org.id, &org.name)
 }
 
 /// A fresh installation gets one organization so the first administrator has a home.

@@ -67,13 +67,9 @@ pub fn create_org(
                 "Another organization already uses this slug.",
             ));
         }
-        let org = super::orgs::create(
-            conn,
-            &slug,
-            &name,
-            Some((&actor.user_id, &actor.email)),
-            origin,
-        )?;
+        // One request, one event: the organization and its first admin are recorded
+        // together as `org.created`, the admin in its details.
+        let org = super::orgs::insert(conn, &slug, &name)?;
         let admin = roles::find_by_key(conn, &org.id, ADMIN)?.ok_or(MemberError::NotFound)?;
         let (user, setup_token) = match users::find_by_email(conn, email.as_str())? {
             Some(user) => (user, None),
@@ -86,11 +82,15 @@ pub fn create_org(
         memberships::insert(conn, &org.id, &user, &admin.id)?;
         audit::record(
             conn,
-            &Event::new("admin.membership_added", origin)
-                .org(&org.id)
+            &super::orgs::created_event(&org, origin)
                 .actor(&actor.user_id, &actor.email)
-                .target("user", &user.id, &user.email)
-                .details(json!({ "role": admin.name, "first_admin": true, "new_account": setup_token.is_some() })),
+                .details(json!({
+                    "slug": org.slug,
+                    "first_admin": user.email,
+                    "first_admin_id": user.id,
+                    "role": admin.name,
+                    "new_account": setup_token.is_some(),
+                })),
         )?;
         Ok(CreatedOrg {
             org,

@@ -208,6 +208,36 @@ enum Case {
     Logout,
     SetupFirstAdmin,
     SetupAccountLink,
+    MemberEdited,
+    MemberDeactivated,
+    MemberActivated,
+    MemberMadeAdmin,
+    MemberRemoved,
+    BulkDeactivateOne,
+    InvitationCreated,
+    InvitationResent,
+    InvitationCancelled,
+    InvitationAccepted,
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
+    GroupCreated,
+    GroupUpdated,
+    GroupDeleted,
+    GroupMemberAdded,
+    GroupMemberRemoved,
+    PoolCreated,
+    PoolRenamed,
+    PoolMoved,
+    PoolDeleted,
+    PoolMemberAdded,
+    PoolMemberRemoved,
+    OrgCreatedWithNewAccount,
+    OrgCreatedWithExistingAccount,
+    AdminUserCreated,
+    AdminUserDisabled,
+    AdminUserEnabled,
+    AdminMembershipAdded,
 }
 
 /// (method, route as registered, the cases that exercise it)
@@ -227,6 +257,113 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
         "/setup/{token}",
         &[Case::SetupFirstAdmin, Case::SetupAccountLink],
     ),
+    ("POST", "/orgs/{org}/users/{id}", &[Case::MemberEdited]),
+    (
+        "POST",
+        "/orgs/{org}/users/{id}/deactivate",
+        &[Case::MemberDeactivated],
+    ),
+    (
+        "POST",
+        "/orgs/{org}/users/{id}/activate",
+        &[Case::MemberActivated],
+    ),
+    (
+        "POST",
+        "/orgs/{org}/users/{id}/make-admin",
+        &[Case::MemberMadeAdmin],
+    ),
+    (
+        "POST",
+        "/orgs/{org}/users/{id}/delete",
+        &[Case::MemberRemoved],
+    ),
+    ("POST", "/orgs/{org}/users/bulk", &[Case::BulkDeactivateOne]),
+    (
+        "POST",
+        "/orgs/{org}/invitations",
+        &[Case::InvitationCreated],
+    ),
+    (
+        "POST",
+        "/orgs/{org}/invitations/{id}/resend",
+        &[Case::InvitationResent],
+    ),
+    (
+        "POST",
+        "/orgs/{org}/invitations/{id}/cancel",
+        &[Case::InvitationCancelled],
+    ),
+    ("POST", "/invite/{token}", &[Case::InvitationAccepted]),
+    ("POST", "/orgs/{org}/roles", &[Case::RoleCreated]),
+    ("POST", "/orgs/{org}/roles/{id}", &[Case::RoleUpdated]),
+    (
+        "POST",
+        "/orgs/{org}/roles/{id}/delete",
+        &[Case::RoleDeleted],
+    ),
+    ("POST", "/orgs/{org}/groups", &[Case::GroupCreated]),
+    ("POST", "/orgs/{org}/groups/{id}", &[Case::GroupUpdated]),
+    (
+        "POST",
+        "/orgs/{org}/groups/{id}/delete",
+        &[Case::GroupDeleted],
+    ),
+    (
+        "POST",
+        "/orgs/{org}/groups/{id}/members",
+        &[Case::GroupMemberAdded],
+    ),
+    (
+        "POST",
+        "/orgs/{org}/groups/{id}/members/{user_id}/remove",
+        &[Case::GroupMemberRemoved],
+    ),
+    ("POST", "/orgs/{org}/pools", &[Case::PoolCreated]),
+    (
+        "POST",
+        "/orgs/{org}/pools/{id}",
+        &[Case::PoolRenamed, Case::PoolMoved],
+    ),
+    (
+        "POST",
+        "/orgs/{org}/pools/{id}/delete",
+        &[Case::PoolDeleted],
+    ),
+    (
+        "POST",
+        "/orgs/{org}/pools/{id}/members",
+        &[Case::PoolMemberAdded],
+    ),
+    (
+        "POST",
+        "/orgs/{org}/pools/{id}/members/{user_id}/remove",
+        &[Case::PoolMemberRemoved],
+    ),
+    (
+        "POST",
+        "/admin/orgs",
+        &[
+            Case::OrgCreatedWithNewAccount,
+            Case::OrgCreatedWithExistingAccount,
+        ],
+    ),
+    ("POST", "/admin/users", &[Case::AdminUserCreated]),
+    (
+        "POST",
+        "/admin/users/{id}/disable",
+        &[Case::AdminUserDisabled],
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/enable",
+        &[Case::AdminUserEnabled],
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/memberships",
+        &[Case::AdminMembershipAdded],
+    ),
 ];
 
 struct Expected {
@@ -237,17 +374,72 @@ struct Expected {
     org: Option<String>,
 }
 
+impl Expected {
+    /// `actor` did `action` to the target (id, label), in `org` (`None`: a platform event).
+    fn new(action: &'static str, actor: &User, target: (&str, &str), org: Option<&str>) -> Self {
+        Expected {
+            action,
+            actor: Some(actor.email.clone()),
+            target_label: Some(target.1.to_string()),
+            target_id: Some(target.0.to_string()),
+            org: org.map(str::to_string),
+        }
+    }
+}
+
 /// Prepares a fresh application for `case`, then performs the one request under test.
 /// Answers the application, how many events existed just before the request, and the
 /// one event the request must have added.
 async fn exercise(case: Case) -> (TestApp, usize, Expected) {
     let app = spawn_app_with(|s| s.login_max_failures_per_account = 2).await;
+    let (before, expected) = match case {
+        Case::LoginSucceeded
+        | Case::LoginFailed
+        | Case::LoginThrottled
+        | Case::Logout
+        | Case::SetupFirstAdmin
+        | Case::SetupAccountLink => exercise_auth(&app, case).await,
+        Case::MemberEdited
+        | Case::MemberDeactivated
+        | Case::MemberActivated
+        | Case::MemberMadeAdmin
+        | Case::MemberRemoved
+        | Case::BulkDeactivateOne => exercise_members(&app, case).await,
+        Case::InvitationCreated
+        | Case::InvitationResent
+        | Case::InvitationCancelled
+        | Case::InvitationAccepted => exercise_invitations(&app, case).await,
+        Case::RoleCreated | Case::RoleUpdated | Case::RoleDeleted => {
+            exercise_roles(&app, case).await
+        }
+        Case::GroupCreated
+        | Case::GroupUpdated
+        | Case::GroupDeleted
+        | Case::GroupMemberAdded
+        | Case::GroupMemberRemoved => exercise_groups(&app, case).await,
+        Case::PoolCreated
+        | Case::PoolRenamed
+        | Case::PoolMoved
+        | Case::PoolDeleted
+        | Case::PoolMemberAdded
+        | Case::PoolMemberRemoved => exercise_pools(&app, case).await,
+        Case::OrgCreatedWithNewAccount
+        | Case::OrgCreatedWithExistingAccount
+        | Case::AdminUserCreated
+        | Case::AdminUserDisabled
+        | Case::AdminUserEnabled
+        | Case::AdminMembershipAdded => exercise_platform(&app, case).await,
+    };
+    (app, before, expected)
+}
+
+async fn exercise_auth(app: &TestApp, case: Case) -> (usize, Expected) {
     match case {
         Case::SetupFirstAdmin => {
             let browser = app.client();
             let setup = app.setup_url.clone().unwrap();
             let form = browser.get_abs(&setup).await;
-            let before = all_events(&app).len();
+            let before = all_events(app).len();
             let done = browser
                 .post_abs(
                     &setup,
@@ -262,10 +454,9 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
                 )
                 .await;
             assert_eq!(done.status, 303, "{case:?}: {}", done.body);
-            let admin = admin(&app);
-            let org = org_by_slug(&app, "my-org");
+            let admin = admin(app);
+            let org = org_by_slug(app, "my-org");
             (
-                app,
                 before,
                 Expected {
                     action: "setup.completed",
@@ -278,7 +469,7 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
         }
         Case::SetupAccountLink => {
             app.setup_admin().await;
-            let out = run_cli(&app, &["create-admin", "--email", "ops@example.com"]);
+            let out = run_cli(app, &["create-admin", "--email", "ops@example.com"]);
             assert!(out.status.success());
             let stdout = String::from_utf8_lossy(&out.stdout);
             let start = stdout.find("/setup/").unwrap();
@@ -289,7 +480,7 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
                 .to_string();
             let browser = app.client();
             let form = browser.get(&path).await;
-            let before = all_events(&app).len();
+            let before = all_events(app).len();
             let done = browser
                 .post(
                     &path,
@@ -307,7 +498,6 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
                 .unwrap()
                 .unwrap();
             (
-                app,
                 before,
                 Expected {
                     action: "account.setup_completed",
@@ -327,7 +517,7 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
                 }
             }
             let form = browser.get("/login").await;
-            let before = all_events(&app).len();
+            let before = all_events(app).len();
             let password = match case {
                 Case::LoginFailed => "wrong password!",
                 _ => ADMIN_PASSWORD,
@@ -342,7 +532,7 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
                     ],
                 )
                 .await;
-            let admin = admin(&app);
+            let admin = admin(app);
             let (status, expected) = match case {
                 Case::LoginSucceeded => (
                     303,
@@ -376,17 +566,16 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
                 ),
             };
             assert_eq!(response.status, status, "{case:?}");
-            (app, before, expected)
+            (before, expected)
         }
         Case::Logout => {
             let browser = app.setup_admin().await;
             let token = browser.get("/orgs/my-org/users").await.csrf();
-            let before = all_events(&app).len();
+            let before = all_events(app).len();
             let out = browser.post("/logout", &[("csrf_token", token)]).await;
             assert_eq!(out.status, 303, "{case:?}");
-            let admin = admin(&app);
+            let admin = admin(app);
             (
-                app,
                 before,
                 Expected {
                     action: "auth.logout",
@@ -397,6 +586,494 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
                 },
             )
         }
+        other => unreachable!("{other:?} is not an auth case"),
+    }
+}
+
+/// A signed-in first admin, the first organization and one plain member, Bob.
+struct InOrg {
+    browser: Browser,
+    admin: User,
+    org: Organization,
+    bob: User,
+}
+
+const BOB: &str = "bob@example.com";
+
+async fn in_org(app: &TestApp) -> InOrg {
+    let browser = app.setup_admin().await;
+    let bob_id = app.add_member("my-org", BOB, "Bob", "Builder", "member", true);
+    InOrg {
+        browser,
+        admin: admin(app),
+        org: org_by_slug(app, "my-org"),
+        bob: users::find(&mut app.conn(), &bob_id).unwrap().unwrap(),
+    }
+}
+
+/// Posts `fields` to `action` with the session's CSRF token, and answers how many events
+/// existed just before the post, with the answer. Only the post itself is counted.
+async fn post_counted(
+    app: &TestApp,
+    browser: &Browser,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> (usize, Page) {
+    let token = browser.get("/orgs/my-org/users").await.csrf();
+    let mut form: Vec<(&str, String)> = vec![("csrf_token", token)];
+    form.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
+    let before = all_events(app).len();
+    let page = browser.post(action, &form).await;
+    (before, page)
+}
+
+/// Posts a change that is setup for the request under test, and checks it went through.
+async fn prepare(browser: &Browser, action: &str, fields: &[(&str, &str)], status: u16) -> Page {
+    let page = browser.submit("/orgs/my-org/users", action, fields).await;
+    assert_eq!(page.status, status, "setup POST {action}: {}", page.body);
+    page
+}
+
+async fn exercise_members(app: &TestApp, case: Case) -> (usize, Expected) {
+    let InOrg {
+        browser,
+        admin,
+        org,
+        bob,
+    } = in_org(app).await;
+    let profile = format!("/orgs/my-org/users/{}", bob.id);
+    let member_role = app.role_id("my-org", "member");
+    if let Case::MemberActivated = case {
+        prepare(&browser, &format!("{profile}/deactivate"), &[], 303).await;
+    }
+    let (action, path, fields, status): (_, _, Vec<(&str, &str)>, _) = match case {
+        Case::MemberEdited => (
+            "member.updated",
+            profile.clone(),
+            vec![
+                ("first_name", "Robert"),
+                ("last_name", "Builder"),
+                ("role_id", member_role.as_str()),
+            ],
+            303,
+        ),
+        Case::MemberDeactivated => (
+            "member.deactivated",
+            format!("{profile}/deactivate"),
+            vec![],
+            303,
+        ),
+        Case::MemberActivated => (
+            "member.activated",
+            format!("{profile}/activate"),
+            vec![],
+            303,
+        ),
+        Case::MemberMadeAdmin => (
+            "member.made_admin",
+            format!("{profile}/make-admin"),
+            vec![],
+            303,
+        ),
+        Case::MemberRemoved => (
+            "member.removed",
+            format!("{profile}/delete"),
+            vec![("confirm_email", BOB)],
+            303,
+        ),
+        Case::BulkDeactivateOne => (
+            "member.deactivated",
+            "/orgs/my-org/users/bulk".to_string(),
+            vec![("action", "deactivate"), ("user_ids", bob.id.as_str())],
+            200,
+        ),
+        other => unreachable!("{other:?} is not a member case"),
+    };
+    let (before, page) = post_counted(app, &browser, &path, &fields).await;
+    assert_eq!(page.status, status, "{case:?}: {}", page.body);
+    (
+        before,
+        Expected::new(action, &admin, (&bob.id, BOB), Some(&org.id)),
+    )
+}
+
+const INVITEE: &str = "pat@example.com";
+
+fn invitation_id(app: &TestApp, email: &str) -> String {
+    use portcullis::db::schema::invitations as inv;
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    inv::table
+        .filter(inv::email.eq(email))
+        .select(inv::id)
+        .first(conn)
+        .unwrap()
+}
+
+/// The path (`/invite/...`) of the one copyable link on an invitation results page.
+fn invite_link(page: &Page) -> String {
+    let marker = "data-copy=\"";
+    let start = page.body.find(marker).expect("an invite link") + marker.len();
+    let link = &page.body[start..start + page.body[start..].find('"').unwrap()];
+    link[link.find("/invite/").expect("an invite link")..].to_string()
+}
+
+async fn exercise_invitations(app: &TestApp, case: Case) -> (usize, Expected) {
+    let InOrg {
+        browser,
+        admin,
+        org,
+        ..
+    } = in_org(app).await;
+    let member_role = app.role_id("my-org", "member");
+    let invite = [("emails", INVITEE), ("role_id", member_role.as_str())];
+    if let Case::InvitationCreated = case {
+        let (before, page) = post_counted(app, &browser, "/orgs/my-org/invitations", &invite).await;
+        assert_eq!(page.status, 200, "{case:?}: {}", page.body);
+        let id = invitation_id(app, INVITEE);
+        let expected = Expected::new("invitation.created", &admin, (&id, INVITEE), Some(&org.id));
+        return (before, expected);
+    }
+    let invited = prepare(&browser, "/orgs/my-org/invitations", &invite, 200).await;
+    let id = invitation_id(app, INVITEE);
+    let base = format!("/orgs/my-org/invitations/{id}");
+    match case {
+        Case::InvitationResent => {
+            // Past the once-a-minute limit on resending.
+            {
+                use portcullis::db::schema::invitations as inv;
+                let mut conn = app.conn();
+                let conn: &mut DbConnection = &mut conn;
+                diesel::update(inv::table.filter(inv::id.eq(&id)))
+                    .set(inv::last_sent_at.eq(db::now() - Duration::minutes(2)))
+                    .execute(conn)
+                    .unwrap();
+            }
+            let (before, page) = post_counted(app, &browser, &format!("{base}/resend"), &[]).await;
+            assert_eq!(page.status, 200, "{case:?}: {}", page.body);
+            let expected =
+                Expected::new("invitation.resent", &admin, (&id, INVITEE), Some(&org.id));
+            (before, expected)
+        }
+        Case::InvitationCancelled => {
+            let (before, page) = post_counted(app, &browser, &format!("{base}/cancel"), &[]).await;
+            assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+            let expected = Expected::new(
+                "invitation.cancelled",
+                &admin,
+                (&id, INVITEE),
+                Some(&org.id),
+            );
+            (before, expected)
+        }
+        Case::InvitationAccepted => {
+            let link = invite_link(&invited);
+            let newcomer = app.client();
+            let form = newcomer.get(&link).await;
+            assert_eq!(form.status, 200, "{}", form.body);
+            let before = all_events(app).len();
+            let done = newcomer
+                .post(
+                    &link,
+                    &[
+                        ("csrf_token", form.csrf()),
+                        ("first_name", "Pat".into()),
+                        ("last_name", "Newcomer".into()),
+                        ("password", "another good password".into()),
+                        ("password_confirm", "another good password".into()),
+                    ],
+                )
+                .await;
+            assert_eq!(done.status, 303, "{case:?}: {}", done.body);
+            let pat = users::find_by_email(&mut app.conn(), INVITEE)
+                .unwrap()
+                .unwrap();
+            let expected =
+                Expected::new("invitation.accepted", &pat, (&id, INVITEE), Some(&org.id));
+            (before, expected)
+        }
+        other => unreachable!("{other:?} is not an invitation case"),
+    }
+}
+
+fn custom_role_id(app: &TestApp, org: &Organization, name: &str) -> String {
+    roles::list(&mut app.conn(), &org.id)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == name)
+        .expect("role exists")
+        .id
+}
+
+async fn exercise_roles(app: &TestApp, case: Case) -> (usize, Expected) {
+    let InOrg {
+        browser,
+        admin,
+        org,
+        ..
+    } = in_org(app).await;
+    let auditor = [("name", "Auditor"), ("permissions", "audit.read")];
+    let (action, path, fields, label) = match case {
+        Case::RoleCreated => (
+            "role.created",
+            "/orgs/my-org/roles".to_string(),
+            auditor.to_vec(),
+            "Auditor",
+        ),
+        Case::RoleUpdated | Case::RoleDeleted => {
+            prepare(&browser, "/orgs/my-org/roles", &auditor, 303).await;
+            let id = custom_role_id(app, &org, "Auditor");
+            if let Case::RoleUpdated = case {
+                (
+                    "role.updated",
+                    format!("/orgs/my-org/roles/{id}"),
+                    vec![
+                        ("name", "Auditors"),
+                        ("permissions", "audit.read"),
+                        ("permissions", "users.read"),
+                    ],
+                    "Auditors",
+                )
+            } else {
+                (
+                    "role.deleted",
+                    format!("/orgs/my-org/roles/{id}/delete"),
+                    vec![],
+                    "Auditor",
+                )
+            }
+        }
+        other => unreachable!("{other:?} is not a role case"),
+    };
+    let (before, page) = post_counted(app, &browser, &path, &fields).await;
+    assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+    // A deleted role is gone: its id is the one it had.
+    let id = match case {
+        Case::RoleDeleted => path
+            .trim_end_matches("/delete")
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string(),
+        _ => custom_role_id(app, &org, label),
+    };
+    (
+        before,
+        Expected::new(action, &admin, (&id, label), Some(&org.id)),
+    )
+}
+
+async fn exercise_groups(app: &TestApp, case: Case) -> (usize, Expected) {
+    let InOrg {
+        browser,
+        admin,
+        org,
+        bob,
+    } = in_org(app).await;
+    let groups = "/orgs/my-org/groups";
+    if let Case::GroupCreated = case {
+        let (before, page) = post_counted(app, &browser, groups, &[("name", "Ops")]).await;
+        assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+        let id = location_id(&page);
+        let expected = Expected::new("group.created", &admin, (&id, "Ops"), Some(&org.id));
+        return (before, expected);
+    }
+    let id = location_id(&prepare(&browser, groups, &[("name", "Ops")], 303).await);
+    let base = format!("{groups}/{id}");
+    if let Case::GroupMemberRemoved = case {
+        prepare(
+            &browser,
+            &format!("{base}/members"),
+            &[("user_id", bob.id.as_str())],
+            303,
+        )
+        .await;
+    }
+    let (action, path, fields, target): (_, _, Vec<(&str, &str)>, (&str, &str)) = match case {
+        Case::GroupUpdated => (
+            "group.updated",
+            base.clone(),
+            vec![
+                ("name", "Operations"),
+                ("description", "Night shift"),
+                ("role_id", ""),
+            ],
+            (id.as_str(), "Operations"),
+        ),
+        Case::GroupDeleted => (
+            "group.deleted",
+            format!("{base}/delete"),
+            vec![],
+            (id.as_str(), "Ops"),
+        ),
+        Case::GroupMemberAdded => (
+            "group.member_added",
+            format!("{base}/members"),
+            vec![("user_id", bob.id.as_str())],
+            (bob.id.as_str(), BOB),
+        ),
+        Case::GroupMemberRemoved => (
+            "group.member_removed",
+            format!("{base}/members/{}/remove", bob.id),
+            vec![],
+            (bob.id.as_str(), BOB),
+        ),
+        other => unreachable!("{other:?} is not a group case"),
+    };
+    let (before, page) = post_counted(app, &browser, &path, &fields).await;
+    assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+    (before, Expected::new(action, &admin, target, Some(&org.id)))
+}
+
+async fn exercise_pools(app: &TestApp, case: Case) -> (usize, Expected) {
+    let InOrg {
+        browser,
+        admin,
+        org,
+        bob,
+    } = in_org(app).await;
+    let pools = "/orgs/my-org/pools";
+    let alpha = [("name", "Alpha"), ("parent_id", "")];
+    if let Case::PoolCreated = case {
+        let (before, page) = post_counted(app, &browser, pools, &alpha).await;
+        assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+        let id = location_id(&page);
+        let expected = Expected::new("pool.created", &admin, (&id, "Alpha"), Some(&org.id));
+        return (before, expected);
+    }
+    let id = location_id(&prepare(&browser, pools, &alpha, 303).await);
+    let base = format!("{pools}/{id}");
+    let engineer = app.role_id("my-org", "engineer");
+    if let Case::PoolMemberRemoved = case {
+        let fields = [("user_id", bob.id.as_str()), ("role_id", engineer.as_str())];
+        prepare(&browser, &format!("{base}/members"), &fields, 303).await;
+    }
+    let beta = match case {
+        Case::PoolMoved => {
+            let fields = [("name", "Beta"), ("parent_id", "")];
+            location_id(&prepare(&browser, pools, &fields, 303).await)
+        }
+        _ => String::new(),
+    };
+    let (action, path, fields, target): (_, _, Vec<(&str, &str)>, (&str, &str)) = match case {
+        Case::PoolRenamed => (
+            "pool.updated",
+            base.clone(),
+            vec![("name", "Alef"), ("parent_id", "")],
+            (id.as_str(), "Alef"),
+        ),
+        Case::PoolMoved => (
+            "pool.moved",
+            format!("{pools}/{beta}"),
+            vec![("name", "Beta"), ("parent_id", id.as_str())],
+            (beta.as_str(), "Beta"),
+        ),
+        Case::PoolDeleted => (
+            "pool.deleted",
+            format!("{base}/delete"),
+            vec![],
+            (id.as_str(), "Alpha"),
+        ),
+        Case::PoolMemberAdded => (
+            "pool.member_added",
+            format!("{base}/members"),
+            vec![("user_id", bob.id.as_str()), ("role_id", engineer.as_str())],
+            (bob.id.as_str(), BOB),
+        ),
+        Case::PoolMemberRemoved => (
+            "pool.member_removed",
+            format!("{base}/members/{}/remove", bob.id),
+            vec![],
+            (bob.id.as_str(), BOB),
+        ),
+        other => unreachable!("{other:?} is not a pool case"),
+    };
+    let (before, page) = post_counted(app, &browser, &path, &fields).await;
+    assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+    (before, Expected::new(action, &admin, target, Some(&org.id)))
+}
+
+async fn exercise_platform(app: &TestApp, case: Case) -> (usize, Expected) {
+    let InOrg {
+        browser,
+        admin,
+        org,
+        bob,
+    } = in_org(app).await;
+    match case {
+        Case::OrgCreatedWithNewAccount | Case::OrgCreatedWithExistingAccount => {
+            let first_admin = match case {
+                Case::OrgCreatedWithNewAccount => "boss@acme.test",
+                _ => BOB,
+            };
+            let fields = [
+                ("name", "Acme"),
+                ("slug", "acme"),
+                ("admin_email", first_admin),
+            ];
+            let (before, page) = post_counted(app, &browser, "/admin/orgs", &fields).await;
+            assert_eq!(page.status, 201, "{case:?}: {}", page.body);
+            let acme = org_by_slug(app, "acme");
+            // The first admin joined, and the one event says who it is.
+            let boss = users::find_by_email(&mut app.conn(), first_admin)
+                .unwrap()
+                .unwrap();
+            let events = all_events(app);
+            let created = events.last().unwrap();
+            assert!(created.details.contains(&boss.id), "{}", created.details);
+            assert!(created.details.contains(first_admin), "{}", created.details);
+            let expected = Expected::new("org.created", &admin, (&acme.id, "Acme"), Some(&acme.id));
+            (before, expected)
+        }
+        Case::AdminUserCreated => {
+            let fields = [
+                ("email", "new@example.com"),
+                ("first_name", "New"),
+                ("last_name", "Person"),
+                ("org", "my-org"),
+                ("role_id", "engineer"),
+            ];
+            let (before, page) = post_counted(app, &browser, "/admin/users", &fields).await;
+            assert_eq!(page.status, 201, "{case:?}: {}", page.body);
+            let new = users::find_by_email(&mut app.conn(), "new@example.com")
+                .unwrap()
+                .unwrap();
+            let expected = Expected::new(
+                "admin.user_created",
+                &admin,
+                (&new.id, "new@example.com"),
+                Some(&org.id),
+            );
+            (before, expected)
+        }
+        Case::AdminUserDisabled | Case::AdminUserEnabled => {
+            let base = format!("/admin/users/{}", bob.id);
+            let (action, path) = if let Case::AdminUserEnabled = case {
+                prepare(&browser, &format!("{base}/disable"), &[], 303).await;
+                ("admin.user_enabled", format!("{base}/enable"))
+            } else {
+                ("admin.user_disabled", format!("{base}/disable"))
+            };
+            let (before, page) = post_counted(app, &browser, &path, &[]).await;
+            assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+            // Accounts are the platform's: no organization.
+            (before, Expected::new(action, &admin, (&bob.id, BOB), None))
+        }
+        Case::AdminMembershipAdded => {
+            let other = create_org(app, "other", "Other");
+            let path = format!("/admin/users/{}/memberships", bob.id);
+            let fields = [("org", "other"), ("role_id", "manager")];
+            let (before, page) = post_counted(app, &browser, &path, &fields).await;
+            assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+            let expected = Expected::new(
+                "admin.membership_added",
+                &admin,
+                (&bob.id, BOB),
+                Some(&other.id),
+            );
+            (before, expected)
+        }
+        other => unreachable!("{other:?} is not a platform case"),
     }
 }
 
