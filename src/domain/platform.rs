@@ -19,6 +19,30 @@ use crate::db::{self, DbConnection, groups, memberships, roles, sessions};
 pub struct PlatformActor {
     pub user_id: String,
     pub email: String,
+    /// The base of links in the emails this actor's changes send.
+    pub public_url: String,
+}
+
+/// Queues the account-setup email in the caller's transaction, so the account and its
+/// email exist together or not at all.
+fn queue_setup_email(
+    conn: &mut DbConnection,
+    actor: &PlatformActor,
+    user: &User,
+    org_name: &str,
+    token: &str,
+) -> Result<(), MemberError> {
+    let now = db::now();
+    let email = crate::mail::templates::AccountSetupEmail {
+        admin_name: actor.email.clone(),
+        org_name: org_name.to_string(),
+        link: format!("{}/setup/{token}", actor.public_url),
+        expires_at: now + chrono::Duration::hours(super::setup::ACCOUNT_LINK_TTL_HOURS),
+    }
+    .render()
+    .map_err(|e| MemberError::Db(diesel::result::Error::SerializationError(e.into())))?;
+    crate::mail::outbox::queue(conn, &user.email, &email, Some(&user.id), now)?;
+    Ok(())
 }
 
 fn invalid(field: &'static str, message: &str) -> MemberError {
@@ -76,6 +100,7 @@ pub fn create_org(
             None => {
                 let user = insert_account(conn, &email, "", "")?;
                 let token = super::setup::issue_account_link(conn, &user.id)?;
+                queue_setup_email(conn, actor, &user, &name, &token)?;
                 (user, Some(token))
             }
         };
@@ -207,6 +232,7 @@ pub fn create_user(
             groups::add_member(conn, &org.id, &g.id, &user.id)?;
         }
         let setup_token = super::setup::issue_account_link(conn, &user.id)?;
+        queue_setup_email(conn, actor, &user, &org.name, &setup_token)?;
         audit::record(
             conn,
             &Event::new("admin.user_created", origin)

@@ -33,11 +33,12 @@ fn require_reader(current: &CurrentUser) -> AppResult<()> {
     }
 }
 
-fn require_admin(current: &CurrentUser) -> AppResult<PlatformActor> {
+fn require_admin(state: &AppState, current: &CurrentUser) -> AppResult<PlatformActor> {
     if current.is_platform_admin() {
         Ok(PlatformActor {
             user_id: current.user.id.clone(),
             email: current.user.email.clone(),
+            public_url: state.settings.public_url(),
         })
     } else {
         Err(AppError::forbidden())
@@ -109,7 +110,7 @@ pub async fn create_org(
     origin: Origin,
     form: web::Form<OrgForm>,
 ) -> AppResult<HttpResponse> {
-    let actor = require_admin(&current)?;
+    let actor = require_admin(&state, &current)?;
     let form = form.into_inner();
     let f = form.clone();
     let result = state
@@ -117,6 +118,7 @@ pub async fn create_org(
         .await?;
     match result {
         Ok(created) => {
+            state.mail.wake();
             let link = created
                 .setup_token
                 .as_deref()
@@ -250,7 +252,7 @@ pub async fn create_user(
     origin: Origin,
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
-    let actor = require_admin(&current)?;
+    let actor = require_admin(&state, &current)?;
     let form: UserForm = serde_html_form::from_bytes(&body).unwrap_or_default();
     let f = form.clone();
     let result = state
@@ -258,6 +260,7 @@ pub async fn create_user(
         .await?;
     match result {
         Ok(created) => {
+            state.mail.wake();
             let info = (
                 created.user.email.clone(),
                 created.org.name.clone(),
@@ -293,7 +296,7 @@ async fn set_enabled(
     user_id: String,
     enabled: bool,
 ) -> AppResult<HttpResponse> {
-    let actor = require_admin(&current)?;
+    let actor = require_admin(&state, &current)?;
     let email = state
         .db(move |conn| {
             platform::set_enabled(conn, &actor, &user_id, enabled, &origin).map_err(member_error)
@@ -336,7 +339,7 @@ pub async fn add_membership(
     path: UserPath,
     form: web::Form<MembershipForm>,
 ) -> AppResult<HttpResponse> {
-    let actor = require_admin(&current)?;
+    let actor = require_admin(&state, &current)?;
     let user_id = path.into_inner();
     let form = form.into_inner();
     let (email, org) = state

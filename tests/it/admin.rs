@@ -255,3 +255,54 @@ async fn operators_read_and_change_nothing_others_are_refused() {
     assert_eq!(anonymous.status, 303);
     assert!(anonymous.location.unwrap().starts_with("/login"));
 }
+
+#[actix_web::test]
+async fn an_account_created_by_an_admin_gets_its_setup_link_by_email() {
+    let smtp = crate::smtp::SmtpServer::start();
+    let url = smtp.url();
+    let app = spawn_app_with(move |s| s.smtp_url = Some(url)).await;
+    let admin = app.setup_admin().await;
+    let created = admin
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[
+                ("email", "emailed@example.com"),
+                ("first_name", "Emma"),
+                ("last_name", "Iled"),
+                ("org", "my-org"),
+                ("role_id", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.to, vec!["emailed@example.com".to_string()]);
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("admin@example.com created your Portcullis account")
+    );
+    let text = mail.decoded();
+    let start = text.find("/setup/").expect("a setup link");
+    let path: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "/-_".contains(*c))
+        .collect();
+    let browser = app.client();
+    let form = browser.get(&path).await;
+    assert_eq!(form.status, 200);
+    let done = browser
+        .post(
+            &path,
+            &[
+                ("csrf_token", form.csrf()),
+                ("first_name", "Emma".into()),
+                ("last_name", "Iled".into()),
+                ("password", "emailed password 1".into()),
+                ("password_confirm", "emailed password 1".into()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(browser.get("/orgs/my-org/users").await.status, 200);
+}
