@@ -306,3 +306,35 @@ async fn an_account_created_by_an_admin_gets_its_setup_link_by_email() {
     assert_eq!(done.status, 303);
     assert_eq!(browser.get("/orgs/my-org/users").await.status, 200);
 }
+
+#[actix_web::test]
+async fn the_first_admin_of_a_new_organization_is_emailed_a_setup_link() {
+    let smtp = crate::smtp::SmtpServer::start();
+    let url = smtp.url();
+    let app = spawn_app_with(move |s| s.smtp_url = Some(url)).await;
+    let admin = app.setup_admin().await;
+    let created = admin
+        .submit(
+            "/admin/orgs",
+            "/admin/orgs",
+            &[
+                ("name", "Acme & Sons"),
+                ("slug", "acme"),
+                ("admin_email", "boss@acme.test"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.to, vec!["boss@acme.test".to_string()]);
+    let text = mail.decoded();
+    assert!(text.contains("in Acme & Sons"), "{text}");
+    let shown = setup_link(&created.body);
+    let shown_path = &shown[shown.find("/setup/").unwrap()..];
+    assert!(
+        text.contains(shown_path),
+        "the email carries the link shown once on the page"
+    );
+    let boss = app.user_id("boss@acme.test");
+    assert_eq!(app.member_role("acme", &boss).as_deref(), Some("admin"));
+}
