@@ -5,8 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::dsl::{AsSelect, IntoBoxed, Select};
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Text, Timestamp, Untyped};
+use diesel::sql_types::{Text, Timestamp};
 
 use super::schema::audit_events;
 use super::{DbConnection, MultiBackend};
@@ -185,53 +184,7 @@ pub fn explain_page(
     after: Option<&Cursor>,
     limit: i64,
 ) -> QueryResult<Vec<String>> {
-    let prefix = match conn {
-        DbConnection::Sqlite(_) => "EXPLAIN QUERY PLAN ",
-        DbConnection::Postgresql(_) => "EXPLAIN ",
-    };
-    let lines: Vec<PlanLine> = Explain {
-        prefix,
-        query: build(scope, filter, after, limit),
-    }
-    .load(conn)?;
-    Ok(lines.into_iter().map(|l| l.0).collect())
-}
-
-struct Explain<Q> {
-    prefix: &'static str,
-    query: Q,
-}
-
-impl<Q> QueryId for Explain<Q> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<Q> Query for Explain<Q> {
-    type SqlType = Untyped;
-}
-
-impl<Q: QueryFragment<MultiBackend>> QueryFragment<MultiBackend> for Explain<Q> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
-        out.push_sql(self.prefix);
-        self.query.walk_ast(out)
-    }
-}
-
-impl<Q> RunQueryDsl<DbConnection> for Explain<Q> {}
-
-/// SQLite names the column `detail`, PostgreSQL `QUERY PLAN`.
-struct PlanLine(String);
-
-impl diesel::QueryableByName<MultiBackend> for PlanLine {
-    fn build<'a>(
-        row: &impl diesel::row::NamedRow<'a, MultiBackend>,
-    ) -> diesel::deserialize::Result<Self> {
-        let line = diesel::row::NamedRow::get::<Text, String>(row, "detail")
-            .or_else(|_| diesel::row::NamedRow::get::<Text, String>(row, "QUERY PLAN"))?;
-        Ok(PlanLine(line))
-    }
+    super::explain(conn, build(scope, filter, after, limit))
 }
 
 /// Retention, the one way audit rows leave the table: deletes events older than

@@ -232,6 +232,42 @@ pub fn list(
     after: Option<(NaiveDateTime, String)>,
     limit: i64,
 ) -> QueryResult<Vec<ListRow>> {
+    match run_list(conn, (org_id, filter, now, after, limit), false)? {
+        ListOutput::Rows(rows) => Ok(rows),
+        ListOutput::Plan(_) => unreachable!("asked for rows"),
+    }
+}
+
+/// The database's plan for a page of [`list`]: tests check an index serves it in order.
+pub fn explain_list(
+    conn: &mut DbConnection,
+    org_id: &str,
+    filter: StatusFilter,
+    now: NaiveDateTime,
+    after: Option<(NaiveDateTime, String)>,
+) -> QueryResult<Vec<String>> {
+    match run_list(conn, (org_id, filter, now, after, 51), true)? {
+        ListOutput::Plan(lines) => Ok(lines),
+        ListOutput::Rows(_) => unreachable!("asked for a plan"),
+    }
+}
+
+enum ListOutput {
+    Rows(Vec<ListRow>),
+    Plan(Vec<String>),
+}
+
+type ListArgs<'a> = (
+    &'a str,
+    StatusFilter,
+    NaiveDateTime,
+    Option<(NaiveDateTime, String)>,
+    i64,
+);
+
+/// Builds the page query once, for loading or for explaining.
+fn run_list(conn: &mut DbConnection, args: ListArgs, explain: bool) -> QueryResult<ListOutput> {
+    let (org_id, filter, now, after, limit) = args;
     let mut query = invitations::table
         .inner_join(roles::table)
         .left_join(users::table.on(invitations::invited_by.eq(users::id.nullable())))
@@ -261,25 +297,28 @@ pub fn list(
         StatusFilter::All => query,
     };
     if let Some((created_at, id)) = after {
-        query = query.filter(
+        // `created_at <= t` bounds the index range; the OR only sorts out ties at t.
+        query = query.filter(invitations::created_at.le(created_at)).filter(
             invitations::created_at
                 .lt(created_at)
-                .or(invitations::created_at
-                    .eq(created_at)
-                    .and(invitations::id.lt(id))),
+                .or(invitations::id.lt(id)),
         );
     }
+    if explain {
+        return super::explain(conn, query).map(ListOutput::Plan);
+    }
     let rows: Vec<(Invitation, Role, InviterColumns)> = query.load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(invitation, role, (email, first, last))| ListRow {
-            invitation,
-            role,
-            inviter_email: email,
-            inviter_first_name: first,
-            inviter_last_name: last,
-        })
-        .collect())
+    Ok(ListOutput::Rows(
+        rows.into_iter()
+            .map(|(invitation, role, (email, first, last))| ListRow {
+                invitation,
+                role,
+                inviter_email: email,
+                inviter_first_name: first,
+                inviter_last_name: last,
+            })
+            .collect(),
+    ))
 }
 
 pub fn add_group(conn: &mut DbConnection, invitation_id: &str, group_id: &str) -> QueryResult<()> {

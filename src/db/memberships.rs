@@ -196,6 +196,24 @@ pub fn list_page(
     org_id: &str,
     filter: &ListFilter,
 ) -> QueryResult<Vec<MemberRow>> {
+    match run_list_page(conn, org_id, filter, false)? {
+        PageOutput::Rows(rows) => Ok(rows),
+        PageOutput::Plan(_) => unreachable!("asked for rows"),
+    }
+}
+
+enum PageOutput {
+    Rows(Vec<MemberRow>),
+    Plan(Vec<String>),
+}
+
+/// Builds the page query once, for loading or for explaining.
+fn run_list_page(
+    conn: &mut DbConnection,
+    org_id: &str,
+    filter: &ListFilter,
+    explain: bool,
+) -> QueryResult<PageOutput> {
     use super::schema::users;
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Text, Timestamp};
@@ -302,15 +320,20 @@ pub fn list_page(
             memberships::user_id.desc(),
         )),
     };
-    let rows: Vec<(Membership, super::users::User, Role)> = query.limit(filter.limit).load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(membership, user, role)| MemberRow {
-            membership,
-            user,
-            role,
-        })
-        .collect())
+    let query = query.limit(filter.limit);
+    if explain {
+        return super::explain(conn, query).map(PageOutput::Plan);
+    }
+    let rows: Vec<(Membership, super::users::User, Role)> = query.load(conn)?;
+    Ok(PageOutput::Rows(
+        rows.into_iter()
+            .map(|(membership, user, role)| MemberRow {
+                membership,
+                user,
+                role,
+            })
+            .collect(),
+    ))
 }
 
 #[derive(QueryableByName)]
@@ -459,14 +482,9 @@ pub fn active_members(
         .load(conn)
 }
 
-/// The database's plan for the first page of the Users tab in each sort, as text; tests
-/// and the benchmark use it to prove every sort is served by an index, not a sort of
-/// the whole organization. The SQL is captured from the real query, not restated.
+/// The database's plan for the first page of the Users tab in each sort: tests use it
+/// to prove every sort is served by an index rather than a sort of the organization.
 pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(SortKey, String)>> {
-    use std::sync::{Arc, Mutex};
-
-    use diesel::connection::{InstrumentationEvent, SimpleConnection};
-
     let mut plans = Vec::new();
     for sort in [
         SortKey::Email,
@@ -474,15 +492,6 @@ pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(S
         SortKey::Created,
         SortKey::LastActive,
     ] {
-        let captured = Arc::new(Mutex::new(None::<String>));
-        let sink = captured.clone();
-        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::StartQuery { query, .. } = event {
-                let text = query.to_string();
-                let sql = text.split(" -- binds:").next().unwrap_or("").to_string();
-                *sink.lock().expect("capture lock") = Some(sql);
-            }
-        });
         let filter = ListFilter {
             search: None,
             status: None,
@@ -492,54 +501,10 @@ pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(S
             after: None,
             limit: 51,
         };
-        let run = list_page(conn, org_id, &filter);
-        conn.set_instrumentation(None::<Box<dyn diesel::connection::Instrumentation>>);
-        run?;
-        let sql = captured
-            .lock()
-            .expect("capture lock")
-            .take()
-            .unwrap_or_default();
-        let plan = match conn {
-            DbConnection::Sqlite(_) => {
-                #[derive(QueryableByName)]
-                struct Step {
-                    #[diesel(sql_type = diesel::sql_types::Text)]
-                    detail: String,
-                }
-                diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-                    .load::<Step>(conn)?
-                    .into_iter()
-                    .map(|s| s.detail)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
-            DbConnection::Postgresql(_) => {
-                #[derive(QueryableByName)]
-                struct Line {
-                    #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
-                    line: String,
-                }
-                // Tiny test tables make a full scan look cheaper than any index; switch
-                // scans and sorts off to learn whether an index *can* serve the query.
-                conn.batch_execute(&format!(
-                    "SET enable_seqscan = off; SET enable_sort = off; DEALLOCATE ALL; PREPARE users_page AS {sql}"
-                ))?;
-                let escaped = org_id.replace('\'', "''");
-                let lines =
-                    diesel::sql_query(format!("EXPLAIN EXECUTE users_page('{escaped}', 51)"))
-                        .load::<Line>(conn)?;
-                conn.batch_execute(
-                    "DEALLOCATE users_page; RESET enable_seqscan; RESET enable_sort",
-                )?;
-                lines
-                    .into_iter()
-                    .map(|l| l.line)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
+        let PageOutput::Plan(lines) = run_list_page(conn, org_id, &filter, true)? else {
+            unreachable!("asked for a plan")
         };
-        plans.push((sort, plan));
+        plans.push((sort, lines.join("\n")));
     }
     Ok(plans)
 }

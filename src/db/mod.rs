@@ -21,6 +21,8 @@ use chrono::{NaiveDateTime, SubsecRound, Utc};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Text, Untyped};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -247,6 +249,58 @@ pub fn new_id() -> String {
 /// Placeholder for "never" in NOT NULL time columns that lists sort by.
 pub fn never() -> NaiveDateTime {
     chrono::DateTime::UNIX_EPOCH.naive_utc()
+}
+
+/// The database's plan for `query`, one line per step (`EXPLAIN QUERY PLAN` on SQLite,
+/// `EXPLAIN` on PostgreSQL), with the query's own binds: tests use it to prove list
+/// queries are served by an index in page order.
+pub fn explain<Q: QueryFragment<MultiBackend>>(
+    conn: &mut DbConnection,
+    query: Q,
+) -> QueryResult<Vec<String>> {
+    let prefix = match conn {
+        DbConnection::Sqlite(_) => "EXPLAIN QUERY PLAN ",
+        DbConnection::Postgresql(_) => "EXPLAIN ",
+    };
+    let lines: Vec<PlanLine> = Explain { prefix, query }.load(conn)?;
+    Ok(lines.into_iter().map(|l| l.0).collect())
+}
+
+struct Explain<Q> {
+    prefix: &'static str,
+    query: Q,
+}
+
+impl<Q> QueryId for Explain<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q> Query for Explain<Q> {
+    type SqlType = Untyped;
+}
+
+impl<Q: QueryFragment<MultiBackend>> QueryFragment<MultiBackend> for Explain<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql(self.prefix);
+        self.query.walk_ast(out)
+    }
+}
+
+impl<Q> RunQueryDsl<DbConnection> for Explain<Q> {}
+
+/// SQLite names the column `detail`, PostgreSQL `QUERY PLAN`.
+struct PlanLine(String);
+
+impl diesel::QueryableByName<MultiBackend> for PlanLine {
+    fn build<'a>(
+        row: &impl diesel::row::NamedRow<'a, MultiBackend>,
+    ) -> diesel::deserialize::Result<Self> {
+        let line = diesel::row::NamedRow::get::<Text, String>(row, "detail")
+            .or_else(|_| diesel::row::NamedRow::get::<Text, String>(row, "QUERY PLAN"))?;
+        Ok(PlanLine(line))
+    }
 }
 
 #[cfg(test)]
