@@ -107,3 +107,18 @@ pub fn count_for_user(
 pub fn delete_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)
 }
+
+/// The account's live sessions, most recently seen first (bounded: a list on a page).
+pub fn list_for_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::expires_at.gt(now))
+        .order(sessions::last_seen_at.desc())
+        .limit(50)
+        .select(SessionRow::as_select())
+        .load(conn)
+}

@@ -1,5 +1,6 @@
 //! Validated types and the rules of the portal, free of HTTP so they are unit-tested alone.
 
+pub mod account;
 pub mod audit_view;
 pub mod custom_roles;
 pub mod email;

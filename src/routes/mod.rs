@@ -1,5 +1,6 @@
 //! Thin handlers: extract, authorize, run the domain rule in `web::block`, render.
 
+pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod auth;
@@ -24,6 +25,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(auth::login_form))
         .route("/login", web::post().to(auth::login))
         .route("/logout", web::post().to(auth::logout))
+        .route("/account", web::get().to(account::account_page))
+        .route(
+            "/account/password",
+            web::post().to(account::change_password),
+        )
         .route("/setup/{token}", web::get().to(setup::setup_form))
         .route("/setup/{token}", web::post().to(setup::complete))
         .route("/orgs", web::get().to(orgs::list_page))

@@ -206,6 +206,7 @@ enum Case {
     LoginFailed,
     LoginThrottled,
     Logout,
+    PasswordChanged,
     SetupFirstAdmin,
     SetupAccountLink,
     MemberEdited,
@@ -252,6 +253,7 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
         ],
     ),
     ("POST", "/logout", &[Case::Logout]),
+    ("POST", "/account/password", &[Case::PasswordChanged]),
     (
         "POST",
         "/setup/{token}",
@@ -397,6 +399,7 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
         | Case::LoginFailed
         | Case::LoginThrottled
         | Case::Logout
+        | Case::PasswordChanged
         | Case::SetupFirstAdmin
         | Case::SetupAccountLink => exercise_auth(&app, case).await,
         Case::MemberEdited
@@ -579,6 +582,34 @@ async fn exercise_auth(app: &TestApp, case: Case) -> (usize, Expected) {
                 before,
                 Expected {
                     action: "auth.logout",
+                    actor: Some(ADMIN_EMAIL.into()),
+                    target_label: Some(ADMIN_EMAIL.into()),
+                    target_id: Some(admin.id),
+                    org: None,
+                },
+            )
+        }
+        Case::PasswordChanged => {
+            let browser = app.setup_admin().await;
+            let token = browser.get("/account").await.csrf();
+            let before = all_events(app).len();
+            let out = browser
+                .post(
+                    "/account/password",
+                    &[
+                        ("csrf_token", token),
+                        ("current_password", ADMIN_PASSWORD.into()),
+                        ("password", "a changed password".into()),
+                        ("password_confirm", "a changed password".into()),
+                    ],
+                )
+                .await;
+            assert_eq!(out.status, 303, "{case:?}: {}", out.body);
+            let admin = admin(app);
+            (
+                before,
+                Expected {
+                    action: "account.password_changed",
                     actor: Some(ADMIN_EMAIL.into()),
                     target_label: Some(ADMIN_EMAIL.into()),
                     target_id: Some(admin.id),

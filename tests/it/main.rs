@@ -1,5 +1,6 @@
 //! The one integration-test binary: real server, real database, real HTTP.
 
+mod account;
 mod admin;
 mod audit;
 mod auth;
