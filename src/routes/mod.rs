@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(orgs::root))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(crate::web::metrics::metrics_page))
         .route("/static/{name}", web::get().to(crate::web::assets::serve))
         .route("/login", web::get().to(auth::login_form))
         .route("/login", web::post().to(auth::login))

@@ -32,6 +32,12 @@ pub async fn request_log(
     span.in_scope(|| {
         tracing::info!(route = %route, status, elapsed_ms = format!("{elapsed_ms:.1}"), "request");
     });
+    if let Some(metrics) = res
+        .request()
+        .app_data::<actix_web::web::Data<super::metrics::Metrics>>()
+    {
+        metrics.observe(&method, &route, status, elapsed_ms / 1000.0);
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);

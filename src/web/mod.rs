@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod audit_denials;
 pub mod layout;
+pub mod metrics;
 pub mod middleware;
 
 use actix_session::Session;

@@ -135,3 +135,35 @@ async fn readiness_fails_when_the_database_server_is_gone() {
     assert_eq!(ready.status, 503);
     assert_eq!(ready.body.trim(), "database unavailable");
 }
+
+#[actix_web::test]
+async fn metrics_count_requests_by_route_pattern_without_secrets() {
+    let app = spawn_app().await;
+    let browser = app.client();
+    for _ in 0..3 {
+        browser.get("/login").await;
+    }
+    browser.get("/invite/secret-looking-token-123").await;
+    let metrics = browser.get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(
+        metrics
+            .body
+            .contains("http_requests_total{method=\"GET\",route=\"/login\",status=\"200\"} 3"),
+        "{}",
+        metrics.body
+    );
+    assert!(metrics.body.contains("route=\"/invite/{token}\""));
+    assert!(!metrics.body.contains("secret-looking-token-123"));
+    assert!(
+        metrics
+            .body
+            .contains("http_request_duration_seconds_count{method=\"GET\",route=\"/login\"} 3")
+    );
+}
