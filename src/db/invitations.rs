@@ -7,8 +7,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::roles::Role;
 use super::schema::{
-    group_members, groups, invitation_groups, invitation_pools, invitations, memberships,
-    pool_members, pools, roles, users,
+    groups, invitation_groups, invitation_pools, invitations, memberships, pools, roles, users,
 };
 
 pub const PENDING: &str = "pending";
@@ -406,62 +405,6 @@ pub fn org_pools(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<Choic
             role_rank: None,
         })
         .collect())
-}
-
-pub fn join_group(
-    conn: &mut DbConnection,
-    org_id: &str,
-    group_id: &str,
-    user_id: &str,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    let exists: bool = diesel::select(diesel::dsl::exists(
-        group_members::table
-            .filter(group_members::group_id.eq(group_id))
-            .filter(group_members::user_id.eq(user_id)),
-    ))
-    .get_result(conn)?;
-    if exists {
-        return Ok(());
-    }
-    diesel::insert_into(group_members::table)
-        .values((
-            group_members::group_id.eq(group_id),
-            group_members::user_id.eq(user_id),
-            group_members::org_id.eq(org_id),
-            group_members::created_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
-}
-
-pub fn join_pool(
-    conn: &mut DbConnection,
-    org_id: &str,
-    pool_id: &str,
-    user_id: &str,
-    role_id: &str,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    let exists: bool = diesel::select(diesel::dsl::exists(
-        pool_members::table
-            .filter(pool_members::pool_id.eq(pool_id))
-            .filter(pool_members::user_id.eq(user_id)),
-    ))
-    .get_result(conn)?;
-    if exists {
-        return Ok(());
-    }
-    diesel::insert_into(pool_members::table)
-        .values((
-            pool_members::pool_id.eq(pool_id),
-            pool_members::user_id.eq(user_id),
-            pool_members::org_id.eq(org_id),
-            pool_members::role_id.eq(role_id),
-            pool_members::created_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
 }
 
 /// Which of these addresses already belong to members (active or not) of the org.

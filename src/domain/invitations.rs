@@ -18,7 +18,7 @@ use crate::db::invitations::{self as rows, Choice, Invitation, NewInvitation};
 use crate::db::organizations::{self, Organization};
 use crate::db::roles::{self, Role};
 use crate::db::users::{self, NewUser, User};
-use crate::db::{self, DbConnection, email_outbox, memberships};
+use crate::db::{self, DbConnection, email_outbox, groups, memberships, pools};
 use crate::domain::tokens;
 use crate::mail::outbox;
 use crate::mail::templates::InvitationEmail;
@@ -757,7 +757,7 @@ pub fn accept_with_new_account(
             },
         )?;
         let user = users::find(conn, &id)?.ok_or(AcceptError::InvalidLink)?;
-        let org = join(conn, &invitation, &user, true, now, origin)?;
+        let org = join(conn, &invitation, &user, true, origin)?;
         Ok((user, org))
     })
 }
@@ -779,7 +779,7 @@ pub fn accept_as(
         if !rows::consume(conn, &hash, now)? {
             return Err(AcceptError::InvalidLink);
         }
-        join(conn, &invitation, user, false, now, origin)
+        join(conn, &invitation, user, false, origin)
     })
 }
 
@@ -789,7 +789,6 @@ fn join(
     invitation: &Invitation,
     user: &User,
     new_account: bool,
-    now: NaiveDateTime,
     origin: &Origin,
 ) -> Result<Organization, AcceptError> {
     let org = organizations::find(conn, &invitation.org_id)?.ok_or(AcceptError::InvalidLink)?;
@@ -804,12 +803,16 @@ fn join(
         memberships::insert(conn, &org.id, user, &role.id)?;
     }
     for group_id in &group_ids {
-        rows::join_group(conn, &org.id, group_id, &user.id, now)?;
+        if !groups::is_member(conn, group_id, &user.id)? {
+            groups::add_member(conn, &org.id, group_id, &user.id)?;
+        }
     }
-    let pools = rows::pool_grants(conn, &invitation.id)?;
-    for (pool_id, pool_role) in &pools {
+    let pool_grants = rows::pool_grants(conn, &invitation.id)?;
+    for (pool_id, pool_role) in &pool_grants {
         let pool_role = pool_role.as_deref().unwrap_or(&role.id);
-        rows::join_pool(conn, &org.id, pool_id, &user.id, pool_role, now)?;
+        if !pools::is_member(conn, pool_id, &user.id)? {
+            pools::add_member(conn, &org.id, pool_id, &user.id, pool_role)?;
+        }
     }
     email_outbox::delete_unsent_for(conn, &invitation.id)?;
     audit::record(
@@ -823,7 +826,7 @@ fn join(
                 "new_account": new_account,
                 "already_member": already_member,
                 "groups": group_ids,
-                "pools": pools.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+                "pools": pool_grants.iter().map(|(p, _)| p).collect::<Vec<_>>(),
                 "invited_by": invitation.invited_by,
             })),
     )?;
