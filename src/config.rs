@@ -49,7 +49,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct Settings {
     /// postgres://..., sqlite://PATH or a file path. Default: DATA_DIR/portcullis.db.
     #[arg(long, env = "PORTCULLIS_DATABASE_URL", global = true)]
@@ -228,5 +228,56 @@ impl Settings {
             mail_retry_delay: Duration::from_millis(200),
             ..cli.settings
         }
+    }
+}
+
+/// Secrets (the session key, the SMTP URL with its password) print as `<redacted>`, so a
+/// debug log of the settings leaks nothing.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Settings")
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|u| redact_password(u)),
+            )
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("public_url", &self.public_url)
+            .field("session_key", &redacted(&self.session_key))
+            .field("smtp_url", &redacted(&self.smtp_url))
+            .field("mail_from", &self.mail_from)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:<redacted>@host/db`.
+fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("<redacted>"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let mut settings = Settings::for_tests(
+            "postgres://app:hunter2@db.example/portcullis".into(),
+            "/tmp/x".into(),
+        );
+        settings.smtp_url = Some("smtp://mailer:s3cret@mail.example:587".into());
+        settings.session_key = Some("k".repeat(64));
+        let text = format!("{settings:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(!text.contains(&"k".repeat(64)), "{text}");
+        assert!(text.contains("db.example"));
     }
 }
