@@ -418,22 +418,25 @@ fn activity_view(now: chrono::NaiveDateTime, e: AuditRow) -> ActivityView {
 
 type MemberPath = web::Path<(String, String)>;
 
+/// One tab of the member profile, read-only.
+async fn tab_page(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    path: MemberPath,
+    tab: Tab,
+) -> AppResult<HttpResponse> {
+    let page = profile(&state, &session, &ctx, path.into_inner().1, tab, None).await?;
+    Ok(render(&page))
+}
+
 pub async fn profile_page(
     state: web::Data<AppState>,
     session: Session,
     ctx: OrgCtx,
     path: MemberPath,
 ) -> AppResult<HttpResponse> {
-    let page = profile(
-        &state,
-        &session,
-        &ctx,
-        path.into_inner().1,
-        Tab::Details,
-        None,
-    )
-    .await?;
-    Ok(render(&page))
+    tab_page(state, session, ctx, path, Tab::Details).await
 }
 
 pub async fn groups_page(
@@ -442,16 +445,7 @@ pub async fn groups_page(
     ctx: OrgCtx,
     path: MemberPath,
 ) -> AppResult<HttpResponse> {
-    let page = profile(
-        &state,
-        &session,
-        &ctx,
-        path.into_inner().1,
-        Tab::Groups,
-        None,
-    )
-    .await?;
-    Ok(render(&page))
+    tab_page(state, session, ctx, path, Tab::Groups).await
 }
 
 pub async fn pools_page(
@@ -460,16 +454,7 @@ pub async fn pools_page(
     ctx: OrgCtx,
     path: MemberPath,
 ) -> AppResult<HttpResponse> {
-    let page = profile(
-        &state,
-        &session,
-        &ctx,
-        path.into_inner().1,
-        Tab::Pools,
-        None,
-    )
-    .await?;
-    Ok(render(&page))
+    tab_page(state, session, ctx, path, Tab::Pools).await
 }
 
 pub async fn activity_page(
@@ -478,16 +463,7 @@ pub async fn activity_page(
     ctx: OrgCtx,
     path: MemberPath,
 ) -> AppResult<HttpResponse> {
-    let page = profile(
-        &state,
-        &session,
-        &ctx,
-        path.into_inner().1,
-        Tab::Activity,
-        None,
-    )
-    .await?;
-    Ok(render(&page))
+    tab_page(state, session, ctx, path, Tab::Activity).await
 }
 
 pub async fn update(
