@@ -294,13 +294,7 @@ async fn an_account_created_by_an_admin_gets_its_setup_link_by_email() {
     let done = browser
         .post(
             &path,
-            &[
-                ("csrf_token", form.csrf()),
-                ("first_name", "Emma".into()),
-                ("last_name", "Iled".into()),
-                ("password", "emailed password 1".into()),
-                ("password_confirm", "emailed password 1".into()),
-            ],
+            &account_form(form.csrf(), "Emma", "Iled", "emailed password 1"),
         )
         .await;
     assert_eq!(done.status, 303);

@@ -444,17 +444,7 @@ async fn exercise_auth(app: &TestApp, case: Case) -> (usize, Expected) {
             let form = browser.get_abs(&setup).await;
             let before = all_events(app).len();
             let done = browser
-                .post_abs(
-                    &setup,
-                    &[
-                        ("csrf_token", form.csrf()),
-                        ("email", ADMIN_EMAIL.into()),
-                        ("first_name", "Ada".into()),
-                        ("last_name", "Admin".into()),
-                        ("password", ADMIN_PASSWORD.into()),
-                        ("password_confirm", ADMIN_PASSWORD.into()),
-                    ],
-                )
+                .post_abs(&setup, &first_admin_form(form.csrf()))
                 .await;
             assert_eq!(done.status, 303, "{case:?}: {}", done.body);
             let admin = admin(app);
@@ -487,13 +477,7 @@ async fn exercise_auth(app: &TestApp, case: Case) -> (usize, Expected) {
             let done = browser
                 .post(
                     &path,
-                    &[
-                        ("csrf_token", form.csrf()),
-                        ("first_name", "Olive".into()),
-                        ("last_name", "Ops".into()),
-                        ("password", "another good password".into()),
-                        ("password_confirm", "another good password".into()),
-                    ],
+                    &account_form(form.csrf(), "Olive", "Ops", "another good password"),
                 )
                 .await;
             assert_eq!(done.status, 303, "{case:?}: {}", done.body);
@@ -806,13 +790,7 @@ async fn exercise_invitations(app: &TestApp, case: Case) -> (usize, Expected) {
             let done = newcomer
                 .post(
                     &link,
-                    &[
-                        ("csrf_token", form.csrf()),
-                        ("first_name", "Pat".into()),
-                        ("last_name", "Newcomer".into()),
-                        ("password", "another good password".into()),
-                        ("password_confirm", "another good password".into()),
-                    ],
+                    &account_form(form.csrf(), "Pat", "Newcomer", "another good password"),
                 )
                 .await;
             assert_eq!(done.status, 303, "{case:?}: {}", done.body);
@@ -1257,17 +1235,7 @@ async fn failed_changes_write_no_event() {
     assert_eq!(logout.status, 403);
     // A spent or unknown link.
     let unknown = browser
-        .post(
-            "/setup/not-a-token",
-            &[
-                ("csrf_token", form.csrf()),
-                ("email", ADMIN_EMAIL.into()),
-                ("first_name", "Ada".into()),
-                ("last_name", "Admin".into()),
-                ("password", ADMIN_PASSWORD.into()),
-                ("password_confirm", ADMIN_PASSWORD.into()),
-            ],
-        )
+        .post("/setup/not-a-token", &first_admin_form(form.csrf()))
         .await;
     assert_eq!(unknown.status, 404);
     assert_eq!(all_events(&app).len(), before);

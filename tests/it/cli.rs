@@ -88,13 +88,7 @@ async fn create_admin_without_a_password_prints_a_one_time_link() {
     let done = browser
         .post(
             &path,
-            &[
-                ("csrf_token", form.csrf()),
-                ("first_name", "Olive".into()),
-                ("last_name", "Ops".into()),
-                ("password", "another good password".into()),
-                ("password_confirm", "another good password".into()),
-            ],
+            &account_form(form.csrf(), "Olive", "Ops", "another good password"),
         )
         .await;
     assert_eq!(done.status, 303);

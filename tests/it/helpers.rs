@@ -143,17 +143,7 @@ impl TestApp {
         let page = browser.get_abs(&setup).await;
         assert_eq!(page.status, 200);
         let response = browser
-            .post_abs(
-                &setup,
-                &[
-                    ("csrf_token", page.csrf()),
-                    ("email", ADMIN_EMAIL.into()),
-                    ("first_name", "Ada".into()),
-                    ("last_name", "Admin".into()),
-                    ("password", ADMIN_PASSWORD.into()),
-                    ("password_confirm", ADMIN_PASSWORD.into()),
-                ],
-            )
+            .post_abs(&setup, &first_admin_form(page.csrf()))
             .await;
         assert_eq!(response.status, 303, "{}", response.body);
         browser
@@ -484,4 +474,32 @@ impl TestApp {
             .filter(|(a, _, _)| a == action)
             .count()
     }
+}
+
+/// The first-administrator setup form, filled in as `TestApp::setup_admin` does.
+pub fn first_admin_form(csrf: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("csrf_token", csrf),
+        ("email", ADMIN_EMAIL.into()),
+        ("first_name", "Ada".into()),
+        ("last_name", "Admin".into()),
+        ("password", ADMIN_PASSWORD.into()),
+        ("password_confirm", ADMIN_PASSWORD.into()),
+    ]
+}
+
+/// A new account's name and password, as the setup and invitation forms take them.
+pub fn account_form(
+    csrf: String,
+    first: &str,
+    last: &str,
+    password: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("csrf_token", csrf),
+        ("first_name", first.into()),
+        ("last_name", last.into()),
+        ("password", password.into()),
+        ("password_confirm", password.into()),
+    ]
 }

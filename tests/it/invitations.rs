@@ -82,13 +82,7 @@ async fn accept_new(app: &TestApp, link: &str, first: &str) -> (Browser, Page) {
     let done = browser
         .post(
             link,
-            &[
-                ("csrf_token", page.csrf()),
-                ("first_name", first.into()),
-                ("last_name", "Tester".into()),
-                ("password", NEW_PASSWORD.into()),
-                ("password_confirm", NEW_PASSWORD.into()),
-            ],
+            &account_form(page.csrf(), first, "Tester", NEW_PASSWORD),
         )
         .await;
     (browser, done)
@@ -450,13 +444,7 @@ async fn a_signed_in_user_cannot_accept_someone_elses_invitation() {
     let refused = admin
         .post(
             &link,
-            &[
-                ("csrf_token", page.csrf()),
-                ("first_name", "Sneaky".into()),
-                ("last_name", "Admin".into()),
-                ("password", NEW_PASSWORD.into()),
-                ("password_confirm", NEW_PASSWORD.into()),
-            ],
+            &account_form(page.csrf(), "Sneaky", "Admin", NEW_PASSWORD),
         )
         .await;
     assert_eq!(refused.status, 403);
@@ -768,16 +756,7 @@ async fn the_accept_form_explains_bad_input_and_keeps_the_link_alive() {
         "names filled in advance"
     );
     let page = visitor
-        .post(
-            &link,
-            &[
-                ("csrf_token", form.csrf()),
-                ("first_name", "Nia".into()),
-                ("last_name", "".into()),
-                ("password", "short".into()),
-                ("password_confirm", "short".into()),
-            ],
-        )
+        .post(&link, &account_form(form.csrf(), "Nia", "", "short"))
         .await;
     assert_eq!(page.status, 422);
     assert_private(&page);
@@ -1022,19 +1001,7 @@ async fn with_a_mail_server_no_invitation_link_reaches_the_log() {
     let base = format!("http://127.0.0.1:{port}");
     let admin = Browser::new(&base);
     let form = admin.get(&setup).await;
-    let done = admin
-        .post(
-            &setup,
-            &[
-                ("csrf_token", form.csrf()),
-                ("email", ADMIN_EMAIL.into()),
-                ("first_name", "Ada".into()),
-                ("last_name", "Admin".into()),
-                ("password", ADMIN_PASSWORD.into()),
-                ("password_confirm", ADMIN_PASSWORD.into()),
-            ],
-        )
-        .await;
+    let done = admin.post(&setup, &first_admin_form(form.csrf())).await;
     assert_eq!(done.status, 303);
     let results = invite(&admin, "quiet@example.com", "Member").await;
     let shown = the_link(&results);
@@ -1046,13 +1013,7 @@ async fn with_a_mail_server_no_invitation_link_reaches_the_log() {
     let joined = visitor
         .post(
             &link,
-            &[
-                ("csrf_token", form.csrf()),
-                ("first_name", "Quiet".into()),
-                ("last_name", "Person".into()),
-                ("password", NEW_PASSWORD.into()),
-                ("password_confirm", NEW_PASSWORD.into()),
-            ],
+            &account_form(form.csrf(), "Quiet", "Person", NEW_PASSWORD),
         )
         .await;
     assert_eq!(joined.status, 303);

@@ -325,13 +325,7 @@ async fn a_pool_manager_invites_into_their_subtree_and_nowhere_else() {
     let accepted = newbie
         .post(
             &link,
-            &[
-                ("csrf_token", page.csrf()),
-                ("first_name", "New".into()),
-                ("last_name", "Bie".into()),
-                ("password", "newbie password 1".into()),
-                ("password_confirm", "newbie password 1".into()),
-            ],
+            &account_form(page.csrf(), "New", "Bie", "newbie password 1"),
         )
         .await;
     assert_eq!(accepted.status, 303, "{}", accepted.body);
