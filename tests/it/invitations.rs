@@ -143,7 +143,7 @@ fn member_count(app: &TestApp, email: &str) -> i64 {
 }
 
 fn assert_private(page: &Page) {
-    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers["referrer-policy"], "strict-origin");
     assert_eq!(page.headers["cache-control"], "no-store");
 }
 

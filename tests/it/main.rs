@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod audit;
 mod auth;
+mod browser;
 mod cli;
 mod frame;
 mod groups;

@@ -8,7 +8,7 @@ async fn setup_link_creates_the_first_admin_once_and_signs_them_in() {
 
     let form = browser.get_abs(&setup).await;
     assert_eq!(form.status, 200);
-    assert_eq!(form.headers["referrer-policy"], "no-referrer");
+    assert_eq!(form.headers["referrer-policy"], "strict-origin");
     let token = form.csrf();
     let fields = |csrf: String| {
         vec![
