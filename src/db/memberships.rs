@@ -510,6 +510,19 @@ pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(S
 }
 
 /// (user id, organization name, role name, status) for a page of accounts.
+/// Every organization the account belongs to, active or not, by name.
+pub fn all_orgs_of_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> QueryResult<Vec<super::organizations::Organization>> {
+    memberships::table
+        .inner_join(organizations::table)
+        .filter(memberships::user_id.eq(user_id))
+        .order(organizations::name.asc())
+        .select(super::organizations::Organization::as_select())
+        .load(conn)
+}
+
 pub fn orgs_of_users(
     conn: &mut DbConnection,
     user_ids: &[String],

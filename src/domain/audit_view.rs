@@ -143,6 +143,41 @@ pub const ACTIONS: &[ActionDef] = &[
         "{actor} created the pool {target}",
     ),
     def(
+        "admin.user_created",
+        "Account created by a platform admin",
+        "{actor} created the account {target}",
+    ),
+    def(
+        "admin.user_disabled",
+        "Account disabled",
+        "{actor} disabled the account {target} everywhere",
+    ),
+    def(
+        "admin.user_enabled",
+        "Account enabled",
+        "{actor} enabled the account {target} again",
+    ),
+    def(
+        "admin.membership_added",
+        "Added by a platform admin",
+        "{actor} added {target} to the organization",
+    ),
+    def(
+        "admin.membership_activated",
+        "Re-activated by a platform admin",
+        "{actor} re-activated the membership of {target}",
+    ),
+    def(
+        "admin.membership_role_changed",
+        "Role changed by a platform admin",
+        "{actor} changed the role of {target}",
+    ),
+    def(
+        "admin.sessions_ended",
+        "Sessions ended by a platform admin",
+        "{actor} ended every session of {target}",
+    ),
+    def(
         "audit.pruned",
         "Audit trail pruned",
         "Retention deleted {details.deleted} audit events older than {details.cutoff}",

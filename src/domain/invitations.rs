@@ -583,6 +583,18 @@ fn check_open(invitation: &Invitation) -> Result<(), InvitationError> {
 }
 
 /// Cancels a pending (or expired) invitation: its link dies and its unsent email goes.
+/// The invitation, if it can still be cancelled: what the confirmation page shows.
+pub fn cancellable(
+    conn: &mut DbConnection,
+    env: &Env,
+    invitation_id: &str,
+) -> Result<Invitation, InvitationError> {
+    let invitation =
+        rows::find_in_org(conn, &env.org.id, invitation_id)?.ok_or(InvitationError::NotFound)?;
+    check_open(&invitation)?;
+    Ok(invitation)
+}
+
 pub fn cancel(
     conn: &mut DbConnection,
     env: &Env,

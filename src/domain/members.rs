@@ -37,6 +37,9 @@ pub enum MemberError {
     Conflict(String),
     #[error("Please correct the highlighted fields.")]
     Invalid(FieldErrors),
+    /// Changing one's own role needs its own, explicit confirmation.
+    #[error("Confirm that you want to change your own role from {from} to {to}.")]
+    ConfirmOwnRole { from: String, to: String },
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -143,7 +146,14 @@ pub struct EditForm {
     pub last_name: String,
     #[serde(default)]
     pub role_id: String,
+    /// "yes" once the actor confirmed a change of their own role.
+    #[serde(default)]
+    pub confirm_own_role: String,
 }
+
+const OWN_MEMBERSHIP: &str = "You would lose access at once. Another admin can do it, or you can leave the organization from your profile.";
+const OWN_MEMBERSHIP_IN_BULK: &str =
+    "This is you: bulk actions never change your own membership. Use your profile instead.";
 
 /// Edits a member's name and role.
 pub fn edit(
@@ -168,6 +178,12 @@ pub fn edit(
         let role_changed = role.id != target.role.id;
         if !name_changed && !role_changed {
             return Ok(());
+        }
+        if role_changed && target.user.id == actor.user_id && form.confirm_own_role != "yes" {
+            return Err(MemberError::ConfirmOwnRole {
+                from: target.role.name.clone(),
+                to: role.name.clone(),
+            });
         }
         if name_changed {
             users::set_name(conn, user_id, &first, &last)?;
@@ -209,14 +225,7 @@ fn deactivate_in_tx(
     user_id: &str,
     origin: &Origin,
 ) -> Result<(), MemberError> {
-    let target = load_target(conn, actor, user_id)?;
-    if !target.membership.is_active() {
-        return Err(MemberError::Conflict(format!(
-            "{} is already inactive.",
-            target.user.email
-        )));
-    }
-    check_target_rank(conn, actor, &target)?;
+    let target = deactivatable(conn, actor, user_id)?;
     memberships::set_status(conn, &actor.org_id, user_id, "inactive")?;
     ensure_admin_remains(conn, &actor.org_id)?;
     let ended = sessions::delete_for_user(conn, user_id)?;
@@ -226,6 +235,30 @@ fn deactivate_in_tx(
             .details(json!({ "sessions_ended": ended })),
     )?;
     Ok(())
+}
+
+/// The member, if the actor may deactivate them now: what the confirmation page offers
+/// and what the change itself checks again.
+pub fn deactivatable(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+) -> Result<MemberRow, MemberError> {
+    require(actor, Permission::UsersManage)?;
+    let target = load_target(conn, actor, user_id)?;
+    if target.user.id == actor.user_id {
+        return Err(MemberError::Conflict(format!(
+            "You cannot deactivate yourself. {OWN_MEMBERSHIP}"
+        )));
+    }
+    if !target.membership.is_active() {
+        return Err(MemberError::Conflict(format!(
+            "{} is already inactive.",
+            target.user.email
+        )));
+    }
+    check_target_rank(conn, actor, &target)?;
+    Ok(target)
 }
 
 /// Re-activates a membership; sessions ended by the deactivation stay ended.
@@ -488,46 +521,22 @@ pub fn bulk(
     group_id: Option<&str>,
     origin: &Origin,
 ) -> Result<Vec<BulkOutcome>, MemberError> {
-    require(actor, Permission::UsersManage)?;
-    if user_ids.is_empty() {
-        return Err(MemberError::invalid(
-            "user_ids",
-            "Select at least one member.",
-        ));
-    }
-    if user_ids.len() > BULK_LIMIT {
-        return Err(MemberError::invalid(
-            "user_ids",
-            "Select at most 1,000 members at a time.",
-        ));
-    }
+    check_selection(actor, user_ids)?;
     in_org_tx(conn, &actor.org_id, |conn| {
-        let role = match action {
-            BulkAction::SetRole => Some(load_role(
-                conn,
-                actor,
-                role_id
-                    .filter(|r| !r.is_empty())
-                    .ok_or_else(|| MemberError::invalid("role_id", "Choose the role to give."))?,
-            )?),
-            _ => None,
-        };
-        let group = match action {
-            BulkAction::AddToGroup => {
-                require(actor, Permission::GroupsManage)?;
-                let id = group_id
-                    .filter(|g| !g.is_empty())
-                    .ok_or_else(|| MemberError::invalid("group_id", "Choose the group."))?;
-                Some(groups::find(conn, &actor.org_id, id)?.ok_or_else(|| {
-                    MemberError::invalid("group_id", "Choose one of the organization's groups.")
-                })?)
-            }
-            _ => None,
-        };
+        let (role, group) = bulk_parameters(conn, actor, action, role_id, group_id)?;
         let mut outcomes = Vec::with_capacity(user_ids.len());
         let mut seen = std::collections::HashSet::new();
         for user_id in user_ids {
             if !seen.insert(user_id.as_str()) {
+                continue;
+            }
+            if *user_id == actor.user_id {
+                outcomes.push(BulkOutcome {
+                    user_id: user_id.clone(),
+                    email: actor.email.clone(),
+                    done: false,
+                    reason: OWN_MEMBERSHIP_IN_BULK.into(),
+                });
                 continue;
             }
             let result = conn.transaction(|conn| match action {
@@ -581,6 +590,98 @@ pub fn bulk(
         }
         Ok(outcomes)
     })
+}
+
+fn check_selection(actor: &Actor, user_ids: &[String]) -> Result<(), MemberError> {
+    require(actor, Permission::UsersManage)?;
+    if user_ids.is_empty() {
+        return Err(MemberError::invalid(
+            "user_ids",
+            "Select at least one member.",
+        ));
+    }
+    if user_ids.len() > BULK_LIMIT {
+        return Err(MemberError::invalid(
+            "user_ids",
+            "Select at most 1,000 members at a time.",
+        ));
+    }
+    Ok(())
+}
+
+/// The role or group a bulk action gives, checked against the actor's rights.
+fn bulk_parameters(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    action: BulkAction,
+    role_id: Option<&str>,
+    group_id: Option<&str>,
+) -> Result<(Option<Role>, Option<groups::Group>), MemberError> {
+    let role = match action {
+        BulkAction::SetRole => Some(load_role(
+            conn,
+            actor,
+            role_id
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| MemberError::invalid("role_id", "Choose the role to give."))?,
+        )?),
+        _ => None,
+    };
+    let group = match action {
+        BulkAction::AddToGroup => {
+            require(actor, Permission::GroupsManage)?;
+            let id = group_id
+                .filter(|g| !g.is_empty())
+                .ok_or_else(|| MemberError::invalid("group_id", "Choose the group."))?;
+            Some(groups::find(conn, &actor.org_id, id)?.ok_or_else(|| {
+                MemberError::invalid("group_id", "Choose one of the organization's groups.")
+            })?)
+        }
+        _ => None,
+    };
+    Ok((role, group))
+}
+
+/// What a bulk action is about to do, for its confirmation page.
+pub struct BulkPreview {
+    /// The chosen members of this organization: (id, email, is the actor).
+    pub members: Vec<(String, String, bool)>,
+    /// Chosen ids that are not members here; nothing about them is told.
+    pub unknown: usize,
+    /// "Manager" for a role change, the group's name for add-to-group.
+    pub target: Option<String>,
+}
+
+pub fn bulk_preview(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    action: BulkAction,
+    user_ids: &[String],
+    role_id: Option<&str>,
+    group_id: Option<&str>,
+) -> Result<BulkPreview, MemberError> {
+    check_selection(actor, user_ids)?;
+    let (role, group) = bulk_parameters(conn, actor, action, role_id, group_id)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut preview = BulkPreview {
+        members: Vec::new(),
+        unknown: 0,
+        target: role.map(|r| r.name).or(group.map(|g| g.name)),
+    };
+    for user_id in user_ids {
+        if !seen.insert(user_id.as_str()) {
+            continue;
+        }
+        match memberships::find(conn, &actor.org_id, user_id)? {
+            Some(row) => preview.members.push((
+                row.user.id.clone(),
+                row.user.email,
+                row.user.id == actor.user_id,
+            )),
+            None => preview.unknown += 1,
+        }
+    }
+    Ok(preview)
 }
 
 fn removed_email(conn: &mut DbConnection, user_id: &str) -> Result<String, MemberError> {

@@ -340,3 +340,135 @@ pub fn add_membership(
         Ok((user.email, org.name))
     })
 }
+
+/// One of an account's memberships, as the platform user page lists it.
+pub struct MembershipView {
+    pub org: Organization,
+    pub role: roles::Role,
+    pub status: String,
+    /// The organization's roles, to change this membership's role.
+    pub roles: Vec<roles::Role>,
+}
+
+/// Everything the platform admin's page for one account shows.
+pub struct UserDetail {
+    pub user: users::User,
+    pub memberships: Vec<MembershipView>,
+    pub sessions: i64,
+}
+
+pub fn user_detail(conn: &mut DbConnection, user_id: &str) -> Result<UserDetail, MemberError> {
+    let user = users::find(conn, user_id)?.ok_or(MemberError::NotFound)?;
+    let mut views = Vec::new();
+    for org in memberships::all_orgs_of_user(conn, user_id)? {
+        let Some(row) = memberships::find(conn, &org.id, user_id)? else {
+            continue;
+        };
+        views.push(MembershipView {
+            roles: roles::list(conn, &org.id)?,
+            org,
+            role: row.role,
+            status: row.membership.status,
+        });
+    }
+    let sessions = sessions::count_for_user(conn, user_id, db::now())?;
+    Ok(UserDetail {
+        user,
+        memberships: views,
+        sessions,
+    })
+}
+
+fn membership_in(
+    conn: &mut DbConnection,
+    org_slug: &str,
+    user_id: &str,
+) -> Result<(Organization, memberships::MemberRow), MemberError> {
+    let org = organizations::find_by_slug(conn, org_slug)?.ok_or(MemberError::NotFound)?;
+    organizations::lock(conn, &org.id)?;
+    let row = memberships::find(conn, &org.id, user_id)?.ok_or(MemberError::NotFound)?;
+    Ok((org, row))
+}
+
+/// Re-activates a membership from outside the organization: how a platform admin
+/// rescues an organization whose every admin lost access.
+pub fn activate_membership(
+    conn: &mut DbConnection,
+    actor: &PlatformActor,
+    user_id: &str,
+    org_slug: &str,
+    origin: &Origin,
+) -> Result<(String, String), MemberError> {
+    db::write_tx(conn, |conn| {
+        let (org, row) = membership_in(conn, org_slug, user_id)?;
+        if row.membership.is_active() {
+            return Err(MemberError::Conflict(format!(
+                "{} is already active in {}.",
+                row.user.email, org.name
+            )));
+        }
+        memberships::set_status(conn, &org.id, user_id, "active")?;
+        audit::record(
+            conn,
+            &Event::new("admin.membership_activated", origin)
+                .org(&org.id)
+                .actor(&actor.user_id, &actor.email)
+                .target("user", &row.user.id, &row.user.email),
+        )?;
+        Ok((row.user.email, org.name))
+    })
+}
+
+/// Changes a membership's role from outside the organization; the organization still
+/// keeps an active admin.
+pub fn set_membership_role(
+    conn: &mut DbConnection,
+    actor: &PlatformActor,
+    user_id: &str,
+    org_slug: &str,
+    role_id: &str,
+    origin: &Origin,
+) -> Result<(String, String), MemberError> {
+    db::write_tx(conn, |conn| {
+        let (org, row) = membership_in(conn, org_slug, user_id)?;
+        let role = find_role(conn, &org, role_id)?;
+        if role.id == row.role.id {
+            return Err(MemberError::Conflict(format!(
+                "{} already has the {} role in {}.",
+                row.user.email, role.name, org.name
+            )));
+        }
+        memberships::set_role(conn, &org.id, user_id, &role.id)?;
+        super::members::ensure_admin_remains(conn, &org.id)?;
+        audit::record(
+            conn,
+            &Event::new("admin.membership_role_changed", origin)
+                .org(&org.id)
+                .actor(&actor.user_id, &actor.email)
+                .target("user", &row.user.id, &row.user.email)
+                .details(json!({ "old_role": row.role.name, "new_role": role.name })),
+        )?;
+        Ok((row.user.email, role.name))
+    })
+}
+
+/// Ends every session of the account, wherever it signed in.
+pub fn end_sessions(
+    conn: &mut DbConnection,
+    actor: &PlatformActor,
+    user_id: &str,
+    origin: &Origin,
+) -> Result<(String, usize), MemberError> {
+    db::write_tx(conn, |conn| {
+        let user = users::find(conn, user_id)?.ok_or(MemberError::NotFound)?;
+        let ended = sessions::delete_for_user(conn, &user.id)?;
+        audit::record(
+            conn,
+            &Event::new("admin.sessions_ended", origin)
+                .actor(&actor.user_id, &actor.email)
+                .target("user", &user.id, &user.email)
+                .details(json!({ "sessions_ended": ended })),
+        )?;
+        Ok((user.email, ended))
+    })
+}

@@ -362,3 +362,112 @@ pub async fn add_membership(
     );
     Ok(see_other("/admin/users"))
 }
+
+#[derive(Template)]
+#[template(path = "admin/user.html")]
+struct UserPage {
+    layout: Layout,
+    detail: platform::UserDetail,
+    can_change: bool,
+}
+
+/// One account across the installation: its memberships, with the controls that let a
+/// platform admin rescue an organization whose admins all lost access.
+pub async fn user_page(
+    state: web::Data<AppState>,
+    session: Session,
+    current: CurrentUser,
+    path: UserPath,
+) -> AppResult<HttpResponse> {
+    require_reader(&current)?;
+    let user_id = path.into_inner();
+    let detail = state
+        .db(move |conn| platform::user_detail(conn, &user_id).map_err(member_error))
+        .await?;
+    Ok(render(&UserPage {
+        layout: Layout::signed_in(
+            &session,
+            &current,
+            &format!("{} · Platform", detail.user.email),
+        ),
+        detail,
+        can_change: current.is_platform_admin(),
+    }))
+}
+
+type MembershipPath = web::Path<(String, String)>;
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role_id: String,
+}
+
+pub async fn activate_membership(
+    state: web::Data<AppState>,
+    session: Session,
+    current: CurrentUser,
+    origin: Origin,
+    path: MembershipPath,
+) -> AppResult<HttpResponse> {
+    let actor = require_admin(&state, &current)?;
+    let (user_id, org) = path.into_inner();
+    let back = format!("/admin/users/{user_id}");
+    let (email, org_name) = state
+        .db(move |conn| {
+            platform::activate_membership(conn, &actor, &user_id, &org, &origin)
+                .map_err(member_error)
+        })
+        .await?;
+    flash(
+        &session,
+        "success",
+        format!("{email} is active in {org_name} again."),
+    );
+    Ok(see_other(&back))
+}
+
+pub async fn set_membership_role(
+    state: web::Data<AppState>,
+    session: Session,
+    current: CurrentUser,
+    origin: Origin,
+    path: MembershipPath,
+    form: web::Form<RoleForm>,
+) -> AppResult<HttpResponse> {
+    let actor = require_admin(&state, &current)?;
+    let (user_id, org) = path.into_inner();
+    let back = format!("/admin/users/{user_id}");
+    let role_id = form.into_inner().role_id;
+    let (email, role) = state
+        .db(move |conn| {
+            platform::set_membership_role(conn, &actor, &user_id, &org, &role_id, &origin)
+                .map_err(member_error)
+        })
+        .await?;
+    flash(&session, "success", format!("{email} is now {role}."));
+    Ok(see_other(&back))
+}
+
+pub async fn end_sessions(
+    state: web::Data<AppState>,
+    session: Session,
+    current: CurrentUser,
+    origin: Origin,
+    path: UserPath,
+) -> AppResult<HttpResponse> {
+    let actor = require_admin(&state, &current)?;
+    let user_id = path.into_inner();
+    let back = format!("/admin/users/{user_id}");
+    let (email, ended) = state
+        .db(move |conn| {
+            platform::end_sessions(conn, &actor, &user_id, &origin).map_err(member_error)
+        })
+        .await?;
+    flash(
+        &session,
+        "success",
+        format!("{ended} session(s) of {email} ended."),
+    );
+    Ok(see_other(&back))
+}

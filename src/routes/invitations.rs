@@ -485,6 +485,35 @@ pub async fn resend(
     }))
 }
 
+/// Asks before cancelling, without JavaScript.
+pub async fn cancel_form(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    origin: Origin,
+    path: web::Path<(String, String)>,
+) -> AppResult<HttpResponse> {
+    ctx.require(Permission::UsersInvite)?;
+    let (_, id) = path.into_inner();
+    let env = env(&state, &ctx, origin)?;
+    let invitation = state
+        .db(move |conn| Ok(invitations::cancellable(conn, &env, &id)?))
+        .await?;
+    let list = list_path(&ctx.org.slug);
+    let page = crate::web::confirm::ConfirmPage::new(
+        Layout::in_org(&session, &ctx, "Cancel invitation", "invitations"),
+        format!("Cancel the invitation to {}?", invitation.email),
+        format!(
+            "/orgs/{}/invitations/{}/cancel",
+            ctx.org.slug, invitation.id
+        ),
+    )
+    .line("Its link stops working at once. You can invite the address again later.")
+    .button(format!("Cancel the invitation to {}", invitation.email))
+    .cancel(list);
+    Ok(render(&page))
+}
+
 pub async fn cancel(
     state: web::Data<AppState>,
     session: Session,

@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/setup/{token}", web::post().to(setup::complete))
         .route("/orgs", web::get().to(orgs::list_page))
         .route("/orgs/{org}/users", web::get().to(users::list_page))
+        .route("/orgs/{org}/users/bulk", web::get().to(users::bulk_confirm))
         .route("/orgs/{org}/users/bulk", web::post().to(users::bulk))
         .route("/orgs/{org}/users/{id}", web::get().to(users::profile_page))
         .route("/orgs/{org}/users/{id}", web::post().to(users::update))
@@ -49,6 +50,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/orgs/{org}/users/{id}/activity",
             web::get().to(users::activity_page),
+        )
+        .route(
+            "/orgs/{org}/users/{id}/deactivate",
+            web::get().to(users::deactivate_form),
         )
         .route(
             "/orgs/{org}/users/{id}/deactivate",
@@ -85,6 +90,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/orgs/{org}/invitations/{id}/resend",
             web::post().to(invitations::resend),
+        )
+        .route(
+            "/orgs/{org}/invitations/{id}/cancel",
+            web::get().to(invitations::cancel_form),
         )
         .route(
             "/orgs/{org}/invitations/{id}/cancel",
@@ -139,6 +148,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/orgs", web::post().to(admin::create_org))
         .route("/admin/users", web::get().to(admin::users_page))
         .route("/admin/users", web::post().to(admin::create_user))
+        .route("/admin/users/{id}", web::get().to(admin::user_page))
+        .route(
+            "/admin/users/{id}/memberships/{org}/activate",
+            web::post().to(admin::activate_membership),
+        )
+        .route(
+            "/admin/users/{id}/memberships/{org}/role",
+            web::post().to(admin::set_membership_role),
+        )
+        .route(
+            "/admin/users/{id}/sessions/end",
+            web::post().to(admin::end_sessions),
+        )
         .route("/admin/users/{id}/disable", web::post().to(admin::disable))
         .route("/admin/users/{id}/enable", web::post().to(admin::enable))
         .route(

@@ -21,6 +21,7 @@ use crate::domain::redirect::safe_next;
 use crate::domain::roles::Permission;
 use crate::domain::timefmt;
 use crate::error::{AppError, AppResult};
+use crate::web::confirm::ConfirmPage;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render, render_status, see_other};
 
@@ -33,6 +34,7 @@ pub(crate) fn member_error(e: MemberError) -> AppError {
         MemberError::Forbidden(m) => AppError::Forbidden(m),
         MemberError::Conflict(m) => AppError::Conflict(m),
         MemberError::LastAdmin => AppError::Conflict(MemberError::LastAdmin.to_string()),
+        e @ MemberError::ConfirmOwnRole { .. } => AppError::Conflict(e.to_string()),
         MemberError::Invalid(errors) => AppError::BadRequest(
             errors
                 .first()
@@ -86,6 +88,8 @@ struct UsersPage {
     first_href: Option<String>,
     sort_links: Vec<SortLink>,
     notice: Option<String>,
+    /// This very page, where row actions come back to.
+    here: String,
 }
 
 fn page_href(org: &str, params: &ListParams, sort: &str, cursor: Option<&str>) -> String {
@@ -164,6 +168,7 @@ pub async fn list_page(
     let has_next = rows.len() as i64 > PAGE_SIZE;
     rows.truncate(PAGE_SIZE as usize);
     let sort = sort_param(filter.sort, filter.descending);
+    let sort_for_here = sort.clone();
     let slug = ctx.org.slug.clone();
     let next_href = has_next
         .then(|| rows.last().map(|r| encode_cursor(&r.cursor(filter.sort))))
@@ -243,6 +248,7 @@ pub async fn list_page(
         first_href,
         sort_links,
         notice: problem,
+        here: page_href(&slug, &params, &sort_for_here, params.cursor.as_deref()),
     }))
 }
 
@@ -366,6 +372,7 @@ async fn profile(
                 first_name: row.user.first_name.clone(),
                 last_name: row.user.last_name.clone(),
                 role_id: row.role.id.clone(),
+                confirm_own_role: String::new(),
             },
             FieldErrors::default(),
         )
@@ -491,6 +498,28 @@ pub async fn update(
                 ctx.org.slug
             )))
         }
+        Err(MemberError::ConfirmOwnRole { from, to }) => {
+            let base = format!("/orgs/{}/users/{user_id}", ctx.org.slug);
+            let page = ConfirmPage::new(
+                Layout::in_org(&session, &ctx, "Change your own role", "users"),
+                format!("Change your own role to {to}?"),
+                base.clone(),
+            )
+            .line(format!(
+                "You are about to change your own role in {} from {from} to {to}.",
+                ctx.org.name
+            ))
+            .line(format!(
+                "You lose what {from} allows at once, and only another admin can give it back."
+            ))
+            .field("first_name", form.first_name)
+            .field("last_name", form.last_name)
+            .field("role_id", form.role_id)
+            .field("confirm_own_role", "yes")
+            .button(format!("Change my role to {to}"))
+            .cancel(base);
+            Ok(render_status(StatusCode::CONFLICT, &page))
+        }
         Err(MemberError::Invalid(errors)) => {
             let page = profile(
                 &state,
@@ -554,6 +583,42 @@ async fn member_action(
     Ok(see_other(safe_next(next.as_deref(), &profile)))
 }
 
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// Asks before deactivating, so the action needs a second, deliberate press.
+pub async fn deactivate_form(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    path: MemberPath,
+    query: web::Query<NextQuery>,
+) -> AppResult<HttpResponse> {
+    let user_id = path.into_inner().1;
+    let actor = ctx.actor();
+    let target = state
+        .db(move |conn| members::deactivatable(conn, &actor, &user_id).map_err(member_error))
+        .await?;
+    let profile = format!("/orgs/{}/users/{}", ctx.org.slug, target.user.id);
+    let back = safe_next(query.next.as_deref(), &profile).to_string();
+    let email = &target.user.email;
+    let page = ConfirmPage::new(
+        Layout::in_org(&session, &ctx, "Deactivate member", "users"),
+        format!("Deactivate {email}?"),
+        format!("{profile}/deactivate"),
+    )
+    .line(format!(
+        "{email} loses access to {} at once: their sessions here end. Their groups, pools and role stay, so you can activate them again later.",
+        ctx.org.name
+    ))
+    .field("next", back.clone())
+    .button(format!("Deactivate {email}"))
+    .cancel(back);
+    Ok(render(&page))
+}
+
 pub async fn deactivate(
     state: web::Data<AppState>,
     session: Session,
@@ -601,6 +666,8 @@ struct DeletePage {
     owned_pools: Vec<String>,
     needs_successor: bool,
     successors: Vec<memberships::Membership>,
+    /// The actor is removing themselves: the page is an explicit "leave" confirmation.
+    leaving: bool,
     form: RemoveForm,
     errors: FieldErrors,
 }
@@ -621,6 +688,7 @@ async fn delete_page(
         layout: Layout::in_org(session, ctx, "Remove member", "users"),
         org_name: ctx.org.name.clone(),
         needs_successor: plan.needs_successor(),
+        leaving: plan.target.user.id == ctx.user().id,
         email: plan.target.user.email,
         user_id: plan.target.user.id,
         owned_groups: plan.owned_groups,
@@ -690,7 +758,7 @@ pub async fn remove(
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 struct BulkForm {
     #[serde(default)]
     action: String,
@@ -710,6 +778,122 @@ struct BulkResultPage {
     skipped: usize,
     error: Option<String>,
     back: String,
+}
+
+/// The bulk form asks here first: the page names the action, the count and each member,
+/// and its button sends the same choice to `bulk`.
+pub async fn bulk_confirm(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    req: actix_web::HttpRequest,
+) -> AppResult<HttpResponse> {
+    ctx.require(Permission::UsersManage)?;
+    let back = format!("/orgs/{}/users", ctx.org.slug);
+    let form: BulkForm = serde_html_form::from_str(req.query_string()).unwrap_or_default();
+    let refused = |message: String| {
+        render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &BulkResultPage {
+                layout: Layout::in_org(&session, &ctx, "Bulk action", "users"),
+                action: "Bulk action",
+                outcomes: Vec::new(),
+                done: 0,
+                skipped: 0,
+                error: Some(message),
+                back: back.clone(),
+            },
+        )
+    };
+    let Some(action) = BulkAction::parse(&form.action) else {
+        return Ok(refused(
+            "Choose what to do with the selected members.".into(),
+        ));
+    };
+    let actor = ctx.actor();
+    let chosen = form.clone();
+    let preview = state
+        .db(move |conn| {
+            Ok(members::bulk_preview(
+                conn,
+                &actor,
+                action,
+                &chosen.user_ids,
+                chosen.role_id.as_deref(),
+                chosen.group_id.as_deref(),
+            ))
+        })
+        .await?;
+    let preview = match preview {
+        Ok(preview) => preview,
+        Err(MemberError::Invalid(errors)) => {
+            return Ok(refused(
+                errors
+                    .first()
+                    .unwrap_or("Please correct the form.")
+                    .to_string(),
+            ));
+        }
+        Err(e) => return Err(member_error(e)),
+    };
+    Ok(render(&bulk_confirm_page(
+        Layout::in_org(&session, &ctx, "Confirm bulk action", "users"),
+        &ctx.org.slug,
+        action,
+        &form,
+        preview,
+    )))
+}
+
+fn bulk_confirm_page(
+    layout: Layout,
+    slug: &str,
+    action: BulkAction,
+    form: &BulkForm,
+    preview: members::BulkPreview,
+) -> ConfirmPage {
+    let count = preview.members.iter().filter(|(_, _, me)| !me).count();
+    let noun = if count == 1 { "member" } else { "members" };
+    let verb = match (action, &preview.target) {
+        (BulkAction::SetRole, Some(role)) => format!("Change the role of {count} {noun} to {role}"),
+        (BulkAction::AddToGroup, Some(group)) => format!("Add {count} {noun} to {group}"),
+        (BulkAction::Remove, _) => format!("Remove {count} {noun} from the organization"),
+        _ => format!("{} {count} {noun}", action.label()),
+    };
+    let mut page = ConfirmPage::new(
+        layout,
+        format!("{verb}?"),
+        format!("/orgs/{slug}/users/bulk"),
+    )
+    .field("action", form.action.clone())
+    .button(verb)
+    .cancel(format!("/orgs/{slug}/users"));
+    if matches!(action, BulkAction::Activate | BulkAction::AddToGroup) {
+        page = page.harmless();
+    }
+    if matches!(action, BulkAction::Deactivate | BulkAction::Remove) {
+        page = page.line("Their sessions in this organization end at once.");
+    }
+    for (id, email, me) in preview.members {
+        page.items.push(if me {
+            format!("{email} (you: skipped, bulk actions never change your own membership)")
+        } else {
+            email
+        });
+        page = page.field("user_ids", id);
+    }
+    if preview.unknown > 0 {
+        page = page.line(format!(
+            "{} of the chosen ids are not members of this organization and will be skipped.",
+            preview.unknown
+        ));
+    }
+    for (name, value) in [("role_id", &form.role_id), ("group_id", &form.group_id)] {
+        if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+            page = page.field(name, v.clone());
+        }
+    }
+    page
 }
 
 pub async fn bulk(

@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod audit_denials;
+pub mod confirm;
 pub mod layout;
 pub mod metrics;
 pub mod middleware;

@@ -239,6 +239,9 @@ enum Case {
     AdminUserDisabled,
     AdminUserEnabled,
     AdminMembershipAdded,
+    AdminMembershipActivated,
+    AdminMembershipRoleChanged,
+    AdminSessionsEnded,
 }
 
 /// (method, route as registered, the cases that exercise it)
@@ -366,6 +369,21 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
         "/admin/users/{id}/memberships",
         &[Case::AdminMembershipAdded],
     ),
+    (
+        "POST",
+        "/admin/users/{id}/memberships/{org}/activate",
+        &[Case::AdminMembershipActivated],
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/memberships/{org}/role",
+        &[Case::AdminMembershipRoleChanged],
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/sessions/end",
+        &[Case::AdminSessionsEnded],
+    ),
 ];
 
 struct Expected {
@@ -431,7 +449,10 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
         | Case::AdminUserCreated
         | Case::AdminUserDisabled
         | Case::AdminUserEnabled
-        | Case::AdminMembershipAdded => exercise_platform(&app, case).await,
+        | Case::AdminMembershipAdded
+        | Case::AdminMembershipActivated
+        | Case::AdminMembershipRoleChanged
+        | Case::AdminSessionsEnded => exercise_platform(&app, case).await,
     };
     (app, before, expected)
 }
@@ -1081,6 +1102,48 @@ async fn exercise_platform(app: &TestApp, case: Case) -> (usize, Expected) {
                 Some(&other.id),
             );
             (before, expected)
+        }
+        Case::AdminMembershipActivated => {
+            let slug = org_by_slug(app, "my-org").slug;
+            prepare(
+                &browser,
+                &format!("/orgs/{slug}/users/{}/deactivate", bob.id),
+                &[],
+                303,
+            )
+            .await;
+            let path = format!("/admin/users/{}/memberships/{slug}/activate", bob.id);
+            let (before, page) = post_counted(app, &browser, &path, &[]).await;
+            assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+            let expected = Expected::new(
+                "admin.membership_activated",
+                &admin,
+                (&bob.id, BOB),
+                Some(&org.id),
+            );
+            (before, expected)
+        }
+        Case::AdminMembershipRoleChanged => {
+            let path = format!("/admin/users/{}/memberships/my-org/role", bob.id);
+            let (before, page) =
+                post_counted(app, &browser, &path, &[("role_id", "manager")]).await;
+            assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+            let expected = Expected::new(
+                "admin.membership_role_changed",
+                &admin,
+                (&bob.id, BOB),
+                Some(&org.id),
+            );
+            (before, expected)
+        }
+        Case::AdminSessionsEnded => {
+            let path = format!("/admin/users/{}/sessions/end", bob.id);
+            let (before, page) = post_counted(app, &browser, &path, &[]).await;
+            assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+            (
+                before,
+                Expected::new("admin.sessions_ended", &admin, (&bob.id, BOB), None),
+            )
         }
         other => unreachable!("{other:?} is not a platform case"),
     }

@@ -10,6 +10,7 @@ mod frame;
 mod groups;
 mod helpers;
 mod invitations;
+mod lockout;
 mod pools;
 mod roles;
 mod setup;

@@ -448,7 +448,7 @@ async fn the_last_admin_cannot_leave_by_any_route() {
         )
         .await;
     assert_eq!(deactivate.status, 409);
-    assert!(deactivate.body.contains("at least one active admin"));
+    assert!(deactivate.body.contains("You cannot deactivate yourself"));
     let demote = admin
         .submit(
             &users_path(&format!("/{me}")),
@@ -457,10 +457,12 @@ async fn the_last_admin_cannot_leave_by_any_route() {
                 ("first_name", "Ada"),
                 ("last_name", "Admin"),
                 ("role_id", &member_role),
+                ("confirm_own_role", "yes"),
             ],
         )
         .await;
     assert_eq!(demote.status, 409);
+    assert!(demote.body.contains("at least one active admin"));
     let remove = admin
         .submit(
             &users_path(&format!("/{me}/delete")),
@@ -482,7 +484,7 @@ async fn the_last_admin_cannot_leave_by_any_route() {
         .await;
     assert_eq!(bulk.status, 200);
     assert!(bulk.body.contains("data-result=\"skipped\""));
-    assert!(bulk.body.contains("at least one active admin"));
+    assert!(bulk.body.contains("bulk actions never change your own membership"));
 
     assert_eq!(app.member_role(ORG, &me).as_deref(), Some("admin"));
     assert_eq!(app.membership_status(ORG, &me).as_deref(), Some("active"));
@@ -499,15 +501,24 @@ async fn an_admin_may_step_down_while_another_admin_remains() {
     let admin = app.setup_admin().await;
     app.add_member(ORG, "second@example.com", "Sam", "Second", "admin", false);
     let me = app.user_id(ADMIN_EMAIL);
-    let response = admin
-        .submit(
-            &users_path(""),
-            &users_path(&format!("/{me}/deactivate")),
-            &[],
-        )
-        .await;
+    let own = users_path(&format!("/{me}"));
+    let member_role = app.role_id(ORG, "member");
+    let fields = [
+        ("first_name", "Ada"),
+        ("last_name", "Admin"),
+        ("role_id", member_role.as_str()),
+    ];
+    // Stepping down asks first, on a page of its own, and changes nothing until confirmed.
+    let asked = admin.submit(&own, &own, &fields).await;
+    assert_eq!(asked.status, 409, "{}", asked.body);
+    assert!(asked.body.contains("Change your own role to Member?"));
+    assert!(asked.body.contains("name=\"confirm_own_role\" value=\"yes\""));
+    assert_eq!(app.member_role(ORG, &me).as_deref(), Some("admin"));
+    let mut confirmed = fields.to_vec();
+    confirmed.push(("confirm_own_role", "yes"));
+    let response = admin.submit(&own, &own, &confirmed).await;
     assert_eq!(response.status, 303);
-    assert_eq!(app.membership_status(ORG, &me).as_deref(), Some("inactive"));
+    assert_eq!(app.member_role(ORG, &me).as_deref(), Some("member"));
 }
 
 #[actix_web::test]
