@@ -293,6 +293,28 @@ fn activate_in_tx(
     Ok(())
 }
 
+/// The member, if the actor may make them an admin now.
+pub fn promotable(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+) -> Result<MemberRow, MemberError> {
+    require(actor, Permission::UsersManage)?;
+    let admin = roles::find_by_key(conn, &actor.org_id, ADMIN)?.ok_or(MemberError::NotFound)?;
+    let target = load_target(conn, actor, user_id)?;
+    if admin.rank > actor.rank {
+        return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
+    }
+    check_target_rank(conn, actor, &target)?;
+    if target.role.id == admin.id {
+        return Err(MemberError::Conflict(format!(
+            "{} is already an admin.",
+            target.user.email
+        )));
+    }
+    Ok(target)
+}
+
 /// Gives the member the built-in Admin role.
 pub fn make_admin(
     conn: &mut DbConnection,

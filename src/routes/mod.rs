@@ -65,6 +65,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/orgs/{org}/users/{id}/make-admin",
+            web::get().to(users::make_admin_form),
+        )
+        .route(
+            "/orgs/{org}/users/{id}/make-admin",
             web::post().to(users::make_admin),
         )
         .route(

@@ -619,6 +619,35 @@ pub async fn deactivate_form(
     Ok(render(&page))
 }
 
+/// Asks before giving someone the Admin role.
+pub async fn make_admin_form(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    path: MemberPath,
+) -> AppResult<HttpResponse> {
+    let user_id = path.into_inner().1;
+    let actor = ctx.actor();
+    let target = state
+        .db(move |conn| members::promotable(conn, &actor, &user_id).map_err(member_error))
+        .await?;
+    let profile = format!("/orgs/{}/users/{}", ctx.org.slug, target.user.id);
+    let email = &target.user.email;
+    let page = ConfirmPage::new(
+        Layout::in_org(&session, &ctx, "Make admin", "users"),
+        format!("Make {email} an admin of {}?", ctx.org.name),
+        format!("{profile}/make-admin"),
+    )
+    .line(format!(
+        "Admins can do everything in {}: invite and remove anyone, change roles, and read the audit trail.",
+        ctx.org.name
+    ))
+    .button(format!("Make {email} an admin"))
+    .harmless()
+    .cancel(profile.clone());
+    Ok(render(&page))
+}
+
 pub async fn deactivate(
     state: web::Data<AppState>,
     session: Session,

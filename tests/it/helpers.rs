@@ -369,6 +369,13 @@ impl TestApp {
             .map(|r| r.membership.status)
     }
 
+    /// Marks a membership inactive directly, to set up a test's starting point.
+    pub fn deactivate_for_setup(&self, org_slug: &str, user_id: &str) {
+        let org = self.org_id(org_slug);
+        portcullis::db::memberships::set_status(&mut self.conn(), &org, user_id, "inactive")
+            .unwrap();
+    }
+
     pub fn member_role(&self, org_slug: &str, user_id: &str) -> Option<String> {
         let org = self.org_id(org_slug);
         portcullis::db::memberships::find(&mut self.conn(), &org, user_id)
