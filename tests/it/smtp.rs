@@ -31,16 +31,19 @@ impl Received {
 
     /// Path of the first accept link in the message: `/invite/<token>`.
     pub fn invite_path(&self) -> String {
-        let text = self.decoded();
-        let start = text
-            .find("/invite/")
+        self.link_path("/invite/")
             .expect("the email has an invitation link")
-            + 8;
+    }
+
+    /// Path of the first link under `prefix` (such as `/setup/`), with its token.
+    pub fn link_path(&self, prefix: &str) -> Option<String> {
+        let text = self.decoded();
+        let start = text.find(prefix)? + prefix.len();
         let token: String = text[start..]
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect();
-        format!("/invite/{token}")
+        Some(format!("{prefix}{token}"))
     }
 }
 
