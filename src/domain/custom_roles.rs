@@ -170,6 +170,16 @@ pub fn update(
     })
 }
 
+/// The role, if the actor may delete it (the page that asks first shows it).
+pub fn deletable(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    role_id: &str,
+) -> Result<Role, MemberError> {
+    require(actor, Permission::OrgManage)?;
+    load_custom(conn, actor, role_id)
+}
+
 pub fn delete(
     conn: &mut DbConnection,
     actor: &Actor,

@@ -253,6 +253,27 @@ pub fn create_user(
     })
 }
 
+/// The account, if the actor may disable it now.
+pub fn disableable(
+    conn: &mut DbConnection,
+    actor: &PlatformActor,
+    user_id: &str,
+) -> Result<User, MemberError> {
+    let user = users::find(conn, user_id)?.ok_or(MemberError::NotFound)?;
+    if user.id == actor.user_id {
+        return Err(MemberError::Conflict(
+            "You cannot disable your own account.".into(),
+        ));
+    }
+    if user.status == "disabled" {
+        return Err(MemberError::Conflict(format!(
+            "{} is already disabled.",
+            user.email
+        )));
+    }
+    Ok(user)
+}
+
 /// Disables (`false`) or re-enables (`true`) an account everywhere. Disabling ends all
 /// of its sessions at once; sign-in refuses disabled accounts.
 pub fn set_enabled(

@@ -311,6 +311,29 @@ async fn set_enabled(
     Ok(see_other("/admin/users"))
 }
 
+/// Asks before disabling an account everywhere.
+pub async fn disable_form(
+    state: web::Data<AppState>,
+    session: Session,
+    current: CurrentUser,
+    path: UserPath,
+) -> AppResult<HttpResponse> {
+    let actor = require_admin(&state, &current)?;
+    let user_id = path.into_inner();
+    let user = state
+        .db(move |conn| platform::disableable(conn, &actor, &user_id).map_err(member_error))
+        .await?;
+    let page = crate::web::confirm::ConfirmPage::new(
+        Layout::signed_in(&session, &current, "Disable account · Platform"),
+        format!("Disable {} everywhere?", user.email),
+        format!("/admin/users/{}/disable", user.id),
+    )
+    .line("They cannot sign in to any organization, and every session of theirs ends at once. You can enable the account again later.")
+    .button(format!("Disable {}", user.email))
+    .cancel("/admin/users");
+    Ok(render(&page))
+}
+
 pub async fn disable(
     state: web::Data<AppState>,
     session: Session,

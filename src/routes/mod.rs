@@ -110,6 +110,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orgs/{org}/roles/{id}", web::post().to(roles::update))
         .route(
             "/orgs/{org}/roles/{id}/delete",
+            web::get().to(roles::delete_form),
+        )
+        .route(
+            "/orgs/{org}/roles/{id}/delete",
             web::post().to(roles::delete),
         )
         .route("/orgs/{org}/groups", web::get().to(groups::list_page))
@@ -165,6 +169,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/admin/users/{id}/sessions/end",
             web::post().to(admin::end_sessions),
         )
+        .route("/admin/users/{id}/disable", web::get().to(admin::disable_form))
         .route("/admin/users/{id}/disable", web::post().to(admin::disable))
         .route("/admin/users/{id}/enable", web::post().to(admin::enable))
         .route(

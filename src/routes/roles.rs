@@ -201,6 +201,31 @@ pub async fn update(
     }
 }
 
+/// Asks before deleting a custom role.
+pub async fn delete_form(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    path: web::Path<(String, String)>,
+) -> AppResult<HttpResponse> {
+    ctx.require(Permission::OrgManage)?;
+    let role_id = path.into_inner().1;
+    let actor = ctx.actor();
+    let role = state
+        .db(move |conn| custom_roles::deletable(conn, &actor, &role_id).map_err(member_error))
+        .await?;
+    let list = format!("/orgs/{}/roles", ctx.org.slug);
+    let page = crate::web::confirm::ConfirmPage::new(
+        Layout::in_org(&session, &ctx, "Delete role", "roles"),
+        format!("Delete the role {}?", role.name),
+        format!("{list}/{}/delete", role.id),
+    )
+    .line("A role still held by members, groups, pool members or invitations cannot be deleted.")
+    .button(format!("Delete {}", role.name))
+    .cancel(list);
+    Ok(render(&page))
+}
+
 pub async fn delete(
     state: web::Data<AppState>,
     session: Session,

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod browser;
 mod cli;
+mod confirm;
 mod frame;
 mod groups;
 mod helpers;

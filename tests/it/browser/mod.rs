@@ -474,6 +474,10 @@ impl Chrome {
 
     async fn click(&self, element: Element, what: &str) -> Result<()> {
         let here = self.here().await;
+        // Mark this page, so `arrived` can tell it from the page the click leads to.
+        self.client
+            .execute("window.journeyLeaving = true; return true;", vec![])
+            .await?;
         element
             .click()
             .await
@@ -498,6 +502,20 @@ impl Chrome {
 
     /// After a navigation: wait for the page, then check it with axe once.
     async fn arrived(&self) -> Result<()> {
+        // A click's navigation can start after the click returns, while the page it was
+        // made on still reads "complete": wait (briefly, for clicks that stay) until the
+        // marked page is gone.
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(2) {
+            let marked = self
+                .client
+                .execute("return window.journeyLeaving === true;", vec![])
+                .await;
+            if matches!(marked, Ok(Value::Bool(false))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
         let started = Instant::now();
         loop {
             let ready = self
