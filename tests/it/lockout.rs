@@ -12,13 +12,19 @@ async fn ones_own_row_and_profile_offer_no_deactivate_and_the_server_refuses_it(
     let me = app.user_id(ADMIN_EMAIL);
 
     let list = admin.get("/orgs/my-org/users").await;
-    assert!(!list.body.contains(&format!("/users/{me}/deactivate")), "{}", list.body);
+    assert!(
+        !list.body.contains(&format!("/users/{me}/deactivate")),
+        "{}",
+        list.body
+    );
     let profile = admin.get(&format!("/orgs/my-org/users/{me}")).await;
     assert!(!profile.body.contains(&format!("/users/{me}/deactivate")));
     assert!(profile.body.contains("Leave organization…"));
 
     // Even with another admin present, which the last-admin rule would allow.
-    let page = admin.get(&format!("/orgs/my-org/users/{me}/deactivate")).await;
+    let page = admin
+        .get(&format!("/orgs/my-org/users/{me}/deactivate"))
+        .await;
     assert_eq!(page.status, 409);
     let posted = admin
         .submit(
@@ -46,20 +52,34 @@ async fn bulk_actions_skip_the_actor_and_say_why() {
         ))
         .await;
     assert_eq!(confirm.status, 200);
-    assert!(confirm.body.contains("Deactivate 1 member?"), "{}", confirm.body);
+    assert!(
+        confirm.body.contains("Deactivate 1 member?"),
+        "{}",
+        confirm.body
+    );
     assert!(confirm.body.contains("(you: skipped"));
 
     let done = admin
         .submit(
             "/orgs/my-org/users",
             "/orgs/my-org/users/bulk",
-            &[("action", "deactivate"), ("user_ids", &me), ("user_ids", &bob)],
+            &[
+                ("action", "deactivate"),
+                ("user_ids", &me),
+                ("user_ids", &bob),
+            ],
         )
         .await;
     assert_eq!(done.status, 200);
-    assert!(done.body.contains("bulk actions never change your own membership"));
+    assert!(
+        done.body
+            .contains("bulk actions never change your own membership")
+    );
     assert_eq!(app.membership_status(ORG, &me).as_deref(), Some("active"));
-    assert_eq!(app.membership_status(ORG, &bob).as_deref(), Some("inactive"));
+    assert_eq!(
+        app.membership_status(ORG, &bob).as_deref(),
+        Some("inactive")
+    );
 }
 
 #[actix_web::test]
@@ -111,24 +131,35 @@ async fn a_platform_admin_restores_a_membership_changes_its_role_and_ends_sessio
 
     let page = admin.get(&format!("/admin/users/{bob}")).await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("data-org=\"my-org\" data-status=\"inactive\""));
+    assert!(
+        page.body
+            .contains("data-org=\"my-org\" data-status=\"inactive\"")
+    );
 
     let activate = format!("/admin/users/{bob}/memberships/my-org/activate");
-    let done = admin.submit(&format!("/admin/users/{bob}"), &activate, &[]).await;
+    let done = admin
+        .submit(&format!("/admin/users/{bob}"), &activate, &[])
+        .await;
     assert_eq!(done.status, 303);
     assert_eq!(app.membership_status(ORG, &bob).as_deref(), Some("active"));
 
     let manager = app.role_id(ORG, "manager");
     let role = format!("/admin/users/{bob}/memberships/my-org/role");
     let done = admin
-        .submit(&format!("/admin/users/{bob}"), &role, &[("role_id", &manager)])
+        .submit(
+            &format!("/admin/users/{bob}"),
+            &role,
+            &[("role_id", &manager)],
+        )
         .await;
     assert_eq!(done.status, 303);
     assert_eq!(app.member_role(ORG, &bob).as_deref(), Some("manager"));
 
     assert_eq!(bob_browser.get("/orgs/my-org/users").await.status, 200);
     let end = format!("/admin/users/{bob}/sessions/end");
-    let done = admin.submit(&format!("/admin/users/{bob}"), &end, &[]).await;
+    let done = admin
+        .submit(&format!("/admin/users/{bob}"), &end, &[])
+        .await;
     assert_eq!(done.status, 303);
     assert_eq!(bob_browser.get("/orgs/my-org/users").await.status, 303);
 
@@ -148,7 +179,10 @@ async fn only_platform_admins_change_memberships_from_the_platform_page() {
     let eve = app.add_member(ORG, "eve@example.com", "Eve", "E", "member", true);
     app.set_platform_role("bob@example.com", "operator");
     let operator = app.member_browser("bob@example.com").await;
-    assert_eq!(operator.get(&format!("/admin/users/{eve}")).await.status, 200);
+    assert_eq!(
+        operator.get(&format!("/admin/users/{eve}")).await.status,
+        200
+    );
     let manager = app.role_id(ORG, "manager");
     let refused = operator
         .submit(

@@ -484,7 +484,10 @@ async fn the_last_admin_cannot_leave_by_any_route() {
         .await;
     assert_eq!(bulk.status, 200);
     assert!(bulk.body.contains("data-result=\"skipped\""));
-    assert!(bulk.body.contains("bulk actions never change your own membership"));
+    assert!(
+        bulk.body
+            .contains("bulk actions never change your own membership")
+    );
 
     assert_eq!(app.member_role(ORG, &me).as_deref(), Some("admin"));
     assert_eq!(app.membership_status(ORG, &me).as_deref(), Some("active"));
@@ -512,7 +515,11 @@ async fn an_admin_may_step_down_while_another_admin_remains() {
     let asked = admin.submit(&own, &own, &fields).await;
     assert_eq!(asked.status, 409, "{}", asked.body);
     assert!(asked.body.contains("Change your own role to Member?"));
-    assert!(asked.body.contains("name=\"confirm_own_role\" value=\"yes\""));
+    assert!(
+        asked
+            .body
+            .contains("name=\"confirm_own_role\" value=\"yes\"")
+    );
     assert_eq!(app.member_role(ORG, &me).as_deref(), Some("admin"));
     let mut confirmed = fields.to_vec();
     confirmed.push(("confirm_own_role", "yes"));

@@ -16,12 +16,18 @@ async fn journey_13_platform_admin_creates_an_org_whose_admin_sets_up_from_the_e
         operator.expect_text("Organizations").await?;
         operator.fill("Name", "Globex").await?;
         operator.fill("Slug", "globex").await?;
-        operator.fill("First admin's email", "hank@globex.test").await?;
+        operator
+            .fill("First admin's email", "hank@globex.test")
+            .await?;
         operator.press("Create organization").await?;
-        operator.expect_text("Globex was created with hank@globex.test").await?;
+        operator
+            .expect_text("Globex was created with hank@globex.test")
+            .await?;
 
         let mail = mailed_to(&app, "hank@globex.test").await?;
-        let link = mail.link_path("/setup/").context("the email has a setup link")?;
+        let link = mail
+            .link_path("/setup/")
+            .context("the email has a setup link")?;
         let hank = j.browser(&app).await?;
         hank.open(&link).await?;
         hank.expect_text("hank@globex.test").await?;
@@ -51,7 +57,9 @@ async fn a_platform_admin_reactivates_a_membership_from_the_account_page() {
 
         let bob_browser = j.browser(&app).await?;
         bob_browser.open("/login").await?;
-        bob_browser.sign_in("bob@example.com", MEMBER_PASSWORD).await?;
+        bob_browser
+            .sign_in("bob@example.com", MEMBER_PASSWORD)
+            .await?;
         bob_browser.open("/orgs/acme/users").await?;
         bob_browser.expect_no_text("bob@example.com").await?;
 
@@ -59,7 +67,9 @@ async fn a_platform_admin_reactivates_a_membership_from_the_account_page() {
         admin.follow("bob@example.com").await?;
         admin.expect_text("Memberships").await?;
         admin.press("Re-activate").await?;
-        admin.expect_text("bob@example.com is active in Acme again").await?;
+        admin
+            .expect_text("bob@example.com is active in Acme again")
+            .await?;
         admin.select("Role in Acme", "Engineer").await?;
         admin.press("Save role").await?;
         admin.expect_text("bob@example.com is now Engineer").await?;
@@ -67,7 +77,9 @@ async fn a_platform_admin_reactivates_a_membership_from_the_account_page() {
         bob_browser.open("/orgs/acme/users").await?;
         bob_browser.expect_text("bob@example.com").await?;
         admin.press("End all sessions (1)").await?;
-        admin.expect_text("1 session(s) of bob@example.com ended").await?;
+        admin
+            .expect_text("1 session(s) of bob@example.com ended")
+            .await?;
         bob_browser.open("/orgs/acme/users").await?;
         bob_browser.expect_path("/login").await?;
         Ok(())

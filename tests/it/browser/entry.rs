@@ -9,7 +9,10 @@ use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app};
 /// Journey 1, as a person does it: open the printed link, fill the form, land on Users.
 pub async fn create_first_admin(j: &Journey, app: &TestApp, js: Js) -> Result<super::Chrome> {
     let chrome = j.browser_with(app, js).await?;
-    let link = app.setup_url.clone().expect("a fresh database prints a setup link");
+    let link = app
+        .setup_url
+        .clone()
+        .expect("a fresh database prints a setup link");
     chrome.open(&link).await?;
     chrome.expect_text("Create the first administrator").await?;
     chrome.fill("Email", ADMIN_EMAIL).await?;
@@ -33,7 +36,9 @@ async fn first_admin_journey(name: &'static str, js: Js) {
         assert_eq!(chrome.row_attr(ADMIN_EMAIL, "role").await?, "admin");
         // The link was for one use: opening it again shows nothing to take over.
         chrome.open(app.setup_url.as_deref().unwrap()).await?;
-        chrome.expect_no_text("Create the first administrator").await?;
+        chrome
+            .expect_no_text("Create the first administrator")
+            .await?;
         Ok(())
     })
     .await;
@@ -69,4 +74,3 @@ async fn journey_02_sign_out_wrong_password_and_next_is_kept() {
     })
     .await;
 }
-
