@@ -307,7 +307,15 @@ impl Chrome {
     pub async fn expect_text(&self, wanted: &str) -> Result<()> {
         let started = Instant::now();
         loop {
-            let text = self.text().await?;
+            // A page still being replaced after a click has no body for a moment.
+            let text = match self.text().await {
+                Ok(text) => text,
+                Err(_) if started.elapsed() < Duration::from_secs(3) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if text.contains(wanted) {
                 return Ok(());
             }
@@ -403,6 +411,52 @@ impl Chrome {
         self.click(button, text).await
     }
 
+    /// Clicks the button reading `text` in the page's main content, not the header's menus
+    /// (e.g. a "Sign out" button on the page itself).
+    pub async fn press_in_main(&self, text: &str) -> Result<()> {
+        let literal = xpath_literal(text);
+        let xpath = format!(
+            "//main//button[normalize-space(.)={literal}] | \
+             //main//input[(@type='submit' or @type='button') and @value={literal}]"
+        );
+        let here = self.here().await;
+        let button = self
+            .client
+            .find(Locator::XPath(&xpath))
+            .await
+            .with_context(|| format!("no button {text:?} in the main content of {here}"))?;
+        self.click(button, text).await
+    }
+
+    /// Presses the button (or button-styled link) reading `text` in the row of `email`,
+    /// then says yes however the portal asks "are you sure?": a browser dialog (accepted)
+    /// or a confirmation page (its submit button is pressed).
+    pub async fn press_in_row_and_confirm(&self, email: &str, text: &str) -> Result<()> {
+        let here = self.here().await;
+        self.button(Some(email), text)
+            .await?
+            .click()
+            .await
+            .with_context(|| format!("clicking {text:?} on {here}"))?;
+        if self.client.get_alert_text().await.is_ok() {
+            self.client
+                .accept_alert()
+                .await
+                .context("accepting the dialog")?;
+        }
+        self.arrived().await?;
+        if let Ok(confirm) = self
+            .client
+            .find(Locator::XPath(
+                "//*[@data-confirm-page]//form//button[@type='submit']",
+            ))
+            .await
+        {
+            self.click(confirm, "the confirmation button").await?;
+        }
+        Ok(())
+    }
+
     async fn button(&self, row_email: Option<&str>, text: &str) -> Result<Element> {
         let literal = xpath_literal(text);
         let scope = match row_email {
@@ -454,6 +508,22 @@ impl Chrome {
             .find(Locator::XPath(&xpath))
             .await
             .with_context(|| format!("no link {text:?} on {here}"))?;
+        self.click(link, text).await
+    }
+
+    /// Follows the link reading `text` inside the region (a `nav`, a section) whose
+    /// accessible label is `region`, e.g. the member profile's "Member" tabs.
+    pub async fn follow_within(&self, region: &str, text: &str) -> Result<()> {
+        let xpath = format!(
+            "//*[@aria-label={}]//a[normalize-space(.)={}]",
+            xpath_literal(region),
+            xpath_literal(text)
+        );
+        let link = self
+            .client
+            .find(Locator::XPath(&xpath))
+            .await
+            .with_context(|| format!("no link {text:?} in {region:?}"))?;
         self.click(link, text).await
     }
 
