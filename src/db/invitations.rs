@@ -137,10 +137,13 @@ pub fn pending_for_emails(
 /// Gives a pending invitation a new token and expiry, killing the old link, unless it was
 /// sent after `sent_before` (the resend rate limit). One conditional UPDATE, so of two
 /// racing resends only one counts.
+/// Gives the invitation a new token and expiry; whoever renews it becomes its inviter,
+/// so acceptance checks their rank, not the first inviter's.
 pub fn renew_token(
     conn: &mut DbConnection,
     id: &str,
     token_hash: &str,
+    renewed_by: &str,
     now: NaiveDateTime,
     expires_at: NaiveDateTime,
     sent_before: NaiveDateTime,
@@ -153,6 +156,7 @@ pub fn renew_token(
     )
     .set((
         invitations::token_hash.eq(token_hash),
+        invitations::invited_by.eq(renewed_by),
         invitations::expires_at.eq(expires_at),
         invitations::last_sent_at.eq(now),
         invitations::send_count.eq(invitations::send_count + 1),

@@ -368,10 +368,16 @@ pub fn invite(
                         roles_by_id.entry(existing.role_id.clone()).or_insert(found)
                     }
                 };
-                let (outcome, link) = if !env.inviter.may_grant(existing_role.rank) {
-                    (Outcome::NotResent("it is for a role above your own"), None)
+                let existing_role = existing_role.clone();
+                let (outcome, link) = if !renewable_by(conn, env, existing, &existing_role)? {
+                    (
+                        Outcome::NotResent(
+                            "it grants a role above your own (its role, a group or a pool)",
+                        ),
+                        None,
+                    )
                 } else {
-                    match renew(conn, env, existing, existing_role, now, "invite form")? {
+                    match renew(conn, env, existing, &existing_role, now, "invite form")? {
                         Some(token) => (Outcome::Resent, Some(env.link(&token))),
                         None => (
                             Outcome::NotResent(
@@ -497,6 +503,39 @@ fn queue_email(
 
 /// New token, new expiry, old link dead, email queued; `None` when it was sent within
 /// the last minute. The caller has checked the inviter may grant `role`.
+const ABOVE_OWN_GRANTS: &str = "You cannot renew this invitation: its role, a group or a pool it grants ranks above your own role.";
+
+/// Renewing an invitation re-issues everything it grants, so the person renewing must
+/// outrank all of it: its role, the roles of its groups and the roles of its pools.
+fn renewable_by(
+    conn: &mut DbConnection,
+    env: &Env,
+    invitation: &Invitation,
+    role: &Role,
+) -> Result<bool, InvitationError> {
+    if !env.inviter.may_grant(role.rank) {
+        return Ok(false);
+    }
+    let group_ids = rows::group_ids(conn, &invitation.id)?;
+    let groups_ok = rows::org_groups(conn, &env.org.id)?
+        .iter()
+        .filter(|g| group_ids.contains(&g.id))
+        .all(|g| g.role_rank.is_none_or(|rank| env.inviter.may_grant(rank)));
+    if !groups_ok {
+        return Ok(false);
+    }
+    for (_, pool_role) in rows::pool_grants(conn, &invitation.id)? {
+        if let Some(pool_role) = pool_role {
+            let granted =
+                roles::find(conn, &env.org.id, &pool_role)?.ok_or(InvitationError::NotFound)?;
+            if !env.inviter.may_grant(granted.rank) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
 fn renew(
     conn: &mut DbConnection,
     env: &Env,
@@ -505,12 +544,16 @@ fn renew(
     now: NaiveDateTime,
     via: &str,
 ) -> Result<Option<String>, InvitationError> {
+    if !renewable_by(conn, env, invitation, role)? {
+        return Err(InvitationError::Forbidden(ABOVE_OWN_GRANTS));
+    }
     let token = tokens::generate();
     let expires_at = now + env.ttl;
     if !rows::renew_token(
         conn,
         &invitation.id,
         &tokens::hash(&token),
+        &env.inviter.user.id,
         now,
         expires_at,
         now - RESEND_INTERVAL,
@@ -554,11 +597,6 @@ pub fn resend(
         check_open(&invitation)?;
         let role = roles::find(conn, &env.org.id, &invitation.role_id)?
             .ok_or(InvitationError::NotFound)?;
-        if !env.inviter.may_grant(role.rank) {
-            return Err(InvitationError::Forbidden(
-                "You cannot resend an invitation for a role above your own.",
-            ));
-        }
         let token = renew(conn, env, &invitation, &role, db::now(), "resend button")?
             .ok_or(InvitationError::TooSoon)?;
         Ok(AddressResult {

@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod audit;
 mod auth;
+mod authz;
 mod browser;
 mod cli;
 mod confirm;

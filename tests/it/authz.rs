@@ -1,0 +1,142 @@
+//! Attacks on authorization, each performed as an outsider would, each refused.
+
+use diesel::prelude::*;
+use portcullis::db::DbConnection;
+use portcullis::db::schema::invitations;
+
+use crate::helpers::*;
+
+const ORG: &str = "my-org";
+
+/// The resend limit (once a minute) is a constant: move the last sending back instead
+/// of waiting, as set-up between two steps.
+fn a_minute_passes(app: &TestApp, email: &str) {
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    diesel::update(invitations::table.filter(invitations::email.eq(email)))
+        .set(invitations::last_sent_at.eq(portcullis::db::now() - chrono::Duration::minutes(2)))
+        .execute(conn)
+        .unwrap();
+}
+
+fn inviter_of(app: &TestApp, email: &str) -> Option<String> {
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    invitations::table
+        .filter(invitations::email.eq(email))
+        .select(invitations::invited_by)
+        .first(conn)
+        .unwrap()
+}
+
+fn invitation_id(app: &TestApp, email: &str) -> String {
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    invitations::table
+        .filter(invitations::email.eq(email))
+        .select(invitations::id)
+        .first(conn)
+        .unwrap()
+}
+
+/// An Admin invites `victim@` as a Member into a group that grants Admin.
+async fn invitation_into_an_admin_group(app: &TestApp, admin: &Browser) {
+    let admin_role = app.role_id(ORG, "admin");
+    let path = "/orgs/my-org/groups";
+    let created = admin
+        .submit(path, path, &[("name", "Owners"), ("role_id", &admin_role)])
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let group = location_id(&created);
+    let invited = admin
+        .submit(
+            "/orgs/my-org/invitations/new",
+            "/orgs/my-org/invitations",
+            &[
+                ("emails", "victim@example.com"),
+                ("role_id", &app.role_id(ORG, "member")),
+                ("group_ids", &group),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{}", invited.body);
+    a_minute_passes(app, "victim@example.com");
+}
+
+#[actix_web::test]
+async fn a_manager_cannot_resend_an_invitation_whose_group_grants_admin() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    invitation_into_an_admin_group(&app, &admin).await;
+    app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "manager", true);
+    let mallory = app.member_browser("mallory@example.com").await;
+    let id = invitation_id(&app, "victim@example.com");
+    let before = app.count("audit_events");
+
+    let resent = mallory
+        .submit(
+            "/orgs/my-org/invitations",
+            &format!("/orgs/my-org/invitations/{id}/resend"),
+            &[],
+        )
+        .await;
+    assert_eq!(resent.status, 403, "{}", resent.body);
+    assert!(!resent.body.contains("/invite/"), "no fresh link for the attacker");
+
+    // Re-submitting the invite form for the same address renews nothing either.
+    let again = mallory
+        .submit(
+            "/orgs/my-org/invitations/new",
+            "/orgs/my-org/invitations",
+            &[
+                ("emails", "victim@example.com"),
+                ("role_id", &app.role_id(ORG, "member")),
+            ],
+        )
+        .await;
+    assert!(!again.body.contains("/invite/"), "{}", again.body);
+    assert!(again.body.contains("grants a role above your own"), "{}", again.body);
+
+    assert_eq!(inviter_of(&app, "victim@example.com"), Some(app.user_id(ADMIN_EMAIL)));
+    assert_eq!(app.count("email_outbox"), 1, "only the admin's email was ever queued");
+    // The refused resend wrote only its access.denied record, no invitation event.
+    let events: Vec<String> = app
+        .audit_actions(ORG)
+        .into_iter()
+        .map(|(a, _, _)| a)
+        .collect();
+    assert!(!events.iter().any(|a| a == "invitation.resent"), "{events:?}");
+    let _ = before;
+}
+
+#[actix_web::test]
+async fn whoever_renews_an_invitation_becomes_its_inviter() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let invited = admin
+        .submit(
+            "/orgs/my-org/invitations/new",
+            "/orgs/my-org/invitations",
+            &[
+                ("emails", "plain@example.com"),
+                ("role_id", &app.role_id(ORG, "member")),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 200);
+    a_minute_passes(&app, "plain@example.com");
+    let manager = app.add_member(ORG, "mia@example.com", "Mia", "M", "manager", true);
+    let mia = app.member_browser("mia@example.com").await;
+    let id = invitation_id(&app, "plain@example.com");
+    let resent = mia
+        .submit(
+            "/orgs/my-org/invitations",
+            &format!("/orgs/my-org/invitations/{id}/resend"),
+            &[],
+        )
+        .await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    assert!(resent.body.contains("/invite/"), "the renewer sees the new link");
+    // Acceptance now checks Mia's rank: if she is demoted, her link no longer grants.
+    assert_eq!(inviter_of(&app, "plain@example.com"), Some(manager));
+}
