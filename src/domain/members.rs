@@ -152,6 +152,7 @@ pub struct EditForm {
 }
 
 const OWN_MEMBERSHIP: &str = "You would lose access at once. Another admin can do it, or you can leave the organization from your profile.";
+const NOT_FOUND: &str = "Not found.";
 const OWN_MEMBERSHIP_IN_BULK: &str =
     "This is you: bulk actions never change your own membership. Use your profile instead.";
 
@@ -509,6 +510,12 @@ impl BulkAction {
         })
     }
 
+    /// Whether the action passes over the actor's own membership: every one that could
+    /// lock them out does. Adding oneself to a group cannot.
+    pub fn skips_actor(self) -> bool {
+        self != BulkAction::AddToGroup
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             BulkAction::Deactivate => "Deactivate",
@@ -552,7 +559,7 @@ pub fn bulk(
             if !seen.insert(user_id.as_str()) {
                 continue;
             }
-            if *user_id == actor.user_id {
+            if *user_id == actor.user_id && action.skips_actor() {
                 outcomes.push(BulkOutcome {
                     user_id: user_id.clone(),
                     email: actor.email.clone(),
@@ -561,6 +568,18 @@ pub fn bulk(
                 });
                 continue;
             }
+            // An id from outside the organization reads only "not found": nothing about
+            // another organization's member is told.
+            let Some(email) = memberships::find(conn, &actor.org_id, user_id)?.map(|r| r.user.email)
+            else {
+                outcomes.push(BulkOutcome {
+                    user_id: user_id.clone(),
+                    email: NOT_FOUND.into(),
+                    done: false,
+                    reason: NOT_FOUND.into(),
+                });
+                continue;
+            };
             let result = conn.transaction(|conn| match action {
                 BulkAction::Deactivate => deactivate_in_tx(conn, actor, user_id, origin),
                 BulkAction::Activate => activate_in_tx(conn, actor, user_id, origin),
@@ -583,28 +602,17 @@ pub fn bulk(
                     origin,
                 ),
             });
-            let email = memberships::find(conn, &actor.org_id, user_id)?
-                .map(|r| r.user.email)
-                .unwrap_or_default();
             outcomes.push(match result {
                 Ok(()) => BulkOutcome {
                     user_id: user_id.clone(),
-                    email: if email.is_empty() {
-                        removed_email(conn, user_id)?
-                    } else {
-                        email
-                    },
+                    email,
                     done: true,
                     reason: String::new(),
                 },
                 Err(MemberError::Db(e)) => return Err(MemberError::Db(e)),
                 Err(e) => BulkOutcome {
                     user_id: user_id.clone(),
-                    email: if email.is_empty() {
-                        removed_email(conn, user_id)?
-                    } else {
-                        email
-                    },
+                    email,
                     done: false,
                     reason: skip_reason(&e),
                 },
@@ -698,7 +706,7 @@ pub fn bulk_preview(
             Some(row) => preview.members.push((
                 row.user.id.clone(),
                 row.user.email,
-                row.user.id == actor.user_id,
+                row.user.id == actor.user_id && action.skips_actor(),
             )),
             None => preview.unknown += 1,
         }
@@ -706,15 +714,9 @@ pub fn bulk_preview(
     Ok(preview)
 }
 
-fn removed_email(conn: &mut DbConnection, user_id: &str) -> Result<String, MemberError> {
-    Ok(users::find(conn, user_id)?
-        .map(|u| u.email)
-        .unwrap_or_else(|| "(unknown member)".into()))
-}
-
 fn skip_reason(e: &MemberError) -> String {
     match e {
-        MemberError::NotFound => "Not a member of this organization.".into(),
+        MemberError::NotFound => NOT_FOUND.into(),
         MemberError::Invalid(errors) => errors
             .get("successor_id")
             .map(|_| {

@@ -905,7 +905,7 @@ fn bulk_confirm_page(
     }
     for (id, email, me) in preview.members {
         page.items.push(if me {
-            format!("{email} (you: skipped, bulk actions never change your own membership)")
+            format!("{email} (you: skipped, these bulk actions never change your own membership)")
         } else {
             email
         });
