@@ -15,13 +15,6 @@
     });
   });
 
-  // Buttons with data-confirm ask before submitting their form.
-  document.addEventListener("submit", function (event) {
-    var submitter = event.submitter;
-    var message = (submitter && submitter.dataset.confirm) || event.target.dataset.confirm;
-    if (message && !window.confirm(message)) event.preventDefault();
-  });
-
   // A "select all" checkbox toggles every checkbox named by its data-select-all.
   document.querySelectorAll("input[data-select-all]").forEach(function (all) {
     var name = all.dataset.selectAll;

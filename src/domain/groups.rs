@@ -181,6 +181,16 @@ pub fn update(
     })
 }
 
+/// The group, if the actor may delete it (shown on the page that asks first).
+pub fn deletable(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    group_id: &str,
+) -> Result<Group, MemberError> {
+    require(actor, Permission::GroupsManage)?;
+    load(conn, actor, group_id)
+}
+
 pub fn delete(
     conn: &mut DbConnection,
     actor: &Actor,

@@ -11,7 +11,7 @@ use super::roles::{ADMIN, Permission, PermissionSet};
 use crate::audit::{self, Event, Origin};
 use crate::db::memberships::{self, MemberRow};
 use crate::db::roles::{self, Role};
-use crate::db::{self, DbConnection, groups, organizations, pools, sessions, users};
+use crate::db::{self, DbConnection, groups, organizations, pools, users};
 
 /// The member acting, with what they may do in the organization.
 #[derive(Debug, Clone)]
@@ -153,6 +153,8 @@ pub struct EditForm {
 
 const OWN_MEMBERSHIP: &str = "You would lose access at once. Another admin can do it, or you can leave the organization from your profile.";
 const NOT_FOUND: &str = "Not found.";
+pub const NAME_IS_THEIRS: &str =
+    "This person also belongs to other organizations, so only they (or a platform admin) can change their name.";
 const OWN_MEMBERSHIP_IN_BULK: &str =
     "This is you: bulk actions never change your own membership. Use your profile instead.";
 
@@ -185,6 +187,12 @@ pub fn edit(
                 from: target.role.name.clone(),
                 to: role.name.clone(),
             });
+        }
+        if name_changed
+            && target.user.id != actor.user_id
+            && memberships::all_orgs_of_user(conn, user_id)?.len() > 1
+        {
+            return Err(MemberError::invalid("first_name", NAME_IS_THEIRS));
         }
         if name_changed {
             users::set_name(conn, user_id, &first, &last)?;
@@ -227,14 +235,11 @@ fn deactivate_in_tx(
     origin: &Origin,
 ) -> Result<(), MemberError> {
     let target = deactivatable(conn, actor, user_id)?;
+    // Access to this organization ends on the member's next request, which checks the
+    // membership; their sessions stay, because other organizations are not ours to end.
     memberships::set_status(conn, &actor.org_id, user_id, "inactive")?;
     ensure_admin_remains(conn, &actor.org_id)?;
-    let ended = sessions::delete_for_user(conn, user_id)?;
-    audit::record(
-        conn,
-        &event("member.deactivated", actor, &target, origin)
-            .details(json!({ "sessions_ended": ended })),
-    )?;
+    audit::record(conn, &event("member.deactivated", actor, &target, origin))?;
     Ok(())
 }
 
@@ -475,7 +480,6 @@ fn remove_in_tx(
     pools::remove_member_everywhere(conn, &actor.org_id, user_id)?;
     memberships::delete(conn, &actor.org_id, user_id)?;
     ensure_admin_remains(conn, &actor.org_id)?;
-    let ended = sessions::delete_for_user(conn, user_id)?;
     audit::record(
         conn,
         &event("member.removed", actor, target, origin).details(json!({
@@ -483,7 +487,6 @@ fn remove_in_tx(
             "successor": successor_email,
             "groups_transferred": groups_moved,
             "pools_transferred": pools_moved,
-            "sessions_ended": ended,
         })),
     )?;
     Ok(())

@@ -266,6 +266,31 @@ pub async fn update(
     }
 }
 
+/// Asks before deleting a group.
+pub async fn delete_form(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    path: GroupPath,
+) -> AppResult<HttpResponse> {
+    ctx.require(Permission::GroupsManage)?;
+    let id = path.into_inner().1;
+    let actor = ctx.actor();
+    let group = state
+        .db(move |conn| rules::deletable(conn, &actor, &id).map_err(member_error))
+        .await?;
+    let show = format!("/orgs/{}/groups/{}", ctx.org.slug, group.id);
+    let page = crate::web::confirm::ConfirmPage::new(
+        Layout::in_org(&session, &ctx, "Delete group", "groups"),
+        format!("Delete the group {}?", group.name),
+        format!("{show}/delete"),
+    )
+    .line("Its members stay in the organization, but lose the role the group gave them.")
+    .button(format!("Delete {}", group.name))
+    .cancel(show);
+    Ok(render(&page))
+}
+
 pub async fn delete(
     state: web::Data<AppState>,
     session: Session,

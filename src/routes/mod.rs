@@ -122,6 +122,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orgs/{org}/groups/{id}", web::post().to(groups::update))
         .route(
             "/orgs/{org}/groups/{id}/delete",
+            web::get().to(groups::delete_form),
+        )
+        .route(
+            "/orgs/{org}/groups/{id}/delete",
             web::post().to(groups::delete),
         )
         .route(

@@ -289,6 +289,8 @@ struct ProfilePage {
     roles: Vec<Role>,
     errors: FieldErrors,
     form: EditForm,
+    /// The account belongs to other organizations too: its name is not this one's to edit.
+    name_locked: bool,
     groups: Vec<groups::Group>,
     pools: Vec<(pools::Pool, String)>,
     activity: Vec<ActivityView>,
@@ -317,6 +319,7 @@ async fn profile(
                 return Ok(None);
             };
             let session_count = sessions::count_for_user(conn, &user_id, db::now())?;
+            let other_orgs = memberships::all_orgs_of_user(conn, &user_id)?.len() > 1;
             let roles = roles::list(conn, &org_id)?;
             let (groups, pools, activity) = match tab {
                 Tab::Details => (Vec::new(), Vec::new(), Vec::new()),
@@ -346,7 +349,7 @@ async fn profile(
                 ),
             };
             Ok(Some((
-                row,
+                (row, other_orgs),
                 session_count,
                 roles,
                 groups,
@@ -356,8 +359,9 @@ async fn profile(
             )))
         })
         .await?;
-    let (row, session_count, roles, groups, pools, activity, tab) =
+    let ((row, other_orgs), session_count, roles, groups, pools, activity, tab) =
         loaded.ok_or(AppError::NotFound)?;
+    let name_locked = other_orgs && row.user.id != ctx.user().id;
     let now = db::now();
     let last = row.membership.last_active();
     let tab_name = match tab {
@@ -404,6 +408,7 @@ async fn profile(
         roles: roles.into_iter().filter(|r| r.rank <= ctx.rank).collect(),
         errors,
         form,
+        name_locked,
         groups,
         pools,
         activity: activity
@@ -549,7 +554,7 @@ struct MemberAction {
 
 const DEACTIVATE: MemberAction = MemberAction {
     run: members::deactivate,
-    done: "was deactivated; their sessions have ended",
+    done: "was deactivated and can no longer reach this organization",
 };
 const ACTIVATE: MemberAction = MemberAction {
     run: members::activate,
@@ -610,7 +615,7 @@ pub async fn deactivate_form(
         format!("{profile}/deactivate"),
     )
     .line(format!(
-        "{email} loses access to {} at once: their sessions here end. Their groups, pools and role stay, so you can activate them again later.",
+        "{email} loses access to {} on their very next request. Their groups, pools and role stay, so you can activate them again later.",
         ctx.org.name
     ))
     .field("next", back.clone())
@@ -901,7 +906,7 @@ fn bulk_confirm_page(
         page = page.harmless();
     }
     if matches!(action, BulkAction::Deactivate | BulkAction::Remove) {
-        page = page.line("Their sessions in this organization end at once.");
+        page = page.line("They lose access to this organization on their very next request.");
     }
     for (id, email, me) in preview.members {
         page.items.push(if me {

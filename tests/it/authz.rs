@@ -140,3 +140,102 @@ async fn whoever_renews_an_invitation_becomes_its_inviter() {
     // Acceptance now checks Mia's rank: if she is demoted, her link no longer grants.
     assert_eq!(inviter_of(&app, "plain@example.com"), Some(manager));
 }
+
+/// Bob belongs to two organizations; `my-org`'s admin acts on him there.
+async fn member_of_two_orgs(app: &TestApp) -> (Browser, String, Browser) {
+    let admin = app.setup_admin().await;
+    app.create_org("other", "Other");
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "Builder", "member", true);
+    app.add_member("other", "bob@example.com", "Bob", "Builder", "admin", true);
+    let bob_browser = app.member_browser("bob@example.com").await;
+    (admin, bob, bob_browser)
+}
+
+#[actix_web::test]
+async fn deactivating_in_one_organization_leaves_the_other_alone() {
+    let app = spawn_app().await;
+    let (admin, bob, bob_browser) = member_of_two_orgs(&app).await;
+    assert_eq!(bob_browser.get("/orgs/other/users").await.status, 200);
+    let done = admin
+        .submit(
+            "/orgs/my-org/users",
+            &format!("/orgs/my-org/users/{bob}/deactivate"),
+            &[],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(bob_browser.get("/orgs/my-org/users").await.status, 404);
+    assert_eq!(bob_browser.get("/orgs/other/users").await.status, 200);
+
+    let removed = admin
+        .submit(
+            &format!("/orgs/my-org/users/{bob}/delete"),
+            &format!("/orgs/my-org/users/{bob}/delete"),
+            &[("confirm_email", "bob@example.com")],
+        )
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert_eq!(bob_browser.get("/orgs/my-org/users").await.status, 404);
+    assert_eq!(bob_browser.get("/orgs/other/users").await.status, 200);
+}
+
+#[actix_web::test]
+async fn an_admin_cannot_rename_an_account_that_belongs_to_another_organization() {
+    let app = spawn_app().await;
+    let (admin, bob, _) = member_of_two_orgs(&app).await;
+    let profile = format!("/orgs/my-org/users/{bob}");
+    let page = admin.get(&profile).await;
+    assert!(page.body.contains("only they can change their name"));
+    assert!(page.body.contains("readonly"));
+    let renamed = admin
+        .submit(
+            &profile,
+            &profile,
+            &[
+                ("first_name", "Bobby"),
+                ("last_name", "Tables"),
+                ("role_id", &app.role_id(ORG, "member")),
+            ],
+        )
+        .await;
+    assert_eq!(renamed.status, 422, "{}", renamed.body);
+    let user = portcullis::db::users::find(&mut app.conn(), &bob)
+        .unwrap()
+        .unwrap();
+    assert_eq!((user.first_name.as_str(), user.last_name.as_str()), ("Bob", "Builder"));
+
+    // The role, which is this organization's, still changes.
+    let promoted = admin
+        .submit(
+            &profile,
+            &profile,
+            &[
+                ("first_name", "Bob"),
+                ("last_name", "Builder"),
+                ("role_id", &app.role_id(ORG, "engineer")),
+            ],
+        )
+        .await;
+    assert_eq!(promoted.status, 303, "{}", promoted.body);
+    assert_eq!(app.member_role(ORG, &bob).as_deref(), Some("engineer"));
+}
+
+#[actix_web::test]
+async fn an_account_of_one_organization_only_can_be_renamed_there() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "Builder", "member", false);
+    let profile = format!("/orgs/my-org/users/{bob}");
+    let renamed = admin
+        .submit(
+            &profile,
+            &profile,
+            &[
+                ("first_name", "Robert"),
+                ("last_name", "Builder"),
+                ("role_id", &app.role_id(ORG, "member")),
+            ],
+        )
+        .await;
+    assert_eq!(renamed.status, 303, "{}", renamed.body);
+}

@@ -127,3 +127,37 @@ async fn a_member_without_the_permission_gets_no_confirmation_page() {
     }
     let _ = bob;
 }
+
+#[actix_web::test]
+async fn deleting_a_group_asks_first() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let created = admin
+        .submit("/orgs/my-org/groups", "/orgs/my-org/groups", &[("name", "Ops")])
+        .await;
+    let group = location_id(&created);
+    let page = admin.get(&format!("/orgs/my-org/groups/{group}/delete")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Delete the group Ops?"));
+    assert_eq!(form_action(&page.body), format!("/orgs/my-org/groups/{group}/delete"));
+    assert_eq!(app.audit_count("my-org", "group.deleted"), 0);
+    let show = admin.get(&format!("/orgs/my-org/groups/{group}")).await;
+    assert!(show.body.contains(&format!("href=\"/orgs/my-org/groups/{group}/delete\"")));
+}
+
+#[test]
+fn no_template_relies_on_a_script_to_confirm() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let mut stack = vec![dir];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert!(!text.contains("data-confirm="), "{}", path.display());
+            }
+        }
+    }
+}
