@@ -47,14 +47,18 @@ pub fn validate(
         }
     }
     let perms = PermissionSet::of(&perms);
-    if perms.iter().any(|p| !actor_perms.contains(p)) {
+    let actor = super::policy::Standing {
+        perms: actor_perms,
+        rank: actor_rank,
+    };
+    if !actor.may_define(perms) {
         errors.add(
             "permissions",
             "You cannot grant a permission you do not hold.",
         );
     }
     let rank = rank_for(perms);
-    if rank > actor_rank {
+    if !actor.may_grant(rank) {
         errors.add("permissions", "This role would rank above your own.");
     }
     if errors.is_empty() {
@@ -121,7 +125,7 @@ fn load_custom(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<
             role.name
         )));
     }
-    if role.rank > actor.rank {
+    if !actor.standing().may_act_on(role.rank) {
         return Err(MemberError::Forbidden(
             "You cannot change a role that ranks above your own.".into(),
         ));

@@ -72,7 +72,7 @@ fn check(
             let role = roles::find(conn, &actor.org_id, id)?.ok_or_else(|| {
                 MemberError::invalid("role_id", "Choose one of the organization's roles.")
             })?;
-            if role.rank > actor.rank {
+            if !actor.standing().may_grant(role.rank) {
                 return Err(MemberError::invalid("role_id", GRANT_ABOVE_OWN_RANK));
             }
             Some(role)
@@ -136,7 +136,7 @@ fn load(conn: &mut DbConnection, actor: &Actor, group_id: &str) -> Result<Group,
     let group = groups::find(conn, &actor.org_id, group_id)?.ok_or(MemberError::NotFound)?;
     if let Some(role_id) = &group.role_id
         && let Some(role) = roles::find(conn, &actor.org_id, role_id)?
-        && role.rank > actor.rank
+        && !actor.standing().may_grant(role.rank)
     {
         return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }

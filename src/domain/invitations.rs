@@ -12,7 +12,8 @@ use super::FieldErrors;
 use super::email::Email;
 use super::names::parse_name;
 use super::password::validate_new;
-use super::roles::{Permission, PermissionSet, effective_permissions};
+use super::policy::Standing;
+use super::roles::{Permission, PermissionSet};
 use crate::audit::{self, Event, Origin};
 use crate::db::invitations::{self as rows, Choice, Invitation, NewInvitation};
 use crate::db::organizations::{self, Organization};
@@ -63,7 +64,11 @@ impl Inviter {
     }
 
     fn may_grant(&self, rank: i64) -> bool {
-        rank <= self.rank
+        super::policy::Standing {
+            perms: PermissionSet::default(),
+            rank: self.rank,
+        }
+        .may_grant(rank)
     }
 }
 
@@ -899,16 +904,16 @@ fn still_grantable(
         return Ok(false);
     };
     let group_roles = memberships::group_roles(conn, &invitation.org_id, inviter_id)?;
-    let perms: PermissionSet = effective_permissions(
-        &inviter_role.permissions,
-        group_roles.iter().map(|r| r.permissions.as_str()),
-        [],
-    );
-    let inviter_rank = group_roles
+    let groups_held: Vec<(&str, i64)> = group_roles
         .iter()
-        .map(|r| r.rank)
-        .fold(inviter_role.rank, i64::max);
-    let may_invite = perms.contains(Permission::UsersInvite) || {
+        .map(|r| (r.permissions.as_str(), r.rank))
+        .collect();
+    let inviter = Standing::of(
+        (&inviter_role.permissions, inviter_role.rank),
+        &groups_held,
+        &[],
+    );
+    let may_invite = inviter.may(Permission::UsersInvite) || {
         let pool_ids: Vec<String> = rows::pool_grants(conn, &invitation.id)?
             .into_iter()
             .map(|(pool, _)| pool)
@@ -918,14 +923,25 @@ fn still_grantable(
             && !pool_ids.is_empty()
             && pool_ids.iter().all(|p| invitable.contains(p))
     };
-    if !may_invite || role.rank > inviter_rank {
+    if !may_invite {
         return Ok(false);
     }
     let groups = rows::org_groups(conn, &invitation.org_id)?;
-    Ok(groups
+    let mut granted: Vec<i64> = groups
         .iter()
         .filter(|g| group_ids.contains(&g.id))
-        .all(|g| g.role_rank.is_none_or(|rank| rank <= inviter_rank)))
+        .filter_map(|g| g.role_rank)
+        .collect();
+    for (_, pool_role) in rows::pool_grants(conn, &invitation.id)? {
+        if let Some(pool_role) = pool_role {
+            match roles::find(conn, &invitation.org_id, &pool_role)? {
+                Some(r) => granted.push(r.rank),
+                None => return Ok(false),
+            }
+        }
+    }
+    granted.push(role.rank);
+    Ok(inviter.may_grant_all(granted))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::FieldErrors;
 use super::names::{parse_name, sort_key};
+use super::policy::{self, OwnMembership, Standing, Verdict};
 use super::roles::{ADMIN, Permission, PermissionSet};
 use crate::audit::{self, Event, Origin};
 use crate::db::memberships::{self, MemberRow};
@@ -21,6 +22,16 @@ pub struct Actor {
     pub org_id: String,
     pub rank: i64,
     pub perms: PermissionSet,
+}
+
+impl Actor {
+    /// What the actor holds organization-wide, as the policy weighs it.
+    pub fn standing(&self) -> Standing {
+        Standing {
+            perms: self.perms,
+            rank: self.rank,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +67,7 @@ const ABOVE_OWN_RANK: &str = "You cannot change a member whose role ranks above 
 const GRANT_ABOVE_OWN_RANK: &str = "You cannot grant a role that ranks above your own.";
 
 pub(crate) fn require(actor: &Actor, permission: Permission) -> Result<(), MemberError> {
-    if actor.perms.contains(permission) {
+    if actor.standing().may(permission) {
         Ok(())
     } else {
         Err(MemberError::Forbidden(
@@ -84,7 +95,7 @@ fn check_target_rank(
     actor: &Actor,
     target: &MemberRow,
 ) -> Result<(), MemberError> {
-    if rank_of(conn, target)? > actor.rank {
+    if !actor.standing().may_act_on(rank_of(conn, target)?) {
         return Err(MemberError::Forbidden(ABOVE_OWN_RANK.into()));
     }
     Ok(())
@@ -94,7 +105,7 @@ fn load_role(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Ro
     let role = roles::find(conn, &actor.org_id, role_id)?.ok_or_else(|| {
         MemberError::invalid("role_id", "Choose one of the organization's roles.")
     })?;
-    if role.rank > actor.rank {
+    if !actor.standing().may_grant(role.rank) {
         return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     Ok(role)
@@ -182,15 +193,21 @@ pub fn edit(
         if !name_changed && !role_changed {
             return Ok(());
         }
-        if role_changed && target.user.id == actor.user_id && form.confirm_own_role != "yes" {
+        if role_changed
+            && target.user.id == actor.user_id
+            && policy::own_membership(OwnMembership::ChangeRole) == Verdict::NeedsOwnConfirmation
+            && form.confirm_own_role != "yes"
+        {
             return Err(MemberError::ConfirmOwnRole {
                 from: target.role.name.clone(),
                 to: role.name.clone(),
             });
         }
         if name_changed
-            && target.user.id != actor.user_id
-            && memberships::all_orgs_of_user(conn, user_id)?.len() > 1
+            && !policy::may_rename_account(
+                target.user.id == actor.user_id,
+                memberships::all_orgs_of_user(conn, user_id)?.len(),
+            )
         {
             return Err(MemberError::invalid("first_name", NAME_IS_THEIRS));
         }
@@ -252,7 +269,9 @@ pub fn deactivatable(
 ) -> Result<MemberRow, MemberError> {
     require(actor, Permission::UsersManage)?;
     let target = load_target(conn, actor, user_id)?;
-    if target.user.id == actor.user_id {
+    if target.user.id == actor.user_id
+        && policy::own_membership(OwnMembership::Deactivate) == Verdict::Refused
+    {
         return Err(MemberError::Conflict(format!(
             "You cannot deactivate yourself. {OWN_MEMBERSHIP}"
         )));
@@ -308,7 +327,7 @@ pub fn promotable(
     require(actor, Permission::UsersManage)?;
     let admin = roles::find_by_key(conn, &actor.org_id, ADMIN)?.ok_or(MemberError::NotFound)?;
     let target = load_target(conn, actor, user_id)?;
-    if admin.rank > actor.rank {
+    if !actor.standing().may_grant(admin.rank) {
         return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     check_target_rank(conn, actor, &target)?;
@@ -343,7 +362,7 @@ fn set_role_in_tx(
     origin: &Origin,
 ) -> Result<(), MemberError> {
     let target = load_target(conn, actor, user_id)?;
-    if role.rank > actor.rank {
+    if !actor.standing().may_grant(role.rank) {
         return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     check_target_rank(conn, actor, &target)?;
@@ -516,7 +535,11 @@ impl BulkAction {
     /// Whether the action passes over the actor's own membership: every one that could
     /// lock them out does. Adding oneself to a group cannot.
     pub fn skips_actor(self) -> bool {
-        self != BulkAction::AddToGroup
+        let own = match self {
+            BulkAction::AddToGroup => OwnMembership::BulkJoinGroup,
+            _ => OwnMembership::BulkChange,
+        };
+        policy::own_membership(own) == Verdict::Refused
     }
 
     pub fn label(self) -> &'static str {
@@ -743,7 +766,7 @@ fn add_to_group_in_tx(
     }
     if let Some(role_id) = &group.role_id {
         let granted = roles::find(conn, &actor.org_id, role_id)?.ok_or(MemberError::NotFound)?;
-        if granted.rank > actor.rank {
+        if !actor.standing().may_grant(granted.rank) {
             return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
         }
     }

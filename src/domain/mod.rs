@@ -12,6 +12,7 @@ pub mod names;
 pub mod orgs;
 pub mod password;
 pub mod platform;
+pub mod policy;
 pub mod pools;
 pub mod redirect;
 pub mod roles;

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::FieldErrors;
 use super::members::{Actor, MemberError, in_org_tx};
-use super::roles::{ENGINEER, MANAGER, Permission, PermissionSet, effective_permissions};
+use super::policy::Standing;
+use super::roles::{ENGINEER, MANAGER, Permission, PermissionSet};
 use crate::audit::{self, Event, Origin};
 use crate::db::pools::{self, Pool};
 use crate::db::roles::Role;
@@ -167,12 +168,19 @@ pub struct PoolAccess {
 }
 
 impl PoolAccess {
+    pub fn standing(&self) -> super::policy::Standing {
+        super::policy::Standing {
+            perms: self.perms,
+            rank: self.rank,
+        }
+    }
+
     pub fn can_read(&self) -> bool {
-        self.in_pool || self.perms.contains(Permission::PoolsManage)
+        self.in_pool || self.standing().may(Permission::PoolsManage)
     }
 
     pub fn can_manage(&self) -> bool {
-        self.perms.contains(Permission::PoolsManage)
+        self.standing().may(Permission::PoolsManage)
     }
 }
 
@@ -180,10 +188,9 @@ impl PoolAccess {
 pub struct Scope {
     pub pools: Vec<Pool>,
     pub tree: Tree,
-    member_role: String,
+    member_role: Role,
     group_roles: Vec<Role>,
     held: Vec<(String, Role)>,
-    base_rank: i64,
 }
 
 impl Scope {
@@ -197,8 +204,7 @@ impl Scope {
         Ok(Scope {
             pools,
             tree,
-            member_role: row.role.permissions.clone(),
-            base_rank: actor.rank,
+            member_role: row.role,
             group_roles,
             held,
         })
@@ -206,30 +212,32 @@ impl Scope {
 
     /// Organization-wide: no pool roles count.
     pub fn org_access(&self) -> PoolAccess {
-        PoolAccess {
-            perms: effective_permissions(
-                &self.member_role,
-                self.group_roles.iter().map(|r| r.permissions.as_str()),
-                [],
-            ),
-            rank: self.base_rank,
-            in_pool: false,
-        }
+        self.access_with(&[])
     }
 
     pub fn at(&self, pool_id: &str) -> PoolAccess {
-        let in_scope = roles_in_scope(&self.tree, pool_id, &self.held);
+        self.access_with(&roles_in_scope(&self.tree, pool_id, &self.held))
+    }
+
+    fn access_with(&self, pool_roles: &[&Role]) -> PoolAccess {
+        let groups: Vec<(&str, i64)> = self
+            .group_roles
+            .iter()
+            .map(|r| (r.permissions.as_str(), r.rank))
+            .collect();
+        let pools: Vec<(&str, i64)> = pool_roles
+            .iter()
+            .map(|r| (r.permissions.as_str(), r.rank))
+            .collect();
+        let Standing { perms, rank } = Standing::of(
+            (&self.member_role.permissions, self.member_role.rank),
+            &groups,
+            &pools,
+        );
         PoolAccess {
-            perms: effective_permissions(
-                &self.member_role,
-                self.group_roles.iter().map(|r| r.permissions.as_str()),
-                in_scope.iter().map(|r| r.permissions.as_str()),
-            ),
-            rank: in_scope
-                .iter()
-                .map(|r| r.rank)
-                .fold(self.base_rank, i64::max),
-            in_pool: !in_scope.is_empty(),
+            perms,
+            rank,
+            in_pool: !pool_roles.is_empty(),
         }
     }
 
@@ -476,7 +484,7 @@ pub fn add_member(
             .into_iter()
             .find(|r| r.id == form.role_id.trim())
             .ok_or_else(|| MemberError::invalid("role_id", "Choose Manager or Engineer."))?;
-        if role.rank > access.rank {
+        if !access.standing().may_grant(role.rank) {
             return Err(MemberError::Forbidden(
                 "You cannot grant a role that ranks above your own.".into(),
             ));
@@ -629,7 +637,7 @@ mod tests {
         )];
         let at = |id: &str| {
             let roles = roles_in_scope(&t, id, &held);
-            effective_permissions(
+            crate::domain::roles::effective_permissions(
                 "users.read",
                 [],
                 roles.iter().map(|r| r.permissions.as_str()),

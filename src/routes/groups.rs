@@ -57,7 +57,7 @@ async fn list(
 ) -> AppResult<GroupsPage> {
     ctx.require(Permission::UsersRead)?;
     let org_id = ctx.org.id.clone();
-    let rank = ctx.rank;
+    let standing = ctx.standing();
     let (groups, counts, all_roles, members) = state
         .db(move |conn| {
             Ok((
@@ -109,7 +109,7 @@ async fn list(
         layout: Layout::in_org(session, ctx, "Groups", "groups"),
         rows,
         can_manage: ctx.can(Permission::GroupsManage),
-        roles: all_roles.into_iter().filter(|r| r.rank <= rank).collect(),
+        roles: crate::domain::policy::grantable(&standing, all_roles, |r| r.rank),
         owners: members,
         action: format!("/orgs/{}/groups", ctx.org.slug),
         submit: "Create group",
@@ -184,7 +184,7 @@ async fn show(
 ) -> AppResult<GroupPage> {
     ctx.require(Permission::UsersRead)?;
     let org_id = ctx.org.id.clone();
-    let rank = ctx.rank;
+    let standing = ctx.standing();
     let (group, members, all_roles, candidates) = state
         .db(move |conn| {
             let group = groups::find(conn, &org_id, &group_id)?.ok_or(AppError::NotFound)?;
@@ -211,7 +211,7 @@ async fn show(
     Ok(GroupPage {
         layout: Layout::in_org(session, ctx, &group.name, "groups"),
         can_manage: ctx.can(Permission::GroupsManage),
-        roles: all_roles.into_iter().filter(|r| r.rank <= rank).collect(),
+        roles: crate::domain::policy::grantable(&standing, all_roles, |r| r.rank),
         candidates: candidates
             .iter()
             .filter(|c| !members.iter().any(|m| m.id == c.user_id))

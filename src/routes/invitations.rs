@@ -258,13 +258,11 @@ struct Options {
 /// Roles the member may grant, groups and pools of the organization.
 async fn options(state: &AppState, ctx: &OrgCtx) -> AppResult<Options> {
     let org_id = ctx.org.id.clone();
-    let own_rank = ctx.rank;
+    let own = ctx.standing();
     state
         .db(move |conn| {
-            let roles = roles::list(conn, &org_id)?
-                .into_iter()
-                .filter(|r| r.rank <= own_rank)
-                .collect();
+            let roles =
+                crate::domain::policy::grantable(&own, roles::list(conn, &org_id)?, |r| r.rank);
             Ok(Options {
                 roles,
                 groups: rows::org_groups(conn, &org_id)?,
@@ -703,7 +701,7 @@ pub async fn accept(
             };
             match result {
                 Ok((user, org)) => {
-                    sign_in(&session, &req, &user, state.settings.trust_proxy)?;
+                    sign_in(&session, &req, &user, &state.settings)?;
                     flash(
                         &session,
                         "success",

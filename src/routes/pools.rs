@@ -180,10 +180,11 @@ async fn show(
                 .cloned()
                 .collect();
             let members = pools::members(conn, &actor.org_id, &pool.id, MEMBERS_SHOWN)?;
-            let pool_roles = rules::pool_roles(conn, &actor.org_id)?
-                .into_iter()
-                .filter(|r| r.rank <= access.rank)
-                .collect();
+            let pool_roles = crate::domain::policy::grantable(
+                &access.standing(),
+                rules::pool_roles(conn, &actor.org_id)?,
+                |r| r.rank,
+            );
             let candidates = memberships::active_members(conn, &actor.org_id, MEMBER_CHOICES)?
                 .into_iter()
                 .filter(|c| !members.iter().any(|(u, _)| u.id == c.user_id))

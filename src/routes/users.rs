@@ -405,7 +405,7 @@ async fn profile(
         can_manage: ctx.can(Permission::UsersManage),
         can_manage_groups: ctx.can(Permission::GroupsManage),
         member_id: row.user.id.clone(),
-        roles: roles.into_iter().filter(|r| r.rank <= ctx.rank).collect(),
+        roles: crate::domain::policy::grantable(&ctx.standing(), roles, |r| r.rank),
         errors,
         form,
         name_locked,

@@ -1,0 +1,241 @@
+//! The one answer to "may this actor do this to that target, here?". Domain functions and
+//! handlers ask these functions; none of them compares ranks or permissions itself.
+//!
+//! - What a member may do comes from their role, the roles their groups grant and, inside
+//!   a pool subtree, the pool roles they hold on it or an ancestor (`Standing::of`).
+//! - Nobody grants, or acts on someone, above their own rank. Anything an action hands out
+//!   counts: the role itself and the roles its groups and pools carry (`may_grant_all`).
+//! - Actions on oneself that could lock one out are refused or need their own
+//!   confirmation (`own_membership`).
+//! - An account that belongs to several organizations is not one organization's to rename.
+//! - Platform pages: operators read, platform admins change.
+//! - The target's organization is never a question here: every query that loads a target
+//!   filters by the caller's organization, so another organization's object is not found.
+
+use super::roles::{Permission, PermissionSet, effective_permissions};
+
+/// What an actor holds at one place: an organization, or a pool subtree in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub perms: PermissionSet,
+    pub rank: i64,
+}
+
+impl Standing {
+    /// From the member's role, their groups' roles and (inside a pool subtree) their pool
+    /// roles, each as (permissions as stored, rank): the union and the highest rank.
+    pub fn of<'a>(
+        role: (&'a str, i64),
+        groups: &[(&'a str, i64)],
+        pools: &[(&'a str, i64)],
+    ) -> Standing {
+        Standing {
+            perms: effective_permissions(
+                role.0,
+                groups.iter().map(|(p, _)| *p),
+                pools.iter().map(|(p, _)| *p),
+            ),
+            rank: groups
+                .iter()
+                .chain(pools)
+                .map(|(_, rank)| *rank)
+                .fold(role.1, i64::max),
+        }
+    }
+
+    pub fn may(&self, permission: Permission) -> bool {
+        self.perms.contains(permission)
+    }
+
+    /// Granting a role of this rank (directly, or through a group or a pool).
+    pub fn may_grant(&self, rank: i64) -> bool {
+        rank <= self.rank
+    }
+
+    /// Granting everything at once: a role with the roles of its groups and pools.
+    pub fn may_grant_all(&self, ranks: impl IntoIterator<Item = i64>) -> bool {
+        ranks.into_iter().all(|rank| self.may_grant(rank))
+    }
+
+    /// Changing a member whose effective rank is `target_rank`.
+    pub fn may_act_on(&self, target_rank: i64) -> bool {
+        target_rank <= self.rank
+    }
+
+    /// Defining a role with these permissions: only ones the actor holds.
+    pub fn may_define(&self, perms: PermissionSet) -> bool {
+        perms.iter().all(|p| self.perms.contains(p))
+    }
+}
+
+/// The roles of `all` that the actor may hand out, for the choice lists of forms.
+pub fn grantable<T>(standing: &Standing, all: Vec<T>, rank: impl Fn(&T) -> i64) -> Vec<T> {
+    all.into_iter()
+        .filter(|r| standing.may_grant(rank(r)))
+        .collect()
+}
+
+/// What an actor may do to their own membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnMembership {
+    /// Deactivating oneself: refused, since one would lose access at once.
+    Deactivate,
+    /// Changing one's own role: allowed after a confirmation of its own.
+    ChangeRole,
+    /// Leaving the organization: allowed on its own explicit page.
+    Leave,
+    /// A bulk action that could lock one out: the actor is skipped.
+    BulkChange,
+    /// Adding oneself to a group through a bulk action.
+    BulkJoinGroup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    NeedsOwnConfirmation,
+    Refused,
+}
+
+pub fn own_membership(action: OwnMembership) -> Verdict {
+    match action {
+        OwnMembership::Deactivate | OwnMembership::BulkChange => Verdict::Refused,
+        OwnMembership::ChangeRole | OwnMembership::Leave => Verdict::NeedsOwnConfirmation,
+        OwnMembership::BulkJoinGroup => Verdict::Allowed,
+    }
+}
+
+/// Whether an organization's admin may rename an account: only one that belongs to this
+/// organization alone, or their own.
+pub fn may_rename_account(actor_is_account: bool, organizations_of_account: usize) -> bool {
+    actor_is_account || organizations_of_account <= 1
+}
+
+/// Platform pages: operators and admins read them; only admins change anything.
+pub fn platform_may_read(platform_role: &str) -> bool {
+    matches!(platform_role, "admin" | "operator")
+}
+
+pub fn platform_may_change(platform_role: &str) -> bool {
+    platform_role == "admin"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::roles::BUILTIN_ROLES;
+
+    fn builtin(key: &str) -> (String, i64) {
+        let b = BUILTIN_ROLES.iter().find(|b| b.key == key).unwrap();
+        (b.permissions().to_string(), b.rank)
+    }
+
+    fn standing(role: &str, groups: &[&str], pools: &[&str]) -> Standing {
+        let role = builtin(role);
+        let groups: Vec<(String, i64)> = groups.iter().map(|g| builtin(g)).collect();
+        let pools: Vec<(String, i64)> = pools.iter().map(|p| builtin(p)).collect();
+        let g: Vec<(&str, i64)> = groups.iter().map(|(p, r)| (p.as_str(), *r)).collect();
+        let p: Vec<(&str, i64)> = pools.iter().map(|(p, r)| (p.as_str(), *r)).collect();
+        Standing::of((&role.0, role.1), &g, &p)
+    }
+
+    fn rank(key: &str) -> i64 {
+        builtin(key).1
+    }
+
+    #[test]
+    fn a_group_role_raises_both_permissions_and_rank() {
+        let plain = standing("member", &[], &[]);
+        assert!(!plain.may(Permission::UsersManage));
+        let lifted = standing("member", &["manager"], &[]);
+        assert!(lifted.may(Permission::UsersManage));
+        assert_eq!(lifted.rank, rank("manager"));
+    }
+
+    #[test]
+    fn a_pool_role_counts_only_where_it_is_passed() {
+        let org_wide = standing("member", &[], &[]);
+        let in_pool = standing("member", &[], &["manager"]);
+        assert!(!org_wide.may(Permission::PoolsManage));
+        assert!(in_pool.may(Permission::PoolsManage));
+    }
+
+    /// (actor's role, what is granted, allowed) for every pair of built-in roles.
+    #[test]
+    fn nobody_grants_above_their_own_rank() {
+        let keys = ["admin", "manager", "engineer", "member"];
+        for actor in keys {
+            for granted in keys {
+                let s = standing(actor, &[], &[]);
+                assert_eq!(
+                    s.may_grant(rank(granted)),
+                    rank(granted) <= rank(actor),
+                    "{actor} granting {granted}"
+                );
+                assert_eq!(s.may_act_on(rank(granted)), rank(granted) <= rank(actor));
+            }
+        }
+    }
+
+    #[test]
+    fn everything_an_invitation_carries_counts() {
+        let manager = standing("manager", &[], &[]);
+        // A Member invitation into a group that grants Admin grants Admin.
+        assert!(!manager.may_grant_all([rank("member"), rank("admin")]));
+        assert!(manager.may_grant_all([rank("member"), rank("engineer")]));
+        assert!(manager.may_grant_all([]));
+    }
+
+    #[test]
+    fn custom_roles_hold_only_permissions_the_actor_holds() {
+        let manager = standing("manager", &[], &[]);
+        assert!(manager.may_define(PermissionSet::of(&[Permission::UsersRead])));
+        assert!(!manager.may_define(PermissionSet::of(&[Permission::OrgManage])));
+    }
+
+    #[test]
+    fn choice_lists_offer_only_grantable_roles() {
+        let manager = standing("manager", &[], &[]);
+        let offered = grantable(
+            &manager,
+            vec![rank("admin"), rank("manager"), rank("member")],
+            |r| *r,
+        );
+        assert_eq!(offered, vec![rank("manager"), rank("member")]);
+    }
+
+    #[test]
+    fn own_membership_rules() {
+        assert_eq!(own_membership(OwnMembership::Deactivate), Verdict::Refused);
+        assert_eq!(own_membership(OwnMembership::BulkChange), Verdict::Refused);
+        assert_eq!(
+            own_membership(OwnMembership::ChangeRole),
+            Verdict::NeedsOwnConfirmation
+        );
+        assert_eq!(
+            own_membership(OwnMembership::Leave),
+            Verdict::NeedsOwnConfirmation
+        );
+        assert_eq!(own_membership(OwnMembership::BulkJoinGroup), Verdict::Allowed);
+    }
+
+    #[test]
+    fn names_of_shared_accounts_are_their_own() {
+        assert!(may_rename_account(false, 1));
+        assert!(!may_rename_account(false, 2));
+        assert!(may_rename_account(true, 3));
+    }
+
+    #[test]
+    fn platform_roles() {
+        for (role, read, change) in [
+            ("admin", true, true),
+            ("operator", true, false),
+            ("none", false, false),
+            ("", false, false),
+        ] {
+            assert_eq!(platform_may_read(role), read, "{role}");
+            assert_eq!(platform_may_change(role), change, "{role}");
+        }
+    }
+}
