@@ -147,14 +147,32 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_LOGIN_THROTTLE_WINDOW", default_value = "15m", value_parser = humantime::parse_duration, global = true)]
     pub login_throttle_window: Duration,
 
-    /// Take the client address from X-Forwarded-For (only behind a trusted proxy).
+    /// Reverse proxies whose forwarding header is believed, as CIDRs or addresses
+    /// separated by commas (`10.0.0.0/8,192.168.1.7`). A request whose socket peer is in
+    /// this list gets, as its client address, the right-most hop of the forwarding header
+    /// that is not in the list (never the left-most, which the client writes). Default:
+    /// none; the client address is always the socket's.
     #[arg(
         long,
-        env = "PORTCULLIS_TRUST_PROXY",
-        default_value_t = false,
+        env = "PORTCULLIS_TRUSTED_PROXIES",
+        value_name = "CIDR,...",
+        value_delimiter = ',',
+        value_parser = parse_proxy,
         global = true
     )]
-    pub trust_proxy: bool,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// The forwarding header the trusted proxies append to: `x-forwarded-for` or
+    /// `forwarded` (RFC 7239, its `for=` parameters). Only this one is read, and only
+    /// from a trusted proxy.
+    #[arg(
+        long,
+        env = "PORTCULLIS_PROXY_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for",
+        global = true
+    )]
+    pub proxy_header: ProxyHeader,
 
     /// Log format: `text` or `json`.
     #[arg(
@@ -177,6 +195,22 @@ pub struct Settings {
         global = true
     )]
     pub db_pool_size: u32,
+}
+
+/// Which forwarding header `--trusted-proxies` applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyHeader {
+    XForwardedFor,
+    Forwarded,
+}
+
+/// One `--trusted-proxies` entry: a CIDR, or a single address (a /32 or /128).
+fn parse_proxy(entry: &str) -> Result<ipnet::IpNet, String> {
+    let entry = entry.trim();
+    entry
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{entry:?} is not a CIDR such as 10.0.0.0/8 or an IP address"))
 }
 
 impl Settings {

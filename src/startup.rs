@@ -139,11 +139,13 @@ fn run(
         mail,
     });
     let metrics = web::Data::new(crate::web::metrics::Metrics::default());
+    let device_key = web::Data::new(crate::auth::device::DeviceKey::derive(&key));
     spawn_housekeeping(pool, limits);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(metrics.clone())
+            .app_data(device_key.clone())
             .app_data(web::FormConfig::default().limit(256 * 1024))
             .wrap(from_fn(audit_denials))
             .wrap(from_fn(csrf_guard))

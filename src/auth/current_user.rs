@@ -288,7 +288,11 @@ fn parse_node(node: &str) -> Option<IpAddr> {
     let node = node.trim();
     node.parse::<IpAddr>()
         .or_else(|_| node.parse::<SocketAddr>().map(|s| s.ip()))
-        .or_else(|_| node.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>())
+        .or_else(|_| {
+            node.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+        })
         .ok()
 }
 
@@ -374,7 +378,10 @@ mod tests {
     #[test]
     fn the_right_most_untrusted_hop_is_the_client_never_the_left_most() {
         let trusted = ["127.0.0.1/32"];
-        assert_eq!(xff("127.0.0.1", &["6.6.6.6, 10.0.0.9"], &trusted), "10.0.0.9");
+        assert_eq!(
+            xff("127.0.0.1", &["6.6.6.6, 10.0.0.9"], &trusted),
+            "10.0.0.9"
+        );
         assert_eq!(
             xff("127.0.0.1", &["6.6.6.6", "10.0.0.9"], &trusted),
             "10.0.0.9",
@@ -389,7 +396,10 @@ mod tests {
             "127.0.0.1",
             "a hop that is no address stops the walk at the last trusted proxy"
         );
-        assert_eq!(xff("127.0.0.1", &["[2001:db8::7]:443"], &trusted), "2001:db8::7");
+        assert_eq!(
+            xff("127.0.0.1", &["[2001:db8::7]:443"], &trusted),
+            "2001:db8::7"
+        );
         assert_eq!(xff("::ffff:127.0.0.1", &["10.0.0.9"], &trusted), "10.0.0.9");
     }
 

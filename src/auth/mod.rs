@@ -2,6 +2,7 @@
 
 pub mod csrf;
 pub mod current_user;
+pub mod device;
 pub mod password;
 pub mod session_store;
 pub mod throttle;

@@ -1,7 +1,25 @@
-//! Sign-in throttling, kept in the database so it holds across instances. Failures are
-//! counted over a sliding window and forgotten after it: nobody is locked out for good.
+//! Sign-in throttling, kept in the database so it holds across instances.
+//!
+//! Each attempt is counted *before* its password is hashed, atomically: [`reserve`] runs
+//! inside one write transaction (`db::write_tx`: the write lock on SQLite, row locks
+//! taken by an upsert on PostgreSQL), so parallel requests cannot all pass a check that
+//! only one of them should pass. A counted attempt that then fails stays counted; one
+//! that succeeds is given back ([`succeeded`]).
+//!
+//! Keys and limits, over a fixed window that starts at a key's first attempt:
+//! - `address:IP`: every attempt from a client address (`per_address`);
+//! - `account:EMAIL`: attempts naming an account (`per_account`), from browsers that
+//!   hold no device cookie for it;
+//! - `device:NONCE`: attempts from a browser holding a valid device cookie for the
+//!   account it names (`per_account` again). Such a browser has signed in to that
+//!   account before, so strangers exhausting `account:EMAIL` do not lock its owner out
+//!   (OWASP "device cookies"); it still has a limit of its own and the address limit.
+//!
+//! Refused attempts are counted in the key's `refused` column; only the first refusal of
+//! a window is reported as such ([`Refusal::first_in_window`]), so the audit trail gets
+//! one event per key and window, not one per request.
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
 use diesel::QueryResult;
 
 use crate::db::{self, DbConnection, login_attempts};
@@ -14,6 +32,63 @@ pub struct Limits {
     pub window: Duration,
 }
 
+/// Who is trying to sign in (or to prove their password again).
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    /// What was typed as the email; only a well-formed address is counted per account.
+    pub email: &'a str,
+    pub ip: &'a str,
+    /// The nonce of a valid device cookie issued to the account `email` names.
+    pub device: Option<&'a str>,
+}
+
+/// Which limit turned an attempt away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Address,
+    Account,
+    Device,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Address => "address",
+            Scope::Account => "account",
+            Scope::Device => "device",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub scope: Scope,
+    /// True for the first refusal of this key's window: the one worth an audit event.
+    pub first_in_window: bool,
+    pub window_ends_at: NaiveDateTime,
+}
+
+/// The counters an allowed attempt was counted under; hand it back to [`succeeded`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    address: String,
+    /// `account:…` or `device:…`; none when what was typed is not an email address.
+    holder: Option<(Scope, String)>,
+}
+
+impl Reservation {
+    /// Whether the attempt counted against the account itself (no device cookie).
+    pub fn counted_per_account(&self) -> bool {
+        matches!(self.holder, Some((Scope::Account, _)))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allowed(Reservation),
+    Refused(Refusal),
+}
+
 fn account_key(email: &str) -> String {
     format!("account:{}", email.trim().to_lowercase())
 }
@@ -22,31 +97,103 @@ fn address_key(ip: &str) -> String {
     format!("address:{ip}")
 }
 
-/// Whether another attempt may be checked at all; asked before any password is hashed.
-pub fn is_throttled(
+fn device_key(nonce: &str) -> String {
+    format!("device:{nonce}")
+}
+
+/// Counts the attempt under its keys, or refuses it when one of them has used up its
+/// limit in the current window. Call it inside `db::write_tx`, before any hashing, and
+/// in the same transaction as whatever records a refusal.
+pub fn reserve(
     conn: &mut DbConnection,
     limits: &Limits,
-    email: &str,
-    ip: &str,
-) -> QueryResult<bool> {
-    let since = db::now() - limits.window;
-    Ok(
-        login_attempts::failures_since(conn, &account_key(email), since)? >= limits.per_account
-            || login_attempts::failures_since(conn, &address_key(ip), since)? >= limits.per_address,
-    )
-}
-
-pub fn record_failure(conn: &mut DbConnection, email: &str, ip: &str) -> QueryResult<()> {
+    attempt: Attempt<'_>,
+) -> QueryResult<Decision> {
+    let now = db::now();
+    let cutoff = now - limits.window;
+    let address = address_key(attempt.ip);
     // Only well-formed addresses get an account counter, so junk input cannot grow the
     // table with keys nobody will ever sign in with.
-    if let Ok(email) = Email::parse(email) {
-        login_attempts::record_failure(conn, &account_key(email.as_str()))?;
+    let holder = match (attempt.device, Email::parse(attempt.email)) {
+        (Some(nonce), Ok(_)) => Some((Scope::Device, device_key(nonce))),
+        (None, Ok(email)) => Some((Scope::Account, account_key(email.as_str()))),
+        (_, Err(_)) => None,
+    };
+
+    // Always the address first, then the account: one lock order, no deadlocks.
+    if let Some(refusal) = take(
+        conn,
+        &address,
+        limits.per_address,
+        Scope::Address,
+        now,
+        cutoff,
+        limits.window,
+    )? {
+        return Ok(Decision::Refused(refusal));
     }
-    login_attempts::record_failure(conn, &address_key(ip))
+    if let Some((scope, key)) = &holder
+        && let Some(refusal) = take(
+            conn,
+            key,
+            limits.per_account,
+            *scope,
+            now,
+            cutoff,
+            limits.window,
+        )?
+    {
+        // Not checked, so it does not use up the address's allowance.
+        login_attempts::release(conn, &address)?;
+        return Ok(Decision::Refused(refusal));
+    }
+    Ok(Decision::Allowed(Reservation { address, holder }))
 }
 
-pub fn record_success(conn: &mut DbConnection, email: &str) -> QueryResult<()> {
-    login_attempts::clear(conn, &account_key(email))
+/// Counts one attempt under `key`, or one refusal when its window's limit is used up.
+fn take(
+    conn: &mut DbConnection,
+    key: &str,
+    limit: i64,
+    scope: Scope,
+    now: NaiveDateTime,
+    cutoff: NaiveDateTime,
+    window: Duration,
+) -> QueryResult<Option<Refusal>> {
+    let counter = login_attempts::open_window(conn, key, now, cutoff)?;
+    if counter.attempts < limit {
+        login_attempts::add_attempt(conn, key)?;
+        return Ok(None);
+    }
+    login_attempts::add_refusal(conn, key)?;
+    Ok(Some(Refusal {
+        scope,
+        first_in_window: counter.refused == 0,
+        window_ends_at: counter.window_started_at + window,
+    }))
+}
+
+/// The password was right: the address gets its attempt back, and the counter the
+/// attempt was made under starts afresh. A sign-in through a device cookie clears only
+/// that device's counter, so it does not wipe what strangers have spent on the account.
+pub fn succeeded(conn: &mut DbConnection, reservation: &Reservation) -> QueryResult<()> {
+    login_attempts::release(conn, &reservation.address)?;
+    if let Some((_, key)) = &reservation.holder {
+        login_attempts::clear(conn, key)?;
+    }
+    Ok(())
+}
+
+/// How many attempts have been refused in the current window of the account's counter
+/// and of the address's (for tests and operators; the audit trail has only the first).
+pub fn refused_so_far(conn: &mut DbConnection, email: &str, ip: &str) -> QueryResult<(i64, i64)> {
+    let refused = |conn: &mut DbConnection, key: String| {
+        login_attempts::find(conn, &key).map(|row| row.map(|(_, refused)| refused).unwrap_or(0))
+    };
+    Ok((
+        refused(conn, account_key(email))?,
+        refused(conn, address_key(ip))?,
+    ))
 }
 
 pub fn prune(conn: &mut DbConnection, limits: &Limits) -> QueryResult<usize> {

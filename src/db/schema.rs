@@ -176,10 +176,11 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_attempts (id) {
-        id -> Text,
+    login_attempts (key) {
         key -> Text,
-        created_at -> Timestamp,
+        window_started_at -> Timestamp,
+        attempts -> BigInt,
+        refused -> BigInt,
     }
 }
 

@@ -5,7 +5,8 @@ use askama::Template;
 
 use crate::audit::Origin;
 use crate::auth::current_user::{CurrentUser, sign_in};
-use crate::auth::throttle;
+use crate::auth::device::{self, DeviceKey};
+use crate::auth::throttle::{self, Attempt, Decision};
 use crate::db::{self, sessions};
 use crate::domain::FieldErrors;
 use crate::domain::account::{self, PasswordForm};
@@ -74,6 +75,7 @@ pub async fn account_page(
 /// every session of the account, and keeps this browser signed in with a new session.
 pub async fn change_password(
     state: web::Data<AppState>,
+    device_key: web::Data<DeviceKey>,
     session: Session,
     req: HttpRequest,
     current: CurrentUser,
@@ -85,27 +87,35 @@ pub async fn change_password(
         let view = page(&state, &session, &current, errors).await?;
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &view));
     }
+    // Counted before the hash, atomically, exactly like a sign-in (see `throttle`).
     let limits = state.throttle;
     let ip = origin.ip.clone().unwrap_or_default();
-    let (email, throttle_ip) = (current.user.email.clone(), ip.clone());
-    let throttled = state
-        .db(move |conn| Ok(throttle::is_throttled(conn, &limits, &email, &throttle_ip)?))
+    let email = current.user.email.clone();
+    let device = device::read(&req, &device_key).filter(|d| d.user_id == current.user.id);
+    let decision = state
+        .db(move |conn| {
+            db::write_tx(conn, |conn| {
+                let attempt = Attempt {
+                    email: &email,
+                    ip: &ip,
+                    device: device.as_ref().map(|d| d.nonce.as_str()),
+                };
+                Ok(throttle::reserve(conn, &limits, attempt)?)
+            })
+        })
         .await?;
-    if throttled {
+    let Decision::Allowed(reservation) = decision else {
         return Err(AppError::TooManyRequests(
             "Too many wrong passwords. Wait a few minutes, then try again.".into(),
         ));
-    }
+    };
     let stored = current.user.password_hash.clone();
     if !state
         .hasher
         .verify(form.current_password.clone(), stored)
         .await?
     {
-        let email = current.user.email.clone();
-        state
-            .db(move |conn| Ok(throttle::record_failure(conn, &email, &ip)?))
-            .await?;
+        // The attempt stays counted: it was a failure.
         let mut errors = FieldErrors::default();
         errors.add("current_password", "That is not your current password.");
         let view = page(&state, &session, &current, errors).await?;
@@ -114,9 +124,12 @@ pub async fn change_password(
     let hash = state.hasher.hash(form.password).await?;
     let user = current.user.clone();
     state
-        .db(move |conn| Ok(account::change_password(conn, &user, &hash, &origin)?))
+        .db(move |conn| {
+            account::change_password(conn, &user, &hash, &origin)?;
+            Ok(throttle::succeeded(conn, &reservation)?)
+        })
         .await?;
-    sign_in(&session, &req, &current.user, state.settings.trust_proxy)?;
+    sign_in(&session, &req, &current.user, &state.settings)?;
     flash(
         &session,
         "success",

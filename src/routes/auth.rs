@@ -6,8 +6,10 @@ use serde::Deserialize;
 
 use crate::audit::{self, Event, Origin};
 use crate::auth::current_user::{MaybeUser, sign_in};
-use crate::auth::throttle;
+use crate::auth::device::{self, DeviceKey};
+use crate::auth::throttle::{self, Attempt, Decision, Refusal};
 use crate::db::{self, users};
+use crate::domain::audit_view::iso_time;
 use crate::domain::redirect::safe_next;
 use crate::error::{AppError, AppResult};
 use crate::web::layout::Layout;
@@ -64,6 +66,7 @@ pub struct LoginForm {
 
 pub async fn login(
     state: web::Data<AppState>,
+    device_key: web::Data<DeviceKey>,
     session: Session,
     req: HttpRequest,
     origin: Origin,
@@ -73,52 +76,64 @@ pub async fn login(
     let email = form.email.trim().to_lowercase();
     let ip = origin.ip.clone().unwrap_or_default();
     let limits = state.throttle;
+    let device = device::read(&req, &device_key);
 
-    let (throttled, user) = {
-        let (email, ip, origin) = (email.clone(), ip.clone(), origin.clone());
+    // Counted before any hashing, in one write transaction: parallel guesses cannot all
+    // slip under the limit.
+    let (decision, user) = {
+        let (email, origin) = (email.clone(), origin.clone());
         state
             .db(move |conn| {
-                if throttle::is_throttled(conn, &limits, &email, &ip)? {
-                    audit::record(
-                        conn,
-                        &Event::new("auth.login_throttled", &origin).target(
-                            "account",
-                            "",
-                            &attempted_account(&email),
-                        ),
-                    )?;
-                    return Ok((true, None));
-                }
-                Ok((false, users::find_by_email(conn, &email)?))
+                db::write_tx(conn, |conn| {
+                    let user = users::find_by_email(conn, &email)?;
+                    // A device cookie counts only for the account it was issued to.
+                    let nonce = device
+                        .as_ref()
+                        .filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id))
+                        .map(|d| d.nonce.as_str());
+                    let attempt = Attempt {
+                        email: &email,
+                        ip: &ip,
+                        device: nonce,
+                    };
+                    let decision = throttle::reserve(conn, &limits, attempt)?;
+                    if let Decision::Refused(refusal) = &decision
+                        && refusal.first_in_window
+                    {
+                        record_throttled(conn, &origin, &email, refusal)?;
+                    }
+                    Ok::<_, AppError>((decision, user))
+                })
             })
             .await?
     };
-    if throttled {
-        return Err(AppError::TooManyRequests(
-            "Too many failed sign-in attempts. Wait a few minutes, then try again.".into(),
-        ));
-    }
+    let reservation = match decision {
+        Decision::Allowed(reservation) => reservation,
+        Decision::Refused(_) => {
+            return Err(AppError::TooManyRequests(
+                "Too many failed sign-in attempts. Wait a few minutes, then try again.".into(),
+            ));
+        }
+    };
 
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let password_ok = state.hasher.verify(form.password, stored).await?;
     let user = user.filter(|u| password_ok && u.is_active());
 
     let Some(user) = user else {
+        // The attempt stays counted: it was a failure.
         let (email, origin) = (email.clone(), origin.clone());
         state
             .db(move |conn| {
-                db::write_tx(conn, |conn| {
-                    throttle::record_failure(conn, &email, &ip)?;
-                    audit::record(
-                        conn,
-                        &Event::new("auth.login_failed", &origin).target(
-                            "account",
-                            "",
-                            &attempted_account(&email),
-                        ),
-                    )?;
-                    Ok::<_, AppError>(())
-                })
+                audit::record(
+                    conn,
+                    &Event::new("auth.login_failed", &origin).target(
+                        "account",
+                        "",
+                        &attempted_account(&email),
+                    ),
+                )?;
+                Ok(())
             })
             .await?;
         let page = LoginPage {
@@ -136,7 +151,7 @@ pub async fn login(
         state
             .db(move |conn| {
                 db::write_tx(conn, |conn| {
-                    throttle::record_success(conn, &user.email)?;
+                    throttle::succeeded(conn, &reservation)?;
                     users::touch(conn, &user.id)?;
                     audit::record(
                         conn,
@@ -149,8 +164,40 @@ pub async fn login(
             })
             .await?;
     }
-    sign_in(&session, &req, &user, state.settings.trust_proxy)?;
-    Ok(see_other(safe_next(form.next.as_deref(), DEFAULT_LANDING)))
+    sign_in(&session, &req, &user, &state.settings)?;
+    let mut response = see_other(safe_next(form.next.as_deref(), DEFAULT_LANDING));
+    // This browser may now sign in to this account past strangers' failures.
+    response
+        .add_cookie(&device::issue(
+            &device_key,
+            &user.id,
+            state.settings.secure_cookies(),
+        ))
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("device cookie: {e}")))?;
+    Ok(response)
+}
+
+/// The audit trail gets one `auth.login_throttled` event per throttle key and window, at
+/// its first refusal, not one per refused request (an anonymous client could otherwise
+/// grow the insert-only table without bound). Later refusals in the same window are
+/// counted in `login_attempts.refused` for that key.
+fn record_throttled(
+    conn: &mut db::DbConnection,
+    origin: &Origin,
+    email: &str,
+    refusal: &Refusal,
+) -> diesel::QueryResult<()> {
+    audit::record(
+        conn,
+        &Event::new("auth.login_throttled", origin)
+            .target("account", "", &attempted_account(email))
+            .details(serde_json::json!({
+                "limit": refusal.scope.as_str(),
+                "window_ends_at": iso_time(refusal.window_ends_at),
+                "refused_so_far": 1,
+                "aggregated": "first refusal of this window; further refusals until window_ends_at are counted in the throttle table, not recorded one by one",
+            })),
+    )
 }
 
 pub async fn logout(

@@ -128,7 +128,7 @@ pub async fn complete(
     };
     match result {
         Ok((user, org)) => {
-            sign_in(&session, &req, &user, state.settings.trust_proxy)?;
+            sign_in(&session, &req, &user, &state.settings)?;
             flash(
                 &session,
                 "success",

@@ -37,7 +37,7 @@ pub async fn audit_denials(
         return Ok(res);
     };
     let origin = Origin {
-        ip: Some(client_ip(request, state.settings.trust_proxy)),
+        ip: Some(client_ip(request, &state.settings)),
         request_id: request.extensions().get::<RequestId>().map(|r| r.0.clone()),
     };
     // The pattern, never the raw path: ids are fine, but a path could carry anything.
