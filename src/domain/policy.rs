@@ -216,7 +216,10 @@ mod tests {
             own_membership(OwnMembership::Leave),
             Verdict::NeedsOwnConfirmation
         );
-        assert_eq!(own_membership(OwnMembership::BulkJoinGroup), Verdict::Allowed);
+        assert_eq!(
+            own_membership(OwnMembership::BulkJoinGroup),
+            Verdict::Allowed
+        );
     }
 
     #[test]
