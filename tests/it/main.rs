@@ -13,6 +13,7 @@ mod groups;
 mod helpers;
 mod invitations;
 mod lockout;
+mod matrix;
 mod pools;
 mod proxies;
 mod roles;
