@@ -21,6 +21,9 @@ pub enum AppError {
     TooManyRequests(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A body over the limit; the message says the limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("internal error: {0}")]
     Internal(#[from] anyhow::Error),
 }
@@ -38,6 +41,7 @@ impl AppError {
             AppError::Conflict(_) => "That cannot be done",
             AppError::TooManyRequests(_) => "Too many attempts",
             AppError::BadRequest(_) => "Something is wrong with that request",
+            AppError::PayloadTooLarge(_) => "That form is too large",
             AppError::Internal(_) => "Something went wrong",
         }
     }
@@ -91,6 +95,7 @@ impl ResponseError for AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

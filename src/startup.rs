@@ -146,7 +146,7 @@ fn run(
             .app_data(state.clone())
             .app_data(metrics.clone())
             .app_data(device_key.clone())
-            .app_data(web::FormConfig::default().limit(256 * 1024))
+            .app_data(web::FormConfig::default().limit(crate::domain::input::MAX_FORM_BYTES))
             .wrap(from_fn(audit_denials))
             .wrap(from_fn(csrf_guard))
             .wrap(
@@ -159,6 +159,7 @@ fn run(
                     .session_lifecycle(BrowserSession::default())
                     .build(),
             )
+            .wrap(from_fn(crate::web::input_guard::input_guard))
             .wrap(security_headers(secure))
             .wrap(from_fn(request_log))
             .configure(routes::configure)

@@ -5,6 +5,7 @@ pub mod audit_view;
 pub mod custom_roles;
 pub mod email;
 pub mod groups;
+pub mod input;
 pub mod invitations;
 pub mod member_list;
 pub mod members;

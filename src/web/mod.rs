@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod audit_denials;
 pub mod confirm;
+pub mod input_guard;
 pub mod layout;
 pub mod metrics;
 pub mod middleware;

@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod confirm;
 mod frame;
+mod fuzz;
 mod groups;
 mod helpers;
 mod invitations;
