@@ -111,6 +111,17 @@ pub struct Settings {
     )]
     pub smtp_url: Option<String>,
 
+    /// Allow `--smtp-url` credentials over a connection without TLS (`tls=none` or
+    /// `tls=opportunistic`): only for a mail server on this machine or a trusted network.
+    /// Without it, such a URL stops start-up.
+    #[arg(
+        long,
+        env = "PORTCULLIS_SMTP_ALLOW_PLAINTEXT",
+        default_value_t = false,
+        global = true
+    )]
+    pub smtp_allow_plaintext: bool,
+
     /// Sender of every email, e.g. `Portcullis <noreply@example.com>`. Default:
     /// noreply@ the public URL's host.
     #[arg(long, env = "PORTCULLIS_MAIL_FROM", global = true)]

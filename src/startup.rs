@@ -227,7 +227,7 @@ fn session_key(settings: &Settings) -> anyhow::Result<Key> {
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        db::private_dir(parent)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

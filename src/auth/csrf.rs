@@ -1,5 +1,11 @@
 //! Every POST must carry the session's CSRF token (form field `csrf_token` or header
 //! `X-CSRF-Token`) and, when the browser says where it comes from, come from this site.
+//!
+//! A signed-in visitor's token is kept in their stored session and replaced at sign-in. A
+//! visitor who has not signed in has no stored session: their token travels in their own
+//! encrypted session cookie (see `session_store`), so it is the same check, a token from
+//! another visitor's cookie still fails it, and a request without that cookie has no
+//! token to match at all.
 
 use actix_session::SessionExt;
 use actix_web::body::{BoxBody, MessageBody};

@@ -1,5 +1,12 @@
 //! actix-session's `SessionStore` over the `sessions` table, so sessions survive restarts,
 //! are shared by every instance, and can be ended server-side.
+//!
+//! Only signed-in sessions get a row. A visitor who has not signed in needs no more than a
+//! CSRF token for the form in front of them and perhaps a flash message; that state
+//! travels in the session cookie itself, which actix-session encrypts and authenticates
+//! with the session key (`CookieContentSecurity::Private`), so anonymous requests, however
+//! many, store nothing. The form's token is checked against the token in the visitor's own
+//! cookie, so a token taken from another cookie is refused as before.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -7,6 +14,8 @@ use std::time::Duration;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::web;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
 
 use super::keys;
@@ -15,6 +24,27 @@ use crate::domain::tokens;
 
 /// Sessions seen again within this long keep their stored times, so reads stay reads.
 const TOUCH_INTERVAL_SECS: i64 = 60;
+
+/// Marks a session key that carries an anonymous visitor's state instead of naming a row.
+/// Keys of stored sessions are base64url tokens, which never contain a dot.
+const ANONYMOUS_PREFIX: &str = "anon.";
+/// The only state an anonymous session may carry in its cookie; anything else (a sign-in
+/// above all) is stored server-side.
+const ANONYMOUS_KEYS: [&str; 2] = [keys::CSRF, keys::FLASH];
+/// Keeps the encrypted cookie well under browsers' 4 KB limit per cookie.
+const MAX_ANONYMOUS_KEY: usize = 2048;
+
+/// What an anonymous session key holds: its state and when it stops being honoured.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Anonymous {
+    /// Unix seconds; the idle timeout from when the state last changed.
+    exp: i64,
+    state: HashMap<String, String>,
+}
+
+fn is_anonymous(state: &HashMap<String, String>) -> bool {
+    state.keys().all(|k| ANONYMOUS_KEYS.contains(&k.as_str()))
+}
 
 #[derive(Clone)]
 pub struct DbSessionStore {
@@ -46,6 +76,34 @@ impl DbSessionStore {
             f(&mut conn)
         })
         .await?
+    }
+
+    /// A new session: in the cookie while nobody is signed in, otherwise a new row.
+    async fn store(&self, mut state: HashMap<String, String>) -> anyhow::Result<SessionKey> {
+        if is_anonymous(&state) {
+            if let Some(key) = self.anonymous_key(&state) {
+                return Ok(key);
+            }
+            // Flash messages too long for a cookie: the token matters, the message less.
+            state.remove(keys::FLASH);
+            if let Some(key) = self.anonymous_key(&state) {
+                return Ok(key);
+            }
+        }
+        self.insert(state).await
+    }
+
+    fn anonymous_key(&self, state: &HashMap<String, String>) -> Option<SessionKey> {
+        let envelope = Anonymous {
+            exp: (db::now() + self.idle).and_utc().timestamp(),
+            state: state.clone(),
+        };
+        let json = serde_json::to_vec(&envelope).ok()?;
+        let key = format!("{ANONYMOUS_PREFIX}{}", URL_SAFE_NO_PAD.encode(json));
+        if key.len() > MAX_ANONYMOUS_KEY {
+            return None;
+        }
+        SessionKey::try_from(key).ok()
     }
 
     async fn insert(&self, state: HashMap<String, String>) -> anyhow::Result<SessionKey> {
@@ -104,6 +162,9 @@ impl SessionStore for DbSessionStore {
         &self,
         session_key: &SessionKey,
     ) -> Result<Option<HashMap<String, String>>, LoadError> {
+        if let Some(encoded) = session_key.as_ref().strip_prefix(ANONYMOUS_PREFIX) {
+            return Ok(load_anonymous(encoded));
+        }
         let id = tokens::hash(session_key.as_ref());
         let (idle, absolute) = (self.idle, self.absolute);
         let row = self
@@ -118,7 +179,11 @@ impl SessionStore for DbSessionStore {
                 }
                 if now - row.last_seen_at >= chrono::Duration::seconds(TOUCH_INTERVAL_SECS) {
                     let expires_at = (now + idle).min(row.created_at + absolute);
-                    sessions::touch(conn, &id, now, expires_at)?;
+                    // Best effort: on a full disk or a read-only database the session
+                    // still signs its visitor in for reading; it is touched again later.
+                    if let Err(e) = sessions::touch(conn, &id, now, expires_at) {
+                        tracing::warn!(error = %e, "could not extend a session");
+                    }
                 }
                 Ok(Some(row))
             })
@@ -137,7 +202,7 @@ impl SessionStore for DbSessionStore {
         session_state: HashMap<String, String>,
         _ttl: &CookieDuration,
     ) -> Result<SessionKey, SaveError> {
-        self.insert(session_state).await.map_err(SaveError::Other)
+        self.store(session_state).await.map_err(SaveError::Other)
     }
 
     async fn update(
@@ -146,6 +211,10 @@ impl SessionStore for DbSessionStore {
         session_state: HashMap<String, String>,
         _ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
+        if session_key.as_ref().starts_with(ANONYMOUS_PREFIX) {
+            // The state lives in the key, so a change is a new key (or, signed in, a row).
+            return self.store(session_state).await.map_err(UpdateError::Other);
+        }
         let id = tokens::hash(session_key.as_ref());
         let data = serde_json::to_string(&session_state)
             .map_err(|e| UpdateError::Serialization(e.into()))?;
@@ -169,8 +238,8 @@ impl SessionStore for DbSessionStore {
             // The row was deleted while this request ran (signed out elsewhere, account
             // deactivated): carry on anonymously rather than revive the sign-in.
             let mut state = session_state;
-            state.remove(keys::USER_ID);
-            self.insert(state).await.map_err(UpdateError::Other)
+            state.retain(|k, _| ANONYMOUS_KEYS.contains(&k.as_str()));
+            self.store(state).await.map_err(UpdateError::Other)
         }
     }
 
@@ -179,6 +248,9 @@ impl SessionStore for DbSessionStore {
         session_key: &SessionKey,
         _ttl: &CookieDuration,
     ) -> Result<(), anyhow::Error> {
+        if session_key.as_ref().starts_with(ANONYMOUS_PREFIX) {
+            return Ok(());
+        }
         let id = tokens::hash(session_key.as_ref());
         let (idle, absolute) = (self.idle, self.absolute);
         self.run(move |conn| {
@@ -192,7 +264,21 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
+        if session_key.as_ref().starts_with(ANONYMOUS_PREFIX) {
+            return Ok(());
+        }
         let id = tokens::hash(session_key.as_ref());
         self.run(move |conn| Ok(sessions::delete(conn, &id)?)).await
     }
+}
+
+/// The state an anonymous key carries, unless it has expired. The key comes out of an
+/// authenticated, encrypted cookie, so nobody but this server can have written it.
+fn load_anonymous(encoded: &str) -> Option<HashMap<String, String>> {
+    let json = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+    let envelope: Anonymous = serde_json::from_slice(&json).ok()?;
+    if envelope.exp <= db::now().and_utc().timestamp() || !is_anonymous(&envelope.state) {
+        return None;
+    }
+    Some(envelope.state)
 }

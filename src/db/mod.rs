@@ -15,6 +15,7 @@ pub mod sessions;
 pub mod setup_tokens;
 pub mod users;
 
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
@@ -149,6 +150,88 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 }
 
+/// Creates a directory the portal keeps to itself (the data directory, its mail folder):
+/// `0700`, with any missing parents. An existing directory is left as it is, since it may
+/// be shared with others (`/tmp`, a home directory); a warning says when others can read it.
+pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the directory {}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(dir)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                dir = %dir.display(),
+                "other users of this machine can open this directory; the portal's own files \
+                 in it are private, but `chmod 700` the directory unless it is shared on purpose"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Makes `path` readable and writable by the owner only, creating it empty if missing.
+/// Files the portal alone uses: the SQLite database and its -wal and -shm files, the
+/// session key, outgoing mail. Existing files are narrowed too (older versions created
+/// them world-readable).
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if file.metadata()?.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    drop(file);
+    Ok(())
+}
+
+/// The SQLite file exists, `0600`, before SQLite opens it: SQLite would create it `0644`,
+/// and gives its -wal and -shm files the database file's mode.
+fn prepare_sqlite_file(path: &Path) -> anyhow::Result<()> {
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        private_dir(parent)?;
+    }
+    private_file(path)
+        .map_err(|e| anyhow::anyhow!("cannot open the database file {}: {e}", path.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = std::path::PathBuf::from(side);
+        if side.exists() {
+            private_file(&side).map_err(|e| {
+                anyhow::anyhow!("cannot restrict {} to its owner: {e}", side.display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
 pub struct PoolOptions {
     pub max_size: u32,
     pub connection_timeout: Duration,
@@ -165,11 +248,8 @@ impl Default for PoolOptions {
 
 /// Builds the pool and opens one connection straight away so a wrong URL fails at start-up.
 pub fn build_pool(target: &DbTarget, options: PoolOptions) -> anyhow::Result<DbPool> {
-    if let DbTarget::Sqlite(path) = target
-        && let Some(parent) = std::path::Path::new(path).parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent)?;
+    if let DbTarget::Sqlite(path) = target {
+        prepare_sqlite_file(Path::new(path))?;
     }
     let manager = ConnectionManager::new(target.clone());
     let pool = r2d2::Pool::builder()

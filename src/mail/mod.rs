@@ -14,7 +14,7 @@ use std::time::Duration;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::Notify;
 
 use crate::config::Settings;
@@ -115,6 +115,29 @@ impl SmtpConfig {
         })
     }
 
+    /// A user name and password go only over TLS, unless the operator says the path to the
+    /// server is private (`--smtp-allow-plaintext`): `tls=none` never encrypts, and
+    /// `tls=opportunistic` falls back to plain text whenever the server (or anyone in the
+    /// middle) does not offer STARTTLS.
+    pub fn check_credentials_are_protected(&self, allow_plaintext: bool) -> anyhow::Result<()> {
+        let plaintext = matches!(self.tls, TlsMode::None | TlsMode::Opportunistic);
+        if self.user.is_some() && plaintext && !allow_plaintext {
+            let mode = match self.tls {
+                TlsMode::None => "tls=none",
+                _ => "tls=opportunistic",
+            };
+            anyhow::bail!(
+                "--smtp-url has a user name and password but {mode} would send them to {}:{} \
+                 without encryption. Use smtps:// or ?tls=starttls, or, if the mail server is \
+                 on this machine or a network you trust, pass --smtp-allow-plaintext \
+                 (PORTCULLIS_SMTP_ALLOW_PLAINTEXT=true).",
+                self.host,
+                self.port
+            );
+        }
+        Ok(())
+    }
+
     fn transport(&self) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
         let params = || TlsParameters::new(self.host.clone());
         let tls = match self.tls {
@@ -145,7 +168,8 @@ pub const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
 pub enum Mailer {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     /// `.eml` files in a directory: the default, for trying the portal on one machine.
-    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
+    /// The directory is `0700` and every file `0600`: emails carry sign-in links.
+    File(PathBuf),
 }
 
 /// Why an email was not sent.
@@ -160,14 +184,24 @@ impl Mailer {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Mailer> {
         match &settings.smtp_url {
             Some(url) if !url.trim().is_empty() => {
-                Ok(Mailer::Smtp(SmtpConfig::parse(url)?.transport()?))
+                let config = SmtpConfig::parse(url)?;
+                config.check_credentials_are_protected(settings.smtp_allow_plaintext)?;
+                Ok(Mailer::Smtp(config.transport()?))
             }
             _ => {
                 let dir = settings.data_dir.join("mail");
-                std::fs::create_dir_all(&dir).map_err(|e| {
-                    anyhow::anyhow!("cannot create the mail directory {}: {e}", dir.display())
-                })?;
-                Ok(Mailer::File(AsyncFileTransport::new(&dir), dir))
+                crate::db::private_dir(&settings.data_dir)?;
+                crate::db::private_dir(&dir)?;
+                // The folder is the portal's own: narrow one that an older version made.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                        .map_err(|e| {
+                            anyhow::anyhow!("cannot restrict {} to its owner: {e}", dir.display())
+                        })?;
+                }
+                Ok(Mailer::File(dir))
             }
         }
     }
@@ -175,7 +209,7 @@ impl Mailer {
     /// Only the local file transport may print links: whoever runs it reads both the log
     /// and the mail files on their own machine.
     pub fn logs_links(&self) -> bool {
-        matches!(self, Mailer::File(..))
+        matches!(self, Mailer::File(_))
     }
 
     pub async fn send(&self, from: &Mailbox, row: &OutboxRow) -> Result<(), SendError> {
@@ -196,16 +230,38 @@ impl Mailer {
                         permanent: false,
                     })
             }
-            Mailer::File(transport, dir) => {
-                let id = transport.send(message).await.map_err(|e| SendError {
-                    message: e.to_string(),
-                    permanent: false,
-                })?;
-                tracing::info!(file = %dir.join(format!("{id}.eml")).display(), "email written");
+            Mailer::File(dir) => {
+                let path = dir.join(format!("{}.eml", uuid::Uuid::now_v7()));
+                let bytes = message.formatted();
+                let written = path.clone();
+                tokio::task::spawn_blocking(move || write_private_file(&written, &bytes))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+                    .map_err(|message| SendError {
+                        message,
+                        permanent: false,
+                    })?;
+                tracing::info!(file = %path.display(), "email written");
                 Ok(())
             }
         }
     }
+}
+
+/// A new file, `0600` from the moment it exists.
+fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 fn build_message(from: &Mailbox, row: &OutboxRow) -> Result<Message, String> {
@@ -279,6 +335,35 @@ mod tests {
         assert!(SmtpConfig::parse("http://mail.example.com").is_err());
         assert!(SmtpConfig::parse("smtp://").is_err());
         assert!(SmtpConfig::parse("smtp://h.example.com?tls=maybe").is_err());
+    }
+
+    #[test]
+    fn credentials_without_tls_need_the_operators_consent() {
+        for url in [
+            "smtp://u:p@mail.example.com?tls=none",
+            "smtp://u:p@mail.example.com?tls=opportunistic",
+        ] {
+            let config = SmtpConfig::parse(url).unwrap();
+            let refused = config.check_credentials_are_protected(false).unwrap_err();
+            assert!(
+                refused.to_string().contains("--smtp-allow-plaintext"),
+                "{refused}"
+            );
+            assert!(
+                !refused.to_string().contains(":p@"),
+                "no password in the message"
+            );
+            config.check_credentials_are_protected(true).unwrap();
+        }
+        for url in [
+            "smtp://u:p@mail.example.com",
+            "smtp://u:p@mail.example.com?tls=starttls",
+            "smtps://u:p@mail.example.com",
+            "smtp://relay.example.com?tls=none",
+        ] {
+            let config = SmtpConfig::parse(url).unwrap();
+            config.check_credentials_are_protected(false).unwrap();
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Request counts and latencies per route, in Prometheus' text format at `/metrics`.
-//! Labels are route patterns (`/invite/{token}`), never raw paths, so no secret and no
-//! unbounded set of label values reaches the output.
+//! Labels are route patterns (`/invite/{token}`), never raw paths, and one of the standard
+//! methods or `OTHER`, never the raw method: no secret and no unbounded set of label
+//! values reaches the output, whatever clients send.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -27,8 +28,31 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<(String, String), Series>>,
 }
 
+/// Methods that get a label of their own; every other method counts as `OTHER`.
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The label for a request's method: a bounded set, whatever the client sent.
+pub fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("OTHER")
+}
+
+/// The label for a request's route: the pattern it matched in the route table (a bounded
+/// set), or one label for every request that matched none.
+pub fn route_label(pattern: Option<String>) -> String {
+    pattern.unwrap_or_else(|| UNMATCHED.into())
+}
+
+pub const UNMATCHED: &str = "(unmatched)";
+
 impl Metrics {
+    /// Counts one answered request. `method` and `route` are reduced to their labels here
+    /// as well, so no caller can grow the series by passing raw values.
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
         if let Ok(mut requests) = self.requests.lock() {
             *requests
                 .entry((method.to_string(), route.to_string(), status))
@@ -133,6 +157,31 @@ mod tests {
             text.contains("http_request_duration_seconds_count{method=\"GET\",route=\"/login\"} 2")
         );
         assert!(text.contains("route=\"/invite/{token}\""));
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let m = Metrics::default();
+        for i in 0..100 {
+            m.observe(&format!("FAKE{i}"), "/login", 405, 0.001);
+        }
+        m.observe("get", "/login", 200, 0.001);
+        m.observe("PATCH", "/login", 200, 0.001);
+        let text = m.render();
+        assert!(
+            text.contains(
+                "http_requests_total{method=\"OTHER\",route=\"/login\",status=\"405\"} 100"
+            )
+        );
+        assert!(!text.contains("FAKE"));
+        assert!(text.contains("method=\"PATCH\""));
+        assert!(
+            text.contains(
+                "http_requests_total{method=\"OTHER\",route=\"/login\",status=\"200\"} 1"
+            ),
+            "methods are case-sensitive: `get` is not GET"
+        );
+        assert_eq!(route_label(None), UNMATCHED);
     }
 
     #[test]

@@ -19,14 +19,13 @@ pub async fn request_log(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let request_id = uuid::Uuid::now_v7().simple().to_string();
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let method = req.method().to_string();
+    // Clients may send any token as a method; logs and metrics see a bounded label.
+    let method = super::metrics::method_label(req.method().as_str());
     let span = tracing::info_span!("request", request_id = %request_id, method = %method);
     let started = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "(unmatched)".into());
+    // A route pattern from the table, never the raw path: bounded, and free of tokens.
+    let route = super::metrics::route_label(res.request().match_pattern());
     let status = res.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
@@ -36,7 +35,7 @@ pub async fn request_log(
         .request()
         .app_data::<actix_web::web::Data<super::metrics::Metrics>>()
     {
-        metrics.observe(&method, &route, status, elapsed_ms / 1000.0);
+        metrics.observe(method, &route, status, elapsed_ms / 1000.0);
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut()

@@ -73,7 +73,8 @@ pub struct Flash {
     pub message: String,
 }
 
-/// Queues a message for the next page this session sees.
+/// Queues a message for the next page this session sees. For a visitor who has not
+/// signed in, it travels in their cookie and stores nothing.
 pub fn flash(session: &Session, kind: &str, message: impl Into<String>) {
     let mut all: Vec<Flash> = session.get(keys::FLASH).ok().flatten().unwrap_or_default();
     all.push(Flash {
@@ -90,7 +91,8 @@ pub fn take_flashes(session: &Session) -> Vec<Flash> {
         .unwrap_or_default()
 }
 
-/// The session's CSRF token, created on first use.
+/// The session's CSRF token, created on first use. Before sign-in it lives only in the
+/// visitor's encrypted cookie (no session row is stored for them); sign-in replaces it.
 pub fn csrf_token(session: &Session) -> String {
     if let Ok(Some(token)) = session.get::<String>(keys::CSRF) {
         return token;

@@ -11,6 +11,7 @@ mod confirm;
 mod frame;
 mod fuzz;
 mod groups;
+mod hardening;
 mod helpers;
 mod invitations;
 mod lockout;
