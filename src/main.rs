@@ -11,6 +11,13 @@ use portcullis::telemetry;
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(&cli.settings.log_format);
+    // Silently ignoring the old switch would put every client behind the proxy on one
+    // address, throttled together: say what replaced it instead.
+    if std::env::var_os("PORTCULLIS_TRUST_PROXY").is_some() {
+        anyhow::bail!(
+            "PORTCULLIS_TRUST_PROXY is no longer read: list your proxies in PORTCULLIS_TRUSTED_PROXIES (CIDRs) instead"
+        );
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings),
         Command::Migrate => {

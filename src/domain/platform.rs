@@ -298,7 +298,27 @@ pub fn set_enabled(
                 if enabled { "enabled" } else { "disabled" }
             )));
         }
+        // Every organization this account administers is locked first, as org-side
+        // changes lock it, so a disable and a step-down cannot both leave it without an
+        // active admin.
+        let orgs = memberships::all_orgs_of_user(conn, &user.id)?;
+        for org in &orgs {
+            organizations::lock(conn, &org.id)?;
+        }
         users::set_status(conn, &user.id, status)?;
+        if !enabled {
+            for org in &orgs {
+                match super::members::ensure_admin_remains(conn, &org.id) {
+                    Err(MemberError::LastAdmin) => {
+                        return Err(MemberError::Conflict(format!(
+                            "{} is the last active admin of {}: make someone else an admin there first.",
+                            user.email, org.name
+                        )));
+                    }
+                    other => other?,
+                }
+            }
+        }
         let ended = if enabled {
             0
         } else {

@@ -197,3 +197,27 @@ async fn only_platform_admins_change_memberships_from_the_platform_page() {
     assert_eq!(member.get(&format!("/admin/users/{bob}")).await.status, 403);
     let _ = admin;
 }
+
+#[actix_web::test]
+async fn a_platform_admin_cannot_disable_an_organizations_last_active_admin() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.create_org("other", "Other");
+    let boss = app.add_member("other", "boss@other.test", "Bo", "Ss", "admin", false);
+    let refused = admin
+        .submit("/admin/users", &format!("/admin/users/{boss}/disable"), &[])
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("last active admin of Other"));
+    let user = portcullis::db::users::find(&mut app.conn(), &boss)
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.status, "active");
+
+    // With a second admin there, the same disable goes through.
+    app.add_member("other", "deputy@other.test", "De", "Puty", "admin", false);
+    let done = admin
+        .submit("/admin/users", &format!("/admin/users/{boss}/disable"), &[])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+}

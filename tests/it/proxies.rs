@@ -222,4 +222,12 @@ fn an_invalid_cidr_stops_start_up_with_a_clear_message() {
     let old = run(&["--trust-proxy", "migrate"], None);
     assert!(!old.status.success());
     assert!(String::from_utf8_lossy(&old.stderr).contains("--trust-proxy"));
+    let old_env = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["migrate"])
+        .env("PORTCULLIS_DATA_DIR", dir.path())
+        .env("PORTCULLIS_TRUST_PROXY", "true")
+        .output()
+        .unwrap();
+    assert!(!old_env.status.success());
+    assert!(String::from_utf8_lossy(&old_env.stderr).contains("PORTCULLIS_TRUSTED_PROXIES"));
 }
