@@ -164,8 +164,7 @@ pub struct EditForm {
 
 const OWN_MEMBERSHIP: &str = "You would lose access at once. Another admin can do it, or you can leave the organization from your profile.";
 const NOT_FOUND: &str = "Not found.";
-pub const NAME_IS_THEIRS: &str =
-    "This person also belongs to other organizations, so only they (or a platform admin) can change their name.";
+pub const NAME_IS_THEIRS: &str = "This person also belongs to other organizations, so only they (or a platform admin) can change their name.";
 const OWN_MEMBERSHIP_IN_BULK: &str =
     "This is you: bulk actions never change your own membership. Use your profile instead.";
 
@@ -596,7 +595,8 @@ pub fn bulk(
             }
             // An id from outside the organization reads only "not found": nothing about
             // another organization's member is told.
-            let Some(email) = memberships::find(conn, &actor.org_id, user_id)?.map(|r| r.user.email)
+            let Some(email) =
+                memberships::find(conn, &actor.org_id, user_id)?.map(|r| r.user.email)
             else {
                 outcomes.push(BulkOutcome {
                     user_id: user_id.clone(),

@@ -7,7 +7,10 @@ use crate::helpers::*;
 fn form_action(html: &str) -> String {
     let start = html.find("data-confirm-page").expect("a confirmation page");
     let rest = &html[start..];
-    let at = rest.find("<form method=\"post\" action=\"").expect("a POST form") + 28;
+    let at = rest
+        .find("<form method=\"post\" action=\"")
+        .expect("a POST form")
+        + 28;
     unescape(&rest[at..at + rest[at..].find('"').unwrap()])
 }
 
@@ -49,7 +52,9 @@ async fn every_destructive_button_leads_to_a_page_that_asks_first() {
 
     let cases = [
         (
-            format!("/orgs/my-org/users/{bob}/deactivate?next=/orgs/my-org/users%3Fstatus%3Dactive"),
+            format!(
+                "/orgs/my-org/users/{bob}/deactivate?next=/orgs/my-org/users%3Fstatus%3Dactive"
+            ),
             format!("/orgs/my-org/users/{bob}/deactivate"),
             "Deactivate bob@example.com?",
         ),
@@ -89,11 +94,20 @@ async fn every_destructive_button_leads_to_a_page_that_asks_first() {
         assert!(asked.body.contains(">Cancel</a>"), "{page}");
     }
     assert_eq!(app.count("audit_events"), events, "asking changed nothing");
-    assert_eq!(app.membership_status("my-org", &bob).as_deref(), Some("active"));
+    assert_eq!(
+        app.membership_status("my-org", &bob).as_deref(),
+        Some("active")
+    );
 
     let list = admin.get("/orgs/my-org/users").await;
-    assert!(!list.body.contains("data-confirm="), "no JavaScript-only confirmation");
-    assert!(list.body.contains("form method=\"get\" action=\"/orgs/my-org/users/bulk\""));
+    assert!(
+        !list.body.contains("data-confirm="),
+        "no JavaScript-only confirmation"
+    );
+    assert!(
+        list.body
+            .contains("form method=\"get\" action=\"/orgs/my-org/users/bulk\"")
+    );
 }
 
 #[actix_web::test]
@@ -133,16 +147,28 @@ async fn deleting_a_group_asks_first() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
     let created = admin
-        .submit("/orgs/my-org/groups", "/orgs/my-org/groups", &[("name", "Ops")])
+        .submit(
+            "/orgs/my-org/groups",
+            "/orgs/my-org/groups",
+            &[("name", "Ops")],
+        )
         .await;
     let group = location_id(&created);
-    let page = admin.get(&format!("/orgs/my-org/groups/{group}/delete")).await;
+    let page = admin
+        .get(&format!("/orgs/my-org/groups/{group}/delete"))
+        .await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Delete the group Ops?"));
-    assert_eq!(form_action(&page.body), format!("/orgs/my-org/groups/{group}/delete"));
+    assert_eq!(
+        form_action(&page.body),
+        format!("/orgs/my-org/groups/{group}/delete")
+    );
     assert_eq!(app.audit_count("my-org", "group.deleted"), 0);
     let show = admin.get(&format!("/orgs/my-org/groups/{group}")).await;
-    assert!(show.body.contains(&format!("href=\"/orgs/my-org/groups/{group}/delete\"")));
+    assert!(
+        show.body
+            .contains(&format!("href=\"/orgs/my-org/groups/{group}/delete\""))
+    );
 }
 
 #[test]

@@ -790,7 +790,11 @@ async fn bulk_actions_report_each_member() {
     );
     assert!(result.body.contains("Not found."));
     // Another organization's member stays unnamed: the id reads only "not found".
-    assert!(!result.body.contains("stranger@example.com"), "{}", result.body);
+    assert!(
+        !result.body.contains("stranger@example.com"),
+        "{}",
+        result.body
+    );
     assert_eq!(app.membership_status(ORG, &b).as_deref(), Some("inactive"));
     assert_eq!(
         app.membership_status("other", &stranger).as_deref(),

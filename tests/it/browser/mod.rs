@@ -281,7 +281,10 @@ impl Chrome {
         } else {
             format!("{}{path_or_url}", self.base)
         };
-        self.client.goto(&url).await.with_context(|| format!("opening {url}"))?;
+        self.client
+            .goto(&url)
+            .await
+            .with_context(|| format!("opening {url}"))?;
         self.arrived().await
     }
 
@@ -348,9 +351,8 @@ impl Chrome {
     /// The form field whose label reads `label`: a `<label for>` or an `aria-label`.
     pub async fn field(&self, label: &str) -> Result<Element> {
         let literal = xpath_literal(label);
-        let by_label = format!(
-            "//label[normalize-space(.)={literal} or normalize-space(text())={literal}]"
-        );
+        let by_label =
+            format!("//label[normalize-space(.)={literal} or normalize-space(text())={literal}]");
         if let Ok(found) = self.client.find(Locator::XPath(&by_label)).await {
             if let Some(id) = found.attr("for").await? {
                 return Ok(self.client.find(Locator::Id(&id)).await?);
@@ -468,14 +470,25 @@ impl Chrome {
              {scope}//input[(@type='submit' or @type='button') and @value={literal}] | \
              {scope}//a[contains(concat(' ', @class, ' '), ' button ') and normalize-space(.)={literal}]"
         );
-        self.client.find(Locator::XPath(&xpath)).await.with_context(|| {
-            format!("no button {text:?}{} on the page", row_email.map(|e| format!(" in the row of {e}")).unwrap_or_default())
-        })
+        self.client
+            .find(Locator::XPath(&xpath))
+            .await
+            .with_context(|| {
+                format!(
+                    "no button {text:?}{} on the page",
+                    row_email
+                        .map(|e| format!(" in the row of {e}"))
+                        .unwrap_or_default()
+                )
+            })
     }
 
     /// Opens a disclosure menu (a `<summary>`) such as "Account menu".
     pub async fn open_menu(&self, label: &str) -> Result<()> {
-        let xpath = format!("//summary[contains(normalize-space(.), {})]", xpath_literal(label));
+        let xpath = format!(
+            "//summary[contains(normalize-space(.), {})]",
+            xpath_literal(label)
+        );
         self.client
             .find(Locator::XPath(&xpath))
             .await
@@ -624,7 +637,10 @@ impl Chrome {
             }
         };
         self.client
-            .execute(&format!("{timers}\n{}\nreturn true;", self.axe_source), vec![])
+            .execute(
+                &format!("{timers}\n{}\nreturn true;", self.axe_source),
+                vec![],
+            )
             .await
             .context("loading axe-core into the page")?;
         let found = self
@@ -656,7 +672,11 @@ impl Chrome {
     /// The `data-*` attribute values of every table row, e.g. `rows("email")`.
     pub async fn rows(&self, attribute: &str) -> Result<Vec<String>> {
         let mut values = Vec::new();
-        for row in self.client.find_all(Locator::Css("tbody tr[data-id]")).await? {
+        for row in self
+            .client
+            .find_all(Locator::Css("tbody tr[data-id]"))
+            .await?
+        {
             if let Some(v) = row.attr(&format!("data-{attribute}")).await? {
                 values.push(v);
             }
