@@ -149,6 +149,8 @@ fn run(
             .app_data(web::FormConfig::default().limit(crate::domain::input::MAX_FORM_BYTES))
             .wrap(from_fn(audit_denials))
             .wrap(from_fn(csrf_guard))
+            // Inside the session layer: a session the database could not load is a 503.
+            .wrap(from_fn(crate::error::session_unavailable))
             .wrap(
                 SessionMiddleware::builder(store.clone(), key.clone())
                     .cookie_name(SESSION_COOKIE.into())
@@ -159,6 +161,8 @@ fn run(
                     .session_lifecycle(BrowserSession::default())
                     .build(),
             )
+            // Outside the session layer: probes never wait for a session lookup.
+            .wrap(from_fn(routes::health::without_session))
             .wrap(from_fn(crate::web::input_guard::input_guard))
             .wrap(security_headers(secure))
             .wrap(from_fn(request_log))

@@ -198,7 +198,10 @@ impl FromRequest for OrgCtx {
                         .collect();
                     let Standing { perms, rank } =
                         Standing::of((&role.permissions, role.rank), &groups, &[]);
-                    memberships::touch(conn, &org.id, &user_id)?;
+                    // Best effort: a full disk or a read-only database still serves reads.
+                    if let Err(e) = memberships::touch(conn, &org.id, &user_id) {
+                        tracing::warn!(error = %e, "could not record membership activity");
+                    }
                     Ok(Some((org, membership, role, perms, rank)))
                 })
                 .await?;

@@ -78,6 +78,23 @@ impl DbSessionStore {
         .await?
     }
 
+    /// Whether the stored state of session `id` equals `state` but for flash messages.
+    async fn only_flash_differs(&self, id: String, state: &HashMap<String, String>) -> bool {
+        let stored = self
+            .run(move |conn| Ok(sessions::find(conn, &id)?))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|row| serde_json::from_str::<HashMap<String, String>>(&row.data).ok());
+        let Some(mut stored) = stored else {
+            return false;
+        };
+        let mut state = state.clone();
+        stored.remove(keys::FLASH);
+        state.remove(keys::FLASH);
+        stored == state
+    }
+
     /// A new session: in the cookie while nobody is signed in, otherwise a new row.
     async fn store(&self, mut state: HashMap<String, String>) -> anyhow::Result<SessionKey> {
         if is_anonymous(&state) {
@@ -187,8 +204,13 @@ impl SessionStore for DbSessionStore {
                 }
                 Ok(Some(row))
             })
-            .await
-            .map_err(LoadError::Other)?;
+            .await;
+        let row = match row {
+            Ok(row) => row,
+            // The database is out of reach: neither actix-session's bare 500 nor an
+            // anonymous visit; `error::session_unavailable` answers with the 503 page.
+            Err(e) => return Ok(Some(crate::error::session_unavailable_state(&e))),
+        };
         match row {
             None => Ok(None),
             Some(row) => serde_json::from_str(&row.data)
@@ -219,6 +241,7 @@ impl SessionStore for DbSessionStore {
         let data = serde_json::to_string(&session_state)
             .map_err(|e| UpdateError::Serialization(e.into()))?;
         let meta = Meta::of(&session_state);
+        let stored_id = id.clone();
         let updated = self
             .run(move |conn| {
                 Ok(sessions::update_data(
@@ -230,8 +253,18 @@ impl SessionStore for DbSessionStore {
                     meta.user_agent.as_deref(),
                 )?)
             })
-            .await
-            .map_err(UpdateError::Other)?;
+            .await;
+        let updated = match updated {
+            Ok(updated) => updated,
+            // The database cannot store changes (full disk, read-only) but still reads: a
+            // change of flash messages alone is let go, so pages keep working (a message
+            // may show once more). Any other change fails the request.
+            Err(e) if self.only_flash_differs(stored_id, &session_state).await => {
+                tracing::warn!(error = %format!("{e:#}"), "could not store a flash message");
+                return Ok(session_key);
+            }
+            Err(e) => return Err(UpdateError::Other(e)),
+        };
         if updated {
             Ok(session_key)
         } else {

@@ -241,7 +241,9 @@ impl Default for PoolOptions {
     fn default() -> Self {
         Self {
             max_size: 10,
-            connection_timeout: Duration::from_secs(10),
+            // Also how long a request waits when the database is down before its 503:
+            // short enough to answer within 3 s, long enough for a busy pool to free one.
+            connection_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -306,11 +308,29 @@ where
     }
     match f(conn) {
         Ok(value) => {
-            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
-            Ok(value)
+            match <DbConnection as Connection>::TransactionManager::commit_transaction(conn) {
+                Ok(()) => Ok(value),
+                // The same on COMMIT: the commit's error is the one that names the cause.
+                Err(diesel::result::Error::RollbackErrorOnCommit {
+                    rollback_error,
+                    commit_error,
+                }) => {
+                    tracing::warn!(error = %rollback_error, "rollback after a failed commit failed");
+                    Err((*commit_error).into())
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Err(e) => {
-            <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+            // SQLite rolls back by itself on some errors (disk full, I/O error), so the
+            // ROLLBACK can fail with "no transaction is active": the caller needs the
+            // original error, which names the cause. A failed rollback marks the
+            // connection broken, and the pool discards it.
+            if let Err(rollback) =
+                <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)
+            {
+                tracing::warn!(error = %rollback, "rollback after a failed transaction failed");
+            }
             Err(e)
         }
     }
@@ -418,5 +438,52 @@ mod tests {
             Err(DbUrlError::UnsupportedScheme(_))
         ));
         assert!(matches!(DbTarget::parse("  "), Err(DbUrlError::Empty)));
+    }
+
+    fn sqlite_memory() -> DbConnection {
+        DbConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap())
+    }
+
+    /// SQLite ends a transaction by itself on some errors (disk full, I/O error); the
+    /// ROLLBACK that follows fails, and the caller must still see the first error.
+    #[test]
+    fn write_tx_keeps_the_original_error_when_the_rollback_fails() {
+        let mut conn = sqlite_memory();
+        let result: Result<(), diesel::result::Error> = write_tx(&mut conn, |conn| {
+            conn.batch_execute("ROLLBACK")?;
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new("database or disk is full".to_string()),
+            ))
+        });
+        let message = result.unwrap_err().to_string();
+        assert_eq!(message, "database or disk is full");
+    }
+
+    /// A real full database (capped with `max_page_count`): the error names it.
+    #[test]
+    fn write_tx_on_a_full_database_says_it_is_full() {
+        let mut conn = sqlite_memory();
+        conn.batch_execute("CREATE TABLE t (b BLOB); INSERT INTO t VALUES (zeroblob(10));")
+            .unwrap();
+        #[derive(QueryableByName)]
+        struct Pages {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            page_count: i64,
+        }
+        let pages = diesel::sql_query("PRAGMA page_count")
+            .get_result::<Pages>(&mut conn)
+            .unwrap()
+            .page_count;
+        conn.batch_execute(&format!("PRAGMA max_page_count = {pages}"))
+            .unwrap();
+        let result: Result<(), diesel::result::Error> = write_tx(&mut conn, |conn| {
+            conn.batch_execute("INSERT INTO t VALUES (zeroblob(1000000))")?;
+            Ok(())
+        });
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("full"), "{message}");
+        // The connection is usable again (or marked broken for the pool to drop).
+        let _ = conn.batch_execute("SELECT 1");
     }
 }

@@ -1,9 +1,33 @@
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use diesel::connection::SimpleConnection;
 
 use crate::web::AppState;
 
-/// The process is up and serving.
+/// How long `/readyz` waits for a connection before it says the database does not answer;
+/// short, so a load balancer's probe gets its answer well inside its own timeout.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Runs outside the session layer: `/healthz`, `/readyz` and `/metrics` lose their cookies
+/// before it sees them, so a probe from a signed-in browser never waits for the database
+/// to look a session up.
+pub async fn without_session(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if matches!(req.path(), "/healthz" | "/readyz" | "/metrics") {
+        req.headers_mut().remove(header::COOKIE);
+    }
+    next.call(req).await
+}
+
+/// The process is up and serving. It never touches the database, nor the session store
+/// (see [`without_session`]), so it answers at once during a database outage.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
@@ -11,26 +35,42 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// The database answers; a load balancer stops sending traffic here when it does not.
+/// A 503 says why on its second line, e.g. `timed out waiting for connection: ...`.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.pool.clone();
     let ready = web::block(move || -> anyhow::Result<()> {
-        let mut conn = pool.get_timeout(std::time::Duration::from_secs(2))?;
+        let mut conn = pool.get_timeout(READY_TIMEOUT)?;
         conn.batch_execute("SELECT 1")?;
         Ok(())
     })
     .await;
-    match ready {
-        Ok(Ok(())) => HttpResponse::Ok()
-            .content_type("text/plain; charset=utf-8")
-            .body("ready\n"),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
+    let reason = match ready {
+        Ok(Ok(())) => {
+            return HttpResponse::Ok()
                 .content_type("text/plain; charset=utf-8")
-                .body("database unavailable\n")
+                .body("ready\n");
         }
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .content_type("text/plain; charset=utf-8")
-            .body("database unavailable\n"),
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(e) => format!("the readiness check did not finish: {e}"),
+    };
+    tracing::warn!(reason = %reason, "not ready: database unavailable");
+    HttpResponse::ServiceUnavailable()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("database unavailable\n{}\n", one_line(&reason)))
+}
+
+/// The reason on one line, and short: it is for an operator's eyes, not a log dump.
+fn one_line(reason: &str) -> String {
+    let line: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 300 {
+        let mut cut: String = line.chars().take(300).collect();
+        cut.push('…');
+        cut
+    } else {
+        line
     }
 }

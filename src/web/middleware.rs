@@ -23,20 +23,34 @@ pub async fn request_log(
     let method = super::metrics::method_label(req.method().as_str());
     let span = tracing::info_span!("request", request_id = %request_id, method = %method);
     let started = Instant::now();
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    // Kept for an error that escapes the layers below (the session store's, when it cannot
+    // save a session): the request is gone by then, and the error is still logged and
+    // counted, and answered with a page and the request id (`error::escaped`).
+    let metrics = req
+        .app_data::<actix_web::web::Data<super::metrics::Metrics>>()
+        .cloned();
+    let pattern = req.match_pattern();
+    let record = |route: &str, status: u16| {
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        span.in_scope(|| {
+            tracing::info!(route = %route, status, elapsed_ms = format!("{elapsed_ms:.1}"), "request");
+        });
+        if let Some(metrics) = &metrics {
+            metrics.observe(method, route, status, elapsed_ms / 1000.0);
+        }
+    };
+    let mut res = match next.call(req).instrument(span.clone()).await {
+        Ok(res) => res,
+        Err(e) => {
+            let e = span.in_scope(|| crate::error::escaped(e, &request_id));
+            let route = super::metrics::route_label(pattern);
+            record(&route, e.as_response_error().status_code().as_u16());
+            return Err(e);
+        }
+    };
     // A route pattern from the table, never the raw path: bounded, and free of tokens.
     let route = super::metrics::route_label(res.request().match_pattern());
-    let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| {
-        tracing::info!(route = %route, status, elapsed_ms = format!("{elapsed_ms:.1}"), "request");
-    });
-    if let Some(metrics) = res
-        .request()
-        .app_data::<actix_web::web::Data<super::metrics::Metrics>>()
-    {
-        metrics.observe(method, &route, status, elapsed_ms / 1000.0);
-    }
+    record(&route, res.status().as_u16());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);

@@ -16,6 +16,7 @@ mod helpers;
 mod invitations;
 mod lockout;
 mod matrix;
+mod outage;
 mod pools;
 mod proxies;
 mod roles;
