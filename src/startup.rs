@@ -33,6 +33,7 @@ pub const SESSION_COOKIE: &str = "portcullis_session";
 pub struct Application {
     port: u16,
     server: Server,
+    outbox: outbox::WorkerHandle,
     pool: DbPool,
     /// The first-administrator link, when the database has no user yet.
     pub setup_url: Option<String>,
@@ -69,10 +70,11 @@ impl Application {
         }
         let setup_url = setup_token.map(|t| format!("{}/setup/{t}", settings.public_url()));
         let key = session_key(&settings)?;
-        let server = run(listener, pool.clone(), settings, key, mailer)?;
+        let (server, outbox) = run(listener, pool.clone(), settings, key, mailer)?;
         Ok(Self {
             port,
             server,
+            outbox,
             pool,
             setup_url,
         })
@@ -86,8 +88,13 @@ impl Application {
         self.pool.clone()
     }
 
+    /// Serves until SIGTERM or Ctrl-C (or another stop of the server), then waits for the
+    /// outbox worker to finish or release the emails it holds before answering.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.outbox.stop_on_signals();
+        let served = self.server.await;
+        self.outbox.shutdown().await;
+        served
     }
 }
 
@@ -97,7 +104,7 @@ fn run(
     settings: Settings,
     key: Key,
     mailer: Mailer,
-) -> anyhow::Result<Server> {
+) -> anyhow::Result<(Server, outbox::WorkerHandle)> {
     let limits = Limits {
         per_account: settings.login_max_failures_per_account,
         per_address: settings.login_max_failures_per_address,
@@ -122,7 +129,7 @@ fn run(
     })?;
     let wake = Arc::new(Notify::new());
     let mail = MailHandle::new(wake.clone(), mailer.logs_links());
-    outbox::Worker {
+    let outbox = outbox::Worker {
         pool: pool.clone(),
         mailer: Arc::new(mailer),
         from,
@@ -171,7 +178,7 @@ fn run(
     .workers(workers)
     .listen(listener)?
     .run();
-    Ok(server)
+    Ok((server, outbox))
 }
 
 /// Deletes expired sessions and forgotten sign-in failures now and then.

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Timestamp};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
 use super::DbConnection;
 use super::schema::email_outbox;
@@ -23,6 +23,8 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub ref_id: Option<String>,
     pub failed_at: Option<NaiveDateTime>,
+    /// The worker holding the lease, while one does.
+    pub claimed_by: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -46,33 +48,49 @@ pub fn insert(conn: &mut DbConnection, row: &NewOutboxRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-/// Takes up to `limit` due emails for this instance: each gets one more attempt and is
-/// hidden from every other instance until `lease_until`, when it is due again unless it
-/// was marked sent or rescheduled first (so a crash mid-send delays an email, never
-/// loses it).
+/// An email this instance just claimed.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Claimed {
+    #[diesel(embed)]
+    pub email: OutboxRow,
+    /// Who held the lease before, when it ran out without being released: a worker that
+    /// died (kill -9, power loss) or stalled. The email may have gone out already.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub taken_over_from: Option<String>,
+}
+
+/// Takes up to `limit` due emails for `claimer`: each gets one more attempt and is hidden
+/// from every other instance until `lease_until`, which the claimer keeps pushing back
+/// ([`renew`], [`hold`]) while it works through them. An email is due again when its lease
+/// runs out without being marked sent, rescheduled or released (so a crash mid-send
+/// delays an email by one lease, never loses it).
 pub fn claim_due(
     conn: &mut DbConnection,
+    claimer: &str,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     limit: i64,
-) -> QueryResult<Vec<OutboxRow>> {
+) -> QueryResult<Vec<Claimed>> {
     // A plain read first spares the write lock (SQLite) on the usual, empty poll.
     if !any_due(conn, now)? {
         return Ok(Vec::new());
     }
-    match conn {
+    let mut claimed = match conn {
         // Row locks skipped by concurrent claimers: two instances never take the same row.
         DbConnection::Postgresql(pg) => diesel::sql_query(
-            "UPDATE email_outbox SET attempts = attempts + 1, next_attempt_at = $1 \
-             WHERE id IN (SELECT id FROM email_outbox \
+            "WITH due AS (SELECT id, claimed_by FROM email_outbox \
                  WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2 \
                  ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING *",
+             UPDATE email_outbox o SET attempts = o.attempts + 1, next_attempt_at = $1, \
+                 claimed_by = $4 \
+             FROM due WHERE o.id = due.id \
+             RETURNING o.*, due.claimed_by AS taken_over_from",
         )
         .bind::<Timestamp, _>(lease_until)
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(limit)
-        .load::<OutboxRow>(pg),
+        .bind::<Text, _>(claimer)
+        .load::<Claimed>(pg)?,
         // SQLite has one writer at a time: inside `write_tx` nobody else can claim.
         DbConnection::Sqlite(_) => super::write_tx(conn, |conn| {
             let due: Vec<OutboxRow> = email_outbox::table
@@ -88,18 +106,28 @@ pub fn claim_due(
                 .set((
                     email_outbox::attempts.eq(email_outbox::attempts + 1),
                     email_outbox::next_attempt_at.eq(lease_until),
+                    email_outbox::claimed_by.eq(Some(claimer)),
                 ))
                 .execute(conn)?;
-            Ok(due
-                .into_iter()
-                .map(|r| OutboxRow {
-                    attempts: r.attempts + 1,
-                    next_attempt_at: lease_until,
-                    ..r
-                })
-                .collect())
-        }),
-    }
+            Ok::<_, diesel::result::Error>(
+                due.into_iter()
+                    .map(|r| Claimed {
+                        taken_over_from: r.claimed_by.clone(),
+                        email: OutboxRow {
+                            attempts: r.attempts + 1,
+                            next_attempt_at: lease_until,
+                            claimed_by: Some(claimer.to_string()),
+                            ..r
+                        },
+                    })
+                    .collect(),
+            )
+        })?,
+    };
+    // Oldest first, as they were queued.
+    claimed
+        .sort_by(|a, b| (a.email.created_at, &a.email.id).cmp(&(b.email.created_at, &b.email.id)));
+    Ok(claimed)
 }
 
 fn any_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool> {
@@ -112,8 +140,56 @@ fn any_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool> {
     .get_result(conn)
 }
 
+/// The unfinished emails `claimer` holds.
+macro_rules! held_by {
+    ($claimer:expr) => {
+        email_outbox::table
+            .filter(email_outbox::claimed_by.eq($claimer))
+            .filter(email_outbox::sent_at.is_null())
+            .filter(email_outbox::failed_at.is_null())
+    };
+}
+
+/// Pushes back the lease on every email `claimer` still holds. Answers how many.
+pub fn renew(
+    conn: &mut DbConnection,
+    claimer: &str,
+    lease_until: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(held_by!(claimer))
+        .set(email_outbox::next_attempt_at.eq(lease_until))
+        .execute(conn)
+}
+
+/// Pushes back the lease on one email, just before sending it. `false` when `claimer` no
+/// longer holds it (another instance took it over, or a cancel dropped it): don't send.
+pub fn hold(
+    conn: &mut DbConnection,
+    id: &str,
+    claimer: &str,
+    lease_until: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n = diesel::update(held_by!(claimer).filter(email_outbox::id.eq(id)))
+        .set(email_outbox::next_attempt_at.eq(lease_until))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Gives back, due at once, every email `claimer` holds but has not sent, as a worker
+/// shutting down does. The claim's attempt is taken back: these were not tried (or, for
+/// one abandoned mid-send, not to an answer). Answers how many.
+pub fn release(conn: &mut DbConnection, claimer: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(held_by!(claimer))
+        .set((
+            email_outbox::next_attempt_at.eq(now),
+            email_outbox::attempts.eq(email_outbox::attempts - 1),
+            email_outbox::claimed_by.eq(None::<String>),
+        ))
+        .execute(conn)
+}
+
 /// Records delivery and drops the bodies: they may hold a live link, which the database
-/// should keep no longer than needed.
+/// should keep no longer than needed. Whoever holds the lease, the email went out.
 pub fn mark_sent(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
     let n = diesel::update(
         email_outbox::table
@@ -125,50 +201,49 @@ pub fn mark_sent(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Query
         email_outbox::text_body.eq(""),
         email_outbox::html_body.eq(""),
         email_outbox::last_error.eq(None::<String>),
+        email_outbox::claimed_by.eq(None::<String>),
     ))
     .execute(conn)?;
     Ok(n == 1)
 }
 
+/// Sets an email `claimer` holds aside until `next_attempt_at`, with the reason.
 pub fn reschedule(
     conn: &mut DbConnection,
     id: &str,
+    claimer: &str,
     next_attempt_at: NaiveDateTime,
     error: &str,
 ) -> QueryResult<()> {
-    diesel::update(
-        email_outbox::table
-            .find(id)
-            .filter(email_outbox::sent_at.is_null()),
-    )
-    .set((
-        email_outbox::next_attempt_at.eq(next_attempt_at),
-        email_outbox::last_error.eq(Some(error)),
-    ))
-    .execute(conn)
-    .map(|_| ())
+    diesel::update(held_by!(claimer).filter(email_outbox::id.eq(id)))
+        .set((
+            email_outbox::next_attempt_at.eq(next_attempt_at),
+            email_outbox::last_error.eq(Some(error)),
+            email_outbox::claimed_by.eq(None::<String>),
+        ))
+        .execute(conn)
+        .map(|_| ())
 }
 
-/// Gives up on an email; its bodies go too, for the same reason as in [`mark_sent`].
+/// Gives up on an email `claimer` holds; its bodies go too, for the same reason as in
+/// [`mark_sent`].
 pub fn mark_failed(
     conn: &mut DbConnection,
     id: &str,
+    claimer: &str,
     now: NaiveDateTime,
     error: &str,
 ) -> QueryResult<()> {
-    diesel::update(
-        email_outbox::table
-            .find(id)
-            .filter(email_outbox::sent_at.is_null()),
-    )
-    .set((
-        email_outbox::failed_at.eq(Some(now)),
-        email_outbox::last_error.eq(Some(error)),
-        email_outbox::text_body.eq(""),
-        email_outbox::html_body.eq(""),
-    ))
-    .execute(conn)
-    .map(|_| ())
+    diesel::update(held_by!(claimer).filter(email_outbox::id.eq(id)))
+        .set((
+            email_outbox::failed_at.eq(Some(now)),
+            email_outbox::last_error.eq(Some(error)),
+            email_outbox::text_body.eq(""),
+            email_outbox::html_body.eq(""),
+            email_outbox::claimed_by.eq(None::<String>),
+        ))
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Drops the unsent emails about `ref_id`, whose links a resend or a cancel just killed.

@@ -155,6 +155,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         ref_id -> Nullable<Text>,
         failed_at -> Nullable<Timestamp>,
+        claimed_by -> Nullable<Text>,
     }
 }
 

@@ -17,6 +17,7 @@ mod invitations;
 mod lockout;
 mod matrix;
 mod outage;
+mod outbox_crash;
 mod pools;
 mod proxies;
 mod roles;

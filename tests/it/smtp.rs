@@ -74,6 +74,8 @@ struct Capture {
     inbox: Arc<Mutex<Vec<Received>>>,
     to: Vec<String>,
     data: Vec<u8>,
+    /// How long the server takes to accept each message (answer the `.` with 250).
+    delay: Duration,
 }
 
 impl Handler for Capture {
@@ -89,6 +91,7 @@ impl Handler for Capture {
     }
 
     fn data_end(&mut self) -> Response {
+        std::thread::sleep(self.delay);
         self.inbox.lock().unwrap().push(Received {
             to: std::mem::take(&mut self.to),
             raw: String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned(),
@@ -112,13 +115,25 @@ impl SmtpServer {
         Self::serve(TcpListener::bind(("127.0.0.1", port)).expect("bind SMTP port"))
     }
 
+    /// A server that takes `delay` to accept each message, so a batch is mid-flight for a
+    /// while. A message counts as delivered once the delay is over, even if the sender is
+    /// gone by then, as with a real server that got the whole message.
+    pub fn start_slow(delay: Duration) -> Self {
+        Self::serve_with(TcpListener::bind("127.0.0.1:0").expect("bind SMTP port"), delay)
+    }
+
     fn serve(listener: TcpListener) -> Self {
+        Self::serve_with(listener, Duration::ZERO)
+    }
+
+    fn serve_with(listener: TcpListener, delay: Duration) -> Self {
         let port = listener.local_addr().unwrap().port();
         let inbox = Arc::new(Mutex::new(Vec::new()));
         let handler = Capture {
             inbox: inbox.clone(),
             to: Vec::new(),
             data: Vec::new(),
+            delay,
         };
         let mut server = Server::new(handler);
         server
