@@ -173,7 +173,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/admin/users/{id}/sessions/end",
             web::post().to(admin::end_sessions),
         )
-        .route("/admin/users/{id}/disable", web::get().to(admin::disable_form))
+        .route(
+            "/admin/users/{id}/disable",
+            web::get().to(admin::disable_form),
+        )
         .route("/admin/users/{id}/disable", web::post().to(admin::disable))
         .route("/admin/users/{id}/enable", web::post().to(admin::enable))
         .route(

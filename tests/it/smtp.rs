@@ -119,7 +119,10 @@ impl SmtpServer {
     /// while. A message counts as delivered once the delay is over, even if the sender is
     /// gone by then, as with a real server that got the whole message.
     pub fn start_slow(delay: Duration) -> Self {
-        Self::serve_with(TcpListener::bind("127.0.0.1:0").expect("bind SMTP port"), delay)
+        Self::serve_with(
+            TcpListener::bind("127.0.0.1:0").expect("bind SMTP port"),
+            delay,
+        )
     }
 
     fn serve(listener: TcpListener) -> Self {
