@@ -1,39 +1,110 @@
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 /// OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane.
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+fn params() -> Params {
+    Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters")
+}
+
+/// The working memory of one hash (19 MiB at our parameters). Each hashing slot keeps
+/// one for the life of the process and reuses it, so a burst of sign-ins does not ask
+/// the allocator for 19 MiB a time, which it then keeps per thread.
+pub struct Memory(Vec<Block>);
+
+impl Memory {
+    pub fn new() -> Self {
+        Memory(vec![Block::default(); params().block_count()])
+    }
+
+    fn for_params(&mut self, params: &Params) -> &mut [Block] {
+        if self.0.len() < params.block_count() {
+            self.0.resize(params.block_count(), Block::default());
+        }
+        &mut self.0[..params.block_count()]
+    }
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
+    hash_with(password, &mut Memory::new())
+}
+
+/// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`), computed in `memory`.
+pub fn hash_with(password: &str, memory: &mut Memory) -> anyhow::Result<String> {
+    let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("password hashing failed: {e}");
+    let params = params();
     let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))?
-        .to_string())
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| fail(&e))?;
+    let mut out = [0u8; 32];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt_bytes,
+            &mut out,
+            memory.for_params(&params),
+        )
+        .map_err(|e| fail(&e))?;
+    let phc = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| fail(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| fail(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// Verifies against the stored hash, or against a dummy one for unknown accounts so that
 /// the answer takes as long whether or not the email exists.
 pub fn verify_blocking(password: &str, stored: Option<&str>) -> bool {
+    verify_with(password, stored, &mut Memory::new())
+}
+
+pub fn verify_with(password: &str, stored: Option<&str>, memory: &mut Memory) -> bool {
     let dummy = dummy_hash();
     let (hash, real) = match stored {
         Some(h) => (h, true),
         None => (dummy.as_str(), false),
     };
-    let Ok(parsed) = PasswordHash::new(hash) else {
-        return false;
-    };
-    let matches = argon2()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok();
-    real && matches
+    real && matches(password, hash, memory).unwrap_or(false)
+}
+
+fn matches(password: &str, hash: &str, memory: &mut Memory) -> Option<bool> {
+    let parsed = PasswordHash::new(hash).ok()?;
+    if parsed.algorithm != ARGON2ID_IDENT {
+        return None;
+    }
+    let params = Params::try_from(&parsed).ok()?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .ok()?
+        .unwrap_or_default();
+    let expected = parsed.hash?;
+    let mut salt = [0u8; 64];
+    let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+    let mut computed = vec![0u8; expected.len()];
+    Argon2::new(Algorithm::Argon2id, version, params.clone())
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt,
+            &mut computed,
+            memory.for_params(&params),
+        )
+        .ok()?;
+    // `Output`'s equality is constant-time.
+    Some(Output::new(&computed).ok()? == expected)
 }
 
 fn dummy_hash() -> &'static String {
@@ -41,34 +112,59 @@ fn dummy_hash() -> &'static String {
     DUMMY.get_or_init(|| hash_blocking(&crate::domain::tokens::generate()).expect("dummy hash"))
 }
 
-/// Runs hashes on the blocking pool, a bounded number at a time: each one costs tens of
-/// milliseconds of CPU and 19 MiB, so a burst of sign-ins must queue, not pile up.
+/// Runs hashes on the blocking pool, a bounded number at a time, each in the working
+/// memory of its slot: memory for hashing is `slots × 19 MiB`, allocated on first use and
+/// then reused, whatever the number of sign-ins.
 #[derive(Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    memories: Arc<Mutex<Vec<Memory>>>,
 }
 
 impl Hasher {
-    pub fn new(concurrency: usize) -> Self {
+    pub fn new(slots: usize) -> Self {
         Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(slots.max(1))),
+            memories: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
-    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+    /// Runs `f` with a permit and a slot's memory, then gives the memory back.
+    async fn in_slot<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Memory) -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
         let _permit = self.permits.acquire().await?;
-        actix_web::web::block(move || hash_blocking(&password)).await?
+        let mut memory = self
+            .memories
+            .lock()
+            .expect("hasher memory")
+            .pop()
+            .unwrap_or_default();
+        let (result, memory) = actix_web::web::block(move || {
+            let result = f(&mut memory);
+            (result, memory)
+        })
+        .await?;
+        self.memories.lock().expect("hasher memory").push(memory);
+        Ok(result)
+    }
+
+    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+        self.in_slot(move |memory| hash_with(&password, memory))
+            .await?
     }
 
     pub async fn verify(&self, password: String, stored: Option<String>) -> anyhow::Result<bool> {
-        let _permit = self.permits.acquire().await?;
-        Ok(actix_web::web::block(move || verify_blocking(&password, stored.as_deref())).await?)
+        self.in_slot(move |memory| verify_with(&password, stored.as_deref(), memory))
+            .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::PasswordVerifier;
 
     #[test]
     fn hashes_are_argon2id_with_owasp_parameters() {
@@ -79,6 +175,28 @@ mod tests {
         );
         assert!(verify_blocking("correct horse battery", Some(&hash)));
         assert!(!verify_blocking("wrong horse battery", Some(&hash)));
+    }
+
+    #[test]
+    fn hashes_made_elsewhere_verify_in_reused_memory() {
+        use argon2::password_hash::PasswordHasher as _;
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params())
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string();
+        let mut memory = Memory::new();
+        assert!(verify_with("correct horse battery", Some(&theirs), &mut memory));
+        assert!(!verify_with("wrong", Some(&theirs), &mut memory));
+        let ours = hash_with("correct horse battery", &mut memory).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(
+                    b"correct horse battery",
+                    &PasswordHash::new(&ours).unwrap()
+                )
+                .is_ok()
+        );
     }
 
     #[test]

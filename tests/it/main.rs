@@ -8,6 +8,7 @@ mod authz;
 mod browser;
 mod cli;
 mod confirm;
+mod disk_full;
 mod frame;
 mod fuzz;
 mod groups;
