@@ -11,7 +11,8 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ORG: &str = "bench";
+/// The organization a fresh installation starts with.
+const ORG: &str = "my-org";
 const ADMIN: &str = "bench-admin@example.com";
 const PASSWORD: &str = "bench password 123";
 
@@ -62,7 +63,7 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
 
     let mut admin = portcullis(dir.path())
-        .args(["create-admin", "--email", ADMIN, "--org", ORG])
+        .args(["create-admin", "--email", ADMIN])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()?;

@@ -78,8 +78,14 @@ fn create_admin(settings: &Settings, email: &str, org: Option<&str>) -> anyhow::
     let pool = open(settings)?;
     let mut conn = pool.get()?;
     db::migrate(&mut conn)?;
-    let created = setup::create_admin(&mut conn, &email, org, hash.as_deref())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let created =
+        setup::create_admin(&mut conn, &email, org, hash.as_deref()).map_err(|e| match e {
+            // On a terminal there is no highlighted field: say which one and why.
+            setup::SetupError::Invalid(errors) => {
+                anyhow::anyhow!("{}", errors.first().unwrap_or("invalid input"))
+            }
+            other => anyhow::anyhow!("{other}"),
+        })?;
     println!(
         "Created {} as Admin of {} ({}).",
         created.user.email, created.org.name, created.org.slug
