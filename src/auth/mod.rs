@@ -6,6 +6,7 @@ pub mod device;
 pub mod password;
 pub mod session_store;
 pub mod throttle;
+pub mod totp;
 
 /// Keys of the values kept in a session's state.
 pub mod keys {
@@ -14,4 +15,11 @@ pub mod keys {
     pub const FLASH: &str = "flash";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "ua";
+    /// Half signed in: the account whose password was right and whose code is awaited,
+    /// until when (Unix seconds), and where to go afterwards.
+    pub const PENDING_2FA_USER: &str = "2fa_uid";
+    pub const PENDING_2FA_UNTIL: &str = "2fa_until";
+    pub const PENDING_2FA_NEXT: &str = "2fa_next";
+    /// The secret of a two-factor enrolment in progress, until a code confirms it.
+    pub const ENROL_SECRET: &str = "2fa_enrol";
 }

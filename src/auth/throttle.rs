@@ -199,3 +199,33 @@ pub fn refused_so_far(conn: &mut DbConnection, email: &str, ip: &str) -> QueryRe
 pub fn prune(conn: &mut DbConnection, limits: &Limits) -> QueryResult<usize> {
     login_attempts::delete_older_than(conn, db::now() - limits.window)
 }
+
+/// The second sign-in step (a TOTP or recovery code) for account `user_id`, counted like
+/// a password attempt: under the client address and, with the per-account limit, under
+/// its own key `totp:USER_ID`, so guessing codes has a budget of its own that the
+/// password step's device cookie does not lift. Hand the reservation to [`succeeded`].
+pub fn reserve_second_factor(
+    conn: &mut DbConnection,
+    limits: &Limits,
+    user_id: &str,
+    ip: &str,
+) -> QueryResult<Decision> {
+    let now = db::now();
+    let cutoff = now - limits.window;
+    let address = address_key(ip);
+    let key = format!("totp:{user_id}");
+    let take_key = |conn: &mut DbConnection, key: &str, limit, scope| {
+        take(conn, key, limit, scope, now, cutoff, limits.window)
+    };
+    if let Some(refusal) = take_key(conn, &address, limits.per_address, Scope::Address)? {
+        return Ok(Decision::Refused(refusal));
+    }
+    if let Some(refusal) = take_key(conn, &key, limits.per_account, Scope::Account)? {
+        login_attempts::release(conn, &address)?;
+        return Ok(Decision::Refused(refusal));
+    }
+    Ok(Decision::Allowed(Reservation {
+        address,
+        holder: Some((Scope::Account, key)),
+    }))
+}

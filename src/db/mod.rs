@@ -11,6 +11,7 @@ pub mod organizations;
 pub mod pools;
 pub mod roles;
 pub mod schema;
+pub mod two_factor;
 pub mod sessions;
 pub mod setup_tokens;
 pub mod users;

@@ -197,6 +197,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    totp_credentials (user_id) {
+        user_id -> Text,
+        secret -> Text,
+        enabled_at -> Timestamp,
+        last_used_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    totp_recovery_codes (id) {
+        id -> Text,
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(roles -> organizations (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> organizations (org_id));

@@ -52,6 +52,36 @@ pub const ACTIONS: &[ActionDef] = &[
     ),
     def("auth.logout", "Signed out", "{actor} signed out"),
     def(
+        "auth.2fa_enabled",
+        "Two-factor turned on",
+        "{actor} turned on two-factor authentication",
+    ),
+    def(
+        "auth.2fa_disabled",
+        "Two-factor turned off",
+        "{actor} turned off two-factor authentication",
+    ),
+    def(
+        "auth.2fa_recovery_codes_regenerated",
+        "Recovery codes regenerated",
+        "{actor} made new two-factor recovery codes; the old ones no longer work",
+    ),
+    def(
+        "auth.2fa_failed",
+        "Two-factor code refused",
+        "A two-factor code for {target} was refused ({details.reason})",
+    ),
+    def(
+        "auth.2fa_throttled",
+        "Two-factor throttled",
+        "Two-factor codes for {target} refused after too many wrong ones",
+    ),
+    def(
+        "auth.recovery_code_used",
+        "Recovery code used",
+        "{actor} used a two-factor recovery code ({details.recovery_codes_left} left)",
+    ),
+    def(
         "access.denied",
         "Access denied",
         "{actor} was refused {details.method} {details.route}",

@@ -22,6 +22,7 @@ pub mod setup;
 pub mod slug;
 pub mod timefmt;
 pub mod tokens;
+pub mod two_factor;
 
 use std::collections::BTreeMap;
 

@@ -32,6 +32,8 @@ struct LoginPage {
 pub struct LoginQuery {
     next: Option<String>,
     signed_out: Option<String>,
+    /// `expired`: the two-factor step of an earlier sign-in timed out.
+    second_step: Option<String>,
 }
 
 pub async fn login_form(
@@ -48,10 +50,11 @@ pub async fn login_form(
         email: String::new(),
         next,
         error: None,
-        notice: query
-            .signed_out
-            .as_ref()
-            .map(|_| "You have been signed out."),
+        notice: match (&query.signed_out, &query.second_step) {
+            (Some(_), _) => Some("You have been signed out."),
+            (None, Some(_)) => Some("Sign in again: the code step timed out."),
+            _ => None,
+        },
     }))
 }
 
@@ -145,6 +148,18 @@ pub async fn login(
         };
         return Ok(render_status(StatusCode::UNAUTHORIZED, &page));
     };
+    // Two-factor accounts finish signing in on /login/2fa (routes/two_factor.rs).
+    if let Some(second_step) = super::two_factor::begin_second_step(
+        &state,
+        &session,
+        &user,
+        &reservation,
+        form.next.as_deref(),
+    )
+    .await?
+    {
+        return Ok(second_step);
+    }
 
     {
         let (user, origin) = (user.clone(), origin.clone());

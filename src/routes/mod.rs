@@ -11,6 +11,7 @@ pub mod orgs;
 pub mod pools;
 pub mod roles;
 pub mod setup;
+pub mod two_factor;
 pub mod users;
 
 use actix_web::web;
@@ -26,6 +27,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(auth::login_form))
         .route("/login", web::post().to(auth::login))
         .route("/logout", web::post().to(auth::logout))
+        .route("/login/2fa", web::get().to(two_factor::login_2fa_form))
+        .route("/login/2fa", web::post().to(two_factor::login_2fa))
+        .route("/account/2fa", web::get().to(two_factor::two_factor_page))
+        .route("/account/2fa", web::post().to(two_factor::enable))
+        .route(
+            "/account/2fa/disable",
+            web::post().to(two_factor::disable),
+        )
+        .route(
+            "/account/2fa/recovery-codes",
+            web::post().to(two_factor::regenerate_recovery_codes),
+        )
         .route("/account", web::get().to(account::account_page))
         .route(
             "/account/password",

@@ -225,10 +225,8 @@ pub async fn list_page(
                     .map(|t| timefmt::relative(now, t))
                     .unwrap_or_else(|| "Never".into()),
                 last_active_exact: last.map(timefmt::exact).unwrap_or_default(),
-                auth_method: match r.user.auth_method.as_str() {
-                    "password" => "Password".into(),
-                    other => other.to_string(),
-                },
+                auth_method: crate::domain::two_factor::auth_method_label(&r.user.auth_method)
+                    .into(),
             }
         })
         .collect();
@@ -398,7 +396,8 @@ async fn profile(
                 .map(|t| timefmt::relative(now, t))
                 .unwrap_or_else(|| "Never".into()),
             last_active_exact: last.map(timefmt::exact).unwrap_or_default(),
-            auth_method: row.user.auth_method.clone(),
+            auth_method: crate::domain::two_factor::auth_method_label(&row.user.auth_method)
+                .into(),
             sessions: session_count,
         },
         tab: tab_name,

@@ -206,6 +206,12 @@ enum Case {
     LoginFailed,
     LoginThrottled,
     Logout,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    RecoveryCodesRegenerated,
+    SecondStepSucceeded,
+    SecondStepFailed,
+    RecoveryCodeUsed,
     PasswordChanged,
     SetupFirstAdmin,
     SetupAccountLink,
@@ -256,6 +262,22 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
         ],
     ),
     ("POST", "/logout", &[Case::Logout]),
+    (
+        "POST",
+        "/login/2fa",
+        &[
+            Case::SecondStepSucceeded,
+            Case::SecondStepFailed,
+            Case::RecoveryCodeUsed,
+        ],
+    ),
+    ("POST", "/account/2fa", &[Case::TwoFactorEnabled]),
+    ("POST", "/account/2fa/disable", &[Case::TwoFactorDisabled]),
+    (
+        "POST",
+        "/account/2fa/recovery-codes",
+        &[Case::RecoveryCodesRegenerated],
+    ),
     ("POST", "/account/password", &[Case::PasswordChanged]),
     (
         "POST",
@@ -413,6 +435,12 @@ impl Expected {
 async fn exercise(case: Case) -> (TestApp, usize, Expected) {
     let app = spawn_app_with(|s| s.login_max_failures_per_account = 2).await;
     let (before, expected) = match case {
+        Case::TwoFactorEnabled
+        | Case::TwoFactorDisabled
+        | Case::RecoveryCodesRegenerated
+        | Case::SecondStepSucceeded
+        | Case::SecondStepFailed
+        | Case::RecoveryCodeUsed => exercise_two_factor(&app, case).await,
         Case::LoginSucceeded
         | Case::LoginFailed
         | Case::LoginThrottled
@@ -2257,4 +2285,65 @@ async fn seed_demo_adds_audit_events_in_batches() {
     let missing = run_cli(&app, &["seed-demo", "--org", "nope", "--audit-events", "5"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no organization has the slug"));
+}
+
+/// Two-factor: enrolment, disabling, new recovery codes and the second sign-in step.
+async fn exercise_two_factor(app: &TestApp, case: Case) -> (usize, Expected) {
+    use portcullis::auth::totp;
+    let browser = app.setup_admin().await;
+    let admin = admin(app);
+    let expected = |action| Expected::new(action, &admin, (&admin.id, ADMIN_EMAIL), None);
+    if let Case::TwoFactorEnabled = case {
+        let page = browser.get("/account/2fa").await;
+        let secret = crate::two_factor::secret_on(&page.body);
+        let before = all_events(app).len();
+        let code = totp::code_at(&secret, totp::now());
+        let done = browser
+            .post("/account/2fa", &[("csrf_token", page.csrf()), ("code", code)])
+            .await;
+        assert_eq!(done.status, 200, "{case:?}: {}", done.body);
+        return (before, expected("auth.2fa_enabled"));
+    }
+    let (secret, codes) = crate::two_factor::enrol(&browser).await;
+    let current = totp::code_at(&secret, totp::now());
+    let (path, fields, status, action) = match case {
+        Case::TwoFactorDisabled => (
+            "/account/2fa/disable",
+            vec![("password", ADMIN_PASSWORD.to_string()), ("code", current)],
+            303,
+            "auth.2fa_disabled",
+        ),
+        Case::RecoveryCodesRegenerated => (
+            "/account/2fa/recovery-codes",
+            vec![("password", ADMIN_PASSWORD.to_string())],
+            200,
+            "auth.2fa_recovery_codes_regenerated",
+        ),
+        Case::SecondStepSucceeded => ("/login/2fa", vec![("code", current)], 303, "auth.login_succeeded"),
+        Case::SecondStepFailed => (
+            "/login/2fa",
+            vec![("code", crate::two_factor::wrong_code(&secret))],
+            401,
+            "auth.2fa_failed",
+        ),
+        _ => ("/login/2fa", vec![("code", codes[0].clone())], 303, "auth.recovery_code_used"),
+    };
+    let browser = if path == "/login/2fa" {
+        let token = browser.get("/account").await.csrf();
+        browser.post("/logout", &[("csrf_token", token)]).await;
+        let fresh = app.client();
+        let step = fresh.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(step.location.as_deref(), Some("/login/2fa"));
+        fresh
+    } else {
+        browser
+    };
+    let form_page = if path == "/login/2fa" { "/login/2fa" } else { "/account/2fa" };
+    let token = browser.get(form_page).await.csrf();
+    let mut form = vec![("csrf_token", token)];
+    form.extend(fields);
+    let before = all_events(app).len();
+    let out = browser.post(path, &form).await;
+    assert_eq!(out.status, status, "{case:?}: {}", out.body);
+    (before, expected(action))
 }

@@ -25,4 +25,5 @@ mod roles;
 mod setup;
 mod smtp;
 mod throttle;
+mod two_factor;
 mod users;

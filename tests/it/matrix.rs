@@ -38,6 +38,9 @@ enum Need {
     DeadToken,
     /// Any active account.
     SignedIn,
+    /// Any active account, but success needs a one-time code the matrix cannot compute
+    /// (two-factor): a signed-in caller's request must fail cleanly and change nothing.
+    SignedInCode,
     /// An active membership of the organization in the path, and the rule.
     Org(Rule),
     /// Platform operator or admin.
@@ -153,6 +156,12 @@ const ROUTES: &[Route] = &[
     r("GET", "/static/{name}", Public, O::None),
     r("GET", "/login", Public, O::None),
     r("GET", "/account", SignedIn, O::None),
+    r("GET", "/account/2fa", SignedIn, O::None),
+    r("POST", "/account/2fa", SignedInCode, O::None),
+    r("POST", "/account/2fa/disable", SignedInCode, O::None),
+    r("POST", "/account/2fa/recovery-codes", SignedInCode, O::None),
+    r("GET", "/login/2fa", Public, O::None),
+    r("POST", "/login/2fa", Public, O::None),
     r("GET", "/setup/{token}", DeadToken, O::None),
     with_form(
         r("POST", "/setup/{token}", DeadToken, O::None),
@@ -765,6 +774,10 @@ fn expect(route: &Route, actor: &Actor, tenant: Tenant) -> Expect {
         Public => Expect::Allowed,
         DeadToken => Expect::NotFound,
         SignedIn => signed_in(true),
+        SignedInCode => match signed_in(true) {
+            Expect::Allowed => Expect::Inert,
+            other => other,
+        },
         PlatformRead => signed_in(matches!(actor.platform, "operator" | "admin")),
         PlatformWrite => match signed_in(actor.platform == "admin") {
             Expect::Allowed if tenant == Tenant::Mixed => Expect::Inert,

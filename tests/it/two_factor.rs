@@ -1,0 +1,367 @@
+//! TOTP two-factor through real HTTP, on whichever database TEST_DATABASE_URL names:
+//! enrolment, the second sign-in step (wrong, replayed, drifting codes), recovery codes,
+//! throttling, disabling, and what a half-signed-in session may reach.
+
+use diesel::prelude::*;
+use portcullis::auth::totp;
+use portcullis::db::DbConnection;
+
+use crate::helpers::*;
+
+fn now() -> u64 {
+    totp::now()
+}
+
+/// Values of `data-...` elements: `<code data-totp-secret>X</code>` or
+/// `<li data-recovery-code><code>X</code></li>`.
+fn marked_texts(html: &str, marker: &str) -> Vec<String> {
+    html.split(marker)
+        .skip(1)
+        .filter_map(|rest| {
+            let rest = &rest[rest.find('>')? + 1..];
+            let rest = rest.strip_prefix("<code>").unwrap_or(rest);
+            Some(rest[..rest.find('<')?].trim().to_string())
+        })
+        .collect()
+}
+
+/// The key shown in `<code data-totp-secret>`.
+pub(crate) fn secret_on(html: &str) -> String {
+    marked_texts(html, "data-totp-secret").remove(0)
+}
+
+/// A six-digit code that matches none of the steps around now.
+pub(crate) fn wrong_code(secret: &str) -> String {
+    let t = now();
+    let near: Vec<String> = (0..5)
+        .map(|i| totp::code_at(secret, t - 60 + i * 30))
+        .collect();
+    (0..)
+        .map(|n: u32| format!("{:06}", (n * 7919) % 1_000_000))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
+/// Turns two-factor on for the signed-in browser with the previous step's code (so the
+/// current step's code is still fresh for a sign-in). Answers the secret and the codes.
+pub(crate) async fn enrol(browser: &Browser) -> (String, Vec<String>) {
+    let page = browser.get("/account/2fa").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let secret = secret_on(&page.body);
+    assert!(page.body.contains("src=\"data:image/svg+xml;base64,"));
+    let code = totp::code_at(&secret, now() - 30);
+    let done = browser
+        .post(
+            "/account/2fa",
+            &[("csrf_token", page.csrf()), ("code", code)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let codes = marked_texts(&done.body, "data-recovery-code");
+    assert_eq!(codes.len(), 10, "{}", done.body);
+    (secret, codes)
+}
+
+async fn sign_out(browser: &Browser) {
+    let token = browser.get("/account").await.csrf();
+    let out = browser.post("/logout", &[("csrf_token", token)]).await;
+    assert_eq!(out.status, 303);
+}
+
+/// Password step: answers the browser, now half signed in.
+async fn password_step(app: &TestApp) -> Browser {
+    let browser = app.client();
+    let page = browser.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location.as_deref(), Some("/login/2fa"));
+    browser
+}
+
+async fn code_step(browser: &Browser, code: &str) -> Page {
+    browser
+        .submit("/login/2fa", "/login/2fa", &[("code", code)])
+        .await
+}
+
+fn last_used_step(app: &TestApp, value: Option<i64>) {
+    use portcullis::db::schema::totp_credentials as t;
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    diesel::update(t::table)
+        .set(t::last_used_step.eq(value))
+        .execute(conn)
+        .unwrap();
+}
+
+fn platform_events(app: &TestApp, action: &str) -> usize {
+    use portcullis::db::schema::audit_events as ae;
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    ae::table
+        .filter(ae::action.eq(action))
+        .count()
+        .get_result::<i64>(conn)
+        .unwrap() as usize
+}
+
+#[actix_web::test]
+async fn enrol_then_sign_in_with_a_code_keeping_next() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("href=\"/account/2fa\""));
+    let (secret, _) = enrol(&browser).await;
+    assert_eq!(platform_events(&app, "auth.2fa_enabled"), 1);
+    let users = browser.get("/orgs/my-org/users").await;
+    assert!(users.body.contains("Password + TOTP"), "{}", users.body);
+    // Reloading the page shows the enrolled state, not the secret again.
+    let page = browser.get("/account/2fa").await;
+    assert!(!page.body.contains(&secret));
+    sign_out(&browser).await;
+
+    let browser = app.client();
+    let login = browser
+        .submit(
+            "/login",
+            "/login",
+            &[
+                ("email", ADMIN_EMAIL),
+                ("password", ADMIN_PASSWORD),
+                ("next", "/orgs/my-org/groups"),
+            ],
+        )
+        .await;
+    assert_eq!(login.location.as_deref(), Some("/login/2fa"));
+    let done = code_step(&browser, &totp::code_at(&secret, now())).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("/orgs/my-org/groups"));
+    assert_eq!(browser.get("/orgs/my-org/users").await.status, 200);
+}
+
+#[actix_web::test]
+async fn a_half_signed_in_session_reaches_no_org_page() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    enrol(&browser).await;
+    sign_out(&browser).await;
+    let browser = password_step(&app).await;
+    for path in [
+        "/orgs",
+        "/orgs/my-org/users",
+        "/orgs/my-org/audit",
+        "/account",
+        "/account/2fa",
+        "/admin/users",
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 303, "{path}");
+        assert!(
+            page.location.as_deref().unwrap().starts_with("/login"),
+            "{path}: {:?}",
+            page.location
+        );
+    }
+    // The code page itself is there.
+    assert_eq!(browser.get("/login/2fa").await.status, 200);
+    // Without a password step there is no code step.
+    let stranger = app.client();
+    let page = stranger.get("/login/2fa").await;
+    assert_eq!(page.location.as_deref(), Some("/login?second_step=expired"));
+}
+
+#[actix_web::test]
+async fn a_wrong_code_is_refused_and_audited() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    let (secret, _) = enrol(&browser).await;
+    sign_out(&browser).await;
+    let browser = password_step(&app).await;
+    let page = code_step(&browser, &wrong_code(&secret)).await;
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("not right"));
+    assert_eq!(platform_events(&app, "auth.2fa_failed"), 1);
+    assert_eq!(browser.get("/orgs/my-org/users").await.status, 303);
+    let blank = code_step(&browser, "").await;
+    assert_eq!(blank.status, 422);
+}
+
+#[actix_web::test]
+async fn a_replayed_code_is_refused() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    let (secret, _) = enrol(&browser).await;
+    sign_out(&browser).await;
+    let code = totp::code_at(&secret, now());
+    let browser = password_step(&app).await;
+    assert_eq!(code_step(&browser, &code).await.status, 303);
+    sign_out(&browser).await;
+
+    let browser = password_step(&app).await;
+    let again = code_step(&browser, &code).await;
+    assert_eq!(again.status, 401);
+    assert!(again.body.contains("used already"), "{}", again.body);
+    assert_eq!(browser.get("/orgs/my-org/users").await.status, 303);
+}
+
+#[actix_web::test]
+async fn codes_one_step_early_or_late_are_accepted_two_are_not() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    let (secret, _) = enrol(&browser).await;
+    sign_out(&browser).await;
+    // As if enrolled long ago.
+    last_used_step(&app, Some(0));
+
+    let browser = password_step(&app).await;
+    let late = code_step(&browser, &totp::code_at(&secret, now() - 30)).await;
+    assert_eq!(late.status, 303, "a phone 30 s behind: {}", late.body);
+    sign_out(&browser).await;
+
+    let browser = password_step(&app).await;
+    let early = code_step(&browser, &totp::code_at(&secret, now() + 30)).await;
+    assert_eq!(early.status, 303, "a phone 30 s ahead: {}", early.body);
+    sign_out(&browser).await;
+
+    last_used_step(&app, Some(0));
+    let browser = password_step(&app).await;
+    let far = code_step(&browser, &totp::code_at(&secret, now() + 90)).await;
+    assert_eq!(far.status, 401, "90 s ahead is too far");
+}
+
+#[actix_web::test]
+async fn a_recovery_code_works_once() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    let (_, codes) = enrol(&browser).await;
+    sign_out(&browser).await;
+
+    let browser = password_step(&app).await;
+    let page = code_step(&browser, &codes[3].to_uppercase()).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(browser.get("/orgs/my-org/users").await.status, 200);
+    assert_eq!(platform_events(&app, "auth.recovery_code_used"), 1);
+    sign_out(&browser).await;
+
+    let browser = password_step(&app).await;
+    assert_eq!(code_step(&browser, &codes[3]).await.status, 401);
+    assert_eq!(code_step(&browser, &codes[4]).await.status, 303);
+}
+
+#[actix_web::test]
+async fn regenerating_recovery_codes_voids_the_old_ones() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    let (secret, old) = enrol(&browser).await;
+    // Neither a code nor the password: refused.
+    let refused = browser
+        .submit("/account/2fa", "/account/2fa/recovery-codes", &[])
+        .await;
+    assert_eq!(refused.status, 422);
+    let wrong = browser
+        .submit(
+            "/account/2fa",
+            "/account/2fa/recovery-codes",
+            &[("code", &wrong_code(&secret))],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    let page = browser
+        .submit(
+            "/account/2fa",
+            "/account/2fa/recovery-codes",
+            &[("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let new = marked_texts(&page.body, "data-recovery-code");
+    assert_eq!(new.len(), 10);
+    assert!(new.iter().all(|c| !old.contains(c)));
+    assert_eq!(
+        platform_events(&app, "auth.2fa_recovery_codes_regenerated"),
+        1
+    );
+    // With a current code instead of the password.
+    let by_code = browser
+        .submit(
+            "/account/2fa",
+            "/account/2fa/recovery-codes",
+            &[("code", &totp::code_at(&secret, now()))],
+        )
+        .await;
+    assert_eq!(by_code.status, 200, "{}", by_code.body);
+    let newest = marked_texts(&by_code.body, "data-recovery-code");
+    sign_out(&browser).await;
+
+    let browser = password_step(&app).await;
+    assert_eq!(code_step(&browser, &old[0]).await.status, 401);
+    assert_eq!(code_step(&browser, &new[0]).await.status, 401);
+    assert_eq!(code_step(&browser, &newest[0]).await.status, 303);
+}
+
+#[actix_web::test]
+async fn the_second_step_is_throttled_per_account() {
+    let app = spawn_app_with(|s| s.login_max_failures_per_account = 2).await;
+    let browser = app.setup_admin().await;
+    let (secret, _) = enrol(&browser).await;
+    sign_out(&browser).await;
+
+    let browser = password_step(&app).await;
+    for _ in 0..2 {
+        assert_eq!(code_step(&browser, &wrong_code(&secret)).await.status, 401);
+    }
+    // Even the right code is turned away now, and so is a new password step's.
+    let right = code_step(&browser, &totp::code_at(&secret, now())).await;
+    assert_eq!(right.status, 429, "{}", right.body);
+    let other = password_step(&app).await;
+    let again = code_step(&other, &totp::code_at(&secret, now())).await;
+    assert_eq!(again.status, 429);
+    assert_eq!(platform_events(&app, "auth.2fa_throttled"), 1);
+    assert_eq!(other.get("/orgs/my-org/users").await.status, 303);
+}
+
+#[actix_web::test]
+async fn disabling_needs_the_password_and_a_current_code() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    let (secret, _) = enrol(&browser).await;
+    let code = || totp::code_at(&secret, now());
+    let attempt = |password: String, code: String| {
+        let browser = browser.clone();
+        async move {
+            browser
+                .submit(
+                    "/account/2fa",
+                    "/account/2fa/disable",
+                    &[("password", &password), ("code", &code)],
+                )
+                .await
+        }
+    };
+    assert_eq!(
+        attempt(ADMIN_PASSWORD.into(), String::new()).await.status,
+        422
+    );
+    assert_eq!(attempt(String::new(), code()).await.status, 422);
+    assert_eq!(
+        attempt("wrong password!".into(), code()).await.status,
+        422,
+        "a wrong password"
+    );
+    assert_eq!(
+        attempt(ADMIN_PASSWORD.into(), wrong_code(&secret))
+            .await
+            .status,
+        422,
+        "a wrong code"
+    );
+    assert_eq!(platform_events(&app, "auth.2fa_disabled"), 0);
+    let done = attempt(ADMIN_PASSWORD.into(), code()).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(platform_events(&app, "auth.2fa_disabled"), 1);
+    let users = browser.get("/orgs/my-org/users").await;
+    assert!(!users.body.contains("Password + TOTP"));
+    sign_out(&browser).await;
+    // The password alone signs in again.
+    let page = app.client().login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(page.location.as_deref(), Some("/orgs"));
+}
