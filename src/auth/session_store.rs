@@ -25,6 +25,18 @@ use crate::domain::tokens;
 /// Sessions seen again within this long keep their stored times, so reads stay reads.
 const TOUCH_INTERVAL_SECS: i64 = 60;
 
+/// The stored id of the session a request came with, put into its state by [`load`]
+/// (never stored): the id is the SHA-256 of the cookie's key, so it names the row on
+/// /account without being able to stand in for the key (see [`current_session_id`]).
+///
+/// [`load`]: DbSessionStore
+pub const SESSION_ID: &str = "_sid";
+
+/// The stored id of the request's session, when it is a stored (signed-in) one.
+pub fn current_session_id(session: &actix_session::Session) -> Option<String> {
+    session.get::<String>(SESSION_ID).ok().flatten()
+}
+
 /// Marks a session key that carries an anonymous visitor's state instead of naming a row.
 /// Keys of stored sessions are base64url tokens, which never contain a dot.
 const ANONYMOUS_PREFIX: &str = "anon.";
@@ -97,6 +109,8 @@ impl DbSessionStore {
 
     /// A new session: in the cookie while nobody is signed in, otherwise a new row.
     async fn store(&self, mut state: HashMap<String, String>) -> anyhow::Result<SessionKey> {
+        // A renewed session gets a new row and id; the old one's must not travel along.
+        state.remove(SESSION_ID);
         if is_anonymous(&state) {
             if let Some(key) = self.anonymous_key(&state) {
                 return Ok(key);
@@ -213,9 +227,14 @@ impl SessionStore for DbSessionStore {
         };
         match row {
             None => Ok(None),
-            Some(row) => serde_json::from_str(&row.data)
-                .map(Some)
-                .map_err(|e| LoadError::Deserialization(e.into())),
+            Some(row) => {
+                let mut state: HashMap<String, String> = serde_json::from_str(&row.data)
+                    .map_err(|e| LoadError::Deserialization(e.into()))?;
+                let id = serde_json::to_string(&row.id)
+                    .map_err(|e| LoadError::Deserialization(e.into()))?;
+                state.insert(SESSION_ID.into(), id);
+                Ok(Some(state))
+            }
         }
     }
 
@@ -238,6 +257,8 @@ impl SessionStore for DbSessionStore {
             return self.store(session_state).await.map_err(UpdateError::Other);
         }
         let id = tokens::hash(session_key.as_ref());
+        let mut session_state = session_state;
+        session_state.remove(SESSION_ID);
         let data = serde_json::to_string(&session_state)
             .map_err(|e| UpdateError::Serialization(e.into()))?;
         let meta = Meta::of(&session_state);

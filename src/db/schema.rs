@@ -22,6 +22,7 @@ diesel::table! {
         auth_method -> Text,
         created_at -> Timestamp,
         last_active_at -> Nullable<Timestamp>,
+        signin_alerts -> Bool,
     }
 }
 

@@ -122,3 +122,33 @@ pub fn list_for_user(
         .select(SessionRow::as_select())
         .load(conn)
 }
+
+/// One of the account's live sessions, by id; another account's session is `None`.
+pub fn find_for_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<SessionRow>> {
+    sessions::table
+        .find(id)
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::expires_at.gt(now))
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Ends every session of the account but `keep` ("sign out everywhere else").
+pub fn delete_for_user_except(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: &str,
+) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::id.ne(keep)),
+    )
+    .execute(conn)
+}

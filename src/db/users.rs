@@ -114,3 +114,19 @@ pub fn set_status(conn: &mut DbConnection, id: &str, status: &str) -> QueryResul
         .set(users::status.eq(status))
         .execute(conn)
 }
+
+/// Whether a sign-in from a browser new to the account sends a "new sign-in" email.
+pub fn signin_alerts(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
+    users::table
+        .find(id)
+        .select(users::signin_alerts)
+        .first(conn)
+        .optional()
+        .map(|on| on.unwrap_or(false))
+}
+
+pub fn set_signin_alerts(conn: &mut DbConnection, id: &str, on: bool) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::signin_alerts.eq(on))
+        .execute(conn)
+}

@@ -102,6 +102,21 @@ pub const ACTIONS: &[ActionDef] = &[
         "{actor} changed their password",
     ),
     def(
+        "account.session_ended",
+        "Session ended",
+        "{actor} ended their session in {details.browser} on {details.os} from {details.session_ip}",
+    ),
+    def(
+        "account.other_sessions_ended",
+        "Signed out everywhere else",
+        "{actor} signed out of every other browser ({details.sessions_ended} sessions ended)",
+    ),
+    def(
+        "account.signin_alerts_changed",
+        "New sign-in emails changed",
+        "{actor} turned new sign-in emails {details.emails}",
+    ),
+    def(
         "user.created",
         "Account created",
         "{actor} created the account {target}",

@@ -18,6 +18,7 @@ pub mod pools;
 pub mod redirect;
 pub mod roles;
 pub mod seed_audit;
+pub mod sessions;
 pub mod setup;
 pub mod slug;
 pub mod timefmt;

@@ -11,6 +11,7 @@ use crate::auth::throttle::{self, Attempt, Decision, Refusal};
 use crate::db::{self, users};
 use crate::domain::audit_view::iso_time;
 use crate::domain::redirect::safe_next;
+use crate::domain::sessions;
 use crate::error::{AppError, AppResult};
 use crate::web::layout::Layout;
 use crate::web::{AppState, render, render_status, see_other};
@@ -80,6 +81,8 @@ pub async fn login(
     let ip = origin.ip.clone().unwrap_or_default();
     let limits = state.throttle;
     let device = device::read(&req, &device_key);
+    // Whose browser this is: a valid device cookie names the account it signed in to.
+    let device_owner = device.as_ref().map(|d| d.user_id.clone());
 
     // Counted before any hashing, in one write transaction: parallel guesses cannot all
     // slip under the limit.
@@ -161,23 +164,47 @@ pub async fn login(
         return Ok(second_step);
     }
 
-    {
+    let alerted = {
         let (user, origin) = (user.clone(), origin.clone());
+        let user_agent = req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(300).collect::<String>());
+        let account_url = format!("{}/account", state.settings.public_url());
         state
             .db(move |conn| {
                 db::write_tx(conn, |conn| {
                     throttle::succeeded(conn, &reservation)?;
                     users::touch(conn, &user.id)?;
+                    // A browser without this account's device cookie has not signed in
+                    // to it before: the person hears of it (unless they turned it off).
+                    let alerted = sessions::alert_if_new_browser(
+                        conn,
+                        &sessions::SignIn {
+                            user_id: &user.id,
+                            email: &user.email,
+                            known_browser: device_owner.as_deref() == Some(user.id.as_str()),
+                            user_agent: user_agent.as_deref(),
+                            ip: origin.ip.as_deref().unwrap_or_default(),
+                            at: db::now(),
+                            account_url,
+                        },
+                    )?;
                     audit::record(
                         conn,
                         &Event::new("auth.login_succeeded", &origin)
                             .actor(&user.id, &user.email)
-                            .target("user", &user.id, &user.email),
+                            .target("user", &user.id, &user.email)
+                            .details(serde_json::json!({ "new_browser_email": alerted })),
                     )?;
-                    Ok::<_, AppError>(())
+                    Ok::<_, AppError>(alerted)
                 })
             })
-            .await?;
+            .await?
+    };
+    if alerted {
+        state.mail.wake();
     }
     sign_in(&session, &req, &user, &state.settings)?;
     let mut response = see_other(safe_next(form.next.as_deref(), DEFAULT_LANDING));

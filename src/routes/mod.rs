@@ -44,6 +44,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/account/password",
             web::post().to(account::change_password),
         )
+        .route(
+            "/account/sessions/end-others",
+            web::post().to(account::end_other_sessions),
+        )
+        .route(
+            "/account/sessions/{id}/end",
+            web::post().to(account::end_session),
+        )
+        .route(
+            "/account/signin-alerts",
+            web::post().to(account::set_signin_alerts),
+        )
         .route("/setup/{token}", web::get().to(setup::setup_form))
         .route("/setup/{token}", web::post().to(setup::complete))
         .route("/orgs", web::get().to(orgs::list_page))

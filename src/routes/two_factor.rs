@@ -159,6 +159,14 @@ pub async fn login_2fa(
     let (limits, ip) = (state.throttle, origin.ip.clone().unwrap_or_default());
     let code = form.into_inner().code;
     let origin2 = origin.clone();
+    // The "new sign-in" email, as after a password-only sign-in (routes/auth.rs).
+    let device_owner = device::read(&req, &device_key).map(|d| d.user_id);
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(300).collect::<String>());
+    let account_url = format!("{}/account", state.settings.public_url());
     let (user, outcome) = state
         .db(move |conn| {
             db::write_tx(conn, |conn| {
@@ -179,6 +187,18 @@ pub async fn login_2fa(
                 if outcome.accepted() {
                     throttle::succeeded(conn, &reservation)?;
                     users::touch(conn, &user.id)?;
+                    crate::domain::sessions::alert_if_new_browser(
+                        conn,
+                        &crate::domain::sessions::SignIn {
+                            user_id: &user.id,
+                            email: &user.email,
+                            known_browser: device_owner.as_deref() == Some(user.id.as_str()),
+                            user_agent: user_agent.as_deref(),
+                            ip: origin2.ip.as_deref().unwrap_or_default(),
+                            at: db::now(),
+                            account_url,
+                        },
+                    )?;
                 }
                 rules::record_outcome(conn, &user, &outcome, "sign_in", &origin2)?;
                 Ok((Some(user), Some(outcome)))
@@ -205,6 +225,7 @@ pub async fn login_2fa(
         .flatten()
         .unwrap_or_else(|| DEFAULT_LANDING.into());
     clear_pending(&session);
+    state.mail.wake();
     sign_in(&session, &req, &user, &state.settings)?;
     if let Outcome::RecoveryCode { left } = outcome {
         flash(

@@ -25,7 +25,7 @@ async fn the_account_page_lists_the_signed_in_sessions() {
     let page = first.get("/account").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains(ADMIN_EMAIL));
-    assert_eq!(page.body.matches("<tr data-session>").count(), 2);
+    assert_eq!(page.body.matches("<tr data-session ").count(), 2);
     assert!(
         page.body.contains("href=\"/account\""),
         "linked from the account menu"

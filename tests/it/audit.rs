@@ -213,6 +213,9 @@ enum Case {
     SecondStepFailed,
     RecoveryCodeUsed,
     PasswordChanged,
+    SessionEnded,
+    OtherSessionsEnded,
+    SigninAlertsChanged,
     SetupFirstAdmin,
     SetupAccountLink,
     MemberEdited,
@@ -279,6 +282,13 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
         &[Case::RecoveryCodesRegenerated],
     ),
     ("POST", "/account/password", &[Case::PasswordChanged]),
+    ("POST", "/account/sessions/{id}/end", &[Case::SessionEnded]),
+    (
+        "POST",
+        "/account/sessions/end-others",
+        &[Case::OtherSessionsEnded],
+    ),
+    ("POST", "/account/signin-alerts", &[Case::SigninAlertsChanged]),
     (
         "POST",
         "/setup/{token}",
@@ -446,6 +456,9 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
         | Case::LoginThrottled
         | Case::Logout
         | Case::PasswordChanged
+        | Case::SessionEnded
+        | Case::OtherSessionsEnded
+        | Case::SigninAlertsChanged
         | Case::SetupFirstAdmin
         | Case::SetupAccountLink => exercise_auth(&app, case).await,
         Case::MemberEdited
@@ -643,6 +656,52 @@ async fn exercise_auth(app: &TestApp, case: Case) -> (usize, Expected) {
                 before,
                 Expected {
                     action: "account.password_changed",
+                    actor: Some(ADMIN_EMAIL.into()),
+                    target_label: Some(ADMIN_EMAIL.into()),
+                    target_id: Some(admin.id),
+                    org: None,
+                },
+            )
+        }
+        Case::SessionEnded | Case::OtherSessionsEnded | Case::SigninAlertsChanged => {
+            let browser = app.setup_admin().await;
+            let elsewhere = app.client();
+            assert_eq!(elsewhere.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status, 303);
+            let page = browser.get("/account").await;
+            let token = page.csrf();
+            let before = all_events(app).len();
+            let (out, action) = match case {
+                Case::SessionEnded => {
+                    let marker = "data-current=\"false\"";
+                    let at = page.body.find(marker).expect("the other session is listed");
+                    let row = &page.body[..at];
+                    let id_at = row.rfind("data-id=\"").expect("the row has an id") + 9;
+                    let id = &row[id_at..id_at + row[id_at..].find('"').unwrap()];
+                    let path = format!("/account/sessions/{id}/end");
+                    (
+                        browser.post(&path, &[("csrf_token", token)]).await,
+                        "account.session_ended",
+                    )
+                }
+                Case::OtherSessionsEnded => (
+                    browser
+                        .post("/account/sessions/end-others", &[("csrf_token", token)])
+                        .await,
+                    "account.other_sessions_ended",
+                ),
+                _ => (
+                    browser
+                        .post("/account/signin-alerts", &[("csrf_token", token)])
+                        .await,
+                    "account.signin_alerts_changed",
+                ),
+            };
+            assert_eq!(out.status, 303, "{case:?}: {}", out.body);
+            let admin = admin(app);
+            (
+                before,
+                Expected {
+                    action,
                     actor: Some(ADMIN_EMAIL.into()),
                     target_label: Some(ADMIN_EMAIL.into()),
                     target_id: Some(admin.id),

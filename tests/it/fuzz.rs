@@ -107,6 +107,7 @@ fn fields(route: &Route) -> Vec<&'static str> {
         ("GET", "/login") => vec!["next", "signed_out"],
         ("POST", "/login") => vec!["email", "password"],
         ("POST", "/account/password") => vec!["current_password", "password", "password_confirm"],
+        ("POST", "/account/signin-alerts") => vec!["signin_alerts"],
         ("POST", "/setup/{token}") => vec![
             "email",
             "first_name",

@@ -209,6 +209,23 @@ impl Browser {
         }
     }
 
+    /// A browser that sends this User-Agent header with every request.
+    pub fn with_user_agent(base: &str, user_agent: &str) -> Self {
+        let jar = Arc::new(Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .timeout(Duration::from_secs(30))
+            .user_agent(user_agent)
+            .build()
+            .expect("http client");
+        Browser {
+            client,
+            jar,
+            base: base.to_string(),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Page {
         self.get_abs(&format!("{}{path}", self.base)).await
     }

@@ -23,6 +23,7 @@ mod pools;
 mod proxies;
 mod roles;
 mod setup;
+mod sessions;
 mod smtp;
 mod throttle;
 mod two_factor;

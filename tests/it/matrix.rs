@@ -38,6 +38,9 @@ enum Need {
     DeadToken,
     /// Any active account.
     SignedIn,
+    /// A session id in the path that is not one of the caller's (the matrix passes a
+    /// member's user id): 404 for anyone signed in, nothing changed.
+    NotOwnSession,
     /// Any active account, but success needs a one-time code the matrix cannot compute
     /// (two-factor): a signed-in caller's request must fail cleanly and change nothing.
     SignedInCode,
@@ -156,6 +159,13 @@ const ROUTES: &[Route] = &[
     r("GET", "/static/{name}", Public, O::None),
     r("GET", "/login", Public, O::None),
     r("GET", "/account", SignedIn, O::None),
+    r(
+        "POST",
+        "/account/sessions/{id}/end",
+        NotOwnSession,
+        O::Member,
+    ),
+    r("POST", "/account/signin-alerts", SignedIn, O::None),
     r("GET", "/account/2fa", SignedIn, O::None),
     r("POST", "/account/2fa", SignedInCode, O::None),
     r("POST", "/account/2fa/disable", SignedInCode, O::None),
@@ -437,6 +447,7 @@ const ROUTES: &[Route] = &[
     r("GET", "/admin/audit", PlatformRead, O::None),
     r("GET", "/admin/audit.csv", PlatformRead, O::None),
     // Phase 3, in this order.
+    last(r("POST", "/account/sessions/end-others", SignedIn, O::None)),
     last(r("POST", "/account/password", SignedIn, O::None)),
     last(r("POST", "/login", Public, O::None)),
     last(r("POST", "/logout", Public, O::None)),
@@ -774,6 +785,8 @@ fn expect(route: &Route, actor: &Actor, tenant: Tenant) -> Expect {
         Public => Expect::Allowed,
         DeadToken => Expect::NotFound,
         SignedIn => signed_in(true),
+        NotOwnSession if actor.signed_in => Expect::NotFound,
+        NotOwnSession => Expect::Login,
         SignedInCode => match signed_in(true) {
             Expect::Allowed => Expect::Inert,
             other => other,

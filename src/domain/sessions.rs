@@ -1,0 +1,298 @@
+//! A person's own sessions: the list on /account, ending one or all the others, and the
+//! "new sign-in" email sent when a browser the account has not used before signs in.
+//!
+//! Sessions are named by their stored id, the SHA-256 of the key in the session cookie:
+//! it names the row but cannot stand in for the key, since the store hashes whatever key
+//! a cookie brings (and the cookie itself is encrypted with the server's key).
+
+use askama::Template;
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use crate::audit::{self, Event, Origin};
+use crate::db::{self, DbConnection, sessions, users};
+use crate::mail::templates::{Rendered, header_safe};
+
+/// Browser and operating system, as read from a User-Agent header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub browser: String,
+    pub os: String,
+}
+
+impl Client {
+    /// "Chrome on Linux".
+    pub fn label(&self) -> String {
+        format!("{} on {}", self.browser, self.os)
+    }
+}
+
+/// Parses a User-Agent (woothee's rules); what it cannot tell reads as "Unknown".
+pub fn describe(user_agent: Option<&str>) -> Client {
+    let parsed = user_agent
+        .filter(|ua| !ua.trim().is_empty())
+        .and_then(|ua| woothee::parser::Parser::new().parse(ua));
+    let known = |s: &str| !s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN;
+    match parsed {
+        Some(r) => Client {
+            browser: if known(r.name) {
+                r.name.to_string()
+            } else {
+                "Unknown browser".into()
+            },
+            os: if known(r.os) {
+                r.os.to_string()
+            } else {
+                "an unknown system".into()
+            },
+        },
+        None => Client {
+            browser: "Unknown browser".into(),
+            os: "an unknown system".into(),
+        },
+    }
+}
+
+/// Who is acting on their own sessions.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub user_id: String,
+    pub email: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// No live session of this account has that id (another account's included).
+    #[error("no such session")]
+    NotFound,
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// What ending one session did.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub client: Client,
+    pub ip: String,
+    /// The session ended was the one the request came with.
+    pub was_current: bool,
+}
+
+/// Ends one of the owner's own sessions, in one transaction with its audit event. Any id
+/// that is not a live session of this account, another account's above all, is
+/// `NotFound` and changes nothing.
+pub fn end_one(
+    conn: &mut DbConnection,
+    owner: &Owner,
+    session_id: &str,
+    current_id: Option<&str>,
+    origin: &Origin,
+) -> Result<Ended, SessionError> {
+    db::write_tx(conn, |conn| {
+        let row = sessions::find_for_user(conn, &owner.user_id, session_id, db::now())?
+            .ok_or(SessionError::NotFound)?;
+        sessions::delete(conn, &row.id)?;
+        let client = describe(row.user_agent.as_deref());
+        let ip = row.ip.clone().unwrap_or_default();
+        let was_current = current_id == Some(row.id.as_str());
+        audit::record(
+            conn,
+            &Event::new("account.session_ended", origin)
+                .actor(&owner.user_id, &owner.email)
+                .target("user", &owner.user_id, &owner.email)
+                .details(json!({
+                    "browser": client.browser,
+                    "os": client.os,
+                    "session_ip": ip,
+                    "signed_in_at": super::audit_view::iso_time(row.created_at),
+                    "this_browser": was_current,
+                })),
+        )?;
+        Ok(Ended {
+            client,
+            ip,
+            was_current,
+        })
+    })
+}
+
+/// "Sign out everywhere else": ends every session of the owner but `current_id`, with
+/// one audit event giving the count. Answers how many ended.
+pub fn end_others(
+    conn: &mut DbConnection,
+    owner: &Owner,
+    current_id: &str,
+    origin: &Origin,
+) -> diesel::QueryResult<usize> {
+    db::write_tx(conn, |conn| {
+        let ended = sessions::delete_for_user_except(conn, &owner.user_id, current_id)?;
+        audit::record(
+            conn,
+            &Event::new("account.other_sessions_ended", origin)
+                .actor(&owner.user_id, &owner.email)
+                .target("user", &owner.user_id, &owner.email)
+                .details(json!({ "sessions_ended": ended })),
+        )?;
+        Ok(ended)
+    })
+}
+
+/// Turns the "new sign-in" email on or off, audited. Answers whether anything changed;
+/// posting the setting it already has records nothing.
+pub fn set_signin_alerts(
+    conn: &mut DbConnection,
+    owner: &Owner,
+    on: bool,
+    origin: &Origin,
+) -> diesel::QueryResult<bool> {
+    db::write_tx(conn, |conn| {
+        if users::signin_alerts(conn, &owner.user_id)? == on {
+            return Ok(false);
+        }
+        users::set_signin_alerts(conn, &owner.user_id, on)?;
+        audit::record(
+            conn,
+            &Event::new("account.signin_alerts_changed", origin)
+                .actor(&owner.user_id, &owner.email)
+                .target("user", &owner.user_id, &owner.email)
+                .details(json!({ "enabled": on, "emails": if on { "on" } else { "off" } })),
+        )?;
+        Ok(true)
+    })
+}
+
+/// A successful sign-in, as the "new sign-in" rule sees it.
+#[derive(Debug, Clone)]
+pub struct SignIn<'a> {
+    pub user_id: &'a str,
+    pub email: &'a str,
+    /// The browser presented a valid device cookie issued to this account: it has signed
+    /// in to it before.
+    pub known_browser: bool,
+    pub user_agent: Option<&'a str>,
+    pub ip: &'a str,
+    pub at: NaiveDateTime,
+    /// Where the person reviews their sessions: `{public_url}/account`.
+    pub account_url: String,
+}
+
+/// Queues the "new sign-in" email, inside the caller's sign-in transaction, when the
+/// browser is new to the account and the person has not turned the email off. Answers
+/// whether it did.
+pub fn alert_if_new_browser(conn: &mut DbConnection, signin: &SignIn) -> diesel::QueryResult<bool> {
+    if signin.known_browser || !users::signin_alerts(conn, signin.user_id)? {
+        return Ok(false);
+    }
+    let email = NewSignInEmail {
+        client: describe(signin.user_agent),
+        ip: if signin.ip.is_empty() {
+            "an unknown address".into()
+        } else {
+            signin.ip.to_string()
+        },
+        at: signin.at,
+        account_url: signin.account_url.clone(),
+    }
+    .render()
+    .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
+    crate::mail::outbox::queue(conn, signin.email, &email, None, signin.at)?;
+    Ok(true)
+}
+
+/// The "new sign-in" email (`templates/email/new_signin.txt` and `.html`).
+#[derive(Debug, Clone)]
+pub struct NewSignInEmail {
+    pub client: Client,
+    pub ip: String,
+    pub at: NaiveDateTime,
+    pub account_url: String,
+}
+
+impl NewSignInEmail {
+    pub fn subject(&self) -> String {
+        header_safe(&format!(
+            "New sign-in to your Portcullis account from {}",
+            self.client.label()
+        ))
+    }
+
+    pub fn when(&self) -> String {
+        self.at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+
+    pub fn render(&self) -> Result<Rendered, askama::Error> {
+        Ok(Rendered {
+            subject: self.subject(),
+            text: NewSignInText { e: self }.render()?,
+            html: NewSignInHtml { e: self }.render()?,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "email/new_signin.txt")]
+struct NewSignInText<'a> {
+    e: &'a NewSignInEmail,
+}
+
+#[derive(Template)]
+#[template(path = "email/new_signin.html")]
+struct NewSignInHtml<'a> {
+    e: &'a NewSignInEmail,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHROME_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    const FIREFOX_WINDOWS: &str =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0";
+    const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
+
+    #[test]
+    fn user_agents_read_as_browser_and_system() {
+        assert_eq!(describe(Some(CHROME_LINUX)).label(), "Chrome on Linux");
+        let firefox = describe(Some(FIREFOX_WINDOWS));
+        assert_eq!(firefox.browser, "Firefox");
+        assert!(firefox.os.starts_with("Windows"), "{firefox:?}");
+        assert_eq!(describe(Some(SAFARI_IPHONE)).label(), "Safari on iPhone");
+    }
+
+    #[test]
+    fn missing_or_odd_user_agents_read_as_unknown() {
+        for ua in [
+            None,
+            Some(""),
+            Some("   "),
+            Some("curl-ish/0.0 \u{0} <script>"),
+        ] {
+            let client = describe(ua);
+            assert_eq!(client.browser, "Unknown browser", "{ua:?}");
+        }
+    }
+
+    #[test]
+    fn the_email_says_what_when_where_and_what_to_do() {
+        let rendered = NewSignInEmail {
+            client: describe(Some(CHROME_LINUX)),
+            ip: "203.0.113.7".into(),
+            at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+            account_url: "https://portal.example.com/account".into(),
+        }
+        .render()
+        .unwrap();
+        assert_eq!(
+            rendered.subject,
+            "New sign-in to your Portcullis account from Chrome on Linux"
+        );
+        for body in [&rendered.text, &rendered.html] {
+            assert!(body.contains("Chrome"));
+            assert!(body.contains("Linux"));
+            assert!(body.contains("203.0.113.7"));
+            assert!(body.contains("1970-01-01 00:00 UTC"));
+            assert!(body.contains("https://portal.example.com/account"));
+            assert!(body.contains("change your password"));
+        }
+    }
+}

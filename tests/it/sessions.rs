@@ -1,0 +1,394 @@
+//! Sessions people can see and end (issue 14, item 3): the list on /account, ending one,
+//! "sign out everywhere else", and the "new sign-in" email.
+
+use std::time::Duration;
+
+use actix_session::storage::{SessionKey, SessionStore};
+use diesel::prelude::*;
+use portcullis::auth::session_store::DbSessionStore;
+use portcullis::db::DbConnection;
+use portcullis::db::schema::sessions;
+use portcullis::startup::SESSION_COOKIE;
+
+use crate::helpers::*;
+
+const CHROME_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+const FIREFOX_WINDOWS: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0";
+const ALERTS: &str =
+    "email_outbox WHERE to_addr = 'admin@example.com' AND subject LIKE 'New sign-in%'";
+
+fn browser_as(app: &TestApp, user_agent: &str) -> Browser {
+    Browser::with_user_agent(&app.address, user_agent)
+}
+
+async fn signed_in_as_admin(app: &TestApp, user_agent: &str) -> Browser {
+    let browser = browser_as(app, user_agent);
+    let response = browser.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(response.status, 303, "{}", response.body);
+    browser
+}
+
+/// The `<tr data-session ...>` rows of /account: (id, is this browser, the row's HTML).
+fn session_rows(html: &str) -> Vec<(String, bool, String)> {
+    html.split("<tr data-session")
+        .skip(1)
+        .map(|rest| {
+            let row = &rest[..rest.find("</tr>").expect("row ends")];
+            let id = attr(row, "data-id").expect("row id");
+            let current = attr(row, "data-current").as_deref() == Some("true");
+            (id, current, row.to_string())
+        })
+        .collect()
+}
+
+fn attr(html: &str, name: &str) -> Option<String> {
+    let marker = format!("{name}=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}
+
+/// The id of the session listed with `needle` (a browser name) in its row.
+fn id_of(html: &str, needle: &str) -> String {
+    session_rows(html)
+        .into_iter()
+        .find(|(_, _, row)| row.contains(needle))
+        .unwrap_or_else(|| panic!("a session in {needle}: {html}"))
+        .0
+}
+
+async fn end(browser: &Browser, id: &str) -> Page {
+    let token = browser.get("/account").await.csrf();
+    browser
+        .post(
+            &format!("/account/sessions/{id}/end"),
+            &[("csrf_token", token)],
+        )
+        .await
+}
+
+fn session_ids(app: &TestApp) -> Vec<String> {
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    let mut ids: Vec<String> = sessions::table
+        .select(sessions::id)
+        .load(conn)
+        .expect("sessions");
+    ids.sort();
+    ids
+}
+
+#[actix_web::test]
+async fn the_list_shows_each_session_with_browser_system_address_and_this_browser() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let chrome = signed_in_as_admin(&app, CHROME_LINUX).await;
+    let _firefox = signed_in_as_admin(&app, FIREFOX_WINDOWS).await;
+
+    let page = chrome.get("/account").await;
+    assert_eq!(page.status, 200);
+    let rows = session_rows(&page.body);
+    assert_eq!(rows.len(), 3, "setup's browser, Chrome and Firefox");
+    let current: Vec<_> = rows.iter().filter(|(_, current, _)| *current).collect();
+    assert_eq!(current.len(), 1, "exactly one is this browser");
+    let this = &current[0].2;
+    assert!(this.contains("Chrome") && this.contains("Linux"), "{this}");
+    assert!(this.contains("This browser"), "{this}");
+    let firefox = rows
+        .iter()
+        .find(|(_, _, row)| row.contains("Firefox"))
+        .expect("Firefox listed");
+    assert!(firefox.2.contains("Windows"), "{}", firefox.2);
+    assert!(firefox.2.contains("127.0.0.1"));
+    assert!(!firefox.2.contains("This browser"));
+    assert!(
+        page.body
+            .contains("aria-label=\"End the session of Chrome on Linux, 127.0.0.1"),
+        "End buttons say which session"
+    );
+    assert!(page.body.contains("Sign out everywhere else"));
+    assert!(
+        page.body
+            .contains("<label class=\"check\" for=\"signin_alerts\">")
+    );
+    // The raw user agent is not what is shown: it is parsed.
+    assert!(!page.body.contains("AppleWebKit"));
+
+    // The ids shown are the stored ones, never a cookie's key.
+    let shown: Vec<String> = {
+        let mut ids: Vec<String> = rows.into_iter().map(|(id, _, _)| id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(shown, session_ids(&app));
+    let cookie = chrome.session_cookie().expect("a session cookie");
+    let value = cookie.split_once('=').unwrap().1;
+    assert!(!shown.iter().any(|id| value.contains(id.as_str())));
+}
+
+#[actix_web::test]
+async fn ending_another_session_signs_that_browser_out_on_its_next_request() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let chrome = signed_in_as_admin(&app, CHROME_LINUX).await;
+    let firefox = signed_in_as_admin(&app, FIREFOX_WINDOWS).await;
+    assert_eq!(firefox.get("/account").await.status, 200);
+
+    let id = id_of(&chrome.get("/account").await.body, "Firefox");
+    let done = end(&chrome, &id).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("/account"));
+    let page = chrome.get("/account").await;
+    assert_eq!(page.status, 200, "this browser stays signed in");
+    assert!(
+        page.body
+            .contains("Ended the session of Firefox on Windows")
+    );
+    assert!(!page.body.contains(&id), "no longer listed");
+
+    let next = firefox.get("/account").await;
+    assert_eq!(next.status, 303, "the ended browser is signed out");
+    assert!(
+        next.location.as_deref().unwrap_or("").starts_with("/login"),
+        "{:?}",
+        next.location
+    );
+    assert_eq!(
+        app.count("audit_events WHERE action = 'account.session_ended'"),
+        1
+    );
+}
+
+#[actix_web::test]
+async fn ending_this_browsers_own_session_signs_it_out() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let chrome = signed_in_as_admin(&app, CHROME_LINUX).await;
+    let id = id_of(&chrome.get("/account").await.body, "This browser");
+    let done = end(&chrome, &id).await;
+    assert_eq!(done.status, 303);
+    assert_eq!(done.location.as_deref(), Some("/login?signed_out=1"));
+    assert_eq!(chrome.get("/account").await.status, 303);
+}
+
+#[actix_web::test]
+async fn sign_out_everywhere_else_keeps_this_browser() {
+    let app = spawn_app().await;
+    let setup = app.setup_admin().await;
+    let chrome = signed_in_as_admin(&app, CHROME_LINUX).await;
+    let firefox = signed_in_as_admin(&app, FIREFOX_WINDOWS).await;
+
+    let done = chrome
+        .submit("/account", "/account/sessions/end-others", &[])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let page = chrome.get("/account").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Signed out of 2 other browsers."));
+    let rows = session_rows(&page.body);
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].1, "the one left is this browser");
+    assert!(
+        !page.body.contains("Sign out everywhere else"),
+        "nothing else"
+    );
+
+    assert_eq!(firefox.get("/account").await.status, 303);
+    assert_eq!(setup.get("/account").await.status, 303);
+    assert_eq!(
+        app.count("audit_events WHERE action = 'account.other_sessions_ended'"),
+        1
+    );
+}
+
+#[actix_web::test]
+async fn another_accounts_session_answers_404_and_nothing_changes() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.add_member("my-org", "bob@example.com", "Bob", "B", "member", true);
+    let bob = app.member_browser("bob@example.com").await;
+    let admins_session = id_of(&admin.get("/account").await.body, "This browser");
+    let before = session_ids(&app);
+    let events = app.count("audit_events");
+
+    let refused = end(&bob, &admins_session).await;
+    assert_eq!(refused.status, 404);
+    let unknown = end(&bob, "not-a-session").await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(session_ids(&app), before, "nothing ended");
+    assert_eq!(app.count("audit_events"), events, "nothing recorded");
+    assert_eq!(admin.get("/account").await.status, 200, "still signed in");
+    // Not listed either: Bob sees only his own.
+    let bobs = bob.get("/account").await;
+    assert_eq!(session_rows(&bobs.body).len(), 1);
+    assert!(!bobs.body.contains(&admins_session));
+
+    // A POST without the CSRF token is refused before anything happens.
+    let forged = bob
+        .post(&format!("/account/sessions/{admins_session}/end"), &[])
+        .await;
+    assert!(forged.status >= 400, "{}", forged.status);
+    assert_eq!(session_ids(&app), before);
+}
+
+/// The id on the page is the SHA-256 of the cookie's key: a cookie carrying it signs
+/// nobody in, and the store does not take it for a key.
+#[actix_web::test]
+async fn a_shown_session_id_cannot_stand_in_for_the_cookie() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let id = id_of(&admin.get("/account").await.body, "This browser");
+
+    let replayed = get_with_cookie(&app.url("/account"), &format!("{SESSION_COOKIE}={id}")).await;
+    assert_eq!(replayed.status, 303, "not signed in");
+
+    let store = DbSessionStore::new(
+        app.pool.clone(),
+        Duration::from_secs(3600),
+        Duration::from_secs(86_400),
+    );
+    let key = SessionKey::try_from(id.clone()).expect("a key-shaped value");
+    assert!(store.load(&key).await.expect("loads").is_none());
+    assert_eq!(admin.get("/account").await.status, 200, "untouched");
+}
+
+#[actix_web::test]
+async fn a_new_browser_gets_a_new_signin_email_and_a_known_one_does_not() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    assert_eq!(app.count(ALERTS), 0);
+
+    let chrome = signed_in_as_admin(&app, CHROME_LINUX).await;
+    assert_eq!(app.count(ALERTS), 1, "a browser new to the account");
+    let body: String = {
+        use portcullis::db::schema::email_outbox;
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        email_outbox::table
+            .filter(email_outbox::subject.like("New sign-in%"))
+            .select(email_outbox::text_body)
+            .first(conn)
+            .unwrap()
+    };
+    for part in [
+        "Chrome",
+        "Linux",
+        "127.0.0.1",
+        "UTC",
+        "change your password",
+        "/account",
+    ] {
+        assert!(body.contains(part), "{part}: {body}");
+    }
+    assert_eq!(
+        app.count(
+            "audit_events WHERE action = 'auth.login_succeeded' \
+             AND details LIKE '%\"new_browser_email\":true%'"
+        ),
+        1
+    );
+
+    // Signed out and in again: the device cookie says the account knows this browser.
+    let token = chrome.get("/account").await.csrf();
+    chrome.post("/logout", &[("csrf_token", token)]).await;
+    assert_eq!(chrome.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status, 303);
+    assert_eq!(app.count(ALERTS), 1, "no email for a known browser");
+
+    // Another fresh browser: another email.
+    signed_in_as_admin(&app, FIREFOX_WINDOWS).await;
+    assert_eq!(app.count(ALERTS), 2);
+}
+
+#[actix_web::test]
+async fn new_signin_emails_can_be_turned_off_and_on_again() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let page = admin.get("/account").await;
+    assert!(
+        page.body
+            .contains("id=\"signin_alerts\" name=\"signin_alerts\" value=\"on\" checked")
+    );
+
+    // The form without the box ticked turns them off.
+    let off = admin
+        .submit("/account", "/account/signin-alerts", &[])
+        .await;
+    assert_eq!(off.status, 303, "{}", off.body);
+    let page = admin.get("/account").await;
+    assert!(page.body.contains("New sign-in emails are off."));
+    assert!(!page.body.contains("value=\"on\" checked"));
+    assert_eq!(
+        app.count("audit_events WHERE action = 'account.signin_alerts_changed'"),
+        1
+    );
+    // Posting the same setting again changes and records nothing.
+    admin
+        .submit("/account", "/account/signin-alerts", &[])
+        .await;
+    assert_eq!(
+        app.count("audit_events WHERE action = 'account.signin_alerts_changed'"),
+        1
+    );
+
+    signed_in_as_admin(&app, CHROME_LINUX).await;
+    assert_eq!(app.count(ALERTS), 0, "turned off: no email");
+
+    let on = admin
+        .submit(
+            "/account",
+            "/account/signin-alerts",
+            &[("signin_alerts", "on")],
+        )
+        .await;
+    assert_eq!(on.status, 303);
+    assert_eq!(
+        app.count("audit_events WHERE action = 'account.signin_alerts_changed'"),
+        2
+    );
+    signed_in_as_admin(&app, FIREFOX_WINDOWS).await;
+    assert_eq!(app.count(ALERTS), 1, "on again: email");
+}
+
+#[actix_web::test]
+async fn the_platform_admin_ends_every_session_of_a_person() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob_id = app.add_member("my-org", "bob@example.com", "Bob", "B", "member", true);
+    let first = app.member_browser("bob@example.com").await;
+    let second = app.member_browser("bob@example.com").await;
+    assert_eq!(session_rows(&first.get("/account").await.body).len(), 2);
+
+    let path = format!("/admin/users/{bob_id}");
+    let done = admin
+        .submit(&path, &format!("{path}/sessions/end"), &[])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(first.get("/account").await.status, 303);
+    assert_eq!(second.get("/account").await.status, 303);
+    assert_eq!(
+        admin.get("/account").await.status,
+        200,
+        "the admin's own stay"
+    );
+}
+
+#[actix_web::test]
+async fn a_new_browser_finishing_the_two_factor_step_gets_the_email_too() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (_secret, codes) = crate::two_factor::enrol(&admin).await;
+    let before = app.count(ALERTS);
+
+    let chrome = browser_as(&app, CHROME_LINUX);
+    let first = chrome.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(first.status, 303);
+    assert_eq!(first.location.as_deref(), Some("/login/2fa"));
+    assert_eq!(app.count(ALERTS), before, "not before the second step");
+    let done = chrome
+        .submit("/login/2fa", "/login/2fa", &[("code", codes[0].as_str())])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(chrome.get("/account").await.status, 200);
+    assert_eq!(app.count(ALERTS), before + 1);
+}
