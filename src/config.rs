@@ -99,6 +99,10 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_INVITATION_TTL", default_value = "72h", value_parser = humantime::parse_duration, global = true)]
     pub invitation_ttl: Duration,
 
+    /// How long a password reset link stays valid.
+    #[arg(long, env = "PORTCULLIS_PASSWORD_RESET_TTL", default_value = "30m", value_parser = humantime::parse_duration, global = true)]
+    pub password_reset_ttl: Duration,
+
     /// Outgoing mail server: `smtp://user:pass@host:port` (STARTTLS when offered; required
     /// when credentials are given) or `smtps://...` (TLS from the start). Add `?tls=none`,
     /// `?tls=starttls` or `?tls=tls` to choose. Default: no server; emails are written as

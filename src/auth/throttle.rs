@@ -196,6 +196,51 @@ pub fn refused_so_far(conn: &mut DbConnection, email: &str, ip: &str) -> QueryRe
     ))
 }
 
+/// The same counters for another kind of request limited per account and per client
+/// address (password reset requests: `prefix` = `reset`), under keys of its own
+/// (`PREFIX:address:IP`, `PREFIX:account:EMAIL`), so it neither spends nor is blocked by
+/// sign-in attempts. Every request counts; nothing is given back. Call it inside
+/// `db::write_tx`, like [`reserve`].
+pub fn reserve_prefixed(
+    conn: &mut DbConnection,
+    prefix: &str,
+    limits: &Limits,
+    email: &str,
+    ip: &str,
+) -> QueryResult<Decision> {
+    let now = db::now();
+    let cutoff = now - limits.window;
+    let address = format!("{prefix}:{}", address_key(ip));
+    let account = Email::parse(email).ok().map(|e| {
+        (
+            Scope::Account,
+            format!("{prefix}:{}", account_key(e.as_str())),
+        )
+    });
+    let (per_address, window) = (limits.per_address, limits.window);
+    if let Some(refusal) = take(
+        conn,
+        &address,
+        per_address,
+        Scope::Address,
+        now,
+        cutoff,
+        window,
+    )? {
+        return Ok(Decision::Refused(refusal));
+    }
+    if let Some((scope, key)) = &account
+        && let Some(refusal) = take(conn, key, limits.per_account, *scope, now, cutoff, window)?
+    {
+        login_attempts::release(conn, &address)?;
+        return Ok(Decision::Refused(refusal));
+    }
+    Ok(Decision::Allowed(Reservation {
+        address,
+        holder: account,
+    }))
+}
+
 pub fn prune(conn: &mut DbConnection, limits: &Limits) -> QueryResult<usize> {
     login_attempts::delete_older_than(conn, db::now() - limits.window)
 }

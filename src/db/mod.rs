@@ -8,6 +8,7 @@ pub mod invitations;
 pub mod login_attempts;
 pub mod memberships;
 pub mod organizations;
+pub mod password_resets;
 pub mod pools;
 pub mod roles;
 pub mod schema;

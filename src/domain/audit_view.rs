@@ -102,6 +102,16 @@ pub const ACTIONS: &[ActionDef] = &[
         "{actor} changed their password",
     ),
     def(
+        "auth.password_reset_requested",
+        "Password reset requested",
+        "A password reset link was emailed to {target}",
+    ),
+    def(
+        "auth.password_reset",
+        "Password reset",
+        "{actor} reset their password with an emailed link",
+    ),
+    def(
         "account.session_ended",
         "Session ended",
         "{actor} ended their session in {details.browser} on {details.os} from {details.session_ip}",

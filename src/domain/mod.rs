@@ -12,6 +12,7 @@ pub mod members;
 pub mod names;
 pub mod orgs;
 pub mod password;
+pub mod password_reset;
 pub mod platform;
 pub mod policy;
 pub mod pools;

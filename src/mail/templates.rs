@@ -113,6 +113,83 @@ struct AccountSetupHtml<'a> {
     e: &'a AccountSetupEmail,
 }
 
+/// The password reset email: a one-time link to choose a new password.
+#[derive(Debug, Clone)]
+pub struct PasswordResetEmail {
+    pub name: String,
+    pub link: String,
+    pub expires_at: NaiveDateTime,
+}
+
+impl PasswordResetEmail {
+    pub fn subject(&self) -> String {
+        "Reset your Portcullis password".into()
+    }
+
+    pub fn expires(&self) -> String {
+        self.expires_at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+
+    pub fn render(&self) -> Result<Rendered, askama::Error> {
+        Ok(Rendered {
+            subject: self.subject(),
+            text: PasswordResetText { e: self }.render()?,
+            html: PasswordResetHtml { e: self }.render()?,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "email/password_reset.txt")]
+struct PasswordResetText<'a> {
+    e: &'a PasswordResetEmail,
+}
+
+#[derive(Template)]
+#[template(path = "email/password_reset.html")]
+struct PasswordResetHtml<'a> {
+    e: &'a PasswordResetEmail,
+}
+
+/// Sent after a password reset, so the owner learns of a reset they did not ask for.
+#[derive(Debug, Clone)]
+pub struct PasswordChangedEmail {
+    pub name: String,
+    pub changed_at: NaiveDateTime,
+    /// Where to ask for a new link: the forgot-password page.
+    pub reset_url: String,
+}
+
+impl PasswordChangedEmail {
+    pub fn subject(&self) -> String {
+        "Your Portcullis password was changed".into()
+    }
+
+    pub fn when(&self) -> String {
+        self.changed_at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+
+    pub fn render(&self) -> Result<Rendered, askama::Error> {
+        Ok(Rendered {
+            subject: self.subject(),
+            text: PasswordChangedText { e: self }.render()?,
+            html: PasswordChangedHtml { e: self }.render()?,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "email/password_changed.txt")]
+struct PasswordChangedText<'a> {
+    e: &'a PasswordChangedEmail,
+}
+
+#[derive(Template)]
+#[template(path = "email/password_changed.html")]
+struct PasswordChangedHtml<'a> {
+    e: &'a PasswordChangedEmail,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod health;
 pub mod invitations;
 pub mod orgs;
 pub mod pools;
+pub mod reset;
 pub mod roles;
 pub mod setup;
 pub mod two_factor;
@@ -58,6 +59,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/setup/{token}", web::get().to(setup::setup_form))
         .route("/setup/{token}", web::post().to(setup::complete))
+        .route("/forgot-password", web::get().to(reset::forgot_form))
+        .route("/forgot-password", web::post().to(reset::request_reset))
+        .route("/reset/{token}", web::get().to(reset::reset_form))
+        .route("/reset/{token}", web::post().to(reset::reset))
         .route("/orgs", web::get().to(orgs::list_page))
         .route("/orgs/{org}/users", web::get().to(users::list_page))
         .route("/orgs/{org}/users/bulk", web::get().to(users::bulk_confirm))

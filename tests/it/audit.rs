@@ -251,6 +251,8 @@ enum Case {
     AdminMembershipActivated,
     AdminMembershipRoleChanged,
     AdminSessionsEnded,
+    PasswordResetRequested,
+    PasswordReset,
 }
 
 /// (method, route as registered, the cases that exercise it)
@@ -332,6 +334,8 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
         &[Case::InvitationCancelled],
     ),
     ("POST", "/invite/{token}", &[Case::InvitationAccepted]),
+    ("POST", "/forgot-password", &[Case::PasswordResetRequested]),
+    ("POST", "/reset/{token}", &[Case::PasswordReset]),
     ("POST", "/orgs/{org}/roles", &[Case::RoleCreated]),
     ("POST", "/orgs/{org}/roles/{id}", &[Case::RoleUpdated]),
     (
@@ -494,6 +498,7 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
         | Case::AdminMembershipActivated
         | Case::AdminMembershipRoleChanged
         | Case::AdminSessionsEnded => exercise_platform(&app, case).await,
+        Case::PasswordResetRequested | Case::PasswordReset => exercise_reset(&app, case).await,
     };
     (app, before, expected)
 }
@@ -736,6 +741,59 @@ async fn in_org(app: &TestApp) -> InOrg {
 
 /// Posts `fields` to `action` with the session's CSRF token, and answers how many events
 /// existed just before the post, with the answer. Only the post itself is counted.
+/// A forgotten password: the request (no actor: nobody is signed in) and the reset.
+async fn exercise_reset(app: &TestApp, case: Case) -> (usize, Expected) {
+    app.setup_admin().await;
+    let admin = admin(app);
+    let browser = app.client();
+    let ask = [("email", ADMIN_EMAIL)];
+    if let Case::PasswordResetRequested = case {
+        let token = browser.get("/forgot-password").await.csrf();
+        let before = all_events(app).len();
+        let page = browser
+            .post(
+                "/forgot-password",
+                &[("csrf_token", token), ("email", ADMIN_EMAIL.into())],
+            )
+            .await;
+        assert_eq!(page.status, 200, "{case:?}: {}", page.body);
+        let expected = Expected {
+            action: "auth.password_reset_requested",
+            actor: None,
+            target_label: Some(ADMIN_EMAIL.into()),
+            target_id: Some(admin.id.clone()),
+            org: None,
+        };
+        return (before, expected);
+    }
+    let asked = browser
+        .submit("/forgot-password", "/forgot-password", &ask)
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let path = crate::browser::mailed_to(app, ADMIN_EMAIL)
+        .await
+        .unwrap()
+        .link_path("/reset/")
+        .unwrap();
+    let token = browser.get(&path).await.csrf();
+    let before = all_events(app).len();
+    let password = "another good password";
+    let fields = [
+        ("csrf_token", token),
+        ("password", password.into()),
+        ("password_confirm", password.into()),
+    ];
+    let page = browser.post(&path, &fields).await;
+    assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+    let expected = Expected::new(
+        "auth.password_reset",
+        &admin,
+        (&admin.id, ADMIN_EMAIL),
+        None,
+    );
+    (before, expected)
+}
+
 async fn post_counted(
     app: &TestApp,
     browser: &Browser,

@@ -21,6 +21,7 @@ mod outage;
 mod outbox_crash;
 mod pools;
 mod proxies;
+mod reset;
 mod roles;
 mod setup;
 mod sessions;

@@ -178,6 +178,18 @@ const ROUTES: &[Route] = &[
         setup_form,
         false,
     ),
+    r("GET", "/forgot-password", Public, O::None),
+    with_form(
+        r("POST", "/forgot-password", Public, O::None),
+        forgot_password_form,
+        false,
+    ),
+    r("GET", "/reset/{token}", DeadToken, O::None),
+    with_form(
+        r("POST", "/reset/{token}", DeadToken, O::None),
+        reset_form,
+        false,
+    ),
     r("GET", "/orgs", SignedIn, O::None),
     r("GET", "/orgs/{org}/users", USERS_READ, O::None),
     with_form(
@@ -454,6 +466,21 @@ const ROUTES: &[Route] = &[
 ];
 
 // ----- Forms: plausible values, so an allowed request succeeds -----
+
+/// A different address each time: every actor asks from the same client address, under
+/// the per-account limit.
+fn forgot_password_form(_: &Ids) -> Vec<(&'static str, String)> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    vec![("email", format!("forgot{n}@example.com"))]
+}
+
+fn reset_form(_: &Ids) -> Vec<(&'static str, String)> {
+    vec![
+        ("password", "a new long password".into()),
+        ("password_confirm", "a new long password".into()),
+    ]
+}
 
 fn setup_form(_: &Ids) -> Vec<(&'static str, String)> {
     vec![

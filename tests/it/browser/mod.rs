@@ -15,6 +15,7 @@ mod entry;
 mod invitations;
 mod members;
 mod organization;
+mod reset;
 mod sessions;
 
 use std::future::Future;

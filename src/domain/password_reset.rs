@@ -1,0 +1,356 @@
+//! Forgotten passwords (OWASP Forgot Password Cheat Sheet): a one-time link by email, then
+//! a new password.
+//!
+//! Rules:
+//! - the answer to a request never says whether the address has an account, and a request
+//!   does the same work either way (a token is generated and hashed, the email rendered,
+//!   the same queries run); only a real, active account gets a row, an email and an event;
+//! - a token is 32 bytes from the OS, only its SHA-256 is stored, it is consumed by one
+//!   conditional UPDATE and dies after `ttl`; a newer request or a reset kills older links;
+//! - the link is built from the configured public URL, never from the request's Host;
+//! - a reset ends every session of the account, sends a "password changed" email and is
+//!   audited, all in the transaction that stores the new hash; nobody is signed in by it;
+//! - tokens reach neither logs nor the audit trail.
+//!
+//! Throttling (per account and per client address) is the caller's, in the same write
+//! transaction as [`request`] (`auth::throttle::reserve_prefixed`).
+
+use chrono::{Duration, NaiveDateTime};
+use serde_json::json;
+
+use super::FieldErrors;
+use super::audit_view::iso_time;
+use super::email::Email;
+use super::password::validate_new;
+use crate::audit::{self, Event, Origin};
+use crate::db::password_resets::{self, NewPasswordReset};
+use crate::db::users::{self, User};
+use crate::db::{self, DbConnection, sessions};
+use crate::domain::tokens;
+use crate::mail::outbox;
+use crate::mail::templates::{PasswordChangedEmail, PasswordResetEmail};
+
+/// The throttle key prefix of reset requests.
+pub const THROTTLE_PREFIX: &str = "reset";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// Unknown, used, expired, or the account is disabled or gone.
+    #[error("This password reset link is not valid any more.")]
+    InvalidLink,
+    #[error("Please correct the highlighted fields.")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error("email template failed: {0}")]
+    Render(#[from] askama::Error),
+}
+
+/// What a request or a reset needs besides the database.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// How long a fresh link stays valid.
+    pub ttl: Duration,
+    /// Base of links, without a trailing slash (`--public-url`).
+    pub public_url: String,
+    pub origin: Origin,
+}
+
+impl Env {
+    fn link(&self, token: &str) -> String {
+        format!("{}/reset/{token}", self.public_url)
+    }
+}
+
+/// What a request did. The person asking is never told; tests and logs of counts are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requested {
+    /// A link was emailed to the account's address.
+    Sent { user_id: String },
+    /// Nothing was sent: no account has this address, or it is not an address at all.
+    NoAccount,
+    /// Nothing was sent: the account is disabled.
+    Disabled,
+}
+
+/// Handles "I forgot my password" for whatever was typed. Run it inside `db::write_tx`
+/// (with the throttle's reservation). Answers the same way to the caller's page whatever
+/// the outcome; see [`Requested`].
+pub fn request(
+    conn: &mut DbConnection,
+    env: &Env,
+    typed_email: &str,
+) -> Result<Requested, ResetError> {
+    // The same work whether or not the account exists: a token and its hash, the lookup,
+    // the email rendered, the clean-up query.
+    let token = tokens::generate();
+    let token_hash = tokens::hash(&token);
+    let now = db::now();
+    let expires_at = now + env.ttl;
+    let user = match Email::parse(typed_email) {
+        Ok(email) => users::find_by_email(conn, email.as_str())?,
+        Err(_) => None,
+    };
+    let email = PasswordResetEmail {
+        name: user
+            .as_ref()
+            .map(|u| u.first_name.clone())
+            .unwrap_or_default(),
+        link: env.link(&token),
+        expires_at,
+    }
+    .render()?;
+    let active = user.as_ref().filter(|u| u.is_active());
+    // An id no account has when there is none, so the query runs and touches nothing.
+    let user_id = active.map(|u| u.id.as_str()).unwrap_or("");
+    password_resets::delete_unused_for_user(conn, user_id)?;
+    let Some(user) = active else {
+        return Ok(if user.is_some() {
+            Requested::Disabled
+        } else {
+            Requested::NoAccount
+        });
+    };
+    password_resets::insert(
+        conn,
+        &NewPasswordReset {
+            token_hash: &token_hash,
+            user_id: &user.id,
+            created_at: now,
+            expires_at,
+        },
+    )?;
+    outbox::queue(conn, &user.email, &email, None, now)?;
+    audit::record(
+        conn,
+        &Event::new("auth.password_reset_requested", &env.origin)
+            .target("user", &user.id, &user.email)
+            .details(json!({ "expires_at": iso_time(expires_at) })),
+    )?;
+    Ok(Requested::Sent {
+        user_id: user.id.clone(),
+    })
+}
+
+/// The account a live link resets.
+pub fn check_link(conn: &mut DbConnection, token: &str) -> Result<User, ResetError> {
+    let token_hash = tokens::hash(token);
+    let row = password_resets::find_live(conn, &token_hash, db::now())?
+        .filter(|row| tokens::constant_time_eq(&row.token_hash, &token_hash))
+        .ok_or(ResetError::InvalidLink)?;
+    users::find(conn, &row.user_id)?
+        .filter(User::is_active)
+        .ok_or(ResetError::InvalidLink)
+}
+
+/// What the reset form sends.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub password_confirm: String,
+}
+
+/// Checks the new password's shape before any hashing happens.
+pub fn validate(form: &ResetForm) -> Result<(), FieldErrors> {
+    let mut errors = FieldErrors::default();
+    errors.check(
+        "password",
+        validate_new(&form.password, &form.password_confirm),
+    );
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Consumes the link and stores the new password hash; in the same transaction ends every
+/// session of the account, kills its other links, queues the "password changed" email and
+/// records `auth.password_reset`. Answers the account, which is *not* signed in.
+pub fn reset(
+    conn: &mut DbConnection,
+    env: &Env,
+    token: &str,
+    new_hash: &str,
+) -> Result<User, ResetError> {
+    db::write_tx(conn, |conn| {
+        let user = check_link(conn, token)?;
+        let now = db::now();
+        if !password_resets::consume(conn, &tokens::hash(token), now)? {
+            return Err(ResetError::InvalidLink);
+        }
+        users::set_password(conn, &user.id, new_hash)?;
+        let ended = sessions::delete_for_user(conn, &user.id)?;
+        password_resets::delete_unused_for_user(conn, &user.id)?;
+        let email = changed_email(env, &user, now).render()?;
+        outbox::queue(conn, &user.email, &email, None, now)?;
+        audit::record(
+            conn,
+            &Event::new("auth.password_reset", &env.origin)
+                .actor(&user.id, &user.email)
+                .target("user", &user.id, &user.email)
+                .details(json!({ "sessions_ended": ended })),
+        )?;
+        Ok(user)
+    })
+}
+
+fn changed_email(env: &Env, user: &User, at: NaiveDateTime) -> PasswordChangedEmail {
+    PasswordChangedEmail {
+        name: user.first_name.clone(),
+        changed_at: at,
+        reset_url: format!("{}/forgot-password", env.public_url),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::schema::{email_outbox, password_resets as pr};
+    use crate::db::{DbTarget, PoolOptions, build_pool};
+    use diesel::prelude::*;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        pool: crate::db::DbPool,
+        user: User,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let target = DbTarget::Sqlite(dir.path().join("t.db").to_string_lossy().into_owned());
+        let pool = build_pool(&target, PoolOptions::default()).unwrap();
+        let mut conn = pool.get().unwrap();
+        db::migrate(&mut conn).unwrap();
+        let created = crate::domain::setup::create_admin(
+            &mut conn,
+            &Email::parse("boss@example.com").unwrap(),
+            None,
+            Some("old hash"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        Fixture {
+            _dir: dir,
+            pool,
+            user: created.user,
+        }
+    }
+
+    fn env() -> Env {
+        Env {
+            ttl: Duration::minutes(30),
+            public_url: "https://portal.example.com".into(),
+            origin: Origin::default(),
+        }
+    }
+
+    fn ask(conn: &mut DbConnection, typed: &str) -> Requested {
+        db::write_tx(conn, |conn| request(conn, &env(), typed)).unwrap()
+    }
+
+    /// The raw token of the newest queued reset email.
+    fn mailed_token(conn: &mut DbConnection) -> String {
+        let body: String = email_outbox::table
+            .filter(email_outbox::subject.eq("Reset your Portcullis password"))
+            .order(email_outbox::created_at.desc())
+            .select(email_outbox::text_body)
+            .first(conn)
+            .unwrap();
+        let start = body.find("https://portal.example.com/reset/").unwrap()
+            + "https://portal.example.com/reset/".len();
+        body[start..].split_whitespace().next().unwrap().to_string()
+    }
+
+    fn outbox_count(conn: &mut DbConnection) -> i64 {
+        email_outbox::table.count().get_result(conn).unwrap()
+    }
+
+    #[test]
+    fn unknown_and_disabled_addresses_get_nothing() {
+        let f = fixture();
+        let mut conn = f.pool.get().unwrap();
+        let before = outbox_count(&mut conn);
+        assert_eq!(ask(&mut conn, "nobody@example.com"), Requested::NoAccount);
+        assert_eq!(ask(&mut conn, "not an address"), Requested::NoAccount);
+        users::set_status(&mut conn, &f.user.id, "disabled").unwrap();
+        assert_eq!(ask(&mut conn, "BOSS@example.com "), Requested::Disabled);
+        assert_eq!(outbox_count(&mut conn), before);
+        let rows: i64 = pr::table.count().get_result(&mut conn).unwrap();
+        assert_eq!(rows, 0);
+    }
+
+    #[test]
+    fn a_link_works_once_and_only_the_newest_one() {
+        let f = fixture();
+        let mut conn = f.pool.get().unwrap();
+        assert_eq!(
+            ask(&mut conn, " Boss@Example.com"),
+            Requested::Sent {
+                user_id: f.user.id.clone()
+            }
+        );
+        let first = mailed_token(&mut conn);
+        // Only the hash is stored.
+        let stored: Vec<String> = pr::table.select(pr::token_hash).load(&mut conn).unwrap();
+        assert_eq!(stored, vec![tokens::hash(&first)]);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        ask(&mut conn, "boss@example.com");
+        let second = mailed_token(&mut conn);
+        assert_ne!(first, second);
+        assert!(matches!(
+            check_link(&mut conn, &first),
+            Err(ResetError::InvalidLink)
+        ));
+        assert_eq!(check_link(&mut conn, &second).unwrap().id, f.user.id);
+
+        let user = reset(&mut conn, &env(), &second, "new hash").unwrap();
+        assert_eq!(user.id, f.user.id);
+        let hash = users::find(&mut conn, &f.user.id)
+            .unwrap()
+            .unwrap()
+            .password_hash;
+        assert_eq!(hash.as_deref(), Some("new hash"));
+        assert!(matches!(
+            reset(&mut conn, &env(), &second, "again"),
+            Err(ResetError::InvalidLink)
+        ));
+        let changed: i64 = email_outbox::table
+            .filter(email_outbox::subject.eq("Your Portcullis password was changed"))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+
+    #[test]
+    fn an_expired_link_is_dead() {
+        let f = fixture();
+        let mut conn = f.pool.get().unwrap();
+        ask(&mut conn, "boss@example.com");
+        let token = mailed_token(&mut conn);
+        diesel::update(pr::table)
+            .set(pr::expires_at.eq(db::now() - Duration::seconds(1)))
+            .execute(&mut conn)
+            .unwrap();
+        assert!(matches!(
+            reset(&mut conn, &env(), &token, "new hash"),
+            Err(ResetError::InvalidLink)
+        ));
+    }
+
+    #[test]
+    fn new_passwords_are_checked_before_hashing() {
+        let ok = ResetForm {
+            password: "a long new password".into(),
+            password_confirm: "a long new password".into(),
+        };
+        assert!(validate(&ok).is_ok());
+        let short = ResetForm {
+            password: "short".into(),
+            password_confirm: "short".into(),
+        };
+        assert!(validate(&short).unwrap_err().get("password").is_some());
+    }
+}

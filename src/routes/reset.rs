@@ -1,0 +1,214 @@
+//! Forgotten passwords: `/forgot-password` asks for a link, `/reset/{token}` uses it.
+//! The rules are in `domain::password_reset`.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::setup::private;
+use crate::audit::Origin;
+use crate::auth::throttle::{self, Decision};
+use crate::db;
+use crate::domain::FieldErrors;
+use crate::domain::email::Email;
+use crate::domain::password_reset::{self, Env, ResetError, ResetForm, THROTTLE_PREFIX};
+use crate::error::{AppError, AppResult};
+use crate::web::layout::Layout;
+use crate::web::{AppState, flash, render_status, see_other};
+
+const TOO_MANY: &str = "Too many password reset requests. Check your inbox for the email already sent, or wait a few minutes and try again.";
+
+#[derive(Template)]
+#[template(path = "auth/forgot.html")]
+struct ForgotPage {
+    layout: Layout,
+    email: String,
+    sent: bool,
+    ttl: String,
+    errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "auth/reset.html")]
+struct ResetPage {
+    layout: Layout,
+    /// None: the link is dead.
+    account_email: Option<String>,
+    errors: FieldErrors,
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    email: String,
+}
+
+fn env(state: &AppState, origin: Origin) -> AppResult<Env> {
+    Ok(Env {
+        ttl: chrono::Duration::from_std(state.settings.password_reset_ttl)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("password reset TTL: {e}")))?,
+        // From `--public-url`, never from the request's Host header.
+        public_url: state.settings.public_url(),
+        origin,
+    })
+}
+
+/// "30 minutes", "2 hours": how long a link works, for the page.
+fn ttl_text(ttl: std::time::Duration) -> String {
+    let minutes = ttl.as_secs() / 60;
+    match minutes {
+        0 => format!("{} seconds", ttl.as_secs()),
+        1 => "1 minute".into(),
+        m if m % 60 != 0 => format!("{m} minutes"),
+        60 => "1 hour".into(),
+        m => format!("{} hours", m / 60),
+    }
+}
+
+fn forgot_page(state: &AppState, session: &Session, email: String, sent: bool) -> ForgotPage {
+    ForgotPage {
+        layout: Layout::public(session, "Forgot your password?"),
+        email,
+        sent,
+        ttl: ttl_text(state.settings.password_reset_ttl),
+        errors: FieldErrors::default(),
+    }
+}
+
+fn app_error(e: ResetError) -> AppError {
+    match e {
+        ResetError::Db(e) => e.into(),
+        ResetError::Render(e) => AppError::Internal(anyhow::anyhow!("email template: {e}")),
+        ResetError::InvalidLink | ResetError::Invalid(_) => AppError::NotFound,
+    }
+}
+
+pub async fn forgot_form(state: web::Data<AppState>, session: Session) -> HttpResponse {
+    let view = forgot_page(&state, &session, String::new(), false);
+    render_status(StatusCode::OK, &view)
+}
+
+/// The same page, with the same status, whether or not the address has an account.
+pub async fn request_reset(
+    state: web::Data<AppState>,
+    session: Session,
+    origin: Origin,
+    form: web::Form<ForgotForm>,
+) -> AppResult<HttpResponse> {
+    let typed: String = form.email.trim().chars().take(254).collect();
+    if let Err(e) = Email::parse(&typed) {
+        let mut view = forgot_page(&state, &session, typed, false);
+        view.errors.add("email", e);
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &view));
+    }
+    let env = env(&state, origin.clone())?;
+    let (limits, ip) = (state.throttle, origin.ip.clone().unwrap_or_default());
+    let allowed = {
+        let typed = typed.clone();
+        state
+            .db(move |conn| {
+                db::write_tx(conn, |conn| {
+                    let prefix = THROTTLE_PREFIX;
+                    match throttle::reserve_prefixed(conn, prefix, &limits, &typed, &ip)? {
+                        Decision::Refused(_) => Ok(false),
+                        Decision::Allowed(_) => {
+                            password_reset::request(conn, &env, &typed).map_err(app_error)?;
+                            Ok::<_, AppError>(true)
+                        }
+                    }
+                })
+            })
+            .await?
+    };
+    if !allowed {
+        return Err(AppError::TooManyRequests(TOO_MANY.into()));
+    }
+    // Woken whether or not anything was queued: the same work either way.
+    state.mail.wake();
+    Ok(render_status(
+        StatusCode::OK,
+        &forgot_page(&state, &session, typed, true),
+    ))
+}
+
+/// The account a live link resets; `None` for a dead link.
+async fn live_account(state: &AppState, token: String) -> AppResult<Option<String>> {
+    state
+        .db(move |conn| match password_reset::check_link(conn, &token) {
+            Ok(user) => Ok(Some(user.email)),
+            Err(ResetError::InvalidLink) => Ok(None),
+            Err(e) => Err(app_error(e)),
+        })
+        .await
+}
+
+fn reset_page(
+    session: &Session,
+    account_email: Option<String>,
+    errors: FieldErrors,
+) -> HttpResponse {
+    let status = match (&account_email, errors.is_empty()) {
+        (None, _) => StatusCode::NOT_FOUND,
+        (Some(_), true) => StatusCode::OK,
+        (Some(_), false) => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let view = ResetPage {
+        layout: Layout::public(session, "Choose a new password"),
+        account_email,
+        errors,
+    };
+    private(render_status(status, &view))
+}
+
+pub async fn reset_form(
+    state: web::Data<AppState>,
+    session: Session,
+    token: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let account = live_account(&state, token.into_inner()).await?;
+    Ok(reset_page(&session, account, FieldErrors::default()))
+}
+
+pub async fn reset(
+    state: web::Data<AppState>,
+    session: Session,
+    origin: Origin,
+    token: web::Path<String>,
+    form: web::Form<ResetForm>,
+) -> AppResult<HttpResponse> {
+    let (token, form) = (token.into_inner(), form.into_inner());
+    // A dead link costs no hash.
+    let Some(email) = live_account(&state, token.clone()).await? else {
+        return Ok(reset_page(&session, None, FieldErrors::default()));
+    };
+    if let Err(errors) = password_reset::validate(&form) {
+        return Ok(reset_page(&session, Some(email), errors));
+    }
+    let hash = state.hasher.hash(form.password).await?;
+    let env = env(&state, origin)?;
+    let done = state
+        .db(
+            move |conn| match password_reset::reset(conn, &env, &token, &hash) {
+                Ok(_) => Ok(true),
+                Err(ResetError::InvalidLink) => Ok(false),
+                Err(e) => Err(app_error(e)),
+            },
+        )
+        .await?;
+    if !done {
+        // Used or expired while the password was being hashed.
+        return Ok(reset_page(&session, None, FieldErrors::default()));
+    }
+    state.mail.wake();
+    // Not signed in by the reset: whatever this browser held is dropped.
+    session.clear();
+    session.renew();
+    flash(
+        &session,
+        "success",
+        "Your password has been changed, and every browser signed in to your account has been signed out. Sign in with your new password.",
+    );
+    Ok(private(see_other("/login")))
+}
