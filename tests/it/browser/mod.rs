@@ -17,6 +17,7 @@ mod members;
 mod organization;
 mod reset;
 mod sessions;
+mod two_factor;
 
 use std::future::Future;
 use std::net::TcpListener;
