@@ -158,7 +158,10 @@ async fn wait_ready(base: &str) -> anyhow::Result<()> {
         {
             return Ok(());
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "server not ready");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "server not ready"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -168,13 +171,22 @@ async fn sign_in(base: &str) -> anyhow::Result<reqwest::Client> {
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let page = client.get(format!("{base}/login")).send().await?.text().await?;
+    let page = client
+        .get(format!("{base}/login"))
+        .send()
+        .await?
+        .text()
+        .await?;
     let marker = "name=\"csrf_token\" value=\"";
     let start = page.find(marker).map(|i| i + marker.len()).unwrap_or(0);
     let token = &page[start..start + page[start..].find('"').unwrap_or(0)];
     let response = client
         .post(format!("{base}/login"))
-        .form(&[("csrf_token", token), ("email", ADMIN), ("password", PASSWORD)])
+        .form(&[
+            ("csrf_token", token),
+            ("email", ADMIN),
+            ("password", PASSWORD),
+        ])
         .send()
         .await?;
     anyhow::ensure!(

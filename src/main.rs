@@ -183,4 +183,3 @@ fn limit_malloc_arenas() {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
-

@@ -186,15 +186,16 @@ mod tests {
             .unwrap()
             .to_string();
         let mut memory = Memory::new();
-        assert!(verify_with("correct horse battery", Some(&theirs), &mut memory));
+        assert!(verify_with(
+            "correct horse battery",
+            Some(&theirs),
+            &mut memory
+        ));
         assert!(!verify_with("wrong", Some(&theirs), &mut memory));
         let ours = hash_with("correct horse battery", &mut memory).unwrap();
         assert!(
             Argon2::default()
-                .verify_password(
-                    b"correct horse battery",
-                    &PasswordHash::new(&ours).unwrap()
-                )
+                .verify_password(b"correct horse battery", &PasswordHash::new(&ours).unwrap())
                 .is_ok()
         );
     }

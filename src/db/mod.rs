@@ -12,9 +12,9 @@ pub mod password_resets;
 pub mod pools;
 pub mod roles;
 pub mod schema;
-pub mod two_factor;
 pub mod sessions;
 pub mod setup_tokens;
+pub mod two_factor;
 pub mod users;
 
 use std::path::Path;

@@ -32,10 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login/2fa", web::post().to(two_factor::login_2fa))
         .route("/account/2fa", web::get().to(two_factor::two_factor_page))
         .route("/account/2fa", web::post().to(two_factor::enable))
-        .route(
-            "/account/2fa/disable",
-            web::post().to(two_factor::disable),
-        )
+        .route("/account/2fa/disable", web::post().to(two_factor::disable))
         .route(
             "/account/2fa/recovery-codes",
             web::post().to(two_factor::regenerate_recovery_codes),

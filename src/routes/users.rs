@@ -396,8 +396,7 @@ async fn profile(
                 .map(|t| timefmt::relative(now, t))
                 .unwrap_or_else(|| "Never".into()),
             last_active_exact: last.map(timefmt::exact).unwrap_or_default(),
-            auth_method: crate::domain::two_factor::auth_method_label(&row.user.auth_method)
-                .into(),
+            auth_method: crate::domain::two_factor::auth_method_label(&row.user.auth_method).into(),
             sessions: session_count,
         },
         tab: tab_name,

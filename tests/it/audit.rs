@@ -290,7 +290,11 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
         "/account/sessions/end-others",
         &[Case::OtherSessionsEnded],
     ),
-    ("POST", "/account/signin-alerts", &[Case::SigninAlertsChanged]),
+    (
+        "POST",
+        "/account/signin-alerts",
+        &[Case::SigninAlertsChanged],
+    ),
     (
         "POST",
         "/setup/{token}",
@@ -671,7 +675,10 @@ async fn exercise_auth(app: &TestApp, case: Case) -> (usize, Expected) {
         Case::SessionEnded | Case::OtherSessionsEnded | Case::SigninAlertsChanged => {
             let browser = app.setup_admin().await;
             let elsewhere = app.client();
-            assert_eq!(elsewhere.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status, 303);
+            assert_eq!(
+                elsewhere.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status,
+                303
+            );
             let page = browser.get("/account").await;
             let token = page.csrf();
             let before = all_events(app).len();
@@ -2416,7 +2423,10 @@ async fn exercise_two_factor(app: &TestApp, case: Case) -> (usize, Expected) {
         let before = all_events(app).len();
         let code = totp::code_at(&secret, totp::now());
         let done = browser
-            .post("/account/2fa", &[("csrf_token", page.csrf()), ("code", code)])
+            .post(
+                "/account/2fa",
+                &[("csrf_token", page.csrf()), ("code", code)],
+            )
             .await;
         assert_eq!(done.status, 200, "{case:?}: {}", done.body);
         return (before, expected("auth.2fa_enabled"));
@@ -2436,14 +2446,24 @@ async fn exercise_two_factor(app: &TestApp, case: Case) -> (usize, Expected) {
             200,
             "auth.2fa_recovery_codes_regenerated",
         ),
-        Case::SecondStepSucceeded => ("/login/2fa", vec![("code", current)], 303, "auth.login_succeeded"),
+        Case::SecondStepSucceeded => (
+            "/login/2fa",
+            vec![("code", current)],
+            303,
+            "auth.login_succeeded",
+        ),
         Case::SecondStepFailed => (
             "/login/2fa",
             vec![("code", crate::two_factor::wrong_code(&secret))],
             401,
             "auth.2fa_failed",
         ),
-        _ => ("/login/2fa", vec![("code", codes[0].clone())], 303, "auth.recovery_code_used"),
+        _ => (
+            "/login/2fa",
+            vec![("code", codes[0].clone())],
+            303,
+            "auth.recovery_code_used",
+        ),
     };
     let browser = if path == "/login/2fa" {
         let token = browser.get("/account").await.csrf();
@@ -2455,7 +2475,11 @@ async fn exercise_two_factor(app: &TestApp, case: Case) -> (usize, Expected) {
     } else {
         browser
     };
-    let form_page = if path == "/login/2fa" { "/login/2fa" } else { "/account/2fa" };
+    let form_page = if path == "/login/2fa" {
+        "/login/2fa"
+    } else {
+        "/account/2fa"
+    };
     let token = browser.get(form_page).await.csrf();
     let mut form = vec![("csrf_token", token)];
     form.extend(fields);

@@ -78,7 +78,11 @@ async fn a_full_disk_answers_503_for_changes_and_recovers_when_space_returns() {
     let full = admin.submit(groups, groups, &[("name", "Refused")]).await;
     assert_eq!(full.status, 503, "{}", full.body);
     assert!(full.headers.contains_key("x-request-id"));
-    assert!(full.body.to_lowercase().contains("database"), "{}", full.body);
+    assert!(
+        full.body.to_lowercase().contains("database"),
+        "{}",
+        full.body
+    );
     // Reading still works, and so does the sign-in page for someone new.
     assert_eq!(admin.get("/orgs/my-org/users").await.status, 200);
     assert_eq!(app.client().get("/login").await.status, 200);
