@@ -10,6 +10,9 @@ use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::HeaderValue;
 use reqwest::redirect::Policy;
 
+/// Shorter than the server's keep-alive, so no request rides a connection being closed.
+const IDLE_CONNECTION: Duration = Duration::from_secs(2);
+
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
@@ -200,6 +203,9 @@ impl Browser {
             .cookie_provider(jar.clone())
             .redirect(Policy::none())
             .timeout(Duration::from_secs(30))
+            // The server closes a connection idle for 5 s (actix's keep-alive); reusing
+            // one at that moment loses the request, so let idle ones go sooner.
+            .pool_idle_timeout(IDLE_CONNECTION)
             .build()
             .expect("http client");
         Browser {
@@ -216,6 +222,9 @@ impl Browser {
             .cookie_provider(jar.clone())
             .redirect(Policy::none())
             .timeout(Duration::from_secs(30))
+            // The server closes a connection idle for 5 s (actix's keep-alive); reusing
+            // one at that moment loses the request, so let idle ones go sooner.
+            .pool_idle_timeout(IDLE_CONNECTION)
             .user_agent(user_agent)
             .build()
             .expect("http client");
