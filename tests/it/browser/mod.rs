@@ -516,45 +516,34 @@ impl Chrome {
 
     /// Follows the link reading `text`.
     pub async fn follow(&self, text: &str) -> Result<()> {
-        let literal = xpath_literal(text);
-        let xpath = format!("//a[normalize-space(.)={literal}]");
         let here = self.here().await;
-        let link = self
-            .client
-            .find(Locator::XPath(&xpath))
-            .await
-            .with_context(|| format!("no link {text:?} on {here}"))?;
-        self.click(link, text).await
+        self.follow_under("", text, &format!("on {here}")).await
     }
 
     /// Follows the link reading `text` inside the region (a `nav`, a section) whose
     /// accessible label is `region`, e.g. the member profile's "Member" tabs.
     pub async fn follow_within(&self, region: &str, text: &str) -> Result<()> {
-        let xpath = format!(
-            "//*[@aria-label={}]//a[normalize-space(.)={}]",
-            xpath_literal(region),
-            xpath_literal(text)
-        );
-        let link = self
-            .client
-            .find(Locator::XPath(&xpath))
+        let scope = format!("//*[@aria-label={}]", xpath_literal(region));
+        self.follow_under(&scope, text, &format!("in {region:?}"))
             .await
-            .with_context(|| format!("no link {text:?} in {region:?}"))?;
-        self.click(link, text).await
     }
 
     /// Follows the link reading `text` inside the table row of `email`.
     pub async fn follow_in_row(&self, email: &str, text: &str) -> Result<()> {
-        let xpath = format!(
-            "//tr[@data-email={}]//a[normalize-space(.)={}]",
-            xpath_literal(email),
-            xpath_literal(text)
-        );
+        let scope = format!("//tr[@data-email={}]", xpath_literal(email));
+        self.follow_under(&scope, text, &format!("in the row of {email}"))
+            .await
+    }
+
+    /// Follows the first link reading `text` below the elements `scope` selects (an
+    /// XPath; empty for the whole page). `where_` completes the error message.
+    async fn follow_under(&self, scope: &str, text: &str, where_: &str) -> Result<()> {
+        let xpath = format!("{scope}//a[normalize-space(.)={}]", xpath_literal(text));
         let link = self
             .client
             .find(Locator::XPath(&xpath))
             .await
-            .with_context(|| format!("no link {text:?} in the row of {email}"))?;
+            .with_context(|| format!("no link {text:?} {where_}"))?;
         self.click(link, text).await
     }
 
@@ -689,29 +678,26 @@ impl Chrome {
 
     /// A `data-*` attribute of the row of `email`.
     pub async fn row_attr(&self, email: &str, attribute: &str) -> Result<String> {
-        let row = self
-            .client
-            .find(Locator::XPath(&format!(
-                "//tr[@data-email={}]",
-                xpath_literal(email)
-            )))
-            .await
-            .with_context(|| format!("no row for {email}"))?;
-        row.attr(&format!("data-{attribute}"))
+        self.row(email)
+            .await?
+            .attr(&format!("data-{attribute}"))
             .await?
             .ok_or_else(|| anyhow!("the row of {email} has no data-{attribute}"))
     }
 
     pub async fn row_text(&self, email: &str) -> Result<String> {
-        let row = self
-            .client
+        Ok(self.row(email).await?.text().await?)
+    }
+
+    /// The table row marked `data-email="{email}"`.
+    async fn row(&self, email: &str) -> Result<Element> {
+        self.client
             .find(Locator::XPath(&format!(
                 "//tr[@data-email={}]",
                 xpath_literal(email)
             )))
             .await
-            .with_context(|| format!("no row for {email}"))?;
-        Ok(row.text().await?)
+            .with_context(|| format!("no row for {email}"))
     }
 }
 
