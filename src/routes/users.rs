@@ -812,6 +812,24 @@ struct BulkResultPage {
     back: String,
 }
 
+const NO_BULK_ACTION: &str = "Choose what to do with the selected members.";
+
+/// A bulk request that cannot run: the result page with the reason, back to Users.
+fn bulk_refused(session: &Session, ctx: &OrgCtx, action: &'static str, why: &str) -> HttpResponse {
+    render_status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &BulkResultPage {
+            layout: Layout::in_org(session, ctx, "Bulk action", "users"),
+            action,
+            outcomes: Vec::new(),
+            done: 0,
+            skipped: 0,
+            error: Some(why.to_string()),
+            back: format!("/orgs/{}/users", ctx.org.slug),
+        },
+    )
+}
+
 /// The bulk form asks here first: the page names the action, the count and each member,
 /// and its button sends the same choice to `bulk`.
 pub async fn bulk_confirm(
@@ -821,26 +839,9 @@ pub async fn bulk_confirm(
     req: actix_web::HttpRequest,
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::UsersManage)?;
-    let back = format!("/orgs/{}/users", ctx.org.slug);
     let form: BulkForm = serde_html_form::from_str(req.query_string()).unwrap_or_default();
-    let refused = |message: String| {
-        render_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &BulkResultPage {
-                layout: Layout::in_org(&session, &ctx, "Bulk action", "users"),
-                action: "Bulk action",
-                outcomes: Vec::new(),
-                done: 0,
-                skipped: 0,
-                error: Some(message),
-                back: back.clone(),
-            },
-        )
-    };
     let Some(action) = BulkAction::parse(&form.action) else {
-        return Ok(refused(
-            "Choose what to do with the selected members.".into(),
-        ));
+        return Ok(bulk_refused(&session, &ctx, "Bulk action", NO_BULK_ACTION));
     };
     let actor = ctx.actor();
     let chosen = form.clone();
@@ -859,12 +860,8 @@ pub async fn bulk_confirm(
     let preview = match preview {
         Ok(preview) => preview,
         Err(MemberError::Invalid(errors)) => {
-            return Ok(refused(
-                errors
-                    .first()
-                    .unwrap_or("Please correct the form.")
-                    .to_string(),
-            ));
+            let message = errors.first().unwrap_or("Please correct the form.");
+            return Ok(bulk_refused(&session, &ctx, "Bulk action", message));
         }
         Err(e) => return Err(member_error(e)),
     };
@@ -936,23 +933,9 @@ pub async fn bulk(
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::UsersManage)?;
-    let back = format!("/orgs/{}/users", ctx.org.slug);
     let form: BulkForm = serde_html_form::from_bytes(&body).unwrap_or_default();
-    let failure = |message: String, action: &'static str| BulkResultPage {
-        layout: Layout::in_org(&session, &ctx, "Bulk action", "users"),
-        action,
-        outcomes: Vec::new(),
-        done: 0,
-        skipped: 0,
-        error: Some(message),
-        back: back.clone(),
-    };
     let Some(action) = BulkAction::parse(&form.action) else {
-        let page = failure(
-            "Choose what to do with the selected members.".into(),
-            "Bulk action",
-        );
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+        return Ok(bulk_refused(&session, &ctx, "Bulk action", NO_BULK_ACTION));
     };
     let actor = ctx.actor();
     let result = state
@@ -978,18 +961,12 @@ pub async fn bulk(
                 done,
                 outcomes,
                 error: None,
-                back: back.clone(),
+                back: format!("/orgs/{}/users", ctx.org.slug),
             }))
         }
         Err(MemberError::Invalid(errors)) => {
-            let message = errors
-                .first()
-                .unwrap_or("Please correct the form.")
-                .to_string();
-            Ok(render_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &failure(message, action.label()),
-            ))
+            let message = errors.first().unwrap_or("Please correct the form.");
+            Ok(bulk_refused(&session, &ctx, action.label(), message))
         }
         Err(e) => Err(member_error(e)),
     }
