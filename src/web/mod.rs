@@ -3,10 +3,12 @@
 pub mod assets;
 pub mod audit_denials;
 pub mod confirm;
+pub mod form;
 pub mod input_guard;
 pub mod layout;
 pub mod metrics;
 pub mod middleware;
+pub mod paging;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;

@@ -15,6 +15,7 @@ mod groups;
 mod hardening;
 mod helpers;
 mod invitations;
+mod layers;
 mod lockout;
 mod matrix;
 mod outage;
