@@ -1,17 +1,15 @@
-use std::collections::HashMap;
+//! The one error type of a request, and the one place domain errors become it.
+//!
+//! Which error is used where:
+//! - `diesel::QueryResult` in `src/db/`: queries only.
+//! - A domain module's own error enum (`InvitationError`, …) in `src/domain/`, naming
+//!   each rule a request can break; `anyhow` for what no person can act on.
+//! - [`AppError`] from the web layer up: extractors, middleware and handlers return it,
+//!   and every domain error converts into it here with `From`, so `?` is the mapping.
+//! - The page a person sees for an `AppError` (its HTML, headers and log line) is
+//!   `crate::web::error_page`; this file holds no HTML.
 
-use actix_session::SessionExt;
-use actix_session::storage::{LoadError, SaveError, UpdateError};
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::error::InternalError;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{HttpResponse, ResponseError};
-
-use crate::web::layout::Layout;
-use crate::web::render_status;
 
 /// Every way a request can fail, each with the page the person sees.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +120,24 @@ impl AppError {
         AppError::Forbidden("You do not have permission to do this.".into())
     }
 
-    fn title(&self) -> &'static str {
+    /// The response status: unknown and hidden look alike (404), and an outage is a 503
+    /// whatever wrapped it.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::LoginRequired { .. } => StatusCode::SEE_OTHER,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            _ if self.outage().is_some() => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The heading of the error page.
+    pub fn title(&self) -> &'static str {
         match self {
             AppError::NotFound => "Page not found",
             AppError::Forbidden(_) => "Not allowed",
@@ -146,7 +161,8 @@ impl AppError {
         }
     }
 
-    fn message(&self) -> String {
+    /// What the error page tells the person.
+    pub fn message(&self) -> String {
         match self {
             AppError::NotFound => {
                 "There is nothing here, or you do not have access to it.".into()
@@ -188,166 +204,6 @@ impl From<actix_web::error::BlockingError> for AppError {
     }
 }
 
-#[derive(askama::Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    layout: Layout,
-    status: u16,
-    heading: &'static str,
-    message: String,
-}
-
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::LoginRequired { .. } => StatusCode::SEE_OTHER,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            _ if self.outage().is_some() => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Unavailable(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        if let AppError::LoginRequired { next } = self {
-            let location = format!(
-                "/login?{}",
-                serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default()
-            );
-            return HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, location))
-                .finish();
-        }
-        match (self, self.outage()) {
-            (AppError::Unavailable(e) | AppError::Internal(e), Some(outage)) => {
-                // `{:#}` keeps the whole chain: the log names the real cause.
-                tracing::error!(error = %format!("{e:#}"), ?outage, "database unavailable");
-            }
-            (AppError::Internal(e), None) => {
-                tracing::error!(error = %format!("{e:#}"), "request failed")
-            }
-            _ => {}
-        }
-        let status = self.status_code();
-        let page = ErrorPage {
-            layout: Layout::bare(self.title()),
-            status: status.as_u16(),
-            heading: self.title(),
-            message: self.message(),
-        };
-        let mut response = render_status(status, &page);
-        if let AppError::TooManyRequests(_) = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        response
-    }
-}
-
-/// The session-state key the session store sets, instead of failing, when it cannot load
-/// a session because the database is out of reach (see [`session_unavailable`]).
-pub const SESSION_UNAVAILABLE: &str = "_database_unavailable";
-
-/// The state the session store answers with when loading a session failed: only the
-/// marker, with the cause. actix-session would turn the store's error into a bare 500
-/// that skips the request log; letting the request through as anonymous would send a
-/// signed-in visitor to the sign-in page (and run handlers against a dead database).
-pub fn session_unavailable_state(cause: &anyhow::Error) -> HashMap<String, String> {
-    let cause = serde_json::to_string(&format!("{cause:#}")).unwrap_or_default();
-    HashMap::from([(SESSION_UNAVAILABLE.to_string(), cause)])
-}
-
-/// Just inside actix-session's `SessionMiddleware`: a session the store could not load
-/// answers the 503 page at once, without running the handler; the session is left
-/// unchanged, so nothing is written back and the visitor is still signed in once the
-/// database returns. The request log outside gives it its id, log line and count.
-pub async fn session_unavailable(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let cause = req
-        .get_session()
-        .get::<String>(SESSION_UNAVAILABLE)
-        .ok()
-        .flatten();
-    match cause {
-        Some(cause) => {
-            let error = AppError::Unavailable(anyhow::anyhow!("loading the session: {cause}"));
-            Ok(req.into_response(error.error_response()))
-        }
-        None => Ok(next.call(req).await?.map_into_boxed_body()),
-    }
-}
-
-/// An error that escaped every layer below the request log, answered with its page and
-/// the request id. Failures of the session store after the handler ran (saving a new
-/// sign-in, ending a session) come out of actix-session as opaque 500s; they become
-/// [`AppError::Unavailable`], with the store's error, chain and all, as the cause.
-#[derive(Debug)]
-pub struct Escaped {
-    cause: actix_web::Error,
-    request_id: String,
-}
-
-impl std::fmt::Display for Escaped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.cause.fmt(f)
-    }
-}
-
-impl ResponseError for Escaped {
-    fn status_code(&self) -> StatusCode {
-        self.cause.as_response_error().status_code()
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut response = self.cause.error_response();
-        if let Ok(value) = HeaderValue::from_str(&self.request_id) {
-            response
-                .headers_mut()
-                .insert(header::HeaderName::from_static("x-request-id"), value);
-        }
-        response
-    }
-}
-
-/// See [`Escaped`]; called by the request log, inside the request's span.
-pub fn escaped(e: actix_web::Error, request_id: &str) -> actix_web::Error {
-    let cause = if is_session_store_error(&e) {
-        // actix-session keeps the store's error as the cause; its Debug form carries the
-        // whole chain (e.g. r2d2's "timed out waiting for connection: ...").
-        let chain = format!("{:?}", e.as_response_error()).replace('\n', " ");
-        let error = AppError::Unavailable(anyhow::anyhow!("session store: {chain}"));
-        tracing::error!(error = %format!("{error}"), "database unavailable");
-        actix_web::Error::from(error)
-    } else {
-        tracing::error!(error = %e, "request failed");
-        e
-    };
-    Escaped {
-        cause,
-        request_id: request_id.to_string(),
-    }
-    .into()
-}
-
-fn is_session_store_error(e: &actix_web::Error) -> bool {
-    e.as_error::<InternalError<LoadError>>().is_some()
-        || e.as_error::<InternalError<SaveError>>().is_some()
-        || e.as_error::<InternalError<UpdateError>>().is_some()
-        || e.as_error::<InternalError<anyhow::Error>>().is_some()
-}
-
 pub type AppResult<T> = Result<T, AppError>;
 
 #[cfg(test)]
@@ -357,7 +213,7 @@ mod tests {
     #[test]
     fn pool_timeouts_and_connection_losses_are_503() {
         let e: AppError = anyhow::anyhow!("timed out waiting for connection: refused").into();
-        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         let closed = diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::ClosedConnection,
             Box::new("terminating connection due to administrator command".to_string()),
@@ -376,7 +232,7 @@ mod tests {
                 Box::new(message.to_string()),
             );
             let e = AppError::from(e);
-            assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
             assert_eq!(e.outage(), Some(Outage::CannotWrite));
             assert!(e.to_string().contains(message), "{e}");
         }
@@ -387,7 +243,7 @@ mod tests {
         ))
         .context("inviting");
         assert_eq!(
-            AppError::Internal(wrapped).status_code(),
+            AppError::Internal(wrapped).status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
     }
@@ -395,7 +251,7 @@ mod tests {
     #[test]
     fn other_errors_stay_500() {
         let e: AppError = anyhow::anyhow!("template exploded").into();
-        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
             AppError::from(diesel::result::Error::NotFound).outage(),
             None

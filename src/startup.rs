@@ -14,7 +14,6 @@ use base64::engine::general_purpose::STANDARD;
 use lettre::message::Mailbox;
 use tokio::sync::Notify;
 
-use crate::auth::csrf::csrf_guard;
 use crate::auth::password::Hasher;
 use crate::auth::session_store::DbSessionStore;
 use crate::auth::throttle::{self, Limits};
@@ -25,6 +24,7 @@ use crate::mail::{MailHandle, Mailer, outbox};
 use crate::routes;
 use crate::web::AppState;
 use crate::web::audit_denials::audit_denials;
+use crate::web::csrf::csrf_guard;
 use crate::web::middleware::{request_log, security_headers};
 
 pub const SESSION_COOKIE: &str = "portcullis_session";
@@ -146,7 +146,7 @@ fn run(
         mail,
     });
     let metrics = web::Data::new(crate::web::metrics::Metrics::default());
-    let device_key = web::Data::new(crate::auth::device::DeviceKey::derive(&key));
+    let device_key = web::Data::new(crate::web::device::DeviceKey::derive(&key));
     spawn_housekeeping(pool, limits);
     let server = HttpServer::new(move || {
         App::new()
@@ -157,7 +157,7 @@ fn run(
             .wrap(from_fn(audit_denials))
             .wrap(from_fn(csrf_guard))
             // Inside the session layer: a session the database could not load is a 503.
-            .wrap(from_fn(crate::error::session_unavailable))
+            .wrap(from_fn(crate::web::error_page::session_unavailable))
             .wrap(
                 SessionMiddleware::builder(store.clone(), key.clone())
                     .cookie_name(SESSION_COOKIE.into())

@@ -1,8 +1,7 @@
-//! Passwords, server-side sessions, the signed-in user, CSRF and sign-in throttling.
+//! Passwords, server-side sessions, sign-in throttling, two-factor codes and the client
+//! address: what sign-in decides with, free of HTTP types.
 
-pub mod csrf;
-pub mod current_user;
-pub mod device;
+pub mod client_ip;
 pub mod password;
 pub mod session_store;
 pub mod throttle;

@@ -141,7 +141,7 @@ impl Hasher {
             .expect("hasher memory")
             .pop()
             .unwrap_or_default();
-        let (result, memory) = actix_web::web::block(move || {
+        let (result, memory) = tokio::task::spawn_blocking(move || {
             let result = f(&mut memory);
             (result, memory)
         })

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
-use actix_web::web;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
@@ -58,6 +57,19 @@ fn is_anonymous(state: &HashMap<String, String>) -> bool {
     state.keys().all(|k| ANONYMOUS_KEYS.contains(&k.as_str()))
 }
 
+/// The session-state key the session store sets, instead of failing, when it cannot load
+/// a session because the database is out of reach (`web::error_page::session_unavailable` answers it).
+pub const SESSION_UNAVAILABLE: &str = "_database_unavailable";
+
+/// The state the session store answers with when loading a session failed: only the
+/// marker, with the cause. actix-session would turn the store's error into a bare 500
+/// that skips the request log; letting the request through as anonymous would send a
+/// signed-in visitor to the sign-in page (and run handlers against a dead database).
+pub fn session_unavailable_state(cause: &anyhow::Error) -> HashMap<String, String> {
+    let cause = serde_json::to_string(&format!("{cause:#}")).unwrap_or_default();
+    HashMap::from([(SESSION_UNAVAILABLE.to_string(), cause)])
+}
+
 #[derive(Clone)]
 pub struct DbSessionStore {
     pool: DbPool,
@@ -83,7 +95,7 @@ impl DbSessionStore {
         f: impl FnOnce(&mut db::DbConnection) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
         let pool = self.pool.clone();
-        web::block(move || {
+        tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
             f(&mut conn)
         })
@@ -222,8 +234,8 @@ impl SessionStore for DbSessionStore {
         let row = match row {
             Ok(row) => row,
             // The database is out of reach: neither actix-session's bare 500 nor an
-            // anonymous visit; `error::session_unavailable` answers with the 503 page.
-            Err(e) => return Ok(Some(crate::error::session_unavailable_state(&e))),
+            // anonymous visit; `web::error_page::session_unavailable` answers with the 503 page.
+            Err(e) => return Ok(Some(session_unavailable_state(&e))),
         };
         match row {
             None => Ok(None),

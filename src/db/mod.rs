@@ -36,7 +36,6 @@ pub enum DbConnection {
 }
 
 pub type DbPool = r2d2::Pool<ConnectionManager>;
-pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

@@ -4,8 +4,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::audit::Origin;
-use crate::auth::current_user::{CurrentUser, sign_in};
-use crate::auth::device::{self, DeviceKey};
 use crate::auth::session_store::current_session_id;
 use crate::auth::throttle::{self, Attempt, Decision};
 use crate::db::{self, sessions, users};
@@ -14,6 +12,8 @@ use crate::domain::account::{self, PasswordForm};
 use crate::domain::sessions::{self as own_sessions, Owner, SessionError};
 use crate::domain::timefmt;
 use crate::error::{AppError, AppResult};
+use crate::web::device::{self, DeviceKey};
+use crate::web::extract::{CurrentUser, sign_in};
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render_status, see_other};
 

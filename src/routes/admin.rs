@@ -11,7 +11,6 @@ use serde::Deserialize;
 
 use super::users::member_error;
 use crate::audit::Origin;
-use crate::auth::current_user::CurrentUser;
 use crate::db::memberships;
 use crate::db::organizations::{self, Organization};
 use crate::db::users::{self, User};
@@ -19,6 +18,7 @@ use crate::domain::FieldErrors;
 use crate::domain::members::MemberError;
 use crate::domain::platform::{self, MembershipForm, OrgForm, PlatformActor, UserForm};
 use crate::error::{AppError, AppResult};
+use crate::web::extract::CurrentUser;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render, render_status, see_other};
 

@@ -8,7 +8,6 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::auth::current_user::{CurrentUser, OrgCtx};
 use crate::db::audit_events::{self, Cursor, Filter, Scope};
 use crate::db::{DbPool, organizations};
 use crate::domain::FieldErrors;
@@ -17,6 +16,7 @@ use crate::domain::audit_view::{
 };
 use crate::domain::roles::Permission;
 use crate::error::{AppError, AppResult};
+use crate::web::extract::{CurrentUser, OrgCtx};
 use crate::web::layout::{Layout, NavOrg};
 use crate::web::{AppState, render_status};
 

@@ -5,14 +5,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::audit::{self, Event, Origin};
-use crate::auth::current_user::{MaybeUser, sign_in};
-use crate::auth::device::{self, DeviceKey};
 use crate::auth::throttle::{self, Attempt, Decision, Refusal};
 use crate::db::{self, users};
 use crate::domain::audit_view::iso_time;
 use crate::domain::redirect::safe_next;
 use crate::domain::sessions;
 use crate::error::{AppError, AppResult};
+use crate::web::device::{self, DeviceKey};
+use crate::web::extract::{MaybeUser, sign_in};
 use crate::web::layout::Layout;
 use crate::web::{AppState, render, render_status, see_other};
 

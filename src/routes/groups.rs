@@ -10,7 +10,6 @@ use serde::Deserialize;
 
 use super::users::member_error;
 use crate::audit::Origin;
-use crate::auth::current_user::OrgCtx;
 use crate::db::groups::{self, Group};
 use crate::db::memberships::{self, Membership};
 use crate::db::roles::{self, Role};
@@ -21,6 +20,7 @@ use crate::domain::members::MemberError;
 use crate::domain::redirect::safe_next;
 use crate::domain::roles::Permission;
 use crate::error::{AppError, AppResult};
+use crate::web::extract::OrgCtx;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render, render_status, see_other};
 

@@ -11,7 +11,6 @@ use serde::Deserialize;
 
 use super::setup::private;
 use crate::audit::Origin;
-use crate::auth::current_user::{CurrentUser, MaybeUser, OrgCtx, sign_in};
 use crate::db;
 use crate::db::invitations::{self as rows, Choice, ListRow, StatusFilter};
 use crate::db::roles::{self, Role};
@@ -22,6 +21,7 @@ use crate::domain::invitations::{
 };
 use crate::domain::roles::{MEMBER, Permission};
 use crate::error::{AppError, AppResult};
+use crate::web::extract::{CurrentUser, MaybeUser, OrgCtx, sign_in};
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render, render_status, see_other};
 

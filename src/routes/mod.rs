@@ -2,11 +2,13 @@
 
 pub mod account;
 pub mod admin;
+pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod groups;
 pub mod health;
 pub mod invitations;
+pub mod metrics;
 pub mod orgs;
 pub mod pools;
 pub mod reset;
@@ -23,8 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(orgs::root))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(crate::web::metrics::metrics_page))
-        .route("/static/{name}", web::get().to(crate::web::assets::serve))
+        .route("/metrics", web::get().to(metrics::metrics_page))
+        .route("/static/{name}", web::get().to(assets::serve))
         .route("/login", web::get().to(auth::login_form))
         .route("/login", web::post().to(auth::login))
         .route("/logout", web::post().to(auth::logout))

@@ -2,8 +2,8 @@ use actix_session::Session;
 use actix_web::HttpResponse;
 use askama::Template;
 
-use crate::auth::current_user::CurrentUser;
 use crate::error::AppResult;
+use crate::web::extract::CurrentUser;
 use crate::web::layout::Layout;
 use crate::web::{render, see_other};
 

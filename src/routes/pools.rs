@@ -8,7 +8,6 @@ use askama::Template;
 
 use super::users::member_error;
 use crate::audit::Origin;
-use crate::auth::current_user::OrgCtx;
 use crate::db::memberships::{self, Membership};
 use crate::db::pools::{self, Pool};
 use crate::db::roles::Role;
@@ -17,6 +16,7 @@ use crate::domain::FieldErrors;
 use crate::domain::members::MemberError;
 use crate::domain::pools::{self as rules, DeletePlan, PoolForm, PoolMemberForm, Scope};
 use crate::error::{AppError, AppResult};
+use crate::web::extract::OrgCtx;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render, render_status, see_other};
 

@@ -7,13 +7,13 @@ use askama::Template;
 
 use super::users::member_error;
 use crate::audit::Origin;
-use crate::auth::current_user::OrgCtx;
 use crate::db::roles::{self, Role};
 use crate::domain::FieldErrors;
 use crate::domain::custom_roles::{self, RoleForm};
 use crate::domain::members::MemberError;
 use crate::domain::roles::{Permission, PermissionSet};
 use crate::error::AppResult;
+use crate::web::extract::OrgCtx;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render, render_status, see_other};
 

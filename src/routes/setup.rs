@@ -5,10 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::audit::Origin;
-use crate::auth::current_user::sign_in;
 use crate::domain::FieldErrors;
 use crate::domain::setup::{self, SetupError, SetupForm, SetupLink};
 use crate::error::{AppError, AppResult};
+use crate::web::extract::sign_in;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render_status, see_other};
 

@@ -9,8 +9,6 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::audit::{self, Event, Origin};
-use crate::auth::current_user::{CurrentUser, MaybeUser, sign_in};
-use crate::auth::device::{self, DeviceKey};
 use crate::auth::throttle::{self, Decision, Reservation};
 use crate::auth::{keys, totp};
 use crate::db::{self, two_factor as store, users};
@@ -19,6 +17,8 @@ use crate::domain::audit_view::iso_time;
 use crate::domain::redirect::safe_next;
 use crate::domain::two_factor::{self as rules, Answer, Outcome};
 use crate::error::{AppError, AppResult};
+use crate::web::device::{self, DeviceKey};
+use crate::web::extract::{CurrentUser, MaybeUser, sign_in};
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render_status, see_other};
 

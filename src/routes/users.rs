@@ -7,7 +7,6 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::audit::Origin;
-use crate::auth::current_user::OrgCtx;
 use crate::db::audit_events::{self, AuditRow};
 use crate::db::memberships;
 use crate::db::roles::{self, Role};
@@ -22,6 +21,7 @@ use crate::domain::roles::Permission;
 use crate::domain::timefmt;
 use crate::error::{AppError, AppResult};
 use crate::web::confirm::ConfirmPage;
+use crate::web::extract::OrgCtx;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render, render_status, see_other};
 

@@ -3,14 +3,12 @@
 
 use std::sync::OnceLock;
 
-use actix_web::http::header;
-use actix_web::{HttpResponse, web};
 use sha2::{Digest, Sha256};
 
-struct Asset {
-    name: &'static str,
-    content_type: &'static str,
-    body: &'static [u8],
+pub struct Asset {
+    pub name: &'static str,
+    pub content_type: &'static str,
+    pub body: &'static [u8],
 }
 
 const ASSETS: [Asset; 2] = [
@@ -44,14 +42,7 @@ pub fn url(name: &str) -> String {
     }
 }
 
-pub async fn serve(path: web::Path<String>) -> HttpResponse {
-    match ASSETS.iter().find(|a| a.name == path.as_str()) {
-        Some(asset) => HttpResponse::Ok()
-            .content_type(asset.content_type)
-            .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
-            .body(asset.body),
-        None => HttpResponse::NotFound()
-            .content_type("text/plain; charset=utf-8")
-            .body("not found"),
-    }
+/// The asset called `name`, if there is one.
+pub fn find(name: &str) -> Option<&'static Asset> {
+    ASSETS.iter().find(|a| a.name == name)
 }

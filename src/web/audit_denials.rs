@@ -11,9 +11,9 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 
 use crate::audit::{self, Event, Origin};
-use crate::auth::current_user::{CurrentUser, client_ip};
 use crate::db::organizations;
 use crate::web::AppState;
+use crate::web::extract::{CurrentUser, client_ip};
 use crate::web::middleware::RequestId;
 
 pub async fn audit_denials(

@@ -1,8 +1,9 @@
 use actix_session::Session;
 
-use super::{Flash, assets, csrf_token, take_flashes};
-use crate::auth::current_user::{CurrentUser, OrgCtx};
+use super::csrf::csrf_token;
+use super::{Flash, assets, take_flashes};
 use crate::domain::roles::Permission;
+use crate::web::extract::{CurrentUser, OrgCtx};
 
 #[derive(Debug, Clone)]
 pub struct NavOrg {

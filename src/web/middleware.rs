@@ -1,11 +1,16 @@
 use std::time::Instant;
 
+use actix_session::storage::{LoadError, SaveError, UpdateError};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
 use tracing::Instrument;
+
+use crate::error::AppError;
 
 /// Correlates a request's log lines and the audit events it causes.
 #[derive(Debug, Clone)]
@@ -25,7 +30,7 @@ pub async fn request_log(
     let started = Instant::now();
     // Kept for an error that escapes the layers below (the session store's, when it cannot
     // save a session): the request is gone by then, and the error is still logged and
-    // counted, and answered with a page and the request id (`error::escaped`).
+    // counted, and answered with a page and the request id (`escaped`).
     let metrics = req
         .app_data::<actix_web::web::Data<super::metrics::Metrics>>()
         .cloned();
@@ -42,7 +47,7 @@ pub async fn request_log(
     let mut res = match next.call(req).instrument(span.clone()).await {
         Ok(res) => res,
         Err(e) => {
-            let e = span.in_scope(|| crate::error::escaped(e, &request_id));
+            let e = span.in_scope(|| escaped(e, &request_id));
             let route = super::metrics::route_label(pattern);
             record(&route, e.as_response_error().status_code().as_u16());
             return Err(e);
@@ -84,4 +89,63 @@ pub fn security_headers(secure: bool) -> DefaultHeaders {
     } else {
         headers
     }
+}
+
+/// An error that escaped every layer below the request log, answered with its page and
+/// the request id. Failures of the session store after the handler ran (saving a new
+/// sign-in, ending a session) come out of actix-session as opaque 500s; they become
+/// [`AppError::Unavailable`], with the store's error, chain and all, as the cause.
+#[derive(Debug)]
+pub struct Escaped {
+    cause: actix_web::Error,
+    request_id: String,
+}
+
+impl std::fmt::Display for Escaped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.cause.fmt(f)
+    }
+}
+
+impl ResponseError for Escaped {
+    fn status_code(&self) -> StatusCode {
+        self.cause.as_response_error().status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = self.cause.error_response();
+        if let Ok(value) = HeaderValue::from_str(&self.request_id) {
+            response
+                .headers_mut()
+                .insert(header::HeaderName::from_static("x-request-id"), value);
+        }
+        response
+    }
+}
+
+/// See [`Escaped`]; called by the request log, inside the request's span.
+pub fn escaped(e: actix_web::Error, request_id: &str) -> actix_web::Error {
+    let cause = if is_session_store_error(&e) {
+        // actix-session keeps the store's error as the cause; its Debug form carries the
+        // whole chain (e.g. r2d2's "timed out waiting for connection: ...").
+        let chain = format!("{:?}", e.as_response_error()).replace('\n', " ");
+        let error = AppError::Unavailable(anyhow::anyhow!("session store: {chain}"));
+        tracing::error!(error = %format!("{error}"), "database unavailable");
+        actix_web::Error::from(error)
+    } else {
+        tracing::error!(error = %e, "request failed");
+        e
+    };
+    Escaped {
+        cause,
+        request_id: request_id.to_string(),
+    }
+    .into()
+}
+
+fn is_session_store_error(e: &actix_web::Error) -> bool {
+    e.as_error::<InternalError<LoadError>>().is_some()
+        || e.as_error::<InternalError<SaveError>>().is_some()
+        || e.as_error::<InternalError<UpdateError>>().is_some()
+        || e.as_error::<InternalError<anyhow::Error>>().is_some()
 }

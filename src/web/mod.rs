@@ -3,6 +3,10 @@
 pub mod assets;
 pub mod audit_denials;
 pub mod confirm;
+pub mod csrf;
+pub mod device;
+pub mod error_page;
+pub mod extract;
 pub mod form;
 pub mod input_guard;
 pub mod layout;
@@ -91,15 +95,4 @@ pub fn take_flashes(session: &Session) -> Vec<Flash> {
         .remove_as::<Vec<Flash>>(keys::FLASH)
         .and_then(Result::ok)
         .unwrap_or_default()
-}
-
-/// The session's CSRF token, created on first use. Before sign-in it lives only in the
-/// visitor's encrypted cookie (no session row is stored for them); sign-in replaces it.
-pub fn csrf_token(session: &Session) -> String {
-    if let Ok(Some(token)) = session.get::<String>(keys::CSRF) {
-        return token;
-    }
-    let token = crate::domain::tokens::generate();
-    let _ = session.insert(keys::CSRF, &token);
-    token
 }

@@ -24,7 +24,10 @@ fn module_of(file: &Path, src: &Path) -> String {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
         parts.pop();
     }
     parts.join("::")
@@ -214,7 +217,11 @@ fn long_functions(ast: &syn::File, text: &str, module: &str) -> Vec<String> {
         let name = f.sig.ident.to_string();
         let start = lines
             .iter()
-            .position(|l| l.contains(&format!("async fn {name}(")) || l.ends_with(&format!("async fn {name}")) || l.contains(&format!("async fn {name}<")))
+            .position(|l| {
+                l.contains(&format!("async fn {name}("))
+                    || l.ends_with(&format!("async fn {name}"))
+                    || l.contains(&format!("async fn {name}<"))
+            })
             .unwrap();
         let end = (start..lines.len()).find(|&i| lines[i] == "}").unwrap();
         let length = end - start + 1;
@@ -311,7 +318,10 @@ fn no_module_imports_from_a_higher_layer() {
 #[test]
 fn no_handler_runs_past_forty_lines() {
     let long = read_crate().long_handlers;
-    assert!(long.is_empty(), "handlers over {MAX_HANDLER_LINES} lines: {long:#?}");
+    assert!(
+        long.is_empty(),
+        "handlers over {MAX_HANDLER_LINES} lines: {long:#?}"
+    );
 }
 
 #[test]

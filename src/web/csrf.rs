@@ -66,10 +66,20 @@ pub async fn csrf_guard(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+/// The session's CSRF token, created on first use. Before sign-in it lives only in the
+/// visitor's encrypted cookie (no session row is stored for them); sign-in replaces it.
+pub fn csrf_token(session: &actix_session::Session) -> String {
+    if let Ok(Some(token)) = session.get::<String>(keys::CSRF) {
+        return token;
+    }
+    let token = crate::domain::tokens::generate();
+    let _ = session.insert(keys::CSRF, &token);
+    token
+}
+
 fn form_field(body: &[u8], name: &str) -> Option<String> {
-    url::form_urlencoded::parse(body)
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    let fields: Vec<(String, String)> = serde_html_form::from_bytes(body).ok()?;
+    fields.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 /// `Origin` (or, without it, `Referer`) must name this host; requests with neither are
@@ -109,4 +119,16 @@ fn same_origin(req: &ServiceRequest) -> bool {
         });
     claimed_authority.eq_ignore_ascii_case(own)
         || public.is_some_and(|p| claimed_authority.eq_ignore_ascii_case(&p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_field;
+
+    #[test]
+    fn the_token_is_read_from_anywhere_in_the_form() {
+        let body = b"emails=a%40x.io&group_ids=g1&group_ids=g2&csrf_token=t%2B1";
+        assert_eq!(form_field(body, "csrf_token").as_deref(), Some("t+1"));
+        assert_eq!(form_field(b"emails=a", "csrf_token"), None);
+    }
 }
