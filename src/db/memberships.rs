@@ -50,7 +50,7 @@ pub fn insert(
     user: &super::users::User,
     role_id: &str,
 ) -> QueryResult<()> {
-    let sort_name = crate::domain::names::sort_key(&user.first_name, &user.last_name);
+    let sort_name = super::users::sort_key(&user.first_name, &user.last_name);
     diesel::insert_into(memberships::table)
         .values(NewMembership {
             org_id,
@@ -139,7 +139,7 @@ pub enum SortKey {
 }
 
 /// Where a page starts: the sort value and user id of the last row of the page before.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cursor {
     pub key: String,
     pub user_id: String,

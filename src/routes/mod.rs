@@ -8,6 +8,7 @@ pub mod groups;
 pub mod health;
 pub mod invitations;
 pub mod orgs;
+mod outcome;
 pub mod pools;
 pub mod reset;
 pub mod roles;
