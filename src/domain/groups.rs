@@ -9,7 +9,9 @@ use serde_json::json;
 
 use super::FieldErrors;
 use super::RuleError;
-use super::members::{Actor, ensure_admin_remains, in_org_tx, require};
+use super::members::{
+    Actor, ensure_admin_remains, group_member_event, in_org_tx, load_target, require,
+};
 use super::roles::Permission;
 use crate::audit::{self, Event, Origin};
 use crate::db::groups::{self, Group};
@@ -325,8 +327,7 @@ pub fn add_member(
     in_org_tx(conn, &actor.org_id, |conn| {
         let group = load(conn, actor, group_id)?;
         // Only members of the group's own organization: anyone else is "not found".
-        let target =
-            memberships::find(conn, &actor.org_id, user_id.trim())?.ok_or(RuleError::NotFound)?;
+        let target = load_target(conn, actor, user_id.trim())?;
         if groups::is_member(conn, &group.id, &target.user.id)? {
             return Err(RuleError::Conflict(format!(
                 "{} is already in {}.",
@@ -336,11 +337,7 @@ pub fn add_member(
         groups::add_member(conn, &actor.org_id, &group.id, &target.user.id)?;
         audit::record(
             conn,
-            &Event::new("group.member_added", origin)
-                .org(&actor.org_id)
-                .actor(&actor.user_id, &actor.email)
-                .target("user", &target.user.id, &target.user.email)
-                .details(json!({ "group_id": group.id, "group": group.name })),
+            &group_member_event("group.member_added", actor, &target, &group, origin),
         )?;
         Ok(target.user.email)
     })
@@ -356,18 +353,14 @@ pub fn remove_member(
     require(actor, Permission::GroupsManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let group = load(conn, actor, group_id)?;
-        let target = memberships::find(conn, &actor.org_id, user_id)?.ok_or(RuleError::NotFound)?;
+        let target = load_target(conn, actor, user_id)?;
         if groups::remove_member(conn, &actor.org_id, &group.id, &target.user.id)? == 0 {
             return Err(RuleError::NotFound);
         }
         ensure_admin_remains(conn, &actor.org_id)?;
         audit::record(
             conn,
-            &Event::new("group.member_removed", origin)
-                .org(&actor.org_id)
-                .actor(&actor.user_id, &actor.email)
-                .target("user", &target.user.id, &target.user.email)
-                .details(json!({ "group_id": group.id, "group": group.name })),
+            &group_member_event("group.member_removed", actor, &target, &group, origin),
         )?;
         Ok(target.user.email)
     })

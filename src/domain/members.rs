@@ -53,7 +53,8 @@ pub(crate) fn rank_of(conn: &mut DbConnection, row: &MemberRow) -> Result<i64, R
     Ok(granted.iter().map(|r| r.rank).fold(row.role.rank, i64::max))
 }
 
-fn load_target(
+/// The organization's member `user_id`; anyone else is "not found".
+pub(crate) fn load_target(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,
@@ -102,6 +103,35 @@ fn event(action: &'static str, actor: &Actor, target: &MemberRow, origin: &Origi
         .org(&actor.org_id)
         .actor(&actor.user_id, &actor.email)
         .target("user", &target.user.id, &target.user.email)
+}
+
+/// `group.member_added` / `group.member_removed`: the member is the target.
+pub(crate) fn group_member_event(
+    action: &'static str,
+    actor: &Actor,
+    target: &MemberRow,
+    group: &groups::Group,
+    origin: &Origin,
+) -> Event {
+    event(action, actor, target, origin)
+        .details(json!({ "group_id": group.id, "group": group.name }))
+}
+
+/// A change to one member, run inside the organization's transaction.
+type MemberChange = fn(&mut DbConnection, &Actor, &str, &Origin) -> Result<(), RuleError>;
+
+/// Runs `change` for a member manager, in one transaction holding the organization.
+fn change_member(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    origin: &Origin,
+    change: MemberChange,
+) -> Result<(), RuleError> {
+    require(actor, Permission::UsersManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        change(conn, actor, user_id, origin)
+    })
 }
 
 /// In one transaction that holds the organization's lock.
@@ -205,10 +235,7 @@ pub fn deactivate(
     user_id: &str,
     origin: &Origin,
 ) -> Result<(), RuleError> {
-    require(actor, Permission::UsersManage)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
-        deactivate_in_tx(conn, actor, user_id, origin)
-    })
+    change_member(conn, actor, user_id, origin, deactivate_in_tx)
 }
 
 fn deactivate_in_tx(
@@ -259,10 +286,7 @@ pub fn activate(
     user_id: &str,
     origin: &Origin,
 ) -> Result<(), RuleError> {
-    require(actor, Permission::UsersManage)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
-        activate_in_tx(conn, actor, user_id, origin)
-    })
+    change_member(conn, actor, user_id, origin, activate_in_tx)
 }
 
 fn activate_in_tx(
@@ -742,11 +766,7 @@ fn add_to_group_in_tx(
     groups::add_member(conn, &actor.org_id, &group.id, user_id)?;
     audit::record(
         conn,
-        &Event::new("group.member_added", origin)
-            .org(&actor.org_id)
-            .actor(&actor.user_id, &actor.email)
-            .target("user", &target.user.id, &target.user.email)
-            .details(json!({ "group_id": group.id, "group": group.name })),
+        &group_member_event("group.member_added", actor, &target, group, origin),
     )?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::FieldErrors;
 use super::RuleError;
-use super::members::{Actor, in_org_tx};
+use super::members::{Actor, in_org_tx, load_target};
 use super::policy::Standing;
 use super::roles::{ENGINEER, MANAGER, Permission, PermissionSet};
 use crate::audit::{self, Event, Origin};
@@ -256,6 +256,11 @@ impl Scope {
         self.pools.iter().find(|p| p.id == id)
     }
 
+    /// The organization's pool `id`, or "not found".
+    pub fn find(&self, id: &str) -> Result<Pool, RuleError> {
+        self.pool(id).cloned().ok_or(RuleError::NotFound)
+    }
+
     /// Pools the actor may see: all with organization-wide `pools.manage`, otherwise
     /// the subtrees of the pools they belong to.
     pub fn visible(&self) -> HashSet<String> {
@@ -352,7 +357,7 @@ pub fn update(
     let name = errors.check("name", parse_name(&form.name));
     in_org_tx(conn, &actor.org_id, |conn| {
         let scope = Scope::load(conn, actor)?;
-        let pool = scope.pool(pool_id).cloned().ok_or(RuleError::NotFound)?;
+        let pool = scope.find(pool_id)?;
         let access = scope.at(&pool.id);
         if !access.can_read() {
             return Err(forbidden());
@@ -404,7 +409,7 @@ pub fn delete_plan(
     pool_id: &str,
 ) -> Result<DeletePlan, RuleError> {
     let scope = Scope::load(conn, actor)?;
-    let pool = scope.pool(pool_id).cloned().ok_or(RuleError::NotFound)?;
+    let pool = scope.find(pool_id)?;
     if !scope.access_under(pool.parent_id.as_deref()).can_manage() {
         return Err(forbidden());
     }
@@ -478,7 +483,7 @@ pub fn add_member(
 ) -> Result<String, RuleError> {
     in_org_tx(conn, &actor.org_id, |conn| {
         let scope = Scope::load(conn, actor)?;
-        let pool = scope.pool(pool_id).cloned().ok_or(RuleError::NotFound)?;
+        let pool = scope.find(pool_id)?;
         let access = scope.at(&pool.id);
         if !access.can_manage() {
             return Err(forbidden());
@@ -522,11 +527,11 @@ pub fn remove_member(
 ) -> Result<String, RuleError> {
     in_org_tx(conn, &actor.org_id, |conn| {
         let scope = Scope::load(conn, actor)?;
-        let pool = scope.pool(pool_id).cloned().ok_or(RuleError::NotFound)?;
+        let pool = scope.find(pool_id)?;
         if !scope.at(&pool.id).can_manage() {
             return Err(forbidden());
         }
-        let target = memberships::find(conn, &actor.org_id, user_id)?.ok_or(RuleError::NotFound)?;
+        let target = load_target(conn, actor, user_id)?;
         if pools::remove_member(conn, &actor.org_id, &pool.id, &target.user.id)? == 0 {
             return Err(RuleError::NotFound);
         }
@@ -651,7 +656,7 @@ pub fn load_view(
     pool_id: &str,
 ) -> Result<PoolView, RuleError> {
     let scope = Scope::load(conn, actor)?;
-    let pool = scope.pool(pool_id).cloned().ok_or(RuleError::NotFound)?;
+    let pool = scope.find(pool_id)?;
     let access = scope.at(&pool.id);
     if !access.can_read() {
         return Err(RuleError::Forbidden(

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::outcome::done_or_form_again;
+use super::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
 use crate::auth::current_user::OrgCtx;
 use crate::domain::FieldErrors;
@@ -17,7 +17,7 @@ use crate::domain::roles::Permission;
 use crate::error::AppResult;
 use crate::web::form::Form;
 use crate::web::layout::Layout;
-use crate::web::{AppState, flash, render, see_other};
+use crate::web::{AppState, render};
 
 #[derive(Template)]
 #[template(path = "groups/list.html")]
@@ -93,12 +93,11 @@ pub async fn create(
     done_or_form_again(
         result,
         |id| {
-            flash(
+            done(
                 &session,
-                "success",
                 format!("Group {} created.", form.name.trim()),
-            );
-            see_other(&format!("/orgs/{}/groups/{id}", ctx.org.slug))
+                &format!("/orgs/{}/groups/{id}", ctx.org.slug),
+            )
         },
         |errors| list(&state, &session, &ctx, Some((form.clone(), errors))),
     )
@@ -179,8 +178,11 @@ pub async fn update(
     done_or_form_again(
         result,
         |()| {
-            flash(&session, "success", "Group saved.");
-            see_other(&format!("/orgs/{}/groups/{id}", ctx.org.slug))
+            done(
+                &session,
+                "Group saved.",
+                &format!("/orgs/{}/groups/{id}", ctx.org.slug),
+            )
         },
         |errors| show(&state, &session, &ctx, id.clone(), Some((form, errors))),
     )
@@ -225,8 +227,11 @@ pub async fn delete(
     let name = state
         .db(move |conn| Ok(rules::delete(conn, &actor, &id, &origin)?))
         .await?;
-    flash(&session, "success", format!("Group {name} deleted."));
-    Ok(see_other(&format!("/orgs/{}/groups", ctx.org.slug)))
+    Ok(done(
+        &session,
+        format!("Group {name} deleted."),
+        &format!("/orgs/{}/groups", ctx.org.slug),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -251,8 +256,11 @@ pub async fn add_member(
     let email = state
         .db(move |conn| Ok(rules::add_member(conn, &actor, &gid, &user_id, &origin)?))
         .await?;
-    flash(&session, "success", format!("{email} added to the group."));
-    Ok(see_other(&format!("/orgs/{}/groups/{id}", ctx.org.slug)))
+    Ok(done(
+        &session,
+        format!("{email} added to the group."),
+        &format!("/orgs/{}/groups/{id}", ctx.org.slug),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -275,14 +283,12 @@ pub async fn remove_member(
     let email = state
         .db(move |conn| Ok(rules::remove_member(conn, &actor, &gid, &user_id, &origin)?))
         .await?;
-    flash(
-        &session,
-        "success",
-        format!("{email} removed from the group."),
-    );
     let back = format!("/orgs/{}/groups/{id}", ctx.org.slug);
-    Ok(see_other(safe_next(
-        form.into_inner().next.as_deref(),
-        &back,
-    )))
+    let next = form.into_inner().next;
+    let back = safe_next(next.as_deref(), &back);
+    Ok(done(
+        &session,
+        format!("{email} removed from the group."),
+        back,
+    ))
 }

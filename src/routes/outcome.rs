@@ -3,18 +3,19 @@
 
 use std::future::Future;
 
+use actix_session::Session;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 
 use crate::domain::{FieldErrors, RuleError};
 use crate::error::AppResult;
-use crate::web::render_status;
+use crate::web::{flash, render_status, see_other};
 
-/// `done` answers a success; input the rules found invalid renders the page `form_again`
+/// `succeeded` answers a success; input the rules found invalid renders the page `form_again`
 /// builds with those errors (422); every other refusal becomes its error page.
 pub(super) async fn done_or_form_again<T, P, F>(
     result: Result<T, RuleError>,
-    done: impl FnOnce(T) -> HttpResponse,
+    succeeded: impl FnOnce(T) -> HttpResponse,
     form_again: impl FnOnce(FieldErrors) -> F,
 ) -> AppResult<HttpResponse>
 where
@@ -22,11 +23,17 @@ where
     F: Future<Output = AppResult<P>>,
 {
     match result {
-        Ok(value) => Ok(done(value)),
+        Ok(value) => Ok(succeeded(value)),
         Err(RuleError::Invalid(errors)) => Ok(render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &form_again(errors).await?,
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A change that worked: the next page says so, and is `location`.
+pub(super) fn done(session: &Session, message: impl Into<String>, location: &str) -> HttpResponse {
+    flash(session, "success", message);
+    see_other(location)
 }

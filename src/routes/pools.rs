@@ -7,7 +7,7 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::outcome::done_or_form_again;
+use super::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
 use crate::auth::current_user::OrgCtx;
 use crate::domain::FieldErrors;
@@ -17,7 +17,7 @@ use crate::domain::pools::{
 use crate::error::AppResult;
 use crate::web::form::Form;
 use crate::web::layout::Layout;
-use crate::web::{AppState, flash, render, see_other};
+use crate::web::{AppState, render};
 
 #[derive(Template)]
 #[template(path = "pools/list.html")]
@@ -78,12 +78,11 @@ pub async fn create(
     done_or_form_again(
         result,
         |id| {
-            flash(
+            done(
                 &session,
-                "success",
                 format!("Pool {} created.", form.name.trim()),
-            );
-            see_other(&format!("/orgs/{}/pools/{id}", ctx.org.slug))
+                &format!("/orgs/{}/pools/{id}", ctx.org.slug),
+            )
         },
         |errors| list(&state, &session, &ctx, Some((form.clone(), errors))),
     )
@@ -158,8 +157,11 @@ pub async fn update(
     done_or_form_again(
         result,
         |()| {
-            flash(&session, "success", "Pool saved.");
-            see_other(&format!("/orgs/{}/pools/{id}", ctx.org.slug))
+            done(
+                &session,
+                "Pool saved.",
+                &format!("/orgs/{}/pools/{id}", ctx.org.slug),
+            )
         },
         |errors| show(&state, &session, &ctx, id.clone(), Some(form), errors),
     )
@@ -202,8 +204,11 @@ pub async fn delete(
     let name = state
         .db(move |conn| Ok(rules::delete(conn, &actor, &id, &origin)?))
         .await?;
-    flash(&session, "success", format!("Pool {name} deleted."));
-    Ok(see_other(&format!("/orgs/{}/pools", ctx.org.slug)))
+    Ok(done(
+        &session,
+        format!("Pool {name} deleted."),
+        &format!("/orgs/{}/pools", ctx.org.slug),
+    ))
 }
 
 pub async fn add_member(
@@ -222,8 +227,11 @@ pub async fn add_member(
     done_or_form_again(
         result,
         |email| {
-            flash(&session, "success", format!("{email} added to the pool."));
-            see_other(&format!("/orgs/{}/pools/{id}", ctx.org.slug))
+            done(
+                &session,
+                format!("{email} added to the pool."),
+                &format!("/orgs/{}/pools/{id}", ctx.org.slug),
+            )
         },
         |errors| show(&state, &session, &ctx, id.clone(), None, errors),
     )
@@ -243,10 +251,9 @@ pub async fn remove_member(
     let email = state
         .db(move |conn| Ok(rules::remove_member(conn, &actor, &pid, &user_id, &origin)?))
         .await?;
-    flash(
+    Ok(done(
         &session,
-        "success",
         format!("{email} removed from the pool."),
-    );
-    Ok(see_other(&format!("/orgs/{}/pools/{id}", ctx.org.slug)))
+        &format!("/orgs/{}/pools/{id}", ctx.org.slug),
+    ))
 }

@@ -4,7 +4,7 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::outcome::done_or_form_again;
+use super::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
 use crate::auth::current_user::OrgCtx;
 use crate::db::roles::{self, Role};
@@ -14,7 +14,7 @@ use crate::domain::roles::{Permission, PermissionSet};
 use crate::error::AppResult;
 use crate::web::form::decode;
 use crate::web::layout::Layout;
-use crate::web::{AppState, flash, render, see_other};
+use crate::web::{AppState, render};
 
 struct PermBox {
     name: &'static str,
@@ -130,24 +130,24 @@ pub async fn list_page(
     Ok(render(&page(&state, &session, &ctx, None).await?))
 }
 
-/// Saves a role form: on success back to the list with `done`, else the form again.
+/// After a role form: on success back to the list saying the role was `verb`, else the
+/// form again.
 async fn saved(
     state: &AppState,
     session: &Session,
     ctx: &OrgCtx,
     (role_id, form): (String, RoleForm),
     result: Result<(), crate::domain::RuleError>,
-    done: &str,
+    verb: &str,
 ) -> AppResult<HttpResponse> {
     done_or_form_again(
         result,
         |()| {
-            flash(
+            done(
                 session,
-                "success",
-                format!("Role {} {done}.", form.name.trim()),
-            );
-            see_other(&format!("/orgs/{}/roles", ctx.org.slug))
+                format!("Role {} {verb}.", form.name.trim()),
+                &format!("/orgs/{}/roles", ctx.org.slug),
+            )
         },
         |errors| page(state, session, ctx, Some((role_id, form.clone(), errors))),
     )
@@ -235,6 +235,9 @@ pub async fn delete(
     let name = state
         .db(move |conn| Ok(custom_roles::delete(conn, &actor, &role_id, &origin)?))
         .await?;
-    flash(&session, "success", format!("Role {name} deleted."));
-    Ok(see_other(&format!("/orgs/{}/roles", ctx.org.slug)))
+    Ok(done(
+        &session,
+        format!("Role {name} deleted."),
+        &format!("/orgs/{}/roles", ctx.org.slug),
+    ))
 }

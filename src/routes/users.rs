@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::outcome::done_or_form_again;
+use super::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
 use crate::auth::current_user::OrgCtx;
 use crate::db;
@@ -22,7 +22,7 @@ use crate::web::confirm::ConfirmPage;
 use crate::web::form::{Form, Query, decode, to_query};
 use crate::web::layout::Layout;
 use crate::web::paging::{BadCursor, Cursor, PAGE_SIZE};
-use crate::web::{AppState, flash, render, render_status, see_other};
+use crate::web::{AppState, render, render_status};
 
 struct SortLink {
     label: &'static str,
@@ -258,10 +258,7 @@ pub async fn update(
     };
     done_or_form_again(
         result,
-        |()| {
-            flash(&session, "success", "Changes saved.");
-            see_other(&base)
-        },
+        |()| done(&session, "Changes saved.", &base),
         |errors| {
             profile(
                 &state,
@@ -346,9 +343,9 @@ async fn member_action(
                 .unwrap_or_default())
         })
         .await?;
-    flash(&session, "success", format!("{email} {}.", action.done));
     let profile = format!("/orgs/{}/users/{user_id}", ctx.org.slug);
-    Ok(see_other(safe_next(next.as_deref(), &profile)))
+    let back = safe_next(next.as_deref(), &profile);
+    Ok(done(&session, format!("{email} {}.", action.done), back))
 }
 
 #[derive(Deserialize)]
@@ -533,8 +530,7 @@ pub async fn remove(
         result,
         |email| {
             let removed = format!("{email} was removed from {}.", ctx.org.name);
-            flash(&session, "success", removed);
-            see_other(&format!("/orgs/{}/users", ctx.org.slug))
+            done(&session, removed, &format!("/orgs/{}/users", ctx.org.slug))
         },
         |errors| delete_page(&state, &session, &ctx, user_id, form, errors),
     )
