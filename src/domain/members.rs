@@ -48,7 +48,7 @@ pub(crate) fn require(actor: &Actor, permission: Permission) -> Result<(), RuleE
 }
 
 /// The member's effective rank: their role's, or a higher one granted by a group.
-pub(crate) fn rank_of(conn: &mut DbConnection, row: &MemberRow) -> Result<i64, RuleError> {
+fn rank_of(conn: &mut DbConnection, row: &MemberRow) -> Result<i64, RuleError> {
     let granted = memberships::group_roles(conn, &row.membership.org_id, &row.user.id)?;
     Ok(granted.iter().map(|r| r.rank).fold(row.role.rank, i64::max))
 }
@@ -161,7 +161,7 @@ pub struct EditForm {
 
 const OWN_MEMBERSHIP: &str = "You would lose access at once. Another admin can do it, or you can leave the organization from your profile.";
 const NOT_FOUND: &str = "Not found.";
-pub const NAME_IS_THEIRS: &str = "This person also belongs to other organizations, so only they (or a platform admin) can change their name.";
+const NAME_IS_THEIRS: &str = "This person also belongs to other organizations, so only they (or a platform admin) can change their name.";
 const OWN_MEMBERSHIP_IN_BULK: &str =
     "This is you: bulk actions never change your own membership. Use your profile instead.";
 
