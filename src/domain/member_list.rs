@@ -307,6 +307,21 @@ mod tests {
     }
 
     #[test]
+    fn cursors_keep_the_format_links_were_written_in() {
+        let cursor = Cursor {
+            key: "ada@example.com".into(),
+            user_id: "u-1".into(),
+        };
+        // `["ada@example.com","u-1"]`, as the Users tab wrote it before web::paging.
+        let written = "WyJhZGFAZXhhbXBsZS5jb20iLCJ1LTEiXQ";
+        assert_eq!(crate::web::paging::Cursor(cursor.clone()).encode(), written);
+        assert_eq!(
+            crate::web::paging::Cursor::decode(written),
+            Some(crate::web::paging::Cursor(cursor))
+        );
+    }
+
+    #[test]
     fn a_cursor_that_does_not_fit_the_sort_is_dropped() {
         let params = ListParams {
             sort: Some("created".into()),
