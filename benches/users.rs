@@ -14,8 +14,8 @@ use portcullis::config::Settings;
 use portcullis::db::memberships::Cursor;
 use portcullis::db::schema::memberships;
 use portcullis::domain::email::Email;
-use portcullis::domain::member_list::encode_cursor;
 use portcullis::startup::Application;
+use portcullis::web::paging::Cursor as PageCursor;
 
 const ORG: &str = "bench";
 const ADMIN: &str = "bench-admin@example.com";
@@ -99,7 +99,7 @@ async fn run(url: String, data_dir: std::path::PathBuf, members: u64) -> anyhow:
     anyhow::ensure!(signed_in.status().as_u16() == 303, "sign-in failed");
 
     let users = format!("{base}/orgs/{ORG}/users");
-    let deep = format!("{users}?sort=email&cursor={}", encode_cursor(&middle));
+    let deep = format!("{users}?sort=email&cursor={}", PageCursor(middle).encode());
     for (label, url) in [
         ("first page", users.clone()),
         ("deep page (cursor at the middle)", deep),

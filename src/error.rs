@@ -206,6 +206,28 @@ impl From<actix_web::error::BlockingError> for AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// Refusals of the organization's rules (members, groups, pools, roles, platform).
+impl From<crate::domain::RuleError> for AppError {
+    fn from(e: crate::domain::RuleError) -> Self {
+        use crate::domain::RuleError;
+        match e {
+            RuleError::NotFound => AppError::NotFound,
+            RuleError::Forbidden(m) => AppError::Forbidden(m),
+            RuleError::Conflict(m) => AppError::Conflict(m),
+            e @ (RuleError::LastAdmin | RuleError::ConfirmOwnRole { .. }) => {
+                AppError::Conflict(e.to_string())
+            }
+            RuleError::Invalid(errors) => AppError::BadRequest(
+                errors
+                    .first()
+                    .unwrap_or("Please correct the form.")
+                    .to_string(),
+            ),
+            RuleError::Db(e) => e.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,7 +50,7 @@ pub fn insert(
     user: &super::users::User,
     role_id: &str,
 ) -> QueryResult<()> {
-    let sort_name = crate::domain::names::sort_key(&user.first_name, &user.last_name);
+    let sort_name = super::users::sort_key(&user.first_name, &user.last_name);
     diesel::insert_into(memberships::table)
         .values(NewMembership {
             org_id,
@@ -139,10 +139,24 @@ pub enum SortKey {
 }
 
 /// Where a page starts: the sort value and user id of the last row of the page before.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A cursor carries it as the pair `[key, user_id]`, so links written before still read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "(String, String)", into = "(String, String)")]
 pub struct Cursor {
     pub key: String,
     pub user_id: String,
+}
+
+impl From<(String, String)> for Cursor {
+    fn from((key, user_id): (String, String)) -> Self {
+        Cursor { key, user_id }
+    }
+}
+
+impl From<Cursor> for (String, String) {
+    fn from(c: Cursor) -> Self {
+        (c.key, c.user_id)
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -3,7 +3,6 @@ use diesel::prelude::*;
 
 use super::schema::roles;
 use super::{DbConnection, new_id, now};
-use crate::domain::roles::{BUILTIN_ROLES, PermissionSet};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = roles)]
@@ -18,43 +17,24 @@ pub struct Role {
     pub created_at: NaiveDateTime,
 }
 
-impl Role {
-    pub fn permission_set(&self) -> PermissionSet {
-        PermissionSet::parse_lenient(&self.permissions)
-    }
-}
-
 #[derive(Insertable)]
 #[diesel(table_name = roles)]
-struct NewRole<'a> {
-    id: &'a str,
-    org_id: &'a str,
-    key: &'a str,
-    name: &'a str,
-    permissions: &'a str,
-    rank: i64,
-    builtin: bool,
-    created_at: NaiveDateTime,
+pub struct NewRole<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub key: &'a str,
+    pub name: &'a str,
+    pub permissions: &'a str,
+    pub rank: i64,
+    pub builtin: bool,
+    pub created_at: NaiveDateTime,
 }
 
-pub fn seed_builtin(conn: &mut DbConnection, org_id: &str) -> QueryResult<()> {
-    for builtin in BUILTIN_ROLES {
-        let id = new_id();
-        let permissions = builtin.permissions().to_string();
-        diesel::insert_into(roles::table)
-            .values(NewRole {
-                id: &id,
-                org_id,
-                key: builtin.key,
-                name: builtin.name,
-                permissions: &permissions,
-                rank: builtin.rank,
-                builtin: true,
-                created_at: now(),
-            })
-            .execute(conn)?;
-    }
-    Ok(())
+pub fn insert(conn: &mut DbConnection, role: &NewRole) -> QueryResult<()> {
+    diesel::insert_into(roles::table)
+        .values(role)
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<Role>> {
@@ -92,8 +72,9 @@ pub fn insert_custom(
 ) -> QueryResult<String> {
     let id = new_id();
     let key = format!("custom-{id}");
-    diesel::insert_into(roles::table)
-        .values(NewRole {
+    insert(
+        conn,
+        &NewRole {
             id: &id,
             org_id,
             key: &key,
@@ -102,8 +83,8 @@ pub fn insert_custom(
             rank,
             builtin: false,
             created_at: now(),
-        })
-        .execute(conn)?;
+        },
+    )?;
     Ok(id)
 }
 

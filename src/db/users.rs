@@ -21,12 +21,27 @@ pub struct User {
 
 impl User {
     pub fn display_name(&self) -> String {
-        crate::domain::names::full_name(&self.first_name, &self.last_name)
+        full_name(&self.first_name, &self.last_name)
     }
 
     pub fn is_active(&self) -> bool {
         self.status == "active"
     }
+}
+
+/// "First Last", or whichever part exists.
+pub fn full_name(first: &str, last: &str) -> String {
+    match (first.trim(), last.trim()) {
+        ("", "") => String::new(),
+        (f, "") => f.to_string(),
+        ("", l) => l.to_string(),
+        (f, l) => format!("{f} {l}"),
+    }
+}
+
+/// Case-folded full name, what the Users tab sorts and searches by.
+pub fn sort_key(first: &str, last: &str) -> String {
+    full_name(first, last).to_lowercase()
 }
 
 #[derive(Insertable)]

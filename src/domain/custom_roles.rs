@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use super::FieldErrors;
-use super::members::{Actor, MemberError, ensure_admin_remains, in_org_tx, require};
+use super::RuleError;
+use super::members::{Actor, ensure_admin_remains, in_org_tx, require};
 use super::roles::{Permission, PermissionSet, rank_for};
 use crate::audit::{self, Event, Origin};
 use crate::db::DbConnection;
@@ -96,12 +97,12 @@ pub fn create(
     actor: &Actor,
     form: &RoleForm,
     origin: &Origin,
-) -> Result<String, MemberError> {
+) -> Result<String, RuleError> {
     require(actor, Permission::OrgManage)?;
-    let valid = validate(form, actor.perms, actor.rank).map_err(MemberError::Invalid)?;
+    let valid = validate(form, actor.perms, actor.rank).map_err(RuleError::Invalid)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         if name_taken(conn, &actor.org_id, &valid.name, None)? {
-            return Err(MemberError::invalid(
+            return Err(RuleError::invalid(
                 "name",
                 "A role with this name already exists.",
             ));
@@ -117,16 +118,16 @@ pub fn create(
     })
 }
 
-fn load_custom(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Role, MemberError> {
-    let role = roles::find(conn, &actor.org_id, role_id)?.ok_or(MemberError::NotFound)?;
+fn load_custom(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Role, RuleError> {
+    let role = roles::find(conn, &actor.org_id, role_id)?.ok_or(RuleError::NotFound)?;
     if role.builtin {
-        return Err(MemberError::Conflict(format!(
+        return Err(RuleError::Conflict(format!(
             "{} is a built-in role: it cannot be changed or deleted.",
             role.name
         )));
     }
     if !actor.standing().may_act_on(role.rank) {
-        return Err(MemberError::Forbidden(
+        return Err(RuleError::Forbidden(
             "You cannot change a role that ranks above your own.".into(),
         ));
     }
@@ -139,13 +140,13 @@ pub fn update(
     role_id: &str,
     form: &RoleForm,
     origin: &Origin,
-) -> Result<(), MemberError> {
+) -> Result<(), RuleError> {
     require(actor, Permission::OrgManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let role = load_custom(conn, actor, role_id)?;
-        let valid = validate(form, actor.perms, actor.rank).map_err(MemberError::Invalid)?;
+        let valid = validate(form, actor.perms, actor.rank).map_err(RuleError::Invalid)?;
         if name_taken(conn, &actor.org_id, &valid.name, Some(&role.id))? {
-            return Err(MemberError::invalid(
+            return Err(RuleError::invalid(
                 "name",
                 "A role with this name already exists.",
             ));
@@ -175,11 +176,7 @@ pub fn update(
 }
 
 /// The role, if the actor may delete it (the page that asks first shows it).
-pub fn deletable(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    role_id: &str,
-) -> Result<Role, MemberError> {
+pub fn deletable(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Role, RuleError> {
     require(actor, Permission::OrgManage)?;
     load_custom(conn, actor, role_id)
 }
@@ -189,13 +186,13 @@ pub fn delete(
     actor: &Actor,
     role_id: &str,
     origin: &Origin,
-) -> Result<String, MemberError> {
+) -> Result<String, RuleError> {
     require(actor, Permission::OrgManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let role = load_custom(conn, actor, role_id)?;
         let usage = roles::usage(conn, &actor.org_id, &role.id)?;
         if usage.in_use() {
-            return Err(MemberError::Conflict(format!(
+            return Err(RuleError::Conflict(format!(
                 "{} is in use ({} members, {} groups, {} pool memberships, {} pending invitations): give them another role first.",
                 role.name, usage.members, usage.groups, usage.pool_members, usage.invitations
             )));

@@ -3,16 +3,121 @@
 //! role above their own, and a change that would leave the organization without an
 //! active admin (when that admin is one through a group) is refused.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 
 use super::FieldErrors;
-use super::members::{Actor, MemberError, ensure_admin_remains, in_org_tx, require};
+use super::RuleError;
+use super::members::{
+    Actor, ensure_admin_remains, group_member_event, in_org_tx, load_target, require,
+};
 use super::roles::Permission;
 use crate::audit::{self, Event, Origin};
 use crate::db::groups::{self, Group};
+use crate::db::memberships::Membership;
+use crate::db::users::User;
 use crate::db::{DbConnection, memberships, roles};
 
 const GRANT_ABOVE_OWN_RANK: &str = "You cannot grant a role that ranks above your own.";
+
+/// Choices for the role and owner selects.
+const MEMBER_CHOICES: i64 = 500;
+const MEMBERS_SHOWN: i64 = 500;
+
+pub struct GroupRow {
+    pub group: Group,
+    pub role_name: String,
+    pub owner: String,
+    pub members: i64,
+}
+
+/// The Groups page: every group, and the choices of the create form.
+pub struct GroupsList {
+    pub rows: Vec<GroupRow>,
+    /// The roles the actor may have a group grant.
+    pub roles: Vec<roles::Role>,
+    pub owners: Vec<Membership>,
+}
+
+pub fn load_list(conn: &mut DbConnection, actor: &Actor) -> diesel::QueryResult<GroupsList> {
+    let org_id = actor.org_id.as_str();
+    let counts: HashMap<String, i64> = groups::member_counts(conn, org_id)?.into_iter().collect();
+    let all_roles = roles::list(conn, org_id)?;
+    let owners = memberships::active_members(conn, org_id, MEMBER_CHOICES)?;
+    let role_names: HashMap<&str, &str> = all_roles
+        .iter()
+        .map(|r| (r.id.as_str(), r.name.as_str()))
+        .collect();
+    let emails: HashMap<&str, &str> = owners
+        .iter()
+        .map(|m| (m.user_id.as_str(), m.email.as_str()))
+        .collect();
+    let name_of = |names: &HashMap<&str, &str>, id: Option<&str>| {
+        id.and_then(|id| names.get(id).copied())
+            .unwrap_or("")
+            .to_string()
+    };
+    let rows = groups::list(conn, org_id)?
+        .into_iter()
+        .map(|g| GroupRow {
+            role_name: name_of(&role_names, g.role_id.as_deref()),
+            owner: name_of(&emails, g.owner_id.as_deref()),
+            members: counts.get(&g.id).copied().unwrap_or(0),
+            group: g,
+        })
+        .collect();
+    Ok(GroupsList {
+        rows,
+        roles: super::policy::grantable(&actor.standing(), all_roles, |r| r.rank),
+        owners,
+    })
+}
+
+/// A group's page: its members, and the choices of its forms.
+pub struct GroupView {
+    pub group: Group,
+    pub members: Vec<User>,
+    pub roles: Vec<roles::Role>,
+    /// Active members not in the group yet.
+    pub candidates: Vec<Membership>,
+    pub owners: Vec<Membership>,
+}
+
+impl GroupView {
+    /// The edit form as the group stands.
+    pub fn form(&self) -> GroupForm {
+        GroupForm {
+            name: self.group.name.clone(),
+            description: self.group.description.clone(),
+            role_id: self.group.role_id.clone().unwrap_or_default(),
+            owner_id: self.group.owner_id.clone().unwrap_or_default(),
+        }
+    }
+}
+
+pub fn load_view(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    group_id: &str,
+) -> Result<GroupView, RuleError> {
+    let org_id = actor.org_id.as_str();
+    let group = groups::find(conn, org_id, group_id)?.ok_or(RuleError::NotFound)?;
+    let members = groups::members(conn, org_id, &group.id, MEMBERS_SHOWN)?;
+    let owners = memberships::active_members(conn, org_id, MEMBER_CHOICES)?;
+    let all_roles = roles::list(conn, org_id)?;
+    Ok(GroupView {
+        candidates: owners
+            .iter()
+            .filter(|c| !members.iter().any(|m| m.id == c.user_id))
+            .cloned()
+            .collect(),
+        roles: super::policy::grantable(&actor.standing(), all_roles, |r| r.rank),
+        group,
+        members,
+        owners,
+    })
+}
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct GroupForm {
@@ -58,10 +163,10 @@ fn check(
     actor: &Actor,
     form: &GroupForm,
     except: Option<&str>,
-) -> Result<Checked, MemberError> {
-    let (name, description) = validate(form).map_err(MemberError::Invalid)?;
+) -> Result<Checked, RuleError> {
+    let (name, description) = validate(form).map_err(RuleError::Invalid)?;
     if groups::name_taken(conn, &actor.org_id, &name, except)? {
-        return Err(MemberError::invalid(
+        return Err(RuleError::invalid(
             "name",
             "A group with this name already exists in this organization.",
         ));
@@ -70,10 +175,10 @@ fn check(
         "" => None,
         id => {
             let role = roles::find(conn, &actor.org_id, id)?.ok_or_else(|| {
-                MemberError::invalid("role_id", "Choose one of the organization's roles.")
+                RuleError::invalid("role_id", "Choose one of the organization's roles.")
             })?;
             if !actor.standing().may_grant(role.rank) {
-                return Err(MemberError::invalid("role_id", GRANT_ABOVE_OWN_RANK));
+                return Err(RuleError::invalid("role_id", GRANT_ABOVE_OWN_RANK));
             }
             Some(role)
         }
@@ -83,7 +188,7 @@ fn check(
         id => memberships::find(conn, &actor.org_id, id)?
             .map(|m| m.user.id)
             .ok_or_else(|| {
-                MemberError::invalid("owner_id", "Choose a member of this organization.")
+                RuleError::invalid("owner_id", "Choose a member of this organization.")
             })?,
     };
     Ok(Checked {
@@ -106,7 +211,7 @@ pub fn create(
     actor: &Actor,
     form: &GroupForm,
     origin: &Origin,
-) -> Result<String, MemberError> {
+) -> Result<String, RuleError> {
     require(actor, Permission::GroupsManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let c = check(conn, actor, form, None)?;
@@ -132,13 +237,13 @@ pub fn create(
 
 /// The group, if it is this organization's and the actor may manage it: a group that
 /// grants a role above the actor's is out of their reach.
-fn load(conn: &mut DbConnection, actor: &Actor, group_id: &str) -> Result<Group, MemberError> {
-    let group = groups::find(conn, &actor.org_id, group_id)?.ok_or(MemberError::NotFound)?;
+fn load(conn: &mut DbConnection, actor: &Actor, group_id: &str) -> Result<Group, RuleError> {
+    let group = groups::find(conn, &actor.org_id, group_id)?.ok_or(RuleError::NotFound)?;
     if let Some(role_id) = &group.role_id
         && let Some(role) = roles::find(conn, &actor.org_id, role_id)?
         && !actor.standing().may_grant(role.rank)
     {
-        return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
+        return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     Ok(group)
 }
@@ -149,7 +254,7 @@ pub fn update(
     group_id: &str,
     form: &GroupForm,
     origin: &Origin,
-) -> Result<(), MemberError> {
+) -> Result<(), RuleError> {
     require(actor, Permission::GroupsManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let group = load(conn, actor, group_id)?;
@@ -186,7 +291,7 @@ pub fn deletable(
     conn: &mut DbConnection,
     actor: &Actor,
     group_id: &str,
-) -> Result<Group, MemberError> {
+) -> Result<Group, RuleError> {
     require(actor, Permission::GroupsManage)?;
     load(conn, actor, group_id)
 }
@@ -196,7 +301,7 @@ pub fn delete(
     actor: &Actor,
     group_id: &str,
     origin: &Origin,
-) -> Result<String, MemberError> {
+) -> Result<String, RuleError> {
     require(actor, Permission::GroupsManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let group = load(conn, actor, group_id)?;
@@ -217,15 +322,14 @@ pub fn add_member(
     group_id: &str,
     user_id: &str,
     origin: &Origin,
-) -> Result<String, MemberError> {
+) -> Result<String, RuleError> {
     require(actor, Permission::GroupsManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let group = load(conn, actor, group_id)?;
         // Only members of the group's own organization: anyone else is "not found".
-        let target =
-            memberships::find(conn, &actor.org_id, user_id.trim())?.ok_or(MemberError::NotFound)?;
+        let target = load_target(conn, actor, user_id.trim())?;
         if groups::is_member(conn, &group.id, &target.user.id)? {
-            return Err(MemberError::Conflict(format!(
+            return Err(RuleError::Conflict(format!(
                 "{} is already in {}.",
                 target.user.email, group.name
             )));
@@ -233,11 +337,7 @@ pub fn add_member(
         groups::add_member(conn, &actor.org_id, &group.id, &target.user.id)?;
         audit::record(
             conn,
-            &Event::new("group.member_added", origin)
-                .org(&actor.org_id)
-                .actor(&actor.user_id, &actor.email)
-                .target("user", &target.user.id, &target.user.email)
-                .details(json!({ "group_id": group.id, "group": group.name })),
+            &group_member_event("group.member_added", actor, &target, &group, origin),
         )?;
         Ok(target.user.email)
     })
@@ -249,23 +349,18 @@ pub fn remove_member(
     group_id: &str,
     user_id: &str,
     origin: &Origin,
-) -> Result<String, MemberError> {
+) -> Result<String, RuleError> {
     require(actor, Permission::GroupsManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let group = load(conn, actor, group_id)?;
-        let target =
-            memberships::find(conn, &actor.org_id, user_id)?.ok_or(MemberError::NotFound)?;
+        let target = load_target(conn, actor, user_id)?;
         if groups::remove_member(conn, &actor.org_id, &group.id, &target.user.id)? == 0 {
-            return Err(MemberError::NotFound);
+            return Err(RuleError::NotFound);
         }
         ensure_admin_remains(conn, &actor.org_id)?;
         audit::record(
             conn,
-            &Event::new("group.member_removed", origin)
-                .org(&actor.org_id)
-                .actor(&actor.user_id, &actor.email)
-                .target("user", &target.user.id, &target.user.email)
-                .details(json!({ "group_id": group.id, "group": group.name })),
+            &group_member_event("group.member_removed", actor, &target, &group, origin),
         )?;
         Ok(target.user.email)
     })

@@ -5,10 +5,10 @@
 use diesel::Connection;
 use serde_json::json;
 
-use super::FieldErrors;
 use super::names::{parse_name, sort_key};
 use super::policy::{self, OwnMembership, Standing, Verdict};
 use super::roles::{ADMIN, Permission, PermissionSet};
+use super::{FieldErrors, RuleError};
 use crate::audit::{self, Event, Origin};
 use crate::db::memberships::{self, MemberRow};
 use crate::db::roles::{self, Role};
@@ -34,79 +34,50 @@ impl Actor {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum MemberError {
-    #[error("not found")]
-    NotFound,
-    #[error("{0}")]
-    Forbidden(String),
-    #[error(
-        "An organization must keep at least one active admin. Make someone else an admin first."
-    )]
-    LastAdmin,
-    #[error("{0}")]
-    Conflict(String),
-    #[error("Please correct the highlighted fields.")]
-    Invalid(FieldErrors),
-    /// Changing one's own role needs its own, explicit confirmation.
-    #[error("Confirm that you want to change your own role from {from} to {to}.")]
-    ConfirmOwnRole { from: String, to: String },
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
-
-impl MemberError {
-    pub(crate) fn invalid(field: &'static str, message: &str) -> Self {
-        let mut errors = FieldErrors::default();
-        errors.add(field, message);
-        MemberError::Invalid(errors)
-    }
-}
-
 const ABOVE_OWN_RANK: &str = "You cannot change a member whose role ranks above your own.";
 const GRANT_ABOVE_OWN_RANK: &str = "You cannot grant a role that ranks above your own.";
 
-pub(crate) fn require(actor: &Actor, permission: Permission) -> Result<(), MemberError> {
+pub(crate) fn require(actor: &Actor, permission: Permission) -> Result<(), RuleError> {
     if actor.standing().may(permission) {
         Ok(())
     } else {
-        Err(MemberError::Forbidden(
+        Err(RuleError::Forbidden(
             "You do not have permission to do this.".into(),
         ))
     }
 }
 
 /// The member's effective rank: their role's, or a higher one granted by a group.
-pub(crate) fn rank_of(conn: &mut DbConnection, row: &MemberRow) -> Result<i64, MemberError> {
+fn rank_of(conn: &mut DbConnection, row: &MemberRow) -> Result<i64, RuleError> {
     let granted = memberships::group_roles(conn, &row.membership.org_id, &row.user.id)?;
     Ok(granted.iter().map(|r| r.rank).fold(row.role.rank, i64::max))
 }
 
-fn load_target(
+/// The organization's member `user_id`; anyone else is "not found".
+pub(crate) fn load_target(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,
-) -> Result<MemberRow, MemberError> {
-    memberships::find(conn, &actor.org_id, user_id)?.ok_or(MemberError::NotFound)
+) -> Result<MemberRow, RuleError> {
+    memberships::find(conn, &actor.org_id, user_id)?.ok_or(RuleError::NotFound)
 }
 
 fn check_target_rank(
     conn: &mut DbConnection,
     actor: &Actor,
     target: &MemberRow,
-) -> Result<(), MemberError> {
+) -> Result<(), RuleError> {
     if !actor.standing().may_act_on(rank_of(conn, target)?) {
-        return Err(MemberError::Forbidden(ABOVE_OWN_RANK.into()));
+        return Err(RuleError::Forbidden(ABOVE_OWN_RANK.into()));
     }
     Ok(())
 }
 
-fn load_role(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Role, MemberError> {
-    let role = roles::find(conn, &actor.org_id, role_id)?.ok_or_else(|| {
-        MemberError::invalid("role_id", "Choose one of the organization's roles.")
-    })?;
+fn load_role(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Role, RuleError> {
+    let role = roles::find(conn, &actor.org_id, role_id)?
+        .ok_or_else(|| RuleError::invalid("role_id", "Choose one of the organization's roles."))?;
     if !actor.standing().may_grant(role.rank) {
-        return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
+        return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     Ok(role)
 }
@@ -114,10 +85,7 @@ fn load_role(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Ro
 /// Checked after a change, inside its transaction: if the change left no active admin,
 /// the error rolls it back. Because every admin-affecting change first locks the
 /// organization row, two admins acting at once are serialized and cannot both succeed.
-pub(crate) fn ensure_admin_remains(
-    conn: &mut DbConnection,
-    org_id: &str,
-) -> Result<(), MemberError> {
+pub(crate) fn ensure_admin_remains(conn: &mut DbConnection, org_id: &str) -> Result<(), RuleError> {
     let admin_roles: Vec<String> = roles::list(conn, org_id)?
         .into_iter()
         .filter(|r| r.permission_set().is_admin())
@@ -126,7 +94,7 @@ pub(crate) fn ensure_admin_remains(
     if memberships::any_active_admin(conn, org_id, &admin_roles)? {
         Ok(())
     } else {
-        Err(MemberError::LastAdmin)
+        Err(RuleError::LastAdmin)
     }
 }
 
@@ -137,12 +105,41 @@ fn event(action: &'static str, actor: &Actor, target: &MemberRow, origin: &Origi
         .target("user", &target.user.id, &target.user.email)
 }
 
+/// `group.member_added` / `group.member_removed`: the member is the target.
+pub(crate) fn group_member_event(
+    action: &'static str,
+    actor: &Actor,
+    target: &MemberRow,
+    group: &groups::Group,
+    origin: &Origin,
+) -> Event {
+    event(action, actor, target, origin)
+        .details(json!({ "group_id": group.id, "group": group.name }))
+}
+
+/// A change to one member, run inside the organization's transaction.
+type MemberChange = fn(&mut DbConnection, &Actor, &str, &Origin) -> Result<(), RuleError>;
+
+/// Runs `change` for a member manager, in one transaction holding the organization.
+fn change_member(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    origin: &Origin,
+    change: MemberChange,
+) -> Result<(), RuleError> {
+    require(actor, Permission::UsersManage)?;
+    in_org_tx(conn, &actor.org_id, |conn| {
+        change(conn, actor, user_id, origin)
+    })
+}
+
 /// In one transaction that holds the organization's lock.
 pub(crate) fn in_org_tx<T>(
     conn: &mut DbConnection,
     org_id: &str,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, MemberError>,
-) -> Result<T, MemberError> {
+    f: impl FnOnce(&mut DbConnection) -> Result<T, RuleError>,
+) -> Result<T, RuleError> {
     db::write_tx(conn, |conn| {
         organizations::lock(conn, org_id)?;
         f(conn)
@@ -164,7 +161,7 @@ pub struct EditForm {
 
 const OWN_MEMBERSHIP: &str = "You would lose access at once. Another admin can do it, or you can leave the organization from your profile.";
 const NOT_FOUND: &str = "Not found.";
-pub const NAME_IS_THEIRS: &str = "This person also belongs to other organizations, so only they (or a platform admin) can change their name.";
+const NAME_IS_THEIRS: &str = "This person also belongs to other organizations, so only they (or a platform admin) can change their name.";
 const OWN_MEMBERSHIP_IN_BULK: &str =
     "This is you: bulk actions never change your own membership. Use your profile instead.";
 
@@ -175,13 +172,13 @@ pub fn edit(
     user_id: &str,
     form: &EditForm,
     origin: &Origin,
-) -> Result<(), MemberError> {
+) -> Result<(), RuleError> {
     require(actor, Permission::UsersManage)?;
     let mut errors = FieldErrors::default();
     let first = errors.check("first_name", parse_name(&form.first_name));
     let last = errors.check("last_name", parse_name(&form.last_name));
     let (Some(first), Some(last)) = (first, last) else {
-        return Err(MemberError::Invalid(errors));
+        return Err(RuleError::Invalid(errors));
     };
     in_org_tx(conn, &actor.org_id, |conn| {
         let target = load_target(conn, actor, user_id)?;
@@ -197,7 +194,7 @@ pub fn edit(
             && policy::own_membership(OwnMembership::ChangeRole) == Verdict::NeedsOwnConfirmation
             && form.confirm_own_role != "yes"
         {
-            return Err(MemberError::ConfirmOwnRole {
+            return Err(RuleError::ConfirmOwnRole {
                 from: target.role.name.clone(),
                 to: role.name.clone(),
             });
@@ -208,7 +205,7 @@ pub fn edit(
                 memberships::all_orgs_of_user(conn, user_id)?.len(),
             )
         {
-            return Err(MemberError::invalid("first_name", NAME_IS_THEIRS));
+            return Err(RuleError::invalid("first_name", NAME_IS_THEIRS));
         }
         if name_changed {
             users::set_name(conn, user_id, &first, &last)?;
@@ -237,11 +234,8 @@ pub fn deactivate(
     actor: &Actor,
     user_id: &str,
     origin: &Origin,
-) -> Result<(), MemberError> {
-    require(actor, Permission::UsersManage)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
-        deactivate_in_tx(conn, actor, user_id, origin)
-    })
+) -> Result<(), RuleError> {
+    change_member(conn, actor, user_id, origin, deactivate_in_tx)
 }
 
 fn deactivate_in_tx(
@@ -249,7 +243,7 @@ fn deactivate_in_tx(
     actor: &Actor,
     user_id: &str,
     origin: &Origin,
-) -> Result<(), MemberError> {
+) -> Result<(), RuleError> {
     let target = deactivatable(conn, actor, user_id)?;
     // Access to this organization ends on the member's next request, which checks the
     // membership; their sessions stay, because other organizations are not ours to end.
@@ -265,18 +259,18 @@ pub fn deactivatable(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,
-) -> Result<MemberRow, MemberError> {
+) -> Result<MemberRow, RuleError> {
     require(actor, Permission::UsersManage)?;
     let target = load_target(conn, actor, user_id)?;
     if target.user.id == actor.user_id
         && policy::own_membership(OwnMembership::Deactivate) == Verdict::Refused
     {
-        return Err(MemberError::Conflict(format!(
+        return Err(RuleError::Conflict(format!(
             "You cannot deactivate yourself. {OWN_MEMBERSHIP}"
         )));
     }
     if !target.membership.is_active() {
-        return Err(MemberError::Conflict(format!(
+        return Err(RuleError::Conflict(format!(
             "{} is already inactive.",
             target.user.email
         )));
@@ -291,11 +285,8 @@ pub fn activate(
     actor: &Actor,
     user_id: &str,
     origin: &Origin,
-) -> Result<(), MemberError> {
-    require(actor, Permission::UsersManage)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
-        activate_in_tx(conn, actor, user_id, origin)
-    })
+) -> Result<(), RuleError> {
+    change_member(conn, actor, user_id, origin, activate_in_tx)
 }
 
 fn activate_in_tx(
@@ -303,10 +294,10 @@ fn activate_in_tx(
     actor: &Actor,
     user_id: &str,
     origin: &Origin,
-) -> Result<(), MemberError> {
+) -> Result<(), RuleError> {
     let target = load_target(conn, actor, user_id)?;
     if target.membership.is_active() {
-        return Err(MemberError::Conflict(format!(
+        return Err(RuleError::Conflict(format!(
             "{} is already active.",
             target.user.email
         )));
@@ -322,16 +313,16 @@ pub fn promotable(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,
-) -> Result<MemberRow, MemberError> {
+) -> Result<MemberRow, RuleError> {
     require(actor, Permission::UsersManage)?;
-    let admin = roles::find_by_key(conn, &actor.org_id, ADMIN)?.ok_or(MemberError::NotFound)?;
+    let admin = roles::find_by_key(conn, &actor.org_id, ADMIN)?.ok_or(RuleError::NotFound)?;
     let target = load_target(conn, actor, user_id)?;
     if !actor.standing().may_grant(admin.rank) {
-        return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
+        return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     check_target_rank(conn, actor, &target)?;
     if target.role.id == admin.id {
-        return Err(MemberError::Conflict(format!(
+        return Err(RuleError::Conflict(format!(
             "{} is already an admin.",
             target.user.email
         )));
@@ -345,10 +336,10 @@ pub fn make_admin(
     actor: &Actor,
     user_id: &str,
     origin: &Origin,
-) -> Result<(), MemberError> {
+) -> Result<(), RuleError> {
     require(actor, Permission::UsersManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
-        let admin = roles::find_by_key(conn, &actor.org_id, ADMIN)?.ok_or(MemberError::NotFound)?;
+        let admin = roles::find_by_key(conn, &actor.org_id, ADMIN)?.ok_or(RuleError::NotFound)?;
         set_role_in_tx(conn, actor, user_id, &admin, origin)
     })
 }
@@ -359,14 +350,14 @@ fn set_role_in_tx(
     user_id: &str,
     role: &Role,
     origin: &Origin,
-) -> Result<(), MemberError> {
+) -> Result<(), RuleError> {
     let target = load_target(conn, actor, user_id)?;
     if !actor.standing().may_grant(role.rank) {
-        return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
+        return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     check_target_rank(conn, actor, &target)?;
     if target.role.id == role.id {
-        return Err(MemberError::Conflict(format!(
+        return Err(RuleError::Conflict(format!(
             "{} already has the {} role.",
             target.user.email, role.name
         )));
@@ -404,7 +395,7 @@ pub fn removal_plan(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,
-) -> Result<RemovalPlan, MemberError> {
+) -> Result<RemovalPlan, RuleError> {
     require(actor, Permission::UsersManage)?;
     let target = load_target(conn, actor, user_id)?;
     let owned_groups = groups::owned_by(conn, &actor.org_id, user_id)?
@@ -437,18 +428,19 @@ pub struct RemoveForm {
 
 /// Removes the member from the organization (the account survives): their group and
 /// pool memberships go, what they own passes to the successor, their sessions end.
+/// Answers the removed member's email.
 pub fn remove(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,
     form: &RemoveForm,
     origin: &Origin,
-) -> Result<(), MemberError> {
+) -> Result<String, RuleError> {
     require(actor, Permission::UsersManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let target = load_target(conn, actor, user_id)?;
         if form.confirm_email.trim().to_lowercase() != target.user.email {
-            return Err(MemberError::invalid(
+            return Err(RuleError::invalid(
                 "confirm_email",
                 "Type the member's email address exactly to confirm.",
             ));
@@ -457,7 +449,8 @@ pub fn remove(
             "" => None,
             id => Some(id),
         };
-        remove_in_tx(conn, actor, &target, successor, origin)
+        remove_in_tx(conn, actor, &target, successor, origin)?;
+        Ok(target.user.email)
     })
 }
 
@@ -467,7 +460,7 @@ fn remove_in_tx(
     target: &MemberRow,
     successor_id: Option<&str>,
     origin: &Origin,
-) -> Result<(), MemberError> {
+) -> Result<(), RuleError> {
     check_target_rank(conn, actor, target)?;
     let user_id = target.user.id.as_str();
     let owns_groups = !groups::owned_by(conn, &actor.org_id, user_id)?.is_empty();
@@ -476,7 +469,7 @@ fn remove_in_tx(
     let (mut groups_moved, mut pools_moved) = (0, 0);
     if owns_groups || owns_pools {
         let successor_id = successor_id.ok_or_else(|| {
-            MemberError::invalid(
+            RuleError::invalid(
                 "successor_id",
                 "This member owns groups or pools: choose who takes them over.",
             )
@@ -484,7 +477,7 @@ fn remove_in_tx(
         let successor = memberships::find(conn, &actor.org_id, successor_id)?
             .filter(|s| s.membership.is_active() && s.user.id != user_id)
             .ok_or_else(|| {
-                MemberError::invalid(
+                RuleError::invalid(
                     "successor_id",
                     "Choose another active member of this organization.",
                 )
@@ -574,7 +567,7 @@ pub fn bulk(
     role_id: Option<&str>,
     group_id: Option<&str>,
     origin: &Origin,
-) -> Result<Vec<BulkOutcome>, MemberError> {
+) -> Result<Vec<BulkOutcome>, RuleError> {
     check_selection(actor, user_ids)?;
     in_org_tx(conn, &actor.org_id, |conn| {
         let (role, group) = bulk_parameters(conn, actor, action, role_id, group_id)?;
@@ -635,7 +628,7 @@ pub fn bulk(
                     done: true,
                     reason: String::new(),
                 },
-                Err(MemberError::Db(e)) => return Err(MemberError::Db(e)),
+                Err(RuleError::Db(e)) => return Err(RuleError::Db(e)),
                 Err(e) => BulkOutcome {
                     user_id: user_id.clone(),
                     email,
@@ -648,16 +641,16 @@ pub fn bulk(
     })
 }
 
-fn check_selection(actor: &Actor, user_ids: &[String]) -> Result<(), MemberError> {
+fn check_selection(actor: &Actor, user_ids: &[String]) -> Result<(), RuleError> {
     require(actor, Permission::UsersManage)?;
     if user_ids.is_empty() {
-        return Err(MemberError::invalid(
+        return Err(RuleError::invalid(
             "user_ids",
             "Select at least one member.",
         ));
     }
     if user_ids.len() > BULK_LIMIT {
-        return Err(MemberError::invalid(
+        return Err(RuleError::invalid(
             "user_ids",
             "Select at most 1,000 members at a time.",
         ));
@@ -672,14 +665,14 @@ fn bulk_parameters(
     action: BulkAction,
     role_id: Option<&str>,
     group_id: Option<&str>,
-) -> Result<(Option<Role>, Option<groups::Group>), MemberError> {
+) -> Result<(Option<Role>, Option<groups::Group>), RuleError> {
     let role = match action {
         BulkAction::SetRole => Some(load_role(
             conn,
             actor,
             role_id
                 .filter(|r| !r.is_empty())
-                .ok_or_else(|| MemberError::invalid("role_id", "Choose the role to give."))?,
+                .ok_or_else(|| RuleError::invalid("role_id", "Choose the role to give."))?,
         )?),
         _ => None,
     };
@@ -688,9 +681,9 @@ fn bulk_parameters(
             require(actor, Permission::GroupsManage)?;
             let id = group_id
                 .filter(|g| !g.is_empty())
-                .ok_or_else(|| MemberError::invalid("group_id", "Choose the group."))?;
+                .ok_or_else(|| RuleError::invalid("group_id", "Choose the group."))?;
             Some(groups::find(conn, &actor.org_id, id)?.ok_or_else(|| {
-                MemberError::invalid("group_id", "Choose one of the organization's groups.")
+                RuleError::invalid("group_id", "Choose one of the organization's groups.")
             })?)
         }
         _ => None,
@@ -715,7 +708,7 @@ pub fn bulk_preview(
     user_ids: &[String],
     role_id: Option<&str>,
     group_id: Option<&str>,
-) -> Result<BulkPreview, MemberError> {
+) -> Result<BulkPreview, RuleError> {
     check_selection(actor, user_ids)?;
     let (role, group) = bulk_parameters(conn, actor, action, role_id, group_id)?;
     let mut seen = std::collections::HashSet::new();
@@ -740,10 +733,10 @@ pub fn bulk_preview(
     Ok(preview)
 }
 
-fn skip_reason(e: &MemberError) -> String {
+fn skip_reason(e: &RuleError) -> String {
     match e {
-        MemberError::NotFound => NOT_FOUND.into(),
-        MemberError::Invalid(errors) => errors
+        RuleError::NotFound => NOT_FOUND.into(),
+        RuleError::Invalid(errors) => errors
             .get("successor_id")
             .map(|_| {
                 "Owns groups or pools: remove them one at a time to choose a successor.".to_string()
@@ -759,25 +752,21 @@ fn add_to_group_in_tx(
     user_id: &str,
     group: &groups::Group,
     origin: &Origin,
-) -> Result<(), MemberError> {
+) -> Result<(), RuleError> {
     let target = load_target(conn, actor, user_id)?;
     if groups::is_member(conn, &group.id, user_id)? {
-        return Err(MemberError::Conflict(format!("Already in {}.", group.name)));
+        return Err(RuleError::Conflict(format!("Already in {}.", group.name)));
     }
     if let Some(role_id) = &group.role_id {
-        let granted = roles::find(conn, &actor.org_id, role_id)?.ok_or(MemberError::NotFound)?;
+        let granted = roles::find(conn, &actor.org_id, role_id)?.ok_or(RuleError::NotFound)?;
         if !actor.standing().may_grant(granted.rank) {
-            return Err(MemberError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
+            return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
         }
     }
     groups::add_member(conn, &actor.org_id, &group.id, user_id)?;
     audit::record(
         conn,
-        &Event::new("group.member_added", origin)
-            .org(&actor.org_id)
-            .actor(&actor.user_id, &actor.email)
-            .target("user", &target.user.id, &target.user.email)
-            .details(json!({ "group_id": group.id, "group": group.name })),
+        &group_member_event("group.member_added", actor, &target, group, origin),
     )?;
     Ok(())
 }

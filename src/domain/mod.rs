@@ -8,6 +8,7 @@ pub mod groups;
 pub mod input;
 pub mod invitations;
 pub mod member_list;
+pub mod member_profile;
 pub mod members;
 pub mod names;
 pub mod orgs;
@@ -18,6 +19,7 @@ pub mod policy;
 pub mod pools;
 pub mod redirect;
 pub mod roles;
+pub mod rule_error;
 pub mod seed_audit;
 pub mod sessions;
 pub mod setup;
@@ -27,6 +29,8 @@ pub mod tokens;
 pub mod two_factor;
 
 use std::collections::BTreeMap;
+
+pub use rule_error::RuleError;
 
 /// Messages keyed by form field, shown next to the field when a form is re-rendered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,17 +1,5 @@
-/// "First Last", or whichever part exists.
-pub fn full_name(first: &str, last: &str) -> String {
-    match (first.trim(), last.trim()) {
-        ("", "") => String::new(),
-        (f, "") => f.to_string(),
-        ("", l) => l.to_string(),
-        (f, l) => format!("{f} {l}"),
-    }
-}
-
-/// Case-folded full name, what the Users tab sorts and searches by.
-pub fn sort_key(first: &str, last: &str) -> String {
-    full_name(first, last).to_lowercase()
-}
+// Defined with the user row in `db`, below this layer, because the row prints names too.
+pub use crate::db::users::{full_name, sort_key};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {

@@ -2,7 +2,7 @@ use diesel::QueryResult;
 
 use crate::audit::{self, Event, Origin};
 use crate::db::organizations::{self, Organization};
-use crate::db::{self, DbConnection, roles};
+use crate::db::{self, DbConnection};
 
 pub const FIRST_ORG_NAME: &str = "My organization";
 pub const FIRST_ORG_SLUG: &str = "my-org";
@@ -31,7 +31,7 @@ pub fn create(
 pub(crate) fn insert(conn: &mut DbConnection, slug: &str, name: &str) -> QueryResult<Organization> {
     let id = db::new_id();
     organizations::insert(conn, &id, slug, name)?;
-    roles::seed_builtin(conn, &id)?;
+    super::roles::seed_builtin(conn, &id)?;
     organizations::find(conn, &id).map(|o| o.expect("organization just inserted"))
 }
 

@@ -5,8 +5,8 @@
 use serde_json::json;
 
 use super::FieldErrors;
+use super::RuleError;
 use super::email::Email;
-use super::members::MemberError;
 use super::names::parse_name;
 use super::roles::ADMIN;
 use crate::audit::{self, Event, Origin};
@@ -31,7 +31,7 @@ fn queue_setup_email(
     user: &User,
     org_name: &str,
     token: &str,
-) -> Result<(), MemberError> {
+) -> Result<(), RuleError> {
     let now = db::now();
     let email = crate::mail::templates::AccountSetupEmail {
         admin_name: actor.email.clone(),
@@ -40,13 +40,13 @@ fn queue_setup_email(
         expires_at: now + chrono::Duration::hours(super::setup::ACCOUNT_LINK_TTL_HOURS),
     }
     .render()
-    .map_err(|e| MemberError::Db(diesel::result::Error::SerializationError(e.into())))?;
+    .map_err(|e| RuleError::Db(diesel::result::Error::SerializationError(e.into())))?;
     crate::mail::outbox::queue(conn, &user.email, &email, Some(&user.id), now)?;
     Ok(())
 }
 
-fn invalid(field: &'static str, message: &str) -> MemberError {
-    MemberError::invalid(field, message)
+fn invalid(field: &'static str, message: &str) -> RuleError {
+    RuleError::invalid(field, message)
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -71,7 +71,7 @@ pub fn create_org(
     actor: &PlatformActor,
     form: &OrgForm,
     origin: &Origin,
-) -> Result<CreatedOrg, MemberError> {
+) -> Result<CreatedOrg, RuleError> {
     let mut errors = FieldErrors::default();
     let name = errors.check("name", super::setup::parse_org_name(&form.name));
     let slug_raw = if form.slug.trim().is_empty() {
@@ -82,7 +82,7 @@ pub fn create_org(
     let slug = errors.check("slug", super::slug::parse(&slug_raw));
     let email = errors.check("admin_email", Email::parse(&form.admin_email));
     let (Some(name), Some(slug), Some(email)) = (name, slug, email) else {
-        return Err(MemberError::Invalid(errors));
+        return Err(RuleError::Invalid(errors));
     };
     db::write_tx(conn, |conn| {
         if organizations::slug_taken(conn, &slug)? {
@@ -94,7 +94,7 @@ pub fn create_org(
         // One request, one event: the organization and its first admin are recorded
         // together as `org.created`, the admin in its details.
         let org = super::orgs::insert(conn, &slug, &name)?;
-        let admin = roles::find_by_key(conn, &org.id, ADMIN)?.ok_or(MemberError::NotFound)?;
+        let admin = roles::find_by_key(conn, &org.id, ADMIN)?.ok_or(RuleError::NotFound)?;
         let (user, setup_token) = match users::find_by_email(conn, email.as_str())? {
             Some(user) => (user, None),
             None => {
@@ -130,7 +130,7 @@ fn insert_account(
     email: &Email,
     first: &str,
     last: &str,
-) -> Result<User, MemberError> {
+) -> Result<User, RuleError> {
     let id = db::new_id();
     users::insert(
         conn,
@@ -173,7 +173,7 @@ pub struct CreatedUser {
     pub setup_token: String,
 }
 
-fn find_org(conn: &mut DbConnection, raw: &str) -> Result<Organization, MemberError> {
+fn find_org(conn: &mut DbConnection, raw: &str) -> Result<Organization, RuleError> {
     let raw = raw.trim();
     let org = match organizations::find_by_slug(conn, raw)? {
         Some(org) => Some(org),
@@ -186,7 +186,7 @@ fn find_role(
     conn: &mut DbConnection,
     org: &Organization,
     raw: &str,
-) -> Result<roles::Role, MemberError> {
+) -> Result<roles::Role, RuleError> {
     let raw = raw.trim();
     match roles::find(conn, &org.id, raw)? {
         Some(r) => Ok(r),
@@ -202,13 +202,13 @@ pub fn create_user(
     actor: &PlatformActor,
     form: &UserForm,
     origin: &Origin,
-) -> Result<CreatedUser, MemberError> {
+) -> Result<CreatedUser, RuleError> {
     let mut errors = FieldErrors::default();
     let email = errors.check("email", Email::parse(&form.email));
     let first = errors.check("first_name", parse_name(&form.first_name));
     let last = errors.check("last_name", parse_name(&form.last_name));
     let (Some(email), Some(first), Some(last)) = (email, first, last) else {
-        return Err(MemberError::Invalid(errors));
+        return Err(RuleError::Invalid(errors));
     };
     db::write_tx(conn, |conn| {
         let org = find_org(conn, &form.org)?;
@@ -258,15 +258,15 @@ pub fn disableable(
     conn: &mut DbConnection,
     actor: &PlatformActor,
     user_id: &str,
-) -> Result<User, MemberError> {
-    let user = users::find(conn, user_id)?.ok_or(MemberError::NotFound)?;
+) -> Result<User, RuleError> {
+    let user = users::find(conn, user_id)?.ok_or(RuleError::NotFound)?;
     if user.id == actor.user_id {
-        return Err(MemberError::Conflict(
+        return Err(RuleError::Conflict(
             "You cannot disable your own account.".into(),
         ));
     }
     if user.status == "disabled" {
-        return Err(MemberError::Conflict(format!(
+        return Err(RuleError::Conflict(format!(
             "{} is already disabled.",
             user.email
         )));
@@ -282,17 +282,17 @@ pub fn set_enabled(
     user_id: &str,
     enabled: bool,
     origin: &Origin,
-) -> Result<String, MemberError> {
+) -> Result<String, RuleError> {
     if !enabled && user_id == actor.user_id {
-        return Err(MemberError::Conflict(
+        return Err(RuleError::Conflict(
             "You cannot disable your own account.".into(),
         ));
     }
     db::write_tx(conn, |conn| {
-        let user = users::find(conn, user_id)?.ok_or(MemberError::NotFound)?;
+        let user = users::find(conn, user_id)?.ok_or(RuleError::NotFound)?;
         let status = if enabled { "active" } else { "disabled" };
         if user.status == status {
-            return Err(MemberError::Conflict(format!(
+            return Err(RuleError::Conflict(format!(
                 "{} is already {}.",
                 user.email,
                 if enabled { "enabled" } else { "disabled" }
@@ -309,8 +309,8 @@ pub fn set_enabled(
         if !enabled {
             for org in &orgs {
                 match super::members::ensure_admin_remains(conn, &org.id) {
-                    Err(MemberError::LastAdmin) => {
-                        return Err(MemberError::Conflict(format!(
+                    Err(RuleError::LastAdmin) => {
+                        return Err(RuleError::Conflict(format!(
                             "{} is the last active admin of {}: make someone else an admin there first.",
                             user.email, org.name
                         )));
@@ -357,14 +357,14 @@ pub fn add_membership(
     user_id: &str,
     form: &MembershipForm,
     origin: &Origin,
-) -> Result<(String, String), MemberError> {
+) -> Result<(String, String), RuleError> {
     db::write_tx(conn, |conn| {
-        let user = users::find(conn, user_id)?.ok_or(MemberError::NotFound)?;
+        let user = users::find(conn, user_id)?.ok_or(RuleError::NotFound)?;
         let org = find_org(conn, &form.org)?;
         organizations::lock(conn, &org.id)?;
         let role = find_role(conn, &org, &form.role_id)?;
         if memberships::find(conn, &org.id, &user.id)?.is_some() {
-            return Err(MemberError::Conflict(format!(
+            return Err(RuleError::Conflict(format!(
                 "{} is already a member of {}.",
                 user.email, org.name
             )));
@@ -398,8 +398,8 @@ pub struct UserDetail {
     pub sessions: i64,
 }
 
-pub fn user_detail(conn: &mut DbConnection, user_id: &str) -> Result<UserDetail, MemberError> {
-    let user = users::find(conn, user_id)?.ok_or(MemberError::NotFound)?;
+pub fn user_detail(conn: &mut DbConnection, user_id: &str) -> Result<UserDetail, RuleError> {
+    let user = users::find(conn, user_id)?.ok_or(RuleError::NotFound)?;
     let mut views = Vec::new();
     for org in memberships::all_orgs_of_user(conn, user_id)? {
         let Some(row) = memberships::find(conn, &org.id, user_id)? else {
@@ -424,10 +424,10 @@ fn membership_in(
     conn: &mut DbConnection,
     org_slug: &str,
     user_id: &str,
-) -> Result<(Organization, memberships::MemberRow), MemberError> {
-    let org = organizations::find_by_slug(conn, org_slug)?.ok_or(MemberError::NotFound)?;
+) -> Result<(Organization, memberships::MemberRow), RuleError> {
+    let org = organizations::find_by_slug(conn, org_slug)?.ok_or(RuleError::NotFound)?;
     organizations::lock(conn, &org.id)?;
-    let row = memberships::find(conn, &org.id, user_id)?.ok_or(MemberError::NotFound)?;
+    let row = memberships::find(conn, &org.id, user_id)?.ok_or(RuleError::NotFound)?;
     Ok((org, row))
 }
 
@@ -439,11 +439,11 @@ pub fn activate_membership(
     user_id: &str,
     org_slug: &str,
     origin: &Origin,
-) -> Result<(String, String), MemberError> {
+) -> Result<(String, String), RuleError> {
     db::write_tx(conn, |conn| {
         let (org, row) = membership_in(conn, org_slug, user_id)?;
         if row.membership.is_active() {
-            return Err(MemberError::Conflict(format!(
+            return Err(RuleError::Conflict(format!(
                 "{} is already active in {}.",
                 row.user.email, org.name
             )));
@@ -469,12 +469,12 @@ pub fn set_membership_role(
     org_slug: &str,
     role_id: &str,
     origin: &Origin,
-) -> Result<(String, String), MemberError> {
+) -> Result<(String, String), RuleError> {
     db::write_tx(conn, |conn| {
         let (org, row) = membership_in(conn, org_slug, user_id)?;
         let role = find_role(conn, &org, role_id)?;
         if role.id == row.role.id {
-            return Err(MemberError::Conflict(format!(
+            return Err(RuleError::Conflict(format!(
                 "{} already has the {} role in {}.",
                 row.user.email, role.name, org.name
             )));
@@ -499,9 +499,9 @@ pub fn end_sessions(
     actor: &PlatformActor,
     user_id: &str,
     origin: &Origin,
-) -> Result<(String, usize), MemberError> {
+) -> Result<(String, usize), RuleError> {
     db::write_tx(conn, |conn| {
-        let user = users::find(conn, user_id)?.ok_or(MemberError::NotFound)?;
+        let user = users::find(conn, user_id)?.ok_or(RuleError::NotFound)?;
         let ended = sessions::delete_for_user(conn, &user.id)?;
         audit::record(
             conn,

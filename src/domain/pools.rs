@@ -7,12 +7,15 @@ use std::collections::{HashMap, HashSet};
 use serde_json::json;
 
 use super::FieldErrors;
-use super::members::{Actor, MemberError, in_org_tx};
+use super::RuleError;
+use super::members::{Actor, in_org_tx, load_target};
 use super::policy::Standing;
 use super::roles::{ENGINEER, MANAGER, Permission, PermissionSet};
 use crate::audit::{self, Event, Origin};
+use crate::db::memberships::Membership;
 use crate::db::pools::{self, Pool};
 use crate::db::roles::Role;
+use crate::db::users::User;
 use crate::db::{DbConnection, memberships, roles};
 
 /// Parent links of one organization's pools, for walking up and down the tree.
@@ -194,9 +197,9 @@ pub struct Scope {
 }
 
 impl Scope {
-    pub fn load(conn: &mut DbConnection, actor: &Actor) -> Result<Scope, MemberError> {
+    pub fn load(conn: &mut DbConnection, actor: &Actor) -> Result<Scope, RuleError> {
         let row =
-            memberships::find(conn, &actor.org_id, &actor.user_id)?.ok_or(MemberError::NotFound)?;
+            memberships::find(conn, &actor.org_id, &actor.user_id)?.ok_or(RuleError::NotFound)?;
         let group_roles = memberships::group_roles(conn, &actor.org_id, &actor.user_id)?;
         let held = pools::roles_of_user(conn, &actor.org_id, &actor.user_id)?;
         let pools = pools::list(conn, &actor.org_id)?;
@@ -253,6 +256,11 @@ impl Scope {
         self.pools.iter().find(|p| p.id == id)
     }
 
+    /// The organization's pool `id`, or "not found".
+    pub fn find(&self, id: &str) -> Result<Pool, RuleError> {
+        self.pool(id).cloned().ok_or(RuleError::NotFound)
+    }
+
     /// Pools the actor may see: all with organization-wide `pools.manage`, otherwise
     /// the subtrees of the pools they belong to.
     pub fn visible(&self) -> HashSet<String> {
@@ -270,8 +278,8 @@ impl Scope {
     }
 }
 
-fn forbidden() -> MemberError {
-    MemberError::Forbidden("You do not have permission to manage this pool.".into())
+fn forbidden() -> RuleError {
+    RuleError::Forbidden("You do not have permission to manage this pool.".into())
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -309,7 +317,7 @@ pub fn create(
     actor: &Actor,
     form: &PoolForm,
     origin: &Origin,
-) -> Result<String, MemberError> {
+) -> Result<String, RuleError> {
     let mut errors = FieldErrors::default();
     let name = errors.check("name", parse_name(&form.name));
     in_org_tx(conn, &actor.org_id, |conn| {
@@ -321,7 +329,7 @@ pub fn create(
             errors.add("parent_id", MoveError::UnknownParent.to_string());
         }
         let Some(name) = name.filter(|_| errors.is_empty()) else {
-            return Err(MemberError::Invalid(errors));
+            return Err(RuleError::Invalid(errors));
         };
         if !scope.access_under(parent).can_manage() {
             return Err(forbidden());
@@ -344,12 +352,12 @@ pub fn update(
     pool_id: &str,
     form: &PoolForm,
     origin: &Origin,
-) -> Result<(), MemberError> {
+) -> Result<(), RuleError> {
     let mut errors = FieldErrors::default();
     let name = errors.check("name", parse_name(&form.name));
     in_org_tx(conn, &actor.org_id, |conn| {
         let scope = Scope::load(conn, actor)?;
-        let pool = scope.pool(pool_id).cloned().ok_or(MemberError::NotFound)?;
+        let pool = scope.find(pool_id)?;
         let access = scope.at(&pool.id);
         if !access.can_read() {
             return Err(forbidden());
@@ -362,7 +370,7 @@ pub fn update(
             errors.add("parent_id", e.to_string());
         }
         let Some(name) = name.filter(|_| errors.is_empty()) else {
-            return Err(MemberError::Invalid(errors));
+            return Err(RuleError::Invalid(errors));
         };
         let moved = new_parent != pool.parent_id.as_deref();
         if moved
@@ -399,9 +407,9 @@ pub fn delete_plan(
     conn: &mut DbConnection,
     actor: &Actor,
     pool_id: &str,
-) -> Result<DeletePlan, MemberError> {
+) -> Result<DeletePlan, RuleError> {
     let scope = Scope::load(conn, actor)?;
-    let pool = scope.pool(pool_id).cloned().ok_or(MemberError::NotFound)?;
+    let pool = scope.find(pool_id)?;
     if !scope.access_under(pool.parent_id.as_deref()).can_manage() {
         return Err(forbidden());
     }
@@ -427,7 +435,7 @@ pub fn delete(
     actor: &Actor,
     pool_id: &str,
     origin: &Origin,
-) -> Result<String, MemberError> {
+) -> Result<String, RuleError> {
     in_org_tx(conn, &actor.org_id, |conn| {
         let plan = delete_plan(conn, actor, pool_id)?;
         let scope_tree = Tree::of(&pools::list(conn, &actor.org_id)?);
@@ -472,10 +480,10 @@ pub fn add_member(
     pool_id: &str,
     form: &PoolMemberForm,
     origin: &Origin,
-) -> Result<String, MemberError> {
+) -> Result<String, RuleError> {
     in_org_tx(conn, &actor.org_id, |conn| {
         let scope = Scope::load(conn, actor)?;
-        let pool = scope.pool(pool_id).cloned().ok_or(MemberError::NotFound)?;
+        let pool = scope.find(pool_id)?;
         let access = scope.at(&pool.id);
         if !access.can_manage() {
             return Err(forbidden());
@@ -483,16 +491,16 @@ pub fn add_member(
         let role = pool_roles(conn, &actor.org_id)?
             .into_iter()
             .find(|r| r.id == form.role_id.trim())
-            .ok_or_else(|| MemberError::invalid("role_id", "Choose Manager or Engineer."))?;
+            .ok_or_else(|| RuleError::invalid("role_id", "Choose Manager or Engineer."))?;
         if !access.standing().may_grant(role.rank) {
-            return Err(MemberError::Forbidden(
+            return Err(RuleError::Forbidden(
                 "You cannot grant a role that ranks above your own.".into(),
             ));
         }
         let target = memberships::find(conn, &actor.org_id, form.user_id.trim())?
-            .ok_or(MemberError::NotFound)?;
+            .ok_or(RuleError::NotFound)?;
         if pools::is_member(conn, &pool.id, &target.user.id)? {
-            return Err(MemberError::Conflict(format!(
+            return Err(RuleError::Conflict(format!(
                 "{} is already in {}.",
                 target.user.email, pool.name
             )));
@@ -516,17 +524,16 @@ pub fn remove_member(
     pool_id: &str,
     user_id: &str,
     origin: &Origin,
-) -> Result<String, MemberError> {
+) -> Result<String, RuleError> {
     in_org_tx(conn, &actor.org_id, |conn| {
         let scope = Scope::load(conn, actor)?;
-        let pool = scope.pool(pool_id).cloned().ok_or(MemberError::NotFound)?;
+        let pool = scope.find(pool_id)?;
         if !scope.at(&pool.id).can_manage() {
             return Err(forbidden());
         }
-        let target =
-            memberships::find(conn, &actor.org_id, user_id)?.ok_or(MemberError::NotFound)?;
+        let target = load_target(conn, actor, user_id)?;
         if pools::remove_member(conn, &actor.org_id, &pool.id, &target.user.id)? == 0 {
-            return Err(MemberError::NotFound);
+            return Err(RuleError::NotFound);
         }
         audit::record(
             conn,
@@ -562,6 +569,144 @@ pub fn invitable_pools(
         })
         .map(|p| p.id.clone())
         .collect())
+}
+
+const MEMBER_CHOICES: i64 = 500;
+const MEMBERS_SHOWN: i64 = 500;
+
+/// A pool's name indented by its depth, for the tree and the parent selects.
+fn indent(depth: usize) -> String {
+    "— ".repeat(depth)
+}
+
+pub struct TreeRow {
+    pub pool: Pool,
+    pub depth: usize,
+    pub indent: String,
+    pub members: i64,
+}
+
+/// The Pools page: the pools the actor may see, in tree order.
+pub struct PoolList {
+    pub rows: Vec<TreeRow>,
+    /// Pools under which the actor may create a sub-pool: (id, indented name).
+    pub parents: Vec<(String, String)>,
+    pub can_create_root: bool,
+}
+
+pub fn load_list(conn: &mut DbConnection, actor: &Actor) -> Result<PoolList, RuleError> {
+    let scope = Scope::load(conn, actor)?;
+    let visible = scope.visible();
+    let mut list = PoolList {
+        rows: Vec::new(),
+        parents: Vec::new(),
+        can_create_root: scope.org_access().can_manage(),
+    };
+    for (pool, depth) in tree_order(&scope.pools) {
+        if !visible.contains(&pool.id) {
+            continue;
+        }
+        let members = pools::member_count(conn, &actor.org_id, std::slice::from_ref(&pool.id))?;
+        if scope.at(&pool.id).can_manage() {
+            let label = format!("{}{}", indent(depth), pool.name);
+            list.parents.push((pool.id.clone(), label));
+        }
+        list.rows.push(TreeRow {
+            indent: indent(depth),
+            depth,
+            members,
+            pool,
+        });
+    }
+    Ok(list)
+}
+
+/// A pool's page: where it sits, its members, and the choices of its forms.
+pub struct PoolView {
+    pub pool: Pool,
+    /// From the root down to the pool.
+    pub path: Vec<Pool>,
+    pub children: Vec<Pool>,
+    pub members: Vec<(User, Role)>,
+    pub can_manage: bool,
+    /// The pool roles the actor may give here.
+    pub pool_roles: Vec<Role>,
+    /// Active members not in the pool yet.
+    pub candidates: Vec<Membership>,
+    /// Where the pool may move to (besides the top level when allowed).
+    pub move_targets: Vec<(String, String)>,
+    pub can_move_to_root: bool,
+    /// Whether the current parent is among `move_targets`.
+    pub parent_listed: bool,
+}
+
+impl PoolView {
+    /// The edit form as the pool stands.
+    pub fn form(&self) -> PoolForm {
+        PoolForm {
+            name: self.pool.name.clone(),
+            parent_id: self.pool.parent_id.clone().unwrap_or_default(),
+        }
+    }
+}
+
+pub fn load_view(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    pool_id: &str,
+) -> Result<PoolView, RuleError> {
+    let scope = Scope::load(conn, actor)?;
+    let pool = scope.find(pool_id)?;
+    let access = scope.at(&pool.id);
+    if !access.can_read() {
+        return Err(RuleError::Forbidden(
+            "You do not have permission to do this.".into(),
+        ));
+    }
+    let members = pools::members(conn, &actor.org_id, &pool.id, MEMBERS_SHOWN)?;
+    let pool_roles = pool_roles(conn, &actor.org_id)?;
+    let candidates = memberships::active_members(conn, &actor.org_id, MEMBER_CHOICES)?
+        .into_iter()
+        .filter(|c| !members.iter().any(|(u, _)| u.id == c.user_id))
+        .collect();
+    let move_targets = move_targets(&scope, &pool.id);
+    Ok(PoolView {
+        path: scope
+            .tree
+            .ancestors_or_self(&pool.id)
+            .iter()
+            .rev()
+            .filter_map(|id| scope.pool(id).cloned())
+            .collect(),
+        children: scope
+            .pools
+            .iter()
+            .filter(|p| p.parent_id.as_deref() == Some(pool.id.as_str()))
+            .cloned()
+            .collect(),
+        parent_listed: pool
+            .parent_id
+            .as_ref()
+            .is_some_and(|p| move_targets.iter().any(|(id, _)| id == p)),
+        members,
+        can_manage: access.can_manage(),
+        pool_roles: super::policy::grantable(&access.standing(), pool_roles, |r| r.rank),
+        candidates,
+        move_targets,
+        can_move_to_root: scope.org_access().can_manage(),
+        pool,
+    })
+}
+
+/// Pools the actor manages outside the pool's own subtree: (id, indented name).
+fn move_targets(scope: &Scope, pool_id: &str) -> Vec<(String, String)> {
+    let mut own_subtree = scope.tree.descendants(pool_id);
+    own_subtree.push(pool_id.to_string());
+    tree_order(&scope.pools)
+        .into_iter()
+        .filter(|(p, _)| !own_subtree.contains(&p.id) && scope.at(&p.id).can_manage())
+        .map(|(p, depth)| (p.id, format!("{}{}", indent(depth), p.name)))
+        .collect()
 }
 
 #[cfg(test)]

@@ -146,6 +146,34 @@ pub const BUILTIN_ROLES: [BuiltinRole; 4] = [
     },
 ];
 
+impl crate::db::roles::Role {
+    pub fn permission_set(&self) -> PermissionSet {
+        PermissionSet::parse_lenient(&self.permissions)
+    }
+}
+
+/// Gives a new organization the built-in roles.
+pub fn seed_builtin(conn: &mut crate::db::DbConnection, org_id: &str) -> diesel::QueryResult<()> {
+    for builtin in BUILTIN_ROLES {
+        let id = crate::db::new_id();
+        let permissions = builtin.permissions().to_string();
+        crate::db::roles::insert(
+            conn,
+            &crate::db::roles::NewRole {
+                id: &id,
+                org_id,
+                key: builtin.key,
+                name: builtin.name,
+                permissions: &permissions,
+                rank: builtin.rank,
+                builtin: true,
+                created_at: crate::db::now(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Effective permissions of a member: their role's, plus every role their groups grant,
 /// plus — inside a pool subtree — the pool roles they hold on that pool or an ancestor
 /// (pass none for organization-wide checks). Every permission check goes through here.

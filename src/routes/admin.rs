@@ -9,13 +9,12 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::users::member_error;
 use crate::audit::Origin;
 use crate::db::memberships;
 use crate::db::organizations::{self, Organization};
 use crate::db::users::{self, User};
 use crate::domain::FieldErrors;
-use crate::domain::members::MemberError;
+use crate::domain::RuleError;
 use crate::domain::platform::{self, MembershipForm, OrgForm, PlatformActor, UserForm};
 use crate::error::{AppError, AppResult};
 use crate::web::extract::CurrentUser;
@@ -135,11 +134,11 @@ pub async fn create_org(
             .await?;
             Ok(render_status(StatusCode::CREATED, &page))
         }
-        Err(MemberError::Invalid(errors)) => {
+        Err(RuleError::Invalid(errors)) => {
             let page = orgs(&state, &session, &current, form, errors, None).await?;
             Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
-        Err(e) => Err(member_error(e)),
+        Err(e) => Err(AppError::from(e)),
     }
 }
 
@@ -278,11 +277,11 @@ pub async fn create_user(
             .await?;
             Ok(render_status(StatusCode::CREATED, &page))
         }
-        Err(MemberError::Invalid(errors)) => {
+        Err(RuleError::Invalid(errors)) => {
             let page = users_view(&state, &session, &current, None, form, errors, None).await?;
             Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
-        Err(e) => Err(member_error(e)),
+        Err(e) => Err(AppError::from(e)),
     }
 }
 
@@ -299,7 +298,7 @@ async fn set_enabled(
     let actor = require_admin(&state, &current)?;
     let email = state
         .db(move |conn| {
-            platform::set_enabled(conn, &actor, &user_id, enabled, &origin).map_err(member_error)
+            platform::set_enabled(conn, &actor, &user_id, enabled, &origin).map_err(AppError::from)
         })
         .await?;
     let message = if enabled {
@@ -321,7 +320,7 @@ pub async fn disable_form(
     let actor = require_admin(&state, &current)?;
     let user_id = path.into_inner();
     let user = state
-        .db(move |conn| platform::disableable(conn, &actor, &user_id).map_err(member_error))
+        .db(move |conn| platform::disableable(conn, &actor, &user_id).map_err(AppError::from))
         .await?;
     let page = crate::web::confirm::ConfirmPage::new(
         Layout::signed_in(&session, &current, "Disable account · Platform"),
@@ -368,13 +367,13 @@ pub async fn add_membership(
     let (email, org) = state
         .db(move |conn| {
             platform::add_membership(conn, &actor, &user_id, &form, &origin).map_err(|e| match e {
-                MemberError::Invalid(errors) => AppError::BadRequest(
+                RuleError::Invalid(errors) => AppError::BadRequest(
                     errors
                         .first()
                         .unwrap_or("Please correct the form.")
                         .to_string(),
                 ),
-                other => member_error(other),
+                other => AppError::from(other),
             })
         })
         .await?;
@@ -405,7 +404,7 @@ pub async fn user_page(
     require_reader(&current)?;
     let user_id = path.into_inner();
     let detail = state
-        .db(move |conn| platform::user_detail(conn, &user_id).map_err(member_error))
+        .db(move |conn| platform::user_detail(conn, &user_id).map_err(AppError::from))
         .await?;
     Ok(render(&UserPage {
         layout: Layout::signed_in(
@@ -439,7 +438,7 @@ pub async fn activate_membership(
     let (email, org_name) = state
         .db(move |conn| {
             platform::activate_membership(conn, &actor, &user_id, &org, &origin)
-                .map_err(member_error)
+                .map_err(AppError::from)
         })
         .await?;
     flash(
@@ -465,7 +464,7 @@ pub async fn set_membership_role(
     let (email, role) = state
         .db(move |conn| {
             platform::set_membership_role(conn, &actor, &user_id, &org, &role_id, &origin)
-                .map_err(member_error)
+                .map_err(AppError::from)
         })
         .await?;
     flash(&session, "success", format!("{email} is now {role}."));
@@ -484,7 +483,7 @@ pub async fn end_sessions(
     let back = format!("/admin/users/{user_id}");
     let (email, ended) = state
         .db(move |conn| {
-            platform::end_sessions(conn, &actor, &user_id, &origin).map_err(member_error)
+            platform::end_sessions(conn, &actor, &user_id, &origin).map_err(AppError::from)
         })
         .await?;
     flash(

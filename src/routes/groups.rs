@@ -1,52 +1,42 @@
 //! Groups: list and create, a group's page with its members, edit, delete.
 
-use std::collections::HashMap;
+use std::ops::Deref;
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::users::member_error;
+use super::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
-use crate::db::groups::{self, Group};
-use crate::db::memberships::{self, Membership};
-use crate::db::roles::{self, Role};
-use crate::db::users::User;
+use crate::web::extract::OrgCtx;
 use crate::domain::FieldErrors;
-use crate::domain::groups::{self as rules, GroupForm};
-use crate::domain::members::MemberError;
+use crate::domain::groups::{self as rules, GroupForm, GroupView, GroupsList};
 use crate::domain::redirect::safe_next;
 use crate::domain::roles::Permission;
-use crate::error::{AppError, AppResult};
-use crate::web::extract::OrgCtx;
+use crate::error::AppResult;
+use crate::web::form::Form;
 use crate::web::layout::Layout;
-use crate::web::{AppState, flash, render, render_status, see_other};
-
-/// Choices for the role and owner selects.
-const MEMBER_CHOICES: i64 = 500;
-const MEMBERS_SHOWN: i64 = 500;
-
-struct GroupRow {
-    group: Group,
-    role_name: String,
-    owner: String,
-    members: i64,
-}
+use crate::web::{AppState, render};
 
 #[derive(Template)]
 #[template(path = "groups/list.html")]
 struct GroupsPage {
     layout: Layout,
-    rows: Vec<GroupRow>,
+    list: GroupsList,
     can_manage: bool,
-    roles: Vec<Role>,
-    owners: Vec<Membership>,
     action: String,
     submit: &'static str,
     form: GroupForm,
     errors: FieldErrors,
+}
+
+/// The template reads the list's fields as its own.
+impl Deref for GroupsPage {
+    type Target = GroupsList;
+    fn deref(&self) -> &GroupsList {
+        &self.list
+    }
 }
 
 async fn list(
@@ -56,61 +46,22 @@ async fn list(
     failed: Option<(GroupForm, FieldErrors)>,
 ) -> AppResult<GroupsPage> {
     ctx.require(Permission::UsersRead)?;
-    let org_id = ctx.org.id.clone();
-    let standing = ctx.standing();
-    let (groups, counts, all_roles, members) = state
-        .db(move |conn| {
-            Ok((
-                groups::list(conn, &org_id)?,
-                groups::member_counts(conn, &org_id)?,
-                roles::list(conn, &org_id)?,
-                memberships::active_members(conn, &org_id, MEMBER_CHOICES)?,
-            ))
-        })
+    let actor = ctx.actor();
+    let list = state
+        .db(move |conn| Ok(rules::load_list(conn, &actor)?))
         .await?;
-    let counts: HashMap<String, i64> = counts.into_iter().collect();
-    let role_names: HashMap<&str, &str> = all_roles
-        .iter()
-        .map(|r| (r.id.as_str(), r.name.as_str()))
-        .collect();
-    let emails: HashMap<&str, &str> = members
-        .iter()
-        .map(|m| (m.user_id.as_str(), m.email.as_str()))
-        .collect();
-    let rows = groups
-        .into_iter()
-        .map(|g| GroupRow {
-            role_name: g
-                .role_id
-                .as_deref()
-                .and_then(|id| role_names.get(id).copied())
-                .unwrap_or("")
-                .to_string(),
-            owner: g
-                .owner_id
-                .as_deref()
-                .and_then(|id| emails.get(id).copied())
-                .unwrap_or("")
-                .to_string(),
-            members: counts.get(&g.id).copied().unwrap_or(0),
-            group: g,
-        })
-        .collect();
     let (form, errors) = failed.unwrap_or_else(|| {
-        (
-            GroupForm {
-                owner_id: ctx.user().id.clone(),
-                ..Default::default()
-            },
-            FieldErrors::default(),
-        )
+        let owner_id = ctx.user().id.clone();
+        let form = GroupForm {
+            owner_id,
+            ..Default::default()
+        };
+        (form, FieldErrors::default())
     });
     Ok(GroupsPage {
         layout: Layout::in_org(session, ctx, "Groups", "groups"),
-        rows,
+        list,
         can_manage: ctx.can(Permission::GroupsManage),
-        roles: crate::domain::policy::grantable(&standing, all_roles, |r| r.rank),
-        owners: members,
         action: format!("/orgs/{}/groups", ctx.org.slug),
         submit: "Create group",
         form,
@@ -131,46 +82,46 @@ pub async fn create(
     session: Session,
     ctx: OrgCtx,
     origin: Origin,
-    form: web::Form<GroupForm>,
+    form: Form<GroupForm>,
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::GroupsManage)?;
     let form = form.into_inner();
-    let actor = ctx.actor();
-    let f = form.clone();
+    let (actor, f) = (ctx.actor(), form.clone());
     let result = state
         .db(move |conn| Ok(rules::create(conn, &actor, &f, &origin)))
         .await?;
-    match result {
-        Ok(id) => {
-            flash(
+    done_or_form_again(
+        result,
+        |id| {
+            done(
                 &session,
-                "success",
                 format!("Group {} created.", form.name.trim()),
-            );
-            Ok(see_other(&format!("/orgs/{}/groups/{id}", ctx.org.slug)))
-        }
-        Err(MemberError::Invalid(errors)) => {
-            let page = list(&state, &session, &ctx, Some((form, errors))).await?;
-            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
-        }
-        Err(e) => Err(member_error(e)),
-    }
+                &format!("/orgs/{}/groups/{id}", ctx.org.slug),
+            )
+        },
+        |errors| list(&state, &session, &ctx, Some((form.clone(), errors))),
+    )
+    .await
 }
 
 #[derive(Template)]
 #[template(path = "groups/show.html")]
 struct GroupPage {
     layout: Layout,
-    group: Group,
-    members: Vec<User>,
+    view: GroupView,
     can_manage: bool,
-    roles: Vec<Role>,
-    candidates: Vec<Membership>,
-    owners: Vec<Membership>,
     action: String,
     submit: &'static str,
     form: GroupForm,
     errors: FieldErrors,
+}
+
+/// The template reads the group's fields as its own.
+impl Deref for GroupPage {
+    type Target = GroupView;
+    fn deref(&self) -> &GroupView {
+        &self.view
+    }
 }
 
 type GroupPath = web::Path<(String, String)>;
@@ -183,45 +134,17 @@ async fn show(
     failed: Option<(GroupForm, FieldErrors)>,
 ) -> AppResult<GroupPage> {
     ctx.require(Permission::UsersRead)?;
-    let org_id = ctx.org.id.clone();
-    let standing = ctx.standing();
-    let (group, members, all_roles, candidates) = state
-        .db(move |conn| {
-            let group = groups::find(conn, &org_id, &group_id)?.ok_or(AppError::NotFound)?;
-            Ok((
-                groups::members(conn, &org_id, &group.id, MEMBERS_SHOWN)?,
-                roles::list(conn, &org_id)?,
-                memberships::active_members(conn, &org_id, MEMBER_CHOICES)?,
-                group,
-            ))
-        })
-        .await
-        .map(|(m, r, c, g)| (g, m, r, c))?;
-    let (form, errors) = failed.unwrap_or_else(|| {
-        (
-            GroupForm {
-                name: group.name.clone(),
-                description: group.description.clone(),
-                role_id: group.role_id.clone().unwrap_or_default(),
-                owner_id: group.owner_id.clone().unwrap_or_default(),
-            },
-            FieldErrors::default(),
-        )
-    });
+    let actor = ctx.actor();
+    let view = state
+        .db(move |conn| Ok(rules::load_view(conn, &actor, &group_id)?))
+        .await?;
+    let (form, errors) = failed.unwrap_or_else(|| (view.form(), FieldErrors::default()));
     Ok(GroupPage {
-        layout: Layout::in_org(session, ctx, &group.name, "groups"),
+        layout: Layout::in_org(session, ctx, &view.group.name, "groups"),
         can_manage: ctx.can(Permission::GroupsManage),
-        roles: crate::domain::policy::grantable(&standing, all_roles, |r| r.rank),
-        candidates: candidates
-            .iter()
-            .filter(|c| !members.iter().any(|m| m.id == c.user_id))
-            .cloned()
-            .collect(),
-        owners: candidates,
-        action: format!("/orgs/{}/groups/{}", ctx.org.slug, group.id),
+        action: format!("/orgs/{}/groups/{}", ctx.org.slug, view.group.id),
         submit: "Save group",
-        group,
-        members,
+        view,
         form,
         errors,
     })
@@ -243,27 +166,27 @@ pub async fn update(
     ctx: OrgCtx,
     origin: Origin,
     path: GroupPath,
-    form: web::Form<GroupForm>,
+    form: Form<GroupForm>,
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::GroupsManage)?;
     let id = path.into_inner().1;
     let form = form.into_inner();
-    let actor = ctx.actor();
-    let (f, gid) = (form.clone(), id.clone());
+    let (actor, f, gid) = (ctx.actor(), form.clone(), id.clone());
     let result = state
         .db(move |conn| Ok(rules::update(conn, &actor, &gid, &f, &origin)))
         .await?;
-    match result {
-        Ok(()) => {
-            flash(&session, "success", "Group saved.");
-            Ok(see_other(&format!("/orgs/{}/groups/{id}", ctx.org.slug)))
-        }
-        Err(MemberError::Invalid(errors)) => {
-            let page = show(&state, &session, &ctx, id, Some((form, errors))).await?;
-            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
-        }
-        Err(e) => Err(member_error(e)),
-    }
+    done_or_form_again(
+        result,
+        |()| {
+            done(
+                &session,
+                "Group saved.",
+                &format!("/orgs/{}/groups/{id}", ctx.org.slug),
+            )
+        },
+        |errors| show(&state, &session, &ctx, id.clone(), Some((form, errors))),
+    )
+    .await
 }
 
 /// Asks before deleting a group.
@@ -277,7 +200,7 @@ pub async fn delete_form(
     let id = path.into_inner().1;
     let actor = ctx.actor();
     let group = state
-        .db(move |conn| rules::deletable(conn, &actor, &id).map_err(member_error))
+        .db(move |conn| Ok(rules::deletable(conn, &actor, &id)?))
         .await?;
     let show = format!("/orgs/{}/groups/{}", ctx.org.slug, group.id);
     let page = crate::web::confirm::ConfirmPage::new(
@@ -302,10 +225,13 @@ pub async fn delete(
     let id = path.into_inner().1;
     let actor = ctx.actor();
     let name = state
-        .db(move |conn| rules::delete(conn, &actor, &id, &origin).map_err(member_error))
+        .db(move |conn| Ok(rules::delete(conn, &actor, &id, &origin)?))
         .await?;
-    flash(&session, "success", format!("Group {name} deleted."));
-    Ok(see_other(&format!("/orgs/{}/groups", ctx.org.slug)))
+    Ok(done(
+        &session,
+        format!("Group {name} deleted."),
+        &format!("/orgs/{}/groups", ctx.org.slug),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -320,7 +246,7 @@ pub async fn add_member(
     ctx: OrgCtx,
     origin: Origin,
     path: GroupPath,
-    form: web::Form<AddMemberForm>,
+    form: Form<AddMemberForm>,
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::GroupsManage)?;
     let id = path.into_inner().1;
@@ -328,12 +254,13 @@ pub async fn add_member(
     let actor = ctx.actor();
     let gid = id.clone();
     let email = state
-        .db(move |conn| {
-            rules::add_member(conn, &actor, &gid, &user_id, &origin).map_err(member_error)
-        })
+        .db(move |conn| Ok(rules::add_member(conn, &actor, &gid, &user_id, &origin)?))
         .await?;
-    flash(&session, "success", format!("{email} added to the group."));
-    Ok(see_other(&format!("/orgs/{}/groups/{id}", ctx.org.slug)))
+    Ok(done(
+        &session,
+        format!("{email} added to the group."),
+        &format!("/orgs/{}/groups/{id}", ctx.org.slug),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -347,25 +274,21 @@ pub async fn remove_member(
     ctx: OrgCtx,
     origin: Origin,
     path: web::Path<(String, String, String)>,
-    form: web::Form<RemoveForm>,
+    form: Form<RemoveForm>,
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::GroupsManage)?;
     let (_, id, user_id) = path.into_inner();
     let actor = ctx.actor();
     let gid = id.clone();
     let email = state
-        .db(move |conn| {
-            rules::remove_member(conn, &actor, &gid, &user_id, &origin).map_err(member_error)
-        })
+        .db(move |conn| Ok(rules::remove_member(conn, &actor, &gid, &user_id, &origin)?))
         .await?;
-    flash(
-        &session,
-        "success",
-        format!("{email} removed from the group."),
-    );
     let back = format!("/orgs/{}/groups/{id}", ctx.org.slug);
-    Ok(see_other(safe_next(
-        form.into_inner().next.as_deref(),
-        &back,
-    )))
+    let next = form.into_inner().next;
+    let back = safe_next(next.as_deref(), &back);
+    Ok(done(
+        &session,
+        format!("{email} removed from the group."),
+        back,
+    ))
 }

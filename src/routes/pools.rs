@@ -1,49 +1,39 @@
 //! Pools and sub-pools: the tree, a pool's page with members, create, rename / move,
 //! delete after a confirmation that says what goes.
 
+use std::ops::Deref;
+
 use actix_session::Session;
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::users::member_error;
+use super::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
-use crate::db::memberships::{self, Membership};
-use crate::db::pools::{self, Pool};
-use crate::db::roles::Role;
-use crate::db::users::User;
-use crate::domain::FieldErrors;
-use crate::domain::members::MemberError;
-use crate::domain::pools::{self as rules, DeletePlan, PoolForm, PoolMemberForm, Scope};
-use crate::error::{AppError, AppResult};
 use crate::web::extract::OrgCtx;
+use crate::domain::FieldErrors;
+use crate::domain::pools::{
+    self as rules, DeletePlan, PoolForm, PoolList, PoolMemberForm, PoolView,
+};
+use crate::error::AppResult;
+use crate::web::form::Form;
 use crate::web::layout::Layout;
-use crate::web::{AppState, flash, render, render_status, see_other};
-
-const MEMBER_CHOICES: i64 = 500;
-const MEMBERS_SHOWN: i64 = 500;
-
-struct TreeRow {
-    pool: Pool,
-    depth: usize,
-    indent: String,
-    members: i64,
-}
+use crate::web::{AppState, render};
 
 #[derive(Template)]
 #[template(path = "pools/list.html")]
 struct PoolsPage {
     layout: Layout,
-    rows: Vec<TreeRow>,
-    /// Pools under which the caller may create a sub-pool.
-    parents: Vec<(String, String)>,
-    can_create_root: bool,
+    list: PoolList,
     form: PoolForm,
     errors: FieldErrors,
 }
 
-fn indent(depth: usize) -> String {
-    "— ".repeat(depth)
+/// The template reads the list's fields as its own.
+impl Deref for PoolsPage {
+    type Target = PoolList;
+    fn deref(&self) -> &PoolList {
+        &self.list
+    }
 }
 
 async fn list(
@@ -53,38 +43,13 @@ async fn list(
     failed: Option<(PoolForm, FieldErrors)>,
 ) -> AppResult<PoolsPage> {
     let actor = ctx.actor();
-    let (rows, parents, can_create_root) = state
-        .db(move |conn| {
-            let scope = Scope::load(conn, &actor).map_err(member_error)?;
-            let visible = scope.visible();
-            let ordered = rules::tree_order(&scope.pools);
-            let mut rows = Vec::new();
-            let mut parents = Vec::new();
-            for (pool, depth) in ordered {
-                if !visible.contains(&pool.id) {
-                    continue;
-                }
-                let members =
-                    pools::member_count(conn, &actor.org_id, std::slice::from_ref(&pool.id))?;
-                if scope.at(&pool.id).can_manage() {
-                    parents.push((pool.id.clone(), format!("{}{}", indent(depth), pool.name)));
-                }
-                rows.push(TreeRow {
-                    indent: indent(depth),
-                    depth,
-                    members,
-                    pool,
-                });
-            }
-            Ok((rows, parents, scope.org_access().can_manage()))
-        })
+    let list = state
+        .db(move |conn| Ok(rules::load_list(conn, &actor)?))
         .await?;
     let (form, errors) = failed.unwrap_or_default();
     Ok(PoolsPage {
         layout: Layout::in_org(session, ctx, "Pools", "pools"),
-        rows,
-        parents,
-        can_create_root,
+        list,
         form,
         errors,
     })
@@ -103,143 +68,63 @@ pub async fn create(
     session: Session,
     ctx: OrgCtx,
     origin: Origin,
-    form: web::Form<PoolForm>,
+    form: Form<PoolForm>,
 ) -> AppResult<HttpResponse> {
     let form = form.into_inner();
-    let actor = ctx.actor();
-    let f = form.clone();
+    let (actor, f) = (ctx.actor(), form.clone());
     let result = state
         .db(move |conn| Ok(rules::create(conn, &actor, &f, &origin)))
         .await?;
-    match result {
-        Ok(id) => {
-            flash(
+    done_or_form_again(
+        result,
+        |id| {
+            done(
                 &session,
-                "success",
                 format!("Pool {} created.", form.name.trim()),
-            );
-            Ok(see_other(&format!("/orgs/{}/pools/{id}", ctx.org.slug)))
-        }
-        Err(MemberError::Invalid(errors)) => {
-            let page = list(&state, &session, &ctx, Some((form, errors))).await?;
-            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
-        }
-        Err(e) => Err(member_error(e)),
-    }
+                &format!("/orgs/{}/pools/{id}", ctx.org.slug),
+            )
+        },
+        |errors| list(&state, &session, &ctx, Some((form.clone(), errors))),
+    )
+    .await
 }
 
 #[derive(Template)]
 #[template(path = "pools/show.html")]
 struct PoolPage {
     layout: Layout,
-    pool: Pool,
-    path: Vec<Pool>,
-    children: Vec<Pool>,
-    members: Vec<(User, Role)>,
-    can_manage: bool,
-    pool_roles: Vec<Role>,
-    candidates: Vec<Membership>,
-    /// Where the pool may move to (besides the top level when allowed).
-    move_targets: Vec<(String, String)>,
-    can_move_to_root: bool,
-    /// Whether the current parent is among `move_targets`.
-    parent_listed: bool,
+    view: PoolView,
     form: PoolForm,
     errors: FieldErrors,
 }
 
+/// The template reads the pool's fields as its own.
+impl Deref for PoolPage {
+    type Target = PoolView;
+    fn deref(&self) -> &PoolView {
+        &self.view
+    }
+}
+
 type PoolPath = web::Path<(String, String)>;
 
+/// The pool's page; `form` is the edit form as sent, or as the pool stands when `None`.
 async fn show(
     state: &AppState,
     session: &Session,
     ctx: &OrgCtx,
     pool_id: String,
-    failed: Option<(PoolForm, FieldErrors)>,
+    form: Option<PoolForm>,
+    errors: FieldErrors,
 ) -> AppResult<PoolPage> {
     let actor = ctx.actor();
-    let loaded = state
-        .db(move |conn| {
-            let scope = Scope::load(conn, &actor).map_err(member_error)?;
-            let pool = scope.pool(&pool_id).cloned().ok_or(AppError::NotFound)?;
-            let access = scope.at(&pool.id);
-            if !access.can_read() {
-                return Err(AppError::forbidden());
-            }
-            let path: Vec<Pool> = scope
-                .tree
-                .ancestors_or_self(&pool.id)
-                .iter()
-                .rev()
-                .filter_map(|id| scope.pool(id).cloned())
-                .collect();
-            let children: Vec<Pool> = scope
-                .pools
-                .iter()
-                .filter(|p| p.parent_id.as_deref() == Some(pool.id.as_str()))
-                .cloned()
-                .collect();
-            let members = pools::members(conn, &actor.org_id, &pool.id, MEMBERS_SHOWN)?;
-            let pool_roles = crate::domain::policy::grantable(
-                &access.standing(),
-                rules::pool_roles(conn, &actor.org_id)?,
-                |r| r.rank,
-            );
-            let candidates = memberships::active_members(conn, &actor.org_id, MEMBER_CHOICES)?
-                .into_iter()
-                .filter(|c| !members.iter().any(|(u, _)| u.id == c.user_id))
-                .collect();
-            let own_subtree = {
-                let mut d = scope.tree.descendants(&pool.id);
-                d.push(pool.id.clone());
-                d
-            };
-            let move_targets: Vec<(String, String)> = rules::tree_order(&scope.pools)
-                .into_iter()
-                .filter(|(p, _)| !own_subtree.contains(&p.id) && scope.at(&p.id).can_manage())
-                .map(|(p, depth)| (p.id, format!("{}{}", indent(depth), p.name)))
-                .collect();
-            Ok((
-                pool,
-                path,
-                children,
-                members,
-                access.can_manage(),
-                pool_roles,
-                candidates,
-                move_targets,
-                scope.org_access().can_manage(),
-            ))
-        })
+    let view = state
+        .db(move |conn| Ok(rules::load_view(conn, &actor, &pool_id)?))
         .await?;
-    let (pool, path, children, members, can_manage, pool_roles, candidates, move_targets, root) =
-        loaded;
-    let (form, errors) = failed.unwrap_or_else(|| {
-        (
-            PoolForm {
-                name: pool.name.clone(),
-                parent_id: pool.parent_id.clone().unwrap_or_default(),
-            },
-            FieldErrors::default(),
-        )
-    });
-    let parent_listed = pool
-        .parent_id
-        .as_ref()
-        .is_some_and(|p| move_targets.iter().any(|(id, _)| id == p));
     Ok(PoolPage {
-        parent_listed,
-        layout: Layout::in_org(session, ctx, &pool.name, "pools"),
-        pool,
-        path,
-        children,
-        members,
-        can_manage,
-        pool_roles,
-        candidates,
-        move_targets,
-        can_move_to_root: root,
-        form,
+        layout: Layout::in_org(session, ctx, &view.pool.name, "pools"),
+        form: form.unwrap_or_else(|| view.form()),
+        view,
         errors,
     })
 }
@@ -251,7 +136,8 @@ pub async fn show_page(
     path: PoolPath,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner().1;
-    Ok(render(&show(&state, &session, &ctx, id, None).await?))
+    let page = show(&state, &session, &ctx, id, None, FieldErrors::default()).await?;
+    Ok(render(&page))
 }
 
 pub async fn update(
@@ -260,26 +146,26 @@ pub async fn update(
     ctx: OrgCtx,
     origin: Origin,
     path: PoolPath,
-    form: web::Form<PoolForm>,
+    form: Form<PoolForm>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner().1;
     let form = form.into_inner();
-    let actor = ctx.actor();
-    let (f, pid) = (form.clone(), id.clone());
+    let (actor, f, pid) = (ctx.actor(), form.clone(), id.clone());
     let result = state
         .db(move |conn| Ok(rules::update(conn, &actor, &pid, &f, &origin)))
         .await?;
-    match result {
-        Ok(()) => {
-            flash(&session, "success", "Pool saved.");
-            Ok(see_other(&format!("/orgs/{}/pools/{id}", ctx.org.slug)))
-        }
-        Err(MemberError::Invalid(errors)) => {
-            let page = show(&state, &session, &ctx, id, Some((form, errors))).await?;
-            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
-        }
-        Err(e) => Err(member_error(e)),
-    }
+    done_or_form_again(
+        result,
+        |()| {
+            done(
+                &session,
+                "Pool saved.",
+                &format!("/orgs/{}/pools/{id}", ctx.org.slug),
+            )
+        },
+        |errors| show(&state, &session, &ctx, id.clone(), Some(form), errors),
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -298,7 +184,7 @@ pub async fn delete_form(
     let id = path.into_inner().1;
     let actor = ctx.actor();
     let plan = state
-        .db(move |conn| rules::delete_plan(conn, &actor, &id).map_err(member_error))
+        .db(move |conn| Ok(rules::delete_plan(conn, &actor, &id)?))
         .await?;
     Ok(render(&DeletePage {
         layout: Layout::in_org(&session, &ctx, "Delete pool", "pools"),
@@ -316,10 +202,13 @@ pub async fn delete(
     let id = path.into_inner().1;
     let actor = ctx.actor();
     let name = state
-        .db(move |conn| rules::delete(conn, &actor, &id, &origin).map_err(member_error))
+        .db(move |conn| Ok(rules::delete(conn, &actor, &id, &origin)?))
         .await?;
-    flash(&session, "success", format!("Pool {name} deleted."));
-    Ok(see_other(&format!("/orgs/{}/pools", ctx.org.slug)))
+    Ok(done(
+        &session,
+        format!("Pool {name} deleted."),
+        &format!("/orgs/{}/pools", ctx.org.slug),
+    ))
 }
 
 pub async fn add_member(
@@ -328,27 +217,25 @@ pub async fn add_member(
     ctx: OrgCtx,
     origin: Origin,
     path: PoolPath,
-    form: web::Form<PoolMemberForm>,
+    form: Form<PoolMemberForm>,
 ) -> AppResult<HttpResponse> {
     let id = path.into_inner().1;
-    let form = form.into_inner();
-    let actor = ctx.actor();
-    let (f, pid) = (form.clone(), id.clone());
+    let (actor, f, pid) = (ctx.actor(), form.into_inner(), id.clone());
     let result = state
         .db(move |conn| Ok(rules::add_member(conn, &actor, &pid, &f, &origin)))
         .await?;
-    match result {
-        Ok(email) => {
-            flash(&session, "success", format!("{email} added to the pool."));
-            Ok(see_other(&format!("/orgs/{}/pools/{id}", ctx.org.slug)))
-        }
-        Err(MemberError::Invalid(errors)) => {
-            let mut page = show(&state, &session, &ctx, id, None).await?;
-            page.errors = errors;
-            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
-        }
-        Err(e) => Err(member_error(e)),
-    }
+    done_or_form_again(
+        result,
+        |email| {
+            done(
+                &session,
+                format!("{email} added to the pool."),
+                &format!("/orgs/{}/pools/{id}", ctx.org.slug),
+            )
+        },
+        |errors| show(&state, &session, &ctx, id.clone(), None, errors),
+    )
+    .await
 }
 
 pub async fn remove_member(
@@ -362,14 +249,11 @@ pub async fn remove_member(
     let actor = ctx.actor();
     let pid = id.clone();
     let email = state
-        .db(move |conn| {
-            rules::remove_member(conn, &actor, &pid, &user_id, &origin).map_err(member_error)
-        })
+        .db(move |conn| Ok(rules::remove_member(conn, &actor, &pid, &user_id, &origin)?))
         .await?;
-    flash(
+    Ok(done(
         &session,
-        "success",
         format!("{email} removed from the pool."),
-    );
-    Ok(see_other(&format!("/orgs/{}/pools/{id}", ctx.org.slug)))
+        &format!("/orgs/{}/pools/{id}", ctx.org.slug),
+    ))
 }

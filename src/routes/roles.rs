@@ -1,21 +1,20 @@
 //! The Roles page: built-in roles as seeded, custom roles admins compose from permissions.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::users::member_error;
+use super::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
+use crate::web::extract::OrgCtx;
 use crate::db::roles::{self, Role};
 use crate::domain::FieldErrors;
 use crate::domain::custom_roles::{self, RoleForm};
-use crate::domain::members::MemberError;
 use crate::domain::roles::{Permission, PermissionSet};
 use crate::error::AppResult;
-use crate::web::extract::OrgCtx;
+use crate::web::form::decode;
 use crate::web::layout::Layout;
-use crate::web::{AppState, flash, render, render_status, see_other};
+use crate::web::{AppState, render};
 
 struct PermBox {
     name: &'static str,
@@ -65,6 +64,26 @@ fn form_set(form: &RoleForm) -> PermissionSet {
     )
 }
 
+/// A role as its row prints it; the one whose form failed shows what was sent.
+fn role_view(r: Role, sent: Option<&RoleForm>) -> RoleView {
+    RoleView {
+        name: sent.map_or_else(|| r.name.clone(), |f| f.name.clone()),
+        permissions: r
+            .permission_set()
+            .iter()
+            .map(Permission::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        boxes: boxes(sent.map_or_else(|| r.permission_set(), form_set)),
+        id: r.id,
+        key: r.key,
+        builtin: r.builtin,
+        rank: r.rank,
+    }
+}
+
+/// The Roles page; `failed` is the form the rules refused: the role's id ("" for the
+/// create form), what was sent, and why.
 async fn page(
     state: &AppState,
     session: &Session,
@@ -76,37 +95,15 @@ async fn page(
     let list: Vec<Role> = state
         .db(move |conn| Ok(roles::list(conn, &org_id)?))
         .await?;
-    let (error_for, form, errors) =
-        failed.unwrap_or_else(|| (String::new(), RoleForm::default(), FieldErrors::default()));
+    let (error_for, form, errors) = failed.unwrap_or_default();
+    let creating = error_for.is_empty();
     let roles = list
         .into_iter()
         .map(|r| {
-            let set = if r.id == error_for {
-                form_set(&form)
-            } else {
-                r.permission_set()
-            };
-            RoleView {
-                name: if r.id == error_for {
-                    form.name.clone()
-                } else {
-                    r.name.clone()
-                },
-                permissions: r
-                    .permission_set()
-                    .iter()
-                    .map(Permission::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                boxes: boxes(set),
-                id: r.id,
-                key: r.key,
-                builtin: r.builtin,
-                rank: r.rank,
-            }
+            let sent = (r.id == error_for).then_some(&form);
+            role_view(r, sent)
         })
         .collect();
-    let creating = error_for.is_empty();
     Ok(RolesPage {
         layout: Layout::in_org(session, ctx, "Roles", "roles"),
         roles,
@@ -133,8 +130,28 @@ pub async fn list_page(
     Ok(render(&page(&state, &session, &ctx, None).await?))
 }
 
-fn parse(body: &web::Bytes) -> RoleForm {
-    serde_html_form::from_bytes(body).unwrap_or_default()
+/// After a role form: on success back to the list saying the role was `verb`, else the
+/// form again.
+async fn saved(
+    state: &AppState,
+    session: &Session,
+    ctx: &OrgCtx,
+    (role_id, form): (String, RoleForm),
+    result: Result<(), crate::domain::RuleError>,
+    verb: &str,
+) -> AppResult<HttpResponse> {
+    done_or_form_again(
+        result,
+        |()| {
+            done(
+                session,
+                format!("Role {} {verb}.", form.name.trim()),
+                &format!("/orgs/{}/roles", ctx.org.slug),
+            )
+        },
+        |errors| page(state, session, ctx, Some((role_id, form.clone(), errors))),
+    )
+    .await
 }
 
 pub async fn create(
@@ -145,27 +162,21 @@ pub async fn create(
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::OrgManage)?;
-    let form = parse(&body);
-    let actor = ctx.actor();
-    let f = form.clone();
+    // An unreadable body is an empty form, which the rules then refuse by field.
+    let form: RoleForm = decode(&body).unwrap_or_default();
+    let (actor, f) = (ctx.actor(), form.clone());
     let result = state
-        .db(move |conn| Ok(custom_roles::create(conn, &actor, &f, &origin)))
+        .db(move |conn| Ok(custom_roles::create(conn, &actor, &f, &origin).map(drop)))
         .await?;
-    match result {
-        Ok(_) => {
-            flash(
-                &session,
-                "success",
-                format!("Role {} created.", form.name.trim()),
-            );
-            Ok(see_other(&format!("/orgs/{}/roles", ctx.org.slug)))
-        }
-        Err(MemberError::Invalid(errors)) => {
-            let p = page(&state, &session, &ctx, Some((String::new(), form, errors))).await?;
-            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p))
-        }
-        Err(e) => Err(member_error(e)),
-    }
+    saved(
+        &state,
+        &session,
+        &ctx,
+        (String::new(), form),
+        result,
+        "created",
+    )
+    .await
 }
 
 pub async fn update(
@@ -178,27 +189,12 @@ pub async fn update(
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::OrgManage)?;
     let role_id = path.into_inner().1;
-    let form = parse(&body);
-    let actor = ctx.actor();
-    let (f, id) = (form.clone(), role_id.clone());
+    let form: RoleForm = decode(&body).unwrap_or_default();
+    let (actor, f, id) = (ctx.actor(), form.clone(), role_id.clone());
     let result = state
         .db(move |conn| Ok(custom_roles::update(conn, &actor, &id, &f, &origin)))
         .await?;
-    match result {
-        Ok(()) => {
-            flash(
-                &session,
-                "success",
-                format!("Role {} saved.", form.name.trim()),
-            );
-            Ok(see_other(&format!("/orgs/{}/roles", ctx.org.slug)))
-        }
-        Err(MemberError::Invalid(errors)) => {
-            let p = page(&state, &session, &ctx, Some((role_id, form, errors))).await?;
-            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p))
-        }
-        Err(e) => Err(member_error(e)),
-    }
+    saved(&state, &session, &ctx, (role_id, form), result, "saved").await
 }
 
 /// Asks before deleting a custom role.
@@ -212,7 +208,7 @@ pub async fn delete_form(
     let role_id = path.into_inner().1;
     let actor = ctx.actor();
     let role = state
-        .db(move |conn| custom_roles::deletable(conn, &actor, &role_id).map_err(member_error))
+        .db(move |conn| Ok(custom_roles::deletable(conn, &actor, &role_id)?))
         .await?;
     let list = format!("/orgs/{}/roles", ctx.org.slug);
     let page = crate::web::confirm::ConfirmPage::new(
@@ -237,8 +233,11 @@ pub async fn delete(
     let role_id = path.into_inner().1;
     let actor = ctx.actor();
     let name = state
-        .db(move |conn| custom_roles::delete(conn, &actor, &role_id, &origin).map_err(member_error))
+        .db(move |conn| Ok(custom_roles::delete(conn, &actor, &role_id, &origin)?))
         .await?;
-    flash(&session, "success", format!("Role {name} deleted."));
-    Ok(see_other(&format!("/orgs/{}/roles", ctx.org.slug)))
+    Ok(done(
+        &session,
+        format!("Role {name} deleted."),
+        &format!("/orgs/{}/roles", ctx.org.slug),
+    ))
 }

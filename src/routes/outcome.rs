@@ -1,0 +1,39 @@
+//! How a form post ends once the rules have run: done, the same form again with the
+//! fields to correct, or the refusal's error page.
+
+use std::future::Future;
+
+use actix_session::Session;
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+
+use crate::domain::{FieldErrors, RuleError};
+use crate::error::AppResult;
+use crate::web::{flash, render_status, see_other};
+
+/// `succeeded` answers a success; input the rules found invalid renders the page `form_again`
+/// builds with those errors (422); every other refusal becomes its error page.
+pub(super) async fn done_or_form_again<T, P, F>(
+    result: Result<T, RuleError>,
+    succeeded: impl FnOnce(T) -> HttpResponse,
+    form_again: impl FnOnce(FieldErrors) -> F,
+) -> AppResult<HttpResponse>
+where
+    P: askama::Template,
+    F: Future<Output = AppResult<P>>,
+{
+    match result {
+        Ok(value) => Ok(succeeded(value)),
+        Err(RuleError::Invalid(errors)) => Ok(render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &form_again(errors).await?,
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A change that worked: the next page says so, and is `location`.
+pub(super) fn done(session: &Session, message: impl Into<String>, location: &str) -> HttpResponse {
+    flash(session, "success", message);
+    see_other(location)
+}
