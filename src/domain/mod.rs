@@ -22,6 +22,8 @@ pub mod seed_audit;
 pub mod sessions;
 pub mod setup;
 pub mod slug;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod timefmt;
 pub mod tokens;
 pub mod two_factor;

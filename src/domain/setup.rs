@@ -31,6 +31,22 @@ pub enum SetupError {
     Db(#[from] diesel::result::Error),
 }
 
+impl SetupError {
+    /// What the setup form shows next to its fields, when the person can correct it;
+    /// otherwise the error itself.
+    pub fn into_field_errors(self) -> Result<FieldErrors, SetupError> {
+        match self {
+            SetupError::EmailTaken => {
+                let mut errors = FieldErrors::default();
+                errors.add("email", SetupError::EmailTaken);
+                Ok(errors)
+            }
+            SetupError::Invalid(errors) => Ok(errors),
+            other => Err(other),
+        }
+    }
+}
+
 /// A valid link, as the setup form needs it.
 #[derive(Debug, Clone)]
 pub enum SetupLink {
