@@ -10,6 +10,7 @@ pub mod invitations;
 pub mod member_list;
 pub mod members;
 pub mod names;
+pub mod new_account;
 pub mod orgs;
 pub mod password;
 pub mod password_reset;

@@ -11,7 +11,7 @@ use super::roles::ADMIN;
 use crate::audit::{self, Event, Origin};
 use crate::db::organizations::{self, Organization};
 use crate::db::setup_tokens::{self, ACCOUNT, FIRST_ADMIN, NewSetupToken};
-use crate::db::users::{self, NewUser, User};
+use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, memberships, roles};
 use crate::domain::tokens;
 
@@ -269,26 +269,9 @@ fn insert_user(
     password_hash: Option<&str>,
     platform_role: &str,
 ) -> Result<User, SetupError> {
-    if users::find_by_email(conn, email.as_str())?.is_some() {
-        return Err(SetupError::EmailTaken);
-    }
-    let id = db::new_id();
-    users::insert(
-        conn,
-        &NewUser {
-            id: &id,
-            email: email.as_str(),
-            first_name: &input.first_name,
-            last_name: &input.last_name,
-            password_hash,
-            platform_role,
-            status: "active",
-            auth_method: "password",
-            created_at: db::now(),
-            last_active_at: None,
-        },
-    )?;
-    Ok(users::find(conn, &id)?.expect("user just inserted"))
+    let name = (input.first_name.as_str(), input.last_name.as_str());
+    super::new_account::create(conn, email.as_str(), name, password_hash, platform_role)?
+        .ok_or(SetupError::EmailTaken)
 }
 
 fn join_as_admin(

@@ -8,10 +8,11 @@ use crate::audit::{self, Event, Origin};
 use crate::db::invitations::{self as rows, Invitation};
 use crate::db::organizations::{self, Organization};
 use crate::db::roles::{self, Role};
-use crate::db::users::{self, NewUser, User};
+use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, email_outbox, groups, memberships, pools};
 use crate::domain::FieldErrors;
 use crate::domain::names::parse_name;
+use crate::domain::new_account;
 use crate::domain::password::validate_new;
 use crate::domain::policy::Standing;
 use crate::domain::roles::Permission;
@@ -148,26 +149,9 @@ pub fn accept_with_new_account(
         if !rows::consume(conn, &hash, now)? {
             return Err(AcceptError::InvalidLink);
         }
-        if users::find_by_email(conn, &invitation.email)?.is_some() {
-            return Err(AcceptError::AccountExists);
-        }
-        let id = db::new_id();
-        users::insert(
-            conn,
-            &NewUser {
-                id: &id,
-                email: &invitation.email,
-                first_name: &account.first_name,
-                last_name: &account.last_name,
-                password_hash: Some(password_hash),
-                platform_role: "none",
-                status: "active",
-                auth_method: "password",
-                created_at: now,
-                last_active_at: None,
-            },
-        )?;
-        let user = users::find(conn, &id)?.ok_or(AcceptError::InvalidLink)?;
+        let name = (account.first_name.as_str(), account.last_name.as_str());
+        let user = new_account::create(conn, &invitation.email, name, Some(password_hash), "none")?
+            .ok_or(AcceptError::AccountExists)?;
         let org = join(conn, &invitation, &user, true, origin)?;
         Ok((user, org))
     })
