@@ -612,10 +612,11 @@ pub async fn accept(
     accepted(&state, &session, &req, &token, joined)
 }
 
-/// An accepted invitation: by a new account, signed in now, or by the signed-in one.
-enum Joined {
-    NewAccount(User, Organization),
-    Member(Organization),
+/// An accepted invitation: the organization joined, and the account made for it, if
+/// one was (it signs in now).
+struct Joined {
+    org: Organization,
+    new_account: Option<User>,
 }
 
 /// Creates the invited account with this password and joins it.
@@ -632,7 +633,10 @@ async fn join_new(
         .db(move |conn| {
             let joined =
                 invitations::accept_with_new_account(conn, &token, &account, &hash, &origin);
-            Ok(joined.map(|(user, org)| Joined::NewAccount(user, org)))
+            Ok(joined.map(|(user, org)| Joined {
+                org,
+                new_account: Some(user),
+            }))
         })
         .await
 }
@@ -645,7 +649,13 @@ async fn join_as(
 ) -> AppResult<Result<Joined, AcceptError>> {
     let token = token.to_string();
     state
-        .db(move |conn| Ok(invitations::accept_as(conn, &token, &user, &origin).map(Joined::Member)))
+        .db(move |conn| {
+            let org = invitations::accept_as(conn, &token, &user, &origin);
+            Ok(org.map(|org| Joined {
+                org,
+                new_account: None,
+            }))
+        })
         .await
 }
 
@@ -658,17 +668,8 @@ fn accepted(
     token: &str,
     joined: Result<Joined, AcceptError>,
 ) -> AppResult<HttpResponse> {
-    let org = match joined {
-        Ok(Joined::NewAccount(user, org)) => {
-            sign_in(session, req, &user, &state.settings)?;
-            let welcome = format!("Welcome to {}, {}.", org.name, user.first_name);
-            flash(session, "success", welcome);
-            org
-        }
-        Ok(Joined::Member(org)) => {
-            flash(session, "success", format!("You joined {}.", org.name));
-            org
-        }
+    let Joined { org, new_account } = match joined {
+        Ok(joined) => joined,
         // Someone made an account with this address meanwhile: it signs in now.
         Err(AcceptError::AccountExists) => {
             return Ok(private(see_other(&format!("/invite/{token}"))));
@@ -680,5 +681,13 @@ fn accepted(
         Err(AcceptError::InvalidLink) => return Ok(invalid_link(session)),
         Err(e) => return Err(e.into()),
     };
+    let welcome = match new_account {
+        Some(user) => {
+            sign_in(session, req, &user, &state.settings)?;
+            format!("Welcome to {}, {}.", org.name, user.first_name)
+        }
+        None => format!("You joined {}.", org.name),
+    };
+    flash(session, "success", welcome);
     Ok(private(see_other(&format!("/orgs/{}/users", org.slug))))
 }
