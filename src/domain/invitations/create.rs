@@ -6,9 +6,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use super::{
-    AddressResult, Env, InvitationError, Link, MAX_ADDRESSES, Outcome, queue_email, renew,
-};
+use super::{AddressResult, Env, InvitationError, Link, Outcome, queue_email, renew};
 use crate::audit;
 use crate::db::invitations::{self as rows, Choice, NewInvitation};
 use crate::db::organizations;
@@ -20,6 +18,9 @@ use crate::domain::names::parse_name;
 use crate::domain::policy::{Standing, grantable};
 use crate::domain::roles::{MEMBER, Permission};
 use crate::domain::tokens;
+
+/// Most addresses one submit may carry.
+pub const MAX_ADDRESSES: usize = 500;
 
 const POOLS_ONLY: &str = "As a pool manager you invite people into your own pools: choose at least one of them, and no groups.";
 
@@ -50,7 +51,7 @@ fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::E
 
 /// Splits what was typed into addresses: commas, semicolons, spaces and new lines all
 /// separate. Repeats (in any case) count once.
-pub fn split_addresses(raw: &str) -> Vec<String> {
+fn split_addresses(raw: &str) -> Vec<String> {
     let mut seen = HashSet::new();
     raw.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
         .map(str::trim)
@@ -176,11 +177,6 @@ impl InviteReport {
             .iter()
             .filter(|r| r.outcome.key() == key)
             .count()
-    }
-
-    /// Emails queued by this report.
-    pub fn sent(&self) -> usize {
-        self.count("invited") + self.count("resent")
     }
 }
 

@@ -28,16 +28,11 @@ pub use accept::{
     validate_account,
 };
 pub use create::{
-    InviteChoices, InviteForm, InviteReport, Submission, form_choices, invite, split_addresses,
+    InviteChoices, InviteForm, InviteReport, MAX_ADDRESSES, Submission, form_choices, invite,
     submit,
 };
 pub use list::{InvitedPage, list_page, parse_filter};
 pub use renew::{cancel, cancellable, resend};
-
-/// Most addresses one submit may carry.
-pub const MAX_ADDRESSES: usize = 500;
-/// An invitation is sent at most this often.
-pub const RESEND_INTERVAL: Duration = Duration::seconds(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvitationError {

@@ -1,14 +1,17 @@
 //! Resending and cancelling an invitation: either way its old link dies.
 
-use chrono::NaiveDateTime;
+use chrono::{Duration, NaiveDateTime};
 use serde_json::json;
 
-use super::{AddressResult, Env, InvitationError, Link, Outcome, RESEND_INTERVAL, queue_email};
+use super::{AddressResult, Env, InvitationError, Link, Outcome, queue_email};
 use crate::audit;
 use crate::db::invitations::{self as rows, Invitation};
 use crate::db::roles::{self, Role};
 use crate::db::{self, DbConnection, email_outbox};
 use crate::domain::tokens;
+
+/// An invitation is sent at most this often.
+const RESEND_INTERVAL: Duration = Duration::seconds(60);
 
 const ABOVE_OWN_GRANTS: &str = "You cannot renew this invitation: its role, a group or a pool it grants ranks above your own role.";
 
@@ -197,7 +200,6 @@ mod tests {
     use crate::domain::invitations::fixture::{age_all, count, fixture, token_of};
     use crate::domain::invitations::invite;
     use crate::domain::roles::MEMBER;
-    use chrono::Duration;
 
     #[test]
     fn resend_and_cancel_kill_the_old_link() {
