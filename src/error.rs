@@ -228,6 +228,52 @@ impl From<crate::domain::RuleError> for AppError {
     }
 }
 
+// ----- Invitations and setup links -----
+
+impl From<crate::domain::invitations::InvitationError> for AppError {
+    fn from(e: crate::domain::invitations::InvitationError) -> Self {
+        use crate::domain::invitations::InvitationError;
+        match e {
+            InvitationError::NotFound => AppError::NotFound,
+            InvitationError::NotAllowed => AppError::forbidden(),
+            InvitationError::TooSoon => AppError::TooManyRequests(e.to_string()),
+            InvitationError::Forbidden(why) => AppError::Forbidden(why.into()),
+            InvitationError::Closed(why) => AppError::Conflict(why.into()),
+            InvitationError::Invalid(_) => AppError::BadRequest(e.to_string()),
+            InvitationError::Db(e) => AppError::Internal(e.into()),
+            InvitationError::Render(e) => AppError::Internal(e.into()),
+        }
+    }
+}
+
+/// A dead link is a page that is not there; the accept page answers those itself, with
+/// its own page, before anything reaches this.
+impl From<crate::domain::invitations::AcceptError> for AppError {
+    fn from(e: crate::domain::invitations::AcceptError) -> Self {
+        use crate::domain::invitations::AcceptError;
+        match e {
+            AcceptError::Db(e) => AppError::Internal(e.into()),
+            AcceptError::WrongAccount => AppError::forbidden(),
+            AcceptError::InvalidLink
+            | AcceptError::NoLongerGrantable
+            | AcceptError::AccountExists => AppError::NotFound,
+        }
+    }
+}
+
+/// Every dead setup link looks the same: not found.
+impl From<crate::domain::setup::SetupError> for AppError {
+    fn from(e: crate::domain::setup::SetupError) -> Self {
+        use crate::domain::setup::SetupError;
+        match e {
+            SetupError::Db(e) => e.into(),
+            SetupError::InvalidLink => AppError::NotFound,
+            SetupError::EmailTaken => AppError::Conflict(e.to_string()),
+            SetupError::Invalid(_) => AppError::BadRequest(e.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

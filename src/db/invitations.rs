@@ -223,6 +223,9 @@ pub struct ListRow {
     pub inviter_last_name: Option<String>,
 }
 
+/// Where a page of the Invited tab starts: after this creation time and id.
+pub type ListKey = (NaiveDateTime, String);
+
 /// The inviter's email, first and last name; absent once the inviter's account is gone.
 type InviterColumns = (Option<String>, Option<String>, Option<String>);
 
@@ -232,7 +235,7 @@ pub fn list(
     org_id: &str,
     filter: StatusFilter,
     now: NaiveDateTime,
-    after: Option<(NaiveDateTime, String)>,
+    after: Option<ListKey>,
     limit: i64,
 ) -> QueryResult<Vec<ListRow>> {
     match run_list(conn, (org_id, filter, now, after, limit), false)? {
@@ -247,7 +250,7 @@ pub fn explain_list(
     org_id: &str,
     filter: StatusFilter,
     now: NaiveDateTime,
-    after: Option<(NaiveDateTime, String)>,
+    after: Option<ListKey>,
 ) -> QueryResult<Vec<String>> {
     match run_list(conn, (org_id, filter, now, after, 51), true)? {
         ListOutput::Plan(lines) => Ok(lines),
@@ -260,13 +263,7 @@ enum ListOutput {
     Plan(Vec<String>),
 }
 
-type ListArgs<'a> = (
-    &'a str,
-    StatusFilter,
-    NaiveDateTime,
-    Option<(NaiveDateTime, String)>,
-    i64,
-);
+type ListArgs<'a> = (&'a str, StatusFilter, NaiveDateTime, Option<ListKey>, i64);
 
 /// Builds the page query once, for loading or for explaining.
 fn run_list(conn: &mut DbConnection, args: ListArgs, explain: bool) -> QueryResult<ListOutput> {

@@ -14,6 +14,7 @@ pub mod roles;
 pub mod schema;
 pub mod sessions;
 pub mod setup_tokens;
+mod single_use;
 pub mod two_factor;
 pub mod users;
 

@@ -33,34 +33,7 @@ pub fn insert(conn: &mut DbConnection, row: &NewPasswordReset) -> QueryResult<()
         .map(|_| ())
 }
 
-/// A link that is unused and not expired.
-pub fn find_live(
-    conn: &mut DbConnection,
-    token_hash: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Option<PasswordReset>> {
-    password_resets::table
-        .find(token_hash)
-        .filter(password_resets::used_at.is_null())
-        .filter(password_resets::expires_at.gt(now))
-        .select(PasswordReset::as_select())
-        .first(conn)
-        .optional()
-}
-
-/// Consumes the link with one conditional UPDATE: of two requests racing with the same
-/// token, exactly one sees `true`.
-pub fn consume(conn: &mut DbConnection, token_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let n = diesel::update(
-        password_resets::table
-            .find(token_hash)
-            .filter(password_resets::used_at.is_null())
-            .filter(password_resets::expires_at.gt(now)),
-    )
-    .set(password_resets::used_at.eq(Some(now)))
-    .execute(conn)?;
-    Ok(n == 1)
-}
+super::single_use::single_use_links!(password_resets, PasswordReset);
 
 /// Kills the account's links that were not used: only the newest one works, and none
 /// after a reset.

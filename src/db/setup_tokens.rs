@@ -37,34 +37,7 @@ pub fn insert(conn: &mut DbConnection, token: &NewSetupToken) -> QueryResult<()>
         .map(|_| ())
 }
 
-/// A token that is unused and not expired.
-pub fn find_live(
-    conn: &mut DbConnection,
-    token_hash: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Option<SetupToken>> {
-    setup_tokens::table
-        .find(token_hash)
-        .filter(setup_tokens::used_at.is_null())
-        .filter(setup_tokens::expires_at.gt(now))
-        .select(SetupToken::as_select())
-        .first(conn)
-        .optional()
-}
-
-/// Consumes the token with one conditional UPDATE: of two requests racing with the same
-/// token, exactly one sees `true`.
-pub fn consume(conn: &mut DbConnection, token_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let n = diesel::update(
-        setup_tokens::table
-            .find(token_hash)
-            .filter(setup_tokens::used_at.is_null())
-            .filter(setup_tokens::expires_at.gt(now)),
-    )
-    .set(setup_tokens::used_at.eq(Some(now)))
-    .execute(conn)?;
-    Ok(n == 1)
-}
+super::single_use::single_use_links!(setup_tokens, SetupToken);
 
 /// Only the newest first-admin link works: each start-up prints a fresh one.
 pub fn delete_unused_first_admin(conn: &mut DbConnection) -> QueryResult<usize> {

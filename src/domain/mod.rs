@@ -11,6 +11,7 @@ pub mod member_list;
 pub mod member_profile;
 pub mod members;
 pub mod names;
+pub mod new_account;
 pub mod orgs;
 pub mod password;
 pub mod password_reset;
@@ -24,6 +25,8 @@ pub mod seed_audit;
 pub mod sessions;
 pub mod setup;
 pub mod slug;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod timefmt;
 pub mod tokens;
 pub mod two_factor;

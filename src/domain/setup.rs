@@ -11,7 +11,7 @@ use super::roles::ADMIN;
 use crate::audit::{self, Event, Origin};
 use crate::db::organizations::{self, Organization};
 use crate::db::setup_tokens::{self, ACCOUNT, FIRST_ADMIN, NewSetupToken};
-use crate::db::users::{self, NewUser, User};
+use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, memberships, roles};
 use crate::domain::tokens;
 
@@ -29,6 +29,22 @@ pub enum SetupError {
     Invalid(FieldErrors),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
+}
+
+impl SetupError {
+    /// What the setup form shows next to its fields, when the person can correct it;
+    /// otherwise the error itself.
+    pub fn into_field_errors(self) -> Result<FieldErrors, SetupError> {
+        match self {
+            SetupError::EmailTaken => {
+                let mut errors = FieldErrors::default();
+                errors.add("email", SetupError::EmailTaken);
+                Ok(errors)
+            }
+            SetupError::Invalid(errors) => Ok(errors),
+            other => Err(other),
+        }
+    }
 }
 
 /// A valid link, as the setup form needs it.
@@ -253,26 +269,9 @@ fn insert_user(
     password_hash: Option<&str>,
     platform_role: &str,
 ) -> Result<User, SetupError> {
-    if users::find_by_email(conn, email.as_str())?.is_some() {
-        return Err(SetupError::EmailTaken);
-    }
-    let id = db::new_id();
-    users::insert(
-        conn,
-        &NewUser {
-            id: &id,
-            email: email.as_str(),
-            first_name: &input.first_name,
-            last_name: &input.last_name,
-            password_hash,
-            platform_role,
-            status: "active",
-            auth_method: "password",
-            created_at: db::now(),
-            last_active_at: None,
-        },
-    )?;
-    Ok(users::find(conn, &id)?.expect("user just inserted"))
+    let name = (input.first_name.as_str(), input.last_name.as_str());
+    super::new_account::create(conn, email.as_str(), name, password_hash, platform_role)?
+        .ok_or(SetupError::EmailTaken)
 }
 
 fn join_as_admin(

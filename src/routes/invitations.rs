@@ -1,49 +1,30 @@
 //! The Invited tab, the invite form, resend and cancel, and the accept link.
 
-use std::collections::HashSet;
-
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use chrono::NaiveDateTime;
 use serde::Deserialize;
 
 use super::setup::private;
 use crate::audit::Origin;
-use crate::db;
-use crate::db::invitations::{self as rows, Choice, ListRow, StatusFilter};
-use crate::db::roles::{self, Role};
+use crate::web::extract::{CurrentUser, MaybeUser, OrgCtx, sign_in};
+use crate::db::invitations::{Choice, ListKey, ListRow};
+use crate::db::organizations::Organization;
+use crate::db::roles::Role;
+use crate::db::users::User;
 use crate::domain::FieldErrors;
 use crate::domain::invitations::{
-    self, AcceptError, AcceptForm, AddressResult, Env, InvitationError, InviteForm, Inviter,
-    LinkInfo, MAX_ADDRESSES,
+    self, AcceptError, AcceptForm, AddressResult, Env, InviteChoices, InviteForm, InviteReport,
+    InvitedPage, Inviter, LinkInfo, MAX_ADDRESSES, NewAccount, Submission,
 };
-use crate::domain::roles::{MEMBER, Permission};
+use crate::domain::roles::Permission;
+use crate::domain::timefmt;
 use crate::error::{AppError, AppResult};
-use crate::web::extract::{CurrentUser, MaybeUser, OrgCtx, sign_in};
+use crate::web::form::{Form, Query, to_query};
 use crate::web::layout::Layout;
+use crate::web::paging::{Cursor, PAGE_SIZE};
 use crate::web::{AppState, flash, render, render_status, see_other};
-
-const PAGE_SIZE: i64 = 50;
-
-impl From<InvitationError> for AppError {
-    fn from(e: InvitationError) -> Self {
-        match e {
-            InvitationError::NotFound => AppError::NotFound,
-            InvitationError::TooSoon => AppError::TooManyRequests(e.to_string()),
-            InvitationError::Forbidden(why) => AppError::Forbidden(why.into()),
-            InvitationError::Closed(why) => AppError::Conflict(why.into()),
-            InvitationError::Invalid(_) => AppError::BadRequest(e.to_string()),
-            InvitationError::Db(e) => AppError::Internal(e.into()),
-            InvitationError::Render(e) => AppError::Internal(e.into()),
-        }
-    }
-}
-
-fn fmt_time(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
 
 fn env(state: &AppState, ctx: &OrgCtx, origin: Origin) -> AppResult<Env> {
     Ok(Env {
@@ -58,6 +39,19 @@ fn env(state: &AppState, ctx: &OrgCtx, origin: Origin) -> AppResult<Env> {
         public_url: state.settings.public_url(),
         origin,
     })
+}
+
+/// The invitation a Resend or Cancel button names, and what acting on it needs; refused
+/// unless the member may invite.
+fn acting_on(
+    state: &AppState,
+    ctx: &OrgCtx,
+    origin: Origin,
+    path: web::Path<(String, String)>,
+) -> AppResult<(Env, String)> {
+    ctx.require(Permission::UsersInvite)?;
+    let (_, id) = path.into_inner();
+    Ok((env(state, ctx, origin)?, id))
 }
 
 fn list_path(slug: &str) -> String {
@@ -81,7 +75,7 @@ struct RowView {
 }
 
 impl RowView {
-    fn new(row: ListRow, now: NaiveDateTime) -> Self {
+    fn new(row: ListRow, now: chrono::NaiveDateTime) -> Self {
         let status = row.invitation.display_status(now);
         let invited_by = match (row.inviter_first_name, row.inviter_last_name) {
             (Some(first), Some(last)) if !(first.is_empty() && last.is_empty()) => {
@@ -102,9 +96,9 @@ impl RowView {
                 _ => "Cancelled",
             },
             invited_by,
-            sent: fmt_time(row.invitation.last_sent_at),
+            sent: timefmt::exact(row.invitation.last_sent_at),
             send_count: row.invitation.send_count,
-            expires: fmt_time(row.invitation.expires_at),
+            expires: timefmt::exact(row.invitation.expires_at),
             open: matches!(status, "pending" | "expired"),
         }
     }
@@ -115,6 +109,15 @@ struct FilterLink {
     label: &'static str,
     current: bool,
 }
+
+const FILTERS: [(&str, &str); 6] = [
+    ("", "Pending and expired"),
+    ("pending", "Pending"),
+    ("expired", "Expired"),
+    ("accepted", "Accepted"),
+    ("cancelled", "Cancelled"),
+    ("all", "All"),
+];
 
 #[derive(Template)]
 #[template(path = "invitations/list.html")]
@@ -128,96 +131,72 @@ struct ListPage {
     paged: bool,
 }
 
+impl ListPage {
+    fn new(
+        layout: Layout,
+        slug: &str,
+        page: InvitedPage,
+        status: &'static str,
+        paged: bool,
+    ) -> Self {
+        let filters = FILTERS
+            .into_iter()
+            .map(|(value, label)| FilterLink {
+                value,
+                label,
+                current: value == status,
+            })
+            .collect();
+        ListPage {
+            layout,
+            slug: slug.to_string(),
+            rows: page
+                .rows
+                .into_iter()
+                .map(|r| RowView::new(r, page.now))
+                .collect(),
+            filters,
+            status,
+            next_cursor: page.next.map(|key| Cursor(key).encode()),
+            paged,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct ListQuery {
     status: Option<String>,
     cursor: Option<String>,
 }
 
-fn parse_filter(raw: Option<&str>) -> (StatusFilter, &'static str) {
-    match raw.unwrap_or("") {
-        "pending" => (StatusFilter::Pending, "pending"),
-        "expired" => (StatusFilter::Expired, "expired"),
-        "accepted" => (StatusFilter::Accepted, "accepted"),
-        "cancelled" => (StatusFilter::Cancelled, "cancelled"),
-        "all" => (StatusFilter::All, "all"),
-        _ => (StatusFilter::Open, ""),
-    }
-}
-
-/// Keyset cursor: the last row's creation time (microseconds) and id.
-fn encode_cursor(created_at: NaiveDateTime, id: &str) -> String {
-    format!("{}.{id}", created_at.and_utc().timestamp_micros())
-}
-
-fn decode_cursor(raw: &str) -> Option<(NaiveDateTime, String)> {
-    let (micros, id) = raw.split_once('.')?;
-    let at = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
-    (!id.is_empty()).then(|| (at, id.to_string()))
-}
-
 pub async fn list_page(
     state: web::Data<AppState>,
     session: Session,
     ctx: OrgCtx,
-    query: web::Query<ListQuery>,
+    query: Query<ListQuery>,
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::UsersInvite)?;
-    let (filter, status) = parse_filter(query.status.as_deref());
-    let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(raw) => Some(
-            decode_cursor(raw)
-                .ok_or_else(|| AppError::BadRequest("This page link is not valid.".into()))?,
-        ),
-        None => None,
-    };
+    let (filter, status) = invitations::parse_filter(query.status.as_deref());
+    let after = Cursor::<ListKey>::from_param(query.cursor.as_deref())
+        .map_err(|_| AppError::BadRequest("This page link is not valid.".into()))?
+        .map(|cursor| cursor.0);
     let paged = after.is_some();
     let org_id = ctx.org.id.clone();
-    let now = db::now();
-    let mut found = state
+    let page = state
         .db(move |conn| {
-            Ok(rows::list(
-                conn,
-                &org_id,
-                filter,
-                now,
-                after,
-                PAGE_SIZE + 1,
+            Ok(invitations::list_page(
+                conn, &org_id, filter, after, PAGE_SIZE,
             )?)
         })
         .await?;
-    let next_cursor = if found.len() as i64 > PAGE_SIZE {
-        found.truncate(PAGE_SIZE as usize);
-        found
-            .last()
-            .map(|r| encode_cursor(r.invitation.created_at, &r.invitation.id))
-    } else {
-        None
-    };
-    let filters = [
-        ("", "Pending and expired"),
-        ("pending", "Pending"),
-        ("expired", "Expired"),
-        ("accepted", "Accepted"),
-        ("cancelled", "Cancelled"),
-        ("all", "All"),
-    ]
-    .into_iter()
-    .map(|(value, label)| FilterLink {
-        value,
-        label,
-        current: value == status,
-    })
-    .collect();
-    Ok(render(&ListPage {
-        layout: Layout::in_org(&session, &ctx, "Invited", "invitations"),
-        slug: ctx.org.slug.clone(),
-        rows: found.into_iter().map(|r| RowView::new(r, now)).collect(),
-        filters,
+    let layout = Layout::in_org(&session, &ctx, "Invited", "invitations");
+    Ok(render(&ListPage::new(
+        layout,
+        &ctx.org.slug,
+        page,
         status,
-        next_cursor,
         paged,
-    }))
+    )))
 }
 
 // ----- Invite form -----
@@ -236,6 +215,25 @@ struct NewPage {
 }
 
 impl NewPage {
+    fn new(
+        session: &Session,
+        ctx: &OrgCtx,
+        choices: InviteChoices,
+        form: InviteForm,
+        errors: FieldErrors,
+    ) -> Self {
+        NewPage {
+            layout: Layout::in_org(session, ctx, "Invite people", "invitations"),
+            slug: ctx.org.slug.clone(),
+            form,
+            roles: choices.roles,
+            groups: choices.groups,
+            pools: choices.pools,
+            errors,
+            max: MAX_ADDRESSES,
+        }
+    }
+
     fn role_selected(&self, id: &str) -> bool {
         self.form.role_id == id
     }
@@ -249,101 +247,21 @@ impl NewPage {
     }
 }
 
-struct Options {
-    roles: Vec<Role>,
-    groups: Vec<Choice>,
-    pools: Vec<Choice>,
-}
-
-/// Roles the member may grant, groups and pools of the organization.
-async fn options(state: &AppState, ctx: &OrgCtx) -> AppResult<Options> {
-    let org_id = ctx.org.id.clone();
-    let own = ctx.standing();
-    state
-        .db(move |conn| {
-            let roles =
-                crate::domain::policy::grantable(&own, roles::list(conn, &org_id)?, |r| r.rank);
-            Ok(Options {
-                roles,
-                groups: rows::org_groups(conn, &org_id)?,
-                pools: rows::org_pools(conn, &org_id)?,
-            })
-        })
-        .await
-}
-
-/// Where the member may invite: `None` means organization-wide (`users.invite`);
-/// `Some(pools)` a pool Manager, limited to the pools of their subtrees and no groups.
-async fn invite_scope(state: &AppState, ctx: &OrgCtx) -> AppResult<Option<HashSet<String>>> {
-    if ctx.can(Permission::UsersInvite) {
-        return Ok(None);
-    }
-    let (org_id, user_id) = (ctx.org.id.clone(), ctx.user().id.clone());
-    let pools = state
-        .db(move |conn| {
-            Ok(crate::domain::pools::invitable_pools(
-                conn, &org_id, &user_id,
-            )?)
-        })
-        .await?;
-    if pools.is_empty() {
-        return Err(AppError::forbidden());
-    }
-    Ok(Some(pools))
-}
-
-fn restrict(mut options: Options, scope: &Option<HashSet<String>>) -> Options {
-    if let Some(pools) = scope {
-        options.groups.clear();
-        options.pools.retain(|p| pools.contains(&p.id));
-    }
-    options
-}
-
-fn new_page(
-    session: &Session,
-    ctx: &OrgCtx,
-    options: Options,
-    form: InviteForm,
-    errors: FieldErrors,
-) -> NewPage {
-    NewPage {
-        layout: Layout::in_org(session, ctx, "Invite people", "invitations"),
-        slug: ctx.org.slug.clone(),
-        form,
-        roles: options.roles,
-        groups: options.groups,
-        pools: options.pools,
-        errors,
-        max: MAX_ADDRESSES,
-    }
-}
-
 pub async fn new_form(
     state: web::Data<AppState>,
     session: Session,
     ctx: OrgCtx,
 ) -> AppResult<HttpResponse> {
-    let scope = invite_scope(&state, &ctx).await?;
-    let options = restrict(options(&state, &ctx).await?, &scope);
-    let default_role = options
-        .roles
-        .iter()
-        .find(|r| r.key == MEMBER)
-        .or(options.roles.last())
-        .map(|r| r.id.clone())
-        .unwrap_or_default();
+    let (org_id, user_id, own) = (ctx.org.id.clone(), ctx.user().id.clone(), ctx.standing());
+    let choices = state
+        .db(move |conn| Ok(invitations::form_choices(conn, &org_id, &user_id, &own)?))
+        .await?;
     let form = InviteForm {
-        role_id: default_role,
+        role_id: choices.default_role(),
         ..InviteForm::default()
     };
-    Ok(render(&new_page(
-        &session,
-        &ctx,
-        options,
-        form,
-        FieldErrors::default(),
-    )))
+    let page = NewPage::new(&session, &ctx, choices, form, FieldErrors::default());
+    Ok(render(&page))
 }
 
 // ----- Results (after inviting or resending) -----
@@ -364,6 +282,63 @@ struct ResultsPage {
     heading: String,
     summary: Vec<String>,
     results: Vec<ResultView>,
+}
+
+/// How many addresses met each outcome, in words: "3 people invited".
+const SUMMARY: [(&str, &str, &str); 5] = [
+    ("invited", "person invited", "people invited"),
+    ("resent", "invitation resent", "invitations resent"),
+    (
+        "not_resent",
+        "already invited, not resent",
+        "already invited, not resent",
+    ),
+    ("member", "already a member", "already members"),
+    ("invalid", "invalid address", "invalid addresses"),
+];
+
+impl ResultsPage {
+    fn new(session: &Session, ctx: &OrgCtx, title: &str, heading: String) -> Self {
+        ResultsPage {
+            layout: Layout::in_org(session, ctx, title, "invitations"),
+            slug: ctx.org.slug.clone(),
+            heading,
+            summary: Vec::new(),
+            results: Vec::new(),
+        }
+    }
+
+    fn invited(session: &Session, ctx: &OrgCtx, report: InviteReport) -> Self {
+        let heading = format!("Invitations as {}", report.role_name);
+        let summary = SUMMARY
+            .into_iter()
+            .map(|(key, one, many)| (report.count(key), one, many))
+            .filter(|(n, _, _)| *n > 0)
+            .map(|(n, one, many)| format!("{n} {}", if n == 1 { one } else { many }))
+            .collect();
+        ResultsPage {
+            summary,
+            results: result_views(report.results),
+            ..Self::new(session, ctx, "Invitations sent", heading)
+        }
+    }
+
+    fn resent(session: &Session, ctx: &OrgCtx, result: AddressResult) -> Self {
+        let summary = vec![format!(
+            "A new link was sent to {}; the previous link no longer works.",
+            result.email
+        )];
+        ResultsPage {
+            summary,
+            results: result_views(vec![result]),
+            ..Self::new(
+                session,
+                ctx,
+                "Invitation resent",
+                "Invitation resent".into(),
+            )
+        }
+    }
 }
 
 fn result_views(results: Vec<AddressResult>) -> Vec<ResultView> {
@@ -397,63 +372,23 @@ pub async fn create(
     session: Session,
     ctx: OrgCtx,
     origin: Origin,
-    body: web::Bytes,
+    Form(form): Form<InviteForm>,
 ) -> AppResult<HttpResponse> {
-    let scope = invite_scope(&state, &ctx).await?;
-    let form = InviteForm::from_urlencoded(&body);
-    if let Some(pools) = &scope {
-        let inside = !form.pool_ids.is_empty() && form.pool_ids.iter().all(|p| pools.contains(p));
-        if !inside || !form.group_ids.is_empty() {
-            return Err(AppError::Forbidden(
-                "As a pool manager you invite people into your own pools: choose at least one of them, and no groups."
-                    .into(),
-            ));
-        }
-    }
     let env = env(&state, &ctx, origin)?;
-    let result = {
-        let form = form.clone();
-        state
-            .db(move |conn| match invitations::invite(conn, &env, &form) {
-                Err(InvitationError::Invalid(errors)) => Ok(Err(errors)),
-                other => Ok(Ok(other?)),
-            })
-            .await?
-    };
-    let report = match result {
-        Ok(report) => report,
-        Err(errors) => {
-            let options = restrict(options(&state, &ctx).await?, &scope);
-            let page = new_page(&session, &ctx, options, form, errors);
-            return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
+    let (own, submitted) = (ctx.standing(), form.clone());
+    let submission = state
+        .db(move |conn| Ok(invitations::submit(conn, &env, &own, &submitted)?))
+        .await?;
+    match submission {
+        Submission::Sent(report) => {
+            announce(&state, &report.results);
+            Ok(render(&ResultsPage::invited(&session, &ctx, report)))
         }
-    };
-    announce(&state, &report.results);
-    let mut summary = Vec::new();
-    for (key, one, many) in [
-        ("invited", "person invited", "people invited"),
-        ("resent", "invitation resent", "invitations resent"),
-        (
-            "not_resent",
-            "already invited, not resent",
-            "already invited, not resent",
-        ),
-        ("member", "already a member", "already members"),
-        ("invalid", "invalid address", "invalid addresses"),
-    ] {
-        let n = report.count(key);
-        if n > 0 {
-            summary.push(format!("{n} {}", if n == 1 { one } else { many }));
+        Submission::Refused { choices, errors } => {
+            let page = NewPage::new(&session, &ctx, choices, form, errors);
+            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
         }
     }
-    let heading = format!("Invitations as {}", report.role_name);
-    Ok(render(&ResultsPage {
-        layout: Layout::in_org(&session, &ctx, "Invitations sent", "invitations"),
-        slug: ctx.org.slug.clone(),
-        heading,
-        summary,
-        results: result_views(report.results),
-    }))
 }
 
 pub async fn resend(
@@ -463,24 +398,12 @@ pub async fn resend(
     origin: Origin,
     path: web::Path<(String, String)>,
 ) -> AppResult<HttpResponse> {
-    ctx.require(Permission::UsersInvite)?;
-    let (_, id) = path.into_inner();
-    let env = env(&state, &ctx, origin)?;
+    let (env, id) = acting_on(&state, &ctx, origin, path)?;
     let result = state
         .db(move |conn| Ok(invitations::resend(conn, &env, &id)?))
         .await?;
     announce(&state, std::slice::from_ref(&result));
-    let summary = vec![format!(
-        "A new link was sent to {}; the previous link no longer works.",
-        result.email
-    )];
-    Ok(render(&ResultsPage {
-        layout: Layout::in_org(&session, &ctx, "Invitation resent", "invitations"),
-        slug: ctx.org.slug.clone(),
-        heading: "Invitation resent".into(),
-        summary,
-        results: result_views(vec![result]),
-    }))
+    Ok(render(&ResultsPage::resent(&session, &ctx, result)))
 }
 
 /// Asks before cancelling, without JavaScript.
@@ -491,13 +414,10 @@ pub async fn cancel_form(
     origin: Origin,
     path: web::Path<(String, String)>,
 ) -> AppResult<HttpResponse> {
-    ctx.require(Permission::UsersInvite)?;
-    let (_, id) = path.into_inner();
-    let env = env(&state, &ctx, origin)?;
+    let (env, id) = acting_on(&state, &ctx, origin, path)?;
     let invitation = state
         .db(move |conn| Ok(invitations::cancellable(conn, &env, &id)?))
         .await?;
-    let list = list_path(&ctx.org.slug);
     let page = crate::web::confirm::ConfirmPage::new(
         Layout::in_org(&session, &ctx, "Cancel invitation", "invitations"),
         format!("Cancel the invitation to {}?", invitation.email),
@@ -508,7 +428,7 @@ pub async fn cancel_form(
     )
     .line("Its link stops working at once. You can invite the address again later.")
     .button(format!("Cancel the invitation to {}", invitation.email))
-    .cancel(list);
+    .cancel(list_path(&ctx.org.slug));
     Ok(render(&page))
 }
 
@@ -519,9 +439,7 @@ pub async fn cancel(
     origin: Origin,
     path: web::Path<(String, String)>,
 ) -> AppResult<HttpResponse> {
-    ctx.require(Permission::UsersInvite)?;
-    let (_, id) = path.into_inner();
-    let env = env(&state, &ctx, origin)?;
+    let (env, id) = acting_on(&state, &ctx, origin, path)?;
     let cancelled = state
         .db(move |conn| Ok(invitations::cancel(conn, &env, &id)?))
         .await?;
@@ -588,6 +506,7 @@ fn mode_of(info: &LinkInfo, current: Option<&CurrentUser>) -> Mode {
     }
 }
 
+/// The accept page for this link and visitor; what was typed comes back, passwords not.
 fn accept_page(
     session: &Session,
     token: &str,
@@ -595,7 +514,7 @@ fn accept_page(
     current: Option<&CurrentUser>,
     form: AcceptForm,
     errors: FieldErrors,
-) -> (StatusCode, AcceptPage) {
+) -> HttpResponse {
     let mode = mode_of(info, current);
     let title = format!("Join {}", info.org.name);
     let layout = match current {
@@ -607,10 +526,6 @@ fn accept_page(
         Mode::NewAccount if !errors.is_empty() => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
-    let login_url = format!(
-        "/login?{}",
-        serde_urlencoded::to_string([("next", format!("/invite/{token}"))]).unwrap_or_default()
-    );
     let page = AcceptPage {
         layout,
         mode,
@@ -619,7 +534,10 @@ fn accept_page(
         inviter_name: info.inviter_name.clone(),
         email: info.invitation.email.clone(),
         signed_in_as: current.map(|c| c.user.email.clone()).unwrap_or_default(),
-        login_url,
+        login_url: format!(
+            "/login?{}",
+            to_query(&[("next", format!("/invite/{token}"))])
+        ),
         form: AcceptForm {
             password: String::new(),
             password_confirm: String::new(),
@@ -627,7 +545,7 @@ fn accept_page(
         },
         errors,
     };
-    (status, page)
+    private(render_status(status, &page))
 }
 
 async fn check(state: &AppState, token: &str, origin: &Origin) -> AppResult<Option<LinkInfo>> {
@@ -653,15 +571,15 @@ pub async fn accept_form(
         last_name: info.invitation.last_name.clone(),
         ..AcceptForm::default()
     };
-    let (status, page) = accept_page(
+    let current = current.0.as_ref();
+    Ok(accept_page(
         &session,
         &token,
         &info,
-        current.0.as_ref(),
+        current,
         form,
         FieldErrors::default(),
-    );
-    Ok(private(render_status(status, &page)))
+    ))
 }
 
 pub async fn accept(
@@ -671,92 +589,105 @@ pub async fn accept(
     current: MaybeUser,
     origin: Origin,
     token: web::Path<String>,
-    form: web::Form<AcceptForm>,
+    Form(form): Form<AcceptForm>,
 ) -> AppResult<HttpResponse> {
     let token = token.into_inner();
-    let form = form.into_inner();
     let Some(info) = check(&state, &token, &origin).await? else {
         return Ok(invalid_link(&session));
     };
     let current = current.0;
-    match mode_of(&info, current.as_ref()) {
-        Mode::NewAccount => {
-            let account = match invitations::validate_account(&form) {
-                Ok(account) => account,
-                Err(errors) => {
-                    let (status, page) = accept_page(&session, &token, &info, None, form, errors);
-                    return Ok(private(render_status(status, &page)));
-                }
-            };
-            let hash = state.hasher.hash(form.password.clone()).await?;
-            let result = {
-                let token = token.clone();
-                state
-                    .db(move |conn| {
-                        Ok(invitations::accept_with_new_account(
-                            conn, &token, &account, &hash, &origin,
-                        ))
-                    })
-                    .await?
-            };
-            match result {
-                Ok((user, org)) => {
-                    sign_in(&session, &req, &user, &state.settings)?;
-                    flash(
-                        &session,
-                        "success",
-                        format!("Welcome to {}, {}.", org.name, user.first_name),
-                    );
-                    Ok(private(see_other(&format!("/orgs/{}/users", org.slug))))
-                }
-                // Someone made an account with this address meanwhile: it signs in now.
-                Err(AcceptError::AccountExists) => {
-                    Ok(private(see_other(&format!("/invite/{token}"))))
-                }
-                Err(e) => accept_failed(&session, e),
-            }
+    let joined = match (mode_of(&info, current.as_ref()), current) {
+        (Mode::NewAccount, _) => match invitations::validate_account(&form) {
+            Ok(account) => join_new(&state, &token, account, &form.password, origin).await?,
+            Err(errors) => return Ok(accept_page(&session, &token, &info, None, form, errors)),
+        },
+        (Mode::Join, Some(me)) => join_as(&state, &token, me.user, origin).await?,
+        (Mode::Join, None) => return Ok(invalid_link(&session)),
+        (Mode::SignIn | Mode::WrongAccount, current) => {
+            let (form, errors) = (AcceptForm::default(), FieldErrors::default());
+            let page = accept_page(&session, &token, &info, current.as_ref(), form, errors);
+            return Ok(page);
         }
-        Mode::Join => {
-            let Some(me) = current else {
-                return Ok(invalid_link(&session));
-            };
-            let user = me.user.clone();
-            let result = {
-                let token = token.clone();
-                state
-                    .db(move |conn| Ok(invitations::accept_as(conn, &token, &user, &origin)))
-                    .await?
-            };
-            match result {
-                Ok(org) => {
-                    flash(&session, "success", format!("You joined {}.", org.name));
-                    Ok(private(see_other(&format!("/orgs/{}/users", org.slug))))
-                }
-                Err(e) => accept_failed(&session, e),
-            }
-        }
-        Mode::SignIn | Mode::WrongAccount => {
-            let (status, page) = accept_page(
-                &session,
-                &token,
-                &info,
-                current.as_ref(),
-                AcceptForm::default(),
-                FieldErrors::default(),
-            );
-            Ok(private(render_status(status, &page)))
-        }
-    }
+    };
+    accepted(&state, &session, &req, &token, joined)
 }
 
-fn accept_failed(session: &Session, e: AcceptError) -> AppResult<HttpResponse> {
-    match e {
-        AcceptError::Db(e) => Err(AppError::Internal(e.into())),
-        AcceptError::NoLongerGrantable => {
-            tracing::warn!("invitation refused at acceptance: the inviter may no longer grant it");
-            Ok(invalid_link(session))
+/// An accepted invitation: the organization joined, and the account made for it, if
+/// one was (it signs in now).
+struct Joined {
+    org: Organization,
+    new_account: Option<User>,
+}
+
+/// Creates the invited account with this password and joins it.
+async fn join_new(
+    state: &AppState,
+    token: &str,
+    account: NewAccount,
+    password: &str,
+    origin: Origin,
+) -> AppResult<Result<Joined, AcceptError>> {
+    let hash = state.hasher.hash(password.to_string()).await?;
+    let token = token.to_string();
+    state
+        .db(move |conn| {
+            let joined =
+                invitations::accept_with_new_account(conn, &token, &account, &hash, &origin);
+            Ok(joined.map(|(user, org)| Joined {
+                org,
+                new_account: Some(user),
+            }))
+        })
+        .await
+}
+
+async fn join_as(
+    state: &AppState,
+    token: &str,
+    user: User,
+    origin: Origin,
+) -> AppResult<Result<Joined, AcceptError>> {
+    let token = token.to_string();
+    state
+        .db(move |conn| {
+            let org = invitations::accept_as(conn, &token, &user, &origin);
+            Ok(org.map(|org| Joined {
+                org,
+                new_account: None,
+            }))
+        })
+        .await
+}
+
+/// Where an acceptance leads: into the organization with a welcome, or to the one page
+/// for a dead link.
+fn accepted(
+    state: &AppState,
+    session: &Session,
+    req: &HttpRequest,
+    token: &str,
+    joined: Result<Joined, AcceptError>,
+) -> AppResult<HttpResponse> {
+    let Joined { org, new_account } = match joined {
+        Ok(joined) => joined,
+        // Someone made an account with this address meanwhile: it signs in now.
+        Err(AcceptError::AccountExists) => {
+            return Ok(private(see_other(&format!("/invite/{token}"))));
         }
-        AcceptError::WrongAccount => Err(AppError::forbidden()),
-        AcceptError::InvalidLink | AcceptError::AccountExists => Ok(invalid_link(session)),
-    }
+        Err(AcceptError::NoLongerGrantable) => {
+            tracing::warn!("invitation refused at acceptance: the inviter may no longer grant it");
+            return Ok(invalid_link(session));
+        }
+        Err(AcceptError::InvalidLink) => return Ok(invalid_link(session)),
+        Err(e) => return Err(e.into()),
+    };
+    let welcome = match new_account {
+        Some(user) => {
+            sign_in(session, req, &user, &state.settings)?;
+            format!("Welcome to {}, {}.", org.name, user.first_name)
+        }
+        None => format!("You joined {}.", org.name),
+    };
+    flash(session, "success", welcome);
+    Ok(private(see_other(&format!("/orgs/{}/users", org.slug))))
 }

@@ -5,10 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::audit::Origin;
-use crate::domain::FieldErrors;
-use crate::domain::setup::{self, SetupError, SetupForm, SetupLink};
-use crate::error::{AppError, AppResult};
 use crate::web::extract::sign_in;
+use crate::domain::FieldErrors;
+use crate::domain::setup::{self, SetupForm, SetupLink};
+use crate::error::AppResult;
+use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render_status, see_other};
 
@@ -39,23 +40,41 @@ pub(crate) fn private(mut response: HttpResponse) -> HttpResponse {
     response
 }
 
-fn page(session: &Session, link: &SetupLink, form: SetupForm, errors: FieldErrors) -> SetupPage {
-    let (first_admin, org_name, account_email) = match link {
-        SetupLink::FirstAdmin { org } => (true, org.name.clone(), String::new()),
-        SetupLink::Account { user } => (false, String::new(), user.email.clone()),
-    };
-    SetupPage {
+/// The setup form for `link`, answered with `status`; passwords never come back.
+fn page(
+    session: &Session,
+    link: &SetupLink,
+    status: StatusCode,
+    form: SetupForm,
+    errors: FieldErrors,
+) -> HttpResponse {
+    let mut page = SetupPage {
         layout: Layout::public(session, "Set up your account"),
-        first_admin,
-        org_name,
-        account_email,
-        form,
+        first_admin: false,
+        org_name: String::new(),
+        account_email: String::new(),
+        form: SetupForm {
+            password: String::new(),
+            password_confirm: String::new(),
+            ..form
+        },
         errors,
+    };
+    match link {
+        SetupLink::FirstAdmin { org } => {
+            (page.first_admin, page.org_name) = (true, org.name.clone())
+        }
+        SetupLink::Account { user } => page.account_email = user.email.clone(),
     }
+    private(render_status(status, &page))
 }
 
-fn invalid_link() -> AppError {
-    AppError::NotFound
+/// The link behind `token`, if it is live; any other is not found.
+async fn live_link(state: &AppState, token: &str) -> AppResult<SetupLink> {
+    let token = token.to_string();
+    state
+        .db(move |conn| Ok(setup::check_link(conn, &token)?))
+        .await
 }
 
 pub async fn setup_form(
@@ -63,22 +82,19 @@ pub async fn setup_form(
     session: Session,
     token: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let token = token.into_inner();
-    let link = state
-        .db(move |conn| match setup::check_link(conn, &token) {
-            Ok(link) => Ok(Some(link)),
-            Err(SetupError::Db(e)) => Err(e.into()),
-            Err(_) => Ok(None),
-        })
-        .await?
-        .ok_or_else(invalid_link)?;
+    let link = live_link(&state, &token).await?;
     let mut form = SetupForm::default();
     if let SetupLink::Account { user } = &link {
         form.first_name = user.first_name.clone();
         form.last_name = user.last_name.clone();
     }
-    let view = page(&session, &link, form, FieldErrors::default());
-    Ok(private(render_status(StatusCode::OK, &view)))
+    Ok(page(
+        &session,
+        &link,
+        StatusCode::OK,
+        form,
+        FieldErrors::default(),
+    ))
 }
 
 pub async fn complete(
@@ -87,80 +103,33 @@ pub async fn complete(
     req: HttpRequest,
     origin: Origin,
     token: web::Path<String>,
-    form: web::Form<SetupForm>,
+    Form(form): Form<SetupForm>,
 ) -> AppResult<HttpResponse> {
     let token = token.into_inner();
-    let form = form.into_inner();
-    let link = {
-        let token = token.clone();
-        state
-            .db(move |conn| match setup::check_link(conn, &token) {
-                Ok(link) => Ok(Some(link)),
-                Err(SetupError::Db(e)) => Err(e.into()),
-                Err(_) => Ok(None),
-            })
-            .await?
-            .ok_or_else(invalid_link)?
+    let link = live_link(&state, &token).await?;
+    let refused = |form, errors| {
+        page(
+            &session,
+            &link,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form,
+            errors,
+        )
     };
-    let first_admin = matches!(link, SetupLink::FirstAdmin { .. });
-    let valid = match setup::validate(&form, first_admin) {
+    let valid = match setup::validate(&form, matches!(link, SetupLink::FirstAdmin { .. })) {
         Ok(valid) => valid,
-        Err(errors) => {
-            let view = page(&session, &link, without_passwords(form), errors);
-            return Ok(private(render_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &view,
-            )));
-        }
+        Err(errors) => return Ok(refused(form, errors)),
     };
     let hash = state.hasher.hash(form.password.clone()).await?;
-    let result = {
-        let valid = valid.clone();
-        state
-            .db(
-                move |conn| match setup::complete(conn, &token, &valid, &hash, &origin) {
-                    Ok(done) => Ok(Ok(done)),
-                    Err(SetupError::Db(e)) => Err(e.into()),
-                    Err(other) => Ok(Err(other)),
-                },
-            )
-            .await?
+    let done = state
+        .db(move |conn| Ok(setup::complete(conn, &token, &valid, &hash, &origin)))
+        .await?;
+    let (user, org) = match done {
+        Ok(done) => done,
+        Err(e) => return Ok(refused(form, e.into_field_errors()?)),
     };
-    match result {
-        Ok((user, org)) => {
-            sign_in(&session, &req, &user, &state.settings)?;
-            flash(
-                &session,
-                "success",
-                format!("Welcome, {}. Your account is ready.", user.first_name),
-            );
-            Ok(see_other(&format!("/orgs/{}/users", org.slug)))
-        }
-        Err(SetupError::EmailTaken) => {
-            let mut errors = FieldErrors::default();
-            errors.add("email", SetupError::EmailTaken);
-            let view = page(&session, &link, without_passwords(form), errors);
-            Ok(private(render_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &view,
-            )))
-        }
-        Err(SetupError::Invalid(errors)) => {
-            let view = page(&session, &link, without_passwords(form), errors);
-            Ok(private(render_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &view,
-            )))
-        }
-        Err(_) => Err(invalid_link()),
-    }
-}
-
-/// Re-rendered forms keep what was typed, except passwords.
-fn without_passwords(form: SetupForm) -> SetupForm {
-    SetupForm {
-        password: String::new(),
-        password_confirm: String::new(),
-        ..form
-    }
+    sign_in(&session, &req, &user, &state.settings)?;
+    let welcome = format!("Welcome, {}. Your account is ready.", user.first_name);
+    flash(&session, "success", welcome);
+    Ok(see_other(&format!("/orgs/{}/users", org.slug)))
 }

@@ -1,0 +1,357 @@
+//! Accepting an invitation: checking a link, then joining with a new account or the
+//! signed-in one.
+
+use serde_json::json;
+
+use super::display_name;
+use crate::audit::{self, Event, Origin};
+use crate::db::invitations::{self as rows, Invitation};
+use crate::db::organizations::{self, Organization};
+use crate::db::roles::{self, Role};
+use crate::db::users::{self, User};
+use crate::db::{self, DbConnection, email_outbox, groups, memberships, pools};
+use crate::domain::FieldErrors;
+use crate::domain::names::parse_name;
+use crate::domain::new_account;
+use crate::domain::password::validate_new;
+use crate::domain::policy::Standing;
+use crate::domain::roles::Permission;
+use crate::domain::tokens;
+
+/// A live invitation link, as the accept page shows it.
+#[derive(Debug, Clone)]
+pub struct LinkInfo {
+    pub invitation: Invitation,
+    pub org: Organization,
+    pub role: Role,
+    pub inviter_name: String,
+    /// The account that already has the invited address, if any.
+    pub account: Option<User>,
+}
+
+/// Looks a token up. `None` for every kind of dead link, alike: unknown, tampered,
+/// replaced by a resend, cancelled, used, expired (which is also audited), or pointing
+/// at a disabled account.
+pub fn check_link(
+    conn: &mut DbConnection,
+    token: &str,
+    origin: &Origin,
+) -> diesel::QueryResult<Option<LinkInfo>> {
+    let now = db::now();
+    let Some((invitation, account)) = rows::find_with_account(conn, &tokens::hash(token))? else {
+        return Ok(None);
+    };
+    if invitation.status != rows::PENDING {
+        return Ok(None);
+    }
+    if invitation.expires_at <= now {
+        audit::record(
+            conn,
+            &Event::new("invitation.expired_link_used", origin)
+                .org(&invitation.org_id)
+                .target("invitation", &invitation.id, &invitation.email)
+                .details(json!({
+                    "expired_at": invitation.expires_at.and_utc().to_rfc3339(),
+                })),
+        )?;
+        return Ok(None);
+    }
+    let Some(org) = organizations::find(conn, &invitation.org_id)? else {
+        return Ok(None);
+    };
+    let Some(role) = roles::find(conn, &org.id, &invitation.role_id)? else {
+        return Ok(None);
+    };
+    if account.as_ref().is_some_and(|u| !u.is_active()) {
+        return Ok(None);
+    }
+    let inviter_name = match &invitation.invited_by {
+        Some(id) => users::find(conn, id)?
+            .map(|u| display_name(&u))
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(Some(LinkInfo {
+        invitation,
+        org,
+        role,
+        inviter_name,
+        account,
+    }))
+}
+
+/// What a person without an account sends to accept.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AcceptForm {
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub password_confirm: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub first_name: String,
+    pub last_name: String,
+}
+
+pub fn validate_account(form: &AcceptForm) -> Result<NewAccount, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let first_name = errors.check("first_name", parse_name(&form.first_name));
+    let last_name = errors.check("last_name", parse_name(&form.last_name));
+    errors.check(
+        "password",
+        validate_new(&form.password, &form.password_confirm),
+    );
+    match (first_name, last_name) {
+        (Some(first_name), Some(last_name)) if errors.is_empty() => Ok(NewAccount {
+            first_name,
+            last_name,
+        }),
+        _ => Err(errors),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// Any dead link; the person sees one generic page.
+    #[error("This invitation link is not valid.")]
+    InvalidLink,
+    /// The inviter may no longer grant what the invitation offers.
+    #[error("This invitation can no longer be accepted.")]
+    NoLongerGrantable,
+    /// Someone created an account with the address meanwhile: sign in instead.
+    #[error("An account with this address exists; sign in to accept.")]
+    AccountExists,
+    #[error("This invitation is for another address.")]
+    WrongAccount,
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// A new account for the invited address (whatever else a form may claim), joined to the
+/// organization with everything the invitation grants. All or nothing.
+pub fn accept_with_new_account(
+    conn: &mut DbConnection,
+    token: &str,
+    account: &NewAccount,
+    password_hash: &str,
+    origin: &Origin,
+) -> Result<(User, Organization), AcceptError> {
+    db::write_tx(conn, |conn| {
+        let now = db::now();
+        let hash = tokens::hash(token);
+        let invitation = rows::find_by_token_hash(conn, &hash)?.ok_or(AcceptError::InvalidLink)?;
+        if !rows::consume(conn, &hash, now)? {
+            return Err(AcceptError::InvalidLink);
+        }
+        let name = (account.first_name.as_str(), account.last_name.as_str());
+        let user = new_account::create(conn, &invitation.email, name, Some(password_hash), "none")?
+            .ok_or(AcceptError::AccountExists)?;
+        let org = join(conn, &invitation, &user, true, origin)?;
+        Ok((user, org))
+    })
+}
+
+/// The signed-in account joins; it must be the invited address.
+pub fn accept_as(
+    conn: &mut DbConnection,
+    token: &str,
+    user: &User,
+    origin: &Origin,
+) -> Result<Organization, AcceptError> {
+    db::write_tx(conn, |conn| {
+        let now = db::now();
+        let hash = tokens::hash(token);
+        let invitation = rows::find_by_token_hash(conn, &hash)?.ok_or(AcceptError::InvalidLink)?;
+        if invitation.email != user.email {
+            return Err(AcceptError::WrongAccount);
+        }
+        if !rows::consume(conn, &hash, now)? {
+            return Err(AcceptError::InvalidLink);
+        }
+        join(conn, &invitation, user, false, origin)
+    })
+}
+
+/// Runs after the token was consumed, inside the same transaction.
+fn join(
+    conn: &mut DbConnection,
+    invitation: &Invitation,
+    user: &User,
+    new_account: bool,
+    origin: &Origin,
+) -> Result<Organization, AcceptError> {
+    let org = organizations::find(conn, &invitation.org_id)?.ok_or(AcceptError::InvalidLink)?;
+    let role = roles::find(conn, &org.id, &invitation.role_id)?.ok_or(AcceptError::InvalidLink)?;
+    let group_ids = rows::group_ids(conn, &invitation.id)?;
+    if !still_grantable(conn, invitation, &role, &group_ids)? {
+        return Err(AcceptError::NoLongerGrantable);
+    }
+    rows::set_accepted_user(conn, &invitation.id, &user.id)?;
+    let already_member = rows::is_member(conn, &org.id, &user.id)?;
+    if !already_member {
+        memberships::insert(conn, &org.id, user, &role.id)?;
+    }
+    for group_id in &group_ids {
+        if !groups::is_member(conn, group_id, &user.id)? {
+            groups::add_member(conn, &org.id, group_id, &user.id)?;
+        }
+    }
+    let pool_grants = rows::pool_grants(conn, &invitation.id)?;
+    for (pool_id, pool_role) in &pool_grants {
+        let pool_role = pool_role.as_deref().unwrap_or(&role.id);
+        if !pools::is_member(conn, pool_id, &user.id)? {
+            pools::add_member(conn, &org.id, pool_id, &user.id, pool_role)?;
+        }
+    }
+    email_outbox::delete_unsent_for(conn, &invitation.id)?;
+    audit::record(
+        conn,
+        &Event::new("invitation.accepted", origin)
+            .org(&org.id)
+            .actor(&user.id, &user.email)
+            .target("invitation", &invitation.id, &invitation.email)
+            .details(json!({
+                "role": role.key,
+                "new_account": new_account,
+                "already_member": already_member,
+                "groups": group_ids,
+                "pools": pool_grants.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+                "invited_by": invitation.invited_by,
+            })),
+    )?;
+    Ok(org)
+}
+
+/// The inviter must still be an active member allowed to invite (organization-wide, or
+/// as a pool Manager over every pool the invitation joins, then without groups), ranked
+/// at least as high as the role and every group role the invitation grants.
+fn still_grantable(
+    conn: &mut DbConnection,
+    invitation: &Invitation,
+    role: &Role,
+    group_ids: &[String],
+) -> diesel::QueryResult<bool> {
+    let Some(inviter_id) = &invitation.invited_by else {
+        return Ok(false);
+    };
+    let Some(inviter_role) = rows::active_member_role(conn, &invitation.org_id, inviter_id)? else {
+        return Ok(false);
+    };
+    let group_roles = memberships::group_roles(conn, &invitation.org_id, inviter_id)?;
+    let groups_held: Vec<(&str, i64)> = group_roles
+        .iter()
+        .map(|r| (r.permissions.as_str(), r.rank))
+        .collect();
+    let inviter = Standing::of(
+        (&inviter_role.permissions, inviter_role.rank),
+        &groups_held,
+        &[],
+    );
+    let may_invite = inviter.may(Permission::UsersInvite) || {
+        let pool_ids: Vec<String> = rows::pool_grants(conn, &invitation.id)?
+            .into_iter()
+            .map(|(pool, _)| pool)
+            .collect();
+        let invitable =
+            crate::domain::pools::invitable_pools(conn, &invitation.org_id, inviter_id)?;
+        group_ids.is_empty()
+            && !pool_ids.is_empty()
+            && pool_ids.iter().all(|p| invitable.contains(p))
+    };
+    if !may_invite {
+        return Ok(false);
+    }
+    let groups = rows::org_groups(conn, &invitation.org_id)?;
+    let mut granted: Vec<i64> = groups
+        .iter()
+        .filter(|g| group_ids.contains(&g.id))
+        .filter_map(|g| g.role_rank)
+        .collect();
+    for (_, pool_role) in rows::pool_grants(conn, &invitation.id)? {
+        if let Some(pool_role) = pool_role {
+            match roles::find(conn, &invitation.org_id, &pool_role)? {
+                Some(r) => granted.push(r.rank),
+                None => return Ok(false),
+            }
+        }
+    }
+    granted.push(role.rank);
+    Ok(inviter.may_grant_all(granted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::invitations::fixture::{count, fixture};
+    use crate::domain::roles::MEMBER;
+
+    #[test]
+    fn acceptance_consumes_the_link_once_and_joins() {
+        let f = fixture();
+        let conn = &mut f.db.pool.get().unwrap();
+        let token = f.invite_one(conn, "new@example.com", MEMBER);
+        let origin = Origin::default();
+        let info = check_link(conn, &token, &origin).unwrap().unwrap();
+        assert!(info.account.is_none());
+        assert_eq!(info.role.key, MEMBER);
+        let account = NewAccount {
+            first_name: "New".into(),
+            last_name: "Person".into(),
+        };
+        let (user, org) = accept_with_new_account(conn, &token, &account, "hash", &origin).unwrap();
+        assert_eq!(user.email, "new@example.com");
+        assert_eq!(org.id, f.org.id);
+        assert!(rows::is_member(conn, &org.id, &user.id).unwrap());
+        assert!(matches!(
+            accept_with_new_account(conn, &token, &account, "hash", &origin),
+            Err(AcceptError::InvalidLink)
+        ));
+        assert!(check_link(conn, &token, &origin).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_inviter_who_lost_the_right_cannot_be_accepted() {
+        let f = fixture();
+        let conn = &mut f.db.pool.get().unwrap();
+        let token = f.invite_one(conn, "late@example.com", MEMBER);
+        // The inviter is demoted to Member, who may not invite.
+        use crate::db::schema::memberships as m;
+        use diesel::prelude::*;
+        diesel::update(m::table)
+            .set(m::role_id.eq(f.role(MEMBER).id))
+            .execute(conn)
+            .unwrap();
+        let account = NewAccount {
+            first_name: "Late".into(),
+            last_name: "Comer".into(),
+        };
+        assert!(matches!(
+            accept_with_new_account(conn, &token, &account, "hash", &Origin::default()),
+            Err(AcceptError::NoLongerGrantable)
+        ));
+        assert_eq!(count(conn, "users"), 1, "nothing was created");
+    }
+
+    #[test]
+    fn a_signed_in_account_must_match_the_invited_address() {
+        let f = fixture();
+        let conn = &mut f.db.pool.get().unwrap();
+        let token = f.invite_one(conn, "someone@example.com", MEMBER);
+        assert!(matches!(
+            accept_as(conn, &token, &f.admin.user, &Origin::default()),
+            Err(AcceptError::WrongAccount)
+        ));
+        assert!(
+            check_link(conn, &token, &Origin::default())
+                .unwrap()
+                .is_some(),
+            "the refused attempt did not use the link"
+        );
+    }
+}

@@ -1,0 +1,569 @@
+//! The invite form: what it offers, and inviting many addresses at once with a result for
+//! each.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use super::{AddressResult, Env, InvitationError, Link, Outcome, queue_email, renew};
+use crate::audit;
+use crate::db::invitations::{self as rows, Choice, NewInvitation};
+use crate::db::organizations;
+use crate::db::roles::{self, Role};
+use crate::db::{self, DbConnection};
+use crate::domain::FieldErrors;
+use crate::domain::email::Email;
+use crate::domain::names::parse_name;
+use crate::domain::policy::{Standing, grantable};
+use crate::domain::roles::{MEMBER, Permission};
+use crate::domain::tokens;
+
+/// Most addresses one submit may carry.
+pub const MAX_ADDRESSES: usize = 500;
+
+const POOLS_ONLY: &str = "As a pool manager you invite people into your own pools: choose at least one of them, and no groups.";
+
+/// What the invite form sends. Every field may be absent; `group_ids` and `pool_ids`
+/// repeat, one per box ticked.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    pub emails: String,
+    #[serde(default)]
+    pub role_id: String,
+    #[serde(default, deserialize_with = "non_empty")]
+    pub group_ids: Vec<String>,
+    #[serde(default, deserialize_with = "non_empty")]
+    pub pool_ids: Vec<String>,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+}
+
+/// An empty value (`pool_ids=`) chooses nothing.
+fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let mut ids = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+    ids.retain(|id| !id.is_empty());
+    Ok(ids)
+}
+
+/// Splits what was typed into addresses: commas, semicolons, spaces and new lines all
+/// separate. Repeats (in any case) count once.
+fn split_addresses(raw: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    raw.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .filter(|s| seen.insert(s.to_lowercase()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// What the invite form offers the member.
+#[derive(Debug, Clone)]
+pub struct InviteChoices {
+    /// The roles the member may grant.
+    pub roles: Vec<Role>,
+    pub groups: Vec<Choice>,
+    pub pools: Vec<Choice>,
+}
+
+impl InviteChoices {
+    /// The role a blank form starts on: Member, or else the lowest the member may grant.
+    pub fn default_role(&self) -> String {
+        self.roles
+            .iter()
+            .find(|r| r.key == MEMBER)
+            .or(self.roles.last())
+            .map(|r| r.id.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Where a member may invite: `None` organization-wide (`users.invite`); `Some(pools)`
+/// a pool Manager, limited to the pools of their subtrees and no groups.
+type Scope = Option<HashSet<String>>;
+
+fn scope(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_id: &str,
+    own: &Standing,
+) -> Result<Scope, InvitationError> {
+    if own.may(Permission::UsersInvite) {
+        return Ok(None);
+    }
+    let pools = crate::domain::pools::invitable_pools(conn, org_id, user_id)?;
+    if pools.is_empty() {
+        return Err(InvitationError::NotAllowed);
+    }
+    Ok(Some(pools))
+}
+
+fn choices_within(
+    conn: &mut DbConnection,
+    org_id: &str,
+    own: &Standing,
+    scope: &Scope,
+) -> diesel::QueryResult<InviteChoices> {
+    let mut choices = InviteChoices {
+        roles: grantable(own, roles::list(conn, org_id)?, |r| r.rank),
+        groups: rows::org_groups(conn, org_id)?,
+        pools: rows::org_pools(conn, org_id)?,
+    };
+    if let Some(pools) = scope {
+        choices.groups.clear();
+        choices.pools.retain(|p| pools.contains(&p.id));
+    }
+    Ok(choices)
+}
+
+/// What the blank invite form offers the member; refused to a member who may not invite.
+pub fn form_choices(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_id: &str,
+    own: &Standing,
+) -> Result<InviteChoices, InvitationError> {
+    let scope = scope(conn, org_id, user_id, own)?;
+    Ok(choices_within(conn, org_id, own, &scope)?)
+}
+
+/// The answer to a submitted invite form.
+#[derive(Debug)]
+pub enum Submission {
+    Sent(InviteReport),
+    /// Nobody was invited: the form goes back with these errors and these choices.
+    Refused {
+        choices: InviteChoices,
+        errors: FieldErrors,
+    },
+}
+
+/// The invite form's submit: [`invite`], within what the member may invite into.
+pub fn submit(
+    conn: &mut DbConnection,
+    env: &Env,
+    own: &Standing,
+    form: &InviteForm,
+) -> Result<Submission, InvitationError> {
+    let scope = scope(conn, &env.org.id, &env.inviter.user.id, own)?;
+    if let Some(pools) = &scope {
+        let inside = !form.pool_ids.is_empty() && form.pool_ids.iter().all(|p| pools.contains(p));
+        if !inside || !form.group_ids.is_empty() {
+            return Err(InvitationError::Forbidden(POOLS_ONLY));
+        }
+    }
+    match invite(conn, env, form) {
+        Err(InvitationError::Invalid(errors)) => Ok(Submission::Refused {
+            choices: choices_within(conn, &env.org.id, own, &scope)?,
+            errors,
+        }),
+        other => other.map(Submission::Sent),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InviteReport {
+    pub role_name: String,
+    pub results: Vec<AddressResult>,
+}
+
+impl InviteReport {
+    pub fn count(&self, key: &str) -> usize {
+        self.results
+            .iter()
+            .filter(|r| r.outcome.key() == key)
+            .count()
+    }
+}
+
+/// The ids once each, in the order given.
+fn distinct(ids: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    ids.iter().filter(|id| seen.insert(*id)).cloned().collect()
+}
+
+/// Checks the parts of the form that need no database.
+fn check_form(form: &InviteForm, errors: &mut FieldErrors) -> (Vec<String>, String, String) {
+    let addresses = split_addresses(&form.emails);
+    if addresses.is_empty() {
+        errors.add("emails", "Enter at least one email address.");
+    } else if addresses.len() > MAX_ADDRESSES {
+        errors.add(
+            "emails",
+            format!(
+                "Invite at most {MAX_ADDRESSES} addresses at a time; this list has {}.",
+                addresses.len()
+            ),
+        );
+    }
+    let optional_name = |raw: &str, field: &'static str, errors: &mut FieldErrors| {
+        if raw.trim().is_empty() {
+            String::new()
+        } else {
+            errors.check(field, parse_name(raw)).unwrap_or_default()
+        }
+    };
+    let first = optional_name(&form.first_name, "first_name", errors);
+    let last = optional_name(&form.last_name, "last_name", errors);
+    if (!first.is_empty() || !last.is_empty()) && addresses.len() > 1 {
+        errors.add(
+            "first_name",
+            "A name can only be given when inviting one person.",
+        );
+    }
+    (addresses, first, last)
+}
+
+/// Checks what the inviter chose against the organization and the inviter's rank.
+fn check_grants(
+    conn: &mut DbConnection,
+    env: &Env,
+    form: &InviteForm,
+    errors: &mut FieldErrors,
+) -> diesel::QueryResult<Option<Role>> {
+    let role = match roles::find(conn, &env.org.id, form.role_id.trim())? {
+        None => {
+            errors.add("role_id", "Choose a role.");
+            None
+        }
+        Some(role) if !env.inviter.may_grant(role.rank) => {
+            errors.add(
+                "role_id",
+                format!(
+                    "You cannot invite people as {}: it is above your own role.",
+                    role.name
+                ),
+            );
+            None
+        }
+        Some(role) => Some(role),
+    };
+    let groups = rows::org_groups(conn, &env.org.id)?;
+    for id in &form.group_ids {
+        match groups.iter().find(|g| &g.id == id) {
+            None => errors.add("group_ids", "A chosen group does not exist."),
+            Some(Choice {
+                role_rank: Some(rank),
+                name,
+                ..
+            }) if !env.inviter.may_grant(*rank) => errors.add(
+                "group_ids",
+                format!("The group {name} grants a role above your own."),
+            ),
+            Some(_) => {}
+        }
+    }
+    let pools = rows::org_pools(conn, &env.org.id)?;
+    if form
+        .pool_ids
+        .iter()
+        .any(|id| !pools.iter().any(|p| &p.id == id))
+    {
+        errors.add("pool_ids", "A chosen pool does not exist.");
+    }
+    Ok(role)
+}
+
+/// What every new invitation of one submit grants.
+struct Offer<'a> {
+    role: &'a Role,
+    first_name: &'a str,
+    last_name: &'a str,
+    group_ids: &'a [String],
+    pool_ids: &'a [String],
+}
+
+/// Invites every valid address of the form, in one transaction with its emails and
+/// audit events. Invalid addresses are reported, never blocking the valid ones; a form
+/// problem (no role, a role above the inviter's, ...) invites nobody.
+pub fn invite(
+    conn: &mut DbConnection,
+    env: &Env,
+    form: &InviteForm,
+) -> Result<InviteReport, InvitationError> {
+    let mut errors = FieldErrors::default();
+    let (addresses, first_name, last_name) = check_form(form, &mut errors);
+    let group_ids = distinct(&form.group_ids);
+    let pool_ids = distinct(&form.pool_ids);
+    db::write_tx(conn, |conn| {
+        // Serializes invitations per organization, so two admins inviting the same
+        // address at once cannot both pass the "already invited" check.
+        organizations::lock(conn, &env.org.id)?;
+        let role = check_grants(conn, env, form, &mut errors)?;
+        let role = match role {
+            Some(role) if errors.is_empty() => role,
+            _ => return Err(InvitationError::Invalid(errors)),
+        };
+        let offer = Offer {
+            role: &role,
+            first_name: &first_name,
+            last_name: &last_name,
+            group_ids: &group_ids,
+            pool_ids: &pool_ids,
+        };
+        let results = invite_each(conn, env, addresses, &offer)?;
+        Ok(InviteReport {
+            role_name: role.name.clone(),
+            results,
+        })
+    })
+}
+
+/// One result per address: invalid, already a member, already invited (then renewed if
+/// it may be), or invited now.
+fn invite_each(
+    conn: &mut DbConnection,
+    env: &Env,
+    addresses: Vec<String>,
+    offer: &Offer,
+) -> Result<Vec<AddressResult>, InvitationError> {
+    let now = db::now();
+    let parsed: Vec<(String, Result<Email, String>)> = addresses
+        .into_iter()
+        .map(|raw| {
+            let parsed = Email::parse(&raw).map_err(|e| e.to_string());
+            (raw, parsed)
+        })
+        .collect();
+    let valid: Vec<&str> = parsed
+        .iter()
+        .filter_map(|(_, p)| p.as_ref().ok().map(Email::as_str))
+        .collect();
+    let members = rows::member_emails(conn, &env.org.id, &valid)?;
+    let pending = rows::pending_for_emails(conn, &env.org.id, &valid)?;
+    let mut roles_by_id = HashMap::new();
+    let mut results = Vec::with_capacity(parsed.len());
+    let mut seen = HashSet::new();
+    for (raw, parsed) in parsed {
+        let email = match parsed {
+            Err(why) => {
+                results.push(AddressResult::unsent(raw, Outcome::Invalid(why)));
+                continue;
+            }
+            // Two spellings of one address ("A@x.io", "a@x.io") count once.
+            Ok(email) if !seen.insert(email.as_str().to_string()) => continue,
+            Ok(email) => email,
+        };
+        let result = if members.iter().any(|m| m == email.as_str()) {
+            AddressResult::unsent(email.to_string(), Outcome::AlreadyMember)
+        } else if let Some(existing) = pending.iter().find(|i| i.email == email.as_str()) {
+            let role = role_by_id(conn, env, &mut roles_by_id, &existing.role_id)?;
+            renew::renew_on_invite(conn, env, existing, &role, now)?
+        } else {
+            let (id, token) = create_one(conn, env, &email, offer, now)?;
+            AddressResult {
+                email: email.to_string(),
+                outcome: Outcome::Invited,
+                invitation_id: Some(id),
+                link: Some(env.link(&token)),
+            }
+        };
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// A role of the organization, read once per submit.
+fn role_by_id(
+    conn: &mut DbConnection,
+    env: &Env,
+    cache: &mut HashMap<String, Role>,
+    id: &str,
+) -> Result<Role, InvitationError> {
+    if let Some(role) = cache.get(id) {
+        return Ok(role.clone());
+    }
+    let role = roles::find(conn, &env.org.id, id)?.ok_or(InvitationError::NotFound)?;
+    cache.insert(id.to_string(), role.clone());
+    Ok(role)
+}
+
+fn create_one(
+    conn: &mut DbConnection,
+    env: &Env,
+    email: &Email,
+    offer: &Offer,
+    now: NaiveDateTime,
+) -> Result<(String, String), InvitationError> {
+    let id = db::new_id();
+    let token = tokens::generate();
+    let expires_at = now + env.ttl;
+    rows::insert(
+        conn,
+        &NewInvitation {
+            id: &id,
+            org_id: &env.org.id,
+            email: email.as_str(),
+            first_name: offer.first_name,
+            last_name: offer.last_name,
+            role_id: &offer.role.id,
+            token_hash: &tokens::hash(&token),
+            status: rows::PENDING,
+            invited_by: Some(&env.inviter.user.id),
+            created_at: now,
+            expires_at,
+            last_sent_at: now,
+            send_count: 1,
+        },
+    )?;
+    for group_id in offer.group_ids {
+        rows::add_group(conn, &id, group_id)?;
+    }
+    for pool_id in offer.pool_ids {
+        rows::add_pool(conn, &id, pool_id, &offer.role.id)?;
+    }
+    let link = Link {
+        token: &token,
+        expires_at,
+    };
+    queue_email(conn, env, (email.as_str(), &id), offer.role, link, false)?;
+    audit::record(
+        conn,
+        &env.event("invitation.created", &id, email.as_str())
+            .details(json!({
+                "role": offer.role.key,
+                "expires_at": expires_at.and_utc().to_rfc3339(),
+                "groups": offer.group_ids,
+                "pools": offer.pool_ids,
+            })),
+    )?;
+    Ok((id, token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::invitations::Inviter;
+    use crate::domain::invitations::fixture::{Fixture, age_all, count, fixture, token_of};
+    use crate::domain::roles::{ADMIN, MANAGER};
+    use chrono::Duration;
+
+    #[test]
+    fn addresses_split_on_commas_spaces_and_new_lines_once_each() {
+        assert_eq!(
+            split_addresses(" a@x.io, b@x.io\nc@x.io;d@x.io\t\r\nA@X.io ,, "),
+            vec!["a@x.io", "b@x.io", "c@x.io", "d@x.io"]
+        );
+        assert!(split_addresses(" \n , ").is_empty());
+    }
+
+    #[test]
+    fn chosen_ids_count_once() {
+        let ids: Vec<String> = ["g1", "g2", "g1"].map(String::from).to_vec();
+        assert_eq!(distinct(&ids), vec!["g1", "g2"]);
+    }
+
+    #[test]
+    fn repeated_form_fields_are_all_kept() {
+        let form: InviteForm = serde_html_form::from_bytes(
+            b"emails=a%40x.io+b%40x.io&role_id=r&group_ids=g1&group_ids=g2&pool_ids=&first_name=Ada",
+        )
+        .unwrap();
+        assert_eq!(form.emails, "a@x.io b@x.io");
+        assert_eq!(form.group_ids, vec!["g1", "g2"]);
+        assert!(form.pool_ids.is_empty());
+        assert_eq!(form.first_name, "Ada");
+        let blank: InviteForm = serde_html_form::from_bytes(b"").unwrap();
+        assert!(blank.emails.is_empty() && blank.group_ids.is_empty());
+    }
+
+    #[test]
+    fn each_address_gets_its_own_result() {
+        let f = fixture();
+        let env = f.env(&f.admin);
+        let conn = &mut f.db.pool.get().unwrap();
+        let first = invite(conn, &env, &f.form("old@example.com", MEMBER)).unwrap();
+        assert_eq!(first.results[0].outcome, Outcome::Invited);
+
+        // Old enough to be resent.
+        age_all(conn, Duration::minutes(5));
+
+        let report = invite(
+            conn,
+            &env,
+            &f.form(
+                "new@example.com, boss@example.com, OLD@example.com, not-an-address",
+                MEMBER,
+            ),
+        )
+        .unwrap();
+        let outcomes: Vec<_> = report.results.iter().map(|r| r.outcome.key()).collect();
+        assert_eq!(outcomes, vec!["invited", "member", "resent", "invalid"]);
+        assert_eq!(report.results[3].email, "not-an-address");
+        assert!(report.results[3].outcome.label().contains("needs one @"));
+        assert_ne!(
+            token_of(&first.results[0]),
+            token_of(&report.results[2]),
+            "a resend makes a new link"
+        );
+        assert_eq!(count(conn, "invitations"), 2);
+        // new@'s email and old@'s reminder: old@'s first email, still unsent, carried a
+        // dead link and was dropped.
+        assert_eq!(count(conn, "email_outbox"), 2);
+
+        // At once again: not resent within the minute.
+        let again = invite(conn, &env, &f.form("old@example.com", MEMBER)).unwrap();
+        assert_eq!(again.results[0].outcome.key(), "not_resent");
+        assert!(again.results[0].link.is_none());
+    }
+
+    #[test]
+    fn form_problems_invite_nobody() {
+        let f = fixture();
+        let env = f.env(&f.admin);
+        let conn = &mut f.db.pool.get().unwrap();
+        let mut form = f.form("a@example.com b@example.com", MEMBER);
+        form.first_name = "Ada".into();
+        form.group_ids = vec!["no-such-group".into()];
+        let Err(InvitationError::Invalid(errors)) = invite(conn, &env, &form) else {
+            panic!("expected form errors");
+        };
+        assert!(errors.get("first_name").unwrap().contains("one person"));
+        assert!(errors.get("group_ids").is_some());
+        let none = InviteForm {
+            emails: " , ".into(),
+            role_id: "nope".into(),
+            ..InviteForm::default()
+        };
+        let Err(InvitationError::Invalid(errors)) = invite(conn, &env, &none) else {
+            panic!("expected form errors");
+        };
+        assert!(errors.get("emails").is_some());
+        assert!(errors.get("role_id").is_some());
+        let too_many: Vec<String> = (0..=MAX_ADDRESSES)
+            .map(|i| format!("u{i}@example.com"))
+            .collect();
+        let Err(InvitationError::Invalid(errors)) =
+            invite(conn, &env, &f.form(&too_many.join(","), MEMBER))
+        else {
+            panic!("expected form errors");
+        };
+        assert!(errors.get("emails").unwrap().contains("at most 500"));
+        assert_eq!(count(conn, "invitations"), 0);
+        assert_eq!(count(conn, "email_outbox"), 0);
+    }
+
+    #[test]
+    fn nobody_invites_above_their_own_rank() {
+        let f: Fixture = fixture();
+        let role = f.role(MANAGER);
+        let manager = Inviter {
+            user: f.admin.user.clone(),
+            rank: role.rank,
+            role,
+        };
+        let env = f.env(&manager);
+        let conn = &mut f.db.pool.get().unwrap();
+        let Err(InvitationError::Invalid(errors)) =
+            invite(conn, &env, &f.form("x@example.com", ADMIN))
+        else {
+            panic!("an admin invitation from a manager must fail");
+        };
+        assert!(errors.get("role_id").unwrap().contains("above your own"));
+        assert!(invite(conn, &env, &f.form("x@example.com", MANAGER)).is_ok());
+    }
+}

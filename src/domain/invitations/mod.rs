@@ -1,0 +1,296 @@
+//! The invitation lifecycle: inviting many addresses at once with a result for each
+//! ([`create`]), resend and cancel ([`renew`]), the Invited tab ([`list`]), and acceptance
+//! by a new or an existing account ([`accept`]).
+//!
+//! Rules: only the SHA-256 of a token is stored; a resend or a cancel kills the old link;
+//! a link is consumed by one conditional UPDATE; nobody invites into a role, or a group
+//! granting a role, ranked above their own, and that is checked again at acceptance.
+
+use chrono::{Duration, NaiveDateTime};
+
+use super::FieldErrors;
+use super::roles::PermissionSet;
+use crate::audit::{Event, Origin};
+use crate::db::organizations::Organization;
+use crate::db::roles::Role;
+use crate::db::users::User;
+use crate::db::{self, DbConnection};
+use crate::mail::outbox;
+use crate::mail::templates::InvitationEmail;
+
+pub mod accept;
+pub mod create;
+pub mod list;
+pub mod renew;
+
+pub use accept::{
+    AcceptError, AcceptForm, LinkInfo, NewAccount, accept_as, accept_with_new_account, check_link,
+    validate_account,
+};
+pub use create::{
+    InviteChoices, InviteForm, InviteReport, MAX_ADDRESSES, Submission, form_choices, invite,
+    submit,
+};
+pub use list::{InvitedPage, list_page, parse_filter};
+pub use renew::{cancel, cancellable, resend};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvitationError {
+    #[error("Please correct the highlighted fields.")]
+    Invalid(FieldErrors),
+    #[error("not found")]
+    NotFound,
+    /// The member may not invite anyone.
+    #[error("not allowed")]
+    NotAllowed,
+    #[error(
+        "This invitation was sent less than a minute ago. Wait a minute before sending it again."
+    )]
+    TooSoon,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    Closed(&'static str),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error("email template failed: {0}")]
+    Render(#[from] askama::Error),
+}
+
+/// The member sending invitations, as the rules see them.
+#[derive(Debug, Clone)]
+pub struct Inviter {
+    pub user: User,
+    pub role: Role,
+    /// The highest rank among the inviter's role and the roles their groups grant.
+    pub rank: i64,
+}
+
+impl Inviter {
+    fn name(&self) -> String {
+        display_name(&self.user)
+    }
+
+    fn may_grant(&self, rank: i64) -> bool {
+        super::policy::Standing {
+            perms: PermissionSet::default(),
+            rank: self.rank,
+        }
+        .may_grant(rank)
+    }
+}
+
+fn display_name(user: &User) -> String {
+    let name = user.display_name();
+    if name.is_empty() {
+        user.email.clone()
+    } else {
+        name
+    }
+}
+
+/// What every invitation change needs besides the database.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub org: Organization,
+    pub inviter: Inviter,
+    /// How long a fresh link stays valid.
+    pub ttl: Duration,
+    /// Base of links, without a trailing slash.
+    pub public_url: String,
+    pub origin: Origin,
+}
+
+impl Env {
+    fn link(&self, token: &str) -> String {
+        format!("{}/invite/{token}", self.public_url)
+    }
+
+    fn event(&self, action: &'static str, invitation_id: &str, email: &str) -> Event {
+        Event::new(action, &self.origin)
+            .org(&self.org.id)
+            .actor(&self.inviter.user.id, &self.inviter.user.email)
+            .target("invitation", invitation_id, email)
+    }
+}
+
+/// What happened to one address of an invite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Invited,
+    AlreadyMember,
+    /// Already invited: the invitation got a new link and expiry, and was sent again.
+    Resent,
+    /// Already invited, and not sent again, for this reason.
+    NotResent(&'static str),
+    Invalid(String),
+}
+
+impl Outcome {
+    /// Stable key for the results table (`data-result`).
+    pub fn key(&self) -> &'static str {
+        match self {
+            Outcome::Invited => "invited",
+            Outcome::AlreadyMember => "member",
+            Outcome::Resent => "resent",
+            Outcome::NotResent(_) => "not_resent",
+            Outcome::Invalid(_) => "invalid",
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Outcome::Invited => "Invited".into(),
+            Outcome::AlreadyMember => "Already a member".into(),
+            Outcome::Resent => "Already invited: link resent".into(),
+            Outcome::NotResent(why) => format!("Already invited: {why}"),
+            Outcome::Invalid(why) => format!("Invalid address: {why}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AddressResult {
+    /// The address as stored, or as typed when it is invalid.
+    pub email: String,
+    pub outcome: Outcome,
+    pub invitation_id: Option<String>,
+    /// The raw accept link: shown once, right now, and never again.
+    pub link: Option<String>,
+}
+
+impl AddressResult {
+    /// An address that got no invitation.
+    fn unsent(email: String, outcome: Outcome) -> Self {
+        AddressResult {
+            email,
+            outcome,
+            invitation_id: None,
+            link: None,
+        }
+    }
+}
+
+/// A fresh link of an invitation, as its email carries it.
+struct Link<'a> {
+    token: &'a str,
+    expires_at: NaiveDateTime,
+}
+
+/// Queues the email that carries `link`; a reminder says the earlier link is dead.
+fn queue_email(
+    conn: &mut DbConnection,
+    env: &Env,
+    (to, invitation_id): (&str, &str),
+    role: &Role,
+    link: Link,
+    reminder: bool,
+) -> Result<(), InvitationError> {
+    let email = InvitationEmail {
+        org_name: env.org.name.clone(),
+        inviter_name: env.inviter.name(),
+        role_name: role.name.clone(),
+        link: env.link(link.token),
+        expires_at: link.expires_at,
+        reminder,
+    }
+    .render()?;
+    outbox::queue(conn, to, &email, Some(invitation_id), db::now())?;
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    //! An organization with its administrator, and what the tests of every part ask of it.
+
+    use super::*;
+    use crate::db::roles;
+    use crate::domain::roles::ADMIN;
+    use crate::domain::testing::{self, TestDb};
+
+    pub struct Fixture {
+        pub db: TestDb,
+        pub org: Organization,
+        pub admin: Inviter,
+    }
+
+    pub fn fixture() -> Fixture {
+        let db = testing::with_admin("x");
+        let org = db.admin.org.clone();
+        let role = roles::find_by_key(&mut db.pool.get().unwrap(), &org.id, ADMIN)
+            .unwrap()
+            .unwrap();
+        let admin = Inviter {
+            user: db.admin.user.clone(),
+            rank: role.rank,
+            role,
+        };
+        Fixture { db, org, admin }
+    }
+
+    impl Fixture {
+        pub fn env(&self, inviter: &Inviter) -> Env {
+            Env {
+                org: self.org.clone(),
+                inviter: inviter.clone(),
+                ttl: Duration::hours(72),
+                public_url: "https://portal.example.com".into(),
+                origin: Origin::default(),
+            }
+        }
+
+        pub fn role(&self, key: &str) -> Role {
+            roles::find_by_key(&mut self.db.pool.get().unwrap(), &self.org.id, key)
+                .unwrap()
+                .unwrap()
+        }
+
+        pub fn form(&self, emails: &str, role: &str) -> InviteForm {
+            InviteForm {
+                emails: emails.into(),
+                role_id: self.role(role).id,
+                ..InviteForm::default()
+            }
+        }
+
+        /// Invites one address as the administrator; answers its token.
+        pub fn invite_one(&self, conn: &mut DbConnection, email: &str, role: &str) -> String {
+            let report = invite(conn, &self.env(&self.admin), &self.form(email, role)).unwrap();
+            token_of(&report.results[0])
+        }
+    }
+
+    pub fn token_of(result: &AddressResult) -> String {
+        result
+            .link
+            .as_ref()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn count(conn: &mut DbConnection, table: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        use diesel::RunQueryDsl;
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+            .get_result::<N>(conn)
+            .unwrap()
+            .n
+    }
+
+    /// Makes every invitation look sent long enough ago to be sent again.
+    pub fn age_all(conn: &mut DbConnection, by: Duration) {
+        use crate::db::schema::invitations;
+        use diesel::prelude::*;
+        diesel::update(invitations::table)
+            .set(invitations::last_sent_at.eq(db::now() - by))
+            .execute(conn)
+            .unwrap();
+    }
+}

@@ -1,0 +1,236 @@
+//! Resending and cancelling an invitation: either way its old link dies.
+
+use chrono::{Duration, NaiveDateTime};
+use serde_json::json;
+
+use super::{AddressResult, Env, InvitationError, Link, Outcome, queue_email};
+use crate::audit;
+use crate::db::invitations::{self as rows, Invitation};
+use crate::db::roles::{self, Role};
+use crate::db::{self, DbConnection, email_outbox};
+use crate::domain::tokens;
+
+/// An invitation is sent at most this often.
+const RESEND_INTERVAL: Duration = Duration::seconds(60);
+
+const ABOVE_OWN_GRANTS: &str = "You cannot renew this invitation: its role, a group or a pool it grants ranks above your own role.";
+
+/// Renewing an invitation re-issues everything it grants, so the person renewing must
+/// outrank all of it: its role, the roles of its groups and the roles of its pools.
+fn renewable_by(
+    conn: &mut DbConnection,
+    env: &Env,
+    invitation: &Invitation,
+    role: &Role,
+) -> Result<bool, InvitationError> {
+    if !env.inviter.may_grant(role.rank) {
+        return Ok(false);
+    }
+    let group_ids = rows::group_ids(conn, &invitation.id)?;
+    let groups_ok = rows::org_groups(conn, &env.org.id)?
+        .iter()
+        .filter(|g| group_ids.contains(&g.id))
+        .all(|g| g.role_rank.is_none_or(|rank| env.inviter.may_grant(rank)));
+    if !groups_ok {
+        return Ok(false);
+    }
+    for (_, pool_role) in rows::pool_grants(conn, &invitation.id)? {
+        if let Some(pool_role) = pool_role {
+            let granted =
+                roles::find(conn, &env.org.id, &pool_role)?.ok_or(InvitationError::NotFound)?;
+            if !env.inviter.may_grant(granted.rank) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// New token, new expiry, old link dead, email queued; `None` when it was sent within
+/// the last minute.
+fn renew(
+    conn: &mut DbConnection,
+    env: &Env,
+    invitation: &Invitation,
+    role: &Role,
+    now: NaiveDateTime,
+    via: &str,
+) -> Result<Option<String>, InvitationError> {
+    if !renewable_by(conn, env, invitation, role)? {
+        return Err(InvitationError::Forbidden(ABOVE_OWN_GRANTS));
+    }
+    let token = tokens::generate();
+    let expires_at = now + env.ttl;
+    if !rows::renew_token(
+        conn,
+        &invitation.id,
+        &tokens::hash(&token),
+        &env.inviter.user.id,
+        now,
+        expires_at,
+        now - RESEND_INTERVAL,
+    )? {
+        return Ok(None);
+    }
+    // An unsent earlier email carries the dead link: only the new one goes out.
+    email_outbox::delete_unsent_for(conn, &invitation.id)?;
+    let link = Link {
+        token: &token,
+        expires_at,
+    };
+    let to = (invitation.email.as_str(), invitation.id.as_str());
+    queue_email(conn, env, to, role, link, true)?;
+    audit::record(
+        conn,
+        &env.event("invitation.resent", &invitation.id, &invitation.email)
+            .details(json!({
+                "role": role.key,
+                "send_count": invitation.send_count + 1,
+                "expires_at": expires_at.and_utc().to_rfc3339(),
+                "via": via,
+            })),
+    )?;
+    Ok(Some(token))
+}
+
+/// An address of the invite form that already has a pending invitation: renewed when
+/// the inviter may renew it and it was not sent within the last minute.
+pub(super) fn renew_on_invite(
+    conn: &mut DbConnection,
+    env: &Env,
+    existing: &Invitation,
+    role: &Role,
+    now: NaiveDateTime,
+) -> Result<AddressResult, InvitationError> {
+    let (outcome, link) = if !renewable_by(conn, env, existing, role)? {
+        (
+            Outcome::NotResent("it grants a role above your own (its role, a group or a pool)"),
+            None,
+        )
+    } else {
+        match renew(conn, env, existing, role, now, "invite form")? {
+            Some(token) => (Outcome::Resent, Some(env.link(&token))),
+            None => (
+                Outcome::NotResent("it was sent less than a minute ago, so it was not sent again"),
+                None,
+            ),
+        }
+    };
+    Ok(AddressResult {
+        email: existing.email.clone(),
+        outcome,
+        invitation_id: Some(existing.id.clone()),
+        link,
+    })
+}
+
+/// The Resend button. Answers the invitation's address and its new link.
+pub fn resend(
+    conn: &mut DbConnection,
+    env: &Env,
+    invitation_id: &str,
+) -> Result<AddressResult, InvitationError> {
+    db::write_tx(conn, |conn| {
+        let invitation = cancellable(conn, env, invitation_id)?;
+        let role = roles::find(conn, &env.org.id, &invitation.role_id)?
+            .ok_or(InvitationError::NotFound)?;
+        let token = renew(conn, env, &invitation, &role, db::now(), "resend button")?
+            .ok_or(InvitationError::TooSoon)?;
+        Ok(AddressResult {
+            email: invitation.email.clone(),
+            outcome: Outcome::Resent,
+            invitation_id: Some(invitation.id.clone()),
+            link: Some(env.link(&token)),
+        })
+    })
+}
+
+fn check_open(invitation: &Invitation) -> Result<(), InvitationError> {
+    match invitation.status.as_str() {
+        rows::ACCEPTED => Err(InvitationError::Closed(
+            "This invitation was already accepted.",
+        )),
+        rows::CANCELLED => Err(InvitationError::Closed(
+            "This invitation was cancelled. Invite the person again instead.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The invitation, if it is still open (pending or expired): what the cancel
+/// confirmation shows, and what resend and cancel act on.
+pub fn cancellable(
+    conn: &mut DbConnection,
+    env: &Env,
+    invitation_id: &str,
+) -> Result<Invitation, InvitationError> {
+    let invitation =
+        rows::find_in_org(conn, &env.org.id, invitation_id)?.ok_or(InvitationError::NotFound)?;
+    check_open(&invitation)?;
+    Ok(invitation)
+}
+
+/// Cancels a pending (or expired) invitation: its link dies and its unsent email goes.
+pub fn cancel(
+    conn: &mut DbConnection,
+    env: &Env,
+    invitation_id: &str,
+) -> Result<Invitation, InvitationError> {
+    db::write_tx(conn, |conn| {
+        let invitation = cancellable(conn, env, invitation_id)?;
+        if !rows::cancel(conn, &invitation.id)? {
+            return Err(InvitationError::Closed(
+                "This invitation changed meanwhile; reload the page.",
+            ));
+        }
+        email_outbox::delete_unsent_for(conn, &invitation.id)?;
+        audit::record(
+            conn,
+            &env.event("invitation.cancelled", &invitation.id, &invitation.email),
+        )?;
+        Ok(invitation)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Origin;
+    use crate::domain::invitations::check_link;
+    use crate::domain::invitations::fixture::{age_all, count, fixture, token_of};
+    use crate::domain::invitations::invite;
+    use crate::domain::roles::MEMBER;
+
+    #[test]
+    fn resend_and_cancel_kill_the_old_link() {
+        let f = fixture();
+        let env = f.env(&f.admin);
+        let conn = &mut f.db.pool.get().unwrap();
+        let report = invite(conn, &env, &f.form("p@example.com", MEMBER)).unwrap();
+        let id = report.results[0].invitation_id.clone().unwrap();
+        let old = token_of(&report.results[0]);
+        assert!(matches!(
+            resend(conn, &env, &id),
+            Err(InvitationError::TooSoon)
+        ));
+
+        age_all(conn, Duration::minutes(2));
+        let resent = resend(conn, &env, &id).unwrap();
+        let new = token_of(&resent);
+        let origin = Origin::default();
+        assert!(check_link(conn, &old, &origin).unwrap().is_none());
+        assert!(check_link(conn, &new, &origin).unwrap().is_some());
+
+        cancel(conn, &env, &id).unwrap();
+        assert!(check_link(conn, &new, &origin).unwrap().is_none());
+        assert!(matches!(
+            cancel(conn, &env, &id),
+            Err(InvitationError::Closed(_))
+        ));
+        assert_eq!(
+            count(conn, "email_outbox"),
+            0,
+            "unsent emails with dead links go"
+        );
+    }
+}
