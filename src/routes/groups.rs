@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::outcome::{done, done_or_form_again};
+use crate::web::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
 use crate::web::extract::OrgCtx;
 use crate::domain::FieldErrors;

@@ -10,7 +10,6 @@ pub mod health;
 pub mod invitations;
 pub mod metrics;
 pub mod orgs;
-mod outcome;
 pub mod pools;
 pub mod reset;
 pub mod roles;

@@ -4,7 +4,7 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::outcome::{done, done_or_form_again};
+use crate::web::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
 use crate::web::extract::OrgCtx;
 use crate::db::roles::{self, Role};

@@ -12,6 +12,7 @@ pub mod input_guard;
 pub mod layout;
 pub mod metrics;
 pub mod middleware;
+pub mod outcome;
 pub mod paging;
 
 use actix_session::Session;
