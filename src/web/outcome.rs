@@ -13,7 +13,7 @@ use super::{flash, render_status, see_other};
 
 /// `succeeded` answers a success; input the rules found invalid renders the page `form_again`
 /// builds with those errors (422); every other refusal becomes its error page.
-pub(super) async fn done_or_form_again<T, P, F>(
+pub async fn done_or_form_again<T, P, F>(
     result: Result<T, RuleError>,
     succeeded: impl FnOnce(T) -> HttpResponse,
     form_again: impl FnOnce(FieldErrors) -> F,
@@ -33,7 +33,7 @@ where
 }
 
 /// A change that worked: the next page says so, and is `location`.
-pub(super) fn done(session: &Session, message: impl Into<String>, location: &str) -> HttpResponse {
+pub fn done(session: &Session, message: impl Into<String>, location: &str) -> HttpResponse {
     flash(session, "success", message);
     see_other(location)
 }
