@@ -217,6 +217,24 @@ pub fn record_outcome(
     audit::record(conn, &e)
 }
 
+/// One `auth.2fa_throttled` event per window, at its first refusal (as for passwords).
+pub fn record_throttled(
+    conn: &mut DbConnection,
+    user: &User,
+    window_ends_at: chrono::NaiveDateTime,
+    origin: &Origin,
+) -> diesel::QueryResult<()> {
+    audit::record(
+        conn,
+        &Event::new("auth.2fa_throttled", origin)
+            .target("user", &user.id, &user.email)
+            .details(serde_json::json!({
+                "window_ends_at": super::audit_view::iso_time(window_ends_at),
+                "aggregated": "first refusal of this window; further refusals are counted in the throttle table",
+            })),
+    )
+}
+
 /// How the Users tab and the profile name an account's sign-in method.
 pub fn auth_method_label(method: &str) -> &str {
     match method {
