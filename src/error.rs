@@ -350,6 +350,31 @@ fn is_session_store_error(e: &actix_web::Error) -> bool {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// Ending one of one's own sessions: an id that is not a live session of the account, another
+/// account's above all, looks like any unknown page.
+impl From<crate::domain::sessions::SessionError> for AppError {
+    fn from(e: crate::domain::sessions::SessionError) -> Self {
+        use crate::domain::sessions::SessionError;
+        match e {
+            SessionError::NotFound => AppError::NotFound,
+            SessionError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// Password resets: a dead link is a 404 (the pages that can say so more kindly match
+/// `InvalidLink` before it gets here).
+impl From<crate::domain::password_reset::ResetError> for AppError {
+    fn from(e: crate::domain::password_reset::ResetError) -> Self {
+        use crate::domain::password_reset::ResetError;
+        match e {
+            ResetError::Db(e) => e.into(),
+            ResetError::Render(e) => AppError::Internal(anyhow::anyhow!("email template: {e}")),
+            ResetError::InvalidLink | ResetError::Invalid(_) => AppError::NotFound,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
