@@ -551,7 +551,10 @@ pub fn account_list(
         by_user.entry(user_id).or_default().push(label);
     }
     Ok(AccountList {
-        next_after: has_next.then(|| list.last()).flatten().map(|u| u.email.clone()),
+        next_after: has_next
+            .then(|| list.last())
+            .flatten()
+            .map(|u| u.email.clone()),
         rows: list
             .into_iter()
             .map(|user| AccountRow {

@@ -220,7 +220,11 @@ pub fn record_login_succeeded(
 }
 
 /// A sign-in whose email and password matched no active account.
-pub fn record_login_failed(conn: &mut DbConnection, typed: &str, origin: &Origin) -> QueryResult<()> {
+pub fn record_login_failed(
+    conn: &mut DbConnection,
+    typed: &str,
+    origin: &Origin,
+) -> QueryResult<()> {
     audit::record(
         conn,
         &Event::new("auth.login_failed", origin).target("account", "", &attempted_account(typed)),

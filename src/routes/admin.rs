@@ -14,9 +14,7 @@ use crate::db::DbConnection;
 use crate::db::organizations::{self, Organization};
 use crate::domain::FieldErrors;
 use crate::domain::members::MemberError;
-use crate::domain::platform::{
-    self, AccountRow, MembershipForm, OrgForm, PlatformActor, UserForm,
-};
+use crate::domain::platform::{self, AccountRow, MembershipForm, OrgForm, PlatformActor, UserForm};
 use crate::error::{AppError, AppResult};
 use crate::web::form::{Form, Query, decode, to_query};
 use crate::web::layout::Layout;
@@ -206,10 +204,18 @@ async fn users_view(
 ) -> AppResult<HttpResponse> {
     require_reader(current)?;
     // A cursor this list did not write starts the list over.
-    let after = Cursor::<String>::from_param(after).ok().flatten().map(|c| c.0);
+    let after = Cursor::<String>::from_param(after)
+        .ok()
+        .flatten()
+        .map(|c| c.0);
     let list = state
         .db(move |conn| {
-            Ok(platform::account_list(conn, after.as_deref(), PAGE_SIZE, ORGS_SHOWN)?)
+            Ok(platform::account_list(
+                conn,
+                after.as_deref(),
+                PAGE_SIZE,
+                ORGS_SHOWN,
+            )?)
         })
         .await?;
     let next_href = list.next_after.map(|email| {
@@ -235,7 +241,14 @@ pub async fn users_page(
     current: CurrentUser,
     query: Query<UsersQuery>,
 ) -> AppResult<HttpResponse> {
-    users_view(&state, &session, &current, query.after.as_deref(), Posted::blank()).await
+    users_view(
+        &state,
+        &session,
+        &current,
+        query.after.as_deref(),
+        Posted::blank(),
+    )
+    .await
 }
 
 pub async fn create_user(
@@ -297,7 +310,10 @@ pub async fn disable_form(
 ) -> AppResult<HttpResponse> {
     let actor = require_admin(&state, &current)?;
     let user_id = path.into_inner();
-    let user = apply(&state, move |conn| platform::disableable(conn, &actor, &user_id)).await?;
+    let user = apply(&state, move |conn| {
+        platform::disableable(conn, &actor, &user_id)
+    })
+    .await?;
     let page = crate::web::confirm::ConfirmPage::new(
         Layout::signed_in(&session, &current, "Disable account · Platform"),
         format!("Disable {} everywhere?", user.email),

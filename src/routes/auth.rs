@@ -12,7 +12,7 @@ use crate::audit::{self, Event, Origin};
 use crate::auth::current_user::{MaybeUser, sign_in};
 use crate::auth::device::{self, Device, DeviceKey};
 use crate::auth::keys;
-use crate::auth::throttle::{self, Attempt, Decision, Reservation};
+use crate::auth::throttle::{self, Attempt, Decision, Limits, Reservation};
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection};
 use crate::domain::redirect::safe_next;
@@ -93,27 +93,24 @@ pub async fn login(
     origin: Origin,
     form: Form<LoginForm>,
 ) -> AppResult<HttpResponse> {
-    let LoginForm {
-        email: typed,
-        password,
-        next,
-    } = form.into_inner();
-    let email = typed.trim().to_lowercase();
+    let form = form.into_inner();
+    let email = form.email.trim().to_lowercase();
     let device = device::read(&req, &device_key);
     let browser = browser(&req, &state, &origin, device.as_ref());
     let (reservation, user) = reserve_attempt(&state, &origin, &email, device).await?;
     // Hashed for unknown accounts too, so the answer takes as long either way.
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let password_ok = state.hasher.verify(password, stored).await?;
+    let password_ok = state.hasher.verify(form.password, stored).await?;
+    let next = form.next.as_deref();
     let Some(user) = user.filter(|u| password_ok && u.is_active()) else {
         // The attempt stays counted: it was a failure.
         let origin = origin.clone();
         state
             .db(move |conn| Ok(sessions::record_login_failed(conn, &email, &origin)?))
             .await?;
-        return Ok(wrong_credentials(&session, &typed, next.as_deref()));
+        return Ok(wrong_credentials(&session, &form.email, next));
     };
-    if begin_second_step(&state, &session, &user, &reservation, next.as_deref()).await? {
+    if begin_second_step(&state, &session, &user, &reservation, next).await? {
         return Ok(see_other("/login/2fa"));
     }
     let signed_in = user.clone();
@@ -123,12 +120,11 @@ pub async fn login(
     if alerted {
         state.mail.wake();
     }
-    finish_sign_in(&state, &device_key, &session, &req, &user, next.as_deref())
+    finish_sign_in(&state, &device_key, &session, &req, &user, next)
 }
 
-/// Counts the attempt before any hashing, in one write transaction, so parallel guesses
-/// cannot all slip under the limit. Answers the counters to give back on success and the
-/// account the email names, if any.
+/// Counts the attempt before any hashing, so parallel guesses cannot all slip under the
+/// limit. Answers the counters to give back on success and the account the email names.
 async fn reserve_attempt(
     state: &AppState,
     origin: &Origin,
@@ -137,35 +133,44 @@ async fn reserve_attempt(
 ) -> AppResult<(Reservation, Option<User>)> {
     let (limits, email, origin) = (state.throttle, email.to_string(), origin.clone());
     let (decision, user) = state
-        .db(move |conn| {
-            db::write_tx(conn, |conn| {
-                let user = users::find_by_email(conn, &email)?;
-                // A device cookie counts only for the account it was issued to.
-                let nonce = device
-                    .as_ref()
-                    .filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id))
-                    .map(|d| d.nonce.as_str());
-                let ip = origin.ip.clone().unwrap_or_default();
-                let attempt = Attempt {
-                    email: &email,
-                    ip: &ip,
-                    device: nonce,
-                };
-                let decision = throttle::reserve(conn, &limits, attempt)?;
-                if let Decision::Refused(r) = &decision
-                    && r.first_in_window
-                {
-                    let limit = r.scope.as_str();
-                    sessions::record_login_throttled(conn, &email, limit, r.window_ends_at, &origin)?;
-                }
-                Ok::<_, AppError>((decision, user))
-            })
-        })
+        .db(move |conn| count_attempt(conn, &limits, &email, device, &origin))
         .await?;
     match decision {
         Decision::Allowed(reservation) => Ok((reservation, user)),
         Decision::Refused(_) => Err(AppError::TooManyRequests(TOO_MANY.into())),
     }
+}
+
+/// [`reserve_attempt`]'s one write transaction; the first refusal of a window is audited.
+fn count_attempt(
+    conn: &mut DbConnection,
+    limits: &Limits,
+    email: &str,
+    device: Option<Device>,
+    origin: &Origin,
+) -> AppResult<(Decision, Option<User>)> {
+    db::write_tx(conn, |conn| {
+        let user = users::find_by_email(conn, email)?;
+        // A device cookie counts only for the account it was issued to.
+        let nonce = device
+            .as_ref()
+            .filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id))
+            .map(|d| d.nonce.as_str());
+        let ip = origin.ip.clone().unwrap_or_default();
+        let attempt = Attempt {
+            email,
+            ip: &ip,
+            device: nonce,
+        };
+        let decision = throttle::reserve(conn, limits, attempt)?;
+        if let Decision::Refused(r) = &decision
+            && r.first_in_window
+        {
+            let limit = r.scope.as_str();
+            sessions::record_login_throttled(conn, email, limit, r.window_ends_at, origin)?;
+        }
+        Ok((decision, user))
+    })
 }
 
 fn wrong_credentials(session: &Session, typed: &str, next: Option<&str>) -> HttpResponse {
@@ -260,7 +265,11 @@ async fn begin_second_step(
         let until = chrono::Utc::now().timestamp() + SECOND_STEP_SECS;
         insert(session, keys::PENDING_2FA_USER, &user.id)?;
         insert(session, keys::PENDING_2FA_UNTIL, until)?;
-        insert(session, keys::PENDING_2FA_NEXT, safe_next(next, DEFAULT_LANDING))?;
+        insert(
+            session,
+            keys::PENDING_2FA_NEXT,
+            safe_next(next, DEFAULT_LANDING),
+        )?;
     }
     Ok(enrolled)
 }

@@ -120,7 +120,12 @@ pub async fn request_reset(
 
 /// Counts the request per address and per client, then handles it, in one write
 /// transaction; false when a limit turned it away.
-fn request_link(conn: &mut DbConnection, limits: &Limits, env: &Env, typed: &str) -> AppResult<bool> {
+fn request_link(
+    conn: &mut DbConnection,
+    limits: &Limits,
+    env: &Env,
+    typed: &str,
+) -> AppResult<bool> {
     let ip = env.origin.ip.clone().unwrap_or_default();
     db::write_tx(conn, |conn| {
         match throttle::reserve_prefixed(conn, THROTTLE_PREFIX, limits, typed, &ip)? {

@@ -28,6 +28,7 @@ use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render_status, see_other};
 
 const EXPIRED: &str = "/login?second_step=expired";
+const ENTER_CODE: &str = "Enter the code from your authenticator app, or a recovery code.";
 const THROTTLED: &str = "Too many wrong codes. Wait a few minutes, then try again.";
 
 #[derive(Deserialize)]
@@ -86,12 +87,17 @@ fn second_step_page(
     )
 }
 
-pub async fn login_2fa_form(session: Session, current: MaybeUser) -> AppResult<HttpResponse> {
+/// The account awaiting its code, or where to send a browser that has none to give.
+fn awaiting_code(session: &Session, current: &MaybeUser) -> Result<String, HttpResponse> {
     if current.0.is_some() {
-        return Ok(see_other(DEFAULT_LANDING));
+        return Err(see_other(DEFAULT_LANDING));
     }
-    if pending_user(&session).is_none() {
-        return Ok(see_other(EXPIRED));
+    pending_user(session).ok_or_else(|| see_other(EXPIRED))
+}
+
+pub async fn login_2fa_form(session: Session, current: MaybeUser) -> AppResult<HttpResponse> {
+    if let Err(elsewhere) = awaiting_code(&session, &current) {
+        return Ok(elsewhere);
     }
     Ok(second_step_page(&session, StatusCode::OK, None))
 }
@@ -105,17 +111,16 @@ pub async fn login_2fa(
     current: MaybeUser,
     form: Form<CodeForm>,
 ) -> AppResult<HttpResponse> {
-    if current.0.is_some() {
-        return Ok(see_other(DEFAULT_LANDING));
-    }
-    let Some(user_id) = pending_user(&session) else {
-        return Ok(see_other(EXPIRED));
+    let user_id = match awaiting_code(&session, &current) {
+        Ok(user_id) => user_id,
+        Err(elsewhere) => return Ok(elsewhere),
     };
     if rules::read_answer(&form.code) == Answer::Blank {
-        let error = Some("Enter the code from your authenticator app, or a recovery code.");
-        return Ok(second_step_page(&session, StatusCode::UNPROCESSABLE_ENTITY, error));
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(second_step_page(&session, status, Some(ENTER_CODE)));
     }
-    let browser = browser(&req, &state, &origin, device::read(&req, &device_key).as_ref());
+    let device = device::read(&req, &device_key);
+    let browser = browser(&req, &state, &origin, device.as_ref());
     let (limits, code) = (state.throttle, form.into_inner().code);
     let step = state
         .db(move |conn| second_step(conn, &limits, &user_id, &code, &browser, &origin))
@@ -132,12 +137,25 @@ pub async fn login_2fa(
         let error = Some(refusal_message(&outcome));
         return Ok(second_step_page(&session, StatusCode::UNAUTHORIZED, error));
     }
-    let next = take_pending_next(&session);
+    code_accepted_sign_in(&state, &device_key, &session, &req, &user, &outcome)
+}
+
+/// The end of a sign-in whose code was accepted: the half-signed-in state gives way to a
+/// signed-in session, and a recovery code's use is told with how many are left.
+fn code_accepted_sign_in(
+    state: &AppState,
+    device_key: &DeviceKey,
+    session: &Session,
+    req: &HttpRequest,
+    user: &User,
+    outcome: &Outcome,
+) -> AppResult<HttpResponse> {
+    let next = take_pending_next(session);
     state.mail.wake();
-    let response = finish_sign_in(&state, &device_key, &session, &req, &user, Some(&next))?;
+    let response = finish_sign_in(state, device_key, session, req, user, Some(&next))?;
     if let Outcome::RecoveryCode { left } = outcome {
         let message = format!("Signed in with a recovery code. {left} unused recovery codes left.");
-        flash(&session, "info", message);
+        flash(session, "info", message);
     }
     Ok(response)
 }
@@ -330,7 +348,7 @@ async fn prove(
         }
     }
     if rules::read_answer(&form.code) != Answer::Blank
-        && !code_accepted(state, current, origin, &form.code, purpose).await?
+        && !check_code(state, current, origin, &form.code, purpose).await?
     {
         let message = "That code is not right, or has been used already.";
         return Ok(Err(("code", message)));
@@ -342,7 +360,7 @@ async fn prove(
 }
 
 /// Checks a code and audits its outcome, in one transaction.
-async fn code_accepted(
+async fn check_code(
     state: &AppState,
     current: &CurrentUser,
     origin: &Origin,
