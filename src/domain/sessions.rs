@@ -225,10 +225,7 @@ pub fn record_login_failed(
     typed: &str,
     origin: &Origin,
 ) -> QueryResult<()> {
-    audit::record(
-        conn,
-        &Event::new("auth.login_failed", origin).target("account", "", &attempted_account(typed)),
-    )
+    audit::record(conn, &attempt_event("auth.login_failed", typed, origin))
 }
 
 /// The audit trail gets one `auth.login_throttled` event per throttle key and window, at
@@ -242,26 +239,24 @@ pub fn record_login_throttled(
     window_ends_at: NaiveDateTime,
     origin: &Origin,
 ) -> QueryResult<()> {
-    audit::record(
-        conn,
-        &Event::new("auth.login_throttled", origin)
-            .target("account", "", &attempted_account(typed))
-            .details(json!({
-                "limit": limit,
-                "window_ends_at": super::audit_view::iso_time(window_ends_at),
-                "refused_so_far": 1,
-                "aggregated": "first refusal of this window; further refusals until window_ends_at are counted in the throttle table, not recorded one by one",
-            })),
-    )
+    let details = json!({
+        "limit": limit,
+        "window_ends_at": super::audit_view::iso_time(window_ends_at),
+        "refused_so_far": 1,
+        "aggregated": "first refusal of this window; further refusals until window_ends_at are counted in the throttle table, not recorded one by one",
+    });
+    let event = attempt_event("auth.login_throttled", typed, origin).details(details);
+    audit::record(conn, &event)
 }
 
-/// The account a failed or throttled sign-in named, for the audit trail. People type
+/// The event of a failed or throttled sign-in, naming the account it tried. People type
 /// their password into the email field now and then: anything that is not an address
 /// is not recorded.
-fn attempted_account(typed: &str) -> String {
-    super::email::Email::parse(typed)
+fn attempt_event(action: &'static str, typed: &str, origin: &Origin) -> Event {
+    let account = super::email::Email::parse(typed)
         .map(|e| e.as_str().to_string())
-        .unwrap_or_else(|_| "(not an email address)".into())
+        .unwrap_or_else(|_| "(not an email address)".into());
+    Event::new(action, origin).target("account", "", &account)
 }
 
 /// The "new sign-in" email (`templates/email/new_signin.txt` and `.html`).

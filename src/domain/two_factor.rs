@@ -249,6 +249,17 @@ pub fn is_enrolled(conn: &mut DbConnection, user_id: &str) -> diesel::QueryResul
     Ok(two_factor::find(conn, user_id)?.is_some())
 }
 
+/// The unused recovery codes of an account with two-factor on; `None` when it is off.
+pub fn recovery_codes_left(
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> diesel::QueryResult<Option<i64>> {
+    match two_factor::find(conn, user_id)? {
+        Some(_) => two_factor::unused_recovery_codes(conn, user_id).map(Some),
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

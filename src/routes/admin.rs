@@ -189,7 +189,7 @@ struct UsersPage {
     created: Option<NewAccount>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 pub struct UsersQuery {
     /// The cursor of the page before: the last email it showed.
     after: Option<String>,

@@ -18,7 +18,7 @@ use crate::auth::device::{self, DeviceKey};
 use crate::auth::throttle::{self, Decision, Limits, Reservation};
 use crate::auth::{keys, totp};
 use crate::db::users::{self, User};
-use crate::db::{self, DbConnection, two_factor as store};
+use crate::db::{self, DbConnection};
 use crate::domain::FieldErrors;
 use crate::domain::sessions::{self, Browser};
 use crate::domain::two_factor::{self as rules, Answer, Outcome};
@@ -225,12 +225,7 @@ async fn page(
 ) -> AppResult<TwoFactorPage> {
     let user_id = current.user.id.clone();
     let codes_left = state
-        .db(move |conn| {
-            Ok(match store::find(conn, &user_id)? {
-                Some(_) => Some(store::unused_recovery_codes(conn, &user_id)?),
-                None => None,
-            })
-        })
+        .db(move |conn| Ok(rules::recovery_codes_left(conn, &user_id)?))
         .await?;
     let (enrolled, secret) = match codes_left {
         Some(_) => (true, String::new()),
