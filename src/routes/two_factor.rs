@@ -88,16 +88,16 @@ fn second_step_page(
 }
 
 /// The account awaiting its code, or where to send a browser that has none to give.
-fn awaiting_code(session: &Session, current: &MaybeUser) -> Result<String, HttpResponse> {
+fn awaiting_code(session: &Session, current: &MaybeUser) -> Result<String, &'static str> {
     if current.0.is_some() {
-        return Err(see_other(DEFAULT_LANDING));
+        return Err(DEFAULT_LANDING);
     }
-    pending_user(session).ok_or_else(|| see_other(EXPIRED))
+    pending_user(session).ok_or(EXPIRED)
 }
 
 pub async fn login_2fa_form(session: Session, current: MaybeUser) -> AppResult<HttpResponse> {
     if let Err(elsewhere) = awaiting_code(&session, &current) {
-        return Ok(elsewhere);
+        return Ok(see_other(elsewhere));
     }
     Ok(second_step_page(&session, StatusCode::OK, None))
 }
@@ -113,7 +113,7 @@ pub async fn login_2fa(
 ) -> AppResult<HttpResponse> {
     let user_id = match awaiting_code(&session, &current) {
         Ok(user_id) => user_id,
-        Err(elsewhere) => return Ok(elsewhere),
+        Err(elsewhere) => return Ok(see_other(elsewhere)),
     };
     if rules::read_answer(&form.code) == Answer::Blank {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
@@ -165,7 +165,7 @@ enum SecondStep {
     /// The account is gone or disabled since its password was checked.
     Expired,
     Throttled,
-    Checked(User, Outcome),
+    Checked(Box<User>, Outcome),
 }
 
 /// The code step's one transaction: the attempt is counted before the code is checked;
@@ -191,7 +191,7 @@ fn second_step(
             sessions::signed_in(conn, &user, browser)?;
         }
         rules::record_outcome(conn, &user, &outcome, "sign_in", origin)?;
-        Ok(SecondStep::Checked(user, outcome))
+        Ok(SecondStep::Checked(Box::new(user), outcome))
     })
 }
 
