@@ -228,6 +228,18 @@ impl From<crate::domain::RuleError> for AppError {
     }
 }
 
+/// Ending one of one's own sessions: an id that is not a live session of the account, another
+/// account's above all, looks like any unknown page.
+impl From<crate::domain::sessions::SessionError> for AppError {
+    fn from(e: crate::domain::sessions::SessionError) -> Self {
+        use crate::domain::sessions::SessionError;
+        match e {
+            SessionError::NotFound => AppError::NotFound,
+            SessionError::Db(e) => e.into(),
+        }
+    }
+}
+
 // ----- Invitations and setup links -----
 
 impl From<crate::domain::invitations::InvitationError> for AppError {
@@ -270,6 +282,19 @@ impl From<crate::domain::setup::SetupError> for AppError {
             SetupError::InvalidLink => AppError::NotFound,
             SetupError::EmailTaken => AppError::Conflict(e.to_string()),
             SetupError::Invalid(_) => AppError::BadRequest(e.to_string()),
+        }
+    }
+}
+
+/// Password resets: a dead link is a 404 (the pages that can say so more kindly match
+/// `InvalidLink` before it gets here).
+impl From<crate::domain::password_reset::ResetError> for AppError {
+    fn from(e: crate::domain::password_reset::ResetError) -> Self {
+        use crate::domain::password_reset::ResetError;
+        match e {
+            ResetError::Db(e) => e.into(),
+            ResetError::Render(e) => AppError::Internal(anyhow::anyhow!("email template: {e}")),
+            ResetError::InvalidLink | ResetError::Invalid(_) => AppError::NotFound,
         }
     }
 }

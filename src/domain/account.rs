@@ -2,8 +2,65 @@
 
 use super::FieldErrors;
 use super::password::validate_new;
+use super::sessions::describe;
+use super::timefmt;
 use crate::audit::{self, Event, Origin};
 use crate::db::{self, DbConnection, sessions, users};
+
+/// One of the person's live sessions, as /account lists it.
+pub struct SessionView {
+    /// The stored id (a hash of the cookie's key, never the key itself).
+    pub id: String,
+    pub signed_in: String,
+    pub last_seen: String,
+    pub last_seen_exact: String,
+    pub ip: String,
+    pub browser: String,
+    pub os: String,
+    /// "Chrome on Linux", for the End button's accessible name.
+    pub label: String,
+    /// The session this page was requested with.
+    pub current: bool,
+}
+
+/// What /account shows besides the password form.
+pub struct Overview {
+    pub sessions: Vec<SessionView>,
+    pub signin_alerts: bool,
+}
+
+/// The account's live sessions (`current_id` marks the one asking) and its "new sign-in"
+/// email setting.
+pub fn overview(
+    conn: &mut DbConnection,
+    user_id: &str,
+    current_id: Option<&str>,
+) -> diesel::QueryResult<Overview> {
+    let now = db::now();
+    let rows = sessions::list_for_user(conn, user_id, now)?;
+    let signin_alerts = users::signin_alerts(conn, user_id)?;
+    let sessions = rows
+        .into_iter()
+        .map(|s| {
+            let client = describe(s.user_agent.as_deref());
+            SessionView {
+                current: current_id == Some(s.id.as_str()),
+                id: s.id,
+                signed_in: timefmt::exact(s.created_at),
+                last_seen: timefmt::relative(now, s.last_seen_at),
+                last_seen_exact: timefmt::exact(s.last_seen_at),
+                ip: s.ip.unwrap_or_default(),
+                label: client.label(),
+                browser: client.browser,
+                os: client.os,
+            }
+        })
+        .collect();
+    Ok(Overview {
+        sessions,
+        signin_alerts,
+    })
+}
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct PasswordForm {

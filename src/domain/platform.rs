@@ -513,3 +513,55 @@ pub fn end_sessions(
         Ok((user.email, ended))
     })
 }
+
+/// One account in the platform's list, with the organizations it is a member of.
+pub struct AccountRow {
+    pub user: User,
+    /// "Acme (Admin), Beta (Member, deactivated)".
+    pub orgs: String,
+}
+
+/// A page of the platform's accounts, by email.
+pub struct AccountList {
+    pub rows: Vec<AccountRow>,
+    /// The last email shown, when more accounts follow.
+    pub next_after: Option<String>,
+    /// The organizations an account can be added to (the first `orgs_shown`).
+    pub orgs: Vec<Organization>,
+}
+
+/// Up to `page_size` accounts whose email sorts after `after`.
+pub fn account_list(
+    conn: &mut DbConnection,
+    after: Option<&str>,
+    page_size: i64,
+    orgs_shown: i64,
+) -> diesel::QueryResult<AccountList> {
+    let mut list = users::list_page(conn, after, page_size + 1)?;
+    let has_next = list.len() as i64 > page_size;
+    list.truncate(page_size as usize);
+    let ids: Vec<String> = list.iter().map(|u| u.id.clone()).collect();
+    let mut by_user = std::collections::HashMap::<String, Vec<String>>::new();
+    for (user_id, org, role, status) in memberships::orgs_of_users(conn, &ids)? {
+        let label = if status == "active" {
+            format!("{org} ({role})")
+        } else {
+            format!("{org} ({role}, {status})")
+        };
+        by_user.entry(user_id).or_default().push(label);
+    }
+    Ok(AccountList {
+        next_after: has_next
+            .then(|| list.last())
+            .flatten()
+            .map(|u| u.email.clone()),
+        rows: list
+            .into_iter()
+            .map(|user| AccountRow {
+                orgs: by_user.remove(&user.id).unwrap_or_default().join(", "),
+                user,
+            })
+            .collect(),
+        orgs: organizations::list(conn, orgs_shown)?,
+    })
+}

@@ -1,5 +1,6 @@
-//! A person's own sessions: the list on /account, ending one or all the others, and the
-//! "new sign-in" email sent when a browser the account has not used before signs in.
+//! Signing in and a person's own sessions: the audit events of sign-ins, the list on
+//! /account, ending one or all the others, and the "new sign-in" email sent when a
+//! browser the account has not used before signs in.
 //!
 //! Sessions are named by their stored id, the SHA-256 of the key in the session cookie:
 //! it names the row but cannot stand in for the key, since the store hashes whatever key
@@ -7,10 +8,12 @@
 
 use askama::Template;
 use chrono::NaiveDateTime;
+use diesel::QueryResult;
 use serde_json::json;
 
 use crate::audit::{self, Event, Origin};
-use crate::db::{self, DbConnection, sessions, users};
+use crate::db::users::{self, User};
+use crate::db::{self, DbConnection, sessions};
 use crate::mail::templates::{Rendered, header_safe};
 
 /// Browser and operating system, as read from a User-Agent header.
@@ -161,42 +164,99 @@ pub fn set_signin_alerts(
     })
 }
 
-/// A successful sign-in, as the "new sign-in" rule sees it.
+/// The browser a sign-in comes from, as the "new sign-in" rule sees it.
 #[derive(Debug, Clone)]
-pub struct SignIn<'a> {
-    pub user_id: &'a str,
-    pub email: &'a str,
-    /// The browser presented a valid device cookie issued to this account: it has signed
-    /// in to it before.
-    pub known_browser: bool,
-    pub user_agent: Option<&'a str>,
-    pub ip: &'a str,
-    pub at: NaiveDateTime,
+pub struct Browser {
+    /// The account this browser's valid device cookie was issued to, if it brought one:
+    /// a browser has signed in to that account before.
+    pub device_owner: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip: String,
     /// Where the person reviews their sessions: `{public_url}/account`.
     pub account_url: String,
 }
 
-/// Queues the "new sign-in" email, inside the caller's sign-in transaction, when the
-/// browser is new to the account and the person has not turned the email off. Answers
-/// whether it did.
-pub fn alert_if_new_browser(conn: &mut DbConnection, signin: &SignIn) -> diesel::QueryResult<bool> {
-    if signin.known_browser || !users::signin_alerts(conn, signin.user_id)? {
+/// Records, inside the sign-in's transaction, a sign-in that went through: the account's
+/// last activity and, when the browser is new to the account and the person has not
+/// turned it off, the "new sign-in" email. Answers whether the email was queued.
+pub fn signed_in(conn: &mut DbConnection, user: &User, browser: &Browser) -> QueryResult<bool> {
+    users::touch(conn, &user.id)?;
+    let at = db::now();
+    let known_browser = browser.device_owner.as_deref() == Some(user.id.as_str());
+    if known_browser || !users::signin_alerts(conn, &user.id)? {
         return Ok(false);
     }
     let email = NewSignInEmail {
-        client: describe(signin.user_agent),
-        ip: if signin.ip.is_empty() {
+        client: describe(browser.user_agent.as_deref()),
+        ip: if browser.ip.is_empty() {
             "an unknown address".into()
         } else {
-            signin.ip.to_string()
+            browser.ip.clone()
         },
-        at: signin.at,
-        account_url: signin.account_url.clone(),
+        at,
+        account_url: browser.account_url.clone(),
     }
     .render()
     .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
-    crate::mail::outbox::queue(conn, signin.email, &email, None, signin.at)?;
+    crate::mail::outbox::queue(conn, &user.email, &email, None, at)?;
     Ok(true)
+}
+
+/// A password sign-in that went through (two-factor ones are recorded by
+/// `two_factor::record_outcome`).
+pub fn record_login_succeeded(
+    conn: &mut DbConnection,
+    user: &User,
+    new_browser_email: bool,
+    origin: &Origin,
+) -> QueryResult<()> {
+    audit::record(
+        conn,
+        &Event::new("auth.login_succeeded", origin)
+            .actor(&user.id, &user.email)
+            .target("user", &user.id, &user.email)
+            .details(json!({ "new_browser_email": new_browser_email })),
+    )
+}
+
+/// A sign-in whose email and password matched no active account.
+pub fn record_login_failed(
+    conn: &mut DbConnection,
+    typed: &str,
+    origin: &Origin,
+) -> QueryResult<()> {
+    audit::record(conn, &attempt_event("auth.login_failed", typed, origin))
+}
+
+/// The audit trail gets one `auth.login_throttled` event per throttle key and window, at
+/// its first refusal, not one per refused request (an anonymous client could otherwise
+/// grow the insert-only table without bound). Later refusals in the same window are
+/// counted in `login_attempts.refused` for that key.
+pub fn record_login_throttled(
+    conn: &mut DbConnection,
+    typed: &str,
+    limit: &str,
+    window_ends_at: NaiveDateTime,
+    origin: &Origin,
+) -> QueryResult<()> {
+    let details = json!({
+        "limit": limit,
+        "window_ends_at": super::audit_view::iso_time(window_ends_at),
+        "refused_so_far": 1,
+        "aggregated": "first refusal of this window; further refusals until window_ends_at are counted in the throttle table, not recorded one by one",
+    });
+    let event = attempt_event("auth.login_throttled", typed, origin).details(details);
+    audit::record(conn, &event)
+}
+
+/// The event of a failed or throttled sign-in, naming the account it tried. People type
+/// their password into the email field now and then: anything that is not an address
+/// is not recorded.
+fn attempt_event(action: &'static str, typed: &str, origin: &Origin) -> Event {
+    let account = super::email::Email::parse(typed)
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_else(|_| "(not an email address)".into());
+    Event::new(action, origin).target("account", "", &account)
 }
 
 /// The "new sign-in" email (`templates/email/new_signin.txt` and `.html`).

@@ -217,6 +217,24 @@ pub fn record_outcome(
     audit::record(conn, &e)
 }
 
+/// One `auth.2fa_throttled` event per window, at its first refusal (as for passwords).
+pub fn record_throttled(
+    conn: &mut DbConnection,
+    user: &User,
+    window_ends_at: chrono::NaiveDateTime,
+    origin: &Origin,
+) -> diesel::QueryResult<()> {
+    audit::record(
+        conn,
+        &Event::new("auth.2fa_throttled", origin)
+            .target("user", &user.id, &user.email)
+            .details(serde_json::json!({
+                "window_ends_at": super::audit_view::iso_time(window_ends_at),
+                "aggregated": "first refusal of this window; further refusals are counted in the throttle table",
+            })),
+    )
+}
+
 /// How the Users tab and the profile name an account's sign-in method.
 pub fn auth_method_label(method: &str) -> &str {
     match method {
@@ -229,6 +247,17 @@ pub fn auth_method_label(method: &str) -> &str {
 /// Whether the account has two-factor turned on.
 pub fn is_enrolled(conn: &mut DbConnection, user_id: &str) -> diesel::QueryResult<bool> {
     Ok(two_factor::find(conn, user_id)?.is_some())
+}
+
+/// The unused recovery codes of an account with two-factor on; `None` when it is off.
+pub fn recovery_codes_left(
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> diesel::QueryResult<Option<i64>> {
+    match two_factor::find(conn, user_id)? {
+        Some(_) => two_factor::unused_recovery_codes(conn, user_id).map(Some),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

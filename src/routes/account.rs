@@ -1,3 +1,5 @@
+//! The signed-in person's own account on /account: password, sessions, sign-in emails.
+
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -5,32 +7,17 @@ use askama::Template;
 
 use crate::audit::Origin;
 use crate::auth::session_store::current_session_id;
-use crate::auth::throttle::{self, Attempt, Decision};
-use crate::db::{self, sessions, users};
+use crate::auth::throttle::{self, Attempt, Decision, Reservation};
+use crate::db;
 use crate::domain::FieldErrors;
-use crate::domain::account::{self, PasswordForm};
-use crate::domain::sessions::{self as own_sessions, Owner, SessionError};
-use crate::domain::timefmt;
+use crate::domain::account::{self, PasswordForm, SessionView};
+use crate::domain::sessions::{self as own_sessions, Owner};
 use crate::error::{AppError, AppResult};
-use crate::web::device::{self, DeviceKey};
+use crate::web::device::{self, Device, DeviceKey};
 use crate::web::extract::{CurrentUser, sign_in};
+use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render_status, see_other};
-
-struct SessionView {
-    /// The stored id (a hash of the cookie's key, never the key itself).
-    id: String,
-    signed_in: String,
-    last_seen: String,
-    last_seen_exact: String,
-    ip: String,
-    browser: String,
-    os: String,
-    /// "Chrome on Linux", for the End button's accessible name.
-    label: String,
-    /// The session this page was requested with.
-    current: bool,
-}
 
 #[derive(Template)]
 #[template(path = "account/page.html")]
@@ -43,47 +30,32 @@ struct AccountPage {
     errors: FieldErrors,
 }
 
+/// The account page: 200 without errors, 422 with the password form's errors.
 async fn page(
     state: &AppState,
     session: &Session,
     current: &CurrentUser,
     errors: FieldErrors,
-) -> AppResult<AccountPage> {
+) -> AppResult<HttpResponse> {
     let user_id = current.user.id.clone();
-    let (rows, signin_alerts) = state
-        .db(move |conn| {
-            Ok((
-                sessions::list_for_user(conn, &user_id, db::now())?,
-                users::signin_alerts(conn, &user_id)?,
-            ))
-        })
-        .await?;
-    let now = db::now();
     let current_id = current_session_id(session);
-    Ok(AccountPage {
+    let overview = state
+        .db(move |conn| Ok(account::overview(conn, &user_id, current_id.as_deref())?))
+        .await?;
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let view = AccountPage {
         layout: Layout::signed_in(session, current, "Your account"),
         name: current.user.display_name(),
         email: current.user.email.clone(),
-        sessions: rows
-            .into_iter()
-            .map(|s| {
-                let client = own_sessions::describe(s.user_agent.as_deref());
-                SessionView {
-                    current: current_id.as_deref() == Some(s.id.as_str()),
-                    id: s.id,
-                    signed_in: timefmt::exact(s.created_at),
-                    last_seen: timefmt::relative(now, s.last_seen_at),
-                    last_seen_exact: timefmt::exact(s.last_seen_at),
-                    ip: s.ip.unwrap_or_default(),
-                    label: client.label(),
-                    browser: client.browser,
-                    os: client.os,
-                }
-            })
-            .collect(),
-        signin_alerts,
+        sessions: overview.sessions,
+        signin_alerts: overview.signin_alerts,
         errors,
-    })
+    };
+    Ok(render_status(status, &view))
 }
 
 pub async fn account_page(
@@ -91,8 +63,7 @@ pub async fn account_page(
     session: Session,
     current: CurrentUser,
 ) -> AppResult<HttpResponse> {
-    let view = page(&state, &session, &current, FieldErrors::default()).await?;
-    Ok(render_status(StatusCode::OK, &view))
+    page(&state, &session, &current, FieldErrors::default()).await
 }
 
 /// Changes the password after checking the current one (throttled like sign-in), ends
@@ -104,46 +75,20 @@ pub async fn change_password(
     req: HttpRequest,
     current: CurrentUser,
     origin: Origin,
-    form: web::Form<PasswordForm>,
+    form: Form<PasswordForm>,
 ) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     if let Err(errors) = account::validate(&form) {
-        let view = page(&state, &session, &current, errors).await?;
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &view));
+        return page(&state, &session, &current, errors).await;
     }
-    // Counted before the hash, atomically, exactly like a sign-in (see `throttle`).
-    let limits = state.throttle;
-    let ip = origin.ip.clone().unwrap_or_default();
-    let email = current.user.email.clone();
     let device = device::read(&req, &device_key).filter(|d| d.user_id == current.user.id);
-    let decision = state
-        .db(move |conn| {
-            db::write_tx(conn, |conn| {
-                let attempt = Attempt {
-                    email: &email,
-                    ip: &ip,
-                    device: device.as_ref().map(|d| d.nonce.as_str()),
-                };
-                Ok(throttle::reserve(conn, &limits, attempt)?)
-            })
-        })
-        .await?;
-    let Decision::Allowed(reservation) = decision else {
-        return Err(AppError::TooManyRequests(
-            "Too many wrong passwords. Wait a few minutes, then try again.".into(),
-        ));
-    };
+    let reservation = reserve_attempt(&state, &current, &origin, device).await?;
     let stored = current.user.password_hash.clone();
-    if !state
-        .hasher
-        .verify(form.current_password.clone(), stored)
-        .await?
-    {
+    if !state.hasher.verify(form.current_password, stored).await? {
         // The attempt stays counted: it was a failure.
         let mut errors = FieldErrors::default();
         errors.add("current_password", "That is not your current password.");
-        let view = page(&state, &session, &current, errors).await?;
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &view));
+        return page(&state, &session, &current, errors).await;
     }
     let hash = state.hasher.hash(form.password).await?;
     let user = current.user.clone();
@@ -160,6 +105,37 @@ pub async fn change_password(
         "Password changed. Every other browser signed in to your account has been signed out.",
     );
     Ok(see_other("/account"))
+}
+
+/// Counts the check of the current password before the hash, atomically, exactly like a
+/// sign-in (see `throttle`).
+async fn reserve_attempt(
+    state: &AppState,
+    current: &CurrentUser,
+    origin: &Origin,
+    device: Option<Device>,
+) -> AppResult<Reservation> {
+    let limits = state.throttle;
+    let ip = origin.ip.clone().unwrap_or_default();
+    let email = current.user.email.clone();
+    let decision = state
+        .db(move |conn| {
+            db::write_tx(conn, |conn| {
+                let attempt = Attempt {
+                    email: &email,
+                    ip: &ip,
+                    device: device.as_ref().map(|d| d.nonce.as_str()),
+                };
+                Ok(throttle::reserve(conn, &limits, attempt)?)
+            })
+        })
+        .await?;
+    match decision {
+        Decision::Allowed(reservation) => Ok(reservation),
+        Decision::Refused(_) => Err(AppError::TooManyRequests(
+            "Too many wrong passwords. Wait a few minutes, then try again.".into(),
+        )),
+    }
 }
 
 fn owner(current: &CurrentUser) -> Owner {
@@ -183,12 +159,13 @@ pub async fn end_session(
     let current_id = current_session_id(&session);
     let ended = state
         .db(move |conn| {
-            own_sessions::end_one(conn, &owner, &id, current_id.as_deref(), &origin).map_err(|e| {
-                match e {
-                    SessionError::NotFound => AppError::NotFound,
-                    SessionError::Db(e) => e.into(),
-                }
-            })
+            Ok(own_sessions::end_one(
+                conn,
+                &owner,
+                &id,
+                current_id.as_deref(),
+                &origin,
+            )?)
         })
         .await?;
     if ended.was_current {
@@ -252,7 +229,7 @@ pub async fn set_signin_alerts(
     session: Session,
     current: CurrentUser,
     origin: Origin,
-    form: web::Form<SigninAlertsForm>,
+    form: Form<SigninAlertsForm>,
 ) -> AppResult<HttpResponse> {
     let on = form.into_inner().signin_alerts.is_some();
     let owner = owner(&current);

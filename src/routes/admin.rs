@@ -1,8 +1,6 @@
 //! Platform administration: organizations and accounts across the installation.
 //! Platform admins change things; operators only read (403 on every POST).
 
-use std::collections::HashMap;
-
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -10,19 +8,19 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::audit::Origin;
-use crate::db::memberships;
+use crate::db::DbConnection;
 use crate::db::organizations::{self, Organization};
-use crate::db::users::{self, User};
 use crate::domain::FieldErrors;
 use crate::domain::RuleError;
-use crate::domain::platform::{self, MembershipForm, OrgForm, PlatformActor, UserForm};
+use crate::domain::platform::{self, AccountRow, MembershipForm, OrgForm, PlatformActor, UserForm};
 use crate::error::{AppError, AppResult};
 use crate::web::extract::CurrentUser;
+use crate::web::form::{Form, Query, decode, to_query};
 use crate::web::layout::Layout;
+use crate::web::paging::{Cursor, PAGE_SIZE};
 use crate::web::{AppState, flash, render, render_status, see_other};
 
 const ORGS_SHOWN: i64 = 500;
-const USERS_PAGE: i64 = 100;
 
 fn require_reader(current: &CurrentUser) -> AppResult<()> {
     if current.is_platform_operator() {
@@ -44,11 +42,68 @@ fn require_admin(state: &AppState, current: &CurrentUser) -> AppResult<PlatformA
     }
 }
 
+/// Runs one platform rule on the blocking pool; its refusals become error pages.
+async fn apply<T, F>(state: &AppState, rule: F) -> AppResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, RuleError> + Send + 'static,
+{
+    state
+        .db(move |conn| rule(conn).map_err(AppError::from))
+        .await
+}
+
 fn setup_link(state: &AppState, token: &str) -> String {
     format!(
         "{}/setup/{token}",
         state.settings.public_url().trim_end_matches('/')
     )
+}
+
+/// A create form as its page shows it: empty, or after a POST either emptied with what
+/// was made (201) or as typed with its errors (422).
+struct Posted<F, T> {
+    status: StatusCode,
+    form: F,
+    errors: FieldErrors,
+    created: Option<T>,
+}
+
+impl<F: Default, T> Posted<F, T> {
+    fn blank() -> Self {
+        Posted {
+            status: StatusCode::OK,
+            form: F::default(),
+            errors: FieldErrors::default(),
+            created: None,
+        }
+    }
+
+    /// Any refusal but the form's own errors is an error page.
+    fn after(result: Result<T, RuleError>, form: F) -> AppResult<Self> {
+        match result {
+            Ok(created) => Ok(Posted {
+                status: StatusCode::CREATED,
+                created: Some(created),
+                ..Posted::blank()
+            }),
+            Err(RuleError::Invalid(errors)) => Ok(Posted {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                form,
+                errors,
+                created: None,
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A new organization, as the page confirms it.
+struct NewOrg {
+    org_name: String,
+    email: String,
+    /// For a first admin created here, who still needs a password.
+    link: Option<String>,
 }
 
 #[derive(Template)]
@@ -59,30 +114,28 @@ struct OrgsPage {
     can_change: bool,
     form: OrgForm,
     errors: FieldErrors,
-    /// After creating: what happened and, for a new account, its setup link.
-    created: Option<(String, String, Option<String>)>,
+    created: Option<NewOrg>,
 }
 
 async fn orgs(
     state: &AppState,
     session: &Session,
     current: &CurrentUser,
-    form: OrgForm,
-    errors: FieldErrors,
-    created: Option<(String, String, Option<String>)>,
-) -> AppResult<OrgsPage> {
+    posted: Posted<OrgForm, NewOrg>,
+) -> AppResult<HttpResponse> {
     require_reader(current)?;
     let orgs = state
         .db(|conn| Ok(organizations::list(conn, ORGS_SHOWN)?))
         .await?;
-    Ok(OrgsPage {
+    let view = OrgsPage {
         layout: Layout::signed_in(session, current, "Organizations · Platform"),
         orgs,
         can_change: current.is_platform_admin(),
-        form,
-        errors,
-        created,
-    })
+        form: posted.form,
+        errors: posted.errors,
+        created: posted.created,
+    };
+    Ok(render_status(posted.status, &view))
 }
 
 pub async fn orgs_page(
@@ -90,16 +143,7 @@ pub async fn orgs_page(
     session: Session,
     current: CurrentUser,
 ) -> AppResult<HttpResponse> {
-    let page = orgs(
-        &state,
-        &session,
-        &current,
-        OrgForm::default(),
-        FieldErrors::default(),
-        None,
-    )
-    .await?;
-    Ok(render(&page))
+    orgs(&state, &session, &current, Posted::blank()).await
 }
 
 pub async fn create_org(
@@ -107,7 +151,7 @@ pub async fn create_org(
     session: Session,
     current: CurrentUser,
     origin: Origin,
-    form: web::Form<OrgForm>,
+    form: Form<OrgForm>,
 ) -> AppResult<HttpResponse> {
     let actor = require_admin(&state, &current)?;
     let form = form.into_inner();
@@ -115,53 +159,40 @@ pub async fn create_org(
     let result = state
         .db(move |conn| Ok(platform::create_org(conn, &actor, &f, &origin)))
         .await?;
-    match result {
-        Ok(created) => {
-            state.mail.wake();
-            let link = created
-                .setup_token
-                .as_deref()
-                .map(|t| setup_link(&state, t));
-            let info = (created.org.name.clone(), created.admin_email.clone(), link);
-            let page = orgs(
-                &state,
-                &session,
-                &current,
-                OrgForm::default(),
-                FieldErrors::default(),
-                Some(info),
-            )
-            .await?;
-            Ok(render_status(StatusCode::CREATED, &page))
-        }
-        Err(RuleError::Invalid(errors)) => {
-            let page = orgs(&state, &session, &current, form, errors, None).await?;
-            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
-        }
-        Err(e) => Err(AppError::from(e)),
+    if result.is_ok() {
+        state.mail.wake();
     }
+    let created = result.map(|c| NewOrg {
+        link: c.setup_token.as_deref().map(|t| setup_link(&state, t)),
+        org_name: c.org.name,
+        email: c.admin_email,
+    });
+    orgs(&state, &session, &current, Posted::after(created, form)?).await
 }
 
-struct UserRow {
-    user: User,
-    orgs: String,
+/// A new account, as the page confirms it.
+struct NewAccount {
+    email: String,
+    org_name: String,
+    link: String,
 }
 
 #[derive(Template)]
 #[template(path = "admin/users.html")]
 struct UsersPage {
     layout: Layout,
-    rows: Vec<UserRow>,
+    rows: Vec<AccountRow>,
     next_href: Option<String>,
     orgs: Vec<Organization>,
     can_change: bool,
     form: UserForm,
     errors: FieldErrors,
-    created: Option<(String, String, String)>,
+    created: Option<NewAccount>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 pub struct UsersQuery {
+    /// The cursor of the page before: the last email it showed.
     after: Option<String>,
 }
 
@@ -169,79 +200,56 @@ async fn users_view(
     state: &AppState,
     session: &Session,
     current: &CurrentUser,
-    after: Option<String>,
-    form: UserForm,
-    errors: FieldErrors,
-    created: Option<(String, String, String)>,
-) -> AppResult<UsersPage> {
+    after: Option<&str>,
+    posted: Posted<UserForm, NewAccount>,
+) -> AppResult<HttpResponse> {
     require_reader(current)?;
-    let (mut list, member_of, orgs) = state
+    // A cursor this list did not write starts the list over.
+    let after = Cursor::<String>::from_param(after)
+        .ok()
+        .flatten()
+        .map(|c| c.0);
+    let list = state
         .db(move |conn| {
-            let list = users::list_page(
+            Ok(platform::account_list(
                 conn,
-                after.as_deref().filter(|a| !a.is_empty()),
-                USERS_PAGE + 1,
-            )?;
-            let ids: Vec<String> = list.iter().map(|u| u.id.clone()).collect();
-            Ok((
-                list,
-                memberships::orgs_of_users(conn, &ids)?,
-                organizations::list(conn, ORGS_SHOWN)?,
-            ))
+                after.as_deref(),
+                PAGE_SIZE,
+                ORGS_SHOWN,
+            )?)
         })
         .await?;
-    let has_next = list.len() as i64 > USERS_PAGE;
-    list.truncate(USERS_PAGE as usize);
-    let next_href = has_next.then(|| list.last()).flatten().map(|u| {
-        format!(
-            "/admin/users?{}",
-            serde_urlencoded::to_string([("after", u.email.as_str())]).unwrap_or_default()
-        )
+    let next_href = list.next_after.map(|email| {
+        let cursor = Cursor(email).encode();
+        format!("/admin/users?{}", to_query(&[("after", cursor)]))
     });
-    let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
-    for (user_id, org, role, status) in member_of {
-        let label = if status == "active" {
-            format!("{org} ({role})")
-        } else {
-            format!("{org} ({role}, {status})")
-        };
-        by_user.entry(user_id).or_default().push(label);
-    }
-    Ok(UsersPage {
+    let view = UsersPage {
         layout: Layout::signed_in(session, current, "Accounts · Platform"),
-        rows: list
-            .into_iter()
-            .map(|u| UserRow {
-                orgs: by_user.remove(&u.id).unwrap_or_default().join(", "),
-                user: u,
-            })
-            .collect(),
+        rows: list.rows,
         next_href,
-        orgs,
+        orgs: list.orgs,
         can_change: current.is_platform_admin(),
-        form,
-        errors,
-        created,
-    })
+        form: posted.form,
+        errors: posted.errors,
+        created: posted.created,
+    };
+    Ok(render_status(posted.status, &view))
 }
 
 pub async fn users_page(
     state: web::Data<AppState>,
     session: Session,
     current: CurrentUser,
-    query: web::Query<UsersQuery>,
+    query: Query<UsersQuery>,
 ) -> AppResult<HttpResponse> {
-    let page = users_view(
+    users_view(
         &state,
         &session,
         &current,
-        query.into_inner().after,
-        UserForm::default(),
-        FieldErrors::default(),
-        None,
+        query.after.as_deref(),
+        Posted::blank(),
     )
-    .await?;
-    Ok(render(&page))
+    .await
 }
 
 pub async fn create_user(
@@ -252,37 +260,22 @@ pub async fn create_user(
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let actor = require_admin(&state, &current)?;
-    let form: UserForm = serde_html_form::from_bytes(&body).unwrap_or_default();
+    // An unreadable body is an empty form: the page then says what is missing.
+    let form: UserForm = decode(&body).unwrap_or_default();
     let f = form.clone();
     let result = state
         .db(move |conn| Ok(platform::create_user(conn, &actor, &f, &origin)))
         .await?;
-    match result {
-        Ok(created) => {
-            state.mail.wake();
-            let info = (
-                created.user.email.clone(),
-                created.org.name.clone(),
-                setup_link(&state, &created.setup_token),
-            );
-            let page = users_view(
-                &state,
-                &session,
-                &current,
-                None,
-                UserForm::default(),
-                FieldErrors::default(),
-                Some(info),
-            )
-            .await?;
-            Ok(render_status(StatusCode::CREATED, &page))
-        }
-        Err(RuleError::Invalid(errors)) => {
-            let page = users_view(&state, &session, &current, None, form, errors, None).await?;
-            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
-        }
-        Err(e) => Err(AppError::from(e)),
+    if result.is_ok() {
+        state.mail.wake();
     }
+    let created = result.map(|c| NewAccount {
+        link: setup_link(&state, &c.setup_token),
+        email: c.user.email,
+        org_name: c.org.name,
+    });
+    let posted = Posted::after(created, form)?;
+    users_view(&state, &session, &current, None, posted).await
 }
 
 type UserPath = web::Path<String>;
@@ -296,11 +289,10 @@ async fn set_enabled(
     enabled: bool,
 ) -> AppResult<HttpResponse> {
     let actor = require_admin(&state, &current)?;
-    let email = state
-        .db(move |conn| {
-            platform::set_enabled(conn, &actor, &user_id, enabled, &origin).map_err(AppError::from)
-        })
-        .await?;
+    let email = apply(&state, move |conn| {
+        platform::set_enabled(conn, &actor, &user_id, enabled, &origin)
+    })
+    .await?;
     let message = if enabled {
         format!("{email} can sign in again.")
     } else {
@@ -319,9 +311,10 @@ pub async fn disable_form(
 ) -> AppResult<HttpResponse> {
     let actor = require_admin(&state, &current)?;
     let user_id = path.into_inner();
-    let user = state
-        .db(move |conn| platform::disableable(conn, &actor, &user_id).map_err(AppError::from))
-        .await?;
+    let user = apply(&state, move |conn| {
+        platform::disableable(conn, &actor, &user_id)
+    })
+    .await?;
     let page = crate::web::confirm::ConfirmPage::new(
         Layout::signed_in(&session, &current, "Disable account · Platform"),
         format!("Disable {} everywhere?", user.email),
@@ -359,24 +352,15 @@ pub async fn add_membership(
     current: CurrentUser,
     origin: Origin,
     path: UserPath,
-    form: web::Form<MembershipForm>,
+    form: Form<MembershipForm>,
 ) -> AppResult<HttpResponse> {
     let actor = require_admin(&state, &current)?;
     let user_id = path.into_inner();
     let form = form.into_inner();
-    let (email, org) = state
-        .db(move |conn| {
-            platform::add_membership(conn, &actor, &user_id, &form, &origin).map_err(|e| match e {
-                RuleError::Invalid(errors) => AppError::BadRequest(
-                    errors
-                        .first()
-                        .unwrap_or("Please correct the form.")
-                        .to_string(),
-                ),
-                other => AppError::from(other),
-            })
-        })
-        .await?;
+    let (email, org) = apply(&state, move |conn| {
+        platform::add_membership(conn, &actor, &user_id, &form, &origin)
+    })
+    .await?;
     flash(
         &session,
         "success",
@@ -403,9 +387,7 @@ pub async fn user_page(
 ) -> AppResult<HttpResponse> {
     require_reader(&current)?;
     let user_id = path.into_inner();
-    let detail = state
-        .db(move |conn| platform::user_detail(conn, &user_id).map_err(AppError::from))
-        .await?;
+    let detail = apply(&state, move |conn| platform::user_detail(conn, &user_id)).await?;
     Ok(render(&UserPage {
         layout: Layout::signed_in(
             &session,
@@ -435,12 +417,10 @@ pub async fn activate_membership(
     let actor = require_admin(&state, &current)?;
     let (user_id, org) = path.into_inner();
     let back = format!("/admin/users/{user_id}");
-    let (email, org_name) = state
-        .db(move |conn| {
-            platform::activate_membership(conn, &actor, &user_id, &org, &origin)
-                .map_err(AppError::from)
-        })
-        .await?;
+    let (email, org_name) = apply(&state, move |conn| {
+        platform::activate_membership(conn, &actor, &user_id, &org, &origin)
+    })
+    .await?;
     flash(
         &session,
         "success",
@@ -455,18 +435,16 @@ pub async fn set_membership_role(
     current: CurrentUser,
     origin: Origin,
     path: MembershipPath,
-    form: web::Form<RoleForm>,
+    form: Form<RoleForm>,
 ) -> AppResult<HttpResponse> {
     let actor = require_admin(&state, &current)?;
     let (user_id, org) = path.into_inner();
     let back = format!("/admin/users/{user_id}");
     let role_id = form.into_inner().role_id;
-    let (email, role) = state
-        .db(move |conn| {
-            platform::set_membership_role(conn, &actor, &user_id, &org, &role_id, &origin)
-                .map_err(AppError::from)
-        })
-        .await?;
+    let (email, role) = apply(&state, move |conn| {
+        platform::set_membership_role(conn, &actor, &user_id, &org, &role_id, &origin)
+    })
+    .await?;
     flash(&session, "success", format!("{email} is now {role}."));
     Ok(see_other(&back))
 }
@@ -481,11 +459,10 @@ pub async fn end_sessions(
     let actor = require_admin(&state, &current)?;
     let user_id = path.into_inner();
     let back = format!("/admin/users/{user_id}");
-    let (email, ended) = state
-        .db(move |conn| {
-            platform::end_sessions(conn, &actor, &user_id, &origin).map_err(AppError::from)
-        })
-        .await?;
+    let (email, ended) = apply(&state, move |conn| {
+        platform::end_sessions(conn, &actor, &user_id, &origin)
+    })
+    .await?;
     flash(
         &session,
         "success",

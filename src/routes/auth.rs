@@ -1,23 +1,33 @@
+//! Signing in and out: the password step on /login, the hand-over to the code step on
+//! /login/2fa (routes/two_factor.rs) and the end of a sign-in both steps share.
+
 use actix_session::Session;
 use actix_web::http::StatusCode;
+use actix_web::http::header::USER_AGENT;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use crate::audit::{self, Event, Origin};
-use crate::auth::throttle::{self, Attempt, Decision, Refusal};
-use crate::db::{self, users};
-use crate::domain::audit_view::iso_time;
+use crate::auth::keys;
+use crate::auth::throttle::{self, Attempt, Decision, Limits, Reservation};
+use crate::db::users::{self, User};
+use crate::db::{self, DbConnection};
 use crate::domain::redirect::safe_next;
-use crate::domain::sessions;
+use crate::domain::sessions::{self, Browser};
+use crate::domain::two_factor;
 use crate::error::{AppError, AppResult};
-use crate::web::device::{self, DeviceKey};
+use crate::web::device::{self, Device, DeviceKey};
 use crate::web::extract::{MaybeUser, sign_in};
+use crate::web::form::{Form, Query};
 use crate::web::layout::Layout;
 use crate::web::{AppState, render, render_status, see_other};
 
-const DEFAULT_LANDING: &str = "/orgs";
+pub(super) const DEFAULT_LANDING: &str = "/orgs";
 const WRONG_CREDENTIALS: &str = "That email and password do not match an active account.";
+const TOO_MANY: &str = "Too many failed sign-in attempts. Wait a few minutes, then try again.";
+/// How long a half-signed-in session waits for its code.
+const SECOND_STEP_SECS: i64 = 5 * 60;
 
 #[derive(Template)]
 #[template(path = "auth/login.html")]
@@ -27,6 +37,18 @@ struct LoginPage {
     next: String,
     error: Option<&'static str>,
     notice: Option<&'static str>,
+}
+
+impl LoginPage {
+    fn new(session: &Session, email: String, next: Option<&str>) -> Self {
+        LoginPage {
+            layout: Layout::public(session, "Sign in"),
+            email,
+            next: safe_next(next, DEFAULT_LANDING).to_string(),
+            error: None,
+            notice: None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -39,24 +61,19 @@ pub struct LoginQuery {
 
 pub async fn login_form(
     session: Session,
-    query: web::Query<LoginQuery>,
+    query: Query<LoginQuery>,
     current: MaybeUser,
 ) -> AppResult<HttpResponse> {
-    let next = safe_next(query.next.as_deref(), DEFAULT_LANDING).to_string();
+    let mut page = LoginPage::new(&session, String::new(), query.next.as_deref());
     if current.0.is_some() {
-        return Ok(see_other(&next));
+        return Ok(see_other(&page.next));
     }
-    Ok(render(&LoginPage {
-        layout: Layout::public(&session, "Sign in"),
-        email: String::new(),
-        next,
-        error: None,
-        notice: match (&query.signed_out, &query.second_step) {
-            (Some(_), _) => Some("You have been signed out."),
-            (None, Some(_)) => Some("Sign in again: the code step timed out."),
-            _ => None,
-        },
-    }))
+    page.notice = match (&query.signed_out, &query.second_step) {
+        (Some(_), _) => Some("You have been signed out."),
+        (None, Some(_)) => Some("Sign in again: the code step timed out."),
+        _ => None,
+    };
+    Ok(render(&page))
 }
 
 #[derive(Deserialize)]
@@ -74,172 +91,220 @@ pub async fn login(
     session: Session,
     req: HttpRequest,
     origin: Origin,
-    form: web::Form<LoginForm>,
+    form: Form<LoginForm>,
 ) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     let email = form.email.trim().to_lowercase();
-    let ip = origin.ip.clone().unwrap_or_default();
-    let limits = state.throttle;
     let device = device::read(&req, &device_key);
-    // Whose browser this is: a valid device cookie names the account it signed in to.
-    let device_owner = device.as_ref().map(|d| d.user_id.clone());
-
-    // Counted before any hashing, in one write transaction: parallel guesses cannot all
-    // slip under the limit.
-    let (decision, user) = {
-        let (email, origin) = (email.clone(), origin.clone());
-        state
-            .db(move |conn| {
-                db::write_tx(conn, |conn| {
-                    let user = users::find_by_email(conn, &email)?;
-                    // A device cookie counts only for the account it was issued to.
-                    let nonce = device
-                        .as_ref()
-                        .filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id))
-                        .map(|d| d.nonce.as_str());
-                    let attempt = Attempt {
-                        email: &email,
-                        ip: &ip,
-                        device: nonce,
-                    };
-                    let decision = throttle::reserve(conn, &limits, attempt)?;
-                    if let Decision::Refused(refusal) = &decision
-                        && refusal.first_in_window
-                    {
-                        record_throttled(conn, &origin, &email, refusal)?;
-                    }
-                    Ok::<_, AppError>((decision, user))
-                })
-            })
-            .await?
-    };
-    let reservation = match decision {
-        Decision::Allowed(reservation) => reservation,
-        Decision::Refused(_) => {
-            return Err(AppError::TooManyRequests(
-                "Too many failed sign-in attempts. Wait a few minutes, then try again.".into(),
-            ));
-        }
-    };
-
+    let browser = browser(&req, &state, &origin, device.as_ref());
+    let (reservation, user) = reserve_attempt(&state, &origin, &email, device).await?;
+    // Hashed for unknown accounts too, so the answer takes as long either way.
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let password_ok = state.hasher.verify(form.password, stored).await?;
-    let user = user.filter(|u| password_ok && u.is_active());
-
-    let Some(user) = user else {
+    let next = form.next.as_deref();
+    let Some(user) = user.filter(|u| password_ok && u.is_active()) else {
         // The attempt stays counted: it was a failure.
-        let (email, origin) = (email.clone(), origin.clone());
+        let origin = origin.clone();
         state
-            .db(move |conn| {
-                audit::record(
-                    conn,
-                    &Event::new("auth.login_failed", &origin).target(
-                        "account",
-                        "",
-                        &attempted_account(&email),
-                    ),
-                )?;
-                Ok(())
-            })
+            .db(move |conn| Ok(sessions::record_login_failed(conn, &email, &origin)?))
             .await?;
-        let page = LoginPage {
-            layout: Layout::public(&session, "Sign in"),
-            email: truncate(&form.email, 254),
-            next: safe_next(form.next.as_deref(), DEFAULT_LANDING).to_string(),
-            error: Some(WRONG_CREDENTIALS),
-            notice: None,
-        };
-        return Ok(render_status(StatusCode::UNAUTHORIZED, &page));
+        return Ok(wrong_credentials(&session, &form.email, next));
     };
-    // Two-factor accounts finish signing in on /login/2fa (routes/two_factor.rs).
-    if let Some(second_step) = super::two_factor::begin_second_step(
-        &state,
-        &session,
-        &user,
-        &reservation,
-        form.next.as_deref(),
-    )
-    .await?
-    {
-        return Ok(second_step);
+    if begin_second_step(&state, &session, &user, &reservation, next).await? {
+        return Ok(see_other("/login/2fa"));
     }
-
-    let alerted = {
-        let (user, origin) = (user.clone(), origin.clone());
-        let user_agent = req
-            .headers()
-            .get(actix_web::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(300).collect::<String>());
-        let account_url = format!("{}/account", state.settings.public_url());
-        state
-            .db(move |conn| {
-                db::write_tx(conn, |conn| {
-                    throttle::succeeded(conn, &reservation)?;
-                    users::touch(conn, &user.id)?;
-                    // A browser without this account's device cookie has not signed in
-                    // to it before: the person hears of it (unless they turned it off).
-                    let alerted = sessions::alert_if_new_browser(
-                        conn,
-                        &sessions::SignIn {
-                            user_id: &user.id,
-                            email: &user.email,
-                            known_browser: device_owner.as_deref() == Some(user.id.as_str()),
-                            user_agent: user_agent.as_deref(),
-                            ip: origin.ip.as_deref().unwrap_or_default(),
-                            at: db::now(),
-                            account_url,
-                        },
-                    )?;
-                    audit::record(
-                        conn,
-                        &Event::new("auth.login_succeeded", &origin)
-                            .actor(&user.id, &user.email)
-                            .target("user", &user.id, &user.email)
-                            .details(serde_json::json!({ "new_browser_email": alerted })),
-                    )?;
-                    Ok::<_, AppError>(alerted)
-                })
-            })
-            .await?
-    };
+    let signed_in = user.clone();
+    let alerted = state
+        .db(move |conn| password_sign_in(conn, &reservation, &signed_in, &browser, &origin))
+        .await?;
     if alerted {
         state.mail.wake();
     }
-    sign_in(&session, &req, &user, &state.settings)?;
-    let mut response = see_other(safe_next(form.next.as_deref(), DEFAULT_LANDING));
-    // This browser may now sign in to this account past strangers' failures.
+    finish_sign_in(&state, &device_key, &session, &req, &user, next)
+}
+
+/// Counts the attempt before any hashing, so parallel guesses cannot all slip under the
+/// limit. Answers the counters to give back on success and the account the email names.
+async fn reserve_attempt(
+    state: &AppState,
+    origin: &Origin,
+    email: &str,
+    device: Option<Device>,
+) -> AppResult<(Reservation, Option<User>)> {
+    let (limits, email, origin) = (state.throttle, email.to_string(), origin.clone());
+    let (decision, user) = state
+        .db(move |conn| count_attempt(conn, &limits, &email, device, &origin))
+        .await?;
+    match decision {
+        Decision::Allowed(reservation) => Ok((reservation, user)),
+        Decision::Refused(_) => Err(AppError::TooManyRequests(TOO_MANY.into())),
+    }
+}
+
+/// [`reserve_attempt`]'s one write transaction; the first refusal of a window is audited.
+fn count_attempt(
+    conn: &mut DbConnection,
+    limits: &Limits,
+    email: &str,
+    device: Option<Device>,
+    origin: &Origin,
+) -> AppResult<(Decision, Option<User>)> {
+    db::write_tx(conn, |conn| {
+        let user = users::find_by_email(conn, email)?;
+        // A device cookie counts only for the account it was issued to.
+        let nonce = device
+            .as_ref()
+            .filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id))
+            .map(|d| d.nonce.as_str());
+        let ip = origin.ip.clone().unwrap_or_default();
+        let attempt = Attempt {
+            email,
+            ip: &ip,
+            device: nonce,
+        };
+        let decision = throttle::reserve(conn, limits, attempt)?;
+        if let Decision::Refused(r) = &decision
+            && r.first_in_window
+        {
+            let limit = r.scope.as_str();
+            sessions::record_login_throttled(conn, email, limit, r.window_ends_at, origin)?;
+        }
+        Ok((decision, user))
+    })
+}
+
+fn wrong_credentials(session: &Session, typed: &str, next: Option<&str>) -> HttpResponse {
+    let mut page = LoginPage::new(session, truncate(typed, 254), next);
+    page.error = Some(WRONG_CREDENTIALS);
+    render_status(StatusCode::UNAUTHORIZED, &page)
+}
+
+/// The right password of an account without two-factor: the attempt is given back and
+/// the sign-in recorded. Answers whether a "new sign-in" email was queued.
+fn password_sign_in(
+    conn: &mut DbConnection,
+    reservation: &Reservation,
+    user: &User,
+    browser: &Browser,
+    origin: &Origin,
+) -> AppResult<bool> {
+    db::write_tx(conn, |conn| {
+        throttle::succeeded(conn, reservation)?;
+        let alerted = sessions::signed_in(conn, user, browser)?;
+        sessions::record_login_succeeded(conn, user, alerted, origin)?;
+        Ok(alerted)
+    })
+}
+
+/// The browser signing in, read from the request for the "new sign-in" email.
+pub(super) fn browser(
+    req: &HttpRequest,
+    state: &AppState,
+    origin: &Origin,
+    device: Option<&Device>,
+) -> Browser {
+    Browser {
+        device_owner: device.map(|d| d.user_id.clone()),
+        user_agent: req
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(300).collect()),
+        ip: origin.ip.clone().unwrap_or_default(),
+        account_url: format!("{}/account", state.settings.public_url()),
+    }
+}
+
+/// The end of every sign-in, with or without a code: the session is signed in, the
+/// browser goes on to `next` and gets a fresh device cookie, so it may sign in to this
+/// account past strangers' failures.
+pub(super) fn finish_sign_in(
+    state: &AppState,
+    device_key: &DeviceKey,
+    session: &Session,
+    req: &HttpRequest,
+    user: &User,
+    next: Option<&str>,
+) -> AppResult<HttpResponse> {
+    sign_in(session, req, user, &state.settings)?;
+    let mut response = see_other(safe_next(next, DEFAULT_LANDING));
+    let secure = state.settings.secure_cookies();
     response
-        .add_cookie(&device::issue(
-            &device_key,
-            &user.id,
-            state.settings.secure_cookies(),
-        ))
+        .add_cookie(&device::issue(device_key, &user.id, secure))
         .map_err(|e| AppError::Internal(anyhow::anyhow!("device cookie: {e}")))?;
     Ok(response)
 }
 
-/// The audit trail gets one `auth.login_throttled` event per throttle key and window, at
-/// its first refusal, not one per refused request (an anonymous client could otherwise
-/// grow the insert-only table without bound). Later refusals in the same window are
-/// counted in `login_attempts.refused` for that key.
-fn record_throttled(
-    conn: &mut db::DbConnection,
-    origin: &Origin,
-    email: &str,
-    refusal: &Refusal,
-) -> diesel::QueryResult<()> {
-    audit::record(
-        conn,
-        &Event::new("auth.login_throttled", origin)
-            .target("account", "", &attempted_account(email))
-            .details(serde_json::json!({
-                "limit": refusal.scope.as_str(),
-                "window_ends_at": iso_time(refusal.window_ends_at),
-                "refused_so_far": 1,
-                "aggregated": "first refusal of this window; further refusals until window_ends_at are counted in the throttle table, not recorded one by one",
-            })),
-    )
+// ---- the hand-over to the code step ----------------------------------------------------
+
+/// Once the password is right, for an account with two-factor: the attempt's counters are
+/// given back (the code step keeps its own budget) and the session becomes half signed in
+/// (the account and a 5-minute expiry, no `uid`, so no page that needs a signed-in person
+/// opens). Answers false, changing nothing, for an account without two-factor.
+async fn begin_second_step(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    reservation: &Reservation,
+    next: Option<&str>,
+) -> AppResult<bool> {
+    let (user_id, reservation) = (user.id.clone(), reservation.clone());
+    let enrolled = state
+        .db(move |conn| {
+            db::write_tx(conn, |conn| {
+                if !two_factor::is_enrolled(conn, &user_id)? {
+                    return Ok::<_, AppError>(false);
+                }
+                throttle::succeeded(conn, &reservation)?;
+                Ok(true)
+            })
+        })
+        .await?;
+    if enrolled {
+        session.renew();
+        let until = chrono::Utc::now().timestamp() + SECOND_STEP_SECS;
+        insert(session, keys::PENDING_2FA_USER, &user.id)?;
+        insert(session, keys::PENDING_2FA_UNTIL, until)?;
+        insert(
+            session,
+            keys::PENDING_2FA_NEXT,
+            safe_next(next, DEFAULT_LANDING),
+        )?;
+    }
+    Ok(enrolled)
+}
+
+/// The account awaiting its code, unless the half-signed-in state has expired.
+pub(super) fn pending_user(session: &Session) -> Option<String> {
+    let until = session.get::<i64>(keys::PENDING_2FA_UNTIL).ok().flatten()?;
+    if chrono::Utc::now().timestamp() >= until {
+        clear_pending(session);
+        return None;
+    }
+    session.get::<String>(keys::PENDING_2FA_USER).ok().flatten()
+}
+
+/// Where the half-signed-in session was going; the half-signed-in state ends.
+pub(super) fn take_pending_next(session: &Session) -> String {
+    let next = session
+        .get::<String>(keys::PENDING_2FA_NEXT)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| DEFAULT_LANDING.into());
+    clear_pending(session);
+    next
+}
+
+pub(super) fn clear_pending(session: &Session) {
+    session.remove(keys::PENDING_2FA_USER);
+    session.remove(keys::PENDING_2FA_UNTIL);
+    session.remove(keys::PENDING_2FA_NEXT);
+}
+
+pub(super) fn insert<T: serde::Serialize>(session: &Session, key: &str, value: T) -> AppResult<()> {
+    session
+        .insert(key, value)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))
 }
 
 pub async fn logout(
@@ -264,15 +329,6 @@ pub async fn logout(
     }
     session.purge();
     Ok(see_other("/login?signed_out=1"))
-}
-
-/// The account a failed or throttled sign-in named, for the audit trail. People type
-/// their password into the email field now and then: anything that is not an address
-/// is not recorded.
-fn attempted_account(typed: &str) -> String {
-    crate::domain::email::Email::parse(typed)
-        .map(|e| e.as_str().to_string())
-        .unwrap_or_else(|_| "(not an email address)".into())
 }
 
 fn truncate(s: &str, max: usize) -> String {

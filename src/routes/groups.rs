@@ -7,16 +7,16 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::web::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
-use crate::web::extract::OrgCtx;
 use crate::domain::FieldErrors;
 use crate::domain::groups::{self as rules, GroupForm, GroupView, GroupsList};
 use crate::domain::redirect::safe_next;
 use crate::domain::roles::Permission;
 use crate::error::AppResult;
+use crate::web::extract::OrgCtx;
 use crate::web::form::Form;
 use crate::web::layout::Layout;
+use crate::web::outcome::{done, done_or_form_again};
 use crate::web::{AppState, render};
 
 #[derive(Template)]

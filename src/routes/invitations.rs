@@ -6,9 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::setup::private;
 use crate::audit::Origin;
-use crate::web::extract::{CurrentUser, MaybeUser, OrgCtx, sign_in};
 use crate::db::invitations::{Choice, ListKey, ListRow};
 use crate::db::organizations::Organization;
 use crate::db::roles::Role;
@@ -21,9 +19,11 @@ use crate::domain::invitations::{
 use crate::domain::roles::Permission;
 use crate::domain::timefmt;
 use crate::error::{AppError, AppResult};
+use crate::web::extract::{CurrentUser, MaybeUser, OrgCtx, sign_in};
 use crate::web::form::{Form, Query, to_query};
 use crate::web::layout::Layout;
 use crate::web::paging::{Cursor, PAGE_SIZE};
+use crate::web::private;
 use crate::web::{AppState, flash, render, render_status, see_other};
 
 fn env(state: &AppState, ctx: &OrgCtx, origin: Origin) -> AppResult<Env> {

@@ -7,16 +7,16 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::web::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
-use crate::web::extract::OrgCtx;
 use crate::domain::FieldErrors;
 use crate::domain::pools::{
     self as rules, DeletePlan, PoolForm, PoolList, PoolMemberForm, PoolView,
 };
 use crate::error::AppResult;
+use crate::web::extract::OrgCtx;
 use crate::web::form::Form;
 use crate::web::layout::Layout;
+use crate::web::outcome::{done, done_or_form_again};
 use crate::web::{AppState, render};
 
 #[derive(Template)]

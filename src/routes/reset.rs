@@ -7,15 +7,16 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::setup::private;
 use crate::audit::Origin;
-use crate::auth::throttle::{self, Decision};
-use crate::db;
+use crate::auth::throttle::{self, Decision, Limits};
+use crate::db::{self, DbConnection};
 use crate::domain::FieldErrors;
 use crate::domain::email::Email;
 use crate::domain::password_reset::{self, Env, ResetError, ResetForm, THROTTLE_PREFIX};
 use crate::error::{AppError, AppResult};
+use crate::web::form::Form;
 use crate::web::layout::Layout;
+use crate::web::private;
 use crate::web::{AppState, flash, render_status, see_other};
 
 const TOO_MANY: &str = "Too many password reset requests. Check your inbox for the email already sent, or wait a few minutes and try again.";
@@ -77,11 +78,12 @@ fn forgot_page(state: &AppState, session: &Session, email: String, sent: bool) -
     }
 }
 
-fn app_error(e: ResetError) -> AppError {
-    match e {
-        ResetError::Db(e) => e.into(),
-        ResetError::Render(e) => AppError::Internal(anyhow::anyhow!("email template: {e}")),
-        ResetError::InvalidLink | ResetError::Invalid(_) => AppError::NotFound,
+/// A dead link (unknown, used, expired) is `None`, for the page that says so.
+fn unless_dead<T>(result: Result<T, ResetError>) -> AppResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(ResetError::InvalidLink) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -95,7 +97,7 @@ pub async fn request_reset(
     state: web::Data<AppState>,
     session: Session,
     origin: Origin,
-    form: web::Form<ForgotForm>,
+    form: Form<ForgotForm>,
 ) -> AppResult<HttpResponse> {
     let typed: String = form.email.trim().chars().take(254).collect();
     if let Err(e) = Email::parse(&typed) {
@@ -103,44 +105,43 @@ pub async fn request_reset(
         view.errors.add("email", e);
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &view));
     }
-    let env = env(&state, origin.clone())?;
-    let (limits, ip) = (state.throttle, origin.ip.clone().unwrap_or_default());
-    let allowed = {
-        let typed = typed.clone();
-        state
-            .db(move |conn| {
-                db::write_tx(conn, |conn| {
-                    let prefix = THROTTLE_PREFIX;
-                    match throttle::reserve_prefixed(conn, prefix, &limits, &typed, &ip)? {
-                        Decision::Refused(_) => Ok(false),
-                        Decision::Allowed(_) => {
-                            password_reset::request(conn, &env, &typed).map_err(app_error)?;
-                            Ok::<_, AppError>(true)
-                        }
-                    }
-                })
-            })
-            .await?
-    };
-    if !allowed {
+    let (env, limits, email) = (env(&state, origin)?, state.throttle, typed.clone());
+    if !state
+        .db(move |conn| request_link(conn, &limits, &env, &email))
+        .await?
+    {
         return Err(AppError::TooManyRequests(TOO_MANY.into()));
     }
     // Woken whether or not anything was queued: the same work either way.
     state.mail.wake();
-    Ok(render_status(
-        StatusCode::OK,
-        &forgot_page(&state, &session, typed, true),
-    ))
+    let view = forgot_page(&state, &session, typed, true);
+    Ok(render_status(StatusCode::OK, &view))
+}
+
+/// Counts the request per address and per client, then handles it, in one write
+/// transaction; false when a limit turned it away.
+fn request_link(
+    conn: &mut DbConnection,
+    limits: &Limits,
+    env: &Env,
+    typed: &str,
+) -> AppResult<bool> {
+    let ip = env.origin.ip.clone().unwrap_or_default();
+    db::write_tx(conn, |conn| {
+        match throttle::reserve_prefixed(conn, THROTTLE_PREFIX, limits, typed, &ip)? {
+            Decision::Refused(_) => Ok(false),
+            Decision::Allowed(_) => {
+                password_reset::request(conn, env, typed)?;
+                Ok(true)
+            }
+        }
+    })
 }
 
 /// The account a live link resets; `None` for a dead link.
 async fn live_account(state: &AppState, token: String) -> AppResult<Option<String>> {
     state
-        .db(move |conn| match password_reset::check_link(conn, &token) {
-            Ok(user) => Ok(Some(user.email)),
-            Err(ResetError::InvalidLink) => Ok(None),
-            Err(e) => Err(app_error(e)),
-        })
+        .db(move |conn| unless_dead(password_reset::check_link(conn, &token).map(|u| u.email)))
         .await
 }
 
@@ -176,7 +177,7 @@ pub async fn reset(
     session: Session,
     origin: Origin,
     token: web::Path<String>,
-    form: web::Form<ResetForm>,
+    form: Form<ResetForm>,
 ) -> AppResult<HttpResponse> {
     let (token, form) = (token.into_inner(), form.into_inner());
     // A dead link costs no hash.
@@ -189,15 +190,9 @@ pub async fn reset(
     let hash = state.hasher.hash(form.password).await?;
     let env = env(&state, origin)?;
     let done = state
-        .db(
-            move |conn| match password_reset::reset(conn, &env, &token, &hash) {
-                Ok(_) => Ok(true),
-                Err(ResetError::InvalidLink) => Ok(false),
-                Err(e) => Err(app_error(e)),
-            },
-        )
+        .db(move |conn| unless_dead(password_reset::reset(conn, &env, &token, &hash)))
         .await?;
-    if !done {
+    if done.is_none() {
         // Used or expired while the password was being hashed.
         return Ok(reset_page(&session, None, FieldErrors::default()));
     }

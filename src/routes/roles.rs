@@ -4,16 +4,16 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::web::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
-use crate::web::extract::OrgCtx;
 use crate::db::roles::{self, Role};
 use crate::domain::FieldErrors;
 use crate::domain::custom_roles::{self, RoleForm};
 use crate::domain::roles::{Permission, PermissionSet};
 use crate::error::AppResult;
+use crate::web::extract::OrgCtx;
 use crate::web::form::decode;
 use crate::web::layout::Layout;
+use crate::web::outcome::{done, done_or_form_again};
 use crate::web::{AppState, render};
 
 struct PermBox {

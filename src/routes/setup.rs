@@ -1,14 +1,14 @@
+use crate::web::private;
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::audit::Origin;
-use crate::web::extract::sign_in;
 use crate::domain::FieldErrors;
 use crate::domain::setup::{self, SetupForm, SetupLink};
 use crate::error::AppResult;
+use crate::web::extract::sign_in;
 use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render_status, see_other};
@@ -22,22 +22,6 @@ struct SetupPage {
     account_email: String,
     form: SetupForm,
     errors: FieldErrors,
-}
-
-/// Secret links must not leak through the Referer header or a shared cache. `strict-origin`
-/// sends only the origin as Referer, so the token never leaves; unlike `no-referrer`, under
-/// which Chromium posts the page's forms with `Origin: null` and the CSRF guard refuses them.
-pub(crate) fn private(mut response: HttpResponse) -> HttpResponse {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::REFERRER_POLICY,
-        header::HeaderValue::from_static("strict-origin"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    response
 }
 
 /// The setup form for `link`, answered with `status`; passwords never come back.

@@ -8,24 +8,27 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::audit::{self, Event, Origin};
-use crate::auth::throttle::{self, Decision, Reservation};
+use super::auth::{
+    DEFAULT_LANDING, browser, clear_pending, finish_sign_in, insert, pending_user,
+    take_pending_next,
+};
+use crate::audit::Origin;
+use crate::auth::throttle::{self, Decision, Limits, Reservation};
 use crate::auth::{keys, totp};
-use crate::db::{self, two_factor as store, users};
+use crate::db::users::{self, User};
+use crate::db::{self, DbConnection};
 use crate::domain::FieldErrors;
-use crate::domain::audit_view::iso_time;
-use crate::domain::redirect::safe_next;
+use crate::domain::sessions::{self, Browser};
 use crate::domain::two_factor::{self as rules, Answer, Outcome};
 use crate::error::{AppError, AppResult};
 use crate::web::device::{self, DeviceKey};
-use crate::web::extract::{CurrentUser, MaybeUser, sign_in};
+use crate::web::extract::{CurrentUser, MaybeUser};
+use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render_status, see_other};
 
-/// How long a half-signed-in session waits for its code.
-const SECOND_STEP_SECS: i64 = 5 * 60;
-const DEFAULT_LANDING: &str = "/orgs";
 const EXPIRED: &str = "/login?second_step=expired";
+const ENTER_CODE: &str = "Enter the code from your authenticator app, or a recovery code.";
 const THROTTLED: &str = "Too many wrong codes. Wait a few minutes, then try again.";
 
 #[derive(Deserialize)]
@@ -36,71 +39,32 @@ pub struct CodeForm {
     password: String,
 }
 
-fn insert<T: serde::Serialize>(session: &Session, key: &str, value: T) -> AppResult<()> {
-    session
-        .insert(key, value)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))
+fn throttled() -> AppError {
+    AppError::TooManyRequests(THROTTLED.into())
 }
 
-// ---- the second sign-in step ---------------------------------------------------------
-
-/// Called by `POST /login` once the password is right: for an account with two-factor,
-/// the attempt's counters are given back, the session becomes half signed in (the
-/// account and a 5-minute expiry, no `uid`, so no page that needs a signed-in person
-/// opens) and the browser is sent to /login/2fa. `None` for an account without it.
-pub async fn begin_second_step(
-    state: &AppState,
-    session: &Session,
-    user: &users::User,
-    reservation: &Reservation,
-    next: Option<&str>,
-) -> AppResult<Option<HttpResponse>> {
-    let (user_id, reservation) = (user.id.clone(), reservation.clone());
-    let enrolled = state
-        .db(move |conn| {
-            db::write_tx(conn, |conn| {
-                if !rules::is_enrolled(conn, &user_id)? {
-                    return Ok::<_, AppError>(false);
-                }
-                // The password was right; the code step keeps its own budget.
-                throttle::succeeded(conn, &reservation)?;
-                Ok(true)
-            })
-        })
-        .await?;
-    if !enrolled {
-        return Ok(None);
+/// Counts a code attempt, inside the caller's write transaction, before the code is
+/// checked; `None` when the account's code budget is used up (its first refusal in a
+/// window is audited).
+fn reserve_code_attempt(
+    conn: &mut DbConnection,
+    limits: &Limits,
+    user: &User,
+    origin: &Origin,
+) -> AppResult<Option<Reservation>> {
+    let ip = origin.ip.clone().unwrap_or_default();
+    match throttle::reserve_second_factor(conn, limits, &user.id, &ip)? {
+        Decision::Allowed(reservation) => Ok(Some(reservation)),
+        Decision::Refused(refusal) => {
+            if refusal.first_in_window {
+                rules::record_throttled(conn, user, refusal.window_ends_at, origin)?;
+            }
+            Ok(None)
+        }
     }
-    session.renew();
-    insert(session, keys::PENDING_2FA_USER, &user.id)?;
-    insert(
-        session,
-        keys::PENDING_2FA_UNTIL,
-        chrono::Utc::now().timestamp() + SECOND_STEP_SECS,
-    )?;
-    insert(
-        session,
-        keys::PENDING_2FA_NEXT,
-        safe_next(next, DEFAULT_LANDING),
-    )?;
-    Ok(Some(see_other("/login/2fa")))
 }
 
-/// The account awaiting its code, unless the half-signed-in state has expired.
-fn pending_user(session: &Session) -> Option<String> {
-    let until = session.get::<i64>(keys::PENDING_2FA_UNTIL).ok().flatten()?;
-    if chrono::Utc::now().timestamp() >= until {
-        clear_pending(session);
-        return None;
-    }
-    session.get::<String>(keys::PENDING_2FA_USER).ok().flatten()
-}
-
-fn clear_pending(session: &Session) {
-    session.remove(keys::PENDING_2FA_USER);
-    session.remove(keys::PENDING_2FA_UNTIL);
-    session.remove(keys::PENDING_2FA_NEXT);
-}
+// ---- the second sign-in step (the password step is in routes/auth.rs) -----------------
 
 #[derive(Template)]
 #[template(path = "auth/login_2fa.html")]
@@ -123,12 +87,17 @@ fn second_step_page(
     )
 }
 
-pub async fn login_2fa_form(session: Session, current: MaybeUser) -> AppResult<HttpResponse> {
+/// The account awaiting its code, or where to send a browser that has none to give.
+fn awaiting_code(session: &Session, current: &MaybeUser) -> Result<String, &'static str> {
     if current.0.is_some() {
-        return Ok(see_other(DEFAULT_LANDING));
+        return Err(DEFAULT_LANDING);
     }
-    if pending_user(&session).is_none() {
-        return Ok(see_other(EXPIRED));
+    pending_user(session).ok_or(EXPIRED)
+}
+
+pub async fn login_2fa_form(session: Session, current: MaybeUser) -> AppResult<HttpResponse> {
+    if let Err(elsewhere) = awaiting_code(&session, &current) {
+        return Ok(see_other(elsewhere));
     }
     Ok(second_step_page(&session, StatusCode::OK, None))
 }
@@ -140,127 +109,97 @@ pub async fn login_2fa(
     req: HttpRequest,
     origin: Origin,
     current: MaybeUser,
-    form: web::Form<CodeForm>,
+    form: Form<CodeForm>,
 ) -> AppResult<HttpResponse> {
-    if current.0.is_some() {
-        return Ok(see_other(DEFAULT_LANDING));
-    }
-    let Some(user_id) = pending_user(&session) else {
-        return Ok(see_other(EXPIRED));
+    let user_id = match awaiting_code(&session, &current) {
+        Ok(user_id) => user_id,
+        Err(elsewhere) => return Ok(see_other(elsewhere)),
     };
     if rules::read_answer(&form.code) == Answer::Blank {
-        let error = Some("Enter the code from your authenticator app, or a recovery code.");
-        return Ok(second_step_page(
-            &session,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            error,
-        ));
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(second_step_page(&session, status, Some(ENTER_CODE)));
     }
-    let (limits, ip) = (state.throttle, origin.ip.clone().unwrap_or_default());
-    let code = form.into_inner().code;
-    let origin2 = origin.clone();
-    // The "new sign-in" email, as after a password-only sign-in (routes/auth.rs).
-    let device_owner = device::read(&req, &device_key).map(|d| d.user_id);
-    let user_agent = req
-        .headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(300).collect::<String>());
-    let account_url = format!("{}/account", state.settings.public_url());
-    let (user, outcome) = state
-        .db(move |conn| {
-            db::write_tx(conn, |conn| {
-                let Some(user) = users::find(conn, &user_id)?.filter(|u| u.is_active()) else {
-                    return Ok::<_, AppError>((None, None));
-                };
-                let reservation =
-                    match throttle::reserve_second_factor(conn, &limits, &user.id, &ip)? {
-                        Decision::Allowed(r) => r,
-                        Decision::Refused(refusal) => {
-                            if refusal.first_in_window {
-                                record_throttled(conn, &user, &origin2, refusal.window_ends_at)?;
-                            }
-                            return Ok((Some(user), None));
-                        }
-                    };
-                let outcome = totp::check(conn, &user.id, &code, totp::now())?;
-                if outcome.accepted() {
-                    throttle::succeeded(conn, &reservation)?;
-                    users::touch(conn, &user.id)?;
-                    crate::domain::sessions::alert_if_new_browser(
-                        conn,
-                        &crate::domain::sessions::SignIn {
-                            user_id: &user.id,
-                            email: &user.email,
-                            known_browser: device_owner.as_deref() == Some(user.id.as_str()),
-                            user_agent: user_agent.as_deref(),
-                            ip: origin2.ip.as_deref().unwrap_or_default(),
-                            at: db::now(),
-                            account_url,
-                        },
-                    )?;
-                }
-                rules::record_outcome(conn, &user, &outcome, "sign_in", &origin2)?;
-                Ok((Some(user), Some(outcome)))
-            })
-        })
+    let device = device::read(&req, &device_key);
+    let browser = browser(&req, &state, &origin, device.as_ref());
+    let (limits, code) = (state.throttle, form.into_inner().code);
+    let step = state
+        .db(move |conn| second_step(conn, &limits, &user_id, &code, &browser, &origin))
         .await?;
-    let Some(user) = user else {
-        clear_pending(&session);
-        return Ok(see_other(EXPIRED));
-    };
-    let Some(outcome) = outcome else {
-        return Err(AppError::TooManyRequests(THROTTLED.into()));
+    let (user, outcome) = match step {
+        SecondStep::Expired => {
+            clear_pending(&session);
+            return Ok(see_other(EXPIRED));
+        }
+        SecondStep::Throttled => return Err(throttled()),
+        SecondStep::Checked(user, outcome) => (user, outcome),
     };
     if !outcome.accepted() {
-        let error = Some(match outcome {
-            Outcome::Replayed => "That code has been used already. Wait for the next one.",
-            _ => "That code is not right. Check your authenticator app and try again.",
-        });
+        let error = Some(refusal_message(&outcome));
         return Ok(second_step_page(&session, StatusCode::UNAUTHORIZED, error));
     }
-    let next = session
-        .get::<String>(keys::PENDING_2FA_NEXT)
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| DEFAULT_LANDING.into());
-    clear_pending(&session);
+    code_accepted_sign_in(&state, &device_key, &session, &req, &user, &outcome)
+}
+
+/// The end of a sign-in whose code was accepted: the half-signed-in state gives way to a
+/// signed-in session, and a recovery code's use is told with how many are left.
+fn code_accepted_sign_in(
+    state: &AppState,
+    device_key: &DeviceKey,
+    session: &Session,
+    req: &HttpRequest,
+    user: &User,
+    outcome: &Outcome,
+) -> AppResult<HttpResponse> {
+    let next = take_pending_next(session);
     state.mail.wake();
-    sign_in(&session, &req, &user, &state.settings)?;
+    let response = finish_sign_in(state, device_key, session, req, user, Some(&next))?;
     if let Outcome::RecoveryCode { left } = outcome {
-        flash(
-            &session,
-            "info",
-            format!("Signed in with a recovery code. {left} unused recovery codes left."),
-        );
+        let message = format!("Signed in with a recovery code. {left} unused recovery codes left.");
+        flash(session, "info", message);
     }
-    let mut response = see_other(safe_next(Some(&next), DEFAULT_LANDING));
-    response
-        .add_cookie(&device::issue(
-            &device_key,
-            &user.id,
-            state.settings.secure_cookies(),
-        ))
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("device cookie: {e}")))?;
     Ok(response)
 }
 
-/// One `auth.2fa_throttled` event per window, at its first refusal (as for passwords).
-fn record_throttled(
-    conn: &mut db::DbConnection,
-    user: &users::User,
+/// What the code step came to.
+enum SecondStep {
+    /// The account is gone or disabled since its password was checked.
+    Expired,
+    Throttled,
+    Checked(Box<User>, Outcome),
+}
+
+/// The code step's one transaction: the attempt is counted before the code is checked;
+/// an accepted code gives it back and records the sign-in (and any "new sign-in" email).
+fn second_step(
+    conn: &mut DbConnection,
+    limits: &Limits,
+    user_id: &str,
+    code: &str,
+    browser: &Browser,
     origin: &Origin,
-    window_ends_at: chrono::NaiveDateTime,
-) -> diesel::QueryResult<()> {
-    audit::record(
-        conn,
-        &Event::new("auth.2fa_throttled", origin)
-            .target("user", &user.id, &user.email)
-            .details(serde_json::json!({
-                "window_ends_at": iso_time(window_ends_at),
-                "aggregated": "first refusal of this window; further refusals are counted in the throttle table",
-            })),
-    )
+) -> AppResult<SecondStep> {
+    db::write_tx(conn, |conn| {
+        let Some(user) = users::find(conn, user_id)?.filter(|u| u.is_active()) else {
+            return Ok(SecondStep::Expired);
+        };
+        let Some(reservation) = reserve_code_attempt(conn, limits, &user, origin)? else {
+            return Ok(SecondStep::Throttled);
+        };
+        let outcome = totp::check(conn, &user.id, code, totp::now())?;
+        if outcome.accepted() {
+            throttle::succeeded(conn, &reservation)?;
+            sessions::signed_in(conn, &user, browser)?;
+        }
+        rules::record_outcome(conn, &user, &outcome, "sign_in", origin)?;
+        Ok(SecondStep::Checked(Box::new(user), outcome))
+    })
+}
+
+fn refusal_message(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Replayed => "That code has been used already. Wait for the next one.",
+        _ => "That code is not right. Check your authenticator app and try again.",
+    }
 }
 
 // ---- enrolment and management on /account/2fa ---------------------------------------
@@ -286,12 +225,7 @@ async fn page(
 ) -> AppResult<TwoFactorPage> {
     let user_id = current.user.id.clone();
     let codes_left = state
-        .db(move |conn| {
-            Ok(match store::find(conn, &user_id)? {
-                Some(_) => Some(store::unused_recovery_codes(conn, &user_id)?),
-                None => None,
-            })
-        })
+        .db(move |conn| Ok(rules::recovery_codes_left(conn, &user_id)?))
         .await?;
     let (enrolled, secret) = match codes_left {
         Some(_) => (true, String::new()),
@@ -359,7 +293,7 @@ pub async fn enable(
     session: Session,
     current: CurrentUser,
     origin: Origin,
-    form: web::Form<CodeForm>,
+    form: Form<CodeForm>,
 ) -> AppResult<HttpResponse> {
     let secret = session.get::<String>(keys::ENROL_SECRET).ok().flatten();
     let Answer::Code(code) = rules::read_answer(&form.code) else {
@@ -388,7 +322,8 @@ pub async fn enable(
 }
 
 /// Reserves a second-factor attempt, then checks the password when `password` is given
-/// and the code when `code` is given; every wrong code is audited.
+/// and the code when `code` is given; every wrong code is audited. The attempt is given
+/// back only when all that was given was right.
 async fn prove(
     state: &AppState,
     current: &CurrentUser,
@@ -396,52 +331,48 @@ async fn prove(
     form: &CodeForm,
     purpose: &'static str,
 ) -> AppResult<Result<(), (&'static str, &'static str)>> {
-    let (limits, ip) = (state.throttle, origin.ip.clone().unwrap_or_default());
-    let (user, o) = (current.user.clone(), origin.clone());
-    let decision = state
-        .db(move |conn| {
-            db::write_tx(conn, |conn| {
-                let decision = throttle::reserve_second_factor(conn, &limits, &user.id, &ip)?;
-                if let Decision::Refused(r) = &decision
-                    && r.first_in_window
-                {
-                    record_throttled(conn, &user, &o, r.window_ends_at)?;
-                }
-                Ok::<_, AppError>(decision)
-            })
-        })
-        .await?;
-    let Decision::Allowed(reservation) = decision else {
-        return Err(AppError::TooManyRequests(THROTTLED.into()));
-    };
+    let (limits, user, o) = (state.throttle, current.user.clone(), origin.clone());
+    let reservation = state
+        .db(move |conn| db::write_tx(conn, |conn| reserve_code_attempt(conn, &limits, &user, &o)))
+        .await?
+        .ok_or_else(throttled)?;
     if !form.password.is_empty() {
         let stored = current.user.password_hash.clone();
         if !state.hasher.verify(form.password.clone(), stored).await? {
             return Ok(Err(("password", "That is not your password.")));
         }
     }
-    if rules::read_answer(&form.code) != Answer::Blank {
-        let (user, o, code) = (current.user.clone(), origin.clone(), form.code.clone());
-        let outcome = state
-            .db(move |conn| {
-                db::write_tx(conn, |conn| {
-                    let outcome = totp::check(conn, &user.id, &code, totp::now())?;
-                    rules::record_outcome(conn, &user, &outcome, purpose, &o)?;
-                    Ok::<_, AppError>(outcome)
-                })
-            })
-            .await?;
-        if !outcome.accepted() {
-            return Ok(Err((
-                "code",
-                "That code is not right, or has been used already.",
-            )));
-        }
+    if rules::read_answer(&form.code) != Answer::Blank
+        && !check_code(state, current, origin, &form.code, purpose).await?
+    {
+        let message = "That code is not right, or has been used already.";
+        return Ok(Err(("code", message)));
     }
     state
         .db(move |conn| Ok(throttle::succeeded(conn, &reservation)?))
         .await?;
     Ok(Ok(()))
+}
+
+/// Checks a code and audits its outcome, in one transaction.
+async fn check_code(
+    state: &AppState,
+    current: &CurrentUser,
+    origin: &Origin,
+    code: &str,
+    purpose: &'static str,
+) -> AppResult<bool> {
+    let (user, origin, code) = (current.user.clone(), origin.clone(), code.to_string());
+    let outcome = state
+        .db(move |conn| {
+            db::write_tx(conn, |conn| {
+                let outcome = totp::check(conn, &user.id, &code, totp::now())?;
+                rules::record_outcome(conn, &user, &outcome, purpose, &origin)?;
+                Ok::<_, AppError>(outcome)
+            })
+        })
+        .await?;
+    Ok(outcome.accepted())
 }
 
 /// Turns two-factor off: needs the password and a current code.
@@ -450,7 +381,7 @@ pub async fn disable(
     session: Session,
     current: CurrentUser,
     origin: Origin,
-    form: web::Form<CodeForm>,
+    form: Form<CodeForm>,
 ) -> AppResult<HttpResponse> {
     if form.password.is_empty() {
         return invalid(
@@ -486,7 +417,7 @@ pub async fn regenerate_recovery_codes(
     session: Session,
     current: CurrentUser,
     origin: Origin,
-    form: web::Form<CodeForm>,
+    form: Form<CodeForm>,
 ) -> AppResult<HttpResponse> {
     if form.password.is_empty() && rules::read_answer(&form.code) == Answer::Blank {
         let message = "Enter a code from your authenticator app, or your password.";

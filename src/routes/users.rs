@@ -6,9 +6,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::web::outcome::{done, done_or_form_again};
 use crate::audit::Origin;
-use crate::web::extract::OrgCtx;
 use crate::db;
 use crate::db::memberships::{self, SortKey};
 use crate::domain::member_list::{self, ListError, ListParams, UsersList, sort_param};
@@ -19,8 +17,10 @@ use crate::domain::roles::Permission;
 use crate::domain::{FieldErrors, RuleError};
 use crate::error::{AppError, AppResult};
 use crate::web::confirm::ConfirmPage;
+use crate::web::extract::OrgCtx;
 use crate::web::form::{Form, Query, decode, to_query};
 use crate::web::layout::Layout;
+use crate::web::outcome::{done, done_or_form_again};
 use crate::web::paging::{BadCursor, Cursor, PAGE_SIZE};
 use crate::web::{AppState, render, render_status};
 

@@ -97,3 +97,19 @@ pub fn take_flashes(session: &Session) -> Vec<Flash> {
         .and_then(Result::ok)
         .unwrap_or_default()
 }
+
+/// Secret links must not leak through the Referer header or a shared cache. `strict-origin`
+/// sends only the origin as Referer, so the token never leaves; unlike `no-referrer`, under
+/// which Chromium posts the page's forms with `Origin: null` and the CSRF guard refuses them.
+pub fn private(mut response: HttpResponse) -> HttpResponse {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("strict-origin"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}

@@ -7,9 +7,9 @@ use actix_session::Session;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 
+use super::{flash, render_status, see_other};
 use crate::domain::{FieldErrors, RuleError};
 use crate::error::AppResult;
-use super::{flash, render_status, see_other};
 
 /// `succeeded` answers a success; input the rules found invalid renders the page `form_again`
 /// builds with those errors (422); every other refusal becomes its error page.
