@@ -26,15 +26,11 @@ const TOUCH_INTERVAL_SECS: i64 = 60;
 
 /// The stored id of the session a request came with, put into its state by [`load`]
 /// (never stored): the id is the SHA-256 of the cookie's key, so it names the row on
-/// /account without being able to stand in for the key (see [`current_session_id`]).
+/// /account without being able to stand in for the key (`web::extract::current_session_id`
+/// reads it).
 ///
 /// [`load`]: DbSessionStore
 pub const SESSION_ID: &str = "_sid";
-
-/// The stored id of the request's session, when it is a stored (signed-in) one.
-pub fn current_session_id(session: &actix_session::Session) -> Option<String> {
-    session.get::<String>(SESSION_ID).ok().flatten()
-}
 
 /// Marks a session key that carries an anonymous visitor's state instead of naming a row.
 /// Keys of stored sessions are base64url tokens, which never contain a dot.

@@ -6,7 +6,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::audit::Origin;
-use crate::auth::session_store::current_session_id;
 use crate::auth::throttle::{self, Attempt, Decision, Reservation};
 use crate::db;
 use crate::domain::FieldErrors;
@@ -14,6 +13,7 @@ use crate::domain::account::{self, PasswordForm, SessionView};
 use crate::domain::sessions::{self as own_sessions, Owner};
 use crate::error::{AppError, AppResult};
 use crate::web::device::{self, Device, DeviceKey};
+use crate::web::extract::current_session_id;
 use crate::web::extract::{CurrentUser, sign_in};
 use crate::web::form::Form;
 use crate::web::layout::Layout;

@@ -286,3 +286,11 @@ pub fn sign_in(
     session.insert(keys::USER_AGENT, agent).map_err(to_err)?;
     Ok(())
 }
+
+/// The stored id of the request's session, when it is a stored (signed-in) one.
+pub fn current_session_id(session: &Session) -> Option<String> {
+    session
+        .get::<String>(crate::auth::session_store::SESSION_ID)
+        .ok()
+        .flatten()
+}
