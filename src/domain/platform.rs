@@ -11,7 +11,7 @@ use super::names::parse_name;
 use super::roles::ADMIN;
 use crate::audit::{self, Event, Origin};
 use crate::db::organizations::{self, Organization};
-use crate::db::users::{self, NewUser, User};
+use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, groups, memberships, roles, sessions};
 
 /// The platform administrator acting.
@@ -131,23 +131,9 @@ fn insert_account(
     first: &str,
     last: &str,
 ) -> Result<User, RuleError> {
-    let id = db::new_id();
-    users::insert(
-        conn,
-        &NewUser {
-            id: &id,
-            email: email.as_str(),
-            first_name: first,
-            last_name: last,
-            password_hash: None,
-            platform_role: "none",
-            status: "active",
-            auth_method: "password",
-            created_at: db::now(),
-            last_active_at: None,
-        },
-    )?;
-    Ok(users::find(conn, &id)?.expect("user just inserted"))
+    // No password yet: the setup link sets it.
+    super::new_account::create(conn, email.as_str(), (first, last), None, "none")?
+        .ok_or_else(|| RuleError::Conflict("An account with that email already exists.".into()))
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
