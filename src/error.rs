@@ -350,6 +350,14 @@ fn is_session_store_error(e: &actix_web::Error) -> bool {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// The platform audit export's filters were typed, not offered by a page: 400 with the
+/// first field's message.
+impl From<crate::domain::audit_query::BadFilters> for AppError {
+    fn from(e: crate::domain::audit_query::BadFilters) -> Self {
+        AppError::BadRequest(e.message().to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

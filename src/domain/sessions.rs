@@ -104,7 +104,7 @@ pub fn end_one(
                     "browser": client.browser,
                     "os": client.os,
                     "session_ip": ip,
-                    "signed_in_at": super::audit_view::iso_time(row.created_at),
+                    "signed_in_at": super::timefmt::iso_time(row.created_at),
                     "this_browser": was_current,
                 })),
         )?;

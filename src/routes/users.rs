@@ -420,8 +420,8 @@ fn activity_view(now: chrono::NaiveDateTime, e: AuditRow) -> ActivityView {
     ActivityView {
         when: timefmt::relative(now, e.created_at),
         when_exact: timefmt::exact(e.created_at),
-        sentence: crate::domain::audit_view::sentence(&e),
-        details: crate::domain::audit_view::details_pretty(&e.details).unwrap_or_default(),
+        sentence: crate::domain::audit_catalogue::sentence(&e),
+        details: crate::domain::audit_catalogue::details_pretty(&e.details).unwrap_or_default(),
         action: e.action,
     }
 }
