@@ -272,20 +272,6 @@ pub fn org_page(
     load_page(conn, &Scope::Org(org_id.to_string()), &query, size)
 }
 
-/// The organization audit page: its events, or why the filters are wrong.
-pub fn org_audit(
-    conn: &mut DbConnection,
-    org_id: &str,
-    params: &AuditParams,
-    start: Start,
-    size: i64,
-) -> QueryResult<Result<AuditPage, FieldErrors>> {
-    match validate(params, start) {
-        Ok(query) => org_page(conn, org_id, &query, None, size).map(Ok),
-        Err(errors) => Ok(Err(errors)),
-    }
-}
-
 /// The platform audit page: the organizations its filter offers, the one asked for
 /// when it is not among them, and the events or why the filters are wrong.
 pub struct PlatformAudit {

@@ -133,16 +133,19 @@ pub async fn org_page(
     ctx.require(Permission::AuditRead)?;
     let params = org_params(query);
     let view = org_view(&session, &ctx, params.clone());
+    let query = match audit_query::validate(&params, start_of(&params)) {
+        Ok(query) => query,
+        Err(errors) => return Ok(view.show(Err(errors))),
+    };
     let org_id = ctx.org.id.clone();
     let page = state
         .db(move |conn| {
-            let start = start_of(&params);
-            Ok(audit_query::org_audit(
-                conn, &org_id, &params, start, PAGE_SIZE,
+            Ok(audit_query::org_page(
+                conn, &org_id, &query, None, PAGE_SIZE,
             )?)
         })
         .await?;
-    Ok(view.show(page))
+    Ok(view.show(Ok(page)))
 }
 
 /// GET /orgs/{org}/audit.csv
