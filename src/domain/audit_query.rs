@@ -19,7 +19,7 @@ use crate::db::organizations::{self, Organization};
 /// the URL.
 const ORG_CHOICES: i64 = 1000;
 /// `org` value meaning "events outside any organization".
-pub const NO_ORG: &str = "-";
+const NO_ORG: &str = "-";
 const MAX_INPUT: usize = 254;
 
 /// The audit pages' query string as typed, kept to fill the form back in. Read
@@ -69,10 +69,6 @@ impl AuditParams {
         .map(|(key, value)| (key, value.trim()))
         .filter(|(_, value)| !value.is_empty())
         .collect()
-    }
-
-    pub fn is_filtered(&self) -> bool {
-        !self.filters().is_empty()
     }
 }
 
@@ -471,7 +467,7 @@ mod tests {
             serde_html_form::to_string(params.filters()).unwrap(),
             "actor=a%40b.c&to=2026-01-01"
         );
-        assert!(!AuditParams::default().is_filtered());
+        assert!(AuditParams::default().filters().is_empty());
         // A repeated key keeps its last value.
         let params: AuditParams =
             serde_html_form::from_str("action=auth.logout&action=&utm=1").unwrap();
