@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use portcullis::audit::Origin;
 use portcullis::config::Settings;
-use portcullis::db::audit_events::Cursor;
+use portcullis::db::audit_events::EventKey;
 use portcullis::db::organizations::Organization;
 use portcullis::db::{self, DbConnection, DbTarget, PoolOptions, memberships, roles, users};
-use portcullis::domain::audit_view::{self, AuditQuery};
+use portcullis::domain::audit_query::{self, AuditQuery};
 use portcullis::domain::seed_audit::{demo_actor_email, seed_audit_events};
 use portcullis::startup::Application;
+use portcullis::web::paging::{Cursor, PAGE_SIZE};
 
 const ORG: &str = "bench";
 const EMAIL: &str = "bench-admin@example.com";
@@ -78,11 +79,11 @@ fn main() -> anyhow::Result<()> {
     // A page far down the list, reached by following cursors like a reader would.
     let mut deep = AuditQuery::default();
     for _ in 0..199 {
-        let page = audit_view::org_page(&mut conn, &org.id, &deep, None)?;
+        let page = audit_query::org_page(&mut conn, &org.id, &deep, None, PAGE_SIZE)?;
         let Some(next) = page.next_cursor else { break };
-        deep.cursor = audit_view::decode_cursor(&next);
+        deep.cursor = Some(next);
     }
-    let deep_cursor: Option<Cursor> = deep.cursor.clone();
+    let deep_cursor: Option<EventKey> = deep.cursor.clone();
 
     for (name, query) in [
         ("query: first page", &first),
@@ -90,7 +91,8 @@ fn main() -> anyhow::Result<()> {
         ("query: page 200 (keyset)", &deep),
     ] {
         let times = measure(iterations, || {
-            let page = audit_view::org_page(&mut conn, &org.id, query, None).expect("page");
+            let page =
+                audit_query::org_page(&mut conn, &org.id, query, None, PAGE_SIZE).expect("page");
             assert!(!page.events.is_empty());
         });
         report(name, &times);
@@ -131,7 +133,7 @@ fn main() -> anyhow::Result<()> {
             "?cursor={}",
             deep_cursor
                 .as_ref()
-                .map(audit_view::encode_cursor)
+                .map(|key| Cursor(key.clone()).encode())
                 .unwrap_or_default()
         );
         for (name, query) in [

@@ -116,7 +116,7 @@ pub fn prune(conn: &mut DbConnection, older_than_days: u32) -> QueryResult<Prune
             conn,
             &Event::new("audit.pruned", &Origin::default()).details(serde_json::json!({
                 "deleted": deleted,
-                "cutoff": crate::domain::audit_view::iso_time(cutoff),
+                "cutoff": crate::domain::timefmt::iso_time(cutoff),
                 "older_than_days": older_than_days,
                 "via": "cli",
             })),

@@ -299,6 +299,14 @@ impl From<crate::domain::password_reset::ResetError> for AppError {
     }
 }
 
+/// The platform audit export's filters were typed, not offered by a page: 400 with the
+/// first field's message.
+impl From<crate::domain::audit_query::BadFilters> for AppError {
+    fn from(e: crate::domain::audit_query::BadFilters) -> Self {
+        AppError::BadRequest(e.message().to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

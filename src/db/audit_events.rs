@@ -102,16 +102,17 @@ pub struct Filter {
     pub until: Option<NaiveDateTime>,
 }
 
-/// Position after the last row of a page, in the (created_at, id) descending order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
+/// Position after the last row of a page, in the (created_at, id) descending order; the
+/// key a page's cursor carries.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EventKey {
     pub created_at: NaiveDateTime,
     pub id: String,
 }
 
-impl Cursor {
+impl EventKey {
     pub fn after(row: &AuditRow) -> Self {
-        Cursor {
+        EventKey {
             created_at: row.created_at,
             id: row.id.clone(),
         }
@@ -121,7 +122,7 @@ impl Cursor {
 type AuditQuery =
     IntoBoxed<'static, Select<audit_events::table, AsSelect<AuditRow, MultiBackend>>, MultiBackend>;
 
-fn build(scope: &Scope, filter: &Filter, after: Option<&Cursor>, limit: i64) -> AuditQuery {
+fn build(scope: &Scope, filter: &Filter, after: Option<&EventKey>, limit: i64) -> AuditQuery {
     use audit_events::dsl as a;
     let mut query = a::audit_events
         .select(AuditRow::as_select())
@@ -169,7 +170,7 @@ pub fn page(
     conn: &mut DbConnection,
     scope: &Scope,
     filter: &Filter,
-    after: Option<&Cursor>,
+    after: Option<&EventKey>,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
     build(scope, filter, after, limit).load(conn)
@@ -181,7 +182,7 @@ pub fn explain_page(
     conn: &mut DbConnection,
     scope: &Scope,
     filter: &Filter,
-    after: Option<&Cursor>,
+    after: Option<&EventKey>,
     limit: i64,
 ) -> QueryResult<Vec<String>> {
     super::explain(conn, build(scope, filter, after, limit))

@@ -3,7 +3,7 @@
 use diesel::QueryResult;
 
 use super::members::{Actor, EditForm};
-use super::{audit_view, policy, timefmt, two_factor};
+use super::{audit_catalogue, policy, timefmt, two_factor};
 use crate::db::audit_events::{self, AuditRow};
 use crate::db::memberships::{self, MemberRow};
 use crate::db::pools::Pool;
@@ -158,8 +158,8 @@ fn activity_view(now: chrono::NaiveDateTime, e: AuditRow) -> ActivityView {
     ActivityView {
         when: timefmt::relative(now, e.created_at),
         when_exact: timefmt::exact(e.created_at),
-        sentence: audit_view::sentence(&e),
-        details: audit_view::details_pretty(&e.details).unwrap_or_default(),
+        sentence: audit_catalogue::sentence(&e),
+        details: audit_catalogue::details_pretty(&e.details).unwrap_or_default(),
         action: e.action,
     }
 }

@@ -1,7 +1,9 @@
 //! Validated types and the rules of the portal, free of HTTP so they are unit-tested alone.
 
 pub mod account;
-pub mod audit_view;
+pub mod audit_catalogue;
+pub mod audit_csv;
+pub mod audit_query;
 pub mod custom_roles;
 pub mod email;
 pub mod groups;

@@ -19,9 +19,9 @@ use chrono::{Duration, NaiveDateTime};
 use serde_json::json;
 
 use super::FieldErrors;
-use super::audit_view::iso_time;
 use super::email::Email;
 use super::password::validate_new;
+use super::timefmt::iso_time;
 use crate::audit::{self, Event, Origin};
 use crate::db::password_resets::{self, NewPasswordReset};
 use crate::db::users::{self, User};

@@ -107,7 +107,7 @@ pub fn end_one(
                     "browser": client.browser,
                     "os": client.os,
                     "session_ip": ip,
-                    "signed_in_at": super::audit_view::iso_time(row.created_at),
+                    "signed_in_at": super::timefmt::iso_time(row.created_at),
                     "this_browser": was_current,
                 })),
         )?;
@@ -241,7 +241,7 @@ pub fn record_login_throttled(
 ) -> QueryResult<()> {
     let details = json!({
         "limit": limit,
-        "window_ends_at": super::audit_view::iso_time(window_ends_at),
+        "window_ends_at": super::timefmt::iso_time(window_ends_at),
         "refused_so_far": 1,
         "aggregated": "first refusal of this window; further refusals until window_ends_at are counted in the throttle table, not recorded one by one",
     });

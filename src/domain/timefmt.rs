@@ -10,6 +10,16 @@ pub fn date(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
+/// "2026-11-23 14:05:09 UTC"
+pub fn display_time(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// "2026-11-23T14:05:09.123456Z", for `<time datetime>`, exports and audit details.
+pub fn iso_time(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
 /// "just now", "5 minutes ago", "3 days ago", or the date when it is older than a month.
 pub fn relative(now: NaiveDateTime, t: NaiveDateTime) -> String {
     let secs = (now - t).num_seconds();

@@ -229,7 +229,7 @@ pub fn record_throttled(
         &Event::new("auth.2fa_throttled", origin)
             .target("user", &user.id, &user.email)
             .details(serde_json::json!({
-                "window_ends_at": super::audit_view::iso_time(window_ends_at),
+                "window_ends_at": super::timefmt::iso_time(window_ends_at),
                 "aggregated": "first refusal of this window; further refusals are counted in the throttle table",
             })),
     )

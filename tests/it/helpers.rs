@@ -344,38 +344,54 @@ impl TestApp {
         role_key: &str,
         can_sign_in: bool,
     ) -> String {
-        use portcullis::db::{self, memberships, users};
-        let hash = can_sign_in
-            .then(|| portcullis::auth::password::hash_blocking(MEMBER_PASSWORD).unwrap());
         let role_id = self.role_id(org_slug, role_key);
         let org_id = self.org_id(org_slug);
-        let mut conn = self.conn();
-        let existing = users::find_by_email(&mut conn, email).unwrap();
+        let existing = portcullis::db::users::find_by_email(&mut self.conn(), email).unwrap();
         let user = match existing {
             Some(user) => user,
-            None => {
-                let id = db::new_id();
-                users::insert(
-                    &mut conn,
-                    &users::NewUser {
-                        id: &id,
-                        email,
-                        first_name: first,
-                        last_name: last,
-                        password_hash: hash.as_deref(),
-                        platform_role: "none",
-                        status: "active",
-                        auth_method: "password",
-                        created_at: db::now(),
-                        last_active_at: None,
-                    },
-                )
-                .unwrap();
-                users::find(&mut conn, &id).unwrap().unwrap()
-            }
+            None => self.insert_account(email, first, last, "none", can_sign_in),
         };
-        memberships::insert(&mut conn, &org_id, &user, &role_id).unwrap();
+        portcullis::db::memberships::insert(&mut self.conn(), &org_id, &user, &role_id).unwrap();
         user.id
+    }
+
+    /// An active account in no organization, signing in with `MEMBER_PASSWORD`, with
+    /// this platform role (`none`, `operator`, `admin`). Answers the user id.
+    pub fn add_account(&self, email: &str, platform_role: &str) -> String {
+        self.insert_account(email, "Test", "Person", platform_role, true)
+            .id
+    }
+
+    fn insert_account(
+        &self,
+        email: &str,
+        first: &str,
+        last: &str,
+        platform_role: &str,
+        can_sign_in: bool,
+    ) -> portcullis::db::users::User {
+        use portcullis::db::{self, users};
+        let hash = can_sign_in
+            .then(|| portcullis::auth::password::hash_blocking(MEMBER_PASSWORD).unwrap());
+        let id = db::new_id();
+        let mut conn = self.conn();
+        users::insert(
+            &mut conn,
+            &users::NewUser {
+                id: &id,
+                email,
+                first_name: first,
+                last_name: last,
+                password_hash: hash.as_deref(),
+                platform_role,
+                status: "active",
+                auth_method: "password",
+                created_at: db::now(),
+                last_active_at: None,
+            },
+        )
+        .unwrap();
+        users::find(&mut conn, &id).unwrap().unwrap()
     }
 
     /// A second organization, as ops would create it.
@@ -423,6 +439,29 @@ impl TestApp {
             .into_iter()
             .map(|e| (e.action, e.actor_email, e.target_label))
             .collect()
+    }
+
+    /// The id of the (one) invitation sent to `email`.
+    pub fn invitation_id(&self, email: &str) -> String {
+        use portcullis::db::schema::invitations;
+        let mut conn = self.conn();
+        let conn: &mut DbConnection = &mut conn;
+        invitations::table
+            .filter(invitations::email.eq(email))
+            .select(invitations::id)
+            .first(conn)
+            .unwrap()
+    }
+
+    /// Runs the `portcullis` binary with `args` on this application's database.
+    pub fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        let dir = tempfile::tempdir().unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(args)
+            .env("PORTCULLIS_DATABASE_URL", &self.db.url)
+            .env("PORTCULLIS_DATA_DIR", dir.path())
+            .output()
+            .unwrap()
     }
 
     /// Signs in a member added with `can_sign_in`.

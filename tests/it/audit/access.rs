@@ -1,0 +1,139 @@
+//! Who may read an organization's audit trail: its own members with `audit.read`,
+//! never another organization's, and every refusal is itself recorded.
+
+use portcullis::db;
+use portcullis::db::audit_events::{AuditRow, Filter, Scope};
+
+use super::{Ev, all_events, insert_events, row_ids, scope_events};
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn a_member_of_one_org_never_sees_another_orgs_events() {
+    let app = spawn_app().await;
+    let admin_a = app.setup_admin().await;
+    let org_a = app.org_id("my-org");
+    let org_b = app.create_org("other", "Other Org");
+    app.add_member(
+        "other",
+        "admin.b@example.com",
+        "Test",
+        "Person",
+        "admin",
+        true,
+    );
+    let secret_target = db::new_id();
+    let b_ids = insert_events(
+        &app,
+        &[Ev::new(&org_b, "member.deactivated", db::now())
+            .actor("admin.b@example.com")
+            .target(&secret_target, "secret@other.example")],
+    );
+    let a_ids = insert_events(
+        &app,
+        &[Ev::new(&org_a, "member.deactivated", db::now()).actor(ADMIN_EMAIL)],
+    );
+
+    for query in [
+        "",
+        "?actor=admin.b%40example.com",
+        "?target=secret%40other.example",
+        "?action=member.deactivated",
+    ] {
+        let page = admin_a.get(&format!("/orgs/my-org/audit{query}")).await;
+        assert_eq!(page.status, 200);
+        assert!(!page.body.contains(&b_ids[0]), "{query}");
+        assert!(!page.body.contains("Other Org"), "{query}");
+        let rows = row_ids(&page.body);
+        let own = scope_events(&app, Scope::Org(org_a.clone()), Filter::default());
+        assert!(
+            rows.iter().all(|id| own.iter().any(|e| &e.id == id)),
+            "{query}: only my-org's events"
+        );
+        if !query.contains("secret") {
+            assert!(!page.body.contains("secret@other.example"), "{query}");
+        }
+    }
+    let by_id = admin_a
+        .get(&format!("/orgs/my-org/audit?target={secret_target}"))
+        .await;
+    assert!(row_ids(&by_id.body).is_empty());
+    let csv = admin_a.get("/orgs/my-org/audit.csv").await;
+    assert!(!csv.body.contains(&b_ids[0]));
+    assert!(!csv.body.contains("secret@other.example"));
+    assert!(csv.body.contains(&a_ids[0]));
+    // The other organization's page is not there at all for them.
+    assert_eq!(admin_a.get("/orgs/other/audit").await.status, 404);
+    assert_eq!(admin_a.get("/orgs/other/audit.csv").await.status, 404);
+
+    // And the other way round.
+    let admin_b = app.member_browser("admin.b@example.com").await;
+    let page = admin_b.get("/orgs/other/audit").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&b_ids[0]));
+    assert!(!page.body.contains(&a_ids[0]));
+    assert!(!page.body.contains("data-action=\"setup.completed\""));
+    assert_eq!(admin_b.get("/orgs/my-org/audit").await.status, 404);
+}
+
+#[actix_web::test]
+async fn members_without_audit_read_are_refused_and_the_refusal_is_recorded() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let org = app.org_id("my-org");
+    let member = app.add_member(
+        "my-org",
+        "member@example.com",
+        "Test",
+        "Person",
+        "member",
+        true,
+    );
+    let browser = app.member_browser("member@example.com").await;
+    let users_page = browser.get("/orgs/my-org/users").await;
+    assert_eq!(users_page.status, 200);
+    assert!(
+        !users_page.body.contains("href=\"/orgs/my-org/audit\""),
+        "no Audit tab without audit.read"
+    );
+
+    let before = all_events(&app).len();
+    let page = browser
+        .get("/orgs/my-org/audit?actor=x%40example.com")
+        .await;
+    assert_eq!(page.status, 403);
+    assert_eq!(browser.get("/orgs/my-org/audit.csv").await.status, 403);
+    let events = all_events(&app);
+    let denied: Vec<&AuditRow> = events[before..].iter().collect();
+    assert_eq!(denied.len(), 2, "one event per refusal");
+    for (event, route) in denied
+        .iter()
+        .zip(["/orgs/{org}/audit", "/orgs/{org}/audit.csv"])
+    {
+        assert_eq!(event.action, "access.denied");
+        assert_eq!(event.actor_email.as_deref(), Some("member@example.com"));
+        assert_eq!(event.actor_id.as_deref(), Some(member.as_str()));
+        assert_eq!(event.org_id.as_deref(), Some(org.as_str()));
+        let details: serde_json::Value = serde_json::from_str(&event.details).unwrap();
+        assert_eq!(details["method"], "GET");
+        assert_eq!(details["route"], route);
+        assert!(!event.details.contains("x@example.com"), "no raw query");
+        assert!(event.request_id.is_some());
+    }
+    // A Manager holds audit.read.
+    app.add_member(
+        "my-org",
+        "manager@example.com",
+        "Test",
+        "Person",
+        "manager",
+        true,
+    );
+    let browser = app.client();
+    browser.login("manager@example.com", MEMBER_PASSWORD).await;
+    let page = browser.get("/orgs/my-org/audit").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("member@example.com was refused GET /orgs/{org}/audit")
+    );
+}
