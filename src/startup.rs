@@ -153,7 +153,6 @@ fn run(
             .app_data(state.clone())
             .app_data(metrics.clone())
             .app_data(device_key.clone())
-            .app_data(web::FormConfig::default().limit(crate::domain::input::MAX_FORM_BYTES))
             .wrap(from_fn(audit_denials))
             .wrap(from_fn(csrf_guard))
             // Inside the session layer: a session the database could not load is a 503.

@@ -8,7 +8,6 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::web::extract::{CurrentUser, OrgCtx};
 use crate::db::audit_events::{EventKey, Filter, Scope};
 use crate::db::organizations::Organization;
 use crate::domain::FieldErrors;
@@ -17,6 +16,7 @@ use crate::domain::audit_csv;
 use crate::domain::audit_query::{self, AuditPage, AuditParams, DamagedLink, Start};
 use crate::domain::roles::Permission;
 use crate::error::{AppError, AppResult};
+use crate::web::extract::{CurrentUser, OrgCtx};
 use crate::web::form::{Query, to_query};
 use crate::web::layout::Layout;
 use crate::web::paging::{BadCursor, Cursor, PAGE_SIZE};
