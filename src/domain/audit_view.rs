@@ -136,6 +136,12 @@ pub const ACTIONS: &[ActionDef] = &[
         "Organization created",
         "{actor} created the organization {target}",
     ),
+    // Issue 14, organization two-factor policy (move with the catalogue on merge).
+    def(
+        "org.two_factor_policy_changed",
+        "Two-factor policy changed",
+        "{actor} changed the two-factor policy of {target}: {details.summary}",
+    ),
     def("member.updated", "Member edited", "{actor} edited {target}"),
     def(
         "member.role_changed",
