@@ -253,6 +253,7 @@ enum Case {
     AdminSessionsEnded,
     PasswordResetRequested,
     PasswordReset,
+    TwoFactorPolicyChanged,
 }
 
 /// (method, route as registered, the cases that exercise it)
@@ -341,6 +342,11 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
     ("POST", "/forgot-password", &[Case::PasswordResetRequested]),
     ("POST", "/reset/{token}", &[Case::PasswordReset]),
     ("POST", "/orgs/{org}/roles", &[Case::RoleCreated]),
+    (
+        "POST",
+        "/orgs/{org}/settings/2fa",
+        &[Case::TwoFactorPolicyChanged],
+    ),
     ("POST", "/orgs/{org}/roles/{id}", &[Case::RoleUpdated]),
     (
         "POST",
@@ -482,6 +488,7 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
         Case::RoleCreated | Case::RoleUpdated | Case::RoleDeleted => {
             exercise_roles(&app, case).await
         }
+        Case::TwoFactorPolicyChanged => exercise_two_factor_policy(&app).await,
         Case::GroupCreated
         | Case::GroupUpdated
         | Case::GroupDeleted
@@ -1042,6 +1049,27 @@ async fn exercise_roles(app: &TestApp, case: Case) -> (usize, Expected) {
     (
         before,
         Expected::new(action, &admin, (&id, label), Some(&org.id)),
+    )
+}
+
+async fn exercise_two_factor_policy(app: &TestApp) -> (usize, Expected) {
+    let InOrg {
+        browser,
+        admin,
+        org,
+        ..
+    } = in_org(app).await;
+    let fields = [("require", "all"), ("grace_days", "14")];
+    let (before, page) = post_counted(app, &browser, "/orgs/my-org/settings/2fa", &fields).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    (
+        before,
+        Expected::new(
+            "org.two_factor_policy_changed",
+            &admin,
+            (&org.id, &org.name),
+            Some(&org.id),
+        ),
     )
 }
 
