@@ -229,3 +229,37 @@ async fn bad_input_is_shown_next_to_its_field_with_422() {
         0
     );
 }
+
+#[actix_web::test]
+async fn a_member_made_admin_by_a_group_is_held_by_the_admins_scope() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    enrol(&admin).await;
+    let mia = app.add_member("my-org", MEMBER, "Mia", "Member", "member", true);
+    let admin_role = app.role_id("my-org", "admin");
+    let made = admin
+        .submit(
+            "/orgs/my-org/groups",
+            "/orgs/my-org/groups",
+            &[("name", "Operators"), ("role_id", &admin_role)],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let group = location_id(&made);
+    let added = admin
+        .submit(
+            "/orgs/my-org/groups",
+            &format!("/orgs/my-org/groups/{group}/members"),
+            &[("user_id", &mia)],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(set_policy(&admin, "my-org", "admins", "0").await.status, 303);
+    let settings = admin.get("/orgs/my-org/settings").await;
+    assert!(settings.body.contains("data-unenrolled=\"1\""), "{}", settings.body);
+
+    let member = app.member_browser(MEMBER).await;
+    let held = member.get("/orgs/my-org/users").await;
+    assert_eq!(held.status, 403, "{}", held.body);
+    assert!(held.body.contains(HELD));
+}
