@@ -63,18 +63,20 @@ pub fn count_unenrolled(
                     .select(users::id),
             ),
         )
-        .filter(diesel::dsl::not(
-            memberships::user_id.eq_any(totp_credentials::table.select(totp_credentials::user_id)),
-        ))
+        .filter(diesel::dsl::not(memberships::user_id.eq_any(
+            totp_credentials::table.select(totp_credentials::user_id),
+        )))
         .into_boxed();
     if let Some((role_ids, group_ids)) = admins_only {
         query = query.filter(
-            memberships::role_id.eq_any(role_ids.to_vec()).or(memberships::user_id.eq_any(
-                group_members::table
-                    .filter(group_members::org_id.eq(org_id))
-                    .filter(group_members::group_id.eq_any(group_ids.to_vec()))
-                    .select(group_members::user_id),
-            )),
+            memberships::role_id
+                .eq_any(role_ids.to_vec())
+                .or(memberships::user_id.eq_any(
+                    group_members::table
+                        .filter(group_members::org_id.eq(org_id))
+                        .filter(group_members::group_id.eq_any(group_ids.to_vec()))
+                        .select(group_members::user_id),
+                )),
         );
     }
     query.count().get_result(conn)

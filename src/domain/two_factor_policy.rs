@@ -111,7 +111,12 @@ pub enum Demand {
 }
 
 /// The rule: whether `now` the member is free, reminded, or held to enrolment.
-pub fn demand(policy: Option<&Policy>, is_admin: bool, enrolled: bool, now: NaiveDateTime) -> Demand {
+pub fn demand(
+    policy: Option<&Policy>,
+    is_admin: bool,
+    enrolled: bool,
+    now: NaiveDateTime,
+) -> Demand {
     let Some(policy) = policy.filter(|p| p.scope.covers(is_admin)) else {
         return Demand::Free;
     };
@@ -162,7 +167,8 @@ pub fn read_form(form: &PolicyForm) -> Result<(Scope, i64), FieldErrors> {
             None
         }
         _ => {
-            let message = format!("The grace period is a whole number of days from 0 to {MAX_GRACE_DAYS}.");
+            let message =
+                format!("The grace period is a whole number of days from 0 to {MAX_GRACE_DAYS}.");
             errors.add("grace_days", message);
             None
         }
@@ -174,7 +180,9 @@ pub fn read_form(form: &PolicyForm) -> Result<(Scope, i64), FieldErrors> {
 }
 
 fn load(conn: &mut DbConnection, org_id: &str) -> QueryResult<Option<Policy>> {
-    Ok(org_two_factor::find(conn, org_id)?.as_ref().map(Policy::from_row))
+    Ok(org_two_factor::find(conn, org_id)?
+        .as_ref()
+        .map(Policy::from_row))
 }
 
 /// What the organization's policy asks of this member now. `is_admin` is whether their
@@ -351,10 +359,19 @@ mod tests {
     fn admins_scope_holds_admins_only_and_all_holds_everyone() {
         let admins = policy(Scope::Admins, 0);
         assert_eq!(demand(Some(&admins), false, false, at(20)), Demand::Free);
-        assert!(matches!(demand(Some(&admins), true, false, at(20)), Demand::Blocked { .. }));
+        assert!(matches!(
+            demand(Some(&admins), true, false, at(20)),
+            Demand::Blocked { .. }
+        ));
         let all = policy(Scope::All, 0);
-        assert!(matches!(demand(Some(&all), false, false, at(20)), Demand::Blocked { .. }));
-        assert_eq!(demand(Some(&policy(Scope::None, 0)), true, false, at(20)), Demand::Free);
+        assert!(matches!(
+            demand(Some(&all), false, false, at(20)),
+            Demand::Blocked { .. }
+        ));
+        assert_eq!(
+            demand(Some(&policy(Scope::None, 0)), true, false, at(20)),
+            Demand::Free
+        );
         assert_eq!(demand(None, true, false, at(20)), Demand::Free);
     }
 
@@ -362,8 +379,14 @@ mod tests {
     fn the_grace_period_reminds_then_the_deadline_blocks_until_enrolled() {
         let p = policy(Scope::All, 14);
         let deadline = at(15);
-        assert_eq!(demand(Some(&p), false, false, at(14)), Demand::Due { deadline });
-        assert_eq!(demand(Some(&p), false, false, at(15)), Demand::Blocked { deadline });
+        assert_eq!(
+            demand(Some(&p), false, false, at(14)),
+            Demand::Due { deadline }
+        );
+        assert_eq!(
+            demand(Some(&p), false, false, at(15)),
+            Demand::Blocked { deadline }
+        );
         assert_eq!(demand(Some(&p), false, true, at(15)), Demand::Free);
         assert_eq!(demand(Some(&p), false, true, at(14)), Demand::Free);
     }
@@ -375,8 +398,14 @@ mod tests {
         assert_eq!(effective_at(None, Scope::All, now), now);
         assert_eq!(effective_at(Some(&admins), Scope::All, now), now);
         assert_eq!(effective_at(Some(&admins), Scope::Admins, now), at(1));
-        assert_eq!(effective_at(Some(&policy(Scope::All, 3)), Scope::Admins, now), at(1));
-        assert_eq!(effective_at(Some(&policy(Scope::None, 3)), Scope::Admins, now), now);
+        assert_eq!(
+            effective_at(Some(&policy(Scope::All, 3)), Scope::Admins, now),
+            at(1)
+        );
+        assert_eq!(
+            effective_at(Some(&policy(Scope::None, 3)), Scope::Admins, now),
+            now
+        );
     }
 
     #[test]

@@ -48,7 +48,10 @@ async fn page(
     let (current, self_enrolled) = state
         .db(move |conn| {
             let view = policy::load_settings(conn, &org_id, now)?;
-            Ok((view, crate::domain::two_factor::is_enrolled(conn, &user_id)?))
+            Ok((
+                view,
+                crate::domain::two_factor::is_enrolled(conn, &user_id)?,
+            ))
         })
         .await?;
     let (require, grace_days, errors) = match sent {

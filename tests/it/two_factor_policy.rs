@@ -47,7 +47,10 @@ async fn during_the_grace_period_a_member_sees_a_banner_linking_to_enrolment() {
         "{}",
         page.body
     );
-    assert!(page.body.contains("<a href=\"/account/2fa\">Set it up now.</a>"));
+    assert!(
+        page.body
+            .contains("<a href=\"/account/2fa\">Set it up now.</a>")
+    );
     // The page is the organization's, not a hold.
     assert!(page.body.contains(&format!("data-email=\"{MEMBER}\"")));
 }
@@ -81,7 +84,10 @@ async fn after_the_deadline_only_enrolment_is_served_until_the_member_enrols() {
     let post = member
         .post(
             "/orgs/my-org/groups",
-            &[("csrf_token", token(&member).await), ("name", "Sneaky".into())],
+            &[
+                ("csrf_token", token(&member).await),
+                ("name", "Sneaky".into()),
+            ],
         )
         .await;
     assert_eq!(post.status, 403);
@@ -107,9 +113,16 @@ async fn the_admins_scope_holds_admins_and_leaves_plain_members_alone() {
     enrol(&admin).await;
     app.add_member("my-org", MEMBER, "Mia", "Member", "member", true);
     app.add_member("my-org", "ann@example.com", "Ann", "Admin", "admin", true);
-    assert_eq!(set_policy(&admin, "my-org", "admins", "1").await.status, 303);
+    assert_eq!(
+        set_policy(&admin, "my-org", "admins", "1").await.status,
+        303
+    );
     let settings = admin.get("/orgs/my-org/settings").await;
-    assert!(settings.body.contains("data-unenrolled=\"1\""), "{}", settings.body);
+    assert!(
+        settings.body.contains("data-unenrolled=\"1\""),
+        "{}",
+        settings.body
+    );
 
     app.advance_clock(Duration::days(2));
     let member = app.member_browser(MEMBER).await;
@@ -131,7 +144,14 @@ async fn only_the_organizations_admins_set_the_policy() {
     app.add_member("my-org", "mo@example.com", "Mo", "Manager", "manager", true);
     app.add_member("my-org", MEMBER, "Mia", "Member", "member", true);
     app.create_org("other-org", "Other Org");
-    app.add_member("other-org", "olga@example.com", "Olga", "Other", "admin", true);
+    app.add_member(
+        "other-org",
+        "olga@example.com",
+        "Olga",
+        "Other",
+        "admin",
+        true,
+    );
     let tab = admin.get("/orgs/my-org/users").await;
     assert!(tab.body.contains("href=\"/orgs/my-org/settings\""));
 
@@ -159,7 +179,10 @@ async fn only_the_organizations_admins_set_the_policy() {
         assert_eq!(post.status, status, "{email}: {}", post.body);
         if status == 403 {
             let users = browser.get("/orgs/my-org/users").await;
-            assert!(!users.body.contains("href=\"/orgs/my-org/settings\""), "{email}");
+            assert!(
+                !users.body.contains("href=\"/orgs/my-org/settings\""),
+                "{email}"
+            );
         }
     }
     assert_eq!(app.count("org_two_factor_policies"), 0);
@@ -176,7 +199,10 @@ async fn only_the_organizations_admins_set_the_policy() {
 async fn each_change_is_audited_with_the_old_and_new_policy() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    assert_eq!(set_policy(&admin, "my-org", "admins", "30").await.status, 303);
+    assert_eq!(
+        set_policy(&admin, "my-org", "admins", "30").await.status,
+        303
+    );
     assert_eq!(set_policy(&admin, "my-org", "all", "10").await.status, 303);
     // Saving the same again is no change, and no event.
     assert_eq!(set_policy(&admin, "my-org", "all", "10").await.status, 303);
@@ -254,9 +280,16 @@ async fn a_member_made_admin_by_a_group_is_held_by_the_admins_scope() {
         )
         .await;
     assert_eq!(added.status, 303, "{}", added.body);
-    assert_eq!(set_policy(&admin, "my-org", "admins", "0").await.status, 303);
+    assert_eq!(
+        set_policy(&admin, "my-org", "admins", "0").await.status,
+        303
+    );
     let settings = admin.get("/orgs/my-org/settings").await;
-    assert!(settings.body.contains("data-unenrolled=\"1\""), "{}", settings.body);
+    assert!(
+        settings.body.contains("data-unenrolled=\"1\""),
+        "{}",
+        settings.body
+    );
 
     let member = app.member_browser(MEMBER).await;
     let held = member.get("/orgs/my-org/users").await;
