@@ -228,33 +228,29 @@ fn admin_roles_and_groups(
     Ok((admin_roles, admin_groups))
 }
 
+/// A fresh form suggests two weeks: long enough to enrol without hurry.
+const SUGGESTED_GRACE_DAYS: i64 = 14;
+
 pub fn load_settings(
     conn: &mut DbConnection,
     org_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<SettingsView> {
-    let policy = load(conn, org_id)?.filter(|p| p.scope != Scope::None);
-    let Some(policy) = policy else {
-        return Ok(SettingsView {
-            scope: Scope::None,
-            grace_days: load(conn, org_id)?.map_or(14, |p| p.grace_days),
-            deadline: None,
-            past_deadline: false,
-            unenrolled: 0,
-        });
-    };
-    let unenrolled = match policy.scope {
-        Scope::Admins => {
+    let stored = load(conn, org_id)?;
+    let unenrolled = match stored.map(|p| p.scope) {
+        None | Some(Scope::None) => 0,
+        Some(Scope::Admins) => {
             let (roles, groups) = admin_roles_and_groups(conn, org_id)?;
             org_two_factor::count_unenrolled(conn, org_id, Some((&roles, &groups)))?
         }
-        _ => org_two_factor::count_unenrolled(conn, org_id, None)?,
+        Some(Scope::All) => org_two_factor::count_unenrolled(conn, org_id, None)?,
     };
+    let required = stored.filter(|p| p.scope != Scope::None);
     Ok(SettingsView {
-        scope: policy.scope,
-        grace_days: policy.grace_days,
-        deadline: Some(super::timefmt::date(policy.deadline())),
-        past_deadline: now >= policy.deadline(),
+        scope: stored.map_or(Scope::None, |p| p.scope),
+        grace_days: stored.map_or(SUGGESTED_GRACE_DAYS, |p| p.grace_days),
+        deadline: required.map(|p| super::timefmt::date(p.deadline())),
+        past_deadline: required.is_some_and(|p| now >= p.deadline()),
         unenrolled,
     })
 }
