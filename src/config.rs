@@ -210,6 +210,55 @@ pub struct Settings {
         global = true
     )]
     pub db_pool_size: u32,
+
+    /// Where the app reads "now" for rules that run on dates (the organization's
+    /// two-factor deadline): the system clock, or one a test moves forward.
+    #[arg(skip)]
+    pub clock: Clock,
+}
+
+/// The time the app's date rules see. The system clock in production; tests start the
+/// app with [`Clock::adjustable`] and move it forward, so a deadline days away passes
+/// without faking rows in the database.
+#[derive(Clone, Default)]
+pub struct Clock {
+    /// Seconds added to the system time; `None` for the plain system clock.
+    offset: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock::default()
+    }
+
+    /// Starts at the system time; [`Clock::advance`] moves it forward.
+    pub fn adjustable() -> Self {
+        Clock {
+            offset: Some(Default::default()),
+        }
+    }
+
+    /// UTC now, in microseconds as the databases store it.
+    pub fn now(&self) -> chrono::NaiveDateTime {
+        use chrono::SubsecRound;
+        let offset = self
+            .offset
+            .as_ref()
+            .map_or(0, |o| o.load(std::sync::atomic::Ordering::SeqCst));
+        (chrono::Utc::now().naive_utc() + chrono::Duration::seconds(offset)).trunc_subsecs(6)
+    }
+
+    /// Moves an adjustable clock forward (every copy of it sees the move).
+    ///
+    /// # Panics
+    /// On the system clock, which nothing may move.
+    pub fn advance(&self, by: chrono::Duration) {
+        let offset = self
+            .offset
+            .as_ref()
+            .expect("only an adjustable clock can be moved");
+        offset.fetch_add(by.num_seconds(), std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Which forwarding header `--trusted-proxies` applies to.

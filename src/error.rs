@@ -23,6 +23,12 @@ pub enum AppError {
     LoginRequired { next: String },
     #[error("{0}")]
     Conflict(String),
+    /// The organization's two-factor deadline has passed and the member has not enrolled:
+    /// its pages show only this, with the way to enrol.
+    #[error(
+        "{org} requires two-factor authentication, and its deadline ({deadline}) has passed. Set it up for your account to use {org} again; your other organizations are not affected."
+    )]
+    TwoFactorRequired { org: String, deadline: String },
     #[error("{0}")]
     TooManyRequests(String),
     #[error("{0}")]
@@ -125,7 +131,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Forbidden(_) | AppError::TwoFactorRequired { .. } => StatusCode::FORBIDDEN,
             AppError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -141,6 +147,7 @@ impl AppError {
         match self {
             AppError::NotFound => "Page not found",
             AppError::Forbidden(_) => "Not allowed",
+            AppError::TwoFactorRequired { .. } => "Two-factor authentication required",
             AppError::LoginRequired { .. } => "Please sign in",
             AppError::Conflict(_) => "That cannot be done",
             AppError::TooManyRequests(_) => "Too many attempts",

@@ -142,6 +142,7 @@ fn run(
         pool: pool.clone(),
         hasher: Hasher::new(workers),
         throttle: limits,
+        clock: settings.clock.clone(),
         settings,
         mail,
     });

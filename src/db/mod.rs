@@ -7,6 +7,7 @@ pub mod groups;
 pub mod invitations;
 pub mod login_attempts;
 pub mod memberships;
+pub mod org_two_factor;
 pub mod organizations;
 pub mod password_resets;
 pub mod pools;

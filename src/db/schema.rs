@@ -227,6 +227,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    org_two_factor_policies (org_id) {
+        org_id -> Text,
+        required -> Text,
+        grace_days -> BigInt,
+        effective_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(roles -> organizations (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> organizations (org_id));
@@ -254,4 +264,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     login_attempts,
     setup_tokens,
+    totp_credentials,
+    org_two_factor_policies,
 );

@@ -122,6 +122,11 @@ pub const ACTIONS: &[ActionDef] = &[
         "Organization created",
         "{actor} created the organization {target}",
     ),
+    def(
+        "org.two_factor_policy_changed",
+        "Two-factor policy changed",
+        "{actor} changed the two-factor policy of {target}: {details.summary}",
+    ),
     def("member.updated", "Member edited", "{actor} edited {target}"),
     def(
         "member.role_changed",

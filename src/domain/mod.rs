@@ -32,6 +32,7 @@ pub(crate) mod testing;
 pub mod timefmt;
 pub mod tokens;
 pub mod two_factor;
+pub mod two_factor_policy;
 
 use std::collections::BTreeMap;
 

@@ -13,6 +13,7 @@ pub mod orgs;
 pub mod pools;
 pub mod reset;
 pub mod roles;
+pub mod settings;
 pub mod setup;
 pub mod two_factor;
 pub mod users;
@@ -144,6 +145,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/orgs/{org}/roles/{id}/delete",
             web::post().to(roles::delete),
+        )
+        .route(
+            "/orgs/{org}/settings",
+            web::get().to(settings::settings_page),
+        )
+        .route(
+            "/orgs/{org}/settings/2fa",
+            web::post().to(settings::set_two_factor),
         )
         .route("/orgs/{org}/groups", web::get().to(groups::list_page))
         .route("/orgs/{org}/groups", web::post().to(groups::create))

@@ -22,6 +22,8 @@ struct ErrorPage {
     status: u16,
     heading: &'static str,
     message: String,
+    /// The way out the error page offers: (href, label).
+    action: (&'static str, &'static str),
 }
 
 impl ResponseError for AppError {
@@ -52,6 +54,12 @@ impl ResponseError for AppError {
             status: status.as_u16(),
             heading: self.title(),
             message: self.message(),
+            action: match self {
+                AppError::TwoFactorRequired { .. } => {
+                    ("/account/2fa", "Set up two-factor authentication")
+                }
+                _ => ("/orgs", "Go to your organizations"),
+            },
         };
         let mut response = render_status(status, &page);
         if let AppError::TooManyRequests(_) = self {

@@ -17,6 +17,8 @@ use crate::db::roles::Role;
 use crate::db::users::{self, User};
 use crate::domain::policy::{self, Standing};
 use crate::domain::roles::{Permission, PermissionSet};
+use crate::domain::timefmt;
+use crate::domain::two_factor_policy::{self, Demand};
 use crate::error::AppError;
 use crate::web::AppState;
 use crate::web::middleware::RequestId;
@@ -115,6 +117,11 @@ impl FromRequest for MaybeUser {
 
 /// The caller's active membership in `/orgs/{org}/...`. An unknown organization and one
 /// the caller is not an active member of both answer 404, so neither leaks.
+///
+/// It is also the one place the organization's two-factor policy is enforced: every
+/// organization page and form takes an `OrgCtx`, so a member held to enrolment past the
+/// deadline (`domain::two_factor_policy::demand`) gets the enrolment requirement instead
+/// of any of them, on GET and POST alike, and gets them back as soon as they enrol.
 #[derive(Debug, Clone)]
 pub struct OrgCtx {
     pub current: CurrentUser,
@@ -124,6 +131,9 @@ pub struct OrgCtx {
     pub perms: PermissionSet,
     /// The highest rank among the member's role and the roles their groups grant.
     pub rank: i64,
+    /// What the organization's two-factor policy asks of the member (never `Blocked`:
+    /// a blocked member gets no `OrgCtx`).
+    pub two_factor: Demand,
 }
 
 impl OrgCtx {
@@ -183,6 +193,7 @@ impl FromRequest for OrgCtx {
                 .ok_or(AppError::NotFound)?
                 .to_string();
             let user_id = current.user.id.clone();
+            let now = state(&req).clock.now();
             let found = state(&req)
                 .db(move |conn| {
                     let Some((org, membership, role)) =
@@ -197,14 +208,28 @@ impl FromRequest for OrgCtx {
                         .collect();
                     let Standing { perms, rank } =
                         Standing::of((&role.permissions, role.rank), &groups, &[]);
+                    let demand = two_factor_policy::demand_for(
+                        conn,
+                        &org.id,
+                        &user_id,
+                        perms.is_admin(),
+                        now,
+                    )?;
+                    if let Demand::Blocked { deadline } = demand {
+                        return Err(AppError::TwoFactorRequired {
+                            org: org.name,
+                            deadline: timefmt::date(deadline),
+                        });
+                    }
                     // Best effort: a full disk or a read-only database still serves reads.
                     if let Err(e) = memberships::touch(conn, &org.id, &user_id) {
                         tracing::warn!(error = %e, "could not record membership activity");
                     }
-                    Ok(Some((org, membership, role, perms, rank)))
+                    Ok(Some((org, membership, role, perms, rank, demand)))
                 })
                 .await?;
-            let (org, membership, role, perms, rank) = found.ok_or(AppError::NotFound)?;
+            let (org, membership, role, perms, rank, two_factor) =
+                found.ok_or(AppError::NotFound)?;
             Ok(OrgCtx {
                 current,
                 org,
@@ -212,6 +237,7 @@ impl FromRequest for OrgCtx {
                 role,
                 perms,
                 rank,
+                two_factor,
             })
         })
     }

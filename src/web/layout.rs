@@ -3,6 +3,8 @@ use actix_session::Session;
 use super::csrf::csrf_token;
 use super::{Flash, assets, take_flashes};
 use crate::domain::roles::Permission;
+use crate::domain::timefmt;
+use crate::domain::two_factor_policy::Demand;
 use crate::web::extract::{CurrentUser, OrgCtx};
 
 #[derive(Debug, Clone)]
@@ -33,8 +35,11 @@ pub struct Layout {
     pub active: &'static str,
     pub can_invite: bool,
     pub can_audit: bool,
-    /// Admins (org.manage) see the Roles tab.
+    /// Admins (org.manage) see the Roles and Settings tabs.
     pub can_manage_org: bool,
+    /// The date by which this organization requires the member to turn on two-factor,
+    /// while that is still ahead (the banner).
+    pub two_factor_due: Option<String>,
     pub css: String,
     pub js: String,
 }
@@ -53,6 +58,7 @@ impl Layout {
             can_invite: false,
             can_audit: false,
             can_manage_org: false,
+            two_factor_due: None,
             css: assets::url("app.css"),
             js: assets::url("app.js"),
         }
@@ -97,6 +103,10 @@ impl Layout {
             can_invite: ctx.can(Permission::UsersInvite),
             can_audit: ctx.can(Permission::AuditRead),
             can_manage_org: ctx.can(Permission::OrgManage),
+            two_factor_due: match ctx.two_factor {
+                Demand::Due { deadline } => Some(timefmt::date(deadline)),
+                Demand::Free | Demand::Blocked { .. } => None,
+            },
             ..Layout::signed_in(session, &ctx.current, title)
         }
     }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub hasher: crate::auth::password::Hasher,
     pub throttle: crate::auth::throttle::Limits,
     pub mail: crate::mail::MailHandle,
+    /// "Now" for date rules (the two-factor deadline); a test's clock can be moved.
+    pub clock: crate::config::Clock,
 }
 
 impl AppState {

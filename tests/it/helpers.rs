@@ -88,6 +88,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::for_tests(db.url.clone(), data_dir.path().to_path_buf());
     settings.workers = Some(1);
     settings.db_pool_size = 4;
+    // Starts at the system time; `TestApp::advance_clock` moves it for date rules.
+    settings.clock = portcullis::config::Clock::adjustable();
     configure(&mut settings);
     start(settings, db, data_dir).await
 }
@@ -122,6 +124,12 @@ impl TestApp {
             self.data_dir.clone(),
         )
         .await
+    }
+
+    /// Moves the app's clock (what its date rules, such as the two-factor deadline, take
+    /// as now) forward; a restarted instance shares the move.
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        self.settings.clock.advance(by);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -311,6 +311,12 @@ const ROUTES: &[Route] = &[
     ),
     r("GET", "/orgs/{org}/roles/{id}/delete", ORG_MANAGE, O::Role),
     r("POST", "/orgs/{org}/roles/{id}/delete", ORG_MANAGE, O::Role),
+    r("GET", "/orgs/{org}/settings", ORG_MANAGE, O::None),
+    with_form(
+        r("POST", "/orgs/{org}/settings/2fa", ORG_MANAGE, O::None),
+        two_factor_policy_form,
+        false,
+    ),
     r("GET", "/orgs/{org}/groups", USERS_READ, O::None),
     with_form(
         r("POST", "/orgs/{org}/groups", GROUPS_MANAGE, O::None),
@@ -537,6 +543,11 @@ fn role_form(ids: &Ids) -> Vec<(&'static str, String)> {
         ("name", format!("Custom role {}", ids.n)),
         ("permissions", "users.read".into()),
     ]
+}
+
+/// A long grace period, so that no actor of the matrix is held by it.
+fn two_factor_policy_form(_: &Ids) -> Vec<(&'static str, String)> {
+    vec![("require", "admins".into()), ("grace_days", "90".into())]
 }
 
 fn group_form(ids: &Ids) -> Vec<(&'static str, String)> {

@@ -60,6 +60,7 @@ pub(super) enum Case {
     AdminSessionsEnded,
     PasswordResetRequested,
     PasswordReset,
+    TwoFactorPolicyChanged,
 }
 
 /// (method, route as registered, the cases that exercise it)
@@ -231,6 +232,11 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
         "/admin/users/{id}/sessions/end",
         &[Case::AdminSessionsEnded],
     ),
+    (
+        "POST",
+        "/orgs/{org}/settings/2fa",
+        &[Case::TwoFactorPolicyChanged],
+    ),
 ];
 
 pub(super) struct Expected {
@@ -316,6 +322,7 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
         | Case::AdminMembershipRoleChanged
         | Case::AdminSessionsEnded => exercise_platform(&app, case).await,
         Case::PasswordResetRequested | Case::PasswordReset => exercise_reset(&app, case).await,
+        Case::TwoFactorPolicyChanged => exercise_two_factor_policy(&app).await,
     };
     (app, before, expected)
 }

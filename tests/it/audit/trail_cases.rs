@@ -799,3 +799,19 @@ pub(super) async fn exercise_two_factor(app: &TestApp, case: Case) -> (usize, Ex
     assert_eq!(out.status, status, "{case:?}: {}", out.body);
     (before, expected(action))
 }
+
+pub(super) async fn exercise_two_factor_policy(app: &TestApp) -> (usize, Expected) {
+    let InOrg { browser, org, .. } = in_org(app).await;
+    let fields = [("require", "all"), ("grace_days", "14")];
+    let (before, page) = post_counted(app, &browser, "/orgs/my-org/settings/2fa", &fields).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    (
+        before,
+        Expected::new(
+            "org.two_factor_policy_changed",
+            ADMIN_EMAIL,
+            (&org, portcullis::domain::orgs::FIRST_ORG_NAME),
+            Some(&org),
+        ),
+    )
+}

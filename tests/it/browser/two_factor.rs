@@ -9,6 +9,7 @@ use fantoccini::Locator;
 
 use super::entry::create_first_admin;
 use super::{Js, journey};
+use crate::helpers::MEMBER_PASSWORD;
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app};
 use portcullis::auth::totp;
 
@@ -73,6 +74,64 @@ async fn journey_two_factor_enrol_then_sign_in_with_a_code_and_a_recovery_code()
         chrome.fill("Authentication code", recovery.trim()).await?;
         chrome.press("Verify").await?;
         chrome.expect_path("/orgs/acme/users").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Turns two-factor on from the enrolment page the browser is on, typing the code for
+/// the key shown there (the previous step's, so the current one stays fresh).
+async fn turn_on_here(chrome: &super::Chrome) -> anyhow::Result<()> {
+    let secret = chrome
+        .client
+        .find(Locator::Css("code[data-totp-secret]"))
+        .await
+        .context("the key is shown as text")?
+        .text()
+        .await?
+        .split_whitespace()
+        .collect::<String>();
+    chrome
+        .fill("Code from the app", &totp::code_at(&secret, now() - 30))
+        .await?;
+    chrome.press("Turn on two-factor authentication").await?;
+    chrome.expect_text("Two-factor authentication is on.").await
+}
+
+/// The organization's policy: the Admin requires two-factor of everyone with no grace
+/// period from the Settings tab; a member who signs in is held to enrolment (without
+/// JavaScript), enrols, and reaches the Users tab.
+#[actix_web::test]
+async fn journey_two_factor_org_policy_sends_a_member_to_enrolment() {
+    let app = spawn_app().await;
+    journey("journey_two_factor_org_policy", |j| async move {
+        let admin = create_first_admin(&j, &app, Js::On).await?;
+        app.add_member("acme", "mia@example.com", "Mia", "Member", "member", true);
+        admin.open("/account/2fa").await?;
+        turn_on_here(&admin).await?;
+        admin.open("/orgs/acme/users").await?;
+        admin.follow_within("Organization", "Settings").await?;
+        admin.expect_path("/orgs/acme/settings").await?;
+        admin.tick("Required for all members").await?;
+        admin.fill("Grace period (days)", "0").await?;
+        admin.press("Save two-factor policy").await?;
+        admin.expect_text("Two-factor policy saved.").await?;
+        admin.expect_text("1 member").await?;
+
+        let member = j.browser_with(&app, Js::Off).await?;
+        member.open("/login").await?;
+        member.sign_in("mia@example.com", MEMBER_PASSWORD).await?;
+        member.expect_path("/orgs/acme/users").await?;
+        member
+            .expect_text("Acme requires two-factor authentication")
+            .await?;
+        member.expect_no_text("mia@example.com").await?;
+        member.follow("Set up two-factor authentication").await?;
+        member.expect_path("/account/2fa").await?;
+        turn_on_here(&member).await?;
+        member.open("/orgs/acme/users").await?;
+        ensure!(member.row_attr("mia@example.com", "email").await? == "mia@example.com");
+        member.expect_no_text("requires two-factor").await?;
         Ok(())
     })
     .await;

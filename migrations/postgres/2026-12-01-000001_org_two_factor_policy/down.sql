@@ -1,0 +1,1 @@
+DROP TABLE org_two_factor_policies;
