@@ -176,6 +176,9 @@ async fn post(
     let status = response.status();
     response.bytes().await?;
     let elapsed = started.elapsed();
-    anyhow::ensure!(status == 200, "/forgot-password answered {status} for {email}");
+    anyhow::ensure!(
+        status == 200,
+        "/forgot-password answered {status} for {email}"
+    );
     Ok(elapsed)
 }

@@ -30,6 +30,7 @@ pub(crate) mod testing;
 pub mod timefmt;
 pub mod tokens;
 pub mod two_factor;
+pub mod two_factor_reset;
 
 use std::collections::BTreeMap;
 
