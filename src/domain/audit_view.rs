@@ -232,6 +232,17 @@ pub const ACTIONS: &[ActionDef] = &[
         "Sessions ended by a platform admin",
         "{actor} ended every session of {target}",
     ),
+    // Issue 14 (admin two-factor reset, throttled reset requests).
+    def(
+        "user.two_factor_reset",
+        "Two-factor reset by an admin",
+        "{actor} reset the two-factor authentication of {target}",
+    ),
+    def(
+        "auth.password_reset_throttled",
+        "Password reset throttled",
+        "Password reset requests for {target} refused after too many",
+    ),
     def(
         "audit.pruned",
         "Audit trail pruned",
