@@ -29,4 +29,5 @@ mod setup;
 mod smtp;
 mod throttle;
 mod two_factor;
+mod two_factor_reset;
 mod users;
