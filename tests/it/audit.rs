@@ -253,6 +253,8 @@ enum Case {
     AdminSessionsEnded,
     PasswordResetRequested,
     PasswordReset,
+    TwoFactorResetByOrgAdmin,
+    TwoFactorResetByPlatformAdmin,
 }
 
 /// (method, route as registered, the cases that exercise it)
@@ -424,6 +426,16 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
         "/admin/users/{id}/sessions/end",
         &[Case::AdminSessionsEnded],
     ),
+    (
+        "POST",
+        "/orgs/{org}/users/{id}/2fa/reset",
+        &[Case::TwoFactorResetByOrgAdmin],
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/2fa/reset",
+        &[Case::TwoFactorResetByPlatformAdmin],
+    ),
 ];
 
 struct Expected {
@@ -503,6 +515,9 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
         | Case::AdminMembershipRoleChanged
         | Case::AdminSessionsEnded => exercise_platform(&app, case).await,
         Case::PasswordResetRequested | Case::PasswordReset => exercise_reset(&app, case).await,
+        Case::TwoFactorResetByOrgAdmin | Case::TwoFactorResetByPlatformAdmin => {
+            exercise_two_factor_reset(&app, case).await
+        }
     };
     (app, before, expected)
 }
@@ -744,6 +759,29 @@ async fn in_org(app: &TestApp) -> InOrg {
         org: org_by_slug(app, "my-org"),
         bob: users::find(&mut app.conn(), &bob_id).unwrap().unwrap(),
     }
+}
+
+/// An admin resets Bob's two-factor: in the organization (an organization event), or
+/// from the platform page (a platform event).
+async fn exercise_two_factor_reset(app: &TestApp, case: Case) -> (usize, Expected) {
+    let InOrg {
+        browser,
+        admin,
+        org,
+        bob,
+    } = in_org(app).await;
+    crate::two_factor::enrol(&app.member_browser(BOB).await).await;
+    let (path, org) = match case {
+        Case::TwoFactorResetByOrgAdmin => (
+            format!("/orgs/my-org/users/{}/2fa/reset", bob.id),
+            Some(org.id.as_str()),
+        ),
+        _ => (format!("/admin/users/{}/2fa/reset", bob.id), None),
+    };
+    let (before, page) = post_counted(app, &browser, &path, &[]).await;
+    assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+    let expected = Expected::new("user.two_factor_reset", &admin, (&bob.id, BOB), org);
+    (before, expected)
 }
 
 /// Posts `fields` to `action` with the session's CSRF token, and answers how many events
