@@ -39,8 +39,10 @@ fn second_factor_rows(app: &TestApp, user_id: &str) -> (i64, i64) {
     (secrets, codes)
 }
 
-/// (org id, actor email, target label, details) of every reset event.
-fn reset_events(app: &TestApp) -> Vec<(Option<String>, Option<String>, Option<String>, String)> {
+/// (org id, actor email, target label, details) of a reset event.
+type ResetEvent = (Option<String>, Option<String>, Option<String>, String);
+
+fn reset_events(app: &TestApp) -> Vec<ResetEvent> {
     let mut conn = app.conn();
     let conn: &mut DbConnection = &mut conn;
     audit_events::table
