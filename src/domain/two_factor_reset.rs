@@ -72,9 +72,11 @@ pub fn resettable(conn: &mut DbConnection, by: &By, user_id: &str) -> Result<Tar
             if !actor.standing().may(Permission::OrgManage) {
                 return Err(refusal(TwoFactorReset::NotAdmin, ""));
             }
-            memberships::find(conn, &actor.org_id, user_id)?
-                .ok_or(RuleError::NotFound)?
-                .user
+            let target =
+                memberships::find(conn, &actor.org_id, user_id)?.ok_or(RuleError::NotFound)?;
+            // As for every change to a member: not above one's own rank.
+            super::members::check_target_rank(conn, actor, &target)?;
+            target.user
         }
         By::PlatformAdmin(_) => users::find(conn, user_id)?.ok_or(RuleError::NotFound)?,
     };
