@@ -181,23 +181,25 @@ fn run(
     Ok((server, outbox))
 }
 
-/// Deletes expired sessions and forgotten sign-in failures now and then.
+/// Deletes expired sessions, forgotten sign-in failures and dead password reset links
+/// now and then.
 fn spawn_housekeeping(pool: DbPool, limits: Limits) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
             let pool = pool.clone();
-            let result = web::block(move || -> anyhow::Result<(usize, usize)> {
+            let result = web::block(move || -> anyhow::Result<(usize, usize, usize)> {
                 let mut conn = pool.get()?;
                 let sessions = db::sessions::delete_expired(&mut conn, db::now())?;
                 let attempts = throttle::prune(&mut conn, &limits)?;
-                Ok((sessions, attempts))
+                let reset_links = crate::domain::password_reset::prune(&mut conn)?;
+                Ok((sessions, attempts, reset_links))
             })
             .await;
             match result {
-                Ok(Ok((sessions, attempts))) => {
-                    tracing::debug!(sessions, attempts, "housekeeping done")
+                Ok(Ok((sessions, attempts, reset_links))) => {
+                    tracing::debug!(sessions, attempts, reset_links, "housekeeping done")
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),

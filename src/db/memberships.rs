@@ -172,6 +172,8 @@ pub struct ListFilter {
     pub search: Option<Search>,
     pub status: Option<String>,
     pub role_id: Option<String>,
+    /// `users.auth_method` as stored (`password`, `password+totp`).
+    pub auth_method: Option<String>,
     pub sort: SortKey,
     pub descending: bool,
     pub after: Option<Cursor>,
@@ -248,6 +250,11 @@ fn run_list_page(
     }
     if let Some(role_id) = &filter.role_id {
         query = query.filter(memberships::role_id.eq(role_id.clone()));
+    }
+    // A filter on the joined account row: the organization's sort index still drives
+    // the walk, and each row it yields is checked through the users primary key.
+    if let Some(method) = &filter.auth_method {
+        query = query.filter(users::auth_method.eq(method.clone()));
     }
     match (&filter.search, backend) {
         (Some(Search::Substring(term)), super::Backend::Sqlite) => {
@@ -522,6 +529,7 @@ pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(S
             search: None,
             status: None,
             role_id: None,
+            auth_method: None,
             sort,
             descending: true,
             after: None,
@@ -541,6 +549,7 @@ pub fn explain_search(conn: &mut DbConnection, org_id: &str, term: &str) -> Quer
         search: Some(Search::Substring(term.to_string())),
         status: None,
         role_id: None,
+        auth_method: None,
         sort: SortKey::Email,
         descending: false,
         after: None,

@@ -45,3 +45,15 @@ pub fn delete_unused_for_user(conn: &mut DbConnection, user_id: &str) -> QueryRe
     )
     .execute(conn)
 }
+
+/// Deletes the links nobody can use any more (expired or used): housekeeping.
+pub fn delete_dead(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(
+        password_resets::table.filter(
+            password_resets::expires_at
+                .le(now)
+                .or(password_resets::used_at.is_not_null()),
+        ),
+    )
+    .execute(conn)
+}

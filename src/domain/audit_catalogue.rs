@@ -224,6 +224,16 @@ pub const ACTIONS: &[ActionDef] = &[
         "{actor} ended every session of {target}",
     ),
     def(
+        "user.two_factor_reset",
+        "Two-factor reset by an admin",
+        "{actor} reset the two-factor authentication of {target}",
+    ),
+    def(
+        "auth.password_reset_throttled",
+        "Password reset throttled",
+        "Password reset requests for {target} refused after too many",
+    ),
+    def(
         "audit.pruned",
         "Audit trail pruned",
         "Retention deleted {details.deleted} audit events older than {details.cutoff}",

@@ -7,6 +7,7 @@ use diesel::QueryResult;
 use super::members::Actor;
 use super::roles::Permission;
 use super::timefmt;
+use super::two_factor::{AUTH_METHOD_PASSWORD, AUTH_METHOD_TOTP};
 use crate::db::groups::{self, Group};
 use crate::db::memberships::{self, Cursor, ListFilter, MemberRow, Search, SortKey};
 use crate::db::roles::{self, Role};
@@ -21,6 +22,8 @@ pub struct ListParams {
     pub q: Option<String>,
     pub status: Option<String>,
     pub role: Option<String>,
+    /// `password` or `totp`: how members sign in.
+    pub auth: Option<String>,
     pub sort: Option<String>,
     pub cursor: Option<String>,
 }
@@ -76,6 +79,17 @@ pub fn parse_search(raw: Option<&str>) -> Option<Search> {
     }
 }
 
+/// The Auth method filter: `password` or `totp`, as the `auth` parameter spells it.
+/// `Err` for any other value, which the page ignores and says so.
+pub fn parse_auth(raw: Option<&str>) -> Result<Option<&'static str>, &'static str> {
+    match raw.map(str::trim).unwrap_or("") {
+        "" => Ok(None),
+        "password" => Ok(Some(AUTH_METHOD_PASSWORD)),
+        "totp" => Ok(Some(AUTH_METHOD_TOTP)),
+        _ => Err("There is no such auth method; showing every auth method."),
+    }
+}
+
 /// Where the page starts: `Err` for a cursor parameter that could not be read.
 pub type After = Result<Option<Cursor>, ListError>;
 
@@ -107,6 +121,10 @@ pub fn to_filter(
             search: parse_search(params.q.as_deref()),
             status,
             role_id,
+            auth_method: parse_auth(params.auth.as_deref())
+                .ok()
+                .flatten()
+                .map(str::to_string),
             sort,
             descending,
             after,
@@ -158,6 +176,8 @@ pub struct UsersList {
     pub q: String,
     pub status: String,
     pub role: String,
+    /// The Auth method filter as asked for (`password`, `totp`), empty for all.
+    pub auth: String,
     /// The sort as the `sort` parameter spells it.
     pub sort: String,
     pub sort_key: SortKey,
@@ -197,6 +217,7 @@ pub fn load_page(
         q: params.q.clone().unwrap_or_default(),
         status: params.status.clone().unwrap_or_default(),
         role: params.role.clone().unwrap_or_default(),
+        auth: params.auth.clone().unwrap_or_default(),
         sort: sort_param(filter.sort, filter.descending),
         sort_key: filter.sort,
         descending: filter.descending,
@@ -209,7 +230,10 @@ pub fn load_page(
         active_count: capped_count(conn, org_id, "active")?,
         inactive_count: capped_count(conn, org_id, "inactive")?,
         can_manage,
-        notice: problem.map(|p| p.to_string()).or(unknown_role),
+        notice: problem
+            .map(|p| p.to_string())
+            .or(unknown_role)
+            .or(parse_auth(params.auth.as_deref()).err().map(str::to_string)),
         next,
     })
 }
@@ -304,6 +328,22 @@ mod tests {
         assert!(matches!(parse_search(Some(" Jo ")), Some(Search::Prefix(t)) if t == "jo"));
         assert!(matches!(parse_search(Some("LOVE")), Some(Search::Substring(t)) if t == "love"));
         assert!(parse_search(Some("   ")).is_none());
+    }
+
+    #[test]
+    fn the_auth_filter_reads_password_or_totp_and_nothing_else() {
+        assert_eq!(parse_auth(None), Ok(None));
+        assert_eq!(parse_auth(Some(" ")), Ok(None));
+        assert_eq!(parse_auth(Some("password")), Ok(Some(AUTH_METHOD_PASSWORD)));
+        assert_eq!(parse_auth(Some("totp")), Ok(Some(AUTH_METHOD_TOTP)));
+        assert!(parse_auth(Some("password+totp")).is_err());
+        assert!(parse_auth(Some("' OR 1=1 --")).is_err());
+        let params = ListParams {
+            auth: Some("totp".into()),
+            ..ListParams::default()
+        };
+        let (filter, _) = to_filter(&params, None, Ok(None), 50);
+        assert_eq!(filter.auth_method.as_deref(), Some(AUTH_METHOD_TOTP));
     }
 
     #[test]

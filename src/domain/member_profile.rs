@@ -44,6 +44,8 @@ pub struct ProfileView {
     pub last_active: String,
     pub last_active_exact: String,
     pub auth_method: String,
+    /// Signs in with a second factor.
+    pub two_factor: bool,
     pub sessions: i64,
     pub is_self: bool,
 }
@@ -131,6 +133,7 @@ fn profile_view(
         last_active: super::member_list::last_active(now, last),
         last_active_exact: last.map(timefmt::exact).unwrap_or_default(),
         auth_method: two_factor::auth_method_label(&row.user.auth_method).into(),
+        two_factor: row.user.auth_method == two_factor::AUTH_METHOD_TOTP,
         sessions: sessions::count_for_user(conn, &row.user.id, now)?,
     })
 }

@@ -62,7 +62,7 @@ pub(crate) fn load_target(
     memberships::find(conn, &actor.org_id, user_id)?.ok_or(RuleError::NotFound)
 }
 
-fn check_target_rank(
+pub(crate) fn check_target_rank(
     conn: &mut DbConnection,
     actor: &Actor,
     target: &MemberRow,

@@ -33,6 +33,7 @@ pub mod timefmt;
 pub mod tokens;
 pub mod two_factor;
 pub mod two_factor_policy;
+pub mod two_factor_reset;
 
 use std::collections::BTreeMap;
 

@@ -132,6 +132,33 @@ pub fn request(
     })
 }
 
+/// The audit trail gets one `auth.password_reset_throttled` event per throttle key and
+/// window, at its first refusal, as throttled sign-ins do (`sessions::record_login_throttled`):
+/// an anonymous client hammering the form must not grow the insert-only table one row per
+/// request. Later refusals are counted in `login_attempts.refused` for that key. The
+/// typed address is recorded only when it is one, whether or not it has an account.
+pub fn record_throttled(
+    conn: &mut DbConnection,
+    typed: &str,
+    limit: &str,
+    window_ends_at: NaiveDateTime,
+    origin: &Origin,
+) -> diesel::QueryResult<()> {
+    let account = Email::parse(typed)
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_else(|_| "(not an email address)".into());
+    audit::record(
+        conn,
+        &Event::new("auth.password_reset_throttled", origin)
+            .target("account", "", &account)
+            .details(json!({
+                "limit": limit,
+                "window_ends_at": iso_time(window_ends_at),
+                "aggregated": "first refusal of this window; further refusals until window_ends_at are counted in the throttle table, not recorded one by one",
+            })),
+    )
+}
+
 /// The account a live link resets.
 pub fn check_link(conn: &mut DbConnection, token: &str) -> Result<User, ResetError> {
     let token_hash = tokens::hash(token);
@@ -195,6 +222,12 @@ pub fn reset(
         )?;
         Ok(user)
     })
+}
+
+/// Housekeeping: links that are expired or used are deleted (their hashes are no use to
+/// anyone, and a database kept small backs up small). Answers how many.
+pub fn prune(conn: &mut DbConnection) -> diesel::QueryResult<usize> {
+    password_resets::delete_dead(conn, db::now())
 }
 
 fn changed_email(env: &Env, user: &User, at: NaiveDateTime) -> PasswordChangedEmail {
@@ -338,6 +371,35 @@ mod tests {
             reset(&mut conn, &env(), &token, "new hash"),
             Err(ResetError::InvalidLink)
         ));
+    }
+
+    #[test]
+    fn prune_deletes_expired_and_used_links_and_keeps_live_ones() {
+        let f = fixture();
+        let mut conn = f.pool.get().unwrap();
+        let now = db::now();
+        for (hash, expires, used) in [
+            ("live", now + Duration::minutes(10), None),
+            ("expired", now - Duration::seconds(1), None),
+            ("used", now + Duration::minutes(10), Some(now)),
+        ] {
+            password_resets::insert(
+                &mut conn,
+                &NewPasswordReset {
+                    token_hash: hash,
+                    user_id: &f.user.id,
+                    created_at: now - Duration::minutes(20),
+                    expires_at: expires,
+                },
+            )
+            .unwrap();
+            if let Some(at) = used {
+                assert!(password_resets::consume(&mut conn, hash, at).unwrap());
+            }
+        }
+        assert_eq!(prune(&mut conn).unwrap(), 2);
+        let left: Vec<String> = pr::table.select(pr::token_hash).load(&mut conn).unwrap();
+        assert_eq!(left, vec!["live".to_string()]);
     }
 
     #[test]

@@ -120,6 +120,46 @@ pub fn platform_may_change(platform_role: &str) -> bool {
     platform_role == "admin"
 }
 
+/// Who asks to reset someone's two-factor authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwoFactorResetter {
+    /// A platform admin, from the platform user page.
+    PlatformAdmin,
+    /// A member of the organization; `is_admin` when they hold `org.manage` there.
+    Member { is_admin: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TwoFactorReset {
+    Allowed,
+    /// Not an admin of the organization.
+    NotAdmin,
+    /// The account belongs to other organizations too: one organization's admin would
+    /// otherwise take the second factor off accounts that guard those as well.
+    NeedsPlatformAdmin,
+    /// One's own second factor is turned off on the account page, which asks for the
+    /// password and a code: a stolen admin session must not skip that.
+    OwnAccount,
+}
+
+/// Whether `by` may reset the two-factor authentication of an account that belongs to
+/// `organizations_of_account` organizations.
+pub fn may_reset_two_factor(
+    by: TwoFactorResetter,
+    own_account: bool,
+    organizations_of_account: usize,
+) -> TwoFactorReset {
+    match by {
+        _ if own_account => TwoFactorReset::OwnAccount,
+        TwoFactorResetter::PlatformAdmin => TwoFactorReset::Allowed,
+        TwoFactorResetter::Member { is_admin: false } => TwoFactorReset::NotAdmin,
+        TwoFactorResetter::Member { is_admin: true } if organizations_of_account > 1 => {
+            TwoFactorReset::NeedsPlatformAdmin
+        }
+        TwoFactorResetter::Member { is_admin: true } => TwoFactorReset::Allowed,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +279,30 @@ mod tests {
         ] {
             assert_eq!(platform_may_read(role), read, "{role}");
             assert_eq!(platform_may_change(role), change, "{role}");
+        }
+    }
+
+    #[test]
+    fn two_factor_resets() {
+        use TwoFactorReset::*;
+        use TwoFactorResetter::*;
+        let admin = Member { is_admin: true };
+        let manager = Member { is_admin: false };
+        for (by, own, orgs, verdict) in [
+            (admin, false, 1, Allowed),
+            (admin, false, 2, NeedsPlatformAdmin),
+            (admin, true, 1, OwnAccount),
+            (manager, false, 1, NotAdmin),
+            (manager, false, 3, NotAdmin),
+            (PlatformAdmin, false, 1, Allowed),
+            (PlatformAdmin, false, 5, Allowed),
+            (PlatformAdmin, true, 2, OwnAccount),
+        ] {
+            assert_eq!(
+                may_reset_two_factor(by, own, orgs),
+                verdict,
+                "{by:?} own={own} orgs={orgs}"
+            );
         }
     }
 }

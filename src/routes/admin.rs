@@ -13,6 +13,7 @@ use crate::db::organizations::{self, Organization};
 use crate::domain::FieldErrors;
 use crate::domain::RuleError;
 use crate::domain::platform::{self, AccountRow, MembershipForm, OrgForm, PlatformActor, UserForm};
+use crate::domain::two_factor_reset::{self, By};
 use crate::error::{AppError, AppResult};
 use crate::web::extract::CurrentUser;
 use crate::web::form::{Form, Query, decode, to_query};
@@ -468,5 +469,56 @@ pub async fn end_sessions(
         "success",
         format!("{ended} session(s) of {email} ended."),
     );
+    Ok(see_other(&back))
+}
+
+/// Asks before taking an account's second factor away, whatever organizations it is in.
+pub async fn two_factor_reset_form(
+    state: web::Data<AppState>,
+    session: Session,
+    current: CurrentUser,
+    path: UserPath,
+) -> AppResult<HttpResponse> {
+    let actor = require_admin(&state, &current)?;
+    let user_id = path.into_inner();
+    let target = apply(&state, move |conn| {
+        two_factor_reset::resettable(conn, &By::PlatformAdmin(&actor), &user_id)
+    })
+    .await?;
+    let back = format!("/admin/users/{}", target.user.id);
+    if !target.enrolled {
+        return Ok(super::users::nothing_to_reset(
+            &session,
+            &target.user.email,
+            &back,
+        ));
+    }
+    let layout = Layout::signed_in(&session, &current, "Reset two-factor · Platform");
+    let page = super::users::two_factor_reset_page(layout, &target.user.email, &back);
+    Ok(render(&page))
+}
+
+pub async fn reset_two_factor(
+    state: web::Data<AppState>,
+    session: Session,
+    current: CurrentUser,
+    origin: Origin,
+    path: UserPath,
+) -> AppResult<HttpResponse> {
+    let actor = require_admin(&state, &current)?;
+    let user_id = path.into_inner();
+    let back = format!("/admin/users/{user_id}");
+    let public_url = actor.public_url.clone();
+    let (user, was_enrolled) = apply(&state, move |conn| {
+        let by = By::PlatformAdmin(&actor);
+        two_factor_reset::reset(conn, &by, &user_id, &public_url, &origin)
+    })
+    .await?;
+    if !was_enrolled {
+        return Ok(super::users::nothing_to_reset(&session, &user.email, &back));
+    }
+    state.mail.wake();
+    let message = format!("Two-factor authentication of {} was reset.", user.email);
+    flash(&session, "success", message);
     Ok(see_other(&back))
 }

@@ -102,6 +102,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(users::make_admin),
         )
         .route(
+            "/orgs/{org}/users/{id}/2fa/reset",
+            web::get().to(users::two_factor_reset_form),
+        )
+        .route(
+            "/orgs/{org}/users/{id}/2fa/reset",
+            web::post().to(users::reset_two_factor),
+        )
+        .route(
             "/orgs/{org}/users/{id}/delete",
             web::get().to(users::delete_form),
         )
@@ -210,6 +218,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/users/{id}/sessions/end",
             web::post().to(admin::end_sessions),
+        )
+        .route(
+            "/admin/users/{id}/2fa/reset",
+            web::get().to(admin::two_factor_reset_form),
+        )
+        .route(
+            "/admin/users/{id}/2fa/reset",
+            web::post().to(admin::reset_two_factor),
         )
         .route(
             "/admin/users/{id}/disable",

@@ -129,7 +129,13 @@ fn request_link(
     let ip = env.origin.ip.clone().unwrap_or_default();
     db::write_tx(conn, |conn| {
         match throttle::reserve_prefixed(conn, THROTTLE_PREFIX, limits, typed, &ip)? {
-            Decision::Refused(_) => Ok(false),
+            Decision::Refused(refusal) => {
+                if refusal.first_in_window {
+                    let (limit, ends) = (refusal.scope.as_str(), refusal.window_ends_at);
+                    password_reset::record_throttled(conn, typed, limit, ends, &env.origin)?;
+                }
+                Ok(false)
+            }
             Decision::Allowed(_) => {
                 password_reset::request(conn, env, typed)?;
                 Ok(true)

@@ -14,6 +14,7 @@ use crate::domain::member_profile::{self, Profile, Tab};
 use crate::domain::members::{self, BulkAction, BulkOutcome, EditForm, RemovalPlan, RemoveForm};
 use crate::domain::redirect::safe_next;
 use crate::domain::roles::Permission;
+use crate::domain::two_factor_reset::{self, By};
 use crate::domain::{FieldErrors, RuleError};
 use crate::error::{AppError, AppResult};
 use crate::web::confirm::ConfirmPage;
@@ -22,7 +23,7 @@ use crate::web::form::{Form, Query, decode, to_query};
 use crate::web::layout::Layout;
 use crate::web::outcome::{done, done_or_form_again};
 use crate::web::paging::{BadCursor, Cursor, PAGE_SIZE};
-use crate::web::{AppState, render, render_status};
+use crate::web::{AppState, flash, render, render_status, see_other};
 
 struct SortLink {
     label: &'static str,
@@ -62,6 +63,7 @@ fn page_href(org: &str, params: &ListParams, sort: &str, cursor: Option<&str>) -
         ("q", params.q.as_deref()),
         ("status", params.status.as_deref()),
         ("role", params.role.as_deref()),
+        ("auth", params.auth.as_deref()),
     ] {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             pairs.push((name, v));
@@ -145,6 +147,8 @@ struct ProfilePage {
     profile: Profile,
     can_manage: bool,
     can_manage_groups: bool,
+    /// Admins may reset a member's second factor (the rule decides on the target).
+    can_reset_two_factor: bool,
     errors: FieldErrors,
     form: EditForm,
 }
@@ -177,6 +181,7 @@ async fn profile(
         base: format!("/orgs/{}/users/{}", ctx.org.slug, profile.member_id),
         can_manage: ctx.can(Permission::UsersManage),
         can_manage_groups: ctx.can(Permission::GroupsManage),
+        can_reset_two_factor: ctx.can(Permission::OrgManage),
         errors,
         form,
         profile,
@@ -734,4 +739,89 @@ pub async fn bulk(
         ))),
         Err(e) => bulk_error(&session, &ctx, action.label(), e),
     }
+}
+
+/// The profile's answer when the member has no second factor to reset.
+pub(crate) fn nothing_to_reset(session: &Session, email: &str, back: &str) -> HttpResponse {
+    let message =
+        format!("{email} does not use two-factor authentication: there is nothing to reset.");
+    flash(session, "info", message);
+    see_other(back)
+}
+
+/// Asks before taking a member's second factor away.
+pub async fn two_factor_reset_form(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    path: MemberPath,
+) -> AppResult<HttpResponse> {
+    let (actor, user_id) = (ctx.actor(), path.into_inner().1);
+    let target = state
+        .db(move |conn| {
+            Ok(two_factor_reset::resettable(
+                conn,
+                &By::OrgAdmin(&actor),
+                &user_id,
+            )?)
+        })
+        .await?;
+    let profile = format!("/orgs/{}/users/{}", ctx.org.slug, target.user.id);
+    if !target.enrolled {
+        return Ok(nothing_to_reset(&session, &target.user.email, &profile));
+    }
+    let layout = Layout::in_org(&session, &ctx, "Reset two-factor", "users");
+    Ok(render(&two_factor_reset_page(
+        layout,
+        &target.user.email,
+        &profile,
+    )))
+}
+
+/// The confirmation of a two-factor reset, posting to `{profile}/2fa/reset`.
+pub(crate) fn two_factor_reset_page(layout: Layout, email: &str, profile: &str) -> ConfirmPage {
+    ConfirmPage::new(
+        layout,
+        format!("Reset two-factor authentication of {email}?"),
+        format!("{profile}/2fa/reset"),
+    )
+    .line(format!(
+        "{email} then signs in with their password alone: their authenticator app and recovery codes stop working, and they get an email saying who reset it."
+    ))
+    .line("Do this only when you are sure it is them asking, for example after they lost their phone.")
+    .button(format!("Reset two-factor of {email}"))
+    .cancel(profile)
+}
+
+pub async fn reset_two_factor(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    origin: Origin,
+    path: MemberPath,
+) -> AppResult<HttpResponse> {
+    let (actor, user_id) = (ctx.actor(), path.into_inner().1);
+    let public_url = state.settings.public_url();
+    let (user, was_enrolled) = state
+        .db(move |conn| {
+            let by = By::OrgAdmin(&actor);
+            Ok(two_factor_reset::reset(
+                conn,
+                &by,
+                &user_id,
+                &public_url,
+                &origin,
+            )?)
+        })
+        .await?;
+    let profile = format!("/orgs/{}/users/{}", ctx.org.slug, user.id);
+    if !was_enrolled {
+        return Ok(nothing_to_reset(&session, &user.email, &profile));
+    }
+    state.mail.wake();
+    let message = format!(
+        "Two-factor authentication of {} was reset: they now sign in with their password alone.",
+        user.email
+    );
+    Ok(done(&session, message, &profile))
 }

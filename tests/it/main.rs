@@ -30,4 +30,5 @@ mod smtp;
 mod throttle;
 mod two_factor;
 mod two_factor_policy;
+mod two_factor_reset;
 mod users;

@@ -251,6 +251,19 @@ const ROUTES: &[Route] = &[
         Org(Ranked(P::UsersManage, ADMIN_RANK)),
         O::Member,
     ),
+    // The targets have no second factor: an allowed reset says there is nothing to reset.
+    r(
+        "GET",
+        "/orgs/{org}/users/{id}/2fa/reset",
+        ORG_MANAGE,
+        O::Member,
+    ),
+    r(
+        "POST",
+        "/orgs/{org}/users/{id}/2fa/reset",
+        ORG_MANAGE,
+        O::Member,
+    ),
     r(
         "GET",
         "/orgs/{org}/users/{id}/delete",
@@ -434,6 +447,18 @@ const ROUTES: &[Route] = &[
     r(
         "POST",
         "/admin/users/{id}/sessions/end",
+        PlatformWrite,
+        O::Member,
+    ),
+    r(
+        "GET",
+        "/admin/users/{id}/2fa/reset",
+        PlatformWrite,
+        O::Member,
+    ),
+    r(
+        "POST",
+        "/admin/users/{id}/2fa/reset",
         PlatformWrite,
         O::Member,
     ),

@@ -350,3 +350,89 @@ async fn the_link_is_built_from_the_public_url_not_the_host_header() {
     );
     assert!(!text.contains("evil.example"), "{text}");
 }
+
+#[actix_web::test]
+async fn throttled_requests_are_aggregated_in_the_audit_trail() {
+    let app = spawn_app_with(|s| {
+        s.login_max_failures_per_account = 2;
+        s.login_max_failures_per_address = 50;
+    })
+    .await;
+    app.setup_admin().await;
+    for _ in 0..2 {
+        assert_eq!(ask(&app, ADMIN_EMAIL).await.status, 200);
+    }
+    for _ in 0..20 {
+        assert_eq!(ask(&app, ADMIN_EMAIL).await.status, 429);
+    }
+    // Twenty refusals, one event: the first of the window, naming the limit.
+    let throttled: Vec<_> = actions(&app)
+        .into_iter()
+        .filter(|(a, ..)| a == "auth.password_reset_throttled")
+        .collect();
+    assert_eq!(throttled.len(), 1, "{throttled:?}");
+    assert_eq!(throttled[0].1, None, "nobody is signed in");
+    assert_eq!(throttled[0].2.as_deref(), Some(ADMIN_EMAIL));
+    assert!(
+        throttled[0].3.contains("\"limit\":\"account\""),
+        "{}",
+        throttled[0].3
+    );
+    assert!(throttled[0].3.contains("window_ends_at"));
+    // The rest are counted in the throttle table.
+    assert_eq!(
+        app.count("login_attempts WHERE key = 'reset:account:admin@example.com' AND refused = 20"),
+        1
+    );
+    // An address without an account is throttled and recorded alike: the trail, like
+    // the page, does not tell the two apart.
+    for _ in 0..2 {
+        assert_eq!(ask(&app, "ghost@example.com").await.status, 200);
+    }
+    for _ in 0..3 {
+        assert_eq!(ask(&app, "ghost@example.com").await.status, 429);
+    }
+    let labels: Vec<_> = actions(&app)
+        .into_iter()
+        .filter(|(a, ..)| a == "auth.password_reset_throttled")
+        .filter_map(|(_, _, label, _)| label)
+        .collect();
+    assert_eq!(labels, vec![ADMIN_EMAIL, "ghost@example.com"]);
+}
+
+#[actix_web::test]
+async fn housekeeping_deletes_expired_and_used_reset_links() {
+    use portcullis::db::password_resets::{self as links, NewPasswordReset};
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let user_id = app.user_id(ADMIN_EMAIL);
+    let now = db::now();
+    {
+        let mut conn = app.conn();
+        for (hash, expires) in [
+            ("live", now + Duration::minutes(20)),
+            ("expired", now - Duration::minutes(1)),
+            ("used", now + Duration::minutes(20)),
+        ] {
+            let row = NewPasswordReset {
+                token_hash: hash,
+                user_id: &user_id,
+                created_at: now - Duration::minutes(10),
+                expires_at: expires,
+            };
+            links::insert(&mut conn, &row).unwrap();
+        }
+        assert!(links::consume(&mut conn, "used", now).unwrap());
+    }
+    assert_eq!(app.count("password_resets"), 3);
+    // Housekeeping runs when an instance starts, then every ten minutes.
+    let _restarted = app.restart().await;
+    for _ in 0..100 {
+        if app.count("password_resets") == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.count("password_resets WHERE token_hash = 'live'"), 1);
+    assert_eq!(app.count("password_resets"), 1);
+}

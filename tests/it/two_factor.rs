@@ -113,7 +113,11 @@ async fn enrol_then_sign_in_with_a_code_keeping_next() {
     let (secret, _) = enrol(&browser).await;
     assert_eq!(platform_events(&app, "auth.2fa_enabled"), 1);
     let users = browser.get("/orgs/my-org/users").await;
-    assert!(users.body.contains("Password + TOTP"), "{}", users.body);
+    assert!(
+        users.body.contains("<td>Password + TOTP</td>"),
+        "{}",
+        users.body
+    );
     // Reloading the page shows the enrolled state, not the secret again.
     let page = browser.get("/account/2fa").await;
     assert!(!page.body.contains(&secret));
@@ -359,7 +363,7 @@ async fn disabling_needs_the_password_and_a_current_code() {
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(platform_events(&app, "auth.2fa_disabled"), 1);
     let users = browser.get("/orgs/my-org/users").await;
-    assert!(!users.body.contains("Password + TOTP"));
+    assert!(!users.body.contains("<td>Password + TOTP</td>"));
     sign_out(&browser).await;
     // The password alone signs in again.
     let page = app.client().login(ADMIN_EMAIL, ADMIN_PASSWORD).await;

@@ -1068,3 +1068,144 @@ async fn list_queries_use_an_index_for_filter_and_order() {
         );
     }
 }
+
+/// Marks an account as signing in with a second factor (the column and filter read it).
+fn uses_totp(app: &TestApp, user_id: &str) {
+    portcullis::db::two_factor::set_auth_method(&mut app.conn(), user_id, "password+totp").unwrap();
+}
+
+/// Every email of a filtered list, following its "next page" links.
+async fn all_pages(browser: &Browser, first: &str, keep: &str) -> Vec<String> {
+    let (mut seen, mut path) = (Vec::new(), first.to_string());
+    for _ in 0..10 {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, 200, "{path}");
+        seen.extend(row_emails(&page.body));
+        match next_link(&page.body) {
+            Some(next) => {
+                assert!(next.contains(keep), "{next} keeps {keep}");
+                path = next;
+            }
+            None => return seen,
+        }
+    }
+    panic!("too many pages from {first}");
+}
+
+#[actix_web::test]
+async fn the_auth_method_filter_keeps_to_its_members_with_other_filters_and_across_pages() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let mut totp = Vec::new();
+    for i in 0..60 {
+        let email = format!("totp{i:02}@example.com");
+        uses_totp(
+            &app,
+            &app.add_member(ORG, &email, "T", "Otp", "member", false),
+        );
+        totp.push(email);
+    }
+    for i in 0..5 {
+        let email = format!("boss{i}@example.com");
+        uses_totp(
+            &app,
+            &app.add_member(ORG, &email, "B", "Oss", "manager", false),
+        );
+        totp.push(email);
+    }
+    let mut password = vec![ADMIN_EMAIL.to_string()];
+    for i in 0..30 {
+        let email = format!("plain{i:02}@example.com");
+        app.add_member(ORG, &email, "P", "Lain", "member", false);
+        password.push(email);
+    }
+    // Another organization's member with a second factor never shows here.
+    app.create_org("other-org", "Other");
+    let outsider = app.add_member(
+        "other-org",
+        "outsider@example.com",
+        "O",
+        "S",
+        "member",
+        false,
+    );
+    uses_totp(&app, &outsider);
+
+    // The column names the method; the select is labelled and keeps the choice.
+    let first = admin.get(&users_path("?auth=totp")).await;
+    assert!(
+        first
+            .body
+            .contains("<label for=\"auth\">Auth method</label>")
+    );
+    assert!(first.body.contains("<option value=\"totp\" selected>"));
+    assert_eq!(first.body.matches("<td>Password + TOTP</td>").count(), 50);
+    assert!(!first.body.contains("<td>Password</td>"));
+    // Sorting keeps the filter too.
+    assert!(
+        first
+            .body
+            .contains("href=\"/orgs/my-org/users?auth=totp&#38;sort=name\"")
+    );
+
+    let mut seen = all_pages(&admin, &users_path("?auth=totp"), "auth=totp").await;
+    seen.sort();
+    totp.sort();
+    assert_eq!(seen, totp);
+    let mut seen = all_pages(
+        &admin,
+        &users_path("?auth=password&sort=-created"),
+        "auth=password",
+    )
+    .await;
+    seen.sort();
+    password.sort();
+    assert_eq!(seen, password);
+
+    // With another filter: both hold.
+    let managers = admin.get(&users_path("?auth=totp&role=manager")).await;
+    let mut emails = row_emails(&managers.body);
+    emails.sort();
+    assert_eq!(
+        emails,
+        (0..5)
+            .map(|i| format!("boss{i}@example.com"))
+            .collect::<Vec<_>>()
+    );
+    let searched = admin.get(&users_path("?auth=password&q=plain0")).await;
+    assert_eq!(row_emails(&searched.body).len(), 10);
+    let none = admin.get(&users_path("?auth=password&role=manager")).await;
+    assert!(row_emails(&none.body).is_empty());
+}
+
+#[actix_web::test]
+async fn an_unknown_auth_method_is_ignored_with_a_message() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", false);
+    uses_totp(&app, &bob);
+    let page = admin.get(&users_path("?auth=sms")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("There is no such auth method"),
+        "{}",
+        page.body
+    );
+    assert_eq!(row_emails(&page.body), vec![ADMIN_EMAIL, "bob@example.com"]);
+    for hostile in [
+        "?auth=password%2Btotp",
+        "?auth=%27%20OR%201%3D1%20--",
+        "?auth=totp&auth=password",
+        "?auth=",
+        &format!("?auth={}", "x".repeat(5000)),
+    ] {
+        let page = admin.get(&users_path(hostile)).await;
+        assert!(page.status < 500, "{hostile}: {}", page.status);
+        if page.status == 200 {
+            assert!(
+                row_emails(&page.body).contains(&"bob@example.com".to_string()),
+                "{hostile}"
+            );
+        }
+    }
+}

@@ -61,6 +61,8 @@ pub(super) enum Case {
     PasswordResetRequested,
     PasswordReset,
     TwoFactorPolicyChanged,
+    TwoFactorResetByOrgAdmin,
+    TwoFactorResetByPlatformAdmin,
 }
 
 /// (method, route as registered, the cases that exercise it)
@@ -237,6 +239,16 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
         "/orgs/{org}/settings/2fa",
         &[Case::TwoFactorPolicyChanged],
     ),
+    (
+        "POST",
+        "/orgs/{org}/users/{id}/2fa/reset",
+        &[Case::TwoFactorResetByOrgAdmin],
+    ),
+    (
+        "POST",
+        "/admin/users/{id}/2fa/reset",
+        &[Case::TwoFactorResetByPlatformAdmin],
+    ),
 ];
 
 pub(super) struct Expected {
@@ -323,6 +335,9 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
         | Case::AdminSessionsEnded => exercise_platform(&app, case).await,
         Case::PasswordResetRequested | Case::PasswordReset => exercise_reset(&app, case).await,
         Case::TwoFactorPolicyChanged => exercise_two_factor_policy(&app).await,
+        Case::TwoFactorResetByOrgAdmin | Case::TwoFactorResetByPlatformAdmin => {
+            exercise_two_factor_reset(&app, case).await
+        }
     };
     (app, before, expected)
 }

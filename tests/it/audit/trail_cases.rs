@@ -815,3 +815,21 @@ pub(super) async fn exercise_two_factor_policy(app: &TestApp) -> (usize, Expecte
         ),
     )
 }
+
+/// An admin resets Bob's two-factor: in the organization (an organization event), or
+/// from the platform page (a platform event).
+pub(super) async fn exercise_two_factor_reset(app: &TestApp, case: Case) -> (usize, Expected) {
+    let InOrg { browser, org, bob } = in_org(app).await;
+    crate::two_factor::enrol(&app.member_browser(BOB).await).await;
+    let (path, org) = match case {
+        Case::TwoFactorResetByOrgAdmin => (
+            format!("/orgs/my-org/users/{bob}/2fa/reset"),
+            Some(org.as_str()),
+        ),
+        _ => (format!("/admin/users/{bob}/2fa/reset"), None),
+    };
+    let (before, page) = post_counted(app, &browser, &path, &[]).await;
+    assert_eq!(page.status, 303, "{case:?}: {}", page.body);
+    let expected = Expected::new("user.two_factor_reset", ADMIN_EMAIL, (&bob, BOB), org);
+    (before, expected)
+}

@@ -28,7 +28,7 @@ async fn journey_07_users_tab_search_filters_sort_pages_and_profile_tabs() {
     journey("journey_07_users_tab", |j| async move {
         let admin = create_first_admin(&j, &app, Js::On).await?;
         add_people(&app, 55);
-        app.add_member(
+        let grace = app.add_member(
             ORG,
             "grace.hopper@example.com",
             "Grace",
@@ -36,6 +36,7 @@ async fn journey_07_users_tab_search_filters_sort_pages_and_profile_tabs() {
             "manager",
             false,
         );
+        portcullis::db::two_factor::set_auth_method(&mut app.conn(), &grace, "password+totp")?;
         let idle = app.add_member(ORG, "idle@example.com", "Ivy", "Idle", "member", false);
         app.deactivate_for_setup(ORG, &idle);
         admin.open("/orgs/acme/users").await?;
@@ -52,6 +53,22 @@ async fn journey_07_users_tab_search_filters_sort_pages_and_profile_tabs() {
         admin.select("Role", "Manager").await?;
         admin.press("Apply").await?;
         ensure!(admin.rows("email").await? == ["grace.hopper@example.com"]);
+
+        // The Auth method filter, alone and kept when the page is sorted.
+        admin.select("Role", "All roles").await?;
+        admin.select("Auth method", "Password + TOTP").await?;
+        admin.press("Apply").await?;
+        ensure!(admin.rows("email").await? == ["grace.hopper@example.com"]);
+        let row = admin.row_text("grace.hopper@example.com").await?;
+        ensure!(row.contains("Password + TOTP"), "{row}");
+        admin.follow("Name").await?;
+        ensure!(admin.rows("email").await? == ["grace.hopper@example.com"]);
+        admin.select("Auth method", "Password").await?;
+        admin.press("Apply").await?;
+        let with_password = admin.rows("email").await?;
+        ensure!(with_password.len() == 50, "{with_password:?}");
+        ensure!(!with_password.contains(&"grace.hopper@example.com".to_string()));
+        admin.select("Auth method", "All").await?;
 
         admin.select("Role", "All roles").await?;
         admin.select("Sort by", "Email (Z–A)").await?;
