@@ -2,7 +2,8 @@
 
 use diesel::prelude::*;
 
-use crate::db::schema::{memberships, users};
+use crate::db::memberships::{self, NewMembership};
+use crate::db::schema::users;
 use crate::db::{self, DbConnection, organizations, roles};
 use crate::domain::names::sort_key;
 use crate::domain::roles::{ENGINEER, MANAGER, MEMBER};
@@ -46,12 +47,10 @@ struct SeedUser {
     last_active_at: Option<chrono::NaiveDateTime>,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = memberships)]
-struct SeedMembership {
-    org_id: String,
+/// A membership's own values; `memberships::insert_many` takes them borrowed.
+struct SeedMembership<'a> {
     user_id: String,
-    role_id: String,
+    role_id: &'a str,
     status: &'static str,
     email: String,
     sort_name: String,
@@ -109,12 +108,11 @@ pub fn seed_members(
                 start - chrono::Duration::seconds((i * 37 % 2_000_000) as i64)
             };
             new_members.push(SeedMembership {
-                org_id: org.id.clone(),
                 user_id: id.clone(),
                 role_id: match i % 20 {
-                    0 => manager.clone(),
-                    1..=4 => engineer.clone(),
-                    _ => member.clone(),
+                    0 => &manager,
+                    1..=4 => &engineer,
+                    _ => &member,
                 },
                 status: if i % 10 == 9 { "inactive" } else { "active" },
                 email: email.clone(),
@@ -135,26 +133,31 @@ pub fn seed_members(
                 last_active_at: None,
             });
         }
-        // Multi-row inserts only compile against a concrete backend.
+        let new_members: Vec<NewMembership> = new_members
+            .iter()
+            .map(|m| NewMembership {
+                org_id: &org.id,
+                user_id: &m.user_id,
+                role_id: m.role_id,
+                status: m.status,
+                email: &m.email,
+                sort_name: &m.sort_name,
+                created_at: m.created_at,
+                last_active_at: m.last_active_at,
+            })
+            .collect();
         db::write_tx(conn, |conn| -> anyhow::Result<()> {
+            // Multi-row inserts only compile against a concrete backend.
             match conn {
-                DbConnection::Sqlite(c) => {
-                    diesel::insert_into(users::table)
-                        .values(&new_users)
-                        .execute(c)?;
-                    diesel::insert_into(memberships::table)
-                        .values(&new_members)
-                        .execute(c)?;
-                }
-                DbConnection::Postgresql(c) => {
-                    diesel::insert_into(users::table)
-                        .values(&new_users)
-                        .execute(c)?;
-                    diesel::insert_into(memberships::table)
-                        .values(&new_members)
-                        .execute(c)?;
-                }
-            }
+                DbConnection::Sqlite(c) => diesel::insert_into(users::table)
+                    .values(&new_users)
+                    .execute(c)?,
+                DbConnection::Postgresql(c) => diesel::insert_into(users::table)
+                    .values(&new_users)
+                    .execute(c)?,
+            };
+            // Through `memberships`, which counts them in the organization's counters.
+            memberships::insert_many(conn, &new_members)?;
             Ok(())
         })?;
         added += size;

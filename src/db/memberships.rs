@@ -43,7 +43,8 @@ pub struct NewMembership<'a> {
 }
 
 /// Adds an active member; `email` and the name are copied so the Users tab can sort by
-/// them with an index that starts with the organization.
+/// them with an index that starts with the organization. Counts the member in the
+/// organization's `member_counts`, in the caller's transaction.
 pub fn insert(
     conn: &mut DbConnection,
     org_id: &str,
@@ -51,19 +52,44 @@ pub fn insert(
     role_id: &str,
 ) -> QueryResult<()> {
     let sort_name = super::users::sort_key(&user.first_name, &user.last_name);
-    diesel::insert_into(memberships::table)
-        .values(NewMembership {
+    insert_many(
+        conn,
+        &[NewMembership {
             org_id,
             user_id: &user.id,
             role_id,
-            status: "active",
+            status: ACTIVE,
             email: &user.email,
             sort_name: &sort_name,
             created_at: now(),
             last_active_at: never(),
-        })
-        .execute(conn)
-        .map(|_| ())
+        }],
+    )
+}
+
+/// Adds these memberships in one statement (seeding) and counts them in their
+/// organizations' `member_counts`, in the caller's transaction.
+pub fn insert_many(conn: &mut DbConnection, rows: &[NewMembership<'_>]) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // Multi-row inserts only compile against a concrete backend.
+    match conn {
+        DbConnection::Sqlite(c) => diesel::insert_into(memberships::table)
+            .values(rows)
+            .execute(c)?,
+        DbConnection::Postgresql(c) => diesel::insert_into(memberships::table)
+            .values(rows)
+            .execute(c)?,
+    };
+    let mut added: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
+    for row in rows {
+        *added.entry((row.org_id, row.status)).or_default() += 1;
+    }
+    for ((org_id, status), n) in added {
+        super::member_counts::adjust(conn, org_id, &[(status, n)])?;
+    }
+    Ok(())
 }
 
 /// The caller's active membership in the organization named by `slug`, with its role.
@@ -360,37 +386,6 @@ fn run_list_page(
     ))
 }
 
-#[derive(QueryableByName)]
-struct CountRow {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
-/// Members with this status, counted up to `cap` (shown as "10,000+"): exact totals of
-/// big sets cost a scan and nobody needs them.
-pub fn capped_count(
-    conn: &mut DbConnection,
-    org_id: &str,
-    status: &str,
-    cap: i64,
-) -> QueryResult<i64> {
-    use diesel::sql_types::{BigInt, Text};
-    let sql = match super::backend(conn) {
-        super::Backend::Sqlite => {
-            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM memberships WHERE org_id = ? AND status = ? LIMIT ?) AS t"
-        }
-        super::Backend::Postgres => {
-            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM memberships WHERE org_id = $1 AND status = $2 LIMIT $3) AS t"
-        }
-    };
-    diesel::sql_query(sql)
-        .bind::<Text, _>(org_id)
-        .bind::<Text, _>(status)
-        .bind::<BigInt, _>(cap)
-        .get_result::<CountRow>(conn)
-        .map(|r| r.n)
-}
-
 pub fn find(
     conn: &mut DbConnection,
     org_id: &str,
@@ -416,19 +411,40 @@ pub fn find(
     }))
 }
 
+pub const ACTIVE: &str = "active";
+pub const INACTIVE: &str = "inactive";
+
+/// Sets the membership's status and moves it between the organization's counts, in the
+/// caller's transaction. The update only matches a row holding the other status, so the
+/// count moves exactly when the row did, even when two transactions race on it (the
+/// second, after waiting for the first's row lock, matches nothing). Answers the number
+/// of rows changed: 0 when the member is not there or already has that status.
 pub fn set_status(
     conn: &mut DbConnection,
     org_id: &str,
     user_id: &str,
     status: &str,
 ) -> QueryResult<usize> {
-    diesel::update(
+    let from = match status {
+        ACTIVE => INACTIVE,
+        INACTIVE => ACTIVE,
+        other => {
+            return Err(diesel::result::Error::QueryBuilderError(
+                format!("no membership status {other:?}").into(),
+            ));
+        }
+    };
+    let changed = diesel::update(
         memberships::table
             .filter(memberships::org_id.eq(org_id))
-            .filter(memberships::user_id.eq(user_id)),
+            .filter(memberships::user_id.eq(user_id))
+            .filter(memberships::status.eq(from)),
     )
     .set(memberships::status.eq(status))
-    .execute(conn)
+    .execute(conn)?;
+    let n = changed as i64;
+    super::member_counts::adjust(conn, org_id, &[(from, -n), (status, n)])?;
+    Ok(changed)
 }
 
 pub fn set_role(
@@ -457,13 +473,21 @@ pub fn set_sort_name(
         .execute(conn)
 }
 
+/// Deletes the membership and takes it off the organization's count of its status, in
+/// the caller's transaction (the status comes back from the DELETE itself, so it is the
+/// one the row had when it went).
 pub fn delete(conn: &mut DbConnection, org_id: &str, user_id: &str) -> QueryResult<usize> {
-    diesel::delete(
+    let statuses: Vec<String> = diesel::delete(
         memberships::table
             .filter(memberships::org_id.eq(org_id))
             .filter(memberships::user_id.eq(user_id)),
     )
-    .execute(conn)
+    .returning(memberships::status)
+    .get_results(conn)?;
+    for status in &statuses {
+        super::member_counts::adjust(conn, org_id, &[(status.as_str(), -1)])?;
+    }
+    Ok(statuses.len())
 }
 
 /// Whether at least one active member with an active account holds a role with

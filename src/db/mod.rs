@@ -6,6 +6,7 @@ pub mod email_outbox;
 pub mod groups;
 pub mod invitations;
 pub mod login_attempts;
+pub mod member_counts;
 pub mod memberships;
 pub mod org_two_factor;
 pub mod organizations;

@@ -237,10 +237,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    member_counts (org_id, status) {
+        org_id -> Text,
+        status -> Text,
+        n -> BigInt,
+    }
+}
+
 diesel::joinable!(roles -> organizations (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> organizations (org_id));
 diesel::joinable!(memberships -> roles (role_id));
+diesel::joinable!(member_counts -> organizations (org_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(groups -> roles (role_id));
 diesel::joinable!(pool_members -> pools (pool_id));
@@ -252,6 +261,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     roles,
     memberships,
+    member_counts,
     groups,
     group_members,
     pools,

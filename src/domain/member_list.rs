@@ -9,12 +9,11 @@ use super::roles::Permission;
 use super::timefmt;
 use super::two_factor::{AUTH_METHOD_PASSWORD, AUTH_METHOD_TOTP};
 use crate::db::groups::{self, Group};
+use crate::db::member_counts;
 use crate::db::memberships::{self, Cursor, ListFilter, MemberRow, Search, SortKey};
 use crate::db::roles::{self, Role};
 use crate::db::{self, DbConnection};
 
-/// Counts in the header stop here: exact totals of big sets cost a scan.
-const COUNT_CAP: i64 = 10_000;
 pub const MAX_SEARCH_CHARS: usize = 100;
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -212,6 +211,7 @@ pub fn load_page(
         .then(|| rows.last().map(|r| r.cursor(filter.sort)))
         .flatten();
     let can_manage = actor.standing().may(Permission::UsersManage);
+    let counts = member_counts::by_status(conn, org_id)?;
     Ok(UsersList {
         rows: user_rows(conn, actor, rows)?,
         q: params.q.clone().unwrap_or_default(),
@@ -227,8 +227,8 @@ pub fn load_page(
         } else {
             Vec::new()
         },
-        active_count: capped_count(conn, org_id, "active")?,
-        inactive_count: capped_count(conn, org_id, "inactive")?,
+        active_count: timefmt::count(counts.active),
+        inactive_count: timefmt::count(counts.inactive),
         can_manage,
         notice: problem
             .map(|p| p.to_string())
@@ -250,11 +250,6 @@ fn chosen_role(roles: &[Role], wanted: Option<&str>) -> (Option<String>, Option<
             ),
         },
     }
-}
-
-fn capped_count(conn: &mut DbConnection, org_id: &str, status: &str) -> QueryResult<String> {
-    let count = memberships::capped_count(conn, org_id, status, COUNT_CAP)?;
-    Ok(timefmt::count(count, COUNT_CAP))
 }
 
 fn user_rows(

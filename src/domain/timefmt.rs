@@ -39,18 +39,18 @@ pub fn relative(now: NaiveDateTime, t: NaiveDateTime) -> String {
     }
 }
 
-/// A count with thousands separators; at the cap, "10,000+".
-pub fn count(n: i64, cap: i64) -> String {
-    let digits = n.min(cap).to_string();
-    let mut out = String::new();
+/// An exact count with thousands separators: "1,234,567".
+pub fn count(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
-    }
-    if n >= cap {
-        out.push('+');
     }
     out
 }
@@ -74,10 +74,15 @@ mod tests {
     }
 
     #[test]
-    fn counts_are_grouped_and_capped() {
-        assert_eq!(count(7, 10_000), "7");
-        assert_eq!(count(1234, 10_000), "1,234");
-        assert_eq!(count(10_000, 10_000), "10,000+");
-        assert_eq!(count(123_456, 1_000_000), "123,456");
+    fn counts_are_exact_and_grouped_by_thousands() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(7), "7");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1234), "1,234");
+        assert_eq!(count(10_000), "10,000");
+        assert_eq!(count(10_050), "10,050");
+        assert_eq!(count(123_456), "123,456");
+        assert_eq!(count(1_000_000), "1,000,000");
+        assert_eq!(count(-1234), "-1,234");
     }
 }

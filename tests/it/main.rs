@@ -8,6 +8,7 @@ mod authz;
 mod browser;
 mod cli;
 mod confirm;
+mod counters;
 mod disk_full;
 mod frame;
 mod fuzz;
