@@ -260,6 +260,11 @@ pub fn build_pool(target: &DbTarget, options: PoolOptions) -> anyhow::Result<DbP
     let manager = ConnectionManager::new(target.clone());
     let pool = r2d2::Pool::builder()
         .max_size(options.max_size)
+        // Connections open as load needs them and close after idling, instead of all
+        // `max_size` at start-up: an idle portal holds one, and memory taken under load
+        // (each SQLite connection's page cache) is given back once it passes.
+        .min_idle(Some(1))
+        .idle_timeout(Some(Duration::from_secs(60)))
         .connection_timeout(options.connection_timeout)
         .build(manager)
         .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
