@@ -255,22 +255,30 @@ async fn a_shown_session_id_cannot_stand_in_for_the_cookie() {
 
 #[actix_web::test]
 async fn a_new_browser_gets_a_new_signin_email_and_a_known_one_does_not() {
-    let app = spawn_app().await;
+    // Read as delivered: the outbox drops a body once the email is sent.
+    let smtp = crate::smtp::SmtpServer::start();
+    let url = smtp.url();
+    let app = spawn_app_with(move |s| s.smtp_url = Some(url)).await;
     app.setup_admin().await;
     assert_eq!(app.count(ALERTS), 0);
 
     let chrome = signed_in_as_admin(&app, CHROME_LINUX).await;
     assert_eq!(app.count(ALERTS), 1, "a browser new to the account");
-    let body: String = {
-        use portcullis::db::schema::email_outbox;
-        let mut conn = app.conn();
-        let conn: &mut DbConnection = &mut conn;
-        email_outbox::table
-            .filter(email_outbox::subject.like("New sign-in%"))
-            .select(email_outbox::text_body)
-            .first(conn)
-            .unwrap()
+    let delivered = async {
+        loop {
+            let alert = smtp.received().into_iter().find(|m| {
+                m.header("Subject")
+                    .is_some_and(|s| s.starts_with("New sign-in"))
+            });
+            match alert {
+                Some(alert) => break alert.decoded(),
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     };
+    let body = tokio::time::timeout(Duration::from_secs(30), delivered)
+        .await
+        .expect("the new sign-in email is delivered");
     for part in [
         "Chrome",
         "Linux",
