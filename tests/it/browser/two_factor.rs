@@ -28,15 +28,7 @@ async fn journey_two_factor_enrol_then_sign_in_with_a_code_and_a_recovery_code()
         chrome.open_menu("Account menu").await?;
         chrome.follow("Your account").await?;
         chrome.follow("Two-factor authentication settings").await?;
-        let secret = chrome
-            .client
-            .find(Locator::Css("code[data-totp-secret]"))
-            .await
-            .context("the key is shown as text")?
-            .text()
-            .await?
-            .split_whitespace()
-            .collect::<String>();
+        let secret = shown_secret(&chrome).await?;
         // The enrolment code is for the previous step, so the sign-in code below (current
         // step) is a later one, as the replay rule requires.
         chrome
@@ -81,10 +73,9 @@ async fn journey_two_factor_enrol_then_sign_in_with_a_code_and_a_recovery_code()
     .await;
 }
 
-/// Turns two-factor on from the enrolment page the browser is on, typing the code for
-/// the key shown there (the previous step's, so the current one stays fresh).
-async fn turn_on_here(chrome: &super::Chrome) -> anyhow::Result<()> {
-    let secret = chrome
+/// The key the enrolment page shows as text, as a person types it into their app.
+async fn shown_secret(chrome: &super::Chrome) -> anyhow::Result<String> {
+    Ok(chrome
         .client
         .find(Locator::Css("code[data-totp-secret]"))
         .await
@@ -92,7 +83,13 @@ async fn turn_on_here(chrome: &super::Chrome) -> anyhow::Result<()> {
         .text()
         .await?
         .split_whitespace()
-        .collect::<String>();
+        .collect())
+}
+
+/// Turns two-factor on from the enrolment page the browser is on, typing the code for
+/// the key shown there (the previous step's, so the current one stays fresh).
+async fn turn_on_here(chrome: &super::Chrome) -> anyhow::Result<()> {
+    let secret = shown_secret(chrome).await?;
     chrome
         .fill("Code from the app", &totp::code_at(&secret, now() - 30))
         .await?;
@@ -134,6 +131,48 @@ async fn journey_two_factor_org_policy_sends_a_member_to_enrolment() {
         member.open("/orgs/acme/users").await?;
         ensure!(member.row_attr("mia@example.com", "email").await? == "mia@example.com");
         member.expect_no_text("requires two-factor").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// A member who lost their phone: the Admin resets their two-factor from the profile,
+/// through the confirmation page (without JavaScript), and the member signs in with the
+/// password alone.
+#[actix_web::test]
+async fn journey_two_factor_admin_resets_a_members_two_factor() {
+    let app = spawn_app().await;
+    journey("journey_two_factor_reset", |j| async move {
+        let admin = create_first_admin(&j, &app, Js::Off).await?;
+        app.add_member("acme", "mia@example.com", "Mia", "Member", "member", true);
+        let member = j.browser_with(&app, Js::On).await?;
+        member.open("/login").await?;
+        member.sign_in("mia@example.com", MEMBER_PASSWORD).await?;
+        member.open("/account/2fa").await?;
+        turn_on_here(&member).await?;
+        member.sign_out().await?;
+
+        admin.open("/orgs/acme/users").await?;
+        admin
+            .follow_in_row("mia@example.com", "mia@example.com")
+            .await?;
+        admin.follow("Reset two-factor").await?;
+        admin
+            .expect_text("Reset two-factor authentication of mia@example.com?")
+            .await?;
+        admin.press("Reset two-factor of mia@example.com").await?;
+        admin
+            .expect_text("Two-factor authentication of mia@example.com was reset")
+            .await?;
+        let row_after = {
+            admin.open("/orgs/acme/users").await?;
+            admin.row_text("mia@example.com").await?
+        };
+        ensure!(!row_after.contains("TOTP"), "{row_after}");
+
+        member.open("/login").await?;
+        member.sign_in("mia@example.com", MEMBER_PASSWORD).await?;
+        member.expect_path("/orgs/acme/users").await?;
         Ok(())
     })
     .await;
