@@ -26,62 +26,15 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, Browser, Page, TestDb, hidden_value, spawn_app};
+use crate::helpers::{Route, registered_routes};
 
-/// The form limit (`web::FormConfig` in src/startup.rs).
+/// The form limit (`domain::input::MAX_FORM_BYTES`).
 const FORM_LIMIT: usize = 256 * 1024;
 const ORG: &str = "my-org";
 const OTHER_ORG: &str = "other";
 
 // ---------------------------------------------------------------------------------------
-// The route table, read the way `every_post_route_is_in_the_audit_table` reads it.
-
-#[derive(Clone, Debug)]
-struct Route {
-    method: &'static str,
-    path: String,
-}
-
-fn routes() -> Vec<Route> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut sources = vec![dir.join("startup.rs")];
-    for entry in std::fs::read_dir(dir.join("routes")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "rs") {
-            sources.push(path);
-        }
-    }
-    sources.sort();
-    let mut found = Vec::new();
-    for path in sources {
-        let source = std::fs::read_to_string(&path).unwrap();
-        for (method, needle) in [("GET", "web::get()"), ("POST", "web::post()")] {
-            for (at, _) in source.match_indices(needle) {
-                let head = &source[..at];
-                let mut calls: Vec<usize> = [head.rfind(".route("), head.rfind("resource(")]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                calls.sort_unstable_by(|a, b| b.cmp(a));
-                let literal = calls
-                    .into_iter()
-                    .map(|call| &source[call..at])
-                    .find(|text| text.contains('"'))
-                    .unwrap_or_else(|| panic!("cannot read a route in {}", path.display()));
-                let start = literal.find('"').unwrap() + 1;
-                let end = literal[start..].find('"').unwrap() + start;
-                found.push(Route {
-                    method,
-                    path: literal[start..end].to_string(),
-                });
-            }
-        }
-    }
-    assert!(
-        found.len() > 20,
-        "few routes found: is the scanner still right?"
-    );
-    found
-}
+// The route table, as registered in the source (`helpers::registered_routes`).
 
 /// Which proptest run a route belongs to. Anything new lands in one of them.
 fn family(path: &str) -> &'static str {
@@ -1034,7 +987,7 @@ async fn still_admin(state: &mut State, address: &str) {
 
 fn run_family(family_name: &str, actor: Actor, default_cases: u32) {
     watch_panics();
-    let all = routes();
+    let all = registered_routes();
     let chosen: Vec<Route> = all
         .into_iter()
         .filter(|r| family_name.is_empty() || family(&r.path) == family_name)
@@ -1193,7 +1146,7 @@ fn anonymous_hostile_input_gets_no_5xx_and_changes_nothing() {
 
 #[test]
 fn every_route_is_fuzzed_with_its_fields() {
-    let routes = routes();
+    let routes = registered_routes();
     // Every path parameter has real values or is a token (hostile values only).
     let real = Real {
         user_ids: vec!["u".into()],

@@ -583,3 +583,57 @@ pub fn account_form(
         ("password_confirm", password.into()),
     ]
 }
+
+/// A route as registered in the source: its method and path pattern.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: String,
+}
+
+/// Every `.route("...", web::get()/post()...)` and `web::resource("...")...route(...)` in
+/// src/startup.rs and src/routes/, read from the source so a new route cannot escape the
+/// tests that walk them all.
+pub fn registered_routes() -> Vec<Route> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut sources = vec![dir.join("startup.rs")];
+    for entry in std::fs::read_dir(dir.join("routes")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            sources.push(path);
+        }
+    }
+    sources.sort();
+    let mut found = Vec::new();
+    for path in sources {
+        let source = std::fs::read_to_string(&path).unwrap();
+        for (method, needle) in [("GET", "web::get()"), ("POST", "web::post()")] {
+            for (at, _) in source.match_indices(needle) {
+                // The path is the first string literal of the `.route("...", web::post()`
+                // or `web::resource("...")...route(web::post()` this belongs to.
+                let head = &source[..at];
+                let mut calls: Vec<usize> = [head.rfind(".route("), head.rfind("resource(")]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                calls.sort_unstable_by(|a, b| b.cmp(a));
+                let literal = calls
+                    .into_iter()
+                    .map(|call| &source[call..at])
+                    .find(|text| text.contains('"'))
+                    .unwrap_or_else(|| panic!("cannot read a route in {}", path.display()));
+                let start = literal.find('"').unwrap() + 1;
+                let end = literal[start..].find('"').unwrap() + start;
+                found.push(Route {
+                    method,
+                    path: literal[start..end].to_string(),
+                });
+            }
+        }
+    }
+    assert!(
+        found.len() > 20,
+        "few routes found: is the scanner still right?"
+    );
+    found
+}

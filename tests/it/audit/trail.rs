@@ -380,39 +380,11 @@ async fn every_state_changing_route_writes_exactly_one_event() {
 /// test by being forgotten.
 #[test]
 fn every_post_route_is_in_the_audit_table() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut sources = vec![dir.join("startup.rs")];
-    for entry in std::fs::read_dir(dir.join("routes")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "rs") {
-            sources.push(path);
-        }
-    }
-    let mut found = Vec::new();
-    let mut registrations = 0;
-    for path in sources {
-        let source = std::fs::read_to_string(&path).unwrap();
-        for (at, _) in source.match_indices("web::post()") {
-            registrations += 1;
-            // The path is the first string literal of the `.route("...", web::post()`
-            // or `web::resource("...")...route(web::post()` this belongs to.
-            let head = &source[..at];
-            let mut calls: Vec<usize> = [head.rfind(".route("), head.rfind("resource(")]
-                .into_iter()
-                .flatten()
-                .collect();
-            calls.sort_unstable_by(|a, b| b.cmp(a));
-            let literal = calls
-                .into_iter()
-                .map(|call| &source[call..at])
-                .find(|text| text.contains('"'))
-                .unwrap_or_else(|| panic!("cannot read a POST route in {}", path.display()));
-            let start = literal.find('"').unwrap() + 1;
-            let end = literal[start..].find('"').unwrap() + start;
-            found.push(literal[start..end].to_string());
-        }
-    }
-    assert_eq!(found.len(), registrations);
+    let found: Vec<String> = registered_routes()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.path)
+        .collect();
     assert!(
         !found.is_empty(),
         "no POST route found: is the scanner still right?"
