@@ -514,11 +514,11 @@ pub async fn reset_two_factor(
         two_factor_reset::reset(conn, &by, &user_id, &public_url, &origin)
     })
     .await?;
-    if !was_enrolled {
-        return Ok(super::users::nothing_to_reset(&session, &user.email, &back));
-    }
-    state.mail.wake();
-    let message = format!("Two-factor authentication of {} was reset.", user.email);
-    flash(&session, "success", message);
-    Ok(see_other(&back))
+    Ok(super::users::two_factor_reset_done(
+        &state,
+        &session,
+        &user.email,
+        was_enrolled,
+        &back,
+    ))
 }

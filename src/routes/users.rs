@@ -815,13 +815,30 @@ pub async fn reset_two_factor(
         })
         .await?;
     let profile = format!("/orgs/{}/users/{}", ctx.org.slug, user.id);
+    Ok(two_factor_reset_done(
+        &state,
+        &session,
+        &user.email,
+        was_enrolled,
+        &profile,
+    ))
+}
+
+/// Where a two-factor reset ends, from an organization or from the platform page: the
+/// notification sent on its way, or "nothing to reset" when there was no second factor.
+pub(crate) fn two_factor_reset_done(
+    state: &AppState,
+    session: &Session,
+    email: &str,
+    was_enrolled: bool,
+    back: &str,
+) -> HttpResponse {
     if !was_enrolled {
-        return Ok(nothing_to_reset(&session, &user.email, &profile));
+        return nothing_to_reset(session, email, back);
     }
     state.mail.wake();
     let message = format!(
-        "Two-factor authentication of {} was reset: they now sign in with their password alone.",
-        user.email
+        "Two-factor authentication of {email} was reset: they now sign in with their password alone."
     );
-    Ok(done(&session, message, &profile))
+    done(session, message, back)
 }
