@@ -7,30 +7,16 @@
 //! It runs the `portcullis` binary itself (as an operator would), seeds it through the
 //! CLI, and reads VmRSS / VmHWM from /proc for that process only.
 
-use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{Server, create_admin, env_or, free_port, portcullis, wait_ready};
 
 /// The organization a fresh installation starts with.
 const ORG: &str = "my-org";
 const ADMIN: &str = "bench-admin@example.com";
 const PASSWORD: &str = "bench password 123";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn portcullis(data_dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    command
-        .env("PORTCULLIS_DATA_DIR", data_dir)
-        .env("PORTCULLIS_LOG", "warn")
-        .env_remove("PORTCULLIS_DATABASE_URL");
-    command
-}
 
 /// (current, peak) resident set of a process, in MiB.
 fn rss_mib(pid: u32) -> (f64, f64) {
@@ -47,32 +33,13 @@ fn rss_mib(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let members: u64 = env_or("BENCH_MEMBERS", 10_000);
     let signins: usize = env_or("BENCH_SIGNINS", 200);
     let read_seconds: u64 = env_or("BENCH_READ_SECONDS", 60);
     let dir = tempfile::tempdir()?;
 
-    let mut admin = portcullis(dir.path())
-        .args(["create-admin", "--email", ADMIN])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()?;
-    admin
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{PASSWORD}\n").as_bytes())?;
-    anyhow::ensure!(admin.wait()?.success(), "create-admin failed");
+    create_admin(dir.path(), ADMIN, PASSWORD)?;
     let seeded = portcullis(dir.path())
         .args(["seed-demo", "--org", ORG, "--members", &members.to_string()])
         .stdout(Stdio::null())
@@ -80,9 +47,7 @@ fn main() -> anyhow::Result<()> {
         .status()?;
     anyhow::ensure!(seeded.success(), "seed-demo failed");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let server = Server(
         portcullis(dir.path())
             .arg("serve")
@@ -147,23 +112,6 @@ fn main() -> anyhow::Result<()> {
             );
             anyhow::Ok(())
         })
-}
-
-async fn wait_ready(base: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status() == 200
-        {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(30),
-            "server not ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn sign_in(base: &str) -> anyhow::Result<reqwest::Client> {

@@ -9,38 +9,15 @@
 //! throttle lifted so that every request does the full work, and the outbox writing
 //! `.eml` files, as a fresh installation does.
 
-use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{Server, create_admin, env_or, free_port, portcullis, wait_ready};
 
 const KNOWN: &str = "bench-admin@example.com";
 const PASSWORD: &str = "bench password 123";
 const UNKNOWN: &str = "nobody-here@example.com";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn portcullis(data_dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    command
-        .env("PORTCULLIS_DATA_DIR", data_dir)
-        .env("PORTCULLIS_LOG", "warn")
-        .env_remove("PORTCULLIS_DATABASE_URL");
-    command
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The value at quantile `q` of sorted durations, in milliseconds.
 fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
@@ -55,21 +32,9 @@ fn main() -> anyhow::Result<()> {
     let requests: usize = env_or("BENCH_REQUESTS", 200);
     let dir = tempfile::tempdir()?;
 
-    let mut admin = portcullis(dir.path())
-        .args(["create-admin", "--email", KNOWN])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()?;
-    admin
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{PASSWORD}\n").as_bytes())?;
-    anyhow::ensure!(admin.wait()?.success(), "create-admin failed");
+    create_admin(dir.path(), KNOWN, PASSWORD)?;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let server = Server(
         portcullis(dir.path())
             .arg("serve")
@@ -124,23 +89,6 @@ fn main() -> anyhow::Result<()> {
         })?;
     drop(server);
     Ok(())
-}
-
-async fn wait_ready(base: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status() == 200
-        {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(30),
-            "server not ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The anonymous visitor's CSRF token, which travels in its session cookie.
