@@ -225,20 +225,18 @@ impl FromRequest for OrgCtx {
                     if let Err(e) = memberships::touch(conn, &org.id, &user_id) {
                         tracing::warn!(error = %e, "could not record membership activity");
                     }
-                    Ok(Some((org, membership, role, perms, rank, demand)))
+                    Ok(Some(OrgCtx {
+                        current,
+                        org,
+                        membership,
+                        role,
+                        perms,
+                        rank,
+                        two_factor: demand,
+                    }))
                 })
                 .await?;
-            let (org, membership, role, perms, rank, two_factor) =
-                found.ok_or(AppError::NotFound)?;
-            Ok(OrgCtx {
-                current,
-                org,
-                membership,
-                role,
-                perms,
-                rank,
-                two_factor,
-            })
+            found.ok_or(AppError::NotFound)
         })
     }
 }
