@@ -128,14 +128,15 @@ fn run(
         )
     })?;
     let wake = Arc::new(Notify::new());
-    let mail = MailHandle::new(wake.clone(), mailer.logs_links());
+    let reset_requests = Arc::new(Notify::new());
+    let mail = MailHandle::new(wake.clone(), reset_requests.clone(), mailer.logs_links());
     let outbox = outbox::Worker {
         pool: pool.clone(),
         mailer: Arc::new(mailer),
         from,
         poll_interval: settings.mail_poll_interval,
         retry_delay: settings.mail_retry_delay,
-        wake,
+        wake: wake.clone(),
     }
     .spawn();
     let state = web::Data::new(AppState {
@@ -148,6 +149,14 @@ fn run(
     });
     let metrics = web::Data::new(crate::web::metrics::Metrics::default());
     let device_key = web::Data::new(crate::web::device::DeviceKey::derive(&key));
+    spawn_reset_worker(ResetWorker {
+        pool: pool.clone(),
+        requests: reset_requests,
+        mail_wake: wake,
+        ttl: state.settings.password_reset_ttl,
+        public_url: state.settings.public_url(),
+        poll_interval: state.settings.mail_poll_interval,
+    });
     spawn_housekeeping(pool, limits);
     spawn_memory_return();
     let server = HttpServer::new(move || {
@@ -197,6 +206,51 @@ fn spawn_memory_return() {
             // SAFETY: malloc_trim only releases free pages; it is thread-safe.
             unsafe {
                 libc::malloc_trim(0);
+            }
+        }
+    });
+}
+
+struct ResetWorker {
+    pool: DbPool,
+    requests: Arc<Notify>,
+    mail_wake: Arc<Notify>,
+    ttl: Duration,
+    public_url: String,
+    poll_interval: Duration,
+}
+
+/// Turns queued "forgot password" requests into links, emails and audit events, after the
+/// request page has answered (`domain::password_reset::handle_next`). The poll picks up
+/// what another instance queued, or what a crash left.
+fn spawn_reset_worker(worker: ResetWorker) {
+    actix_web::rt::spawn(async move {
+        let ttl = match chrono::Duration::from_std(worker.ttl) {
+            Ok(ttl) => ttl,
+            Err(e) => return tracing::error!(error = %e, "password reset TTL out of range"),
+        };
+        loop {
+            let (pool, public_url) = (worker.pool.clone(), worker.public_url.clone());
+            let handled = web::block(move || -> anyhow::Result<usize> {
+                let mut conn = pool.get()?;
+                let mut handled = 0;
+                while crate::domain::password_reset::handle_next(&mut conn, ttl, &public_url)?
+                    .is_some()
+                {
+                    handled += 1;
+                }
+                Ok(handled)
+            })
+            .await;
+            match handled {
+                Ok(Ok(0)) => {}
+                Ok(Ok(_)) => worker.mail_wake.notify_one(),
+                Ok(Err(e)) => tracing::warn!(error = %e, "password reset requests failed"),
+                Err(e) => tracing::warn!(error = %e, "password reset requests failed"),
+            }
+            tokio::select! {
+                _ = actix_web::rt::time::sleep(worker.poll_interval) => {}
+                _ = worker.requests.notified() => {}
             }
         }
     });

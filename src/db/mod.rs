@@ -10,6 +10,7 @@ pub mod member_counts;
 pub mod memberships;
 pub mod org_two_factor;
 pub mod organizations;
+pub mod password_reset_requests;
 pub mod password_resets;
 pub mod pools;
 pub mod roles;

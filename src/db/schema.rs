@@ -228,6 +228,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    password_reset_requests (id) {
+        id -> Text,
+        email -> Text,
+        ip -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        requested_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     org_two_factor_policies (org_id) {
         org_id -> Text,
         required -> Text,
@@ -276,4 +286,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     setup_tokens,
     totp_credentials,
     org_two_factor_policies,
+    password_reset_requests,
 );

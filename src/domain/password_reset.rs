@@ -2,9 +2,11 @@
 //! a new password.
 //!
 //! Rules:
-//! - the answer to a request never says whether the address has an account, and a request
-//!   does the same work either way (a token is generated and hashed, the email rendered,
-//!   the same queries run); only a real, active account gets a row, an email and an event;
+//! - the answer to a request never says whether the address has an account, and takes
+//!   the same time: the request page only queues what was typed ([`queue_request`], one
+//!   insert either way), and a background worker ([`handle_next`]) looks the account up
+//!   after the answer has gone; only a real, active account gets a link, an email and an
+//!   event;
 //! - a token is 32 bytes from the OS, only its SHA-256 is stored, it is consumed by one
 //!   conditional UPDATE and dies after `ttl`; a newer request or a reset kills older links;
 //! - the link is built from the configured public URL, never from the request's Host;
@@ -12,8 +14,8 @@
 //!   audited, all in the transaction that stores the new hash; nobody is signed in by it;
 //! - tokens reach neither logs nor the audit trail.
 //!
-//! Throttling (per account and per client address) is the caller's, in the same write
-//! transaction as [`request`] (`auth::throttle::reserve_prefixed`).
+//! Throttling (per address typed and per client address) is the caller's, in the same
+//! write transaction as [`queue_request`] (`auth::throttle::reserve_prefixed`).
 
 use chrono::{Duration, NaiveDateTime};
 use serde_json::json;
@@ -23,6 +25,7 @@ use super::email::Email;
 use super::password::validate_new;
 use super::timefmt::iso_time;
 use crate::audit::{self, Event, Origin};
+use crate::db::password_reset_requests::{self, ResetRequest};
 use crate::db::password_resets::{self, NewPasswordReset};
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, sessions};
@@ -73,16 +76,60 @@ pub enum Requested {
     Disabled,
 }
 
-/// Handles "I forgot my password" for whatever was typed. Run it inside `db::write_tx`
-/// (with the throttle's reservation). Answers the same way to the caller's page whatever
-/// the outcome; see [`Requested`].
+/// Queues "I forgot my password" for whatever was typed; [`handle_next`] does the rest
+/// later. Run it inside `db::write_tx` with the throttle's reservation.
+pub fn queue_request(
+    conn: &mut DbConnection,
+    typed_email: &str,
+    origin: &Origin,
+) -> diesel::QueryResult<()> {
+    password_reset_requests::insert(
+        conn,
+        &ResetRequest {
+            id: db::new_id(),
+            email: typed_email.to_string(),
+            ip: origin.ip.clone(),
+            request_id: origin.request_id.clone(),
+            requested_at: db::now(),
+        },
+    )
+}
+
+/// Takes the oldest queued request and handles it with [`request`], in one write
+/// transaction; `None` when nothing waits. The origin recorded is the requester's.
+pub fn handle_next(
+    conn: &mut DbConnection,
+    ttl: Duration,
+    public_url: &str,
+) -> Result<Option<Requested>, ResetError> {
+    if !password_reset_requests::any_waiting(conn)? {
+        return Ok(None);
+    }
+    db::write_tx(conn, |conn| {
+        let Some(queued) = password_reset_requests::take_oldest(conn)? else {
+            return Ok(None);
+        };
+        let env = Env {
+            ttl,
+            public_url: public_url.to_string(),
+            origin: Origin {
+                ip: queued.ip,
+                request_id: queued.request_id,
+            },
+        };
+        request(conn, &env, &queued.email).map(Some)
+    })
+}
+
+/// Handles "I forgot my password" for whatever was typed, inside a write transaction.
+/// The page's answer never depends on it: it runs after the answer, from the queue.
 pub fn request(
     conn: &mut DbConnection,
     env: &Env,
     typed_email: &str,
 ) -> Result<Requested, ResetError> {
-    // The same work whether or not the account exists: a token and its hash, the lookup,
-    // the email rendered, the clean-up query.
+    // Still the same work whether or not the account exists (a token and its hash, the
+    // lookup, the email rendered, the clean-up query), so the worker's load tells nothing.
     let token = tokens::generate();
     let token_hash = tokens::hash(&token);
     let now = db::now();
@@ -298,6 +345,51 @@ mod tests {
 
     fn outbox_count(conn: &mut DbConnection) -> i64 {
         email_outbox::table.count().get_result(conn).unwrap()
+    }
+
+    /// The request page only queues; the worker's turn makes the link, in order, with the
+    /// requester's address in the audit event, and leaves the queue empty.
+    #[test]
+    fn queued_requests_are_handled_in_order_with_their_origin() {
+        use crate::db::schema::{audit_events, password_reset_requests as queue};
+        let f = fixture();
+        let mut conn = f.pool.get().unwrap();
+        let from = |ip: &str| Origin {
+            ip: Some(ip.into()),
+            request_id: None,
+        };
+        let before = outbox_count(&mut conn);
+        queue_request(&mut conn, "nobody@example.com", &from("192.0.2.1")).unwrap();
+        queue_request(&mut conn, "boss@example.com", &from("192.0.2.2")).unwrap();
+        // Queuing alone makes no link and no email, whatever the address.
+        assert_eq!(outbox_count(&mut conn), before);
+        assert_eq!(pr::table.count().get_result::<i64>(&mut conn).unwrap(), 0);
+
+        let ttl = Duration::minutes(30);
+        let url = "https://portal.example.com";
+        let first = handle_next(&mut conn, ttl, url).unwrap();
+        assert_eq!(first, Some(Requested::NoAccount));
+        let second = handle_next(&mut conn, ttl, url).unwrap();
+        assert_eq!(
+            second,
+            Some(Requested::Sent {
+                user_id: f.user.id.clone()
+            })
+        );
+        assert_eq!(handle_next(&mut conn, ttl, url).unwrap(), None);
+        assert_eq!(
+            queue::table.count().get_result::<i64>(&mut conn).unwrap(),
+            0
+        );
+        assert_eq!(outbox_count(&mut conn), before + 1);
+        let token = mailed_token(&mut conn);
+        assert_eq!(check_link(&mut conn, &token).unwrap().id, f.user.id);
+        let ip: Option<String> = audit_events::table
+            .filter(audit_events::action.eq("auth.password_reset_requested"))
+            .select(audit_events::ip)
+            .first(&mut conn)
+            .unwrap();
+        assert_eq!(ip.as_deref(), Some("192.0.2.2"));
     }
 
     #[test]

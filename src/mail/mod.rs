@@ -286,12 +286,22 @@ fn build_message(from: &Mailbox, row: &OutboxRow) -> Result<Message, String> {
 #[derive(Clone)]
 pub struct MailHandle {
     wake: Arc<Notify>,
+    reset_requests: Arc<Notify>,
     logs_links: bool,
 }
 
 impl MailHandle {
-    pub fn new(wake: Arc<Notify>, logs_links: bool) -> Self {
-        Self { wake, logs_links }
+    pub fn new(wake: Arc<Notify>, reset_requests: Arc<Notify>, logs_links: bool) -> Self {
+        Self {
+            wake,
+            reset_requests,
+            logs_links,
+        }
+    }
+
+    /// Tells the password-reset worker a request is queued.
+    pub fn wake_reset_worker(&self) {
+        self.reset_requests.notify_one();
     }
 
     /// Tells the worker new mail is waiting, so it need not wait for its next poll.

@@ -105,39 +105,38 @@ pub async fn request_reset(
         view.errors.add("email", e);
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &view));
     }
-    let (env, limits, email) = (env(&state, origin)?, state.throttle, typed.clone());
+    let (limits, email) = (state.throttle, typed.clone());
     if !state
-        .db(move |conn| request_link(conn, &limits, &env, &email))
+        .db(move |conn| queue_request(conn, &limits, &origin, &email))
         .await?
     {
         return Err(AppError::TooManyRequests(TOO_MANY.into()));
     }
-    // Woken whether or not anything was queued: the same work either way.
-    state.mail.wake();
+    state.mail.wake_reset_worker();
     let view = forgot_page(&state, &session, typed, true);
     Ok(render_status(StatusCode::OK, &view))
 }
 
-/// Counts the request per address and per client, then handles it, in one write
-/// transaction; false when a limit turned it away.
-fn request_link(
+/// Counts the request per address and per client, then queues it for the worker, in one
+/// write transaction; false when a limit turned it away.
+fn queue_request(
     conn: &mut DbConnection,
     limits: &Limits,
-    env: &Env,
+    origin: &Origin,
     typed: &str,
 ) -> AppResult<bool> {
-    let ip = env.origin.ip.clone().unwrap_or_default();
+    let ip = origin.ip.clone().unwrap_or_default();
     db::write_tx(conn, |conn| {
         match throttle::reserve_prefixed(conn, THROTTLE_PREFIX, limits, typed, &ip)? {
             Decision::Refused(refusal) => {
                 if refusal.first_in_window {
                     let (limit, ends) = (refusal.scope.as_str(), refusal.window_ends_at);
-                    password_reset::record_throttled(conn, typed, limit, ends, &env.origin)?;
+                    password_reset::record_throttled(conn, typed, limit, ends, origin)?;
                 }
                 Ok(false)
             }
             Decision::Allowed(_) => {
-                password_reset::request(conn, env, typed)?;
+                password_reset::queue_request(conn, typed, origin)?;
                 Ok(true)
             }
         }

@@ -160,6 +160,18 @@ impl TestApp {
         browser
     }
 
+    /// Waits until the background worker has handled every queued "forgot password"
+    /// request: the request page answers before the link, email and event exist.
+    pub async fn reset_requests_handled(&self) {
+        for _ in 0..200 {
+            if self.count("password_reset_requests") == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the password reset worker did not handle its queue");
+    }
+
     pub fn count(&self, sql_table: &str) -> i64 {
         #[derive(QueryableByName)]
         struct Count {

@@ -41,6 +41,7 @@ async fn reset_path(app: &TestApp, to: &str) -> String {
 
 /// Waits until the outbox has sent everything (the worker polls every 200 ms in tests).
 async fn outbox_drained(app: &TestApp) {
+    app.reset_requests_handled().await;
     for _ in 0..100 {
         if app.count("email_outbox WHERE sent_at IS NULL") == 0 {
             return;

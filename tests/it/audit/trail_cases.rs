@@ -218,6 +218,7 @@ pub(super) async fn exercise_reset(app: &TestApp, case: Case) -> (usize, Expecte
             )
             .await;
         assert_eq!(page.status, 200, "{case:?}: {}", page.body);
+        app.reset_requests_handled().await;
         let expected = Expected {
             action: "auth.password_reset_requested",
             actor: None,
