@@ -6,8 +6,9 @@
 
 use diesel::QueryResult;
 
+use super::RuleError;
 use super::member_list::parse_search;
-use super::members::Actor;
+use super::members::{Actor, RemovalPlan, removal_plan};
 use crate::db::DbConnection;
 use crate::db::memberships::{self, ListFilter, SortKey};
 
@@ -139,6 +140,27 @@ impl Picker {
             matches,
         })
     }
+}
+
+/// The removal page: what the member owns, and the picker of who takes it over (never
+/// the member leaving). `successor_id`: the one a form being shown again had chosen.
+pub fn removal_with_successor(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    at: &PickerPage,
+    successor_id: &str,
+) -> Result<(RemovalPlan, Picker), RuleError> {
+    let plan = removal_plan(conn, actor, user_id)?;
+    let leaving = [plan.target.user.id.clone()];
+    let chosen = if successor_id == plan.target.user.id {
+        ""
+    } else {
+        successor_id
+    };
+    let field = ("successor_id", "New owner");
+    let picker = Picker::load(conn, actor, field, at, chosen, &leaving)?;
+    Ok((plan, picker))
 }
 
 /// The fields a picker may fill: the search endpoint names its radio buttons after one.

@@ -361,8 +361,8 @@ pub fn change_role(
         ));
     }
     in_org_tx(conn, &actor.org_id, |conn| {
-        let role = load_role(conn, actor, role_id)?;
         let target = load_target(conn, actor, user_id)?;
+        let role = load_role(conn, actor, role_id)?;
         if target.role.id == role.id {
             check_target_rank(conn, actor, &target)?;
             return Ok(None);
@@ -410,8 +410,6 @@ pub struct RemovalPlan {
     pub target: MemberRow,
     pub owned_groups: Vec<String>,
     pub owned_pools: Vec<String>,
-    /// Finds the active member who takes over what the member owns.
-    pub successor_picker: super::member_picker::Picker,
 }
 
 impl RemovalPlan {
@@ -420,13 +418,10 @@ impl RemovalPlan {
     }
 }
 
-/// `successor_id`: the successor a form being shown again had chosen.
 pub fn removal_plan(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,
-    at: &super::member_picker::PickerPage,
-    successor_id: &str,
 ) -> Result<RemovalPlan, RuleError> {
     require(actor, Permission::UsersManage)?;
     let target = load_target(conn, actor, user_id)?;
@@ -438,20 +433,11 @@ pub fn removal_plan(
         .into_iter()
         .map(|p| p.name)
         .collect();
-    let successor = ("successor_id", "New owner");
-    let leaving = [target.user.id.clone()];
-    let chosen = if successor_id == target.user.id {
-        ""
-    } else {
-        successor_id
-    };
-    let successor_picker =
-        super::member_picker::Picker::load(conn, actor, successor, at, chosen, &leaving)?;
+
     Ok(RemovalPlan {
         target,
         owned_groups,
         owned_pools,
-        successor_picker,
     })
 }
 

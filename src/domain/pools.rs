@@ -486,6 +486,13 @@ pub fn add_member(
     }
     in_org_tx(conn, &actor.org_id, |conn| {
         let scope = Scope::load(conn, actor)?;
+        // Someone who manages no pool at all is refused before any pool id is looked
+        // up, so a pool id from elsewhere tells them nothing either way.
+        let manages_some = scope.org_access().can_manage()
+            || scope.pools.iter().any(|p| scope.at(&p.id).can_manage());
+        if !manages_some {
+            return Err(forbidden());
+        }
         let pool = scope.find(pool_id)?;
         let access = scope.at(&pool.id);
         if !access.can_manage() {

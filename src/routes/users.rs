@@ -11,7 +11,7 @@ use crate::db;
 use crate::db::memberships::SortKey;
 use crate::domain::groups;
 use crate::domain::member_list::{self, ListError, ListParams, UsersList, sort_param};
-use crate::domain::member_picker::{PickQuery, Picker, PickerPage};
+use crate::domain::member_picker::{PickQuery, Picker, PickerPage, removal_with_successor};
 use crate::domain::member_profile::{self, Profile, Tab};
 use crate::domain::members::{self, BulkAction, BulkOutcome, EditForm, RemovalPlan, RemoveForm};
 use crate::domain::pools::{self, PoolMemberForm};
@@ -635,10 +635,10 @@ async fn delete_page(
         query,
     };
     let chosen = form.successor_id.clone();
-    let plan: RemovalPlan = state
+    let (plan, successor_picker): (RemovalPlan, Picker) = state
         .db(move |conn| {
-            let plan = members::removal_plan(conn, &actor, &user_id, &at, &chosen)?;
-            Ok(plan)
+            let removal = removal_with_successor(conn, &actor, &user_id, &at, &chosen)?;
+            Ok(removal)
         })
         .await?;
     Ok(DeletePage {
@@ -650,7 +650,7 @@ async fn delete_page(
         user_id: plan.target.user.id,
         owned_groups: plan.owned_groups,
         owned_pools: plan.owned_pools,
-        successor_picker: plan.successor_picker,
+        successor_picker,
         form,
         errors,
     })
