@@ -500,6 +500,14 @@ impl Chrome {
     /// address, presses Search (which reloads the page with the matches, with or without
     /// JavaScript) and ticks the match.
     pub async fn pick_member(&self, legend: &str, email: &str) -> Result<()> {
+        self.search_members(legend, email).await?;
+        self.tick_match(legend, email).await
+    }
+
+    /// Types `term` into the member picker whose legend reads `legend` and presses its
+    /// Search button (which reloads the page with the matches, with or without
+    /// JavaScript).
+    pub async fn search_members(&self, legend: &str, term: &str) -> Result<()> {
         let scope = format!(
             "//fieldset[legend[normalize-space(.)={}]]",
             xpath_literal(legend)
@@ -511,15 +519,14 @@ impl Chrome {
             .await
             .with_context(|| format!("no member picker {legend:?} on {here}"))?;
         search.clear().await?;
-        search.send_keys(email).await?;
+        search.send_keys(term).await?;
         let button = self
             .client
             .find(Locator::XPath(&format!(
                 "{scope}//button[normalize-space(.)='Search']"
             )))
             .await?;
-        self.click(button, "Search").await?;
-        self.tick_match(legend, email).await
+        self.click(button, "Search").await
     }
 
     /// Ticks `email` among the matches the picker `legend` shows, waiting briefly for
