@@ -39,6 +39,8 @@ async fn journey_07_users_tab_search_filters_sort_pages_and_profile_tabs() {
         portcullis::db::two_factor::set_auth_method(&mut app.conn(), &grace, "password+totp")?;
         let idle = app.add_member(ORG, "idle@example.com", "Ivy", "Idle", "member", false);
         app.deactivate_for_setup(ORG, &idle);
+        // Auth method is a secondary column: it shows from 1700 px on.
+        admin.client.set_window_size(1920, 1080).await?;
         admin.open("/orgs/acme/users").await?;
 
         admin.fill("Search", "hopper").await?;
