@@ -26,6 +26,51 @@
     });
   });
 
+  // The member picker: as one types, ask the server for at most 20 matches and put
+  // them in place of the list the page showed. Without this, the Search button reloads
+  // the page with the same list.
+  document.querySelectorAll("input[data-member-search]").forEach(function (input) {
+    var results = document.getElementById(input.dataset.results);
+    if (!results) return;
+    var timer = null;
+    var asked = 0;
+    var search = function () {
+      var ticket = ++asked;
+      var url = input.dataset.memberSearch + "?field=" + encodeURIComponent(input.dataset.field) +
+        "&q=" + encodeURIComponent(input.value);
+      fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          // An answer to an older query, or a refusal, leaves the list as it is.
+          if (html === null || ticket !== asked) return;
+          var found = new DOMParser().parseFromString(html, "text/html").body;
+          // The member chosen so far (a group's owner) stays offered, and ticked.
+          var chosen = results.querySelector("li[data-chosen]");
+          var ticked = results.querySelector("input[type=radio]:checked");
+          results.querySelectorAll("[data-matches]").forEach(function (old) { old.remove(); });
+          Array.prototype.slice.call(found.children).forEach(function (node) {
+            results.appendChild(document.importNode(node, true));
+          });
+          if (ticked && !chosen) {
+            var again = results.querySelector('input[type=radio][value="' + CSS.escape(ticked.value) + '"]');
+            if (again) again.checked = true;
+          }
+        })
+        .catch(function () {});
+    };
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(search, 200);
+    });
+    // Enter searches in place instead of reloading the page.
+    input.addEventListener("keydown", function (event) {
+      if (event.key !== "Enter") return;
+      event.preventDefault();
+      clearTimeout(timer);
+      search();
+    });
+  });
+
   // Copy buttons put their data-copy text on the clipboard.
   document.querySelectorAll("[data-copy]").forEach(function (button) {
     button.hidden = false;

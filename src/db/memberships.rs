@@ -524,18 +524,16 @@ pub fn any_active_admin(
     .get_result(conn)
 }
 
-/// Active members to choose a successor from (bounded: the form is a list).
-pub fn active_members(
+/// (user id, email) of these members of the organization, in one query.
+pub fn emails_of(
     conn: &mut DbConnection,
     org_id: &str,
-    limit: i64,
-) -> QueryResult<Vec<Membership>> {
+    user_ids: &[String],
+) -> QueryResult<Vec<(String, String)>> {
     memberships::table
         .filter(memberships::org_id.eq(org_id))
-        .filter(memberships::status.eq("active"))
-        .order(memberships::email.asc())
-        .limit(limit)
-        .select(Membership::as_select())
+        .filter(memberships::user_id.eq_any(user_ids))
+        .select((memberships::user_id, memberships::email))
         .load(conn)
 }
 

@@ -9,21 +9,20 @@ use serde_json::json;
 
 use super::FieldErrors;
 use super::RuleError;
+use super::member_picker::{Picker, PickerPage};
 use super::members::{
     Actor, ensure_admin_remains, group_member_event, in_org_tx, load_target, require,
 };
 use super::roles::Permission;
 use crate::audit::{self, Event, Origin};
 use crate::db::groups::{self, Group};
-use crate::db::memberships::Membership;
 use crate::db::users::User;
 use crate::db::{DbConnection, memberships, roles};
 
 const GRANT_ABOVE_OWN_RANK: &str = "You cannot grant a role that ranks above your own.";
 
-/// Choices for the role and owner selects.
-const MEMBER_CHOICES: i64 = 500;
 const MEMBERS_SHOWN: i64 = 500;
+const OWNER: (&str, &str) = ("owner_id", "Owner");
 
 pub struct GroupRow {
     pub group: Group,
@@ -37,40 +36,52 @@ pub struct GroupsList {
     pub rows: Vec<GroupRow>,
     /// The roles the actor may have a group grant.
     pub roles: Vec<roles::Role>,
-    pub owners: Vec<Membership>,
+    /// Who owns the new group: the actor unless they choose someone else.
+    pub owner_picker: Picker,
 }
 
-pub fn load_list(conn: &mut DbConnection, actor: &Actor) -> diesel::QueryResult<GroupsList> {
+/// `owner_id`: the owner a form being shown again had chosen.
+pub fn load_list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    at: &PickerPage,
+    owner_id: Option<&str>,
+) -> diesel::QueryResult<GroupsList> {
     let org_id = actor.org_id.as_str();
     let counts: HashMap<String, i64> = groups::member_counts(conn, org_id)?.into_iter().collect();
     let all_roles = roles::list(conn, org_id)?;
-    let owners = memberships::active_members(conn, org_id, MEMBER_CHOICES)?;
     let role_names: HashMap<&str, &str> = all_roles
         .iter()
         .map(|r| (r.id.as_str(), r.name.as_str()))
         .collect();
-    let emails: HashMap<&str, &str> = owners
-        .iter()
-        .map(|m| (m.user_id.as_str(), m.email.as_str()))
+    let groups = groups::list(conn, org_id)?;
+    let owner_ids: Vec<String> = groups.iter().filter_map(|g| g.owner_id.clone()).collect();
+    let emails: HashMap<String, String> = memberships::emails_of(conn, org_id, &owner_ids)?
+        .into_iter()
         .collect();
-    let name_of = |names: &HashMap<&str, &str>, id: Option<&str>| {
-        id.and_then(|id| names.get(id).copied())
-            .unwrap_or("")
-            .to_string()
-    };
-    let rows = groups::list(conn, org_id)?
+    let rows = groups
         .into_iter()
         .map(|g| GroupRow {
-            role_name: name_of(&role_names, g.role_id.as_deref()),
-            owner: name_of(&emails, g.owner_id.as_deref()),
+            role_name: g
+                .role_id
+                .as_deref()
+                .and_then(|id| role_names.get(id).copied())
+                .unwrap_or("")
+                .to_string(),
+            owner: g
+                .owner_id
+                .as_ref()
+                .and_then(|id| emails.get(id).cloned())
+                .unwrap_or_default(),
             members: counts.get(&g.id).copied().unwrap_or(0),
             group: g,
         })
         .collect();
+    let owner = owner_id.unwrap_or(&actor.user_id);
     Ok(GroupsList {
         rows,
         roles: super::policy::grantable(&actor.standing(), all_roles, |r| r.rank),
-        owners,
+        owner_picker: Picker::load(conn, actor, OWNER, at, owner, &[])?,
     })
 }
 
@@ -79,9 +90,9 @@ pub struct GroupView {
     pub group: Group,
     pub members: Vec<User>,
     pub roles: Vec<roles::Role>,
-    /// Active members not in the group yet.
-    pub candidates: Vec<Membership>,
-    pub owners: Vec<Membership>,
+    /// Finds an active member not in the group yet.
+    pub add_picker: Picker,
+    pub owner_picker: Picker,
 }
 
 impl GroupView {
@@ -96,26 +107,26 @@ impl GroupView {
     }
 }
 
+/// `owner_id`: the owner a form being shown again had chosen.
 pub fn load_view(
     conn: &mut DbConnection,
     actor: &Actor,
     group_id: &str,
+    at: &PickerPage,
+    owner_id: Option<&str>,
 ) -> Result<GroupView, RuleError> {
     let org_id = actor.org_id.as_str();
     let group = groups::find(conn, org_id, group_id)?.ok_or(RuleError::NotFound)?;
     let members = groups::members(conn, org_id, &group.id, MEMBERS_SHOWN)?;
-    let owners = memberships::active_members(conn, org_id, MEMBER_CHOICES)?;
+    let in_group: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
     let all_roles = roles::list(conn, org_id)?;
+    let owner = owner_id.or(group.owner_id.as_deref()).unwrap_or("");
     Ok(GroupView {
-        candidates: owners
-            .iter()
-            .filter(|c| !members.iter().any(|m| m.id == c.user_id))
-            .cloned()
-            .collect(),
+        add_picker: Picker::load(conn, actor, ("user_id", "Add a member"), at, "", &in_group)?,
+        owner_picker: Picker::load(conn, actor, OWNER, at, owner, &[])?,
         roles: super::policy::grantable(&actor.standing(), all_roles, |r| r.rank),
         group,
         members,
-        owners,
     })
 }
 
@@ -324,6 +335,9 @@ pub fn add_member(
     origin: &Origin,
 ) -> Result<String, RuleError> {
     require(actor, Permission::GroupsManage)?;
+    if group_id.trim().is_empty() {
+        return Err(RuleError::invalid("group_id", "Choose a group."));
+    }
     in_org_tx(conn, &actor.org_id, |conn| {
         let group = load(conn, actor, group_id)?;
         // Only members of the group's own organization: anyone else is "not found".

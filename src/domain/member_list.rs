@@ -8,7 +8,7 @@ use super::members::Actor;
 use super::roles::Permission;
 use super::timefmt;
 use super::two_factor::{AUTH_METHOD_PASSWORD, AUTH_METHOD_TOTP};
-use crate::db::groups::{self, Group};
+use crate::db::groups::{self, GrantedRole, Group};
 use crate::db::member_counts;
 use crate::db::memberships::{self, Cursor, ListFilter, MemberRow, Search, SortKey};
 use crate::db::roles::{self, Role};
@@ -24,7 +24,13 @@ pub struct ListParams {
     /// `password` or `totp`: how members sign in.
     pub auth: Option<String>,
     pub sort: Option<String>,
+    /// The page starts after this row (the "Next page" link).
     pub cursor: Option<String>,
+    /// The page ends before this row (the "Previous page" link).
+    pub before: Option<String>,
+    /// The position of the page's first row, 1-based, as the paging links carry it: only
+    /// to print "51–100 of N", never to find rows (keyset paging needs no offset).
+    pub start: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,6 +173,65 @@ pub struct UserRow {
     pub last_active_exact: String,
     pub auth_method: String,
     pub is_self: bool,
+    pub role_id: String,
+    /// The strongest role the member holds, directly or through a group or pool.
+    pub effective: EffectiveRole,
+    /// The actor may change this member's role in place (not themselves, nobody above).
+    pub can_change_role: bool,
+}
+
+/// The strongest of a member's roles and every place a role comes from, strongest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectiveRole {
+    pub name: String,
+    /// "Direct: Member", "Group Ops: Manager", "Pool prod: Engineer".
+    pub sources: Vec<String>,
+    /// The strongest role is not the direct one.
+    pub raised: bool,
+}
+
+/// The effective role from the direct role and the roles granted by groups and pools:
+/// the highest rank wins, the direct role on a tie, since it is the one people change.
+pub fn effective_role(direct: (&str, i64), granted: &[&GrantedRole]) -> EffectiveRole {
+    let mut sources: Vec<(i64, u8, String)> = vec![(direct.1, 0, format!("Direct: {}", direct.0))];
+    let (mut best_name, mut best_rank) = (direct.0.to_string(), direct.1);
+    for g in granted {
+        let (order, kind) = if g.kind == "group" {
+            (1, "Group")
+        } else {
+            (2, "Pool")
+        };
+        sources.push((
+            g.role_rank,
+            order,
+            format!("{kind} {}: {}", g.source, g.role_name),
+        ));
+        if g.role_rank > best_rank {
+            best_rank = g.role_rank;
+            best_name = g.role_name.clone();
+        }
+    }
+    sources.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    EffectiveRole {
+        raised: best_rank > direct.1,
+        name: best_name,
+        sources: sources.into_iter().map(|(_, _, s)| s).collect(),
+    }
+}
+
+/// Where a page sits in the list: "1–50 of 300", or "of many" when a filter makes the
+/// total unknown without counting (the counters hold totals by status only).
+pub fn range_text(start: Option<u64>, shown: usize, total: Option<i64>, more: bool) -> String {
+    let Some(start) = start.filter(|_| shown > 0) else {
+        return String::new();
+    };
+    let end = start + shown as u64 - 1;
+    let of = match total {
+        Some(n) => timefmt::count(n.max(end as i64)),
+        None if !more => timefmt::count(end as i64),
+        None => "many".to_string(),
+    };
+    format!("{start}–{end} of {of}")
 }
 
 /// One page of the Users tab, with the filter it was asked for.
@@ -190,30 +255,71 @@ pub struct UsersList {
     pub notice: Option<String>,
     /// Where the next page starts, when there is one.
     pub next: Option<Cursor>,
+    /// Where the previous page ends, when there is one; `Some(None)` means the first page.
+    pub previous: Option<Option<Cursor>>,
+    /// The position of this page's first row, when known.
+    pub start: Option<u64>,
+    /// "1–50 of 300".
+    pub range: String,
+    /// The roles the actor may give, for the inline role change.
+    pub grantable: Vec<Role>,
 }
 
-/// Loads the page `params` ask for, starting `after` a cursor, `page_size` rows.
+/// Loads the page `params` ask for, starting `after` a cursor (or, `backwards`, ending
+/// before it), `page_size` rows.
 pub fn load_page(
     conn: &mut DbConnection,
     actor: &Actor,
     params: &ListParams,
-    after: After,
+    (after, backwards): (After, bool),
     page_size: i64,
 ) -> QueryResult<UsersList> {
     let org_id = actor.org_id.as_str();
     let roles = roles::list(conn, org_id)?;
     let (role_id, unknown_role) = chosen_role(&roles, params.role.as_deref());
-    let (filter, problem) = to_filter(params, role_id, after, page_size);
+    let had_cursor = matches!(after, Ok(Some(_)));
+    let (mut filter, problem) = to_filter(params, role_id, after, page_size);
+    let backwards = backwards && filter.after.is_some();
+    // Backwards is the same index walked the other way, then the rows put back in order.
+    filter.descending ^= backwards;
     let mut rows = memberships::list_page(conn, org_id, &filter)?;
-    let has_next = rows.len() as i64 > page_size;
+    filter.descending ^= backwards;
+    let has_more = rows.len() as i64 > page_size;
     rows.truncate(page_size as usize);
+    let (has_next, has_previous) = if backwards {
+        rows.reverse();
+        (true, has_more)
+    } else {
+        (has_more, had_cursor && filter.after.is_some())
+    };
     let next = has_next
         .then(|| rows.last().map(|r| r.cursor(filter.sort)))
         .flatten();
+    let previous = has_previous.then(|| {
+        // The page just after the first one goes back to the first page itself.
+        let start = parse_start(params.start.as_deref());
+        match (backwards, start) {
+            (false, Some(s)) if s <= page_size as u64 + 1 => None,
+            _ => rows.first().map(|r| r.cursor(filter.sort)),
+        }
+    });
+    let start = if filter.after.is_none() || (backwards && !has_more) {
+        Some(1)
+    } else {
+        parse_start(params.start.as_deref())
+    };
     let can_manage = actor.standing().may(Permission::UsersManage);
     let counts = member_counts::by_status(conn, org_id)?;
+    let only_status =
+        filter.search.is_none() && filter.role_id.is_none() && filter.auth_method.is_none();
+    let total = only_status.then_some(match filter.status.as_deref() {
+        Some("active") => counts.active,
+        Some("inactive") => counts.inactive,
+        _ => counts.active + counts.inactive,
+    });
     Ok(UsersList {
-        rows: user_rows(conn, actor, rows)?,
+        range: range_text(start, rows.len(), total, has_next),
+        rows: user_rows(conn, actor, rows, can_manage)?,
         q: params.q.clone().unwrap_or_default(),
         status: params.status.clone().unwrap_or_default(),
         role: params.role.clone().unwrap_or_default(),
@@ -221,6 +327,7 @@ pub fn load_page(
         sort: sort_param(filter.sort, filter.descending),
         sort_key: filter.sort,
         descending: filter.descending,
+        grantable: super::policy::grantable(&actor.standing(), roles.clone(), |r| r.rank),
         roles,
         groups: if can_manage {
             groups::list(conn, org_id)?
@@ -235,7 +342,14 @@ pub fn load_page(
             .or(unknown_role)
             .or(parse_auth(params.auth.as_deref()).err().map(str::to_string)),
         next,
+        previous,
+        start,
     })
+}
+
+/// The `start` parameter: a position, or nothing for anything else.
+pub fn parse_start(raw: Option<&str>) -> Option<u64> {
+    raw?.trim().parse().ok().filter(|n| *n >= 1 && *n < 1 << 53)
 }
 
 /// The role filter by id or key; an unknown one shows all roles and says so.
@@ -256,28 +370,47 @@ fn user_rows(
     conn: &mut DbConnection,
     actor: &Actor,
     rows: Vec<MemberRow>,
+    can_manage: bool,
 ) -> QueryResult<Vec<UserRow>> {
     let ids: Vec<String> = rows.iter().map(|r| r.user.id.clone()).collect();
     let mut groups_by_user: HashMap<String, Vec<String>> = HashMap::new();
     for (user_id, name) in groups::names_for_members(conn, &actor.org_id, &ids)? {
         groups_by_user.entry(user_id).or_default().push(name);
     }
+    let granted = groups::granted_roles_for_members(conn, &actor.org_id, &ids)?;
+    let standing = actor.standing();
     let now = db::now();
     Ok(rows
         .into_iter()
         .map(|r| {
             let last = r.membership.last_active();
+            let theirs: Vec<&GrantedRole> =
+                granted.iter().filter(|g| g.user_id == r.user.id).collect();
+            // The rank rules weigh the direct role and group roles (pool roles act in
+            // their subtree only), as `members::check_target_rank` does.
+            let rank = theirs
+                .iter()
+                .filter(|g| g.kind == "group")
+                .map(|g| g.role_rank)
+                .fold(r.role.rank, i64::max);
+            let is_self = r.user.id == actor.user_id;
             UserRow {
                 groups: groups_by_user
                     .get(&r.user.id)
                     .map(|g| g.join(", "))
                     .unwrap_or_default(),
-                is_self: r.user.id == actor.user_id,
+                effective: effective_role((&r.role.name, r.role.rank), &theirs),
+                can_change_role: can_manage
+                    && !is_self
+                    && standing.may_act_on(rank)
+                    && standing.may_grant(r.role.rank),
+                is_self,
                 id: r.user.id.clone(),
                 name: r.user.display_name(),
                 email: r.user.email,
                 active: r.membership.is_active(),
                 status: r.membership.status,
+                role_id: r.role.id,
                 role_key: r.role.key,
                 role_name: r.role.name,
                 created: timefmt::date(r.membership.created_at),
@@ -302,6 +435,58 @@ pub(super) fn last_active(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn granted(kind: &str, source: &str, role: &str, rank: i64) -> GrantedRole {
+        GrantedRole {
+            user_id: "u".into(),
+            kind: kind.into(),
+            source: source.into(),
+            role_name: role.into(),
+            role_rank: rank,
+        }
+    }
+
+    #[test]
+    fn the_effective_role_is_the_strongest_and_names_every_source() {
+        let ops = granted("group", "Ops", "Manager", 50);
+        let prod = granted("pool", "prod", "Engineer", 30);
+        let role = effective_role(("Member", 10), &[&prod, &ops]);
+        assert_eq!(role.name, "Manager");
+        assert!(role.raised);
+        assert_eq!(
+            role.sources,
+            [
+                "Group Ops: Manager",
+                "Pool prod: Engineer",
+                "Direct: Member"
+            ]
+        );
+        let alone = effective_role(("Admin", 100), &[&ops]);
+        assert_eq!(alone.name, "Admin");
+        assert!(!alone.raised);
+        assert_eq!(alone.sources[0], "Direct: Admin");
+        let tie = effective_role(("Manager", 50), &[&ops]);
+        assert_eq!((tie.name.as_str(), tie.raised), ("Manager", false));
+        assert_eq!(tie.sources, ["Direct: Manager", "Group Ops: Manager"]);
+    }
+
+    #[test]
+    fn the_range_says_where_the_page_sits() {
+        assert_eq!(range_text(Some(1), 50, Some(300), true), "1–50 of 300");
+        assert_eq!(
+            range_text(Some(251), 50, Some(300), false),
+            "251–300 of 300"
+        );
+        assert_eq!(range_text(Some(51), 50, None, true), "51–100 of many");
+        assert_eq!(range_text(Some(51), 7, None, false), "51–57 of 57");
+        assert_eq!(range_text(Some(1), 3, Some(1234), false), "1–3 of 1,234");
+        assert_eq!(range_text(None, 50, Some(300), true), "");
+        assert_eq!(range_text(Some(1), 0, Some(0), false), "");
+        assert_eq!(parse_start(Some("51")), Some(51));
+        for bad in ["0", "-1", "x", "99999999999999999999"] {
+            assert_eq!(parse_start(Some(bad)), None, "{bad}");
+        }
+    }
 
     #[test]
     fn sort_parameter_round_trips() {

@@ -3,6 +3,7 @@
 use diesel::QueryResult;
 
 use super::members::{Actor, EditForm};
+use super::roles::Permission;
 use super::{audit_catalogue, policy, timefmt, two_factor};
 use crate::db::audit_events::{self, AuditRow};
 use crate::db::memberships::{self, MemberRow};
@@ -70,7 +71,13 @@ pub struct Profile {
     /// The edit form as the member stands.
     pub form: EditForm,
     pub groups: Vec<groups::Group>,
+    /// Groups the member could join, for "Add to group" (for those who manage groups).
+    pub joinable_groups: Vec<groups::Group>,
     pub pools: Vec<(Pool, String)>,
+    /// Pools the actor manages, as (id, indented name), for "Add to pool".
+    pub joinable_pools: Vec<(String, String)>,
+    /// The pool roles the actor may give.
+    pub pool_roles: Vec<Role>,
     pub activity: Vec<ActivityView>,
 }
 
@@ -99,12 +106,38 @@ pub fn load(
             role_id: row.role.id,
             confirm_own_role: String::new(),
         },
+        joinable_groups: match tab {
+            Tab::Groups if actor.standing().may(Permission::GroupsManage) => {
+                let joined = groups::of_member(conn, org_id, user_id)?;
+                groups::list(conn, org_id)?
+                    .into_iter()
+                    .filter(|g| !joined.iter().any(|j| j.id == g.id))
+                    .collect()
+            }
+            _ => Vec::new(),
+        },
         groups: match tab {
             Tab::Groups => groups::of_member(conn, org_id, user_id)?,
             _ => Vec::new(),
         },
         pools: match tab {
             Tab::Pools => pools::of_member(conn, org_id, user_id)?,
+            _ => Vec::new(),
+        },
+        joinable_pools: match tab {
+            Tab::Pools => match super::pools::load_list(conn, actor) {
+                Ok(list) => list.parents,
+                Err(super::RuleError::Db(e)) => return Err(e),
+                Err(_) => Vec::new(),
+            },
+            _ => Vec::new(),
+        },
+        pool_roles: match tab {
+            Tab::Pools => policy::grantable(
+                &actor.standing(),
+                super::pools::pool_roles(conn, org_id)?,
+                |r| r.rank,
+            ),
             _ => Vec::new(),
         },
         activity: match tab {

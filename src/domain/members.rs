@@ -344,6 +344,34 @@ pub fn make_admin(
     })
 }
 
+/// Changes a member's role in place (the Users tab's inline form). Answers the role's
+/// name, or `None` when the member already had it (nothing changed, nothing recorded).
+/// One's own role changes only on the profile, which asks first.
+pub fn change_role(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    role_id: &str,
+    origin: &Origin,
+) -> Result<Option<String>, RuleError> {
+    require(actor, Permission::UsersManage)?;
+    if user_id == actor.user_id {
+        return Err(RuleError::Conflict(
+            "Change your own role from your profile, where you confirm it.".into(),
+        ));
+    }
+    in_org_tx(conn, &actor.org_id, |conn| {
+        let target = load_target(conn, actor, user_id)?;
+        let role = load_role(conn, actor, role_id)?;
+        if target.role.id == role.id {
+            check_target_rank(conn, actor, &target)?;
+            return Ok(None);
+        }
+        set_role_in_tx(conn, actor, user_id, &role, origin)?;
+        Ok(Some(role.name))
+    })
+}
+
 fn set_role_in_tx(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -382,7 +410,6 @@ pub struct RemovalPlan {
     pub target: MemberRow,
     pub owned_groups: Vec<String>,
     pub owned_pools: Vec<String>,
-    pub successors: Vec<memberships::Membership>,
 }
 
 impl RemovalPlan {
@@ -406,15 +433,11 @@ pub fn removal_plan(
         .into_iter()
         .map(|p| p.name)
         .collect();
-    let successors = memberships::active_members(conn, &actor.org_id, 500)?
-        .into_iter()
-        .filter(|m| m.user_id != user_id)
-        .collect();
+
     Ok(RemovalPlan {
         target,
         owned_groups,
         owned_pools,
-        successors,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod groups;
 pub mod input;
 pub mod invitations;
 pub mod member_list;
+pub mod member_picker;
 pub mod member_profile;
 pub mod members;
 pub mod names;

@@ -8,11 +8,11 @@ use serde_json::json;
 
 use super::FieldErrors;
 use super::RuleError;
+use super::member_picker::{Picker, PickerPage};
 use super::members::{Actor, in_org_tx, load_target};
 use super::policy::Standing;
 use super::roles::{ENGINEER, MANAGER, Permission, PermissionSet};
 use crate::audit::{self, Event, Origin};
-use crate::db::memberships::Membership;
 use crate::db::pools::{self, Pool};
 use crate::db::roles::Role;
 use crate::db::users::User;
@@ -481,8 +481,18 @@ pub fn add_member(
     form: &PoolMemberForm,
     origin: &Origin,
 ) -> Result<String, RuleError> {
+    if pool_id.trim().is_empty() {
+        return Err(RuleError::invalid("pool_id", "Choose a pool."));
+    }
     in_org_tx(conn, &actor.org_id, |conn| {
         let scope = Scope::load(conn, actor)?;
+        // Someone who manages no pool at all is refused before any pool id is looked
+        // up, so a pool id from elsewhere tells them nothing either way.
+        let manages_some = scope.org_access().can_manage()
+            || scope.pools.iter().any(|p| scope.at(&p.id).can_manage());
+        if !manages_some {
+            return Err(forbidden());
+        }
         let pool = scope.find(pool_id)?;
         let access = scope.at(&pool.id);
         if !access.can_manage() {
@@ -571,7 +581,6 @@ pub fn invitable_pools(
         .collect())
 }
 
-const MEMBER_CHOICES: i64 = 500;
 const MEMBERS_SHOWN: i64 = 500;
 
 /// A pool's name indented by its depth, for the tree and the parent selects.
@@ -631,8 +640,8 @@ pub struct PoolView {
     pub can_manage: bool,
     /// The pool roles the actor may give here.
     pub pool_roles: Vec<Role>,
-    /// Active members not in the pool yet.
-    pub candidates: Vec<Membership>,
+    /// Finds an active member not in the pool yet.
+    pub add_picker: Picker,
     /// Where the pool may move to (besides the top level when allowed).
     pub move_targets: Vec<(String, String)>,
     pub can_move_to_root: bool,
@@ -654,6 +663,7 @@ pub fn load_view(
     conn: &mut DbConnection,
     actor: &Actor,
     pool_id: &str,
+    at: &PickerPage,
 ) -> Result<PoolView, RuleError> {
     let scope = Scope::load(conn, actor)?;
     let pool = scope.find(pool_id)?;
@@ -665,10 +675,9 @@ pub fn load_view(
     }
     let members = pools::members(conn, &actor.org_id, &pool.id, MEMBERS_SHOWN)?;
     let pool_roles = pool_roles(conn, &actor.org_id)?;
-    let candidates = memberships::active_members(conn, &actor.org_id, MEMBER_CHOICES)?
-        .into_iter()
-        .filter(|c| !members.iter().any(|(u, _)| u.id == c.user_id))
-        .collect();
+    let in_pool: Vec<String> = members.iter().map(|(u, _)| u.id.clone()).collect();
+    let add = ("user_id", "Add a member");
+    let add_picker = Picker::load(conn, actor, add, at, "", &in_pool)?;
     let move_targets = move_targets(&scope, &pool.id);
     Ok(PoolView {
         path: scope
@@ -691,7 +700,7 @@ pub fn load_view(
         members,
         can_manage: access.can_manage(),
         pool_roles: super::policy::grantable(&access.standing(), pool_roles, |r| r.rank),
-        candidates,
+        add_picker,
         move_targets,
         can_move_to_root: scope.org_access().can_manage(),
         pool,

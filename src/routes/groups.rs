@@ -10,11 +10,12 @@ use serde::Deserialize;
 use crate::audit::Origin;
 use crate::domain::FieldErrors;
 use crate::domain::groups::{self as rules, GroupForm, GroupView, GroupsList};
+use crate::domain::member_picker::{PickQuery, PickerPage};
 use crate::domain::redirect::safe_next;
 use crate::domain::roles::Permission;
 use crate::error::AppResult;
 use crate::web::extract::OrgCtx;
-use crate::web::form::Form;
+use crate::web::form::{Form, Query};
 use crate::web::layout::Layout;
 use crate::web::outcome::{done, done_or_form_again};
 use crate::web::{AppState, render};
@@ -39,16 +40,28 @@ impl Deref for GroupsPage {
     }
 }
 
+/// Where a page's member pickers search: the page itself, and the search endpoint.
+fn picker_page(ctx: &OrgCtx, page: String, query: PickQuery) -> PickerPage {
+    PickerPage {
+        page,
+        endpoint: format!("/orgs/{}/members/search", ctx.org.slug),
+        query,
+    }
+}
+
 async fn list(
     state: &AppState,
     session: &Session,
     ctx: &OrgCtx,
     failed: Option<(GroupForm, FieldErrors)>,
+    query: PickQuery,
 ) -> AppResult<GroupsPage> {
     ctx.require(Permission::UsersRead)?;
     let actor = ctx.actor();
+    let at = picker_page(ctx, format!("/orgs/{}/groups", ctx.org.slug), query);
+    let owner = failed.as_ref().map(|(f, _)| f.owner_id.clone());
     let list = state
-        .db(move |conn| Ok(rules::load_list(conn, &actor)?))
+        .db(move |conn| Ok(rules::load_list(conn, &actor, &at, owner.as_deref())?))
         .await?;
     let (form, errors) = failed.unwrap_or_else(|| {
         let owner_id = ctx.user().id.clone();
@@ -73,8 +86,10 @@ pub async fn list_page(
     state: web::Data<AppState>,
     session: Session,
     ctx: OrgCtx,
+    query: Query<PickQuery>,
 ) -> AppResult<HttpResponse> {
-    Ok(render(&list(&state, &session, &ctx, None).await?))
+    let page = list(&state, &session, &ctx, None, query.into_inner()).await?;
+    Ok(render(&page))
 }
 
 pub async fn create(
@@ -99,7 +114,10 @@ pub async fn create(
                 &format!("/orgs/{}/groups/{id}", ctx.org.slug),
             )
         },
-        |errors| list(&state, &session, &ctx, Some((form.clone(), errors))),
+        |errors| {
+            let failed = Some((form.clone(), errors));
+            list(&state, &session, &ctx, failed, PickQuery::default())
+        },
     )
     .await
 }
@@ -132,11 +150,18 @@ async fn show(
     ctx: &OrgCtx,
     group_id: String,
     failed: Option<(GroupForm, FieldErrors)>,
+    query: PickQuery,
 ) -> AppResult<GroupPage> {
     ctx.require(Permission::UsersRead)?;
     let actor = ctx.actor();
+    let page = format!("/orgs/{}/groups/{group_id}", ctx.org.slug);
+    let at = picker_page(ctx, page, query);
+    let owner = failed.as_ref().map(|(f, _)| f.owner_id.clone());
     let view = state
-        .db(move |conn| Ok(rules::load_view(conn, &actor, &group_id)?))
+        .db(move |conn| {
+            let owner = owner.as_deref();
+            Ok(rules::load_view(conn, &actor, &group_id, &at, owner)?)
+        })
         .await?;
     let (form, errors) = failed.unwrap_or_else(|| (view.form(), FieldErrors::default()));
     Ok(GroupPage {
@@ -155,9 +180,12 @@ pub async fn show_page(
     session: Session,
     ctx: OrgCtx,
     path: GroupPath,
+    query: Query<PickQuery>,
 ) -> AppResult<HttpResponse> {
-    let id = path.into_inner().1;
-    Ok(render(&show(&state, &session, &ctx, id, None).await?))
+    let (id, query) = (path.into_inner().1, query.into_inner());
+    Ok(render(
+        &show(&state, &session, &ctx, id, None, query).await?,
+    ))
 }
 
 pub async fn update(
@@ -184,7 +212,17 @@ pub async fn update(
                 &format!("/orgs/{}/groups/{id}", ctx.org.slug),
             )
         },
-        |errors| show(&state, &session, &ctx, id.clone(), Some((form, errors))),
+        |errors| {
+            let failed = Some((form, errors));
+            show(
+                &state,
+                &session,
+                &ctx,
+                id.clone(),
+                failed,
+                PickQuery::default(),
+            )
+        },
     )
     .await
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod groups;
 pub mod health;
 pub mod invitations;
+pub mod members;
 pub mod metrics;
 pub mod orgs;
 pub mod pools;
@@ -65,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/reset/{token}", web::post().to(reset::reset))
         .route("/orgs", web::get().to(orgs::list_page))
         .route("/orgs/{org}/users", web::get().to(users::list_page))
+        .route("/orgs/{org}/members/search", web::get().to(members::search))
         .route("/orgs/{org}/users/bulk", web::get().to(users::bulk_confirm))
         .route("/orgs/{org}/users/bulk", web::post().to(users::bulk))
         .route("/orgs/{org}/users/{id}", web::get().to(users::profile_page))
@@ -74,8 +76,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(users::groups_page),
         )
         .route(
+            "/orgs/{org}/users/{id}/groups",
+            web::post().to(users::add_to_group),
+        )
+        .route(
             "/orgs/{org}/users/{id}/pools",
             web::get().to(users::pools_page),
+        )
+        .route(
+            "/orgs/{org}/users/{id}/pools",
+            web::post().to(users::add_to_pool),
         )
         .route(
             "/orgs/{org}/users/{id}/activity",
@@ -88,6 +98,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/orgs/{org}/users/{id}/deactivate",
             web::post().to(users::deactivate),
+        )
+        .route(
+            "/orgs/{org}/users/{id}/role",
+            web::post().to(users::change_role),
         )
         .route(
             "/orgs/{org}/users/{id}/activate",

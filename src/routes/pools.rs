@@ -9,12 +9,13 @@ use askama::Template;
 
 use crate::audit::Origin;
 use crate::domain::FieldErrors;
+use crate::domain::member_picker::{PickQuery, PickerPage};
 use crate::domain::pools::{
     self as rules, DeletePlan, PoolForm, PoolList, PoolMemberForm, PoolView,
 };
 use crate::error::AppResult;
 use crate::web::extract::OrgCtx;
-use crate::web::form::Form;
+use crate::web::form::{Form, Query};
 use crate::web::layout::Layout;
 use crate::web::outcome::{done, done_or_form_again};
 use crate::web::{AppState, render};
@@ -115,11 +116,16 @@ async fn show(
     ctx: &OrgCtx,
     pool_id: String,
     form: Option<PoolForm>,
-    errors: FieldErrors,
+    (errors, query): (FieldErrors, PickQuery),
 ) -> AppResult<PoolPage> {
     let actor = ctx.actor();
+    let at = PickerPage {
+        page: format!("/orgs/{}/pools/{pool_id}", ctx.org.slug),
+        endpoint: format!("/orgs/{}/members/search", ctx.org.slug),
+        query,
+    };
     let view = state
-        .db(move |conn| Ok(rules::load_view(conn, &actor, &pool_id)?))
+        .db(move |conn| Ok(rules::load_view(conn, &actor, &pool_id, &at)?))
         .await?;
     Ok(PoolPage {
         layout: Layout::in_org(session, ctx, &view.pool.name, "pools"),
@@ -134,9 +140,11 @@ pub async fn show_page(
     session: Session,
     ctx: OrgCtx,
     path: PoolPath,
+    query: Query<PickQuery>,
 ) -> AppResult<HttpResponse> {
-    let id = path.into_inner().1;
-    let page = show(&state, &session, &ctx, id, None, FieldErrors::default()).await?;
+    let (id, query) = (path.into_inner().1, query.into_inner());
+    let at = (FieldErrors::default(), query);
+    let page = show(&state, &session, &ctx, id, None, at).await?;
     Ok(render(&page))
 }
 
@@ -163,7 +171,10 @@ pub async fn update(
                 &format!("/orgs/{}/pools/{id}", ctx.org.slug),
             )
         },
-        |errors| show(&state, &session, &ctx, id.clone(), Some(form), errors),
+        |errors| {
+            let at = (errors, PickQuery::default());
+            show(&state, &session, &ctx, id.clone(), Some(form), at)
+        },
     )
     .await
 }
@@ -233,7 +244,10 @@ pub async fn add_member(
                 &format!("/orgs/{}/pools/{id}", ctx.org.slug),
             )
         },
-        |errors| show(&state, &session, &ctx, id.clone(), None, errors),
+        |errors| {
+            let at = (errors, PickQuery::default());
+            show(&state, &session, &ctx, id.clone(), None, at)
+        },
     )
     .await
 }

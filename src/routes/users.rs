@@ -8,10 +8,13 @@ use serde::Deserialize;
 
 use crate::audit::Origin;
 use crate::db;
-use crate::db::memberships::{self, SortKey};
+use crate::db::memberships::SortKey;
+use crate::domain::groups;
 use crate::domain::member_list::{self, ListError, ListParams, UsersList, sort_param};
+use crate::domain::member_picker::{PickQuery, Picker, PickerPage, removal_with_successor};
 use crate::domain::member_profile::{self, Profile, Tab};
 use crate::domain::members::{self, BulkAction, BulkOutcome, EditForm, RemovalPlan, RemoveForm};
+use crate::domain::pools::{self, PoolMemberForm};
 use crate::domain::redirect::safe_next;
 use crate::domain::roles::Permission;
 use crate::domain::two_factor_reset::{self, By};
@@ -36,6 +39,7 @@ struct SortLink {
 struct ListNav {
     sort_links: Vec<SortLink>,
     next_href: Option<String>,
+    previous_href: Option<String>,
     first_href: Option<String>,
     /// This very page, where row actions come back to.
     here: String,
@@ -57,7 +61,8 @@ impl Deref for UsersPage {
     }
 }
 
-fn page_href(org: &str, params: &ListParams, sort: &str, cursor: Option<&str>) -> String {
+/// A Users page with these filters and this sort, at `position` (the paging pairs).
+fn page_href(org: &str, params: &ListParams, sort: &str, position: &[(&str, String)]) -> String {
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     for (name, value) in [
         ("q", params.q.as_deref()),
@@ -70,8 +75,8 @@ fn page_href(org: &str, params: &ListParams, sort: &str, cursor: Option<&str>) -
         }
     }
     pairs.push(("sort", sort));
-    if let Some(c) = cursor {
-        pairs.push(("cursor", c));
+    for (name, value) in position {
+        pairs.push((name, value));
     }
     format!("/orgs/{org}/users?{}", to_query(&pairs))
 }
@@ -89,7 +94,7 @@ fn list_nav(org: &str, params: &ListParams, list: &UsersList) -> ListNav {
         let descending = is_current && !list.descending;
         SortLink {
             label,
-            href: page_href(org, params, &sort_param(key, descending), None),
+            href: page_href(org, params, &sort_param(key, descending), &[]),
             current: is_current.then_some(if list.descending {
                 "descending"
             } else {
@@ -98,16 +103,44 @@ fn list_nav(org: &str, params: &ListParams, list: &UsersList) -> ListNav {
         }
     })
     .collect();
-    let next = list.next.clone().map(|key| Cursor(key).encode());
+    let start = |n: u64| ("start", n.to_string());
+    let shown = list.rows.len() as u64;
+    let next = list.next.clone().map(|key| {
+        let mut at = vec![("cursor", Cursor(key).encode())];
+        at.extend(list.start.map(|s| start(s + shown)));
+        page_href(org, params, &list.sort, &at)
+    });
+    let previous = list.previous.clone().map(|key| match key {
+        None => page_href(org, params, &list.sort, &[]),
+        Some(key) => {
+            let mut at = vec![("before", Cursor(key).encode())];
+            at.extend(
+                list.start
+                    .map(|s| start(s.saturating_sub(PAGE_SIZE as u64).max(1))),
+            );
+            page_href(org, params, &list.sort, &at)
+        }
+    });
+    let mut here = Vec::new();
+    for (name, value) in [
+        ("cursor", &params.cursor),
+        ("before", &params.before),
+        ("start", &params.start),
+    ] {
+        if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+            here.push((name, v.clone()));
+        }
+    }
     ListNav {
         sort_links,
-        next_href: next.map(|c| page_href(org, params, &list.sort, Some(&c))),
-        first_href: params
-            .cursor
+        next_href: next,
+        first_href: list
+            .previous
             .as_ref()
-            .filter(|c| !c.is_empty())
-            .map(|_| page_href(org, params, &list.sort, None)),
-        here: page_href(org, params, &list.sort, params.cursor.as_deref()),
+            .and_then(|p| p.as_ref())
+            .map(|_| page_href(org, params, &list.sort, &[])),
+        previous_href: previous,
+        here: page_href(org, params, &list.sort, &here),
     }
 }
 
@@ -119,15 +152,23 @@ pub async fn list_page(
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::UsersRead)?;
     let params = params.into_inner();
-    let after = Cursor::from_param(params.cursor.as_deref())
+    let backwards = params
+        .before
+        .as_deref()
+        .is_some_and(|b| !b.trim().is_empty());
+    let raw = if backwards {
+        &params.before
+    } else {
+        &params.cursor
+    };
+    let after = Cursor::from_param(raw.as_deref())
         .map(|c| c.map(|Cursor(key)| key))
         .map_err(|BadCursor| ListError::BadCursor);
     let (actor, query) = (ctx.actor(), params.clone());
     let list = state
         .db(move |conn| {
-            Ok(member_list::load_page(
-                conn, &actor, &query, after, PAGE_SIZE,
-            )?)
+            let at = (after, backwards);
+            Ok(member_list::load_page(conn, &actor, &query, at, PAGE_SIZE)?)
         })
         .await?;
     let nav = list_nav(&ctx.org.slug, &params, &list);
@@ -307,6 +348,111 @@ fn confirm_own_role(
 }
 
 #[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role_id: String,
+    next: Option<String>,
+}
+
+/// The Users tab's inline role change: back to the same filtered page.
+pub async fn change_role(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    origin: Origin,
+    path: MemberPath,
+    form: Form<RoleForm>,
+) -> AppResult<HttpResponse> {
+    let (user_id, form) = (path.into_inner().1, form.into_inner());
+    let (actor, target, role_id) = (ctx.actor(), user_id.clone(), form.role_id);
+    let (email, changed) = state
+        .db(move |conn| {
+            let changed = members::change_role(conn, &actor, &target, &role_id, &origin)?;
+            let email = db::users::find(conn, &target)?.map(|u| u.email);
+            Ok((email.unwrap_or_default(), changed))
+        })
+        .await?;
+    let list = format!("/orgs/{}/users", ctx.org.slug);
+    let back = safe_next(form.next.as_deref(), &list);
+    let message = match changed {
+        Some(role) => format!("{email} now has the {role} role."),
+        None => format!("{email} already had that role: nothing changed."),
+    };
+    Ok(done(&session, message, back))
+}
+
+#[derive(Deserialize)]
+pub struct JoinGroupForm {
+    #[serde(default)]
+    group_id: String,
+}
+
+/// The profile's "Add to group": the member joins the chosen group.
+pub async fn add_to_group(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    origin: Origin,
+    path: MemberPath,
+    form: Form<JoinGroupForm>,
+) -> AppResult<HttpResponse> {
+    let user_id = path.into_inner().1;
+    let (actor, id, group_id) = (ctx.actor(), user_id.clone(), form.into_inner().group_id);
+    let result = state
+        .db(move |conn| Ok(groups::add_member(conn, &actor, &group_id, &id, &origin)))
+        .await?;
+    let tab = format!("/orgs/{}/users/{user_id}/groups", ctx.org.slug);
+    done_or_form_again(
+        result,
+        |email| done(&session, format!("{email} added to the group."), &tab),
+        |errors| {
+            let failed = Some((EditForm::default(), errors));
+            profile(&state, &session, &ctx, user_id, Tab::Groups, failed)
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct JoinPoolForm {
+    #[serde(default)]
+    pool_id: String,
+    #[serde(default)]
+    role_id: String,
+}
+
+/// The profile's "Add to pool": the member joins the chosen pool with a pool role.
+pub async fn add_to_pool(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    origin: Origin,
+    path: MemberPath,
+    form: Form<JoinPoolForm>,
+) -> AppResult<HttpResponse> {
+    let user_id = path.into_inner().1;
+    let JoinPoolForm { pool_id, role_id } = form.into_inner();
+    let actor = ctx.actor();
+    let joining = PoolMemberForm {
+        user_id: user_id.clone(),
+        role_id,
+    };
+    let result = state
+        .db(move |conn| Ok(pools::add_member(conn, &actor, &pool_id, &joining, &origin)))
+        .await?;
+    let tab = format!("/orgs/{}/users/{user_id}/pools", ctx.org.slug);
+    done_or_form_again(
+        result,
+        |email| done(&session, format!("{email} added to the pool."), &tab),
+        |errors| {
+            let failed = Some((EditForm::default(), errors));
+            profile(&state, &session, &ctx, user_id, Tab::Pools, failed)
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
 pub struct ActionForm {
     next: Option<String>,
 }
@@ -395,6 +541,7 @@ pub async fn make_admin_form(
     session: Session,
     ctx: OrgCtx,
     path: MemberPath,
+    query: Query<NextQuery>,
 ) -> AppResult<HttpResponse> {
     let user_id = path.into_inner().1;
     let actor = ctx.actor();
@@ -402,6 +549,7 @@ pub async fn make_admin_form(
         .db(move |conn| Ok(members::promotable(conn, &actor, &user_id)?))
         .await?;
     let profile = format!("/orgs/{}/users/{}", ctx.org.slug, target.user.id);
+    let back = safe_next(query.next.as_deref(), &profile).to_string();
     let email = &target.user.email;
     let page = ConfirmPage::new(
         Layout::in_org(&session, &ctx, "Make admin", "users"),
@@ -412,9 +560,10 @@ pub async fn make_admin_form(
         "Admins can do everything in {}: invite and remove anyone, change roles, and read the audit trail.",
         ctx.org.name
     ))
+    .field("next", back.clone())
     .button(format!("Make {email} an admin"))
     .harmless()
-    .cancel(profile.clone());
+    .cancel(back);
     Ok(render(&page))
 }
 
@@ -464,7 +613,7 @@ struct DeletePage {
     owned_groups: Vec<String>,
     owned_pools: Vec<String>,
     needs_successor: bool,
-    successors: Vec<memberships::Membership>,
+    successor_picker: Picker,
     /// The actor is removing themselves: the page is an explicit "leave" confirmation.
     leaving: bool,
     form: RemoveForm,
@@ -476,12 +625,21 @@ async fn delete_page(
     session: &Session,
     ctx: &OrgCtx,
     user_id: String,
-    form: RemoveForm,
-    errors: FieldErrors,
+    (form, errors): (RemoveForm, FieldErrors),
+    query: PickQuery,
 ) -> AppResult<DeletePage> {
     let actor = ctx.actor();
-    let plan: RemovalPlan = state
-        .db(move |conn| Ok(members::removal_plan(conn, &actor, &user_id)?))
+    let at = PickerPage {
+        page: format!("/orgs/{}/users/{user_id}/delete", ctx.org.slug),
+        endpoint: format!("/orgs/{}/members/search", ctx.org.slug),
+        query,
+    };
+    let chosen = form.successor_id.clone();
+    let (plan, successor_picker): (RemovalPlan, Picker) = state
+        .db(move |conn| {
+            let removal = removal_with_successor(conn, &actor, &user_id, &at, &chosen)?;
+            Ok(removal)
+        })
         .await?;
     Ok(DeletePage {
         layout: Layout::in_org(session, ctx, "Remove member", "users"),
@@ -492,7 +650,7 @@ async fn delete_page(
         user_id: plan.target.user.id,
         owned_groups: plan.owned_groups,
         owned_pools: plan.owned_pools,
-        successors: plan.successors,
+        successor_picker,
         form,
         errors,
     })
@@ -503,16 +661,11 @@ pub async fn delete_form(
     session: Session,
     ctx: OrgCtx,
     path: MemberPath,
+    query: Query<PickQuery>,
 ) -> AppResult<HttpResponse> {
-    let page = delete_page(
-        &state,
-        &session,
-        &ctx,
-        path.into_inner().1,
-        RemoveForm::default(),
-        FieldErrors::default(),
-    )
-    .await?;
+    let form = (RemoveForm::default(), FieldErrors::default());
+    let (id, query) = (path.into_inner().1, query.into_inner());
+    let page = delete_page(&state, &session, &ctx, id, form, query).await?;
     Ok(render(&page))
 }
 
@@ -537,7 +690,17 @@ pub async fn remove(
             let removed = format!("{email} was removed from {}.", ctx.org.name);
             done(&session, removed, &format!("/orgs/{}/users", ctx.org.slug))
         },
-        |errors| delete_page(&state, &session, &ctx, user_id, form, errors),
+        |errors| {
+            let failed = (form, errors);
+            delete_page(
+                &state,
+                &session,
+                &ctx,
+                user_id,
+                failed,
+                PickQuery::default(),
+            )
+        },
     )
     .await
 }

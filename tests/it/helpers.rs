@@ -259,6 +259,13 @@ impl Browser {
         self.get_abs(&format!("{}{path}", self.base)).await
     }
 
+    /// A GET asking for JSON (`Accept: application/json`).
+    pub async fn get_json(&self, path: &str) -> Page {
+        let url = format!("{}{path}", self.base);
+        let request = self.client.get(url).header("Accept", "application/json");
+        to_page(request.send().await.expect("GET")).await
+    }
+
     pub async fn get_abs(&self, url: &str) -> Page {
         to_page(self.client.get(url).send().await.expect("GET")).await
     }

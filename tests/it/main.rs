@@ -21,6 +21,7 @@ mod lockout;
 mod matrix;
 mod outage;
 mod outbox_crash;
+mod picker;
 mod pools;
 mod proxies;
 mod reset;

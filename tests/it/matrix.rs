@@ -215,6 +215,41 @@ const ROUTES: &[Route] = &[
         O::Member,
     ),
     r("GET", "/orgs/{org}/users/{id}/pools", USERS_READ, O::Member),
+    with_form(
+        r(
+            "POST",
+            "/orgs/{org}/users/{id}/groups",
+            GROUPS_MANAGE,
+            O::Member,
+        ),
+        join_group_form,
+        true,
+    ),
+    with_form(
+        r(
+            "POST",
+            "/orgs/{org}/users/{id}/pools",
+            Org(PoolManage),
+            O::Member,
+        ),
+        join_pool_form,
+        true,
+    ),
+    with_form(
+        r(
+            "POST",
+            "/orgs/{org}/users/{id}/role",
+            USERS_MANAGE,
+            O::Member,
+        ),
+        engineer_form,
+        true,
+    ),
+    with_form(
+        r("GET", "/orgs/{org}/members/search", USERS_READ, O::None),
+        search_form,
+        false,
+    ),
     r(
         "GET",
         "/orgs/{org}/users/{id}/activity",
@@ -619,6 +654,21 @@ fn new_user_form(ids: &Ids) -> Vec<(&'static str, String)> {
         ("org", ids.home.clone()),
         ("role_id", ids.member_role.clone()),
     ]
+}
+
+fn join_group_form(ids: &Ids) -> Vec<(&'static str, String)> {
+    vec![("group_id", ids.group.clone())]
+}
+
+fn join_pool_form(ids: &Ids) -> Vec<(&'static str, String)> {
+    vec![
+        ("pool_id", ids.pool.clone()),
+        ("role_id", ids.engineer_role.clone()),
+    ]
+}
+
+fn search_form(ids: &Ids) -> Vec<(&'static str, String)> {
+    vec![("q", ids.member_email.clone())]
 }
 
 fn engineer_form(ids: &Ids) -> Vec<(&'static str, String)> {

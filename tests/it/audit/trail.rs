@@ -31,6 +31,7 @@ pub(super) enum Case {
     MemberMadeAdmin,
     MemberRemoved,
     BulkDeactivateOne,
+    MemberRoleChangedInline,
     InvitationCreated,
     InvitationResent,
     InvitationCancelled,
@@ -43,12 +44,14 @@ pub(super) enum Case {
     GroupDeleted,
     GroupMemberAdded,
     GroupMemberRemoved,
+    GroupMemberAddedFromProfile,
     PoolCreated,
     PoolRenamed,
     PoolMoved,
     PoolDeleted,
     PoolMemberAdded,
     PoolMemberRemoved,
+    PoolMemberAddedFromProfile,
     OrgCreatedWithNewAccount,
     OrgCreatedWithExistingAccount,
     AdminUserCreated,
@@ -132,6 +135,21 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
         &[Case::MemberRemoved],
     ),
     ("POST", "/orgs/{org}/users/bulk", &[Case::BulkDeactivateOne]),
+    (
+        "POST",
+        "/orgs/{org}/users/{id}/role",
+        &[Case::MemberRoleChangedInline],
+    ),
+    (
+        "POST",
+        "/orgs/{org}/users/{id}/groups",
+        &[Case::GroupMemberAddedFromProfile],
+    ),
+    (
+        "POST",
+        "/orgs/{org}/users/{id}/pools",
+        &[Case::PoolMemberAddedFromProfile],
+    ),
     (
         "POST",
         "/orgs/{org}/invitations",
@@ -305,7 +323,8 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
         | Case::MemberActivated
         | Case::MemberMadeAdmin
         | Case::MemberRemoved
-        | Case::BulkDeactivateOne => exercise_members(&app, case).await,
+        | Case::BulkDeactivateOne
+        | Case::MemberRoleChangedInline => exercise_members(&app, case).await,
         Case::InvitationCreated
         | Case::InvitationResent
         | Case::InvitationCancelled
@@ -317,13 +336,15 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
         | Case::GroupUpdated
         | Case::GroupDeleted
         | Case::GroupMemberAdded
-        | Case::GroupMemberRemoved => exercise_groups(&app, case).await,
+        | Case::GroupMemberRemoved
+        | Case::GroupMemberAddedFromProfile => exercise_groups(&app, case).await,
         Case::PoolCreated
         | Case::PoolRenamed
         | Case::PoolMoved
         | Case::PoolDeleted
         | Case::PoolMemberAdded
-        | Case::PoolMemberRemoved => exercise_pools(&app, case).await,
+        | Case::PoolMemberRemoved
+        | Case::PoolMemberAddedFromProfile => exercise_pools(&app, case).await,
         Case::OrgCreatedWithNewAccount
         | Case::OrgCreatedWithExistingAccount
         | Case::AdminUserCreated

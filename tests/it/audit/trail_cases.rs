@@ -283,6 +283,7 @@ pub(super) async fn exercise_members(app: &TestApp, case: Case) -> (usize, Expec
     let InOrg { browser, org, bob } = in_org(app).await;
     let profile = format!("/orgs/my-org/users/{bob}");
     let member_role = app.role_id("my-org", "member");
+    let engineer = app.role_id("my-org", "engineer");
     if let Case::MemberActivated = case {
         prepare(&browser, &format!("{profile}/deactivate"), &[], 303).await;
     }
@@ -326,6 +327,15 @@ pub(super) async fn exercise_members(app: &TestApp, case: Case) -> (usize, Expec
             "/orgs/my-org/users/bulk".to_string(),
             vec![("action", "deactivate"), ("user_ids", bob.as_str())],
             200,
+        ),
+        Case::MemberRoleChangedInline => (
+            "member.role_changed",
+            format!("{profile}/role"),
+            vec![
+                ("role_id", engineer.as_str()),
+                ("next", "/orgs/my-org/users"),
+            ],
+            303,
         ),
         other => unreachable!("{other:?} is not a member case"),
     };
@@ -528,6 +538,12 @@ pub(super) async fn exercise_groups(app: &TestApp, case: Case) -> (usize, Expect
             vec![],
             (bob.as_str(), BOB),
         ),
+        Case::GroupMemberAddedFromProfile => (
+            "group.member_added",
+            format!("/orgs/my-org/users/{bob}/groups"),
+            vec![("group_id", id.as_str())],
+            (bob.as_str(), BOB),
+        ),
         other => unreachable!("{other:?} is not a group case"),
     };
     let (before, page) = post_counted(app, &browser, &path, &fields).await;
@@ -592,6 +608,12 @@ pub(super) async fn exercise_pools(app: &TestApp, case: Case) -> (usize, Expecte
             "pool.member_removed",
             format!("{base}/members/{bob}/remove"),
             vec![],
+            (bob.as_str(), BOB),
+        ),
+        Case::PoolMemberAddedFromProfile => (
+            "pool.member_added",
+            format!("/orgs/my-org/users/{bob}/pools"),
+            vec![("pool_id", id.as_str()), ("role_id", engineer.as_str())],
             (bob.as_str(), BOB),
         ),
         other => unreachable!("{other:?} is not a pool case"),

@@ -18,6 +18,7 @@ mod organization;
 mod reset;
 mod sessions;
 mod two_factor;
+mod users_tab;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -471,9 +472,11 @@ impl Chrome {
         let xpath = format!(
             "{scope}//button[normalize-space(.)={literal}] | \
              {scope}//input[(@type='submit' or @type='button') and @value={literal}] | \
-             {scope}//a[contains(concat(' ', @class, ' '), ' button ') and normalize-space(.)={literal}]"
+             {scope}//a[contains(concat(' ', @class, ' '), ' button ') and normalize-space(.)={literal}] | \
+             {scope}//ul[contains(concat(' ', @class, ' '), ' menu-list ')]//a[normalize-space(.)={literal}]"
         );
-        self.client
+        let found = self
+            .client
             .find(Locator::XPath(&xpath))
             .await
             .with_context(|| {
@@ -483,7 +486,86 @@ impl Chrome {
                         .map(|e| format!(" in the row of {e}"))
                         .unwrap_or_default()
                 )
-            })
+            })?;
+        // A row's actions sit in its menu: a person opens the menu first.
+        if let Some(email) = row_email
+            && !found.is_displayed().await.unwrap_or(true)
+        {
+            self.open_row_menu(email).await?;
+        }
+        Ok(found)
+    }
+
+    /// Chooses `email` in the member picker whose legend reads `legend`: types the
+    /// address, presses Search (which reloads the page with the matches, with or without
+    /// JavaScript) and ticks the match.
+    pub async fn pick_member(&self, legend: &str, email: &str) -> Result<()> {
+        self.search_members(legend, email).await?;
+        self.tick_match(legend, email).await
+    }
+
+    /// Types `term` into the member picker whose legend reads `legend` and presses its
+    /// Search button (which reloads the page with the matches, with or without
+    /// JavaScript).
+    pub async fn search_members(&self, legend: &str, term: &str) -> Result<()> {
+        let scope = format!(
+            "//fieldset[legend[normalize-space(.)={}]]",
+            xpath_literal(legend)
+        );
+        let here = self.here().await;
+        let search = self
+            .client
+            .find(Locator::XPath(&format!("{scope}//input[@type='search']")))
+            .await
+            .with_context(|| format!("no member picker {legend:?} on {here}"))?;
+        search.clear().await?;
+        search.send_keys(term).await?;
+        let button = self
+            .client
+            .find(Locator::XPath(&format!(
+                "{scope}//button[normalize-space(.)='Search']"
+            )))
+            .await?;
+        self.click(button, "Search").await
+    }
+
+    /// Ticks `email` among the matches the picker `legend` shows, waiting briefly for
+    /// them (the script fills them in as one types).
+    pub async fn tick_match(&self, legend: &str, email: &str) -> Result<()> {
+        let xpath = format!(
+            "//fieldset[legend[normalize-space(.)={}]]//li[@data-email={}]//input[@type='radio']",
+            xpath_literal(legend),
+            xpath_literal(email)
+        );
+        let started = Instant::now();
+        loop {
+            if let Ok(radio) = self.client.find(Locator::XPath(&xpath)).await {
+                radio.click().await?;
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(3) {
+                bail!(
+                    "the picker {legend:?} does not offer {email}:\n{}",
+                    self.text().await.unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Opens the actions menu of the table row of `email`.
+    pub async fn open_row_menu(&self, email: &str) -> Result<()> {
+        let xpath = format!(
+            "//tr[@data-email={}]//details[contains(concat(' ', @class, ' '), ' row-menu ')]/summary",
+            xpath_literal(email)
+        );
+        self.client
+            .find(Locator::XPath(&xpath))
+            .await
+            .with_context(|| format!("no actions menu in the row of {email}"))?
+            .click()
+            .await?;
+        Ok(())
     }
 
     /// Opens a disclosure menu (a `<summary>`) such as "Account menu".
@@ -531,6 +613,12 @@ impl Chrome {
     /// Follows the link reading `text` inside the table row of `email`.
     pub async fn follow_in_row(&self, email: &str, text: &str) -> Result<()> {
         let scope = format!("//tr[@data-email={}]", xpath_literal(email));
+        let link = format!("{scope}//a[normalize-space(.)={}]", xpath_literal(text));
+        if let Ok(found) = self.client.find(Locator::XPath(&link)).await
+            && !found.is_displayed().await.unwrap_or(true)
+        {
+            self.open_row_menu(email).await?;
+        }
         self.follow_under(&scope, text, &format!("in the row of {email}"))
             .await
     }

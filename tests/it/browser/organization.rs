@@ -67,8 +67,8 @@ async fn journey_10_groups_and_pools() {
         chrome.expect_text("Nobody is in this group yet.").await?;
 
         // Bob joins it.
-        chrome.select("Add a member", BOB).await?;
-        chrome.press("Add").await?;
+        chrome.pick_member("Add a member", BOB).await?;
+        chrome.press("Add to Platform team").await?;
         chrome
             .expect_text("bob@example.com added to the group.")
             .await?;
@@ -111,9 +111,9 @@ async fn journey_10_groups_and_pools() {
         );
 
         // Bob joins the sub-pool with the role the form offers first.
-        chrome.select("Add a member", BOB).await?;
+        chrome.pick_member("Add a member", BOB).await?;
         let pool_role = chosen(&chrome, "Pool role").await?;
-        chrome.press("Add").await?;
+        chrome.press("Add to Berlin").await?;
         chrome
             .expect_text("bob@example.com added to the pool.")
             .await?;

@@ -1,0 +1,335 @@
+//! Issue 16, items 1 and 2: the Users tab that fits (row menu, inline role change, the
+//! effective role and where it comes from, paging with "1–50 of N", actions that come
+//! back to the same filtered page), the member picker that scales, and the screenshots
+//! the README shows.
+
+use anyhow::{Context, Result, ensure};
+use fantoccini::Locator;
+use serde_json::Value;
+
+use super::entry::create_first_admin;
+use super::{Chrome, Js, journey, target_dir};
+use crate::helpers::{TestApp, spawn_app};
+
+const ORG: &str = "acme";
+const BOB: &str = "bob@example.com";
+const CAROL: &str = "carol@example.com";
+
+/// `n` members named `member-NNN@example.com`, for lists to page through.
+fn add_people(app: &TestApp, n: usize) {
+    for i in 0..n {
+        app.add_member(
+            ORG,
+            &format!("member-{i:03}@example.com"),
+            "Member",
+            &format!("{i:03}"),
+            "member",
+            false,
+        );
+    }
+}
+
+/// Whether the page scrolls sideways at the window's width (it must not).
+async fn scrolls_sideways(chrome: &Chrome) -> Result<bool> {
+    let wide = chrome
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await?;
+    Ok(wide == Value::Bool(true))
+}
+
+async fn resize(chrome: &Chrome, width: u32, height: u32) -> Result<()> {
+    chrome.client.set_window_size(width, height).await?;
+    Ok(())
+}
+
+/// A group granting `role`, made through the Groups tab, with `member` picked into it.
+async fn group_granting(chrome: &Chrome, name: &str, role: &str, member: &str) -> Result<()> {
+    chrome.open("/orgs/acme/groups").await?;
+    chrome.fill("Name", name).await?;
+    chrome.select("Role granted to members", role).await?;
+    chrome.press("Create group").await?;
+    chrome
+        .expect_text(&format!("Group {name} created."))
+        .await?;
+    chrome.pick_member("Add a member", member).await?;
+    chrome.press(&format!("Add to {name}")).await?;
+    chrome
+        .expect_text(&format!("{member} added to the group."))
+        .await
+}
+
+/// Item 1 without JavaScript: the tab fits from 1280 to 1920 px and turns into cards
+/// on a phone; pages say where they are; the role changes in place; the effective role
+/// names its sources; row actions come back to the same filtered page.
+#[actix_web::test]
+async fn journey_users_tab_fits_changes_roles_in_place_and_keeps_the_page_without_javascript() {
+    let app = spawn_app().await;
+    journey("journey_users_tab_item_1_nojs", |j| async move {
+        let admin = create_first_admin(&j, &app, Js::Off).await?;
+        add_people(&app, 60);
+        app.add_member(ORG, BOB, "Bob", "Builder", "member", false);
+        app.add_member(ORG, CAROL, "Carol", "Coder", "member", false);
+        group_granting(&admin, "Ops", "Manager", BOB).await?;
+
+        admin.open("/orgs/acme/users").await?;
+        admin.expect_text("1–50 of 63").await?;
+        for width in [1280, 1440, 1920] {
+            resize(&admin, width, 900).await?;
+            ensure!(
+                !scrolls_sideways(&admin).await?,
+                "the Users tab scrolls sideways at {width} px"
+            );
+        }
+        admin.follow("Next page →").await?;
+        admin.expect_text("51–63 of 63").await?;
+        admin.follow("← Previous page").await?;
+        admin.expect_text("1–50 of 63").await?;
+
+        // Bob's own role is Member, but the group Ops makes him a Manager: the column
+        // says so, and its disclosure names both sources.
+        admin.fill("Search", "bob").await?;
+        admin.press("Apply").await?;
+        let filtered = "/orgs/acme/users?q=bob&sort=email";
+        ensure!(admin.row_attr(BOB, "effective-role").await? == "Manager");
+        admin
+            .client
+            .find(Locator::XPath(
+                "//tr[@data-email='bob@example.com']//details[contains(@class,'role-sources')]/summary",
+            ))
+            .await?
+            .click()
+            .await?;
+        let row = admin.row_text(BOB).await?;
+        ensure!(row.contains("Group Ops: Manager"), "{row}");
+        ensure!(row.contains("Direct: Member"), "{row}");
+
+        // The role changes in the row, and the page stays the filtered one.
+        admin.select("Role of bob@example.com", "Engineer").await?;
+        admin.press_in_row(BOB, "Save").await?;
+        admin
+            .expect_text("bob@example.com now has the Engineer role.")
+            .await?;
+        admin.expect_path(filtered).await?;
+        ensure!(admin.row_attr(BOB, "role").await? == "engineer");
+        ensure!(app.member_role(ORG, &app.user_id(BOB)).as_deref() == Some("engineer"));
+
+        // Deactivating from the row menu comes back to the same filtered page too.
+        admin.fill("Search", "carol").await?;
+        admin.select("Status", "Active").await?;
+        admin.press("Apply").await?;
+        admin.press_in_row_and_confirm(CAROL, "Deactivate").await?;
+        admin.expect_text("carol@example.com was deactivated").await?;
+        admin
+            .expect_path("/orgs/acme/users?q=carol&status=active&sort=email")
+            .await?;
+        ensure!(admin.rows("email").await?.is_empty());
+
+        // Repeated buttons say whose row they act on.
+        admin.open("/orgs/acme/users?q=bob").await?;
+        for name in [
+            "View bob@example.com",
+            "Deactivate bob@example.com",
+            "Save role of bob@example.com",
+        ] {
+            admin
+                .client
+                .find(Locator::XPath(&format!(
+                    "//tr[@data-email='bob@example.com']//*[@aria-label='{name}']"
+                )))
+                .await
+                .with_context(|| format!("no control named {name:?}"))?;
+        }
+
+        // On a phone every row is a card: nothing scrolls sideways.
+        resize(&admin, 390, 844).await?;
+        admin.open("/orgs/acme/users").await?;
+        ensure!(!scrolls_sideways(&admin).await?, "the card list scrolls sideways");
+        let display = admin
+            .client
+            .execute(
+                "return getComputedStyle(document.querySelector('tbody tr[data-id]')).display;",
+                vec![],
+            )
+            .await?;
+        ensure!(display == Value::from("block"), "rows are cards: {display}");
+        Ok(())
+    })
+    .await;
+}
+
+/// Item 2: the member picker, searching as one types with JavaScript, by a Search
+/// button without it; and the profile's "Add to group" and "Add to pool".
+async fn picker_journey(name: &'static str, js: Js) {
+    let app = spawn_app().await;
+    journey(name, |j| async move {
+        let admin = create_first_admin(&j, &app, js).await?;
+        add_people(&app, 30);
+        app.add_member(ORG, BOB, "Bob", "Builder", "member", false);
+        app.create_org("globex", "Globex");
+        app.add_member(
+            "globex",
+            "bobby@globex.example",
+            "Bobby",
+            "Other",
+            "member",
+            false,
+        );
+
+        admin.open("/orgs/acme/groups").await?;
+        admin.fill("Name", "Ops").await?;
+        admin.press("Create group").await?;
+        admin.expect_text("Group Ops created.").await?;
+        if js == Js::On {
+            // Typing alone brings the matches: no Search press, no page load.
+            admin.fill("Find a member by email or name", "bob").await?;
+            admin.tick_match("Add a member", BOB).await?;
+        } else {
+            admin.pick_member("Add a member", BOB).await?;
+        }
+        // Another organization's Bobby is never offered; a search lists at most 20.
+        let offered = admin.text().await?;
+        ensure!(!offered.contains("bobby@globex.example"), "{offered}");
+        admin.press("Add to Ops").await?;
+        admin
+            .expect_text("bob@example.com added to the group.")
+            .await?;
+        ensure!(admin.rows("email").await? == [BOB]);
+        admin.search_members("Add a member", "member").await?;
+        let offered = admin
+            .client
+            .find_all(Locator::Css("fieldset#user_id-picker li[data-email]"))
+            .await?
+            .len();
+        ensure!(offered == 20, "at most 20 matches, got {offered}");
+
+        // The owner is chosen the same way, and the current one stays ticked.
+        admin.pick_member("Owner", "member-007@example.com").await?;
+        admin.press("Save group").await?;
+        admin.expect_text("Group saved.").await?;
+        admin.open("/orgs/acme/groups").await?;
+        ensure!(admin.text().await?.contains("member-007@example.com"));
+
+        // A pool, and Bob added to it and to a second group from his profile.
+        admin.open("/orgs/acme/pools").await?;
+        admin.fill("Name", "Render farm").await?;
+        admin.press("Create pool").await?;
+        admin.expect_text("Pool Render farm created.").await?;
+        admin.open("/orgs/acme/groups").await?;
+        admin.fill("Name", "Night shift").await?;
+        admin.press("Create group").await?;
+        admin.open("/orgs/acme/users?q=bob").await?;
+        admin.follow_in_row(BOB, "View").await?;
+        admin.follow_within("Member", "Groups Associated").await?;
+        admin.select("Group", "Night shift").await?;
+        admin.press("Add bob@example.com to the group").await?;
+        admin
+            .expect_text("bob@example.com added to the group.")
+            .await?;
+        admin.expect_text("Night shift").await?;
+        admin.follow_within("Member", "Pools").await?;
+        admin.select("Pool", "Render farm").await?;
+        admin.select("Pool role", "Engineer").await?;
+        admin.press("Add bob@example.com to the pool").await?;
+        admin
+            .expect_text("bob@example.com added to the pool.")
+            .await?;
+        let pools = admin.text().await?;
+        ensure!(
+            pools.contains("Render farm") && pools.contains("Engineer"),
+            "{pools}"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn journey_member_picker_searches_as_one_types() {
+    picker_journey("journey_member_picker_js", Js::On).await;
+}
+
+#[actix_web::test]
+async fn journey_member_picker_without_javascript() {
+    picker_journey("journey_member_picker_nojs", Js::Off).await;
+}
+
+async fn shoot(chrome: &Chrome, name: &str) -> Result<()> {
+    let dir = target_dir().join("screenshots");
+    std::fs::create_dir_all(&dir)?;
+    let png = chrome.client.screenshot().await?;
+    std::fs::write(dir.join(format!("{name}.png")), png)?;
+    Ok(())
+}
+
+/// The screenshots of issue 16 (item 10): the Users tab with 300 members, a profile,
+/// the Invited tab and the invitation results, at 1440×900 and 390×844, saved to
+/// `target/screenshots/` (the README shows the Users tab ones, copied to `docs/`).
+#[actix_web::test]
+async fn screenshots_of_the_users_tab_profile_invited_tab_and_invite_results() {
+    let app = spawn_app().await;
+    journey("screenshots_issue_16", |j| async move {
+        let admin = create_first_admin(&j, &app, Js::On).await?;
+        for i in 0..297 {
+            let (first, last) = (
+                ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken"][i % 6],
+                format!("Person {i:03}"),
+            );
+            app.add_member(
+                ORG,
+                &format!("{}.{i:03}@example.com", first.to_lowercase()),
+                first,
+                &last,
+                ["member", "engineer", "member", "manager"][i % 4],
+                false,
+            );
+        }
+        app.add_member(ORG, BOB, "Bob", "Builder", "member", false);
+        app.add_member(
+            ORG,
+            "maximilian.von-long-address@engineering.example.com",
+            "Maximilian",
+            "von Long-Address",
+            "engineer",
+            false,
+        );
+        group_granting(&admin, "Platform team", "Manager", BOB).await?;
+
+        for (suffix, width, height) in [("desktop", 1440, 900), ("mobile", 390, 844)] {
+            resize(&admin, width, height).await?;
+            admin.open("/orgs/acme/users").await?;
+            admin.expect_text("of 300").await?;
+            ensure!(!scrolls_sideways(&admin).await?, "Users tab at {width} px");
+            if suffix == "mobile" {
+                // The filters fill a phone's first screen: show the cards below them.
+                admin
+                    .client
+                    .execute(
+                        "document.querySelector('.users-wrap').scrollIntoView(); window.scrollBy(0, -130); return true;",
+                        vec![],
+                    )
+                    .await?;
+            }
+            shoot(&admin, &format!("users-{suffix}")).await?;
+            admin.open("/orgs/acme/users?q=bob").await?;
+            admin.follow_in_row(BOB, "View").await?;
+            shoot(&admin, &format!("profile-{suffix}")).await?;
+            admin.open("/orgs/acme/invitations/new").await?;
+            admin
+                .fill(
+                    "Email addresses",
+                    &format!("pat.{suffix}@example.com, sam.{suffix}@example.com, not-an-address"),
+                )
+                .await?;
+            admin.press("Send invitations").await?;
+            shoot(&admin, &format!("invite-results-{suffix}")).await?;
+            admin.open("/orgs/acme/invitations").await?;
+            shoot(&admin, &format!("invited-{suffix}")).await?;
+        }
+        Ok(())
+    })
+    .await;
+}
