@@ -475,9 +475,9 @@ pub async fn sent_page(
     session: Session,
     ctx: OrgCtx,
 ) -> AppResult<HttpResponse> {
+    // Nothing waiting (a refresh, a bookmark): the tab, whose hint says links show once.
+    // No flash either: a read leaves the session as it was.
     let Some(held) = Held::take(&session, &ctx.org.id) else {
-        let note = "Invitation links are shown only once, right after sending. Resend an invitation to get a new link.";
-        flash(&session, "info", note);
         return Ok(see_other(&list_path(&ctx.org.slug)));
     };
     // The form for the refused addresses offers what the member may still choose.

@@ -97,6 +97,7 @@ async fn a_manager_cannot_resend_an_invitation_whose_group_grants_admin() {
             ],
         )
         .await;
+    let again = mallory.follow_results(again).await;
     assert!(!again.body.contains("/invite/"), "{}", again.body);
     assert!(
         again.body.contains("grants a role above your own"),

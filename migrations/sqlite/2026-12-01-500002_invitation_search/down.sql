@@ -1,2 +1,1 @@
-DROP INDEX invitations_org_pending_expiry_idx;
 DROP INDEX invitations_org_email_idx;

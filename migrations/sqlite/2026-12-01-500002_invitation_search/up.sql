@@ -1,4 +1,2 @@
--- The Invited tab's search by address prefix, and its pending-count badge (a range of
--- unexpired pending invitations, counted from the index alone).
+-- The Invited tab's search by address prefix.
 CREATE INDEX invitations_org_email_idx ON invitations (org_id, email);
-CREATE INDEX invitations_org_pending_expiry_idx ON invitations (org_id, expires_at) WHERE status = 'pending';

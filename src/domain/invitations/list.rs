@@ -64,9 +64,10 @@ pub fn list_page(
 /// Most the Invited tab's badge counts; beyond it reads "99+".
 pub const BADGE_CAP: i64 = 100;
 
-/// The badge on the Invited tab: how many invitations wait for an answer, if any.
+/// The badge on the Invited tab: how many invitations are open (pending or expired, as
+/// the tab's default view lists them), if any.
 pub fn pending_badge(conn: &mut DbConnection, org_id: &str) -> diesel::QueryResult<Option<String>> {
-    let n = rows::pending_count(conn, org_id, db::now(), BADGE_CAP)?;
+    let n = rows::pending_count(conn, org_id, BADGE_CAP)?;
     Ok(match n {
         0 => None,
         n if n >= BADGE_CAP => Some(format!("{}+", BADGE_CAP - 1)),
