@@ -1143,11 +1143,15 @@ async fn the_pending_badge_counts_from_its_index() {
         .join("\n");
     let lower = plan.to_lowercase();
     assert!(
-        lower.contains("invitations_org_status_idx") || lower.contains("invitations_one_pending_idx"),
+        lower.contains("invitations_org_status_idx")
+            || lower.contains("invitations_one_pending_idx"),
         "{plan}"
     );
     assert!(!lower.contains("seq scan on invitations"), "{plan}");
-    assert!(!lower.contains("scan invitations\n") && !lower.ends_with("scan invitations"), "{plan}");
+    assert!(
+        !lower.contains("scan invitations\n") && !lower.ends_with("scan invitations"),
+        "{plan}"
+    );
 }
 
 #[actix_web::test]
