@@ -21,4 +21,7 @@ pub mod keys {
     pub const PENDING_2FA_NEXT: &str = "2fa_next";
     /// The secret of a two-factor enrolment in progress, until a code confirms it.
     pub const ENROL_SECRET: &str = "2fa_enrol";
+    /// The results of the inviter's last invite or resend, with their one-time links,
+    /// until the results page shows them once.
+    pub const INVITE_RESULTS: &str = "invite_results";
 }

@@ -229,16 +229,25 @@ pub type ListKey = (NaiveDateTime, String);
 /// The inviter's email, first and last name; absent once the inviter's account is gone.
 type InviterColumns = (Option<String>, Option<String>, Option<String>);
 
+/// What a page of the Invited tab asks for.
+#[derive(Debug, Clone)]
+pub struct ListWhere<'a> {
+    pub org_id: &'a str,
+    pub filter: StatusFilter,
+    /// Only addresses starting with this (lower-case, as addresses are stored).
+    pub email_prefix: Option<&'a str>,
+    /// The moment that tells pending from expired.
+    pub now: NaiveDateTime,
+}
+
 /// Newest first, `limit` rows after the keyset `after` (created_at, id).
 pub fn list(
     conn: &mut DbConnection,
-    org_id: &str,
-    filter: StatusFilter,
-    now: NaiveDateTime,
+    at: &ListWhere,
     after: Option<ListKey>,
     limit: i64,
 ) -> QueryResult<Vec<ListRow>> {
-    match run_list(conn, (org_id, filter, now, after, limit), false)? {
+    match run_list(conn, at, after, limit, false)? {
         ListOutput::Rows(rows) => Ok(rows),
         ListOutput::Plan(_) => unreachable!("asked for rows"),
     }
@@ -247,12 +256,10 @@ pub fn list(
 /// The database's plan for a page of [`list`]: tests check an index serves it in order.
 pub fn explain_list(
     conn: &mut DbConnection,
-    org_id: &str,
-    filter: StatusFilter,
-    now: NaiveDateTime,
+    at: &ListWhere,
     after: Option<ListKey>,
 ) -> QueryResult<Vec<String>> {
-    match run_list(conn, (org_id, filter, now, after, 51), true)? {
+    match run_list(conn, at, after, 51, true)? {
         ListOutput::Plan(lines) => Ok(lines),
         ListOutput::Rows(_) => unreachable!("asked for a plan"),
     }
@@ -263,11 +270,26 @@ enum ListOutput {
     Plan(Vec<String>),
 }
 
-type ListArgs<'a> = (&'a str, StatusFilter, NaiveDateTime, Option<ListKey>, i64);
+/// The address column as prefix searches compare it: byte-wise on both backends, as the
+/// `(org_id, email)` index orders it (PostgreSQL's default collation would not keep a
+/// prefix's strings together, hence `COLLATE "C"` there, matching its index).
+fn email_column(backend: super::Backend) -> &'static str {
+    match backend {
+        super::Backend::Sqlite => "invitations.email",
+        super::Backend::Postgres => "invitations.email COLLATE \"C\"",
+    }
+}
 
 /// Builds the page query once, for loading or for explaining.
-fn run_list(conn: &mut DbConnection, args: ListArgs, explain: bool) -> QueryResult<ListOutput> {
-    let (org_id, filter, now, after, limit) = args;
+fn run_list(
+    conn: &mut DbConnection,
+    at: &ListWhere,
+    after: Option<ListKey>,
+    limit: i64,
+    explain: bool,
+) -> QueryResult<ListOutput> {
+    let (org_id, filter, now) = (at.org_id, at.filter, at.now);
+    let backend = super::backend(conn);
     let mut query = invitations::table
         .inner_join(roles::table)
         .left_join(users::table.on(invitations::invited_by.eq(users::id.nullable())))
@@ -296,6 +318,19 @@ fn run_list(conn: &mut DbConnection, args: ListArgs, explain: bool) -> QueryResu
         StatusFilter::Cancelled => query.filter(invitations::status.eq(CANCELLED)),
         StatusFilter::All => query,
     };
+    if let Some(prefix) = at.email_prefix.filter(|p| !p.is_empty()) {
+        // `[prefix, prefix + U+10FFFF)`: a range the index serves, unlike LIKE on PostgreSQL.
+        use diesel::dsl::sql;
+        use diesel::sql_types::{Bool, Text};
+        let column = email_column(backend);
+        query = query.filter(
+            sql::<Bool>(&format!("({column} >= "))
+                .bind::<Text, _>(prefix.to_string())
+                .sql(&format!(" AND {column} < "))
+                .bind::<Text, _>(format!("{prefix}\u{10FFFF}"))
+                .sql(")"),
+        );
+    }
     if let Some((created_at, id)) = after {
         // `created_at <= t` bounds the index range; the OR only sorts out ties at t.
         query = query.filter(invitations::created_at.le(created_at)).filter(
@@ -319,6 +354,31 @@ fn run_list(conn: &mut DbConnection, args: ListArgs, explain: bool) -> QueryResu
             })
             .collect(),
     ))
+}
+
+/// Pending invitations of the organization (expired ones too: both wait for someone to
+/// act, as the tab's default view shows them), counted up to `cap` (the tab's badge says
+/// "99+" beyond): a range of the `(org_id, status, ...)` index, never the rows.
+pub fn pending_count(conn: &mut DbConnection, org_id: &str, cap: i64) -> QueryResult<i64> {
+    let ids: Vec<String> = pending_query(org_id, cap).load(conn)?;
+    Ok(ids.len() as i64)
+}
+
+/// The plan of [`pending_count`]: tests check its index serves it.
+pub fn explain_pending_count(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<String>> {
+    super::explain(conn, pending_query(org_id, 100))
+}
+
+fn pending_query(
+    org_id: &str,
+    cap: i64,
+) -> invitations::BoxedQuery<'static, super::MultiBackend, diesel::sql_types::Text> {
+    invitations::table
+        .filter(invitations::org_id.eq(org_id.to_string()))
+        .filter(invitations::status.eq(PENDING))
+        .select(invitations::id)
+        .limit(cap)
+        .into_boxed::<super::MultiBackend>()
 }
 
 pub fn add_group(conn: &mut DbConnection, invitation_id: &str, group_id: &str) -> QueryResult<()> {

@@ -45,6 +45,17 @@ pub fn list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<Role>> {
         .load(conn)
 }
 
+/// How many members (active or not) hold each role directly, by role id. Read from
+/// the `(org_id, role_id, ...)` index alone: one pass over the organization's entries.
+pub fn member_counts(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(String, i64)>> {
+    use super::schema::memberships;
+    memberships::table
+        .filter(memberships::org_id.eq(org_id))
+        .group_by(memberships::role_id)
+        .select((memberships::role_id, diesel::dsl::count_star()))
+        .load(conn)
+}
+
 pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<Option<Role>> {
     roles::table
         .filter(roles::org_id.eq(org_id))

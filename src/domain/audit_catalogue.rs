@@ -189,6 +189,66 @@ pub const ACTIONS: &[ActionDef] = &[
         "{actor} created the pool {target}",
     ),
     def(
+        "pool.updated",
+        "Pool edited",
+        "{actor} edited the pool {target} (named {details.old_name} before)",
+    ),
+    def(
+        "pool.moved",
+        "Pool moved",
+        "{actor} moved the pool {target} to another place in the tree",
+    ),
+    def(
+        "pool.deleted",
+        "Pool deleted",
+        "{actor} deleted the pool {target} and its sub-pools",
+    ),
+    def(
+        "pool.member_added",
+        "Added to a pool",
+        "{actor} added {target} to the pool {details.pool} as {details.role}",
+    ),
+    def(
+        "pool.member_removed",
+        "Removed from a pool",
+        "{actor} removed {target} from the pool {details.pool}",
+    ),
+    def(
+        "group.updated",
+        "Group edited",
+        "{actor} edited the group {target}",
+    ),
+    def(
+        "group.member_added",
+        "Added to a group",
+        "{actor} added {target} to the group {details.group}",
+    ),
+    def(
+        "group.member_removed",
+        "Removed from a group",
+        "{actor} removed {target} from the group {details.group}",
+    ),
+    def(
+        "role.created",
+        "Role created",
+        "{actor} created the role {target}",
+    ),
+    def(
+        "role.updated",
+        "Role edited",
+        "{actor} edited the role {target}",
+    ),
+    def(
+        "role.deleted",
+        "Role deleted",
+        "{actor} deleted the role {target}",
+    ),
+    def(
+        "invitation.expired_link_used",
+        "Expired invitation link opened",
+        "Someone opened the expired invitation link of {target}",
+    ),
+    def(
         "admin.user_created",
         "Account created by a platform admin",
         "{actor} created the account {target}",
@@ -444,6 +504,30 @@ pub(crate) mod tests {
                 "{} twice",
                 a.name
             );
+        }
+    }
+
+    /// No action reads as its raw key once the event carries what its sentence names.
+    #[test]
+    fn every_action_reads_as_a_sentence() {
+        for def in ACTIONS {
+            let mut details = serde_json::Map::new();
+            for part in def.sentence.split('{').skip(1) {
+                let key = part.split('}').next().unwrap();
+                if let Some(name) = key.strip_prefix("details.") {
+                    details.insert(name.into(), Value::String("x".into()));
+                }
+            }
+            let details = Value::Object(details).to_string();
+            let r = row(
+                def.name,
+                Some("a@example.com"),
+                Some("b@example.com"),
+                &details,
+            );
+            let text = sentence(&r);
+            assert!(!text.contains(def.name), "{} reads as {text}", def.name);
+            assert!(!def.label.is_empty() && !text.contains('{'), "{text}");
         }
     }
 

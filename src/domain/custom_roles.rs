@@ -11,6 +11,20 @@ use crate::audit::{self, Event, Origin};
 use crate::db::DbConnection;
 use crate::db::roles::{self, Role};
 
+/// The organization's roles, strongest first, each with how many members hold it
+/// directly (group- and pool-granted roles are not counted: they show on the profile).
+pub fn overview(conn: &mut DbConnection, org_id: &str) -> diesel::QueryResult<Vec<(Role, i64)>> {
+    let counts: std::collections::HashMap<String, i64> =
+        roles::member_counts(conn, org_id)?.into_iter().collect();
+    Ok(roles::list(conn, org_id)?
+        .into_iter()
+        .map(|r| {
+            let n = counts.get(&r.id).copied().unwrap_or(0);
+            (r, n)
+        })
+        .collect())
+}
+
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct RoleForm {
     #[serde(default)]

@@ -43,6 +43,22 @@ impl Standing {
         }
     }
 
+    /// The standing at a pool, from the member's organization-wide standing (role and
+    /// groups) and the one including the pool roles that apply there. `pools.operate`
+    /// held organization-wide acts as `pools.manage` at the pools the member belongs to
+    /// (a pool role on the pool or an ancestor); at any other pool, or held only through
+    /// a pool role, it grants nothing. This is what sets an Engineer apart from a Member.
+    pub fn at_pool(org_wide: Standing, here: Standing, belongs: bool) -> Standing {
+        if belongs && org_wide.may(Permission::PoolsOperate) {
+            Standing {
+                perms: here.perms.with(Permission::PoolsManage),
+                ..here
+            }
+        } else {
+            here
+        }
+    }
+
     pub fn may(&self, permission: Permission) -> bool {
         self.perms.contains(permission)
     }
@@ -198,6 +214,30 @@ mod tests {
         let in_pool = standing("member", &[], &["manager"]);
         assert!(!org_wide.may(Permission::PoolsManage));
         assert!(in_pool.may(Permission::PoolsManage));
+    }
+
+    #[test]
+    fn an_engineer_manages_only_the_pools_they_belong_to() {
+        let at = |role: &str, belongs: bool| {
+            let org_wide = standing(role, &[], &[]);
+            let here = if belongs {
+                standing(role, &[], &["engineer"])
+            } else {
+                org_wide
+            };
+            Standing::at_pool(org_wide, here, belongs)
+        };
+        let engineer = standing("engineer", &[], &[]);
+        assert!(
+            !engineer.may(Permission::PoolsManage),
+            "not organization-wide"
+        );
+        assert!(!at("engineer", false).may(Permission::PoolsManage));
+        assert!(at("engineer", true).may(Permission::PoolsManage));
+        // A Member holding the same pool role only reads there: that is the difference.
+        assert!(!at("member", true).may(Permission::PoolsManage));
+        // Nor does belonging lift the rank: an Engineer still grants no Manager.
+        assert!(!at("engineer", true).may_grant(rank("manager")));
     }
 
     /// (actor's role, what is granted, allowed) for every pair of built-in roles.

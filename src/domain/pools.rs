@@ -1,6 +1,8 @@
 //! Pools form a tree per organization. A pool role (Manager or Engineer) held on a pool
 //! applies to that pool and its whole subtree: a pool Manager manages inside it and
-//! nothing outside; an Engineer reads. Organization-wide `pools.manage` covers every pool.
+//! nothing outside; a pool Engineer reads. A member whose own role is Engineer
+//! (`pools.operate`) acts on the pools they belong to, and only those, within their rank.
+//! Organization-wide `pools.manage` covers every pool.
 
 use std::collections::{HashMap, HashSet};
 
@@ -232,15 +234,17 @@ impl Scope {
             .iter()
             .map(|r| (r.permissions.as_str(), r.rank))
             .collect();
-        let Standing { perms, rank } = Standing::of(
-            (&self.member_role.permissions, self.member_role.rank),
-            &groups,
-            &pools,
+        let in_pool = !pool_roles.is_empty();
+        let role = (self.member_role.permissions.as_str(), self.member_role.rank);
+        let Standing { perms, rank } = Standing::at_pool(
+            Standing::of(role, &groups, &[]),
+            Standing::of(role, &groups, &pools),
+            in_pool,
         );
         PoolAccess {
             perms,
             rank,
-            in_pool: !pool_roles.is_empty(),
+            in_pool,
         }
     }
 

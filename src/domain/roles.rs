@@ -8,17 +8,20 @@ pub enum Permission {
     UsersManage,
     GroupsManage,
     PoolsManage,
+    /// `pools.manage`, but only inside the pools the member belongs to.
+    PoolsOperate,
     AuditRead,
     OrgManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 8] = [
         Permission::UsersRead,
         Permission::UsersInvite,
         Permission::UsersManage,
         Permission::GroupsManage,
         Permission::PoolsManage,
+        Permission::PoolsOperate,
         Permission::AuditRead,
         Permission::OrgManage,
     ];
@@ -30,8 +33,31 @@ impl Permission {
             Permission::UsersManage => "users.manage",
             Permission::GroupsManage => "groups.manage",
             Permission::PoolsManage => "pools.manage",
+            Permission::PoolsOperate => "pools.operate",
             Permission::AuditRead => "audit.read",
             Permission::OrgManage => "org.manage",
+        }
+    }
+
+    /// What the permission lets its holder do, in a line the Roles page prints.
+    pub fn description(self) -> &'static str {
+        match self {
+            Permission::UsersRead => "See the Users tab, members' profiles and their activity.",
+            Permission::UsersInvite => "Invite people and resend or cancel invitations.",
+            Permission::UsersManage => {
+                "Edit, deactivate, re-activate and remove members, and change their roles."
+            }
+            Permission::GroupsManage => "Create and delete groups and choose their members.",
+            Permission::PoolsManage => {
+                "Create, rename, move and delete any pool, and choose its members."
+            }
+            Permission::PoolsOperate => {
+                "Act on the pools they belong to (and their sub-pools): rename them, add sub-pools and choose their members."
+            }
+            Permission::AuditRead => "Read and export the organization's audit trail.",
+            Permission::OrgManage => {
+                "Administer the organization: roles, settings and two-factor policy."
+            }
         }
     }
 
@@ -69,6 +95,10 @@ impl PermissionSet {
 
     pub fn contains(self, p: Permission) -> bool {
         self.0 & p.bit() != 0
+    }
+
+    pub fn with(self, p: Permission) -> Self {
+        PermissionSet(self.0 | p.bit())
     }
 
     pub fn union(self, other: PermissionSet) -> Self {
@@ -129,6 +159,7 @@ pub const BUILTIN_ROLES: [BuiltinRole; 4] = [
             Permission::UsersManage,
             Permission::GroupsManage,
             Permission::PoolsManage,
+            Permission::PoolsOperate,
             Permission::AuditRead,
         ],
     },
@@ -136,7 +167,7 @@ pub const BUILTIN_ROLES: [BuiltinRole; 4] = [
         key: ENGINEER,
         name: "Engineer",
         rank: 20,
-        permissions: &[Permission::UsersRead],
+        permissions: &[Permission::UsersRead, Permission::PoolsOperate],
     },
     BuiltinRole {
         key: MEMBER,

@@ -7,14 +7,15 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::audit::Origin;
+use crate::auth::keys;
 use crate::db::invitations::{Choice, ListKey, ListRow};
 use crate::db::organizations::Organization;
 use crate::db::roles::Role;
 use crate::db::users::User;
 use crate::domain::FieldErrors;
 use crate::domain::invitations::{
-    self, AcceptError, AcceptForm, AddressResult, Env, InviteChoices, InviteForm, InviteReport,
-    InvitedPage, Inviter, LinkInfo, MAX_ADDRESSES, NewAccount, Submission,
+    self, AcceptError, AcceptForm, AddressResult, Env, InvitationError, InviteChoices, InviteForm,
+    InviteReport, InvitedPage, Inviter, LinkInfo, MAX_ADDRESSES, NewAccount, Submission, Tone,
 };
 use crate::domain::roles::Permission;
 use crate::domain::timefmt;
@@ -105,7 +106,7 @@ impl RowView {
 }
 
 struct FilterLink {
-    value: &'static str,
+    href: String,
     label: &'static str,
     current: bool,
 }
@@ -119,6 +120,23 @@ const FILTERS: [(&str, &str); 6] = [
     ("all", "All"),
 ];
 
+/// The Invited tab with this status filter, search and cursor.
+fn tab_href(slug: &str, status: &str, q: &str, cursor: Option<&str>) -> String {
+    let pairs: Vec<(&str, &str)> = [
+        ("status", status),
+        ("q", q),
+        ("cursor", cursor.unwrap_or("")),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .collect();
+    if pairs.is_empty() {
+        list_path(slug)
+    } else {
+        format!("{}?{}", list_path(slug), to_query(&pairs))
+    }
+}
+
 #[derive(Template)]
 #[template(path = "invitations/list.html")]
 struct ListPage {
@@ -127,26 +145,24 @@ struct ListPage {
     rows: Vec<RowView>,
     filters: Vec<FilterLink>,
     status: &'static str,
-    next_cursor: Option<String>,
+    /// The search as typed.
+    q: String,
+    next_href: Option<String>,
+    first_href: Option<String>,
     paged: bool,
 }
 
 impl ListPage {
-    fn new(
-        layout: Layout,
-        slug: &str,
-        page: InvitedPage,
-        status: &'static str,
-        paged: bool,
-    ) -> Self {
+    fn new(layout: Layout, slug: &str, page: InvitedPage, status: &'static str, q: String) -> Self {
         let filters = FILTERS
             .into_iter()
             .map(|(value, label)| FilterLink {
-                value,
+                href: tab_href(slug, value, &q, None),
                 label,
                 current: value == status,
             })
             .collect();
+        let next = page.next.map(|key| Cursor(key).encode());
         ListPage {
             layout,
             slug: slug.to_string(),
@@ -157,8 +173,10 @@ impl ListPage {
                 .collect(),
             filters,
             status,
-            next_cursor: page.next.map(|key| Cursor(key).encode()),
-            paged,
+            next_href: next.map(|c| tab_href(slug, status, &q, Some(&c))),
+            first_href: None,
+            q,
+            paged: false,
         }
     }
 }
@@ -166,6 +184,7 @@ impl ListPage {
 #[derive(Deserialize)]
 pub struct ListQuery {
     status: Option<String>,
+    q: Option<String>,
     cursor: Option<String>,
 }
 
@@ -181,22 +200,24 @@ pub async fn list_page(
         .map_err(|_| AppError::BadRequest("This page link is not valid.".into()))?
         .map(|cursor| cursor.0);
     let paged = after.is_some();
-    let org_id = ctx.org.id.clone();
+    let (org_id, prefix) = (
+        ctx.org.id.clone(),
+        invitations::search_prefix(query.q.as_deref()),
+    );
     let page = state
         .db(move |conn| {
+            let prefix = prefix.as_deref();
             Ok(invitations::list_page(
-                conn, &org_id, filter, after, PAGE_SIZE,
+                conn, &org_id, filter, prefix, after, PAGE_SIZE,
             )?)
         })
         .await?;
     let layout = Layout::in_org(&session, &ctx, "Invited", "invitations");
-    Ok(render(&ListPage::new(
-        layout,
-        &ctx.org.slug,
-        page,
-        status,
-        paged,
-    )))
+    let q = query.q.clone().unwrap_or_default().trim().to_string();
+    let mut view = ListPage::new(layout, &ctx.org.slug, page, status, q);
+    view.paged = paged;
+    view.first_href = paged.then(|| tab_href(&ctx.org.slug, status, &view.q, None));
+    Ok(render(&view))
 }
 
 // ----- Invite form -----
@@ -266,22 +287,36 @@ pub async fn new_form(
 
 // ----- Results (after inviting or resending) -----
 
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct ResultView {
     email: String,
-    key: &'static str,
+    key: String,
     label: String,
     id: String,
     link: Option<String>,
 }
 
-#[derive(Template)]
-#[template(path = "invitations/results.html")]
-struct ResultsPage {
-    layout: Layout,
-    slug: String,
+/// The addresses an invite refused, sent back to be fixed: the form as it was, with
+/// only those addresses in it, and why each was refused.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Retry {
+    form: InviteForm,
+    message: String,
+}
+
+/// What the results page shows once. It waits in the inviter's own session between the
+/// POST that made the links and the GET that shows them: a refresh posts nothing again,
+/// and nobody else, and no later visit, sees the links.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Held {
+    org_id: String,
+    title: String,
     heading: String,
+    /// `success`, `warning` or `error`: the summary's colour.
+    tone: String,
     summary: Vec<String>,
     results: Vec<ResultView>,
+    retry: Option<Retry>,
 }
 
 /// How many addresses met each outcome, in words: "3 people invited".
@@ -297,47 +332,60 @@ const SUMMARY: [(&str, &str, &str); 5] = [
     ("invalid", "invalid address", "invalid addresses"),
 ];
 
-impl ResultsPage {
-    fn new(session: &Session, ctx: &OrgCtx, title: &str, heading: String) -> Self {
-        ResultsPage {
-            layout: Layout::in_org(session, ctx, title, "invitations"),
-            slug: ctx.org.slug.clone(),
-            heading,
-            summary: Vec::new(),
-            results: Vec::new(),
-        }
-    }
-
-    fn invited(session: &Session, ctx: &OrgCtx, report: InviteReport) -> Self {
-        let heading = format!("Invitations as {}", report.role_name);
+impl Held {
+    fn invited(ctx: &OrgCtx, form: &InviteForm, report: InviteReport) -> Self {
         let summary = SUMMARY
             .into_iter()
             .map(|(key, one, many)| (report.count(key), one, many))
             .filter(|(n, _, _)| *n > 0)
             .map(|(n, one, many)| format!("{n} {}", if n == 1 { one } else { many }))
             .collect();
-        ResultsPage {
+        let retry = (report.count("invalid") > 0).then(|| Retry {
+            form: InviteForm {
+                emails: report.invalid_addresses(),
+                ..form.clone()
+            },
+            message: report.invalid_reasons(),
+        });
+        Held {
+            org_id: ctx.org.id.clone(),
+            title: "Invitations sent".into(),
+            heading: format!("Invitations as {}", report.role_name),
+            tone: report.tone().class().into(),
             summary,
             results: result_views(report.results),
-            ..Self::new(session, ctx, "Invitations sent", heading)
+            retry,
         }
     }
 
-    fn resent(session: &Session, ctx: &OrgCtx, result: AddressResult) -> Self {
-        let summary = vec![format!(
-            "A new link was sent to {}; the previous link no longer works.",
-            result.email
-        )];
-        ResultsPage {
-            summary,
+    fn resent(ctx: &OrgCtx, result: AddressResult) -> Self {
+        Held {
+            org_id: ctx.org.id.clone(),
+            title: "Invitation resent".into(),
+            heading: "Invitation resent".into(),
+            tone: Tone::Success.class().into(),
+            summary: vec![format!(
+                "A new link was sent to {}; the previous link no longer works.",
+                result.email
+            )],
             results: result_views(vec![result]),
-            ..Self::new(
-                session,
-                ctx,
-                "Invitation resent",
-                "Invitation resent".into(),
-            )
+            retry: None,
         }
+    }
+
+    /// Keeps the results for the next page this session sees.
+    fn keep(self, session: &Session) -> AppResult<()> {
+        session
+            .insert(keys::INVITE_RESULTS, self)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))
+    }
+
+    /// The results waiting for this organization's results page, taken: never shown twice.
+    fn take(session: &Session, org_id: &str) -> Option<Held> {
+        let held = session
+            .remove_as::<Held>(keys::INVITE_RESULTS)
+            .and_then(Result::ok)?;
+        (held.org_id == org_id).then_some(held)
     }
 }
 
@@ -345,13 +393,107 @@ fn result_views(results: Vec<AddressResult>) -> Vec<ResultView> {
     results
         .into_iter()
         .map(|r| ResultView {
-            key: r.outcome.key(),
+            key: r.outcome.key().into(),
             label: r.outcome.label(),
             email: r.email,
             id: r.invitation_id.unwrap_or_default(),
             link: r.link,
         })
         .collect()
+}
+
+#[derive(Template)]
+#[template(path = "invitations/results.html")]
+struct ResultsPage {
+    layout: Layout,
+    slug: String,
+    heading: String,
+    tone: String,
+    summary: Vec<String>,
+    results: Vec<ResultView>,
+    /// The invite form again, holding the refused addresses, when there are some.
+    retry: bool,
+    form: InviteForm,
+    roles: Vec<Role>,
+    groups: Vec<Choice>,
+    pools: Vec<Choice>,
+    errors: FieldErrors,
+    max: usize,
+}
+
+impl ResultsPage {
+    fn new(session: &Session, ctx: &OrgCtx, held: Held, choices: Option<InviteChoices>) -> Self {
+        let (retry, form, errors) = match held.retry {
+            Some(Retry { form, message }) => {
+                let mut errors = FieldErrors::default();
+                errors.add("emails", message);
+                (true, form, errors)
+            }
+            None => (false, InviteForm::default(), FieldErrors::default()),
+        };
+        let (roles, groups, pools) = choices
+            .map(|c| (c.roles, c.groups, c.pools))
+            .unwrap_or_default();
+        ResultsPage {
+            layout: Layout::in_org(session, ctx, &held.title, "invitations"),
+            slug: ctx.org.slug.clone(),
+            heading: held.heading,
+            tone: held.tone,
+            summary: held.summary,
+            results: held.results,
+            retry: retry && !roles.is_empty(),
+            form,
+            roles,
+            groups,
+            pools,
+            errors,
+            max: MAX_ADDRESSES,
+        }
+    }
+
+    fn role_selected(&self, id: &str) -> bool {
+        self.form.role_id == id
+    }
+
+    fn group_checked(&self, id: &str) -> bool {
+        self.form.group_ids.iter().any(|g| g == id)
+    }
+
+    fn pool_checked(&self, id: &str) -> bool {
+        self.form.pool_ids.iter().any(|p| p == id)
+    }
+}
+
+fn sent_path(slug: &str) -> String {
+    format!("/orgs/{slug}/invitations/sent")
+}
+
+/// The results of this session's last invite or resend, once; a refresh after that
+/// lands on the Invited tab, where the invitations are.
+pub async fn sent_page(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+) -> AppResult<HttpResponse> {
+    // Nothing waiting (a refresh, a bookmark): the tab, whose hint says links show once.
+    // No flash either: a read leaves the session as it was.
+    let Some(held) = Held::take(&session, &ctx.org.id) else {
+        return Ok(see_other(&list_path(&ctx.org.slug)));
+    };
+    // The form for the refused addresses offers what the member may still choose.
+    let (org_id, user_id, own) = (ctx.org.id.clone(), ctx.user().id.clone(), ctx.standing());
+    let retry = held.retry.is_some();
+    let choices = state
+        .db(move |conn| {
+            if !retry {
+                return Ok(None);
+            }
+            Ok(invitations::form_choices(conn, &org_id, &user_id, &own).ok())
+        })
+        .await?;
+    Ok(private(render(&ResultsPage::new(
+        &session, &ctx, held, choices,
+    ))))
 }
 
 /// With no mail server, whoever runs the portal gets the links in the log; with one,
@@ -382,7 +524,8 @@ pub async fn create(
     match submission {
         Submission::Sent(report) => {
             announce(&state, &report.results);
-            Ok(render(&ResultsPage::invited(&session, &ctx, report)))
+            Held::invited(&ctx, &form, report).keep(&session)?;
+            Ok(see_other(&sent_path(&ctx.org.slug)))
         }
         Submission::Refused { choices, errors } => {
             let page = NewPage::new(&session, &ctx, choices, form, errors);
@@ -399,11 +542,22 @@ pub async fn resend(
     path: web::Path<(String, String)>,
 ) -> AppResult<HttpResponse> {
     let (env, id) = acting_on(&state, &ctx, origin, path)?;
-    let result = state
-        .db(move |conn| Ok(invitations::resend(conn, &env, &id)?))
+    let resent = state
+        .db(move |conn| Ok(invitations::resend(conn, &env, &id)))
         .await?;
-    announce(&state, std::slice::from_ref(&result));
-    Ok(render(&ResultsPage::resent(&session, &ctx, result)))
+    match resent {
+        Ok(result) => {
+            announce(&state, std::slice::from_ref(&result));
+            Held::resent(&ctx, result).keep(&session)?;
+            Ok(see_other(&sent_path(&ctx.org.slug)))
+        }
+        // Said on the tab the button was on, not on a page of its own.
+        Err(e @ InvitationError::TooSoon) => {
+            flash(&session, "warning", e.to_string());
+            Ok(see_other(&list_path(&ctx.org.slug)))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Asks before cancelling, without JavaScript.

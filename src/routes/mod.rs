@@ -144,6 +144,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(invitations::new_form),
         )
         .route(
+            "/orgs/{org}/invitations/sent",
+            web::get().to(invitations::sent_page),
+        )
+        .route(
             "/orgs/{org}/invitations/{id}/resend",
             web::post().to(invitations::resend),
         )

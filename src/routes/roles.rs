@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::audit::Origin;
-use crate::db::roles::{self, Role};
+use crate::db::roles::Role;
 use crate::domain::FieldErrors;
 use crate::domain::custom_roles::{self, RoleForm};
 use crate::domain::roles::{Permission, PermissionSet};
@@ -18,7 +18,14 @@ use crate::web::{AppState, render};
 
 struct PermBox {
     name: &'static str,
+    description: &'static str,
     checked: bool,
+}
+
+/// A permission as the Roles page explains it.
+struct PermLine {
+    name: &'static str,
+    description: &'static str,
 }
 
 struct RoleView {
@@ -27,7 +34,8 @@ struct RoleView {
     name: String,
     builtin: bool,
     rank: i64,
-    permissions: String,
+    permissions: Vec<PermLine>,
+    members: i64,
     boxes: Vec<PermBox>,
 }
 
@@ -49,6 +57,7 @@ fn boxes(set: PermissionSet) -> Vec<PermBox> {
         .into_iter()
         .map(|p| PermBox {
             name: p.as_str(),
+            description: p.description(),
             checked: set.contains(p),
         })
         .collect()
@@ -65,15 +74,18 @@ fn form_set(form: &RoleForm) -> PermissionSet {
 }
 
 /// A role as its row prints it; the one whose form failed shows what was sent.
-fn role_view(r: Role, sent: Option<&RoleForm>) -> RoleView {
+fn role_view(r: Role, members: i64, sent: Option<&RoleForm>) -> RoleView {
     RoleView {
         name: sent.map_or_else(|| r.name.clone(), |f| f.name.clone()),
         permissions: r
             .permission_set()
             .iter()
-            .map(Permission::as_str)
-            .collect::<Vec<_>>()
-            .join(", "),
+            .map(|p| PermLine {
+                name: p.as_str(),
+                description: p.description(),
+            })
+            .collect(),
+        members,
         boxes: boxes(sent.map_or_else(|| r.permission_set(), form_set)),
         id: r.id,
         key: r.key,
@@ -92,16 +104,16 @@ async fn page(
 ) -> AppResult<RolesPage> {
     ctx.require(Permission::OrgManage)?;
     let org_id = ctx.org.id.clone();
-    let list: Vec<Role> = state
-        .db(move |conn| Ok(roles::list(conn, &org_id)?))
+    let list: Vec<(Role, i64)> = state
+        .db(move |conn| Ok(custom_roles::overview(conn, &org_id)?))
         .await?;
     let (error_for, form, errors) = failed.unwrap_or_default();
     let creating = error_for.is_empty();
     let roles = list
         .into_iter()
-        .map(|r| {
+        .map(|(r, members)| {
             let sent = (r.id == error_for).then_some(&form);
-            role_view(r, sent)
+            role_view(r, members, sent)
         })
         .collect();
     Ok(RolesPage {

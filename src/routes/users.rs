@@ -51,6 +51,24 @@ struct UsersPage {
     layout: Layout,
     list: UsersList,
     nav: ListNav,
+    bulk: BulkState,
+}
+
+/// What the bulk form held when it comes back refused: the ticked members, the choices,
+/// and why, shown by the form.
+#[derive(Default)]
+struct BulkState {
+    selected: Vec<String>,
+    action: String,
+    role_id: String,
+    group_id: String,
+    error: Option<String>,
+}
+
+impl UsersPage {
+    fn is_selected(&self, id: &str) -> bool {
+        self.bulk.selected.iter().any(|s| s == id)
+    }
 }
 
 /// The template reads the list's fields as its own.
@@ -79,6 +97,21 @@ fn page_href(org: &str, params: &ListParams, sort: &str, position: &[(&str, Stri
         pairs.push((name, value));
     }
     format!("/orgs/{org}/users?{}", to_query(&pairs))
+}
+
+/// Where in the list these parameters stand: the cursor it came by and the range label.
+fn position(params: &ListParams) -> Vec<(&'static str, String)> {
+    let mut here = Vec::new();
+    for (name, value) in [
+        ("cursor", &params.cursor),
+        ("before", &params.before),
+        ("start", &params.start),
+    ] {
+        if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+            here.push((name, v.clone()));
+        }
+    }
+    here
 }
 
 fn list_nav(org: &str, params: &ListParams, list: &UsersList) -> ListNav {
@@ -121,16 +154,7 @@ fn list_nav(org: &str, params: &ListParams, list: &UsersList) -> ListNav {
             page_href(org, params, &list.sort, &at)
         }
     });
-    let mut here = Vec::new();
-    for (name, value) in [
-        ("cursor", &params.cursor),
-        ("before", &params.before),
-        ("start", &params.start),
-    ] {
-        if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
-            here.push((name, v.clone()));
-        }
-    }
+    let here = position(params);
     ListNav {
         sort_links,
         next_href: next,
@@ -150,8 +174,25 @@ pub async fn list_page(
     ctx: OrgCtx,
     params: Query<ListParams>,
 ) -> AppResult<HttpResponse> {
+    let page = users_page(
+        &state,
+        &session,
+        &ctx,
+        params.into_inner(),
+        BulkState::default(),
+    );
+    Ok(render(&page.await?))
+}
+
+/// The Users tab for these filters, with the bulk form as `bulk` left it.
+async fn users_page(
+    state: &AppState,
+    session: &Session,
+    ctx: &OrgCtx,
+    params: ListParams,
+    bulk: BulkState,
+) -> AppResult<UsersPage> {
     ctx.require(Permission::UsersRead)?;
-    let params = params.into_inner();
     let backwards = params
         .before
         .as_deref()
@@ -172,11 +213,12 @@ pub async fn list_page(
         })
         .await?;
     let nav = list_nav(&ctx.org.slug, &params, &list);
-    Ok(render(&UsersPage {
-        layout: Layout::in_org(&session, &ctx, "Users", "users"),
+    Ok(UsersPage {
+        layout: Layout::in_org(session, ctx, "Users", "users"),
         list,
         nav,
-    }))
+        bulk,
+    })
 }
 
 #[derive(Template)]
@@ -713,12 +755,40 @@ struct BulkForm {
     user_ids: Vec<String>,
     role_id: Option<String>,
     group_id: Option<String>,
+    /// The Users page the form was sent from (its filters, sort and page), to return to.
+    back: Option<String>,
 }
 
 impl BulkForm {
     /// The form as sent; one that cannot be read chooses no action, and says so.
     fn read(raw: &[u8]) -> Self {
         decode(raw).unwrap_or_default()
+    }
+
+    /// The filters of the page the form came from. Only its query is read, and it is
+    /// rebuilt from the parameters the list knows, so `back` cannot lead elsewhere.
+    fn list_params(&self) -> ListParams {
+        let back = self.back.as_deref().unwrap_or("");
+        let query = back.split_once('?').map_or("", |(_, q)| q);
+        decode(query.as_bytes()).unwrap_or_default()
+    }
+
+    /// The Users page the form came from.
+    fn back_href(&self, slug: &str) -> String {
+        let params = self.list_params();
+        let sort = params.sort.clone().unwrap_or_else(|| "email".into());
+        page_href(slug, &params, &sort, &position(&params))
+    }
+
+    /// The form as it comes back to the list, with why it was refused.
+    fn refused(self, why: &str) -> BulkState {
+        BulkState {
+            selected: self.user_ids,
+            action: self.action,
+            role_id: self.role_id.unwrap_or_default(),
+            group_id: self.group_id.unwrap_or_default(),
+            error: Some(why.to_string()),
+        }
     }
 }
 
@@ -730,7 +800,6 @@ struct BulkResultPage {
     outcomes: Vec<BulkOutcome>,
     done: usize,
     skipped: usize,
-    error: Option<String>,
     back: String,
 }
 
@@ -740,6 +809,7 @@ impl BulkResultPage {
         ctx: &OrgCtx,
         action: &'static str,
         outcomes: Vec<BulkOutcome>,
+        back: String,
     ) -> Self {
         let done = outcomes.iter().filter(|o| o.done).count();
         BulkResultPage {
@@ -748,37 +818,33 @@ impl BulkResultPage {
             skipped: outcomes.len() - done,
             done,
             outcomes,
-            error: None,
-            back: format!("/orgs/{}/users", ctx.org.slug),
+            back,
         }
     }
 }
 
 const NO_BULK_ACTION: &str = "Choose what to do with the selected members.";
 
-/// A bulk request that cannot run: the result page with the reason, back to Users.
-fn bulk_refused(session: &Session, ctx: &OrgCtx, action: &'static str, why: &str) -> HttpResponse {
-    let page = BulkResultPage {
-        error: Some(why.to_string()),
-        ..BulkResultPage::new(session, ctx, action, Vec::new())
-    };
-    render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
-}
-
-/// A refused bulk request: invalid choices on the result page, anything else its error.
-fn bulk_error(
+/// A bulk request that cannot run: the Users page it came from, with the same filters,
+/// the same members ticked, the same choices, and the reason by the form (422).
+async fn bulk_refused(
+    state: &AppState,
     session: &Session,
     ctx: &OrgCtx,
-    action: &'static str,
+    form: BulkForm,
     e: RuleError,
 ) -> AppResult<HttpResponse> {
-    match e {
-        RuleError::Invalid(errors) => {
-            let why = errors.first().unwrap_or("Please correct the form.");
-            Ok(bulk_refused(session, ctx, action, why))
-        }
-        e => Err(e.into()),
-    }
+    let why = match &e {
+        RuleError::Invalid(errors) => errors.first().unwrap_or(NO_BULK_ACTION).to_string(),
+        _ => return Err(e.into()),
+    };
+    let params = form.list_params();
+    let page = users_page(state, session, ctx, params, form.refused(&why)).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+fn no_action() -> RuleError {
+    RuleError::invalid("action", NO_BULK_ACTION)
 }
 
 /// The bulk form asks here first: the page names the action, the count and each member,
@@ -792,19 +858,15 @@ pub async fn bulk_confirm(
     ctx.require(Permission::UsersManage)?;
     let form = BulkForm::read(req.query_string().as_bytes());
     let Some(action) = BulkAction::parse(&form.action) else {
-        return Ok(bulk_refused(&session, &ctx, "Bulk action", NO_BULK_ACTION));
+        return bulk_refused(&state, &session, &ctx, form, no_action()).await;
     };
     let (actor, f) = (ctx.actor(), form.clone());
     let preview = state
         .db(move |conn| {
             let (role, group) = (f.role_id.as_deref(), f.group_id.as_deref());
+            let ids = &f.user_ids;
             Ok(members::bulk_preview(
-                conn,
-                &actor,
-                action,
-                &f.user_ids,
-                role,
-                group,
+                conn, &actor, action, ids, role, group,
             ))
         })
         .await?;
@@ -816,7 +878,7 @@ pub async fn bulk_confirm(
             &form,
             preview,
         ))),
-        Err(e) => bulk_error(&session, &ctx, "Bulk action", e),
+        Err(e) => bulk_refused(&state, &session, &ctx, form, e).await,
     }
 }
 
@@ -835,14 +897,16 @@ fn bulk_confirm_page(
         (BulkAction::Remove, _) => format!("Remove {count} {noun} from the organization"),
         _ => format!("{} {count} {noun}", action.label()),
     };
+    let back = form.back_href(slug);
     let mut page = ConfirmPage::new(
         layout,
         format!("{verb}?"),
         format!("/orgs/{slug}/users/bulk"),
     )
     .field("action", form.action.clone())
+    .field("back", back.clone())
     .button(verb)
-    .cancel(format!("/orgs/{slug}/users"));
+    .cancel(back);
     if matches!(action, BulkAction::Activate | BulkAction::AddToGroup) {
         page = page.harmless();
     }
@@ -881,26 +945,25 @@ pub async fn bulk(
     ctx.require(Permission::UsersManage)?;
     let form = BulkForm::read(&body);
     let Some(action) = BulkAction::parse(&form.action) else {
-        return Ok(bulk_refused(&session, &ctx, "Bulk action", NO_BULK_ACTION));
+        return bulk_refused(&state, &session, &ctx, form, no_action()).await;
     };
-    let actor = ctx.actor();
+    let (actor, f) = (ctx.actor(), form.clone());
     let result = state
         .db(move |conn| {
-            let (role, group) = (form.role_id.as_deref(), form.group_id.as_deref());
-            let ids = &form.user_ids;
+            let (role, group) = (f.role_id.as_deref(), f.group_id.as_deref());
+            let ids = &f.user_ids;
             Ok(members::bulk(
                 conn, &actor, action, ids, role, group, &origin,
             ))
         })
         .await?;
     match result {
-        Ok(outcomes) => Ok(render(&BulkResultPage::new(
-            &session,
-            &ctx,
-            action.label(),
-            outcomes,
-        ))),
-        Err(e) => bulk_error(&session, &ctx, action.label(), e),
+        Ok(outcomes) => {
+            let back = form.back_href(&ctx.org.slug);
+            let page = BulkResultPage::new(&session, &ctx, action.label(), outcomes, back);
+            Ok(render(&page))
+        }
+        Err(e) => bulk_refused(&state, &session, &ctx, form, e).await,
     }
 }
 

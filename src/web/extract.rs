@@ -134,6 +134,8 @@ pub struct OrgCtx {
     /// What the organization's two-factor policy asks of the member (never `Blocked`:
     /// a blocked member gets no `OrgCtx`).
     pub two_factor: Demand,
+    /// The Invited tab's badge ("3", "99+"), for members who may invite.
+    pub pending_invitations: Option<String>,
 }
 
 impl OrgCtx {
@@ -225,6 +227,11 @@ impl FromRequest for OrgCtx {
                     if let Err(e) = memberships::touch(conn, &org.id, &user_id) {
                         tracing::warn!(error = %e, "could not record membership activity");
                     }
+                    let pending_invitations = if perms.contains(Permission::UsersInvite) {
+                        crate::domain::invitations::pending_badge(conn, &org.id)?
+                    } else {
+                        None
+                    };
                     Ok(Some(OrgCtx {
                         current,
                         org,
@@ -233,6 +240,7 @@ impl FromRequest for OrgCtx {
                         perms,
                         rank,
                         two_factor: demand,
+                        pending_invitations,
                     }))
                 })
                 .await?;

@@ -34,6 +34,8 @@ pub struct Layout {
     /// Which tab is highlighted.
     pub active: &'static str,
     pub can_invite: bool,
+    /// How many invitations wait for an answer, on the Invited tab.
+    pub pending_invitations: Option<String>,
     pub can_audit: bool,
     /// Admins (org.manage) see the Roles and Settings tabs.
     pub can_manage_org: bool,
@@ -56,6 +58,7 @@ impl Layout {
             org: None,
             active: "",
             can_invite: false,
+            pending_invitations: None,
             can_audit: false,
             can_manage_org: false,
             two_factor_due: None,
@@ -101,6 +104,7 @@ impl Layout {
             }),
             active,
             can_invite: ctx.can(Permission::UsersInvite),
+            pending_invitations: ctx.pending_invitations.clone(),
             can_audit: ctx.can(Permission::AuditRead),
             can_manage_org: ctx.can(Permission::OrgManage),
             two_factor_due: match ctx.two_factor {

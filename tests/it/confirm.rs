@@ -43,7 +43,7 @@ async fn every_destructive_button_leads_to_a_page_that_asks_first() {
             ],
         )
         .await;
-    assert_eq!(invited.status, 200, "{}", invited.body);
+    assert_eq!(invited.status, 303, "{}", invited.body);
     let invitation = {
         let list = admin.get("/orgs/my-org/invitations").await;
         let at = list.body.find("data-id=\"").unwrap() + 9;

@@ -108,6 +108,7 @@ async fn invite(admin: &Browser, slug: &str, emails: &str) -> Vec<String> {
     let page = admin
         .post(&format!("/orgs/{slug}/invitations"), &fields)
         .await;
+    let page = admin.follow_results(page).await;
     page.body
         .match_indices("data-copy=\"")
         .map(|(i, m)| {

@@ -286,6 +286,17 @@ impl Browser {
         self.post(action, &form).await
     }
 
+    /// Inviting and resending answer with a redirect to the results page (POST/redirect/
+    /// GET): this follows it, as a browser does, and answers anything else as it came.
+    pub async fn follow_results(&self, page: Page) -> Page {
+        match page.location.as_deref() {
+            Some(to) if page.status == 303 && to.ends_with("/invitations/sent") => {
+                self.get(to).await
+            }
+            _ => page,
+        }
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Page {
         self.submit(
             "/login",

@@ -71,7 +71,8 @@ async fn invite_with(browser: &Browser, emails: &str, role: &str, extra: &[(&str
         ("role_id", role_id),
     ];
     fields.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    browser.post(&format!("{ORG}/invitations"), &fields).await
+    let sent = browser.post(&format!("{ORG}/invitations"), &fields).await;
+    browser.follow_results(sent).await
 }
 
 /// Accepts with a new account from a fresh browser, which ends up signed in.
@@ -265,13 +266,21 @@ async fn resend_sends_a_new_link_and_kills_the_old_one_at_most_once_a_minute() {
     let id = invitation_id(&app, "pat@example.com");
     let resend_path = format!("{ORG}/invitations/{id}/resend");
 
+    // Too soon: back on the Invited tab, which says why; no page of its own.
     let too_soon = post_with_csrf(&admin, &resend_path).await;
-    assert_eq!(too_soon.status, 429);
-    assert!(too_soon.body.contains("less than a minute ago"));
+    assert_eq!(too_soon.status, 303);
+    assert_eq!(
+        too_soon.location.as_deref(),
+        Some("/orgs/my-org/invitations")
+    );
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(tab.body.contains("flash-warning"), "{}", tab.body);
+    assert!(tab.body.contains("less than a minute ago"), "{}", tab.body);
     assert_eq!(audit_count(&app, "invitation.resent"), 0);
 
     backdate_sent(&app, "pat@example.com");
     let resent = post_with_csrf(&admin, &resend_path).await;
+    let resent = admin.follow_results(resent).await;
     assert_eq!(resent.status, 200, "{}", resent.body);
     let second = the_link(&resent);
     assert_ne!(first, second);
@@ -1036,7 +1045,7 @@ async fn with_a_mail_server_no_invitation_link_reaches_the_log() {
 #[actix_web::test]
 async fn every_invited_tab_query_is_served_by_an_index_in_order() {
     use diesel::connection::SimpleConnection;
-    use portcullis::db::invitations::{StatusFilter, explain_list};
+    use portcullis::db::invitations::{ListWhere, StatusFilter, explain_list};
     let app = spawn_app().await;
     app.setup_admin().await;
     let org = app.org_id("my-org");
@@ -1058,7 +1067,13 @@ async fn every_invited_tab_query_is_served_by_an_index_in_order() {
         StatusFilter::All,
     ] {
         for after in [None, Some((now, "0".to_string()))] {
-            let plan = explain_list(&mut conn, &org, filter, now, after.clone())
+            let at = ListWhere {
+                org_id: &org,
+                filter,
+                email_prefix: None,
+                now,
+            };
+            let plan = explain_list(&mut conn, &at, after.clone())
                 .unwrap()
                 .join("\n");
             let lower = plan.to_lowercase();
@@ -1084,8 +1099,270 @@ async fn every_invited_tab_query_is_served_by_an_index_in_order() {
             );
         }
     }
+    // A search by address start drives from the (org_id, email) index: the matches are
+    // found without reading the organization's other invitations, then put in order
+    // (so sorting is allowed here).
+    if postgres {
+        // PostgreSQL weighs indexes by statistics: give it an organization with many
+        // invitations, few of them matching, as a search meets them.
+        let role = app.role_id("my-org", "member");
+        conn.batch_execute(&format!(
+            "INSERT INTO invitations (id, org_id, email, first_name, last_name, role_id, \
+             token_hash, status, created_at, expires_at, last_sent_at, send_count) \
+             SELECT 'i' || g, '{org}', 'user' || g || '@example.com', '', '', '{role}', \
+             'h' || g, 'pending', now(), now(), now(), 1 FROM generate_series(1, 3000) g; \
+             ANALYZE invitations; RESET enable_sort"
+        ))
+        .unwrap();
+    }
+    for filter in [StatusFilter::Open, StatusFilter::All] {
+        let at = ListWhere {
+            org_id: &org,
+            filter,
+            email_prefix: Some("ada"),
+            now,
+        };
+        let plan = explain_list(&mut conn, &at, None).unwrap().join("\n");
+        let lower = plan.to_lowercase();
+        // Open invitations may also come from the unique (org_id, email) index of
+        // pending ones: an address index either way.
+        assert!(
+            lower.contains("invitations_org_email_idx")
+                || lower.contains("invitations_one_pending_idx"),
+            "{filter:?}: {plan}"
+        );
+        assert!(
+            !lower.contains("seq scan on invitations"),
+            "{filter:?}: {plan}"
+        );
+    }
     if postgres {
         conn.batch_execute("RESET enable_seqscan; RESET enable_sort")
             .unwrap();
     }
+}
+
+#[actix_web::test]
+async fn the_pending_badge_counts_from_its_index() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let org = app.org_id("my-org");
+    let mut conn = app.conn();
+    if app.db.is_postgres() {
+        conn.batch_execute("SET enable_seqscan = off").unwrap();
+    }
+    let plan = portcullis::db::invitations::explain_pending_count(&mut conn, &org)
+        .unwrap()
+        .join("\n");
+    let lower = plan.to_lowercase();
+    assert!(
+        lower.contains("invitations_org_status_idx")
+            || lower.contains("invitations_one_pending_idx"),
+        "{plan}"
+    );
+    assert!(!lower.contains("seq scan on invitations"), "{plan}");
+    assert!(
+        !lower.contains("scan invitations\n") && !lower.ends_with("scan invitations"),
+        "{plan}"
+    );
+}
+
+#[actix_web::test]
+async fn the_results_show_each_link_once_to_the_inviter_and_a_refresh_posts_nothing() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let other = add_member(&app, &admin, "other-admin@example.com", "Admin").await;
+    let form = admin.get(&format!("{ORG}/invitations/new")).await;
+    let fields = [
+        ("csrf_token", form.csrf()),
+        ("emails", "once@example.com".to_string()),
+        ("role_id", option_value(&form.body, "Member")),
+    ];
+    let posted = admin.post(&format!("{ORG}/invitations"), &fields).await;
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    let results_path = posted.location.clone().unwrap();
+    assert_eq!(results_path, "/orgs/my-org/invitations/sent");
+
+    // Another admin of the organization, at the same address, sees no link.
+    let theirs = other.get(&results_path).await;
+    assert_eq!(theirs.status, 303);
+    assert!(!theirs.body.contains("/invite/"));
+
+    let shown = admin.get(&results_path).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert!(row(&shown.body, "once@example.com").contains("data-result=\"invited\""));
+    let link = the_link(&shown);
+    assert_eq!(
+        shown.headers.get("cache-control").unwrap(),
+        "no-store",
+        "a page holding links is not cached"
+    );
+
+    // A refresh: nothing posted again, no "Already invited", and the link is gone.
+    let again = admin.get(&results_path).await;
+    assert_eq!(again.status, 303);
+    assert_eq!(again.location.as_deref(), Some("/orgs/my-org/invitations"));
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(tab.body.contains("shown only once"), "{}", tab.body);
+    assert!(!tab.body.contains(&link));
+    assert!(!tab.body.contains("Already invited"));
+    assert_eq!(audit_count(&app, "invitation.created"), 2);
+    assert_eq!(app.count("invitations"), 2);
+}
+
+#[actix_web::test]
+async fn mixed_input_gives_back_the_invalid_addresses_with_each_reason() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let page = invite(
+        &admin,
+        "good@example.com, nope\nbad@@example.com",
+        "Engineer",
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    // Some invited, some not: a warning, not a success.
+    assert!(
+        page.body.contains("flash flash-warning invite-summary"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("flash flash-success invite-summary"));
+    // The invalid ones are back in the textarea, alone, each with its reason by it.
+    assert!(
+        page.body.contains(">nope\nbad@@example.com</textarea>"),
+        "{}",
+        page.body
+    );
+    let error = page.body.split("id=\"emails-error\">").nth(1).unwrap();
+    let error = &error[..error.find("</p>").unwrap()];
+    assert!(
+        error.contains("“nope”") && error.contains("“bad@@example.com”"),
+        "{error}"
+    );
+    assert!(error.contains("needs one @"), "{error}");
+    // With the same role still chosen.
+    let engineer = option_value(&page.body, "Engineer");
+    assert!(
+        page.body
+            .contains(&format!("value=\"{engineer}\" selected"))
+    );
+    assert_eq!(app.count("invitations"), 1);
+
+    // Only addresses already in: nothing sent, so the summary is an error.
+    let members = invite(&admin, "admin@example.com", "Member").await;
+    assert!(
+        members.body.contains("flash flash-error invite-summary"),
+        "{}",
+        members.body
+    );
+
+    // Nothing valid at all: the form itself comes back, 422, with each reason.
+    let none = invite(&admin, "nope another-bad", "Member").await;
+    assert_eq!(none.status, 422);
+    assert!(none.body.contains(">nope another-bad</textarea>"));
+    assert!(none.body.contains("“another-bad”"));
+    assert_eq!(app.count("invitations"), 1);
+}
+
+#[actix_web::test]
+async fn the_invited_tab_searches_by_address_and_counts_pending_ones() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(
+        !tab.body.contains("data-pending-count"),
+        "no badge when nobody waits"
+    );
+    invite(
+        &admin,
+        "ada@example.com adam@example.com bob@example.com",
+        "Member",
+    )
+    .await;
+
+    let found = admin.get(&format!("{ORG}/invitations?q=%20ADA")).await;
+    assert_eq!(found.status, 200);
+    assert!(found.body.contains("data-email=\"ada@example.com\""));
+    assert!(found.body.contains("data-email=\"adam@example.com\""));
+    assert!(!found.body.contains("data-email=\"bob@example.com\""));
+    assert!(
+        found.body.contains("value=\"ADA\""),
+        "the search stays in its field"
+    );
+    // The status filters keep the search.
+    assert!(
+        found.body.contains("status=all&#38;q=ADA"),
+        "{}",
+        found.body
+    );
+    let none = admin.get(&format!("{ORG}/invitations?q=zed")).await;
+    assert!(
+        none.body
+            .contains("No invitation to an address starting with “zed”")
+    );
+
+    // The badge on the tab, on every organization page, for those who may invite.
+    let users = admin.get(&format!("{ORG}/users")).await;
+    assert!(
+        users.body.contains("data-pending-count=\"3\""),
+        "{}",
+        users.body
+    );
+    let member = add_member(&app, &admin, "plain@example.com", "Member").await;
+    assert!(
+        !member
+            .get(&format!("{ORG}/users"))
+            .await
+            .body
+            .contains("data-pending-count")
+    );
+    // Accepted: one fewer waits.
+    let users = admin.get(&format!("{ORG}/users")).await;
+    assert!(
+        users.body.contains("data-pending-count=\"3\""),
+        "{}",
+        users.body
+    );
+}
+
+#[actix_web::test]
+async fn a_members_activity_starts_with_their_invitation() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let results = invite(&admin, "ada@example.com", "Member").await;
+    let (ada, done) = accept_new(&app, &the_link(&results), "Ada").await;
+    assert_eq!(done.status, 303);
+    let ada_id = app.user_id("ada@example.com");
+    let org = app.org_id("my-org");
+    let group =
+        portcullis::db::groups::insert(&mut app.conn(), &org, "Builders", "", None, None).unwrap();
+    let added = admin
+        .submit(
+            &format!("{ORG}/groups/{group}"),
+            &format!("{ORG}/groups/{group}/members"),
+            &[("user_id", &ada_id)],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    // Something Ada does herself.
+    let _ = ada.get(&format!("{ORG}/users")).await;
+
+    let activity = admin.get(&format!("{ORG}/users/{ada_id}/activity")).await;
+    assert_eq!(activity.status, 200);
+    let body = &activity.body;
+    assert!(!body.contains("nothing has happened"), "{body}");
+    let invited = body
+        .find("admin@example.com invited ada@example.com")
+        .expect(body);
+    let accepted = body
+        .find("ada@example.com accepted an invitation and joined")
+        .expect(body);
+    let grouped = body
+        .find("admin@example.com added ada@example.com to the group Builders")
+        .expect(body);
+    // Newest first.
+    assert!(grouped < accepted && accepted < invited, "{body}");
+    assert!(!body.contains("did “"), "no raw action keys: {body}");
 }

@@ -322,6 +322,8 @@ const ROUTES: &[Route] = &[
         true,
     ),
     r("GET", "/orgs/{org}/invitations/new", Org(Invite), O::None),
+    // The results of the caller's own last invite, once; without any, back to the tab.
+    r("GET", "/orgs/{org}/invitations/sent", Org(Member), O::None),
     r(
         "POST",
         "/orgs/{org}/invitations/{id}/resend",

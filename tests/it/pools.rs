@@ -221,6 +221,63 @@ async fn an_engineer_only_reads_their_pools() {
     );
 }
 
+/// What sets an Engineer apart from a Member: in the pools they belong to, an Engineer
+/// renames, adds sub-pools and chooses members (up to their own rank); a Member holding
+/// the same pool role only reads. Every refusal below is the attack on a pool they are
+/// not in.
+#[actix_web::test]
+async fn an_engineer_acts_on_the_pools_they_belong_to_and_no_other() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (a, b, c, d) = tree(&admin).await;
+    let eve = app.add_member(ORG, "eve@example.com", "Eve", "E", "engineer", true);
+    let mo = app.add_member(ORG, "mo@example.com", "Mo", "M", "member", true);
+    let fay = app.add_member(ORG, "fay@example.com", "Fay", "F", "member", false);
+    let (engineer, manager) = (app.role_id(ORG, "engineer"), app.role_id(ORG, "manager"));
+    assert_eq!(add(&admin, &b, &eve, &engineer).await.status, 303);
+    assert_eq!(add(&admin, &b, &mo, &engineer).await.status, 303);
+    let e = app.member_browser("eve@example.com").await;
+    let rename = |pool: String, name: &'static str, parent: String| {
+        let e = &e;
+        async move {
+            e.submit(
+                POOLS,
+                &format!("{POOLS}/{pool}"),
+                &[("name", name), ("parent_id", &parent)],
+            )
+            .await
+            .status
+        }
+    };
+
+    // Inside: their pool and its subtree.
+    assert_eq!(rename(b.clone(), "Beta prime", a.clone()).await, 303);
+    assert_eq!(create_pool(&e, "Eve's own", &b).await.status, 303);
+    assert_eq!(add(&e, &c, &fay, &engineer).await.status, 303);
+    let removed = e
+        .submit(POOLS, &format!("{POOLS}/{c}/members/{fay}/remove"), &[])
+        .await;
+    assert_eq!(removed.status, 303);
+    assert_eq!(app.audit_count(ORG, "pool.member_added"), 3);
+
+    // Outside: a root they are not in, and the parent above their pool.
+    assert_eq!(rename(d.clone(), "Mine now", String::new()).await, 403);
+    assert_eq!(rename(a.clone(), "Mine now", String::new()).await, 403);
+    assert_eq!(create_pool(&e, "Planted", &d).await.status, 403);
+    assert_eq!(create_pool(&e, "Top", "").await.status, 403);
+    assert_eq!(add(&e, &d, &fay, &engineer).await.status, 403);
+    // Moving their pool out from under a parent they do not manage.
+    assert_eq!(rename(b.clone(), "Beta prime", d.clone()).await, 403);
+    // Within their pool, still not above their own rank.
+    assert_eq!(add(&e, &c, &fay, &manager).await.status, 403);
+
+    // A Member with the very same pool role reads, and acts on nothing.
+    let m = app.member_browser("mo@example.com").await;
+    assert_eq!(m.get(&format!("{POOLS}/{b}")).await.status, 200);
+    assert_eq!(create_pool(&m, "Mo's", &b).await.status, 403);
+    assert_eq!(add(&m, &c, &fay, &engineer).await.status, 403);
+}
+
 #[actix_web::test]
 async fn pool_ids_of_another_organization_are_not_found() {
     let app = spawn_app().await;
@@ -315,7 +372,7 @@ async fn a_pool_manager_invites_into_their_subtree_and_nowhere_else() {
     };
     assert_eq!(invite(d.clone()).await.status, 403, "outside the subtree");
     assert_eq!(invite(String::new()).await.status, 403, "no pool at all");
-    let done = invite(c.clone()).await;
+    let done = pm.follow_results(invite(c.clone()).await).await;
     assert_eq!(done.status, 200, "{}", done.body);
 
     let link = invite_link(&done);

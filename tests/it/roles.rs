@@ -185,3 +185,57 @@ async fn one_account_has_a_different_role_in_each_organization() {
     );
     assert!(mine.body.contains("Other Org"));
 }
+
+/// The `<tr>` of the role with this key.
+fn role_row<'a>(html: &'a str, key: &str) -> &'a str {
+    let at = html
+        .find(&format!("data-role=\"{key}\""))
+        .unwrap_or_else(|| panic!("no row for {key}"));
+    let end = html[at..].find("</tr>").unwrap() + at;
+    &html[at..end]
+}
+
+#[actix_web::test]
+async fn the_roles_page_explains_each_permission_the_rank_and_who_holds_each_role() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.add_member(ORG, "e1@example.com", "E", "One", "engineer", false);
+    app.add_member(ORG, "e2@example.com", "E", "Two", "engineer", false);
+    app.add_member(ORG, "m1@example.com", "M", "One", "member", false);
+    let page = admin.get("/orgs/my-org/roles").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("nobody grants a role, or acts on a member, ranked above their own")
+    );
+    // Member counts, each a link to the Users tab filtered by that role.
+    for (key, n) in [("admin", 1), ("engineer", 2), ("member", 1), ("manager", 0)] {
+        let row = role_row(&page.body, key);
+        assert!(
+            row.contains(&format!("data-members=\"{n}\"")),
+            "{key}: {row}"
+        );
+        assert!(row.contains(&format!("href=\"/orgs/my-org/users?role={key}\"")));
+    }
+    // Every permission a role holds is named and explained.
+    let member = role_row(&page.body, "member");
+    assert!(member.contains("<code>users.read</code>"));
+    assert!(
+        member.contains("See the Users tab, members&#39; profiles")
+            || member.contains("See the Users tab, members' profiles"),
+        "{member}"
+    );
+    // Engineer is not Member: it acts on the pools it belongs to.
+    let engineer = role_row(&page.body, "engineer");
+    assert!(
+        engineer.contains("data-permission=\"pools.operate\""),
+        "{engineer}"
+    );
+    assert!(engineer.contains("Act on the pools they belong to"));
+    assert!(!member.contains("pools.operate"));
+    // The new-role form explains each box too.
+    assert!(
+        page.body
+            .contains("<code>audit.read</code> <span class=\"muted\">Read and export")
+    );
+}

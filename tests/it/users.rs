@@ -1210,3 +1210,106 @@ async fn an_unknown_auth_method_is_ignored_with_a_message() {
         }
     }
 }
+
+#[actix_web::test]
+async fn a_refused_bulk_action_keeps_the_selection_and_the_filters() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let b = app.add_member(ORG, "b@team.example", "B", "B", "member", false);
+    let c = app.add_member(ORG, "c@team.example", "C", "C", "member", false);
+    let list = admin.get(&users_path("?q=team&sort=-email")).await;
+    let back = hidden_value(&list.body, "back")
+        .expect("the bulk form says where it was sent from")
+        .replace("&#38;", "&");
+    assert!(
+        back.contains("q=team") && back.contains("sort=-email"),
+        "{back}"
+    );
+
+    // "Change role" with no role chosen: the same list again, both still ticked, the
+    // choice kept, the reason by the form.
+    let query = serde_urlencoded::to_string([
+        ("back", back.as_str()),
+        ("action", "set-role"),
+        ("user_ids", b.as_str()),
+        ("user_ids", c.as_str()),
+    ])
+    .unwrap();
+    let refused = admin.get(&users_path(&format!("/bulk?{query}"))).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("id=\"bulk-error\""));
+    assert!(refused.body.contains("Choose the role to give."));
+    for id in [&b, &c] {
+        assert!(
+            refused.body.contains(&format!(
+                "value=\"{id}\" form=\"bulk\" id=\"select-{id}\" aria-label=\"Select"
+            )),
+            "{}",
+            refused.body
+        );
+        let boxed = refused
+            .body
+            .split(&format!("id=\"select-{id}\""))
+            .nth(1)
+            .unwrap();
+        assert!(
+            boxed[..boxed.find('>').unwrap()].contains("checked"),
+            "{id} ticked"
+        );
+    }
+    assert!(refused.body.contains("value=\"set-role\" selected"));
+    assert!(
+        refused
+            .body
+            .contains("id=\"q\" name=\"q\" type=\"search\" value=\"team\"")
+    );
+    assert!(refused.body.contains("value=\"-email\" selected"));
+    assert!(
+        !refused.body.contains("data-email=\"admin@example.com\""),
+        "still filtered"
+    );
+
+    // Confirmed, then refused on the way in: the same again from the POST.
+    let csrf = refused.csrf();
+    let posted = admin
+        .post(
+            &users_path("/bulk"),
+            &[
+                ("csrf_token", csrf),
+                ("back", back.clone()),
+                ("action", "add-to-group".into()),
+                ("user_ids", b.clone()),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, 422);
+    assert!(posted.body.contains("Choose the group."));
+    assert!(posted.body.contains("value=\"add-to-group\" selected"));
+
+    // The confirmation's Cancel and the results' way back lead to the filtered list.
+    let query = serde_urlencoded::to_string([
+        ("back", back.as_str()),
+        ("action", "deactivate"),
+        ("user_ids", b.as_str()),
+    ])
+    .unwrap();
+    let confirm = admin.get(&users_path(&format!("/bulk?{query}"))).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("Deactivate 1 member?"));
+    assert!(
+        confirm
+            .body
+            .contains("href=\"/orgs/my-org/users?q=team&#38;sort=-email\""),
+        "{}",
+        confirm.body
+    );
+    // A `back` pointing elsewhere still leads to this organization's Users tab.
+    let evil = serde_urlencoded::to_string([
+        ("back", "https://evil.example/x?q=a"),
+        ("action", "deactivate"),
+        ("user_ids", b.as_str()),
+    ])
+    .unwrap();
+    let confirm = admin.get(&users_path(&format!("/bulk?{evil}"))).await;
+    assert!(!confirm.body.contains("evil.example"));
+}

@@ -26,7 +26,7 @@ const POOLS_ONLY: &str = "As a pool manager you invite people into your own pool
 
 /// What the invite form sends. Every field may be absent; `group_ids` and `pool_ids`
 /// repeat, one per box ticked.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 pub struct InviteForm {
     #[serde(default)]
     pub emails: String,
@@ -156,11 +156,20 @@ pub fn submit(
             return Err(InvitationError::Forbidden(POOLS_ONLY));
         }
     }
-    match invite(conn, env, form) {
-        Err(InvitationError::Invalid(errors)) => Ok(Submission::Refused {
+    let refused = |conn: &mut DbConnection, errors| -> Result<Submission, InvitationError> {
+        Ok(Submission::Refused {
             choices: choices_within(conn, &env.org.id, own, &scope)?,
             errors,
-        }),
+        })
+    };
+    match invite(conn, env, form) {
+        Err(InvitationError::Invalid(errors)) => refused(conn, errors),
+        // Nothing was written: the form comes back as typed, with each reason.
+        Ok(report) if report.results.iter().all(|r| r.outcome.key() == "invalid") => {
+            let mut errors = FieldErrors::default();
+            errors.add("emails", report.invalid_reasons());
+            refused(conn, errors)
+        }
         other => other.map(Submission::Sent),
     }
 }
@@ -171,7 +180,70 @@ pub struct InviteReport {
     pub results: Vec<AddressResult>,
 }
 
+/// How an invite went as a whole, for the colour of its summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Every address got its invitation.
+    Success,
+    /// Some did, some did not.
+    Warning,
+    /// Nobody got one.
+    Error,
+}
+
+impl Tone {
+    /// The flash class suffix: `flash-success`, `flash-warning`, `flash-error`.
+    pub fn class(self) -> &'static str {
+        match self {
+            Tone::Success => "success",
+            Tone::Warning => "warning",
+            Tone::Error => "error",
+        }
+    }
+}
+
 impl InviteReport {
+    pub fn tone(&self) -> Tone {
+        let sent = self.count("invited") + self.count("resent");
+        match sent {
+            0 => Tone::Error,
+            n if n == self.results.len() => Tone::Success,
+            _ => Tone::Warning,
+        }
+    }
+
+    /// The invalid addresses as typed, one per line, to fix and send again.
+    pub fn invalid_addresses(&self) -> String {
+        self.invalid()
+            .map(|r| r.email.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Why each invalid address was refused, one after another: the message by the field.
+    pub fn invalid_reasons(&self) -> String {
+        let reasons: Vec<String> = self
+            .invalid()
+            .map(|r| match &r.outcome {
+                Outcome::Invalid(why) => format!("“{}”: {why}", r.email),
+                _ => unreachable!("filtered to invalid addresses"),
+            })
+            .collect();
+        let noun = if reasons.len() == 1 {
+            "This address is"
+        } else {
+            "These addresses are"
+        };
+        format!(
+            "{noun} not valid; correct them and send again. {}",
+            reasons.join("; ")
+        )
+    }
+
+    fn invalid(&self) -> impl Iterator<Item = &AddressResult> {
+        self.results.iter().filter(|r| r.outcome.key() == "invalid")
+    }
+
     pub fn count(&self, key: &str) -> usize {
         self.results
             .iter()
@@ -509,6 +581,50 @@ mod tests {
         let again = invite(conn, &env, &f.form("old@example.com", MEMBER)).unwrap();
         assert_eq!(again.results[0].outcome.key(), "not_resent");
         assert!(again.results[0].link.is_none());
+    }
+
+    #[test]
+    fn the_summary_tone_follows_the_outcome() {
+        let f = fixture();
+        let env = f.env(&f.admin);
+        let conn = &mut f.db.pool.get().unwrap();
+        let mixed = invite(conn, &env, &f.form("ok@example.com, nope, bad@", MEMBER)).unwrap();
+        assert_eq!(mixed.tone(), Tone::Warning);
+        assert_eq!(mixed.invalid_addresses(), "nope\nbad@");
+        let reasons = mixed.invalid_reasons();
+        assert!(
+            reasons.contains("“nope”") && reasons.contains("“bad@”"),
+            "{reasons}"
+        );
+        let fine = invite(conn, &env, &f.form("fine@example.com", MEMBER)).unwrap();
+        assert_eq!(fine.tone(), Tone::Success);
+        // Already a member: nobody invited, so not green.
+        let member = invite(conn, &env, &f.form(&f.admin.user.email, MEMBER)).unwrap();
+        assert_eq!(member.tone(), Tone::Error);
+    }
+
+    #[test]
+    fn only_invalid_addresses_send_the_form_back_with_each_reason() {
+        let f = fixture();
+        let env = f.env(&f.admin);
+        let own = crate::domain::policy::Standing {
+            perms: crate::domain::roles::PermissionSet::all(),
+            rank: 100,
+        };
+        let conn = &mut f.db.pool.get().unwrap();
+        let events = count(conn, "audit_events");
+        let Submission::Refused { errors, .. } =
+            submit(conn, &env, &own, &f.form("nope x@", MEMBER)).unwrap()
+        else {
+            panic!("nothing valid: the form comes back");
+        };
+        let message = errors.get("emails").unwrap();
+        assert!(
+            message.contains("“nope”") && message.contains("“x@”"),
+            "{message}"
+        );
+        assert_eq!(count(conn, "audit_events"), events);
+        assert_eq!(count(conn, "invitations"), 0);
     }
 
     #[test]

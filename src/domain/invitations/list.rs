@@ -2,7 +2,7 @@
 
 use chrono::NaiveDateTime;
 
-use crate::db::invitations::{self as rows, ListKey, ListRow, StatusFilter};
+use crate::db::invitations::{self as rows, ListKey, ListRow, ListWhere, StatusFilter};
 use crate::db::{self, DbConnection};
 
 /// The `status` parameter of the tab: the filter, and the value links repeat (empty for
@@ -28,16 +28,29 @@ pub struct InvitedPage {
     pub now: NaiveDateTime,
 }
 
-/// At most `page_size` rows after `after`.
+/// The `q` parameter as the search runs it: addresses are stored trimmed and lower-case,
+/// so the prefix is too; blank searches nothing.
+pub fn search_prefix(raw: Option<&str>) -> Option<String> {
+    Some(raw?.trim().to_lowercase()).filter(|q| !q.is_empty() && q.len() <= 254)
+}
+
+/// At most `page_size` rows after `after`, of addresses starting with `email_prefix`.
 pub fn list_page(
     conn: &mut DbConnection,
     org_id: &str,
     filter: StatusFilter,
+    email_prefix: Option<&str>,
     after: Option<ListKey>,
     page_size: i64,
 ) -> diesel::QueryResult<InvitedPage> {
     let now = db::now();
-    let mut rows = rows::list(conn, org_id, filter, now, after, page_size + 1)?;
+    let at = ListWhere {
+        org_id,
+        filter,
+        email_prefix,
+        now,
+    };
+    let mut rows = rows::list(conn, &at, after, page_size + 1)?;
     let next = if rows.len() as i64 > page_size {
         rows.truncate(page_size as usize);
         rows.last()
@@ -46,4 +59,18 @@ pub fn list_page(
         None
     };
     Ok(InvitedPage { rows, next, now })
+}
+
+/// Most the Invited tab's badge counts; beyond it reads "99+".
+pub const BADGE_CAP: i64 = 100;
+
+/// The badge on the Invited tab: how many invitations are open (pending or expired, as
+/// the tab's default view lists them), if any.
+pub fn pending_badge(conn: &mut DbConnection, org_id: &str) -> diesel::QueryResult<Option<String>> {
+    let n = rows::pending_count(conn, org_id, BADGE_CAP)?;
+    Ok(match n {
+        0 => None,
+        n if n >= BADGE_CAP => Some(format!("{}+", BADGE_CAP - 1)),
+        n => Some(n.to_string()),
+    })
 }

@@ -28,10 +28,10 @@ pub use accept::{
     validate_account,
 };
 pub use create::{
-    InviteChoices, InviteForm, InviteReport, MAX_ADDRESSES, Submission, form_choices, invite,
+    InviteChoices, InviteForm, InviteReport, MAX_ADDRESSES, Submission, Tone, form_choices, invite,
     submit,
 };
-pub use list::{InvitedPage, list_page, parse_filter};
+pub use list::{InvitedPage, list_page, parse_filter, pending_badge, search_prefix};
 pub use renew::{cancel, cancellable, resend};
 
 #[derive(Debug, thiserror::Error)]

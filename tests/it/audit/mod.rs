@@ -3,6 +3,7 @@
 //! CSV export (`export`), and the query plans and demo seeding behind them (`scale`).
 
 mod access;
+mod catalogue;
 mod export;
 mod filters;
 mod pages;

@@ -5,6 +5,7 @@ use chrono::Duration;
 use diesel::prelude::*;
 use portcullis::db;
 use portcullis::db::audit_events::{self, EventKey, Filter, Scope};
+use portcullis::domain::member_profile::activity_filters;
 use portcullis::domain::seed_audit::{demo_actor_email, seed_audit_events};
 
 use super::row_ids;
@@ -204,6 +205,32 @@ async fn every_audit_query_is_served_by_an_index_in_order() {
             &["audit_label_idx"],
         ),
     ];
+    // A member's Activity tab: the union of these three, each read on its own.
+    let [done_to, done_by, about] = activity_filters(&target, &label);
+    let mut cases = cases;
+    cases.extend([
+        (
+            "activity: done to the member",
+            in_org.clone(),
+            done_to,
+            None,
+            &["audit_org_target_idx", "audit_target_idx"][..],
+        ),
+        (
+            "activity: done by the member",
+            in_org.clone(),
+            done_by,
+            None,
+            &["audit_org_actor_idx", "audit_actor_idx"][..],
+        ),
+        (
+            "activity: about their address (the invitation)",
+            in_org.clone(),
+            about,
+            None,
+            &["audit_org_label_idx", "audit_label_idx"][..],
+        ),
+    ]);
     let postgres = app.db.is_postgres();
     for (name, scope, filter, cursor, indexes) in cases {
         let mut conn = app.conn();

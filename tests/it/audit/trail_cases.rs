@@ -363,7 +363,7 @@ pub(super) async fn exercise_invitations(app: &TestApp, case: Case) -> (usize, E
     let invite = [("emails", INVITEE), ("role_id", member_role.as_str())];
     if let Case::InvitationCreated = case {
         let (before, page) = post_counted(app, &browser, "/orgs/my-org/invitations", &invite).await;
-        assert_eq!(page.status, 200, "{case:?}: {}", page.body);
+        assert_eq!(page.status, 303, "{case:?}: {}", page.body);
         let id = app.invitation_id(INVITEE);
         let expected = Expected::new(
             "invitation.created",
@@ -373,7 +373,8 @@ pub(super) async fn exercise_invitations(app: &TestApp, case: Case) -> (usize, E
         );
         return (before, expected);
     }
-    let invited = prepare(&browser, "/orgs/my-org/invitations", &invite, 200).await;
+    let invited = prepare(&browser, "/orgs/my-org/invitations", &invite, 303).await;
+    let invited = browser.follow_results(invited).await;
     let id = app.invitation_id(INVITEE);
     let base = format!("/orgs/my-org/invitations/{id}");
     match case {
@@ -389,7 +390,7 @@ pub(super) async fn exercise_invitations(app: &TestApp, case: Case) -> (usize, E
                     .unwrap();
             }
             let (before, page) = post_counted(app, &browser, &format!("{base}/resend"), &[]).await;
-            assert_eq!(page.status, 200, "{case:?}: {}", page.body);
+            assert_eq!(page.status, 303, "{case:?}: {}", page.body);
             let expected =
                 Expected::new("invitation.resent", ADMIN_EMAIL, (&id, INVITEE), Some(&org));
             (before, expected)

@@ -11,6 +11,7 @@
 
 mod accessibility;
 mod admin_journeys;
+mod admin_pages;
 mod entry;
 mod invitations;
 mod members;
