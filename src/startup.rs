@@ -155,6 +155,7 @@ fn run(
             .app_data(state.clone())
             .app_data(metrics.clone())
             .app_data(device_key.clone())
+            .wrap(from_fn(crate::web::middleware::head_as_get))
             .wrap(from_fn(audit_denials))
             .wrap(from_fn(csrf_guard))
             // Inside the session layer: a session the database could not load is a 503.
