@@ -16,6 +16,7 @@ use crate::domain::invitations::{
     self, AcceptError, AcceptForm, AddressResult, Env, InviteChoices, InviteForm, InviteReport,
     InvitedPage, Inviter, LinkInfo, MAX_ADDRESSES, NewAccount, Submission,
 };
+use crate::domain::pools::PoolChoice;
 use crate::domain::roles::Permission;
 use crate::domain::timefmt;
 use crate::error::{AppError, AppResult};
@@ -209,7 +210,7 @@ struct NewPage {
     form: InviteForm,
     roles: Vec<Role>,
     groups: Vec<Choice>,
-    pools: Vec<Choice>,
+    pools: Vec<PoolChoice>,
     errors: FieldErrors,
     max: usize,
 }

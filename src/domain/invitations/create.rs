@@ -16,6 +16,7 @@ use crate::domain::FieldErrors;
 use crate::domain::email::Email;
 use crate::domain::names::parse_name;
 use crate::domain::policy::{Standing, grantable};
+use crate::domain::pools::PoolChoice;
 use crate::domain::roles::{MEMBER, Permission};
 use crate::domain::tokens;
 
@@ -67,7 +68,8 @@ pub struct InviteChoices {
     /// The roles the member may grant.
     pub roles: Vec<Role>,
     pub groups: Vec<Choice>,
-    pub pools: Vec<Choice>,
+    /// In tree order, with each pool's parents.
+    pub pools: Vec<PoolChoice>,
 }
 
 impl InviteChoices {
@@ -111,7 +113,7 @@ fn choices_within(
     let mut choices = InviteChoices {
         roles: grantable(own, roles::list(conn, org_id)?, |r| r.rank),
         groups: rows::org_groups(conn, org_id)?,
-        pools: rows::org_pools(conn, org_id)?,
+        pools: crate::domain::pools::choices(&crate::db::pools::list(conn, org_id)?),
     };
     if let Some(pools) = scope {
         choices.groups.clear();
