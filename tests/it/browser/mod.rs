@@ -15,6 +15,7 @@ mod entry;
 mod invitations;
 mod members;
 mod organization;
+mod platform;
 mod reset;
 mod sessions;
 mod two_factor;
