@@ -25,6 +25,8 @@ pub struct ListParams {
     pub auth: Option<String>,
     pub sort: Option<String>,
     pub cursor: Option<String>,
+    /// `1`: only active members whose access ends within [`super::expiry::SOON_DAYS`].
+    pub expiring: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,6 +126,8 @@ pub fn to_filter(
                 .ok()
                 .flatten()
                 .map(str::to_string),
+            access_ends_by: (params.expiring.as_deref() == Some("1"))
+                .then(|| db::now() + chrono::Duration::days(super::expiry::SOON_DAYS)),
             sort,
             descending,
             after,
@@ -167,6 +171,8 @@ pub struct UserRow {
     pub last_active_exact: String,
     pub auth_method: String,
     pub is_self: bool,
+    /// The last day of access, when it is within [`super::expiry::SOON_DAYS`].
+    pub access_ends: Option<String>,
 }
 
 /// One page of the Users tab, with the filter it was asked for.
@@ -177,6 +183,8 @@ pub struct UsersList {
     pub role: String,
     /// The Auth method filter as asked for (`password`, `totp`), empty for all.
     pub auth: String,
+    /// Only members whose access ends soon.
+    pub expiring: bool,
     /// The sort as the `sort` parameter spells it.
     pub sort: String,
     pub sort_key: SortKey,
@@ -218,6 +226,7 @@ pub fn load_page(
         status: params.status.clone().unwrap_or_default(),
         role: params.role.clone().unwrap_or_default(),
         auth: params.auth.clone().unwrap_or_default(),
+        expiring: filter.access_ends_by.is_some(),
         sort: sort_param(filter.sort, filter.descending),
         sort_key: filter.sort,
         descending: filter.descending,
@@ -267,7 +276,11 @@ fn user_rows(
         .into_iter()
         .map(|r| {
             let last = r.membership.last_active();
+            let until = r.membership.access_until;
             UserRow {
+                access_ends: (r.membership.is_active() && super::expiry::ends_soon(until, now))
+                    .then(|| until.map(|u| super::expiry::last_day(u).to_string()))
+                    .flatten(),
                 groups: groups_by_user
                     .get(&r.user.id)
                     .map(|g| g.join(", "))

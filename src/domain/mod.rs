@@ -6,6 +6,7 @@ pub mod audit_csv;
 pub mod audit_query;
 pub mod custom_roles;
 pub mod email;
+pub mod expiry;
 pub mod groups;
 pub mod input;
 pub mod invitations;
