@@ -25,7 +25,7 @@ pub struct ListParams {
     pub auth: Option<String>,
     pub sort: Option<String>,
     pub cursor: Option<String>,
-    /// `1`: only active members whose access ends within [`super::expiry::SOON_DAYS`].
+    /// `1`: only active members whose access ends within [`super::access_until::SOON_DAYS`].
     pub expiring: Option<String>,
 }
 
@@ -127,7 +127,7 @@ pub fn to_filter(
                 .flatten()
                 .map(str::to_string),
             access_ends_by: (params.expiring.as_deref() == Some("1"))
-                .then(|| db::now() + chrono::Duration::days(super::expiry::SOON_DAYS)),
+                .then(|| db::now() + chrono::Duration::days(super::access_until::SOON_DAYS)),
             sort,
             descending,
             after,
@@ -171,7 +171,7 @@ pub struct UserRow {
     pub last_active_exact: String,
     pub auth_method: String,
     pub is_self: bool,
-    /// The last day of access, when it is within [`super::expiry::SOON_DAYS`].
+    /// The last day of access, when it is within [`super::access_until::SOON_DAYS`].
     pub access_ends: Option<String>,
 }
 
@@ -278,9 +278,10 @@ fn user_rows(
             let last = r.membership.last_active();
             let until = r.membership.access_until;
             UserRow {
-                access_ends: (r.membership.is_active() && super::expiry::ends_soon(until, now))
-                    .then(|| until.map(|u| super::expiry::last_day(u).to_string()))
-                    .flatten(),
+                access_ends: (r.membership.is_active()
+                    && super::access_until::ends_soon(until, now))
+                .then(|| until.map(|u| super::access_until::last_day(u).to_string()))
+                .flatten(),
                 groups: groups_by_user
                     .get(&r.user.id)
                     .map(|g| g.join(", "))

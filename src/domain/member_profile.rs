@@ -98,7 +98,7 @@ pub fn load(
             last_name: row.user.last_name,
             role_id: row.role.id,
             confirm_own_role: String::new(),
-            access_until: super::expiry::field_value(row.membership.access_until),
+            access_until: super::access_until::field_value(row.membership.access_until),
         },
         groups: match tab {
             Tab::Groups => groups::of_member(conn, org_id, user_id)?,

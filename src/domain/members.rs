@@ -182,7 +182,7 @@ pub fn edit(
     let last = errors.check("last_name", parse_name(&form.last_name));
     let until = errors.check(
         "access_until",
-        super::expiry::parse_access_until(&form.access_until, crate::db::now().date()),
+        super::access_until::parse_access_until(&form.access_until, crate::db::now().date()),
     );
     let (Some(first), Some(last), Some(until)) = (first, last, until) else {
         return Err(RuleError::Invalid(errors));
@@ -226,8 +226,9 @@ pub fn edit(
         if until_changed {
             memberships::set_access_until(conn, &actor.org_id, user_id, until)?;
         }
-        let day =
-            |u: Option<chrono::NaiveDateTime>| u.map(|u| super::expiry::last_day(u).to_string());
+        let day = |u: Option<chrono::NaiveDateTime>| {
+            u.map(|u| super::access_until::last_day(u).to_string())
+        };
         audit::record(
             conn,
             &event("member.updated", actor, &target, origin).details(json!({

@@ -1,5 +1,6 @@
 //! Validated types and the rules of the portal, free of HTTP so they are unit-tested alone.
 
+pub mod access_until;
 pub mod account;
 pub mod audit_catalogue;
 pub mod audit_csv;

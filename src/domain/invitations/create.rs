@@ -13,8 +13,8 @@ use crate::db::organizations;
 use crate::db::roles::{self, Role};
 use crate::db::{self, DbConnection};
 use crate::domain::FieldErrors;
+use crate::domain::access_until;
 use crate::domain::email::Email;
-use crate::domain::expiry;
 use crate::domain::names::parse_name;
 use crate::domain::policy::{Standing, grantable};
 use crate::domain::pools::PoolChoice;
@@ -228,7 +228,7 @@ fn check_form(
     let until = errors
         .check(
             "access_until",
-            expiry::parse_access_until(&form.access_until, today),
+            access_until::parse_access_until(&form.access_until, today),
         )
         .flatten();
     (addresses, first, last, until)
@@ -448,7 +448,7 @@ fn create_one(
                 "expires_at": expires_at.and_utc().to_rfc3339(),
                 "groups": offer.group_ids,
                 "pools": offer.pool_ids,
-                "access_until": offer.access_until.map(|u| expiry::last_day(u).to_string()),
+                "access_until": offer.access_until.map(|u| access_until::last_day(u).to_string()),
             })),
     )?;
     Ok((id, token))

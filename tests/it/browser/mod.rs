@@ -12,6 +12,7 @@
 mod accessibility;
 mod admin_journeys;
 mod entry;
+mod expiry;
 mod invitations;
 mod members;
 mod organization;
