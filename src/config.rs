@@ -135,6 +135,10 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_MAIL_POLL_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration, global = true)]
     pub mail_poll_interval: Duration,
 
+    /// How often memberships whose "access until" day is over are deactivated.
+    #[arg(long, env = "PORTCULLIS_MEMBERSHIP_EXPIRY_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
+    pub membership_expiry_interval: Duration,
+
     /// Wait before the first retry of a failed email; each further retry waits twice as
     /// long, at most an hour.
     #[arg(long, env = "PORTCULLIS_MAIL_RETRY_DELAY", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
@@ -324,6 +328,7 @@ impl Settings {
             bind: "127.0.0.1:0".into(),
             mail_poll_interval: Duration::from_millis(200),
             mail_retry_delay: Duration::from_millis(200),
+            membership_expiry_interval: Duration::from_millis(200),
             ..cli.settings
         }
     }

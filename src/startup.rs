@@ -157,6 +157,11 @@ fn run(
         public_url: state.settings.public_url(),
         poll_interval: state.settings.mail_poll_interval,
     });
+    spawn_membership_expiry(
+        pool.clone(),
+        state.clock.clone(),
+        state.settings.membership_expiry_interval,
+    );
     spawn_housekeeping(pool, limits);
     spawn_memory_return();
     let server = HttpServer::new(move || {
@@ -164,6 +169,7 @@ fn run(
             .app_data(state.clone())
             .app_data(metrics.clone())
             .app_data(device_key.clone())
+            .wrap(from_fn(crate::web::middleware::head_as_get))
             .wrap(from_fn(audit_denials))
             .wrap(from_fn(csrf_guard))
             // Inside the session layer: a session the database could not load is a 503.
@@ -276,6 +282,31 @@ fn spawn_housekeeping(pool: DbPool, limits: Limits) {
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+        }
+    });
+}
+
+/// Deactivates memberships whose "access until" day is over, on the app's clock (which
+/// a test moves). Several instances may run it at once: each change is conditional and
+/// made under the organization's lock, so a membership ends once.
+fn spawn_membership_expiry(pool: DbPool, clock: crate::config::Clock, every: Duration) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(every);
+        loop {
+            tick.tick().await;
+            let pool = pool.clone();
+            let now = clock.now();
+            let result = web::block(move || -> anyhow::Result<usize> {
+                let mut conn = pool.get()?;
+                Ok(crate::domain::expiry::expire_due(&mut conn, now)?)
+            })
+            .await;
+            match result {
+                Ok(Ok(0)) => {}
+                Ok(Ok(ended)) => tracing::info!(ended, "memberships expired"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "membership expiry failed"),
+                Err(e) => tracing::warn!(error = %e, "membership expiry failed"),
             }
         }
     });

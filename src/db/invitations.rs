@@ -32,6 +32,8 @@ pub struct Invitation {
     pub send_count: i64,
     pub accepted_at: Option<NaiveDateTime>,
     pub accepted_user_id: Option<String>,
+    /// When the membership its acceptance creates ends, if it does.
+    pub access_until: Option<NaiveDateTime>,
 }
 
 impl Invitation {
@@ -62,6 +64,7 @@ pub struct NewInvitation<'a> {
     pub expires_at: NaiveDateTime,
     pub last_sent_at: NaiveDateTime,
     pub send_count: i64,
+    pub access_until: Option<NaiveDateTime>,
 }
 
 pub fn insert(conn: &mut DbConnection, row: &NewInvitation) -> QueryResult<()> {

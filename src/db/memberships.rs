@@ -17,6 +17,8 @@ pub struct Membership {
     pub sort_name: String,
     pub created_at: NaiveDateTime,
     pub last_active_at: NaiveDateTime,
+    /// When access ends, if it does: the expiry job deactivates the membership then.
+    pub access_until: Option<NaiveDateTime>,
 }
 
 impl Membership {
@@ -200,6 +202,8 @@ pub struct ListFilter {
     pub role_id: Option<String>,
     /// `users.auth_method` as stored (`password`, `password+totp`).
     pub auth_method: Option<String>,
+    /// Only active members whose access ends by then (the "expiring" filter).
+    pub access_ends_by: Option<NaiveDateTime>,
     pub sort: SortKey,
     pub descending: bool,
     pub after: Option<Cursor>,
@@ -273,6 +277,11 @@ fn run_list_page(
         .into_boxed::<super::MultiBackend>();
     if let Some(status) = &filter.status {
         query = query.filter(memberships::status.eq(status.clone()));
+    }
+    if let Some(by) = filter.access_ends_by {
+        query = query
+            .filter(memberships::access_until.le(by))
+            .filter(memberships::status.eq(ACTIVE));
     }
     if let Some(role_id) = &filter.role_id {
         query = query.filter(memberships::role_id.eq(role_id.clone()));
@@ -414,6 +423,43 @@ pub fn find(
 pub const ACTIVE: &str = "active";
 pub const INACTIVE: &str = "inactive";
 
+/// Active memberships whose access ended by `now`, the longest-ended first: (org, user).
+/// Served by `memberships_expiry_idx`, which holds only memberships with an end.
+pub fn due_for_expiry(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<(String, String)>> {
+    memberships::table
+        .filter(memberships::access_until.is_not_null())
+        .filter(memberships::status.eq(ACTIVE))
+        .filter(memberships::access_until.le(now))
+        .order((
+            memberships::access_until.asc(),
+            memberships::org_id.asc(),
+            memberships::user_id.asc(),
+        ))
+        .select((memberships::org_id, memberships::user_id))
+        .limit(limit)
+        .load(conn)
+}
+
+/// Sets or clears (`None`) when the membership's access ends.
+pub fn set_access_until(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_id: &str,
+    until: Option<NaiveDateTime>,
+) -> QueryResult<usize> {
+    diesel::update(
+        memberships::table
+            .filter(memberships::org_id.eq(org_id))
+            .filter(memberships::user_id.eq(user_id)),
+    )
+    .set(memberships::access_until.eq(until))
+    .execute(conn)
+}
+
 /// Sets the membership's status and moves it between the organization's counts, in the
 /// caller's transaction. The update only matches a row holding the other status, so the
 /// count moves exactly when the row did, even when two transactions race on it (the
@@ -552,6 +598,7 @@ pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(S
             status: None,
             role_id: None,
             auth_method: None,
+            access_ends_by: None,
             sort,
             descending: true,
             after: None,
@@ -572,6 +619,7 @@ pub fn explain_search(conn: &mut DbConnection, org_id: &str, term: &str) -> Quer
         status: None,
         role_id: None,
         auth_method: None,
+        access_ends_by: None,
         sort: SortKey::Email,
         descending: false,
         after: None,

@@ -85,6 +85,30 @@ pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<Opti
         .optional()
 }
 
+/// Whether another pool under the same parent (`None`: among the top-level pools)
+/// already has this name, in any case. `pools_sibling_name_idx` holds the same rule.
+pub fn sibling_name_taken(
+    conn: &mut DbConnection,
+    org_id: &str,
+    parent_id: Option<&str>,
+    name: &str,
+    except_id: Option<&str>,
+) -> QueryResult<bool> {
+    let mut query = pools::table
+        .filter(pools::org_id.eq(org_id))
+        .select((pools::id, pools::name))
+        .into_boxed();
+    query = match parent_id {
+        Some(p) => query.filter(pools::parent_id.eq(p.to_string())),
+        None => query.filter(pools::parent_id.is_null()),
+    };
+    let siblings: Vec<(String, String)> = query.load(conn)?;
+    let wanted = name.to_lowercase();
+    Ok(siblings
+        .into_iter()
+        .any(|(id, n)| Some(id.as_str()) != except_id && n.to_lowercase() == wanted))
+}
+
 pub fn insert(
     conn: &mut DbConnection,
     org_id: &str,

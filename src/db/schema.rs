@@ -49,6 +49,7 @@ diesel::table! {
         sort_name -> Text,
         created_at -> Timestamp,
         last_active_at -> Timestamp,
+        access_until -> Nullable<Timestamp>,
     }
 }
 
@@ -111,6 +112,7 @@ diesel::table! {
         send_count -> BigInt,
         accepted_at -> Nullable<Timestamp>,
         accepted_user_id -> Nullable<Text>,
+        access_until -> Nullable<Timestamp>,
     }
 }
 

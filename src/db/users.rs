@@ -2,7 +2,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::users;
-use super::{DbConnection, now};
+use super::{DbConnection, MultiBackend, now};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -108,20 +108,68 @@ pub fn touch(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
 }
 
 /// A page of all accounts in email order, starting after `after` (keyset).
+/// Up to `limit` accounts by email after `after`, only those whose email starts with
+/// `prefix` when one is given. Emails are stored lower-cased and compared byte by byte on
+/// both backends, so the prefix is a range of the unique email index: no scan.
 pub fn list_page(
     conn: &mut DbConnection,
+    prefix: Option<&str>,
     after: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<User>> {
+    page_query(prefix, after, limit).load(conn)
+}
+
+/// The database's plan for [`list_page`], for the test that proves it uses the index.
+pub fn list_page_plan(
+    conn: &mut DbConnection,
+    prefix: Option<&str>,
+    after: Option<&str>,
+) -> QueryResult<Vec<String>> {
+    super::explain(conn, page_query(prefix, after, 50))
+}
+
+fn page_query<'a>(
+    prefix: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> users::BoxedQuery<
+    'a,
+    MultiBackend,
+    diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<User, MultiBackend>>,
+> {
     let mut query = users::table
         .order(users::email.asc())
         .limit(limit)
         .select(User::as_select())
         .into_boxed();
+    if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
+        query = query.filter(users::email.ge(prefix.to_string()));
+        if let Some(end) = prefix_end(prefix) {
+            query = query.filter(users::email.lt(end));
+        }
+    }
     if let Some(after) = after {
         query = query.filter(users::email.gt(after.to_string()));
     }
-    query.load(conn)
+    query
+}
+
+/// The first string after every string that starts with `prefix`: its last character
+/// stepped up by one (`"ad"` → `"ae"`). `None` when no character can step up.
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 pub fn set_status(conn: &mut DbConnection, id: &str, status: &str) -> QueryResult<usize> {
@@ -144,4 +192,18 @@ pub fn set_signin_alerts(conn: &mut DbConnection, id: &str, on: bool) -> QueryRe
     diesel::update(users::table.find(id))
         .set(users::signin_alerts.eq(on))
         .execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_ends_where_its_last_character_steps_up() {
+        assert_eq!(prefix_end("ad").as_deref(), Some("ae"));
+        assert_eq!(prefix_end("a@").as_deref(), Some("aA"));
+        assert_eq!(prefix_end("z\u{D7FF}").as_deref(), Some("z\u{E000}"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+    }
 }

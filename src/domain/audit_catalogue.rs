@@ -139,6 +139,11 @@ pub const ACTIONS: &[ActionDef] = &[
         "{actor} deactivated {target}",
     ),
     def(
+        "member.access_expired",
+        "Access expired",
+        "{target}'s access ended on its set date ({details.access_until}) and the membership was deactivated",
+    ),
+    def(
         "member.activated",
         "Member re-activated",
         "{actor} re-activated {target}",

@@ -31,6 +31,8 @@ pub struct ListParams {
     /// The position of the page's first row, 1-based, as the paging links carry it: only
     /// to print "51–100 of N", never to find rows (keyset paging needs no offset).
     pub start: Option<String>,
+    /// `1`: only active members whose access ends within [`super::access_until::SOON_DAYS`].
+    pub expiring: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +132,8 @@ pub fn to_filter(
                 .ok()
                 .flatten()
                 .map(str::to_string),
+            access_ends_by: (params.expiring.as_deref() == Some("1"))
+                .then(|| db::now() + chrono::Duration::days(super::access_until::SOON_DAYS)),
             sort,
             descending,
             after,
@@ -178,6 +182,8 @@ pub struct UserRow {
     pub effective: EffectiveRole,
     /// The actor may change this member's role in place (not themselves, nobody above).
     pub can_change_role: bool,
+    /// The last day of access, when it is within [`super::access_until::SOON_DAYS`].
+    pub access_ends: Option<String>,
 }
 
 /// The strongest of a member's roles and every place a role comes from, strongest first.
@@ -242,6 +248,8 @@ pub struct UsersList {
     pub role: String,
     /// The Auth method filter as asked for (`password`, `totp`), empty for all.
     pub auth: String,
+    /// Only members whose access ends soon.
+    pub expiring: bool,
     /// The sort as the `sort` parameter spells it.
     pub sort: String,
     pub sort_key: SortKey,
@@ -324,6 +332,7 @@ pub fn load_page(
         status: params.status.clone().unwrap_or_default(),
         role: params.role.clone().unwrap_or_default(),
         auth: params.auth.clone().unwrap_or_default(),
+        expiring: filter.access_ends_by.is_some(),
         sort: sort_param(filter.sort, filter.descending),
         sort_key: filter.sort,
         descending: filter.descending,
@@ -394,7 +403,12 @@ fn user_rows(
                 .map(|g| g.role_rank)
                 .fold(r.role.rank, i64::max);
             let is_self = r.user.id == actor.user_id;
+            let until = r.membership.access_until;
             UserRow {
+                access_ends: (r.membership.is_active()
+                    && super::access_until::ends_soon(until, now))
+                .then(|| until.map(|u| super::access_until::last_day(u).to_string()))
+                .flatten(),
                 groups: groups_by_user
                     .get(&r.user.id)
                     .map(|g| g.join(", "))

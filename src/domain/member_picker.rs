@@ -36,6 +36,7 @@ pub fn search(
         status: Some(memberships::ACTIVE.to_string()),
         role_id: None,
         auth_method: None,
+        access_ends_by: None,
         sort: SortKey::Email,
         descending: false,
         after: None,

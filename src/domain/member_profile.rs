@@ -105,6 +105,7 @@ pub fn load(
             last_name: row.user.last_name,
             role_id: row.role.id,
             confirm_own_role: String::new(),
+            access_until: super::access_until::field_value(row.membership.access_until),
         },
         joinable_groups: match tab {
             Tab::Groups if actor.standing().may(Permission::GroupsManage) => {

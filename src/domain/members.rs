@@ -157,6 +157,9 @@ pub struct EditForm {
     /// "yes" once the actor confirmed a change of their own role.
     #[serde(default)]
     pub confirm_own_role: String,
+    /// The last day of access (`YYYY-MM-DD`), or empty for no end.
+    #[serde(default)]
+    pub access_until: String,
 }
 
 const OWN_MEMBERSHIP: &str = "You would lose access at once. Another admin can do it, or you can leave the organization from your profile.";
@@ -177,7 +180,11 @@ pub fn edit(
     let mut errors = FieldErrors::default();
     let first = errors.check("first_name", parse_name(&form.first_name));
     let last = errors.check("last_name", parse_name(&form.last_name));
-    let (Some(first), Some(last)) = (first, last) else {
+    let until = errors.check(
+        "access_until",
+        super::access_until::parse_access_until(&form.access_until, crate::db::now().date()),
+    );
+    let (Some(first), Some(last), Some(until)) = (first, last, until) else {
         return Err(RuleError::Invalid(errors));
     };
     in_org_tx(conn, &actor.org_id, |conn| {
@@ -186,7 +193,8 @@ pub fn edit(
         let role = load_role(conn, actor, &form.role_id)?;
         let name_changed = first != target.user.first_name || last != target.user.last_name;
         let role_changed = role.id != target.role.id;
-        if !name_changed && !role_changed {
+        let until_changed = until != target.membership.access_until;
+        if !name_changed && !role_changed && !until_changed {
             return Ok(());
         }
         if role_changed
@@ -215,6 +223,12 @@ pub fn edit(
             memberships::set_role(conn, &actor.org_id, user_id, &role.id)?;
             ensure_admin_remains(conn, &actor.org_id)?;
         }
+        if until_changed {
+            memberships::set_access_until(conn, &actor.org_id, user_id, until)?;
+        }
+        let day = |u: Option<chrono::NaiveDateTime>| {
+            u.map(|u| super::access_until::last_day(u).to_string())
+        };
         audit::record(
             conn,
             &event("member.updated", actor, &target, origin).details(json!({
@@ -222,6 +236,8 @@ pub fn edit(
                 "new_name": super::names::full_name(&first, &last),
                 "old_role": target.role.name,
                 "new_role": role.name,
+                "old_access_until": day(target.membership.access_until),
+                "access_until": day(until),
             })),
         )?;
         Ok(())

@@ -1,11 +1,13 @@
 //! Validated types and the rules of the portal, free of HTTP so they are unit-tested alone.
 
+pub mod access_until;
 pub mod account;
 pub mod audit_catalogue;
 pub mod audit_csv;
 pub mod audit_query;
 pub mod custom_roles;
 pub mod email;
+pub mod expiry;
 pub mod groups;
 pub mod input;
 pub mod invitations;

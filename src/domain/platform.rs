@@ -514,16 +514,59 @@ pub struct AccountList {
     pub next_after: Option<String>,
     /// The organizations an account can be added to (the first `orgs_shown`).
     pub orgs: Vec<Organization>,
+    /// What the new-account form offers: the organization it creates the account in,
+    /// with that organization's roles and groups.
+    pub new_account: Option<NewAccountChoices>,
 }
 
-/// Up to `page_size` accounts whose email sorts after `after`.
+pub struct NewAccountChoices {
+    pub org: Organization,
+    pub roles: Vec<roles::Role>,
+    pub groups: Vec<groups::Group>,
+}
+
+/// What the account list shows.
+#[derive(Debug, Clone, Default)]
+pub struct AccountQuery {
+    /// The start of an email ([`email_prefix`]).
+    pub prefix: Option<String>,
+    /// The last email of the page before.
+    pub after: Option<String>,
+    /// The organization (slug or id) the new-account form is for; the first when blank
+    /// or unknown.
+    pub new_in: String,
+}
+
+/// Longest search term read: longer than any email, short enough to cost nothing.
+const MAX_SEARCH_CHARS: usize = 254;
+
+/// The search box as the account list reads it: the start of an email, lower-cased as
+/// emails are stored; `None` when blank.
+pub fn email_prefix(raw: Option<&str>) -> Option<String> {
+    let term: String = raw?
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_SEARCH_CHARS)
+        .collect();
+    (!term.is_empty()).then_some(term)
+}
+
+/// Up to `page_size` accounts whose email starts with the query's prefix (all when
+/// `None`) and sorts after its cursor, with what the new-account form offers.
 pub fn account_list(
     conn: &mut DbConnection,
-    after: Option<&str>,
+    query: &AccountQuery,
     page_size: i64,
     orgs_shown: i64,
 ) -> diesel::QueryResult<AccountList> {
-    let mut list = users::list_page(conn, after, page_size + 1)?;
+    let mut list = users::list_page(
+        conn,
+        query.prefix.as_deref(),
+        query.after.as_deref(),
+        page_size + 1,
+    )?;
     let has_next = list.len() as i64 > page_size;
     list.truncate(page_size as usize);
     let ids: Vec<String> = list.iter().map(|u| u.id.clone()).collect();
@@ -536,6 +579,20 @@ pub fn account_list(
         };
         by_user.entry(user_id).or_default().push(label);
     }
+    let orgs = organizations::list(conn, orgs_shown)?;
+    let new_org = match find_org(conn, &query.new_in) {
+        Ok(org) => Some(org),
+        Err(RuleError::Db(e)) => return Err(e),
+        Err(_) => orgs.first().cloned(),
+    };
+    let new_account = match new_org {
+        Some(org) => Some(NewAccountChoices {
+            roles: roles::list(conn, &org.id)?,
+            groups: groups::list(conn, &org.id)?,
+            org,
+        }),
+        None => None,
+    };
     Ok(AccountList {
         next_after: has_next
             .then(|| list.last())
@@ -548,6 +605,7 @@ pub fn account_list(
                 user,
             })
             .collect(),
-        orgs: organizations::list(conn, orgs_shown)?,
+        orgs,
+        new_account,
     })
 }

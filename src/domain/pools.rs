@@ -154,6 +154,44 @@ pub fn tree_order(pools: &[Pool]) -> Vec<(Pool, usize)> {
     out
 }
 
+/// A pool as a form offers it: in tree order, indented by depth, with the path of its
+/// parents so two sub-pools of the same name under different parents tell apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolChoice {
+    pub id: String,
+    pub name: String,
+    pub depth: usize,
+    /// "Ops / Berlin" for a pool under Berlin under Ops; empty for a top-level pool.
+    pub parent_path: String,
+}
+
+/// The organization's pools as choices, each parent before its children.
+pub fn choices(pools: &[Pool]) -> Vec<PoolChoice> {
+    let tree = Tree::of(pools);
+    let names: HashMap<&str, &str> = pools
+        .iter()
+        .map(|p| (p.id.as_str(), p.name.as_str()))
+        .collect();
+    tree_order(pools)
+        .into_iter()
+        .map(|(pool, depth)| {
+            let mut above: Vec<&str> = tree
+                .ancestors_or_self(&pool.id)
+                .iter()
+                .skip(1)
+                .filter_map(|id| names.get(id.as_str()).copied())
+                .collect();
+            above.reverse();
+            PoolChoice {
+                parent_path: above.join(" / "),
+                id: pool.id,
+                name: pool.name,
+                depth,
+            }
+        })
+        .collect()
+}
+
 /// The pool roles that apply at `pool_id`: those held on it or on an ancestor.
 pub fn roles_in_scope<'a>(tree: &Tree, pool_id: &str, held: &'a [(String, Role)]) -> Vec<&'a Role> {
     let scope = tree.ancestors_or_self(pool_id);
@@ -309,6 +347,34 @@ fn parent_of(form: &PoolForm) -> Option<&str> {
     Some(form.parent_id.trim()).filter(|p| !p.is_empty())
 }
 
+const SIBLING_NAME_TAKEN: &str =
+    "Another pool at this level already has this name: choose another name or parent.";
+
+fn refuse_sibling_name(
+    conn: &mut DbConnection,
+    org_id: &str,
+    parent: Option<&str>,
+    name: &str,
+    except: Option<&str>,
+) -> Result<(), RuleError> {
+    if pools::sibling_name_taken(conn, org_id, parent, name, except)? {
+        return Err(RuleError::invalid("name", SIBLING_NAME_TAKEN));
+    }
+    Ok(())
+}
+
+/// The unique index's refusal, for a writer the check above did not see (the org lock
+/// makes that rare): the same message as the check.
+fn sibling_name_clash(e: diesel::result::Error) -> RuleError {
+    match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => RuleError::invalid("name", SIBLING_NAME_TAKEN),
+        e => e.into(),
+    }
+}
+
 fn event(action: &'static str, actor: &Actor, pool: (&str, &str), origin: &Origin) -> Event {
     Event::new(action, origin)
         .org(&actor.org_id)
@@ -338,7 +404,9 @@ pub fn create(
         if !scope.access_under(parent).can_manage() {
             return Err(forbidden());
         }
-        let id = pools::insert(conn, &actor.org_id, parent, &name, &actor.user_id)?;
+        refuse_sibling_name(conn, &actor.org_id, parent, &name, None)?;
+        let id = pools::insert(conn, &actor.org_id, parent, &name, &actor.user_id)
+            .map_err(sibling_name_clash)?;
         audit::record(
             conn,
             &event("pool.created", actor, (&id, &name), origin)
@@ -383,7 +451,9 @@ pub fn update(
         {
             return Err(forbidden());
         }
-        pools::update(conn, &actor.org_id, &pool.id, &name, new_parent)?;
+        refuse_sibling_name(conn, &actor.org_id, new_parent, &name, Some(&pool.id))?;
+        pools::update(conn, &actor.org_id, &pool.id, &name, new_parent)
+            .map_err(sibling_name_clash)?;
         let (action, details) = if moved {
             (
                 "pool.moved",
@@ -737,6 +807,44 @@ mod tests {
             ("d", Some("a")),
             ("e", None),
         ])
+    }
+
+    fn named_pool(id: &str, parent: Option<&str>, name: &str) -> Pool {
+        Pool {
+            id: id.into(),
+            org_id: "o".into(),
+            parent_id: parent.map(str::to_string),
+            name: name.into(),
+            owner_id: None,
+            created_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+        }
+    }
+
+    #[test]
+    fn choices_come_in_tree_order_with_the_path_of_their_parents() {
+        let pools = [
+            named_pool("b", Some("a"), "Berlin"),
+            named_pool("z", None, "Ads"),
+            named_pool("c", Some("b"), "Night shift"),
+            named_pool("a", None, "Ops"),
+            named_pool("x", Some("z"), "Berlin"),
+        ];
+        let shown: Vec<(String, usize, String)> = choices(&pools)
+            .into_iter()
+            .map(|c| (c.name, c.depth, c.parent_path))
+            .collect();
+        let expected = [
+            ("Ads", 0, ""),
+            ("Berlin", 1, "Ads"),
+            ("Ops", 0, ""),
+            ("Berlin", 1, "Ops"),
+            ("Night shift", 2, "Ops / Berlin"),
+        ];
+        let expected: Vec<(String, usize, String)> = expected
+            .iter()
+            .map(|(n, d, p)| (n.to_string(), *d, p.to_string()))
+            .collect();
+        assert_eq!(shown, expected);
     }
 
     fn role(key: &str, perms: &str, rank: i64) -> Role {

@@ -12,7 +12,9 @@ use crate::db::DbConnection;
 use crate::db::organizations::{self, Organization};
 use crate::domain::FieldErrors;
 use crate::domain::RuleError;
-use crate::domain::platform::{self, AccountRow, MembershipForm, OrgForm, PlatformActor, UserForm};
+use crate::domain::platform::{
+    self, AccountList, AccountQuery, MembershipForm, OrgForm, PlatformActor, UserForm,
+};
 use crate::domain::two_factor_reset::{self, By};
 use crate::error::{AppError, AppResult};
 use crate::web::extract::CurrentUser;
@@ -182,53 +184,107 @@ struct NewAccount {
 #[template(path = "admin/users.html")]
 struct UsersPage {
     layout: Layout,
-    rows: Vec<AccountRow>,
+    list: AccountList,
+    /// The search box as typed.
+    q: String,
+    /// Past the first page.
+    paged: bool,
+    first_href: String,
     next_href: Option<String>,
-    orgs: Vec<Organization>,
+    /// Every organization has these, so the add-to-organization form offers them.
+    builtin_roles: &'static [crate::domain::roles::BuiltinRole],
     can_change: bool,
     form: UserForm,
     errors: FieldErrors,
     created: Option<NewAccount>,
 }
 
-#[derive(Deserialize)]
+impl UsersPage {
+    fn role_selected(&self, role: &crate::db::roles::Role) -> bool {
+        if self.form.role_id.is_empty() {
+            role.key == crate::domain::roles::MEMBER
+        } else {
+            self.form.role_id == role.id || self.form.role_id == role.key
+        }
+    }
+
+    fn group_checked(&self, id: &str) -> bool {
+        self.form.group_ids.iter().any(|g| g == id)
+    }
+}
+
+#[derive(Deserialize, Default)]
 pub struct UsersQuery {
+    /// The start of an email.
+    #[serde(default)]
+    q: String,
     /// The cursor of the page before: the last email it showed.
     after: Option<String>,
+    /// The organization the new-account form creates the account in.
+    #[serde(default)]
+    org: String,
+}
+
+impl UsersQuery {
+    fn account_query(&self, posted: &UserForm) -> AccountQuery {
+        AccountQuery {
+            prefix: platform::email_prefix(Some(&self.q)),
+            // A cursor this list did not write starts the list over.
+            after: Cursor::<String>::from_param(self.after.as_deref())
+                .ok()
+                .flatten()
+                .map(|c| c.0),
+            new_in: if posted.org.is_empty() {
+                self.org.clone()
+            } else {
+                posted.org.clone()
+            },
+        }
+    }
+}
+
+/// The account list at the page after `after` (the first page when `None`), keeping
+/// the search.
+fn page_href(q: &str, after: Option<&str>) -> String {
+    let mut pairs = Vec::new();
+    if !q.trim().is_empty() {
+        pairs.push(("q", q.trim().to_string()));
+    }
+    if let Some(email) = after {
+        pairs.push(("after", Cursor(email.to_string()).encode()));
+    }
+    if pairs.is_empty() {
+        "/admin/users".to_string()
+    } else {
+        format!("/admin/users?{}", to_query(&pairs))
+    }
 }
 
 async fn users_view(
     state: &AppState,
     session: &Session,
     current: &CurrentUser,
-    after: Option<&str>,
+    params: UsersQuery,
     posted: Posted<UserForm, NewAccount>,
 ) -> AppResult<HttpResponse> {
     require_reader(current)?;
-    // A cursor this list did not write starts the list over.
-    let after = Cursor::<String>::from_param(after)
-        .ok()
-        .flatten()
-        .map(|c| c.0);
+    let query = params.account_query(&posted.form);
     let list = state
-        .db(move |conn| {
-            Ok(platform::account_list(
-                conn,
-                after.as_deref(),
-                PAGE_SIZE,
-                ORGS_SHOWN,
-            )?)
-        })
+        .db(move |conn| Ok(platform::account_list(conn, &query, PAGE_SIZE, ORGS_SHOWN)?))
         .await?;
-    let next_href = list.next_after.map(|email| {
-        let cursor = Cursor(email).encode();
-        format!("/admin/users?{}", to_query(&[("after", cursor)]))
-    });
+    let next_href = list
+        .next_after
+        .as_deref()
+        .map(|e| page_href(&params.q, Some(e)));
+    let first_href = page_href(&params.q, None);
     let view = UsersPage {
         layout: Layout::signed_in(session, current, "Accounts · Platform"),
-        rows: list.rows,
+        list,
+        paged: params.after.is_some(),
+        first_href,
+        q: params.q,
         next_href,
-        orgs: list.orgs,
+        builtin_roles: &crate::domain::roles::BUILTIN_ROLES,
         can_change: current.is_platform_admin(),
         form: posted.form,
         errors: posted.errors,
@@ -247,7 +303,7 @@ pub async fn users_page(
         &state,
         &session,
         &current,
-        query.after.as_deref(),
+        query.into_inner(),
         Posted::blank(),
     )
     .await
@@ -276,7 +332,7 @@ pub async fn create_user(
         org_name: c.org.name,
     });
     let posted = Posted::after(created, form)?;
-    users_view(&state, &session, &current, None, posted).await
+    users_view(&state, &session, &current, UsersQuery::default(), posted).await
 }
 
 type UserPath = web::Path<String>;

@@ -17,6 +17,7 @@ use crate::domain::invitations::{
     self, AcceptError, AcceptForm, AddressResult, Env, InvitationError, InviteChoices, InviteForm,
     InviteReport, InvitedPage, Inviter, LinkInfo, MAX_ADDRESSES, NewAccount, Submission, Tone,
 };
+use crate::domain::pools::PoolChoice;
 use crate::domain::roles::Permission;
 use crate::domain::timefmt;
 use crate::error::{AppError, AppResult};
@@ -230,7 +231,7 @@ struct NewPage {
     form: InviteForm,
     roles: Vec<Role>,
     groups: Vec<Choice>,
-    pools: Vec<Choice>,
+    pools: Vec<PoolChoice>,
     errors: FieldErrors,
     max: usize,
 }
@@ -416,7 +417,7 @@ struct ResultsPage {
     form: InviteForm,
     roles: Vec<Role>,
     groups: Vec<Choice>,
-    pools: Vec<Choice>,
+    pools: Vec<PoolChoice>,
     errors: FieldErrors,
     max: usize,
 }

@@ -87,6 +87,7 @@ fn page_href(org: &str, params: &ListParams, sort: &str, position: &[(&str, Stri
         ("status", params.status.as_deref()),
         ("role", params.role.as_deref()),
         ("auth", params.auth.as_deref()),
+        ("expiring", params.expiring.as_deref()),
     ] {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             pairs.push((name, v));

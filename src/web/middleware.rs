@@ -4,8 +4,8 @@ use actix_session::storage::{LoadError, SaveError, UpdateError};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
 use tracing::Instrument;
@@ -61,6 +61,20 @@ pub async fn request_log(
             .insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(res)
+}
+
+/// Answers a HEAD request as its GET would be answered: the same handler, status and
+/// headers. The body never leaves: actix-http's codec saw HEAD while reading the request,
+/// before this runs, and drops it (keeping Content-Length). Innermost, so the log, the
+/// metrics and the CSRF guard still see the method the client sent.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
 }
 
 /// Headers every response carries; handlers that need another value (static assets'

@@ -167,3 +167,125 @@ async fn metrics_count_requests_by_route_pattern_without_secrets() {
             .contains("http_request_duration_seconds_count{method=\"GET\",route=\"/login\"} 3")
     );
 }
+
+/// Sends one raw HTTP/1.1 request with this session cookie and answers its status and
+/// the bytes after the headers, so a body the server wrongly sends cannot hide in a
+/// client that knows HEAD has none.
+async fn raw_request(address: &str, method: &str, path: &str, cookie: &str) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete header block")
+        + 4;
+    let head = String::from_utf8_lossy(&answer[..end]).to_string();
+    let status = head[9..12].parse().unwrap();
+    (status, answer[end..].to_vec())
+}
+
+#[actix_web::test]
+async fn head_answers_like_get_without_a_body_on_every_page() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    let cookie = browser.session_cookie().unwrap();
+    let admin_id = app.user_id(ADMIN_EMAIL);
+    let mut checked = 0;
+    for route in registered_routes()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+    {
+        let path = route
+            .path
+            .replace("{org}", "my-org")
+            .replace("{name}", "app.css")
+            .replace("{id}", &admin_id)
+            .replace("{user_id}", &admin_id);
+        // Any other parameter (tokens) gets a value that matches nothing.
+        let path = unmatched_params(&path);
+        let (get_status, get_body) = raw_request(&app.address, "GET", &path, &cookie).await;
+        let (head_status, head_body) = raw_request(&app.address, "HEAD", &path, &cookie).await;
+        assert_eq!(head_status, get_status, "HEAD {path}");
+        assert!(head_body.is_empty(), "HEAD {path} sent a body");
+        if get_status == 200 {
+            assert!(!get_body.is_empty(), "GET {path}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} pages answered 200");
+}
+
+fn unmatched_params(path: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..].find('}').unwrap() + start;
+        out.push_str(&rest[..start]);
+        out.push_str("no-such-thing");
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Two rules that set the same property of the same selector fight, and the later one
+/// silently wins (the Invited tab's pills once stretched like inputs that way).
+#[actix_web::test]
+async fn no_two_css_rules_set_the_same_property_of_the_same_selector() {
+    let app = spawn_app().await;
+    let css = app.client().get("/static/app.css").await.body;
+    let mut seen = std::collections::HashMap::<(String, String), usize>::new();
+    let mut rest = strip_comments(&css);
+    let mut depth_skip = false;
+    while let Some(open) = rest.find('{') {
+        let selectors = rest[..open].trim().to_string();
+        let close = rest[open..].find('}').unwrap() + open;
+        if selectors.starts_with('@') {
+            // A media block: its rules deliberately override the ones above.
+            depth_skip = true;
+            rest = rest[open + 1..].to_string();
+            continue;
+        }
+        let body = rest[open + 1..close].to_string();
+        rest = rest[close + 1..].to_string();
+        if depth_skip {
+            if rest.trim_start().starts_with('}') {
+                depth_skip = false;
+                rest = rest.trim_start()[1..].to_string();
+            }
+            continue;
+        }
+        for selector in selectors.split(',') {
+            let selector = selector.split_whitespace().collect::<Vec<_>>().join(" ");
+            for declaration in body.split(';') {
+                let Some((property, _)) = declaration.split_once(':') else {
+                    continue;
+                };
+                *seen
+                    .entry((selector.clone(), property.trim().to_string()))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let twice: Vec<_> = seen.into_iter().filter(|(_, n)| *n > 1).collect();
+    assert!(twice.is_empty(), "set more than once: {twice:?}");
+}
+
+fn strip_comments(css: &str) -> String {
+    let mut out = String::new();
+    let mut rest = css;
+    while let Some(start) = rest.find("/*") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("*/").unwrap() + start + 2;
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}

@@ -10,6 +10,7 @@ mod cli;
 mod confirm;
 mod counters;
 mod disk_full;
+mod expiry;
 mod frame;
 mod fuzz;
 mod groups;

@@ -784,6 +784,7 @@ fn fresh(app: &TestApp, org: &OrgInfo, n: usize) -> Ids {
             // Long enough ago that a resend is not refused for coming too soon.
             last_sent_at: now - chrono::Duration::minutes(5),
             send_count: 1,
+            access_until: None,
         },
     )
     .unwrap();

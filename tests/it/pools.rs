@@ -401,3 +401,99 @@ async fn a_pool_manager_invites_into_their_subtree_and_nowhere_else() {
         "an Engineer reads only"
     );
 }
+
+#[actix_web::test]
+async fn sibling_pools_cannot_share_a_name_in_any_case() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let ops = location_id(&create_pool(&admin, "Ops", "").await);
+    let ads = location_id(&create_pool(&admin, "Ads", "").await);
+
+    let again = create_pool(&admin, "  ops ", "").await;
+    assert_eq!(again.status, 422);
+    assert!(
+        again
+            .body
+            .contains("Another pool at this level already has this name")
+    );
+    assert!(
+        again.body.contains("value=\"  ops \""),
+        "the typed name stays"
+    );
+
+    // The same name under different parents is fine: the path tells them apart.
+    assert_eq!(create_pool(&admin, "Berlin", &ops).await.status, 303);
+    let berlin_ads = location_id(&create_pool(&admin, "Berlin", &ads).await);
+    assert_eq!(create_pool(&admin, "BERLIN", &ops).await.status, 422);
+
+    // Moving or renaming onto a sibling's name is refused the same way.
+    let moved = admin
+        .submit(
+            POOLS,
+            &format!("{POOLS}/{berlin_ads}"),
+            &[("name", "Berlin"), ("parent_id", &ops)],
+        )
+        .await;
+    assert_eq!(moved.status, 422);
+    assert!(
+        moved
+            .body
+            .contains("Another pool at this level already has this name")
+    );
+    let renamed = admin
+        .submit(
+            POOLS,
+            &format!("{POOLS}/{ads}"),
+            &[("name", "OPS"), ("parent_id", "")],
+        )
+        .await;
+    assert_eq!(renamed.status, 422);
+    assert_eq!(app.count("pools"), 4);
+}
+
+#[actix_web::test]
+async fn two_admins_racing_to_create_the_same_top_level_pool_make_one() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let csrf = admin.get(POOLS).await.csrf();
+    let forms: Vec<[(&str, String); 3]> = (0..6)
+        .map(|i| {
+            let name = if i % 2 == 0 { "Racing" } else { "racing" };
+            [
+                ("csrf_token", csrf.clone()),
+                ("name", name.to_string()),
+                ("parent_id", String::new()),
+            ]
+        })
+        .collect();
+    let posts = forms.iter().map(|form| admin.post(POOLS, form));
+    let answers = futures_util::future::join_all(posts).await;
+    let mut statuses: Vec<u16> = answers.iter().map(|p| p.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [303, 422, 422, 422, 422, 422]);
+    assert_eq!(app.count("pools"), 1);
+    assert_eq!(app.audit_count(ORG, "pool.created"), 1);
+}
+
+#[actix_web::test]
+async fn the_database_itself_refuses_a_second_top_level_pool_of_the_same_name() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let org = app.org_id(ORG);
+    let owner = app.user_id(ADMIN_EMAIL);
+    let mut conn = app.conn();
+    portcullis::db::pools::insert(&mut conn, &org, None, "Ops", &owner).unwrap();
+    let twin = portcullis::db::pools::insert(&mut conn, &org, None, "OPS", &owner);
+    assert!(
+        matches!(
+            twin,
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        ),
+        "{twin:?}"
+    );
+    let parent = portcullis::db::pools::insert(&mut conn, &org, None, "Ads", &owner).unwrap();
+    portcullis::db::pools::insert(&mut conn, &org, Some(&parent), "Ops", &owner).unwrap();
+}

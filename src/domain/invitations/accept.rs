@@ -196,6 +196,9 @@ fn join(
     let already_member = rows::is_member(conn, &org.id, &user.id)?;
     if !already_member {
         memberships::insert(conn, &org.id, user, &role.id)?;
+        if invitation.access_until.is_some() {
+            memberships::set_access_until(conn, &org.id, &user.id, invitation.access_until)?;
+        }
     }
     for group_id in &group_ids {
         if !groups::is_member(conn, group_id, &user.id)? {

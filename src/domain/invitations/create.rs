@@ -13,9 +13,11 @@ use crate::db::organizations;
 use crate::db::roles::{self, Role};
 use crate::db::{self, DbConnection};
 use crate::domain::FieldErrors;
+use crate::domain::access_until;
 use crate::domain::email::Email;
 use crate::domain::names::parse_name;
 use crate::domain::policy::{Standing, grantable};
+use crate::domain::pools::PoolChoice;
 use crate::domain::roles::{MEMBER, Permission};
 use crate::domain::tokens;
 
@@ -40,6 +42,9 @@ pub struct InviteForm {
     pub first_name: String,
     #[serde(default)]
     pub last_name: String,
+    /// The last day of access the membership gets (`YYYY-MM-DD`), or empty for no end.
+    #[serde(default)]
+    pub access_until: String,
 }
 
 /// An empty value (`pool_ids=`) chooses nothing.
@@ -67,7 +72,8 @@ pub struct InviteChoices {
     /// The roles the member may grant.
     pub roles: Vec<Role>,
     pub groups: Vec<Choice>,
-    pub pools: Vec<Choice>,
+    /// In tree order, with each pool's parents.
+    pub pools: Vec<PoolChoice>,
 }
 
 impl InviteChoices {
@@ -111,7 +117,7 @@ fn choices_within(
     let mut choices = InviteChoices {
         roles: grantable(own, roles::list(conn, org_id)?, |r| r.rank),
         groups: rows::org_groups(conn, org_id)?,
-        pools: rows::org_pools(conn, org_id)?,
+        pools: crate::domain::pools::choices(&crate::db::pools::list(conn, org_id)?),
     };
     if let Some(pools) = scope {
         choices.groups.clear();
@@ -259,7 +265,10 @@ fn distinct(ids: &[String]) -> Vec<String> {
 }
 
 /// Checks the parts of the form that need no database.
-fn check_form(form: &InviteForm, errors: &mut FieldErrors) -> (Vec<String>, String, String) {
+fn check_form(
+    form: &InviteForm,
+    errors: &mut FieldErrors,
+) -> (Vec<String>, String, String, Option<NaiveDateTime>) {
     let addresses = split_addresses(&form.emails);
     if addresses.is_empty() {
         errors.add("emails", "Enter at least one email address.");
@@ -287,7 +296,14 @@ fn check_form(form: &InviteForm, errors: &mut FieldErrors) -> (Vec<String>, Stri
             "A name can only be given when inviting one person.",
         );
     }
-    (addresses, first, last)
+    let today = db::now().date();
+    let until = errors
+        .check(
+            "access_until",
+            access_until::parse_access_until(&form.access_until, today),
+        )
+        .flatten();
+    (addresses, first, last, until)
 }
 
 /// Checks what the inviter chose against the organization and the inviter's rank.
@@ -347,6 +363,7 @@ struct Offer<'a> {
     last_name: &'a str,
     group_ids: &'a [String],
     pool_ids: &'a [String],
+    access_until: Option<NaiveDateTime>,
 }
 
 /// Invites every valid address of the form, in one transaction with its emails and
@@ -358,7 +375,7 @@ pub fn invite(
     form: &InviteForm,
 ) -> Result<InviteReport, InvitationError> {
     let mut errors = FieldErrors::default();
-    let (addresses, first_name, last_name) = check_form(form, &mut errors);
+    let (addresses, first_name, last_name, access_until) = check_form(form, &mut errors);
     let group_ids = distinct(&form.group_ids);
     let pool_ids = distinct(&form.pool_ids);
     db::write_tx(conn, |conn| {
@@ -376,6 +393,7 @@ pub fn invite(
             last_name: &last_name,
             group_ids: &group_ids,
             pool_ids: &pool_ids,
+            access_until,
         };
         let results = invite_each(conn, env, addresses, &offer)?;
         Ok(InviteReport {
@@ -480,6 +498,7 @@ fn create_one(
             expires_at,
             last_sent_at: now,
             send_count: 1,
+            access_until: offer.access_until,
         },
     )?;
     for group_id in offer.group_ids {
@@ -501,6 +520,7 @@ fn create_one(
                 "expires_at": expires_at.and_utc().to_rfc3339(),
                 "groups": offer.group_ids,
                 "pools": offer.pool_ids,
+                "access_until": offer.access_until.map(|u| access_until::last_day(u).to_string()),
             })),
     )?;
     Ok((id, token))

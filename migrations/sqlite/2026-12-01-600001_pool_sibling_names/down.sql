@@ -1,0 +1,1 @@
+DROP INDEX pools_sibling_name_idx;

@@ -1,0 +1,83 @@
+//! The "access until" day of a membership or invitation, as forms read it and pages
+//! show it. The day a person picks is stored as the moment access ends: the start of the
+//! next day, UTC. "Until 5 March" means through the whole of 5 March.
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+
+/// Members whose access ends within this many days are flagged as expiring.
+pub const SOON_DAYS: i64 = 7;
+
+/// The "access until" field: blank is no end; otherwise a `YYYY-MM-DD` day from
+/// `today` on, answered as the moment access ends.
+pub fn parse_access_until(
+    raw: &str,
+    today: NaiveDate,
+) -> Result<Option<NaiveDateTime>, &'static str> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| "Enter a date such as 2027-03-05, or leave it empty for no end.")?;
+    if day < today {
+        return Err("Choose today or a later day: that day has passed.");
+    }
+    Ok(day
+        .succ_opt()
+        .map(|next| next.and_time(chrono::NaiveTime::MIN)))
+}
+
+/// The last day of access, as the date field and the pages show it.
+pub fn last_day(until: NaiveDateTime) -> NaiveDate {
+    (until - Duration::days(1)).date()
+}
+
+/// The last day as a form field holds it (`YYYY-MM-DD`), or empty for no end.
+pub fn field_value(until: Option<NaiveDateTime>) -> String {
+    until
+        .map(|u| last_day(u).format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// Whether access that ends at `until` ends within [`SOON_DAYS`] of `now`.
+pub fn ends_soon(until: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
+    until.is_some_and(|u| u <= now + Duration::days(SOON_DAYS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn access_until_a_day_lasts_through_that_day() {
+        let today = day("2027-03-01");
+        let until = parse_access_until(" 2027-03-05 ", today).unwrap().unwrap();
+        assert_eq!(until, day("2027-03-06").and_time(chrono::NaiveTime::MIN));
+        assert_eq!(last_day(until), day("2027-03-05"));
+        assert_eq!(field_value(Some(until)), "2027-03-05");
+        assert_eq!(field_value(None), "");
+        assert!(parse_access_until("2027-03-01", today).unwrap().is_some());
+    }
+
+    #[test]
+    fn blank_is_no_end_and_past_or_garbled_days_are_refused() {
+        let today = day("2027-03-01");
+        assert_eq!(parse_access_until("  ", today), Ok(None));
+        assert!(parse_access_until("2027-02-28", today).is_err());
+        assert!(parse_access_until("5 March", today).is_err());
+        assert!(parse_access_until("2027-02-30", today).is_err());
+    }
+
+    #[test]
+    fn access_ending_within_a_week_is_flagged() {
+        let now = day("2027-03-01").and_hms_opt(12, 0, 0).unwrap();
+        let ends = |d: &str| Some(day(d).and_time(chrono::NaiveTime::MIN));
+        assert!(ends_soon(ends("2027-03-08"), now));
+        assert!(!ends_soon(ends("2027-03-09"), now));
+        assert!(!ends_soon(None, now));
+    }
+}

@@ -1,0 +1,84 @@
+//! Access that ends on a date: an admin gives a membership (or an invitation, which
+//! passes it on) an "access until" day; a background job deactivates the membership
+//! once that day is over, with the same counters and audit trail as a deactivation by
+//! hand.
+//!
+//! The day itself, as forms and pages read it, is [`super::access_until`]'s.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use super::RuleError;
+use super::access_until::last_day;
+use crate::audit::{self, Event, Origin};
+use crate::db::{self, DbConnection, memberships, organizations};
+
+/// Memberships ended per transaction: short enough to hold the organization locks only
+/// briefly, long enough that a thousand expiries are a handful of transactions.
+pub const BATCH: i64 = 100;
+
+/// Deactivates every active membership whose access ended by `now`, [`BATCH`] at a
+/// time, each batch in one transaction. Answers how many ended.
+///
+/// A membership whose end would leave its organization without an active admin stays
+/// active (nobody removes the last admin, not even the calendar); it is tried again on
+/// the next run, and the run stops when a batch ends nothing, so such a member cannot
+/// keep it busy.
+pub fn expire_due(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, RuleError> {
+    let mut total = 0;
+    loop {
+        let due = memberships::due_for_expiry(conn, now, BATCH)?;
+        if due.is_empty() {
+            return Ok(total);
+        }
+        let ended = db::write_tx(conn, |conn| expire_batch(conn, &due, now))?;
+        total += ended;
+        if ended == 0 {
+            return Ok(total);
+        }
+    }
+}
+
+fn expire_batch(
+    conn: &mut DbConnection,
+    due: &[(String, String)],
+    now: NaiveDateTime,
+) -> Result<usize, RuleError> {
+    // Each organization locked once, in one order, as member changes lock it.
+    let mut orgs: Vec<&str> = due.iter().map(|(org, _)| org.as_str()).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
+    for org in orgs {
+        organizations::lock(conn, org)?;
+    }
+    let mut ended = 0;
+    for (org_id, user_id) in due {
+        // Read again under the lock: an admin may have moved the date or deactivated
+        // the member since the list was read.
+        let Some(row) = memberships::find(conn, org_id, user_id)? else {
+            continue;
+        };
+        let Some(until) = row.membership.access_until.filter(|u| *u <= now) else {
+            continue;
+        };
+        if memberships::set_status(conn, org_id, user_id, memberships::INACTIVE)? == 0 {
+            continue;
+        }
+        match super::members::ensure_admin_remains(conn, org_id) {
+            Err(RuleError::LastAdmin) => {
+                memberships::set_status(conn, org_id, user_id, memberships::ACTIVE)?;
+                continue;
+            }
+            other => other?,
+        }
+        audit::record(
+            conn,
+            &Event::new("member.access_expired", &Origin::default())
+                .org(org_id)
+                .target("user", &row.user.id, &row.user.email)
+                .details(json!({ "access_until": last_day(until).to_string() })),
+        )?;
+        ended += 1;
+    }
+    Ok(ended)
+}

@@ -1,0 +1,83 @@
+//! Issue 16, item 4: an invitation with an "access until" day gives a membership that is
+//! flagged as ending soon and ends after that day.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail, ensure};
+use chrono::Datelike;
+
+use super::entry::create_first_admin;
+use super::{Chrome, Js, journey, mailed_to};
+use crate::helpers::spawn_app;
+
+const EVE: &str = "eve@example.com";
+
+/// Types a day into a date field as a person does in Chromium's en-US field
+/// (month, day, year), and checks the field took it.
+async fn type_day(chrome: &Chrome, label: &str, day: chrono::NaiveDate) -> Result<()> {
+    let field = chrome.field(label).await?;
+    field
+        .send_keys(&format!("{:02}{:02}{}", day.month(), day.day(), day.year()))
+        .await?;
+    let value = field.prop("value").await?.unwrap_or_default();
+    ensure!(
+        value == day.format("%Y-%m-%d").to_string(),
+        "the field holds {value:?}"
+    );
+    Ok(())
+}
+
+#[actix_web::test]
+async fn an_invitation_with_an_end_day_gives_access_that_ends_after_it() {
+    let app = spawn_app().await;
+    journey("membership_expiry", |j| async move {
+        let admin = create_first_admin(&j, &app, Js::On).await?;
+        let last_day = (portcullis::db::now() + chrono::Duration::days(3)).date();
+
+        admin.follow_within("Organization", "Invited").await?;
+        admin.follow("Invite people").await?;
+        admin.fill("Email addresses", EVE).await?;
+        type_day(&admin, "Access until (optional)", last_day).await?;
+        admin.press("Send invitations").await?;
+        admin.expect_text("1 person invited").await?;
+
+        let link = mailed_to(&app, EVE).await?.invite_path();
+        let eve = j.browser(&app).await?;
+        eve.open(&link).await?;
+        eve.fill("First name", "Eve").await?;
+        eve.fill("Last name", "Moneypenny").await?;
+        eve.fill("Password", "a long invitee passphrase").await?;
+        eve.fill("Confirm password", "a long invitee passphrase")
+            .await?;
+        eve.press("Create account and join").await?;
+        eve.expect_path("/orgs/acme/users").await?;
+
+        // The admin finds her among those whose access ends soon.
+        admin.follow_within("Organization", "Users").await?;
+        admin.follow("Access ending soon").await?;
+        ensure!(admin.rows("email").await? == vec![EVE.to_string()]);
+        admin
+            .expect_text(&format!("Access ends {}", last_day.format("%Y-%m-%d")))
+            .await?;
+
+        // After her last day, the job ends her membership and her next page says so.
+        app.advance_clock(chrono::Duration::days(4));
+        let eve_id = app.user_id(EVE);
+        let started = Instant::now();
+        while app.membership_status("acme", &eve_id).as_deref() != Some("inactive") {
+            if started.elapsed() > Duration::from_secs(15) {
+                bail!("the membership did not end");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eve.open("/orgs/acme/users").await?;
+        eve.expect_text("Page not found").await?;
+
+        admin.follow_within("Organization", "Users").await?;
+        ensure!(admin.row_attr(EVE, "status").await? == "inactive");
+        admin.follow_within("Organization", "Audit").await?;
+        admin.expect_text("eve@example.com's access ended").await?;
+        Ok(())
+    })
+    .await;
+}

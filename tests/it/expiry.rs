@@ -1,0 +1,184 @@
+//! Membership expiry (issue 16, item 4): an "access until" day on memberships and
+//! invitations; a background job deactivates memberships once that day is over, audited
+//! and counted like a deactivation by hand; members whose access ends soon are flagged.
+
+use std::time::{Duration, Instant};
+
+use portcullis::db::{member_counts, memberships};
+
+use crate::helpers::*;
+
+const ORG: &str = "my-org";
+const USERS: &str = "/orgs/my-org/users";
+
+fn day_in(days: i64) -> String {
+    (portcullis::db::now() + chrono::Duration::days(days))
+        .date()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+async fn set_access_until(admin: &Browser, app: &TestApp, user: &str, day: &str) -> Page {
+    let profile = format!("{USERS}/{user}");
+    let role = app.role_id(ORG, "member");
+    admin
+        .submit(
+            &profile,
+            &profile,
+            &[
+                ("first_name", "Bob"),
+                ("last_name", "B"),
+                ("role_id", &role),
+                ("access_until", day),
+            ],
+        )
+        .await
+}
+
+/// Waits (a bounded while) for the expiry job, which runs every 200 ms in tests.
+async fn until_inactive(app: &TestApp, user: &str) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(15) {
+        if app.membership_status(ORG, user).as_deref() == Some("inactive") {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[actix_web::test]
+async fn access_ends_after_the_chosen_day_and_is_flagged_before() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    app.add_member(ORG, "carol@example.com", "Carol", "C", "member", true);
+    let bob_browser = app.member_browser("bob@example.com").await;
+    let last_day = day_in(2);
+
+    assert_eq!(
+        set_access_until(&admin, &app, &bob, &last_day).await.status,
+        303
+    );
+    let profile = admin.get(&format!("{USERS}/{bob}")).await;
+    assert!(profile.body.contains(&format!("value=\"{last_day}\"")));
+
+    // Flagged, and found by the filter; Carol, without an end, is not.
+    let expiring = admin.get(&format!("{USERS}?expiring=1")).await;
+    assert_eq!(row_emails(&expiring.body), ["bob@example.com"]);
+    assert!(expiring.body.contains(&format!("Access ends {last_day}")));
+
+    // Through the last day, access stays.
+    app.advance_clock(chrono::Duration::days(2) + chrono::Duration::hours(1));
+    let still = app.settings.clock.now();
+    if still.date().format("%Y-%m-%d").to_string() == last_day {
+        let ended = portcullis::domain::expiry::expire_due(&mut app.conn(), still).unwrap();
+        assert_eq!(ended, 0);
+        assert_eq!(app.membership_status(ORG, &bob).as_deref(), Some("active"));
+    }
+
+    app.advance_clock(chrono::Duration::days(1));
+    assert!(
+        until_inactive(&app, &bob).await,
+        "the job ended the membership"
+    );
+    assert_eq!(app.audit_count(ORG, "member.access_expired"), 1);
+    let counts = member_counts::by_status(&mut app.conn(), &app.org_id(ORG)).unwrap();
+    assert_eq!((counts.active, counts.inactive), (2, 1));
+    // Bob's next request no longer reaches the organization.
+    assert_ne!(bob_browser.get(USERS).await.status, 200);
+    assert!(row_emails(&admin.get(&format!("{USERS}?expiring=1")).await.body).is_empty());
+}
+
+#[actix_web::test]
+async fn a_past_or_garbled_day_is_refused_by_the_field() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let past = set_access_until(&admin, &app, &bob, &day_in(-1)).await;
+    assert_eq!(past.status, 422);
+    assert!(past.body.contains("that day has passed"));
+    let garbled = set_access_until(&admin, &app, &bob, "next week").await;
+    assert_eq!(garbled.status, 422);
+    assert!(garbled.body.contains("Enter a date such as"));
+
+    let invite = admin
+        .submit(
+            "/orgs/my-org/invitations/new",
+            "/orgs/my-org/invitations",
+            &[
+                ("emails", "eve@example.com"),
+                ("role_id", &app.role_id(ORG, "member")),
+                ("access_until", &day_in(-3)),
+            ],
+        )
+        .await;
+    assert_eq!(invite.status, 422);
+    assert!(invite.body.contains("that day has passed"));
+    assert!(
+        invite.body.contains("eve@example.com"),
+        "the addresses stay"
+    );
+    assert_eq!(app.count("invitations"), 0);
+}
+
+#[actix_web::test]
+async fn the_last_admin_keeps_access_past_their_day() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let org = app.org_id(ORG);
+    let admin = app.user_id(ADMIN_EMAIL);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let yesterday = portcullis::db::now() - chrono::Duration::days(1);
+    let mut conn = app.conn();
+    memberships::set_access_until(&mut conn, &org, &admin, Some(yesterday)).unwrap();
+    memberships::set_access_until(&mut conn, &org, &bob, Some(yesterday)).unwrap();
+    let ended = portcullis::domain::expiry::expire_due(&mut conn, portcullis::db::now()).unwrap();
+    assert_eq!(ended, 1);
+    drop(conn);
+    assert_eq!(
+        app.membership_status(ORG, &admin).as_deref(),
+        Some("active")
+    );
+    assert_eq!(
+        app.membership_status(ORG, &bob).as_deref(),
+        Some("inactive")
+    );
+}
+
+#[actix_web::test]
+async fn many_expiries_end_in_batches_each_audited_once() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let org = app.org_id(ORG);
+    let ids: Vec<String> = (0..230)
+        .map(|i| {
+            app.add_member(
+                ORG,
+                &format!("m{i:03}@example.com"),
+                "M",
+                "N",
+                "member",
+                false,
+            )
+        })
+        .collect();
+    let ended_at = portcullis::db::now() - chrono::Duration::hours(1);
+    let mut conn = app.conn();
+    for id in &ids {
+        memberships::set_access_until(&mut conn, &org, id, Some(ended_at)).unwrap();
+    }
+    // Runs at once (these two and the app's own job) end each membership once.
+    let pool = app.pool.clone();
+    let other = std::thread::spawn(move || {
+        portcullis::domain::expiry::expire_due(&mut pool.get().unwrap(), portcullis::db::now())
+            .unwrap()
+    });
+    let here = portcullis::domain::expiry::expire_due(&mut conn, portcullis::db::now()).unwrap();
+    let there = other.join().unwrap();
+    drop(conn);
+    assert!(here + there <= 230, "{here} + {there}");
+    assert_eq!(app.audit_count(ORG, "member.access_expired"), 230);
+    let counts = member_counts::by_status(&mut app.conn(), &org).unwrap();
+    assert_eq!((counts.active, counts.inactive), (1, 230));
+}
