@@ -166,6 +166,21 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_LOGIN_THROTTLE_WINDOW", default_value = "15m", value_parser = humantime::parse_duration, global = true)]
     pub login_throttle_window: Duration,
 
+    /// Password hashes computed at once. Default: half the CPUs, at least one, so a flood
+    /// of sign-ins never takes every core from the pages.
+    #[arg(long, env = "PORTCULLIS_HASH_SLOTS", global = true)]
+    pub hash_slots: Option<usize>,
+
+    /// Password checks (sign-ins, password changes) that may wait for a hashing slot;
+    /// beyond them the answer is 503 at once, with `Retry-After`.
+    #[arg(
+        long,
+        env = "PORTCULLIS_HASH_QUEUE",
+        default_value_t = 32,
+        global = true
+    )]
+    pub hash_queue: usize,
+
     /// Reverse proxies whose forwarding header is believed, as CIDRs or addresses
     /// separated by commas (`10.0.0.0/8,192.168.1.7`). A request whose socket peer is in
     /// this list gets, as its client address, the right-most hop of the forwarding header
@@ -219,6 +234,84 @@ pub struct Settings {
     /// two-factor deadline): the system clock, or one a test moves forward.
     #[arg(skip)]
     pub clock: Clock,
+
+    /// Lets a test hold password hashes at their start; production never holds them.
+    #[arg(skip)]
+    pub hash_hold: HashHold,
+}
+
+/// A test's hand on the hashing slots: once [`HashHold::engage`]d, every password hash
+/// waits at its start, in its slot, until [`HashHold::release`], so a test fills the
+/// sign-in queue without racing a clock. The default never holds anything.
+#[derive(Clone, Default)]
+pub struct HashHold(Option<std::sync::Arc<HoldState>>);
+
+#[derive(Default)]
+struct HoldState {
+    engaged: std::sync::atomic::AtomicBool,
+    held: std::sync::atomic::AtomicUsize,
+    /// Wakes held hashes on release and a test waiting for them to be held.
+    changed: tokio::sync::Notify,
+}
+
+impl HashHold {
+    /// A hold a test can engage; it starts released.
+    pub fn adjustable() -> Self {
+        HashHold(Some(Default::default()))
+    }
+
+    /// From now on, hashes wait at their start.
+    ///
+    /// # Panics
+    /// On the default hold, which nothing may engage.
+    pub fn engage(&self) {
+        let state = self.0.as_ref().expect("only an adjustable hold can engage");
+        state
+            .engaged
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Lets every held hash go, and the ones after them.
+    pub fn release(&self) {
+        if let Some(state) = &self.0 {
+            state
+                .engaged
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            state.changed.notify_waiters();
+        }
+    }
+
+    /// Waits until `n` hashes are held.
+    pub async fn until_held(&self, n: usize) {
+        let Some(state) = &self.0 else { return };
+        loop {
+            let changed = state.changed.notified();
+            if state.held.load(std::sync::atomic::Ordering::SeqCst) >= n {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Where a hash starts: passes at once unless a test engaged the hold.
+    pub async fn pass(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let Some(state) = &self.0 else { return };
+        if !state.engaged.load(SeqCst) {
+            return;
+        }
+        state.held.fetch_add(1, SeqCst);
+        state.changed.notify_waiters();
+        loop {
+            // Created before the check, so a release in between still wakes it.
+            let released = state.changed.notified();
+            if !state.engaged.load(SeqCst) {
+                break;
+            }
+            released.await;
+        }
+        state.held.fetch_sub(1, SeqCst);
+    }
 }
 
 /// The time the app's date rules see. The system clock in production; tests start the

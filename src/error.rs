@@ -31,6 +31,10 @@ pub enum AppError {
     TwoFactorRequired { org: String, deadline: String },
     #[error("{0}")]
     TooManyRequests(String),
+    /// The server turns work away for now (every password-hashing slot busy and its
+    /// queue full): 503 at once with `Retry-After`, instead of a wait without end.
+    #[error("{0}")]
+    Overloaded(String),
     #[error("{0}")]
     BadRequest(String),
     /// A body over the limit; the message says the limit.
@@ -137,6 +141,7 @@ impl AppError {
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ if self.outage().is_some() => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Unavailable(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -153,6 +158,7 @@ impl AppError {
             AppError::TooManyRequests(_) => "Too many attempts",
             AppError::BadRequest(_) => "Something is wrong with that request",
             AppError::PayloadTooLarge(_) => "That form is too large",
+            AppError::Overloaded(_) => "Too busy right now",
             AppError::Unavailable(_) => "Service unavailable",
             AppError::Internal(e) if outage(e).is_some() => "Service unavailable",
             AppError::Internal(_) => "Something went wrong",
@@ -202,6 +208,17 @@ impl From<diesel::result::Error> for AppError {
 impl From<r2d2::Error> for AppError {
     fn from(e: r2d2::Error) -> Self {
         AppError::Unavailable(e.into())
+    }
+}
+
+const HASHING_BUSY: &str = "Too many sign-ins are being checked right now, so yours was not. Nothing was changed: please try again in a few seconds.";
+
+impl From<crate::auth::password::HashError> for AppError {
+    fn from(e: crate::auth::password::HashError) -> Self {
+        match e {
+            crate::auth::password::HashError::Busy => AppError::Overloaded(HASHING_BUSY.into()),
+            crate::auth::password::HashError::Failed(e) => AppError::Internal(e),
+        }
     }
 }
 

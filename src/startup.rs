@@ -110,11 +110,10 @@ fn run(
         per_address: settings.login_max_failures_per_address,
         window: chrono::Duration::from_std(settings.login_throttle_window)?,
     };
-    let workers = settings.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    });
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let workers = settings.workers.unwrap_or(cpus);
     let store = DbSessionStore::new(
         pool.clone(),
         settings.session_idle_timeout,
@@ -141,7 +140,11 @@ fn run(
     .spawn();
     let state = web::Data::new(AppState {
         pool: pool.clone(),
-        hasher: Hasher::new(workers),
+        hasher: Hasher::new(
+            settings.hash_slots.unwrap_or(cpus / 2),
+            settings.hash_queue,
+            settings.hash_hold.clone(),
+        ),
         throttle: limits,
         clock: settings.clock.clone(),
         settings,

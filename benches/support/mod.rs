@@ -12,13 +12,25 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// The binary on `data_dir`, on its embedded SQLite, logging only warnings.
+/// The binary under test: this build's, or `BENCH_BINARY` (another build, to compare two
+/// builds back to back on the same machine).
+pub fn binary() -> std::path::PathBuf {
+    std::env::var_os("BENCH_BINARY")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_portcullis").into())
+}
+
+/// The binary on `data_dir`, logging only warnings, on the database `BENCH_DATABASE_URL`
+/// names (which must exist and be empty) or else its embedded SQLite.
 pub fn portcullis(data_dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    let mut command = Command::new(binary());
     command
         .env("PORTCULLIS_DATA_DIR", data_dir)
-        .env("PORTCULLIS_LOG", "warn")
-        .env_remove("PORTCULLIS_DATABASE_URL");
+        .env("PORTCULLIS_LOG", "warn");
+    match std::env::var("BENCH_DATABASE_URL") {
+        Ok(url) => command.env("PORTCULLIS_DATABASE_URL", url),
+        Err(_) => command.env_remove("PORTCULLIS_DATABASE_URL"),
+    };
     command
 }
 

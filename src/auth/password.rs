@@ -3,7 +3,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::HashHold;
 
 /// OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane.
 fn params() -> Params {
@@ -112,30 +114,84 @@ fn dummy_hash() -> &'static String {
     DUMMY.get_or_init(|| hash_blocking(&crate::domain::tokens::generate()).expect("dummy hash"))
 }
 
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every hashing slot is taken and the queue in front of them is full: the caller
+    /// is turned away at once instead of waiting behind a flood.
+    #[error("too many password checks are waiting")]
+    Busy,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
 /// Runs hashes on the blocking pool, a bounded number at a time, each in the working
 /// memory of its slot: memory for hashing is `slots × 19 MiB`, allocated on first use and
-/// then reused, whatever the number of sign-ins.
+/// then reused, whatever the number of sign-ins. At most `queue` more wait for a slot;
+/// beyond them [`Hasher::admit`] refuses at once, so a flood of sign-ins gets quick
+/// refusals instead of an ever longer wait, and the pages keep the other cores.
 #[derive(Clone)]
 pub struct Hasher {
-    permits: Arc<Semaphore>,
+    /// Slots plus queue: a check holds one of these from admission to its end.
+    admitted: Arc<Semaphore>,
+    running: Arc<Semaphore>,
     memories: Arc<Mutex<Vec<Memory>>>,
+    hold: HashHold,
+}
+
+/// A place in the hashing queue, taken before any work is done for a password check.
+pub struct Admission {
+    hasher: Hasher,
+    _place: OwnedSemaphorePermit,
 }
 
 impl Hasher {
-    pub fn new(slots: usize) -> Self {
+    pub fn new(slots: usize, queue: usize, hold: HashHold) -> Self {
+        let slots = slots.max(1);
         Self {
-            permits: Arc::new(Semaphore::new(slots.max(1))),
+            admitted: Arc::new(Semaphore::new(slots + queue)),
+            running: Arc::new(Semaphore::new(slots)),
             memories: Arc::new(Mutex::new(Vec::new())),
+            hold,
         }
     }
 
-    /// Runs `f` with a permit and a slot's memory, then gives the memory back.
-    async fn in_slot<T: Send + 'static>(
+    /// A place in the queue, or [`HashError::Busy`] at once when it is full.
+    pub fn admit(&self) -> Result<Admission, HashError> {
+        let place = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy)?;
+        Ok(Admission {
+            hasher: self.clone(),
+            _place: place,
+        })
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        self.admit()?.hash(password).await
+    }
+
+    pub async fn verify(
         &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, HashError> {
+        self.admit()?.verify(password, stored).await
+    }
+}
+
+impl Admission {
+    /// Runs `f` with a slot and its memory, then gives the memory back.
+    async fn in_slot<T: Send + 'static>(
+        self,
         f: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await?;
-        let mut memory = self
+        let hasher = &self.hasher;
+        let _permit = hasher.running.acquire().await?;
+        hasher.hold.pass().await;
+        let mut memory = hasher
             .memories
             .lock()
             .expect("hasher memory")
@@ -146,18 +202,20 @@ impl Hasher {
             (result, memory)
         })
         .await?;
-        self.memories.lock().expect("hasher memory").push(memory);
+        hasher.memories.lock().expect("hasher memory").push(memory);
         Ok(result)
     }
 
-    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        self.in_slot(move |memory| hash_with(&password, memory))
-            .await?
+    pub async fn hash(self, password: String) -> Result<String, HashError> {
+        Ok(self
+            .in_slot(move |memory| hash_with(&password, memory))
+            .await??)
     }
 
-    pub async fn verify(&self, password: String, stored: Option<String>) -> anyhow::Result<bool> {
-        self.in_slot(move |memory| verify_with(&password, stored.as_deref(), memory))
-            .await
+    pub async fn verify(self, password: String, stored: Option<String>) -> Result<bool, HashError> {
+        Ok(self
+            .in_slot(move |memory| verify_with(&password, stored.as_deref(), memory))
+            .await?)
     }
 }
 

@@ -184,6 +184,16 @@ pub fn succeeded(conn: &mut DbConnection, reservation: &Reservation) -> QueryRes
     Ok(())
 }
 
+/// The password was never checked (the hashing queue was full): every counter the
+/// attempt was made under gets it back.
+pub fn unchecked(conn: &mut DbConnection, reservation: &Reservation) -> QueryResult<()> {
+    login_attempts::release(conn, &reservation.address)?;
+    if let Some((_, key)) = &reservation.holder {
+        login_attempts::release(conn, key)?;
+    }
+    Ok(())
+}
+
 /// How many attempts have been refused in the current window of the account's counter
 /// and of the address's (for tests and operators; the audit trail has only the first).
 pub fn refused_so_far(conn: &mut DbConnection, email: &str, ip: &str) -> QueryResult<(i64, i64)> {

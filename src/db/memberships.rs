@@ -136,6 +136,18 @@ pub fn group_roles(conn: &mut DbConnection, org_id: &str, user_id: &str) -> Quer
         .load(conn)
 }
 
+/// How often a member's last-active time is rewritten at most.
+const TOUCH_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
+
+impl Membership {
+    /// Whether [`touch`] would change anything: checked before issuing the UPDATE, since
+    /// even an UPDATE that matches no row takes SQLite's one write lock, and every page
+    /// view would queue behind every other for it.
+    pub fn touch_due(&self) -> bool {
+        now() - self.last_active_at >= TOUCH_INTERVAL
+    }
+}
+
 /// Bumps the member's last-active time, at most once a minute so reads stay reads.
 pub fn touch(conn: &mut DbConnection, org_id: &str, user_id: &str) -> QueryResult<()> {
     let now = now();
@@ -143,7 +155,7 @@ pub fn touch(conn: &mut DbConnection, org_id: &str, user_id: &str) -> QueryResul
         memberships::table
             .filter(memberships::org_id.eq(org_id))
             .filter(memberships::user_id.eq(user_id))
-            .filter(memberships::last_active_at.lt(now - chrono::Duration::seconds(60))),
+            .filter(memberships::last_active_at.lt(now - TOUCH_INTERVAL)),
     )
     .set(memberships::last_active_at.eq(now))
     .execute(conn)

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::audit::{self, Event, Origin};
 use crate::auth::keys;
+use crate::auth::password::Admission;
 use crate::auth::throttle::{self, Attempt, Decision, Limits, Reservation};
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection};
@@ -100,7 +101,8 @@ pub async fn login(
     let (reservation, user) = reserve_attempt(&state, &origin, &email, device).await?;
     // Hashed for unknown accounts too, so the answer takes as long either way.
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let password_ok = state.hasher.verify(form.password, stored).await?;
+    let admission = admit(&state, &reservation).await?;
+    let password_ok = admission.verify(form.password, stored).await?;
     let next = form.next.as_deref();
     let Some(user) = user.filter(|u| password_ok && u.is_active()) else {
         // The attempt stays counted: it was a failure.
@@ -138,6 +140,21 @@ async fn reserve_attempt(
     match decision {
         Decision::Allowed(reservation) => Ok((reservation, user)),
         Decision::Refused(_) => Err(AppError::TooManyRequests(TOO_MANY.into())),
+    }
+}
+
+/// A place in the hashing queue; when it is full, the attempt is given back (its password
+/// was never checked) and the answer is 503 at once.
+async fn admit(state: &AppState, reservation: &Reservation) -> AppResult<Admission> {
+    match state.hasher.admit() {
+        Ok(admission) => Ok(admission),
+        Err(busy) => {
+            let reservation = reservation.clone();
+            state
+                .db(move |conn| Ok(throttle::unchecked(conn, &reservation)?))
+                .await?;
+            Err(busy.into())
+        }
     }
 }
 

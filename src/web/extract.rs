@@ -11,6 +11,7 @@ use crate::audit::Origin;
 use crate::auth::client_ip::resolve_client_ip;
 use crate::auth::keys;
 use crate::config::{ProxyHeader, Settings};
+use crate::db::DbConnection;
 use crate::db::memberships::{self, Membership};
 use crate::db::organizations::Organization;
 use crate::db::roles::Role;
@@ -57,24 +58,33 @@ impl CurrentUser {
             return Ok(None);
         };
         let loaded = state(req)
-            .db(move |conn| {
-                let Some(user) = users::find(conn, &user_id)? else {
-                    return Ok(None);
-                };
-                if !user.is_active() {
-                    return Ok(None);
-                }
-                let orgs = memberships::orgs_of_user(conn, &user.id)?;
-                Ok(Some(CurrentUser { user, orgs }))
-            })
+            .db(move |conn| CurrentUser::find(conn, &user_id))
             .await?;
-        match &loaded {
+        CurrentUser::remember(req, &session, &loaded);
+        Ok(loaded)
+    }
+
+    /// The active account `user_id` names, with its organizations.
+    fn find(conn: &mut DbConnection, user_id: &str) -> Result<Option<CurrentUser>, AppError> {
+        let Some(user) = users::find(conn, user_id)? else {
+            return Ok(None);
+        };
+        if !user.is_active() {
+            return Ok(None);
+        }
+        let orgs = memberships::orgs_of_user(conn, &user.id)?;
+        Ok(Some(CurrentUser { user, orgs }))
+    }
+
+    /// Keeps the signed-in user for the rest of the request, or ends a session whose
+    /// account is gone or disabled.
+    fn remember(req: &HttpRequest, session: &Session, loaded: &Option<CurrentUser>) {
+        match loaded {
             Some(current) => {
                 req.extensions_mut().insert(current.clone());
             }
             None => session.purge(),
         }
-        Ok(loaded)
     }
 
     pub fn is_platform_admin(&self) -> bool {
@@ -183,25 +193,39 @@ impl FromRequest for OrgCtx {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let current =
-                CurrentUser::load(&req)
-                    .await?
-                    .ok_or_else(|| AppError::LoginRequired {
-                        next: next_of(&req),
-                    })?;
+            let login_required = || AppError::LoginRequired {
+                next: next_of(&req),
+            };
             let slug = req
                 .match_info()
                 .get("org")
                 .ok_or(AppError::NotFound)?
                 .to_string();
-            let user_id = current.user.id.clone();
+            // The account and the membership in one trip to the database: each trip is a
+            // hop to the blocking pool and a pooled connection taken and given back.
+            let cached = req.extensions().get::<CurrentUser>().cloned();
+            let session = req.get_session();
+            let user_id = match &cached {
+                Some(current) => current.user.id.clone(),
+                None => match session.get::<String>(keys::USER_ID) {
+                    Ok(Some(user_id)) => user_id,
+                    _ => return Err(login_required()),
+                },
+            };
             let now = state(&req).clock.now();
             let found = state(&req)
                 .db(move |conn| {
+                    let current = match cached {
+                        Some(current) => Some(current),
+                        None => CurrentUser::find(conn, &user_id)?,
+                    };
+                    let Some(current) = current else {
+                        return Ok(Err(None));
+                    };
                     let Some((org, membership, role)) =
                         memberships::find_active_by_slug(conn, &slug, &user_id)?
                     else {
-                        return Ok(None);
+                        return Ok(Err(Some(current)));
                     };
                     let group_roles = memberships::group_roles(conn, &org.id, &user_id)?;
                     let groups: Vec<(&str, i64)> = group_roles
@@ -224,7 +248,9 @@ impl FromRequest for OrgCtx {
                         });
                     }
                     // Best effort: a full disk or a read-only database still serves reads.
-                    if let Err(e) = memberships::touch(conn, &org.id, &user_id) {
+                    if membership.touch_due()
+                        && let Err(e) = memberships::touch(conn, &org.id, &user_id)
+                    {
                         tracing::warn!(error = %e, "could not record membership activity");
                     }
                     let pending_invitations = if perms.contains(Permission::UsersInvite) {
@@ -232,7 +258,7 @@ impl FromRequest for OrgCtx {
                     } else {
                         None
                     };
-                    Ok(Some(OrgCtx {
+                    Ok(Ok(OrgCtx {
                         current,
                         org,
                         membership,
@@ -244,7 +270,21 @@ impl FromRequest for OrgCtx {
                     }))
                 })
                 .await?;
-            found.ok_or(AppError::NotFound)
+            match found {
+                Ok(ctx) => {
+                    CurrentUser::remember(&req, &session, &Some(ctx.current.clone()));
+                    Ok(ctx)
+                }
+                // Signed in, but not an active member here.
+                Err(Some(current)) => {
+                    CurrentUser::remember(&req, &session, &Some(current));
+                    Err(AppError::NotFound)
+                }
+                Err(None) => {
+                    CurrentUser::remember(&req, &session, &None);
+                    Err(login_required())
+                }
+            }
         })
     }
 }

@@ -94,6 +94,11 @@ pub fn flash(session: &Session, kind: &str, message: impl Into<String>) {
 }
 
 pub fn take_flashes(session: &Session) -> Vec<Flash> {
+    // Removing marks the session changed, and a changed session is written back to its
+    // row: a page view without a message must stay a read.
+    if !session.contains_key(keys::FLASH) {
+        return Vec::new();
+    }
     session
         .remove_as::<Vec<Flash>>(keys::FLASH)
         .and_then(Result::ok)

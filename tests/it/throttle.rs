@@ -272,3 +272,54 @@ async fn throttling_by_address_is_aggregated_too() {
         3
     );
 }
+
+/// A flood of sign-ins (issue 12, item 5): with every hashing slot busy and no room left
+/// in the queue, the next sign-in is turned away at once, 503 with `Retry-After` and a
+/// page that says why, instead of waiting behind the flood; once a slot frees up, the
+/// same form signs in.
+#[actix_web::test]
+async fn a_sign_in_beyond_the_hashing_queue_is_turned_away_at_once() {
+    let hold = portcullis::config::HashHold::adjustable();
+    let app = spawn_app_with(|s| {
+        s.hash_slots = Some(1);
+        s.hash_queue = 0;
+        s.hash_hold = hold.clone();
+    })
+    .await;
+    app.setup_admin().await;
+    let mut browsers = browsers_with_tokens(&app, 2).await;
+    let (owner, owner_token) = browsers.pop().expect("two browsers");
+    let (attacker, attacker_token) = browsers.pop().expect("two browsers");
+
+    hold.engage();
+    let flood = actix_web::rt::spawn(async move {
+        post_login(&attacker, &attacker_token, "guess@example.com", WRONG).await
+    });
+    hold.until_held(1).await;
+    let refused = owner
+        .post(
+            "/login",
+            &[
+                ("csrf_token", owner_token.clone()),
+                ("email", ADMIN_EMAIL.to_string()),
+                ("password", ADMIN_PASSWORD.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.headers.contains_key("retry-after"));
+    assert!(
+        refused
+            .body
+            .contains("Too many sign-ins are being checked right now"),
+        "{}",
+        refused.body
+    );
+
+    hold.release();
+    assert_eq!(flood.await.expect("the held sign-in ends"), 401);
+    assert_eq!(
+        post_login(&owner, &owner_token, ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        303
+    );
+}
