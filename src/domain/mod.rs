@@ -22,6 +22,7 @@ pub mod policy;
 pub mod pools;
 pub mod redirect;
 pub mod roles;
+pub mod scim;
 pub mod rule_error;
 pub mod seed_audit;
 pub mod sessions;
