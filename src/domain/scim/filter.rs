@@ -1111,4 +1111,23 @@ mod tests {
         assert!(!p("n lt 9").matches(&doc));
         assert!(!p(r#"n eq "10""#).matches(&doc));
     }
+
+    #[test]
+    fn the_queries_okta_and_entra_send_are_read_and_matched() {
+        // Okta and Entra look a user up by userName before creating it; Entra also by
+        // externalId, and checks a membership with a value path.
+        assert!(m(r#"userName eq "BJENSEN@example.com""#));
+        assert!(!m(
+            r#"userName eq "Test_User_dfeef4c5-5681-4387-b016-bdf221e82081""#
+        ));
+        assert!(m(r#"externalId eq "Ext-1""#));
+        let group = json!({
+            "id": "g1", "displayName": "Engineering",
+            "members": [{"value": "u1"}, {"value": "u2"}]
+        });
+        assert!(p(r#"displayName eq "engineering""#).matches(&group));
+        assert!(p(r#"id eq "g1" and members[value eq "u2"]"#).matches(&group));
+        assert!(!p(r#"id eq "g1" and members[value eq "U2"]"#).matches(&group));
+        assert!(p(r#"members.value eq "u1""#).matches(&group));
+    }
 }

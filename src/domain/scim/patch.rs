@@ -354,7 +354,7 @@ fn apply_attribute(
                 Value::Array(items) => items,
                 single => vec![single],
             };
-            for item in added {
+            for item in added.into_iter().map(canonical_keys) {
                 if item_is_primary(&item) {
                     clear_primary(existing);
                 }
@@ -604,10 +604,12 @@ fn coerce_attr(name: &str, value: Value) -> Result<Value, PatchError> {
 }
 
 /// Keys of a written object spelled as the schema spells them (`givenname` → `givenName`).
+/// Null sub-attributes are dropped, as unassigned (Entra sends `"$ref": null` in members).
 fn canonical_keys(value: Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()
+                .filter(|(_, v)| !v.is_null())
                 .map(|(k, v)| (canonical(&k.to_ascii_lowercase(), &k), canonical_keys(v)))
                 .collect(),
         ),
@@ -1074,5 +1076,77 @@ mod tests {
             json!([{"op": "replace", "value": {"urn:ietf:params:scim:schemas:core:2.0:User:active": false}}]),
         );
         assert_eq!(r["active"], json!(false));
+    }
+
+    #[test]
+    fn okta_renames_a_group_with_a_pathless_replace_that_repeats_the_id() {
+        let r = patched(
+            group(),
+            json!([{"op": "replace", "value": {"id": "g1", "displayName": "Platform"}}]),
+        );
+        assert_eq!(r["displayName"], json!("Platform"));
+        assert_eq!(r["id"], json!("g1"));
+    }
+
+    #[test]
+    fn okta_adds_members_with_their_display_and_removes_one_by_filter() {
+        let r = patched(
+            group(),
+            json!([
+                {"op": "add", "path": "members", "value": [{"value": "u9", "display": "new@example.com"}]},
+                {"op": "remove", "path": "members[value eq \"u1\"]"}
+            ]),
+        );
+        let ids: Vec<&Value> = r["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| &m["value"])
+            .collect();
+        assert_eq!(ids, [&json!("u2"), &json!("u3"), &json!("u9")]);
+    }
+
+    #[test]
+    fn entra_adds_and_removes_members_listed_with_a_null_ref() {
+        let r = patched(
+            group(),
+            json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": "u7"}]}]),
+        );
+        assert_eq!(r["members"][3], json!({"value": "u7"}));
+        let r = patched(
+            r,
+            json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "u7"}, {"$ref": null, "value": "u1"}]}]),
+        );
+        let ids: Vec<&Value> = r["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| &m["value"])
+            .collect();
+        assert_eq!(ids, [&json!("u2"), &json!("u3")]);
+    }
+
+    #[test]
+    fn entra_mixes_replace_and_add_on_an_existing_work_email() {
+        let r = patched(
+            user(),
+            json!([
+                {"op": "Replace", "path": "title", "value": "tester"},
+                {"op": "Add", "path": "emails[type eq \"work\"].value", "value": "joe@example.com"},
+                {"op": "Replace", "path": "userName", "value": "joe@example.com"},
+                {"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "IT"}
+            ]),
+        );
+        assert_eq!(r["title"], json!("tester"));
+        assert_eq!(r["userName"], json!("joe@example.com"));
+        assert_eq!(
+            r["emails"][0],
+            json!({"value": "joe@example.com", "type": "work", "primary": true})
+        );
+        assert_eq!(r["emails"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            r["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+            json!("IT")
+        );
     }
 }
