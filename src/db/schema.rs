@@ -49,6 +49,9 @@ diesel::table! {
         sort_name -> Text,
         created_at -> Timestamp,
         last_active_at -> Timestamp,
+        external_id -> Nullable<Text>,
+        updated_at -> Nullable<Timestamp>,
+        user_name -> Nullable<Text>,
     }
 }
 
@@ -61,6 +64,7 @@ diesel::table! {
         role_id -> Nullable<Text>,
         owner_id -> Nullable<Text>,
         created_at -> Timestamp,
+        external_id -> Nullable<Text>,
     }
 }
 
@@ -238,6 +242,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        scopes -> Text,
+        role_id -> Text,
+        token_hash -> Text,
+        created_by -> Nullable<Text>,
+        created_by_email -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     member_counts (org_id, status) {
         org_id -> Text,
         status -> Text,
@@ -255,6 +276,8 @@ diesel::joinable!(groups -> roles (role_id));
 diesel::joinable!(pool_members -> pools (pool_id));
 diesel::joinable!(pool_members -> roles (role_id));
 diesel::joinable!(invitations -> roles (role_id));
+diesel::joinable!(api_tokens -> roles (role_id));
+diesel::joinable!(api_tokens -> organizations (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
@@ -276,4 +299,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     setup_tokens,
     totp_credentials,
     org_two_factor_policies,
+    api_tokens,
 );

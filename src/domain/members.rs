@@ -238,7 +238,7 @@ pub fn deactivate(
     change_member(conn, actor, user_id, origin, deactivate_in_tx)
 }
 
-fn deactivate_in_tx(
+pub(crate) fn deactivate_in_tx(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,
@@ -289,7 +289,7 @@ pub fn activate(
     change_member(conn, actor, user_id, origin, activate_in_tx)
 }
 
-fn activate_in_tx(
+pub(crate) fn activate_in_tx(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,

@@ -1,6 +1,7 @@
 //! Validated types and the rules of the portal, free of HTTP so they are unit-tested alone.
 
 pub mod account;
+pub mod api_tokens;
 pub mod audit_catalogue;
 pub mod audit_csv;
 pub mod audit_query;
@@ -20,10 +21,11 @@ pub mod password_reset;
 pub mod platform;
 pub mod policy;
 pub mod pools;
+pub mod provisioning;
 pub mod redirect;
 pub mod roles;
-pub mod scim;
 pub mod rule_error;
+pub mod scim;
 pub mod seed_audit;
 pub mod sessions;
 pub mod setup;

@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod api_tokens;
 mod audit;
 mod auth;
 mod authz;
@@ -25,6 +26,7 @@ mod pools;
 mod proxies;
 mod reset;
 mod roles;
+mod scim;
 mod sessions;
 mod setup;
 mod smtp;

@@ -11,6 +11,7 @@
 
 mod accessibility;
 mod admin_journeys;
+mod api_tokens;
 mod entry;
 mod invitations;
 mod members;
