@@ -52,6 +52,7 @@ diesel::table! {
         external_id -> Nullable<Text>,
         updated_at -> Nullable<Timestamp>,
         user_name -> Nullable<Text>,
+        scim_profile -> Nullable<Text>,
     }
 }
 

@@ -18,6 +18,8 @@ pub struct ScimFields {
     pub external_id: Option<String>,
     /// The IdP's userName when it is not the account's email.
     pub user_name: Option<String>,
+    /// The attributes the IdP owns, as it last sent them (JSON).
+    pub profile: Option<String>,
     pub updated_at: Option<NaiveDateTime>,
 }
 
@@ -92,6 +94,7 @@ pub fn fields_of(
         String,
         Option<String>,
         Option<String>,
+        Option<String>,
         Option<NaiveDateTime>,
     );
     let found: Vec<Found> = memberships::table
@@ -101,17 +104,19 @@ pub fn fields_of(
             memberships::user_id,
             memberships::external_id,
             memberships::user_name,
+            memberships::scim_profile,
             memberships::updated_at,
         ))
         .load(conn)?;
     Ok(found
         .into_iter()
-        .map(|(id, external_id, user_name, updated_at)| {
+        .map(|(id, external_id, user_name, profile, updated_at)| {
             (
                 id,
                 ScimFields {
                     external_id,
                     user_name,
+                    profile,
                     updated_at,
                 },
             )
@@ -134,6 +139,7 @@ pub fn set_fields(
     .set((
         memberships::external_id.eq(fields.external_id.as_deref()),
         memberships::user_name.eq(fields.user_name.as_deref()),
+        memberships::scim_profile.eq(fields.profile.as_deref()),
         memberships::updated_at.eq(fields.updated_at),
     ))
     .execute(conn)

@@ -19,36 +19,56 @@ use error::{ApiError, CONTENT_TYPE};
 pub const LIST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use discovery as d;
+    let other = || web::route().to(method_not_allowed);
     cfg.service(
         web::scope("/scim/v2")
             .route(
                 "/ServiceProviderConfig",
-                web::get().to(discovery::service_provider_config),
+                web::get().to(d::service_provider_config),
             )
-            .route("/ResourceTypes", web::get().to(discovery::resource_types))
-            .route(
-                "/ResourceTypes/{id}",
-                web::get().to(discovery::resource_type),
-            )
-            .route("/Schemas", web::get().to(discovery::schemas))
-            .route("/Schemas/{id}", web::get().to(discovery::schema))
+            .route("/ServiceProviderConfig", other())
+            .route("/ResourceTypes", web::get().to(d::resource_types))
+            .route("/ResourceTypes", other())
+            .route("/ResourceTypes/{id}", web::get().to(d::resource_type))
+            .route("/ResourceTypes/{id}", other())
+            .route("/Schemas", web::get().to(d::schemas))
+            .route("/Schemas", other())
+            .route("/Schemas/{id}", web::get().to(d::schema))
+            .route("/Schemas/{id}", other())
             .route("/.search", web::post().to(users::search_root))
+            .route("/.search", other())
             .route("/Users", web::get().to(users::list))
             .route("/Users", web::post().to(users::create))
+            .route("/Users", other())
             .route("/Users/.search", web::post().to(users::search))
+            .route("/Users/.search", other())
             .route("/Users/{id}", web::get().to(users::get))
             .route("/Users/{id}", web::put().to(users::replace))
             .route("/Users/{id}", web::patch().to(users::patch))
             .route("/Users/{id}", web::delete().to(users::delete))
+            .route("/Users/{id}", other())
             .route("/Groups", web::get().to(groups::list))
             .route("/Groups", web::post().to(groups::create))
+            .route("/Groups", other())
             .route("/Groups/.search", web::post().to(groups::search))
+            .route("/Groups/.search", other())
             .route("/Groups/{id}", web::get().to(groups::get))
             .route("/Groups/{id}", web::put().to(groups::replace))
             .route("/Groups/{id}", web::patch().to(groups::patch))
             .route("/Groups/{id}", web::delete().to(groups::delete))
+            .route("/Groups/{id}", other())
             .default_service(web::to(not_found)),
     );
+}
+
+/// A method the endpoint does not serve (RFC 7644 §3.2: 405, not 404).
+async fn method_not_allowed() -> error::ApiResult<HttpResponse> {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        None,
+        "This endpoint does not support that method.",
+    ))
 }
 
 async fn not_found() -> error::ApiResult<HttpResponse> {

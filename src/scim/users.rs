@@ -7,7 +7,7 @@ use super::error::ApiResult;
 use super::extract::{Caller, JsonBody};
 use super::query::{ListQuery, Projection, RawQuery};
 use super::{list_response, no_content, resource_response};
-use crate::domain::provisioning::users;
+use crate::domain::provisioning::{search, users};
 use crate::domain::scim::patch::parse_patch;
 use crate::web::AppState;
 
@@ -47,13 +47,28 @@ pub async fn search(
     run_list(&state, caller, ListQuery::from_search(&body.0)?).await
 }
 
-/// `POST /.search` at the root: searched among Users, the resource IdPs look up.
+/// `POST /.search` at the root: Users, then Groups, as one list.
 pub async fn search_root(
     state: web::Data<AppState>,
     caller: Caller,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    search(state, caller, body).await
+    let query = ListQuery::from_search(&body.0)?;
+    let call = caller.0;
+    let (filter, start, count) = (query.filter, query.start_index, query.count);
+    let (total, found) = state
+        .db(move |conn| {
+            Ok(search::everything(
+                conn,
+                &call,
+                filter.as_ref(),
+                start,
+                count,
+            ))
+        })
+        .await??;
+    let page = found.iter().map(|r| query.projection.apply(r)).collect();
+    Ok(list_response(total, start, page))
 }
 
 pub async fn get(

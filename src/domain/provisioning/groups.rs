@@ -93,9 +93,9 @@ pub fn to_json(
         "schemas": [SCHEMA],
         "id": group.id,
         "displayName": group.name,
-        "members": members.iter().map(|(id, email)| json!({
+        // No `display`: clients compare members as they sent them (value, $ref, type).
+        "members": members.iter().map(|(id, _)| json!({
             "value": id,
-            "display": email,
             "type": "User",
             "$ref": format!("{base}/Users/{id}"),
         })).collect::<Vec<_>>(),

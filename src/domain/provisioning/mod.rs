@@ -8,6 +8,7 @@
 //! in `domain::scim`; this module applies it.
 
 pub mod groups;
+pub mod search;
 pub mod users;
 
 use chrono::NaiveDateTime;

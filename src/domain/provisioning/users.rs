@@ -36,18 +36,61 @@ const MAX_ID_CHARS: usize = 255;
 pub struct UserInput {
     /// As sent, trimmed.
     pub user_name: String,
-    pub email: Email,
+    /// None: the body names no address (the account keeps its own, or gets a placeholder).
+    pub email: Option<Email>,
     pub given_name: String,
     pub family_name: String,
-    pub active: bool,
+    /// None: not sent (a member is active unless told otherwise).
+    pub active: Option<bool>,
     pub external_id: Option<String>,
+    /// The attributes the IdP owns, as sent, answered back as sent.
+    pub profile: Value,
 }
 
 impl UserInput {
     /// What is kept on the membership as userName: nothing when it is the email.
     fn stored_user_name(&self) -> Option<String> {
-        (self.user_name.to_lowercase() != self.email.as_str()).then(|| self.user_name.clone())
+        let lower = self.user_name.to_lowercase();
+        (self.email.as_ref().map(Email::as_str) != Some(lower.as_str()))
+            .then(|| self.user_name.clone())
     }
+
+    fn wants_active(&self) -> bool {
+        self.active.unwrap_or(true)
+    }
+}
+
+/// The attributes an IdP owns and gets back as it sent them.
+const PROFILE: &[&str] = &[
+    "userName",
+    "name",
+    "displayName",
+    "emails",
+    "externalId",
+    "active",
+];
+
+/// The body's IdP-owned attributes under their canonical names, nulls left out.
+fn profile_of(body: &Value, active: Option<bool>) -> Value {
+    let mut profile = serde_json::Map::new();
+    for key in PROFILE {
+        match (*key, get_ci(body, key)) {
+            (_, None | Some(Value::Null)) => {}
+            ("active", Some(_)) => {
+                profile.insert("active".into(), json!(active));
+            }
+            (key, Some(v)) => {
+                profile.insert(key.into(), v.clone());
+            }
+        }
+    }
+    Value::Object(profile)
+}
+
+/// An address for an account whose IdP sent none: unique, and in `.invalid` (RFC 2606)
+/// so no mail is ever sent to it. The next address the IdP sends replaces it.
+fn placeholder_email() -> String {
+    format!("{}@scim.invalid", crate::db::new_id())
 }
 
 fn text(value: Option<&Value>, what: &str, max: usize) -> Result<Option<String>, ScimError> {
@@ -95,30 +138,28 @@ pub fn read_input(body: &Value) -> Result<UserInput, ScimError> {
     // The address comes from `emails` when it has one (Entra's userName is often a UPN
     // and its mail attribute maps to emails), else from a userName that is an address.
     let email = match email_from(get_ci(body, "emails")) {
-        Some(address) => {
-            Email::parse(&address).map_err(|e| ScimError::InvalidValue(format!("emails: {e}")))?
-        }
-        None => Email::parse(&user_name).map_err(|_| {
-            ScimError::InvalidValue(
-                "userName is not an email address, and emails has none: the portal needs one."
-                    .into(),
-            )
-        })?,
+        Some(address) => Some(
+            Email::parse(&address).map_err(|e| ScimError::InvalidValue(format!("emails: {e}")))?,
+        ),
+        None => Email::parse(&user_name).ok(),
     };
     let name = get_ci(body, "name");
     let part = |key: &str| -> Result<String, ScimError> {
         Ok(text(name.and_then(|n| get_ci(n, key)), key, MAX_NAME_CHARS)?.unwrap_or_default())
     };
     let active = match get_ci(body, "active") {
-        None | Some(Value::Null) => true,
-        Some(v) => as_bool(v)
-            .ok_or_else(|| ScimError::InvalidValue("active must be true or false.".into()))?,
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            as_bool(v)
+                .ok_or_else(|| ScimError::InvalidValue("active must be true or false.".into()))?,
+        ),
     };
     Ok(UserInput {
         given_name: part("givenName")?,
         family_name: part("familyName")?,
         external_id: text(get_ci(body, "externalId"), "externalId", MAX_ID_CHARS)?
             .filter(|e| !e.is_empty()),
+        profile: profile_of(body, active),
         user_name,
         email,
         active,
@@ -155,6 +196,10 @@ pub fn to_json(
     if let Some(external_id) = &fields.external_id {
         resource["externalId"] = json!(external_id);
     }
+    let profile = fields.profile.as_deref().map(serde_json::from_str::<Value>);
+    if let Some(Ok(Value::Object(profile))) = profile {
+        overlay(&mut resource, &profile, row);
+    }
     let version = version_of(&resource);
     resource["meta"] = json!({
         "resourceType": "User",
@@ -164,6 +209,37 @@ pub fn to_json(
         "version": version,
     });
     resource
+}
+
+/// What the IdP sent replaces the derived attributes it owns, so it reads back what it
+/// wrote; the account's own name and the membership's status stay authoritative.
+fn overlay(resource: &mut Value, profile: &serde_json::Map<String, Value>, row: &MemberRow) {
+    let Value::Object(out) = resource else { return };
+    for key in ["userName", "name", "displayName", "emails"] {
+        match profile.get(key) {
+            Some(value) => {
+                out.insert(key.into(), value.clone());
+            }
+            None if key != "userName" => {
+                out.remove(key);
+            }
+            None => {}
+        }
+    }
+    if let Some(Value::Object(name)) = out.get_mut("name") {
+        for (key, value) in [
+            ("givenName", &row.user.first_name),
+            ("familyName", &row.user.last_name),
+        ] {
+            if let Some(slot) = name.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+                *slot.1 = json!(value);
+            }
+        }
+    }
+    // Unset `active` reads as active; a deactivation, from here or the portal, shows.
+    if row.membership.is_active() && !profile.contains_key("active") {
+        out.remove("active");
+    }
 }
 
 /// SCIM Users for these members, each with its fields and groups (two queries).
@@ -336,8 +412,12 @@ fn create_in_tx(
     input: &UserInput,
 ) -> Result<String, ScimError> {
     let org_id = &call.token.org_id;
+    let email = match &input.email {
+        Some(email) => email.as_str().to_string(),
+        None => placeholder_email(),
+    };
     if scim::member_by_user_name(conn, org_id, &input.user_name)?.is_some()
-        || scim::member_by_email(conn, org_id, input.email.as_str())?.is_some()
+        || scim::member_by_email(conn, org_id, &email)?.is_some()
     {
         return Err(taken(&input.user_name));
     }
@@ -349,12 +429,12 @@ fn create_in_tx(
         ));
     }
     let name = (input.given_name.as_str(), input.family_name.as_str());
-    let user = match new_account::create(conn, input.email.as_str(), name, None, "none")? {
+    let user = match new_account::create(conn, &email, name, None, "none")? {
         Some(user) => user,
-        None => users::find_by_email(conn, input.email.as_str())?.ok_or(ScimError::NotFound)?,
+        None => users::find_by_email(conn, &email)?.ok_or(ScimError::NotFound)?,
     };
     memberships::insert(conn, org_id, &user, &role.id)?;
-    if !input.active {
+    if !input.wants_active() {
         memberships::set_status(conn, org_id, &user.id, memberships::INACTIVE)?;
     }
     scim::set_fields(
@@ -364,6 +444,7 @@ fn create_in_tx(
         &ScimFields {
             external_id: input.external_id.clone(),
             user_name: input.stored_user_name(),
+            profile: Some(input.profile.to_string()),
             updated_at: Some(call.now),
         },
     )?;
@@ -375,7 +456,7 @@ fn create_in_tx(
             .target("user", &user.id, &user.email)
             .details(json!({
                 "role": role.name,
-                "active": input.active,
+                "active": input.wants_active(),
                 "external_id": input.external_id,
                 "via": "scim",
             })),
@@ -451,18 +532,22 @@ fn apply(
     }
     let other_orgs = memberships::all_orgs_of_user(conn, &target.user.id)?.len();
     let mut changed = serde_json::Map::new();
-    if input.email.as_str() != target.user.email {
+    let email = input
+        .email
+        .as_ref()
+        .map_or(target.user.email.as_str(), Email::as_str);
+    if email != target.user.email {
         if other_orgs > 1 {
             return Err(ScimError::Mutability(
                 "This account also belongs to other organizations: only its owner can change its email address.".into(),
             ));
         }
-        if users::find_by_email(conn, input.email.as_str())?.is_some() {
-            return Err(taken(input.email.as_str()));
+        if users::find_by_email(conn, email)?.is_some() {
+            return Err(taken(email));
         }
-        scim::set_email(conn, &target.user.id, input.email.as_str())?;
+        scim::set_email(conn, &target.user.id, email)?;
         changed.insert("old_email".into(), json!(target.user.email));
-        changed.insert("new_email".into(), json!(input.email.as_str()));
+        changed.insert("new_email".into(), json!(email));
     }
     let renamed =
         input.given_name != target.user.first_name || input.family_name != target.user.last_name;
@@ -486,6 +571,7 @@ fn apply(
     let fields = ScimFields {
         external_id: input.external_id.clone(),
         user_name: input.stored_user_name(),
+        profile: Some(input.profile.to_string()),
         updated_at: Some(call.now),
     };
     if fields.external_id != old_fields.external_id {
@@ -502,11 +588,11 @@ fn apply(
             &Event::new("member.updated", &call.origin)
                 .org(org_id)
                 .actor(&actor.user_id, &actor.email)
-                .target("user", &target.user.id, input.email.as_str())
+                .target("user", &target.user.id, email)
                 .details(Value::Object(changed)),
         )?;
     }
-    match (target.membership.is_active(), input.active) {
+    match (target.membership.is_active(), input.wants_active()) {
         (true, false) => members::deactivate_in_tx(conn, actor, id, &call.origin)?,
         (false, true) => members::activate_in_tx(conn, actor, id, &call.origin)?,
         _ => {}
@@ -538,9 +624,11 @@ mod tests {
             "externalId": "00u1",
         }))
         .unwrap();
-        assert_eq!(input.email.as_str(), "ada@example.com");
+        assert_eq!(input.email.unwrap().as_str(), "ada@example.com");
         assert_eq!(input.stored_user_name(), None);
-        assert!(input.active);
+        assert_eq!(input.active, None);
+        assert_eq!(input.profile["userName"], "Ada@Example.com");
+        assert!(input.profile.get("active").is_none());
         assert_eq!(input.external_id.as_deref(), Some("00u1"));
     }
 
@@ -555,9 +643,18 @@ mod tests {
             "active": "False",
         }))
         .unwrap();
-        assert_eq!(input.email.as_str(), "ada@work.example");
         assert_eq!(input.stored_user_name().as_deref(), Some("ada"));
-        assert!(!input.active);
+        assert_eq!(input.email.unwrap().as_str(), "ada@work.example");
+        assert_eq!(input.active, Some(false));
+        assert_eq!(input.profile["active"], false);
+    }
+
+    #[test]
+    fn a_login_name_without_emails_is_accepted_without_an_address() {
+        let input = read_input(&json!({"userName": "ada"})).unwrap();
+        assert_eq!(input.email, None);
+        assert_eq!(input.stored_user_name().as_deref(), Some("ada"));
+        assert!(placeholder_email().ends_with("@scim.invalid"));
     }
 
     #[test]
@@ -565,7 +662,6 @@ mod tests {
         for body in [
             json!({}),
             json!({"userName": ""}),
-            json!({"userName": "ada"}),
             json!({"userName": 5}),
             json!({"userName": "a@b.example", "active": "maybe"}),
         ] {

@@ -109,6 +109,10 @@ async fn bad_requests_get_the_right_scim_type() {
     assert_eq!(missing.status, 404);
     assert_eq!(missing.body["status"], "404");
     assert_eq!(scim.get("/Widgets").await.status, 404);
+    let wrong = scim.delete("/ServiceProviderConfig").await;
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.body["status"], "405");
+    assert_eq!(scim.put("/Users", &json!({})).await.status, 405);
 }
 
 #[actix_web::test]

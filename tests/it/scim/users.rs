@@ -37,7 +37,7 @@ async fn creating_a_user_makes_an_active_member_with_the_tokens_role() {
         made.headers["etag"].to_str().unwrap(),
         made.body["meta"]["version"].as_str().unwrap()
     );
-    assert_eq!(made.body["userName"], "ada@example.com");
+    assert_eq!(made.body["userName"], "Ada@Example.com", "as sent");
     assert_eq!(made.body["externalId"], "00u-ada");
     assert_eq!(made.body["active"], true);
     assert_eq!(made.body["name"]["familyName"], "Lovelace");
@@ -128,7 +128,13 @@ async fn lists_page_in_a_stable_order_with_an_integer_total() {
 async fn filters_cover_the_attributes_idps_use() {
     let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
     let ada = scim.create_user("ada@example.com").await;
-    let bob = scim.create_user("bob@corp.example").await;
+    let bob = scim
+        .post(
+            "/Users",
+            &json!({"userName": "bob", "emails": [{"value": "bob@corp.example", "type": "work"}]}),
+        )
+        .await
+        .id();
     scim.patch(
         &format!("/Users/{bob}"),
         &patch_body(json!([{"op": "replace", "path": "externalId", "value": "ext-bob"}])),
