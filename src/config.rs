@@ -35,6 +35,25 @@ pub enum Command {
         #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
         older_than: u32,
     },
+    /// Mint an API token for an organization and print only the token (for scripts and
+    /// the SCIM conformance run). Recorded in the audit trail as made on the command line.
+    CreateApiToken {
+        /// Organization slug.
+        #[arg(long)]
+        org: String,
+        /// A name that says where the token is used.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes: `scim` (read and write), `read` (read only).
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// The role SCIM gives the members it creates (name or key); Admin when omitted.
+        #[arg(long)]
+        role: Option<String>,
+        /// Days until it expires; never when omitted.
+        #[arg(long, value_name = "DAYS")]
+        expires_days: Option<i64>,
+    },
     /// Fill an organization with demo data, to try the portal or measure it at scale.
     SeedDemo {
         /// Organization slug, created when missing; the first organization when omitted.

@@ -6,6 +6,7 @@ pub mod domain;
 pub mod error;
 pub mod mail;
 pub mod routes;
+pub mod scim;
 pub mod seed_members;
 pub mod startup;
 pub mod telemetry;

@@ -29,6 +29,20 @@ fn main() -> anyhow::Result<()> {
         }
         Command::CreateAdmin { email, org } => create_admin(&cli.settings, &email, org.as_deref()),
         Command::PruneAudit { older_than } => prune_audit(&cli.settings, older_than),
+        Command::CreateApiToken {
+            org,
+            name,
+            scopes,
+            role,
+            expires_days,
+        } => create_api_token(
+            &cli.settings,
+            &org,
+            &name,
+            &scopes,
+            role.as_deref(),
+            expires_days,
+        ),
         Command::SeedDemo {
             org,
             members,
@@ -99,6 +113,37 @@ fn create_admin(settings: &Settings, email: &str, org: Option<&str>) -> anyhow::
             token
         );
     }
+    Ok(())
+}
+
+fn create_api_token(
+    settings: &Settings,
+    org: &str,
+    name: &str,
+    scopes: &[String],
+    role: Option<&str>,
+    expires_days: Option<i64>,
+) -> anyhow::Result<()> {
+    use portcullis::domain::RuleError;
+    let pool = open(settings)?;
+    let mut conn = pool.get()?;
+    db::migrate(&mut conn)?;
+    let created = portcullis::domain::api_tokens::create_from_cli(
+        &mut conn,
+        org,
+        name,
+        scopes,
+        role,
+        expires_days,
+    )
+    .map_err(|e| match e {
+        RuleError::NotFound => anyhow::anyhow!("--org: no organization {org:?}"),
+        RuleError::Invalid(errors) => {
+            anyhow::anyhow!("{}", errors.first().unwrap_or("invalid input"))
+        }
+        other => anyhow::anyhow!("{other}"),
+    })?;
+    println!("{}", created.secret);
     Ok(())
 }
 

@@ -192,6 +192,7 @@ fn run(
             .wrap(from_fn(crate::web::input_guard::input_guard))
             .wrap(security_headers(secure))
             .wrap(from_fn(request_log))
+            .configure(crate::scim::configure)
             .configure(routes::configure)
     })
     .workers(workers)

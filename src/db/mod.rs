@@ -1,6 +1,7 @@
 //! Database access: one connection type for both backends, a pool that picks the backend
 //! from the URL scheme, migrations and transaction helpers.
 
+pub mod api_tokens;
 pub mod audit_events;
 pub mod email_outbox;
 pub mod groups;
@@ -15,6 +16,7 @@ pub mod password_resets;
 pub mod pools;
 pub mod roles;
 pub mod schema;
+pub mod scim;
 pub mod sessions;
 pub mod setup_tokens;
 mod single_use;

@@ -50,6 +50,10 @@ diesel::table! {
         created_at -> Timestamp,
         last_active_at -> Timestamp,
         access_until -> Nullable<Timestamp>,
+        external_id -> Nullable<Text>,
+        updated_at -> Nullable<Timestamp>,
+        user_name -> Nullable<Text>,
+        scim_profile -> Nullable<Text>,
     }
 }
 
@@ -62,6 +66,7 @@ diesel::table! {
         role_id -> Nullable<Text>,
         owner_id -> Nullable<Text>,
         created_at -> Timestamp,
+        external_id -> Nullable<Text>,
     }
 }
 
@@ -250,6 +255,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        scopes -> Text,
+        role_id -> Text,
+        token_hash -> Text,
+        created_by -> Nullable<Text>,
+        created_by_email -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     member_counts (org_id, status) {
         org_id -> Text,
         status -> Text,
@@ -267,6 +289,8 @@ diesel::joinable!(groups -> roles (role_id));
 diesel::joinable!(pool_members -> pools (pool_id));
 diesel::joinable!(pool_members -> roles (role_id));
 diesel::joinable!(invitations -> roles (role_id));
+diesel::joinable!(api_tokens -> roles (role_id));
+diesel::joinable!(api_tokens -> organizations (org_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
@@ -289,4 +313,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     totp_credentials,
     org_two_factor_policies,
     password_reset_requests,
+    api_tokens,
 );

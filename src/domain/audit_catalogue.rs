@@ -127,6 +127,21 @@ pub const ACTIONS: &[ActionDef] = &[
         "Two-factor policy changed",
         "{actor} changed the two-factor policy of {target}: {details.summary}",
     ),
+    def(
+        "api_token.created",
+        "API token created",
+        "{actor} created the API token {target} (scopes {details.scopes})",
+    ),
+    def(
+        "api_token.revoked",
+        "API token revoked",
+        "{actor} revoked the API token {target}",
+    ),
+    def(
+        "member.provisioned",
+        "Member provisioned",
+        "{actor} provisioned {target} as {details.role}",
+    ),
     def("member.updated", "Member edited", "{actor} edited {target}"),
     def(
         "member.role_changed",

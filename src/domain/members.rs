@@ -254,7 +254,7 @@ pub fn deactivate(
     change_member(conn, actor, user_id, origin, deactivate_in_tx)
 }
 
-fn deactivate_in_tx(
+pub(crate) fn deactivate_in_tx(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,
@@ -305,7 +305,7 @@ pub fn activate(
     change_member(conn, actor, user_id, origin, activate_in_tx)
 }
 
-fn activate_in_tx(
+pub(crate) fn activate_in_tx(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,

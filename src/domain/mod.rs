@@ -2,6 +2,7 @@
 
 pub mod access_until;
 pub mod account;
+pub mod api_tokens;
 pub mod audit_catalogue;
 pub mod audit_csv;
 pub mod audit_query;
@@ -23,9 +24,11 @@ pub mod password_reset;
 pub mod platform;
 pub mod policy;
 pub mod pools;
+pub mod provisioning;
 pub mod redirect;
 pub mod roles;
 pub mod rule_error;
+pub mod scim;
 pub mod seed_audit;
 pub mod sessions;
 pub mod setup;

@@ -15,12 +15,16 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs outside the session layer: `/healthz`, `/readyz` and `/metrics` lose their cookies
 /// before it sees them, so a probe from a signed-in browser never waits for the database
-/// to look a session up.
+/// to look a session up. So does the SCIM API: it authenticates by bearer token only, so
+/// a browser's session cookie can never act there (nor a session cookie be set).
 pub async fn without_session(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if matches!(req.path(), "/healthz" | "/readyz" | "/metrics") {
+    let path = req.path();
+    if matches!(path, "/healthz" | "/readyz" | "/metrics")
+        || path.starts_with(crate::web::API_PREFIX)
+    {
         req.headers_mut().remove(header::COOKIE);
     }
     next.call(req).await

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod api_tokens;
 pub mod assets;
 pub mod audit;
 pub mod auth;
@@ -179,6 +180,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/orgs/{org}/settings/2fa",
             web::post().to(settings::set_two_factor),
+        )
+        .route(
+            "/orgs/{org}/api-tokens",
+            web::get().to(api_tokens::list_page),
+        )
+        .route("/orgs/{org}/api-tokens", web::post().to(api_tokens::create))
+        .route(
+            "/orgs/{org}/api-tokens/{id}/revoke",
+            web::post().to(api_tokens::revoke),
         )
         .route("/orgs/{org}/groups", web::get().to(groups::list_page))
         .route("/orgs/{org}/groups", web::post().to(groups::create))

@@ -43,7 +43,9 @@ pub async fn input_guard(
             AppError::BadRequest(why.message("address of this page")),
         );
     }
-    if req.method() != Method::POST {
+    // The API's JSON bodies are not forms: it bounds and reads them itself (a 413 and a
+    // 400 as SCIM errors).
+    if req.method() != Method::POST || req.path().starts_with(super::API_PREFIX) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let declared = req

@@ -25,6 +25,10 @@ use crate::config::Settings;
 use crate::db::{DbConnection, DbPool};
 use crate::error::AppError;
 
+/// The SCIM API's paths: bearer tokens and JSON, so the session, CSRF and form-input
+/// layers leave them to the API's own checks.
+pub const API_PREFIX: &str = "/scim/";
+
 /// Shared by every handler.
 pub struct AppState {
     pub pool: DbPool,

@@ -44,7 +44,7 @@ fn layer(module: &str) -> u8 {
         "auth" => 3,
         "error" => 4,
         "web" => 5,
-        "routes" => 6,
+        "routes" | "scim" => 6,
         "startup" | "seed_members" => 7,
         other => panic!("module {other} has no layer: add it to tests/it/layers.rs"),
     }

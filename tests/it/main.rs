@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod api_tokens;
 mod audit;
 mod auth;
 mod authz;
@@ -27,6 +28,7 @@ mod pools;
 mod proxies;
 mod reset;
 mod roles;
+mod scim;
 mod sessions;
 mod setup;
 mod smtp;

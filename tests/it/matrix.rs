@@ -84,6 +84,8 @@ enum Obj {
     Pool,
     Invitation,
     Role,
+    /// An API token of the organization.
+    Token,
 }
 
 /// When the route is exercised.
@@ -361,6 +363,18 @@ const ROUTES: &[Route] = &[
     ),
     r("GET", "/orgs/{org}/roles/{id}/delete", ORG_MANAGE, O::Role),
     r("POST", "/orgs/{org}/roles/{id}/delete", ORG_MANAGE, O::Role),
+    r("GET", "/orgs/{org}/api-tokens", ORG_MANAGE, O::None),
+    with_form(
+        r("POST", "/orgs/{org}/api-tokens", ORG_MANAGE, O::None),
+        api_token_form,
+        true,
+    ),
+    r(
+        "POST",
+        "/orgs/{org}/api-tokens/{id}/revoke",
+        ORG_MANAGE,
+        O::Token,
+    ),
     r("GET", "/orgs/{org}/settings", ORG_MANAGE, O::None),
     with_form(
         r("POST", "/orgs/{org}/settings/2fa", ORG_MANAGE, O::None),
@@ -607,6 +621,16 @@ fn role_form(ids: &Ids) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The role is named by id, so another organization's role is tried there too.
+fn api_token_form(ids: &Ids) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", format!("Token made {}", ids.n)),
+        ("scopes", "scim".into()),
+        ("expires_days", "30".into()),
+        ("role_id", ids.member_role.clone()),
+    ]
+}
+
 /// A long grace period, so that no actor of the matrix is held by it.
 fn two_factor_policy_form(_: &Ids) -> Vec<(&'static str, String)> {
     vec![("require", "admins".into()), ("grace_days", "90".into())]
@@ -705,6 +729,7 @@ struct Ids {
     pool_member: String,
     invitation: String,
     role: String,
+    token: String,
     member_role: String,
     engineer_role: String,
     /// The other organization, and its Engineer role (for adding a membership there).
@@ -790,6 +815,17 @@ fn fresh(app: &TestApp, org: &OrgInfo, n: usize) -> Ids {
     .unwrap();
     let role =
         db::roles::insert_custom(conn, &org.id, &format!("Role {n}"), "users.read", 10).unwrap();
+    let token = portcullis::domain::api_tokens::create_from_cli(
+        conn,
+        slug,
+        &format!("Token {n}"),
+        &["scim".to_string()],
+        Some("member"),
+        None,
+    )
+    .unwrap()
+    .token
+    .id;
     drop(pooled);
     Ids {
         n,
@@ -806,6 +842,7 @@ fn fresh(app: &TestApp, org: &OrgInfo, n: usize) -> Ids {
         pool_member,
         invitation,
         role,
+        token,
         member_role,
         engineer_role,
         elsewhere: org.elsewhere.to_string(),
@@ -987,6 +1024,7 @@ fn mixed(own: &Ids, foreign: &Ids, route: &Route) -> Ids {
         O::Pool => ids.pool = own.pool.clone(),
         O::Invitation => ids.invitation = own.invitation.clone(),
         O::Role => ids.role = own.role.clone(),
+        O::Token => ids.token = own.token.clone(),
     }
     ids
 }
@@ -1006,6 +1044,7 @@ fn concrete_path(route: &Route, tenant: Tenant, ids: &Ids) -> String {
         O::Pool => &ids.pool,
         O::Invitation => &ids.invitation,
         O::Role => &ids.role,
+        O::Token => &ids.token,
     };
     let user_id = if route.path.contains("/groups/") {
         &ids.group_member

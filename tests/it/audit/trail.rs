@@ -66,6 +66,8 @@ pub(super) enum Case {
     TwoFactorPolicyChanged,
     TwoFactorResetByOrgAdmin,
     TwoFactorResetByPlatformAdmin,
+    ApiTokenCreated,
+    ApiTokenRevoked,
 }
 
 /// (method, route as registered, the cases that exercise it)
@@ -257,6 +259,12 @@ const AUDITED_ROUTES: &[(&str, &str, &[Case])] = &[
         "/orgs/{org}/settings/2fa",
         &[Case::TwoFactorPolicyChanged],
     ),
+    ("POST", "/orgs/{org}/api-tokens", &[Case::ApiTokenCreated]),
+    (
+        "POST",
+        "/orgs/{org}/api-tokens/{id}/revoke",
+        &[Case::ApiTokenRevoked],
+    ),
     (
         "POST",
         "/orgs/{org}/users/{id}/2fa/reset",
@@ -356,6 +364,7 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
         | Case::AdminSessionsEnded => exercise_platform(&app, case).await,
         Case::PasswordResetRequested | Case::PasswordReset => exercise_reset(&app, case).await,
         Case::TwoFactorPolicyChanged => exercise_two_factor_policy(&app).await,
+        Case::ApiTokenCreated | Case::ApiTokenRevoked => exercise_api_tokens(&app, case).await,
         Case::TwoFactorResetByOrgAdmin | Case::TwoFactorResetByPlatformAdmin => {
             exercise_two_factor_reset(&app, case).await
         }

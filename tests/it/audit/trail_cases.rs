@@ -857,3 +857,31 @@ pub(super) async fn exercise_two_factor_reset(app: &TestApp, case: Case) -> (usi
     let expected = Expected::new("user.two_factor_reset", ADMIN_EMAIL, (&bob, BOB), org);
     (before, expected)
 }
+
+/// An Admin creates an API token, or revokes one made beforehand.
+pub(super) async fn exercise_api_tokens(app: &TestApp, case: Case) -> (usize, Expected) {
+    let InOrg { browser, org, .. } = in_org(app).await;
+    let member_role = app.role_id("my-org", "member");
+    let fields = [
+        ("name", "Okta"),
+        ("scopes", "scim"),
+        ("expires_days", "365"),
+        ("role_id", member_role.as_str()),
+    ];
+    if let Case::ApiTokenCreated = case {
+        let (before, page) = post_counted(app, &browser, "/orgs/my-org/api-tokens", &fields).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let id = crate::api_tokens::token_ids(app, "my-org").pop().unwrap();
+        let expected = Expected::new("api_token.created", ADMIN_EMAIL, (&id, "Okta"), Some(&org));
+        return (before, expected);
+    }
+    prepare(&browser, "/orgs/my-org/api-tokens", &fields, 200).await;
+    let id = crate::api_tokens::token_ids(app, "my-org").pop().unwrap();
+    let path = format!("/orgs/my-org/api-tokens/{id}/revoke");
+    let (before, page) = post_counted(app, &browser, &path, &[]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    (
+        before,
+        Expected::new("api_token.revoked", ADMIN_EMAIL, (&id, "Okta"), Some(&org)),
+    )
+}

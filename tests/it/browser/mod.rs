@@ -12,6 +12,7 @@
 mod accessibility;
 mod admin_journeys;
 mod admin_pages;
+mod api_tokens;
 mod entry;
 mod expiry;
 mod invitations;

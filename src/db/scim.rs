@@ -1,0 +1,283 @@
+//! What the SCIM server reads and writes beyond the portal's own tables: the identity
+//! provider's ids (`external_id`) and SCIM's last-modified times, and members and groups
+//! listed in a stable order (by creation, then id).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::groups::Group;
+use super::memberships::{MemberRow, Membership};
+use super::roles::Role;
+use super::schema::{group_members, groups, memberships, roles, users};
+use super::users::User;
+
+/// The SCIM-only fields of a membership.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScimFields {
+    pub external_id: Option<String>,
+    /// The IdP's userName when it is not the account's email.
+    pub user_name: Option<String>,
+    /// The attributes the IdP owns, as it last sent them (JSON).
+    pub profile: Option<String>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+fn rows(found: Vec<(Membership, User, Role)>) -> Vec<MemberRow> {
+    found
+        .into_iter()
+        .map(|(membership, user, role)| MemberRow {
+            membership,
+            user,
+            role,
+        })
+        .collect()
+}
+
+/// The organization's member whose account has this (lower-cased) email.
+pub fn member_by_email(
+    conn: &mut DbConnection,
+    org_id: &str,
+    email: &str,
+) -> QueryResult<Option<MemberRow>> {
+    let found = memberships::table
+        .inner_join(users::table)
+        .inner_join(roles::table)
+        .filter(memberships::org_id.eq(org_id))
+        .filter(users::email.eq(email))
+        .select((
+            Membership::as_select(),
+            User::as_select(),
+            Role::as_select(),
+        ))
+        .load(conn)?;
+    Ok(rows(found).pop())
+}
+
+/// Members of the organization in SCIM's stable order: `offset`, at most `limit`;
+/// with `status`, only memberships of that status.
+pub fn members(
+    conn: &mut DbConnection,
+    org_id: &str,
+    status: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<MemberRow>> {
+    let mut query = memberships::table
+        .inner_join(users::table)
+        .inner_join(roles::table)
+        .filter(memberships::org_id.eq(org_id))
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(memberships::status.eq(status.to_string()));
+    }
+    let found = query
+        .order((memberships::created_at.asc(), memberships::user_id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select((
+            Membership::as_select(),
+            User::as_select(),
+            Role::as_select(),
+        ))
+        .load(conn)?;
+    Ok(rows(found))
+}
+
+/// SCIM fields of these members, by user id.
+pub fn fields_of(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_ids: &[String],
+) -> QueryResult<Vec<(String, ScimFields)>> {
+    type Found = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<NaiveDateTime>,
+    );
+    let found: Vec<Found> = memberships::table
+        .filter(memberships::org_id.eq(org_id))
+        .filter(memberships::user_id.eq_any(user_ids))
+        .select((
+            memberships::user_id,
+            memberships::external_id,
+            memberships::user_name,
+            memberships::scim_profile,
+            memberships::updated_at,
+        ))
+        .load(conn)?;
+    Ok(found
+        .into_iter()
+        .map(|(id, external_id, user_name, profile, updated_at)| {
+            (
+                id,
+                ScimFields {
+                    external_id,
+                    user_name,
+                    profile,
+                    updated_at,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Sets the membership's external id and userName and marks it modified now.
+pub fn set_fields(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_id: &str,
+    fields: &ScimFields,
+) -> QueryResult<usize> {
+    diesel::update(
+        memberships::table
+            .filter(memberships::org_id.eq(org_id))
+            .filter(memberships::user_id.eq(user_id)),
+    )
+    .set((
+        memberships::external_id.eq(fields.external_id.as_deref()),
+        memberships::user_name.eq(fields.user_name.as_deref()),
+        memberships::scim_profile.eq(fields.profile.as_deref()),
+        memberships::updated_at.eq(fields.updated_at),
+    ))
+    .execute(conn)
+}
+
+/// The member whose SCIM userName is `user_name`: a stored one, or else the email.
+pub fn member_by_user_name(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_name: &str,
+) -> QueryResult<Option<MemberRow>> {
+    let found = memberships::table
+        .inner_join(users::table)
+        .inner_join(roles::table)
+        .filter(memberships::org_id.eq(org_id))
+        .filter(
+            memberships::user_name
+                .eq(user_name)
+                .or(memberships::user_name
+                    .is_null()
+                    .and(users::email.eq(user_name.trim().to_lowercase()))),
+        )
+        .select((
+            Membership::as_select(),
+            User::as_select(),
+            Role::as_select(),
+        ))
+        .load(conn)?;
+    Ok(rows(found).pop())
+}
+
+/// Changes the account's email (its sign-in name), in every copy the lists sort by.
+pub fn set_email(conn: &mut DbConnection, user_id: &str, email: &str) -> QueryResult<()> {
+    diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set(users::email.eq(email))
+        .execute(conn)?;
+    diesel::update(memberships::table.filter(memberships::user_id.eq(user_id)))
+        .set(memberships::email.eq(email))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// (group id, group name) of each group the member is in.
+pub fn groups_of(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_ids: &[String],
+) -> QueryResult<Vec<(String, String, String)>> {
+    group_members::table
+        .inner_join(groups::table)
+        .filter(group_members::org_id.eq(org_id))
+        .filter(group_members::user_id.eq_any(user_ids))
+        .order((groups::name.asc(), groups::id.asc()))
+        .select((group_members::user_id, groups::id, groups::name))
+        .load(conn)
+}
+
+/// The organization's groups in a stable order, with their external ids.
+pub fn groups(
+    conn: &mut DbConnection,
+    org_id: &str,
+    name: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<(Group, Option<String>)>> {
+    let mut query = groups::table.filter(groups::org_id.eq(org_id)).into_boxed();
+    if let Some(name) = name {
+        query = query.filter(groups::name.eq(name.to_string()));
+    }
+    query
+        .order((groups::created_at.asc(), groups::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select((Group::as_select(), groups::external_id))
+        .load(conn)
+}
+
+pub fn group(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+) -> QueryResult<Option<(Group, Option<String>)>> {
+    groups::table
+        .filter(groups::org_id.eq(org_id))
+        .filter(groups::id.eq(id))
+        .select((Group::as_select(), groups::external_id))
+        .first(conn)
+        .optional()
+}
+
+pub fn set_group_external_id(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    external_id: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(
+        groups::table
+            .filter(groups::org_id.eq(org_id))
+            .filter(groups::id.eq(id)),
+    )
+    .set(groups::external_id.eq(external_id))
+    .execute(conn)
+}
+
+/// (user id, email) of the group's members, in a stable order.
+pub fn group_members(
+    conn: &mut DbConnection,
+    org_id: &str,
+    group_id: &str,
+) -> QueryResult<Vec<(String, String)>> {
+    group_members::table
+        .inner_join(users::table.on(users::id.eq(group_members::user_id)))
+        .filter(group_members::org_id.eq(org_id))
+        .filter(group_members::group_id.eq(group_id))
+        .order(users::email.asc())
+        .select((users::id, users::email))
+        .load(conn)
+}
+
+/// How many members the organization has, of one status or all.
+pub fn count_members(
+    conn: &mut DbConnection,
+    org_id: &str,
+    status: Option<&str>,
+) -> QueryResult<i64> {
+    let mut query = memberships::table
+        .filter(memberships::org_id.eq(org_id))
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(memberships::status.eq(status.to_string()));
+    }
+    query.count().get_result(conn)
+}
+
+pub fn count_groups(conn: &mut DbConnection, org_id: &str) -> QueryResult<i64> {
+    groups::table
+        .filter(groups::org_id.eq(org_id))
+        .count()
+        .get_result(conn)
+}

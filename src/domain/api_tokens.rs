@@ -1,0 +1,571 @@
+//! An organization's API tokens (issue 15, item 1): the credential an identity provider
+//! uses on the SCIM server.
+//!
+//! - Only Admins (`org.manage`) create, list and revoke them.
+//! - A token is `pcs_` + 32 random bytes from the OS (URL-safe base64): the prefix lets
+//!   secret scanners recognize a leaked one. Only its SHA-256 is stored; it is shown once.
+//! - Scopes come from a fixed set: `scim` (read and write) and `read` (read only).
+//! - The token carries a role: the role SCIM gives the members it creates, and the rank
+//!   the token acts with. It is at most the creating Admin's own rank.
+//! - Expiry: 365 days unless chosen otherwise; "never" is allowed, and the page warns.
+//! - Using a token records "last used" at most once a minute.
+//! - The token acts as a service actor, recorded in the audit trail as `token:<name>`.
+
+use chrono::{Duration, NaiveDateTime};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::members::Actor;
+use super::roles::{Permission, PermissionSet};
+use super::{FieldErrors, RuleError, timefmt, tokens};
+use crate::audit::{self, Event, Origin};
+use crate::db::api_tokens::{self, ApiToken};
+use crate::db::roles::{self, Role};
+use crate::db::{self, DbConnection, organizations};
+
+pub const PREFIX: &str = "pcs_";
+pub const DEFAULT_EXPIRY_DAYS: i64 = 365;
+/// Ten years: beyond that, "never" says it honestly.
+pub const MAX_EXPIRY_DAYS: i64 = 3650;
+pub const MAX_NAME_CHARS: usize = 100;
+/// "Last used" is written at most this often per token.
+pub const TOUCH_INTERVAL_SECS: i64 = 60;
+pub const ACTION_CREATED: &str = "api_token.created";
+pub const ACTION_REVOKED: &str = "api_token.revoked";
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Provision members and groups over SCIM: read and write.
+    Scim,
+    /// Read members and groups over SCIM only.
+    Read,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 2] = [Scope::Scim, Scope::Read];
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s.trim() {
+            "scim" => Some(Scope::Scim),
+            "read" => Some(Scope::Read),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Scim => "scim",
+            Scope::Read => "read",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::Scim => "SCIM provisioning (read and write)",
+            Scope::Read => "Read only",
+        }
+    }
+}
+
+/// A comma list as stored, read leniently: an unknown word grants nothing.
+pub fn parse_scopes(list: &str) -> Vec<Scope> {
+    let mut scopes: Vec<Scope> = list.split(',').filter_map(Scope::parse).collect();
+    scopes.sort();
+    scopes.dedup();
+    scopes
+}
+
+fn scopes_text(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The create form: `name`, `scopes` (repeated), `expires_days` (a number or `never`),
+/// `role_id` (the role SCIM gives the members it creates).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub expires_days: String,
+    #[serde(default)]
+    pub role_id: String,
+}
+
+/// The form's name, scopes and expiry, or what to correct next to each field.
+pub fn read_form(form: &CreateForm) -> Result<(String, Vec<Scope>, Option<i64>), FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let name = form.name.trim().to_string();
+    if name.is_empty() {
+        errors.add("name", "Enter a name that says where the token is used.");
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        errors.add("name", "The name is at most 100 characters.");
+    } else if name.chars().any(char::is_control) {
+        errors.add("name", "The name cannot contain control characters.");
+    }
+    let mut scopes = Vec::new();
+    for s in &form.scopes {
+        match Scope::parse(s) {
+            Some(scope) if !scopes.contains(&scope) => scopes.push(scope),
+            Some(_) => {}
+            None => errors.add("scopes", "Choose scopes from the list."),
+        }
+    }
+    scopes.sort();
+    if form.scopes.is_empty() {
+        errors.add("scopes", "Choose at least one scope.");
+    }
+    let expiry = form.expires_days.trim();
+    let days = match expiry {
+        "" => Some(Some(DEFAULT_EXPIRY_DAYS)),
+        "never" => Some(None),
+        n => match n.parse::<i64>() {
+            Ok(d) if (1..=MAX_EXPIRY_DAYS).contains(&d) => Some(Some(d)),
+            _ => {
+                errors.add(
+                    "expires_days",
+                    "The expiry is a whole number of days from 1 to 3650, or never.",
+                );
+                None
+            }
+        },
+    };
+    match days {
+        Some(days) if errors.is_empty() => Ok((name, scopes, days)),
+        _ => Err(errors),
+    }
+}
+
+/// A token just made: the secret, shown once, and what was stored.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub secret: String,
+    pub token: ApiToken,
+}
+
+/// A fresh secret: the prefix and 32 random bytes from the OS.
+pub fn generate() -> String {
+    format!("{PREFIX}{}", tokens::generate())
+}
+
+/// Makes a token, with its audit event, in one transaction. The role must be one of the
+/// organization's and rank no higher than the actor's.
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    form: &CreateForm,
+    now: NaiveDateTime,
+    origin: &Origin,
+) -> Result<Created, RuleError> {
+    super::members::require(actor, Permission::OrgManage)?;
+    let (name, scopes, days) = read_form(form).map_err(RuleError::Invalid)?;
+    db::write_tx(conn, |conn| {
+        let role = roles::find(conn, &actor.org_id, form.role_id.trim())?.ok_or_else(|| {
+            RuleError::invalid("role_id", "Choose one of the organization's roles.")
+        })?;
+        if !actor.standing().may_grant(role.rank) {
+            return Err(RuleError::invalid(
+                "role_id",
+                "Choose a role that ranks no higher than your own.",
+            ));
+        }
+        let creator = (Some(actor.user_id.as_str()), actor.email.as_str());
+        insert_token(
+            conn,
+            &actor.org_id,
+            &name,
+            &scopes,
+            &role,
+            days,
+            creator,
+            now,
+            origin,
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_token(
+    conn: &mut DbConnection,
+    org_id: &str,
+    name: &str,
+    scopes: &[Scope],
+    role: &Role,
+    days: Option<i64>,
+    (created_by, created_by_email): (Option<&str>, &str),
+    now: NaiveDateTime,
+    origin: &Origin,
+) -> Result<Created, RuleError> {
+    let secret = generate();
+    let token = ApiToken {
+        id: db::new_id(),
+        org_id: org_id.to_string(),
+        name: name.to_string(),
+        scopes: scopes_text(scopes),
+        role_id: role.id.clone(),
+        token_hash: tokens::hash(&secret),
+        created_by: created_by.map(str::to_string),
+        created_by_email: created_by_email.to_string(),
+        created_at: now,
+        last_used_at: None,
+        expires_at: days.map(|d| now + Duration::days(d)),
+        revoked_at: None,
+    };
+    api_tokens::insert(conn, &token)?;
+    let mut event = Event::new(ACTION_CREATED, origin)
+        .org(org_id)
+        .target("api_token", &token.id, &token.name)
+        .details(json!({
+            "scopes": token.scopes,
+            "role": role.name,
+            "expires_at": token.expires_at.map(timefmt::iso_time),
+            "via": if created_by.is_some() { "web" } else { "cli" },
+        }));
+    if let Some(id) = created_by {
+        event = event.actor(id, created_by_email);
+    }
+    audit::record(conn, &event)?;
+    Ok(Created { secret, token })
+}
+
+/// The command line's token (`portcullis create-api-token`): for the organization
+/// `org_slug`, with the role named `role_name` (Admin when none is named), never
+/// expiring unless `expires_days` says otherwise.
+pub fn create_from_cli(
+    conn: &mut DbConnection,
+    org_slug: &str,
+    name: &str,
+    scopes: &[String],
+    role_name: Option<&str>,
+    expires_days: Option<i64>,
+) -> Result<Created, RuleError> {
+    let form = CreateForm {
+        name: name.into(),
+        scopes: scopes.to_vec(),
+        expires_days: expires_days.map_or("never".into(), |d| d.to_string()),
+        role_id: String::new(),
+    };
+    let (name, scopes, days) = read_form(&form).map_err(RuleError::Invalid)?;
+    db::write_tx(conn, |conn| {
+        let org = organizations::find_by_slug(conn, org_slug)?.ok_or(RuleError::NotFound)?;
+        let wanted = role_name.unwrap_or("Admin");
+        let role = roles::list(conn, &org.id)?
+            .into_iter()
+            .find(|r| r.name.eq_ignore_ascii_case(wanted) || r.key.eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| RuleError::invalid("role_id", "No role of that name."))?;
+        let now = db::now();
+        let origin = Origin::default();
+        insert_token(
+            conn,
+            &org.id,
+            &name,
+            &scopes,
+            &role,
+            days,
+            (None, "command line"),
+            now,
+            &origin,
+        )
+    })
+}
+
+/// Revokes one of the organization's tokens, with its audit event. Another
+/// organization's token, an unknown one and one already revoked are "not found".
+pub fn revoke(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    now: NaiveDateTime,
+    origin: &Origin,
+) -> Result<String, RuleError> {
+    super::members::require(actor, Permission::OrgManage)?;
+    db::write_tx(conn, |conn| {
+        let token = api_tokens::find(conn, &actor.org_id, id)?.ok_or(RuleError::NotFound)?;
+        if !api_tokens::revoke(conn, &actor.org_id, id, now)? {
+            return Err(RuleError::NotFound);
+        }
+        audit::record(
+            conn,
+            &Event::new(ACTION_REVOKED, origin)
+                .org(&actor.org_id)
+                .actor(&actor.user_id, &actor.email)
+                .target("api_token", &token.id, &token.name),
+        )?;
+        Ok(token.name)
+    })
+}
+
+/// A token's state as the list shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl State {
+    pub fn of(token: &ApiToken, now: NaiveDateTime) -> State {
+        if token.revoked_at.is_some() {
+            State::Revoked
+        } else if token.expires_at.is_some_and(|e| e <= now) {
+            State::Expired
+        } else {
+            State::Active
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Active => "active",
+            State::Expired => "expired",
+            State::Revoked => "revoked",
+        }
+    }
+}
+
+/// One row of the list.
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub scopes: String,
+    pub role: String,
+    pub created_by: String,
+    pub created: String,
+    pub last_used: String,
+    pub expires: String,
+    pub never_expires: bool,
+    pub state: State,
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<Vec<TokenRow>, RuleError> {
+    super::members::require(actor, Permission::OrgManage)?;
+    Ok(api_tokens::list(conn, &actor.org_id)?
+        .into_iter()
+        .map(|(t, role)| TokenRow {
+            state: State::of(&t, now),
+            id: t.id,
+            name: t.name,
+            scopes: t.scopes.replace(',', ", "),
+            role: role.name,
+            created_by: t.created_by_email,
+            created: timefmt::date(t.created_at),
+            last_used: t
+                .last_used_at
+                .map_or("Never".into(), |at| timefmt::relative(now, at)),
+            expires: t.expires_at.map_or("Never".into(), timefmt::date),
+            never_expires: t.expires_at.is_none(),
+        })
+        .collect())
+}
+
+/// The roles a token made by this actor may carry: those ranking no higher than theirs.
+pub fn grantable_roles(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Role>, RuleError> {
+    super::members::require(actor, Permission::OrgManage)?;
+    let standing = actor.standing();
+    Ok(super::policy::grantable(
+        &standing,
+        roles::list(conn, &actor.org_id)?,
+        |r| r.rank,
+    ))
+}
+
+/// Who is calling with a valid token: the organization is the tenant.
+#[derive(Debug, Clone)]
+pub struct TokenActor {
+    pub token_id: String,
+    pub name: String,
+    pub org_id: String,
+    pub scopes: Vec<Scope>,
+    /// The role given to members the token creates.
+    pub role_id: String,
+    pub role_rank: i64,
+}
+
+impl TokenActor {
+    pub fn may_write(&self) -> bool {
+        self.scopes.contains(&Scope::Scim)
+    }
+
+    /// How the audit trail names it.
+    pub fn label(&self) -> String {
+        format!("token:{}", self.name)
+    }
+
+    /// The token as the member rules see an actor: it manages members and groups, at the
+    /// rank of its role, and holds no organization or platform power beyond that.
+    pub fn as_actor(&self) -> Actor {
+        let perms = if self.may_write() {
+            PermissionSet::of(&[
+                Permission::UsersRead,
+                Permission::UsersInvite,
+                Permission::UsersManage,
+                Permission::GroupsManage,
+            ])
+        } else {
+            PermissionSet::of(&[Permission::UsersRead])
+        };
+        Actor {
+            user_id: self.token_id.clone(),
+            email: self.label(),
+            org_id: self.org_id.clone(),
+            rank: self.role_rank,
+            perms,
+        }
+    }
+}
+
+/// Why a presented token was refused: all read alike to the caller (401).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("The bearer token is missing, unknown, revoked or expired.")]
+    Invalid,
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// The token behind a presented secret, if it is live; records its use at most once a
+/// minute.
+pub fn authenticate(
+    conn: &mut DbConnection,
+    presented: &str,
+    now: NaiveDateTime,
+) -> Result<TokenActor, TokenError> {
+    if !presented.starts_with(PREFIX) || presented.len() > 200 {
+        return Err(TokenError::Invalid);
+    }
+    let hash = tokens::hash(presented);
+    let (token, role) = api_tokens::find_by_hash(conn, &hash)?.ok_or(TokenError::Invalid)?;
+    if !tokens::constant_time_eq(&token.token_hash, &hash)
+        || State::of(&token, now) != State::Active
+    {
+        return Err(TokenError::Invalid);
+    }
+    api_tokens::touch(
+        conn,
+        &token.id,
+        now,
+        now - Duration::seconds(TOUCH_INTERVAL_SECS),
+    )?;
+    Ok(TokenActor {
+        scopes: parse_scopes(&token.scopes),
+        token_id: token.id,
+        name: token.name,
+        org_id: token.org_id,
+        role_id: role.id,
+        role_rank: role.rank,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(name: &str, scopes: &[&str], days: &str) -> CreateForm {
+        CreateForm {
+            name: name.into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            expires_days: days.into(),
+            role_id: "r".into(),
+        }
+    }
+
+    #[test]
+    fn a_token_is_prefixed_and_long() {
+        let t = generate();
+        assert!(t.starts_with("pcs_"));
+        assert_eq!(t.len(), 4 + 43);
+        assert_ne!(t, generate());
+    }
+
+    #[test]
+    fn the_form_defaults_to_a_year_and_allows_never() {
+        assert_eq!(
+            read_form(&form(" Okta ", &["scim"], "")),
+            Ok(("Okta".into(), vec![Scope::Scim], Some(365)))
+        );
+        assert_eq!(
+            read_form(&form("Entra", &["read", "scim", "read"], "never")),
+            Ok(("Entra".into(), vec![Scope::Scim, Scope::Read], None))
+        );
+        assert_eq!(
+            read_form(&form("x", &["read"], "30")).map(|r| r.2),
+            Ok(Some(30))
+        );
+    }
+
+    #[test]
+    fn the_form_refuses_a_missing_name_unknown_scopes_and_odd_expiries() {
+        let e = read_form(&form("  ", &["scim"], "")).unwrap_err();
+        assert!(e.get("name").is_some());
+        let e = read_form(&form("x", &[], "")).unwrap_err();
+        assert!(e.get("scopes").is_some());
+        let e = read_form(&form("x", &["admin"], "")).unwrap_err();
+        assert!(e.get("scopes").is_some());
+        for days in ["0", "-3", "3651", "1.5", "soon"] {
+            let e = read_form(&form("x", &["scim"], days)).unwrap_err();
+            assert!(e.get("expires_days").is_some(), "{days}");
+        }
+    }
+
+    #[test]
+    fn a_token_is_live_until_revoked_or_expired() {
+        let at = |h: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+        };
+        let mut t = ApiToken {
+            id: "t".into(),
+            org_id: "o".into(),
+            name: "n".into(),
+            scopes: "scim".into(),
+            role_id: "r".into(),
+            token_hash: "h".into(),
+            created_by: None,
+            created_by_email: String::new(),
+            created_at: at(1),
+            last_used_at: None,
+            expires_at: None,
+            revoked_at: None,
+        };
+        assert_eq!(State::of(&t, at(5)), State::Active);
+        t.expires_at = Some(at(4));
+        assert_eq!(State::of(&t, at(3)), State::Active);
+        assert_eq!(State::of(&t, at(4)), State::Expired);
+        t.revoked_at = Some(at(2));
+        assert_eq!(State::of(&t, at(3)), State::Revoked);
+    }
+
+    #[test]
+    fn a_read_token_acts_with_read_permission_only_and_is_named_as_a_token() {
+        let mut actor = TokenActor {
+            token_id: "t".into(),
+            name: "Okta".into(),
+            org_id: "o".into(),
+            scopes: vec![Scope::Read],
+            role_id: "r".into(),
+            role_rank: 10,
+        };
+        let a = actor.as_actor();
+        assert_eq!(a.email, "token:Okta");
+        assert!(a.perms.contains(Permission::UsersRead));
+        assert!(!a.perms.contains(Permission::UsersManage));
+        actor.scopes = vec![Scope::Scim];
+        let a = actor.as_actor();
+        assert!(a.perms.contains(Permission::UsersManage));
+        assert!(!a.perms.contains(Permission::OrgManage));
+        assert_eq!(a.rank, 10);
+    }
+}

@@ -1,0 +1,410 @@
+//! SCIM Groups: the organization's groups. `displayName` is the group's name (unique in
+//! the organization); `members` are members of the organization, added and removed with
+//! the same audit events as on the group's page. A group made over SCIM grants no role
+//! and has no owner; one that grants a role above the token's is out of its reach.
+
+use serde_json::{Value, json};
+
+use super::{Call, ScimError, check_version, get_ci, in_org, version_of};
+use crate::audit::{self, Event};
+use crate::db::groups::{self, Group};
+use crate::db::{DbConnection, memberships, roles, scim};
+use crate::domain::members::{self, Actor};
+use crate::domain::roles::Permission;
+use crate::domain::scim::filter::{CompareOp, Filter};
+use crate::domain::scim::patch::{PatchOp, apply_patch};
+use crate::domain::timefmt;
+
+pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const MAX_NAME_CHARS: usize = 100;
+/// One request changes at most this many memberships: one transaction must stay short.
+pub const MAX_MEMBERS: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInput {
+    pub display_name: String,
+    pub external_id: Option<String>,
+    /// User ids: what the group's members become (none when the body names none, as a
+    /// replacement clears what it leaves out).
+    pub members: Vec<String>,
+}
+
+pub fn read_input(body: &Value) -> Result<GroupInput, ScimError> {
+    if !body.is_object() {
+        return Err(ScimError::InvalidSyntax(
+            "The body must be a JSON object.".into(),
+        ));
+    }
+    let display_name = match get_ci(body, "displayName") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+        _ => return Err(ScimError::InvalidValue("displayName is required.".into())),
+    };
+    if display_name.chars().count() > MAX_NAME_CHARS || display_name.chars().any(char::is_control) {
+        return Err(ScimError::InvalidValue(
+            "displayName is at most 100 printable characters.".into(),
+        ));
+    }
+    let external_id = match get_ci(body, "externalId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= 255 => {
+            Some(s.trim().to_string()).filter(|s| !s.is_empty())
+        }
+        Some(_) => {
+            return Err(ScimError::InvalidValue(
+                "externalId must be a string.".into(),
+            ));
+        }
+    };
+    let members = match get_ci(body, "members") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => {
+            let mut ids = Vec::with_capacity(list.len());
+            for m in list {
+                let id = get_ci(m, "value").and_then(Value::as_str).ok_or_else(|| {
+                    ScimError::InvalidValue("Each member needs a value (a User id).".into())
+                })?;
+                if !ids.iter().any(|i| i == id) {
+                    ids.push(id.to_string());
+                }
+            }
+            if ids.len() > MAX_MEMBERS {
+                return Err(ScimError::InvalidValue(format!(
+                    "At most {MAX_MEMBERS} members per request."
+                )));
+            }
+            ids
+        }
+        Some(_) => return Err(ScimError::InvalidValue("members must be a list.".into())),
+    };
+    Ok(GroupInput {
+        display_name,
+        external_id,
+        members,
+    })
+}
+
+pub fn to_json(
+    group: &Group,
+    external_id: Option<&str>,
+    members: &[(String, String)],
+    base: &str,
+) -> Value {
+    let mut resource = json!({
+        "schemas": [SCHEMA],
+        "id": group.id,
+        "displayName": group.name,
+        // No `display`: clients compare members as they sent them (value, $ref, type).
+        "members": members.iter().map(|(id, _)| json!({
+            "value": id,
+            "type": "User",
+            "$ref": format!("{base}/Users/{id}"),
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(external_id) = external_id {
+        resource["externalId"] = json!(external_id);
+    }
+    let version = version_of(&resource);
+    resource["meta"] = json!({
+        "resourceType": "Group",
+        "created": timefmt::iso_time(group.created_at),
+        "lastModified": timefmt::iso_time(group.created_at),
+        "location": format!("{base}/Groups/{}", group.id),
+        "version": version,
+    });
+    resource
+}
+
+pub fn get(conn: &mut DbConnection, call: &Call, id: &str) -> Result<Value, ScimError> {
+    let org_id = &call.token.org_id;
+    let (group, external_id) = scim::group(conn, org_id, id)?.ok_or(ScimError::NotFound)?;
+    let members = scim::group_members(conn, org_id, &group.id)?;
+    Ok(to_json(
+        &group,
+        external_id.as_deref(),
+        &members,
+        &call.base,
+    ))
+}
+
+/// One page of the organization's Groups that `filter` matches (all without one), in a
+/// stable order, from `start_index` (1-based), at most `count`: the total and the page.
+pub fn list(
+    conn: &mut DbConnection,
+    call: &Call,
+    filter: Option<&Filter>,
+    start_index: i64,
+    count: i64,
+) -> Result<(i64, Vec<Value>), ScimError> {
+    let org_id = call.token.org_id.clone();
+    let skip = start_index.max(1) - 1;
+    let Some(filter) = filter else {
+        let total = scim::count_groups(conn, &org_id)?;
+        return Ok((total, page(conn, call, None, skip, count)?));
+    };
+    // displayName is unique: `displayName eq "x"` is one lookup.
+    let name = match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } if path.is("displayName") => value.as_str(),
+        _ => None,
+    };
+    let (mut total, mut out, mut offset) = (0i64, Vec::new(), 0i64);
+    loop {
+        let found = page(conn, call, name, offset, SCAN_CHUNK)?;
+        let read = found.len() as i64;
+        for resource in found {
+            if filter.matches(&resource) {
+                if total >= skip && (out.len() as i64) < count {
+                    out.push(resource);
+                }
+                total += 1;
+            }
+        }
+        if read < SCAN_CHUNK {
+            break;
+        }
+        offset += read;
+    }
+    Ok((total, out))
+}
+
+const SCAN_CHUNK: i64 = 200;
+
+fn page(
+    conn: &mut DbConnection,
+    call: &Call,
+    name: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<Value>, ScimError> {
+    let org_id = &call.token.org_id;
+    let mut out = Vec::new();
+    for (group, external_id) in scim::groups(conn, org_id, name, offset, limit)? {
+        let members = scim::group_members(conn, org_id, &group.id)?;
+        out.push(to_json(
+            &group,
+            external_id.as_deref(),
+            &members,
+            &call.base,
+        ));
+    }
+    Ok(out)
+}
+
+fn writer(call: &Call) -> Result<Actor, ScimError> {
+    let actor = call.token.as_actor();
+    members::require(&actor, Permission::GroupsManage)?;
+    Ok(actor)
+}
+
+fn taken(name: &str) -> ScimError {
+    ScimError::Uniqueness(format!(
+        "A group named {name:?} already exists in this organization."
+    ))
+}
+
+fn event(action: &'static str, call: &Call, actor: &Actor, group: (&str, &str)) -> Event {
+    Event::new(action, &call.origin)
+        .org(&call.token.org_id)
+        .actor(&actor.user_id, &actor.email)
+        .target("group", group.0, group.1)
+}
+
+pub fn create(conn: &mut DbConnection, call: &Call, body: &Value) -> Result<Value, ScimError> {
+    let actor = writer(call)?;
+    let input = read_input(body)?;
+    let org_id = call.token.org_id.clone();
+    let id = in_org(conn, &org_id, |conn| {
+        if groups::name_taken(conn, &org_id, &input.display_name, None)? {
+            return Err(taken(&input.display_name));
+        }
+        let id = groups::insert(conn, &org_id, &input.display_name, "", None, None)?;
+        scim::set_group_external_id(conn, &org_id, &id, input.external_id.as_deref())?;
+        audit::record(
+            conn,
+            &event("group.created", call, &actor, (&id, &input.display_name))
+                .details(json!({ "via": "scim", "external_id": input.external_id })),
+        )?;
+        let group = groups::find(conn, &org_id, &id)?.ok_or(ScimError::NotFound)?;
+        set_members(conn, call, &actor, &group, &input.members)?;
+        Ok(id)
+    })?;
+    get(conn, call, &id)
+}
+
+/// The group, if the token may manage it: not one granting a role above its own.
+fn load(conn: &mut DbConnection, call: &Call, actor: &Actor, id: &str) -> Result<Group, ScimError> {
+    let group = groups::find(conn, &call.token.org_id, id)?.ok_or(ScimError::NotFound)?;
+    if let Some(role_id) = &group.role_id
+        && let Some(role) = roles::find(conn, &call.token.org_id, role_id)?
+        && !actor.standing().may_grant(role.rank)
+    {
+        return Err(ScimError::Forbidden(
+            "This group grants a role above the token's own.".into(),
+        ));
+    }
+    Ok(group)
+}
+
+pub fn replace(
+    conn: &mut DbConnection,
+    call: &Call,
+    id: &str,
+    if_match: Option<&str>,
+    body: &Value,
+) -> Result<Value, ScimError> {
+    let input = read_input(body)?;
+    update(conn, call, id, if_match, |_| Ok(input))
+}
+
+/// Applies a PATCH request's operations (all or none) in one transaction.
+pub fn patch(
+    conn: &mut DbConnection,
+    call: &Call,
+    id: &str,
+    if_match: Option<&str>,
+    ops: &[PatchOp],
+) -> Result<Value, ScimError> {
+    update(conn, call, id, if_match, |current| {
+        let mut patched = current.clone();
+        apply_patch(&mut patched, ops)?;
+        read_input(&patched)
+    })
+}
+
+/// Changes the group to what `change` makes of its current representation, in one
+/// transaction holding the organization.
+pub fn update(
+    conn: &mut DbConnection,
+    call: &Call,
+    id: &str,
+    if_match: Option<&str>,
+    change: impl FnOnce(&Value) -> Result<GroupInput, ScimError>,
+) -> Result<Value, ScimError> {
+    let actor = writer(call)?;
+    let org_id = call.token.org_id.clone();
+    in_org(conn, &org_id, |conn| {
+        let group = load(conn, call, &actor, id)?;
+        let current = get(conn, call, id)?;
+        check_version(&current, if_match)?;
+        let input = change(&current)?;
+        let old_external = get_ci(&current, "externalId").and_then(Value::as_str);
+        if input.display_name != group.name || input.external_id.as_deref() != old_external {
+            if groups::name_taken(conn, &org_id, &input.display_name, Some(&group.id))? {
+                return Err(taken(&input.display_name));
+            }
+            groups::update(
+                conn,
+                &org_id,
+                &group.id,
+                &input.display_name,
+                &group.description,
+                group.role_id.as_deref(),
+                group.owner_id.as_deref(),
+            )?;
+            scim::set_group_external_id(conn, &org_id, &group.id, input.external_id.as_deref())?;
+            audit::record(
+                conn,
+                &event(
+                    "group.updated",
+                    call,
+                    &actor,
+                    (&group.id, &input.display_name),
+                )
+                .details(json!({
+                    "old_name": group.name,
+                    "external_id": input.external_id,
+                    "via": "scim",
+                })),
+            )?;
+        }
+        set_members(conn, call, &actor, &group, &input.members)?;
+        Ok(())
+    })?;
+    get(conn, call, id)
+}
+
+/// Makes the group's members exactly `wanted` (user ids of the organization's members):
+/// one audit event per member added or removed. An id that is not a member here is an
+/// invalid value, whatever organization it may belong to.
+fn set_members(
+    conn: &mut DbConnection,
+    call: &Call,
+    actor: &Actor,
+    group: &Group,
+    wanted: &[String],
+) -> Result<(), ScimError> {
+    let org_id = &call.token.org_id;
+    let current: Vec<String> = scim::group_members(conn, org_id, &group.id)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    for id in current.iter().filter(|id| !wanted.contains(id)) {
+        let target = members::load_target(conn, actor, id)?;
+        groups::remove_member(conn, org_id, &group.id, id)?;
+        audit::record(
+            conn,
+            &members::group_member_event(
+                "group.member_removed",
+                actor,
+                &target,
+                group,
+                &call.origin,
+            ),
+        )?;
+    }
+    for id in wanted.iter().filter(|id| !current.contains(id)) {
+        let target = memberships::find(conn, org_id, id)?.ok_or_else(|| {
+            ScimError::InvalidValue(format!("{id:?} is not a member of this organization."))
+        })?;
+        groups::add_member(conn, org_id, &group.id, id)?;
+        audit::record(
+            conn,
+            &members::group_member_event("group.member_added", actor, &target, group, &call.origin),
+        )?;
+    }
+    members::ensure_admin_remains(conn, org_id)?;
+    Ok(())
+}
+
+pub fn delete(conn: &mut DbConnection, call: &Call, id: &str) -> Result<(), ScimError> {
+    let actor = writer(call)?;
+    crate::domain::groups::delete(conn, &actor, id, &call.origin)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_needs_a_display_name_and_members_need_values() {
+        let g = read_input(&json!({
+            "displayName": " Ops ",
+            "members": [{"value": "u1"}, {"value": "u2"}, {"value": "u1"}],
+        }))
+        .unwrap();
+        assert_eq!(g.display_name, "Ops");
+        assert_eq!(g.members, vec!["u1".to_string(), "u2".to_string()]);
+        assert!(
+            read_input(&json!({"displayName": "x"}))
+                .unwrap()
+                .members
+                .is_empty()
+        );
+        for body in [
+            json!({}),
+            json!({"displayName": ""}),
+            json!({"displayName": "x", "members": [{"display": "a"}]}),
+            json!({"displayName": "x", "members": "u1"}),
+        ] {
+            assert_eq!(
+                read_input(&body).unwrap_err().scim_type(),
+                Some("invalidValue"),
+                "{body}"
+            );
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The API tokens tab: an organization's bearer tokens for SCIM, for its Admins.
+
+use actix_session::Session;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use crate::audit::Origin;
+use crate::db::roles::Role;
+use crate::domain::FieldErrors;
+use crate::domain::api_tokens::{self as tokens, CreateForm, Created, Scope, TokenRow};
+use crate::domain::roles::Permission;
+use crate::error::AppResult;
+use crate::web::extract::OrgCtx;
+use crate::web::form::Form;
+use crate::web::layout::Layout;
+use crate::web::outcome::{done, done_or_form_again};
+use crate::web::{AppState, private, render};
+
+/// One scope checkbox of the form.
+struct ScopeChoice {
+    value: &'static str,
+    label: &'static str,
+    checked: bool,
+}
+
+/// The token just made, shown once.
+struct NewToken {
+    name: String,
+    secret: String,
+    never_expires: bool,
+}
+
+#[derive(Template)]
+#[template(path = "api_tokens/list.html")]
+struct TokensPage {
+    layout: Layout,
+    tokens: Vec<TokenRow>,
+    roles: Vec<Role>,
+    scopes: Vec<ScopeChoice>,
+    name: String,
+    expires_days: String,
+    role_id: String,
+    created: Option<NewToken>,
+    errors: FieldErrors,
+}
+
+fn scope_choices(sent: &[String]) -> Vec<ScopeChoice> {
+    Scope::ALL
+        .into_iter()
+        .map(|s| ScopeChoice {
+            value: s.as_str(),
+            label: s.label(),
+            checked: sent.iter().any(|c| c == s.as_str()),
+        })
+        .collect()
+}
+
+/// The role the form shows chosen: the one sent, else Member.
+fn chosen_role(roles: &[Role], sent: String) -> String {
+    if !sent.is_empty() {
+        return sent;
+    }
+    roles
+        .iter()
+        .find(|r| r.key == crate::domain::roles::MEMBER)
+        .map(|r| r.id.clone())
+        .unwrap_or_default()
+}
+
+/// The page; `sent` is the form as sent (refused, or just used), `created` the new token.
+async fn page(
+    state: &AppState,
+    session: &Session,
+    ctx: &OrgCtx,
+    sent: Option<(CreateForm, FieldErrors)>,
+    created: Option<NewToken>,
+) -> AppResult<TokensPage> {
+    ctx.require(Permission::OrgManage)?;
+    let (actor, now) = (ctx.actor(), state.clock.now());
+    let (tokens, roles) = state
+        .db(move |conn| {
+            Ok((
+                tokens::list(conn, &actor, now)?,
+                tokens::grantable_roles(conn, &actor)?,
+            ))
+        })
+        .await?;
+    let (form, errors) = sent.unwrap_or_default();
+    Ok(TokensPage {
+        layout: Layout::in_org(session, ctx, "API tokens", "api-tokens"),
+        tokens,
+        scopes: scope_choices(&form.scopes),
+        role_id: chosen_role(&roles, form.role_id),
+        roles,
+        name: if created.is_some() {
+            String::new()
+        } else {
+            form.name
+        },
+        expires_days: form.expires_days,
+        created,
+        errors,
+    })
+}
+
+pub async fn list_page(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+) -> AppResult<HttpResponse> {
+    Ok(private(render(
+        &page(&state, &session, &ctx, None, None).await?,
+    )))
+}
+
+/// Makes a token and shows it once, on this answer only: it is never put in the session
+/// or a redirect, so it is stored nowhere but in the page the Admin sees.
+pub async fn create(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    origin: Origin,
+    form: Form<CreateForm>,
+) -> AppResult<HttpResponse> {
+    ctx.require(Permission::OrgManage)?;
+    let (actor, sent, now) = (ctx.actor(), form.into_inner(), state.clock.now());
+    let f = sent.clone();
+    let result = state
+        .db(move |conn| Ok(tokens::create(conn, &actor, &f, now, &origin)))
+        .await?;
+    let created = match result {
+        Ok(Created { secret, token }) => NewToken {
+            name: token.name,
+            never_expires: token.expires_at.is_none(),
+            secret,
+        },
+        Err(e) => {
+            let again = |errors| page(&state, &session, &ctx, Some((sent, errors)), None);
+            return done_or_form_again(Err::<(), _>(e), |_| HttpResponse::Ok().finish(), again)
+                .await;
+        }
+    };
+    let shown = page(&state, &session, &ctx, None, Some(created)).await?;
+    Ok(private(render(&shown)))
+}
+
+pub async fn revoke(
+    state: web::Data<AppState>,
+    session: Session,
+    ctx: OrgCtx,
+    origin: Origin,
+    path: web::Path<(String, String)>,
+) -> AppResult<HttpResponse> {
+    ctx.require(Permission::OrgManage)?;
+    let (actor, id, now) = (ctx.actor(), path.into_inner().1, state.clock.now());
+    let name = state
+        .db(move |conn| Ok(tokens::revoke(conn, &actor, &id, now, &origin)?))
+        .await?;
+    Ok(done(
+        &session,
+        format!("Token {name} revoked: it no longer works."),
+        &format!("/orgs/{}/api-tokens", ctx.org.slug),
+    ))
+}

@@ -1,0 +1,146 @@
+//! Errors are SCIM Error bodies with the right status; the API has no cookies.
+
+use serde_json::json;
+
+use super::*;
+
+#[actix_web::test]
+async fn without_a_valid_token_everything_is_401_in_a_scim_body() {
+    let (app, _admin, _scim) = scim_app(&["scim"], "member").await;
+    let client = reqwest::Client::new();
+    for auth in [
+        None,
+        Some("Bearer nope"),
+        Some("Bearer pcs_AAAA"),
+        Some("Basic abc"),
+    ] {
+        let mut request = client.get(app.url("/scim/v2/Users"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{auth:?}");
+        assert!(
+            response.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
+        assert_eq!(response.headers()["content-type"], "application/scim+json");
+        let body: serde_json::Value =
+            serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        assert_eq!(body["status"], "401");
+        assert_eq!(
+            body["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+    }
+    let discovery = client
+        .get(app.url("/scim/v2/ServiceProviderConfig"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovery.status(), 401);
+}
+
+#[actix_web::test]
+async fn a_session_cookie_does_not_open_the_api_and_none_is_ever_set() {
+    let (app, admin, scim) = scim_app(&["scim"], "member").await;
+    let cookie = admin.session_cookie().expect("signed in");
+    let with_cookie = reqwest::Client::new()
+        .get(app.url("/scim/v2/Users"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_cookie.status(), 401);
+    assert!(with_cookie.headers().get("set-cookie").is_none());
+    for answer in [
+        scim.get("/Users").await,
+        scim.post("/Users", &json!({"userName": "c@example.com"}))
+            .await,
+        scim.get("/ServiceProviderConfig").await,
+        scim.get("/Nothing").await,
+    ] {
+        assert!(
+            answer.headers.get("set-cookie").is_none(),
+            "{:?}",
+            answer.headers
+        );
+    }
+}
+
+#[actix_web::test]
+async fn bad_requests_get_the_right_scim_type() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let bad_filter = scim.get("/Users?filter=userName%20eq").await;
+    assert_eq!(bad_filter.status, 400);
+    assert_eq!(bad_filter.scim_type(), Some("invalidFilter"));
+    let bad_number = scim.get("/Users?count=many").await;
+    assert_eq!(bad_number.status, 400);
+    assert_eq!(bad_number.scim_type(), Some("invalidValue"));
+
+    let raw = reqwest::Client::new()
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&scim.token)
+        .header("content-type", "application/scim+json")
+        .body("{\"userName\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    let body: serde_json::Value = serde_json::from_str(&raw.text().await.unwrap()).unwrap();
+    assert_eq!(body["scimType"], "invalidSyntax");
+
+    let no_name = scim
+        .post("/Users", &json!({"name": {"givenName": "X"}}))
+        .await;
+    assert_eq!(no_name.status, 400);
+    assert_eq!(no_name.scim_type(), Some("invalidValue"));
+    let bad_op = scim
+        .patch(
+            "/Users/whatever",
+            &patch_body(json!([{"op": "frobnicate", "path": "active"}])),
+        )
+        .await;
+    assert_eq!(bad_op.status, 400, "{}", bad_op.body);
+
+    let missing = scim.get("/Users/no-such-id").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body["status"], "404");
+    assert_eq!(scim.get("/Widgets").await.status, 404);
+    let wrong = scim.delete("/ServiceProviderConfig").await;
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.body["status"], "405");
+    assert_eq!(scim.put("/Users", &json!({})).await.status, 405);
+}
+
+#[actix_web::test]
+async fn a_body_over_the_limit_is_413_and_nothing_is_made() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let huge = json!({"userName": "big@example.com", "padding": "x".repeat(2 * 1024 * 1024)});
+    let refused = scim.post("/Users", &huge).await;
+    assert_eq!(refused.status, 413);
+    assert_eq!(refused.body["status"], "413");
+    assert_eq!(app.count("memberships"), 1);
+}
+
+#[actix_web::test]
+async fn discovery_documents_are_served() {
+    let (_app, _admin, scim) = scim_app(&["read"], "member").await;
+    let config = scim.get("/ServiceProviderConfig").await;
+    assert_eq!(config.status, 200);
+    assert_eq!(config.headers["content-type"], "application/scim+json");
+    assert_eq!(config.body["patch"]["supported"], true);
+    let types = scim.get("/ResourceTypes").await;
+    assert_eq!(types.status, 200);
+    assert_eq!(scim.get("/ResourceTypes/User").await.status, 200);
+    let schemas = scim.get("/Schemas").await;
+    assert_eq!(schemas.status, 200);
+    assert_eq!(
+        scim.get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:User")
+            .await
+            .status,
+        200
+    );
+}

@@ -1,0 +1,149 @@
+//! Groups: the organization's groups, unique names, members added, removed, replaced.
+
+use serde_json::json;
+
+use super::*;
+
+fn member_ids(group: &Answer) -> Vec<String> {
+    let mut ids: Vec<String> = group.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[actix_web::test]
+async fn groups_are_created_listed_renamed_and_deleted() {
+    let (app, admin, scim) = scim_app(&["scim"], "member").await;
+    let a = scim.create_user("a@example.com").await;
+    let made = scim
+        .post(
+            "/Groups",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Engineering",
+                "externalId": "grp-1",
+                "members": [{"value": a}],
+            }),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let gid = made.id();
+    assert_eq!(made.body["externalId"], "grp-1");
+    assert_eq!(member_ids(&made), [a.clone()]);
+    let page = admin.get(&format!("/orgs/my-org/groups/{gid}")).await;
+    assert!(page.body.contains("Engineering") && page.body.contains("a@example.com"));
+    let user = scim.get(&format!("/Users/{a}")).await;
+    assert_eq!(user.body["groups"][0]["value"], gid.as_str());
+    assert_eq!(user.body["groups"][0]["display"], "Engineering");
+
+    let dup = scim
+        .post("/Groups", &json!({"displayName": "Engineering"}))
+        .await;
+    assert_eq!(dup.status, 409);
+    assert_eq!(dup.scim_type(), Some("uniqueness"));
+
+    let found = scim
+        .get("/Groups?filter=displayName%20eq%20%22Engineering%22&excludedAttributes=members")
+        .await;
+    assert_eq!(found.total(), 1);
+    assert!(found.body["Resources"][0].get("members").is_none());
+
+    let renamed = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            &patch_body(json!([{"op": "replace", "path": "displayName", "value": "Platform"}])),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(renamed.body["displayName"], "Platform");
+    assert_eq!(member_ids(&renamed), [a.clone()], "members untouched");
+
+    assert_eq!(scim.delete(&format!("/Groups/{gid}")).await.status, 204);
+    assert_eq!(scim.get(&format!("/Groups/{gid}")).await.status, 404);
+    let actions: Vec<String> = app
+        .audit_actions("my-org")
+        .into_iter()
+        .filter(|(_, actor, _)| actor.as_deref() == Some("token:Okta"))
+        .map(|(a, _, _)| a)
+        .collect();
+    for action in [
+        "group.created",
+        "group.member_added",
+        "group.updated",
+        "group.deleted",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn members_are_added_removed_and_replaced() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let a = scim.create_user("a@example.com").await;
+    let b = scim.create_user("b@example.com").await;
+    let c = scim.create_user("c@example.com").await;
+    let gid = scim
+        .post("/Groups", &json!({"displayName": "Ops"}))
+        .await
+        .id();
+    let path = format!("/Groups/{gid}");
+    let added = scim
+        .patch(
+            &path,
+            &patch_body(
+                json!([{"op": "Add", "path": "members", "value": [{"value": a}, {"value": b}]}]),
+            ),
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    let mut want = vec![a.clone(), b.clone()];
+    want.sort();
+    assert_eq!(member_ids(&added), want);
+    let replaced = scim
+        .patch(
+            &path,
+            &patch_body(json!([{"op": "replace", "path": "members", "value": [{"value": c}]}])),
+        )
+        .await;
+    assert_eq!(member_ids(&replaced), [c.clone()]);
+    let put = scim
+        .put(
+            &path,
+            &json!({"displayName": "Ops", "members": [{"value": a}, {"value": c}]}),
+        )
+        .await;
+    let mut want = vec![a.clone(), c.clone()];
+    want.sort();
+    assert_eq!(member_ids(&put), want);
+    let emptied = scim
+        .patch(
+            &path,
+            &patch_body(json!([{"op": "remove", "path": "members"}])),
+        )
+        .await;
+    assert_eq!(emptied.status, 200, "{}", emptied.body);
+    assert!(member_ids(&emptied).is_empty());
+}
+
+#[actix_web::test]
+async fn a_member_of_another_organization_cannot_be_put_in_a_group() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    app.create_org("other-org", "Other Org");
+    let stranger = app.add_member("other-org", "s@example.com", "S", "T", "member", false);
+    let refused = scim
+        .post(
+            "/Groups",
+            &json!({"displayName": "Ops", "members": [{"value": stranger}]}),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.scim_type(), Some("invalidValue"));
+    assert_eq!(app.count("groups"), 0, "nothing made");
+}

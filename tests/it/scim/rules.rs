@@ -1,0 +1,156 @@
+//! The portal's rules hold through SCIM: the last admin, rank limits, read-only tokens,
+//! and tenant isolation.
+
+use serde_json::json;
+
+use super::*;
+
+#[actix_web::test]
+async fn deactivating_or_deleting_the_last_admin_is_a_409_that_says_why() {
+    let (app, _admin, scim) = scim_app(&["scim"], "admin").await;
+    let admin = app.user_id(ADMIN_EMAIL);
+    let before = app.audit_actions("my-org").len();
+    let refused = scim
+        .patch(
+            &format!("/Users/{admin}"),
+            &patch_body(json!([{"op": "replace", "value": {"active": false}}])),
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.detail().contains("at least one active admin"),
+        "{}",
+        refused.body
+    );
+    let deleted = scim.delete(&format!("/Users/{admin}")).await;
+    assert_eq!(deleted.status, 409);
+    assert!(deleted.detail().contains("at least one active admin"));
+    assert_eq!(
+        app.membership_status("my-org", &admin).as_deref(),
+        Some("active")
+    );
+    assert_eq!(
+        app.audit_actions("my-org").len(),
+        before,
+        "nothing recorded"
+    );
+}
+
+#[actix_web::test]
+async fn a_token_acts_no_higher_than_its_role() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let admin = app.user_id(ADMIN_EMAIL);
+    let manager = app.add_member("my-org", "mo@example.com", "Mo", "M", "manager", false);
+    for id in [&admin, &manager] {
+        let refused = scim
+            .patch(
+                &format!("/Users/{id}"),
+                &patch_body(json!([{"op": "replace", "path": "active", "value": false}])),
+            )
+            .await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert_eq!(scim.delete(&format!("/Users/{id}")).await.status, 403);
+    }
+    assert_eq!(
+        app.membership_status("my-org", &manager).as_deref(),
+        Some("active")
+    );
+    // New members get the token's role, never more.
+    let made = scim.create_user("new@example.com").await;
+    assert_eq!(app.member_role("my-org", &made).as_deref(), Some("member"));
+}
+
+#[actix_web::test]
+async fn a_read_token_reads_and_changes_nothing() {
+    let (app, admin, scim) = scim_app(&["scim"], "member").await;
+    let id = scim.create_user("r@example.com").await;
+    let reader = Scim::new(
+        &app,
+        &crate::api_tokens::admin_token(&app, &admin, &["read"], "member").await,
+    );
+    assert_eq!(reader.get(&format!("/Users/{id}")).await.status, 200);
+    assert_eq!(reader.get("/Users").await.status, 200);
+    let refused = reader
+        .post("/Users", &json!({"userName": "x@example.com"}))
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let patch = patch_body(json!([{"op": "replace", "value": {"active": false}}]));
+    assert_eq!(
+        reader.patch(&format!("/Users/{id}"), &patch).await.status,
+        403
+    );
+    assert_eq!(reader.delete(&format!("/Users/{id}")).await.status, 403);
+    assert_eq!(
+        app.membership_status("my-org", &id).as_deref(),
+        Some("active")
+    );
+}
+
+#[actix_web::test]
+async fn a_token_of_one_organization_never_reads_or_changes_another() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let mine = scim.create_user("mine@example.com").await;
+    app.create_org("other-org", "Other Org");
+    let theirs = app.add_member("other-org", "theirs@example.com", "T", "O", "member", false);
+    app.add_member("other-org", "boss@example.com", "B", "O", "admin", false);
+    let shared = app.add_member("other-org", "mine@example.com", "M", "E", "member", false);
+    assert_eq!(shared, mine, "one account in both organizations");
+
+    let other_token = portcullis::domain::api_tokens::create_from_cli(
+        &mut app.conn(),
+        "other-org",
+        "Other IdP",
+        &["scim".into()],
+        Some("admin"),
+        None,
+    )
+    .unwrap()
+    .secret;
+    let other = Scim::new(&app, &other_token);
+
+    for (client, foreign) in [(&scim, &theirs), (&other, &app.user_id(ADMIN_EMAIL))] {
+        let path = format!("/Users/{foreign}");
+        assert_eq!(client.get(&path).await.status, 404);
+        let patch = patch_body(json!([{"op": "replace", "value": {"active": false}}]));
+        assert_eq!(client.patch(&path, &patch).await.status, 404);
+        assert_eq!(
+            client
+                .put(&path, &json!({"userName": "x@example.com"}))
+                .await
+                .status,
+            404
+        );
+        assert_eq!(client.delete(&path).await.status, 404);
+    }
+    let listed = scim.get("/Users").await;
+    let emails: Vec<&str> = listed.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect();
+    assert!(!emails.contains(&"theirs@example.com"), "{emails:?}");
+    // The shared account: deactivated in other-org, still active here.
+    let patch = patch_body(json!([{"op": "replace", "value": {"active": false}}]));
+    assert_eq!(
+        other.patch(&format!("/Users/{mine}"), &patch).await.status,
+        200
+    );
+    assert_eq!(
+        app.membership_status("other-org", &mine).as_deref(),
+        Some("inactive")
+    );
+    assert_eq!(
+        app.membership_status("my-org", &mine).as_deref(),
+        Some("active")
+    );
+    // Its email belongs to two organizations: neither IdP may change it.
+    let moved = other
+        .patch(
+            &format!("/Users/{mine}"),
+            &patch_body(json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "moved@example.com"}])),
+        )
+        .await;
+    assert_eq!(moved.status, 400, "{}", moved.body);
+    assert_eq!(moved.scim_type(), Some("mutability"));
+}

@@ -1,0 +1,266 @@
+//! Users: create, read, list (filter, paging, projection, .search), replace, delete.
+
+use serde_json::json;
+
+use super::*;
+
+#[actix_web::test]
+async fn creating_a_user_makes_an_active_member_with_the_tokens_role() {
+    let (app, _admin, scim) = scim_app(&["scim"], "engineer").await;
+    let made = scim
+        .post(
+            "/Users",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "Ada@Example.com",
+                "externalId": "00u-ada",
+                "name": {"givenName": "Ada", "familyName": "Lovelace"},
+                "emails": [{"value": "ada@example.com", "type": "work", "primary": true}],
+                "active": true,
+            }),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.headers["content-type"], "application/scim+json");
+    let id = made.id();
+    assert_eq!(
+        made.headers["location"].to_str().unwrap(),
+        made.body["meta"]["location"].as_str().unwrap()
+    );
+    assert!(
+        made.body["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/scim/v2/Users/{id}"))
+    );
+    assert_eq!(
+        made.headers["etag"].to_str().unwrap(),
+        made.body["meta"]["version"].as_str().unwrap()
+    );
+    assert_eq!(made.body["userName"], "Ada@Example.com", "as sent");
+    assert_eq!(made.body["externalId"], "00u-ada");
+    assert_eq!(made.body["active"], true);
+    assert_eq!(made.body["name"]["familyName"], "Lovelace");
+    assert_eq!(made.body["emails"][0]["value"], "ada@example.com");
+    assert_eq!(
+        app.membership_status("my-org", &id).as_deref(),
+        Some("active")
+    );
+    assert_eq!(app.member_role("my-org", &id).as_deref(), Some("engineer"));
+    let events = app.audit_actions("my-org");
+    assert!(
+        events.contains(&(
+            "member.provisioned".into(),
+            Some("token:Okta".into()),
+            Some("ada@example.com".into())
+        )),
+        "{events:?}"
+    );
+
+    let read = scim.get(&format!("/Users/{id}")).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body, made.body);
+}
+
+#[actix_web::test]
+async fn a_duplicate_user_name_is_a_409_uniqueness() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    scim.create_user("dup@example.com").await;
+    let again = scim
+        .post("/Users", &json!({"userName": "DUP@example.com"}))
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(again.scim_type(), Some("uniqueness"));
+    assert_eq!(
+        again.body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+    // The Admin's own account is a member too.
+    let admin = scim.post("/Users", &json!({"userName": ADMIN_EMAIL})).await;
+    assert_eq!(admin.status, 409);
+    assert_eq!(app.count("memberships"), 2);
+}
+
+#[actix_web::test]
+async fn a_filter_naming_nobody_answers_200_with_zero_results() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let found = scim
+        .get("/Users?filter=userName%20eq%20%22nobody%40example.com%22")
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.total(), 0);
+    assert_eq!(found.body["Resources"], json!([]));
+    assert_eq!(
+        found.body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+    );
+}
+
+#[actix_web::test]
+async fn lists_page_in_a_stable_order_with_an_integer_total() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let mut made = Vec::new();
+    for i in 0..5 {
+        made.push(scim.create_user(&format!("p{i}@example.com")).await);
+    }
+    let filter = "filter=userName%20sw%20%22p%22";
+    let mut seen = Vec::new();
+    for start in [1, 3, 5] {
+        let page = scim
+            .get(&format!("/Users?{filter}&startIndex={start}&count=2"))
+            .await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.total(), 5);
+        assert_eq!(page.body["startIndex"], start);
+        for r in page.body["Resources"].as_array().unwrap() {
+            seen.push(r["id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(seen, made, "every member once, in creation order");
+    let all = scim.get("/Users?count=100").await;
+    assert_eq!(all.total(), 6, "the Admin and the five");
+    let none = scim.get("/Users?count=0").await;
+    assert_eq!(none.total(), 6);
+    assert_eq!(none.body["Resources"], json!([]));
+}
+
+#[actix_web::test]
+async fn filters_cover_the_attributes_idps_use() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let ada = scim.create_user("ada@example.com").await;
+    let bob = scim
+        .post(
+            "/Users",
+            &json!({"userName": "bob", "emails": [{"value": "bob@corp.example", "type": "work"}]}),
+        )
+        .await
+        .id();
+    scim.patch(
+        &format!("/Users/{bob}"),
+        &patch_body(json!([{"op": "replace", "path": "externalId", "value": "ext-bob"}])),
+    )
+    .await;
+    let ids = |a: &Answer| -> Vec<String> {
+        a.body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let q = |f: &str| format!("/Users?filter={}", percent(f));
+    assert_eq!(
+        ids(&scim.get(&q("externalId eq \"ext-bob\"")).await),
+        [bob.clone()]
+    );
+    assert_eq!(
+        ids(&scim.get(&q("emails.value co \"corp\"")).await),
+        [bob.clone()]
+    );
+    assert_eq!(
+        ids(&scim
+            .get(&q(
+                "userName ew \"@example.com\" and not (userName eq \"admin@example.com\")"
+            ))
+            .await),
+        [ada.clone()]
+    );
+    assert_eq!(ids(&scim.get(&q("externalId pr")).await), [bob.clone()]);
+    assert_eq!(
+        ids(&scim
+            .get(&q(
+                "userName eq \"ADA@example.com\" or externalId eq \"ext-bob\""
+            ))
+            .await),
+        [ada.clone(), bob.clone()]
+    );
+    assert_eq!(scim.get(&q("active eq false")).await.total(), 0);
+    assert_eq!(
+        scim.get(&q("meta.lastModified gt \"2000-01-01T00:00:00Z\""))
+            .await
+            .total(),
+        3
+    );
+    assert_eq!(scim.get(&q("displayName ne \"nobody\"")).await.total(), 3);
+}
+
+pub fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn attributes_and_search_choose_what_comes_back() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let id = scim.create_user("ada@example.com").await;
+    let slim = scim.get(&format!("/Users/{id}?attributes=userName")).await;
+    assert_eq!(slim.status, 200);
+    assert_eq!(slim.body["userName"], "ada@example.com");
+    assert!(slim.body.get("name").is_none(), "{}", slim.body);
+    assert_eq!(slim.body["id"], id.as_str());
+    let without = scim
+        .get(&format!("/Users/{id}?excludedAttributes=groups,name"))
+        .await;
+    assert!(without.body.get("name").is_none());
+    assert!(without.body.get("userName").is_some());
+    let searched = scim
+        .post(
+            "/Users/.search",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": "userName eq \"ada@example.com\"",
+                "attributes": ["userName"],
+                "startIndex": 1,
+                "count": 10,
+            }),
+        )
+        .await;
+    assert_eq!(searched.status, 200, "{}", searched.body);
+    assert_eq!(searched.total(), 1);
+    assert!(searched.body["Resources"][0].get("name").is_none());
+}
+
+#[actix_web::test]
+async fn deleting_a_user_removes_the_membership_and_keeps_the_account() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let id = scim.create_user("gone@example.com").await;
+    let deleted = scim.delete(&format!("/Users/{id}")).await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(app.membership_status("my-org", &id), None);
+    assert_eq!(app.user_id("gone@example.com"), id, "the account survives");
+    assert_eq!(scim.get(&format!("/Users/{id}")).await.status, 404);
+    assert_eq!(scim.delete(&format!("/Users/{id}")).await.status, 404);
+    assert!(app.audit_actions("my-org").contains(&(
+        "member.removed".into(),
+        Some("token:Okta".into()),
+        Some("gone@example.com".into())
+    )));
+}
+
+#[actix_web::test]
+async fn a_stale_if_match_is_refused_with_412() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let id = scim.create_user("v@example.com").await;
+    let first = scim.get(&format!("/Users/{id}")).await;
+    let version = first.headers["etag"].to_str().unwrap().to_string();
+    let body = json!({"userName": "v@example.com", "name": {"givenName": "New"}});
+    let changed = scim
+        .send(reqwest::Method::PUT, &format!("/Users/{id}"), Some(&body))
+        .await;
+    assert_eq!(changed.status, 200);
+    assert_ne!(changed.headers["etag"].to_str().unwrap(), version);
+    let stale = reqwest::Client::new()
+        .put(format!("{}/Users/{id}", scim.base))
+        .bearer_auth(&scim.token)
+        .header("if-match", &version)
+        .header("content-type", "application/scim+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+}
