@@ -25,6 +25,7 @@ mod pools;
 mod proxies;
 mod reset;
 mod roles;
+mod search;
 mod sessions;
 mod setup;
 mod smtp;
