@@ -269,8 +269,9 @@ pub enum SearchPlan {
 enum Matches {
     /// Every match, on SQLite: `memberships.rid`, the index's rowid.
     Rids(Vec<i64>),
-    /// Every match, on PostgreSQL.
-    UserIds(Vec<String>),
+    /// This many matches, on PostgreSQL: few enough that the page query hands the term
+    /// to the trigram GIN, which the planner (knowing its size) then drives from.
+    Few(usize),
     /// More than a sort-index walk would read to fill a page.
     Many,
 }
@@ -279,7 +280,7 @@ impl Matches {
     fn is_empty(&self) -> bool {
         match self {
             Matches::Rids(v) => v.is_empty(),
-            Matches::UserIds(v) => v.is_empty(),
+            Matches::Few(n) => *n == 0,
             Matches::Many => false,
         }
     }
@@ -328,17 +329,15 @@ fn search_matches(
                 .map(|r| r.rid)
                 .collect(),
         ),
-        DbConnection::Postgresql(_) => Matches::UserIds(
+        DbConnection::Postgresql(_) => Matches::Few(
             text_match_query(conn, org_id, term, cap + 1)
-                .load::<MatchedUser>(conn)?
-                .into_iter()
-                .map(|r| r.user_id)
-                .collect(),
+                .get_result::<MatchCount>(conn)?
+                .n as usize,
         ),
     };
     let n = match &found {
         Matches::Rids(v) => v.len(),
-        Matches::UserIds(v) => v.len(),
+        Matches::Few(n) => *n,
         Matches::Many => 0,
     };
     Ok(if n as i64 > cap { Matches::Many } else { found })
@@ -351,9 +350,9 @@ struct Rid {
 }
 
 #[derive(QueryableByName)]
-struct MatchedUser {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    user_id: String,
+struct MatchCount {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
 type TextMatchQuery = diesel::query_builder::BoxedSqlQuery<
@@ -385,8 +384,8 @@ fn text_match_query(conn: &DbConnection, org_id: &str, term: &str, limit: i64) -
             .bind::<BigInt, _>(limit)
         }
         DbConnection::Postgresql(_) => diesel::sql_query(
-            "SELECT user_id FROM memberships \
-             WHERE org_id = $1 AND (email || ' ' || sort_name) LIKE $2 LIMIT $3",
+            "SELECT count(*) AS n FROM (SELECT 1 FROM memberships \
+             WHERE org_id = $1 AND (email || ' ' || sort_name) LIKE $2 LIMIT $3) AS hits",
         )
         .into_boxed()
         .bind::<Text, _>(org_id.to_string())
@@ -484,8 +483,11 @@ fn run_list_page(
         (_, Some(Matches::Rids(rids))) => {
             query = query.filter(sql::<BigInt>("memberships.rid").eq_any(rids));
         }
-        (_, Some(Matches::UserIds(ids))) => {
-            query = query.filter(memberships::user_id.eq_any(ids));
+        (Some(Search::Substring(term)), Some(Matches::Few(_))) => {
+            query = query.filter(
+                sql::<Bool>("(memberships.email || ' ' || memberships.sort_name) LIKE ")
+                    .bind::<Text, _>(format!("%{}%", like_escape(term))),
+            );
         }
         (Some(Search::Substring(term)), Some(Matches::Many)) => {
             // Checked on each row the sort index yields, so the walk stops at a full page;
