@@ -5,7 +5,9 @@
 //!     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/bench cargo bench --bench users
 //!
 //! With BENCH_DATABASE_URL the database must exist and be empty. Prints the median and
-//! p99 of the first page, a deep page reached by cursor, and a substring search.
+//! p99 of the first page, a deep page reached by cursor, every search shape of issue 12
+//! (prefix, selective and common substrings, a short term), a filtered page, and what the
+//! search's choice of plan costs on its own.
 
 use std::time::{Duration, Instant};
 
@@ -103,7 +105,22 @@ async fn run(url: String, data_dir: std::path::PathBuf, members: u64) -> anyhow:
     for (label, url) in [
         ("first page", users.clone()),
         ("deep page (cursor at the middle)", deep),
-        ("search q=torvalds00", format!("{users}?q=torvalds00")),
+        ("prefix q=ada.hop", format!("{users}?q=ada.hop")),
+        (
+            "selective substring q=0123456",
+            format!("{users}?q=0123456"),
+        ),
+        (
+            "selective substring q=0012345",
+            format!("{users}?q=0012345"),
+        ),
+        ("10%-match substring q=hopper", format!("{users}?q=hopper")),
+        ("q=hopper, by name", format!("{users}?q=hopper&sort=name")),
+        (
+            "q=hopper, status=inactive",
+            format!("{users}?q=hopper&status=inactive"),
+        ),
+        ("short term q=ad", format!("{users}?q=ad")),
         (
             "filter status=inactive, newest first",
             format!("{users}?status=inactive&sort=-created"),
@@ -116,7 +133,36 @@ async fn run(url: String, data_dir: std::path::PathBuf, members: u64) -> anyhow:
             ms(timings[timings.len() * 99 / 100]),
         );
     }
-    Ok(())
+    plan_choice(&pool).await
+}
+
+/// What deciding a search's plan costs by itself: the text-index lookup, capped.
+async fn plan_choice(pool: &portcullis::db::DbPool) -> anyhow::Result<()> {
+    let pool = pool.clone();
+    actix_web::web::block(move || -> anyhow::Result<()> {
+        let mut conn = pool.get()?;
+        let org = portcullis::db::organizations::find_by_slug(&mut conn, ORG)?.expect("org");
+        for term in ["ada.hop", "0123456", "0012345", "hopper"] {
+            let mut plan = None;
+            let mut timings = Vec::with_capacity(SAMPLES);
+            for _ in 0..SAMPLES {
+                let started = Instant::now();
+                plan = Some(portcullis::db::memberships::search_plan(
+                    &mut conn, &org.id, term,
+                )?);
+                timings.push(started.elapsed());
+            }
+            timings.sort();
+            println!(
+                "plan choice q={term:<10} {:<24} median {:>7.2} ms   p99 {:>7.2} ms",
+                format!("{:?}", plan.expect("measured")),
+                ms(timings[timings.len() / 2]),
+                ms(timings[timings.len() * 99 / 100]),
+            );
+        }
+        Ok(())
+    })
+    .await?
 }
 
 async fn measure(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<Duration>> {

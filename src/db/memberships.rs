@@ -254,9 +254,194 @@ pub fn list_page(
     org_id: &str,
     filter: &ListFilter,
 ) -> QueryResult<Vec<MemberRow>> {
-    match run_list_page(conn, org_id, filter, false)? {
+    list_page_with(conn, org_id, filter, None)
+}
+
+/// The same page with a substring search's plan chosen by the caller instead of by the
+/// term (`None`): tests compare both plans' answers.
+pub fn list_page_with(
+    conn: &mut DbConnection,
+    org_id: &str,
+    filter: &ListFilter,
+    plan: Option<SearchPlan>,
+) -> QueryResult<Vec<MemberRow>> {
+    match run_list_page(conn, org_id, filter, false, plan)? {
         PageOutput::Rows(rows) => Ok(rows),
         PageOutput::Plan(_) => unreachable!("asked for rows"),
+    }
+}
+
+/// How a substring search finds its page; the term decides (issue 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchPlan {
+    /// Few members match: the text index hands over every match and only those are sorted.
+    TextIndex,
+    /// Many match: the organization's sort index is walked in page order and each row is
+    /// checked, so the walk stops after a page of matches.
+    SortIndex,
+}
+
+/// What the organization's text index answered for a term.
+enum Matches {
+    /// Every match, on SQLite: `memberships.rid`, the index's rowid.
+    Rids(Vec<i64>),
+    /// This many matches, on PostgreSQL: few enough that the page query hands the term
+    /// to the trigram GIN, which the planner (knowing its size) then drives from.
+    Few(usize),
+    /// More than a sort-index walk would read to fill a page.
+    Many,
+}
+
+impl Matches {
+    fn is_empty(&self) -> bool {
+        match self {
+            Matches::Rids(v) => v.is_empty(),
+            Matches::Few(n) => *n == 0,
+            Matches::Many => false,
+        }
+    }
+}
+
+/// The page "plan" when the text index found nothing: no page query runs.
+pub const NO_MATCH_PLAN: &str = "no match in the text index: no page query";
+
+/// Most matches the text-index plan fetches and sorts. A walk of the sort index reads
+/// about `page × members / matches` rows, so fetching up to √(page × members) matches
+/// bounds both plans by the same cost: about 2,200 at 100,000 members, 5,000 from 500,000.
+pub fn text_index_cap(members: i64) -> i64 {
+    ((50.0 * members.max(0) as f64).sqrt() as i64).clamp(200, 5_000)
+}
+
+/// The plan the term gets in this organization, as `list_page` chooses it.
+pub fn search_plan(conn: &mut DbConnection, org_id: &str, term: &str) -> QueryResult<SearchPlan> {
+    Ok(match search_matches(conn, org_id, term, None)? {
+        Matches::Many => SearchPlan::SortIndex,
+        _ => SearchPlan::TextIndex,
+    })
+}
+
+/// Asks the text index for the term's matches in the organization, at most one more
+/// than the cap: the count decides the plan, and when it is small the matches themselves
+/// are the rows of the page.
+fn search_matches(
+    conn: &mut DbConnection,
+    org_id: &str,
+    term: &str,
+    forced: Option<SearchPlan>,
+) -> QueryResult<Matches> {
+    let cap = match forced {
+        Some(SearchPlan::SortIndex) => return Ok(Matches::Many),
+        Some(SearchPlan::TextIndex) => i64::MAX - 1,
+        None => {
+            let counts = super::member_counts::by_status(conn, org_id)?;
+            text_index_cap(counts.active + counts.inactive)
+        }
+    };
+    let found = match conn {
+        DbConnection::Sqlite(_) => Matches::Rids(
+            text_match_query(conn, org_id, term, cap + 1)
+                .load::<Rid>(conn)?
+                .into_iter()
+                .map(|r| r.rid)
+                .collect(),
+        ),
+        DbConnection::Postgresql(_) => Matches::Few(
+            text_match_query(conn, org_id, term, cap + 1)
+                .get_result::<MatchCount>(conn)?
+                .n as usize,
+        ),
+    };
+    let n = match &found {
+        Matches::Rids(v) => v.len(),
+        Matches::Few(n) => *n,
+        Matches::Many => 0,
+    };
+    Ok(if n as i64 > cap { Matches::Many } else { found })
+}
+
+#[derive(QueryableByName)]
+struct Rid {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    rid: i64,
+}
+
+#[derive(QueryableByName)]
+struct MatchCount {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+type TextMatchQuery = diesel::query_builder::BoxedSqlQuery<
+    'static,
+    super::MultiBackend,
+    diesel::query_builder::SqlQuery,
+>;
+
+/// The term's matches in the organization, from the text index alone. On SQLite one
+/// quoted MATCH phrase per column: FTS5 reads `%`, `_` and `\\` inside it as themselves
+/// (where `LIKE ... ESCAPE` would turn its trigram acceleration off) and intersects the
+/// organization's posting list with the term's. On PostgreSQL an escaped LIKE, which the
+/// trigram GIN serves with the organization as its first key.
+fn text_match_query(conn: &DbConnection, org_id: &str, term: &str, limit: i64) -> TextMatchQuery {
+    use diesel::sql_types::{BigInt, Text};
+    match conn {
+        DbConnection::Sqlite(_) => {
+            let quoted = |t: &str| format!("\"{}\"", t.replace('"', "\"\""));
+            let phrase = format!(
+                "org_tag : {} AND text : {}",
+                quoted(&search_tag(org_id)),
+                quoted(term)
+            );
+            diesel::sql_query(
+                "SELECT rowid AS rid FROM member_search WHERE member_search MATCH ? LIMIT ?",
+            )
+            .into_boxed()
+            .bind::<Text, _>(phrase)
+            .bind::<BigInt, _>(limit)
+        }
+        DbConnection::Postgresql(_) => diesel::sql_query(
+            "SELECT count(*) AS n FROM (SELECT 1 FROM memberships \
+             WHERE org_id = $1 AND (email || ' ' || sort_name) LIKE $2 LIMIT $3) AS hits",
+        )
+        .into_boxed()
+        .bind::<Text, _>(org_id.to_string())
+        .bind::<Text, _>(format!("%{}%", like_escape(term)))
+        .bind::<BigInt, _>(limit),
+    }
+}
+
+/// The organization's key in the SQLite text index: one trigram, three CJK ideographs
+/// spelling the last nine hex digits of its id (a phrase of the whole id was 34 trigrams,
+/// each a posting list as long as the organization). The migration
+/// `2026-12-01-100001_member_search_org_tag` computes the same in SQL.
+pub fn search_tag(org_id: &str) -> String {
+    const HEX: &str = "0123456789abcdef";
+    let chars: Vec<char> = org_id.chars().collect();
+    // SQL's `instr(HEX, lower(substr(id, -k, 1)))`: 1–16 for a hex digit, 1 for a
+    // position before the start (an empty string), 0 for anything else.
+    let digit = |from_end: usize| -> u32 {
+        match chars.len().checked_sub(from_end).map(|i| chars[i]) {
+            None => 1,
+            Some(c) => HEX.find(c.to_ascii_lowercase()).map_or(0, |i| i as u32 + 1),
+        }
+    };
+    [9, 6, 3]
+        .iter()
+        .map(|&k| {
+            let code = 0x4E00 + 289 * digit(k) + 17 * digit(k - 1) + digit(k - 2);
+            char::from_u32(code).expect("a CJK ideograph")
+        })
+        .collect()
+}
+
+/// The organization filter of the page query. When the text index already gave the rows
+/// (SQLite rowids), a unary `+` keeps SQLite from walking an organization index instead:
+/// without statistics it guesses ten rows per organization and would check every member
+/// against the list, the plan that made selective searches scan the organization.
+fn org_scope(matches: Option<&Matches>) -> &'static str {
+    match matches {
+        Some(Matches::Rids(_)) => "+memberships.org_id = ",
+        _ => "memberships.org_id = ",
     }
 }
 
@@ -271,16 +456,28 @@ fn run_list_page(
     org_id: &str,
     filter: &ListFilter,
     explain: bool,
+    forced: Option<SearchPlan>,
 ) -> QueryResult<PageOutput> {
     use super::schema::users;
     use diesel::dsl::sql;
-    use diesel::sql_types::{Bool, Text, Timestamp};
+    use diesel::sql_types::{BigInt, Bool, Text, Timestamp};
 
     let backend = super::backend(conn);
+    let matches = match &filter.search {
+        Some(Search::Substring(term)) => Some(search_matches(conn, org_id, term, forced)?),
+        _ => None,
+    };
+    if matches.as_ref().is_some_and(Matches::is_empty) {
+        return Ok(if explain {
+            PageOutput::Plan(vec![NO_MATCH_PLAN.to_string()])
+        } else {
+            PageOutput::Rows(Vec::new())
+        });
+    }
     let mut query = memberships::table
         .inner_join(users::table)
         .inner_join(roles::table)
-        .filter(memberships::org_id.eq(org_id.to_string()))
+        .filter(sql::<Bool>(org_scope(matches.as_ref())).bind::<Text, _>(org_id.to_string()))
         .select((
             Membership::as_select(),
             super::users::User::as_select(),
@@ -303,22 +500,28 @@ fn run_list_page(
     if let Some(method) = &filter.auth_method {
         query = query.filter(users::auth_method.eq(method.clone()));
     }
-    match (&filter.search, backend) {
-        (Some(Search::Substring(term)), super::Backend::Sqlite) => {
-            // Both columns in one MATCH: FTS5 intersects the organization's postings with
-            // the term's inside the index, instead of filtering every match afterwards.
-            let quoted = |t: &str| format!("\"{}\"", t.replace('"', "\"\""));
-            let query_text = format!("org_id : {} AND text : {}", quoted(org_id), quoted(term));
-            query = query.filter(
-                sql::<Bool>("memberships.rid IN (SELECT rowid FROM member_search WHERE member_search MATCH ")
-                    .bind::<Text, _>(query_text)
-                    .sql(")"),
-            );
+    match (&filter.search, matches) {
+        (_, Some(Matches::Rids(rids))) => {
+            query = query.filter(sql::<BigInt>("memberships.rid").eq_any(rids));
         }
-        (Some(Search::Substring(term)), super::Backend::Postgres) => {
+        (Some(Search::Substring(term)), Some(Matches::Few(_))) => {
             query = query.filter(
                 sql::<Bool>("(memberships.email || ' ' || memberships.sort_name) LIKE ")
                     .bind::<Text, _>(format!("%{}%", like_escape(term))),
+            );
+        }
+        (Some(Search::Substring(term)), Some(Matches::Many)) => {
+            // Checked on each row the sort index yields, so the walk stops at a full page;
+            // a plain string search reads `%`, `_`, `\` and `"` as themselves.
+            let find = match backend {
+                super::Backend::Sqlite => "instr(",
+                super::Backend::Postgres => "strpos(",
+            };
+            query = query.filter(
+                sql::<Bool>(find)
+                    .sql("memberships.email || ' ' || memberships.sort_name, ")
+                    .bind::<Text, _>(term.clone())
+                    .sql(") > 0"),
             );
         }
         (Some(Search::Prefix(term)), _) => {
@@ -332,7 +535,7 @@ fn run_list_page(
                     .or(memberships::sort_name.like(word).escape('\\')),
             );
         }
-        (None, _) => {}
+        (_, _) => {}
     }
     let column = match filter.sort {
         SortKey::Email => "memberships.email",
@@ -616,7 +819,7 @@ pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(S
             after: None,
             limit: 51,
         };
-        let PageOutput::Plan(lines) = run_list_page(conn, org_id, &filter, true)? else {
+        let PageOutput::Plan(lines) = run_list_page(conn, org_id, &filter, true, None)? else {
             unreachable!("asked for a plan")
         };
         plans.push((sort, lines.join("\n")));
@@ -624,7 +827,8 @@ pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(S
     Ok(plans)
 }
 
-/// The database's plan for a substring search of the Users tab.
+/// The database's plans for a substring search of the Users tab sorted by email: the
+/// text-index lookup, then the page query.
 pub fn explain_search(conn: &mut DbConnection, org_id: &str, term: &str) -> QueryResult<String> {
     let filter = ListFilter {
         search: Some(Search::Substring(term.to_string())),
@@ -637,10 +841,45 @@ pub fn explain_search(conn: &mut DbConnection, org_id: &str, term: &str) -> Quer
         after: None,
         limit: 51,
     };
-    let PageOutput::Plan(lines) = run_list_page(conn, org_id, &filter, true)? else {
+    let plan = explain_page(conn, org_id, &filter)?;
+    let lookup = plan.search.map(|(_, lines)| lines).unwrap_or_default();
+    Ok(format!("{lookup}\n{}", plan.page))
+}
+
+/// What the database plans for one page of the Users tab.
+#[derive(Debug)]
+pub struct PagePlan {
+    /// For a substring search: the plan the term got, and the text-index lookup that
+    /// chose it.
+    pub search: Option<(SearchPlan, String)>,
+    /// The page query.
+    pub page: String,
+}
+
+/// The database's plans for the page `filter` asks for, as `list_page` would run it:
+/// tests use it to prove each search shape is served by the index meant for it.
+pub fn explain_page(
+    conn: &mut DbConnection,
+    org_id: &str,
+    filter: &ListFilter,
+) -> QueryResult<PagePlan> {
+    let search = match &filter.search {
+        Some(Search::Substring(term)) => {
+            let plan = search_plan(conn, org_id, term)?;
+            let counts = super::member_counts::by_status(conn, org_id)?;
+            let cap = text_index_cap(counts.active + counts.inactive);
+            let lookup = text_match_query(conn, org_id, term, cap + 1);
+            Some((plan, super::explain(conn, lookup)?.join("\n")))
+        }
+        _ => None,
+    };
+    let PageOutput::Plan(lines) = run_list_page(conn, org_id, filter, true, None)? else {
         unreachable!("asked for a plan")
     };
-    Ok(lines.join("\n"))
+    Ok(PagePlan {
+        search,
+        page: lines.join("\n"),
+    })
 }
 
 /// (user id, organization name, role name, status) for a page of accounts.

@@ -16,6 +16,9 @@ use crate::db::{self, DbConnection};
 
 pub const MAX_SEARCH_CHARS: usize = 100;
 
+/// Shown under the search box when a term is too short for the trigram index.
+pub const SHORT_SEARCH_HINT: &str = "Fewer than 3 characters match only the start of an email or name; type 3 or more to match anywhere.";
+
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct ListParams {
     pub q: Option<String>,
@@ -261,6 +264,8 @@ pub struct UsersList {
     pub inactive_count: String,
     pub can_manage: bool,
     pub notice: Option<String>,
+    /// Why a short search only matched the start of emails and names.
+    pub search_hint: Option<&'static str>,
     /// Where the next page starts, when there is one.
     pub next: Option<Cursor>,
     /// Where the previous page ends, when there is one; `Some(None)` means the first page.
@@ -350,6 +355,7 @@ pub fn load_page(
             .map(|p| p.to_string())
             .or(unknown_role)
             .or(parse_auth(params.auth.as_deref()).err().map(str::to_string)),
+        search_hint: matches!(filter.search, Some(Search::Prefix(_))).then_some(SHORT_SEARCH_HINT),
         next,
         previous,
         start,

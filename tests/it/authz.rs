@@ -323,7 +323,8 @@ async fn member_search_is_scoped_to_the_organization_inside_the_index() {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let query = format!("org_id : \"{org}\" AND text : \"hopper\"");
+        let tag = portcullis::db::memberships::search_tag(&org);
+        let query = format!("org_tag : \"{tag}\" AND text : \"hopper\"");
         let found = diesel::sql_query(
             "SELECT COUNT(*) AS n FROM member_search WHERE member_search MATCH ?",
         )

@@ -29,6 +29,7 @@ mod proxies;
 mod reset;
 mod roles;
 mod scim;
+mod search;
 mod sessions;
 mod setup;
 mod smtp;

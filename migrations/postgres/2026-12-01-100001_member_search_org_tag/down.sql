@@ -1,0 +1,1 @@
+ALTER INDEX memberships_search_idx RESET (fastupdate);

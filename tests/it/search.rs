@@ -1,0 +1,408 @@
+//! Member search on the Users tab (issue 12, item 2): the term chooses between the text
+//! index and the sort index, both give the same answer, and odd characters are literal.
+
+use diesel::prelude::*;
+use portcullis::db::DbConnection;
+use portcullis::db::memberships::{
+    self, Cursor, ListFilter, MemberRow, Search, SearchPlan, SortKey,
+};
+
+use crate::helpers::*;
+
+const ORG: &str = "my-org";
+/// Enough members that a common term has more matches than the text-index plan
+/// fetches (the cap is √(50 × members), about 390 here).
+const SEEDED: u64 = 3_000;
+
+/// `SEEDED` demo members (every tenth inactive, roles varied) on top of the admin.
+fn seed(app: &TestApp) {
+    portcullis::seed_members::seed_members(&mut app.conn(), ORG, SEEDED, |_| {}).unwrap();
+}
+
+fn filter(term: &str, sort: SortKey, descending: bool) -> ListFilter {
+    ListFilter {
+        search: portcullis::domain::member_list::parse_search(Some(term)),
+        status: None,
+        role_id: None,
+        auth_method: None,
+        access_ends_by: None,
+        sort,
+        descending,
+        after: None,
+        limit: 51,
+    }
+}
+
+const SORTS: [(SortKey, bool); 5] = [
+    (SortKey::Email, false),
+    (SortKey::Email, true),
+    (SortKey::Name, false),
+    (SortKey::Created, true),
+    (SortKey::LastActive, false),
+];
+
+/// Seeded emails are `first.lastNNNNNNN.run@demo.example`: `0001234` is one member,
+/// `example` every one of them.
+const RARE: &str = "0001234";
+const COMMON: &str = "example";
+
+/// Every line of a plan, lower-cased, for the assertions below.
+fn lower(plan: &str) -> String {
+    plan.to_lowercase()
+}
+
+fn assert_no_full_scan(plan: &str, what: &str) {
+    let plan = lower(plan);
+    assert!(!plan.contains("scan memberships"), "{what}: {plan}");
+    assert!(!plan.contains("seq scan"), "{what}: {plan}");
+}
+
+fn has_sort(plan: &str) -> bool {
+    lower(plan).lines().any(|l| {
+        let l = l.trim_start().trim_start_matches("->").trim_start();
+        l.starts_with("sort ") || l.contains("temp b-tree for order by")
+    })
+}
+
+/// The page walks an organization index in page order: no sort, no scan.
+fn assert_walks_sort_index(plan: &str, what: &str) {
+    assert_no_full_scan(plan, what);
+    assert!(lower(plan).contains("memberships_org_"), "{what}: {plan}");
+    assert!(!has_sort(plan), "{what}: {plan}");
+}
+
+/// The page reads only the text index's matches and sorts just those.
+fn assert_reads_matches_only(plan: &str, postgres: bool, what: &str) {
+    if plan == memberships::NO_MATCH_PLAN {
+        return;
+    }
+    assert_no_full_scan(plan, what);
+    let plan = lower(plan);
+    if postgres {
+        // From the trigram GIN with the organization as its first key.
+        assert!(
+            plan.contains("bitmap index scan on memberships_search_idx"),
+            "{what}: {plan}"
+        );
+        assert!(plan.contains("index cond: ((org_id = "), "{what}: {plan}");
+    } else {
+        assert!(plan.contains("using integer primary key"), "{what}: {plan}");
+    }
+    assert!(!plan.contains("memberships_org_"), "{what}: {plan}");
+}
+
+/// The lookup that chose the plan came from the organization's text index. For a common
+/// term PostgreSQL may instead walk the organization's primary key until the cap is
+/// passed, which reads no more rows than that and none of another organization.
+fn assert_lookup_uses_text_index(lookup: &str, postgres: bool, common: bool, what: &str) {
+    let lookup = lower(lookup);
+    if postgres && common && lookup.contains("index scan using memberships_pkey") {
+        assert!(lookup.contains("limit"), "{what}: {lookup}");
+        assert!(lookup.contains("index cond: (org_id ="), "{what}: {lookup}");
+    } else if postgres {
+        assert!(
+            lookup.contains("memberships_search_idx"),
+            "{what}: {lookup}"
+        );
+        assert!(
+            lookup.contains("index cond: ((org_id ="),
+            "the organization is a key of the index: {what}: {lookup}"
+        );
+    } else {
+        assert!(
+            lookup.contains("member_search virtual table"),
+            "{what}: {lookup}"
+        );
+    }
+    assert!(!lookup.contains("seq scan"), "{what}: {lookup}");
+}
+
+#[actix_web::test]
+async fn every_search_shape_is_served_by_the_index_meant_for_it() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    seed(&app);
+    let org = app.org_id(ORG);
+    let postgres = app.db.is_postgres();
+    let mut conn = app.conn();
+    if postgres {
+        // A one-organization table of 3,000 rows, every one matching `example`, makes
+        // reading the heap until the cap the cheapest lookup; ask what serves it when
+        // the table also holds other organizations, as the existing plan tests do.
+        diesel::connection::SimpleConnection::batch_execute(&mut *conn, "SET enable_seqscan = off")
+            .unwrap();
+    }
+    let engineer = app.role_id(ORG, "engineer");
+    let cursor_of = |conn: &mut DbConnection, f: &ListFilter| -> Option<Cursor> {
+        let rows = memberships::list_page(conn, &org, f).unwrap();
+        rows.get(9).map(|r| r.cursor(f.sort))
+    };
+
+    assert_eq!(
+        memberships::search_plan(&mut conn, &org, RARE).unwrap(),
+        SearchPlan::TextIndex
+    );
+    assert_eq!(
+        memberships::search_plan(&mut conn, &org, "hopper0001").unwrap(),
+        SearchPlan::TextIndex
+    );
+    assert_eq!(
+        memberships::search_plan(&mut conn, &org, COMMON).unwrap(),
+        SearchPlan::SortIndex
+    );
+
+    for (sort, descending) in SORTS {
+        for (status, role) in [
+            (None, None),
+            (Some("inactive".to_string()), None),
+            (None, Some(engineer.clone())),
+        ] {
+            // Role filters only have an index in email order.
+            if role.is_some() && sort != SortKey::Email {
+                continue;
+            }
+            for term in ["ad", RARE, "r%c", COMMON] {
+                let mut f = filter(term, sort, descending);
+                f.status = status.clone();
+                f.role_id = role.clone();
+                for with_cursor in [false, true] {
+                    if with_cursor {
+                        // A position in the unsearched list: any cursor must keep the plan.
+                        let mut all = f.clone();
+                        all.search = None;
+                        f.after = cursor_of(&mut conn, &all);
+                        if f.after.is_none() {
+                            continue;
+                        }
+                    }
+                    let what = format!(
+                        "q={term} sort={sort:?} desc={descending} status={status:?} \
+                         role={} cursor={with_cursor}",
+                        role.is_some()
+                    );
+                    if postgres {
+                        // As in the list plan test: on small tables ask whether an index
+                        // can serve the page in order; only the text-index plan sorts.
+                        let walks = term == COMMON || term.chars().count() < 3;
+                        let set = if walks {
+                            "SET enable_sort = off"
+                        } else {
+                            "RESET enable_sort"
+                        };
+                        diesel::connection::SimpleConnection::batch_execute(&mut *conn, set)
+                            .unwrap();
+                    }
+                    let plan = memberships::explain_page(&mut conn, &org, &f).unwrap();
+                    match (&f.search, &plan.search) {
+                        (Some(Search::Prefix(_)), None) => {
+                            assert_walks_sort_index(&plan.page, &what)
+                        }
+                        (Some(Search::Substring(_)), Some((SearchPlan::SortIndex, lookup))) => {
+                            assert_eq!(term, COMMON, "{what}");
+                            assert_lookup_uses_text_index(lookup, postgres, true, &what);
+                            assert_walks_sort_index(&plan.page, &what);
+                        }
+                        (Some(Search::Substring(_)), Some((SearchPlan::TextIndex, lookup))) => {
+                            assert_ne!(term, COMMON, "{what}");
+                            assert_lookup_uses_text_index(lookup, postgres, false, &what);
+                            assert_reads_matches_only(&plan.page, postgres, &what);
+                        }
+                        other => panic!("{what}: unexpected {other:?}"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every member of the organization matching `term`, filtered and ordered as the page
+/// query would, by reading them all.
+fn brute_force(conn: &mut DbConnection, org: &str, f: &ListFilter, term: &str) -> Vec<String> {
+    use portcullis::db::schema::memberships as m;
+    let mut all: Vec<memberships::Membership> = m::table
+        .filter(m::org_id.eq(org))
+        .select(memberships::Membership::as_select())
+        .load(conn)
+        .unwrap();
+    all.retain(|r| {
+        format!("{} {}", r.email, r.sort_name).contains(term)
+            && f.status.as_ref().is_none_or(|s| &r.status == s)
+            && f.role_id.as_ref().is_none_or(|id| &r.role_id == id)
+    });
+    let key = |r: &memberships::Membership| -> (String, String) {
+        let fmt = memberships::TIMESTAMP_CURSOR_FORMAT;
+        let k = match f.sort {
+            SortKey::Email => r.email.clone(),
+            SortKey::Name => r.sort_name.clone(),
+            SortKey::Created => r.created_at.format(fmt).to_string(),
+            SortKey::LastActive => r.last_active_at.format(fmt).to_string(),
+        };
+        (k, r.user_id.clone())
+    };
+    all.sort_by_key(key);
+    if f.descending {
+        all.reverse();
+    }
+    all.into_iter().map(|r| r.user_id).collect()
+}
+
+/// Up to `pages` pages of 50, following each page's cursor, with the plan forced.
+fn paged(
+    conn: &mut DbConnection,
+    org: &str,
+    f: &ListFilter,
+    plan: SearchPlan,
+    pages: usize,
+) -> Vec<String> {
+    let mut f = f.clone();
+    let mut seen = Vec::new();
+    for _ in 0..pages {
+        let mut rows: Vec<MemberRow> =
+            memberships::list_page_with(conn, org, &f, Some(plan)).unwrap();
+        let more = rows.len() > 50;
+        rows.truncate(50);
+        seen.extend(rows.iter().map(|r| r.user.id.clone()));
+        match (more, rows.last()) {
+            (true, Some(last)) => f.after = Some(last.cursor(f.sort)),
+            _ => break,
+        }
+    }
+    seen
+}
+
+#[actix_web::test]
+async fn both_plans_give_what_reading_every_member_gives() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    seed(&app);
+    let org = app.org_id(ORG);
+    let engineer = app.role_id(ORG, "engineer");
+    let mut conn = app.conn();
+    for term in [RARE, "ada.hop", "hopper", "zzzz", COMMON] {
+        for (sort, descending) in SORTS {
+            for (status, role) in [
+                (None, None),
+                (Some("inactive".to_string()), None),
+                (None, Some(engineer.clone())),
+            ] {
+                let mut f = filter(term, sort, descending);
+                f.status = status;
+                f.role_id = role;
+                let mut expected = brute_force(&mut conn, &org, &f, term);
+                expected.truncate(150);
+                for plan in [SearchPlan::TextIndex, SearchPlan::SortIndex] {
+                    assert_eq!(
+                        paged(&mut conn, &org, &f, plan, 3),
+                        expected,
+                        "q={term} {plan:?} sort={sort:?} desc={descending} status={:?} role={:?}",
+                        f.status,
+                        f.role_id
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn percent_underscore_backslash_and_quotes_are_matched_literally() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    for (email, first, last) in [
+        ("per%cent@x.test", "Pat", "Percent"),
+        ("perxcent@x.test", "Pia", "Plain"),
+        ("under_score@x.test", "Uma", "Under"),
+        ("underxscore@x.test", "Uri", "Plain"),
+        ("back\\slash@x.test", "Bo", "Back"),
+        ("backxslash@x.test", "Bea", "Plain"),
+        ("rock@x.test", "Dwayne \"The", "Rock\" Johnson"),
+        ("rocky@x.test", "Dwayne The", "Rocky Johnson"),
+    ] {
+        app.add_member(ORG, email, first, last, "member", false);
+    }
+    let org = app.org_id(ORG);
+    let mut conn = app.conn();
+    for (term, only) in [
+        ("r%c", "per%cent@x.test"),
+        ("r_s", "under_score@x.test"),
+        ("k\\s", "back\\slash@x.test"),
+        ("e \"the", "rock@x.test"),
+    ] {
+        for plan in [SearchPlan::TextIndex, SearchPlan::SortIndex] {
+            let rows = memberships::list_page_with(
+                &mut conn,
+                &org,
+                &filter(term, SortKey::Email, false),
+                Some(plan),
+            )
+            .unwrap();
+            let emails: Vec<&str> = rows.iter().map(|r| r.user.email.as_str()).collect();
+            assert_eq!(emails, vec![only], "q={term} {plan:?}");
+        }
+    }
+    let page = admin.get("/orgs/my-org/users?q=r%25c").await;
+    assert_eq!(row_emails(&page.body), vec!["per%cent@x.test"]);
+    let page = admin.get("/orgs/my-org/users?q=r_s").await;
+    assert_eq!(row_emails(&page.body), vec!["under_score@x.test"]);
+}
+
+#[actix_web::test]
+async fn a_term_under_three_characters_matches_starts_and_says_so() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.add_member(ORG, "sam@x.test", "Sam", "Smith", "member", false);
+    app.add_member(ORG, "rosa@x.test", "Rosa", "Perlman", "member", false);
+
+    let short = admin.get("/orgs/my-org/users?q=sa").await;
+    assert_eq!(short.status, 200);
+    assert_eq!(row_emails(&short.body), vec!["sam@x.test"]);
+    assert!(short.body.contains("data-search-hint"), "{}", short.body);
+    assert!(
+        short
+            .body
+            .contains(portcullis::domain::member_list::SHORT_SEARCH_HINT)
+    );
+    assert!(
+        short.body.contains("value=\"sa\""),
+        "the term stays in the box"
+    );
+
+    let long = admin.get("/orgs/my-org/users?q=osa").await;
+    assert_eq!(row_emails(&long.body), vec!["rosa@x.test"]);
+    assert!(!long.body.contains("data-search-hint"));
+}
+
+#[test]
+fn the_search_tag_is_what_the_migration_computes() {
+    // The SQL of migrations/sqlite/2026-12-01-100001_member_search_org_tag, on ids of
+    // every shape the Rust side must agree with.
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("t.db").to_string_lossy().into_owned();
+    let mut conn = diesel::SqliteConnection::establish(&url).unwrap();
+    #[derive(QueryableByName)]
+    struct Tag {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        tag: String,
+    }
+    let up = include_str!("../../migrations/sqlite/2026-12-01-100001_member_search_org_tag/up.sql");
+    let start = up.rfind("SELECT rid, email || ' ' || sort_name, ").unwrap()
+        + "SELECT rid, email || ' ' || sort_name, ".len();
+    let expr = &up[start..up.rfind(" FROM memberships").unwrap()];
+    for id in [
+        "0193b2c4-5d6e-7f80-9a1b-2c3d4e5f6a7b",
+        "0193B2C4-5D6E-7F80-9A1B-2C3D4E5F6A7B",
+        "ffffffff-ffff-7fff-bfff-ffffffffffff",
+        "org",
+        "",
+        "org-with-non-hex!",
+    ] {
+        let sql = format!("SELECT {} AS tag", expr.replace("org_id", "?"));
+        let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
+        for _ in 0..9 {
+            query = query.bind::<diesel::sql_types::Text, _>(id);
+        }
+        let tag: Tag = query.get_result(&mut conn).unwrap();
+        assert_eq!(tag.tag, memberships::search_tag(id), "id {id:?}");
+        assert_eq!(tag.tag.chars().count(), 3);
+    }
+}
