@@ -114,7 +114,9 @@ async fn enrol_then_sign_in_with_a_code_keeping_next() {
     assert_eq!(platform_events(&app, "auth.2fa_enabled"), 1);
     let users = browser.get("/orgs/my-org/users").await;
     assert!(
-        users.body.contains("<td>Password + TOTP</td>"),
+        users
+            .body
+            .contains(r#"data-label="Auth method">Password + TOTP</td>"#),
         "{}",
         users.body
     );
@@ -363,7 +365,11 @@ async fn disabling_needs_the_password_and_a_current_code() {
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(platform_events(&app, "auth.2fa_disabled"), 1);
     let users = browser.get("/orgs/my-org/users").await;
-    assert!(!users.body.contains("<td>Password + TOTP</td>"));
+    assert!(
+        !users
+            .body
+            .contains(r#"data-label="Auth method">Password + TOTP</td>"#)
+    );
     sign_out(&browser).await;
     // The password alone signs in again.
     let page = app.client().login(ADMIN_EMAIL, ADMIN_PASSWORD).await;

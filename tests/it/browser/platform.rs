@@ -219,8 +219,8 @@ async fn repeated_pool_buttons_name_whose_row_they_act_on() {
         admin.follow_within("Organization", "Pools").await?;
         admin.fill("Name", "Ops").await?;
         admin.press("Create pool").await?;
-        admin.select("Add a member", BOB).await?;
-        admin.press("Add").await?;
+        admin.pick_member("Add a member", BOB).await?;
+        admin.press("Add to Ops").await?;
         admin.expect_text("bob@example.com").await?;
         let remove = admin.field("Remove bob@example.com from Ops").await?;
         remove.click().await?;

@@ -57,7 +57,9 @@ async fn journey_two_factor_enrol_then_sign_in_with_a_code_and_a_recovery_code()
         chrome.press("Verify").await?;
         chrome.expect_path("/orgs/acme/users").await?;
         ensure!(chrome.row_attr(ADMIN_EMAIL, "email").await? == ADMIN_EMAIL);
-        // In the admin's own row: the Auth method filter's choices also name it.
+        // In the admin's own row: the Auth method filter's choices also name it. Auth
+        // method is a secondary column: it shows from 1700 px on.
+        chrome.client.set_window_size(1920, 1080).await?;
         let row = chrome.row_text(ADMIN_EMAIL).await?;
         ensure!(row.contains("Password + TOTP"), "{row}");
 

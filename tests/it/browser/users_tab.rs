@@ -155,7 +155,7 @@ async fn journey_users_tab_fits_changes_roles_in_place_and_keeps_the_page_withou
                 vec![],
             )
             .await?;
-        ensure!(display == Value::from("block"), "rows are cards: {display}");
+        ensure!(display == "block", "rows are cards: {display}");
         Ok(())
     })
     .await;
