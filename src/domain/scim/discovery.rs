@@ -602,17 +602,4 @@ mod tests {
         assert!(is_boolean_attribute("Active") && is_boolean_attribute("primary"));
         assert!(!is_boolean_attribute("userName"));
     }
-
-    /// `cargo test --lib scim::discovery::tests::print -- --ignored --nocapture` prints
-    /// the documents, to feed them to an outside validator.
-    #[test]
-    #[ignore]
-    fn print() {
-        let all = json!({
-            "spc": service_provider_config("http://127.0.0.1/scim/v2"),
-            "resource_types": resource_types("http://127.0.0.1/scim/v2"),
-            "schemas": schemas(),
-        });
-        println!("{}", serde_json::to_string_pretty(&all).unwrap());
-    }
 }
