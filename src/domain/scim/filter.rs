@@ -600,6 +600,13 @@ impl<'a> Parser<'a> {
                         "The string starting at character {at} has an invalid escape."
                     ))
                 })?;
+                // No stored attribute holds a NUL (bodies with one are refused), and
+                // PostgreSQL refuses one in a text parameter.
+                if value.contains('\0') {
+                    return Err(FilterError::new(format!(
+                        "The string starting at character {at} contains a NUL character."
+                    )));
+                }
                 self.pos += end;
                 Ok(Value::String(value))
             }
@@ -904,6 +911,12 @@ mod tests {
             self.schema = Some("urn:ietf:params:scim:schemas:core:2.0:user".into());
             self
         }
+    }
+
+    #[test]
+    fn a_nul_in_a_string_is_an_invalid_filter() {
+        let refused = parse(r#"userName eq "a\u0000b""#).unwrap_err();
+        assert!(refused.to_string().contains("NUL"), "{refused}");
     }
 
     #[test]

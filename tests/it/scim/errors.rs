@@ -76,6 +76,13 @@ async fn bad_requests_get_the_right_scim_type() {
     let bad_filter = scim.get("/Users?filter=userName%20eq").await;
     assert_eq!(bad_filter.status, 400);
     assert_eq!(bad_filter.scim_type(), Some("invalidFilter"));
+    // A NUL escaped in a filter string: PostgreSQL refuses it in a text parameter (a 500
+    // before the filter refused it).
+    let nul = scim
+        .get("/Users?filter=userName%20eq%20%22a%5Cu0000b%22")
+        .await;
+    assert_eq!(nul.status, 400);
+    assert_eq!(nul.scim_type(), Some("invalidFilter"));
     let bad_number = scim.get("/Users?count=many").await;
     assert_eq!(bad_number.status, 400);
     assert_eq!(bad_number.scim_type(), Some("invalidValue"));
