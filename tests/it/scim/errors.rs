@@ -83,6 +83,8 @@ async fn bad_requests_get_the_right_scim_type() {
         .await;
     assert_eq!(nul.status, 400);
     assert_eq!(nul.scim_type(), Some("invalidFilter"));
+    let raw_nul = scim.get("/Users?filter=userName%20eq%20%22a%00b%22").await;
+    assert_eq!(raw_nul.status, 400);
     let bad_number = scim.get("/Users?count=many").await;
     assert_eq!(bad_number.status, 400);
     assert_eq!(bad_number.scim_type(), Some("invalidValue"));
