@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 mod support;
-use support::{Server, binary, create_admin, env_or, free_port, portcullis, wait_ready};
+use support::{Server, binary, create_admin, env_or, free_port, portcullis, rss_mib, wait_ready};
 
 /// The organization a fresh installation starts with.
 const ORG: &str = "my-org";
@@ -380,21 +380,6 @@ async fn under_flood(
         c[0], c[1], c[2], c[3]
     );
     Ok((flooded?, answers))
-}
-
-/// (current, peak) resident set of a process, in MiB.
-fn rss_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(f64::NAN)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 fn median(values: &mut [f64]) -> f64 {

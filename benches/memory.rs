@@ -11,27 +11,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{Server, create_admin, env_or, free_port, portcullis, wait_ready};
+use support::{Server, create_admin, env_or, free_port, portcullis, rss_mib, wait_ready};
 
 /// The organization a fresh installation starts with.
 const ORG: &str = "my-org";
 const ADMIN: &str = "bench-admin@example.com";
 const PASSWORD: &str = "bench password 123";
-
-/// (current, peak) resident set of a process, in MiB.
-fn rss_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(f64::NAN)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 fn main() -> anyhow::Result<()> {
     let members: u64 = env_or("BENCH_MEMBERS", 10_000);

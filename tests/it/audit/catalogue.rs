@@ -8,29 +8,13 @@
 //! those prefixes counts too, except permission names (`audit.read`).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use portcullis::domain::audit_catalogue::{find_action, is_action_name};
 use portcullis::domain::roles::Permission;
 use syn::visit::Visit;
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|a| {
-        a.path().is_ident("cfg")
-            && matches!(&a.meta, syn::Meta::List(list) if list.tokens.to_string().contains("test"))
-    })
-}
+use crate::layers::{is_cfg_test, rust_files};
 
 #[derive(Default)]
 struct Literals {
