@@ -24,7 +24,7 @@ use crate::web::confirm::ConfirmPage;
 use crate::web::extract::OrgCtx;
 use crate::web::form::{Form, Query, decode, to_query};
 use crate::web::layout::Layout;
-use crate::web::outcome::{done, done_or_form_again};
+use crate::web::outcome::{done, done_or_back, done_or_form_again};
 use crate::web::paging::{BadCursor, Cursor, PAGE_SIZE};
 use crate::web::{AppState, flash, render, render_status, see_other};
 
@@ -408,20 +408,23 @@ pub async fn change_role(
 ) -> AppResult<HttpResponse> {
     let (user_id, form) = (path.into_inner().1, form.into_inner());
     let (actor, target, role_id) = (ctx.actor(), user_id.clone(), form.role_id);
-    let (email, changed) = state
+    let result = state
         .db(move |conn| {
-            let changed = members::change_role(conn, &actor, &target, &role_id, &origin)?;
+            let changed = members::change_role(conn, &actor, &target, &role_id, &origin);
             let email = db::users::find(conn, &target)?.map(|u| u.email);
-            Ok((email.unwrap_or_default(), changed))
+            Ok(changed.map(|changed| (email.unwrap_or_default(), changed)))
         })
         .await?;
     let list = format!("/orgs/{}/users", ctx.org.slug);
     let back = safe_next(form.next.as_deref(), &list);
-    let message = match changed {
-        Some(role) => format!("{email} now has the {role} role."),
-        None => format!("{email} already had that role: nothing changed."),
+    let said = |(email, changed): (String, Option<String>)| {
+        let message = match changed {
+            Some(role) => format!("{email} now has the {role} role."),
+            None => format!("{email} already had that role: nothing changed."),
+        };
+        done(&session, message, back)
     };
-    Ok(done(&session, message, back))
+    done_or_back(&session, result, said, back)
 }
 
 #[derive(Deserialize)]
@@ -659,8 +662,20 @@ struct DeletePage {
     successor_picker: Picker,
     /// The actor is removing themselves: the page is an explicit "leave" confirmation.
     leaving: bool,
+    /// The page the removal was started from, to return to once it is done.
+    next: String,
+    /// Where Cancel leads: that page, or the member's profile.
+    cancel: String,
     form: RemoveForm,
     errors: FieldErrors,
+}
+
+/// The removal form as posted: the rule's fields, and the page to return to.
+#[derive(Deserialize)]
+pub struct RemoveRequest {
+    #[serde(flatten)]
+    form: RemoveForm,
+    next: Option<String>,
 }
 
 async fn delete_page(
@@ -669,8 +684,12 @@ async fn delete_page(
     ctx: &OrgCtx,
     user_id: String,
     (form, errors): (RemoveForm, FieldErrors),
-    query: PickQuery,
+    (query, next): (PickQuery, Option<String>),
 ) -> AppResult<DeletePage> {
+    let profile = format!("/orgs/{}/users/{user_id}", ctx.org.slug);
+    let cancel = safe_next(next.as_deref(), &profile).to_string();
+    let list = format!("/orgs/{}/users", ctx.org.slug);
+    let next = safe_next(next.as_deref(), &list).to_string();
     let actor = ctx.actor();
     let at = PickerPage {
         page: format!("/orgs/{}/users/{user_id}/delete", ctx.org.slug),
@@ -694,6 +713,8 @@ async fn delete_page(
         owned_groups: plan.owned_groups,
         owned_pools: plan.owned_pools,
         successor_picker,
+        next,
+        cancel,
         form,
         errors,
     })
@@ -704,11 +725,14 @@ pub async fn delete_form(
     session: Session,
     ctx: OrgCtx,
     path: MemberPath,
-    query: Query<PickQuery>,
+    (query, next): (Query<PickQuery>, Query<NextQuery>),
 ) -> AppResult<HttpResponse> {
     let form = (RemoveForm::default(), FieldErrors::default());
-    let (id, query) = (path.into_inner().1, query.into_inner());
-    let page = delete_page(&state, &session, &ctx, id, form, query).await?;
+    let (id, at) = (
+        path.into_inner().1,
+        (query.into_inner(), next.into_inner().next),
+    );
+    let page = delete_page(&state, &session, &ctx, id, form, at).await?;
     Ok(render(&page))
 }
 
@@ -718,10 +742,12 @@ pub async fn remove(
     ctx: OrgCtx,
     origin: Origin,
     path: MemberPath,
-    form: Form<RemoveForm>,
+    form: Form<RemoveRequest>,
 ) -> AppResult<HttpResponse> {
     let user_id = path.into_inner().1;
-    let form = form.into_inner();
+    let RemoveRequest { form, next } = form.into_inner();
+    let list = format!("/orgs/{}/users", ctx.org.slug);
+    let back = safe_next(next.as_deref(), &list).to_string();
     let actor = ctx.actor();
     let (id, f) = (user_id.clone(), form.clone());
     let result = state
@@ -731,18 +757,12 @@ pub async fn remove(
         result,
         |email| {
             let removed = format!("{email} was removed from {}.", ctx.org.name);
-            done(&session, removed, &format!("/orgs/{}/users", ctx.org.slug))
+            done(&session, removed, &back)
         },
         |errors| {
             let failed = (form, errors);
-            delete_page(
-                &state,
-                &session,
-                &ctx,
-                user_id,
-                failed,
-                PickQuery::default(),
-            )
+            let at = (PickQuery::default(), Some(back.clone()));
+            delete_page(&state, &session, &ctx, user_id, failed, at)
         },
     )
     .await

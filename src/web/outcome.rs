@@ -32,6 +32,26 @@ where
     }
 }
 
+/// A one-click form on a list (the Users tab's inline role select): a refusal the person
+/// can act on (a role that is not offered, the last admin, a conflict) goes back to
+/// `back` with its reason, so the filtered page is not lost; anything else, such as a
+/// forbidden rank, stays its error page.
+pub fn done_or_back<T>(
+    session: &Session,
+    result: Result<T, RuleError>,
+    succeeded: impl FnOnce(T) -> HttpResponse,
+    back: &str,
+) -> AppResult<HttpResponse> {
+    let why = match result {
+        Ok(value) => return Ok(succeeded(value)),
+        Err(RuleError::Invalid(errors)) => errors.first().unwrap_or_default().to_string(),
+        Err(e @ (RuleError::LastAdmin | RuleError::Conflict(_))) => e.to_string(),
+        Err(e) => return Err(e.into()),
+    };
+    flash(session, "error", why);
+    Ok(see_other(back))
+}
+
 /// A change that worked: the next page says so, and is `location`.
 pub fn done(session: &Session, message: impl Into<String>, location: &str) -> HttpResponse {
     flash(session, "success", message);

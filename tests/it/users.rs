@@ -1313,3 +1313,74 @@ async fn a_refused_bulk_action_keeps_the_selection_and_the_filters() {
     let confirm = admin.get(&users_path(&format!("/bulk?{evil}"))).await;
     assert!(!confirm.body.contains("evil.example"));
 }
+
+/// The inline role select, forged or refused: the person is sent back to the same
+/// filtered list with the reason, nothing changes, and nothing is audited.
+#[actix_web::test]
+async fn an_inline_role_change_to_a_role_not_offered_goes_back_to_the_list_with_why() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", false);
+    app.create_org("other-org", "Other");
+    let foreign_admin_role = app.role_id("other-org", "admin");
+    let filtered = users_path("?q=bob&sort=email");
+    let events_before = app.audit_actions(ORG).len();
+
+    for role_id in [foreign_admin_role.as_str(), "", "no-such-role"] {
+        let response = admin
+            .submit(
+                &filtered,
+                &users_path(&format!("/{bob}/role")),
+                &[("role_id", role_id), ("next", &filtered)],
+            )
+            .await;
+        assert_eq!(response.status, 303, "role {role_id:?}");
+        assert_eq!(response.location.as_deref(), Some(filtered.as_str()));
+        let list = admin.get(&filtered).await;
+        let flash = list
+            .body
+            .split("flash-error\">")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no error flash for {role_id:?}"));
+        assert!(
+            flash.starts_with("Choose one of the organization&#39;s roles.</p>"),
+            "the reason is shown on the list for {role_id:?}: {}",
+            &flash[..flash.len().min(200)]
+        );
+    }
+    assert_eq!(app.member_role(ORG, &bob).as_deref(), Some("member"));
+    assert_eq!(app.audit_actions(ORG).len(), events_before);
+
+    // A real change still lands on the same page, with its own message.
+    let engineer = app.role_id(ORG, "engineer");
+    let response = admin
+        .submit(
+            &filtered,
+            &users_path(&format!("/{bob}/role")),
+            &[("role_id", &engineer), ("next", &filtered)],
+        )
+        .await;
+    assert_eq!(response.location.as_deref(), Some(filtered.as_str()));
+    assert_eq!(app.member_role(ORG, &bob).as_deref(), Some("engineer"));
+}
+
+/// A Manager cannot reach Admin through the inline select: still a refusal page, not a
+/// flash that could be mistaken for a hint.
+#[actix_web::test]
+async fn a_manager_cannot_grant_admin_from_the_inline_role_select() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", false);
+    app.add_member(ORG, "mona@example.com", "Mona", "M", "manager", true);
+    let mona = app.member_browser("mona@example.com").await;
+    let admin_role = app.role_id(ORG, "admin");
+    let response = mona
+        .submit(
+            &users_path(""),
+            &users_path(&format!("/{bob}/role")),
+            &[("role_id", &admin_role)],
+        )
+        .await;
+    assert_eq!(response.status, 403);
+    assert_eq!(app.member_role(ORG, &bob).as_deref(), Some("member"));
+}

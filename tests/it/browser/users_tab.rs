@@ -128,6 +128,23 @@ async fn journey_users_tab_fits_changes_roles_in_place_and_keeps_the_page_withou
             .await?;
         ensure!(admin.rows("email").await?.is_empty());
 
+        // So does removing someone, after the typed confirmation; Cancel goes back too.
+        admin.fill("Search", "example.com").await?;
+        admin.select("Status", "Inactive").await?;
+        admin.press("Apply").await?;
+        let inactive = "/orgs/acme/users?q=example.com&status=inactive&sort=email";
+        admin.follow_in_row(CAROL, "Remove…").await?;
+        admin.follow("Cancel").await?;
+        admin.expect_path(inactive).await?;
+        admin.follow_in_row(CAROL, "Remove…").await?;
+        admin.fill("Type carol@example.com to confirm", CAROL).await?;
+        admin.press("Remove from Acme").await?;
+        admin
+            .expect_text("carol@example.com was removed from Acme.")
+            .await?;
+        admin.expect_path(inactive).await?;
+        ensure!(app.member_role(ORG, &app.user_id(CAROL)).is_none());
+
         // Repeated buttons say whose row they act on.
         admin.open("/orgs/acme/users?q=bob").await?;
         for name in [
