@@ -474,15 +474,12 @@ fn run_list_page(
             PageOutput::Rows(Vec::new())
         });
     }
+    // The organization's few roles are read once and matched in memory: joining them
+    // decoded the same role row (and its timestamp) for every member on the page.
     let mut query = memberships::table
         .inner_join(users::table)
-        .inner_join(roles::table)
         .filter(sql::<Bool>(org_scope(matches.as_ref())).bind::<Text, _>(org_id.to_string()))
-        .select((
-            Membership::as_select(),
-            super::users::User::as_select(),
-            Role::as_select(),
-        ))
+        .select((Membership::as_select(), super::users::User::as_select()))
         .into_boxed::<super::MultiBackend>();
     if let Some(status) = &filter.status {
         query = query.filter(memberships::status.eq(status.clone()));
@@ -598,16 +595,27 @@ fn run_list_page(
     if explain {
         return super::explain(conn, query).map(PageOutput::Plan);
     }
-    let rows: Vec<(Membership, super::users::User, Role)> = query.load(conn)?;
-    Ok(PageOutput::Rows(
-        rows.into_iter()
-            .map(|(membership, user, role)| MemberRow {
+    let rows: Vec<(Membership, super::users::User)> = query.load(conn)?;
+    let roles = super::roles::list(conn, org_id)?;
+    let role_of = |id: &str| {
+        roles
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .ok_or(diesel::result::Error::NotFound)
+    };
+    let rows = rows
+        .into_iter()
+        .map(|(membership, user)| {
+            let role = role_of(&membership.role_id)?;
+            Ok(MemberRow {
                 membership,
                 user,
                 role,
             })
-            .collect(),
-    ))
+        })
+        .collect::<QueryResult<_>>()?;
+    Ok(PageOutput::Rows(rows))
 }
 
 pub fn find(

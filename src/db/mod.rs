@@ -269,6 +269,10 @@ pub fn build_pool(target: &DbTarget, options: PoolOptions) -> anyhow::Result<DbP
         .min_idle(Some(1))
         .idle_timeout(Some(Duration::from_secs(60)))
         .connection_timeout(options.connection_timeout)
+        // A SQLite file cannot go away under an open connection, so checking each one
+        // out with a `SELECT 1` was a statement per page for nothing; a PostgreSQL
+        // connection can die with its server, and the check keeps that from a request.
+        .test_on_check_out(matches!(target, DbTarget::Postgres(_)))
         .build(manager)
         .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
     Ok(pool)
