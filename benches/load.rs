@@ -11,8 +11,10 @@
 //! With `BENCH_DATABASE_URL` the database must exist and be empty. Other knobs:
 //! `BENCH_SAMPLES` (requests per page at c=1, 500), `BENCH_SECONDS` (per run at c=32, 10),
 //! `BENCH_FLOOD` (wrong-password sign-ins per second, 200), `BENCH_BINARY` (another
-//! build of `portcullis`, to compare builds back to back), and `PORTCULLIS_*` variables,
-//! which reach the server (e.g. `PORTCULLIS_DB_POOL_SIZE`).
+//! build of `portcullis`, to compare builds back to back), `BENCH_DATA_DIR` (a data
+//! directory to keep: a second run on it, or on a `BENCH_DATABASE_URL` this benchmark
+//! already filled, skips the seeding, which takes minutes at a million members), and
+//! `PORTCULLIS_*` variables, which reach the server (e.g. `PORTCULLIS_DB_POOL_SIZE`).
 //!
 //! The c=32 load comes from `wrk` (Debian package `wrk`; installed with apt-get when
 //! missing), which is lighter than any client written here and leaves the server most of
@@ -63,37 +65,29 @@ fn main() -> anyhow::Result<()> {
         database_url: std::env::var("BENCH_DATABASE_URL").ok(),
     };
     ensure_wrk()?;
-    let dir = tempfile::tempdir()?;
-    create_admin(dir.path(), ADMIN, PASSWORD)?;
-    let seeding = Instant::now();
-    let seeded = portcullis(dir.path())
-        .args([
-            "seed-demo",
-            "--org",
-            ORG,
-            "--members",
-            &config.members.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
-    anyhow::ensure!(seeded.success(), "seed-demo failed");
-    println!(
-        "seeded {} members in {:.1} s ({})",
-        config.members,
-        seeding.elapsed().as_secs_f64(),
-        if config.database_url.is_some() {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        }
-    );
-    let cursor = cursor_at_99_percent(&config, dir.path())?;
+    let temporary = tempfile::tempdir()?;
+    let dir = std::env::var_os("BENCH_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| temporary.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let marker = dir.join("bench-seeded");
+    if std::fs::read_to_string(&marker).ok() == Some(seed_label(&config)) {
+        println!(
+            "reusing the {} members seeded in {}",
+            config.members,
+            dir.display()
+        );
+    } else {
+        seed(&config, &dir)?;
+        std::fs::write(&marker, seed_label(&config))?;
+    }
+    let dir = dir.as_path();
+    let cursor = cursor_at_99_percent(&config, dir)?;
 
     let port = free_port()?;
     let started = Instant::now();
     let server = Server(
-        portcullis(dir.path())
+        portcullis(dir)
             .arg("serve")
             .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
             // The flood comes from many addresses through a "proxy" on loopback.
@@ -179,6 +173,44 @@ fn main() -> anyhow::Result<()> {
             drop(server);
             anyhow::Ok(())
         })
+}
+
+/// What a kept data directory was seeded with: the size and the database.
+fn seed_label(config: &Config) -> String {
+    format!(
+        "{} members on {}",
+        config.members,
+        config.database_url.as_deref().unwrap_or("SQLite")
+    )
+}
+
+/// The admin who signs in, and `config.members` members of one organization.
+fn seed(config: &Config, dir: &std::path::Path) -> anyhow::Result<()> {
+    create_admin(dir, ADMIN, PASSWORD)?;
+    let seeding = Instant::now();
+    let seeded = portcullis(dir)
+        .args([
+            "seed-demo",
+            "--org",
+            ORG,
+            "--members",
+            &config.members.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    anyhow::ensure!(seeded.success(), "seed-demo failed");
+    println!(
+        "seeded {} members in {:.1} s ({})",
+        config.members,
+        seeding.elapsed().as_secs_f64(),
+        if config.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+    Ok(())
 }
 
 /// Installs Debian's `wrk` when it is missing (the benchmark machine is the dev machine).

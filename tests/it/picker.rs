@@ -162,7 +162,8 @@ async fn the_inline_role_change_keeps_the_rank_rules_and_the_page() {
         .await;
     assert_eq!(on_admin.status, 403);
     assert_eq!(app.member_role(ORG, &boss).as_deref(), Some("admin"));
-    // Nobody changes their own role from the list: that asks first, on the profile.
+    // Nobody changes their own role from the list: that asks first, on the profile, and
+    // the list says so instead of leaving for an error page.
     let own = manager
         .submit(
             "/orgs/my-org/users",
@@ -170,8 +171,14 @@ async fn the_inline_role_change_keeps_the_rank_rules_and_the_page() {
             &[("role_id", &engineer)],
         )
         .await;
-    assert_eq!(own.status, 409);
+    assert_eq!(own.status, 303);
+    assert_eq!(own.location.as_deref(), Some("/orgs/my-org/users"));
     assert_eq!(app.member_role(ORG, &mia).as_deref(), Some("manager"));
+    let told = manager.get("/orgs/my-org/users").await;
+    assert!(
+        told.body
+            .contains("Change your own role from your profile, where you confirm it.")
+    );
     // The Manager's list offers no select on the Admin's row, one on Bob's.
     let list = manager.get("/orgs/my-org/users").await;
     assert!(!list.body.contains(&format!("id=\"role-{boss}\"")));
