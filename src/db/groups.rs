@@ -1,6 +1,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use diesel::sql_types::{BigInt, Text};
+
 use super::DbConnection;
 use super::schema::{group_members, groups};
 
@@ -50,13 +52,26 @@ pub fn names_for_members(
     org_id: &str,
     user_ids: &[String],
 ) -> QueryResult<Vec<(String, String)>> {
-    group_members::table
-        .inner_join(groups::table)
-        .filter(group_members::org_id.eq(org_id))
-        .filter(group_members::user_id.eq_any(user_ids))
-        .order(groups::name.asc())
-        .select((group_members::user_id, groups::name))
-        .load(conn)
+    let sql = format!(
+        "SELECT gm.user_id AS user_id, g.name AS name \
+         FROM group_members gm JOIN groups g ON g.id = gm.group_id \
+         WHERE gm.org_id = {} AND gm.user_id IN {} ORDER BY g.name",
+        super::placeholder(conn, 1),
+        super::id_list(conn, 2),
+    );
+    let rows: Vec<MemberGroupName> = diesel::sql_query(sql)
+        .bind::<Text, _>(org_id)
+        .bind::<Text, _>(super::json_ids(user_ids))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.user_id, r.name)).collect())
+}
+
+#[derive(QueryableByName)]
+struct MemberGroupName {
+    #[diesel(sql_type = Text)]
+    user_id: String,
+    #[diesel(sql_type = Text)]
+    name: String,
 }
 
 pub fn owned_by(conn: &mut DbConnection, org_id: &str, user_id: &str) -> QueryResult<Vec<Group>> {
@@ -256,54 +271,44 @@ pub fn member_counts(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(
 }
 
 /// A role a member holds through a group or a pool, for the Users tab's effective role.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct GrantedRole {
+    #[diesel(sql_type = Text)]
     pub user_id: String,
     /// `group` or `pool`.
+    #[diesel(sql_type = Text)]
     pub kind: String,
     /// The group's or the pool's name.
+    #[diesel(sql_type = Text)]
     pub source: String,
+    #[diesel(sql_type = Text)]
     pub role_name: String,
+    #[diesel(sql_type = BigInt)]
     pub role_rank: i64,
 }
 
 /// Every role the page's members hold through a group or a pool: one query (a UNION
-/// ALL) for the whole page, so the effective role costs the same for 50 rows as for 1.
+/// of the two sources) for the whole page.
 pub fn granted_roles_for_members(
     conn: &mut DbConnection,
     org_id: &str,
     user_ids: &[String],
 ) -> QueryResult<Vec<GrantedRole>> {
-    use super::schema::{pool_members, pools, roles};
-    use diesel::dsl::sql;
-    use diesel::sql_types::Text;
-    let by_group = group_members::table
-        .inner_join(groups::table.inner_join(roles::table))
-        .filter(group_members::org_id.eq(org_id))
-        .filter(group_members::user_id.eq_any(user_ids))
-        .select((
-            group_members::user_id,
-            sql::<Text>("'group'"),
-            groups::name,
-            roles::name,
-            roles::rank,
-        ));
-    let by_pool = pool_members::table
-        .inner_join(pools::table)
-        .inner_join(roles::table)
-        .filter(pool_members::org_id.eq(org_id))
-        .filter(pool_members::user_id.eq_any(user_ids))
-        .select((
-            pool_members::user_id,
-            sql::<Text>("'pool'"),
-            pools::name,
-            roles::name,
-            roles::rank,
-        ));
-    let query = by_group.union_all(by_pool);
-    // UNION does not compile on the multi connection: each backend runs it itself.
-    match conn {
-        DbConnection::Sqlite(c) => query.load(c),
-        DbConnection::Postgresql(c) => query.load(c),
-    }
+    let (org, ids) = (super::placeholder(conn, 1), super::id_list(conn, 2));
+    let sql = format!(
+        "SELECT gm.user_id AS user_id, 'group' AS kind, g.name AS source, \
+                r.name AS role_name, r.rank AS role_rank \
+         FROM group_members gm JOIN groups g ON g.id = gm.group_id \
+              JOIN roles r ON r.id = g.role_id \
+         WHERE gm.org_id = {org} AND gm.user_id IN {ids} \
+         UNION ALL \
+         SELECT pm.user_id, 'pool', p.name, r.name, r.rank \
+         FROM pool_members pm JOIN pools p ON p.id = pm.pool_id \
+              JOIN roles r ON r.id = pm.role_id \
+         WHERE pm.org_id = {org} AND pm.user_id IN {ids}"
+    );
+    diesel::sql_query(sql)
+        .bind::<Text, _>(org_id)
+        .bind::<Text, _>(super::json_ids(user_ids))
+        .load(conn)
 }
