@@ -370,23 +370,12 @@ pub fn never() -> NaiveDateTime {
 /// The database's plan for `query`, one line per step (`EXPLAIN QUERY PLAN` on SQLite,
 /// `EXPLAIN` on PostgreSQL), with the query's own binds: tests use it to prove list
 /// queries are served by an index in page order.
-/// The `n`th bound value of a raw statement, as the connection's dialect writes it.
-pub fn placeholder(conn: &DbConnection, n: usize) -> String {
-    match conn {
-        DbConnection::Sqlite(_) => format!("?{n}"),
-        DbConnection::Postgresql(_) => format!("${n}"),
-    }
-}
-
-/// `(...)`, the ids of a page bound as the `n`th value, one JSON array (`json_ids`). A list
-/// of one placeholder per id made a new statement text for every page size, which
-/// SQLite compiled afresh on every page; this text is the same each time, so each
-/// connection compiles it once and keeps it.
-pub fn id_list(conn: &DbConnection, n: usize) -> String {
-    match conn {
-        DbConnection::Sqlite(_) => format!("(SELECT value FROM json_each(?{n}))"),
-        DbConnection::Postgresql(_) => format!("(SELECT jsonb_array_elements_text(${n}::jsonb))"),
-    }
+/// `(...)`, the ids of a page bound on SQLite as the `n`th value, one JSON array
+/// (`json_ids`). A list of one placeholder per id was a new statement text for every
+/// page, compiled afresh each time; this one is short and the same every time.
+/// (PostgreSQL's `eq_any` is already a single array parameter.)
+pub fn sqlite_id_list(n: usize) -> String {
+    format!("(SELECT value FROM json_each(?{n}))")
 }
 
 /// The ids as the JSON array `id_list` reads.
