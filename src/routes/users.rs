@@ -678,6 +678,17 @@ pub struct RemoveRequest {
     next: Option<String>,
 }
 
+/// Where a removal returns once done (the page it came from, or the Users tab) and
+/// where its Cancel leads (that page, or the member's profile).
+fn removal_returns(ctx: &OrgCtx, user_id: &str, next: Option<&str>) -> (String, String) {
+    let profile = format!("/orgs/{}/users/{user_id}", ctx.org.slug);
+    let list = format!("/orgs/{}/users", ctx.org.slug);
+    (
+        safe_next(next, &list).to_string(),
+        safe_next(next, &profile).to_string(),
+    )
+}
+
 async fn delete_page(
     state: &AppState,
     session: &Session,
@@ -686,10 +697,7 @@ async fn delete_page(
     (form, errors): (RemoveForm, FieldErrors),
     (query, next): (PickQuery, Option<String>),
 ) -> AppResult<DeletePage> {
-    let profile = format!("/orgs/{}/users/{user_id}", ctx.org.slug);
-    let cancel = safe_next(next.as_deref(), &profile).to_string();
-    let list = format!("/orgs/{}/users", ctx.org.slug);
-    let next = safe_next(next.as_deref(), &list).to_string();
+    let (next, cancel) = removal_returns(ctx, &user_id, next.as_deref());
     let actor = ctx.actor();
     let at = PickerPage {
         page: format!("/orgs/{}/users/{user_id}/delete", ctx.org.slug),
@@ -699,8 +707,9 @@ async fn delete_page(
     let chosen = form.successor_id.clone();
     let (plan, successor_picker): (RemovalPlan, Picker) = state
         .db(move |conn| {
-            let removal = removal_with_successor(conn, &actor, &user_id, &at, &chosen)?;
-            Ok(removal)
+            Ok(removal_with_successor(
+                conn, &actor, &user_id, &at, &chosen,
+            )?)
         })
         .await?;
     Ok(DeletePage {

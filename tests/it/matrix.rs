@@ -1229,7 +1229,12 @@ fn canonical(line: &str) -> String {
         return line.to_string();
     };
     match serde_json::from_str::<BTreeMap<String, serde_json::Value>>(data) {
-        Ok(map) => format!("{head} | data={}", serde_json::to_string(&map).unwrap()),
+        Ok(mut map) => {
+            // A refusal may leave its reason for the next page (the Users tab's inline
+            // role select does): a message to the actor, not a change they made.
+            map.remove("flash");
+            format!("{head} | data={}", serde_json::to_string(&map).unwrap())
+        }
         Err(_) => line.to_string(),
     }
 }
