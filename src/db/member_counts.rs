@@ -35,6 +35,19 @@ pub fn by_status(conn: &mut DbConnection, org_id: &str) -> QueryResult<StatusCou
     Ok(counts)
 }
 
+/// Members of every organization together: a sum over the counters, a row or two per
+/// organization.
+pub fn all_organizations(conn: &mut DbConnection) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Total {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    diesel::sql_query("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM member_counts")
+        .get_result::<Total>(conn)
+        .map(|t| t.n)
+}
+
 /// Adds each `(status, delta)` to the organization's count, creating the row at need.
 /// A relative upsert (`n = n + delta`), never a value read and written back: on
 /// PostgreSQL two transactions adjusting the same row wait for each other's row lock and

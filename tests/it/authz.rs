@@ -265,6 +265,58 @@ async fn an_account_of_one_organization_only_can_be_renamed_there() {
     assert_eq!(renamed.status, 303, "{}", renamed.body);
 }
 
+/// An organization holding most of the members searches the text index without its tag
+/// (reading the tag's posting list cost more than it saved): another organization's
+/// matches still never reach its page, on any plan or page.
+#[actix_web::test]
+async fn a_majority_organization_searching_past_its_tag_sees_only_its_own_members() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.create_org("small", "Small");
+    for i in 0..3 {
+        let email = format!("hopper{i}@small.test");
+        app.add_member("small", &email, "Grace", "Hopper", "member", false);
+    }
+    let mut mine = Vec::new();
+    for i in 0..8 {
+        let email = format!("hopper{i}@mine.test");
+        app.add_member(ORG, &email, "Grace", "Hopper", "member", false);
+        mine.push(email);
+    }
+    if !app.db.is_postgres() {
+        let org = app.org_id(ORG);
+        assert_eq!(
+            portcullis::db::memberships::sqlite_search_scope(&mut app.conn(), &org).unwrap(),
+            portcullis::db::memberships::IndexScope::Everyone,
+            "the organization holds most members, so its search skips the tag"
+        );
+        let small = app.org_id("small");
+        assert_eq!(
+            portcullis::db::memberships::sqlite_search_scope(&mut app.conn(), &small).unwrap(),
+            portcullis::db::memberships::IndexScope::Organization,
+        );
+    }
+    for query in [
+        "q=hopper",
+        "q=small.test",
+        "q=hopper&sort=-email",
+        "q=opper1",
+    ] {
+        let page = admin.get(&format!("/orgs/my-org/users?{query}")).await;
+        assert_eq!(page.status, 200, "{query}");
+        let shown = row_emails(&page.body);
+        assert!(
+            shown.iter().all(|e| e.ends_with("@mine.test")),
+            "{query}: {shown:?}"
+        );
+        if query == "q=hopper" {
+            let mut shown = shown;
+            shown.sort();
+            assert_eq!(shown, mine);
+        }
+    }
+}
+
 /// One organization's search must not pay for another's matches: the organization is a
 /// key of the search index itself, and no other organization's member ever matches.
 #[actix_web::test]
