@@ -240,14 +240,9 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_WORKERS", global = true)]
     pub workers: Option<usize>,
 
-    /// Database connections kept in the pool.
-    #[arg(
-        long,
-        env = "PORTCULLIS_DB_POOL_SIZE",
-        default_value_t = 10,
-        global = true
-    )]
-    pub db_pool_size: u32,
+    /// Database connections kept in the pool. Default: 4 on SQLite, 10 on PostgreSQL.
+    #[arg(long, env = "PORTCULLIS_DB_POOL_SIZE", global = true)]
+    pub db_pool_size: Option<u32>,
 
     /// Where the app reads "now" for rules that run on dates (the organization's
     /// two-factor deadline): the system clock, or one a test moves forward.

@@ -87,7 +87,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = Arc::new(tempfile::tempdir().expect("temp dir"));
     let mut settings = Settings::for_tests(db.url.clone(), data_dir.path().to_path_buf());
     settings.workers = Some(1);
-    settings.db_pool_size = 4;
+    settings.db_pool_size = Some(4);
     // Starts at the system time; `TestApp::advance_clock` moves it for date rules.
     settings.clock = portcullis::config::Clock::adjustable();
     configure(&mut settings);

@@ -42,7 +42,7 @@ fn tally(statuses: &[u16], status: u16) -> usize {
 async fn parallel_app(per_account: i64, per_address: i64) -> TestApp {
     spawn_app_with(|s| {
         s.workers = Some(4);
-        s.db_pool_size = 8;
+        s.db_pool_size = Some(8);
         s.login_max_failures_per_account = per_account;
         s.login_max_failures_per_address = per_address;
     })
