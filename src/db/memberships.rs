@@ -338,17 +338,17 @@ fn search_matches(
         Some(_) => i64::MAX - 1,
         None => text_index_cap(members),
     };
+    let scope = lookup_scope(conn, members)?;
     let found = match conn {
-        DbConnection::Sqlite(_) => Matches::Rids({
-            let scope = sqlite_scope(conn, members)?;
+        DbConnection::Sqlite(_) => Matches::Rids(
             text_match_query(conn, org_id, term, cap + 1, scope)
                 .load::<Rid>(conn)?
                 .into_iter()
                 .map(|r| r.rid)
-                .collect()
-        }),
+                .collect(),
+        ),
         DbConnection::Postgresql(_) => Matches::Few(
-            text_match_query(conn, org_id, term, cap + 1, IndexScope::Organization)
+            text_match_query(conn, org_id, term, cap + 1, scope)
                 .get_result::<MatchCount>(conn)?
                 .n as usize,
         ),
@@ -385,7 +385,7 @@ pub enum IndexScope {
 /// The rows of the SQLite text index a search of this organization reads.
 pub fn sqlite_search_scope(conn: &mut DbConnection, org_id: &str) -> QueryResult<IndexScope> {
     let members = super::member_counts::by_status(conn, org_id)?;
-    sqlite_scope(conn, members.active + members.inactive)
+    lookup_scope(conn, members.active + members.inactive)
 }
 
 /// The organization's tag narrows a lookup to its rows, but FTS5 reads the tag's posting
@@ -395,7 +395,11 @@ pub fn sqlite_search_scope(conn: &mut DbConnection, org_id: &str) -> QueryResult
 /// 12 ms without. The page query filters by organization either way. The price: the cap
 /// counts other organizations' matches too, so a term that matches thousands of theirs
 /// and few of ours is sent to the sort-index walk, which then reads most of ours.
-fn sqlite_scope(conn: &mut DbConnection, members: i64) -> QueryResult<IndexScope> {
+fn lookup_scope(conn: &mut DbConnection, members: i64) -> QueryResult<IndexScope> {
+    if let DbConnection::Postgresql(_) = conn {
+        // The trigram GIN leads with the organization: scoping there costs nothing.
+        return Ok(IndexScope::Organization);
+    }
     let everyone = super::member_counts::all_organizations(conn)?;
     Ok(if members * 2 >= everyone {
         IndexScope::Everyone
@@ -937,10 +941,7 @@ pub fn explain_page(
             let counts = super::member_counts::by_status(conn, org_id)?;
             let members = counts.active + counts.inactive;
             let cap = text_index_cap(members);
-            let scope = match conn {
-                DbConnection::Sqlite(_) => sqlite_scope(conn, members)?,
-                DbConnection::Postgresql(_) => IndexScope::Organization,
-            };
+            let scope = lookup_scope(conn, members)?;
             let lookup = text_match_query(conn, org_id, term, cap + 1, scope);
             Some((plan, super::explain(conn, lookup)?.join("\n")))
         }
