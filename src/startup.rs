@@ -78,7 +78,8 @@ impl Application {
         }
         let setup_url = setup_token.map(|t| format!("{}/setup/{t}", settings.public_url()));
         let key = session_key(&settings)?;
-        let (server, outbox) = run(listener, pool.clone(), settings, key, mailer)?;
+        let reads = db::inline_reads::InlineReads::for_target(&target);
+        let (server, outbox) = run(listener, pool.clone(), reads, settings, key, mailer)?;
         Ok(Self {
             port,
             server,
@@ -109,6 +110,7 @@ impl Application {
 fn run(
     listener: TcpListener,
     pool: DbPool,
+    reads: db::inline_reads::InlineReads,
     settings: Settings,
     key: Key,
     mailer: Mailer,
@@ -124,6 +126,7 @@ fn run(
     let workers = settings.workers.unwrap_or(cpus);
     let store = DbSessionStore::new(
         pool.clone(),
+        reads.clone(),
         settings.session_idle_timeout,
         settings.session_absolute_timeout,
     );
@@ -148,6 +151,7 @@ fn run(
     .spawn();
     let state = web::Data::new(AppState {
         pool: pool.clone(),
+        reads,
         hasher: Hasher::new(
             settings.hash_slots.unwrap_or(cpus / 2),
             settings.hash_queue,

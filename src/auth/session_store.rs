@@ -18,6 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
 
 use super::keys;
+use crate::db::inline_reads::InlineReads;
 use crate::db::{self, DbPool, sessions};
 use crate::domain::tokens;
 
@@ -69,14 +70,16 @@ pub fn session_unavailable_state(cause: &anyhow::Error) -> HashMap<String, Strin
 #[derive(Clone)]
 pub struct DbSessionStore {
     pool: DbPool,
+    reads: InlineReads,
     idle: chrono::Duration,
     absolute: chrono::Duration,
 }
 
 impl DbSessionStore {
-    pub fn new(pool: DbPool, idle: Duration, absolute: Duration) -> Self {
+    pub fn new(pool: DbPool, reads: InlineReads, idle: Duration, absolute: Duration) -> Self {
         Self {
             pool,
+            reads,
             idle: chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::hours(8)),
             absolute: chrono::Duration::from_std(absolute).unwrap_or(chrono::Duration::days(7)),
         }
@@ -96,6 +99,41 @@ impl DbSessionStore {
             f(&mut conn)
         })
         .await?
+    }
+
+    /// The stored session `id`: read on this thread on SQLite (every page view asks).
+    async fn find(&self, id: String) -> anyhow::Result<Option<sessions::SessionRow>> {
+        if self.reads.is_inline() {
+            return Ok(self.reads.run(move |conn| sessions::find(conn, &id))??);
+        }
+        self.run(move |conn| Ok(sessions::find(conn, &id)?)).await
+    }
+
+    /// The session `row` still in force, its stored times moved on at most once a
+    /// minute (so reads stay reads); an expired one is deleted and gone.
+    async fn keep_alive(
+        &self,
+        id: String,
+        row: sessions::SessionRow,
+    ) -> anyhow::Result<Option<sessions::SessionRow>> {
+        let now = db::now();
+        if row.expires_at <= now || row.created_at + self.absolute <= now {
+            self.run(move |conn| Ok(sessions::delete(conn, &id)?))
+                .await?;
+            return Ok(None);
+        }
+        if now - row.last_seen_at >= chrono::Duration::seconds(TOUCH_INTERVAL_SECS) {
+            let expires_at = (now + self.idle).min(row.created_at + self.absolute);
+            // Best effort: on a full disk or a read-only database the session still signs
+            // its visitor in for reading; it is touched again later.
+            if let Err(e) = self
+                .run(move |conn| Ok(sessions::touch(conn, &id, now, expires_at)?))
+                .await
+            {
+                tracing::warn!(error = %format!("{e:#}"), "could not extend a session");
+            }
+        }
+        Ok(Some(row))
     }
 
     /// Whether the stored state of session `id` equals `state` but for flash messages.
@@ -205,28 +243,11 @@ impl SessionStore for DbSessionStore {
             return Ok(load_anonymous(encoded));
         }
         let id = tokens::hash(session_key.as_ref());
-        let (idle, absolute) = (self.idle, self.absolute);
-        let row = self
-            .run(move |conn| {
-                let Some(row) = sessions::find(conn, &id)? else {
-                    return Ok(None);
-                };
-                let now = db::now();
-                if row.expires_at <= now || row.created_at + absolute <= now {
-                    sessions::delete(conn, &id)?;
-                    return Ok(None);
-                }
-                if now - row.last_seen_at >= chrono::Duration::seconds(TOUCH_INTERVAL_SECS) {
-                    let expires_at = (now + idle).min(row.created_at + absolute);
-                    // Best effort: on a full disk or a read-only database the session
-                    // still signs its visitor in for reading; it is touched again later.
-                    if let Err(e) = sessions::touch(conn, &id, now, expires_at) {
-                        tracing::warn!(error = %e, "could not extend a session");
-                    }
-                }
-                Ok(Some(row))
-            })
-            .await;
+        let row = self.find(id.clone()).await;
+        let row = match row {
+            Ok(Some(row)) => self.keep_alive(id, row).await,
+            other => other,
+        };
         let row = match row {
             Ok(row) => row,
             // The database is out of reach: neither actix-session's bare 500 nor an

@@ -5,6 +5,7 @@ pub mod api_tokens;
 pub mod audit_events;
 pub mod email_outbox;
 pub mod groups;
+pub mod inline_reads;
 pub mod invitations;
 pub mod login_attempts;
 pub mod member_counts;

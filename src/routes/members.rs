@@ -45,7 +45,7 @@ pub async fn search(
     let query = query.into_inner();
     let (actor, q) = (ctx.actor(), query.q.unwrap_or_default());
     let matches = state
-        .db(move |conn| Ok(member_picker::search(conn, &actor, &q, &[])?))
+        .read(move |conn| Ok(member_picker::search(conn, &actor, &q, &[])?))
         .await?;
     if wants_json(&req) {
         return Ok(HttpResponse::Ok().json(matches));

@@ -208,7 +208,7 @@ async fn users_page(
         .map_err(|BadCursor| ListError::BadCursor);
     let (actor, query) = (ctx.actor(), params.clone());
     let list = state
-        .db(move |conn| {
+        .read(move |conn| {
             let at = (after, backwards);
             Ok(member_list::load_page(conn, &actor, &query, at, PAGE_SIZE)?)
         })

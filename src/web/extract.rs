@@ -58,7 +58,7 @@ impl CurrentUser {
             return Ok(None);
         };
         let loaded = state(req)
-            .db(move |conn| CurrentUser::find(conn, &user_id))
+            .read(move |conn| CurrentUser::find(conn, &user_id))
             .await?;
         CurrentUser::remember(req, &session, &loaded);
         Ok(loaded)
@@ -177,6 +177,19 @@ impl OrgCtx {
     }
 
     /// Refuses with 403 unless the member holds `permission`.
+    /// Records that the member was here (the Members list's "last active"): at most once
+    /// a minute, since each is a turn at SQLite's one write lock.
+    async fn touch(&self, state: &AppState) {
+        let (org_id, user_id) = (self.org.id.clone(), self.current.user.id.clone());
+        let touched = state
+            .db(move |conn| Ok(memberships::touch(conn, &org_id, &user_id)?))
+            .await;
+        // Best effort: a full disk or a read-only database still serves reads.
+        if let Err(e) = touched {
+            tracing::warn!(error = %e, "could not record membership activity");
+        }
+    }
+
     pub fn require(&self, permission: Permission) -> Result<(), AppError> {
         if self.can(permission) {
             Ok(())
@@ -214,7 +227,7 @@ impl FromRequest for OrgCtx {
             };
             let now = state(&req).clock.now();
             let found = state(&req)
-                .db(move |conn| {
+                .read(move |conn| {
                     let current = match cached {
                         Some(current) => Some(current),
                         None => CurrentUser::find(conn, &user_id)?,
@@ -247,12 +260,6 @@ impl FromRequest for OrgCtx {
                             deadline: timefmt::date(deadline),
                         });
                     }
-                    // Best effort: a full disk or a read-only database still serves reads.
-                    if membership.touch_due()
-                        && let Err(e) = memberships::touch(conn, &org.id, &user_id)
-                    {
-                        tracing::warn!(error = %e, "could not record membership activity");
-                    }
                     let pending_invitations = if perms.contains(Permission::UsersInvite) {
                         crate::domain::invitations::pending_badge(conn, &org.id)?
                     } else {
@@ -272,6 +279,9 @@ impl FromRequest for OrgCtx {
                 .await?;
             match found {
                 Ok(ctx) => {
+                    if ctx.membership.touch_due() {
+                        ctx.touch(&state(&req)).await;
+                    }
                     CurrentUser::remember(&req, &session, &Some(ctx.current.clone()));
                     Ok(ctx)
                 }

@@ -32,6 +32,7 @@ pub const API_PREFIX: &str = "/scim/";
 /// Shared by every handler.
 pub struct AppState {
     pub pool: DbPool,
+    pub reads: crate::db::inline_reads::InlineReads,
     pub settings: Settings,
     pub hasher: crate::auth::password::Hasher,
     pub throttle: crate::auth::throttle::Limits,
@@ -53,6 +54,24 @@ impl AppState {
             f(&mut conn)
         })
         .await?
+    }
+
+    /// Runs database work that only reads: on SQLite on this thread, with its own
+    /// read-only connection (no hop, no pool: `db::inline_reads`), elsewhere as [`db`].
+    /// A write inside fails.
+    ///
+    /// [`db`]: AppState::db
+    pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if !self.reads.is_inline() {
+            return self.db(f).await;
+        }
+        self.reads.run(f).map_err(|e| {
+            AppError::Unavailable(anyhow::anyhow!("cannot open a read connection: {e}"))
+        })?
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use actix_session::storage::{SessionKey, SessionStore};
 use diesel::prelude::*;
 use portcullis::auth::session_store::DbSessionStore;
-use portcullis::db::DbConnection;
+use portcullis::db::inline_reads::InlineReads;
+use portcullis::db::{DbConnection, DbTarget};
 use portcullis::db::schema::sessions;
 use portcullis::startup::SESSION_COOKIE;
 
@@ -243,8 +244,10 @@ async fn a_shown_session_id_cannot_stand_in_for_the_cookie() {
     let replayed = get_with_cookie(&app.url("/account"), &format!("{SESSION_COOKIE}={id}")).await;
     assert_eq!(replayed.status, 303, "not signed in");
 
+    let target = DbTarget::parse(&app.db.url).expect("the test database's URL");
     let store = DbSessionStore::new(
         app.pool.clone(),
+        InlineReads::for_target(&target),
         Duration::from_secs(3600),
         Duration::from_secs(86_400),
     );
