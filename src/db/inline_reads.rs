@@ -52,10 +52,7 @@ impl InlineReads {
 
     /// Runs `f` with this thread's read-only connection to the SQLite file, opened on
     /// first use. Only for reads, and only where `is_inline` said so.
-    pub fn run<R>(
-        &self,
-        f: impl FnOnce(&mut DbConnection) -> R,
-    ) -> Result<R, diesel::r2d2::Error> {
+    pub fn run<R>(&self, f: impl FnOnce(&mut DbConnection) -> R) -> Result<R, diesel::r2d2::Error> {
         let path = self
             .sqlite_path
             .as_ref()
@@ -118,7 +115,11 @@ mod tests {
         let reads = InlineReads::for_target(&target);
         assert_eq!(reads.run(count).unwrap().unwrap(), 1);
         writer.batch_execute("INSERT INTO t VALUES (2)").unwrap();
-        assert_eq!(reads.run(count).unwrap().unwrap(), 2, "the same connection again");
+        assert_eq!(
+            reads.run(count).unwrap().unwrap(),
+            2,
+            "the same connection again"
+        );
         let write = reads.run(|conn| conn.batch_execute("INSERT INTO t VALUES (3)"));
         assert!(write.unwrap().is_err(), "a write through a read connection");
         assert_eq!(reads.run(count).unwrap().unwrap(), 2);

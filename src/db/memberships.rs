@@ -15,9 +15,12 @@ pub struct Membership {
     pub status: String,
     pub email: String,
     pub sort_name: String,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub last_active_at: NaiveDateTime,
     /// When access ends, if it does: the expiry job deactivates the membership then.
+    #[diesel(deserialize_as = super::stamp::MaybeStamp)]
     pub access_until: Option<NaiveDateTime>,
 }
 

@@ -21,6 +21,7 @@ pub mod scim;
 pub mod sessions;
 pub mod setup_tokens;
 mod single_use;
+pub mod stamp;
 pub mod two_factor;
 pub mod users;
 
@@ -368,22 +369,53 @@ pub fn never() -> NaiveDateTime {
     chrono::DateTime::UNIX_EPOCH.naive_utc()
 }
 
+/// `column IN (SELECT value FROM json_each(?))` on SQLite: the ids of a page bound as one
+/// JSON array. `eq_any` there is one placeholder per id, a new statement text for every
+/// page, compiled afresh each time; and a raw `sql_query` is never kept prepared. This is
+/// typed, so diesel keeps it prepared like any other query. (PostgreSQL's `eq_any` is
+/// already one array parameter.)
+#[derive(Debug, Clone, diesel::query_builder::QueryId)]
+pub struct InJsonIds<C> {
+    column: C,
+    ids: String,
+}
+
+impl<C> InJsonIds<C> {
+    pub fn new(column: C, ids: &[String]) -> Self {
+        Self {
+            column,
+            ids: serde_json::to_string(ids).expect("strings serialize"),
+        }
+    }
+}
+
+impl<C: Expression> Expression for InJsonIds<C> {
+    type SqlType = diesel::sql_types::Bool;
+}
+
+impl<C: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for InJsonIds<C> {}
+
+impl<C: diesel::expression::ValidGrouping<GB>, GB> diesel::expression::ValidGrouping<GB>
+    for InJsonIds<C>
+{
+    type IsAggregate = C::IsAggregate;
+}
+
+impl<C: QueryFragment<diesel::sqlite::Sqlite>> QueryFragment<diesel::sqlite::Sqlite>
+    for InJsonIds<C>
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        self.column.walk_ast(out.reborrow())?;
+        out.push_sql(" IN (SELECT value FROM json_each(");
+        out.push_bind_param::<Text, _>(&self.ids)?;
+        out.push_sql("))");
+        Ok(())
+    }
+}
+
 /// The database's plan for `query`, one line per step (`EXPLAIN QUERY PLAN` on SQLite,
 /// `EXPLAIN` on PostgreSQL), with the query's own binds: tests use it to prove list
 /// queries are served by an index in page order.
-/// `(...)`, the ids of a page bound on SQLite as the `n`th value, one JSON array
-/// (`json_ids`). A list of one placeholder per id was a new statement text for every
-/// page, compiled afresh each time; this one is short and the same every time.
-/// (PostgreSQL's `eq_any` is already a single array parameter.)
-pub fn sqlite_id_list(n: usize) -> String {
-    format!("(SELECT value FROM json_each(?{n}))")
-}
-
-/// The ids as the JSON array `id_list` reads.
-pub fn json_ids(ids: &[String]) -> String {
-    serde_json::to_string(ids).expect("strings serialize")
-}
-
 pub fn explain<Q: QueryFragment<MultiBackend>>(
     conn: &mut DbConnection,
     query: Q,

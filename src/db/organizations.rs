@@ -10,6 +10,7 @@ pub struct Organization {
     pub id: String,
     pub slug: String,
     pub name: String,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub created_at: NaiveDateTime,
     pub lock_version: i64,
 }

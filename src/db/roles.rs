@@ -14,6 +14,7 @@ pub struct Role {
     pub permissions: String,
     pub rank: i64,
     pub builtin: bool,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub created_at: NaiveDateTime,
 }
 

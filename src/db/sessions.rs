@@ -10,8 +10,11 @@ pub struct SessionRow {
     pub id: String,
     pub user_id: Option<String>,
     pub data: String,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub last_seen_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub expires_at: NaiveDateTime,
     pub ip: Option<String>,
     pub user_agent: Option<String>,

@@ -15,7 +15,9 @@ pub struct User {
     pub platform_role: String,
     pub status: String,
     pub auth_method: String,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::stamp::MaybeStamp)]
     pub last_active_at: Option<NaiveDateTime>,
 }
 

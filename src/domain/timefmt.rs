@@ -1,13 +1,19 @@
 //! How times read on pages: relative for recency, exact on hover.
 
-use chrono::NaiveDateTime;
+use chrono::{Datelike, NaiveDateTime, Timelike};
 
+// By hand rather than with chrono's `format`, whose format strings are parsed anew at
+// every call: a Users tab writes 100 of these, a twentieth of its CPU.
 pub fn exact(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    format!("{} {:02}:{:02} UTC", date(t), t.hour(), t.minute())
 }
 
 pub fn date(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%d").to_string()
+    match t.year() {
+        0..=9999 => format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day()),
+        // chrono's `%Y` signs years of more than four digits.
+        _ => t.format("%Y-%m-%d").to_string(),
+    }
 }
 
 /// "2026-11-23 14:05:09 UTC"
@@ -61,6 +67,21 @@ mod tests {
 
     fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn dates_and_exact_times_read_as_chrono_writes_them() {
+        for s in [
+            "2026-12-02 04:05:06",
+            "0001-01-01 00:00:00",
+            "9999-12-31 23:59:59",
+        ] {
+            let t = at(s);
+            assert_eq!(date(t), t.format("%Y-%m-%d").to_string());
+            assert_eq!(exact(t), t.format("%Y-%m-%d %H:%M UTC").to_string());
+        }
+        let far = at("2026-01-01 00:00:00").with_year(12026).unwrap();
+        assert_eq!(date(far), far.format("%Y-%m-%d").to_string());
     }
 
     #[test]

@@ -7,8 +7,8 @@ use actix_session::storage::{SessionKey, SessionStore};
 use diesel::prelude::*;
 use portcullis::auth::session_store::DbSessionStore;
 use portcullis::db::inline_reads::InlineReads;
-use portcullis::db::{DbConnection, DbTarget};
 use portcullis::db::schema::sessions;
+use portcullis::db::{DbConnection, DbTarget};
 use portcullis::startup::SESSION_COOKIE;
 
 use crate::helpers::*;
