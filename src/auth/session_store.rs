@@ -118,8 +118,12 @@ impl DbSessionStore {
     ) -> anyhow::Result<Option<sessions::SessionRow>> {
         let now = db::now();
         if row.expires_at <= now || row.created_at + self.absolute <= now {
-            self.run(move |conn| Ok(sessions::delete(conn, &id)?))
-                .await?;
+            // The session is over whether or not its row goes: on a full disk or a
+            // read-only database its visitor is signed out and can still read the sign-in
+            // page (failing here answered 503 to every request of that browser).
+            if let Err(e) = self.run(move |conn| Ok(sessions::delete(conn, &id)?)).await {
+                tracing::warn!(error = %format!("{e:#}"), "could not delete an expired session");
+            }
             return Ok(None);
         }
         if now - row.last_seen_at >= chrono::Duration::seconds(TOUCH_INTERVAL_SECS) {

@@ -77,10 +77,17 @@ impl InlineReads {
     }
 }
 
+/// A reader in WAL mode waits only in rare moments (another connection recovering the
+/// log after a crash); the pool's ten seconds would stop the worker's event loop for
+/// that long, so this one gives up sooner and the request answers 503.
+const READER_BUSY_TIMEOUT_MS: u32 = 250;
+
 fn open(path: &str) -> Result<DbConnection, diesel::r2d2::Error> {
     let mut conn = ConnectionManager::new(DbTarget::Sqlite(path.to_string())).connect()?;
-    conn.batch_execute("PRAGMA query_only = ON")
-        .map_err(diesel::r2d2::Error::QueryError)?;
+    conn.batch_execute(&format!(
+        "PRAGMA query_only = ON; PRAGMA busy_timeout = {READER_BUSY_TIMEOUT_MS};"
+    ))
+    .map_err(diesel::r2d2::Error::QueryError)?;
     Ok(conn)
 }
 

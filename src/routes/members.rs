@@ -44,8 +44,9 @@ pub async fn search(
     ctx.require(Permission::UsersRead)?;
     let query = query.into_inner();
     let (actor, q) = (ctx.actor(), query.q.unwrap_or_default());
+    // Through the pool: a search may read much of the organization (`web::AppState::read`).
     let matches = state
-        .read(move |conn| Ok(member_picker::search(conn, &actor, &q, &[])?))
+        .db(move |conn| Ok(member_picker::search(conn, &actor, &q, &[])?))
         .await?;
     if wants_json(&req) {
         return Ok(HttpResponse::Ok().json(matches));

@@ -176,7 +176,6 @@ impl OrgCtx {
         self.standing().may(permission)
     }
 
-    /// Refuses with 403 unless the member holds `permission`.
     /// Records that the member was here (the Members list's "last active"): at most once
     /// a minute, since each is a turn at SQLite's one write lock.
     async fn touch(&self, state: &AppState) {
@@ -190,6 +189,7 @@ impl OrgCtx {
         }
     }
 
+    /// Refuses with 403 unless the member holds `permission`.
     pub fn require(&self, permission: Permission) -> Result<(), AppError> {
         if self.can(permission) {
             Ok(())

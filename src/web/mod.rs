@@ -58,7 +58,9 @@ impl AppState {
 
     /// Runs database work that only reads: on SQLite on this thread, with its own
     /// read-only connection (no hop, no pool: `db::inline_reads`), elsewhere as [`db`].
-    /// A write inside fails.
+    /// A write inside fails. Only for reads bounded by an index (a primary key, a page
+    /// of 50 in index order): while it runs, this worker's other requests wait, so a
+    /// search that may scan goes through [`db`].
     ///
     /// [`db`]: AppState::db
     pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>

@@ -268,6 +268,55 @@ impl Write for Capture {
     }
 }
 
+/// A session that ran out while the database cannot be written still ends: its browser
+/// is sent to sign in, though the expired row cannot be deleted. Failing on that delete
+/// answered 503 to every request of that browser, the sign-in page included.
+#[actix_web::test]
+async fn an_expired_session_on_a_read_only_database_signs_its_visitor_out() {
+    let app = spawn_app().await;
+    if app.db.is_postgres() {
+        println!("skipped: SQLite only (a read-only database file)");
+        return;
+    }
+    let admin = app.setup_admin().await;
+    let cookie = admin.session_cookie().expect("signed in");
+    {
+        let mut conn = app.pool.get().expect("a connection");
+        diesel::sql_query("UPDATE sessions SET expires_at = '2000-01-01 00:00:00'")
+            .execute(&mut conn)
+            .expect("sessions expired");
+    }
+    let sessions = app.count("sessions");
+
+    let mut settings = app.settings.clone();
+    settings.database_url = Some(format!("sqlite:file:{}?mode=ro", app.db.url));
+    let read_only = Application::build(settings)
+        .await
+        .expect("an instance starts on a read-only database it need not migrate");
+    let base = format!("http://127.0.0.1:{}", read_only.port());
+    actix_web::rt::spawn(read_only.run_until_stopped());
+
+    let page = get(
+        &format!("{base}/orgs/my-org/groups"),
+        Some(&cookie),
+        "read-only: an expired session's GET",
+    )
+    .await;
+    assert_eq!(page.status, 303, "sent to sign in: {}", page.body);
+    let login = get(
+        &format!("{base}/login"),
+        Some(&cookie),
+        "read-only: sign-in page",
+    )
+    .await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert_eq!(
+        app.count("sessions"),
+        sessions,
+        "the expired row could not go"
+    );
+}
+
 /// The SQLite file opened read-only (`mode=ro`) by a second instance, as after a remount
 /// read-only: this works as root too, where `chmod 0444` would not stop writes.
 #[actix_web::test]
