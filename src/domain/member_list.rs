@@ -38,6 +38,14 @@ pub struct ListParams {
     pub expiring: Option<String>,
 }
 
+impl ListParams {
+    /// Whether the page searches for a term: then it may read much of the organization,
+    /// where every other page reads at most a page of an index.
+    pub fn searches(&self) -> bool {
+        self.q.as_deref().is_some_and(|q| !q.trim().is_empty())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ListError {
     #[error("That page link is no longer valid; showing the first page.")]
@@ -455,6 +463,19 @@ pub(super) fn last_active(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_term_makes_a_search() {
+        let with = |q: Option<&str>| ListParams {
+            q: q.map(str::to_string),
+            status: Some("inactive".into()),
+            ..ListParams::default()
+        };
+        assert!(with(Some("ada")).searches());
+        assert!(with(Some(" a ")).searches());
+        assert!(!with(Some("  ")).searches());
+        assert!(!with(None).searches());
+    }
 
     fn granted(kind: &str, source: &str, role: &str, rank: i64) -> GrantedRole {
         GrantedRole {

@@ -207,18 +207,12 @@ async fn users_page(
         .map(|c| c.map(|Cursor(key)| key))
         .map_err(|BadCursor| ListError::BadCursor);
     let (actor, query) = (ctx.actor(), params.clone());
-    let searching = params.q.as_deref().is_some_and(|q| !q.trim().is_empty());
-    let load = move |conn: &mut db::DbConnection| -> AppResult<_> {
-        let at = (after, backwards);
-        Ok(member_list::load_page(conn, &actor, &query, at, PAGE_SIZE)?)
-    };
-    // A search may read much of the organization: it goes through the pool, so it holds
-    // neither this worker's other requests nor more connections than the pool has.
-    let list = if searching {
-        state.db(load).await?
-    } else {
-        state.read(load).await?
-    };
+    let list = state
+        .read_unless_scan(params.searches(), move |conn| {
+            let at = (after, backwards);
+            Ok(member_list::load_page(conn, &actor, &query, at, PAGE_SIZE)?)
+        })
+        .await?;
     let nav = list_nav(&ctx.org.slug, &params, &list);
     Ok(UsersPage {
         layout: Layout::in_org(session, ctx, "Users", "users"),

@@ -75,6 +75,24 @@ impl AppState {
             AppError::Unavailable(anyhow::anyhow!("cannot open a read connection: {e}"))
         })?
     }
+
+    /// [`read`] for a read bounded by an index, [`db`] for one that `may_scan` (a
+    /// search): that one holds neither this worker's other requests nor more connections
+    /// than the pool has.
+    ///
+    /// [`read`]: AppState::read
+    /// [`db`]: AppState::db
+    pub async fn read_unless_scan<T, F>(&self, may_scan: bool, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if may_scan {
+            self.db(f).await
+        } else {
+            self.read(f).await
+        }
+    }
 }
 
 pub fn render_status<T: askama::Template>(status: StatusCode, page: &T) -> HttpResponse {
