@@ -110,7 +110,8 @@ impl DbSessionStore {
     }
 
     /// The session `row` still in force, its stored times moved on at most once a
-    /// minute (so reads stay reads); an expired one is deleted and gone.
+    /// minute (so reads stay reads); an expired one ends, its row deleted where the
+    /// database can still be written.
     async fn keep_alive(
         &self,
         id: String,

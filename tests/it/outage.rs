@@ -268,6 +268,20 @@ impl Write for Capture {
     }
 }
 
+/// A second instance on `app`'s SQLite file opened read-only (`mode=ro`), as after a
+/// remount read-only: this works as root too, where `chmod 0444` would not stop writes.
+/// Its base URL.
+async fn read_only_instance(app: &TestApp) -> String {
+    let mut settings = app.settings.clone();
+    settings.database_url = Some(format!("sqlite:file:{}?mode=ro", app.db.url));
+    let read_only = Application::build(settings)
+        .await
+        .expect("an instance starts on a read-only database it need not migrate");
+    let base = format!("http://127.0.0.1:{}", read_only.port());
+    actix_web::rt::spawn(read_only.run_until_stopped());
+    base
+}
+
 /// A session that ran out while the database cannot be written still ends: its browser
 /// is sent to sign in, though the expired row cannot be deleted. Failing on that delete
 /// answered 503 to every request of that browser, the sign-in page included.
@@ -288,13 +302,7 @@ async fn an_expired_session_on_a_read_only_database_signs_its_visitor_out() {
     }
     let sessions = app.count("sessions");
 
-    let mut settings = app.settings.clone();
-    settings.database_url = Some(format!("sqlite:file:{}?mode=ro", app.db.url));
-    let read_only = Application::build(settings)
-        .await
-        .expect("an instance starts on a read-only database it need not migrate");
-    let base = format!("http://127.0.0.1:{}", read_only.port());
-    actix_web::rt::spawn(read_only.run_until_stopped());
+    let base = read_only_instance(&app).await;
 
     let page = get(
         &format!("{base}/orgs/my-org/groups"),
@@ -317,8 +325,7 @@ async fn an_expired_session_on_a_read_only_database_signs_its_visitor_out() {
     );
 }
 
-/// The SQLite file opened read-only (`mode=ro`) by a second instance, as after a remount
-/// read-only: this works as root too, where `chmod 0444` would not stop writes.
+/// The SQLite file opened read-only by a second instance (`read_only_instance`).
 #[actix_web::test]
 async fn sqlite_read_only_database_answers_503_naming_the_cause() {
     let logs = captured_logs();
@@ -330,13 +337,7 @@ async fn sqlite_read_only_database_answers_503_naming_the_cause() {
     let admin = app.setup_admin().await;
     let cookie = admin.session_cookie().expect("signed in");
 
-    let mut settings = app.settings.clone();
-    settings.database_url = Some(format!("sqlite:file:{}?mode=ro", app.db.url));
-    let read_only = Application::build(settings)
-        .await
-        .expect("an instance starts on a read-only database it need not migrate");
-    let base = format!("http://127.0.0.1:{}", read_only.port());
-    actix_web::rt::spawn(read_only.run_until_stopped());
+    let base = read_only_instance(&app).await;
 
     // Existing sessions keep reading.
     let groups = format!("{base}/orgs/my-org/groups");
