@@ -1,7 +1,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::Text;
 
 use super::schema::{group_members, groups};
 use super::{DbConnection, InJsonIds};
@@ -44,33 +44,6 @@ pub fn of_member(conn: &mut DbConnection, org_id: &str, user_id: &str) -> QueryR
         .order(groups::name.asc())
         .select(Group::as_select())
         .load(conn)
-}
-
-/// (user id, group name) for a page of members, one query for the whole page.
-pub fn names_for_members(
-    conn: &mut DbConnection,
-    org_id: &str,
-    user_ids: &[String],
-) -> QueryResult<Vec<(String, String)>> {
-    // The same query on both; only the test of the page's ids differs (`InJsonIds`).
-    macro_rules! names_where {
-        ($their_ids:expr) => {
-            group_members::table
-                .inner_join(groups::table)
-                .filter(group_members::org_id.eq(org_id))
-                .filter($their_ids)
-                .order(groups::name.asc())
-                .select((group_members::user_id, groups::name))
-        };
-    }
-    match conn {
-        DbConnection::Postgresql(c) => {
-            names_where!(group_members::user_id.eq_any(user_ids)).load(c)
-        }
-        DbConnection::Sqlite(c) => {
-            names_where!(InJsonIds::new(group_members::user_id, user_ids)).load(c)
-        }
-    }
 }
 
 pub fn owned_by(conn: &mut DbConnection, org_id: &str, user_id: &str) -> QueryResult<Vec<Group>> {
@@ -270,46 +243,72 @@ pub fn member_counts(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(
 }
 
 /// A role a member holds through a group or a pool, for the Users tab's effective role.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantedRole {
-    #[diesel(sql_type = Text)]
     pub user_id: String,
     /// `group` or `pool`.
-    #[diesel(sql_type = Text)]
     pub kind: String,
     /// The group's or the pool's name.
-    #[diesel(sql_type = Text)]
     pub source: String,
-    #[diesel(sql_type = Text)]
     pub role_name: String,
-    #[diesel(sql_type = BigInt)]
     pub role_rank: i64,
 }
 
-/// Every role the page's members hold through a group or a pool: one query (a UNION
-/// of the two sources) for the whole page.
-pub fn granted_roles_for_members(
+/// A group or pool a member belongs to, and the role it grants them, if any (a group
+/// may grant none; a pool membership always names one).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct Tie {
+    pub user_id: String,
+    /// `group` or `pool`.
+    pub kind: String,
+    /// The group's or the pool's name.
+    pub source: String,
+    pub role_name: Option<String>,
+    pub role_rank: Option<i64>,
+}
+
+impl Tie {
+    pub fn is_group(&self) -> bool {
+        self.kind == "group"
+    }
+
+    /// The role the tie grants, if it grants one.
+    pub fn granted(&self) -> Option<GrantedRole> {
+        Some(GrantedRole {
+            user_id: self.user_id.clone(),
+            kind: self.kind.clone(),
+            source: self.source.clone(),
+            role_name: self.role_name.clone()?,
+            role_rank: self.role_rank?,
+        })
+    }
+}
+
+/// Every group and pool the page's members belong to, with the roles they grant: one
+/// query (a UNION of the two sources) for the whole page's group names and effective
+/// roles.
+pub fn ties_of_members(
     conn: &mut DbConnection,
     org_id: &str,
     user_ids: &[String],
-) -> QueryResult<Vec<GrantedRole>> {
+) -> QueryResult<Vec<Tie>> {
     use super::schema::{pool_members, pools, roles};
     // Typed on both and without SQL literals (diesel never keeps a statement with one
     // prepared; the kinds are bound values), so it is compiled once per connection. It was
     // compiled on every page: on SQLite a tenth of the page's CPU. Only the test of the
     // page's ids differs (`InJsonIds`).
-    macro_rules! granted_where {
+    macro_rules! ties_where {
         ($in_groups:expr, $in_pools:expr) => {
             group_members::table
-                .inner_join(groups::table.inner_join(roles::table))
+                .inner_join(groups::table.left_join(roles::table))
                 .filter(group_members::org_id.eq(org_id))
                 .filter($in_groups)
                 .select((
                     group_members::user_id,
                     "group".into_sql::<Text>(),
                     groups::name,
-                    roles::name,
-                    roles::rank,
+                    roles::name.nullable(),
+                    roles::rank.nullable(),
                 ))
                 .union_all(
                     pool_members::table
@@ -321,19 +320,19 @@ pub fn granted_roles_for_members(
                             pool_members::user_id,
                             "pool".into_sql::<Text>(),
                             pools::name,
-                            roles::name,
-                            roles::rank,
+                            roles::name.nullable(),
+                            roles::rank.nullable(),
                         )),
                 )
         };
     }
     match conn {
-        DbConnection::Postgresql(c) => granted_where!(
+        DbConnection::Postgresql(c) => ties_where!(
             group_members::user_id.eq_any(user_ids),
             pool_members::user_id.eq_any(user_ids)
         )
         .load(c),
-        DbConnection::Sqlite(c) => granted_where!(
+        DbConnection::Sqlite(c) => ties_where!(
             InJsonIds::new(group_members::user_id, user_ids),
             InJsonIds::new(pool_members::user_id, user_ids)
         )

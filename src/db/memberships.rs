@@ -1,9 +1,12 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::org_two_factor::PolicyRow;
 use super::organizations::Organization;
 use super::roles::Role;
-use super::schema::{group_members, groups, memberships, organizations, roles};
+use super::schema::{
+    group_members, groups, memberships, org_two_factor_policies, organizations, roles,
+};
 use super::{DbConnection, never, now};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -99,23 +102,49 @@ pub fn insert_many(conn: &mut DbConnection, rows: &[NewMembership<'_>]) -> Query
 
 /// The caller's active membership in the organization named by `slug`, with its role.
 /// Answers `None` alike for an unknown organization and for one the user is not in.
+/// An organization page's starting point for a member: the organization, their active
+/// membership and role there, and the organization's two-factor policy if it has ever set
+/// one. One query, since every page of the organization asks for all of them.
+pub type Standing = (Organization, Membership, Role, Option<PolicyRow>);
+
+macro_rules! standing_query {
+    () => {
+        organizations::table
+            .inner_join(memberships::table.inner_join(roles::table))
+            .left_join(
+                org_two_factor_policies::table
+                    .on(org_two_factor_policies::org_id.eq(organizations::id)),
+            )
+            .filter(memberships::status.eq("active"))
+            .select((
+                Organization::as_select(),
+                Membership::as_select(),
+                Role::as_select(),
+                org_two_factor_policies::all_columns.nullable(),
+            ))
+    };
+}
+
+/// The member's standing in the organization with this slug, if they are an active member.
 pub fn find_active_by_slug(
     conn: &mut DbConnection,
     slug: &str,
     user_id: &str,
-) -> QueryResult<Option<(Organization, Membership, Role)>> {
-    organizations::table
-        .inner_join(memberships::table.inner_join(roles::table))
+) -> QueryResult<Option<Standing>> {
+    standing_query!()
         .filter(organizations::slug.eq(slug))
         .filter(memberships::user_id.eq(user_id))
-        .filter(memberships::status.eq("active"))
-        .select((
-            Organization::as_select(),
-            Membership::as_select(),
-            Role::as_select(),
-        ))
         .first(conn)
         .optional()
+}
+
+/// The member's standing in every organization they are an active member of, by name:
+/// the switcher's list and the page's own organization in one query.
+pub fn active_standings(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<Standing>> {
+    standing_query!()
+        .filter(memberships::user_id.eq(user_id))
+        .order(organizations::name.asc())
+        .load(conn)
 }
 
 /// The organizations the user is an active member of, for the switcher.
@@ -268,7 +297,19 @@ pub fn list_page_with(
     filter: &ListFilter,
     plan: Option<SearchPlan>,
 ) -> QueryResult<Vec<MemberRow>> {
-    match run_list_page(conn, org_id, filter, false, plan)? {
+    let roles = super::roles::list(conn, org_id)?;
+    list_page_among(conn, org_id, filter, plan, &roles)
+}
+
+/// The same page for a caller that has already read the organization's `roles`.
+pub fn list_page_among(
+    conn: &mut DbConnection,
+    org_id: &str,
+    filter: &ListFilter,
+    plan: Option<SearchPlan>,
+    roles: &[Role],
+) -> QueryResult<Vec<MemberRow>> {
+    match run_list_page(conn, org_id, filter, false, plan, roles)? {
         PageOutput::Rows(rows) => Ok(rows),
         PageOutput::Plan(_) => unreachable!("asked for rows"),
     }
@@ -515,6 +556,7 @@ fn run_list_page(
     filter: &ListFilter,
     explain: bool,
     forced: Option<SearchPlan>,
+    roles: &[Role],
 ) -> QueryResult<PageOutput> {
     use super::schema::users;
     use diesel::dsl::sql;
@@ -663,7 +705,6 @@ fn run_list_page(
         return super::explain(conn, query).map(PageOutput::Plan);
     }
     let rows: Vec<(Membership, super::users::User)> = query.load(conn)?;
-    let roles = super::roles::list(conn, org_id)?;
     let role_of = |id: &str| {
         roles
             .iter()
@@ -894,7 +935,7 @@ pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(S
             after: None,
             limit: 51,
         };
-        let PageOutput::Plan(lines) = run_list_page(conn, org_id, &filter, true, None)? else {
+        let PageOutput::Plan(lines) = run_list_page(conn, org_id, &filter, true, None, &[])? else {
             unreachable!("asked for a plan")
         };
         plans.push((sort, lines.join("\n")));
@@ -950,7 +991,7 @@ pub fn explain_page(
         }
         _ => None,
     };
-    let PageOutput::Plan(lines) = run_list_page(conn, org_id, filter, true, None)? else {
+    let PageOutput::Plan(lines) = run_list_page(conn, org_id, filter, true, None, &[])? else {
         unreachable!("asked for a plan")
     };
     Ok(PagePlan {

@@ -303,7 +303,7 @@ pub fn load_page(
     let backwards = backwards && filter.after.is_some();
     // Backwards is the same index walked the other way, then the rows put back in order.
     filter.descending ^= backwards;
-    let mut rows = memberships::list_page(conn, org_id, &filter)?;
+    let mut rows = memberships::list_page_among(conn, org_id, &filter, None, &roles)?;
     filter.descending ^= backwards;
     let has_more = rows.len() as i64 > page_size;
     rows.truncate(page_size as usize);
@@ -396,11 +396,18 @@ fn user_rows(
     can_manage: bool,
 ) -> QueryResult<Vec<UserRow>> {
     let ids: Vec<String> = rows.iter().map(|r| r.user.id.clone()).collect();
-    let mut groups_by_user: HashMap<String, Vec<String>> = HashMap::new();
-    for (user_id, name) in groups::names_for_members(conn, &actor.org_id, &ids)? {
-        groups_by_user.entry(user_id).or_default().push(name);
+    let ties = groups::ties_of_members(conn, &actor.org_id, &ids)?;
+    let mut groups_by_user: HashMap<&str, Vec<&str>> = HashMap::new();
+    for tie in ties.iter().filter(|t| t.is_group()) {
+        groups_by_user
+            .entry(&tie.user_id)
+            .or_default()
+            .push(&tie.source);
     }
-    let granted = groups::granted_roles_for_members(conn, &actor.org_id, &ids)?;
+    for names in groups_by_user.values_mut() {
+        names.sort_unstable();
+    }
+    let granted: Vec<GrantedRole> = ties.iter().filter_map(|t| t.granted()).collect();
     let standing = actor.standing();
     let now = db::now();
     Ok(rows
@@ -424,7 +431,7 @@ fn user_rows(
                 .then(|| until.map(|u| super::access_until::last_day(u).to_string()))
                 .flatten(),
                 groups: groups_by_user
-                    .get(&r.user.id)
+                    .get(r.user.id.as_str())
                     .map(|g| g.join(", "))
                     .unwrap_or_default(),
                 effective: effective_role((&r.role.name, r.role.rank), &theirs),

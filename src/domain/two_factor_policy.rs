@@ -185,16 +185,21 @@ fn load(conn: &mut DbConnection, org_id: &str) -> QueryResult<Option<Policy>> {
         .map(Policy::from_row))
 }
 
-/// What the organization's policy asks of this member now. `is_admin` is whether their
-/// effective permissions include `org.manage`.
+/// What the organization's policy (`stored`, as the caller already read it with the
+/// membership) asks of this member now. `is_admin` is whether their effective
+/// permissions include `org.manage`. Reads the member's enrolment only when the policy
+/// covers them.
 pub fn demand_for(
     conn: &mut DbConnection,
-    org_id: &str,
+    stored: Option<&PolicyRow>,
     user_id: &str,
     is_admin: bool,
     now: NaiveDateTime,
 ) -> QueryResult<Demand> {
-    let Some(policy) = load(conn, org_id)?.filter(|p| p.scope.covers(is_admin)) else {
+    let Some(policy) = stored
+        .map(Policy::from_row)
+        .filter(|p| p.scope.covers(is_admin))
+    else {
         return Ok(Demand::Free);
     };
     let enrolled = super::two_factor::is_enrolled(conn, user_id)?;

@@ -228,16 +228,10 @@ impl FromRequest for OrgCtx {
             let now = state(&req).clock.now();
             let found = state(&req)
                 .read(move |conn| {
-                    let current = match cached {
-                        Some(current) => Some(current),
-                        None => CurrentUser::find(conn, &user_id)?,
-                    };
-                    let Some(current) = current else {
+                    let Some((current, here)) = standing_of(conn, cached, &user_id, &slug)? else {
                         return Ok(Err(None));
                     };
-                    let Some((org, membership, role)) =
-                        memberships::find_active_by_slug(conn, &slug, &user_id)?
-                    else {
+                    let Some((org, membership, role, policy)) = here else {
                         return Ok(Err(Some(current)));
                     };
                     let group_roles = memberships::group_roles(conn, &org.id, &user_id)?;
@@ -249,7 +243,7 @@ impl FromRequest for OrgCtx {
                         Standing::of((&role.permissions, role.rank), &groups, &[]);
                     let demand = two_factor_policy::demand_for(
                         conn,
-                        &org.id,
+                        policy.as_ref(),
                         &user_id,
                         perms.is_admin(),
                         now,
@@ -297,6 +291,29 @@ impl FromRequest for OrgCtx {
             }
         })
     }
+}
+
+/// The signed-in account (`cached` when an earlier extractor loaded it) and its standing
+/// in the organization `slug`: `None` when the account is gone or disabled, an inner
+/// `None` when it is not an active member there. Without a cached account, the switcher's
+/// organizations and this one's standing come from the same query.
+fn standing_of(
+    conn: &mut DbConnection,
+    cached: Option<CurrentUser>,
+    user_id: &str,
+    slug: &str,
+) -> Result<Option<(CurrentUser, Option<memberships::Standing>)>, AppError> {
+    if let Some(current) = cached {
+        let here = memberships::find_active_by_slug(conn, slug, user_id)?;
+        return Ok(Some((current, here)));
+    }
+    let Some(user) = users::find(conn, user_id)?.filter(User::is_active) else {
+        return Ok(None);
+    };
+    let standings = memberships::active_standings(conn, user_id)?;
+    let orgs = standings.iter().map(|(org, ..)| org.clone()).collect();
+    let here = standings.into_iter().find(|(org, ..)| org.slug == slug);
+    Ok(Some((CurrentUser { user, orgs }, here)))
 }
 
 /// The client address: the socket peer's, or, when the peer is one of the configured
