@@ -560,7 +560,7 @@ fn run_list_page(
 ) -> QueryResult<PageOutput> {
     use super::schema::users;
     use diesel::dsl::sql;
-    use diesel::sql_types::{BigInt, Bool, Text};
+    use diesel::sql_types::{Bool, Text};
 
     let backend = super::backend(conn);
     let matches = match &filter.search {
@@ -607,7 +607,14 @@ fn run_list_page(
     }
     match (&filter.search, matches) {
         (_, Some(Matches::Rids(rids))) => {
-            query = query.filter(sql::<BigInt>("memberships.rid").eq_any(rids));
+            // One JSON array instead of a placeholder per match: up to 5,000 of them made
+            // a statement text SQLite parsed and bound anew on every search.
+            let rids = serde_json::to_string(&rids).expect("integers serialize");
+            query = query.filter(
+                sql::<Bool>("memberships.rid IN (SELECT value FROM json_each(")
+                    .bind::<Text, _>(rids)
+                    .sql("))"),
+            );
         }
         (Some(Search::Substring(term)), Some(Matches::Few(_))) => {
             query = query.filter(

@@ -6,6 +6,7 @@ pub mod confirm;
 pub mod csrf;
 pub mod device;
 pub mod error_page;
+pub mod escape;
 pub mod extract;
 pub mod form;
 pub mod input_guard;
