@@ -217,3 +217,56 @@ async fn the_effective_role_is_the_strongest_of_direct_group_and_pool_roles() {
     assert!(list.body.contains("Direct: Member"));
     assert!(list.body.contains("1–1 of 1"));
 }
+
+/// The Groups column lists every group of the member here, by name, including a group that
+/// grants no role (it comes from the same query as the roles groups grant), and none of
+/// another organization's, though that one grants the stronger role.
+#[actix_web::test]
+async fn the_groups_column_names_every_group_here_and_none_elsewhere() {
+    use portcullis::db::groups;
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "Builder", "member", false);
+    let here = app.org_id(ORG);
+    app.create_org("other-org", "Other");
+    app.add_member(
+        "other-org",
+        "bob@example.com",
+        "Bob",
+        "Builder",
+        "member",
+        false,
+    );
+    let elsewhere = app.org_id("other-org");
+    let other_admin = app.role_id("other-org", "admin");
+    let manager = app.role_id(ORG, "manager");
+    {
+        let mut conn = app.conn();
+        // Made in reverse order of their names, so the column's order is the sort's.
+        let support = groups::insert(&mut conn, &here, "Support", "", None, None).unwrap();
+        let ops = groups::insert(&mut conn, &here, "Ops", "", Some(&manager), None).unwrap();
+        let theirs = groups::insert(
+            &mut conn,
+            &elsewhere,
+            "Admins",
+            "",
+            Some(&other_admin),
+            None,
+        )
+        .unwrap();
+        groups::add_member(&mut conn, &here, &support, &bob).unwrap();
+        groups::add_member(&mut conn, &here, &ops, &bob).unwrap();
+        groups::add_member(&mut conn, &elsewhere, &theirs, &bob).unwrap();
+    }
+
+    let list = admin.get("/orgs/my-org/users?q=bob").await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body
+            .contains("<td class=\"groups col-p3\" data-label=\"Groups\">Ops, Support</td>"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("data-effective-role=\"Manager\""));
+    assert!(!list.body.contains("Admins"), "{}", list.body);
+}
