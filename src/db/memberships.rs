@@ -100,8 +100,6 @@ pub fn insert_many(conn: &mut DbConnection, rows: &[NewMembership<'_>]) -> Query
     Ok(())
 }
 
-/// The caller's active membership in the organization named by `slug`, with its role.
-/// Answers `None` alike for an unknown organization and for one the user is not in.
 /// An organization page's starting point for a member: the organization, their active
 /// membership and role there, and the organization's two-factor policy if it has ever set
 /// one. One query, since every page of the organization asks for all of them.
@@ -125,7 +123,8 @@ macro_rules! standing_query {
     };
 }
 
-/// The member's standing in the organization with this slug, if they are an active member.
+/// The member's standing in the organization named by `slug`. Answers `None` alike for an
+/// unknown organization and for one the user is not an active member of.
 pub fn find_active_by_slug(
     conn: &mut DbConnection,
     slug: &str,
