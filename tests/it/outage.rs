@@ -268,6 +268,19 @@ impl Write for Capture {
     }
 }
 
+/// A fresh app with a signed-in admin and the admin's cookie, on SQLite only: the tests
+/// that open its database file read-only have no PostgreSQL counterpart.
+async fn sqlite_app_with_admin() -> Option<(TestApp, Browser, String)> {
+    let app = spawn_app().await;
+    if app.db.is_postgres() {
+        println!("skipped: SQLite only (a read-only database file)");
+        return None;
+    }
+    let admin = app.setup_admin().await;
+    let cookie = admin.session_cookie().expect("signed in");
+    Some((app, admin, cookie))
+}
+
 /// A second instance on `app`'s SQLite file opened read-only (`mode=ro`), as after a
 /// remount read-only: this works as root too, where `chmod 0444` would not stop writes.
 /// Its base URL.
@@ -287,13 +300,9 @@ async fn read_only_instance(app: &TestApp) -> String {
 /// answered 503 to every request of that browser, the sign-in page included.
 #[actix_web::test]
 async fn an_expired_session_on_a_read_only_database_signs_its_visitor_out() {
-    let app = spawn_app().await;
-    if app.db.is_postgres() {
-        println!("skipped: SQLite only (a read-only database file)");
+    let Some((app, _admin, cookie)) = sqlite_app_with_admin().await else {
         return;
-    }
-    let admin = app.setup_admin().await;
-    let cookie = admin.session_cookie().expect("signed in");
+    };
     {
         let mut conn = app.pool.get().expect("a connection");
         diesel::sql_query("UPDATE sessions SET expires_at = '2000-01-01 00:00:00'")
@@ -329,13 +338,9 @@ async fn an_expired_session_on_a_read_only_database_signs_its_visitor_out() {
 #[actix_web::test]
 async fn sqlite_read_only_database_answers_503_naming_the_cause() {
     let logs = captured_logs();
-    let app = spawn_app().await;
-    if app.db.is_postgres() {
-        println!("skipped: SQLite only (a read-only database file)");
+    let Some((app, admin, cookie)) = sqlite_app_with_admin().await else {
         return;
-    }
-    let admin = app.setup_admin().await;
-    let cookie = admin.session_cookie().expect("signed in");
+    };
 
     let base = read_only_instance(&app).await;
 
