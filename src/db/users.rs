@@ -37,7 +37,7 @@ pub fn full_name(first: &str, last: &str) -> String {
         ("", "") => String::new(),
         (f, "") => f.to_string(),
         ("", l) => l.to_string(),
-        (f, l) => format!("{f} {l}"),
+        (f, l) => [f, l].join(" "),
     }
 }
 

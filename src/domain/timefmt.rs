@@ -3,17 +3,41 @@
 use chrono::{Datelike, NaiveDateTime, Timelike};
 
 // By hand rather than with chrono's `format`, whose format strings are parsed anew at
-// every call: a Users tab writes 100 of these, a twentieth of its CPU.
+// every call, or with `format!`, whose padded integers went through the formatter's
+// general path: a Users tab writes 150 of these, and they were a twelfth of its CPU.
+/// "2026-11-23 14:05 UTC"
 pub fn exact(t: NaiveDateTime) -> String {
-    format!("{} {:02}:{:02} UTC", date(t), t.hour(), t.minute())
+    let mut out = date(t);
+    out.push(' ');
+    push_two_digits(&mut out, t.hour());
+    out.push(':');
+    push_two_digits(&mut out, t.minute());
+    out.push_str(" UTC");
+    out
 }
 
+/// "2026-11-23"
 pub fn date(t: NaiveDateTime) -> String {
-    match t.year() {
-        0..=9999 => format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day()),
+    let Ok(year @ 0..=9999) = u32::try_from(t.year()) else {
         // chrono's `%Y` signs years of more than four digits.
-        _ => t.format("%Y-%m-%d").to_string(),
-    }
+        return t.format("%Y-%m-%d").to_string();
+    };
+    // Room for `exact`'s time and zone too.
+    let mut out = String::with_capacity("2026-11-23 14:05 UTC".len());
+    push_two_digits(&mut out, year / 100);
+    push_two_digits(&mut out, year % 100);
+    out.push('-');
+    push_two_digits(&mut out, t.month());
+    out.push('-');
+    push_two_digits(&mut out, t.day());
+    out
+}
+
+/// `n` (under 100) as two digits, zero first.
+fn push_two_digits(out: &mut String, n: u32) {
+    debug_assert!(n < 100);
+    out.push(char::from(b'0' + (n / 10) as u8));
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// "2026-11-23 14:05:09 UTC"
@@ -82,6 +106,17 @@ mod tests {
         }
         let far = at("2026-01-01 00:00:00").with_year(12026).unwrap();
         assert_eq!(date(far), far.format("%Y-%m-%d").to_string());
+        let before = at("2026-01-01 00:00:00").with_year(-7).unwrap();
+        assert_eq!(date(before), before.format("%Y-%m-%d").to_string());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_time_reads_as_chrono_writes_it(seconds in -100_000_000_000i64..400_000_000_000i64) {
+            let t = chrono::DateTime::from_timestamp(seconds, 0).unwrap().naive_utc();
+            proptest::prop_assert_eq!(date(t), t.format("%Y-%m-%d").to_string());
+            proptest::prop_assert_eq!(exact(t), t.format("%Y-%m-%d %H:%M UTC").to_string());
+        }
     }
 
     #[test]
