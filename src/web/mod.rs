@@ -97,7 +97,19 @@ impl AppState {
 }
 
 pub fn render_status<T: askama::Template>(status: StatusCode, page: &T) -> HttpResponse {
-    match page.render() {
+    render_sized(status, page, T::SIZE_HINT)
+}
+
+/// Renders into a buffer of `bytes` from the start. A page much longer than askama's
+/// static hint (which counts a loop's body once) otherwise grows its buffer by doubling,
+/// copying what it has written each time: five copies for a 160 KB Users tab.
+pub fn render_sized<T: askama::Template>(
+    status: StatusCode,
+    page: &T,
+    bytes: usize,
+) -> HttpResponse {
+    let mut html = String::with_capacity(bytes.max(T::SIZE_HINT));
+    match page.render_into(&mut html).map(|()| html) {
         Ok(html) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
             .body(html),
