@@ -43,6 +43,8 @@ struct ListNav {
     first_href: Option<String>,
     /// This very page, where row actions come back to.
     here: String,
+    /// `here` percent-encoded for a `?next=` (three links a row encoded it anew).
+    here_encoded: String,
 }
 
 #[derive(Template)]
@@ -161,7 +163,7 @@ fn list_nav(org: &str, params: &ListParams, list: &UsersList) -> ListNav {
             page_href(org, params, &list.sort, &at)
         }
     });
-    let here = position(params);
+    let here_href = page_href(org, params, &list.sort, &position(params));
     ListNav {
         sort_links,
         next_href: next,
@@ -171,8 +173,15 @@ fn list_nav(org: &str, params: &ListParams, list: &UsersList) -> ListNav {
             .and_then(|p| p.as_ref())
             .map(|_| page_href(org, params, &list.sort, &[])),
         previous_href: previous,
-        here: page_href(org, params, &list.sort, &here),
+        here_encoded: encoded(&here_href),
+        here: here_href,
     }
+}
+
+/// What the template's `urlencode` filter writes for `text`.
+fn encoded(text: &str) -> String {
+    let Ok(encoded) = askama::filters::urlencode(text);
+    encoded.to_string()
 }
 
 pub async fn list_page(
