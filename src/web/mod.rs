@@ -102,7 +102,7 @@ pub fn render_status<T: askama::Template>(status: StatusCode, page: &T) -> HttpR
 
 /// Renders into a buffer of `bytes` from the start. A page much longer than askama's
 /// static hint (which counts a loop's body once) otherwise grows its buffer by doubling,
-/// copying what it has written each time: five copies for a 160 KB Users tab.
+/// copying what it has written at each step: a Users tab is 160 KB.
 pub fn render_sized<T: askama::Template>(
     status: StatusCode,
     page: &T,
