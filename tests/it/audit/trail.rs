@@ -373,13 +373,12 @@ async fn exercise(case: Case) -> (TestApp, usize, Expected) {
     (app, before, expected)
 }
 
-#[actix_web::test]
-async fn every_state_changing_route_writes_exactly_one_event() {
+#[test]
+fn every_state_changing_route_writes_exactly_one_event() {
     for (method, route, cases) in AUDITED_ROUTES {
         assert!(!cases.is_empty(), "{method} {route} has no case");
         for case in *cases {
             let (added, expected) = events_of_case(*case);
-            let added = &added[..];
             assert_eq!(
                 added.len(),
                 1,
