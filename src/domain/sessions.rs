@@ -30,29 +30,65 @@ impl Client {
     }
 }
 
-/// Parses a User-Agent (woothee's rules); what it cannot tell reads as "Unknown".
+/// Browsers by a product token of their User-Agent, first match wins: a browser also
+/// names the ones it descends from (Edge and Opera say Chrome and Safari, Chrome says
+/// Safari), so each comes before its ancestors. The parser crates with full rule sets
+/// (woothee, uap) all need the `regex` crate, 1.3 MB of the binary, for this label.
+const BROWSERS: &[(&str, &str)] = &[
+    ("Edg/", "Edge"),
+    ("EdgA/", "Edge"),
+    ("EdgiOS/", "Edge"),
+    ("Edge/", "Edge"),
+    ("OPR/", "Opera"),
+    ("OPiOS/", "Opera"),
+    ("Opera", "Opera"),
+    ("Vivaldi/", "Vivaldi"),
+    ("YaBrowser/", "Yandex Browser"),
+    ("SamsungBrowser/", "Samsung Internet"),
+    ("Firefox/", "Firefox"),
+    ("FxiOS/", "Firefox"),
+    ("Chromium/", "Chromium"),
+    ("CriOS/", "Chrome"),
+    ("Chrome/", "Chrome"),
+    ("Trident/", "Internet Explorer"),
+    ("MSIE ", "Internet Explorer"),
+    ("Safari/", "Safari"),
+];
+
+/// Systems by a word of the User-Agent's platform, first match wins: iPhones say "like
+/// Mac OS X" and Android says Linux.
+const SYSTEMS: &[(&str, &str)] = &[
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("iPod", "iPod"),
+    ("Android", "Android"),
+    ("CrOS", "ChromeOS"),
+    ("Windows Phone", "Windows Phone"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Macintosh", "macOS"),
+    ("FreeBSD", "FreeBSD"),
+    ("OpenBSD", "OpenBSD"),
+    ("Linux", "Linux"),
+];
+
+fn first_named<'a>(user_agent: &str, names: &[(&str, &'a str)]) -> Option<&'a str> {
+    names
+        .iter()
+        .find(|(token, _)| user_agent.contains(token))
+        .map(|(_, name)| *name)
+}
+
+/// Reads a User-Agent; what it cannot tell reads as "Unknown".
 pub fn describe(user_agent: Option<&str>) -> Client {
-    let parsed = user_agent
-        .filter(|ua| !ua.trim().is_empty())
-        .and_then(|ua| woothee::parser::Parser::new().parse(ua));
-    let known = |s: &str| !s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN;
-    match parsed {
-        Some(r) => Client {
-            browser: if known(r.name) {
-                r.name.to_string()
-            } else {
-                "Unknown browser".into()
-            },
-            os: if known(r.os) {
-                r.os.to_string()
-            } else {
-                "an unknown system".into()
-            },
-        },
-        None => Client {
-            browser: "Unknown browser".into(),
-            os: "an unknown system".into(),
-        },
+    let user_agent = user_agent.unwrap_or_default();
+    Client {
+        browser: first_named(user_agent, BROWSERS)
+            .unwrap_or("Unknown browser")
+            .into(),
+        os: first_named(user_agent, SYSTEMS)
+            .unwrap_or("an unknown system")
+            .into(),
     }
 }
 
@@ -317,6 +353,46 @@ mod tests {
         assert_eq!(firefox.browser, "Firefox");
         assert!(firefox.os.starts_with("Windows"), "{firefox:?}");
         assert_eq!(describe(Some(SAFARI_IPHONE)).label(), "Safari on iPhone");
+    }
+
+    #[test]
+    fn browsers_are_told_apart_from_the_ones_they_name_as_ancestors() {
+        for (ua, label) in [
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+                "Edge on Windows",
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 OPR/115.0.0.0",
+                "Opera on macOS",
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+                "Safari on macOS",
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.81 Mobile Safari/537.36",
+                "Chrome on Android",
+            ),
+            (
+                "Mozilla/5.0 (iPad; CPU OS 17_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/131.0.6778.73 Mobile/15E148 Safari/604.1",
+                "Chrome on iPad",
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36",
+                "Chrome on Linux",
+            ),
+            (
+                "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+                "Chrome on ChromeOS",
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko",
+                "Internet Explorer on Windows",
+            ),
+        ] {
+            assert_eq!(describe(Some(ua)).label(), label, "{ua}");
+        }
     }
 
     #[test]
