@@ -234,10 +234,14 @@ fn captured_logs() -> Option<Arc<Mutex<Vec<u8>>>> {
     LOGS.get_or_init(|| {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = logs.clone();
+        use tracing_subscriber::filter::{LevelFilter, Targets};
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
         let installed = tracing_subscriber::fmt()
-            .with_env_filter("portcullis=info")
             .with_ansi(false)
             .with_writer(move || Capture(sink.clone()))
+            .finish()
+            .with(Targets::new().with_target("portcullis", LevelFilter::INFO))
             .try_init()
             .is_ok();
         installed.then_some(logs)
