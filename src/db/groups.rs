@@ -28,11 +28,11 @@ pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<Opti
 }
 
 pub fn list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<Group>> {
-    groups::table
+    super::on_backend!(conn, |c| groups::table
         .filter(groups::org_id.eq(org_id))
         .order(groups::name.asc())
         .select(Group::as_select())
-        .load(conn)
+        .load(c))
 }
 
 /// The groups a member belongs to in this organization.

@@ -359,29 +359,29 @@ fn run_list(
     ))
 }
 
+/// Not a function returning a boxed query: unboxed, the statement has a fixed type, and
+/// on the backend's own connection diesel keeps it prepared by that type.
+macro_rules! pending_query {
+    ($org_id:expr, $cap:expr) => {
+        invitations::table
+            .filter(invitations::org_id.eq($org_id))
+            .filter(invitations::status.eq(PENDING))
+            .select(invitations::id)
+            .limit($cap)
+    };
+}
+
 /// Pending invitations of the organization (expired ones too: both wait for someone to
 /// act, as the tab's default view shows them), counted up to `cap` (the tab's badge says
 /// "99+" beyond): a range of the `(org_id, status, ...)` index, never the rows.
 pub fn pending_count(conn: &mut DbConnection, org_id: &str, cap: i64) -> QueryResult<i64> {
-    let ids: Vec<String> = pending_query(org_id, cap).load(conn)?;
+    let ids: Vec<String> = super::on_backend!(conn, |c| pending_query!(org_id, cap).load(c))?;
     Ok(ids.len() as i64)
 }
 
 /// The plan of [`pending_count`]: tests check its index serves it.
 pub fn explain_pending_count(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<String>> {
-    super::explain(conn, pending_query(org_id, 100))
-}
-
-fn pending_query(
-    org_id: &str,
-    cap: i64,
-) -> invitations::BoxedQuery<'static, super::MultiBackend, diesel::sql_types::Text> {
-    invitations::table
-        .filter(invitations::org_id.eq(org_id.to_string()))
-        .filter(invitations::status.eq(PENDING))
-        .select(invitations::id)
-        .limit(cap)
-        .into_boxed::<super::MultiBackend>()
+    super::explain(conn, pending_query!(org_id, 100))
 }
 
 pub fn add_group(conn: &mut DbConnection, invitation_id: &str, group_id: &str) -> QueryResult<()> {

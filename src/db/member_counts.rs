@@ -20,10 +20,10 @@ pub struct StatusCounts {
 
 /// The organization's counts: one primary-key lookup, whatever its size.
 pub fn by_status(conn: &mut DbConnection, org_id: &str) -> QueryResult<StatusCounts> {
-    let rows: Vec<(String, i64)> = member_counts::table
+    let rows: Vec<(String, i64)> = super::on_backend!(conn, |c| member_counts::table
         .filter(member_counts::org_id.eq(org_id))
         .select((member_counts::status, member_counts::n))
-        .load(conn)?;
+        .load(c))?;
     let mut counts = StatusCounts::default();
     for (status, n) in rows {
         match status.as_str() {

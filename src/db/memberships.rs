@@ -140,10 +140,10 @@ pub fn find_active_by_slug(
 /// The member's standing in every organization they are an active member of, by name:
 /// the switcher's list and the page's own organization in one query.
 pub fn active_standings(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<Standing>> {
-    standing_query!()
+    super::on_backend!(conn, |c| standing_query!()
         .filter(memberships::user_id.eq(user_id))
         .order(organizations::name.asc())
-        .load(conn)
+        .load(c))
 }
 
 /// The organizations the user is an active member of, for the switcher.
@@ -159,12 +159,12 @@ pub fn orgs_of_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<O
 
 /// The roles the member's groups grant in this organization.
 pub fn group_roles(conn: &mut DbConnection, org_id: &str, user_id: &str) -> QueryResult<Vec<Role>> {
-    group_members::table
+    super::on_backend!(conn, |c| group_members::table
         .inner_join(groups::table.inner_join(roles::table))
         .filter(group_members::org_id.eq(org_id))
         .filter(group_members::user_id.eq(user_id))
         .select(Role::as_select())
-        .load(conn)
+        .load(c))
 }
 
 /// How often a member's last-active time is rewritten at most.
@@ -573,144 +573,152 @@ fn run_list_page(
             PageOutput::Rows(Vec::new())
         });
     }
-    // The organization's few roles are read once and matched in memory: joining them
-    // decoded the same role row (and its timestamp) for every member on the page.
-    let mut query = memberships::table
-        .inner_join(users::table)
-        .select((Membership::as_select(), super::users::User::as_select()))
-        .into_boxed::<super::MultiBackend>();
-    // Typed wherever it can be: diesel keeps a prepared statement only for a query
-    // without raw SQL, and the plain pages (no search, any cursor) are most of the
-    // traffic. SQLite compiled the page query on every request, and PostgreSQL planned it.
-    query = match matches {
-        Some(Matches::Rids(_)) => {
-            query.filter(sql::<Bool>(ROWID_PAGE_ORG_SCOPE).bind::<Text, _>(org_id.to_string()))
-        }
-        _ => query.filter(memberships::org_id.eq(org_id.to_string())),
-    };
-    if let Some(status) = &filter.status {
-        query = query.filter(memberships::status.eq(status.clone()));
-    }
-    if let Some(by) = filter.access_ends_by {
-        query = query
-            .filter(memberships::access_until.le(by))
-            .filter(memberships::status.eq(ACTIVE));
-    }
-    if let Some(role_id) = &filter.role_id {
-        query = query.filter(memberships::role_id.eq(role_id.clone()));
-    }
-    // A filter on the joined account row: the organization's sort index still drives
-    // the walk, and each row it yields is checked through the users primary key.
-    if let Some(method) = &filter.auth_method {
-        query = query.filter(users::auth_method.eq(method.clone()));
-    }
-    match (&filter.search, matches) {
-        (_, Some(Matches::Rids(rids))) => {
-            // One JSON array instead of a placeholder per match: up to 5,000 of them made
-            // a statement text SQLite parsed and bound anew on every search.
-            let rids = serde_json::to_string(&rids).expect("integers serialize");
-            query = query.filter(
-                sql::<Bool>("memberships.rid IN (SELECT value FROM json_each(")
-                    .bind::<Text, _>(rids)
-                    .sql("))"),
-            );
-        }
-        (Some(Search::Substring(term)), Some(Matches::Few(_))) => {
-            query = query.filter(
-                sql::<Bool>("(memberships.email || ' ' || memberships.sort_name) LIKE ")
-                    .bind::<Text, _>(format!("%{}%", like_escape(term))),
-            );
-        }
-        (Some(Search::Substring(term)), Some(Matches::Many)) => {
-            // Checked on each row the sort index yields, so the walk stops at a full page;
-            // a plain string search reads `%`, `_`, `\` and `"` as themselves.
-            let text = memberships::email
-                .concat(" ")
-                .concat(memberships::sort_name);
-            query = match backend {
-                super::Backend::Sqlite => query.filter(instr(text, term.clone()).gt(0)),
-                super::Backend::Postgres => query.filter(strpos(text, term.clone()).gt(0)),
+    // The page query is built for the backend it runs on, on the backend's own
+    // connection (see `db::on_backend`), and for the multi-backend only to be explained.
+    macro_rules! page_query {
+        ($backend:ty) => {{
+            // The organization's few roles are read once and matched in memory: joining them
+            // decoded the same role row (and its timestamp) for every member on the page.
+            let mut query = memberships::table
+                .inner_join(users::table)
+                .select((Membership::as_select(), super::users::User::as_select()))
+                .into_boxed::<$backend>();
+            // Typed wherever it can be: diesel keeps a prepared statement only for a query
+            // without raw SQL, and the plain pages (no search, any cursor) are most of the
+            // traffic. SQLite compiled the page query on every request, and PostgreSQL planned it.
+            query = match matches {
+                Some(Matches::Rids(_)) => query
+                    .filter(sql::<Bool>(ROWID_PAGE_ORG_SCOPE).bind::<Text, _>(org_id.to_string())),
+                _ => query.filter(memberships::org_id.eq(org_id.to_string())),
             };
-        }
-        (Some(Search::Prefix(term)), _) => {
-            let start = format!("{}%", like_escape(term));
-            let word = format!("% {}%", like_escape(term));
-            query = query.filter(
-                memberships::email
-                    .like(start.clone())
-                    .escape('\\')
-                    .or(memberships::sort_name.like(start).escape('\\'))
-                    .or(memberships::sort_name.like(word).escape('\\')),
-            );
-        }
-        (_, _) => {}
-    }
-    if let Some(after) = &filter.after {
-        // `(key, id) > (k, i)` spelled out: the range on the key alone walks the index,
-        // and the tie on the key is settled by the id.
-        let id = after.user_id.clone();
-        macro_rules! after {
-            ($column:expr, $key:expr) => {{
-                let key = $key;
-                if filter.descending {
-                    query.filter(
-                        $column
-                            .le(key.clone())
-                            .and($column.lt(key).or(memberships::user_id.lt(id))),
-                    )
-                } else {
-                    query.filter(
-                        $column
-                            .ge(key.clone())
-                            .and($column.gt(key).or(memberships::user_id.gt(id))),
-                    )
+            if let Some(status) = &filter.status {
+                query = query.filter(memberships::status.eq(status.clone()));
+            }
+            if let Some(by) = filter.access_ends_by {
+                query = query
+                    .filter(memberships::access_until.le(by))
+                    .filter(memberships::status.eq(ACTIVE));
+            }
+            if let Some(role_id) = &filter.role_id {
+                query = query.filter(memberships::role_id.eq(role_id.clone()));
+            }
+            // A filter on the joined account row: the organization's sort index still drives
+            // the walk, and each row it yields is checked through the users primary key.
+            if let Some(method) = &filter.auth_method {
+                query = query.filter(users::auth_method.eq(method.clone()));
+            }
+            match (&filter.search, matches) {
+                (_, Some(Matches::Rids(rids))) => {
+                    // One JSON array instead of a placeholder per match: up to 5,000 of them made
+                    // a statement text SQLite parsed and bound anew on every search.
+                    let rids = serde_json::to_string(&rids).expect("integers serialize");
+                    query = query.filter(
+                        sql::<Bool>("memberships.rid IN (SELECT value FROM json_each(")
+                            .bind::<Text, _>(rids)
+                            .sql("))"),
+                    );
                 }
-            }};
-        }
-        let at = || {
-            chrono::NaiveDateTime::parse_from_str(&after.key, TIMESTAMP_CURSOR_FORMAT)
-                .map_err(|e| diesel::result::Error::DeserializationError(e.into()))
-        };
-        query = match filter.sort {
-            SortKey::Email => after!(memberships::email, after.key.clone()),
-            SortKey::Name => after!(memberships::sort_name, after.key.clone()),
-            SortKey::Created => after!(memberships::created_at, at()?),
-            SortKey::LastActive => after!(memberships::last_active_at, at()?),
-        };
+                (Some(Search::Substring(term)), Some(Matches::Few(_))) => {
+                    query = query.filter(
+                        sql::<Bool>("(memberships.email || ' ' || memberships.sort_name) LIKE ")
+                            .bind::<Text, _>(format!("%{}%", like_escape(term))),
+                    );
+                }
+                (Some(Search::Substring(term)), Some(Matches::Many)) => {
+                    // Checked on each row the sort index yields, so the walk stops at a full page;
+                    // a plain string search reads `%`, `_`, `\` and `"` as themselves.
+                    let text = memberships::email
+                        .concat(" ")
+                        .concat(memberships::sort_name);
+                    query = match backend {
+                        super::Backend::Sqlite => query.filter(instr(text, term.clone()).gt(0)),
+                        super::Backend::Postgres => query.filter(strpos(text, term.clone()).gt(0)),
+                    };
+                }
+                (Some(Search::Prefix(term)), _) => {
+                    let start = format!("{}%", like_escape(term));
+                    let word = format!("% {}%", like_escape(term));
+                    query = query.filter(
+                        memberships::email
+                            .like(start.clone())
+                            .escape('\\')
+                            .or(memberships::sort_name.like(start).escape('\\'))
+                            .or(memberships::sort_name.like(word).escape('\\')),
+                    );
+                }
+                (_, _) => {}
+            }
+            if let Some(after) = &filter.after {
+                // `(key, id) > (k, i)` spelled out: the range on the key alone walks the index,
+                // and the tie on the key is settled by the id.
+                let id = after.user_id.clone();
+                macro_rules! after {
+                    ($column:expr, $key:expr) => {{
+                        let key = $key;
+                        if filter.descending {
+                            query.filter(
+                                $column
+                                    .le(key.clone())
+                                    .and($column.lt(key).or(memberships::user_id.lt(id))),
+                            )
+                        } else {
+                            query.filter(
+                                $column
+                                    .ge(key.clone())
+                                    .and($column.gt(key).or(memberships::user_id.gt(id))),
+                            )
+                        }
+                    }};
+                }
+                let at = || {
+                    chrono::NaiveDateTime::parse_from_str(&after.key, TIMESTAMP_CURSOR_FORMAT)
+                        .map_err(|e| diesel::result::Error::DeserializationError(e.into()))
+                };
+                query = match filter.sort {
+                    SortKey::Email => after!(memberships::email, after.key.clone()),
+                    SortKey::Name => after!(memberships::sort_name, after.key.clone()),
+                    SortKey::Created => after!(memberships::created_at, at()?),
+                    SortKey::LastActive => after!(memberships::last_active_at, at()?),
+                };
+            }
+            query = match (filter.sort, filter.descending) {
+                (SortKey::Email, false) => {
+                    query.order((memberships::email.asc(), memberships::user_id.asc()))
+                }
+                (SortKey::Email, true) => {
+                    query.order((memberships::email.desc(), memberships::user_id.desc()))
+                }
+                (SortKey::Name, false) => {
+                    query.order((memberships::sort_name.asc(), memberships::user_id.asc()))
+                }
+                (SortKey::Name, true) => {
+                    query.order((memberships::sort_name.desc(), memberships::user_id.desc()))
+                }
+                (SortKey::Created, false) => {
+                    query.order((memberships::created_at.asc(), memberships::user_id.asc()))
+                }
+                (SortKey::Created, true) => {
+                    query.order((memberships::created_at.desc(), memberships::user_id.desc()))
+                }
+                (SortKey::LastActive, false) => query.order((
+                    memberships::last_active_at.asc(),
+                    memberships::user_id.asc(),
+                )),
+                (SortKey::LastActive, true) => query.order((
+                    memberships::last_active_at.desc(),
+                    memberships::user_id.desc(),
+                )),
+            };
+            query.limit(filter.limit)
+        }};
     }
-    query = match (filter.sort, filter.descending) {
-        (SortKey::Email, false) => {
-            query.order((memberships::email.asc(), memberships::user_id.asc()))
-        }
-        (SortKey::Email, true) => {
-            query.order((memberships::email.desc(), memberships::user_id.desc()))
-        }
-        (SortKey::Name, false) => {
-            query.order((memberships::sort_name.asc(), memberships::user_id.asc()))
-        }
-        (SortKey::Name, true) => {
-            query.order((memberships::sort_name.desc(), memberships::user_id.desc()))
-        }
-        (SortKey::Created, false) => {
-            query.order((memberships::created_at.asc(), memberships::user_id.asc()))
-        }
-        (SortKey::Created, true) => {
-            query.order((memberships::created_at.desc(), memberships::user_id.desc()))
-        }
-        (SortKey::LastActive, false) => query.order((
-            memberships::last_active_at.asc(),
-            memberships::user_id.asc(),
-        )),
-        (SortKey::LastActive, true) => query.order((
-            memberships::last_active_at.desc(),
-            memberships::user_id.desc(),
-        )),
-    };
-    let query = query.limit(filter.limit);
     if explain {
-        return super::explain(conn, query).map(PageOutput::Plan);
+        return super::explain(conn, page_query!(super::MultiBackend)).map(PageOutput::Plan);
     }
-    let rows: Vec<(Membership, super::users::User)> = query.load(conn)?;
+    let rows: Vec<(Membership, super::users::User)> = match conn {
+        DbConnection::Sqlite(c) => page_query!(diesel::sqlite::Sqlite).load(c)?,
+        DbConnection::Postgresql(c) => page_query!(diesel::pg::Pg).load(c)?,
+    };
     let role_of = |id: &str| {
         roles
             .iter()

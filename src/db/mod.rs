@@ -45,6 +45,22 @@ pub enum DbConnection {
 
 pub type DbPool = r2d2::Pool<ConnectionManager>;
 
+/// Runs a statement on the backend's own connection rather than through the derived
+/// `MultiConnection`. Through it, diesel writes the statement's SQL afresh at every run,
+/// two or three times over (to ask whether it may be cached, to collect its binds, and
+/// as the cache key); on the backend's own connection a statement of fixed shape is
+/// cached by its Rust type and its SQL written once per connection. For the statements
+/// every page runs; `$body` is compiled once for each backend.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($c) => $body,
+            $crate::db::DbConnection::Postgresql($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 

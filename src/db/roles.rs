@@ -39,11 +39,11 @@ pub fn insert(conn: &mut DbConnection, role: &NewRole) -> QueryResult<()> {
 }
 
 pub fn list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<Role>> {
-    roles::table
+    super::on_backend!(conn, |c| roles::table
         .filter(roles::org_id.eq(org_id))
         .order((roles::rank.desc(), roles::name.asc()))
         .select(Role::as_select())
-        .load(conn)
+        .load(c))
 }
 
 /// How many members (active or not) hold each role directly, by role id. Read from

@@ -41,11 +41,11 @@ pub fn insert(conn: &mut DbConnection, row: &NewSession) -> QueryResult<()> {
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<SessionRow>> {
-    sessions::table
+    super::on_backend!(conn, |c| sessions::table
         .find(id)
         .select(SessionRow::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 /// Replaces the data of a live session; answers false when the row is gone (logged out

@@ -62,14 +62,15 @@ impl From<MaybeStamp> for Option<NaiveDateTime> {
     }
 }
 
-impl FromSql<Nullable<Timestamp>, MultiBackend> for MaybeStamp {
-    fn from_sql(value: <MultiBackend as Backend>::RawValue<'_>) -> deserialize::Result<Self> {
-        <Stamp as FromSql<Timestamp, MultiBackend>>::from_sql(value).map(|s| MaybeStamp(Some(s.0)))
+impl<DB: Backend> FromSql<Nullable<Timestamp>, DB> for MaybeStamp
+where
+    Stamp: FromSql<Timestamp, DB>,
+{
+    fn from_sql(value: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        <Stamp as FromSql<Timestamp, DB>>::from_sql(value).map(|s| MaybeStamp(Some(s.0)))
     }
 
-    fn from_nullable_sql(
-        value: Option<<MultiBackend as Backend>::RawValue<'_>>,
-    ) -> deserialize::Result<Self> {
+    fn from_nullable_sql(value: Option<DB::RawValue<'_>>) -> deserialize::Result<Self> {
         match value {
             Some(value) => Self::from_sql(value),
             None => Ok(MaybeStamp(None)),

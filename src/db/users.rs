@@ -69,11 +69,11 @@ pub fn insert(conn: &mut DbConnection, user: &NewUser) -> QueryResult<()> {
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
-    users::table
+    super::on_backend!(conn, |c| users::table
         .find(id)
         .select(User::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
