@@ -130,6 +130,16 @@ impl DbTarget {
     }
 }
 
+/// Initialises OpenSSL, which libpq speaks TLS through, without its exit handler. Left
+/// to libpq, the first connection registers `OPENSSL_cleanup` to run at exit, and it frees
+/// OpenSSL's locks while a pool's worker thread may still be opening a connection: a
+/// `create-admin` on PostgreSQL died in `r2d2-worker` on a NULL lock as it exited. The
+/// first initialisation in a process decides, so this runs before any connection opens;
+/// later calls cost nothing.
+pub fn init_tls() {
+    openssl_sys::init();
+}
+
 /// Connects by URL scheme; the derived `establish` would try every backend in turn and
 /// hide the real error.
 #[derive(Debug, Clone)]
@@ -152,9 +162,12 @@ impl r2d2::ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         match &self.target {
-            DbTarget::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Postgresql)
-                .map_err(diesel::r2d2::Error::ConnectionError),
+            DbTarget::Postgres(url) => {
+                init_tls();
+                PgConnection::establish(url)
+                    .map(DbConnection::Postgresql)
+                    .map_err(diesel::r2d2::Error::ConnectionError)
+            }
             DbTarget::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;

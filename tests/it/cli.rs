@@ -40,7 +40,8 @@ async fn create_admin_with_a_piped_password_can_sign_in() {
     );
     assert!(
         out.status.success(),
-        "{}",
+        "{}: {}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Created ops@example.com as Admin"));

@@ -30,6 +30,8 @@ impl TestDb {
         match std::env::var("TEST_DATABASE_URL") {
             Ok(server) if server.starts_with("postgres") => {
                 let name = format!("pc_test_{}", uuid::Uuid::now_v7().simple());
+                // Before this process's first PostgreSQL connection (see `init_tls`).
+                portcullis::db::init_tls();
                 let mut conn =
                     PgConnection::establish(&server).expect("connect to TEST_DATABASE_URL");
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
