@@ -10,9 +10,16 @@ fn main() {
         && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu")
     {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
-        // Identical functions folded into one (137 KB): generic code instantiated for
-        // several types often compiles to the same bytes. Rust promises no distinct
-        // addresses for distinct functions, so folding them is sound.
-        println!("cargo:rustc-link-arg-bins=-Wl,--icf=all");
+    }
+    // Identical functions folded into one: generic code instantiated for several types
+    // often compiles to the same bytes. `safe` folds only functions whose address is never
+    // taken, by the address-significance tables rustc writes (gcc's C objects have none,
+    // so their functions stay apart). Only where rust-lld is the default linker: GNU ld
+    // has no `--icf`.
+    if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64")
+        && std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
+        && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu")
+    {
+        println!("cargo:rustc-link-arg-bins=-Wl,--icf=safe");
     }
 }

@@ -60,10 +60,8 @@ const BROWSERS: &[(&str, &str)] = &[
 const SYSTEMS: &[(&str, &str)] = &[
     ("iPhone", "iPhone"),
     ("iPad", "iPad"),
-    ("iPod", "iPod"),
     ("Android", "Android"),
     ("CrOS", "ChromeOS"),
-    ("Windows Phone", "Windows Phone"),
     ("Windows", "Windows"),
     ("Mac OS X", "macOS"),
     ("Macintosh", "macOS"),
