@@ -681,33 +681,21 @@ fn run_list_page(
                     SortKey::LastActive => after!(memberships::last_active_at, at()?),
                 };
             }
-            query = match (filter.sort, filter.descending) {
-                (SortKey::Email, false) => {
-                    query.order((memberships::email.asc(), memberships::user_id.asc()))
-                }
-                (SortKey::Email, true) => {
-                    query.order((memberships::email.desc(), memberships::user_id.desc()))
-                }
-                (SortKey::Name, false) => {
-                    query.order((memberships::sort_name.asc(), memberships::user_id.asc()))
-                }
-                (SortKey::Name, true) => {
-                    query.order((memberships::sort_name.desc(), memberships::user_id.desc()))
-                }
-                (SortKey::Created, false) => {
-                    query.order((memberships::created_at.asc(), memberships::user_id.asc()))
-                }
-                (SortKey::Created, true) => {
-                    query.order((memberships::created_at.desc(), memberships::user_id.desc()))
-                }
-                (SortKey::LastActive, false) => query.order((
-                    memberships::last_active_at.asc(),
-                    memberships::user_id.asc(),
-                )),
-                (SortKey::LastActive, true) => query.order((
-                    memberships::last_active_at.desc(),
-                    memberships::user_id.desc(),
-                )),
+            // The key, then the id to settle ties on it, both in the asked direction.
+            macro_rules! order_by {
+                ($column:expr) => {
+                    if filter.descending {
+                        query.order(($column.desc(), memberships::user_id.desc()))
+                    } else {
+                        query.order(($column.asc(), memberships::user_id.asc()))
+                    }
+                };
+            }
+            query = match filter.sort {
+                SortKey::Email => order_by!(memberships::email),
+                SortKey::Name => order_by!(memberships::sort_name),
+                SortKey::Created => order_by!(memberships::created_at),
+                SortKey::LastActive => order_by!(memberships::last_active_at),
             };
             query.limit(filter.limit)
         }};
