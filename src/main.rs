@@ -9,7 +9,6 @@ use portcullis::startup::Application;
 use portcullis::telemetry;
 
 fn main() -> anyhow::Result<()> {
-    db::init_tls();
     limit_malloc_arenas();
     let cli = Cli::parse();
     telemetry::init(&cli.settings.log_format);
