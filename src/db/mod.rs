@@ -449,15 +449,31 @@ pub fn explain<Q: QueryFragment<MultiBackend>>(
     conn: &mut DbConnection,
     query: Q,
 ) -> QueryResult<Vec<String>> {
-    let prefix = match conn {
-        DbConnection::Sqlite(_) => "EXPLAIN QUERY PLAN ",
-        DbConnection::Postgresql(_) => "EXPLAIN ",
-    };
+    let prefix = explain_prefix(conn);
     let lines: Vec<PlanLine> = Explain { prefix, query }.load(conn)?;
     Ok(lines.into_iter().map(|l| l.0).collect())
 }
 
-struct Explain<Q> {
+/// The plan of a query built for one backend, on that backend's own connection (see
+/// [`on_backend`]); `prefix` is [`explain_prefix`] of the connection it came from.
+pub fn explain_on<C, Q>(conn: &mut C, prefix: &'static str, query: Q) -> QueryResult<Vec<String>>
+where
+    C: Connection,
+    Q: QueryFragment<C::Backend>,
+    Explain<Q>: diesel::query_dsl::LoadQuery<'static, C, PlanLine>,
+{
+    let lines: Vec<PlanLine> = Explain { prefix, query }.load(conn)?;
+    Ok(lines.into_iter().map(|l| l.0).collect())
+}
+
+pub fn explain_prefix(conn: &DbConnection) -> &'static str {
+    match conn {
+        DbConnection::Sqlite(_) => "EXPLAIN QUERY PLAN ",
+        DbConnection::Postgresql(_) => "EXPLAIN ",
+    }
+}
+
+pub struct Explain<Q> {
     prefix: &'static str,
     query: Q,
 }
@@ -471,23 +487,25 @@ impl<Q> Query for Explain<Q> {
     type SqlType = Untyped;
 }
 
-impl<Q: QueryFragment<MultiBackend>> QueryFragment<MultiBackend> for Explain<Q> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+impl<DB: diesel::backend::Backend, Q: QueryFragment<DB>> QueryFragment<DB> for Explain<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.unsafe_to_cache_prepared();
         out.push_sql(self.prefix);
         self.query.walk_ast(out)
     }
 }
 
-impl<Q> RunQueryDsl<DbConnection> for Explain<Q> {}
+impl<Q, C> RunQueryDsl<C> for Explain<Q> {}
 
 /// SQLite names the column `detail`, PostgreSQL `QUERY PLAN`.
-struct PlanLine(String);
+pub struct PlanLine(String);
 
-impl diesel::QueryableByName<MultiBackend> for PlanLine {
-    fn build<'a>(
-        row: &impl diesel::row::NamedRow<'a, MultiBackend>,
-    ) -> diesel::deserialize::Result<Self> {
+impl<DB> diesel::QueryableByName<DB> for PlanLine
+where
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<Text, DB>,
+{
+    fn build<'a>(row: &impl diesel::row::NamedRow<'a, DB>) -> diesel::deserialize::Result<Self> {
         let line = diesel::row::NamedRow::get::<Text, String>(row, "detail")
             .or_else(|_| diesel::row::NamedRow::get::<Text, String>(row, "QUERY PLAN"))?;
         Ok(PlanLine(line))

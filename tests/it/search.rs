@@ -89,6 +89,20 @@ fn assert_reads_matches_only(plan: &str, postgres: bool, what: &str) {
         assert!(plan.contains("using integer primary key"), "{what}: {plan}");
     }
     assert!(!plan.contains("memberships_org_"), "{what}: {plan}");
+    // The matches are sorted and cut to a page before any account is read, then the
+    // page's rows sorted again: two sorts. Joining first read an account per match.
+    let sorts = plan
+        .lines()
+        .filter(|l| {
+            let l = l.trim_start().trim_start_matches("->").trim_start();
+            // PostgreSQL's node, not its "Sort Key:" line.
+            l.starts_with("sort  (") || l.contains("temp b-tree for order by")
+        })
+        .count();
+    assert_eq!(
+        sorts, 2,
+        "a page of matches, then their accounts: {what}: {plan}"
+    );
 }
 
 /// The lookup that chose the plan came from the organization's text index. For a common
