@@ -328,9 +328,9 @@ pub enum SearchPlan {
 enum Matches {
     /// Every match, on SQLite: `memberships.rid`, the index's rowid.
     Rids(Vec<i64>),
-    /// Every match, on PostgreSQL: the members' ids. The page query looks them up by
-    /// primary key instead of asking the trigram GIN a second time (17 of the 53 ms of
-    /// `q=ada.hop` at a million members).
+    /// Every match, on PostgreSQL: the members' ids. The page query looks them up by id
+    /// instead of asking the trigram GIN a second time (17 of the 53 ms of `q=ada.hop`
+    /// at a million members).
     Ids(Vec<String>),
     /// More than a sort-index walk would read to fill a page.
     Many,
@@ -382,8 +382,8 @@ macro_rules! pg_match_query {
 }
 
 /// Asks the text index for the term's matches in the organization, at most one more
-/// than the cap: the count decides the plan, and when it is small the matches themselves
-/// are the rows of the page.
+/// than the cap (on PostgreSQL, none past it): their number decides the plan, and when it
+/// is small the page is sorted from the matches alone.
 fn search_matches(
     conn: &mut DbConnection,
     org_id: &str,
@@ -547,7 +547,9 @@ pub fn search_tag(org_id: &str) -> String {
 /// The organization filter of the page query when the text index already gave the rows
 /// (SQLite rowids): a unary `+` keeps SQLite from walking an organization index instead.
 /// Without statistics it guesses ten rows per organization and would check every member
-/// against the list, the plan that made selective searches scan the organization.
+/// against the list, the plan that made selective searches scan the organization. The
+/// same in the query that joins the sorted page's accounts steers it to
+/// `memberships_user_idx`; the condition is still checked on every row it reads.
 const ROWID_PAGE_ORG_SCOPE: &str = "+memberships.org_id = ";
 
 #[diesel::declare_sql_function]
@@ -724,6 +726,29 @@ fn run_list_page(
             ordered!(query).limit(filter.limit)
         }};
     }
+    // The page's members from the matches, sorted on their memberships alone.
+    macro_rules! sorted_matches {
+        ($backend:ty) => {
+            narrowed!(
+                memberships::table
+                    .select(memberships::user_id)
+                    .into_boxed::<$backend>()
+            )
+        };
+    }
+    // On PostgreSQL they are read first and the page's rows then looked up by id: inside
+    // one statement, as `IN (subquery)`, the planner may instead read the organization's
+    // rows and hash them against the page (as it did on a table of 3,000).
+    let mut plan = Vec::new();
+    let page_ids = match conn {
+        DbConnection::Postgresql(c) if sort_before_join => {
+            if explain {
+                plan = super::explain_on(c, "EXPLAIN ", sorted_matches!(diesel::pg::Pg))?;
+            }
+            Some(sorted_matches!(diesel::pg::Pg).load::<String>(c)?)
+        }
+        _ => None,
+    };
     // The page query is built for the backend it runs on, on the backend's own
     // connection (see `db::on_backend`), and explained there too.
     macro_rules! page_query {
@@ -734,40 +759,45 @@ fn run_list_page(
                 .inner_join(users::table)
                 .select((Membership::as_select(), super::users::User::as_select()))
                 .into_boxed::<$backend>();
-            if sort_before_join {
-                let page = narrowed!(
-                    memberships::table
-                        .select(memberships::user_id)
-                        .into_boxed::<$backend>()
-                );
-                // On SQLite the page's members are found by account, since an organization
-                // index would be walked in page order instead, testing each entry against
-                // the page (the rowid scope above).
-                let query = in_organization!(joined).filter(memberships::user_id.eq_any(page));
-                ordered!(query).limit(filter.limit)
-            } else {
-                let mut query = joined;
-                // A filter on the joined account row: the organization's sort index still
-                // drives the walk, and each row it yields is checked through the users
-                // primary key.
-                if let Some(method) = &filter.auth_method {
-                    query = query.filter(users::auth_method.eq(method.clone()));
+            match &page_ids {
+                Some(ids) => {
+                    let query = in_organization!(joined);
+                    ordered!(query.filter(memberships::user_id.eq_any(ids.clone())))
+                        .limit(filter.limit)
                 }
-                narrowed!(query)
+                // On SQLite the page's members are found by account (the rowid scope of
+                // `in_organization`), since an organization index would be walked in page
+                // order instead, testing each entry against the page.
+                None if sort_before_join => {
+                    let page = sorted_matches!($backend);
+                    let query = in_organization!(joined);
+                    ordered!(query.filter(memberships::user_id.eq_any(page))).limit(filter.limit)
+                }
+                None => {
+                    let mut query = joined;
+                    // A filter on the joined account row: the organization's sort index
+                    // still drives the walk, and each row it yields is checked through the
+                    // users primary key.
+                    if let Some(method) = &filter.auth_method {
+                        query = query.filter(users::auth_method.eq(method.clone()));
+                    }
+                    narrowed!(query)
+                }
             }
         }};
     }
     if explain {
         let prefix = super::explain_prefix(conn);
-        return match conn {
+        let page = match conn {
             DbConnection::Sqlite(c) => {
                 super::explain_on(c, prefix, page_query!(diesel::sqlite::Sqlite))
             }
             DbConnection::Postgresql(c) => {
                 super::explain_on(c, prefix, page_query!(diesel::pg::Pg))
             }
-        }
-        .map(PageOutput::Plan);
+        }?;
+        plan.extend(page);
+        return Ok(PageOutput::Plan(plan));
     }
     let rows: Vec<(Membership, super::users::User)> = match conn {
         DbConnection::Sqlite(c) => page_query!(diesel::sqlite::Sqlite).load(c)?,

@@ -80,17 +80,15 @@ fn assert_reads_matches_only(plan: &str, postgres: bool, what: &str) {
     let plan = lower(plan);
     if postgres {
         // The text index's matches, by their ids: the GIN is not asked twice.
-        assert!(
-            plan.contains("index cond: (user_id = any"),
-            "{what}: {plan}"
-        );
+        assert!(plan.contains("user_id = any"), "{what}: {plan}");
         assert!(!plan.contains("memberships_search_idx"), "{what}: {plan}");
     } else {
         assert!(plan.contains("using integer primary key"), "{what}: {plan}");
     }
     assert!(!plan.contains("memberships_org_"), "{what}: {plan}");
     // The matches are sorted and cut to a page before any account is read, then the
-    // page's rows sorted again: two sorts. Joining first read an account per match.
+    // page's rows sorted again: two sorts at least (PostgreSQL may add one to join the
+    // page's ids). Joining first read an account per match, with one sort.
     let sorts = plan
         .lines()
         .filter(|l| {
@@ -99,8 +97,8 @@ fn assert_reads_matches_only(plan: &str, postgres: bool, what: &str) {
             l.starts_with("sort  (") || l.contains("temp b-tree for order by")
         })
         .count();
-    assert_eq!(
-        sorts, 2,
+    assert!(
+        sorts >= 2,
         "a page of matches, then their accounts: {what}: {plan}"
     );
 }
@@ -175,7 +173,8 @@ async fn every_search_shape_is_served_by_the_index_meant_for_it() {
             if role.is_some() && sort != SortKey::Email {
                 continue;
             }
-            for term in ["ad", RARE, "r%c", COMMON] {
+            // `hopper0001` matches about sixty members: a page sorted from many matches.
+            for term in ["ad", RARE, "hopper0001", "r%c", COMMON] {
                 let mut f = filter(term, sort, descending);
                 f.status = status.clone();
                 f.role_id = role.clone();
@@ -419,4 +418,73 @@ fn the_search_tag_is_what_the_migration_computes() {
         assert_eq!(tag.tag, memberships::search_tag(id), "id {id:?}");
         assert_eq!(tag.tag.chars().count(), 3);
     }
+}
+
+/// A person in two organizations who matches the term in both: a search of one shows
+/// them once, with that organization's status and role, whichever plan serves it. The
+/// page is sorted from the matches' memberships and then joined to their accounts, so a
+/// join through the account must not bring the other organization's membership along.
+#[actix_web::test]
+async fn a_member_of_two_organizations_is_shown_with_this_ones_standing() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    seed(&app);
+    app.create_org("other", "Other");
+    let shared = app.add_member(
+        ORG,
+        "zelda.quill@both.test",
+        "Zelda",
+        "Quill",
+        "manager",
+        false,
+    );
+    app.add_member(
+        "other",
+        "zelda.quill@both.test",
+        "Zelda",
+        "Quill",
+        "engineer",
+        false,
+    );
+    app.add_member(
+        "other",
+        "zelda.quill2@other.test",
+        "Zelda",
+        "Quill",
+        "member",
+        false,
+    );
+    let org = app.org_id(ORG);
+    let mut conn = app.conn();
+    memberships::set_status(&mut conn, &org, &shared, memberships::INACTIVE).unwrap();
+    let manager = app.role_id(ORG, "manager");
+    for plan in [
+        None,
+        Some(SearchPlan::TextIndex),
+        Some(SearchPlan::SortIndex),
+    ] {
+        for sort in [SortKey::Email, SortKey::Name] {
+            let f = filter("zelda.quill", sort, false);
+            let rows = memberships::list_page_with(&mut conn, &org, &f, plan).unwrap();
+            let shown: Vec<(&str, &str, &str)> = rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.membership.org_id.as_str(),
+                        r.membership.status.as_str(),
+                        r.role.id.as_str(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                shown,
+                [(org.as_str(), "inactive", manager.as_str())],
+                "{plan:?} {sort:?}"
+            );
+        }
+    }
+    assert_eq!(
+        memberships::search_plan(&mut conn, &org, "zelda.quill").unwrap(),
+        SearchPlan::TextIndex
+    );
 }
