@@ -310,7 +310,7 @@ pub fn list_page_among(
 ) -> QueryResult<Vec<MemberRow>> {
     match run_list_page(conn, org_id, filter, false, plan, roles)? {
         PageOutput::Rows(rows) => Ok(rows),
-        PageOutput::Plan(_) => unreachable!("asked for rows"),
+        PageOutput::Plan { .. } => unreachable!("asked for rows"),
     }
 }
 
@@ -332,8 +332,8 @@ enum Matches {
     /// instead of asking the trigram GIN a second time (17 of the 53 ms of `q=ada.hop`
     /// at a million members).
     Ids(Vec<String>),
-    /// More than a sort-index walk would read to fill a page.
-    Many,
+    /// More than the text-index plan sorts: about `estimate` (at least one past the cap).
+    Many { estimate: i64 },
 }
 
 impl Matches {
@@ -341,7 +341,7 @@ impl Matches {
         match self {
             Matches::Rids(v) => v.is_empty(),
             Matches::Ids(v) => v.is_empty(),
-            Matches::Many => false,
+            Matches::Many { .. } => false,
         }
     }
 }
@@ -350,16 +350,37 @@ impl Matches {
 pub const NO_MATCH_PLAN: &str = "no match in the text index: no page query";
 
 /// Most matches the text-index plan fetches and sorts. A walk of the sort index reads
-/// about `page × members / matches` rows, so fetching up to √(page × members) matches
-/// bounds both plans by the same cost: about 2,200 at 100,000 members, 5,000 from 500,000.
+/// about `page × members / matches` entries, so the two plans cost the same at
+/// √(page × members × walk / sort) matches, where `walk` is the cost of testing an index
+/// entry and `sort` that of reading and sorting a match: 0.34 and 2.3 µs on SQLite, 0.42
+/// and 2.9 µs on PostgreSQL, at a million members. About 870 at 100,000 members, 2,700
+/// at a million.
 pub fn text_index_cap(members: i64) -> i64 {
-    ((50.0 * members.max(0) as f64).sqrt() as i64).clamp(200, 5_000)
+    const WALK_OVER_SORT: f64 = 0.15;
+    ((50.0 * WALK_OVER_SORT * members.max(0) as f64).sqrt() as i64).clamp(200, 5_000)
 }
+
+/// Most entries of the sort index a walk reads for a page of matches before it gives up
+/// on a term with about `matches` of them. Matches that sit together far down the order
+/// would otherwise have the walk read most of the organization: at a million members
+/// `q=ada` sorted by email, descending (every `ada.` address sorts last), walked 937,500
+/// entries, 0.17–0.21 s on SQLite and 2.3 s on PostgreSQL. The budget is twice what a
+/// walk reads, `page × members / cap`, for a term just past the cap whose matches are
+/// spread evenly through the order, and at least twice the matches: sorting them costs
+/// more than walking as many entries.
+pub fn walk_budget(members: i64, matches: i64) -> i64 {
+    (2 * 50 * members.max(0) / text_index_cap(members)).max(2 * matches)
+}
+
+/// Most matches the text index sorts for a page once a walk gave up. Sorting them costs
+/// about what walking as many entries does, a few microseconds each; past this many the
+/// walk goes on to the end of the order instead.
+pub const FALLBACK_CAP: i64 = 100_000;
 
 /// The plan the term gets in this organization, as `list_page` chooses it.
 pub fn search_plan(conn: &mut DbConnection, org_id: &str, term: &str) -> QueryResult<SearchPlan> {
-    Ok(match search_matches(conn, org_id, term, None)? {
-        Matches::Many => SearchPlan::SortIndex,
+    Ok(match search_matches(conn, org_id, term, None)?.0 {
+        Matches::Many { .. } => SearchPlan::SortIndex,
         _ => SearchPlan::TextIndex,
     })
 }
@@ -389,39 +410,60 @@ fn search_matches(
     org_id: &str,
     term: &str,
     forced: Option<SearchPlan>,
-) -> QueryResult<Matches> {
-    if forced == Some(SearchPlan::SortIndex) {
-        return Ok(Matches::Many);
-    }
+) -> QueryResult<(Matches, i64)> {
     let members = super::member_counts::by_status(conn, org_id)?;
     let members = members.active + members.inactive;
     let cap = match forced {
-        Some(_) => i64::MAX - 1,
+        Some(SearchPlan::SortIndex) => return Ok((Matches::Many { estimate: 0 }, members)),
+        Some(SearchPlan::TextIndex) => i64::MAX - 1,
         None => text_index_cap(members),
     };
+    Ok((lookup(conn, org_id, term, members, cap)?, members))
+}
+
+/// The text index's answer for `term` in an organization of `members`: every match, or
+/// `Many` past `cap` of them.
+fn lookup(
+    conn: &mut DbConnection,
+    org_id: &str,
+    term: &str,
+    members: i64,
+    cap: i64,
+) -> QueryResult<Matches> {
     let scope = lookup_scope(conn, members)?;
-    let found = match conn {
-        DbConnection::Sqlite(_) => Matches::Rids(
-            text_match_query(conn, org_id, term, cap + 1, scope)
+    Ok(match conn {
+        DbConnection::Sqlite(_) => {
+            let rids: Vec<i64> = text_match_query(conn, org_id, term, cap + 1, scope)
                 .load::<Rid>(conn)?
                 .into_iter()
                 .map(|r| r.rid)
-                .collect(),
-        ),
+                .collect();
+            if rids.len() as i64 <= cap {
+                Matches::Rids(rids)
+            } else {
+                // FTS5 hands over matches in rowid order, so the cap was reached this far
+                // into the table: a term found in the first tenth of it matches about ten
+                // times the cap.
+                let reached = rids.iter().copied().max().unwrap_or(1).max(1);
+                let last =
+                    diesel::sql_query("SELECT coalesce(max(rid), 1) AS rid FROM memberships")
+                        .get_result::<Rid>(conn)?
+                        .rid;
+                Matches::Many {
+                    estimate: (rids.len() as f64 * last as f64 / reached as f64) as i64,
+                }
+            }
+        }
         // NULL when there are more than the cap: their ids would cross the wire for nothing.
+        // The GIN's bitmap tells nothing of how many more.
         DbConnection::Postgresql(c) => {
             pg_match_query!(diesel::sql_query(PG_MATCH_SQL), org_id, term, cap + 1)
                 .get_result::<MatchIds>(c)?
                 .ids
-                .map_or(Matches::Many, Matches::Ids)
+                .filter(|ids| ids.len() as i64 <= cap)
+                .map_or(Matches::Many { estimate: cap + 1 }, Matches::Ids)
         }
-    };
-    let n = match &found {
-        Matches::Rids(v) => v.len(),
-        Matches::Ids(v) => v.len(),
-        Matches::Many => 0,
-    };
-    Ok(if n as i64 > cap { Matches::Many } else { found })
+    })
 }
 
 #[derive(QueryableByName)]
@@ -568,7 +610,52 @@ extern "SQL" {
 
 enum PageOutput {
     Rows(Vec<MemberRow>),
-    Plan(Vec<String>),
+    Plan {
+        search: Option<SearchPlan>,
+        walk: Option<Vec<String>>,
+        page: Vec<String>,
+    },
+}
+
+/// `WITH walk (user_id, hit) AS (…) SELECT user_id FROM walk WHERE hit LIMIT …`: the
+/// first matches of a walk that reads at most as many entries as its inner query's
+/// `LIMIT`. The inner query yields each entry it reads with whether it matches, so the
+/// budget counts entries read, not matches; the outer one keeps the matches, and both
+/// databases run the inner one as a stream in index order that stops once the outer
+/// `LIMIT` is met (PostgreSQL inlines a CTE read once; SQLite runs it as a co-routine).
+/// Diesel has no subquery in `FROM`.
+struct WalkMatches<Q> {
+    walk: Q,
+    limit: i64,
+}
+
+impl<Q> diesel::query_builder::QueryId for WalkMatches<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q> diesel::query_builder::Query for WalkMatches<Q> {
+    type SqlType = diesel::sql_types::Text;
+}
+
+impl<Q, C> RunQueryDsl<C> for WalkMatches<Q> {}
+
+impl<DB, Q> diesel::query_builder::QueryFragment<DB> for WalkMatches<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+    DB: diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        out.push_sql("WITH walk (user_id, hit) AS (");
+        self.walk.walk_ast(out.reborrow())?;
+        out.push_sql(") SELECT user_id FROM walk WHERE hit LIMIT ");
+        out.push_bind_param::<diesel::sql_types::BigInt, _>(&self.limit)
+    }
 }
 
 /// Builds the page query once, for loading or for explaining.
@@ -585,29 +672,26 @@ fn run_list_page(
     use diesel::sql_types::{Bool, Text};
 
     let backend = super::backend(conn);
-    let matches = match &filter.search {
-        Some(Search::Substring(term)) => Some(search_matches(conn, org_id, term, forced)?),
+    let term = match &filter.search {
+        Some(Search::Substring(term)) => Some(term.as_str()),
         _ => None,
     };
-    if matches.as_ref().is_some_and(Matches::is_empty) {
-        return Ok(if explain {
-            PageOutput::Plan(vec![NO_MATCH_PLAN.to_string()])
-        } else {
-            PageOutput::Rows(Vec::new())
-        });
-    }
-    // A text-index plan sorts every match: joining each one's account row before the sort
-    // read thousands of accounts for a page of 50 (`q=ada.hop`, 3,907 matches at a million
-    // members). The matches are then sorted on their memberships alone, and only the page's
-    // accounts are read. A filter on the account itself keeps the join inside.
-    let sort_before_join =
-        matches!(matches, Some(Matches::Rids(_) | Matches::Ids(_))) && filter.auth_method.is_none();
+    let (mut matches, members) = match term {
+        Some(term) => {
+            let (matches, members) = search_matches(conn, org_id, term, forced)?;
+            (Some(matches), members)
+        }
+        None => (None, 0),
+    };
+    // The organization filter; by row (see `ROWID_PAGE_ORG_SCOPE`) where the page's rows
+    // are already known by their ids, so SQLite looks them up instead of walking an
+    // organization index and testing each entry against them.
     macro_rules! in_organization {
-        ($query:expr) => {
-            match &matches {
-                Some(Matches::Rids(_)) => $query
-                    .filter(sql::<Bool>(ROWID_PAGE_ORG_SCOPE).bind::<Text, _>(org_id.to_string())),
-                _ => $query.filter(memberships::org_id.eq(org_id.to_string())),
+        ($query:expr, $by_row:expr) => {
+            if $by_row && backend == super::Backend::Sqlite {
+                $query.filter(sql::<Bool>(ROWID_PAGE_ORG_SCOPE).bind::<Text, _>(org_id.to_string()))
+            } else {
+                $query.filter(memberships::org_id.eq(org_id.to_string()))
             }
         };
     }
@@ -632,15 +716,16 @@ fn run_list_page(
             }
         }};
     }
-    // The filters, the cursor, the order and the limit, on the page query or on its inner
-    // sort.
+    // The filters, the cursor, the order and `$limit`, on the page query or on an inner
+    // query of it; the term is tested on each row only where `$test_rows` (a walk that
+    // yields its rows' matches instead leaves it out).
     macro_rules! narrowed {
-        ($query:expr) => {{
+        ($query:expr, $limit:expr, $test_rows:expr) => {{
             let mut query = $query;
             // Typed wherever it can be: diesel keeps a prepared statement only for a query
             // without raw SQL, and the plain pages (no search, any cursor) are most of the
             // traffic. SQLite compiled the page query on every request, and PostgreSQL planned it.
-            query = in_organization!(query);
+            query = in_organization!(query, matches!(matches, Some(Matches::Rids(_))));
             if let Some(status) = &filter.status {
                 query = query.filter(memberships::status.eq(status.clone()));
             }
@@ -666,7 +751,7 @@ fn run_list_page(
                 (_, Some(Matches::Ids(ids))) => {
                     query = query.filter(memberships::user_id.eq_any(ids.clone()));
                 }
-                (Some(Search::Substring(term)), Some(Matches::Many)) => {
+                (Some(Search::Substring(term)), Some(Matches::Many { .. })) if $test_rows => {
                     // Checked on each row the sort index yields, so the walk stops at a full page;
                     // a plain string search reads `%`, `_`, `\` and `"` as themselves.
                     let text = memberships::email
@@ -723,7 +808,7 @@ fn run_list_page(
                     SortKey::LastActive => after!(memberships::last_active_at, at()?),
                 };
             }
-            ordered!(query).limit(filter.limit)
+            ordered!(query).limit($limit)
         }};
     }
     // The page's members from the matches, sorted on their memberships alone.
@@ -732,22 +817,132 @@ fn run_list_page(
             narrowed!(
                 memberships::table
                     .select(memberships::user_id)
-                    .into_boxed::<$backend>()
+                    .into_boxed::<$backend>(),
+                filter.limit,
+                true
             )
         };
     }
+    // A walk of the sort index in page order for the first page of matches, reading at
+    // most `$budget` entries: each entry the index yields, with whether it matches (tested
+    // on the entry itself, whose index carries the searched columns).
+    macro_rules! walk_query {
+        ($backend:ty, $budget:expr) => {{
+            let term = term.unwrap_or_default().to_string();
+            let text = memberships::email
+                .concat(" ")
+                .concat(memberships::sort_name);
+            let walk = match backend {
+                super::Backend::Sqlite => narrowed!(
+                    memberships::table
+                        .select((memberships::user_id, instr(text, term).gt(0)))
+                        .into_boxed::<$backend>(),
+                    $budget,
+                    false
+                ),
+                super::Backend::Postgres => narrowed!(
+                    memberships::table
+                        .select((memberships::user_id, strpos(text, term).gt(0)))
+                        .into_boxed::<$backend>(),
+                    $budget,
+                    false
+                ),
+            };
+            WalkMatches {
+                walk,
+                limit: filter.limit,
+            }
+        }};
+    }
+    let mut walk_plan = None;
+    // The page's members, when a walk (or on PostgreSQL the matches' sort) found them
+    // first: the page's rows are then looked up by id.
+    let mut page_ids: Option<Vec<String>> = None;
+    // A filter on the account itself keeps the walk on the page query's join.
+    if let (Some(Matches::Many { estimate }), None) = (&matches, &filter.auth_method) {
+        let budget = match forced {
+            Some(SearchPlan::SortIndex) => i64::MAX,
+            _ => walk_budget(members, *estimate),
+        };
+        macro_rules! walk {
+            ($budget:expr) => {{
+                match conn {
+                    DbConnection::Sqlite(c) => {
+                        if explain {
+                            let prefix = "EXPLAIN QUERY PLAN ";
+                            walk_plan = Some(super::explain_on(
+                                c,
+                                prefix,
+                                walk_query!(diesel::sqlite::Sqlite, $budget),
+                            )?);
+                        }
+                        walk_query!(diesel::sqlite::Sqlite, $budget).load::<String>(c)?
+                    }
+                    DbConnection::Postgresql(c) => {
+                        if explain {
+                            walk_plan = Some(super::explain_on(
+                                c,
+                                "EXPLAIN ",
+                                walk_query!(diesel::pg::Pg, $budget),
+                            )?);
+                        }
+                        walk_query!(diesel::pg::Pg, $budget).load::<String>(c)?
+                    }
+                }
+            }};
+        }
+        let found = walk!(budget);
+        // Fewer than a page: the walk reached the end of the order, or its budget. The
+        // text index then answers, unless the term matches so many that sorting them all
+        // would cost more than walking on.
+        if found.len() as i64 >= filter.limit || budget == i64::MAX {
+            page_ids = Some(found);
+        } else {
+            match lookup(
+                conn,
+                org_id,
+                term.unwrap_or_default(),
+                members,
+                FALLBACK_CAP,
+            )? {
+                Matches::Many { .. } => page_ids = Some(walk!(i64::MAX)),
+                fewer => matches = Some(fewer),
+            }
+        }
+    }
+    if matches.as_ref().is_some_and(Matches::is_empty) {
+        return Ok(if explain {
+            PageOutput::Plan {
+                search: Some(SearchPlan::TextIndex),
+                walk: walk_plan,
+                page: vec![NO_MATCH_PLAN.to_string()],
+            }
+        } else {
+            PageOutput::Rows(Vec::new())
+        });
+    }
+    // A text-index plan sorts every match: joining each one's account row before the sort
+    // read thousands of accounts for a page of 50 (`q=ada.hop`, 3,907 matches at a million
+    // members). The matches are then sorted on their memberships alone, and only the page's
+    // accounts are read. A filter on the account itself keeps the join inside.
+    let sort_before_join =
+        matches!(matches, Some(Matches::Rids(_) | Matches::Ids(_))) && filter.auth_method.is_none();
     // On PostgreSQL they are read first and the page's rows then looked up by id: inside
     // one statement, as `IN (subquery)`, the planner may instead read the organization's
     // rows and hash them against the page (as it did on a table of 3,000).
-    let mut plan = Vec::new();
-    let page_ids = match conn {
-        DbConnection::Postgresql(c) if sort_before_join => {
+    let mut page_plan = Vec::new();
+    if let DbConnection::Postgresql(c) = conn {
+        if sort_before_join {
             if explain {
-                plan = super::explain_on(c, "EXPLAIN ", sorted_matches!(diesel::pg::Pg))?;
+                page_plan = super::explain_on(c, "EXPLAIN ", sorted_matches!(diesel::pg::Pg))?;
             }
-            Some(sorted_matches!(diesel::pg::Pg).load::<String>(c)?)
+            page_ids = Some(sorted_matches!(diesel::pg::Pg).load::<String>(c)?);
         }
-        _ => None,
+    }
+    let search = match &matches {
+        None => None,
+        Some(Matches::Many { .. }) => Some(SearchPlan::SortIndex),
+        Some(_) => Some(SearchPlan::TextIndex),
     };
     // The page query is built for the backend it runs on, on the backend's own
     // connection (see `db::on_backend`), and explained there too.
@@ -761,7 +956,7 @@ fn run_list_page(
                 .into_boxed::<$backend>();
             match &page_ids {
                 Some(ids) => {
-                    let query = in_organization!(joined);
+                    let query = in_organization!(joined, true);
                     ordered!(query.filter(memberships::user_id.eq_any(ids.clone())))
                         .limit(filter.limit)
                 }
@@ -770,7 +965,7 @@ fn run_list_page(
                 // order instead, testing each entry against the page.
                 None if sort_before_join => {
                     let page = sorted_matches!($backend);
-                    let query = in_organization!(joined);
+                    let query = in_organization!(joined, true);
                     ordered!(query.filter(memberships::user_id.eq_any(page))).limit(filter.limit)
                 }
                 None => {
@@ -781,7 +976,7 @@ fn run_list_page(
                     if let Some(method) = &filter.auth_method {
                         query = query.filter(users::auth_method.eq(method.clone()));
                     }
-                    narrowed!(query)
+                    narrowed!(query, filter.limit, true)
                 }
             }
         }};
@@ -796,8 +991,12 @@ fn run_list_page(
                 super::explain_on(c, prefix, page_query!(diesel::pg::Pg))
             }
         }?;
-        plan.extend(page);
-        return Ok(PageOutput::Plan(plan));
+        page_plan.extend(page);
+        return Ok(PageOutput::Plan {
+            search,
+            walk: walk_plan,
+            page: page_plan,
+        });
     }
     let rows: Vec<(Membership, super::users::User)> = match conn {
         DbConnection::Sqlite(c) => page_query!(diesel::sqlite::Sqlite).load(c)?,
@@ -1033,10 +1232,11 @@ pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(S
             after: None,
             limit: 51,
         };
-        let PageOutput::Plan(lines) = run_list_page(conn, org_id, &filter, true, None, &[])? else {
+        let PageOutput::Plan { page, .. } = run_list_page(conn, org_id, &filter, true, None, &[])?
+        else {
             unreachable!("asked for a plan")
         };
-        plans.push((sort, lines.join("\n")));
+        plans.push((sort, page.join("\n")));
     }
     Ok(plans)
 }
@@ -1057,15 +1257,18 @@ pub fn explain_search(conn: &mut DbConnection, org_id: &str, term: &str) -> Quer
     };
     let plan = explain_page(conn, org_id, &filter)?;
     let lookup = plan.search.map(|(_, lines)| lines).unwrap_or_default();
-    Ok(format!("{lookup}\n{}", plan.page))
+    let walk = plan.walk.map(|w| format!("{w}\n")).unwrap_or_default();
+    Ok(format!("{lookup}\n{walk}{}", plan.page))
 }
 
 /// What the database plans for one page of the Users tab.
 #[derive(Debug)]
 pub struct PagePlan {
-    /// For a substring search: the plan the term got, and the text-index lookup that
-    /// chose it.
+    /// For a substring search: the plan that found the page (the text index when a walk
+    /// gave up), and the text-index lookup that chose the first one.
     pub search: Option<(SearchPlan, String)>,
+    /// The walk of the sort index, when the term was common enough for one.
+    pub walk: Option<String>,
     /// The page query.
     pub page: String,
 }
@@ -1077,24 +1280,26 @@ pub fn explain_page(
     org_id: &str,
     filter: &ListFilter,
 ) -> QueryResult<PagePlan> {
-    let search = match &filter.search {
+    let lookup = match &filter.search {
         Some(Search::Substring(term)) => {
-            let plan = search_plan(conn, org_id, term)?;
             let counts = super::member_counts::by_status(conn, org_id)?;
             let members = counts.active + counts.inactive;
             let cap = text_index_cap(members);
             let scope = lookup_scope(conn, members)?;
             let lookup = text_match_query(conn, org_id, term, cap + 1, scope);
-            Some((plan, super::explain(conn, lookup)?.join("\n")))
+            Some(super::explain(conn, lookup)?.join("\n"))
         }
         _ => None,
     };
-    let PageOutput::Plan(lines) = run_list_page(conn, org_id, filter, true, None, &[])? else {
+    let PageOutput::Plan { search, walk, page } =
+        run_list_page(conn, org_id, filter, true, None, &[])?
+    else {
         unreachable!("asked for a plan")
     };
     Ok(PagePlan {
-        search,
-        page: lines.join("\n"),
+        search: search.zip(lookup),
+        walk: walk.map(|lines| lines.join("\n")),
+        page: page.join("\n"),
     })
 }
 

@@ -11,7 +11,7 @@ use crate::helpers::*;
 
 const ORG: &str = "my-org";
 /// Enough members that a common term has more matches than the text-index plan
-/// fetches (the cap is √(50 × members), about 390 here).
+/// fetches (`memberships::text_index_cap`, 200 here).
 const SEEDED: u64 = 3_000;
 
 /// `SEEDED` demo members (every tenth inactive, roles varied) on top of the admin.
@@ -69,6 +69,18 @@ fn assert_walks_sort_index(plan: &str, what: &str) {
     assert_no_full_scan(plan, what);
     assert!(lower(plan).contains("memberships_org_"), "{what}: {plan}");
     assert!(!has_sort(plan), "{what}: {plan}");
+}
+
+/// The page's rows, once a walk found them, are read by their ids: no organization index
+/// is walked a second time.
+fn assert_reads_page_by_id(plan: &str, what: &str) {
+    assert_no_full_scan(plan, what);
+    let plan = lower(plan);
+    assert!(!plan.contains("memberships_org_"), "{what}: {plan}");
+    assert!(
+        plan.contains("memberships_user_idx") || plan.contains("memberships_pkey"),
+        "{what}: {plan}"
+    );
 }
 
 /// The page reads only the text index's matches and sorts just those.
@@ -195,8 +207,10 @@ async fn every_search_shape_is_served_by_the_index_meant_for_it() {
                     );
                     if postgres {
                         // As in the list plan test: on small tables ask whether an index
-                        // can serve the page in order; only the text-index plan sorts.
-                        let walks = term == COMMON || term.chars().count() < 3;
+                        // can serve the page in order. A prefix search is one query; a
+                        // common term's walk is asked as it stands, since the page after
+                        // it sorts the rows it found.
+                        let walks = term.chars().count() < 3;
                         let set = if walks {
                             "SET enable_sort = off"
                         } else {
@@ -213,7 +227,9 @@ async fn every_search_shape_is_served_by_the_index_meant_for_it() {
                         (Some(Search::Substring(_)), Some((SearchPlan::SortIndex, lookup))) => {
                             assert_eq!(term, COMMON, "{what}");
                             assert_lookup_uses_text_index(lookup, postgres, true, &what);
-                            assert_walks_sort_index(&plan.page, &what);
+                            let walk = plan.walk.as_deref().expect("a walk");
+                            assert_walks_sort_index(walk, &what);
+                            assert_reads_page_by_id(&plan.page, &what);
                         }
                         (Some(Search::Substring(_)), Some((SearchPlan::TextIndex, lookup))) => {
                             assert_ne!(term, COMMON, "{what}");
@@ -314,6 +330,56 @@ async fn both_plans_give_what_reading_every_member_gives() {
                 }
             }
         }
+    }
+}
+
+#[actix_web::test]
+async fn a_walk_that_finds_its_matches_far_down_the_order_hands_over_to_the_text_index() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    // `ada` matches every sixteenth member, more than the text-index plan fetches, and
+    // every `ada.` address sorts before all others: first in email order, last in its
+    // reverse, where a walk would read nearly the whole organization.
+    const MEMBERS: u64 = 6_000;
+    portcullis::seed_members::seed_members(&mut app.conn(), ORG, MEMBERS, |_| {}).unwrap();
+    let org = app.org_id(ORG);
+    let mut conn = app.conn();
+    let members = MEMBERS as i64 + 1;
+    let matching = MEMBERS as i64 / 16;
+    assert!(matching > memberships::text_index_cap(members));
+    assert!(members - matching > memberships::walk_budget(members, matching));
+
+    let near = filter("ada", SortKey::Email, false);
+    let plan = memberships::explain_page(&mut conn, &org, &near).unwrap();
+    assert_eq!(plan.search.map(|(p, _)| p), Some(SearchPlan::SortIndex));
+    assert!(plan.walk.is_some());
+
+    let far = filter("ada", SortKey::Email, true);
+    let plan = memberships::explain_page(&mut conn, &org, &far).unwrap();
+    assert_eq!(
+        plan.search.map(|(p, _)| p),
+        Some(SearchPlan::TextIndex),
+        "the walk gave up after its budget"
+    );
+    assert!(plan.walk.is_some(), "the walk was tried first");
+
+    // Both still give what reading every member gives, page after page.
+    for f in [near, far] {
+        let mut expected = brute_force(&mut conn, &org, &f, "ada");
+        expected.truncate(150);
+        let mut seen = Vec::new();
+        let mut page = f.clone();
+        for _ in 0..3 {
+            let mut rows = memberships::list_page(&mut conn, &org, &page).unwrap();
+            let more = rows.len() > 50;
+            rows.truncate(50);
+            seen.extend(rows.iter().map(|r| r.user.id.clone()));
+            match (more, rows.last()) {
+                (true, Some(last)) => page.after = Some(last.cursor(page.sort)),
+                _ => break,
+            }
+        }
+        assert_eq!(seen, expected, "descending: {}", f.descending);
     }
 }
 
