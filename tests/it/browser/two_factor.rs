@@ -11,6 +11,7 @@ use super::entry::create_first_admin;
 use super::{Js, journey};
 use crate::helpers::MEMBER_PASSWORD;
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app};
+use crate::two_factor::previous_step_code;
 use portcullis::auth::totp;
 
 fn now() -> u64 {
@@ -18,19 +19,6 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-/// The previous step's code, as enrolment takes it (so the current step's code stays fresh
-/// for a sign-in), computed early in a step: the browser types and submits it seconds
-/// later, and had the step ended meanwhile the code would be two steps old, beyond the
-/// one step of skew the server allows. That made these journeys fail now and then on a
-/// loaded machine.
-async fn previous_step_code(secret: &str) -> String {
-    let left = 30 - now() % 30;
-    if left < 10 {
-        tokio::time::sleep(std::time::Duration::from_secs(left)).await;
-    }
-    totp::code_at(secret, now() - 30)
 }
 
 #[actix_web::test]
@@ -44,7 +32,7 @@ async fn journey_two_factor_enrol_then_sign_in_with_a_code_and_a_recovery_code()
         let secret = shown_secret(&chrome).await?;
         // The enrolment code is for the previous step, so the sign-in code below (current
         // step) is a later one, as the replay rule requires.
-        let code = previous_step_code(&secret).await;
+        let code = previous_step_code(&secret, 10).await;
         chrome.fill("Code from the app", &code).await?;
         chrome.press("Turn on two-factor authentication").await?;
         let recovery = chrome
@@ -104,7 +92,7 @@ async fn shown_secret(chrome: &super::Chrome) -> anyhow::Result<String> {
 /// the key shown there (the previous step's, so the current one stays fresh).
 async fn turn_on_here(chrome: &super::Chrome) -> anyhow::Result<()> {
     let secret = shown_secret(chrome).await?;
-    let code = previous_step_code(&secret).await;
+    let code = previous_step_code(&secret, 10).await;
     chrome.fill("Code from the app", &code).await?;
     chrome.press("Turn on two-factor authentication").await?;
     chrome.expect_text("Two-factor authentication is on.").await
