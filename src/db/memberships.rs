@@ -931,13 +931,13 @@ fn run_list_page(
     // one statement, as `IN (subquery)`, the planner may instead read the organization's
     // rows and hash them against the page (as it did on a table of 3,000).
     let mut page_plan = Vec::new();
-    if let DbConnection::Postgresql(c) = conn {
-        if sort_before_join {
-            if explain {
-                page_plan = super::explain_on(c, "EXPLAIN ", sorted_matches!(diesel::pg::Pg))?;
-            }
-            page_ids = Some(sorted_matches!(diesel::pg::Pg).load::<String>(c)?);
+    if let DbConnection::Postgresql(c) = conn
+        && sort_before_join
+    {
+        if explain {
+            page_plan = super::explain_on(c, "EXPLAIN ", sorted_matches!(diesel::pg::Pg))?;
         }
+        page_ids = Some(sorted_matches!(diesel::pg::Pg).load::<String>(c)?);
     }
     let search = match &matches {
         None => None,
