@@ -349,6 +349,9 @@ impl Matches {
 /// The page "plan" when the text index found nothing: no page query runs.
 pub const NO_MATCH_PLAN: &str = "no match in the text index: no page query";
 
+/// What testing a sort-index entry costs against reading and sorting a text-index match.
+const WALK_OVER_SORT: f64 = 0.15;
+
 /// Most matches the text-index plan fetches and sorts. A walk of the sort index reads
 /// about `page × members / matches` entries, so the two plans cost the same at
 /// √(page × members × walk / sort) matches, where `walk` is the cost of testing an index
@@ -356,7 +359,6 @@ pub const NO_MATCH_PLAN: &str = "no match in the text index: no page query";
 /// and 2.9 µs on PostgreSQL, at a million members. About 870 at 100,000 members, 2,700
 /// at a million.
 pub fn text_index_cap(members: i64) -> i64 {
-    const WALK_OVER_SORT: f64 = 0.15;
     ((50.0 * WALK_OVER_SORT * members.max(0) as f64).sqrt() as i64).clamp(200, 5_000)
 }
 
@@ -372,12 +374,15 @@ pub fn walk_budget(members: i64, matches: i64) -> i64 {
     (2 * 50 * members.max(0) / text_index_cap(members)).max(2 * matches)
 }
 
-/// Most matches the text index sorts for a page once a walk gave up. Sorting them costs
-/// about what walking as many entries does, a few microseconds each; past this many the
-/// walk goes on to the end of the order instead.
-pub const FALLBACK_CAP: i64 = 100_000;
+/// Most matches the text index sorts for a page once a walk gave up: sorting them costs
+/// about what walking the whole organization does (a match costs about seven entries,
+/// `text_index_cap`); past this many the walk goes on to the end of the order instead.
+pub fn fallback_cap(members: i64) -> i64 {
+    ((WALK_OVER_SORT * members.max(0) as f64) as i64).max(text_index_cap(members))
+}
 
-/// The plan the term gets in this organization, as `list_page` chooses it.
+/// The plan the text index's answer chooses for the term in this organization, as
+/// `list_page` first chooses it (a walk may still hand over to the text index).
 pub fn search_plan(conn: &mut DbConnection, org_id: &str, term: &str) -> QueryResult<SearchPlan> {
     Ok(match search_matches(conn, org_id, term, None)?.0 {
         Matches::Many { .. } => SearchPlan::SortIndex,
@@ -440,10 +445,14 @@ fn lookup(
                 .collect();
             if rids.len() as i64 <= cap {
                 Matches::Rids(rids)
+            } else if scope == IndexScope::Organization {
+                // The organization's rows may sit anywhere among the table's rowids (an
+                // early tenant, a bulk import): how far the lookup got says nothing.
+                Matches::Many { estimate: cap + 1 }
             } else {
                 // FTS5 hands over matches in rowid order, so the cap was reached this far
-                // into the table: a term found in the first tenth of it matches about ten
-                // times the cap.
+                // into the table, which this organization holds most of: a term found in
+                // the first tenth of it matches about ten times the cap.
                 let reached = rids.iter().copied().max().unwrap_or(1).max(1);
                 let last =
                     diesel::sql_query("SELECT coalesce(max(rid), 1) AS rid FROM memberships")
@@ -825,7 +834,8 @@ fn run_list_page(
     }
     // A walk of the sort index in page order for the first page of matches, reading at
     // most `$budget` entries: each entry the index yields, with whether it matches (tested
-    // on the entry itself, whose index carries the searched columns).
+    // on the entry itself in email and name order, whose indexes carry the searched
+    // columns; in the other orders on its table row).
     macro_rules! walk_query {
         ($backend:ty, $budget:expr) => {{
             let term = term.unwrap_or_default().to_string();
@@ -853,6 +863,19 @@ fn run_list_page(
                 limit: filter.limit,
             }
         }};
+    }
+    // The entry a walk of `$budget` entries would read last, if the order has that many.
+    macro_rules! budget_end {
+        ($backend:ty, $budget:expr) => {
+            narrowed!(
+                memberships::table
+                    .select(memberships::user_id)
+                    .into_boxed::<$backend>(),
+                1,
+                false
+            )
+            .offset($budget - 1)
+        };
     }
     let mut walk_plan = None;
     // The page's members, when a walk (or on PostgreSQL the matches' sort) found them
@@ -892,10 +915,24 @@ fn run_list_page(
             }};
         }
         let found = walk!(budget);
-        // Fewer than a page: the walk reached the end of the order, or its budget. The
-        // text index then answers, unless the term matches so many that sorting them all
-        // would cost more than walking on.
-        if found.len() as i64 >= filter.limit || budget == i64::MAX {
+        // Fewer than a page: the walk reached the end of the order (the last page of a
+        // common term, or a narrow filter), or its budget. Only the second hands over to
+        // the text index, unless the term matches so many that sorting them all would
+        // cost more than walking on. Whether an entry lies at the budget's end is asked
+        // apart: a row count in the walk itself (`row_number()`) slowed every walk by
+        // 3–5 ms at a million members, while this reads the index alone, and only after
+        // a short walk.
+        let complete = found.len() as i64 >= filter.limit
+            || budget == i64::MAX
+            || match conn {
+                DbConnection::Sqlite(c) => budget_end!(diesel::sqlite::Sqlite, budget)
+                    .load::<String>(c)?
+                    .is_empty(),
+                DbConnection::Postgresql(c) => budget_end!(diesel::pg::Pg, budget)
+                    .load::<String>(c)?
+                    .is_empty(),
+            };
+        if complete {
             page_ids = Some(found);
         } else {
             match lookup(
@@ -903,7 +940,7 @@ fn run_list_page(
                 org_id,
                 term.unwrap_or_default(),
                 members,
-                FALLBACK_CAP,
+                fallback_cap(members),
             )? {
                 Matches::Many { .. } => page_ids = Some(walk!(i64::MAX)),
                 fewer => matches = Some(fewer),

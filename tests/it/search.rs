@@ -368,8 +368,25 @@ async fn a_walk_that_finds_its_matches_far_down_the_order_hands_over_to_the_text
     );
     assert!(plan.walk.is_some(), "the walk was tried first");
 
-    // Both still give what reading every member gives, page after page.
-    for f in [near, far] {
+    // The last page of managers matching `ada` (75 of them, 300 managers): the walk of
+    // the managers comes back short because their order ends, well within its budget,
+    // and the text index is not asked again.
+    let mut managers = filter("ada", SortKey::Email, false);
+    managers.role_id = Some(app.role_id(ORG, "manager"));
+    let first = memberships::list_page(&mut conn, &org, &managers).unwrap();
+    let mut last = managers.clone();
+    last.after = Some(first[49].cursor(SortKey::Email));
+    let plan = memberships::explain_page(&mut conn, &org, &last).unwrap();
+    assert_eq!(plan.search.map(|(p, _)| p), Some(SearchPlan::SortIndex));
+    assert_eq!(
+        memberships::list_page(&mut conn, &org, &last)
+            .unwrap()
+            .len(),
+        25
+    );
+
+    // All still give what reading every member gives, page after page.
+    for f in [near, far, managers] {
         let mut expected = brute_force(&mut conn, &org, &f, "ada");
         expected.truncate(150);
         let seen = paged(&mut conn, &org, &f, None, 3);
