@@ -317,6 +317,65 @@ async fn a_majority_organization_searching_past_its_tag_sees_only_its_own_member
     }
 }
 
+/// A term common enough that the Users tab walks the sort index and then reads the page's
+/// rows by id (issue 12): another organization's members, matching the same term and
+/// seeded alongside, never reach the page, in any order, status or page followed.
+#[actix_web::test]
+async fn a_common_term_walked_through_the_sort_index_shows_only_this_organizations_members() {
+    use portcullis::db::schema::memberships as m;
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    // Every seeded address ends in `demo.example`: 300 matches in each organization, past
+    // the text-index cap of 200, so the search walks.
+    portcullis::seed_members::seed_members(&mut app.conn(), ORG, 300, |_| {}).unwrap();
+    portcullis::seed_members::seed_members(&mut app.conn(), "other", 300, |_| {}).unwrap();
+    let other = app.org_id("other");
+    let theirs: Vec<String> = {
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        m::table
+            .filter(m::org_id.eq(&other))
+            .select(m::email)
+            .load(conn)
+            .unwrap()
+    };
+    assert_eq!(theirs.len(), 300);
+    let org = app.org_id(ORG);
+    assert_eq!(
+        portcullis::db::memberships::search_plan(&mut app.conn(), &org, "demo.example").unwrap(),
+        portcullis::db::memberships::SearchPlan::SortIndex
+    );
+    for query in [
+        "q=demo.example",
+        "q=demo.example&sort=-email",
+        "q=demo.example&sort=name",
+        "q=demo.example&sort=-created",
+        "q=demo.example&status=inactive",
+    ] {
+        let mut url = format!("/orgs/my-org/users?{query}");
+        let mut seen = 0;
+        for _ in 0..7 {
+            let page = admin.get(&url).await;
+            assert_eq!(page.status, 200, "{url}");
+            let shown = row_emails(&page.body);
+            assert!(
+                shown.iter().all(|e| !theirs.contains(e)),
+                "{url}: {shown:?}"
+            );
+            seen += shown.len();
+            match next_link(&page.body) {
+                Some(next) => url = next,
+                None => break,
+            }
+        }
+        let expected = if query.contains("inactive") { 30 } else { 300 };
+        assert_eq!(
+            seen, expected,
+            "{query}: every match of this organization, once"
+        );
+    }
+}
+
 /// One organization's search must not pay for another's matches: the organization is a
 /// key of the search index itself, and no other organization's member ever matches.
 #[actix_web::test]
