@@ -837,31 +837,36 @@ fn run_list_page(
     // on the entry itself in email and name order, whose indexes carry the searched
     // columns; in the other orders on its table row).
     macro_rules! walk_query {
-        ($backend:ty, $budget:expr) => {{
-            let term = term.unwrap_or_default().to_string();
+        ($backend:ty, $contains:ident, $budget:expr) => {{
             let text = memberships::email
                 .concat(" ")
                 .concat(memberships::sort_name);
-            let walk = match backend {
-                super::Backend::Sqlite => narrowed!(
-                    memberships::table
-                        .select((memberships::user_id, instr(text, term).gt(0)))
-                        .into_boxed::<$backend>(),
-                    $budget,
-                    false
-                ),
-                super::Backend::Postgres => narrowed!(
-                    memberships::table
-                        .select((memberships::user_id, strpos(text, term).gt(0)))
-                        .into_boxed::<$backend>(),
-                    $budget,
-                    false
-                ),
-            };
+            let hit = $contains(text, term.unwrap_or_default().to_string()).gt(0);
             WalkMatches {
-                walk,
+                walk: narrowed!(
+                    memberships::table
+                        .select((memberships::user_id, hit))
+                        .into_boxed::<$backend>(),
+                    $budget,
+                    false
+                ),
                 limit: filter.limit,
             }
+        }};
+    }
+    let mut walk_plan = None;
+    // The walk on the backend's own connection `$c`, explained first when asked;
+    // `$contains` is the backend's substring position (`instr`, `strpos`).
+    macro_rules! walk_on {
+        ($c:expr, $backend:ty, $contains:ident, $budget:expr, $prefix:expr) => {{
+            if explain {
+                walk_plan = Some(super::explain_on(
+                    $c,
+                    $prefix,
+                    walk_query!($backend, $contains, $budget),
+                )?);
+            }
+            walk_query!($backend, $contains, $budget).load::<String>($c)?
         }};
     }
     // The entry a walk of `$budget` entries would read last, if the order has that many.
@@ -877,7 +882,6 @@ fn run_list_page(
             .offset($budget - 1)
         };
     }
-    let mut walk_plan = None;
     // The page's members, when a walk (or on PostgreSQL the matches' sort) found them
     // first: the page's rows are then looked up by id.
     let mut page_ids: Option<Vec<String>> = None;
@@ -889,27 +893,13 @@ fn run_list_page(
         };
         macro_rules! walk {
             ($budget:expr) => {{
+                let prefix = super::explain_prefix(conn);
                 match conn {
                     DbConnection::Sqlite(c) => {
-                        if explain {
-                            let prefix = "EXPLAIN QUERY PLAN ";
-                            walk_plan = Some(super::explain_on(
-                                c,
-                                prefix,
-                                walk_query!(diesel::sqlite::Sqlite, $budget),
-                            )?);
-                        }
-                        walk_query!(diesel::sqlite::Sqlite, $budget).load::<String>(c)?
+                        walk_on!(c, diesel::sqlite::Sqlite, instr, $budget, prefix)
                     }
                     DbConnection::Postgresql(c) => {
-                        if explain {
-                            walk_plan = Some(super::explain_on(
-                                c,
-                                "EXPLAIN ",
-                                walk_query!(diesel::pg::Pg, $budget),
-                            )?);
-                        }
-                        walk_query!(diesel::pg::Pg, $budget).load::<String>(c)?
+                        walk_on!(c, diesel::pg::Pg, strpos, $budget, prefix)
                     }
                 }
             }};
