@@ -366,7 +366,7 @@ pub fn text_index_cap(members: i64) -> i64 {
 /// on a term with about `matches` of them. Matches that sit together far down the order
 /// would otherwise have the walk read most of the organization: at a million members
 /// `q=ada` sorted by email, descending (every `ada.` address sorts last), walked 937,500
-/// entries, 0.17–0.21 s on SQLite and 2.3 s on PostgreSQL. The budget is twice what a
+/// entries, 0.16–0.21 s on SQLite and 2.3 s on PostgreSQL. The budget is twice what a
 /// walk reads, `page × members / cap`, for a term just past the cap whose matches are
 /// spread evenly through the order, and at least twice the matches: sorting them costs
 /// more than walking as many entries.
@@ -469,7 +469,6 @@ fn lookup(
             pg_match_query!(diesel::sql_query(PG_MATCH_SQL), org_id, term, cap + 1)
                 .get_result::<MatchIds>(c)?
                 .ids
-                .filter(|ids| ids.len() as i64 <= cap)
                 .map_or(Matches::Many { estimate: cap + 1 }, Matches::Ids)
         }
     })
