@@ -57,8 +57,8 @@ fn main() -> anyhow::Result<()> {
             eprint!("\rseeding: {done} / {total} ({rate:.0}/s)   ");
         })?;
         eprintln!();
-        if let DbConnection::Postgresql(_) = &mut *conn {
-            diesel::sql_query("ANALYZE audit_events").execute(&mut *conn)?;
+        if let DbConnection::Postgresql(_) = &mut **conn {
+            diesel::sql_query("ANALYZE audit_events").execute(&mut **conn)?;
         }
     }
     let total = count(&mut conn, &org.id)?;

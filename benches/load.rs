@@ -247,7 +247,7 @@ fn cursor_at_99_percent(config: &Config, data_dir: &std::path::Path) -> anyhow::
         .order((memberships::email.asc(), memberships::user_id.asc()))
         .select((memberships::email, memberships::user_id))
         .offset((config.members * 99 / 100) as i64)
-        .first(&mut *conn)?;
+        .first(&mut **conn)?;
     Ok(portcullis::web::paging::Cursor(Cursor { key, user_id }).encode())
 }
 

@@ -68,7 +68,7 @@ async fn run(url: String, data_dir: std::path::PathBuf, members: u64) -> anyhow:
                 .order((memberships::email.asc(), memberships::user_id.asc()))
                 .select((memberships::email, memberships::user_id))
                 .offset((members / 2) as i64)
-                .first(&mut *conn)?;
+                .first(&mut **conn)?;
             Ok(Cursor { key, user_id })
         })
         .await??

@@ -94,11 +94,7 @@ impl DbSessionStore {
         f: impl FnOnce(&mut db::DbConnection) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await?
+        tokio::task::spawn_blocking(move || db::run_pooled(&pool, f)).await?
     }
 
     /// The stored session `id`: read on this thread on SQLite (every page view asks).
@@ -106,7 +102,13 @@ impl DbSessionStore {
         if self.reads.is_inline() {
             return Ok(self.reads.run(move |conn| sessions::find(conn, &id))??);
         }
-        self.run(move |conn| Ok(sessions::find(conn, &id)?)).await
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            db::read_pooled(&pool, |conn| -> anyhow::Result<_> {
+                Ok(sessions::find(conn, &id)?)
+            })
+        })
+        .await?
     }
 
     /// The session `row` still in force, its stored times moved on at most once a

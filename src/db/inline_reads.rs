@@ -83,7 +83,9 @@ impl InlineReads {
 const READER_BUSY_TIMEOUT_MS: u32 = 250;
 
 fn open(path: &str) -> Result<DbConnection, diesel::r2d2::Error> {
-    let mut conn = ConnectionManager::new(DbTarget::Sqlite(path.to_string())).connect()?;
+    let mut conn = ConnectionManager::new(DbTarget::Sqlite(path.to_string()))
+        .connect()?
+        .into_inner();
     conn.batch_execute(&format!(
         "PRAGMA query_only = ON; PRAGMA busy_timeout = {READER_BUSY_TIMEOUT_MS};"
     ))
@@ -115,7 +117,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("reads.db").to_string_lossy().into_owned();
         let target = DbTarget::Sqlite(path);
-        let mut writer = ConnectionManager::new(target.clone()).connect().unwrap();
+        let mut writer = ConnectionManager::new(target.clone())
+            .connect()
+            .unwrap()
+            .into_inner();
         writer
             .batch_execute("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)")
             .unwrap();

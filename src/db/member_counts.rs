@@ -249,7 +249,7 @@ mod tests {
                 memberships::set_status(conn, &org, &p.id, "inactive").unwrap();
             }
         }
-        let DbConnection::Sqlite(lite) = &mut **conn else {
+        let DbConnection::Sqlite(lite) = &mut ***conn else {
             unreachable!("unit tests run on SQLite")
         };
         // Back to before the counters (and any migration after them), then forward again:

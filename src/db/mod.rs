@@ -26,7 +26,8 @@ pub mod two_factor;
 pub mod users;
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -142,50 +143,165 @@ pub fn init_tls() {
 
 /// Connects by URL scheme; the derived `establish` would try every backend in turn and
 /// hide the real error.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ConnectionManager {
     target: DbTarget,
+    /// When work on a pooled connection last found the server gone (nanoseconds since
+    /// `epoch`, 0 for never): every connection last proven alive before then is checked
+    /// at its next checkout, since what dropped one likely dropped them all.
+    last_loss: AtomicU64,
+    epoch: Instant,
 }
 
 impl ConnectionManager {
     pub fn new(target: DbTarget) -> Self {
-        Self { target }
+        Self {
+            target,
+            last_loss: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn since_epoch(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
+/// How recently a pooled connection must have proven alive to be lent without a
+/// `SELECT 1` first: HikariCP's "alive bypass window", and its default. A page takes a
+/// connection three times (the session, the member, the page), so under load the check
+/// was three of the twelve or so statements a page sent to PostgreSQL.
+const ALIVE_BYPASS: Duration = Duration::from_millis(500);
+
+/// A connection as the pool keeps it: with when it last proved alive, and whether work
+/// on it found the server gone (then the pool discards it when it is given back).
+pub struct Pooled {
+    conn: DbConnection,
+    alive_at: Instant,
+    lost: bool,
+}
+
+impl Pooled {
+    pub fn into_inner(self) -> DbConnection {
+        self.conn
+    }
+
+    /// Records how work on this connection went, and says whether the connection is
+    /// still alive: work that succeeded proves it; after a failure a `SELECT 1` tells a
+    /// dropped connection from a query that failed on its own.
+    fn settle(&mut self, succeeded: bool) -> bool {
+        if succeeded || self.conn.batch_execute("SELECT 1").is_ok() {
+            self.alive_at = Instant::now();
+            true
+        } else {
+            self.lost = true;
+            false
+        }
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
-        match &self.target {
+    fn connect(&self) -> Result<Pooled, Self::Error> {
+        let conn = match &self.target {
             DbTarget::Postgres(url) => {
                 init_tls();
                 PgConnection::establish(url)
                     .map(DbConnection::Postgresql)
-                    .map_err(diesel::r2d2::Error::ConnectionError)
+                    .map_err(diesel::r2d2::Error::ConnectionError)?
             }
             DbTarget::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
                 conn.batch_execute(SQLITE_PRAGMAS)
                     .map_err(diesel::r2d2::Error::QueryError)?;
-                Ok(DbConnection::Sqlite(conn))
+                DbConnection::Sqlite(conn)
             }
+        };
+        Ok(Pooled {
+            conn,
+            alive_at: Instant::now(),
+            lost: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), Self::Error> {
+        let proven = self.since_epoch(conn.alive_at);
+        if conn.alive_at.elapsed() < ALIVE_BYPASS && proven > self.last_loss.load(Ordering::Relaxed)
+        {
+            return Ok(());
         }
+        conn.conn
+            .batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        conn.alive_at = Instant::now();
+        Ok(())
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(diesel::r2d2::Error::QueryError)
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        if conn.lost {
+            self.last_loss
+                .fetch_max(self.since_epoch(Instant::now()), Ordering::Relaxed);
+            return true;
+        }
+        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(
+            &mut conn.conn,
+        )
     }
+}
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+/// Runs `f` on a pooled connection.
+pub fn run_pooled<T, E>(
+    pool: &DbPool,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<r2d2::Error>,
+{
+    let mut conn = pool.get()?;
+    let result = f(&mut conn);
+    conn.settle(result.is_ok());
+    result
+}
+
+/// Runs a read on a pooled connection, and once more on another if the server had
+/// dropped the first while it sat in the pool (lent unchecked within `ALIVE_BYPASS`).
+/// Only for work that writes nothing: a write may have committed before its
+/// connection went, so running it again could do it twice.
+pub fn read_pooled<T, E>(
+    pool: &DbPool,
+    f: impl Fn(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<r2d2::Error>,
+{
+    let mut conn = pool.get()?;
+    let first = f(&mut conn);
+    if conn.settle(first.is_ok()) {
+        return first;
     }
+    drop(conn);
+    run_pooled(pool, f)
 }
 
 /// Creates a directory the portal keeps to itself (the data directory, its mail folder):
@@ -302,7 +418,8 @@ pub fn build_pool(target: &DbTarget, options: PoolOptions) -> anyhow::Result<DbP
         .connection_timeout(options.connection_timeout)
         // A SQLite file cannot go away under an open connection, so checking each one
         // out with a `SELECT 1` was a statement per page for nothing; a PostgreSQL
-        // connection can die with its server, and the check keeps that from a request.
+        // connection can die with its server, and the check (skipped for a connection
+        // that proved alive within `ALIVE_BYPASS`) keeps that from a request.
         .test_on_check_out(matches!(target, DbTarget::Postgres(_)))
         .build(manager)
         .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;

@@ -363,7 +363,7 @@ mod tests {
         queue_request(&mut conn, "boss@example.com", &from("192.0.2.2")).unwrap();
         // Queuing alone makes no link and no email, whatever the address.
         assert_eq!(outbox_count(&mut conn), before);
-        assert_eq!(pr::table.count().get_result::<i64>(&mut conn).unwrap(), 0);
+        assert_eq!(pr::table.count().get_result::<i64>(&mut **conn).unwrap(), 0);
 
         let ttl = Duration::minutes(30);
         let url = "https://portal.example.com";
@@ -378,7 +378,7 @@ mod tests {
         );
         assert_eq!(handle_next(&mut conn, ttl, url).unwrap(), None);
         assert_eq!(
-            queue::table.count().get_result::<i64>(&mut conn).unwrap(),
+            queue::table.count().get_result::<i64>(&mut **conn).unwrap(),
             0
         );
         assert_eq!(outbox_count(&mut conn), before + 1);
@@ -387,7 +387,7 @@ mod tests {
         let ip: Option<String> = audit_events::table
             .filter(audit_events::action.eq("auth.password_reset_requested"))
             .select(audit_events::ip)
-            .first(&mut conn)
+            .first(&mut **conn)
             .unwrap();
         assert_eq!(ip.as_deref(), Some("192.0.2.2"));
     }
@@ -402,7 +402,7 @@ mod tests {
         users::set_status(&mut conn, &f.user.id, "disabled").unwrap();
         assert_eq!(ask(&mut conn, "BOSS@example.com "), Requested::Disabled);
         assert_eq!(outbox_count(&mut conn), before);
-        let rows: i64 = pr::table.count().get_result(&mut conn).unwrap();
+        let rows: i64 = pr::table.count().get_result(&mut **conn).unwrap();
         assert_eq!(rows, 0);
     }
 
@@ -418,7 +418,7 @@ mod tests {
         );
         let first = mailed_token(&mut conn);
         // Only the hash is stored.
-        let stored: Vec<String> = pr::table.select(pr::token_hash).load(&mut conn).unwrap();
+        let stored: Vec<String> = pr::table.select(pr::token_hash).load(&mut **conn).unwrap();
         assert_eq!(stored, vec![tokens::hash(&first)]);
         std::thread::sleep(std::time::Duration::from_millis(5));
         ask(&mut conn, "boss@example.com");
@@ -444,7 +444,7 @@ mod tests {
         let changed: i64 = email_outbox::table
             .filter(email_outbox::subject.eq("Your Portcullis password was changed"))
             .count()
-            .get_result(&mut conn)
+            .get_result(&mut **conn)
             .unwrap();
         assert_eq!(changed, 1);
     }
@@ -457,7 +457,7 @@ mod tests {
         let token = mailed_token(&mut conn);
         diesel::update(pr::table)
             .set(pr::expires_at.eq(db::now() - Duration::seconds(1)))
-            .execute(&mut conn)
+            .execute(&mut **conn)
             .unwrap();
         assert!(matches!(
             reset(&mut conn, &env(), &token, "new hash"),
@@ -490,7 +490,7 @@ mod tests {
             }
         }
         assert_eq!(prune(&mut conn).unwrap(), 2);
-        let left: Vec<String> = pr::table.select(pr::token_hash).load(&mut conn).unwrap();
+        let left: Vec<String> = pr::table.select(pr::token_hash).load(&mut **conn).unwrap();
         assert_eq!(left, vec!["live".to_string()]);
     }
 

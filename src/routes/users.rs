@@ -225,7 +225,7 @@ async fn users_page(
     let (actor, query) = (ctx.actor(), params.clone());
     let list = state
         .read_unless_scan(params.searches(), move |conn| {
-            let at = (after, backwards);
+            let at = (after.clone(), backwards);
             Ok(member_list::load_page(conn, &actor, &query, at, PAGE_SIZE)?)
         })
         .await?;

@@ -228,7 +228,8 @@ impl FromRequest for OrgCtx {
             let now = state(&req).clock.now();
             let found = state(&req)
                 .read(move |conn| {
-                    let Some((current, here)) = standing_of(conn, cached, &user_id, &slug)? else {
+                    let Some((current, here)) = standing_of(conn, cached.clone(), &user_id, &slug)?
+                    else {
                         return Ok(Err(None));
                     };
                     let Some((org, membership, role, policy)) = here else {

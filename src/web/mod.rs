@@ -50,27 +50,25 @@ impl AppState {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await?
+        web::block(move || crate::db::run_pooled(&pool, f)).await?
     }
 
     /// Runs database work that only reads: on SQLite on this thread, with its own
-    /// read-only connection (no hop, no pool: `db::inline_reads`), elsewhere as [`db`].
-    /// A write inside fails. Only for reads bounded by an index (a primary key, a page
+    /// read-only connection (no hop, no pool: `db::inline_reads`), elsewhere as [`db`]
+    /// but run again on another connection if the server had dropped the first
+    /// (`db::read_pooled`). A write inside fails on SQLite and must not be put in. Only for reads bounded by an index (a primary key, a page
     /// of 50 in index order): while it runs, this worker's other requests wait, so a
     /// search that may scan goes through [`db`].
     ///
     /// [`db`]: AppState::db
     pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+        F: Fn(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
         if !self.reads.is_inline() {
-            return self.db(f).await;
+            let pool = self.pool.clone();
+            return web::block(move || crate::db::read_pooled(&pool, f)).await?;
         }
         self.reads.run(f).map_err(|e| {
             AppError::Unavailable(anyhow::anyhow!("cannot open a read connection: {e}"))
@@ -85,7 +83,7 @@ impl AppState {
     /// [`db`]: AppState::db
     pub async fn read_unless_scan<T, F>(&self, may_scan: bool, f: F) -> Result<T, AppError>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+        F: Fn(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
         if may_scan {

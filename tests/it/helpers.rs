@@ -138,8 +138,8 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
-    pub fn conn(&self) -> r2d2::PooledConnection<portcullis::db::ConnectionManager> {
-        self.pool.get().expect("database connection")
+    pub fn conn(&self) -> TestConn {
+        TestConn(self.pool.get().expect("database connection"))
     }
 
     pub fn client(&self) -> Browser {
@@ -186,6 +186,22 @@ impl TestApp {
             .get_result::<Count>(conn)
             .expect("count")
             .n
+    }
+}
+
+/// A pooled connection to the test's database, as the `DbConnection` queries take.
+pub struct TestConn(r2d2::PooledConnection<portcullis::db::ConnectionManager>);
+
+impl std::ops::Deref for TestConn {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for TestConn {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.0
     }
 }
 

@@ -120,6 +120,83 @@ fn set_allow_connections(db_url: &str, allow: bool) {
     }
 }
 
+/// Ends every connection the portal holds to the test's own database, and waits until
+/// the server has let them go; new connections stay allowed.
+fn drop_open_connections(db_url: &str) {
+    let server = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+    let name = db_url.rsplit_once('/').expect("database name").1;
+    assert!(
+        name.starts_with("pc_test_"),
+        "only a database the test owns"
+    );
+    let mut conn = PgConnection::establish(&server).expect("connect to the test server");
+    #[derive(QueryableByName)]
+    struct Open {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let open = |conn: &mut PgConnection| {
+        diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .get_result::<Open>(conn)
+        .expect("count connections")
+        .n
+    };
+    assert!(open(&mut conn) > 0, "the portal holds connections to drop");
+    diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .execute(&mut conn)
+    .expect("terminate backends");
+    while open(&mut conn) > 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A pooled connection that proved alive within the last half second is lent without a
+/// `SELECT 1` (HikariCP's "alive bypass window"), so one the server dropped in that time
+/// reaches a request: its reads run again on a checked connection, and finding it dead
+/// has every other connection checked before it is lent, so the write after them lands.
+#[actix_web::test]
+async fn postgres_connections_dropped_in_the_pool_cost_no_request() {
+    let app = spawn_app().await;
+    if !app.db.is_postgres() {
+        println!("skipped: needs PostgreSQL (TEST_DATABASE_URL); SQLite has no server to lose");
+        return;
+    }
+    let admin = app.setup_admin().await;
+    let groups = admin.get("/orgs/my-org/groups").await;
+    assert_eq!(groups.status, 200);
+    let form = vec![
+        ("csrf_token", groups.csrf()),
+        ("name", "Night shift".to_string()),
+        ("description", String::new()),
+    ];
+    // The pool's connections have all just proven alive.
+    for _ in 0..3 {
+        assert_eq!(admin.get("/orgs/my-org/users").await.status, 200);
+    }
+
+    drop_open_connections(&app.db.url);
+    let users = admin.get("/orgs/my-org/users").await;
+    assert_eq!(
+        users.status, 200,
+        "the Users tab right after: {}",
+        users.body
+    );
+    assert!(users.body.contains(ADMIN_EMAIL), "{}", users.body);
+
+    drop_open_connections(&app.db.url);
+    let created = admin.post("/orgs/my-org/groups", &form).await;
+    assert_eq!(
+        created.status, 303,
+        "a group created right after: {}",
+        created.body
+    );
+    assert_eq!(app.count("groups"), 1);
+}
+
 #[actix_web::test]
 async fn postgres_cut_off_answers_503_pages_fast_and_recovers() {
     let app = spawn_app().await;
@@ -308,9 +385,9 @@ async fn an_expired_session_on_a_read_only_database_signs_its_visitor_out() {
         return;
     };
     {
-        let mut conn = app.pool.get().expect("a connection");
+        let mut conn = app.conn();
         diesel::sql_query("UPDATE sessions SET expires_at = '2000-01-01 00:00:00'")
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .expect("sessions expired");
     }
     let sessions = app.count("sessions");

@@ -321,7 +321,8 @@ mod tests {
     #[test]
     fn an_inviter_who_lost_the_right_cannot_be_accepted() {
         let f = fixture();
-        let conn = &mut f.db.pool.get().unwrap();
+        let mut pooled = f.db.pool.get().unwrap();
+        let conn: &mut crate::db::DbConnection = &mut pooled;
         let token = f.invite_one(conn, "late@example.com", MEMBER);
         // The inviter is demoted to Member, who may not invite.
         use crate::db::schema::memberships as m;
