@@ -26,7 +26,6 @@ pub mod two_factor;
 pub mod users;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
@@ -143,40 +142,33 @@ pub fn init_tls() {
 
 /// Connects by URL scheme; the derived `establish` would try every backend in turn and
 /// hide the real error.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ConnectionManager {
     target: DbTarget,
-    /// When work on a pooled connection last found the server gone (nanoseconds since
-    /// `epoch`, 0 for never): every connection last proven alive before then is checked
-    /// at its next checkout, since what dropped one likely dropped them all.
-    last_loss: AtomicU64,
-    epoch: Instant,
 }
 
 impl ConnectionManager {
     pub fn new(target: DbTarget) -> Self {
-        Self {
-            target,
-            last_loss: AtomicU64::new(0),
-            epoch: Instant::now(),
-        }
-    }
-
-    fn since_epoch(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos())
-            .unwrap_or(u64::MAX)
-            .max(1)
+        Self { target }
     }
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
-/// How recently a pooled connection must have proven alive to be lent without a
-/// `SELECT 1` first: HikariCP's "alive bypass window", and its default. A page takes a
-/// connection three times (the session, the member, the page), so under load the check
-/// was three of the twelve or so statements a page sent to PostgreSQL.
+/// How recently a pooled connection must have proven alive to be lent to a read
+/// without a `SELECT 1` first: HikariCP's "alive bypass window", and its default. A page
+/// takes a connection three times (the session, the member, the page), so under load the
+/// check was three of the twelve or so statements a page sent to PostgreSQL.
 const ALIVE_BYPASS: Duration = Duration::from_millis(500);
+
+thread_local! {
+    /// Set while `read_pooled` checks a connection out on this thread (r2d2 checks a
+    /// connection on the thread that asks for it): only a read, which runs again when its
+    /// connection turns out dropped, may skip the check. Every other checkout (writes,
+    /// the mail outbox, `/readyz`) is checked as before.
+    static READ_CHECKOUT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// A connection as the pool keeps it: with when it last proved alive, and whether work
 /// on it found the server gone (then the pool discards it when it is given back).
@@ -191,11 +183,18 @@ impl Pooled {
         self.conn
     }
 
-    /// Records how work on this connection went, and says whether the connection is
-    /// still alive: work that succeeded proves it; after a failure a `SELECT 1` tells a
-    /// dropped connection from a query that failed on its own.
-    fn settle(&mut self, succeeded: bool) -> bool {
-        if succeeded || self.conn.batch_execute("SELECT 1").is_ok() {
+    /// Records how work that started at `started` went, and says whether the connection
+    /// is still alive. Work that succeeded proves it alive; the window counts from the
+    /// work's start, so long work does not stretch it. After a failure on PostgreSQL, a
+    /// `SELECT 1` tells a dropped connection from a query that failed on its own; a
+    /// SQLite file cannot drop its connection.
+    fn settle(&mut self, succeeded: bool, started: Instant) -> bool {
+        if succeeded {
+            self.alive_at = started;
+            true
+        } else if matches!(self.conn, DbConnection::Sqlite(_))
+            || self.conn.batch_execute("SELECT 1").is_ok()
+        {
             self.alive_at = Instant::now();
             true
         } else {
@@ -246,9 +245,7 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 
     fn is_valid(&self, conn: &mut Pooled) -> Result<(), Self::Error> {
-        let proven = self.since_epoch(conn.alive_at);
-        if conn.alive_at.elapsed() < ALIVE_BYPASS && proven > self.last_loss.load(Ordering::Relaxed)
-        {
+        if READ_CHECKOUT.get() && conn.alive_at.elapsed() < ALIVE_BYPASS {
             return Ok(());
         }
         conn.conn
@@ -259,18 +256,14 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 
     fn has_broken(&self, conn: &mut Pooled) -> bool {
-        if conn.lost {
-            self.last_loss
-                .fetch_max(self.since_epoch(Instant::now()), Ordering::Relaxed);
-            return true;
-        }
-        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(
-            &mut conn.conn,
-        )
+        conn.lost
+            || <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(
+                &mut conn.conn,
+            )
     }
 }
 
-/// Runs `f` on a pooled connection.
+/// Runs `f` on a pooled connection, checked before it is lent (on PostgreSQL).
 pub fn run_pooled<T, E>(
     pool: &DbPool,
     f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -279,14 +272,15 @@ where
     E: From<r2d2::Error>,
 {
     let mut conn = pool.get()?;
+    let started = Instant::now();
     let result = f(&mut conn);
-    conn.settle(result.is_ok());
+    conn.settle(result.is_ok(), started);
     result
 }
 
-/// Runs a read on a pooled connection, and once more on another if the server had
-/// dropped the first while it sat in the pool (lent unchecked within `ALIVE_BYPASS`).
-/// Only for work that writes nothing: a write may have committed before its
+/// Runs a read on a pooled connection that may be lent unchecked (`ALIVE_BYPASS`), and
+/// once more on a checked one if the server had dropped the first while it sat in the
+/// pool. Only for work that writes nothing: a write may have committed before its
 /// connection went, so running it again could do it twice.
 pub fn read_pooled<T, E>(
     pool: &DbPool,
@@ -295,9 +289,13 @@ pub fn read_pooled<T, E>(
 where
     E: From<r2d2::Error>,
 {
-    let mut conn = pool.get()?;
+    READ_CHECKOUT.set(true);
+    let checkout = pool.get();
+    READ_CHECKOUT.set(false);
+    let mut conn = checkout?;
+    let started = Instant::now();
     let first = f(&mut conn);
-    if conn.settle(first.is_ok()) {
+    if conn.settle(first.is_ok(), started) {
         return first;
     }
     drop(conn);
