@@ -337,6 +337,15 @@ enum Matches {
 }
 
 impl Matches {
+    /// How many matches were handed over; `None` past the cap.
+    fn found(&self) -> Option<usize> {
+        match self {
+            Matches::Rids(v) => Some(v.len()),
+            Matches::Ids(v) => Some(v.len()),
+            Matches::Many { .. } => None,
+        }
+    }
+
     fn is_empty(&self) -> bool {
         match self {
             Matches::Rids(v) => v.is_empty(),
@@ -409,21 +418,31 @@ macro_rules! pg_match_query {
 
 /// Asks the text index for the term's matches in the organization, at most one more
 /// than the cap (on PostgreSQL, none past it): their number decides the plan, and when it
-/// is small the page is sorted from the matches alone.
+/// is small the page is sorted from the matches alone. A term the text index recently
+/// found common here is not asked again (see `common_terms`).
 fn search_matches(
     conn: &mut DbConnection,
     org_id: &str,
     term: &str,
     forced: Option<SearchPlan>,
-) -> QueryResult<(Matches, i64)> {
+) -> QueryResult<(Matches, i64, bool)> {
     let members = super::member_counts::by_status(conn, org_id)?;
     let members = members.active + members.inactive;
     let cap = match forced {
-        Some(SearchPlan::SortIndex) => return Ok((Matches::Many { estimate: 0 }, members)),
+        Some(SearchPlan::SortIndex) => return Ok((Matches::Many { estimate: 0 }, members, false)),
         Some(SearchPlan::TextIndex) => i64::MAX - 1,
-        None => text_index_cap(members),
+        None => {
+            if let Some(estimate) = super::common_terms::recall(org_id, term) {
+                return Ok((Matches::Many { estimate }, members, true));
+            }
+            text_index_cap(members)
+        }
     };
-    Ok((lookup(conn, org_id, term, members, cap)?, members))
+    let matches = lookup(conn, org_id, term, members, cap)?;
+    if let (Matches::Many { estimate }, None) = (&matches, forced) {
+        super::common_terms::remember(org_id, term, *estimate);
+    }
+    Ok((matches, members, false))
 }
 
 /// The text index's answer for `term` in an organization of `members`: every match, or
@@ -620,6 +639,7 @@ enum PageOutput {
     Rows(Vec<MemberRow>),
     Plan {
         search: Option<SearchPlan>,
+        recalled: bool,
         walk: Option<Vec<String>>,
         page: Vec<String>,
     },
@@ -684,12 +704,12 @@ fn run_list_page(
         Some(Search::Substring(term)) => Some(term.as_str()),
         _ => None,
     };
-    let (mut matches, members) = match term {
+    let (mut matches, members, recalled) = match term {
         Some(term) => {
-            let (matches, members) = search_matches(conn, org_id, term, forced)?;
-            (Some(matches), members)
+            let (matches, members, recalled) = search_matches(conn, org_id, term, forced)?;
+            (Some(matches), members, recalled)
         }
-        None => (None, 0),
+        None => (None, 0, false),
     };
     // The organization filter; by row (see `ROWID_PAGE_ORG_SCOPE`) where the page's rows
     // are already known by their ids, so SQLite looks them up instead of walking an
@@ -932,7 +952,16 @@ fn run_list_page(
                 fallback_cap(members),
             )? {
                 Matches::Many { .. } => page_ids = Some(walk!(i64::MAX)),
-                fewer => matches = Some(fewer),
+                fewer => {
+                    // A verdict that no longer holds (the walk was sent by it) goes.
+                    if fewer
+                        .found()
+                        .is_some_and(|n| n as i64 <= text_index_cap(members))
+                    {
+                        super::common_terms::forget(org_id, term.unwrap_or_default());
+                    }
+                    matches = Some(fewer)
+                }
             }
         }
     }
@@ -940,6 +969,7 @@ fn run_list_page(
         return Ok(if explain {
             PageOutput::Plan {
                 search: Some(SearchPlan::TextIndex),
+                recalled,
                 walk: walk_plan,
                 page: vec![NO_MATCH_PLAN.to_string()],
             }
@@ -1020,6 +1050,7 @@ fn run_list_page(
         page_plan.extend(page);
         return Ok(PageOutput::Plan {
             search,
+            recalled,
             walk: walk_plan,
             page: page_plan,
         });
@@ -1293,6 +1324,9 @@ pub struct PagePlan {
     /// For a substring search: the plan that found the page (the text index when a walk
     /// gave up), and the text-index lookup that chose the first one.
     pub search: Option<(SearchPlan, String)>,
+    /// Whether the term was recalled as common here (`common_terms`), so that no
+    /// text-index lookup chose the first plan.
+    pub recalled: bool,
     /// The walk of the sort index, when the term was common enough for one.
     pub walk: Option<String>,
     /// The page query.
@@ -1317,13 +1351,18 @@ pub fn explain_page(
         }
         _ => None,
     };
-    let PageOutput::Plan { search, walk, page } =
-        run_list_page(conn, org_id, filter, true, None, &[])?
+    let PageOutput::Plan {
+        search,
+        recalled,
+        walk,
+        page,
+    } = run_list_page(conn, org_id, filter, true, None, &[])?
     else {
         unreachable!("asked for a plan")
     };
     Ok(PagePlan {
         search: search.zip(lookup),
+        recalled,
         walk: walk.map(|lines| lines.join("\n")),
         page: page.join("\n"),
     })

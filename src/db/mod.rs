@@ -3,6 +3,7 @@
 
 pub mod api_tokens;
 pub mod audit_events;
+pub mod common_terms;
 pub mod email_outbox;
 pub mod groups;
 pub mod inline_reads;

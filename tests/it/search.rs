@@ -394,6 +394,58 @@ async fn a_walk_that_finds_its_matches_far_down_the_order_hands_over_to_the_text
     }
 }
 
+/// A term the text index found common is walked for at once the next time it is
+/// searched (its next page, the same search again), without asking the text index how
+/// many match. A verdict that stopped holding costs a walk, never a row: once most of the
+/// term's members are gone the walk runs out of budget, the text index shows exactly those
+/// left, and the verdict is dropped.
+#[actix_web::test]
+async fn a_term_found_common_is_walked_for_at_once_and_shows_exactly_its_matches_once_rare() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    seed(&app);
+    // More than the text-index plan sorts, all sorting after every seeded member, where a
+    // walk in email order runs out of budget and hands over to the text index.
+    let quills: Vec<String> = (0..250)
+        .map(|n| {
+            let email = format!("zz.quill{n:03}@quill.test");
+            app.add_member(ORG, &email, "Zelda", "Quill", "member", false)
+        })
+        .collect();
+    let org = app.org_id(ORG);
+    let mut conn = app.conn();
+    let f = filter("quill", SortKey::Email, false);
+    let members = SEEDED as i64 + 251;
+    assert!(quills.len() as i64 > memberships::text_index_cap(members));
+
+    let first = memberships::explain_page(&mut conn, &org, &f).unwrap();
+    assert!(!first.recalled, "asked the text index first");
+    assert!(first.walk.is_some());
+    let again = memberships::explain_page(&mut conn, &org, &f).unwrap();
+    assert!(again.recalled, "walked at once");
+    assert!(again.walk.is_some());
+    assert_eq!(
+        again.search.map(|(p, _)| p),
+        Some(SearchPlan::TextIndex),
+        "the walk gave up after its budget"
+    );
+    let mut expected = brute_force(&mut conn, &org, &f, "quill");
+    assert_eq!(expected.len(), 250);
+    expected.truncate(150);
+    assert_eq!(paged(&mut conn, &org, &f, None, 3), expected);
+
+    for user_id in &quills[3..] {
+        memberships::delete(&mut conn, &org, user_id).unwrap();
+    }
+    let left = brute_force(&mut conn, &org, &f, "quill");
+    assert_eq!(left, paged(&mut conn, &org, &f, None, 1));
+    assert_eq!(left.len(), 3);
+    let after = memberships::explain_page(&mut conn, &org, &f).unwrap();
+    assert!(!after.recalled, "the verdict was dropped");
+    assert!(after.walk.is_none(), "the text index chose the plan");
+    assert_eq!(after.search.map(|(p, _)| p), Some(SearchPlan::TextIndex));
+}
+
 #[actix_web::test]
 async fn percent_underscore_backslash_and_quotes_are_matched_literally() {
     let app = spawn_app().await;
