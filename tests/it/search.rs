@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use portcullis::db::DbConnection;
 use portcullis::db::memberships::{
-    self, Cursor, ListFilter, MemberRow, Search, SearchPlan, SortKey,
+    self, Cursor, IndexScope, ListFilter, MemberRow, Search, SearchPlan, SortKey,
 };
 
 use crate::helpers::*;
@@ -115,10 +115,18 @@ fn assert_reads_matches_only(plan: &str, postgres: bool, what: &str) {
     );
 }
 
-/// The lookup that chose the plan came from the organization's text index. For a common
-/// term PostgreSQL may instead walk the organization's primary key until the cap is
-/// passed, which reads no more rows than that and none of another organization.
-fn assert_lookup_uses_text_index(lookup: &str, postgres: bool, common: bool, what: &str) {
+/// The lookup that chose the plan came from the text index: on PostgreSQL with the
+/// organization as a key of its scan, or (an organization holding most members, `scope`
+/// Everyone) checked on each match instead. For a common term PostgreSQL may instead walk
+/// the organization's primary key until the cap is passed, which reads no more rows than
+/// that and none of another organization.
+fn assert_lookup_uses_text_index(
+    lookup: &str,
+    postgres: bool,
+    scope: IndexScope,
+    common: bool,
+    what: &str,
+) {
     let lookup = lower(lookup);
     if postgres && common && lookup.contains("index scan using memberships_pkey") {
         assert!(lookup.contains("limit"), "{what}: {lookup}");
@@ -128,10 +136,22 @@ fn assert_lookup_uses_text_index(lookup: &str, postgres: bool, common: bool, wha
             lookup.contains("memberships_search_idx"),
             "{what}: {lookup}"
         );
-        assert!(
-            lookup.contains("index cond: ((org_id ="),
-            "the organization is a key of the index: {what}: {lookup}"
-        );
+        match scope {
+            IndexScope::Organization => assert!(
+                lookup.contains("index cond: ((org_id ="),
+                "the organization is a key of the index: {what}: {lookup}"
+            ),
+            IndexScope::Everyone => {
+                assert!(
+                    !lookup.contains("index cond: ((org_id ="),
+                    "the organization is no key of the index: {what}: {lookup}"
+                );
+                assert!(
+                    lookup.contains("filter: ((org_id || ''::text) ="),
+                    "the organization is checked on each match: {what}: {lookup}"
+                );
+            }
+        }
     } else {
         assert!(
             lookup.contains("member_search virtual table"),
@@ -157,6 +177,12 @@ async fn every_search_shape_is_served_by_the_index_meant_for_it() {
             .unwrap();
     }
     let engineer = app.role_id(ORG, "engineer");
+    let scope = memberships::search_scope(&mut conn, &org).unwrap();
+    assert_eq!(
+        scope,
+        IndexScope::Everyone,
+        "the organization holds most members"
+    );
     let cursor_of = |conn: &mut DbConnection, f: &ListFilter| -> Option<Cursor> {
         let rows = memberships::list_page(conn, &org, f).unwrap();
         rows.get(9).map(|r| r.cursor(f.sort))
@@ -226,14 +252,14 @@ async fn every_search_shape_is_served_by_the_index_meant_for_it() {
                         }
                         (Some(Search::Substring(_)), Some((SearchPlan::SortIndex, lookup))) => {
                             assert_eq!(term, COMMON, "{what}");
-                            assert_lookup_uses_text_index(lookup, postgres, true, &what);
+                            assert_lookup_uses_text_index(lookup, postgres, scope, true, &what);
                             let walk = plan.walk.as_deref().expect("a walk");
                             assert_walks_sort_index(walk, &what);
                             assert_reads_page_by_id(&plan.page, &what);
                         }
                         (Some(Search::Substring(_)), Some((SearchPlan::TextIndex, lookup))) => {
                             assert_ne!(term, COMMON, "{what}");
-                            assert_lookup_uses_text_index(lookup, postgres, false, &what);
+                            assert_lookup_uses_text_index(lookup, postgres, scope, false, &what);
                             assert_reads_matches_only(&plan.page, postgres, &what);
                         }
                         other => panic!("{what}: unexpected {other:?}"),
