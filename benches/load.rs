@@ -1,5 +1,5 @@
 //! Load benchmark of the real release server: every Users-tab page of issue 12 at one
-//! connection (median and p99) and at 32 (requests per second, and that against the same
+//! connection (its first request, then median and p99) and at 32 (requests per second, and that against the same
 //! server's `/healthz` at 32), the server's resident memory, the Users tab's p99 while a
 //! flood of wrong-password sign-ins runs, cold start and binary size. Prints figures and a
 //! markdown table (the README's performance table is this output); fails on nothing.
@@ -311,8 +311,10 @@ async fn latencies(url: &str, cookie: &str, samples: usize) -> anyhow::Result<Hi
     Ok(first_and_latencies(url, cookie, samples).await?.1)
 }
 
-/// The page's first request (a term's first search, before the portal remembers it as
-/// common: `db::common_terms`), then `samples` more after 20 to warm up.
+/// The page's first request, then `samples` more after 20 to warm up. The first is one
+/// sample on caches the earlier pages left (the database's own and the operating
+/// system's), and for a search the term's first, before the portal remembers it as
+/// common (`db::common_terms`).
 async fn first_and_latencies(
     url: &str,
     cookie: &str,

@@ -5,9 +5,14 @@
 //! FTS5 in 4.4 ms, of a 10.5 ms page, before a 5 ms walk.
 //!
 //! Only the verdict "more than the text-index plan sorts" is kept, never matches: a stale
-//! verdict costs time, not rows. The walk tests every entry it reads, and a walk that uses
-//! up its budget without a page asks the text index again (`memberships::run_list_page`),
-//! which forgets the verdict when the term has become rare.
+//! verdict costs time, not rows. The walk tests every entry it reads, a walk that uses up
+//! its budget without a page asks the text index (`memberships::run_list_page`), and a
+//! verdict is dropped as soon as a walk comes back with less than a page. A search with
+//! a filter on the account walks without a budget, so it neither recalls nor keeps one.
+//!
+//! The memory is the process's, shared by all organizations: one organization searching
+//! more than `KEPT` common terms within `KEPT_FOR` pushes out the others' verdicts, which
+//! then cost their next search a lookup, as before.
 
 use std::num::NonZeroUsize;
 use std::sync::{LazyLock, Mutex};

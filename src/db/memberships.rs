@@ -337,15 +337,6 @@ enum Matches {
 }
 
 impl Matches {
-    /// How many matches were handed over; `None` past the cap.
-    fn found(&self) -> Option<usize> {
-        match self {
-            Matches::Rids(v) => Some(v.len()),
-            Matches::Ids(v) => Some(v.len()),
-            Matches::Many { .. } => None,
-        }
-    }
-
     fn is_empty(&self) -> bool {
         match self {
             Matches::Rids(v) => v.is_empty(),
@@ -393,7 +384,7 @@ pub fn fallback_cap(members: i64) -> i64 {
 /// The plan the text index's answer chooses for the term in this organization, as
 /// `list_page` first chooses it (a walk may still hand over to the text index).
 pub fn search_plan(conn: &mut DbConnection, org_id: &str, term: &str) -> QueryResult<SearchPlan> {
-    Ok(match search_matches(conn, org_id, term, None)?.0 {
+    Ok(match search_matches(conn, org_id, term, None, false)?.0 {
         Matches::Many { .. } => SearchPlan::SortIndex,
         _ => SearchPlan::TextIndex,
     })
@@ -419,7 +410,7 @@ fn pg_match_sql(scope: IndexScope) -> &'static str {
     }
 }
 
-/// Binds [`PG_MATCH_SQL`]'s values to `$query`, a plain statement to load on the
+/// Binds the values of [`PG_MATCH_SQL`] (or [`PG_MATCH_EVERYONE_SQL`]) to `$query`, a plain statement to load on the
 /// backend's own connection (the multi-backend has no array type) or a boxed one to explain.
 macro_rules! pg_match_query {
     ($query:expr, $org_id:expr, $term:expr, $limit:expr) => {
@@ -432,13 +423,15 @@ macro_rules! pg_match_query {
 
 /// Asks the text index for the term's matches in the organization, at most one more
 /// than the cap (on PostgreSQL, none past it): their number decides the plan, and when it
-/// is small the page is sorted from the matches alone. A term the text index recently
-/// found common here is not asked again (see `common_terms`).
+/// is small the page is sorted from the matches alone. With `memory`, a term the text
+/// index recently found common here is not asked again (see `common_terms`), and one it
+/// finds common is remembered; the third value says whether the verdict was recalled.
 fn search_matches(
     conn: &mut DbConnection,
     org_id: &str,
     term: &str,
     forced: Option<SearchPlan>,
+    memory: bool,
 ) -> QueryResult<(Matches, i64, bool)> {
     let members = super::member_counts::by_status(conn, org_id)?;
     let members = members.active + members.inactive;
@@ -446,14 +439,14 @@ fn search_matches(
         Some(SearchPlan::SortIndex) => return Ok((Matches::Many { estimate: 0 }, members, false)),
         Some(SearchPlan::TextIndex) => i64::MAX - 1,
         None => {
-            if let Some(estimate) = super::common_terms::recall(org_id, term) {
+            if let Some(estimate) = super::common_terms::recall(org_id, term).filter(|_| memory) {
                 return Ok((Matches::Many { estimate }, members, true));
             }
             text_index_cap(members)
         }
     };
     let matches = lookup(conn, org_id, term, members, cap)?;
-    if let (Matches::Many { estimate }, None) = (&matches, forced) {
+    if let (Matches::Many { estimate }, None, true) = (&matches, forced, memory) {
         super::common_terms::remember(org_id, term, *estimate);
     }
     Ok((matches, members, false))
@@ -549,7 +542,10 @@ pub fn search_scope(conn: &mut DbConnection, org_id: &str) -> QueryResult<IndexS
 ///   theirs and few of ours is sent to the sort-index walk, which then reads most of ours.
 /// - PostgreSQL (the GIN's `org_id` key): `q=0123456` (one match) took 6.8 ms with it and
 ///   1.0 ms without, `q=ada.hop` 33 and 23 ms. The organization is checked on every row
-///   before the cap counts it, so the count stays exact.
+///   before the cap counts it, so the count stays exact. The price: the GIN's bitmap then
+///   holds the other organizations' matches too, each read from the table and turned
+///   away, so a term common among theirs and rare among ours costs up to their matches
+///   (at most half the table; not measured).
 fn lookup_scope(conn: &mut DbConnection, members: i64) -> QueryResult<IndexScope> {
     let everyone = super::member_counts::all_organizations(conn)?;
     Ok(if members * 2 >= everyone {
@@ -726,7 +722,11 @@ fn run_list_page(
     };
     let (mut matches, members, recalled) = match term {
         Some(term) => {
-            let (matches, members, recalled) = search_matches(conn, org_id, term, forced)?;
+            // A filter on the account keeps a common term's walk in the page query, with
+            // no budget and no handing over: a stale verdict would have it read the whole
+            // organization, so it is neither recalled nor kept there.
+            let memory = filter.auth_method.is_none();
+            let (matches, members, recalled) = search_matches(conn, org_id, term, forced, memory)?;
             (Some(matches), members, recalled)
         }
         None => (None, 0, false),
@@ -944,6 +944,12 @@ fn run_list_page(
             }};
         }
         let found = walk!(budget);
+        if (found.len() as i64) < filter.limit {
+            // The term may have stopped being common (a walk ending the order reads no
+            // further, whatever its budget): a verdict stays only while its walks fill a
+            // page, and the next search asks the text index again.
+            super::common_terms::forget(org_id, term.unwrap_or_default());
+        }
         // Fewer than a page: the walk reached the end of the order (the last page of a
         // common term, or a narrow filter), or its budget. Only the second hands over to
         // the text index, unless the term matches so many that sorting them all would
@@ -972,16 +978,7 @@ fn run_list_page(
                 fallback_cap(members),
             )? {
                 Matches::Many { .. } => page_ids = Some(walk!(i64::MAX)),
-                fewer => {
-                    // A verdict that no longer holds (the walk was sent by it) goes.
-                    if fewer
-                        .found()
-                        .is_some_and(|n| n as i64 <= text_index_cap(members))
-                    {
-                        super::common_terms::forget(org_id, term.unwrap_or_default());
-                    }
-                    matches = Some(fewer)
-                }
+                fewer => matches = Some(fewer),
             }
         }
     }
@@ -1342,7 +1339,8 @@ pub fn explain_search(conn: &mut DbConnection, org_id: &str, term: &str) -> Quer
 #[derive(Debug)]
 pub struct PagePlan {
     /// For a substring search: the plan that found the page (the text index when a walk
-    /// gave up), and the text-index lookup that chose the first one.
+    /// gave up), and the text-index lookup that chose the first one (explained even when the
+    /// term was `recalled` and it did not run).
     pub search: Option<(SearchPlan, String)>,
     /// Whether the term was recalled as common here (`common_terms`), so that no
     /// text-index lookup chose the first plan.

@@ -313,6 +313,10 @@ async fn a_majority_organization_searching_past_its_tag_sees_only_its_own_member
         assert!(large.contains("filter: ((org_id || ''::text) ="), "{large}");
         let small = plan_of(&mut conn, &small);
         assert!(!small.contains("(org_id || ''::text)"), "{small}");
+        assert!(
+            small.contains("index cond: ((org_id =") || small.contains("index cond: (org_id ="),
+            "{small}"
+        );
         conn.batch_execute("RESET enable_seqscan").unwrap();
     }
     for query in [
@@ -334,6 +338,57 @@ async fn a_majority_organization_searching_past_its_tag_sees_only_its_own_member
             assert_eq!(shown, mine);
         }
     }
+}
+
+/// The lookup of an organization holding most members, which reads the text index past
+/// its key, counts only its own matches towards the cap on PostgreSQL (the organization is
+/// checked on each match before the cap counts it): a term another organization's members
+/// all match, and none of ours, is no common term here. SQLite's lookup counts theirs too,
+/// the price `memberships::lookup_scope` states, and walks; both show none of them.
+#[actix_web::test]
+async fn a_majority_organizations_lookup_counts_only_its_own_matches_on_postgres() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.create_org("small", "Small");
+    portcullis::seed_members::seed_members(&mut app.conn(), ORG, 600, |_| {}).unwrap();
+    portcullis::seed_members::seed_members(&mut app.conn(), "small", 300, |_| {}).unwrap();
+    // Each seeding marks its addresses with its own run: `first.lastNNNNNNN.RUN@…`.
+    let small = app.org_id("small");
+    let theirs: Vec<String> = {
+        use portcullis::db::schema::memberships as m;
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        m::table
+            .filter(m::org_id.eq(&small))
+            .select(m::email)
+            .load(conn)
+            .unwrap()
+    };
+    let run = theirs[0].split(['.', '@']).nth(2).unwrap().to_string();
+    assert!(theirs.iter().all(|e| e.contains(&run)));
+    let org = app.org_id(ORG);
+    let members = 601;
+    assert!(theirs.len() as i64 > portcullis::db::memberships::text_index_cap(members));
+    assert_eq!(
+        portcullis::db::memberships::search_scope(&mut app.conn(), &org).unwrap(),
+        portcullis::db::memberships::IndexScope::Everyone
+    );
+    use portcullis::db::memberships::SearchPlan;
+    assert_eq!(
+        portcullis::db::memberships::search_plan(&mut app.conn(), &org, &run).unwrap(),
+        if app.db.is_postgres() {
+            SearchPlan::TextIndex
+        } else {
+            SearchPlan::SortIndex
+        }
+    );
+    let page = admin.get(&format!("/orgs/my-org/users?q={run}")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        row_emails(&page.body).is_empty(),
+        "{:?}",
+        row_emails(&page.body)
+    );
 }
 
 /// A term common enough that the Users tab walks the sort index and then reads the page's
