@@ -97,7 +97,7 @@ pub fn remember(org_id: &str, term: &str, estimate: i64) {
     COMMON.remember(org_id, term, estimate)
 }
 
-/// Drops the verdict: the text index found few matches after all.
+/// Drops the verdict: a walk it sent came back with less than a page.
 pub fn forget(org_id: &str, term: &str) {
     COMMON.forget(org_id, term)
 }
