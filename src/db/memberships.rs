@@ -390,28 +390,33 @@ pub fn search_plan(conn: &mut DbConnection, org_id: &str, term: &str) -> QueryRe
     })
 }
 
-/// PostgreSQL's lookup: one row, the matches' ids, or NULL when `$3` of them match
-/// (their ids would cross the wire for nothing).
-const PG_MATCH_SQL: &str = "SELECT CASE WHEN count(*) < $3 THEN coalesce(array_agg(user_id), '{}') END AS ids \
-     FROM (SELECT user_id FROM memberships \
-     WHERE org_id = $1 AND (email || ' ' || sort_name) LIKE $2 LIMIT $3) AS hits";
+/// PostgreSQL's lookup, `$org` being the organization's side of its test: one row, the
+/// matches' ids, or NULL when `$3` of them match (their ids would cross the wire for
+/// nothing).
+macro_rules! pg_match_sql {
+    ($org:literal) => {
+        concat!(
+            "SELECT CASE WHEN count(*) < $3 THEN coalesce(array_agg(user_id), '{}') END AS ids \
+             FROM (SELECT user_id FROM memberships WHERE ",
+            $org,
+            " = $1 AND (email || ' ' || sort_name) LIKE $2 LIMIT $3) AS hits"
+        )
+    };
+}
 
-/// The same lookup with the organization checked on each match the GIN hands over
-/// instead of being a key of its scan (`org_id || ''` is none), for
-/// [`IndexScope::Everyone`].
-const PG_MATCH_EVERYONE_SQL: &str = "SELECT CASE WHEN count(*) < $3 THEN coalesce(array_agg(user_id), '{}') END AS ids \
-     FROM (SELECT user_id FROM memberships \
-     WHERE (org_id || '') = $1 AND (email || ' ' || sort_name) LIKE $2 LIMIT $3) AS hits";
-
+/// The lookup for the scope: the organization a key of the GIN's scan, or (for
+/// [`IndexScope::Everyone`]) checked on each match the GIN hands over, since
+/// `org_id || ''` is no key of it.
 fn pg_match_sql(scope: IndexScope) -> &'static str {
     match scope {
-        IndexScope::Organization => PG_MATCH_SQL,
-        IndexScope::Everyone => PG_MATCH_EVERYONE_SQL,
+        IndexScope::Organization => pg_match_sql!("org_id"),
+        IndexScope::Everyone => pg_match_sql!("(org_id || '')"),
     }
 }
 
-/// Binds the values of [`PG_MATCH_SQL`] (or [`PG_MATCH_EVERYONE_SQL`]) to `$query`, a plain statement to load on the
-/// backend's own connection (the multi-backend has no array type) or a boxed one to explain.
+/// Binds the values of [`pg_match_sql`]'s statement to `$query`, a plain statement to
+/// load on the backend's own connection (the multi-backend has no array type) or a boxed
+/// one to explain.
 macro_rules! pg_match_query {
     ($query:expr, $org_id:expr, $term:expr, $limit:expr) => {
         $query
@@ -439,7 +444,10 @@ fn search_matches(
         Some(SearchPlan::SortIndex) => return Ok((Matches::Many { estimate: 0 }, members, false)),
         Some(SearchPlan::TextIndex) => i64::MAX - 1,
         None => {
-            if let Some(estimate) = super::common_terms::recall(org_id, term).filter(|_| memory) {
+            if let Some(estimate) = memory
+                .then(|| super::common_terms::recall(org_id, term))
+                .flatten()
+            {
                 return Ok((Matches::Many { estimate }, members, true));
             }
             text_index_cap(members)

@@ -143,7 +143,7 @@ pub fn init_tls() {
 
 /// Connects by URL scheme; the derived `establish` would try every backend in turn and
 /// hide the real error.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ConnectionManager {
     target: DbTarget,
 }

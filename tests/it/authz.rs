@@ -340,6 +340,18 @@ async fn a_majority_organization_searching_past_its_tag_sees_only_its_own_member
     }
 }
 
+/// Every member's address in the organization, from its memberships.
+fn member_emails(app: &TestApp, org_id: &str) -> Vec<String> {
+    use portcullis::db::schema::memberships as m;
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    m::table
+        .filter(m::org_id.eq(org_id))
+        .select(m::email)
+        .load(conn)
+        .unwrap()
+}
+
 /// The lookup of an organization holding most members, which reads the text index past
 /// its key, counts only its own matches towards the cap on PostgreSQL (the organization is
 /// checked on each match before the cap counts it): a term another organization's members
@@ -354,16 +366,7 @@ async fn a_majority_organizations_lookup_counts_only_its_own_matches_on_postgres
     portcullis::seed_members::seed_members(&mut app.conn(), "small", 300, |_| {}).unwrap();
     // Each seeding marks its addresses with its own run: `first.lastNNNNNNN.RUN@…`.
     let small = app.org_id("small");
-    let theirs: Vec<String> = {
-        use portcullis::db::schema::memberships as m;
-        let mut conn = app.conn();
-        let conn: &mut DbConnection = &mut conn;
-        m::table
-            .filter(m::org_id.eq(&small))
-            .select(m::email)
-            .load(conn)
-            .unwrap()
-    };
+    let theirs = member_emails(&app, &small);
     let run = theirs[0].split(['.', '@']).nth(2).unwrap().to_string();
     assert!(theirs.iter().all(|e| e.contains(&run)));
     let org = app.org_id(ORG);
@@ -396,7 +399,6 @@ async fn a_majority_organizations_lookup_counts_only_its_own_matches_on_postgres
 /// seeded alongside, never reach the page, in any order, status or page followed.
 #[actix_web::test]
 async fn a_common_term_walked_through_the_sort_index_shows_only_this_organizations_members() {
-    use portcullis::db::schema::memberships as m;
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
     // Every seeded address ends in `demo.example`: 300 matches in each organization, past
@@ -404,15 +406,7 @@ async fn a_common_term_walked_through_the_sort_index_shows_only_this_organizatio
     portcullis::seed_members::seed_members(&mut app.conn(), ORG, 300, |_| {}).unwrap();
     portcullis::seed_members::seed_members(&mut app.conn(), "other", 300, |_| {}).unwrap();
     let other = app.org_id("other");
-    let theirs: Vec<String> = {
-        let mut conn = app.conn();
-        let conn: &mut DbConnection = &mut conn;
-        m::table
-            .filter(m::org_id.eq(&other))
-            .select(m::email)
-            .load(conn)
-            .unwrap()
-    };
+    let theirs = member_emails(&app, &other);
     assert_eq!(theirs.len(), 300);
     let org = app.org_id(ORG);
     assert_eq!(
