@@ -645,18 +645,76 @@ pub fn search_tag(org_id: &str) -> String {
 /// `memberships_user_idx`; the condition is still checked on every row it reads.
 const ROWID_PAGE_ORG_SCOPE: &str = "+memberships.org_id = ";
 
-#[diesel::declare_sql_function]
-extern "SQL" {
-    /// SQLite's position of `needle` in `haystack`, from 1; 0 when absent.
-    fn instr(
-        haystack: diesel::sql_types::Text,
-        needle: diesel::sql_types::Text,
-    ) -> diesel::sql_types::Integer;
-    /// PostgreSQL's `instr`.
-    fn strpos(
-        haystack: diesel::sql_types::Text,
-        needle: diesel::sql_types::Text,
-    ) -> diesel::sql_types::Integer;
+/// Whether the member's email or name holds a term, tested on each entry a walk reads.
+/// The text index holds the two joined by a space; a term without a space cannot span
+/// the join, so it is looked for in each apart. That makes no joined string for each
+/// entry: a third off the test's time on SQLite, a fifth on PostgreSQL. A plain
+/// substring position reads `%`, `_`, `\` and `"` as themselves.
+#[derive(Debug, Clone)]
+struct HoldsTerm {
+    /// The backend's substring position, from 1, 0 when absent: `instr` or `strpos`.
+    position: &'static str,
+    term: String,
+}
+
+impl HoldsTerm {
+    fn new(backend: super::Backend, term: &str) -> Self {
+        let position = match backend {
+            super::Backend::Sqlite => "instr",
+            super::Backend::Postgres => "strpos",
+        };
+        HoldsTerm {
+            position,
+            term: term.to_string(),
+        }
+    }
+}
+
+impl diesel::expression::Expression for HoldsTerm {
+    type SqlType = diesel::sql_types::Bool;
+}
+
+impl<QS> diesel::expression::AppearsOnTable<QS> for HoldsTerm {}
+
+impl<QS> diesel::expression::SelectableExpression<QS> for HoldsTerm {}
+
+impl<GB> diesel::expression::ValidGrouping<GB> for HoldsTerm {
+    type IsAggregate = diesel::expression::is_aggregate::No;
+}
+
+impl diesel::query_builder::QueryId for HoldsTerm {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for HoldsTerm
+where
+    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<diesel::sql_types::Text>,
+    String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::Text;
+        if self.term.contains(' ') {
+            out.push_sql(self.position);
+            out.push_sql("(memberships.email || ' ' || memberships.sort_name, ");
+            out.push_bind_param::<Text, _>(&self.term)?;
+            out.push_sql(") > 0");
+        } else {
+            out.push_sql("(");
+            out.push_sql(self.position);
+            out.push_sql("(memberships.email, ");
+            out.push_bind_param::<Text, _>(&self.term)?;
+            out.push_sql(") > 0 OR ");
+            out.push_sql(self.position);
+            out.push_sql("(memberships.sort_name, ");
+            out.push_bind_param::<Text, _>(&self.term)?;
+            out.push_sql(") > 0)");
+        }
+        Ok(())
+    }
 }
 
 enum PageOutput {
@@ -808,15 +866,8 @@ fn run_list_page(
                     query = query.filter(memberships::user_id.eq_any(ids.clone()));
                 }
                 (Some(Search::Substring(term)), Some(Matches::Many { .. })) if $test_rows => {
-                    // Checked on each row the sort index yields, so the walk stops at a full page;
-                    // a plain string search reads `%`, `_`, `\` and `"` as themselves.
-                    let text = memberships::email
-                        .concat(" ")
-                        .concat(memberships::sort_name);
-                    query = match backend {
-                        super::Backend::Sqlite => query.filter(instr(text, term.clone()).gt(0)),
-                        super::Backend::Postgres => query.filter(strpos(text, term.clone()).gt(0)),
-                    };
+                    // Checked on each row the sort index yields, so the walk stops at a full page.
+                    query = query.filter(HoldsTerm::new(backend, term));
                 }
                 (Some(Search::Prefix(term)), _) => {
                     let start = format!("{}%", like_escape(term));
@@ -884,11 +935,8 @@ fn run_list_page(
     // on the entry itself in email and name order, whose indexes carry the searched
     // columns; in the other orders on its table row).
     macro_rules! walk_query {
-        ($backend:ty, $contains:ident, $budget:expr) => {{
-            let text = memberships::email
-                .concat(" ")
-                .concat(memberships::sort_name);
-            let hit = $contains(text, term.unwrap_or_default().to_string()).gt(0);
+        ($backend:ty, $budget:expr) => {{
+            let hit = HoldsTerm::new(backend, term.unwrap_or_default());
             WalkMatches {
                 walk: narrowed!(
                     memberships::table
@@ -902,18 +950,17 @@ fn run_list_page(
         }};
     }
     let mut walk_plan = None;
-    // The walk on the backend's own connection `$c`, explained first when asked;
-    // `$contains` is the backend's substring position (`instr`, `strpos`).
+    // The walk on the backend's own connection `$c`, explained first when asked.
     macro_rules! walk_on {
-        ($c:expr, $backend:ty, $contains:ident, $budget:expr, $prefix:expr) => {{
+        ($c:expr, $backend:ty, $budget:expr, $prefix:expr) => {{
             if explain {
                 walk_plan = Some(super::explain_on(
                     $c,
                     $prefix,
-                    walk_query!($backend, $contains, $budget),
+                    walk_query!($backend, $budget),
                 )?);
             }
-            walk_query!($backend, $contains, $budget).load::<String>($c)?
+            walk_query!($backend, $budget).load::<String>($c)?
         }};
     }
     // The entry a walk of `$budget` entries would read last, if the order has that many.
@@ -943,10 +990,10 @@ fn run_list_page(
                 let prefix = super::explain_prefix(conn);
                 match conn {
                     DbConnection::Sqlite(c) => {
-                        walk_on!(c, diesel::sqlite::Sqlite, instr, $budget, prefix)
+                        walk_on!(c, diesel::sqlite::Sqlite, $budget, prefix)
                     }
                     DbConnection::Postgresql(c) => {
-                        walk_on!(c, diesel::pg::Pg, strpos, $budget, prefix)
+                        walk_on!(c, diesel::pg::Pg, $budget, prefix)
                     }
                 }
             }};

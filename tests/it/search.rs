@@ -364,6 +364,46 @@ async fn both_plans_give_what_reading_every_member_gives() {
     }
 }
 
+/// The text index holds a member's email and name joined by a space, so a term with a
+/// space may match across the two: `example a` is the `…@demo.example` of every member
+/// whose first name starts with an a (Ada, Alan) and her name. A walk tests an entry's email and name apart for a term without a space, and
+/// must not for this one, in its own query or in the page query's (a filter on the
+/// account).
+#[actix_web::test]
+async fn a_term_spanning_the_email_and_the_name_matches_in_every_plan() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    seed(&app);
+    let org = app.org_id(ORG);
+    let mut conn = app.conn();
+    let term = "example a";
+    let f = filter(term, SortKey::Email, false);
+    let mut expected = brute_force(&mut conn, &org, &f, term);
+    assert!(
+        expected.len() as i64 > memberships::text_index_cap(SEEDED as i64 + 1),
+        "{} matches",
+        expected.len()
+    );
+    expected.truncate(150);
+    let mut by_account = f.clone();
+    // Every seeded member signs in with a password.
+    by_account.auth_method = Some("password".to_string());
+    for f in [&f, &by_account] {
+        for plan in [
+            Some(SearchPlan::TextIndex),
+            Some(SearchPlan::SortIndex),
+            None,
+        ] {
+            assert_eq!(
+                paged(&mut conn, &org, f, plan, 3),
+                expected,
+                "{plan:?} auth={:?}",
+                f.auth_method
+            );
+        }
+    }
+}
+
 #[actix_web::test]
 async fn a_walk_that_finds_its_matches_far_down_the_order_hands_over_to_the_text_index() {
     let app = spawn_app().await;
