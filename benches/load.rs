@@ -1,8 +1,9 @@
 //! Load benchmark of the real release server: every Users-tab page of issue 12 at one
-//! connection (its first request, then median and p99) and at 32 (requests per second, and that against the same
-//! server's `/healthz` at 32), the server's resident memory, the Users tab's p99 while a
-//! flood of wrong-password sign-ins runs, cold start and binary size. Prints figures and a
-//! markdown table (the README's performance table is this output); fails on nothing.
+//! connection (its first request, then median and p99) and at 32 (requests per second,
+//! and that against the same server's `/healthz` at 32), the server's resident memory,
+//! the Users tab's p99 while a flood of wrong-password sign-ins runs, cold start and
+//! binary size. Prints figures and a markdown table (the README's performance table is
+//! this output); fails on nothing.
 //!
 //!     cargo bench --bench load                                   # SQLite, 100,000 members
 //!     BENCH_MEMBERS=1000000 cargo bench --bench load

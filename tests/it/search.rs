@@ -366,9 +366,9 @@ async fn both_plans_give_what_reading_every_member_gives() {
 
 /// The text index holds a member's email and name joined by a space, so a term with a
 /// space may match across the two: `example a` is the `…@demo.example` of every member
-/// whose first name starts with an a (Ada, Alan) and her name. A walk tests an entry's email and name apart for a term without a space, and
-/// must not for this one, in its own query or in the page query's (a filter on the
-/// account).
+/// whose first name starts with an a (Ada, Alan), then the name. A walk tests an entry's
+/// email and name apart for a term without a space, and must not for this one, in its
+/// own query or in the page query's (a filter on the account).
 #[actix_web::test]
 async fn a_term_spanning_the_email_and_the_name_matches_in_every_plan() {
     let app = spawn_app().await;
