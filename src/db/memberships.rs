@@ -830,11 +830,11 @@ fn run_list_page(
             }
         }};
     }
-    // The filters, the cursor, the order and `$limit`, on the page query or on an inner
-    // query of it; the term is tested on each row only where `$test_rows` (a walk that
-    // yields its rows' matches instead leaves it out).
+    // The filters, the cursor and the order, on the page query or on an inner query of it;
+    // the term is tested on each row only where `$test_rows` (a walk that yields its rows'
+    // matches instead leaves it out).
     macro_rules! narrowed {
-        ($query:expr, $limit:expr, $test_rows:expr) => {{
+        ($query:expr, $test_rows:expr) => {{
             let mut query = $query;
             // Typed wherever it can be: diesel keeps a prepared statement only for a query
             // without raw SQL, and the plain pages (no search, any cursor) are most of the
@@ -915,7 +915,7 @@ fn run_list_page(
                     SortKey::LastActive => after!(memberships::last_active_at, at()?),
                 };
             }
-            ordered!(query).limit($limit)
+            ordered!(query)
         }};
     }
     // The page's members from the matches, sorted on their memberships alone.
@@ -925,9 +925,9 @@ fn run_list_page(
                 memberships::table
                     .select(memberships::user_id)
                     .into_boxed::<$backend>(),
-                filter.limit,
                 true
             )
+            .limit(filter.limit)
         };
     }
     // A walk of the sort index in page order for the first page of matches, reading at
@@ -942,9 +942,9 @@ fn run_list_page(
                     memberships::table
                         .select((memberships::user_id, hit))
                         .into_boxed::<$backend>(),
-                    $budget,
                     false
-                ),
+                )
+                .limit($budget),
                 limit: filter.limit,
             }
         }};
@@ -970,9 +970,9 @@ fn run_list_page(
                 memberships::table
                     .select(memberships::user_id)
                     .into_boxed::<$backend>(),
-                1,
                 false
             )
+            .limit(1)
             .offset($budget - 1)
         };
     }
@@ -1082,11 +1082,10 @@ fn run_list_page(
                 .inner_join(users::table)
                 .select((Membership::as_select(), super::users::User::as_select()))
                 .into_boxed::<$backend>();
-            match &page_ids {
+            let page = match &page_ids {
                 Some(ids) => {
                     let query = in_organization!(joined, true);
                     ordered!(query.filter(memberships::user_id.eq_any(ids.clone())))
-                        .limit(filter.limit)
                 }
                 // On SQLite the page's members are found by account (the rowid scope of
                 // `in_organization`), since an organization index would be walked in page
@@ -1094,7 +1093,7 @@ fn run_list_page(
                 None if sort_before_join => {
                     let page = sorted_matches!($backend);
                     let query = in_organization!(joined, true);
-                    ordered!(query.filter(memberships::user_id.eq_any(page))).limit(filter.limit)
+                    ordered!(query.filter(memberships::user_id.eq_any(page)))
                 }
                 None => {
                     let mut query = joined;
@@ -1104,9 +1103,11 @@ fn run_list_page(
                     if let Some(method) = &filter.auth_method {
                         query = query.filter(users::auth_method.eq(method.clone()));
                     }
-                    narrowed!(query, filter.limit, true)
+                    narrowed!(query, true)
                 }
-            }
+            };
+            // A page size is one of a few constants (see `LiteralLimit`).
+            super::LiteralLimit::new(page, filter.limit)
         }};
     }
     if explain {
