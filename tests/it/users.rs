@@ -1121,7 +1121,7 @@ async fn the_page_query_keeps_one_plan_that_walks_the_index() {
     };
     let prepared: Vec<PreparedPage> = diesel::sql_query(
         "SELECT name, generic_plans FROM pg_prepared_statements \
-         WHERE statement LIKE '%INNER JOIN \"users\"%' AND statement LIKE '%LIMIT%'",
+         WHERE statement LIKE '%INNER JOIN \"users\"%ORDER BY \"memberships\".\"email\" ASC%LIMIT%'",
     )
     .load(pg)
     .unwrap();
