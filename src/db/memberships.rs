@@ -253,6 +253,24 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
+impl ListFilter {
+    /// Every member in this order, a page of `limit`: the start that narrower filters
+    /// change.
+    pub fn everyone(sort: SortKey, descending: bool, limit: i64) -> Self {
+        ListFilter {
+            search: None,
+            status: None,
+            role_id: None,
+            auth_method: None,
+            access_ends_by: None,
+            sort,
+            descending,
+            after: None,
+            limit,
+        }
+    }
+}
+
 pub const TIMESTAMP_CURSOR_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
 impl MemberRow {
@@ -696,23 +714,39 @@ where
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
     ) -> QueryResult<()> {
-        use diesel::sql_types::Text;
         if self.term.contains(' ') {
-            out.push_sql(self.position);
-            out.push_sql("(memberships.email || ' ' || memberships.sort_name, ");
-            out.push_bind_param::<Text, _>(&self.term)?;
-            out.push_sql(") > 0");
+            self.push_found_in(
+                &mut out,
+                "memberships.email || ' ' || memberships.sort_name",
+            )
         } else {
             out.push_sql("(");
-            out.push_sql(self.position);
-            out.push_sql("(memberships.email, ");
-            out.push_bind_param::<Text, _>(&self.term)?;
-            out.push_sql(") > 0 OR ");
-            out.push_sql(self.position);
-            out.push_sql("(memberships.sort_name, ");
-            out.push_bind_param::<Text, _>(&self.term)?;
-            out.push_sql(") > 0)");
+            self.push_found_in(&mut out, "memberships.email")?;
+            out.push_sql(" OR ");
+            self.push_found_in(&mut out, "memberships.sort_name")?;
+            out.push_sql(")");
+            Ok(())
         }
+    }
+}
+
+impl HoldsTerm {
+    /// `position(haystack, term) > 0`, the term bound.
+    fn push_found_in<'b, DB>(
+        &'b self,
+        out: &mut diesel::query_builder::AstPass<'_, 'b, DB>,
+        haystack: &'static str,
+    ) -> QueryResult<()>
+    where
+        DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<diesel::sql_types::Text>,
+        String: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+    {
+        out.push_sql(self.position);
+        out.push_sql("(");
+        out.push_sql(haystack);
+        out.push_sql(", ");
+        out.push_bind_param::<diesel::sql_types::Text, _>(&self.term)?;
+        out.push_sql(") > 0");
         Ok(())
     }
 }
@@ -1351,17 +1385,7 @@ pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(S
         SortKey::Created,
         SortKey::LastActive,
     ] {
-        let filter = ListFilter {
-            search: None,
-            status: None,
-            role_id: None,
-            auth_method: None,
-            access_ends_by: None,
-            sort,
-            descending: true,
-            after: None,
-            limit: 51,
-        };
+        let filter = ListFilter::everyone(sort, true, 51);
         let PageOutput::Plan { page, .. } = run_list_page(conn, org_id, &filter, true, None, &[])?
         else {
             unreachable!("asked for a plan")
@@ -1376,14 +1400,7 @@ pub fn explain_list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(S
 pub fn explain_search(conn: &mut DbConnection, org_id: &str, term: &str) -> QueryResult<String> {
     let filter = ListFilter {
         search: Some(Search::Substring(term.to_string())),
-        status: None,
-        role_id: None,
-        auth_method: None,
-        access_ends_by: None,
-        sort: SortKey::Email,
-        descending: false,
-        after: None,
-        limit: 51,
+        ..ListFilter::everyone(SortKey::Email, false, 51)
     };
     let plan = explain_page(conn, org_id, &filter)?;
     let lookup = plan.search.map(|(_, lines)| lines).unwrap_or_default();

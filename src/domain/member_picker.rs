@@ -34,13 +34,7 @@ pub fn search(
     let filter = ListFilter {
         search: parse_search(Some(q)),
         status: Some(memberships::ACTIVE.to_string()),
-        role_id: None,
-        auth_method: None,
-        access_ends_by: None,
-        sort: SortKey::Email,
-        descending: false,
-        after: None,
-        limit: MAX_MATCHES,
+        ..ListFilter::everyone(SortKey::Email, false, MAX_MATCHES)
     };
     Ok(memberships::list_page(conn, &actor.org_id, &filter)?
         .into_iter()

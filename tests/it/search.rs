@@ -22,14 +22,7 @@ fn seed(app: &TestApp) {
 fn filter(term: &str, sort: SortKey, descending: bool) -> ListFilter {
     ListFilter {
         search: portcullis::domain::member_list::parse_search(Some(term)),
-        status: None,
-        role_id: None,
-        auth_method: None,
-        access_ends_by: None,
-        sort,
-        descending,
-        after: None,
-        limit: 51,
+        ..ListFilter::everyone(sort, descending, 51)
     }
 }
 

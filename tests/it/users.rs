@@ -1099,17 +1099,7 @@ async fn the_page_query_keeps_one_plan_that_walks_the_index() {
         .unwrap();
     emails.sort();
     emails.truncate(51);
-    let filter = ListFilter {
-        search: None,
-        status: None,
-        role_id: None,
-        auth_method: None,
-        access_ends_by: None,
-        sort: SortKey::Email,
-        descending: false,
-        after: None,
-        limit: 51,
-    };
+    let filter = ListFilter::everyone(SortKey::Email, false, 51);
     // PostgreSQL weighs a generic plan after five executions of a statement.
     for _ in 0..8 {
         let page = memberships::list_page(&mut conn, &org, &filter).unwrap();
