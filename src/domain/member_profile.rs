@@ -92,14 +92,14 @@ pub fn load(
     let Some(row) = memberships::find(conn, org_id, user_id)? else {
         return Ok(None);
     };
-    let other_orgs = memberships::all_orgs_of_user(conn, user_id)?.len() > 1;
+    let owned = super::members::org_owns_account(conn, &row.user)?;
     let roles = roles::list(conn, org_id)?;
     Ok(Some(Profile {
         member: profile_view(conn, actor, &row)?,
         member_id: row.user.id.clone(),
         tab: tab.name(),
         roles: policy::grantable(&actor.standing(), roles, |r| r.rank),
-        name_locked: other_orgs && row.user.id != actor.user_id,
+        name_locked: !owned && row.user.id != actor.user_id,
         form: EditForm {
             first_name: row.user.first_name,
             last_name: row.user.last_name,

@@ -164,9 +164,16 @@ pub struct EditForm {
 
 const OWN_MEMBERSHIP: &str = "You would lose access at once. Another admin can do it, or you can leave the organization from your profile.";
 const NOT_FOUND: &str = "Not found.";
-const NAME_IS_THEIRS: &str = "This person also belongs to other organizations, so only they (or a platform admin) can change their name.";
+const NAME_IS_THEIRS: &str = "This person's account is not this organization's alone (it belongs to other organizations too, or runs the platform), so only they (or a platform admin) can change their name.";
 const OWN_MEMBERSHIP_IN_BULK: &str =
     "This is you: bulk actions never change your own membership. Use your profile instead.";
+
+/// Whether the account is this organization's to change: its name, its email address,
+/// its second factor (`policy::org_owns_account`).
+pub fn org_owns_account(conn: &mut DbConnection, user: &users::User) -> diesel::QueryResult<bool> {
+    let organizations = memberships::all_orgs_of_user(conn, &user.id)?.len();
+    Ok(policy::org_owns_account(organizations, &user.platform_role))
+}
 
 /// Edits a member's name and role.
 pub fn edit(
@@ -210,7 +217,7 @@ pub fn edit(
         if name_changed
             && !policy::may_rename_account(
                 target.user.id == actor.user_id,
-                memberships::all_orgs_of_user(conn, user_id)?.len(),
+                org_owns_account(conn, &target.user)?,
             )
         {
             return Err(RuleError::invalid("first_name", NAME_IS_THEIRS));

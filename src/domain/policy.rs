@@ -7,7 +7,9 @@
 //!   counts: the role itself and the roles its groups and pools carry (`may_grant_all`).
 //! - Actions on oneself that could lock one out are refused or need their own
 //!   confirmation (`own_membership`).
-//! - An account that belongs to several organizations is not one organization's to rename.
+//! - An account that belongs to several organizations, or holds a platform role, is not
+//!   one organization's to rename, re-address or strip of its second factor
+//!   (`org_owns_account`).
 //! - Platform pages: operators read, platform admins change.
 //! - The target's organization is never a question here: every query that loads a target
 //!   filters by the caller's organization, so another organization's object is not found.
@@ -121,10 +123,19 @@ pub fn own_membership(action: OwnMembership) -> Verdict {
     }
 }
 
-/// Whether an organization's admin may rename an account: only one that belongs to this
-/// organization alone, or their own.
-pub fn may_rename_account(actor_is_account: bool, organizations_of_account: usize) -> bool {
-    actor_is_account || organizations_of_account <= 1
+/// Whether an account is one organization's to change (its name, its email address, its
+/// second factor): only when it belongs to that organization alone and holds no platform
+/// role. A platform admin's account guards every organization; letting one
+/// organization's admin give it a new address (then reset its password there) would hand
+/// them all of them.
+pub fn org_owns_account(organizations_of_account: usize, platform_role: &str) -> bool {
+    organizations_of_account <= 1 && !platform_may_read(platform_role)
+}
+
+/// Whether an organization's admin may rename an account: only one the organization
+/// owns (`org_owns_account`), or their own.
+pub fn may_rename_account(actor_is_account: bool, org_owns_account: bool) -> bool {
+    actor_is_account || org_owns_account
 }
 
 /// Platform pages: operators and admins read them; only admins change anything.
@@ -150,26 +161,27 @@ pub enum TwoFactorReset {
     Allowed,
     /// Not an admin of the organization.
     NotAdmin,
-    /// The account belongs to other organizations too: one organization's admin would
-    /// otherwise take the second factor off accounts that guard those as well.
+    /// The account belongs to other organizations too, or holds a platform role: one
+    /// organization's admin would otherwise take the second factor off an account that
+    /// guards more than their organization.
     NeedsPlatformAdmin,
     /// One's own second factor is turned off on the account page, which asks for the
     /// password and a code: a stolen admin session must not skip that.
     OwnAccount,
 }
 
-/// Whether `by` may reset the two-factor authentication of an account that belongs to
-/// `organizations_of_account` organizations.
+/// Whether `by` may reset the two-factor authentication of an account, which the
+/// organization owns or not (`org_owns_account`).
 pub fn may_reset_two_factor(
     by: TwoFactorResetter,
     own_account: bool,
-    organizations_of_account: usize,
+    org_owns_account: bool,
 ) -> TwoFactorReset {
     match by {
         _ if own_account => TwoFactorReset::OwnAccount,
         TwoFactorResetter::PlatformAdmin => TwoFactorReset::Allowed,
         TwoFactorResetter::Member { is_admin: false } => TwoFactorReset::NotAdmin,
-        TwoFactorResetter::Member { is_admin: true } if organizations_of_account > 1 => {
+        TwoFactorResetter::Member { is_admin: true } if !org_owns_account => {
             TwoFactorReset::NeedsPlatformAdmin
         }
         TwoFactorResetter::Member { is_admin: true } => TwoFactorReset::Allowed,
@@ -304,9 +316,19 @@ mod tests {
 
     #[test]
     fn names_of_shared_accounts_are_their_own() {
-        assert!(may_rename_account(false, 1));
-        assert!(!may_rename_account(false, 2));
-        assert!(may_rename_account(true, 3));
+        assert!(may_rename_account(false, org_owns_account(1, "none")));
+        assert!(!may_rename_account(false, org_owns_account(2, "none")));
+        assert!(may_rename_account(true, org_owns_account(3, "none")));
+        assert!(may_rename_account(true, org_owns_account(1, "admin")));
+    }
+
+    #[test]
+    fn no_organization_owns_a_platform_account() {
+        assert!(org_owns_account(1, "none"));
+        assert!(org_owns_account(0, ""));
+        assert!(!org_owns_account(2, "none"));
+        assert!(!org_owns_account(1, "admin"));
+        assert!(!org_owns_account(1, "operator"));
     }
 
     #[test]
@@ -328,20 +350,20 @@ mod tests {
         use TwoFactorResetter::*;
         let admin = Member { is_admin: true };
         let manager = Member { is_admin: false };
-        for (by, own, orgs, verdict) in [
-            (admin, false, 1, Allowed),
-            (admin, false, 2, NeedsPlatformAdmin),
-            (admin, true, 1, OwnAccount),
-            (manager, false, 1, NotAdmin),
-            (manager, false, 3, NotAdmin),
-            (PlatformAdmin, false, 1, Allowed),
-            (PlatformAdmin, false, 5, Allowed),
-            (PlatformAdmin, true, 2, OwnAccount),
+        for (by, own, owned, verdict) in [
+            (admin, false, true, Allowed),
+            (admin, false, false, NeedsPlatformAdmin),
+            (admin, true, true, OwnAccount),
+            (manager, false, true, NotAdmin),
+            (manager, false, false, NotAdmin),
+            (PlatformAdmin, false, true, Allowed),
+            (PlatformAdmin, false, false, Allowed),
+            (PlatformAdmin, true, false, OwnAccount),
         ] {
             assert_eq!(
-                may_reset_two_factor(by, own, orgs),
+                may_reset_two_factor(by, own, owned),
                 verdict,
-                "{by:?} own={own} orgs={orgs}"
+                "{by:?} own={own} owned={owned}"
             );
         }
     }

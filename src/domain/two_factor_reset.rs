@@ -80,8 +80,8 @@ pub fn resettable(conn: &mut DbConnection, by: &By, user_id: &str) -> Result<Tar
         }
         By::PlatformAdmin(_) => users::find(conn, user_id)?.ok_or(RuleError::NotFound)?,
     };
-    let orgs = memberships::all_orgs_of_user(conn, &user.id)?.len();
-    match policy::may_reset_two_factor(by.resetter(), user.id == by.user_id(), orgs) {
+    let owned = super::members::org_owns_account(conn, &user)?;
+    match policy::may_reset_two_factor(by.resetter(), user.id == by.user_id(), owned) {
         TwoFactorReset::Allowed => Ok(Target {
             enrolled: is_enrolled(conn, &user.id)?,
             user,
@@ -97,7 +97,7 @@ fn refusal(verdict: TwoFactorReset, email: &str) -> RuleError {
                 .into(),
         ),
         TwoFactorReset::NeedsPlatformAdmin => RuleError::Forbidden(format!(
-            "{email} also belongs to other organizations, so only a platform admin can reset their two-factor authentication."
+            "{email}'s account is not this organization's alone (it belongs to other organizations too, or runs the platform), so only a platform admin can reset its two-factor authentication."
         )),
         TwoFactorReset::OwnAccount => RuleError::Conflict(
             "This is your own account: turn two-factor authentication off on your account page, with your password and a code."

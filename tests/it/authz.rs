@@ -207,7 +207,7 @@ async fn an_admin_cannot_rename_an_account_that_belongs_to_another_organization(
     let (admin, bob, _) = member_of_two_orgs(&app).await;
     let profile = format!("/orgs/my-org/users/{bob}");
     let page = admin.get(&profile).await;
-    assert!(page.body.contains("only they can change their name"));
+    assert!(page.body.contains("only its owner can change its name"));
     assert!(page.body.contains("readonly"));
     let renamed = admin
         .submit(
@@ -515,4 +515,109 @@ async fn member_search_is_scoped_to_the_organization_inside_the_index() {
             "the index itself answers only this organization's rows"
         );
     }
+}
+
+/// The installation's platform admin is an Admin of one organization, like its other
+/// admins. A co-admin there must not take the account over: a new email address by SCIM
+/// (then a password reset sent there), its second factor reset, or its name changed.
+#[actix_web::test]
+async fn a_co_admin_cannot_take_over_the_platform_admins_account() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let platform_admin = app.user_id(ADMIN_EMAIL);
+    app.add_member(ORG, "alice@example.com", "Alice", "A", "admin", true);
+    let alice = app.member_browser("alice@example.com").await;
+    let token = crate::api_tokens::admin_token(&app, &alice, &["scim"], "admin").await;
+    let scim = crate::scim::Scim::new(&app, &token);
+    let user_path = format!("/Users/{platform_admin}");
+
+    let put = scim
+        .put(
+            &user_path,
+            &serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "mallory@example.com",
+                "emails": [{"value": "mallory@example.com", "primary": true}],
+                "name": {"givenName": "Mallory", "familyName": "M"},
+                "active": true,
+            }),
+        )
+        .await;
+    assert_eq!(put.status, 400, "{}", put.body);
+    assert_eq!(put.scim_type(), Some("mutability"));
+    let patched = scim
+        .patch(
+            &user_path,
+            &crate::scim::patch_body(serde_json::json!([
+                {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "mallory@example.com"}
+            ])),
+        )
+        .await;
+    assert_eq!(patched.status, 400, "{}", patched.body);
+    let account = portcullis::db::users::find(&mut app.conn(), &platform_admin)
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.email, ADMIN_EMAIL);
+
+    let profile = format!("/orgs/{ORG}/users/{platform_admin}");
+    let reset = format!("{profile}/2fa/reset");
+    assert_eq!(alice.get(&reset).await.status, 403);
+    let page = alice.get(&profile).await;
+    assert!(page.body.contains("only its owner can change its name"));
+    let refused = alice.post(&reset, &[("csrf_token", page.csrf())]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("only a platform admin can"));
+
+    let renamed = alice
+        .submit(
+            &profile,
+            &profile,
+            &[
+                ("first_name", "Mallory"),
+                ("last_name", "M"),
+                ("role_id", &app.role_id(ORG, "admin")),
+            ],
+        )
+        .await;
+    assert_eq!(renamed.status, 422, "{}", renamed.body);
+    let account = portcullis::db::users::find(&mut app.conn(), &platform_admin)
+        .unwrap()
+        .unwrap();
+    assert_ne!(account.first_name, "Mallory");
+}
+
+/// Cancelling withdraws what someone of the invitation's rank sent: a Manager must not
+/// quietly void an Admin's invitation that grants Admin (through its group here).
+#[actix_web::test]
+async fn a_manager_cannot_cancel_an_invitation_that_grants_admin() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    invitation_into_an_admin_group(&app, &admin).await;
+    app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "manager", true);
+    let mallory = app.member_browser("mallory@example.com").await;
+    let id = invitation_id(&app, "victim@example.com");
+    let cancel = format!("/orgs/my-org/invitations/{id}/cancel");
+
+    assert_eq!(mallory.get(&cancel).await.status, 403);
+    let refused = mallory
+        .submit("/orgs/my-org/invitations", &cancel, &[])
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("You cannot cancel this invitation"));
+    assert_eq!(
+        app.count("invitations WHERE email = 'victim@example.com' AND status = 'pending'"),
+        1
+    );
+    assert_eq!(
+        app.count("audit_events WHERE action = 'invitation.cancelled'"),
+        0
+    );
+
+    // The Admin who could have sent it still cancels it.
+    let done = admin.submit("/orgs/my-org/invitations", &cancel, &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        app.count("invitations WHERE email = 'victim@example.com' AND status = 'cancelled'"),
+        1
+    );
 }

@@ -14,6 +14,7 @@ use crate::domain::tokens;
 const RESEND_INTERVAL: Duration = Duration::seconds(60);
 
 const ABOVE_OWN_GRANTS: &str = "You cannot renew this invitation: its role, a group or a pool it grants ranks above your own role.";
+const ABOVE_OWN_CANCEL: &str = "You cannot cancel this invitation: its role, a group or a pool it grants ranks above your own role.";
 
 /// Renewing an invitation re-issues everything it grants, so the person renewing must
 /// outrank all of it: its role, the roles of its groups and the roles of its pools.
@@ -131,7 +132,7 @@ pub fn resend(
     invitation_id: &str,
 ) -> Result<AddressResult, InvitationError> {
     db::write_tx(conn, |conn| {
-        let invitation = cancellable(conn, env, invitation_id)?;
+        let invitation = open_invitation(conn, env, invitation_id)?;
         let role = roles::find(conn, &env.org.id, &invitation.role_id)?
             .ok_or(InvitationError::NotFound)?;
         let token = renew(conn, env, &invitation, &role, db::now(), "resend button")?
@@ -157,9 +158,8 @@ fn check_open(invitation: &Invitation) -> Result<(), InvitationError> {
     }
 }
 
-/// The invitation, if it is still open (pending or expired): what the cancel
-/// confirmation shows, and what resend and cancel act on.
-pub fn cancellable(
+/// The invitation, if it is still open (pending or expired): what resend acts on.
+fn open_invitation(
     conn: &mut DbConnection,
     env: &Env,
     invitation_id: &str,
@@ -167,6 +167,23 @@ pub fn cancellable(
     let invitation =
         rows::find_in_org(conn, &env.org.id, invitation_id)?.ok_or(InvitationError::NotFound)?;
     check_open(&invitation)?;
+    Ok(invitation)
+}
+
+/// The open invitation, if the inviter may cancel it: what the cancel confirmation shows
+/// and what cancel acts on. Only someone who could have sent it may withdraw it, or a
+/// Manager could quietly void the invitations an Admin sends to other admins.
+pub fn cancellable(
+    conn: &mut DbConnection,
+    env: &Env,
+    invitation_id: &str,
+) -> Result<Invitation, InvitationError> {
+    let invitation = open_invitation(conn, env, invitation_id)?;
+    let role =
+        roles::find(conn, &env.org.id, &invitation.role_id)?.ok_or(InvitationError::NotFound)?;
+    if !renewable_by(conn, env, &invitation, &role)? {
+        return Err(InvitationError::Forbidden(ABOVE_OWN_CANCEL));
+    }
     Ok(invitation)
 }
 

@@ -530,16 +530,16 @@ fn apply(
     {
         return Err(taken(&input.user_name));
     }
-    let other_orgs = memberships::all_orgs_of_user(conn, &target.user.id)?.len();
+    let owned = members::org_owns_account(conn, &target.user)?;
     let mut changed = serde_json::Map::new();
     let email = input
         .email
         .as_ref()
         .map_or(target.user.email.as_str(), Email::as_str);
     if email != target.user.email {
-        if other_orgs > 1 {
+        if !owned {
             return Err(ScimError::Mutability(
-                "This account also belongs to other organizations: only its owner can change its email address.".into(),
+                "This account is not this organization's alone (it belongs to other organizations too, or runs the platform): only its owner can change its email address.".into(),
             ));
         }
         if users::find_by_email(conn, email)?.is_some() {
@@ -552,7 +552,7 @@ fn apply(
     let renamed =
         input.given_name != target.user.first_name || input.family_name != target.user.last_name;
     // An account shared with other organizations keeps its name: it is not ours to edit.
-    if renamed && policy::may_rename_account(false, other_orgs) {
+    if renamed && policy::may_rename_account(false, owned) {
         users::set_name(conn, &target.user.id, &input.given_name, &input.family_name)?;
         memberships::set_sort_name(
             conn,
