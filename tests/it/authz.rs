@@ -29,6 +29,36 @@ fn inviter_of(app: &TestApp, email: &str) -> Option<String> {
         .unwrap()
 }
 
+fn account(app: &TestApp, user_id: &str) -> portcullis::db::users::User {
+    portcullis::db::users::find(&mut app.conn(), user_id)
+        .unwrap()
+        .unwrap()
+}
+
+/// `by` renames the member to Mallory M from their profile, keeping their role
+/// (`role_key`): refused with 422, and the account's name unchanged.
+async fn renaming_is_refused(app: &TestApp, by: &Browser, user_id: &str, role_key: &str) {
+    let before = account(app, user_id);
+    let profile = format!("/orgs/{ORG}/users/{user_id}");
+    let renamed = by
+        .submit(
+            &profile,
+            &profile,
+            &[
+                ("first_name", "Mallory"),
+                ("last_name", "M"),
+                ("role_id", &app.role_id(ORG, role_key)),
+            ],
+        )
+        .await;
+    assert_eq!(renamed.status, 422, "{}", renamed.body);
+    let after = account(app, user_id);
+    assert_eq!(
+        (after.first_name, after.last_name),
+        (before.first_name, before.last_name)
+    );
+}
+
 fn invitation_id(app: &TestApp, email: &str) -> String {
     let mut conn = app.conn();
     let conn: &mut DbConnection = &mut conn;
@@ -209,21 +239,8 @@ async fn an_admin_cannot_rename_an_account_that_belongs_to_another_organization(
     let page = admin.get(&profile).await;
     assert!(page.body.contains("only its owner can change its name"));
     assert!(page.body.contains("readonly"));
-    let renamed = admin
-        .submit(
-            &profile,
-            &profile,
-            &[
-                ("first_name", "Bobby"),
-                ("last_name", "Tables"),
-                ("role_id", &app.role_id(ORG, "member")),
-            ],
-        )
-        .await;
-    assert_eq!(renamed.status, 422, "{}", renamed.body);
-    let user = portcullis::db::users::find(&mut app.conn(), &bob)
-        .unwrap()
-        .unwrap();
+    renaming_is_refused(&app, &admin, &bob, "member").await;
+    let user = account(&app, &bob);
     assert_eq!(
         (user.first_name.as_str(), user.last_name.as_str()),
         ("Bob", "Builder")
@@ -554,10 +571,7 @@ async fn a_co_admin_cannot_take_over_the_platform_admins_account() {
         )
         .await;
     assert_eq!(patched.status, 400, "{}", patched.body);
-    let account = portcullis::db::users::find(&mut app.conn(), &platform_admin)
-        .unwrap()
-        .unwrap();
-    assert_eq!(account.email, ADMIN_EMAIL);
+    assert_eq!(account(&app, &platform_admin).email, ADMIN_EMAIL);
 
     let profile = format!("/orgs/{ORG}/users/{platform_admin}");
     let reset = format!("{profile}/2fa/reset");
@@ -568,22 +582,7 @@ async fn a_co_admin_cannot_take_over_the_platform_admins_account() {
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(refused.body.contains("only a platform admin can"));
 
-    let renamed = alice
-        .submit(
-            &profile,
-            &profile,
-            &[
-                ("first_name", "Mallory"),
-                ("last_name", "M"),
-                ("role_id", &app.role_id(ORG, "admin")),
-            ],
-        )
-        .await;
-    assert_eq!(renamed.status, 422, "{}", renamed.body);
-    let account = portcullis::db::users::find(&mut app.conn(), &platform_admin)
-        .unwrap()
-        .unwrap();
-    assert_ne!(account.first_name, "Mallory");
+    renaming_is_refused(&app, &alice, &platform_admin, "admin").await;
 }
 
 /// Cancelling withdraws what someone of the invitation's rank sent: a Manager must not
