@@ -252,6 +252,7 @@ pub struct GrantedRole {
     pub source: String,
     pub role_name: String,
     pub role_rank: i64,
+    pub role_permissions: String,
 }
 
 /// A group or pool a member belongs to, and the role it grants them, if any (a group
@@ -265,6 +266,7 @@ pub struct Tie {
     pub source: String,
     pub role_name: Option<String>,
     pub role_rank: Option<i64>,
+    pub role_permissions: Option<String>,
 }
 
 impl Tie {
@@ -280,6 +282,7 @@ impl Tie {
             source: self.source.clone(),
             role_name: self.role_name.clone()?,
             role_rank: self.role_rank?,
+            role_permissions: self.role_permissions.clone()?,
         })
     }
 }
@@ -309,6 +312,7 @@ pub fn ties_of_members(
                     groups::name,
                     roles::name.nullable(),
                     roles::rank.nullable(),
+                    roles::permissions.nullable(),
                 ))
                 .union_all(
                     pool_members::table
@@ -322,6 +326,7 @@ pub fn ties_of_members(
                             pools::name,
                             roles::name.nullable(),
                             roles::rank.nullable(),
+                            roles::permissions.nullable(),
                         )),
                 )
         };

@@ -434,23 +434,31 @@ pub fn pool_grants(
 pub struct Choice {
     pub id: String,
     pub name: String,
-    /// For groups: the role the group grants, whose rank limits who may add members.
+    /// For groups: the role the group grants (its rank and permissions), which limits
+    /// who may add members.
     pub role_rank: Option<i64>,
+    pub role_permissions: Option<String>,
 }
 
 pub fn org_groups(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<Choice>> {
-    let rows: Vec<(String, String, Option<i64>)> = groups::table
+    let rows: Vec<(String, String, Option<i64>, Option<String>)> = groups::table
         .left_join(roles::table)
         .filter(groups::org_id.eq(org_id))
         .order(groups::name.asc())
-        .select((groups::id, groups::name, roles::rank.nullable()))
+        .select((
+            groups::id,
+            groups::name,
+            roles::rank.nullable(),
+            roles::permissions.nullable(),
+        ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, role_rank)| Choice {
+        .map(|(id, name, role_rank, role_permissions)| Choice {
             id,
             name,
             role_rank,
+            role_permissions,
         })
         .collect())
 }
@@ -467,6 +475,7 @@ pub fn org_pools(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<Choic
             id,
             name,
             role_rank: None,
+            role_permissions: None,
         })
         .collect())
 }

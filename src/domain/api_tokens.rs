@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::members::Actor;
+use super::policy::Standing;
 use super::roles::{Permission, PermissionSet};
 use super::{FieldErrors, RuleError, timefmt, tokens};
 use crate::audit::{self, Event, Origin};
@@ -169,7 +170,7 @@ pub fn create(
         let role = roles::find(conn, &actor.org_id, form.role_id.trim())?.ok_or_else(|| {
             RuleError::invalid("role_id", "Choose one of the organization's roles.")
         })?;
-        if !actor.standing().may_grant(role.rank) {
+        if !actor.standing().may_grant(Standing::of_role(&role)) {
             return Err(RuleError::invalid(
                 "role_id",
                 "Choose a role that ranks no higher than your own.",
@@ -369,14 +370,13 @@ pub fn list(
         .collect())
 }
 
-/// The roles a token made by this actor may carry: those ranking no higher than theirs.
+/// The roles a token made by this actor may carry: those the actor may grant.
 pub fn grantable_roles(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Role>, RuleError> {
     super::members::require(actor, Permission::OrgManage)?;
     let standing = actor.standing();
     Ok(super::policy::grantable(
         &standing,
         roles::list(conn, &actor.org_id)?,
-        |r| r.rank,
     ))
 }
 
@@ -390,6 +390,7 @@ pub struct TokenActor {
     /// The role given to members the token creates.
     pub role_id: String,
     pub role_rank: i64,
+    pub role_permissions: PermissionSet,
 }
 
 impl TokenActor {
@@ -402,8 +403,9 @@ impl TokenActor {
         format!("token:{}", self.name)
     }
 
-    /// The token as the member rules see an actor: it manages members and groups, at the
-    /// rank of its role, and holds no organization or platform power beyond that.
+    /// The token as the member rules see an actor. A writing token holds its role and
+    /// manages members and groups besides, at its role's rank: it hands out its own role
+    /// (and what lies within it), never more. A reading token only reads.
     pub fn as_actor(&self) -> Actor {
         let perms = if self.may_write() {
             PermissionSet::of(&[
@@ -412,6 +414,7 @@ impl TokenActor {
                 Permission::UsersManage,
                 Permission::GroupsManage,
             ])
+            .union(self.role_permissions)
         } else {
             PermissionSet::of(&[Permission::UsersRead])
         };
@@ -462,8 +465,9 @@ pub fn authenticate(
         token_id: token.id,
         name: token.name,
         org_id: token.org_id,
-        role_id: role.id,
         role_rank: role.rank,
+        role_permissions: role.permission_set(),
+        role_id: role.id,
     })
 }
 
@@ -556,16 +560,20 @@ mod tests {
             org_id: "o".into(),
             scopes: vec![Scope::Read],
             role_id: "r".into(),
-            role_rank: 10,
+            role_rank: 20,
+            role_permissions: PermissionSet::of(&[Permission::UsersRead, Permission::PoolsOperate]),
         };
         let a = actor.as_actor();
         assert_eq!(a.email, "token:Okta");
         assert!(a.perms.contains(Permission::UsersRead));
         assert!(!a.perms.contains(Permission::UsersManage));
+        assert!(!a.perms.contains(Permission::PoolsOperate));
         actor.scopes = vec![Scope::Scim];
         let a = actor.as_actor();
         assert!(a.perms.contains(Permission::UsersManage));
+        // It may hand out its own role, Engineer, whose `pools.operate` it holds.
+        assert!(a.perms.contains(Permission::PoolsOperate));
         assert!(!a.perms.contains(Permission::OrgManage));
-        assert_eq!(a.rank, 10);
+        assert_eq!(a.rank, 20);
     }
 }

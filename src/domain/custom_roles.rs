@@ -66,14 +66,13 @@ pub fn validate(
         perms: actor_perms,
         rank: actor_rank,
     };
+    let rank = rank_for(perms);
     if !actor.may_define(perms) {
         errors.add(
             "permissions",
             "You cannot grant a permission you do not hold.",
         );
-    }
-    let rank = rank_for(perms);
-    if !actor.may_grant(rank) {
+    } else if !actor.may_grant(super::policy::Standing { perms, rank }) {
         errors.add("permissions", "This role would rank above your own.");
     }
     if errors.is_empty() {
@@ -140,9 +139,14 @@ fn load_custom(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<
             role.name
         )));
     }
-    if !actor.standing().may_act_on(role.rank) {
+    // Changing a role changes what every holder holds: it is granting it again.
+    if !actor
+        .standing()
+        .may_grant(super::policy::Standing::of_role(&role))
+    {
         return Err(RuleError::Forbidden(
-            "You cannot change a role that ranks above your own.".into(),
+            "You cannot change a role that ranks above your own or holds a permission you do not hold."
+                .into(),
         ));
     }
     Ok(role)

@@ -13,13 +13,15 @@ use super::member_picker::{Picker, PickerPage};
 use super::members::{
     Actor, ensure_admin_remains, group_member_event, in_org_tx, load_target, require,
 };
+use super::policy::Standing;
 use super::roles::Permission;
 use crate::audit::{self, Event, Origin};
 use crate::db::groups::{self, Group};
 use crate::db::users::User;
 use crate::db::{DbConnection, memberships, roles};
 
-const GRANT_ABOVE_OWN_RANK: &str = "You cannot grant a role that ranks above your own.";
+const GRANT_ABOVE_OWN_RANK: &str =
+    "You cannot grant a role that ranks above your own or holds a permission you do not hold.";
 
 const MEMBERS_SHOWN: i64 = 500;
 const OWNER: (&str, &str) = ("owner_id", "Owner");
@@ -80,7 +82,7 @@ pub fn load_list(
     let owner = owner_id.unwrap_or(&actor.user_id);
     Ok(GroupsList {
         rows,
-        roles: super::policy::grantable(&actor.standing(), all_roles, |r| r.rank),
+        roles: super::policy::grantable(&actor.standing(), all_roles),
         owner_picker: Picker::load(conn, actor, OWNER, at, owner, &[])?,
     })
 }
@@ -124,7 +126,7 @@ pub fn load_view(
     Ok(GroupView {
         add_picker: Picker::load(conn, actor, ("user_id", "Add a member"), at, "", &in_group)?,
         owner_picker: Picker::load(conn, actor, OWNER, at, owner, &[])?,
-        roles: super::policy::grantable(&actor.standing(), all_roles, |r| r.rank),
+        roles: super::policy::grantable(&actor.standing(), all_roles),
         group,
         members,
     })
@@ -188,7 +190,7 @@ fn check(
             let role = roles::find(conn, &actor.org_id, id)?.ok_or_else(|| {
                 RuleError::invalid("role_id", "Choose one of the organization's roles.")
             })?;
-            if !actor.standing().may_grant(role.rank) {
+            if !actor.standing().may_grant(Standing::of_role(&role)) {
                 return Err(RuleError::invalid("role_id", GRANT_ABOVE_OWN_RANK));
             }
             Some(role)
@@ -252,7 +254,7 @@ fn load(conn: &mut DbConnection, actor: &Actor, group_id: &str) -> Result<Group,
     let group = groups::find(conn, &actor.org_id, group_id)?.ok_or(RuleError::NotFound)?;
     if let Some(role_id) = &group.role_id
         && let Some(role) = roles::find(conn, &actor.org_id, role_id)?
-        && !actor.standing().may_grant(role.rank)
+        && !actor.standing().may_grant(Standing::of_role(&role))
     {
         return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use diesel::QueryResult;
 
 use super::members::Actor;
+use super::policy::Standing;
 use super::roles::Permission;
 use super::timefmt;
 use super::two_factor::{AUTH_METHOD_PASSWORD, AUTH_METHOD_TOTP};
@@ -349,7 +350,7 @@ pub fn load_page(
         sort: sort_param(filter.sort, filter.descending),
         sort_key: filter.sort,
         descending: filter.descending,
-        grantable: super::policy::grantable(&actor.standing(), roles.clone(), |r| r.rank),
+        grantable: super::policy::grantable(&actor.standing(), roles.clone()),
         roles,
         groups: if can_manage {
             groups::list(conn, org_id)?
@@ -418,11 +419,12 @@ fn user_rows(
                 granted.iter().filter(|g| g.user_id == r.user.id).collect();
             // The rank rules weigh the direct role and group roles (pool roles act in
             // their subtree only), as `members::check_target_rank` does.
-            let rank = theirs
+            let by_groups: Vec<(&str, i64)> = theirs
                 .iter()
                 .filter(|g| g.kind == "group")
-                .map(|g| g.role_rank)
-                .fold(r.role.rank, i64::max);
+                .map(|g| (g.role_permissions.as_str(), g.role_rank))
+                .collect();
+            let target = Standing::of((&r.role.permissions, r.role.rank), &by_groups, &[]);
             let is_self = r.user.id == actor.user_id;
             let until = r.membership.access_until;
             UserRow {
@@ -437,8 +439,8 @@ fn user_rows(
                 effective: effective_role((&r.role.name, r.role.rank), &theirs),
                 can_change_role: can_manage
                     && !is_self
-                    && standing.may_act_on(rank)
-                    && standing.may_grant(r.role.rank),
+                    && standing.may_act_on(target)
+                    && standing.may_grant(Standing::of_role(&r.role)),
                 is_self,
                 id: r.user.id.clone(),
                 name: r.user.display_name(),
@@ -491,6 +493,7 @@ mod tests {
             source: source.into(),
             role_name: role.into(),
             role_rank: rank,
+            role_permissions: String::new(),
         }
     }
 

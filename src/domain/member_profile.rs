@@ -98,7 +98,7 @@ pub fn load(
         member: profile_view(conn, actor, &row)?,
         member_id: row.user.id.clone(),
         tab: tab.name(),
-        roles: policy::grantable(&actor.standing(), roles, |r| r.rank),
+        roles: policy::grantable(&actor.standing(), roles),
         name_locked: !owned && row.user.id != actor.user_id,
         form: EditForm {
             first_name: row.user.first_name,
@@ -134,11 +134,9 @@ pub fn load(
             _ => Vec::new(),
         },
         pool_roles: match tab {
-            Tab::Pools => policy::grantable(
-                &actor.standing(),
-                super::pools::pool_roles(conn, org_id)?,
-                |r| r.rank,
-            ),
+            Tab::Pools => {
+                policy::grantable(&actor.standing(), super::pools::pool_roles(conn, org_id)?)
+            }
             _ => Vec::new(),
         },
         activity: match tab {

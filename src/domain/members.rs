@@ -34,8 +34,9 @@ impl Actor {
     }
 }
 
-const ABOVE_OWN_RANK: &str = "You cannot change a member whose role ranks above your own.";
-const GRANT_ABOVE_OWN_RANK: &str = "You cannot grant a role that ranks above your own.";
+const ABOVE_OWN_RANK: &str = "You cannot change a member whose role ranks above your own or holds a permission you do not hold.";
+const GRANT_ABOVE_OWN_RANK: &str =
+    "You cannot grant a role that ranks above your own or holds a permission you do not hold.";
 
 pub(crate) fn require(actor: &Actor, permission: Permission) -> Result<(), RuleError> {
     if actor.standing().may(permission) {
@@ -47,10 +48,18 @@ pub(crate) fn require(actor: &Actor, permission: Permission) -> Result<(), RuleE
     }
 }
 
-/// The member's effective rank: their role's, or a higher one granted by a group.
-fn rank_of(conn: &mut DbConnection, row: &MemberRow) -> Result<i64, RuleError> {
+/// What the member holds organization-wide: their role with the roles their groups grant.
+fn standing_of(conn: &mut DbConnection, row: &MemberRow) -> Result<Standing, RuleError> {
     let granted = memberships::group_roles(conn, &row.membership.org_id, &row.user.id)?;
-    Ok(granted.iter().map(|r| r.rank).fold(row.role.rank, i64::max))
+    let groups: Vec<(&str, i64)> = granted
+        .iter()
+        .map(|r| (r.permissions.as_str(), r.rank))
+        .collect();
+    Ok(Standing::of(
+        (&row.role.permissions, row.role.rank),
+        &groups,
+        &[],
+    ))
 }
 
 /// The organization's member `user_id`; anyone else is "not found".
@@ -67,7 +76,7 @@ pub(crate) fn check_target_rank(
     actor: &Actor,
     target: &MemberRow,
 ) -> Result<(), RuleError> {
-    if !actor.standing().may_act_on(rank_of(conn, target)?) {
+    if !actor.standing().may_act_on(standing_of(conn, target)?) {
         return Err(RuleError::Forbidden(ABOVE_OWN_RANK.into()));
     }
     Ok(())
@@ -76,7 +85,7 @@ pub(crate) fn check_target_rank(
 fn load_role(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Role, RuleError> {
     let role = roles::find(conn, &actor.org_id, role_id)?
         .ok_or_else(|| RuleError::invalid("role_id", "Choose one of the organization's roles."))?;
-    if !actor.standing().may_grant(role.rank) {
+    if !actor.standing().may_grant(Standing::of_role(&role)) {
         return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     Ok(role)
@@ -340,7 +349,7 @@ pub fn promotable(
     require(actor, Permission::UsersManage)?;
     let admin = roles::find_by_key(conn, &actor.org_id, ADMIN)?.ok_or(RuleError::NotFound)?;
     let target = load_target(conn, actor, user_id)?;
-    if !actor.standing().may_grant(admin.rank) {
+    if !actor.standing().may_grant(Standing::of_role(&admin)) {
         return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     check_target_rank(conn, actor, &target)?;
@@ -403,7 +412,7 @@ fn set_role_in_tx(
     origin: &Origin,
 ) -> Result<(), RuleError> {
     let target = load_target(conn, actor, user_id)?;
-    if !actor.standing().may_grant(role.rank) {
+    if !actor.standing().may_grant(Standing::of_role(&role)) {
         return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     check_target_rank(conn, actor, &target)?;
@@ -805,7 +814,7 @@ fn add_to_group_in_tx(
     }
     if let Some(role_id) = &group.role_id {
         let granted = roles::find(conn, &actor.org_id, role_id)?.ok_or(RuleError::NotFound)?;
-        if !actor.standing().may_grant(granted.rank) {
+        if !actor.standing().may_grant(Standing::of_role(&granted)) {
             return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
         }
     }

@@ -3,8 +3,12 @@
 //!
 //! - What a member may do comes from their role, the roles their groups grant and, inside
 //!   a pool subtree, the pool roles they hold on it or an ancestor (`Standing::of`).
-//! - Nobody grants, or acts on someone, above their own rank. Anything an action hands out
-//!   counts: the role itself and the roles its groups and pools carry (`may_grant_all`).
+//! - Nobody grants, or acts on someone, above their own standing: neither a higher rank
+//!   nor a permission they do not hold. Ranks alone are not enough once an organization
+//!   defines roles of its own: a custom role ranks with the smallest built-in role
+//!   covering it, so a "Helpdesk" holding `users.manage` ranks with Manager without
+//!   holding what Manager holds. Anything an action hands out counts: the role itself and
+//!   the roles its groups and pools carry (`may_grant_all`).
 //! - Actions on oneself that could lock one out are refused or need their own
 //!   confirmation (`own_membership`).
 //! - An account that belongs to several organizations, or holds a platform role, is not
@@ -15,6 +19,7 @@
 //!   filters by the caller's organization, so another organization's object is not found.
 
 use super::roles::{Permission, PermissionSet, effective_permissions};
+use crate::db::roles::Role;
 
 /// What an actor holds at one place: an organization, or a pool subtree in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,19 +70,31 @@ impl Standing {
         self.perms.contains(permission)
     }
 
-    /// Granting a role of this rank (directly, or through a group or a pool).
-    pub fn may_grant(&self, rank: i64) -> bool {
-        rank <= self.rank
+    /// What holding `role` alone confers: what granting it hands out.
+    pub fn of_role(role: &Role) -> Standing {
+        Standing::of((&role.permissions, role.rank), &[], &[])
+    }
+
+    /// Whether `other` stays within this standing: ranked no higher, and holding no
+    /// permission this one lacks.
+    fn covers(&self, other: Standing) -> bool {
+        other.rank <= self.rank && self.may_define(other.perms)
+    }
+
+    /// Granting a role (directly, or through a group or a pool); `granted` is what it
+    /// confers (`Standing::of_role`).
+    pub fn may_grant(&self, granted: Standing) -> bool {
+        self.covers(granted)
     }
 
     /// Granting everything at once: a role with the roles of its groups and pools.
-    pub fn may_grant_all(&self, ranks: impl IntoIterator<Item = i64>) -> bool {
-        ranks.into_iter().all(|rank| self.may_grant(rank))
+    pub fn may_grant_all(&self, granted: impl IntoIterator<Item = Standing>) -> bool {
+        granted.into_iter().all(|g| self.may_grant(g))
     }
 
-    /// Changing a member whose effective rank is `target_rank`.
-    pub fn may_act_on(&self, target_rank: i64) -> bool {
-        target_rank <= self.rank
+    /// Changing a member whose effective standing (role and group roles) is `target`.
+    pub fn may_act_on(&self, target: Standing) -> bool {
+        self.covers(target)
     }
 
     /// Defining a role with these permissions: only ones the actor holds.
@@ -86,10 +103,10 @@ impl Standing {
     }
 }
 
-/// The roles of `all` that the actor may hand out, for the choice lists of forms.
-pub fn grantable<T>(standing: &Standing, all: Vec<T>, rank: impl Fn(&T) -> i64) -> Vec<T> {
+/// The roles the actor may hand out, for the choice lists of forms.
+pub fn grantable(standing: &Standing, all: Vec<Role>) -> Vec<Role> {
     all.into_iter()
-        .filter(|r| standing.may_grant(rank(r)))
+        .filter(|r| standing.may_grant(Standing::of_role(r)))
         .collect()
 }
 
@@ -211,6 +228,20 @@ mod tests {
         builtin(key).1
     }
 
+    /// What holding the built-in role `key` alone confers.
+    fn role(key: &str) -> Standing {
+        standing(key, &[], &[])
+    }
+
+    /// What a custom role holding `perms` confers, ranked as `custom_roles` ranks it.
+    fn custom(perms: &[Permission]) -> Standing {
+        let perms = PermissionSet::of(perms);
+        Standing {
+            perms,
+            rank: crate::domain::roles::rank_for(perms),
+        }
+    }
+
     #[test]
     fn a_group_role_raises_both_permissions_and_rank() {
         let plain = standing("member", &[], &[]);
@@ -249,7 +280,7 @@ mod tests {
         // A Member holding the same pool role only reads there: that is the difference.
         assert!(!at("member", true).may(Permission::PoolsManage));
         // Nor does belonging lift the rank: an Engineer still grants no Manager.
-        assert!(!at("engineer", true).may_grant(rank("manager")));
+        assert!(!at("engineer", true).may_grant(role("manager")));
     }
 
     /// (actor's role, what is granted, allowed) for every pair of built-in roles.
@@ -260,11 +291,11 @@ mod tests {
             for granted in keys {
                 let s = standing(actor, &[], &[]);
                 assert_eq!(
-                    s.may_grant(rank(granted)),
+                    s.may_grant(role(granted)),
                     rank(granted) <= rank(actor),
                     "{actor} granting {granted}"
                 );
-                assert_eq!(s.may_act_on(rank(granted)), rank(granted) <= rank(actor));
+                assert_eq!(s.may_act_on(role(granted)), rank(granted) <= rank(actor));
             }
         }
     }
@@ -273,8 +304,8 @@ mod tests {
     fn everything_an_invitation_carries_counts() {
         let manager = standing("manager", &[], &[]);
         // A Member invitation into a group that grants Admin grants Admin.
-        assert!(!manager.may_grant_all([rank("member"), rank("admin")]));
-        assert!(manager.may_grant_all([rank("member"), rank("engineer")]));
+        assert!(!manager.may_grant_all([role("member"), role("admin")]));
+        assert!(manager.may_grant_all([role("member"), role("engineer")]));
         assert!(manager.may_grant_all([]));
     }
 
@@ -285,15 +316,51 @@ mod tests {
         assert!(!manager.may_define(PermissionSet::of(&[Permission::OrgManage])));
     }
 
+    /// The permission sets of custom roles are not nested like the built-in ones, so a
+    /// rank alone would let their holders grant what they do not hold.
+    #[test]
+    fn a_custom_role_grants_only_what_it_holds() {
+        use Permission::*;
+        let helpdesk = custom(&[UsersRead, UsersManage]);
+        assert_eq!(helpdesk.rank, rank("manager"), "it ranks with Manager");
+        assert!(!helpdesk.may_grant(role("manager")));
+        assert!(helpdesk.may_grant(role("member")));
+        assert!(!helpdesk.may_grant(role("engineer")), "no pools.operate");
+        assert!(!helpdesk.may_grant_all([role("member"), role("manager")]));
+        // Nor acts on a member holding what it does not: a Manager is out of its reach.
+        assert!(!helpdesk.may_act_on(role("manager")));
+        assert!(helpdesk.may_act_on(role("member")));
+        // A role with `org.manage` alone ranks with Admin and still grants no Admin.
+        let owner = custom(&[OrgManage]);
+        assert_eq!(owner.rank, rank("admin"));
+        assert!(!owner.may_grant(role("admin")));
+        // Built-in holders are unaffected: their roles nest.
+        assert!(role("manager").may_grant(helpdesk));
+        assert!(role("admin").may_grant(owner));
+        assert!(!role("engineer").may_grant(helpdesk));
+    }
+
     #[test]
     fn choice_lists_offer_only_grantable_roles() {
-        let manager = standing("manager", &[], &[]);
+        let stored = |key: &str| {
+            let (permissions, rank) = builtin(key);
+            Role {
+                id: key.into(),
+                org_id: "o".into(),
+                key: key.into(),
+                name: key.into(),
+                permissions,
+                rank,
+                builtin: true,
+                created_at: chrono::NaiveDateTime::default(),
+            }
+        };
         let offered = grantable(
-            &manager,
-            vec![rank("admin"), rank("manager"), rank("member")],
-            |r| *r,
+            &role("manager"),
+            vec![stored("admin"), stored("manager"), stored("member")],
         );
-        assert_eq!(offered, vec![rank("manager"), rank("member")]);
+        let keys: Vec<&str> = offered.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["manager", "member"]);
     }
 
     #[test]

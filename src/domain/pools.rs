@@ -576,9 +576,10 @@ pub fn add_member(
             .into_iter()
             .find(|r| r.id == form.role_id.trim())
             .ok_or_else(|| RuleError::invalid("role_id", "Choose Manager or Engineer."))?;
-        if !access.standing().may_grant(role.rank) {
+        if !access.standing().may_grant(Standing::of_role(&role)) {
             return Err(RuleError::Forbidden(
-                "You cannot grant a role that ranks above your own.".into(),
+                "You cannot grant a role that ranks above your own or holds a permission you do not hold."
+                    .into(),
             ));
         }
         let target = memberships::find(conn, &actor.org_id, form.user_id.trim())?
@@ -773,7 +774,7 @@ pub fn load_view(
             .is_some_and(|p| move_targets.iter().any(|(id, _)| id == p)),
         members,
         can_manage: access.can_manage(),
-        pool_roles: super::policy::grantable(&access.standing(), pool_roles, |r| r.rank),
+        pool_roles: super::policy::grantable(&access.standing(), pool_roles),
         add_picker,
         move_targets,
         can_move_to_root: scope.org_access().can_manage(),

@@ -34,7 +34,7 @@ fn env(state: &AppState, ctx: &OrgCtx, origin: Origin) -> AppResult<Env> {
         inviter: Inviter {
             user: ctx.user().clone(),
             role: ctx.role.clone(),
-            rank: ctx.rank,
+            standing: ctx.actor().standing(),
         },
         ttl: chrono::Duration::from_std(state.settings.invitation_ttl)
             .map_err(|e| AppError::Internal(e.into()))?,

@@ -620,3 +620,199 @@ async fn a_manager_cannot_cancel_an_invitation_that_grants_admin() {
         1
     );
 }
+
+/// An Admin defines the custom role `name` holding `permissions`, and `email` joins with
+/// it. Answers the member's id and their signed-in browser.
+async fn custom_role_holder(
+    app: &TestApp,
+    admin: &Browser,
+    name: &str,
+    permissions: &[&str],
+    email: &str,
+) -> (String, Browser) {
+    let path = format!("/orgs/{ORG}/roles");
+    let mut fields = vec![("name", name)];
+    fields.extend(permissions.iter().map(|p| ("permissions", *p)));
+    let created = admin.submit(&path, &path, &fields).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let org = app.org_id(ORG);
+    let role = portcullis::db::roles::list(&mut app.conn(), &org)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == name)
+        .expect("the role was made");
+    let id = app.add_member(ORG, email, "Mal", "Lory", &role.key, true);
+    (id, app.member_browser(email).await)
+}
+
+fn role_key_of(app: &TestApp, user_id: &str) -> String {
+    let org = app.org_id(ORG);
+    portcullis::db::memberships::find(&mut app.conn(), &org, user_id)
+        .unwrap()
+        .expect("a member")
+        .role
+        .key
+}
+
+/// A custom role ranks with the smallest built-in role covering it: "Helpdesk" (read and
+/// manage members) ranks with Manager. Its holder must still not make themselves one.
+#[actix_web::test]
+async fn a_custom_role_cannot_promote_its_holder_to_manager() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (me, mallory) = custom_role_holder(
+        &app,
+        &admin,
+        "Helpdesk",
+        &["users.read", "users.manage"],
+        "mallory@example.com",
+    )
+    .await;
+    let helpdesk = role_key_of(&app, &me);
+    let profile = format!("/orgs/{ORG}/users/{me}");
+    let promoted = mallory
+        .submit(
+            &profile,
+            &profile,
+            &[
+                ("first_name", "Mal"),
+                ("last_name", "Lory"),
+                ("role_id", &app.role_id(ORG, "manager")),
+                ("confirm_own_role", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(promoted.status, 403, "{}", promoted.body);
+    assert!(promoted.body.contains("a permission you do not hold"));
+    assert_eq!(role_key_of(&app, &me), helpdesk);
+    assert_eq!(app.audit_count(ORG, "member.role_changed"), 0);
+    // The profile offers no role beyond Helpdesk's own.
+    let form = mallory.get(&profile).await;
+    assert!(
+        !form.body.contains(&app.role_id(ORG, "manager")),
+        "Manager is not offered"
+    );
+}
+
+/// Nor may it act on a member holding what it does not: a Manager is out of its reach.
+#[actix_web::test]
+async fn a_custom_role_cannot_deactivate_a_manager() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (_, mallory) = custom_role_holder(
+        &app,
+        &admin,
+        "Helpdesk",
+        &["users.read", "users.manage"],
+        "mallory@example.com",
+    )
+    .await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "manager", true);
+    let users = format!("/orgs/{ORG}/users");
+    let refused = mallory
+        .submit(&users, &format!("{users}/{bob}/deactivate"), &[])
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let org = app.org_id(ORG);
+    let row = portcullis::db::memberships::find(&mut app.conn(), &org, &bob)
+        .unwrap()
+        .unwrap();
+    assert!(row.membership.is_active());
+    // A Member is within its reach: the rule refuses only what lies beyond it.
+    let carol = app.add_member(ORG, "carol@example.com", "Carol", "C", "member", true);
+    let done = mallory
+        .submit(&users, &format!("{users}/{carol}/deactivate"), &[])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+}
+
+/// A "Group keeper" (read members, manage groups) ranks with Manager too: a group of its
+/// own that grants Manager, or joining an Admin's Manager group, would make it one.
+#[actix_web::test]
+async fn a_custom_role_cannot_hand_itself_manager_through_a_group() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let groups = format!("/orgs/{ORG}/groups");
+    let managers = admin
+        .submit(
+            &groups,
+            &groups,
+            &[
+                ("name", "Managers"),
+                ("role_id", &app.role_id(ORG, "manager")),
+            ],
+        )
+        .await;
+    assert_eq!(managers.status, 303, "{}", managers.body);
+    let managers = location_id(&managers);
+    let (me, mallory) = custom_role_holder(
+        &app,
+        &admin,
+        "Group keeper",
+        &["users.read", "groups.manage"],
+        "mallory@example.com",
+    )
+    .await;
+
+    let own = mallory
+        .submit(
+            &groups,
+            &groups,
+            &[
+                ("name", "Back door"),
+                ("role_id", &app.role_id(ORG, "manager")),
+            ],
+        )
+        .await;
+    assert_eq!(own.status, 422, "{}", own.body);
+    assert!(own.body.contains("a permission you do not hold"));
+    let joined = mallory
+        .submit(
+            &groups,
+            &format!("{groups}/{managers}/members"),
+            &[("user_id", &me)],
+        )
+        .await;
+    assert_eq!(joined.status, 403, "{}", joined.body);
+
+    let org = app.org_id(ORG);
+    let granted = portcullis::db::memberships::group_roles(&mut app.conn(), &org, &me).unwrap();
+    assert!(granted.is_empty(), "no group grants Mallory a role");
+    assert_eq!(app.count("groups"), 1, "no group of Mallory's");
+}
+
+/// A "Recruiter" (read and invite) ranks with Manager: inviting a second address of its
+/// own as Manager would make it one.
+#[actix_web::test]
+async fn a_custom_role_cannot_invite_a_manager() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (_, mallory) = custom_role_holder(
+        &app,
+        &admin,
+        "Recruiter",
+        &["users.read", "users.invite"],
+        "mallory@example.com",
+    )
+    .await;
+    let new = format!("/orgs/{ORG}/invitations/new");
+    let form = mallory.get(&new).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(
+        !form.body.contains(&app.role_id(ORG, "manager")),
+        "Manager is not offered"
+    );
+    let invited = mallory
+        .submit(
+            &new,
+            &format!("/orgs/{ORG}/invitations"),
+            &[
+                ("emails", "mallory.too@example.com"),
+                ("role_id", &app.role_id(ORG, "manager")),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 422, "{}", invited.body);
+    assert!(invited.body.contains("a permission you do not hold"));
+    assert_eq!(app.count("invitations"), 0);
+}

@@ -961,7 +961,7 @@ async fn chosen_groups_and_pools_are_joined_on_acceptance() {
     assert!(
         refused
             .body
-            .contains("The group Admins grants a role above your own.")
+            .contains("The group Admins grants a role above your own (a higher rank")
     );
 }
 

@@ -271,20 +271,20 @@ fn still_grantable(
         return Ok(false);
     }
     let groups = rows::org_groups(conn, &invitation.org_id)?;
-    let mut granted: Vec<i64> = groups
+    let mut granted: Vec<Standing> = groups
         .iter()
         .filter(|g| group_ids.contains(&g.id))
-        .filter_map(|g| g.role_rank)
+        .filter_map(super::group_grant)
         .collect();
     for (_, pool_role) in rows::pool_grants(conn, &invitation.id)? {
         if let Some(pool_role) = pool_role {
             match roles::find(conn, &invitation.org_id, &pool_role)? {
-                Some(r) => granted.push(r.rank),
+                Some(r) => granted.push(Standing::of_role(&r)),
                 None => return Ok(false),
             }
         }
     }
-    granted.push(role.rank);
+    granted.push(Standing::of_role(role));
     Ok(inviter.may_grant_all(granted))
 }
 

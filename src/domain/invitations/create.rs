@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use super::{AddressResult, Env, InvitationError, Link, Outcome, queue_email, renew};
+use super::{AddressResult, Env, InvitationError, Link, Outcome, group_grant, queue_email, renew};
 use crate::audit;
 use crate::db::invitations::{self as rows, Choice, NewInvitation};
 use crate::db::organizations;
@@ -115,7 +115,7 @@ fn choices_within(
     scope: &Scope,
 ) -> diesel::QueryResult<InviteChoices> {
     let mut choices = InviteChoices {
-        roles: grantable(own, roles::list(conn, org_id)?, |r| r.rank),
+        roles: grantable(own, roles::list(conn, org_id)?),
         groups: rows::org_groups(conn, org_id)?,
         pools: crate::domain::pools::choices(&crate::db::pools::list(conn, org_id)?),
     };
@@ -318,11 +318,11 @@ fn check_grants(
             errors.add("role_id", "Choose a role.");
             None
         }
-        Some(role) if !env.inviter.may_grant(role.rank) => {
+        Some(role) if !env.inviter.may_grant(Standing::of_role(&role)) => {
             errors.add(
                 "role_id",
                 format!(
-                    "You cannot invite people as {}: it is above your own role.",
+                    "You cannot invite people as {}: it is above your own role, or holds a permission you do not hold.",
                     role.name
                 ),
             );
@@ -334,14 +334,17 @@ fn check_grants(
     for id in &form.group_ids {
         match groups.iter().find(|g| &g.id == id) {
             None => errors.add("group_ids", "A chosen group does not exist."),
-            Some(Choice {
-                role_rank: Some(rank),
-                name,
-                ..
-            }) if !env.inviter.may_grant(*rank) => errors.add(
-                "group_ids",
-                format!("The group {name} grants a role above your own."),
-            ),
+            Some(group)
+                if group_grant(group).is_some_and(|granted| !env.inviter.may_grant(granted)) =>
+            {
+                errors.add(
+                    "group_ids",
+                    format!(
+                        "The group {} grants a role above your own (a higher rank, or a permission you do not hold).",
+                        group.name
+                    ),
+                )
+            }
             Some(_) => {}
         }
     }
@@ -689,7 +692,7 @@ mod tests {
         let role = f.role(MANAGER);
         let manager = Inviter {
             user: f.admin.user.clone(),
-            rank: role.rank,
+            standing: Standing::of_role(&role),
             role,
         };
         let env = f.env(&manager);

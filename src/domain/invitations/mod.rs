@@ -9,8 +9,9 @@
 use chrono::{Duration, NaiveDateTime};
 
 use super::FieldErrors;
-use super::roles::PermissionSet;
+use super::policy::Standing;
 use crate::audit::{Event, Origin};
+use crate::db::invitations::Choice;
 use crate::db::organizations::Organization;
 use crate::db::roles::Role;
 use crate::db::users::User;
@@ -62,8 +63,9 @@ pub enum InvitationError {
 pub struct Inviter {
     pub user: User,
     pub role: Role,
-    /// The highest rank among the inviter's role and the roles their groups grant.
-    pub rank: i64,
+    /// What the inviter holds organization-wide: their role with the roles their groups
+    /// grant.
+    pub standing: Standing,
 }
 
 impl Inviter {
@@ -71,13 +73,18 @@ impl Inviter {
         display_name(&self.user)
     }
 
-    fn may_grant(&self, rank: i64) -> bool {
-        super::policy::Standing {
-            perms: PermissionSet::default(),
-            rank: self.rank,
-        }
-        .may_grant(rank)
+    fn may_grant(&self, granted: Standing) -> bool {
+        self.standing.may_grant(granted)
     }
+}
+
+/// What joining a group hands out: the role it grants, if any.
+fn group_grant(group: &Choice) -> Option<Standing> {
+    Some(Standing::of(
+        (group.role_permissions.as_deref()?, group.role_rank?),
+        &[],
+        &[],
+    ))
 }
 
 fn display_name(user: &User) -> String {
@@ -222,7 +229,7 @@ pub(crate) mod fixture {
             .unwrap();
         let admin = Inviter {
             user: db.admin.user.clone(),
-            rank: role.rank,
+            standing: Standing::of_role(&role),
             role,
         };
         Fixture { db, org, admin }

@@ -3,18 +3,19 @@
 use chrono::{Duration, NaiveDateTime};
 use serde_json::json;
 
-use super::{AddressResult, Env, InvitationError, Link, Outcome, queue_email};
+use super::{AddressResult, Env, InvitationError, Link, Outcome, group_grant, queue_email};
 use crate::audit;
 use crate::db::invitations::{self as rows, Invitation};
 use crate::db::roles::{self, Role};
 use crate::db::{self, DbConnection, email_outbox};
+use crate::domain::policy::Standing;
 use crate::domain::tokens;
 
 /// An invitation is sent at most this often.
 const RESEND_INTERVAL: Duration = Duration::seconds(60);
 
-const ABOVE_OWN_GRANTS: &str = "You cannot renew this invitation: its role, a group or a pool it grants ranks above your own role.";
-const ABOVE_OWN_CANCEL: &str = "You cannot cancel this invitation: its role, a group or a pool it grants ranks above your own role.";
+const ABOVE_OWN_GRANTS: &str = "You cannot renew this invitation: its role, a group or a pool it grants ranks above your own role or holds a permission you do not hold.";
+const ABOVE_OWN_CANCEL: &str = "You cannot cancel this invitation: its role, a group or a pool it grants ranks above your own role or holds a permission you do not hold.";
 
 /// Renewing an invitation re-issues everything it grants, so the person renewing must
 /// outrank all of it: its role, the roles of its groups and the roles of its pools.
@@ -24,14 +25,14 @@ fn renewable_by(
     invitation: &Invitation,
     role: &Role,
 ) -> Result<bool, InvitationError> {
-    if !env.inviter.may_grant(role.rank) {
+    if !env.inviter.may_grant(Standing::of_role(&role)) {
         return Ok(false);
     }
     let group_ids = rows::group_ids(conn, &invitation.id)?;
     let groups_ok = rows::org_groups(conn, &env.org.id)?
         .iter()
         .filter(|g| group_ids.contains(&g.id))
-        .all(|g| g.role_rank.is_none_or(|rank| env.inviter.may_grant(rank)));
+        .all(|g| group_grant(g).is_none_or(|granted| env.inviter.may_grant(granted)));
     if !groups_ok {
         return Ok(false);
     }
@@ -39,7 +40,7 @@ fn renewable_by(
         if let Some(pool_role) = pool_role {
             let granted =
                 roles::find(conn, &env.org.id, &pool_role)?.ok_or(InvitationError::NotFound)?;
-            if !env.inviter.may_grant(granted.rank) {
+            if !env.inviter.may_grant(Standing::of_role(&granted)) {
                 return Ok(false);
             }
         }

@@ -10,6 +10,7 @@ use crate::audit::{self, Event};
 use crate::db::groups::{self, Group};
 use crate::db::{DbConnection, memberships, roles, scim};
 use crate::domain::members::{self, Actor};
+use crate::domain::policy::Standing;
 use crate::domain::roles::Permission;
 use crate::domain::scim::filter::{CompareOp, Filter};
 use crate::domain::scim::patch::{PatchOp, apply_patch};
@@ -239,7 +240,7 @@ fn load(conn: &mut DbConnection, call: &Call, actor: &Actor, id: &str) -> Result
     let group = groups::find(conn, &call.token.org_id, id)?.ok_or(ScimError::NotFound)?;
     if let Some(role_id) = &group.role_id
         && let Some(role) = roles::find(conn, &call.token.org_id, role_id)?
-        && !actor.standing().may_grant(role.rank)
+        && !actor.standing().may_grant(Standing::of_role(&role))
     {
         return Err(ScimError::Forbidden(
             "This group grants a role above the token's own.".into(),

@@ -21,6 +21,7 @@ use crate::db::{DbConnection, roles, users};
 use crate::domain::email::Email;
 use crate::domain::members::{self, Actor, RemoveForm};
 use crate::domain::names::sort_key;
+use crate::domain::policy::Standing;
 use crate::domain::roles::Permission;
 use crate::domain::scim::filter::{CompareOp, Filter};
 use crate::domain::scim::patch::{PatchOp, apply_patch};
@@ -423,7 +424,7 @@ fn create_in_tx(
     }
     let role = roles::find(conn, org_id, &call.token.role_id)?
         .ok_or_else(|| ScimError::Conflict("The token's role no longer exists.".into()))?;
-    if !actor.standing().may_grant(role.rank) {
+    if !actor.standing().may_grant(Standing::of_role(&role)) {
         return Err(ScimError::Forbidden(
             "The token cannot grant a role above its own.".into(),
         ));
