@@ -176,6 +176,18 @@ pub fn create(
                 "Choose a role that ranks no higher than your own.",
             ));
         }
+        // The token acts with more than its role when it writes: it may not hold more
+        // than the member making it.
+        let token = Standing {
+            perms: holds(&scopes, role.permission_set()),
+            rank: role.rank,
+        };
+        if !actor.standing().may_grant(token) {
+            return Err(RuleError::invalid(
+                "scopes",
+                "A token with the scim scope manages members and groups: only a member who holds users.manage and groups.manage may make one.",
+            ));
+        }
         let creator = (Some(actor.user_id.as_str()), actor.email.as_str());
         insert_token(
             conn,
@@ -403,21 +415,9 @@ impl TokenActor {
         format!("token:{}", self.name)
     }
 
-    /// The token as the member rules see an actor. A writing token holds its role and
-    /// manages members and groups besides, at its role's rank: it hands out its own role
-    /// (and what lies within it), never more. A reading token only reads.
+    /// The token as the member rules see an actor (`holds`), at its role's rank.
     pub fn as_actor(&self) -> Actor {
-        let perms = if self.may_write() {
-            PermissionSet::of(&[
-                Permission::UsersRead,
-                Permission::UsersInvite,
-                Permission::UsersManage,
-                Permission::GroupsManage,
-            ])
-            .union(self.role_permissions)
-        } else {
-            PermissionSet::of(&[Permission::UsersRead])
-        };
+        let perms = holds(&self.scopes, self.role_permissions);
         Actor {
             user_id: self.token_id.clone(),
             email: self.label(),
@@ -425,6 +425,23 @@ impl TokenActor {
             rank: self.role_rank,
             perms,
         }
+    }
+}
+
+/// What a token holds. A writing token holds its role and manages members and groups
+/// besides: it hands out its own role (and what lies within it), never more. A reading
+/// token only reads.
+fn holds(scopes: &[Scope], role: PermissionSet) -> PermissionSet {
+    if scopes.contains(&Scope::Scim) {
+        PermissionSet::of(&[
+            Permission::UsersRead,
+            Permission::UsersInvite,
+            Permission::UsersManage,
+            Permission::GroupsManage,
+        ])
+        .union(role)
+    } else {
+        PermissionSet::of(&[Permission::UsersRead])
     }
 }
 

@@ -412,7 +412,7 @@ fn set_role_in_tx(
     origin: &Origin,
 ) -> Result<(), RuleError> {
     let target = load_target(conn, actor, user_id)?;
-    if !actor.standing().may_grant(Standing::of_role(&role)) {
+    if !actor.standing().may_grant(Standing::of_role(role)) {
         return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     check_target_rank(conn, actor, &target)?;

@@ -97,9 +97,15 @@ impl Standing {
         self.covers(target)
     }
 
-    /// Defining a role with these permissions: only ones the actor holds.
+    /// Defining a role with these permissions: only ones the actor holds. `pools.manage`
+    /// (every pool) holds `pools.operate` (the pools one belongs to).
     pub fn may_define(&self, perms: PermissionSet) -> bool {
-        perms.iter().all(|p| self.perms.contains(p))
+        let held = if self.may(Permission::PoolsManage) {
+            self.perms.with(Permission::PoolsOperate)
+        } else {
+            self.perms
+        };
+        perms.iter().all(|p| held.contains(p))
     }
 }
 
@@ -334,6 +340,10 @@ mod tests {
         let owner = custom(&[OrgManage]);
         assert_eq!(owner.rank, rank("admin"));
         assert!(!owner.may_grant(role("admin")));
+        // Managing every pool includes operating one's own: a "Pool admin" grants Engineer.
+        let pool_admin = custom(&[UsersRead, PoolsManage]);
+        assert!(pool_admin.may_grant(role("engineer")));
+        assert!(!pool_admin.may_grant(role("manager")));
         // Built-in holders are unaffected: their roles nest.
         assert!(role("manager").may_grant(helpdesk));
         assert!(role("admin").may_grant(owner));

@@ -613,10 +613,22 @@ pub fn remove_member(
     in_org_tx(conn, &actor.org_id, |conn| {
         let scope = Scope::load(conn, actor)?;
         let pool = scope.find(pool_id)?;
-        if !scope.at(&pool.id).can_manage() {
+        let access = scope.at(&pool.id);
+        if !access.can_manage() {
             return Err(forbidden());
         }
         let target = load_target(conn, actor, user_id)?;
+        // Taking a pool role away is acting on its holder: an Engineer running a pool
+        // removes no Manager from it.
+        let held = pools::roles_of_user(conn, &actor.org_id, &target.user.id)?;
+        if let Some((_, role)) = held.iter().find(|(p, _)| *p == pool.id)
+            && !access.standing().may_act_on(Standing::of_role(role))
+        {
+            return Err(RuleError::Forbidden(
+                "You cannot remove someone whose role in this pool ranks above your own or holds a permission you do not hold."
+                    .into(),
+            ));
+        }
         if pools::remove_member(conn, &actor.org_id, &pool.id, &target.user.id)? == 0 {
             return Err(RuleError::NotFound);
         }

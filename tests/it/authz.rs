@@ -816,3 +816,122 @@ async fn a_custom_role_cannot_invite_a_manager() {
     assert!(invited.body.contains("a permission you do not hold"));
     assert_eq!(app.count("invitations"), 0);
 }
+
+/// An Admin makes the pool `name` at the top of the tree; answers its id.
+async fn pool(admin: &Browser, name: &str) -> String {
+    let pools = format!("/orgs/{ORG}/pools");
+    let made = admin
+        .submit(&pools, &pools, &[("name", name), ("parent_id", "")])
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    location_id(&made)
+}
+
+/// Holding `users.invite` places nobody in a pool: a Recruiter inviting a second address
+/// of its own into Prod would reach, through it, a pool it cannot manage.
+#[actix_web::test]
+async fn a_custom_role_cannot_invite_into_a_pool_it_does_not_manage() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let prod = pool(&admin, "Prod").await;
+    let (_, mallory) = custom_role_holder(
+        &app,
+        &admin,
+        "Recruiter",
+        &["users.read", "users.invite"],
+        "mallory@example.com",
+    )
+    .await;
+    let invited = mallory
+        .submit(
+            &format!("/orgs/{ORG}/invitations/new"),
+            &format!("/orgs/{ORG}/invitations"),
+            &[
+                ("emails", "mallory.too@example.com"),
+                ("role_id", &app.role_id(ORG, "member")),
+                ("pool_ids", &prod),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 422, "{}", invited.body);
+    assert!(
+        invited
+            .body
+            .contains("You can only invite people into pools you manage.")
+    );
+    assert_eq!(app.count("invitations"), 0);
+}
+
+/// An Engineer runs the pools they belong to, up to their own standing: removing a pool
+/// Manager from one is acting above it.
+#[actix_web::test]
+async fn an_engineer_cannot_remove_a_pool_manager_from_their_pool() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let prod = pool(&admin, "Prod").await;
+    let eve = app.add_member(ORG, "eve@example.com", "Eve", "E", "engineer", true);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let mo = app.add_member(ORG, "mo@example.com", "Mo", "M", "member", true);
+    let pools = format!("/orgs/{ORG}/pools");
+    let members = format!("{pools}/{prod}/members");
+    for (who, role) in [(&eve, "engineer"), (&bob, "manager"), (&mo, "engineer")] {
+        let added = admin
+            .submit(
+                &pools,
+                &members,
+                &[("user_id", who), ("role_id", &app.role_id(ORG, role))],
+            )
+            .await;
+        assert_eq!(added.status, 303, "{}", added.body);
+    }
+    let e = app.member_browser("eve@example.com").await;
+    let refused = e.submit(&pools, &format!("{members}/{bob}/remove"), &[]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let org = app.org_id(ORG);
+    let held = portcullis::db::pools::roles_of_user(&mut app.conn(), &org, &bob).unwrap();
+    assert_eq!(held.len(), 1, "Bob is still Prod's Manager");
+    // A fellow Engineer is within Eve's reach.
+    let removed = e.submit(&pools, &format!("{members}/{mo}/remove"), &[]).await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+}
+
+/// A SCIM token manages members and groups. A member holding `org.manage` without
+/// `users.manage` (a custom "Owner") would, through a token of their own, deactivate and
+/// re-address members they cannot touch themselves.
+#[actix_web::test]
+async fn a_token_holds_no_more_than_the_member_who_makes_it() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (_, mallory) = custom_role_holder(
+        &app,
+        &admin,
+        "Owner",
+        &["users.read", "org.manage"],
+        "mallory@example.com",
+    )
+    .await;
+    let (page, secret) = crate::api_tokens::create(
+        &mallory,
+        ORG,
+        "Side door",
+        &["scim"],
+        &app.role_id(ORG, "member"),
+        "30",
+    )
+    .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(secret.is_none(), "no token shown");
+    assert!(page.body.contains("only a member who holds users.manage"));
+    assert_eq!(app.count("api_tokens"), 0);
+    // A read token holds nothing the Owner lacks.
+    let (read, secret) = crate::api_tokens::create(
+        &mallory,
+        ORG,
+        "Reader",
+        &["read"],
+        &app.role_id(ORG, "member"),
+        "30",
+    )
+    .await;
+    assert!(secret.is_some(), "{}", read.body);
+}

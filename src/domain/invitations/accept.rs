@@ -256,11 +256,13 @@ fn still_grantable(
         &groups_held,
         &[],
     );
-    let may_invite = inviter.may(Permission::UsersInvite) || {
-        let pool_ids: Vec<String> = rows::pool_grants(conn, &invitation.id)?
-            .into_iter()
-            .map(|(pool, _)| pool)
-            .collect();
+    let pool_ids: Vec<String> = rows::pool_grants(conn, &invitation.id)?
+        .into_iter()
+        .map(|(pool, _)| pool)
+        .collect();
+    let may_invite = if inviter.may(Permission::UsersInvite) {
+        super::may_place_in_pools(conn, &invitation.org_id, inviter_id, &inviter, &pool_ids)?
+    } else {
         let invitable =
             crate::domain::pools::invitable_pools(conn, &invitation.org_id, inviter_id)?;
         group_ids.is_empty()

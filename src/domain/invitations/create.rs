@@ -6,7 +6,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use super::{AddressResult, Env, InvitationError, Link, Outcome, group_grant, queue_email, renew};
+use super::{
+    AddressResult, Env, InvitationError, Link, Outcome, group_grant, may_place_in_pools,
+    queue_email, renew,
+};
 use crate::audit;
 use crate::db::invitations::{self as rows, Choice, NewInvitation};
 use crate::db::organizations;
@@ -355,6 +358,17 @@ fn check_grants(
         .any(|id| !pools.iter().any(|p| &p.id == id))
     {
         errors.add("pool_ids", "A chosen pool does not exist.");
+    } else if !may_place_in_pools(
+        conn,
+        &env.org.id,
+        &env.inviter.user.id,
+        &env.inviter.standing,
+        &form.pool_ids,
+    )? {
+        errors.add(
+            "pool_ids",
+            "You can only invite people into pools you manage.",
+        );
     }
     Ok(role)
 }

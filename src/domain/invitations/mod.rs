@@ -78,6 +78,23 @@ impl Inviter {
     }
 }
 
+/// Whether the inviter may place people in these pools: anywhere with `pools.manage`
+/// organization-wide, else only where a pool role of theirs lets them invite (a pool
+/// Manager's subtree). Holding `users.invite` alone places nobody in a pool.
+fn may_place_in_pools(
+    conn: &mut DbConnection,
+    org_id: &str,
+    inviter_id: &str,
+    inviter: &Standing,
+    pool_ids: &[String],
+) -> diesel::QueryResult<bool> {
+    if pool_ids.is_empty() || inviter.may(super::roles::Permission::PoolsManage) {
+        return Ok(true);
+    }
+    let invitable = super::pools::invitable_pools(conn, org_id, inviter_id)?;
+    Ok(pool_ids.iter().all(|p| invitable.contains(p)))
+}
+
 /// What joining a group hands out: the role it grants, if any.
 fn group_grant(group: &Choice) -> Option<Standing> {
     Some(Standing::of(

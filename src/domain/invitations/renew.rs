@@ -3,7 +3,10 @@
 use chrono::{Duration, NaiveDateTime};
 use serde_json::json;
 
-use super::{AddressResult, Env, InvitationError, Link, Outcome, group_grant, queue_email};
+use super::{
+    AddressResult, Env, InvitationError, Link, Outcome, group_grant, may_place_in_pools,
+    queue_email,
+};
 use crate::audit;
 use crate::db::invitations::{self as rows, Invitation};
 use crate::db::roles::{self, Role};
@@ -25,7 +28,7 @@ fn renewable_by(
     invitation: &Invitation,
     role: &Role,
 ) -> Result<bool, InvitationError> {
-    if !env.inviter.may_grant(Standing::of_role(&role)) {
+    if !env.inviter.may_grant(Standing::of_role(role)) {
         return Ok(false);
     }
     let group_ids = rows::group_ids(conn, &invitation.id)?;
@@ -36,7 +39,18 @@ fn renewable_by(
     if !groups_ok {
         return Ok(false);
     }
-    for (_, pool_role) in rows::pool_grants(conn, &invitation.id)? {
+    let pool_grants = rows::pool_grants(conn, &invitation.id)?;
+    let pool_ids: Vec<String> = pool_grants.iter().map(|(pool, _)| pool.clone()).collect();
+    if !may_place_in_pools(
+        conn,
+        &env.org.id,
+        &env.inviter.user.id,
+        &env.inviter.standing,
+        &pool_ids,
+    )? {
+        return Ok(false);
+    }
+    for (_, pool_role) in pool_grants {
         if let Some(pool_role) = pool_role {
             let granted =
                 roles::find(conn, &env.org.id, &pool_role)?.ok_or(InvitationError::NotFound)?;
