@@ -197,6 +197,21 @@ pub fn member_count(
         .get_result(conn)
 }
 
+/// The roles the memberships of these pools carry, each once.
+pub fn roles_held_in(
+    conn: &mut DbConnection,
+    org_id: &str,
+    pool_ids: &[String],
+) -> QueryResult<Vec<super::roles::Role>> {
+    pool_members::table
+        .inner_join(roles::table)
+        .filter(pool_members::org_id.eq(org_id))
+        .filter(pool_members::pool_id.eq_any(pool_ids))
+        .select(super::roles::Role::as_select())
+        .distinct()
+        .load(conn)
+}
+
 /// (pool id, role) for every pool the user belongs to in this organization.
 pub fn roles_of_user(
     conn: &mut DbConnection,

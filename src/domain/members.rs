@@ -457,6 +457,8 @@ pub fn removal_plan(
 ) -> Result<RemovalPlan, RuleError> {
     require(actor, Permission::UsersManage)?;
     let target = load_target(conn, actor, user_id)?;
+    // The page names what the member owns: only for someone the actor may remove.
+    check_target_rank(conn, actor, &target)?;
     let owned_groups = groups::owned_by(conn, &actor.org_id, user_id)?
         .into_iter()
         .map(|g| g.name)

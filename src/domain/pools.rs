@@ -484,12 +484,24 @@ pub fn delete_plan(
 ) -> Result<DeletePlan, RuleError> {
     let scope = Scope::load(conn, actor)?;
     let pool = scope.find(pool_id)?;
-    if !scope.access_under(pool.parent_id.as_deref()).can_manage() {
+    let access = scope.access_under(pool.parent_id.as_deref());
+    if !access.can_manage() {
         return Err(forbidden());
     }
     let descendants = scope.tree.descendants(&pool.id);
     let mut all = descendants.clone();
     all.push(pool.id.clone());
+    // Deleting takes every pool role in the subtree away from its holder.
+    let taken = pools::roles_held_in(conn, &actor.org_id, &all)?;
+    if !taken
+        .iter()
+        .all(|role| access.standing().may_act_on(Standing::of_role(role)))
+    {
+        return Err(RuleError::Forbidden(
+            "You cannot delete this pool: someone in it holds a pool role that ranks above your own or holds a permission you do not hold."
+                .into(),
+        ));
+    }
     let memberships = pools::member_count(conn, &actor.org_id, &all)?;
     let sub_pools = descendants
         .iter()

@@ -885,13 +885,17 @@ async fn an_engineer_cannot_remove_a_pool_manager_from_their_pool() {
         assert_eq!(added.status, 303, "{}", added.body);
     }
     let e = app.member_browser("eve@example.com").await;
-    let refused = e.submit(&pools, &format!("{members}/{bob}/remove"), &[]).await;
+    let refused = e
+        .submit(&pools, &format!("{members}/{bob}/remove"), &[])
+        .await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     let org = app.org_id(ORG);
     let held = portcullis::db::pools::roles_of_user(&mut app.conn(), &org, &bob).unwrap();
     assert_eq!(held.len(), 1, "Bob is still Prod's Manager");
     // A fellow Engineer is within Eve's reach.
-    let removed = e.submit(&pools, &format!("{members}/{mo}/remove"), &[]).await;
+    let removed = e
+        .submit(&pools, &format!("{members}/{mo}/remove"), &[])
+        .await;
     assert_eq!(removed.status, 303, "{}", removed.body);
 }
 
@@ -934,4 +938,119 @@ async fn a_token_holds_no_more_than_the_member_who_makes_it() {
     )
     .await;
     assert!(secret.is_some(), "{}", read.body);
+}
+
+/// Deleting a pool takes every pool role in it away: an Engineer running Prod deletes no
+/// sub-pool in which someone is a Manager.
+#[actix_web::test]
+async fn an_engineer_cannot_delete_a_sub_pool_a_manager_holds() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let prod = pool(&admin, "Prod").await;
+    let pools = format!("/orgs/{ORG}/pools");
+    let eu = admin
+        .submit(&pools, &pools, &[("name", "Prod EU"), ("parent_id", &prod)])
+        .await;
+    assert_eq!(eu.status, 303, "{}", eu.body);
+    let eu = location_id(&eu);
+    let eve = app.add_member(ORG, "eve@example.com", "Eve", "E", "engineer", true);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    for (pool, who, role) in [(&prod, &eve, "engineer"), (&eu, &bob, "manager")] {
+        let added = admin
+            .submit(
+                &pools,
+                &format!("{pools}/{pool}/members"),
+                &[("user_id", who), ("role_id", &app.role_id(ORG, role))],
+            )
+            .await;
+        assert_eq!(added.status, 303, "{}", added.body);
+    }
+    let e = app.member_browser("eve@example.com").await;
+    assert_eq!(e.get(&format!("{pools}/{eu}/delete")).await.status, 403);
+    let refused = e.submit(&pools, &format!("{pools}/{eu}/delete"), &[]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(app.count("pools"), 2);
+    assert_eq!(app.audit_count(ORG, "pool.deleted"), 0);
+    // Once Bob has left it, the sub-pool is Eve's to delete.
+    let left = admin
+        .submit(&pools, &format!("{pools}/{eu}/members/{bob}/remove"), &[])
+        .await;
+    assert_eq!(left.status, 303, "{}", left.body);
+    let deleted = e.submit(&pools, &format!("{pools}/{eu}/delete"), &[]).await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+}
+
+/// Adding someone to a group needs `groups.manage`; an invitation must not be a way
+/// round it.
+#[actix_web::test]
+async fn a_custom_role_cannot_put_an_invitee_in_a_group() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let groups = format!("/orgs/{ORG}/groups");
+    let staff = admin.submit(&groups, &groups, &[("name", "Staff")]).await;
+    assert_eq!(staff.status, 303, "{}", staff.body);
+    let staff = location_id(&staff);
+    let (_, mallory) = custom_role_holder(
+        &app,
+        &admin,
+        "Recruiter",
+        &["users.read", "users.invite"],
+        "mallory@example.com",
+    )
+    .await;
+    let new = format!("/orgs/{ORG}/invitations/new");
+    let form = mallory.get(&new).await;
+    assert!(!form.body.contains(&staff), "Staff is not offered");
+    let invited = mallory
+        .submit(
+            &new,
+            &format!("/orgs/{ORG}/invitations"),
+            &[
+                ("emails", "friend@example.com"),
+                ("role_id", &app.role_id(ORG, "member")),
+                ("group_ids", &staff),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 422, "{}", invited.body);
+    assert!(
+        invited
+            .body
+            .contains("You can only add people to groups if you may manage groups.")
+    );
+    assert_eq!(app.count("invitations"), 0);
+}
+
+/// The removal page names what a member owns, for the successor to take over. It is no
+/// window onto a member the reader may not remove.
+#[actix_web::test]
+async fn the_removal_page_of_a_manager_is_closed_to_a_custom_role() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "manager", true);
+    let groups = format!("/orgs/{ORG}/groups");
+    let owned = admin
+        .submit(
+            &groups,
+            &groups,
+            &[("name", "Merger talks"), ("owner_id", &bob)],
+        )
+        .await;
+    assert_eq!(owned.status, 303, "{}", owned.body);
+    let (_, mallory) = custom_role_holder(
+        &app,
+        &admin,
+        "Helpdesk",
+        &["users.read", "users.manage"],
+        "mallory@example.com",
+    )
+    .await;
+    let page = mallory
+        .get(&format!("/orgs/{ORG}/users/{bob}/delete"))
+        .await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(!page.body.contains("Merger talks"));
+    // The Admin still sees it, with the group to hand over.
+    let theirs = admin.get(&format!("/orgs/{ORG}/users/{bob}/delete")).await;
+    assert!(theirs.body.contains("Merger talks"), "{}", theirs.body);
 }

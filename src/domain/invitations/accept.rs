@@ -261,7 +261,8 @@ fn still_grantable(
         .map(|(pool, _)| pool)
         .collect();
     let may_invite = if inviter.may(Permission::UsersInvite) {
-        super::may_place_in_pools(conn, &invitation.org_id, inviter_id, &inviter, &pool_ids)?
+        super::may_place_in_groups(&inviter, group_ids)
+            && super::may_place_in_pools(conn, &invitation.org_id, inviter_id, &inviter, &pool_ids)?
     } else {
         let invitable =
             crate::domain::pools::invitable_pools(conn, &invitation.org_id, inviter_id)?;

@@ -7,8 +7,8 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 
 use super::{
-    AddressResult, Env, InvitationError, Link, Outcome, group_grant, may_place_in_pools,
-    queue_email, renew,
+    AddressResult, Env, InvitationError, Link, Outcome, group_grant, may_place_in_groups,
+    may_place_in_pools, queue_email, renew,
 };
 use crate::audit;
 use crate::db::invitations::{self as rows, Choice, NewInvitation};
@@ -122,6 +122,9 @@ fn choices_within(
         groups: rows::org_groups(conn, org_id)?,
         pools: crate::domain::pools::choices(&crate::db::pools::list(conn, org_id)?),
     };
+    if !own.may(Permission::GroupsManage) {
+        choices.groups.clear();
+    }
     if let Some(pools) = scope {
         choices.groups.clear();
         choices.pools.retain(|p| pools.contains(&p.id));
@@ -333,6 +336,12 @@ fn check_grants(
         }
         Some(role) => Some(role),
     };
+    if !may_place_in_groups(&env.inviter.standing, &form.group_ids) {
+        errors.add(
+            "group_ids",
+            "You can only add people to groups if you may manage groups.",
+        );
+    }
     let groups = rows::org_groups(conn, &env.org.id)?;
     for id in &form.group_ids {
         match groups.iter().find(|g| &g.id == id) {

@@ -95,6 +95,12 @@ fn may_place_in_pools(
     Ok(pool_ids.iter().all(|p| invitable.contains(p)))
 }
 
+/// Whether the inviter may put invitees in groups: only with `groups.manage`, as they
+/// would add a member to one.
+fn may_place_in_groups(inviter: &Standing, group_ids: &[String]) -> bool {
+    group_ids.is_empty() || inviter.may(super::roles::Permission::GroupsManage)
+}
+
 /// What joining a group hands out: the role it grants, if any.
 fn group_grant(group: &Choice) -> Option<Standing> {
     Some(Standing::of(

@@ -4,8 +4,8 @@ use chrono::{Duration, NaiveDateTime};
 use serde_json::json;
 
 use super::{
-    AddressResult, Env, InvitationError, Link, Outcome, group_grant, may_place_in_pools,
-    queue_email,
+    AddressResult, Env, InvitationError, Link, Outcome, group_grant, may_place_in_groups,
+    may_place_in_pools, queue_email,
 };
 use crate::audit;
 use crate::db::invitations::{self as rows, Invitation};
@@ -32,6 +32,9 @@ fn renewable_by(
         return Ok(false);
     }
     let group_ids = rows::group_ids(conn, &invitation.id)?;
+    if !may_place_in_groups(&env.inviter.standing, &group_ids) {
+        return Ok(false);
+    }
     let groups_ok = rows::org_groups(conn, &env.org.id)?
         .iter()
         .filter(|g| group_ids.contains(&g.id))
