@@ -344,6 +344,16 @@ mod tests {
         let pool_admin = custom(&[UsersRead, PoolsManage]);
         assert!(pool_admin.may_grant(role("engineer")));
         assert!(!pool_admin.may_grant(role("manager")));
+        // So does an Admin role stored before `pools.operate` existed (a migration added
+        // it to Engineer and Manager only).
+        let older_admin = Standing {
+            perms: PermissionSet::all()
+                .iter()
+                .filter(|p| *p != PoolsOperate)
+                .fold(PermissionSet::default(), PermissionSet::with),
+            rank: rank("admin"),
+        };
+        assert!(older_admin.may_grant(role("engineer")));
         // Built-in holders are unaffected: their roles nest.
         assert!(role("manager").may_grant(helpdesk));
         assert!(role("admin").may_grant(owner));

@@ -645,6 +645,37 @@ async fn custom_role_holder(
     (id, app.member_browser(email).await)
 }
 
+/// `by` sends the invite form with `fields`: refused with 422 and `reason` on the page,
+/// and nobody is invited.
+async fn inviting_is_refused(app: &TestApp, by: &Browser, fields: &[(&str, &str)], reason: &str) {
+    let invited = by
+        .submit(
+            &format!("/orgs/{ORG}/invitations/new"),
+            &format!("/orgs/{ORG}/invitations"),
+            fields,
+        )
+        .await;
+    assert_eq!(invited.status, 422, "{}", invited.body);
+    assert!(invited.body.contains(reason), "{}", invited.body);
+    assert_eq!(app.count("invitations"), 0);
+}
+
+/// An Admin gives `user_id` the pool role `role_key` in `pool`.
+async fn add_to_pool(app: &TestApp, admin: &Browser, pool: &str, user_id: &str, role_key: &str) {
+    let pools = format!("/orgs/{ORG}/pools");
+    let added = admin
+        .submit(
+            &pools,
+            &format!("{pools}/{pool}/members"),
+            &[
+                ("user_id", user_id),
+                ("role_id", &app.role_id(ORG, role_key)),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+}
+
 fn role_key_of(app: &TestApp, user_id: &str) -> String {
     let org = app.org_id(ORG);
     portcullis::db::memberships::find(&mut app.conn(), &org, user_id)
@@ -795,26 +826,22 @@ async fn a_custom_role_cannot_invite_a_manager() {
         "mallory@example.com",
     )
     .await;
-    let new = format!("/orgs/{ORG}/invitations/new");
-    let form = mallory.get(&new).await;
+    let form = mallory.get(&format!("/orgs/{ORG}/invitations/new")).await;
     assert_eq!(form.status, 200, "{}", form.body);
     assert!(
         !form.body.contains(&app.role_id(ORG, "manager")),
         "Manager is not offered"
     );
-    let invited = mallory
-        .submit(
-            &new,
-            &format!("/orgs/{ORG}/invitations"),
-            &[
-                ("emails", "mallory.too@example.com"),
-                ("role_id", &app.role_id(ORG, "manager")),
-            ],
-        )
-        .await;
-    assert_eq!(invited.status, 422, "{}", invited.body);
-    assert!(invited.body.contains("a permission you do not hold"));
-    assert_eq!(app.count("invitations"), 0);
+    inviting_is_refused(
+        &app,
+        &mallory,
+        &[
+            ("emails", "mallory.too@example.com"),
+            ("role_id", &app.role_id(ORG, "manager")),
+        ],
+        "a permission you do not hold",
+    )
+    .await;
 }
 
 /// An Admin makes the pool `name` at the top of the tree; answers its id.
@@ -842,24 +869,17 @@ async fn a_custom_role_cannot_invite_into_a_pool_it_does_not_manage() {
         "mallory@example.com",
     )
     .await;
-    let invited = mallory
-        .submit(
-            &format!("/orgs/{ORG}/invitations/new"),
-            &format!("/orgs/{ORG}/invitations"),
-            &[
-                ("emails", "mallory.too@example.com"),
-                ("role_id", &app.role_id(ORG, "member")),
-                ("pool_ids", &prod),
-            ],
-        )
-        .await;
-    assert_eq!(invited.status, 422, "{}", invited.body);
-    assert!(
-        invited
-            .body
-            .contains("You can only invite people into pools you manage.")
-    );
-    assert_eq!(app.count("invitations"), 0);
+    inviting_is_refused(
+        &app,
+        &mallory,
+        &[
+            ("emails", "mallory.too@example.com"),
+            ("role_id", &app.role_id(ORG, "member")),
+            ("pool_ids", &prod),
+        ],
+        "You can only invite people into pools you manage.",
+    )
+    .await;
 }
 
 /// An Engineer runs the pools they belong to, up to their own standing: removing a pool
@@ -872,18 +892,11 @@ async fn an_engineer_cannot_remove_a_pool_manager_from_their_pool() {
     let eve = app.add_member(ORG, "eve@example.com", "Eve", "E", "engineer", true);
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
     let mo = app.add_member(ORG, "mo@example.com", "Mo", "M", "member", true);
+    for (who, role) in [(&eve, "engineer"), (&bob, "manager"), (&mo, "engineer")] {
+        add_to_pool(&app, &admin, &prod, who, role).await;
+    }
     let pools = format!("/orgs/{ORG}/pools");
     let members = format!("{pools}/{prod}/members");
-    for (who, role) in [(&eve, "engineer"), (&bob, "manager"), (&mo, "engineer")] {
-        let added = admin
-            .submit(
-                &pools,
-                &members,
-                &[("user_id", who), ("role_id", &app.role_id(ORG, role))],
-            )
-            .await;
-        assert_eq!(added.status, 303, "{}", added.body);
-    }
     let e = app.member_browser("eve@example.com").await;
     let refused = e
         .submit(&pools, &format!("{members}/{bob}/remove"), &[])
@@ -955,16 +968,8 @@ async fn an_engineer_cannot_delete_a_sub_pool_a_manager_holds() {
     let eu = location_id(&eu);
     let eve = app.add_member(ORG, "eve@example.com", "Eve", "E", "engineer", true);
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
-    for (pool, who, role) in [(&prod, &eve, "engineer"), (&eu, &bob, "manager")] {
-        let added = admin
-            .submit(
-                &pools,
-                &format!("{pools}/{pool}/members"),
-                &[("user_id", who), ("role_id", &app.role_id(ORG, role))],
-            )
-            .await;
-        assert_eq!(added.status, 303, "{}", added.body);
-    }
+    add_to_pool(&app, &admin, &prod, &eve, "engineer").await;
+    add_to_pool(&app, &admin, &eu, &bob, "manager").await;
     let e = app.member_browser("eve@example.com").await;
     assert_eq!(e.get(&format!("{pools}/{eu}/delete")).await.status, 403);
     let refused = e.submit(&pools, &format!("{pools}/{eu}/delete"), &[]).await;
@@ -998,27 +1003,19 @@ async fn a_custom_role_cannot_put_an_invitee_in_a_group() {
         "mallory@example.com",
     )
     .await;
-    let new = format!("/orgs/{ORG}/invitations/new");
-    let form = mallory.get(&new).await;
+    let form = mallory.get(&format!("/orgs/{ORG}/invitations/new")).await;
     assert!(!form.body.contains(&staff), "Staff is not offered");
-    let invited = mallory
-        .submit(
-            &new,
-            &format!("/orgs/{ORG}/invitations"),
-            &[
-                ("emails", "friend@example.com"),
-                ("role_id", &app.role_id(ORG, "member")),
-                ("group_ids", &staff),
-            ],
-        )
-        .await;
-    assert_eq!(invited.status, 422, "{}", invited.body);
-    assert!(
-        invited
-            .body
-            .contains("You can only add people to groups if you may manage groups.")
-    );
-    assert_eq!(app.count("invitations"), 0);
+    inviting_is_refused(
+        &app,
+        &mallory,
+        &[
+            ("emails", "friend@example.com"),
+            ("role_id", &app.role_id(ORG, "member")),
+            ("group_ids", &staff),
+        ],
+        "You can only add people to groups if you may manage groups.",
+    )
+    .await;
 }
 
 /// The removal page names what a member owns, for the successor to take over. It is no
