@@ -155,6 +155,16 @@ pub fn org_owns_account(organizations_of_account: usize, platform_role: &str) ->
     organizations_of_account <= 1 && !platform_may_read(platform_role)
 }
 
+/// Whether provisioning (SCIM) may make an existing account a member without its owner's
+/// say: only one without a password, which nobody but the address's owner can enter
+/// (through a link mailed to it). Nobody proves the address of an account that holds a
+/// password: an inviter sees each accept link, so they may have opened one and chosen
+/// that password themselves, then waited for another organization's identity provider
+/// to provision the address.
+pub fn provisioning_may_attach(account_has_password: bool) -> bool {
+    !account_has_password
+}
+
 /// Whether an organization's admin may rename an account: only one the organization
 /// owns (`org_owns_account`), or their own.
 pub fn may_rename_account(actor_is_account: bool, org_owns_account: bool) -> bool {

@@ -394,8 +394,8 @@ fn taken(user_name: &str) -> ScimError {
 }
 
 /// Provisions a member: a new account (without a password: they set one through
-/// "Forgot password") or an existing one from another organization, with the token's
-/// role. Answers the new User.
+/// "Forgot password") or an existing one from another organization that has no password
+/// yet, with the token's role. Answers the new User.
 pub fn create(conn: &mut DbConnection, call: &Call, body: &Value) -> Result<Value, ScimError> {
     let actor = writer(call)?;
     let input = read_input(body)?;
@@ -432,7 +432,16 @@ fn create_in_tx(
     let name = (input.given_name.as_str(), input.family_name.as_str());
     let user = match new_account::create(conn, &email, name, None, "none")? {
         Some(user) => user,
-        None => users::find_by_email(conn, &email)?.ok_or(ScimError::NotFound)?,
+        None => {
+            let existing = users::find_by_email(conn, &email)?.ok_or(ScimError::NotFound)?;
+            if !policy::provisioning_may_attach(existing.password_hash.is_some()) {
+                return Err(ScimError::Uniqueness(format!(
+                    "An account with the address {email:?} already exists and signs in with a password of its own. \
+                     Invite it from the portal: its owner accepts from the email, and userName then finds the member."
+                )));
+            }
+            existing
+        }
     };
     memberships::insert(conn, org_id, &user, &role.id)?;
     if !input.wants_active() {

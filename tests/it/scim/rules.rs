@@ -154,3 +154,78 @@ async fn a_token_of_one_organization_never_reads_or_changes_another() {
     assert_eq!(moved.status, 400, "{}", moved.body);
     assert_eq!(moved.scim_type(), Some("mutability"));
 }
+
+/// Whoever invites an address sees its accept link, and may open it and choose the
+/// account's password. If another organization's identity provider then provisioned that
+/// address, the inviter would sign in as its new member. Provisioning attaches only an
+/// existing account without a password, which only the address's owner can enter.
+#[actix_web::test]
+async fn an_idp_never_attaches_an_account_whose_password_someone_else_chose() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    app.create_org("other-org", "Other Org");
+    app.add_member(
+        "other-org",
+        "mallory@example.com",
+        "Mal",
+        "Lory",
+        "admin",
+        true,
+    );
+    let mallory = app.member_browser("mallory@example.com").await;
+    let sent = mallory
+        .submit(
+            "/orgs/other-org/invitations/new",
+            "/orgs/other-org/invitations",
+            &[
+                ("emails", "ceo@bigco.example"),
+                ("role_id", &app.role_id("other-org", "member")),
+            ],
+        )
+        .await;
+    let results = mallory.follow_results(sent).await;
+    let copy = "data-copy=\"";
+    let at = results
+        .body
+        .find(copy)
+        .expect("the results page shows the link")
+        + copy.len();
+    let link = &results.body[at..at + results.body[at..].find('"').unwrap()];
+    let link = &link[link.find("/invite/").unwrap()..];
+    let stranger = app.client();
+    let form = stranger.get(link).await;
+    let accepted = stranger
+        .post(
+            link,
+            &account_form(form.csrf(), "Not", "Theceo", MEMBER_PASSWORD),
+        )
+        .await;
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    let account = app.user_id("ceo@bigco.example");
+
+    let provisioned = scim
+        .post(
+            "/Users",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "ceo@bigco.example",
+                "active": true,
+            }),
+        )
+        .await;
+    assert_eq!(provisioned.status, 409, "{}", provisioned.body);
+    assert_eq!(provisioned.scim_type(), Some("uniqueness"));
+    assert!(
+        !provisioned.body.to_string().contains("Theceo"),
+        "no name leaks"
+    );
+    assert_eq!(app.membership_status("my-org", &account), None);
+
+    // An account without a password (made by another organization's provisioning, say)
+    // is still attached: only a link mailed to its address opens it.
+    let unopened = app.add_member("other-org", "cfo@bigco.example", "C", "F", "member", false);
+    assert_eq!(scim.create_user("cfo@bigco.example").await, unopened);
+    assert_eq!(
+        app.membership_status("my-org", &unopened).as_deref(),
+        Some("active")
+    );
+}
