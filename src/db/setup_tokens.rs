@@ -39,6 +39,16 @@ pub fn insert(conn: &mut DbConnection, token: &NewSetupToken) -> QueryResult<()>
 
 super::single_use::single_use_links!(setup_tokens, SetupToken);
 
+/// Kills the account's set-up links that were not used.
+pub fn delete_unused_for_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        setup_tokens::table
+            .filter(setup_tokens::user_id.eq(user_id))
+            .filter(setup_tokens::used_at.is_null()),
+    )
+    .execute(conn)
+}
+
 /// Only the newest first-admin link works: each start-up prints a fresh one.
 pub fn delete_unused_first_admin(conn: &mut DbConnection) -> QueryResult<usize> {
     diesel::delete(

@@ -17,7 +17,7 @@ use super::{Call, ScimError, as_bool, check_version, get_ci, in_org, version_of}
 use crate::audit::{self, Event};
 use crate::db::memberships::{self, MemberRow};
 use crate::db::scim::{self, ScimFields};
-use crate::db::{DbConnection, roles, users};
+use crate::db::{DbConnection, password_resets, roles, setup_tokens, users};
 use crate::domain::email::Email;
 use crate::domain::members::{self, Actor, RemoveForm};
 use crate::domain::names::sort_key;
@@ -556,6 +556,12 @@ fn apply(
             return Err(taken(email));
         }
         scim::set_email(conn, &target.user.id, email)?;
+        // Links mailed to the old address (a password reset, an account set-up) must not
+        // open the account at its new one: whoever read the old mailbox could otherwise
+        // wait for another organization to provision the new address, then set the
+        // password of an account that organization took for its own.
+        password_resets::delete_unused_for_user(conn, &target.user.id)?;
+        setup_tokens::delete_unused_for_user(conn, &target.user.id)?;
         changed.insert("old_email".into(), json!(target.user.email));
         changed.insert("new_email".into(), json!(email));
     }

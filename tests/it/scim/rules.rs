@@ -229,3 +229,39 @@ async fn an_idp_never_attaches_an_account_whose_password_someone_else_chose() {
         Some("active")
     );
 }
+
+/// A link mailed to an account's old address must not open it once SCIM gives it a new
+/// one: its holder would set the password of an account that now stands for someone
+/// else's address (and that another organization's provisioning would take for theirs).
+#[actix_web::test]
+async fn a_link_mailed_to_the_old_address_dies_with_it() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let id = scim.create_user("me@attacker.example").await;
+    let asked = app
+        .client()
+        .submit(
+            "/forgot-password",
+            "/forgot-password",
+            &[("email", "me@attacker.example")],
+        )
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let mail = crate::browser::mailed_to(&app, "me@attacker.example")
+        .await
+        .expect("a reset email");
+    let link = mail.link_path("/reset/").expect("a reset link");
+    let moved = scim
+        .put(
+            &format!("/Users/{id}"),
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "ceo@bigco.example",
+                "active": true,
+            }),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(app.user_id("ceo@bigco.example"), id);
+    let dead = app.client().get(&link).await;
+    assert_eq!(dead.status, 404, "{}", dead.body);
+}
