@@ -51,15 +51,7 @@ pub(crate) fn require(actor: &Actor, permission: Permission) -> Result<(), RuleE
 /// What the member holds organization-wide: their role with the roles their groups grant.
 fn standing_of(conn: &mut DbConnection, row: &MemberRow) -> Result<Standing, RuleError> {
     let granted = memberships::group_roles(conn, &row.membership.org_id, &row.user.id)?;
-    let groups: Vec<(&str, i64)> = granted
-        .iter()
-        .map(|r| (r.permissions.as_str(), r.rank))
-        .collect();
-    Ok(Standing::of(
-        (&row.role.permissions, row.role.rank),
-        &groups,
-        &[],
-    ))
+    Ok(Standing::of_member(&row.role, &granted))
 }
 
 /// The organization's member `user_id`; anyone else is "not found".

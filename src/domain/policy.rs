@@ -70,6 +70,16 @@ impl Standing {
         self.perms.contains(permission)
     }
 
+    /// What a member holds organization-wide: their role with the roles their groups
+    /// grant.
+    pub fn of_member(role: &Role, group_roles: &[Role]) -> Standing {
+        let groups: Vec<(&str, i64)> = group_roles
+            .iter()
+            .map(|r| (r.permissions.as_str(), r.rank))
+            .collect();
+        Standing::of((&role.permissions, role.rank), &groups, &[])
+    }
+
     /// What holding `role` alone confers: what granting it hands out.
     pub fn of_role(role: &Role) -> Standing {
         Standing::of((&role.permissions, role.rank), &[], &[])

@@ -236,12 +236,7 @@ impl FromRequest for OrgCtx {
                         return Ok(Err(Some(current)));
                     };
                     let group_roles = memberships::group_roles(conn, &org.id, &user_id)?;
-                    let groups: Vec<(&str, i64)> = group_roles
-                        .iter()
-                        .map(|r| (r.permissions.as_str(), r.rank))
-                        .collect();
-                    let Standing { perms, rank } =
-                        Standing::of((&role.permissions, role.rank), &groups, &[]);
+                    let Standing { perms, rank } = Standing::of_member(&role, &group_roles);
                     let demand = two_factor_policy::demand_for(
                         conn,
                         policy.as_ref(),

@@ -109,14 +109,7 @@ async fn invite(admin: &Browser, slug: &str, emails: &str) -> Vec<String> {
         .post(&format!("/orgs/{slug}/invitations"), &fields)
         .await;
     let page = admin.follow_results(page).await;
-    page.body
-        .match_indices("data-copy=\"")
-        .map(|(i, m)| {
-            let start = i + m.len();
-            let link = &page.body[start..start + page.body[start..].find('"').unwrap()];
-            link[link.find("/invite/").expect("an invite link")..].to_string()
-        })
-        .collect()
+    page.invite_links()
 }
 
 /// Opens the link in a fresh browser (a GET, so only the POST is left to race).

@@ -225,6 +225,25 @@ impl Page {
     pub fn csrf(&self) -> String {
         hidden_value(&self.body, "csrf_token").expect("page has a CSRF token")
     }
+
+    /// The path (`/invite/...`) of each copyable link on an invitation results page.
+    pub fn invite_links(&self) -> Vec<String> {
+        self.body
+            .match_indices("data-copy=\"")
+            .map(|(i, m)| {
+                let start = i + m.len();
+                let link = &self.body[start..start + self.body[start..].find('"').unwrap()];
+                link[link.find("/invite/").expect("an invite link")..].to_string()
+            })
+            .collect()
+    }
+
+    /// The path of the one copyable link on an invitation results page.
+    pub fn invite_link(&self) -> String {
+        let all = self.invite_links();
+        assert_eq!(all.len(), 1, "{}", self.body);
+        all[0].clone()
+    }
 }
 
 pub fn hidden_value(html: &str, name: &str) -> Option<String> {

@@ -33,20 +33,6 @@ fn attr_values(html: &str, attr: &str) -> Vec<String> {
         .collect()
 }
 
-/// Path part (`/invite/...`) of each copyable link on a results page.
-fn links(page: &Page) -> Vec<String> {
-    attr_values(&page.body, "data-copy")
-        .into_iter()
-        .map(|l| l[l.find("/invite/").expect("an invite link")..].to_string())
-        .collect()
-}
-
-fn the_link(page: &Page) -> String {
-    let all = links(page);
-    assert_eq!(all.len(), 1, "{}", page.body);
-    all[0].clone()
-}
-
 /// The `<tr>` markup of the row for `email`.
 fn row<'a>(html: &'a str, email: &str) -> &'a str {
     let at = html
@@ -92,7 +78,7 @@ async fn accept_new(app: &TestApp, link: &str, first: &str) -> (Browser, Page) {
 /// A member with `role`, made the way a person becomes one: invited, then accepting.
 async fn add_member(app: &TestApp, admin: &Browser, email: &str, role: &str) -> Browser {
     let page = invite(admin, email, role).await;
-    let (browser, done) = accept_new(app, &the_link(&page), "Member").await;
+    let (browser, done) = accept_new(app, &page.invite_link(), "Member").await;
     assert_eq!(done.status, 303, "{}", done.body);
     browser
 }
@@ -186,7 +172,11 @@ async fn the_emailed_link_creates_an_account_that_lands_signed_in() {
     assert!(mail.header("Message-ID").is_some());
     assert!(mail.raw.contains("text/html"));
     let link = mail.invite_path();
-    assert_eq!(link, the_link(&results), "the email carries the shown link");
+    assert_eq!(
+        link,
+        results.invite_link(),
+        "the email carries the shown link"
+    );
 
     let visitor = app.client();
     let form = visitor.get(&link).await;
@@ -261,7 +251,9 @@ async fn resend_sends_a_new_link_and_kills_the_old_one_at_most_once_a_minute() {
     let smtp = SmtpServer::start();
     let app = spawn_with_smtp(&smtp).await;
     let admin = app.setup_admin().await;
-    let first = the_link(&invite(&admin, "pat@example.com", "Member").await);
+    let first = invite(&admin, "pat@example.com", "Member")
+        .await
+        .invite_link();
     smtp.wait_for(1).await;
     let id = invitation_id(&app, "pat@example.com");
     let resend_path = format!("{ORG}/invitations/{id}/resend");
@@ -282,7 +274,7 @@ async fn resend_sends_a_new_link_and_kills_the_old_one_at_most_once_a_minute() {
     let resent = post_with_csrf(&admin, &resend_path).await;
     let resent = admin.follow_results(resent).await;
     assert_eq!(resent.status, 200, "{}", resent.body);
-    let second = the_link(&resent);
+    let second = resent.invite_link();
     assert_ne!(first, second);
     assert!(resent.body.contains("previous link no longer works"));
 
@@ -305,7 +297,9 @@ async fn resend_sends_a_new_link_and_kills_the_old_one_at_most_once_a_minute() {
 async fn cancel_kills_the_link() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    let link = the_link(&invite(&admin, "gone@example.com", "Member").await);
+    let link = invite(&admin, "gone@example.com", "Member")
+        .await
+        .invite_link();
     let id = invitation_id(&app, "gone@example.com");
 
     let cancelled = post_with_csrf(&admin, &format!("{ORG}/invitations/{id}/cancel")).await;
@@ -332,7 +326,9 @@ async fn cancel_kills_the_link() {
 async fn an_expired_link_is_dead_shows_as_expired_and_is_audited() {
     let app = spawn_app_with(|s| s.invitation_ttl = Duration::from_secs(1)).await;
     let admin = app.setup_admin().await;
-    let link = the_link(&invite(&admin, "late@example.com", "Member").await);
+    let link = invite(&admin, "late@example.com", "Member")
+        .await
+        .invite_link();
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let visitor = app.client();
@@ -383,7 +379,9 @@ async fn an_existing_account_signs_in_then_joins_with_one_click() {
         )
         .unwrap();
     }
-    let link = the_link(&invite(&admin, "known@example.com", "Engineer").await);
+    let link = invite(&admin, "known@example.com", "Engineer")
+        .await
+        .invite_link();
 
     let kim = app.client();
     let offer = kim.get(&link).await;
@@ -444,7 +442,9 @@ async fn an_existing_account_signs_in_then_joins_with_one_click() {
 async fn a_signed_in_user_cannot_accept_someone_elses_invitation() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    let link = the_link(&invite(&admin, "someone@example.com", "Member").await);
+    let link = invite(&admin, "someone@example.com", "Member")
+        .await
+        .invite_link();
 
     let page = admin.get(&link).await;
     assert_eq!(page.status, 403);
@@ -469,7 +469,9 @@ async fn a_signed_in_user_cannot_accept_someone_elses_invitation() {
 async fn concurrent_acceptance_makes_exactly_one_membership() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    let link = the_link(&invite(&admin, "racer@example.com", "Member").await);
+    let link = invite(&admin, "racer@example.com", "Member")
+        .await
+        .invite_link();
 
     let mut requests = Vec::new();
     for i in 0..10 {
@@ -542,7 +544,7 @@ async fn a_dead_mail_server_delays_the_email_which_then_arrives_exactly_once() {
 
     let smtp = SmtpServer::start_on(port);
     let mail = smtp.wait_for(1).await.remove(0);
-    assert_eq!(mail.invite_path(), the_link(&results));
+    assert_eq!(mail.invite_path(), results.invite_link());
     // Later rounds send nothing more.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(smtp.received().len(), 1);
@@ -726,7 +728,9 @@ async fn nobody_invites_into_a_role_above_their_own() {
     );
 
     // The manager's own invitation dies cleanly once the manager may no longer invite.
-    let link = the_link(&invite(&manager, "junior@example.com", "Manager").await);
+    let link = invite(&manager, "junior@example.com", "Manager")
+        .await
+        .invite_link();
     {
         let mut conn = app.conn();
         let conn: &mut DbConnection = &mut conn;
@@ -749,15 +753,14 @@ async fn nobody_invites_into_a_role_above_their_own() {
 async fn the_accept_form_explains_bad_input_and_keeps_the_link_alive() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    let link = the_link(
-        &invite_with(
-            &admin,
-            "named@example.com",
-            "Member",
-            &[("first_name", "Nia"), ("last_name", "Named")],
-        )
-        .await,
-    );
+    let link = invite_with(
+        &admin,
+        "named@example.com",
+        "Member",
+        &[("first_name", "Nia"), ("last_name", "Named")],
+    )
+    .await
+    .invite_link();
     let visitor = app.client();
     let form = visitor.get(&link).await;
     assert!(
@@ -918,7 +921,7 @@ async fn chosen_groups_and_pools_are_joined_on_acceptance() {
         &[("group_ids", &group), ("pool_ids", &pool)],
     )
     .await;
-    let (_, done) = accept_new(&app, &the_link(&results), "Grouped").await;
+    let (_, done) = accept_new(&app, &results.invite_link(), "Grouped").await;
     assert_eq!(done.status, 303);
 
     {
@@ -1013,7 +1016,7 @@ async fn with_a_mail_server_no_invitation_link_reaches_the_log() {
     let done = admin.post(&setup, &first_admin_form(form.csrf())).await;
     assert_eq!(done.status, 303);
     let results = invite(&admin, "quiet@example.com", "Member").await;
-    let shown = the_link(&results);
+    let shown = results.invite_link();
     let mail = smtp.wait_for(1).await.remove(0);
     let link = mail.invite_path();
     assert_eq!(link, shown);
@@ -1192,7 +1195,7 @@ async fn the_results_show_each_link_once_to_the_inviter_and_a_refresh_posts_noth
     let shown = admin.get(&results_path).await;
     assert_eq!(shown.status, 200, "{}", shown.body);
     assert!(row(&shown.body, "once@example.com").contains("data-result=\"invited\""));
-    let link = the_link(&shown);
+    let link = shown.invite_link();
     assert_eq!(
         shown.headers.get("cache-control").unwrap(),
         "no-store",
@@ -1332,7 +1335,7 @@ async fn a_members_activity_starts_with_their_invitation() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
     let results = invite(&admin, "ada@example.com", "Member").await;
-    let (ada, done) = accept_new(&app, &the_link(&results), "Ada").await;
+    let (ada, done) = accept_new(&app, &results.invite_link(), "Ada").await;
     assert_eq!(done.status, 303);
     let ada_id = app.user_id("ada@example.com");
     let org = app.org_id("my-org");

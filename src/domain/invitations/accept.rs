@@ -247,15 +247,7 @@ fn still_grantable(
         return Ok(false);
     };
     let group_roles = memberships::group_roles(conn, &invitation.org_id, inviter_id)?;
-    let groups_held: Vec<(&str, i64)> = group_roles
-        .iter()
-        .map(|r| (r.permissions.as_str(), r.rank))
-        .collect();
-    let inviter = Standing::of(
-        (&inviter_role.permissions, inviter_role.rank),
-        &groups_held,
-        &[],
-    );
+    let inviter = Standing::of_member(&inviter_role, &group_roles);
     let pool_ids: Vec<String> = rows::pool_grants(conn, &invitation.id)?
         .into_iter()
         .map(|(pool, _)| pool)

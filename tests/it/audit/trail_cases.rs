@@ -349,14 +349,6 @@ pub(super) async fn exercise_members(app: &TestApp, case: Case) -> (usize, Expec
 
 const INVITEE: &str = "pat@example.com";
 
-/// The path (`/invite/...`) of the one copyable link on an invitation results page.
-fn invite_link(page: &Page) -> String {
-    let marker = "data-copy=\"";
-    let start = page.body.find(marker).expect("an invite link") + marker.len();
-    let link = &page.body[start..start + page.body[start..].find('"').unwrap()];
-    link[link.find("/invite/").expect("an invite link")..].to_string()
-}
-
 pub(super) async fn exercise_invitations(app: &TestApp, case: Case) -> (usize, Expected) {
     let InOrg { browser, org, .. } = in_org(app).await;
     let member_role = app.role_id("my-org", "member");
@@ -407,7 +399,7 @@ pub(super) async fn exercise_invitations(app: &TestApp, case: Case) -> (usize, E
             (before, expected)
         }
         Case::InvitationAccepted => {
-            let link = invite_link(&invited);
+            let link = invited.invite_link();
             let newcomer = app.client();
             let form = newcomer.get(&link).await;
             assert_eq!(form.status, 200, "{}", form.body);

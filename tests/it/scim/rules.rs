@@ -183,14 +183,7 @@ async fn an_idp_never_attaches_an_account_whose_password_someone_else_chose() {
         )
         .await;
     let results = mallory.follow_results(sent).await;
-    let copy = "data-copy=\"";
-    let at = results
-        .body
-        .find(copy)
-        .expect("the results page shows the link")
-        + copy.len();
-    let link = &results.body[at..at + results.body[at..].find('"').unwrap()];
-    let link = &link[link.find("/invite/").unwrap()..];
+    let link = &results.invite_link();
     let stranger = app.client();
     let form = stranger.get(link).await;
     let accepted = stranger
