@@ -7,7 +7,9 @@ use serde_json::json;
 use super::FieldErrors;
 use super::RuleError;
 use super::email::Email;
+use super::invitations;
 use super::names::parse_name;
+use super::policy;
 use super::roles::ADMIN;
 use crate::audit::{self, Event, Origin};
 use crate::db::organizations::{self, Organization};
@@ -21,6 +23,8 @@ pub struct PlatformActor {
     pub email: String,
     /// The base of links in the emails this actor's changes send.
     pub public_url: String,
+    /// How long the link of an invitation this actor's changes send stays valid.
+    pub invitation_ttl: chrono::Duration,
 }
 
 /// Queues the account-setup email in the caller's transaction, so the account and its
@@ -62,8 +66,18 @@ pub struct OrgForm {
 pub struct CreatedOrg {
     pub org: Organization,
     pub admin_email: String,
-    /// Set when the first admin's account was created here and still needs a password.
-    pub setup_token: Option<String>,
+    pub first_admin: FirstAdmin,
+}
+
+/// How the first admin came to the new organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstAdmin {
+    /// A new account, which still needs a password: the setup link's token.
+    NewAccount { setup_token: String },
+    /// An existing account joined at once (`policy::new_org_may_attach`).
+    Joined,
+    /// An existing account was invited by email and joins when its owner accepts.
+    Invited,
 }
 
 pub fn create_org(
@@ -95,16 +109,48 @@ pub fn create_org(
         // together as `org.created`, the admin in its details.
         let org = super::orgs::insert(conn, &slug, &name)?;
         let admin = roles::find_by_key(conn, &org.id, ADMIN)?.ok_or(RuleError::NotFound)?;
-        let (user, setup_token) = match users::find_by_email(conn, email.as_str())? {
-            Some(user) => (user, None),
+        let (user, first_admin) = match users::find_by_email(conn, email.as_str())? {
+            Some(user) => {
+                let attach = policy::new_org_may_attach(
+                    user.id == actor.user_id,
+                    user.password_hash.is_some(),
+                );
+                (
+                    user,
+                    if attach {
+                        FirstAdmin::Joined
+                    } else {
+                        FirstAdmin::Invited
+                    },
+                )
+            }
             None => {
                 let user = insert_account(conn, &email, "", "")?;
-                let token = super::setup::issue_account_link(conn, &user.id)?;
-                queue_setup_email(conn, actor, &user, &name, &token)?;
-                (user, Some(token))
+                let setup_token = super::setup::issue_account_link(conn, &user.id)?;
+                queue_setup_email(conn, actor, &user, &name, &setup_token)?;
+                (user, FirstAdmin::NewAccount { setup_token })
             }
         };
-        memberships::insert(conn, &org.id, &user, &admin.id)?;
+        let invitation_id = if first_admin == FirstAdmin::Invited {
+            let inviter = users::find(conn, &actor.user_id)?.ok_or(RuleError::NotFound)?;
+            let invitation = invitations::FirstAdmin {
+                org: &org,
+                role: &admin,
+                email: &user.email,
+                inviter: &inviter,
+                ttl: actor.invitation_ttl,
+                public_url: &actor.public_url,
+            };
+            Some(
+                invitations::invite_first_admin(conn, invitation).map_err(|e| match e {
+                    invitations::InvitationError::Db(e) => RuleError::Db(e),
+                    other => RuleError::Db(diesel::result::Error::SerializationError(other.into())),
+                })?,
+            )
+        } else {
+            memberships::insert(conn, &org.id, &user, &admin.id)?;
+            None
+        };
         audit::record(
             conn,
             &super::orgs::created_event(&org, origin)
@@ -114,13 +160,14 @@ pub fn create_org(
                     "first_admin": user.email,
                     "first_admin_id": user.id,
                     "role": admin.name,
-                    "new_account": setup_token.is_some(),
+                    "new_account": matches!(first_admin, FirstAdmin::NewAccount { .. }),
+                    "invitation_id": invitation_id,
                 })),
         )?;
         Ok(CreatedOrg {
             org,
             admin_email: user.email,
-            setup_token,
+            first_admin,
         })
     })
 }

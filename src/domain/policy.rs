@@ -175,6 +175,14 @@ pub fn provisioning_may_attach(account_has_password: bool) -> bool {
     !account_has_password
 }
 
+/// Whether a platform admin's new organization takes an existing account as its first
+/// admin at once: the platform admin's own, or one without a password (as provisioning
+/// does). Any other is invited by a link mailed to the address, for the same reason:
+/// someone who once invited the address may have chosen its password.
+pub fn new_org_may_attach(actor_is_account: bool, account_has_password: bool) -> bool {
+    actor_is_account || provisioning_may_attach(account_has_password)
+}
+
 /// Whether an organization's admin may rename an account: only one the organization
 /// owns (`org_owns_account`), or their own.
 pub fn may_rename_account(actor_is_account: bool, org_owns_account: bool) -> bool {
@@ -419,6 +427,20 @@ mod tests {
             own_membership(OwnMembership::BulkJoinGroup),
             Verdict::Allowed
         );
+    }
+
+    #[test]
+    fn only_unopened_accounts_and_ones_own_join_a_new_organization_unasked() {
+        assert!(
+            new_org_may_attach(false, false),
+            "no password: only mail opens it"
+        );
+        assert!(new_org_may_attach(true, true), "the platform admin's own");
+        assert!(
+            !new_org_may_attach(false, true),
+            "someone may have chosen it"
+        );
+        assert!(!provisioning_may_attach(true));
     }
 
     #[test]

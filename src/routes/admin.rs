@@ -13,7 +13,7 @@ use crate::db::organizations::{self, Organization};
 use crate::domain::FieldErrors;
 use crate::domain::RuleError;
 use crate::domain::platform::{
-    self, AccountList, AccountQuery, MembershipForm, OrgForm, PlatformActor, UserForm,
+    self, AccountList, AccountQuery, FirstAdmin, MembershipForm, OrgForm, PlatformActor, UserForm,
 };
 use crate::domain::two_factor_reset::{self, By};
 use crate::error::{AppError, AppResult};
@@ -39,6 +39,8 @@ fn require_admin(state: &AppState, current: &CurrentUser) -> AppResult<PlatformA
             user_id: current.user.id.clone(),
             email: current.user.email.clone(),
             public_url: state.settings.public_url(),
+            invitation_ttl: chrono::Duration::from_std(state.settings.invitation_ttl)
+                .map_err(|e| AppError::Internal(e.into()))?,
         })
     } else {
         Err(AppError::forbidden())
@@ -107,6 +109,8 @@ struct NewOrg {
     email: String,
     /// For a first admin created here, who still needs a password.
     link: Option<String>,
+    /// The account existed, so it was invited by email rather than made admin at once.
+    invited: bool,
 }
 
 #[derive(Template)]
@@ -166,7 +170,11 @@ pub async fn create_org(
         state.mail.wake();
     }
     let created = result.map(|c| NewOrg {
-        link: c.setup_token.as_deref().map(|t| setup_link(&state, t)),
+        link: match &c.first_admin {
+            FirstAdmin::NewAccount { setup_token } => Some(setup_link(&state, setup_token)),
+            _ => None,
+        },
+        invited: c.first_admin == FirstAdmin::Invited,
         org_name: c.org.name,
         email: c.admin_email,
     });

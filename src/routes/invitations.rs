@@ -17,6 +17,7 @@ use crate::domain::invitations::{
     self, AcceptError, AcceptForm, AddressResult, Env, InvitationError, InviteChoices, InviteForm,
     InviteReport, InvitedPage, Inviter, LinkInfo, MAX_ADDRESSES, NewAccount, Submission, Tone,
 };
+use crate::domain::policy::Standing;
 use crate::domain::pools::PoolChoice;
 use crate::domain::roles::Permission;
 use crate::domain::timefmt;
@@ -74,11 +75,14 @@ struct RowView {
     send_count: i64,
     expires: String,
     open: bool,
+    /// The viewer may resend or cancel it (`invitations::may_renew_role`).
+    renewable: bool,
 }
 
 impl RowView {
-    fn new(row: ListRow, now: chrono::NaiveDateTime) -> Self {
+    fn new(row: ListRow, now: chrono::NaiveDateTime, viewer: &Standing) -> Self {
         let status = row.invitation.display_status(now);
+        let renewable = invitations::may_renew_role(viewer, &row.role);
         let invited_by = match (row.inviter_first_name, row.inviter_last_name) {
             (Some(first), Some(last)) if !(first.is_empty() && last.is_empty()) => {
                 crate::domain::names::full_name(&first, &last)
@@ -102,6 +106,7 @@ impl RowView {
             send_count: row.invitation.send_count,
             expires: timefmt::exact(row.invitation.expires_at),
             open: matches!(status, "pending" | "expired"),
+            renewable,
         }
     }
 }
@@ -154,7 +159,13 @@ struct ListPage {
 }
 
 impl ListPage {
-    fn new(layout: Layout, slug: &str, page: InvitedPage, status: &'static str, q: String) -> Self {
+    fn new(
+        layout: Layout,
+        (slug, viewer): (&str, &Standing),
+        page: InvitedPage,
+        status: &'static str,
+        q: String,
+    ) -> Self {
         let filters = FILTERS
             .into_iter()
             .map(|(value, label)| FilterLink {
@@ -170,7 +181,7 @@ impl ListPage {
             rows: page
                 .rows
                 .into_iter()
-                .map(|r| RowView::new(r, page.now))
+                .map(|r| RowView::new(r, page.now, viewer))
                 .collect(),
             filters,
             status,
@@ -215,7 +226,8 @@ pub async fn list_page(
         .await?;
     let layout = Layout::in_org(&session, &ctx, "Invited", "invitations");
     let q = query.q.clone().unwrap_or_default().trim().to_string();
-    let mut view = ListPage::new(layout, &ctx.org.slug, page, status, q);
+    let viewer = ctx.actor().standing();
+    let mut view = ListPage::new(layout, (&ctx.org.slug, &viewer), page, status, q);
     view.paged = paged;
     view.first_href = paged.then(|| tab_href(&ctx.org.slug, status, &view.q, None));
     Ok(render(&view))

@@ -43,8 +43,10 @@ async fn platform_admins_create_organizations_with_a_first_admin() {
     assert_eq!(app.member_role("acme", &boss).as_deref(), Some("admin"));
     assert_eq!(app.audit_count("acme", "org.created"), 1);
 
-    // An existing account is simply added as Admin, with no link.
-    app.add_member("my-org", "bob@example.com", "Bob", "B", "member", true);
+    // An existing account nobody has opened yet (no password) is simply added as Admin,
+    // with no link; so is the platform admin's own. Other accounts are invited by email
+    // (`an_organization_goes_to_whoever_reads_the_mail_not_whoever_chose_the_password`).
+    app.add_member("my-org", "bob@example.com", "Bob", "B", "member", false);
     let existing = admin
         .submit(
             "/admin/orgs",
@@ -60,6 +62,17 @@ async fn platform_admins_create_organizations_with_a_first_admin() {
     assert!(!existing.body.contains("data-setup-link"));
     let bob = app.user_id("bob@example.com");
     assert_eq!(app.member_role("bobco", &bob).as_deref(), Some("admin"));
+    let own = admin
+        .submit(
+            "/admin/orgs",
+            "/admin/orgs",
+            &[("name", "Selfco"), ("admin_email", ADMIN_EMAIL)],
+        )
+        .await;
+    assert_eq!(own.status, 201, "{}", own.body);
+    assert!(!own.body.contains("data-first-admin-invited"));
+    let me = app.user_id(ADMIN_EMAIL);
+    assert_eq!(app.member_role("selfco", &me).as_deref(), Some("admin"));
 
     let taken = admin
         .submit(
@@ -421,4 +434,129 @@ async fn the_account_search_reads_a_range_of_the_email_index() {
         !plan.contains("TEMP B-TREE") && !plan.contains("Sort"),
         "{plan}"
     );
+}
+
+/// An inviter of any organization sees each accept link, so they may have opened one for
+/// `ceo@bigco.test` and chosen that account's password. A platform admin who then creates
+/// Bigco for that address must not hand Bigco to them: the account is invited by a link
+/// mailed to the address, and joins only when someone who can sign in to it accepts.
+#[actix_web::test]
+async fn an_organization_goes_to_whoever_reads_the_mail_not_whoever_chose_the_password() {
+    let app = spawn_app().await;
+    let platform = app.setup_admin().await;
+    app.create_org("other-org", "Other Org");
+    app.add_member(
+        "other-org",
+        "mallory@example.com",
+        "Mal",
+        "Lory",
+        "admin",
+        true,
+    );
+    let mallory = app.member_browser("mallory@example.com").await;
+    let sent = mallory
+        .submit(
+            "/orgs/other-org/invitations/new",
+            "/orgs/other-org/invitations",
+            &[
+                ("emails", "ceo@bigco.test"),
+                ("role_id", &app.role_id("other-org", "member")),
+            ],
+        )
+        .await;
+    let link = mallory.follow_results(sent).await.invite_link();
+    let claimed = app.client();
+    let form = claimed.get(&link).await;
+    let accepted = claimed
+        .post(
+            &link,
+            &account_form(form.csrf(), "Not", "Theceo", "mallory chose this"),
+        )
+        .await;
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    let ceo = app.user_id("ceo@bigco.test");
+
+    let created = platform
+        .submit(
+            "/admin/orgs",
+            "/admin/orgs",
+            &[
+                ("name", "Bigco"),
+                ("slug", "bigco"),
+                ("admin_email", "ceo@bigco.test"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert!(
+        created.body.contains("data-first-admin-invited"),
+        "{}",
+        created.body
+    );
+    assert_eq!(app.member_role("bigco", &ceo), None);
+    let mallory_as_ceo = app.client();
+    assert_eq!(
+        mallory_as_ceo
+            .login("ceo@bigco.test", "mallory chose this")
+            .await
+            .status,
+        303
+    );
+    assert_ne!(mallory_as_ceo.get("/orgs/bigco/users").await.status, 200);
+
+    // The owner of the address: resets the password by mail (ending Mallory's hold on
+    // the account), signs in, and accepts the invitation mailed to them.
+    let owner = app.client();
+    let asked = owner
+        .submit(
+            "/forgot-password",
+            "/forgot-password",
+            &[("email", "ceo@bigco.test")],
+        )
+        .await;
+    assert_eq!(asked.status, 200);
+    app.reset_requests_handled().await;
+    let reset = newest_link_mailed(&app, "ceo@bigco.test", "/reset/", "").await;
+    let form = owner.get(&reset).await;
+    let owners_password = "the owner's own long password";
+    let done = owner
+        .post(
+            &reset,
+            &[
+                ("csrf_token", form.csrf()),
+                ("password", owners_password.into()),
+                ("password_confirm", owners_password.into()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        owner.login("ceo@bigco.test", owners_password).await.status,
+        303
+    );
+    let invite = newest_link_mailed(&app, "ceo@bigco.test", "/invite/", "Bigco").await;
+    assert_ne!(invite, link, "a new link, never shown to anyone");
+    let page = owner.get(&invite).await;
+    assert!(page.body.contains("Bigco"), "{}", page.body);
+    let joined = owner.post(&invite, &[("csrf_token", page.csrf())]).await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    assert_eq!(app.member_role("bigco", &ceo).as_deref(), Some("admin"));
+    assert_eq!(app.audit_count("bigco", "invitation.accepted"), 1);
+}
+
+/// The path of the newest link starting with `prefix` mailed to `to` in an email that
+/// mentions `mentioning`, waiting for the outbox to deliver it.
+async fn newest_link_mailed(app: &TestApp, to: &str, prefix: &str, mentioning: &str) -> String {
+    for _ in 0..100 {
+        let newest = crate::browser::all_mail_to(app, to)
+            .into_iter()
+            .rev()
+            .filter(|mail| mail.decoded().contains(mentioning))
+            .find_map(|mail| mail.link_path(prefix));
+        if let Some(link) = newest {
+            return link;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no {prefix} link mailed to {to}");
 }

@@ -1369,3 +1369,41 @@ async fn a_members_activity_starts_with_their_invitation() {
     assert!(grouped < accepted && accepted < invited, "{body}");
     assert!(!body.contains("did “"), "no raw action keys: {body}");
 }
+
+/// A Manager sees Resend and Cancel only where pressing them can work: an invitation to
+/// Admin shows why not instead (and the POSTs still answer 403, in `authz`).
+#[actix_web::test]
+async fn the_invited_tab_offers_resend_and_cancel_only_within_ones_role() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    for (email, role) in [("boss@example.com", "admin"), ("pat@example.com", "member")] {
+        let sent = admin
+            .submit(
+                &format!("{ORG}/invitations/new"),
+                &format!("{ORG}/invitations"),
+                &[("emails", email), ("role_id", &app.role_id("my-org", role))],
+            )
+            .await;
+        assert_eq!(sent.status, 303, "{}", sent.body);
+    }
+    app.add_member("my-org", "manny@example.com", "Manny", "M", "manager", true);
+    let manager = app.member_browser("manny@example.com").await;
+    let tab = manager.get(&format!("{ORG}/invitations")).await;
+    assert_eq!(tab.status, 200);
+    let row = |email: &str| {
+        let start = tab.body.find(&format!("data-email=\"{email}\"")).unwrap();
+        let end = tab.body[start..].find("</tr>").unwrap() + start;
+        tab.body[start..end].to_string()
+    };
+    let boss = row("boss@example.com");
+    assert!(!boss.contains("/resend"), "{boss}");
+    assert!(!boss.contains("/cancel"), "{boss}");
+    assert!(boss.contains("data-beyond-role"), "{boss}");
+    let pat = row("pat@example.com");
+    assert!(pat.contains("/resend") && pat.contains("/cancel"), "{pat}");
+    assert!(!pat.contains("data-beyond-role"), "{pat}");
+
+    // The Admin sees both rows' buttons.
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert_eq!(tab.body.matches("/resend\"").count(), 2, "{}", tab.body);
+}

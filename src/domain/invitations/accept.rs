@@ -244,7 +244,7 @@ fn still_grantable(
         return Ok(false);
     };
     let Some(inviter_role) = rows::active_member_role(conn, &invitation.org_id, inviter_id)? else {
-        return Ok(false);
+        return invited_by_platform_admin(conn, inviter_id);
     };
     let group_roles = memberships::group_roles(conn, &invitation.org_id, inviter_id)?;
     let inviter = Standing::of_member(&inviter_role, &group_roles);
@@ -281,6 +281,17 @@ fn still_grantable(
     }
     granted.push(Standing::of_role(role));
     Ok(inviter.may_grant_all(granted))
+}
+
+/// The first admin of an organization a platform admin created, invited because the
+/// account already existed: that holds while the inviter still is an active platform admin.
+fn invited_by_platform_admin(
+    conn: &mut DbConnection,
+    inviter_id: &str,
+) -> diesel::QueryResult<bool> {
+    Ok(users::find(conn, inviter_id)?.is_some_and(|u| {
+        u.is_active() && crate::domain::policy::platform_may_change(&u.platform_role)
+    }))
 }
 
 #[cfg(test)]

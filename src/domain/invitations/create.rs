@@ -7,13 +7,14 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 
 use super::{
-    AddressResult, Env, InvitationError, Link, Outcome, group_grant, may_place_in_groups,
+    AddressResult, Env, InvitationError, Link, Outcome, Sender, group_grant, may_place_in_groups,
     may_place_in_pools, queue_email, renew,
 };
 use crate::audit;
 use crate::db::invitations::{self as rows, Choice, NewInvitation};
-use crate::db::organizations;
+use crate::db::organizations::{self, Organization};
 use crate::db::roles::{self, Role};
+use crate::db::users::User;
 use crate::db::{self, DbConnection};
 use crate::domain::FieldErrors;
 use crate::domain::access_until;
@@ -537,7 +538,14 @@ fn create_one(
         token: &token,
         expires_at,
     };
-    queue_email(conn, env, (email.as_str(), &id), offer.role, link, false)?;
+    queue_email(
+        conn,
+        env.sender(),
+        (email.as_str(), &id),
+        offer.role,
+        link,
+        false,
+    )?;
     audit::record(
         conn,
         &env.event("invitation.created", &id, email.as_str())
@@ -550,6 +558,61 @@ fn create_one(
             })),
     )?;
     Ok((id, token))
+}
+
+/// An account that already exists, offered the Admin role of an organization a platform
+/// admin just created for it.
+pub struct FirstAdmin<'a> {
+    pub org: &'a Organization,
+    pub role: &'a Role,
+    pub email: &'a str,
+    /// The platform admin, whom the email names and whose grant acceptance checks.
+    pub inviter: &'a User,
+    pub ttl: chrono::Duration,
+    pub public_url: &'a str,
+}
+
+/// Invites an existing account by a link mailed to its address, so that its mailbox, not
+/// whoever chose its password, decides whether it runs the organization. Answers the
+/// invitation's id; the caller records the event that creates the organization.
+pub fn invite_first_admin(
+    conn: &mut DbConnection,
+    first: FirstAdmin,
+) -> Result<String, InvitationError> {
+    let now = db::now();
+    let id = db::new_id();
+    let token = tokens::generate();
+    let expires_at = now + first.ttl;
+    rows::insert(
+        conn,
+        &NewInvitation {
+            id: &id,
+            org_id: &first.org.id,
+            email: first.email,
+            first_name: "",
+            last_name: "",
+            role_id: &first.role.id,
+            token_hash: &tokens::hash(&token),
+            status: rows::PENDING,
+            invited_by: Some(&first.inviter.id),
+            created_at: now,
+            expires_at,
+            last_sent_at: now,
+            send_count: 1,
+            access_until: None,
+        },
+    )?;
+    let sender = Sender {
+        org_name: &first.org.name,
+        inviter_name: super::display_name(first.inviter),
+        public_url: first.public_url,
+    };
+    let link = Link {
+        token: &token,
+        expires_at,
+    };
+    queue_email(conn, sender, (first.email, &id), first.role, link, false)?;
+    Ok(id)
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 use chrono::NaiveDateTime;
 
 use crate::db::invitations::{self as rows, ListKey, ListRow, ListWhere, StatusFilter};
+use crate::db::roles::Role;
 use crate::db::{self, DbConnection};
+use crate::domain::policy::Standing;
 
 /// The `status` parameter of the tab: the filter, and the value links repeat (empty for
 /// the default, pending and expired).
@@ -16,6 +18,13 @@ pub fn parse_filter(raw: Option<&str>) -> (StatusFilter, &'static str) {
         "all" => (StatusFilter::All, "all"),
         _ => (StatusFilter::Open, ""),
     }
+}
+
+/// Whether the tab offers this viewer Resend and Cancel on an invitation of this role:
+/// both re-check everything it grants when pressed (its groups and pools too), but a
+/// role above the viewer's already settles it, without a query per row.
+pub fn may_renew_role(viewer: &Standing, role: &Role) -> bool {
+    viewer.may_grant(Standing::of_role(role))
 }
 
 /// One page of the tab.

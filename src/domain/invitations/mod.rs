@@ -29,10 +29,12 @@ pub use accept::{
     validate_account,
 };
 pub use create::{
-    InviteChoices, InviteForm, InviteReport, MAX_ADDRESSES, Submission, Tone, form_choices, invite,
-    submit,
+    FirstAdmin, InviteChoices, InviteForm, InviteReport, MAX_ADDRESSES, Submission, Tone,
+    form_choices, invite, invite_first_admin, submit,
 };
-pub use list::{InvitedPage, list_page, parse_filter, pending_badge, search_prefix};
+pub use list::{
+    InvitedPage, list_page, may_renew_role, parse_filter, pending_badge, search_prefix,
+};
 pub use renew::{cancel, cancellable, resend};
 
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +135,15 @@ pub struct Env {
 
 impl Env {
     fn link(&self, token: &str) -> String {
-        format!("{}/invite/{token}", self.public_url)
+        invite_link(&self.public_url, token)
+    }
+
+    fn sender(&self) -> Sender<'_> {
+        Sender {
+            org_name: &self.org.name,
+            inviter_name: self.inviter.name(),
+            public_url: &self.public_url,
+        }
     }
 
     fn event(&self, action: &'static str, invitation_id: &str, email: &str) -> Event {
@@ -207,20 +217,31 @@ struct Link<'a> {
     expires_at: NaiveDateTime,
 }
 
+fn invite_link(public_url: &str, token: &str) -> String {
+    format!("{public_url}/invite/{token}")
+}
+
+/// Who an invitation email says it comes from, and the base of its link.
+struct Sender<'a> {
+    org_name: &'a str,
+    inviter_name: String,
+    public_url: &'a str,
+}
+
 /// Queues the email that carries `link`; a reminder says the earlier link is dead.
 fn queue_email(
     conn: &mut DbConnection,
-    env: &Env,
+    sender: Sender,
     (to, invitation_id): (&str, &str),
     role: &Role,
     link: Link,
     reminder: bool,
 ) -> Result<(), InvitationError> {
     let email = InvitationEmail {
-        org_name: env.org.name.clone(),
-        inviter_name: env.inviter.name(),
+        org_name: sender.org_name.to_string(),
+        inviter_name: sender.inviter_name,
         role_name: role.name.clone(),
-        link: env.link(link.token),
+        link: invite_link(sender.public_url, link.token),
         expires_at: link.expires_at,
         reminder,
     }

@@ -98,7 +98,7 @@ fn renew(
         expires_at,
     };
     let to = (invitation.email.as_str(), invitation.id.as_str());
-    queue_email(conn, env, to, role, link, true)?;
+    queue_email(conn, env.sender(), to, role, link, true)?;
     audit::record(
         conn,
         &env.event("invitation.resent", &invitation.id, &invitation.email)

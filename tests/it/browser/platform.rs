@@ -8,8 +8,8 @@ use fantoccini::Locator;
 use serde_json::Value;
 
 use super::entry::create_first_admin;
-use super::{Chrome, Js, journey};
-use crate::helpers::spawn_app;
+use super::{Chrome, Js, journey, mailed_to};
+use crate::helpers::{MEMBER_PASSWORD, spawn_app};
 
 const BOB: &str = "bob@example.com";
 
@@ -85,6 +85,48 @@ async fn a_platform_admin_searches_accounts_and_creates_one_from_choices() {
         admin.follow("Globex").await?;
         admin.expect_path("/admin/audit").await?;
         admin.expect_text("dana@globex.test").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// A new organization whose first admin already has an account: the platform admin sees
+/// that an invitation went out, and the account's owner joins as Admin from the email.
+#[actix_web::test]
+async fn an_existing_account_becomes_a_new_organizations_admin_from_the_mailed_invitation() {
+    let app = spawn_app().await;
+    journey("platform_org_for_existing_account", |j| async move {
+        let admin = create_first_admin(&j, &app, Js::On).await?;
+        app.add_member("acme", BOB, "Bob", "Builder", "member", true);
+
+        admin.open_menu("Account menu").await?;
+        admin.follow("Platform administration").await?;
+        admin.follow("Organizations").await?;
+        admin.fill("Name", "Globex").await?;
+        admin.fill("First admin's email", BOB).await?;
+        admin.press("Create organization").await?;
+        admin
+            .expect_text(&format!(
+                "{BOB} already has an account, so it was sent an invitation"
+            ))
+            .await?;
+        let bob = app.user_id(BOB);
+        ensure!(
+            app.member_role("globex", &bob).is_none(),
+            "not before he accepts"
+        );
+
+        let link = mailed_to(&app, BOB).await?.invite_path();
+        let invitee = j.browser(&app).await?;
+        invitee.open(&link).await?;
+        invitee.expect_text("Globex").await?;
+        invitee.follow("Sign in to accept").await?;
+        invitee.sign_in(BOB, MEMBER_PASSWORD).await?;
+        invitee.expect_path(&link).await?;
+        invitee.press("Join Globex").await?;
+        invitee.expect_path("/orgs/globex/users").await?;
+        invitee.expect_text("You joined Globex.").await?;
+        ensure!(app.member_role("globex", &bob).as_deref() == Some("admin"));
         Ok(())
     })
     .await;
