@@ -74,6 +74,17 @@ pub(crate) fn check_target_rank(
     Ok(())
 }
 
+/// One's own role changes only within the role one holds oneself, whatever one's groups
+/// lend (`policy::may_take_role`).
+fn check_own_role_change(actor: &Actor, target: &MemberRow, role: &Role) -> Result<(), RuleError> {
+    if target.user.id == actor.user_id
+        && !policy::may_take_role(Standing::of_role(&target.role), Standing::of_role(role))
+    {
+        return Err(RuleError::Forbidden(OWN_ROLE_ABOVE.into()));
+    }
+    Ok(())
+}
+
 fn load_role(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Role, RuleError> {
     let role = roles::find(conn, &actor.org_id, role_id)?
         .ok_or_else(|| RuleError::invalid("role_id", "Choose one of the organization's roles."))?;
@@ -165,6 +176,9 @@ pub struct EditForm {
 
 const OWN_MEMBERSHIP: &str = "You would lose access at once. Another admin can do it, or you can leave the organization from your profile.";
 const NOT_FOUND: &str = "Not found.";
+const OWN_ROLE_ABOVE: &str = "You cannot give yourself a role above the one you hold: what a group grants you lasts only while you are in it. Another admin can do it.";
+const OWN_ACCESS_LATER: &str =
+    "You can only end your own access sooner. Another member who manages members can extend it.";
 const NAME_IS_THEIRS: &str = "This person's account is not this organization's alone (it belongs to other organizations too, or runs the platform), so only they (or a platform admin) can change their name.";
 const OWN_MEMBERSHIP_IN_BULK: &str =
     "This is you: bulk actions never change your own membership. Use your profile instead.";
@@ -205,6 +219,9 @@ pub fn edit(
         if !name_changed && !role_changed && !until_changed {
             return Ok(());
         }
+        if role_changed {
+            check_own_role_change(actor, &target, &role)?;
+        }
         if role_changed
             && target.user.id == actor.user_id
             && policy::own_membership(OwnMembership::ChangeRole) == Verdict::NeedsOwnConfirmation
@@ -214,6 +231,12 @@ pub fn edit(
                 from: target.role.name.clone(),
                 to: role.name.clone(),
             });
+        }
+        if until_changed
+            && target.user.id == actor.user_id
+            && !policy::may_change_own_access_until(target.membership.access_until, until)
+        {
+            return Err(RuleError::invalid("access_until", OWN_ACCESS_LATER));
         }
         if name_changed
             && !policy::may_rename_account(
@@ -345,6 +368,7 @@ pub fn promotable(
         return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     check_target_rank(conn, actor, &target)?;
+    check_own_role_change(actor, &target, &admin)?;
     if target.role.id == admin.id {
         return Err(RuleError::Conflict(format!(
             "{} is already an admin.",
@@ -408,6 +432,7 @@ fn set_role_in_tx(
         return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     check_target_rank(conn, actor, &target)?;
+    check_own_role_change(actor, &target, role)?;
     if target.role.id == role.id {
         return Err(RuleError::Conflict(format!(
             "{} already has the {} role.",

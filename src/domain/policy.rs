@@ -156,6 +156,26 @@ pub fn own_membership(action: OwnMembership) -> Verdict {
     }
 }
 
+/// Whether one may make a role one's own: only within the role one holds oneself. What a
+/// group grants lasts while one is in the group; taken as one's own role, it would stay
+/// after one leaves the group.
+pub fn may_take_role(own_role: Standing, new_role: Standing) -> bool {
+    own_role.may_grant(new_role)
+}
+
+/// Whether one may change when one's own access ends: only to end it sooner. A member
+/// given access until a date (a contractor, say) must not lift the date themselves.
+pub fn may_change_own_access_until(
+    current: Option<chrono::NaiveDateTime>,
+    new: Option<chrono::NaiveDateTime>,
+) -> bool {
+    match (current, new) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(current), Some(new)) => new <= current,
+    }
+}
+
 /// Whether an account is one organization's to change (its name, its email address, its
 /// second factor): only when it belongs to that organization alone and holds no platform
 /// role. A platform admin's account guards every organization; letting one
@@ -441,6 +461,23 @@ mod tests {
             "someone may have chosen it"
         );
         assert!(!provisioning_may_attach(true));
+    }
+
+    #[test]
+    fn nobody_keeps_what_a_group_lends_them_or_lifts_their_own_end_of_access() {
+        assert!(may_take_role(role("manager"), role("member")));
+        assert!(may_take_role(role("admin"), role("admin")));
+        assert!(!may_take_role(role("member"), role("admin")));
+        let day = |d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2027, 1, d)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+        };
+        assert!(may_change_own_access_until(None, day(5)));
+        assert!(may_change_own_access_until(day(9), day(5)));
+        assert!(may_change_own_access_until(day(9), day(9)));
+        assert!(!may_change_own_access_until(day(9), day(10)));
+        assert!(!may_change_own_access_until(day(9), None));
     }
 
     #[test]

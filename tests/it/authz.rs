@@ -130,7 +130,7 @@ async fn a_manager_cannot_resend_an_invitation_whose_group_grants_admin() {
     let again = mallory.follow_results(again).await;
     assert!(!again.body.contains("/invite/"), "{}", again.body);
     assert!(
-        again.body.contains("grants a role above your own"),
+        again.body.contains("it grants what you may not"),
         "{}",
         again.body
     );
@@ -1050,4 +1050,188 @@ async fn the_removal_page_of_a_manager_is_closed_to_a_custom_role() {
     // The Admin still sees it, with the group to hand over.
     let theirs = admin.get(&format!("/orgs/{ORG}/users/{bob}/delete")).await;
     assert!(theirs.body.contains("Merger talks"), "{}", theirs.body);
+}
+
+/// A contractor made Manager until a date must not lift the date from their own profile:
+/// the expiry job would never end their access. Ending it sooner is still theirs to do.
+#[actix_web::test]
+async fn a_member_cannot_lift_their_own_end_of_access() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let me = app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "manager", true);
+    let profile = format!("/orgs/{ORG}/users/{me}");
+    let manager = app.role_id(ORG, "manager");
+    let day = |days: i64| {
+        (portcullis::db::now() + chrono::Duration::days(days))
+            .date()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let edit = |until: String| {
+        vec![
+            ("first_name", "Mal".to_string()),
+            ("last_name", "Lory".to_string()),
+            ("role_id", manager.clone()),
+            ("access_until", until),
+        ]
+    };
+    let set = admin.get(&profile).await;
+    let mut fields = edit(day(5));
+    fields.push(("csrf_token", set.csrf()));
+    assert_eq!(admin.post(&profile, &fields).await.status, 303);
+    let until = |app: &TestApp| {
+        let org = app.org_id(ORG);
+        portcullis::db::memberships::find(&mut app.conn(), &org, &me)
+            .unwrap()
+            .unwrap()
+            .membership
+            .access_until
+    };
+    let granted = until(&app);
+    assert!(granted.is_some());
+
+    let mallory = app.member_browser("mallory@example.com").await;
+    for later in [String::new(), day(30)] {
+        let page = mallory.get(&profile).await;
+        let mut fields = edit(later.clone());
+        fields.push(("csrf_token", page.csrf()));
+        let refused = mallory.post(&profile, &fields).await;
+        assert_eq!(refused.status, 422, "{later:?}: {}", refused.body);
+        assert!(
+            refused
+                .body
+                .contains("You can only end your own access sooner")
+        );
+        assert_eq!(until(&app), granted, "{later:?}");
+    }
+    let page = mallory.get(&profile).await;
+    let mut fields = edit(day(2));
+    fields.push(("csrf_token", page.csrf()));
+    assert_eq!(mallory.post(&profile, &fields).await.status, 303);
+    assert!(until(&app) < granted);
+}
+
+/// A group lends its role only while one is in it: Alice, a Member in a group granting
+/// Admin, must not make Admin her own role and keep it after leaving the group.
+#[actix_web::test]
+async fn a_role_lent_by_a_group_cannot_be_made_ones_own() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let groups = format!("/orgs/{ORG}/groups");
+    let on_call = admin
+        .submit(
+            &groups,
+            &groups,
+            &[("name", "On call"), ("role_id", &app.role_id(ORG, "admin"))],
+        )
+        .await;
+    assert_eq!(on_call.status, 303, "{}", on_call.body);
+    let on_call = location_id(&on_call);
+    let me = app.add_member(ORG, "alice@example.com", "Alice", "A", "member", true);
+    let joined = admin
+        .submit(
+            &groups,
+            &format!("{groups}/{on_call}/members"),
+            &[("user_id", &me)],
+        )
+        .await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    let alice = app.member_browser("alice@example.com").await;
+    let profile = format!("/orgs/{ORG}/users/{me}");
+
+    let promote = format!("{profile}/make-admin");
+    assert_eq!(alice.get(&promote).await.status, 403);
+    let refused = alice.submit(&profile, &promote, &[]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("You cannot give yourself a role above")
+    );
+    let refused = alice
+        .submit(
+            &profile,
+            &profile,
+            &[
+                ("first_name", "Alice"),
+                ("last_name", "A"),
+                ("role_id", &app.role_id(ORG, "admin")),
+                ("access_until", ""),
+                ("confirm_own_role", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(role_key_of(&app, &me), "member");
+    assert_eq!(app.audit_count(ORG, "member.made_admin"), 0);
+
+    // What the group lends still works while she is in it: she promotes someone else.
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", false);
+    let done = alice
+        .submit(
+            &format!("/orgs/{ORG}/users/{bob}"),
+            &format!("/orgs/{ORG}/users/{bob}/make-admin"),
+            &[],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(role_key_of(&app, &bob), "admin");
+}
+
+/// A pool Manager without `users.invite` sends invitations only into their pools. Naming
+/// the address of an Admin's pending Member invitation on the invite form must not renew
+/// it in their name: acceptance would then refuse the new link (they could not have sent
+/// it), and the old one would be dead.
+#[actix_web::test]
+async fn a_pool_manager_cannot_take_over_an_invitation_they_could_not_send() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let sent = admin
+        .submit(
+            &format!("/orgs/{ORG}/invitations/new"),
+            &format!("/orgs/{ORG}/invitations"),
+            &[
+                ("emails", "victim@example.com"),
+                ("role_id", &app.role_id(ORG, "member")),
+            ],
+        )
+        .await;
+    let link = admin.follow_results(sent).await.invite_link();
+    let prod = pool(&admin, "Prod").await;
+    let me = app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "member", true);
+    add_to_pool(&app, &admin, &prod, &me, "manager").await;
+    let mallory = app.member_browser("mallory@example.com").await;
+    a_minute_passes(&app, "victim@example.com");
+
+    let tried = mallory
+        .submit(
+            &format!("/orgs/{ORG}/invitations/new"),
+            &format!("/orgs/{ORG}/invitations"),
+            &[
+                ("emails", "victim@example.com"),
+                ("role_id", &app.role_id(ORG, "member")),
+                ("pool_ids", &prod),
+            ],
+        )
+        .await;
+    let results = mallory.follow_results(tried).await;
+    assert!(
+        results.body.contains("data-result=\"not_resent\""),
+        "{}",
+        results.body
+    );
+    assert_eq!(
+        inviter_of(&app, "victim@example.com"),
+        Some(app.user_id(ADMIN_EMAIL))
+    );
+    let victim = app.client();
+    let form = victim.get(&link).await;
+    assert_eq!(form.status, 200, "the Admin's link still works");
+    let accepted = victim
+        .post(
+            &link,
+            &account_form(form.csrf(), "Vic", "Tim", MEMBER_PASSWORD),
+        )
+        .await;
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
 }

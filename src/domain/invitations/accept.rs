@@ -15,7 +15,6 @@ use crate::domain::names::parse_name;
 use crate::domain::new_account;
 use crate::domain::password::validate_new;
 use crate::domain::policy::Standing;
-use crate::domain::roles::Permission;
 use crate::domain::tokens;
 
 /// A live invitation link, as the accept page shows it.
@@ -252,17 +251,8 @@ fn still_grantable(
         .into_iter()
         .map(|(pool, _)| pool)
         .collect();
-    let may_invite = if inviter.may(Permission::UsersInvite) {
-        super::may_place_in_groups(&inviter, group_ids)
-            && super::may_place_in_pools(conn, &invitation.org_id, inviter_id, &inviter, &pool_ids)?
-    } else {
-        let invitable =
-            crate::domain::pools::invitable_pools(conn, &invitation.org_id, inviter_id)?;
-        group_ids.is_empty()
-            && !pool_ids.is_empty()
-            && pool_ids.iter().all(|p| invitable.contains(p))
-    };
-    if !may_invite {
+    let places = (group_ids, pool_ids.as_slice());
+    if !super::may_place(conn, &invitation.org_id, (inviter_id, &inviter), places)? {
         return Ok(false);
     }
     let groups = rows::org_groups(conn, &invitation.org_id)?;

@@ -103,6 +103,28 @@ fn may_place_in_groups(inviter: &Standing, group_ids: &[String]) -> bool {
     group_ids.is_empty() || inviter.may(super::roles::Permission::GroupsManage)
 }
 
+/// Whether the inviter may send (or renew) an invitation placing people in these groups
+/// and pools: one holding `users.invite` within `may_place_in_groups` and
+/// `may_place_in_pools`; a pool Manager without it only into pools of their subtree, and
+/// into no group. Sending, renewing and accepting all ask this, so a renewal never
+/// leaves a link that acceptance refuses.
+fn may_place(
+    conn: &mut DbConnection,
+    org_id: &str,
+    (inviter_id, inviter): (&str, &Standing),
+    (group_ids, pool_ids): (&[String], &[String]),
+) -> diesel::QueryResult<bool> {
+    if inviter.may(super::roles::Permission::UsersInvite) {
+        Ok(may_place_in_groups(inviter, group_ids)
+            && may_place_in_pools(conn, org_id, inviter_id, inviter, pool_ids)?)
+    } else {
+        let invitable = super::pools::invitable_pools(conn, org_id, inviter_id)?;
+        Ok(group_ids.is_empty()
+            && !pool_ids.is_empty()
+            && pool_ids.iter().all(|p| invitable.contains(p)))
+    }
+}
+
 /// What joining a group hands out: the role it grants, if any.
 fn group_grant(group: &Choice) -> Option<Standing> {
     Some(Standing::of(

@@ -4,8 +4,7 @@ use chrono::{Duration, NaiveDateTime};
 use serde_json::json;
 
 use super::{
-    AddressResult, Env, InvitationError, Link, Outcome, group_grant, may_place_in_groups,
-    may_place_in_pools, queue_email,
+    AddressResult, Env, InvitationError, Link, Outcome, group_grant, may_place, queue_email,
 };
 use crate::audit;
 use crate::db::invitations::{self as rows, Invitation};
@@ -32,9 +31,6 @@ fn renewable_by(
         return Ok(false);
     }
     let group_ids = rows::group_ids(conn, &invitation.id)?;
-    if !may_place_in_groups(&env.inviter.standing, &group_ids) {
-        return Ok(false);
-    }
     let groups_ok = rows::org_groups(conn, &env.org.id)?
         .iter()
         .filter(|g| group_ids.contains(&g.id))
@@ -44,13 +40,8 @@ fn renewable_by(
     }
     let pool_grants = rows::pool_grants(conn, &invitation.id)?;
     let pool_ids: Vec<String> = pool_grants.iter().map(|(pool, _)| pool.clone()).collect();
-    if !may_place_in_pools(
-        conn,
-        &env.org.id,
-        &env.inviter.user.id,
-        &env.inviter.standing,
-        &pool_ids,
-    )? {
+    let inviter = (env.inviter.user.id.as_str(), &env.inviter.standing);
+    if !may_place(conn, &env.org.id, inviter, (&group_ids, &pool_ids))? {
         return Ok(false);
     }
     for (_, pool_role) in pool_grants {
@@ -123,7 +114,9 @@ pub(super) fn renew_on_invite(
 ) -> Result<AddressResult, InvitationError> {
     let (outcome, link) = if !renewable_by(conn, env, existing, role)? {
         (
-            Outcome::NotResent("it grants a role above your own (its role, a group or a pool)"),
+            Outcome::NotResent(
+                "it grants what you may not (its role, a group or a pool beyond your own)",
+            ),
             None,
         )
     } else {
