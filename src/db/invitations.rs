@@ -508,12 +508,13 @@ pub fn is_member(conn: &mut DbConnection, org_id: &str, user_id: &str) -> QueryR
     .get_result(conn)
 }
 
-/// The role of an active member, to re-check at acceptance what an inviter may grant.
+/// The role of an active member and when their access ends, to re-check at acceptance
+/// what an inviter may grant.
 pub fn active_member_role(
     conn: &mut DbConnection,
     org_id: &str,
     user_id: &str,
-) -> QueryResult<Option<Role>> {
+) -> QueryResult<Option<(Role, Option<NaiveDateTime>)>> {
     memberships::table
         .inner_join(roles::table)
         .inner_join(users::table)
@@ -521,7 +522,7 @@ pub fn active_member_role(
         .filter(memberships::user_id.eq(user_id))
         .filter(memberships::status.eq("active"))
         .filter(users::status.eq("active"))
-        .select(Role::as_select())
+        .select((Role::as_select(), memberships::access_until))
         .first(conn)
         .optional()
 }

@@ -166,6 +166,10 @@ pub fn create(
 ) -> Result<Created, RuleError> {
     super::members::require(actor, Permission::OrgManage)?;
     let (name, scopes, days) = read_form(form).map_err(RuleError::Invalid)?;
+    if !super::policy::access_within(actor.access_until, days.map(|d| now + Duration::days(d))) {
+        let why = super::members::beyond_own_access(actor);
+        return Err(RuleError::invalid("expires_days", &why));
+    }
     db::write_tx(conn, |conn| {
         let role = roles::find(conn, &actor.org_id, form.role_id.trim())?.ok_or_else(|| {
             RuleError::invalid("role_id", "Choose one of the organization's roles.")
@@ -424,6 +428,7 @@ impl TokenActor {
             org_id: self.org_id.clone(),
             rank: self.role_rank,
             perms,
+            access_until: None,
         }
     }
 }

@@ -22,6 +22,9 @@ pub struct Actor {
     pub org_id: String,
     pub rank: i64,
     pub perms: PermissionSet,
+    /// When the actor's own access ends, if it does: what they hand out ends by then too
+    /// (`policy::access_within`).
+    pub access_until: Option<chrono::NaiveDateTime>,
 }
 
 impl Actor {
@@ -72,6 +75,17 @@ pub(crate) fn check_target_rank(
         return Err(RuleError::Forbidden(ABOVE_OWN_RANK.into()));
     }
     Ok(())
+}
+
+/// Why a date was refused: it ends after the actor's own access.
+pub(crate) fn beyond_own_access(actor: &Actor) -> String {
+    let day = actor
+        .access_until
+        .map(|u| super::access_until::last_day(u).to_string())
+        .unwrap_or_default();
+    format!(
+        "Your own access ends after {day}: you can give access until that day at most, yours included. Another member who manages members can give more."
+    )
 }
 
 /// One's own role changes only within the role one holds oneself, whatever one's groups
@@ -177,8 +191,7 @@ pub struct EditForm {
 const OWN_MEMBERSHIP: &str = "You would lose access at once. Another admin can do it, or you can leave the organization from your profile.";
 const NOT_FOUND: &str = "Not found.";
 const OWN_ROLE_ABOVE: &str = "You cannot give yourself a role above the one you hold: what a group grants you lasts only while you are in it. Another admin can do it.";
-const OWN_ACCESS_LATER: &str =
-    "You can only end your own access sooner. Another member who manages members can extend it.";
+
 const NAME_IS_THEIRS: &str = "This person's account is not this organization's alone (it belongs to other organizations too, or runs the platform), so only they (or a platform admin) can change their name.";
 const OWN_MEMBERSHIP_IN_BULK: &str =
     "This is you: bulk actions never change your own membership. Use your profile instead.";
@@ -232,11 +245,11 @@ pub fn edit(
                 to: role.name.clone(),
             });
         }
-        if until_changed
-            && target.user.id == actor.user_id
-            && !policy::may_change_own_access_until(target.membership.access_until, until)
-        {
-            return Err(RuleError::invalid("access_until", OWN_ACCESS_LATER));
+        if until_changed && !policy::access_within(actor.access_until, until) {
+            return Err(RuleError::invalid(
+                "access_until",
+                &beyond_own_access(actor),
+            ));
         }
         if name_changed
             && !policy::may_rename_account(

@@ -163,16 +163,18 @@ pub fn may_take_role(own_role: Standing, new_role: Standing) -> bool {
     own_role.may_grant(new_role)
 }
 
-/// Whether one may change when one's own access ends: only to end it sooner. A member
-/// given access until a date (a contractor, say) must not lift the date themselves.
-pub fn may_change_own_access_until(
-    current: Option<chrono::NaiveDateTime>,
-    new: Option<chrono::NaiveDateTime>,
+/// Whether someone whose own access ends at `limit` may hand out access ending at
+/// `until`: nobody hands out access that outlives their own, their own included. A member
+/// given access until a date (a contractor, say) must not lift the date themselves, nor
+/// invite a second address of theirs without one, nor make a token that outlives them.
+pub fn access_within(
+    limit: Option<chrono::NaiveDateTime>,
+    until: Option<chrono::NaiveDateTime>,
 ) -> bool {
-    match (current, new) {
+    match (limit, until) {
         (None, _) => true,
         (Some(_), None) => false,
-        (Some(current), Some(new)) => new <= current,
+        (Some(limit), Some(until)) => until <= limit,
     }
 }
 
@@ -464,7 +466,7 @@ mod tests {
     }
 
     #[test]
-    fn nobody_keeps_what_a_group_lends_them_or_lifts_their_own_end_of_access() {
+    fn nobody_keeps_what_a_group_lends_them_or_hands_out_access_beyond_their_own() {
         assert!(may_take_role(role("manager"), role("member")));
         assert!(may_take_role(role("admin"), role("admin")));
         assert!(!may_take_role(role("member"), role("admin")));
@@ -473,11 +475,11 @@ mod tests {
                 .unwrap()
                 .and_hms_opt(0, 0, 0)
         };
-        assert!(may_change_own_access_until(None, day(5)));
-        assert!(may_change_own_access_until(day(9), day(5)));
-        assert!(may_change_own_access_until(day(9), day(9)));
-        assert!(!may_change_own_access_until(day(9), day(10)));
-        assert!(!may_change_own_access_until(day(9), None));
+        assert!(access_within(None, day(5)));
+        assert!(access_within(day(9), day(5)));
+        assert!(access_within(day(9), day(9)));
+        assert!(!access_within(day(9), day(10)));
+        assert!(!access_within(day(9), None));
     }
 
     #[test]

@@ -36,6 +36,7 @@ fn env(state: &AppState, ctx: &OrgCtx, origin: Origin) -> AppResult<Env> {
             user: ctx.user().clone(),
             role: ctx.role.clone(),
             standing: ctx.actor().standing(),
+            access_until: ctx.membership.access_until,
         },
         ttl: chrono::Duration::from_std(state.settings.invitation_ttl)
             .map_err(|e| AppError::Internal(e.into()))?,
@@ -246,6 +247,8 @@ struct NewPage {
     pools: Vec<PoolChoice>,
     errors: FieldErrors,
     max: usize,
+    /// The inviter's own last day, if their access ends: the latest an invitee's may.
+    last_day: Option<String>,
 }
 
 impl NewPage {
@@ -265,6 +268,7 @@ impl NewPage {
             pools: choices.pools,
             errors,
             max: MAX_ADDRESSES,
+            last_day: ctx.last_day_of_access(),
         }
     }
 
@@ -432,6 +436,8 @@ struct ResultsPage {
     pools: Vec<PoolChoice>,
     errors: FieldErrors,
     max: usize,
+    /// The inviter's own last day, if their access ends: the latest an invitee's may.
+    last_day: Option<String>,
 }
 
 impl ResultsPage {
@@ -461,6 +467,7 @@ impl ResultsPage {
             pools,
             errors,
             max: MAX_ADDRESSES,
+            last_day: ctx.last_day_of_access(),
         }
     }
 

@@ -251,6 +251,8 @@ struct ProfilePage {
     can_reset_two_factor: bool,
     errors: FieldErrors,
     form: EditForm,
+    /// The viewer's own last day, if their access ends: the latest they may give.
+    last_day: Option<String>,
 }
 
 /// The template reads the profile's fields as its own.
@@ -285,6 +287,7 @@ async fn profile(
         errors,
         form,
         profile,
+        last_day: ctx.last_day_of_access(),
     })
 }
 

@@ -161,7 +161,16 @@ impl OrgCtx {
             org_id: self.org.id.clone(),
             rank: self.rank,
             perms: self.perms,
+            access_until: self.membership.access_until,
         }
+    }
+
+    /// The member's own last day of access here (`YYYY-MM-DD`), if it ends: forms that
+    /// give access offer no later day.
+    pub fn last_day_of_access(&self) -> Option<String> {
+        self.membership
+            .access_until
+            .map(|u| crate::domain::access_until::last_day(u).to_string())
     }
 
     /// What the member holds here, as the policy weighs it.

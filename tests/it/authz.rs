@@ -1052,63 +1052,127 @@ async fn the_removal_page_of_a_manager_is_closed_to_a_custom_role() {
     assert!(theirs.body.contains("Merger talks"), "{}", theirs.body);
 }
 
-/// A contractor made Manager until a date must not lift the date from their own profile:
-/// the expiry job would never end their access. Ending it sooner is still theirs to do.
+/// A contractor made Admin until a date must not outlive it: not by lifting the date on
+/// their own profile (the expiry job would never end their access), nor by inviting a
+/// second address of theirs without one, giving a colleague access beyond it, or making
+/// an API token that outlasts it. Within the date, all of that still works.
 #[actix_web::test]
-async fn a_member_cannot_lift_their_own_end_of_access() {
+async fn a_member_hands_out_no_access_beyond_their_own() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    let me = app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "manager", true);
-    let profile = format!("/orgs/{ORG}/users/{me}");
-    let manager = app.role_id(ORG, "manager");
+    let me = app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "admin", true);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", false);
     let day = |days: i64| {
         (portcullis::db::now() + chrono::Duration::days(days))
             .date()
             .format("%Y-%m-%d")
             .to_string()
     };
-    let edit = |until: String| {
-        vec![
-            ("first_name", "Mal".to_string()),
-            ("last_name", "Lory".to_string()),
-            ("role_id", manager.clone()),
+    let edit = |who: &str, first: &str, last: &str, role: &str, until: String| {
+        let profile = format!("/orgs/{ORG}/users/{who}");
+        let fields = vec![
+            ("first_name", first.to_string()),
+            ("last_name", last.to_string()),
+            ("role_id", app.role_id(ORG, role)),
             ("access_until", until),
-        ]
+        ];
+        (profile, fields)
     };
-    let set = admin.get(&profile).await;
-    let mut fields = edit(day(5));
-    fields.push(("csrf_token", set.csrf()));
-    assert_eq!(admin.post(&profile, &fields).await.status, 303);
-    let until = |app: &TestApp| {
+    let post = |by: &Browser, (path, mut fields): (String, Vec<(&'static str, String)>)| {
+        let by = by.clone();
+        async move {
+            let page = by.get(&path).await;
+            fields.push(("csrf_token", page.csrf()));
+            by.post(&path, &fields).await
+        }
+    };
+    let until = |user: &str| {
         let org = app.org_id(ORG);
-        portcullis::db::memberships::find(&mut app.conn(), &org, &me)
+        portcullis::db::memberships::find(&mut app.conn(), &org, user)
             .unwrap()
             .unwrap()
             .membership
             .access_until
     };
-    let granted = until(&app);
+    let set = post(&admin, edit(&me, "Mal", "Lory", "admin", day(5))).await;
+    assert_eq!(set.status, 303, "{}", set.body);
+    let granted = until(&me);
     assert!(granted.is_some());
-
+    let set = post(&admin, edit(&bob, "Bob", "B", "member", day(3))).await;
+    assert_eq!(set.status, 303, "{}", set.body);
+    let bobs = until(&bob);
     let mallory = app.member_browser("mallory@example.com").await;
-    for later in [String::new(), day(30)] {
-        let page = mallory.get(&profile).await;
-        let mut fields = edit(later.clone());
-        fields.push(("csrf_token", page.csrf()));
-        let refused = mallory.post(&profile, &fields).await;
-        assert_eq!(refused.status, 422, "{later:?}: {}", refused.body);
+    let beyond = "Your own access ends after";
+    // The forms offer no later day, and say why.
+    for form in [
+        format!("/orgs/{ORG}/invitations/new"),
+        format!("/orgs/{ORG}/users/{bob}"),
+    ] {
+        let page = mallory.get(&form).await;
         assert!(
-            refused
-                .body
-                .contains("You can only end your own access sooner")
+            page.body.contains(&format!("max=\"{}\"", day(5))),
+            "{}",
+            page.body
         );
-        assert_eq!(until(&app), granted, "{later:?}");
+        assert!(
+            page.body.contains(&format!("{beyond} {}", day(5))),
+            "{}",
+            page.body
+        );
     }
-    let page = mallory.get(&profile).await;
-    let mut fields = edit(day(2));
-    fields.push(("csrf_token", page.csrf()));
-    assert_eq!(mallory.post(&profile, &fields).await.status, 303);
-    assert!(until(&app) < granted);
+
+    for later in [String::new(), day(30)] {
+        let own = post(&mallory, edit(&me, "Mal", "Lory", "admin", later.clone())).await;
+        assert_eq!(own.status, 422, "{later:?}: {}", own.body);
+        assert!(own.body.contains(beyond), "{}", own.body);
+        assert_eq!(until(&me), granted, "{later:?}");
+        let colleague = post(&mallory, edit(&bob, "Bob", "B", "member", later.clone())).await;
+        assert_eq!(colleague.status, 422, "{later:?}: {}", colleague.body);
+        assert_eq!(until(&bob), bobs);
+        let invited = mallory
+            .submit(
+                &format!("/orgs/{ORG}/invitations/new"),
+                &format!("/orgs/{ORG}/invitations"),
+                &[
+                    ("emails", "mallory.too@example.com"),
+                    ("role_id", &app.role_id(ORG, "admin")),
+                    ("access_until", &later),
+                ],
+            )
+            .await;
+        assert_eq!(invited.status, 422, "{later:?}: {}", invited.body);
+        assert!(invited.body.contains(beyond), "{}", invited.body);
+        assert_eq!(app.count("invitations"), 0);
+    }
+    let admin_role = app.role_id(ORG, "admin");
+    let (token, _) =
+        crate::api_tokens::create(&mallory, ORG, "Forever", &["scim"], &admin_role, "never").await;
+    assert_eq!(token.status, 422, "{}", token.body);
+    assert!(token.body.contains(beyond), "{}", token.body);
+    assert_eq!(app.count("api_tokens"), 0);
+
+    // Within her own date, she still does all of it.
+    let sooner = post(&mallory, edit(&me, "Mal", "Lory", "admin", day(2))).await;
+    assert_eq!(sooner.status, 303, "{}", sooner.body);
+    assert!(until(&me) < granted);
+    let colleague = post(&mallory, edit(&bob, "Bob", "B", "member", day(1))).await;
+    assert_eq!(colleague.status, 303, "{}", colleague.body);
+    let invited = mallory
+        .submit(
+            &format!("/orgs/{ORG}/invitations/new"),
+            &format!("/orgs/{ORG}/invitations"),
+            &[
+                ("emails", "temp@example.com"),
+                ("role_id", &app.role_id(ORG, "member")),
+                ("access_until", &day(1)),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    let (token, secret) =
+        crate::api_tokens::create(&mallory, ORG, "Short", &["scim"], &admin_role, "1").await;
+    assert_eq!(token.status, 200, "{}", token.body);
+    assert!(secret.is_some());
 }
 
 /// A group lends its role only while one is in it: Alice, a Member in a group granting

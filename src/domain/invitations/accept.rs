@@ -242,9 +242,14 @@ fn still_grantable(
     let Some(inviter_id) = &invitation.invited_by else {
         return Ok(false);
     };
-    let Some(inviter_role) = rows::active_member_role(conn, &invitation.org_id, inviter_id)? else {
+    let Some((inviter_role, inviter_until)) =
+        rows::active_member_role(conn, &invitation.org_id, inviter_id)?
+    else {
         return invited_by_platform_admin(conn, inviter_id);
     };
+    if !crate::domain::policy::access_within(inviter_until, invitation.access_until) {
+        return Ok(false);
+    }
     let group_roles = memberships::group_roles(conn, &invitation.org_id, inviter_id)?;
     let inviter = Standing::of_member(&inviter_role, &group_roles);
     let pool_ids: Vec<String> = rows::pool_grants(conn, &invitation.id)?

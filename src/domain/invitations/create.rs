@@ -20,7 +20,7 @@ use crate::domain::FieldErrors;
 use crate::domain::access_until;
 use crate::domain::email::Email;
 use crate::domain::names::parse_name;
-use crate::domain::policy::{Standing, grantable};
+use crate::domain::policy::{Standing, access_within, grantable};
 use crate::domain::pools::PoolChoice;
 use crate::domain::roles::{MEMBER, Permission};
 use crate::domain::tokens;
@@ -383,6 +383,18 @@ fn check_grants(
     Ok(role)
 }
 
+/// Why an end of access was refused: it ends after the inviter's own.
+fn beyond_inviters_access(env: &Env) -> String {
+    let day = env
+        .inviter
+        .access_until
+        .map(|u| access_until::last_day(u).to_string())
+        .unwrap_or_default();
+    format!(
+        "Your own access ends after {day}: people you invite can have access until that day at most."
+    )
+}
+
 /// What every new invitation of one submit grants.
 struct Offer<'a> {
     role: &'a Role,
@@ -403,6 +415,11 @@ pub fn invite(
 ) -> Result<InviteReport, InvitationError> {
     let mut errors = FieldErrors::default();
     let (addresses, first_name, last_name, access_until) = check_form(form, &mut errors);
+    if errors.get("access_until").is_none()
+        && !access_within(env.inviter.access_until, access_until)
+    {
+        errors.add("access_until", beyond_inviters_access(env));
+    }
     let group_ids = distinct(&form.group_ids);
     let pool_ids = distinct(&form.pool_ids);
     db::write_tx(conn, |conn| {
@@ -780,6 +797,7 @@ mod tests {
             user: f.admin.user.clone(),
             standing: Standing::of_role(&role),
             role,
+            access_until: None,
         };
         let env = f.env(&manager);
         let conn = &mut f.db.pool.get().unwrap();

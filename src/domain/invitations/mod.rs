@@ -68,6 +68,8 @@ pub struct Inviter {
     /// What the inviter holds organization-wide: their role with the roles their groups
     /// grant.
     pub standing: Standing,
+    /// When the inviter's own access ends, if it does: invitations end by then too.
+    pub access_until: Option<NaiveDateTime>,
 }
 
 impl Inviter {
@@ -297,6 +299,7 @@ pub(crate) mod fixture {
             user: db.admin.user.clone(),
             standing: Standing::of_role(&role),
             role,
+            access_until: None,
         };
         Fixture { db, org, admin }
     }

@@ -10,7 +10,7 @@ use crate::audit;
 use crate::db::invitations::{self as rows, Invitation};
 use crate::db::roles::{self, Role};
 use crate::db::{self, DbConnection, email_outbox};
-use crate::domain::policy::Standing;
+use crate::domain::policy::{Standing, access_within};
 use crate::domain::tokens;
 
 /// An invitation is sent at most this often.
@@ -27,7 +27,9 @@ fn renewable_by(
     invitation: &Invitation,
     role: &Role,
 ) -> Result<bool, InvitationError> {
-    if !env.inviter.may_grant(Standing::of_role(role)) {
+    if !env.inviter.may_grant(Standing::of_role(role))
+        || !access_within(env.inviter.access_until, invitation.access_until)
+    {
         return Ok(false);
     }
     let group_ids = rows::group_ids(conn, &invitation.id)?;
