@@ -47,12 +47,13 @@ pub fn read_input(body: &Value) -> Result<GroupInput, ScimError> {
     }
     let external_id = match get_ci(body, "externalId") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.chars().count() <= 255 => {
+        // PostgreSQL refuses a NUL in text: a control character is refused here, as a 400.
+        Some(Value::String(s)) if s.chars().count() <= 255 && !s.chars().any(char::is_control) => {
             Some(s.trim().to_string()).filter(|s| !s.is_empty())
         }
         Some(_) => {
             return Err(ScimError::InvalidValue(
-                "externalId must be a string.".into(),
+                "externalId must be a string of at most 255 printable characters.".into(),
             ));
         }
     };
@@ -61,9 +62,12 @@ pub fn read_input(body: &Value) -> Result<GroupInput, ScimError> {
         Some(Value::Array(list)) => {
             let mut ids = Vec::with_capacity(list.len());
             for m in list {
-                let id = get_ci(m, "value").and_then(Value::as_str).ok_or_else(|| {
-                    ScimError::InvalidValue("Each member needs a value (a User id).".into())
-                })?;
+                let id = get_ci(m, "value")
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.chars().any(char::is_control))
+                    .ok_or_else(|| {
+                        ScimError::InvalidValue("Each member needs a value (a User id).".into())
+                    })?;
                 if !ids.iter().any(|i| i == id) {
                     ids.push(id.to_string());
                 }

@@ -14,6 +14,11 @@ use serde_json::Value;
 /// network must not be able to exhaust the stack.
 const MAX_DEPTH: usize = 32;
 
+/// `and`s and `or`s allowed in one filter. A flat chain nests too: `a or b or c` is read
+/// as `(a or b) or c`, and walking (or dropping) a tree of a hundred thousand such levels
+/// overflows the stack and aborts the process, for every organization.
+const MAX_OPERATORS: usize = 100;
+
 /// URN prefix under which the core schemas keep their attributes at the top level of a
 /// resource (extensions keep theirs in an object named by their URN).
 const CORE_SCHEMA_PREFIX: &str = "urn:ietf:params:scim:schemas:core:";
@@ -281,6 +286,7 @@ pub(super) struct Parser<'a> {
     src: &'a str,
     pos: usize,
     depth: usize,
+    operators: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -289,6 +295,7 @@ impl<'a> Parser<'a> {
             src,
             pos: 0,
             depth: 0,
+            operators: 0,
         }
     }
 
@@ -382,9 +389,20 @@ impl<'a> Parser<'a> {
         false
     }
 
+    fn count_operator(&mut self) -> Result<(), FilterError> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(FilterError::new(format!(
+                "The filter joins more than {MAX_OPERATORS} expressions with and/or."
+            )));
+        }
+        Ok(())
+    }
+
     pub(super) fn or_expr(&mut self, in_brackets: bool) -> Result<Filter, FilterError> {
         let mut left = self.and_expr(in_brackets)?;
         while self.logical("or") {
+            self.count_operator()?;
             let right = self.and_expr(in_brackets)?;
             left = Filter::Or(Box::new(left), Box::new(right));
         }
@@ -394,6 +412,7 @@ impl<'a> Parser<'a> {
     fn and_expr(&mut self, in_brackets: bool) -> Result<Filter, FilterError> {
         let mut left = self.unary(in_brackets)?;
         while self.logical("and") {
+            self.count_operator()?;
             let right = self.unary(in_brackets)?;
             left = Filter::And(Box::new(left), Box::new(right));
         }
@@ -1034,6 +1053,16 @@ mod tests {
         assert!(err(&deep).contains("nests deeper"));
         let ok = format!("{}a pr{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
         assert_eq!(p(&ok), p("a pr"));
+    }
+
+    #[test]
+    fn a_long_flat_chain_is_refused_rather_than_exhausting_the_stack() {
+        for op in ["or", "and"] {
+            let long = vec!["a pr"; 150_000].join(&format!(" {op} "));
+            assert!(err(&long).contains("more than 100 expressions"), "{op}");
+            let ok = vec!["a pr"; MAX_OPERATORS + 1].join(&format!(" {op} "));
+            assert!(parse(&ok).is_ok(), "{op}");
+        }
     }
 
     fn user() -> Value {

@@ -124,6 +124,46 @@ async fn bad_requests_get_the_right_scim_type() {
     assert_eq!(scim.put("/Users", &json!({})).await.status, 405);
 }
 
+/// PostgreSQL refuses a NUL in text, so one in a group's `externalId` or a member's
+/// `value` used to end in a 500 there; it is a 400 on both databases, and nothing is made.
+#[actix_web::test]
+async fn a_nul_in_a_group_body_is_a_400_not_a_500() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    for body in [
+        json!({"displayName": "Ops", "externalId": "a\u{0}b"}),
+        json!({"displayName": "Ops", "members": [{"value": "\u{0}"}]}),
+    ] {
+        let refused = scim.post("/Groups", &body).await;
+        assert_eq!(refused.status, 400, "{body}: {}", refused.body);
+        assert_eq!(refused.scim_type(), Some("invalidValue"));
+    }
+    assert_eq!(app.count("groups"), 0);
+}
+
+/// A flat chain of a hundred thousand `or`s fits in a body under the limit, and a
+/// read-only token may send it; walking it once overflowed a thread's stack, which aborts
+/// the whole process, every organization's portal with it. It is refused, and the server
+/// goes on.
+#[actix_web::test]
+async fn a_filter_of_a_hundred_thousand_terms_is_refused_and_the_server_lives_on() {
+    let (app, _admin, scim) = scim_app(&["read"], "member").await;
+    for op in ["or", "and"] {
+        let filter = vec!["a pr"; 100_000].join(&format!(" {op} "));
+        assert!(filter.len() < 1024 * 1024);
+        let refused = scim
+            .post("/Users/.search", &json!({"filter": filter}))
+            .await;
+        assert_eq!(refused.status, 400, "{op}: {}", refused.body);
+        assert_eq!(refused.scim_type(), Some("invalidFilter"));
+    }
+    let alive = scim.get("/Users?filter=userName%20pr").await;
+    assert_eq!(alive.status, 200, "{}", alive.body);
+    assert_eq!(
+        reqwest::get(app.url("/healthz")).await.unwrap().status(),
+        200
+    );
+}
+
 #[actix_web::test]
 async fn a_body_over_the_limit_is_413_and_nothing_is_made() {
     let (app, _admin, scim) = scim_app(&["scim"], "member").await;
