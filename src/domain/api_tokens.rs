@@ -285,7 +285,7 @@ pub fn create_from_cli(
             &scopes,
             &role,
             days,
-            (None, "command line"),
+            (None, COMMAND_LINE),
             now,
             &origin,
         )
@@ -324,6 +324,9 @@ pub enum State {
     Active,
     Expired,
     Revoked,
+    /// Live, but its maker no longer holds what it holds (`maker_still_holds`): it acts
+    /// again if they do.
+    Suspended,
 }
 
 impl State {
@@ -342,6 +345,7 @@ impl State {
             State::Active => "active",
             State::Expired => "expired",
             State::Revoked => "revoked",
+            State::Suspended => "suspended",
         }
     }
 }
@@ -367,10 +371,18 @@ pub fn list(
     now: NaiveDateTime,
 ) -> Result<Vec<TokenRow>, RuleError> {
     super::members::require(actor, Permission::OrgManage)?;
-    Ok(api_tokens::list(conn, &actor.org_id)?
+    let mut rows = Vec::new();
+    for (t, role) in api_tokens::list(conn, &actor.org_id)? {
+        let state = match State::of(&t, now) {
+            State::Active if !maker_still_holds(conn, &t, &role)? => State::Suspended,
+            state => state,
+        };
+        rows.push((t, role, state));
+    }
+    Ok(rows
         .into_iter()
-        .map(|(t, role)| TokenRow {
-            state: State::of(&t, now),
+        .map(|(t, role, state)| TokenRow {
+            state,
             id: t.id,
             name: t.name,
             scopes: t.scopes.replace(',', ", "),
@@ -459,8 +471,38 @@ pub enum TokenError {
     Db(#[from] diesel::result::Error),
 }
 
-/// The token behind a presented secret, if it is live; records its use at most once a
-/// minute.
+/// Who made a token on the command line (no member: an operator of the host).
+const COMMAND_LINE: &str = "command line";
+
+/// A token made on the portal acts only while the member who made it is an active member
+/// who still holds everything it holds: removed, deactivated or demoted, they must not go
+/// on provisioning (and re-addressing accounts) through it. A command-line token has no
+/// maker to ask; one whose maker's account was deleted (`created_by` is then empty, the
+/// address kept) acts no more.
+fn maker_still_holds(
+    conn: &mut DbConnection,
+    token: &ApiToken,
+    role: &Role,
+) -> diesel::QueryResult<bool> {
+    let Some(maker) = &token.created_by else {
+        return Ok(token.created_by_email == COMMAND_LINE);
+    };
+    let Some(row) = crate::db::memberships::find(conn, &token.org_id, maker)? else {
+        return Ok(false);
+    };
+    if row.membership.status != "active" || !row.user.is_active() {
+        return Ok(false);
+    }
+    let group_roles = crate::db::memberships::group_roles(conn, &token.org_id, maker)?;
+    let held = Standing {
+        perms: holds(&parse_scopes(&token.scopes), role.permission_set()),
+        rank: role.rank,
+    };
+    Ok(Standing::of_member(&row.role, &group_roles).may_grant(held))
+}
+
+/// The token behind a presented secret, if it is live and its maker still holds it;
+/// records its use at most once a minute.
 pub fn authenticate(
     conn: &mut DbConnection,
     presented: &str,
@@ -473,6 +515,7 @@ pub fn authenticate(
     let (token, role) = api_tokens::find_by_hash(conn, &hash)?.ok_or(TokenError::Invalid)?;
     if !tokens::constant_time_eq(&token.token_hash, &hash)
         || State::of(&token, now) != State::Active
+        || !maker_still_holds(conn, &token, &role)?
     {
         return Err(TokenError::Invalid);
     }

@@ -1299,3 +1299,64 @@ async fn a_pool_manager_cannot_take_over_an_invitation_they_could_not_send() {
         .await;
     assert_eq!(accepted.status, 303, "{}", accepted.body);
 }
+
+/// An organization's token acts only while the member who made it still could: an Admin
+/// who is deactivated, demoted or removed must not go on provisioning, deactivating and
+/// re-addressing members through the token they made before.
+#[actix_web::test]
+async fn a_token_stops_acting_once_its_maker_no_longer_holds_it() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let mallory_id = app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "admin", true);
+    let mallory = app.member_browser("mallory@example.com").await;
+    let token = crate::api_tokens::admin_token(&app, &mallory, &["scim"], "member").await;
+    let scim = crate::scim::Scim::new(&app, &token);
+    assert_eq!(scim.get("/Users").await.status, 200);
+    let users = format!("/orgs/{ORG}/users");
+
+    let gone = admin
+        .submit(&users, &format!("{users}/{mallory_id}/deactivate"), &[])
+        .await;
+    assert_eq!(gone.status, 303, "{}", gone.body);
+    assert_eq!(scim.get("/Users").await.status, 401);
+    let list = admin.get(&format!("/orgs/{ORG}/api-tokens")).await;
+    assert!(
+        list.body.contains("data-status=\"suspended\""),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("mallory@example.com no longer holds it"));
+    let made = scim
+        .post(
+            "/Users",
+            &serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "friend@example.com",
+                "active": true,
+            }),
+        )
+        .await;
+    assert_eq!(made.status, 401, "{}", made.body);
+    assert_eq!(
+        app.count("users WHERE email = 'friend@example.com'"),
+        0,
+        "nothing provisioned"
+    );
+
+    let back = admin
+        .submit(&users, &format!("{users}/{mallory_id}/activate"), &[])
+        .await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    assert_eq!(
+        scim.get("/Users").await.status,
+        200,
+        "active again, it acts again"
+    );
+
+    app.set_member_role(ORG, &mallory_id, "member");
+    assert_eq!(
+        scim.get("/Users").await.status,
+        401,
+        "a Member holds no scim token"
+    );
+}
