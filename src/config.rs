@@ -200,6 +200,17 @@ pub struct Settings {
     )]
     pub hash_queue: usize,
 
+    /// Most members (or groups) one SCIM list request reads to apply a filter that no
+    /// index narrows (`userName eq` and `externalId eq` are looked up); past it the answer
+    /// is 400 `tooMany`, so no token holds a connection for minutes.
+    #[arg(
+        long,
+        env = "PORTCULLIS_SCIM_SCAN_LIMIT",
+        default_value_t = 50_000,
+        global = true
+    )]
+    pub scim_scan_limit: i64,
+
     /// Reverse proxies whose forwarding header is believed, as CIDRs or addresses
     /// separated by commas (`10.0.0.0/8,192.168.1.7`). A request whose socket peer is in
     /// this list gets, as its client address, the right-most hop of the forwarding header

@@ -23,6 +23,21 @@ pub struct ScimFields {
     pub updated_at: Option<NaiveDateTime>,
 }
 
+/// The organization's members with their accounts and roles, to filter further.
+macro_rules! member_query {
+    ($org_id:expr) => {
+        memberships::table
+            .inner_join(users::table)
+            .inner_join(roles::table)
+            .filter(memberships::org_id.eq($org_id))
+            .select((
+                Membership::as_select(),
+                User::as_select(),
+                Role::as_select(),
+            ))
+    };
+}
+
 fn rows(found: Vec<(Membership, User, Role)>) -> Vec<MemberRow> {
     found
         .into_iter()
@@ -80,6 +95,36 @@ pub fn members(
             User::as_select(),
             Role::as_select(),
         ))
+        .load(conn)?;
+    Ok(rows(found))
+}
+
+/// Members of the organization in SCIM's stable order after the member at `after`
+/// (their membership's creation time and user id), at most `limit`; with `status`, only
+/// memberships of that status. A filter's scan reads the organization with it: a range
+/// of `(org_id, [status,] created_at, user_id)` each time, where an OFFSET would read
+/// every row before it again.
+pub fn members_after(
+    conn: &mut DbConnection,
+    org_id: &str,
+    status: Option<&str>,
+    after: Option<(NaiveDateTime, String)>,
+    limit: i64,
+) -> QueryResult<Vec<MemberRow>> {
+    let mut query = member_query!(org_id).into_boxed();
+    if let Some(status) = status {
+        query = query.filter(memberships::status.eq(status.to_string()));
+    }
+    if let Some((created_at, user_id)) = after {
+        query = query.filter(memberships::created_at.ge(created_at)).filter(
+            memberships::created_at
+                .gt(created_at)
+                .or(memberships::user_id.gt(user_id)),
+        );
+    }
+    let found = query
+        .order((memberships::created_at.asc(), memberships::user_id.asc()))
+        .limit(limit)
         .load(conn)?;
     Ok(rows(found))
 }
@@ -145,30 +190,56 @@ pub fn set_fields(
     .execute(conn)
 }
 
-/// The member whose SCIM userName is `user_name`: a stored one, or else the email.
+/// The member whose SCIM userName is `user_name`: a stored one, or else the email. Two
+/// lookups, each a range of an index on the organization (`(org_id, user_name)`, then
+/// `(org_id, email, ...)`): written as one `OR` across the join, it read the whole
+/// organization.
 pub fn member_by_user_name(
     conn: &mut DbConnection,
     org_id: &str,
     user_name: &str,
 ) -> QueryResult<Option<MemberRow>> {
-    let found = memberships::table
-        .inner_join(users::table)
-        .inner_join(roles::table)
-        .filter(memberships::org_id.eq(org_id))
-        .filter(
-            memberships::user_name
-                .eq(user_name)
-                .or(memberships::user_name
-                    .is_null()
-                    .and(users::email.eq(user_name.trim().to_lowercase()))),
-        )
-        .select((
-            Membership::as_select(),
-            User::as_select(),
-            Role::as_select(),
-        ))
+    let stored = member_query!(org_id)
+        .filter(memberships::user_name.eq(user_name))
         .load(conn)?;
-    Ok(rows(found).pop())
+    if let Some(row) = rows(stored).pop() {
+        return Ok(Some(row));
+    }
+    let by_email = member_query!(org_id)
+        .filter(memberships::email.eq(user_name.trim().to_lowercase()))
+        .filter(memberships::user_name.is_null())
+        .load(conn)?;
+    Ok(rows(by_email).pop())
+}
+
+/// The plans of the lookups by userName (stored, then by email) and by externalId: tests
+/// check each reads a range of an index on the organization, not the organization.
+pub fn explain_member_lookups(
+    conn: &mut DbConnection,
+    org_id: &str,
+) -> QueryResult<Vec<Vec<String>>> {
+    let by_user_name = member_query!(org_id).filter(memberships::user_name.eq("ada"));
+    let by_email = member_query!(org_id)
+        .filter(memberships::email.eq("ada@example.com"))
+        .filter(memberships::user_name.is_null());
+    let by_external_id = member_query!(org_id).filter(memberships::external_id.eq("00u1"));
+    Ok(vec![
+        super::explain(conn, by_user_name)?,
+        super::explain(conn, by_email)?,
+        super::explain(conn, by_external_id)?,
+    ])
+}
+
+/// The members whose SCIM externalId is `external_id` (Entra's lookup).
+pub fn members_by_external_id(
+    conn: &mut DbConnection,
+    org_id: &str,
+    external_id: &str,
+) -> QueryResult<Vec<MemberRow>> {
+    let found = member_query!(org_id)
+        .filter(memberships::external_id.eq(external_id))
+        .load(conn)?;
+    Ok(rows(found))
 }
 
 /// Changes the account's email (its sign-in name), in every copy the lists sort by.

@@ -86,6 +86,7 @@ impl FromRequest for Caller {
                 origin,
                 now,
                 base,
+                scan_limit: state.settings.scim_scan_limit,
             }))
         })
     }

@@ -157,6 +157,12 @@ pub fn list(
     };
     let (mut total, mut out, mut offset) = (0i64, Vec::new(), 0i64);
     loop {
+        if offset >= call.scan_limit {
+            return Err(ScimError::TooMany(format!(
+                "This filter would have the server read more than {} groups. Filter by displayName (eq), or list without a filter, page by page.",
+                call.scan_limit
+            )));
+        }
         let found = page(conn, call, name, offset, SCAN_CHUNK)?;
         let read = found.len() as i64;
         for resource in found {

@@ -29,6 +29,8 @@ pub struct Call {
     pub now: NaiveDateTime,
     /// e.g. `https://portal.example.com/scim/v2`, for `meta.location`.
     pub base: String,
+    /// Most members (or groups) a filter that no index narrows may read in one request.
+    pub scan_limit: i64,
 }
 
 /// Why a SCIM request was refused, in SCIM's terms (RFC 7644 §3.12).
@@ -51,6 +53,9 @@ pub enum ScimError {
     /// 400 `invalidFilter`.
     #[error("{0}")]
     InvalidFilter(String),
+    /// 400 `tooMany`: the filter would read more than the server reads for one request.
+    #[error("{0}")]
+    TooMany(String),
     /// 400 `invalidPath`.
     #[error("{0}")]
     InvalidPath(String),
@@ -78,6 +83,7 @@ impl ScimError {
             ScimError::InvalidValue(_) => "invalidValue",
             ScimError::InvalidSyntax(_) => "invalidSyntax",
             ScimError::InvalidFilter(_) => "invalidFilter",
+            ScimError::TooMany(_) => "tooMany",
             ScimError::InvalidPath(_) => "invalidPath",
             ScimError::NoTarget(_) => "noTarget",
             ScimError::Mutability(_) => "mutability",

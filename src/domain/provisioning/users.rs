@@ -286,6 +286,7 @@ pub fn get(conn: &mut DbConnection, call: &Call, id: &str) -> Result<Value, Scim
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Narrowed {
     user_name: Option<String>,
+    external_id: Option<String>,
     status: Option<&'static str>,
 }
 
@@ -297,14 +298,22 @@ fn narrow(filter: &Filter) -> Narrowed {
             value,
         } if path.is("userName") => Narrowed {
             user_name: value.as_str().map(str::to_string),
-            status: None,
+            ..Narrowed::default()
+        },
+        // externalId is compared exactly (caseExact), so the stored value is the one.
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } if path.is("externalId") => Narrowed {
+            external_id: value.as_str().map(str::to_string),
+            ..Narrowed::default()
         },
         Filter::Compare {
             path,
             op: CompareOp::Eq,
             value,
         } if path.is("active") => Narrowed {
-            user_name: None,
             status: as_bool(value).map(|active| {
                 if active {
                     memberships::ACTIVE
@@ -312,11 +321,13 @@ fn narrow(filter: &Filter) -> Narrowed {
                     memberships::INACTIVE
                 }
             }),
+            ..Narrowed::default()
         },
         Filter::And(a, b) => {
             let (a, b) = (narrow(a), narrow(b));
             Narrowed {
                 user_name: a.user_name.or(b.user_name),
+                external_id: a.external_id.or(b.external_id),
                 status: a.status.or(b.status),
             }
         }
@@ -345,10 +356,18 @@ pub fn list(
         return Ok((total, resources(conn, &org_id, &rows, &call.base)?));
     };
     let narrowed = narrow(filter);
-    if let Some(user_name) = &narrowed.user_name {
-        let rows: Vec<MemberRow> = scim::member_by_user_name(conn, &org_id, user_name)?
-            .into_iter()
-            .collect();
+    let pinned: Option<Vec<MemberRow>> = match (&narrowed.user_name, &narrowed.external_id) {
+        (Some(user_name), _) => Some(
+            scim::member_by_user_name(conn, &org_id, user_name)?
+                .into_iter()
+                .collect(),
+        ),
+        (None, Some(external_id)) => {
+            Some(scim::members_by_external_id(conn, &org_id, external_id)?)
+        }
+        (None, None) => None,
+    };
+    if let Some(rows) = pinned {
         let found: Vec<Value> = resources(conn, &org_id, &rows, &call.base)?
             .into_iter()
             .filter(|r| filter.matches(r))
@@ -361,10 +380,20 @@ pub fn list(
             .collect();
         return Ok((total, page));
     }
-    let (mut total, mut page, mut offset) = (0i64, Vec::new(), 0i64);
+    let scan_limit = call.scan_limit;
+    let (mut total, mut page, mut after, mut scanned) = (0i64, Vec::new(), None, 0i64);
     loop {
-        let rows = scim::members(conn, &org_id, narrowed.status, offset, SCAN_CHUNK)?;
+        let rows = scim::members_after(conn, &org_id, narrowed.status, after, SCAN_CHUNK)?;
         let read = rows.len() as i64;
+        scanned += read;
+        if scanned > scan_limit {
+            return Err(ScimError::TooMany(format!(
+                "This filter would have the server read more than {scan_limit} members. Filter by userName or externalId (eq), or list without a filter, page by page."
+            )));
+        }
+        after = rows
+            .last()
+            .map(|r| (r.membership.created_at, r.user.id.clone()));
         for resource in resources(conn, &org_id, &rows, &call.base)? {
             if filter.matches(&resource) {
                 if total >= skip && (page.len() as i64) < count {
@@ -376,7 +405,6 @@ pub fn list(
         if read < SCAN_CHUNK {
             break;
         }
-        offset += read;
     }
     Ok((total, page))
 }

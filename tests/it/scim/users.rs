@@ -267,3 +267,70 @@ async fn a_stale_if_match_is_refused_with_412() {
         .unwrap();
     assert_eq!(stale.status(), 412);
 }
+
+/// A filter no index narrows reads the organization chunk by chunk: each chunk a range of
+/// an index after the last member read (no OFFSET re-reading what came before), every
+/// member once, and no more than the scan limit, past which the answer is `tooMany`
+/// rather than a connection held for minutes. The lookups IdPs send (`userName eq`,
+/// `externalId eq`) are answered past the limit, from an index.
+#[actix_web::test]
+async fn a_filter_reads_each_member_once_and_no_more_than_the_limit() {
+    let app = spawn_app_with(|s| s.scim_scan_limit = 5_000).await;
+    let admin = app.setup_admin().await;
+    let token = admin_token(&app, &admin, &["scim"], "member").await;
+    let scim = Scim::new(&app, &token);
+    let out = app.run_cli(&["seed-demo", "--org", "my-org", "--members", "6000"]);
+    assert!(out.status.success(), "{out:?}");
+    let made = scim
+        .post(
+            "/Users",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "ada@example.com",
+                "externalId": "00u-ada",
+                "active": true,
+            }),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+
+    let everyone = scim.get("/Users?filter=name.givenName%20pr").await;
+    assert_eq!(everyone.status, 400, "{}", everyone.body);
+    assert_eq!(everyone.scim_type(), Some("tooMany"));
+
+    // The inactive ones span two chunks of 500: each is counted once.
+    let inactive = app.count("memberships WHERE status = 'inactive'");
+    assert!(inactive > 500, "{inactive}");
+    let found = scim
+        .get("/Users?filter=active%20eq%20false%20and%20name.givenName%20pr&count=1")
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.total(), inactive);
+
+    for filter in [
+        "userName%20eq%20%22ada%40example.com%22",
+        "externalId%20eq%20%2200u-ada%22",
+    ] {
+        let one = scim.get(&format!("/Users?filter={filter}")).await;
+        assert_eq!(one.status, 200, "{filter}: {}", one.body);
+        assert_eq!(one.total(), 1, "{filter}");
+        assert_eq!(one.body["Resources"][0]["id"], made.body["id"]);
+    }
+
+    let org = app.org_id("my-org");
+    let mut conn = app.conn();
+    if app.db.is_postgres() {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute("SET enable_seqscan = off").unwrap();
+    }
+    let plans = portcullis::db::scim::explain_member_lookups(&mut conn, &org).unwrap();
+    let indexes = [
+        "memberships_org_user_name_idx",
+        "memberships_org_email_idx",
+        "memberships_org_external_id_idx",
+    ];
+    for (plan, index) in plans.iter().zip(indexes) {
+        let plan = plan.join("\n");
+        assert!(plan.contains(index), "{index}: {plan}");
+    }
+}

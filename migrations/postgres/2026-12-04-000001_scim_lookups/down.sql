@@ -1,0 +1,2 @@
+DROP INDEX memberships_org_external_id_idx;
+DROP INDEX memberships_org_user_name_idx;
