@@ -197,6 +197,20 @@ pub fn member_count(
         .get_result(conn)
 }
 
+/// Members of each of the organization's pools that has any, by pool id: one grouped
+/// query for the whole Pools page.
+pub fn member_counts(
+    conn: &mut DbConnection,
+    org_id: &str,
+) -> QueryResult<std::collections::HashMap<String, i64>> {
+    let counts: Vec<(String, i64)> = pool_members::table
+        .filter(pool_members::org_id.eq(org_id))
+        .group_by(pool_members::pool_id)
+        .select((pool_members::pool_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(counts.into_iter().collect())
+}
+
 /// The roles the memberships of these pools carry, each once.
 pub fn roles_held_in(
     conn: &mut DbConnection,

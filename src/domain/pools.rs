@@ -32,7 +32,16 @@ pub enum MoveError {
     UnknownParent,
     UnderItself,
     UnderDescendant,
+    TooDeep,
 }
+
+/// Levels a pool tree may have (a root is the first). The tree is read whole for every
+/// pools page and walked per pool; a bound keeps that work, and the indentation printed
+/// per level, small whoever creates the pools.
+pub const MAX_LEVELS: usize = 10;
+
+/// Pools one organization may have, for the same reason.
+pub const MAX_POOLS: usize = 1_000;
 
 impl std::fmt::Display for MoveError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,6 +49,7 @@ impl std::fmt::Display for MoveError {
             MoveError::UnknownParent => "Choose one of the organization's pools.",
             MoveError::UnderItself => "A pool cannot be its own parent.",
             MoveError::UnderDescendant => "A pool cannot move under one of its own sub-pools.",
+            MoveError::TooDeep => "Pools nest at most 10 levels deep: choose a parent higher up.",
         })
     }
 }
@@ -117,7 +127,27 @@ impl Tree {
         if self.descendants(id).iter().any(|d| d == parent) {
             return Err(MoveError::UnderDescendant);
         }
+        self.check_room_under(Some(parent), self.height(id))
+    }
+
+    /// Whether a subtree `height` levels tall (0: a single pool) fits under `parent`
+    /// (`None` = as a root) within `MAX_LEVELS`.
+    pub fn check_room_under(&self, parent: Option<&str>, height: usize) -> Result<(), MoveError> {
+        let level = parent.map_or(0, |p| self.depth(p) + 1);
+        if level + height >= MAX_LEVELS {
+            return Err(MoveError::TooDeep);
+        }
         Ok(())
+    }
+
+    /// Levels below `id` (0 for a pool without sub-pools).
+    fn height(&self, id: &str) -> usize {
+        let base = self.depth(id);
+        self.descendants(id)
+            .iter()
+            .map(|d| self.depth(d) - base)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Depth of each pool, for printing the tree indented.
@@ -397,6 +427,14 @@ pub fn create(
             && scope.pool(p).is_none()
         {
             errors.add("parent_id", MoveError::UnknownParent.to_string());
+        } else if let Err(e) = scope.tree.check_room_under(parent, 0) {
+            errors.add("parent_id", e.to_string());
+        }
+        if scope.pools.len() >= MAX_POOLS {
+            errors.add(
+                "name",
+                format!("This organization has {MAX_POOLS} pools, the most it may have: delete one first."),
+            );
         }
         let Some(name) = name.filter(|_| errors.is_empty()) else {
             return Err(RuleError::Invalid(errors));
@@ -710,11 +748,12 @@ pub fn load_list(conn: &mut DbConnection, actor: &Actor) -> Result<PoolList, Rul
         parents: Vec::new(),
         can_create_root: scope.org_access().can_manage(),
     };
+    let counts = pools::member_counts(conn, &actor.org_id)?;
     for (pool, depth) in tree_order(&scope.pools) {
         if !visible.contains(&pool.id) {
             continue;
         }
-        let members = pools::member_count(conn, &actor.org_id, std::slice::from_ref(&pool.id))?;
+        let members = counts.get(&pool.id).copied().unwrap_or(0);
         if scope.at(&pool.id).can_manage() {
             let label = format!("{}{}", indent(depth), pool.name);
             list.parents.push((pool.id.clone(), label));
@@ -917,6 +956,44 @@ mod tests {
         // A corrupt cycle in stored data does not hang the walk.
         let bad = Tree::new([("x", Some("y")), ("y", Some("x"))]);
         assert_eq!(bad.ancestors_or_self("x").len(), 2);
+    }
+
+    #[test]
+    fn trees_grow_at_most_ten_levels_deep() {
+        let names: Vec<String> = (0..MAX_LEVELS).map(|i| format!("p{i}")).collect();
+        let chain = Tree::new(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.as_str(), i.checked_sub(1).map(|p| names[p].as_str()))),
+        );
+        let (top, ninth, last) = (&names[0], &names[MAX_LEVELS - 2], &names[MAX_LEVELS - 1]);
+        assert_eq!(chain.check_room_under(Some(ninth), 0), Ok(()));
+        assert_eq!(
+            chain.check_room_under(Some(last), 0),
+            Err(MoveError::TooDeep)
+        );
+        assert_eq!(chain.check_room_under(None, 0), Ok(()));
+        // A whole chain of ten cannot move under anything; its lower half can, high up.
+        let other = Tree::new(
+            names
+                .iter()
+                .map(|n| (n.as_str(), None))
+                .chain([("root", None)]),
+        );
+        assert_eq!(other.check_move(top, Some("root")), Ok(()));
+        let with_root = Tree::new(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.as_str(), i.checked_sub(1).map(|p| names[p].as_str())))
+                .chain([("root", None)]),
+        );
+        assert_eq!(
+            with_root.check_move(top, Some("root")),
+            Err(MoveError::TooDeep)
+        );
+        assert_eq!(with_root.check_move(&names[5], Some("root")), Ok(()));
     }
 
     #[test]

@@ -497,3 +497,53 @@ async fn the_database_itself_refuses_a_second_top_level_pool_of_the_same_name() 
     let parent = portcullis::db::pools::insert(&mut conn, &org, None, "Ads", &owner).unwrap();
     portcullis::db::pools::insert(&mut conn, &org, Some(&parent), "Ops", &owner).unwrap();
 }
+
+/// Whoever may create pools cannot grow the tree without bound: the Pools page reads it
+/// whole and prints each level's indentation, so ten thousand nested pools made every
+/// view of it hundreds of megabytes of work. Ten levels, a thousand pools.
+#[actix_web::test]
+async fn pools_nest_ten_levels_deep_and_number_a_thousand_at_most() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let mut parent = String::new();
+    for level in 0..10 {
+        let made = create_pool(&admin, &format!("Level {level}"), &parent).await;
+        assert_eq!(made.status, 303, "level {level}: {}", made.body);
+        parent = location_id(&made);
+    }
+    let too_deep = create_pool(&admin, "Level 10", &parent).await;
+    assert_eq!(too_deep.status, 422, "{}", too_deep.body);
+    assert!(
+        too_deep.body.contains("at most 10 levels"),
+        "{}",
+        too_deep.body
+    );
+    // Nor does a subtree move where it would end up deeper.
+    let (a, _b, _c, _d) = tree(&admin).await;
+    let moved = admin
+        .submit(
+            POOLS,
+            &format!("{POOLS}/{a}"),
+            &[("name", "Alpha"), ("parent_id", &parent)],
+        )
+        .await;
+    assert_eq!(moved.status, 422, "{}", moved.body);
+    assert_eq!(app.count("pools"), 14);
+
+    let org = app.org_id(ORG);
+    let me = app.user_id(ADMIN_EMAIL);
+    for i in 14..1000 {
+        portcullis::db::pools::insert(&mut app.conn(), &org, None, &format!("Bulk {i}"), &me)
+            .unwrap();
+    }
+    let one_too_many = create_pool(&admin, "Pool 1001", "").await;
+    assert_eq!(one_too_many.status, 422, "{}", one_too_many.body);
+    assert!(
+        one_too_many.body.contains("1000 pools"),
+        "{}",
+        one_too_many.body
+    );
+    assert_eq!(app.count("pools"), 1000);
+    let page = admin.get(POOLS).await;
+    assert_eq!(page.status, 200);
+}
