@@ -374,7 +374,7 @@ pub fn list(
     let mut rows = Vec::new();
     for (t, role) in api_tokens::list(conn, &actor.org_id)? {
         let state = match State::of(&t, now) {
-            State::Active if !maker_still_holds(conn, &t, &role)? => State::Suspended,
+            State::Active if maker_still_holds(conn, &t, &role)?.is_none() => State::Suspended,
             state => state,
         };
         rows.push((t, role, state));
@@ -419,6 +419,9 @@ pub struct TokenActor {
     pub role_id: String,
     pub role_rank: i64,
     pub role_permissions: PermissionSet,
+    /// When the access of the member who made the token ends, if it does: the members it
+    /// provisions get the same end.
+    pub maker_access_until: Option<NaiveDateTime>,
 }
 
 impl TokenActor {
@@ -440,7 +443,7 @@ impl TokenActor {
             org_id: self.org_id.clone(),
             rank: self.role_rank,
             perms,
-            access_until: None,
+            access_until: self.maker_access_until,
         }
     }
 }
@@ -479,26 +482,29 @@ const COMMAND_LINE: &str = "command line";
 /// on provisioning (and re-addressing accounts) through it. A command-line token has no
 /// maker to ask; one whose maker's account was deleted (`created_by` is then empty, the
 /// address kept) acts no more.
+/// Answers `None` when the token may not act, else when its maker's own access ends (the
+/// members it provisions get no later end: `policy::access_within`).
 fn maker_still_holds(
     conn: &mut DbConnection,
     token: &ApiToken,
     role: &Role,
-) -> diesel::QueryResult<bool> {
+) -> diesel::QueryResult<Option<Option<NaiveDateTime>>> {
     let Some(maker) = &token.created_by else {
-        return Ok(token.created_by_email == COMMAND_LINE);
+        return Ok((token.created_by_email == COMMAND_LINE).then_some(None));
     };
     let Some(row) = crate::db::memberships::find(conn, &token.org_id, maker)? else {
-        return Ok(false);
+        return Ok(None);
     };
     if row.membership.status != "active" || !row.user.is_active() {
-        return Ok(false);
+        return Ok(None);
     }
     let group_roles = crate::db::memberships::group_roles(conn, &token.org_id, maker)?;
     let held = Standing {
         perms: holds(&parse_scopes(&token.scopes), role.permission_set()),
         rank: role.rank,
     };
-    Ok(Standing::of_member(&row.role, &group_roles).may_grant(held))
+    let holds_it = Standing::of_member(&row.role, &group_roles).may_grant(held);
+    Ok(holds_it.then_some(row.membership.access_until))
 }
 
 /// The token behind a presented secret, if it is live and its maker still holds it;
@@ -515,10 +521,12 @@ pub fn authenticate(
     let (token, role) = api_tokens::find_by_hash(conn, &hash)?.ok_or(TokenError::Invalid)?;
     if !tokens::constant_time_eq(&token.token_hash, &hash)
         || State::of(&token, now) != State::Active
-        || !maker_still_holds(conn, &token, &role)?
     {
         return Err(TokenError::Invalid);
     }
+    let Some(maker_access_until) = maker_still_holds(conn, &token, &role)? else {
+        return Err(TokenError::Invalid);
+    };
     api_tokens::touch(
         conn,
         &token.id,
@@ -533,6 +541,7 @@ pub fn authenticate(
         role_rank: role.rank,
         role_permissions: role.permission_set(),
         role_id: role.id,
+        maker_access_until,
     })
 }
 
@@ -627,6 +636,7 @@ mod tests {
             role_id: "r".into(),
             role_rank: 20,
             role_permissions: PermissionSet::of(&[Permission::UsersRead, Permission::PoolsOperate]),
+            maker_access_until: None,
         };
         let a = actor.as_actor();
         assert_eq!(a.email, "token:Okta");

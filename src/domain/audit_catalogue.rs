@@ -159,6 +159,11 @@ pub const ACTIONS: &[ActionDef] = &[
         "{target}'s access ended on its set date ({details.access_until}) and the membership was deactivated",
     ),
     def(
+        "member.access_kept",
+        "Access kept",
+        "{target}'s access was to end on {details.access_until}, but they are the organization's last active admin: it stays, without an end",
+    ),
+    def(
         "member.activated",
         "Member re-activated",
         "{actor} re-activated {target}",

@@ -163,6 +163,21 @@ pub fn update(
     in_org_tx(conn, &actor.org_id, |conn| {
         let role = load_custom(conn, actor, role_id)?;
         let valid = validate(form, actor.perms, actor.rank).map_err(RuleError::Invalid)?;
+        // One's own role grows only within itself, whatever a group lends
+        // (`policy::may_take_role`): else a Member lent Admin by a group would widen their
+        // own role to Admin's and keep it after leaving the group.
+        let own = crate::db::memberships::find(conn, &actor.org_id, &actor.user_id)?;
+        let widened = super::policy::Standing {
+            perms: valid.perms,
+            rank: valid.rank,
+        };
+        if own.is_some_and(|own| own.role.id == role.id)
+            && !super::policy::may_take_role(super::policy::Standing::of_role(&role), widened)
+        {
+            return Err(RuleError::Forbidden(
+                "You cannot widen the role you hold yourself: what a group grants you lasts only while you are in it. Another admin can do it.".into(),
+            ));
+        }
         if name_taken(conn, &actor.org_id, &valid.name, Some(&role.id))? {
             return Err(RuleError::invalid(
                 "name",

@@ -21,9 +21,8 @@ pub const BATCH: i64 = 100;
 /// time, each batch in one transaction. Answers how many ended.
 ///
 /// A membership whose end would leave its organization without an active admin stays
-/// active (nobody removes the last admin, not even the calendar); it is tried again on
-/// the next run, and the run stops when a batch ends nothing, so such a member cannot
-/// keep it busy.
+/// active (nobody removes the last admin, not even the calendar) and loses its end date
+/// (`member.access_kept`); the run stops when a batch ends nothing.
 pub fn expire_due(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, RuleError> {
     let mut total = 0;
     loop {
@@ -66,7 +65,18 @@ fn expire_batch(
         }
         match super::members::ensure_admin_remains(conn, org_id) {
             Err(RuleError::LastAdmin) => {
+                // The organization keeps its last admin, so the date no longer holds: it
+                // goes, or its holder (bound by `policy::access_within` to a day already
+                // past) could give nobody any access, and nobody could lift it.
                 memberships::set_status(conn, org_id, user_id, memberships::ACTIVE)?;
+                memberships::set_access_until(conn, org_id, user_id, None)?;
+                audit::record(
+                    conn,
+                    &Event::new("member.access_kept", &Origin::default())
+                        .org(org_id)
+                        .target("user", &row.user.id, &row.user.email)
+                        .details(json!({ "access_until": last_day(until).to_string() })),
+                )?;
                 continue;
             }
             other => other?,

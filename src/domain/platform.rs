@@ -132,21 +132,7 @@ pub fn create_org(
             }
         };
         let invitation_id = if first_admin == FirstAdmin::Invited {
-            let inviter = users::find(conn, &actor.user_id)?.ok_or(RuleError::NotFound)?;
-            let invitation = invitations::FirstAdmin {
-                org: &org,
-                role: &admin,
-                email: &user.email,
-                inviter: &inviter,
-                ttl: actor.invitation_ttl,
-                public_url: &actor.public_url,
-            };
-            Some(
-                invitations::invite_first_admin(conn, invitation).map_err(|e| match e {
-                    invitations::InvitationError::Db(e) => RuleError::Db(e),
-                    other => RuleError::Db(diesel::result::Error::SerializationError(other.into())),
-                })?,
-            )
+            Some(invite_by_mail(conn, actor, &org, &admin, &user)?)
         } else {
             memberships::insert(conn, &org.id, &user, &admin.id)?;
             None
@@ -383,14 +369,47 @@ pub struct MembershipForm {
     pub role_id: String,
 }
 
-/// Adds an existing account to an organization with a role.
+/// What adding an account to an organization came to.
+pub struct Added {
+    pub email: String,
+    pub org_name: String,
+    /// The account was sent an invitation by email instead (`policy::new_org_may_attach`).
+    pub invited: bool,
+}
+
+/// Sends `user` an invitation to `org` with `role`, by email, in the caller's transaction;
+/// answers its id.
+fn invite_by_mail(
+    conn: &mut DbConnection,
+    actor: &PlatformActor,
+    org: &Organization,
+    role: &roles::Role,
+    user: &User,
+) -> Result<String, RuleError> {
+    let inviter = users::find(conn, &actor.user_id)?.ok_or(RuleError::NotFound)?;
+    let invitation = invitations::PlatformInvitation {
+        org,
+        role,
+        email: &user.email,
+        inviter: &inviter,
+        ttl: actor.invitation_ttl,
+        public_url: &actor.public_url,
+    };
+    invitations::invite_from_platform(conn, invitation).map_err(|e| match e {
+        invitations::InvitationError::Db(e) => RuleError::Db(e),
+        other => RuleError::Db(diesel::result::Error::SerializationError(other.into())),
+    })
+}
+
+/// Adds an existing account to an organization with a role: at once when
+/// `policy::new_org_may_attach` allows, else by an invitation mailed to it.
 pub fn add_membership(
     conn: &mut DbConnection,
     actor: &PlatformActor,
     user_id: &str,
     form: &MembershipForm,
     origin: &Origin,
-) -> Result<(String, String), RuleError> {
+) -> Result<Added, RuleError> {
     db::write_tx(conn, |conn| {
         let user = users::find(conn, user_id)?.ok_or(RuleError::NotFound)?;
         let org = find_org(conn, &form.org)?;
@@ -402,16 +421,27 @@ pub fn add_membership(
                 user.email, org.name
             )));
         }
-        memberships::insert(conn, &org.id, &user, &role.id)?;
+        let joined =
+            policy::new_org_may_attach(user.id == actor.user_id, user.password_hash.is_some());
+        let invitation_id = if joined {
+            memberships::insert(conn, &org.id, &user, &role.id)?;
+            None
+        } else {
+            Some(invite_by_mail(conn, actor, &org, &role, &user)?)
+        };
         audit::record(
             conn,
             &Event::new("admin.membership_added", origin)
                 .org(&org.id)
                 .actor(&actor.user_id, &actor.email)
                 .target("user", &user.id, &user.email)
-                .details(json!({ "role": role.name })),
+                .details(json!({ "role": role.name, "invitation_id": invitation_id })),
         )?;
-        Ok((user.email, org.name))
+        Ok(Added {
+            email: user.email,
+            org_name: org.name,
+            invited: !joined,
+        })
     })
 }
 

@@ -422,15 +422,20 @@ pub async fn add_membership(
     let actor = require_admin(&state, &current)?;
     let user_id = path.into_inner();
     let form = form.into_inner();
-    let (email, org) = apply(&state, move |conn| {
+    let added = apply(&state, move |conn| {
         platform::add_membership(conn, &actor, &user_id, &form, &origin)
     })
     .await?;
-    flash(
-        &session,
-        "success",
-        format!("{email} is now a member of {org}."),
-    );
+    state.mail.wake();
+    let message = if added.invited {
+        format!(
+            "{} has signed in before, so it was sent an invitation to {} by email; it joins when its owner accepts.",
+            added.email, added.org_name
+        )
+    } else {
+        format!("{} is now a member of {}.", added.email, added.org_name)
+    };
+    flash(&session, "success", message);
     Ok(see_other("/admin/users"))
 }
 

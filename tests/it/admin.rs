@@ -503,6 +503,23 @@ async fn an_organization_goes_to_whoever_reads_the_mail_not_whoever_chose_the_pa
         303
     );
     assert_ne!(mallory_as_ceo.get("/orgs/bigco/users").await.status, 200);
+    // Nor does the platform's "add to organization" hand it over when the invitation
+    // lapses: it sends another invitation instead.
+    let added = platform
+        .submit(
+            &format!("/admin/users/{ceo}"),
+            &format!("/admin/users/{ceo}/memberships"),
+            &[("org", "bigco"), ("role_id", "admin")],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(app.member_role("bigco", &ceo), None);
+    let flashed = platform.get("/admin/users").await;
+    assert!(
+        flashed.body.contains("was sent an invitation to Bigco"),
+        "{}",
+        flashed.body
+    );
 
     // The owner of the address: resets the password by mail (ending Mallory's hold on
     // the account), signs in, and accepts the invitation mailed to them.

@@ -1172,7 +1172,10 @@ async fn a_member_hands_out_no_access_beyond_their_own() {
     let (token, secret) =
         crate::api_tokens::create(&mallory, ORG, "Short", &["scim"], &admin_role, "1").await;
     assert_eq!(token.status, 200, "{}", token.body);
-    assert!(secret.is_some());
+    // What that token provisions (a second address of hers, say) ends when she does.
+    let scim = crate::scim::Scim::new(&app, &secret.unwrap());
+    let alt = scim.create_user("mallory.alt@example.com").await;
+    assert_eq!(until(&alt), until(&me));
 }
 
 /// A group lends its role only while one is in it: Alice, a Member in a group granting
@@ -1359,4 +1362,63 @@ async fn a_token_stops_acting_once_its_maker_no_longer_holds_it() {
         401,
         "a Member holds no scim token"
     );
+}
+
+/// The same through a custom role: a member whose own role is the custom "Helper", lent
+/// Admin by a group, must not widen Helper to Admin's permissions and keep them.
+#[actix_web::test]
+async fn a_role_lent_by_a_group_cannot_widen_ones_own_custom_role() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (me, alice) =
+        custom_role_holder(&app, &admin, "Helper", &["users.read"], "alice@example.com").await;
+    let groups = format!("/orgs/{ORG}/groups");
+    let on_call = admin
+        .submit(
+            &groups,
+            &groups,
+            &[("name", "On call"), ("role_id", &app.role_id(ORG, "admin"))],
+        )
+        .await;
+    let on_call = location_id(&on_call);
+    let joined = admin
+        .submit(
+            &groups,
+            &format!("{groups}/{on_call}/members"),
+            &[("user_id", &me)],
+        )
+        .await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    let helper = app.role_id(ORG, &role_key_of(&app, &me));
+    let roles = format!("/orgs/{ORG}/roles");
+    let mut fields = vec![("name", "Helper")];
+    for p in [
+        "users.read",
+        "users.invite",
+        "users.manage",
+        "groups.manage",
+        "pools.manage",
+        "org.manage",
+    ] {
+        fields.push(("permissions", p));
+    }
+    let widened = alice
+        .submit(&roles, &format!("{roles}/{helper}"), &fields)
+        .await;
+    assert_eq!(widened.status, 403, "{}", widened.body);
+    assert!(
+        widened
+            .body
+            .contains("You cannot widen the role you hold yourself")
+    );
+    let org = app.org_id(ORG);
+    let role = portcullis::db::roles::find(&mut app.conn(), &org, &helper)
+        .unwrap()
+        .unwrap();
+    assert_eq!(role.permissions, "users.read");
+    // Another admin still can.
+    let done = admin
+        .submit(&roles, &format!("{roles}/{helper}"), &fields)
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
 }

@@ -125,7 +125,7 @@ async fn a_past_or_garbled_day_is_refused_by_the_field() {
 #[actix_web::test]
 async fn the_last_admin_keeps_access_past_their_day() {
     let app = spawn_app().await;
-    app.setup_admin().await;
+    let browser = app.setup_admin().await;
     let org = app.org_id(ORG);
     let admin = app.user_id(ADMIN_EMAIL);
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
@@ -144,6 +144,24 @@ async fn the_last_admin_keeps_access_past_their_day() {
         app.membership_status(ORG, &bob).as_deref(),
         Some("inactive")
     );
+    // The kept admin's date goes with it: bound to a day already past, they could give
+    // nobody any access (an invitation, a token, a date), and nobody could lift it.
+    let row = memberships::find(&mut app.conn(), &org, &admin)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.membership.access_until, None);
+    assert_eq!(app.audit_count(ORG, "member.access_kept"), 1);
+    let invited = browser
+        .submit(
+            "/orgs/my-org/invitations/new",
+            "/orgs/my-org/invitations",
+            &[
+                ("emails", "next.admin@example.com"),
+                ("role_id", &app.role_id(ORG, "admin")),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
 }
 
 #[actix_web::test]

@@ -242,20 +242,24 @@ fn still_grantable(
     let Some(inviter_id) = &invitation.invited_by else {
         return Ok(false);
     };
+    let pool_ids: Vec<String> = rows::pool_grants(conn, &invitation.id)?
+        .into_iter()
+        .map(|(pool, _)| pool)
+        .collect();
     let Some((inviter_role, inviter_until)) =
         rows::active_member_role(conn, &invitation.org_id, inviter_id)?
     else {
-        return invited_by_platform_admin(conn, inviter_id);
+        // Sent from the platform's pages by a platform admin who is no member here: a
+        // role, nothing else.
+        let platform_shaped =
+            group_ids.is_empty() && pool_ids.is_empty() && invitation.access_until.is_none();
+        return Ok(platform_shaped && invited_by_platform_admin(conn, inviter_id)?);
     };
     if !crate::domain::policy::access_within(inviter_until, invitation.access_until) {
         return Ok(false);
     }
     let group_roles = memberships::group_roles(conn, &invitation.org_id, inviter_id)?;
     let inviter = Standing::of_member(&inviter_role, &group_roles);
-    let pool_ids: Vec<String> = rows::pool_grants(conn, &invitation.id)?
-        .into_iter()
-        .map(|(pool, _)| pool)
-        .collect();
     let places = (group_ids, pool_ids.as_slice());
     if !super::may_place(conn, &invitation.org_id, (inviter_id, &inviter), places)? {
         return Ok(false);
@@ -278,8 +282,9 @@ fn still_grantable(
     Ok(inviter.may_grant_all(granted))
 }
 
-/// The first admin of an organization a platform admin created, invited because the
-/// account already existed: that holds while the inviter still is an active platform admin.
+/// An invitation a platform admin sent from the platform's pages (an organization's first
+/// admin, or a membership added from an account's page) holds while its inviter is an
+/// active platform admin, who may give any account any role.
 fn invited_by_platform_admin(
     conn: &mut DbConnection,
     inviter_id: &str,

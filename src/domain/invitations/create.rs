@@ -577,9 +577,9 @@ fn create_one(
     Ok((id, token))
 }
 
-/// An account that already exists, offered the Admin role of an organization a platform
-/// admin just created for it.
-pub struct FirstAdmin<'a> {
+/// An account that already exists, offered a role by a platform admin: the first admin
+/// of an organization they created, or a membership they add from the account's page.
+pub struct PlatformInvitation<'a> {
     pub org: &'a Organization,
     pub role: &'a Role,
     pub email: &'a str,
@@ -592,11 +592,17 @@ pub struct FirstAdmin<'a> {
 /// Invites an existing account by a link mailed to its address, so that its mailbox, not
 /// whoever chose its password, decides whether it runs the organization. Answers the
 /// invitation's id; the caller records the event that creates the organization.
-pub fn invite_first_admin(
+pub fn invite_from_platform(
     conn: &mut DbConnection,
-    first: FirstAdmin,
+    first: PlatformInvitation,
 ) -> Result<String, InvitationError> {
     let now = db::now();
+    // An earlier one (lapsed, say) gives way: an address has one open invitation at most,
+    // and only the newest link works. The caller's event names the new one.
+    for earlier in rows::pending_for_emails(conn, &first.org.id, &[first.email])? {
+        rows::cancel(conn, &earlier.id)?;
+        crate::db::email_outbox::delete_unsent_for(conn, &earlier.id)?;
+    }
     let id = db::new_id();
     let token = tokens::generate();
     let expires_at = now + first.ttl;

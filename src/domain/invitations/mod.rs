@@ -29,8 +29,8 @@ pub use accept::{
     validate_account,
 };
 pub use create::{
-    FirstAdmin, InviteChoices, InviteForm, InviteReport, MAX_ADDRESSES, Submission, Tone,
-    form_choices, invite, invite_first_admin, submit,
+    InviteChoices, InviteForm, InviteReport, MAX_ADDRESSES, PlatformInvitation, Submission, Tone,
+    form_choices, invite, invite_from_platform, submit,
 };
 pub use list::{
     InvitedPage, list_page, may_renew_role, parse_filter, pending_badge, search_prefix,

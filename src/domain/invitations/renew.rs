@@ -16,20 +16,33 @@ use crate::domain::tokens;
 /// An invitation is sent at most this often.
 const RESEND_INTERVAL: Duration = Duration::seconds(60);
 
-const ABOVE_OWN_GRANTS: &str = "You cannot renew this invitation: its role, a group or a pool it grants ranks above your own role or holds a permission you do not hold.";
+const ABOVE_OWN_GRANTS: &str = "You cannot renew this invitation: its role, a group or a pool it grants ranks above your own role or holds a permission you do not hold, or its end of access is later than your own.";
 const ABOVE_OWN_CANCEL: &str = "You cannot cancel this invitation: its role, a group or a pool it grants ranks above your own role or holds a permission you do not hold.";
 
 /// Renewing an invitation re-issues everything it grants, so the person renewing must
-/// outrank all of it: its role, the roles of its groups and the roles of its pools.
+/// be able to send it: its role, the roles of its groups and the roles of its pools, and
+/// an end of access within their own.
 fn renewable_by(
     conn: &mut DbConnection,
     env: &Env,
     invitation: &Invitation,
     role: &Role,
 ) -> Result<bool, InvitationError> {
-    if !env.inviter.may_grant(Standing::of_role(role))
-        || !access_within(env.inviter.access_until, invitation.access_until)
-    {
+    Ok(
+        access_within(env.inviter.access_until, invitation.access_until)
+            && within_grants(conn, env, invitation, role)?,
+    )
+}
+
+/// Whether the actor may grant everything the invitation grants. Cancelling asks only
+/// this: it hands nothing out, so the actor's own end of access does not matter.
+fn within_grants(
+    conn: &mut DbConnection,
+    env: &Env,
+    invitation: &Invitation,
+    role: &Role,
+) -> Result<bool, InvitationError> {
+    if !env.inviter.may_grant(Standing::of_role(role)) {
         return Ok(false);
     }
     let group_ids = rows::group_ids(conn, &invitation.id)?;
@@ -194,7 +207,7 @@ pub fn cancellable(
     let invitation = open_invitation(conn, env, invitation_id)?;
     let role =
         roles::find(conn, &env.org.id, &invitation.role_id)?.ok_or(InvitationError::NotFound)?;
-    if !renewable_by(conn, env, &invitation, &role)? {
+    if !within_grants(conn, env, &invitation, &role)? {
         return Err(InvitationError::Forbidden(ABOVE_OWN_CANCEL));
     }
     Ok(invitation)

@@ -157,7 +157,7 @@ pub fn list(
     };
     let (mut total, mut out, mut offset) = (0i64, Vec::new(), 0i64);
     loop {
-        if offset >= call.scan_limit {
+        if offset > call.scan_limit {
             return Err(ScimError::TooMany(format!(
                 "This filter would have the server read more than {} groups. Filter by displayName (eq), or list without a filter, page by page.",
                 call.scan_limit

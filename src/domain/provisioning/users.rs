@@ -472,6 +472,10 @@ fn create_in_tx(
         }
     };
     memberships::insert(conn, org_id, &user, &role.id)?;
+    // A token hands out no access beyond its maker's own (`policy::access_within`).
+    if let Some(until) = actor.access_until {
+        memberships::set_access_until(conn, org_id, &user.id, Some(until))?;
+    }
     if !input.wants_active() {
         memberships::set_status(conn, org_id, &user.id, memberships::INACTIVE)?;
     }
