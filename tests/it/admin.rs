@@ -533,7 +533,7 @@ async fn an_organization_goes_to_whoever_reads_the_mail_not_whoever_chose_the_pa
         .await;
     assert_eq!(asked.status, 200);
     app.reset_requests_handled().await;
-    let reset = newest_link_mailed(&app, "ceo@bigco.test", "/reset/", "").await;
+    let reset = crate::browser::newest_link_mailed(&app, "ceo@bigco.test", "/reset/", "").await;
     let form = owner.get(&reset).await;
     let owners_password = "the owner's own long password";
     let done = owner
@@ -551,7 +551,8 @@ async fn an_organization_goes_to_whoever_reads_the_mail_not_whoever_chose_the_pa
         owner.login("ceo@bigco.test", owners_password).await.status,
         303
     );
-    let invite = newest_link_mailed(&app, "ceo@bigco.test", "/invite/", "Bigco").await;
+    let invite =
+        crate::browser::newest_link_mailed(&app, "ceo@bigco.test", "/invite/", "Bigco").await;
     assert_ne!(invite, link, "a new link, never shown to anyone");
     let page = owner.get(&invite).await;
     assert!(page.body.contains("Bigco"), "{}", page.body);
@@ -559,21 +560,4 @@ async fn an_organization_goes_to_whoever_reads_the_mail_not_whoever_chose_the_pa
     assert_eq!(joined.status, 303, "{}", joined.body);
     assert_eq!(app.member_role("bigco", &ceo).as_deref(), Some("admin"));
     assert_eq!(app.audit_count("bigco", "invitation.accepted"), 1);
-}
-
-/// The path of the newest link starting with `prefix` mailed to `to` in an email that
-/// mentions `mentioning`, waiting for the outbox to deliver it.
-async fn newest_link_mailed(app: &TestApp, to: &str, prefix: &str, mentioning: &str) -> String {
-    for _ in 0..100 {
-        let newest = crate::browser::all_mail_to(app, to)
-            .into_iter()
-            .rev()
-            .filter(|mail| mail.decoded().contains(mentioning))
-            .find_map(|mail| mail.link_path(prefix));
-        if let Some(link) = newest {
-            return link;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no {prefix} link mailed to {to}");
 }

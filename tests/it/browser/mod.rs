@@ -868,3 +868,20 @@ pub fn all_mail_to(app: &TestApp, address: &str) -> Vec<Received> {
     found.sort_by_key(|(t, _)| *t);
     found.into_iter().map(|(_, m)| m).collect()
 }
+
+/// The path of the newest link starting with `prefix` mailed to `to` in an email that
+/// mentions `mentioning`, waiting for the outbox to deliver it.
+pub async fn newest_link_mailed(app: &TestApp, to: &str, prefix: &str, mentioning: &str) -> String {
+    for _ in 0..100 {
+        let newest = all_mail_to(app, to)
+            .into_iter()
+            .rev()
+            .filter(|mail| mail.decoded().contains(mentioning))
+            .find_map(|mail| mail.link_path(prefix));
+        if let Some(link) = newest {
+            return link;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no {prefix} link mailed to {to}");
+}
