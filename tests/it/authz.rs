@@ -645,16 +645,20 @@ async fn custom_role_holder(
     (id, app.member_browser(email).await)
 }
 
+/// `by` sends the invite form with `fields`; answers the page it gets.
+async fn send_invite(by: &Browser, fields: &[(&str, &str)]) -> Page {
+    by.submit(
+        &format!("/orgs/{ORG}/invitations/new"),
+        &format!("/orgs/{ORG}/invitations"),
+        fields,
+    )
+    .await
+}
+
 /// `by` sends the invite form with `fields`: refused with 422 and `reason` on the page,
 /// and nobody is invited.
 async fn inviting_is_refused(app: &TestApp, by: &Browser, fields: &[(&str, &str)], reason: &str) {
-    let invited = by
-        .submit(
-            &format!("/orgs/{ORG}/invitations/new"),
-            &format!("/orgs/{ORG}/invitations"),
-            fields,
-        )
-        .await;
+    let invited = send_invite(by, fields).await;
     assert_eq!(invited.status, 422, "{}", invited.body);
     assert!(invited.body.contains(reason), "{}", invited.body);
     assert_eq!(app.count("invitations"), 0);
@@ -1129,17 +1133,15 @@ async fn a_member_hands_out_no_access_beyond_their_own() {
         let colleague = post(&mallory, edit(&bob, "Bob", "B", "member", later.clone())).await;
         assert_eq!(colleague.status, 422, "{later:?}: {}", colleague.body);
         assert_eq!(until(&bob), bobs);
-        let invited = mallory
-            .submit(
-                &format!("/orgs/{ORG}/invitations/new"),
-                &format!("/orgs/{ORG}/invitations"),
-                &[
-                    ("emails", "mallory.too@example.com"),
-                    ("role_id", &app.role_id(ORG, "admin")),
-                    ("access_until", &later),
-                ],
-            )
-            .await;
+        let invited = send_invite(
+            &mallory,
+            &[
+                ("emails", "mallory.too@example.com"),
+                ("role_id", &app.role_id(ORG, "admin")),
+                ("access_until", &later),
+            ],
+        )
+        .await;
         assert_eq!(invited.status, 422, "{later:?}: {}", invited.body);
         assert!(invited.body.contains(beyond), "{}", invited.body);
         assert_eq!(app.count("invitations"), 0);
@@ -1157,17 +1159,15 @@ async fn a_member_hands_out_no_access_beyond_their_own() {
     assert!(until(&me) < granted);
     let colleague = post(&mallory, edit(&bob, "Bob", "B", "member", day(1))).await;
     assert_eq!(colleague.status, 303, "{}", colleague.body);
-    let invited = mallory
-        .submit(
-            &format!("/orgs/{ORG}/invitations/new"),
-            &format!("/orgs/{ORG}/invitations"),
-            &[
-                ("emails", "temp@example.com"),
-                ("role_id", &app.role_id(ORG, "member")),
-                ("access_until", &day(1)),
-            ],
-        )
-        .await;
+    let invited = send_invite(
+        &mallory,
+        &[
+            ("emails", "temp@example.com"),
+            ("role_id", &app.role_id(ORG, "member")),
+            ("access_until", &day(1)),
+        ],
+    )
+    .await;
     assert_eq!(invited.status, 303, "{}", invited.body);
     let (token, secret) =
         crate::api_tokens::create(&mallory, ORG, "Short", &["scim"], &admin_role, "1").await;
@@ -1253,16 +1253,14 @@ async fn a_role_lent_by_a_group_cannot_be_made_ones_own() {
 async fn a_pool_manager_cannot_take_over_an_invitation_they_could_not_send() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    let sent = admin
-        .submit(
-            &format!("/orgs/{ORG}/invitations/new"),
-            &format!("/orgs/{ORG}/invitations"),
-            &[
-                ("emails", "victim@example.com"),
-                ("role_id", &app.role_id(ORG, "member")),
-            ],
-        )
-        .await;
+    let sent = send_invite(
+        &admin,
+        &[
+            ("emails", "victim@example.com"),
+            ("role_id", &app.role_id(ORG, "member")),
+        ],
+    )
+    .await;
     let link = admin.follow_results(sent).await.invite_link();
     let prod = pool(&admin, "Prod").await;
     let me = app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "member", true);
@@ -1270,17 +1268,15 @@ async fn a_pool_manager_cannot_take_over_an_invitation_they_could_not_send() {
     let mallory = app.member_browser("mallory@example.com").await;
     a_minute_passes(&app, "victim@example.com");
 
-    let tried = mallory
-        .submit(
-            &format!("/orgs/{ORG}/invitations/new"),
-            &format!("/orgs/{ORG}/invitations"),
-            &[
-                ("emails", "victim@example.com"),
-                ("role_id", &app.role_id(ORG, "member")),
-                ("pool_ids", &prod),
-            ],
-        )
-        .await;
+    let tried = send_invite(
+        &mallory,
+        &[
+            ("emails", "victim@example.com"),
+            ("role_id", &app.role_id(ORG, "member")),
+            ("pool_ids", &prod),
+        ],
+    )
+    .await;
     let results = mallory.follow_results(tried).await;
     assert!(
         results.body.contains("data-result=\"not_resent\""),
