@@ -55,16 +55,8 @@ pub fn member_by_email(
     org_id: &str,
     email: &str,
 ) -> QueryResult<Option<MemberRow>> {
-    let found = memberships::table
-        .inner_join(users::table)
-        .inner_join(roles::table)
-        .filter(memberships::org_id.eq(org_id))
+    let found = member_query!(org_id)
         .filter(users::email.eq(email))
-        .select((
-            Membership::as_select(),
-            User::as_select(),
-            Role::as_select(),
-        ))
         .load(conn)?;
     Ok(rows(found).pop())
 }
@@ -78,11 +70,7 @@ pub fn members(
     offset: i64,
     limit: i64,
 ) -> QueryResult<Vec<MemberRow>> {
-    let mut query = memberships::table
-        .inner_join(users::table)
-        .inner_join(roles::table)
-        .filter(memberships::org_id.eq(org_id))
-        .into_boxed();
+    let mut query = member_query!(org_id).into_boxed();
     if let Some(status) = status {
         query = query.filter(memberships::status.eq(status.to_string()));
     }
@@ -90,11 +78,6 @@ pub fn members(
         .order((memberships::created_at.asc(), memberships::user_id.asc()))
         .offset(offset)
         .limit(limit)
-        .select((
-            Membership::as_select(),
-            User::as_select(),
-            Role::as_select(),
-        ))
         .load(conn)?;
     Ok(rows(found))
 }
@@ -190,6 +173,28 @@ pub fn set_fields(
     .execute(conn)
 }
 
+/// The member whose SCIM userName is stored as `$name`.
+macro_rules! by_stored_user_name {
+    ($org_id:expr, $name:expr) => {
+        member_query!($org_id).filter(memberships::user_name.eq($name))
+    };
+}
+
+/// The member without a stored userName whose address is `$email`.
+macro_rules! by_email_as_user_name {
+    ($org_id:expr, $email:expr) => {
+        member_query!($org_id)
+            .filter(memberships::email.eq($email))
+            .filter(memberships::user_name.is_null())
+    };
+}
+
+macro_rules! by_external_id {
+    ($org_id:expr, $external_id:expr) => {
+        member_query!($org_id).filter(memberships::external_id.eq($external_id))
+    };
+}
+
 /// The member whose SCIM userName is `user_name`: a stored one, or else the email. Two
 /// lookups, each a range of an index on the organization (`(org_id, user_name)`, then
 /// `(org_id, email, ...)`): written as one `OR` across the join, it read the whole
@@ -199,35 +204,13 @@ pub fn member_by_user_name(
     org_id: &str,
     user_name: &str,
 ) -> QueryResult<Option<MemberRow>> {
-    let stored = member_query!(org_id)
-        .filter(memberships::user_name.eq(user_name))
-        .load(conn)?;
+    let stored = by_stored_user_name!(org_id, user_name).load(conn)?;
     if let Some(row) = rows(stored).pop() {
         return Ok(Some(row));
     }
-    let by_email = member_query!(org_id)
-        .filter(memberships::email.eq(user_name.trim().to_lowercase()))
-        .filter(memberships::user_name.is_null())
-        .load(conn)?;
+    let email = user_name.trim().to_lowercase();
+    let by_email = by_email_as_user_name!(org_id, email).load(conn)?;
     Ok(rows(by_email).pop())
-}
-
-/// The plans of the lookups by userName (stored, then by email) and by externalId: tests
-/// check each reads a range of an index on the organization, not the organization.
-pub fn explain_member_lookups(
-    conn: &mut DbConnection,
-    org_id: &str,
-) -> QueryResult<Vec<Vec<String>>> {
-    let by_user_name = member_query!(org_id).filter(memberships::user_name.eq("ada"));
-    let by_email = member_query!(org_id)
-        .filter(memberships::email.eq("ada@example.com"))
-        .filter(memberships::user_name.is_null());
-    let by_external_id = member_query!(org_id).filter(memberships::external_id.eq("00u1"));
-    Ok(vec![
-        super::explain(conn, by_user_name)?,
-        super::explain(conn, by_email)?,
-        super::explain(conn, by_external_id)?,
-    ])
 }
 
 /// The members whose SCIM externalId is `external_id` (Entra's lookup).
@@ -236,10 +219,21 @@ pub fn members_by_external_id(
     org_id: &str,
     external_id: &str,
 ) -> QueryResult<Vec<MemberRow>> {
-    let found = member_query!(org_id)
-        .filter(memberships::external_id.eq(external_id))
-        .load(conn)?;
+    let found = by_external_id!(org_id, external_id).load(conn)?;
     Ok(rows(found))
+}
+
+/// The plans of the three lookups above, the same statements: tests check each reads a
+/// range of an index on the organization, not the organization.
+pub fn explain_member_lookups(
+    conn: &mut DbConnection,
+    org_id: &str,
+) -> QueryResult<Vec<Vec<String>>> {
+    Ok(vec![
+        super::explain(conn, by_stored_user_name!(org_id, "ada"))?,
+        super::explain(conn, by_email_as_user_name!(org_id, "ada@example.com"))?,
+        super::explain(conn, by_external_id!(org_id, "00u1"))?,
+    ])
 }
 
 /// Changes the account's email (its sign-in name), in every copy the lists sort by.

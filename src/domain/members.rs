@@ -79,10 +79,7 @@ pub(crate) fn check_target_rank(
 
 /// Why a date was refused: it ends after the actor's own access.
 pub(crate) fn beyond_own_access(actor: &Actor) -> String {
-    let day = actor
-        .access_until
-        .map(|u| super::access_until::last_day(u).to_string())
-        .unwrap_or_default();
+    let day = super::access_until::field_value(actor.access_until);
     format!(
         "Your own access ends after {day}: you can give access until that day at most, yours included. Another member who manages members can give more."
     )

@@ -168,9 +168,10 @@ impl OrgCtx {
     /// The member's own last day of access here (`YYYY-MM-DD`), if it ends: forms that
     /// give access offer no later day.
     pub fn last_day_of_access(&self) -> Option<String> {
-        self.membership
-            .access_until
-            .map(|u| crate::domain::access_until::last_day(u).to_string())
+        Some(crate::domain::access_until::field_value(
+            self.membership.access_until,
+        ))
+        .filter(|day| !day.is_empty())
     }
 
     /// What the member holds here, as the policy weighs it.

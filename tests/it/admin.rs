@@ -444,36 +444,8 @@ async fn the_account_search_reads_a_range_of_the_email_index() {
 async fn an_organization_goes_to_whoever_reads_the_mail_not_whoever_chose_the_password() {
     let app = spawn_app().await;
     let platform = app.setup_admin().await;
-    app.create_org("other-org", "Other Org");
-    app.add_member(
-        "other-org",
-        "mallory@example.com",
-        "Mal",
-        "Lory",
-        "admin",
-        true,
-    );
-    let mallory = app.member_browser("mallory@example.com").await;
-    let sent = mallory
-        .submit(
-            "/orgs/other-org/invitations/new",
-            "/orgs/other-org/invitations",
-            &[
-                ("emails", "ceo@bigco.test"),
-                ("role_id", &app.role_id("other-org", "member")),
-            ],
-        )
-        .await;
-    let link = mallory.follow_results(sent).await.invite_link();
-    let claimed = app.client();
-    let form = claimed.get(&link).await;
-    let accepted = claimed
-        .post(
-            &link,
-            &account_form(form.csrf(), "Not", "Theceo", "mallory chose this"),
-        )
-        .await;
-    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    let link =
+        claim_address_through_an_invitation(&app, "ceo@bigco.test", "mallory chose this").await;
     let ceo = app.user_id("ceo@bigco.test");
 
     let created = platform

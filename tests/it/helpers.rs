@@ -704,3 +704,42 @@ pub fn registered_routes() -> Vec<Route> {
     );
     found
 }
+
+/// The attack both the platform and SCIM must withstand: Mallory, an Admin of her own
+/// organization `other-org`, invites `address`, opens the accept link the results page
+/// shows her, and chooses the new account's password (`password`, as "Not Theceo").
+/// Answers the accept link she used.
+pub async fn claim_address_through_an_invitation(
+    app: &TestApp,
+    address: &str,
+    password: &str,
+) -> String {
+    app.create_org("other-org", "Other Org");
+    app.add_member(
+        "other-org",
+        "mallory@example.com",
+        "Mal",
+        "Lory",
+        "admin",
+        true,
+    );
+    let mallory = app.member_browser("mallory@example.com").await;
+    let sent = mallory
+        .submit(
+            "/orgs/other-org/invitations/new",
+            "/orgs/other-org/invitations",
+            &[
+                ("emails", address),
+                ("role_id", &app.role_id("other-org", "member")),
+            ],
+        )
+        .await;
+    let link = mallory.follow_results(sent).await.invite_link();
+    let claimed = app.client();
+    let form = claimed.get(&link).await;
+    let accepted = claimed
+        .post(&link, &account_form(form.csrf(), "Not", "Theceo", password))
+        .await;
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    link
+}

@@ -385,11 +385,7 @@ fn check_grants(
 
 /// Why an end of access was refused: it ends after the inviter's own.
 fn beyond_inviters_access(env: &Env) -> String {
-    let day = env
-        .inviter
-        .access_until
-        .map(|u| access_until::last_day(u).to_string())
-        .unwrap_or_default();
+    let day = access_until::field_value(env.inviter.access_until);
     format!(
         "Your own access ends after {day}: people you invite can have access until that day at most."
     )

@@ -162,37 +162,7 @@ async fn a_token_of_one_organization_never_reads_or_changes_another() {
 #[actix_web::test]
 async fn an_idp_never_attaches_an_account_whose_password_someone_else_chose() {
     let (app, _admin, scim) = scim_app(&["scim"], "member").await;
-    app.create_org("other-org", "Other Org");
-    app.add_member(
-        "other-org",
-        "mallory@example.com",
-        "Mal",
-        "Lory",
-        "admin",
-        true,
-    );
-    let mallory = app.member_browser("mallory@example.com").await;
-    let sent = mallory
-        .submit(
-            "/orgs/other-org/invitations/new",
-            "/orgs/other-org/invitations",
-            &[
-                ("emails", "ceo@bigco.example"),
-                ("role_id", &app.role_id("other-org", "member")),
-            ],
-        )
-        .await;
-    let results = mallory.follow_results(sent).await;
-    let link = &results.invite_link();
-    let stranger = app.client();
-    let form = stranger.get(link).await;
-    let accepted = stranger
-        .post(
-            link,
-            &account_form(form.csrf(), "Not", "Theceo", MEMBER_PASSWORD),
-        )
-        .await;
-    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    claim_address_through_an_invitation(&app, "ceo@bigco.example", MEMBER_PASSWORD).await;
     let account = app.user_id("ceo@bigco.example");
 
     let provisioned = scim
