@@ -380,3 +380,32 @@ async fn journey_14_resend_and_cancel_from_the_invited_tab() {
     })
     .await;
 }
+
+/// A Manager on the Invited tab, without JavaScript: an invitation to Admin shows why it
+/// offers no Resend or Cancel, while a Member's invitation offers both.
+#[actix_web::test]
+async fn a_manager_sees_why_an_admins_invitation_offers_no_resend() {
+    let app = spawn_app().await;
+    journey("invited_tab_beyond_role", |j| async move {
+        let admin = create_first_admin(&j, &app, Js::Off).await?;
+        invite(&admin, "boss@example.com", "Admin", None, None).await?;
+        admin.expect_text("1 person invited").await?;
+        invite(&admin, "pat@example.com", "Member", None, None).await?;
+        admin.expect_text("1 person invited").await?;
+        app.add_member("acme", "manny@example.com", "Manny", "M", "manager", true);
+
+        let manager = j.browser_with(&app, Js::Off).await?;
+        manager.open("/login").await?;
+        manager
+            .sign_in("manny@example.com", MEMBER_PASSWORD)
+            .await?;
+        manager.follow_within("Organization", "Invited").await?;
+        let boss = manager.row_text("boss@example.com").await?;
+        ensure!(boss.contains("Its role is beyond yours"), "{boss}");
+        ensure!(!boss.contains("Resend"), "{boss}");
+        let pat = manager.row_text("pat@example.com").await?;
+        ensure!(pat.contains("Resend") && pat.contains("Cancel"), "{pat}");
+        Ok(())
+    })
+    .await;
+}
