@@ -325,6 +325,19 @@ pub fn group_members(
         .load(conn)
 }
 
+/// The user ids of the group's members, from its primary key alone.
+pub fn group_member_ids(
+    conn: &mut DbConnection,
+    org_id: &str,
+    group_id: &str,
+) -> QueryResult<Vec<String>> {
+    group_members::table
+        .filter(group_members::group_id.eq(group_id))
+        .filter(group_members::org_id.eq(org_id))
+        .select(group_members::user_id)
+        .load(conn)
+}
+
 /// How many members the organization has, of one status or all.
 pub fn count_members(
     conn: &mut DbConnection,

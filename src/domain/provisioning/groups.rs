@@ -3,6 +3,8 @@
 //! the same audit events as on the group's page. A group made over SCIM grants no role
 //! and has no owner; one that grants a role above the token's is out of its reach.
 
+use std::collections::HashSet;
+
 use serde_json::{Value, json};
 
 use super::{Call, ScimError, check_version, get_ci, in_org, version_of};
@@ -18,7 +20,8 @@ use crate::domain::timefmt;
 
 pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const MAX_NAME_CHARS: usize = 100;
-/// One request changes at most this many memberships: one transaction must stay short.
+/// One request adds and removes at most this many members, whatever the group's size:
+/// one transaction must stay short.
 pub const MAX_MEMBERS: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +63,7 @@ pub fn read_input(body: &Value) -> Result<GroupInput, ScimError> {
     let members = match get_ci(body, "members") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(list)) => {
+            let mut seen = HashSet::with_capacity(list.len());
             let mut ids = Vec::with_capacity(list.len());
             for m in list {
                 let id = get_ci(m, "value")
@@ -68,14 +72,9 @@ pub fn read_input(body: &Value) -> Result<GroupInput, ScimError> {
                     .ok_or_else(|| {
                         ScimError::InvalidValue("Each member needs a value (a User id).".into())
                     })?;
-                if !ids.iter().any(|i| i == id) {
+                if seen.insert(id) {
                     ids.push(id.to_string());
                 }
-            }
-            if ids.len() > MAX_MEMBERS {
-                return Err(ScimError::InvalidValue(format!(
-                    "At most {MAX_MEMBERS} members per request."
-                )));
             }
             ids
         }
@@ -348,11 +347,27 @@ fn set_members(
     wanted: &[String],
 ) -> Result<(), ScimError> {
     let org_id = &call.token.org_id;
-    let current: Vec<String> = scim::group_members(conn, org_id, &group.id)?
-        .into_iter()
-        .map(|(id, _)| id)
+    let mut current = scim::group_member_ids(conn, org_id, &group.id)?;
+    current.sort_unstable();
+    let wanted_set: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    let current_set: HashSet<&str> = current.iter().map(String::as_str).collect();
+    let leaving: Vec<&str> = current
+        .iter()
+        .map(String::as_str)
+        .filter(|id| !wanted_set.contains(id))
         .collect();
-    for id in current.iter().filter(|id| !wanted.contains(id)) {
+    let joining: Vec<&str> = wanted
+        .iter()
+        .map(String::as_str)
+        .filter(|id| !current_set.contains(id))
+        .collect();
+    if leaving.len() + joining.len() > MAX_MEMBERS {
+        return Err(ScimError::InvalidValue(format!(
+            "One request adds and removes at most {MAX_MEMBERS} members; this one would change {}. Send the rest in further requests.",
+            leaving.len() + joining.len()
+        )));
+    }
+    for id in leaving {
         let target = members::load_target(conn, actor, id)?;
         groups::remove_member(conn, org_id, &group.id, id)?;
         audit::record(
@@ -366,7 +381,7 @@ fn set_members(
             ),
         )?;
     }
-    for id in wanted.iter().filter(|id| !current.contains(id)) {
+    for id in joining {
         let target = memberships::find(conn, org_id, id)?.ok_or_else(|| {
             ScimError::InvalidValue(format!("{id:?} is not a member of this organization."))
         })?;

@@ -151,3 +151,93 @@ async fn a_member_of_another_organization_cannot_be_put_in_a_group() {
     assert_eq!(refused.scim_type(), Some("invalidValue"));
     assert_eq!(app.count("groups"), 0, "nothing made");
 }
+
+/// Okta and Entra push a large group's members a batch at a time; the cap on one
+/// request's changes must not become a cap on the group.
+#[actix_web::test]
+async fn a_group_grows_past_a_thousand_members_a_thousand_at_a_time() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let out = app.run_cli(&["seed-demo", "--org", "my-org", "--members", "2100"]);
+    assert!(out.status.success(), "{out:?}");
+    let ids = member_user_ids(&app, 2002);
+    let as_members =
+        |ids: &[String]| -> Vec<Value> { ids.iter().map(|id| json!({"value": id})).collect() };
+
+    let made = scim
+        .post(
+            "/Groups",
+            &json!({"displayName": "Everyone", "members": as_members(&ids[..1000])}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let path = format!("/Groups/{}", made.id());
+    let grown = scim
+        .patch(
+            &path,
+            &patch_body(
+                json!([{"op": "add", "path": "members", "value": as_members(&ids[1000..2000])}]),
+            ),
+        )
+        .await;
+    assert_eq!(grown.status, 200, "{}", grown.body);
+    assert_eq!(member_ids(&grown).len(), 2000);
+
+    let one_left = scim
+        .patch(
+            &path,
+            &patch_body(
+                json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])}]),
+            ),
+        )
+        .await;
+    assert_eq!(one_left.status, 200, "{}", one_left.body);
+    assert_eq!(member_ids(&one_left).len(), 1999);
+
+    let mut everyone_but_one = ids[1..2000].to_vec();
+    everyone_but_one.push(ids[2000].clone());
+    let replaced = scim
+        .put(
+            &path,
+            &json!({"displayName": "Everyone", "members": as_members(&everyone_but_one)}),
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    let mut want = everyone_but_one.clone();
+    want.sort();
+    assert_eq!(member_ids(&replaced), want);
+
+    // Emptying the group changes 2,000 memberships in one request: refused, nothing done.
+    let emptied = scim
+        .patch(
+            &path,
+            &patch_body(json!([{"op": "remove", "path": "members"}])),
+        )
+        .await;
+    assert_eq!(emptied.status, 400, "{}", emptied.body);
+    assert_eq!(emptied.scim_type(), Some("invalidValue"));
+    assert!(
+        emptied.detail().contains("at most 1000"),
+        "{}",
+        emptied.detail()
+    );
+    assert_eq!(app.count("group_members"), 2000);
+}
+
+fn member_user_ids(app: &TestApp, n: i64) -> Vec<String> {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        user_id: String,
+    }
+    let mut conn = app.conn();
+    let conn: &mut portcullis::db::DbConnection = &mut conn;
+    diesel::sql_query(format!(
+        "SELECT user_id FROM memberships ORDER BY user_id LIMIT {n}"
+    ))
+    .load::<Row>(conn)
+    .unwrap()
+    .into_iter()
+    .map(|r| r.user_id)
+    .collect()
+}
