@@ -14,11 +14,14 @@ pub mod keys {
     pub const FLASH: &str = "flash";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "ua";
+    /// The password the session was signed in with, as `password::credential_stamp`.
+    pub const CREDENTIAL: &str = "cred";
     /// Half signed in: the account whose password was right and whose code is awaited,
     /// until when (Unix seconds), and where to go afterwards.
     pub const PENDING_2FA_USER: &str = "2fa_uid";
     pub const PENDING_2FA_UNTIL: &str = "2fa_until";
     pub const PENDING_2FA_NEXT: &str = "2fa_next";
+    pub const PENDING_2FA_CREDENTIAL: &str = "2fa_cred";
     /// The secret of a two-factor enrolment in progress, until a code confirms it.
     pub const ENROL_SECRET: &str = "2fa_enrol";
     /// The results of the inviter's last invite or resend, with their one-time links,

@@ -66,6 +66,13 @@ pub fn hash_with(password: &str, memory: &mut Memory) -> anyhow::Result<String> 
     Ok(phc.to_string())
 }
 
+/// What a session keeps of the password its sign-in checked. A session whose account's
+/// password has changed since is signed out on its next request, even one that a sign-in
+/// racing the change stored after the change had ended every session.
+pub fn credential_stamp(password_hash: Option<&str>) -> String {
+    crate::domain::tokens::hash(password_hash.unwrap_or_default())[..16].to_string()
+}
+
 /// Verifies against the stored hash, or against a dummy one for unknown accounts so that
 /// the answer takes as long whether or not the email exists.
 pub fn verify_blocking(password: &str, stored: Option<&str>) -> bool {
@@ -78,7 +85,9 @@ pub fn verify_with(password: &str, stored: Option<&str>, memory: &mut Memory) ->
         Some(h) => (h, true),
         None => (dummy.as_str(), false),
     };
-    real && matches(password, hash, memory).unwrap_or(false)
+    // Hashed before `real` is asked: an unknown account pays the same hash as a known one.
+    let matched = matches(password, hash, memory).unwrap_or(false);
+    real && matched
 }
 
 fn matches(password: &str, hash: &str, memory: &mut Memory) -> Option<bool> {
@@ -233,6 +242,19 @@ mod tests {
         );
         assert!(verify_blocking("correct horse battery", Some(&hash)));
         assert!(!verify_blocking("wrong horse battery", Some(&hash)));
+    }
+
+    /// Time is not asserted; the work is: the hash fills the memory it is given.
+    #[test]
+    fn an_unknown_account_pays_a_whole_hash() {
+        let mut memory = Memory::new();
+        assert!(!verify_with("any password", None, &mut memory));
+        let worked = memory
+            .0
+            .iter()
+            .filter(|block| block.as_ref().iter().any(|word| *word != 0))
+            .count();
+        assert_eq!(worked, params().block_count());
     }
 
     #[test]

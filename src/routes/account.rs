@@ -8,6 +8,7 @@ use askama::Template;
 use crate::audit::Origin;
 use crate::auth::throttle::{self, Attempt, Decision, Reservation};
 use crate::db;
+use crate::db::users::User;
 use crate::domain::FieldErrors;
 use crate::domain::account::{self, PasswordForm, SessionView};
 use crate::domain::sessions::{self as own_sessions, Owner};
@@ -81,7 +82,7 @@ pub async fn change_password(
     if let Err(errors) = account::validate(&form) {
         return page(&state, &session, &current, errors).await;
     }
-    let device = device::read(&req, &device_key).filter(|d| d.user_id == current.user.id);
+    let device = device::read(&req, &device_key).filter(|d| d.is_for(&current.user));
     let reservation = reserve_attempt(&state, &current, &origin, device).await?;
     let stored = current.user.password_hash.clone();
     if !state.hasher.verify(form.current_password, stored).await? {
@@ -90,7 +91,36 @@ pub async fn change_password(
         errors.add("current_password", "That is not your current password.");
         return page(&state, &session, &current, errors).await;
     }
-    let hash = state.hasher.hash(form.password).await?;
+    let changed = store_new_password(&state, &current, form.password, reservation, origin).await?;
+    sign_in(&session, &req, &changed, &state.settings)?;
+    flash(
+        &session,
+        "success",
+        "Password changed. Every other browser signed in to your account has been signed out.",
+    );
+    // This browser's device cookie named the old password: it gets one for the new one.
+    let mut response = see_other("/account");
+    device::remember(
+        &mut response,
+        &device_key,
+        &changed,
+        state.settings.secure_cookies(),
+    )?;
+    Ok(response)
+}
+
+/// Hashes and stores the new password, which ends every session of the account. Answers
+/// the account as it is now, to sign this browser in again with.
+async fn store_new_password(
+    state: &AppState,
+    current: &CurrentUser,
+    password: String,
+    reservation: Reservation,
+    origin: Origin,
+) -> AppResult<User> {
+    let hash = state.hasher.hash(password).await?;
+    let mut changed = current.user.clone();
+    changed.password_hash = Some(hash.clone());
     let user = current.user.clone();
     state
         .db(move |conn| {
@@ -98,13 +128,7 @@ pub async fn change_password(
             Ok(throttle::succeeded(conn, &reservation)?)
         })
         .await?;
-    sign_in(&session, &req, &current.user, &state.settings)?;
-    flash(
-        &session,
-        "success",
-        "Password changed. Every other browser signed in to your account has been signed out.",
-    );
-    Ok(see_other("/account"))
+    Ok(changed)
 }
 
 /// Counts the check of the current password before the hash, atomically, exactly like a

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::audit::{self, Event, Origin};
 use crate::auth::keys;
-use crate::auth::password::Admission;
+use crate::auth::password::{Admission, credential_stamp};
 use crate::auth::throttle::{self, Attempt, Decision, Limits, Reservation};
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection};
@@ -168,10 +168,10 @@ fn count_attempt(
 ) -> AppResult<(Decision, Option<User>)> {
     db::write_tx(conn, |conn| {
         let user = users::find_by_email(conn, email)?;
-        // A device cookie counts only for the account it was issued to.
+        // A device cookie counts only for the account, and the password, it was issued to.
         let nonce = device
             .as_ref()
-            .filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id))
+            .filter(|d| user.as_ref().is_some_and(|u| d.is_for(u)))
             .map(|d| d.nonce.as_str());
         let ip = origin.ip.clone().unwrap_or_default();
         let attempt = Attempt {
@@ -245,10 +245,12 @@ pub(super) fn finish_sign_in(
 ) -> AppResult<HttpResponse> {
     sign_in(session, req, user, &state.settings)?;
     let mut response = see_other(safe_next(next, DEFAULT_LANDING));
-    let secure = state.settings.secure_cookies();
-    response
-        .add_cookie(&device::issue(device_key, &user.id, secure))
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("device cookie: {e}")))?;
+    device::remember(
+        &mut response,
+        device_key,
+        user,
+        state.settings.secure_cookies(),
+    )?;
     Ok(response)
 }
 
@@ -281,6 +283,11 @@ async fn begin_second_step(
         session.renew();
         let until = chrono::Utc::now().timestamp() + SECOND_STEP_SECS;
         insert(session, keys::PENDING_2FA_USER, &user.id)?;
+        insert(
+            session,
+            keys::PENDING_2FA_CREDENTIAL,
+            credential_stamp(user.password_hash.as_deref()),
+        )?;
         insert(session, keys::PENDING_2FA_UNTIL, until)?;
         insert(
             session,
@@ -291,14 +298,31 @@ async fn begin_second_step(
     Ok(enrolled)
 }
 
-/// The account awaiting its code, unless the half-signed-in state has expired.
-pub(super) fn pending_user(session: &Session) -> Option<String> {
+/// The account awaiting its code, and the password its first step checked, unless the
+/// half-signed-in state has expired.
+pub(super) fn pending_user(session: &Session) -> Option<PendingSignIn> {
     let until = session.get::<i64>(keys::PENDING_2FA_UNTIL).ok().flatten()?;
     if chrono::Utc::now().timestamp() >= until {
         clear_pending(session);
         return None;
     }
-    session.get::<String>(keys::PENDING_2FA_USER).ok().flatten()
+    Some(PendingSignIn {
+        user_id: session
+            .get::<String>(keys::PENDING_2FA_USER)
+            .ok()
+            .flatten()?,
+        credential: session
+            .get::<String>(keys::PENDING_2FA_CREDENTIAL)
+            .ok()
+            .flatten()?,
+    })
+}
+
+/// A half-signed-in session: its code step goes on only while the account's password is
+/// still the one its first step checked.
+pub(super) struct PendingSignIn {
+    pub user_id: String,
+    pub credential: String,
 }
 
 /// Where the half-signed-in session was going; the half-signed-in state ends.
@@ -316,6 +340,7 @@ pub(super) fn clear_pending(session: &Session) {
     session.remove(keys::PENDING_2FA_USER);
     session.remove(keys::PENDING_2FA_UNTIL);
     session.remove(keys::PENDING_2FA_NEXT);
+    session.remove(keys::PENDING_2FA_CREDENTIAL);
 }
 
 pub(super) fn insert<T: serde::Serialize>(session: &Session, key: &str, value: T) -> AppResult<()> {

@@ -9,10 +9,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::auth::{
-    DEFAULT_LANDING, browser, clear_pending, finish_sign_in, insert, pending_user,
+    DEFAULT_LANDING, PendingSignIn, browser, clear_pending, finish_sign_in, insert, pending_user,
     take_pending_next,
 };
 use crate::audit::Origin;
+use crate::auth::password::credential_stamp;
 use crate::auth::throttle::{self, Decision, Limits, Reservation};
 use crate::auth::{keys, totp};
 use crate::db::users::{self, User};
@@ -88,7 +89,7 @@ fn second_step_page(
 }
 
 /// The account awaiting its code, or where to send a browser that has none to give.
-fn awaiting_code(session: &Session, current: &MaybeUser) -> Result<String, &'static str> {
+fn awaiting_code(session: &Session, current: &MaybeUser) -> Result<PendingSignIn, &'static str> {
     if current.0.is_some() {
         return Err(DEFAULT_LANDING);
     }
@@ -111,8 +112,8 @@ pub async fn login_2fa(
     current: MaybeUser,
     form: Form<CodeForm>,
 ) -> AppResult<HttpResponse> {
-    let user_id = match awaiting_code(&session, &current) {
-        Ok(user_id) => user_id,
+    let pending = match awaiting_code(&session, &current) {
+        Ok(pending) => pending,
         Err(elsewhere) => return Ok(see_other(elsewhere)),
     };
     if rules::read_answer(&form.code) == Answer::Blank {
@@ -123,7 +124,7 @@ pub async fn login_2fa(
     let browser = browser(&req, &state, &origin, device.as_ref());
     let (limits, code) = (state.throttle, form.into_inner().code);
     let step = state
-        .db(move |conn| second_step(conn, &limits, &user_id, &code, &browser, &origin))
+        .db(move |conn| second_step(conn, &limits, &pending, &code, &browser, &origin))
         .await?;
     let (user, outcome) = match step {
         SecondStep::Expired => {
@@ -162,7 +163,8 @@ fn code_accepted_sign_in(
 
 /// What the code step came to.
 enum SecondStep {
-    /// The account is gone or disabled since its password was checked.
+    /// The account is gone or disabled, or its password changed, since its password was
+    /// checked.
     Expired,
     Throttled,
     Checked(Box<User>, Outcome),
@@ -173,13 +175,15 @@ enum SecondStep {
 fn second_step(
     conn: &mut DbConnection,
     limits: &Limits,
-    user_id: &str,
+    pending: &PendingSignIn,
     code: &str,
     browser: &Browser,
     origin: &Origin,
 ) -> AppResult<SecondStep> {
     db::write_tx(conn, |conn| {
-        let Some(user) = users::find(conn, user_id)?.filter(|u| u.is_active()) else {
+        let Some(user) = users::find(conn, &pending.user_id)?.filter(|u| {
+            u.is_active() && credential_stamp(u.password_hash.as_deref()) == pending.credential
+        }) else {
             return Ok(SecondStep::Expired);
         };
         let Some(reservation) = reserve_code_attempt(conn, limits, &user, origin)? else {

@@ -34,7 +34,20 @@ impl DeviceKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
     pub user_id: String,
+    /// The password of the sign-in that issued it (`password::credential_stamp`): a
+    /// cookie from before a change of password spares nobody's lockout, so cookies
+    /// gathered while a stolen password worked are worthless once it is changed.
+    pub credential: String,
     pub nonce: String,
+}
+
+impl Device {
+    /// Whether the cookie speaks for `user` as the account is now.
+    pub fn is_for(&self, user: &crate::db::users::User) -> bool {
+        self.user_id == user.id
+            && crate::auth::password::credential_stamp(user.password_hash.as_deref())
+                == self.credential
+    }
 }
 
 /// The request's device cookie, when it carries a valid signature.
@@ -43,19 +56,42 @@ pub fn read(req: &HttpRequest, key: &DeviceKey) -> Option<Device> {
     let mut jar = CookieJar::new();
     jar.add_original(raw.into_owned());
     let verified = jar.signed(&key.0).get(DEVICE_COOKIE)?;
-    let (user_id, nonce) = verified.value().split_once('.')?;
-    if user_id.is_empty() || nonce.is_empty() {
+    let mut parts = verified.value().splitn(3, '.');
+    let (user_id, credential, nonce) = (parts.next()?, parts.next()?, parts.next()?);
+    if user_id.is_empty() || credential.is_empty() || nonce.is_empty() {
         return None;
     }
     Some(Device {
         user_id: user_id.to_string(),
+        credential: credential.to_string(),
         nonce: nonce.to_string(),
     })
 }
 
-/// A fresh device cookie for `user_id`, to set on the response of a successful sign-in.
-pub fn issue(key: &DeviceKey, user_id: &str, secure: bool) -> Cookie<'static> {
-    let value = format!("{user_id}.{}", crate::domain::tokens::generate());
+/// A fresh device cookie for `user`, to set on the response of a successful sign-in or a
+/// change of password.
+pub fn issue(key: &DeviceKey, user: &crate::db::users::User, secure: bool) -> Cookie<'static> {
+    let credential = crate::auth::password::credential_stamp(user.password_hash.as_deref());
+    issue_for(key, &user.id, &credential, secure)
+}
+
+/// Sets a fresh device cookie for `user` on `response`.
+pub fn remember(
+    response: &mut actix_web::HttpResponse,
+    key: &DeviceKey,
+    user: &crate::db::users::User,
+    secure: bool,
+) -> Result<(), crate::error::AppError> {
+    response
+        .add_cookie(&issue(key, user, secure))
+        .map_err(|e| crate::error::AppError::Internal(anyhow::anyhow!("device cookie: {e}")))
+}
+
+fn issue_for(key: &DeviceKey, user_id: &str, credential: &str, secure: bool) -> Cookie<'static> {
+    let value = format!(
+        "{user_id}.{credential}.{}",
+        crate::domain::tokens::generate()
+    );
     let cookie = Cookie::build(DEVICE_COOKIE, value)
         .path("/")
         .http_only(true)
@@ -84,10 +120,11 @@ mod tests {
     #[test]
     fn a_signed_cookie_reads_back_and_an_altered_one_does_not() {
         let key = DeviceKey::derive(&Key::generate());
-        let cookie = issue(&key, "user-1", true);
+        let cookie = issue_for(&key, "user-1", "c0ffee", true);
         assert!(cookie.http_only().unwrap_or(false));
         let device = read(&request_with(&cookie), &key).expect("valid cookie");
         assert_eq!(device.user_id, "user-1");
+        assert_eq!(device.credential, "c0ffee");
         assert!(device.nonce.len() >= 40);
 
         let forged = Cookie::new(DEVICE_COOKIE, cookie.value().replace("user-1", "user-2"));

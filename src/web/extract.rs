@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use crate::audit::Origin;
 use crate::auth::client_ip::resolve_client_ip;
 use crate::auth::keys;
+use crate::auth::password::credential_stamp;
 use crate::config::{ProxyHeader, Settings};
 use crate::db::DbConnection;
 use crate::db::memberships::{self, Membership};
@@ -54,24 +55,27 @@ impl CurrentUser {
             return Ok(Some(cached.clone()));
         }
         let session = req.get_session();
-        let Ok(Some(user_id)) = session.get::<String>(keys::USER_ID) else {
+        let Some((user_id, credential)) = signed_in_as(&session) else {
             return Ok(None);
         };
         let loaded = state(req)
-            .read(move |conn| CurrentUser::find(conn, &user_id))
+            .read(move |conn| CurrentUser::find(conn, &user_id, &credential))
             .await?;
         CurrentUser::remember(req, &session, &loaded);
         Ok(loaded)
     }
 
-    /// The active account `user_id` names, with its organizations.
-    fn find(conn: &mut DbConnection, user_id: &str) -> Result<Option<CurrentUser>, AppError> {
-        let Some(user) = users::find(conn, user_id)? else {
+    /// The active account `user_id` names, with its organizations, while its password is
+    /// still the one the session was signed in with.
+    fn find(
+        conn: &mut DbConnection,
+        user_id: &str,
+        credential: &str,
+    ) -> Result<Option<CurrentUser>, AppError> {
+        let Some(user) = users::find(conn, user_id)?.filter(|u| still_signed_in(u, credential))
+        else {
             return Ok(None);
         };
-        if !user.is_active() {
-            return Ok(None);
-        }
         let orgs = memberships::orgs_of_user(conn, &user.id)?;
         Ok(Some(CurrentUser { user, orgs }))
     }
@@ -228,17 +232,15 @@ impl FromRequest for OrgCtx {
             // hop to the blocking pool and a pooled connection taken and given back.
             let cached = req.extensions().get::<CurrentUser>().cloned();
             let session = req.get_session();
-            let user_id = match &cached {
-                Some(current) => current.user.id.clone(),
-                None => match session.get::<String>(keys::USER_ID) {
-                    Ok(Some(user_id)) => user_id,
-                    _ => return Err(login_required()),
-                },
+            let (user_id, credential) = match &cached {
+                Some(current) => (current.user.id.clone(), String::new()),
+                None => signed_in_as(&session).ok_or_else(login_required)?,
             };
             let now = state(&req).clock.now();
             let found = state(&req)
                 .read(move |conn| {
-                    let Some((current, here)) = standing_of(conn, cached.clone(), &user_id, &slug)?
+                    let Some((current, here)) =
+                        standing_of(conn, cached.clone(), &user_id, &credential, &slug)?
                     else {
                         return Ok(Err(None));
                     };
@@ -307,19 +309,33 @@ fn standing_of(
     conn: &mut DbConnection,
     cached: Option<CurrentUser>,
     user_id: &str,
+    credential: &str,
     slug: &str,
 ) -> Result<Option<(CurrentUser, Option<memberships::Standing>)>, AppError> {
     if let Some(current) = cached {
         let here = memberships::find_active_by_slug(conn, slug, user_id)?;
         return Ok(Some((current, here)));
     }
-    let Some(user) = users::find(conn, user_id)?.filter(User::is_active) else {
+    let Some(user) = users::find(conn, user_id)?.filter(|u| still_signed_in(u, credential)) else {
         return Ok(None);
     };
     let standings = memberships::active_standings(conn, user_id)?;
     let orgs = standings.iter().map(|(org, ..)| org.clone()).collect();
     let here = standings.into_iter().find(|(org, ..)| org.slug == slug);
     Ok(Some((CurrentUser { user, orgs }, here)))
+}
+
+/// The account a signed-in session names, and the password it was signed in with.
+fn signed_in_as(session: &Session) -> Option<(String, String)> {
+    let user_id = session.get::<String>(keys::USER_ID).ok().flatten()?;
+    let credential = session.get::<String>(keys::CREDENTIAL).ok().flatten()?;
+    Some((user_id, credential))
+}
+
+/// An account stays signed in while it is active and its password is the one the session
+/// was signed in with.
+fn still_signed_in(user: &User, credential: &str) -> bool {
+    user.is_active() && credential_stamp(user.password_hash.as_deref()) == credential
 }
 
 /// The client address: the socket peer's, or, when the peer is one of the configured
@@ -366,7 +382,9 @@ impl FromRequest for Origin {
 }
 
 /// Signs the session in as `user`: a new session id (so a planted cookie is worthless),
-/// a new CSRF token, and the client's address and browser for the sessions list.
+/// a new CSRF token, and the client's address and browser for the sessions list. `user`
+/// must be the account as it was read before its password was checked, so that a change
+/// of password since signs this session out.
 pub fn sign_in(
     session: &Session,
     req: &HttpRequest,
@@ -376,6 +394,12 @@ pub fn sign_in(
     session.renew();
     let to_err = |e: actix_session::SessionInsertError| AppError::Internal(anyhow::anyhow!("{e}"));
     session.insert(keys::USER_ID, &user.id).map_err(to_err)?;
+    session
+        .insert(
+            keys::CREDENTIAL,
+            credential_stamp(user.password_hash.as_deref()),
+        )
+        .map_err(to_err)?;
     session
         .insert(keys::CSRF, crate::domain::tokens::generate())
         .map_err(to_err)?;

@@ -113,3 +113,50 @@ async fn guessing_the_current_password_is_throttled() {
         429
     );
 }
+
+/// Someone who knows the old password signs in again and again while the owner changes
+/// it. A sign-in that checked the old password before the change, and stored its session
+/// after the change had ended every session, must not leave a session that works.
+#[actix_web::test]
+async fn a_sign_in_racing_a_password_change_does_not_outlive_it() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let app = spawn_app_with(|s| {
+        s.workers = Some(4);
+        s.db_pool_size = Some(8);
+    })
+    .await;
+    let me = app.setup_admin().await;
+    let stop = AtomicBool::new(false);
+    let intruders: Mutex<Vec<Browser>> = Mutex::new(Vec::new());
+    let intruder = || async {
+        while !stop.load(Ordering::SeqCst) {
+            let browser = app.client();
+            if browser.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status == 303 {
+                intruders.lock().unwrap().push(browser);
+            }
+        }
+    };
+    let owner = async {
+        while intruders.lock().unwrap().len() < 4 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let done = change(&me, ADMIN_PASSWORD, NEW_PASSWORD, NEW_PASSWORD).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        stop.store(true, Ordering::SeqCst);
+    };
+    tokio::join!(owner, intruder(), intruder(), intruder(), intruder());
+
+    let intruders = intruders.into_inner().unwrap();
+    for (i, browser) in intruders.iter().enumerate() {
+        let page = browser.get("/orgs/my-org/users").await;
+        assert_eq!(
+            page.status,
+            303,
+            "intruder session {i} of {}",
+            intruders.len()
+        );
+    }
+    assert_eq!(me.get("/orgs/my-org/users").await.status, 200);
+}

@@ -208,6 +208,42 @@ async fn a_browser_that_signed_in_before_is_not_locked_out_by_strangers() {
     assert_eq!(owner.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status, 429);
 }
 
+/// While a stolen password worked, its thief signed in from many browsers and kept each
+/// one's device cookie. Once the owner changes the password, those cookies give the thief
+/// no guesses of their own: guessing counts against the account, as a stranger's would,
+/// while the owner's browser, which changed it, keeps its allowance.
+#[actix_web::test]
+async fn device_cookies_from_before_a_password_change_spare_no_guesses() {
+    const NEW_PASSWORD: &str = "a brand new passphrase";
+    let app = spawn_app().await;
+    let owner = app.setup_admin().await;
+    let thief = app.client();
+    assert_eq!(thief.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status, 303);
+    let changed = owner
+        .submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", ADMIN_PASSWORD),
+                ("password", NEW_PASSWORD),
+                ("password_confirm", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+
+    for _ in 0..5 {
+        assert_eq!(thief.login(ADMIN_EMAIL, WRONG).await.status, 401);
+    }
+    assert_eq!(
+        app.client().login(ADMIN_EMAIL, NEW_PASSWORD).await.status,
+        429,
+        "the thief's guesses used up the account's allowance"
+    );
+    assert_eq!(owner.submit("/account", "/logout", &[]).await.status, 303);
+    assert_eq!(owner.login(ADMIN_EMAIL, NEW_PASSWORD).await.status, 303);
+}
+
 #[actix_web::test]
 async fn throttled_sign_ins_are_aggregated_in_the_audit_trail() {
     let app = spawn_app_with(|s| {

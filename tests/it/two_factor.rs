@@ -389,3 +389,31 @@ async fn disabling_needs_the_password_and_a_current_code() {
     let page = app.client().login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(page.location.as_deref(), Some("/orgs"));
 }
+
+/// Someone who has the password (not the code) waits half signed in while the owner
+/// changes the password: the code step then opens nothing, even with a right code.
+#[actix_web::test]
+async fn a_password_change_ends_a_half_signed_in_session() {
+    let app = spawn_app().await;
+    let owner = app.setup_admin().await;
+    let (secret, _) = enrol(&owner).await;
+    let intruder = password_step(&app).await;
+    let changed = owner
+        .submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", ADMIN_PASSWORD),
+                ("password", "a brand new passphrase"),
+                ("password_confirm", "a brand new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+
+    let step = code_step(&intruder, &totp::code_at(&secret, now())).await;
+    assert_eq!(step.status, 303);
+    assert_eq!(step.location.as_deref(), Some("/login?second_step=expired"));
+    assert_eq!(intruder.get("/orgs/my-org/users").await.status, 303);
+    assert_eq!(owner.get("/orgs/my-org/users").await.status, 200);
+}
