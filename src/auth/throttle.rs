@@ -93,8 +93,20 @@ fn account_key(email: &str) -> String {
     format!("account:{}", email.trim().to_lowercase())
 }
 
+/// An IPv6 client is counted by its /64: one home or one cloud machine is handed a whole
+/// /64 and can send each attempt from a new address in it.
 fn address_key(ip: &str) -> String {
-    format!("address:{ip}")
+    use std::net::{IpAddr, Ipv6Addr};
+    let Ok(IpAddr::V6(v6)) = ip.parse::<IpAddr>() else {
+        return format!("address:{ip}");
+    };
+    match v6.to_ipv4_mapped() {
+        Some(v4) => format!("address:{v4}"),
+        None => {
+            let network = u128::from(v6) & !(u128::from(u64::MAX));
+            format!("address:{}/64", Ipv6Addr::from(network))
+        }
+    }
 }
 
 fn device_key(nonce: &str) -> String {

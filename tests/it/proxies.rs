@@ -231,3 +231,50 @@ fn an_invalid_cidr_stops_start_up_with_a_clear_message() {
     assert!(!old_env.status.success());
     assert!(String::from_utf8_lossy(&old_env.stderr).contains("PORTCULLIS_TRUSTED_PROXIES"));
 }
+
+/// One machine holds a whole IPv6 /64: a new source address for every guess is still the
+/// one client, while its neighbour in the next /64 is another.
+#[actix_web::test]
+async fn an_ipv6_client_rotating_addresses_in_its_64_is_throttled_as_one() {
+    let app = spawn_app_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.login_max_failures_per_address = 4;
+    })
+    .await;
+    app.setup_admin().await;
+    let browser = app.client();
+    for i in 0..4 {
+        let address = format!("2001:db8:1:2::{:x}", i + 1);
+        let status = login_with(
+            &app,
+            &browser,
+            &format!("guess{i}@example.com"),
+            WRONG,
+            &[("X-Forwarded-For", &address)],
+        )
+        .await;
+        assert_eq!(status, 401, "guess {i}");
+    }
+    let status = login_with(
+        &app,
+        &browser,
+        "guess9@example.com",
+        WRONG,
+        &[("X-Forwarded-For", "2001:db8:1:2:ffff:1:2:3")],
+    )
+    .await;
+    assert_eq!(
+        status, 429,
+        "a fifth address in the same /64 is the same client"
+    );
+    let neighbour = app.client();
+    let status = login_with(
+        &app,
+        &neighbour,
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+        &[("X-Forwarded-For", "2001:db8:1:3::1")],
+    )
+    .await;
+    assert_eq!(status, 303, "the next /64 is another client");
+}
