@@ -45,6 +45,19 @@ impl ListParams {
     pub fn searches(&self) -> bool {
         self.q.as_deref().is_some_and(|q| !q.trim().is_empty())
     }
+
+    /// Whether the page may read more than a page of an index: a search, or a filter that
+    /// no index serves in the page's order, so the walk tests row after row (how members
+    /// sign in, whose access ends soon, a role in any order but by email or together with
+    /// a status). Such a page is read off the worker's own thread.
+    pub fn may_scan(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+        let by_email = parse_sort(self.sort.as_deref()).0 == SortKey::Email;
+        self.searches()
+            || set(&self.auth)
+            || self.expiring.as_deref() == Some("1")
+            || (set(&self.role) && (set(&self.status) || !by_email))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -484,6 +497,35 @@ mod tests {
         assert!(with(Some(" a ")).searches());
         assert!(!with(Some("  ")).searches());
         assert!(!with(None).searches());
+    }
+
+    #[test]
+    fn a_filter_no_index_serves_in_order_may_scan() {
+        let with = |fill: &dyn Fn(&mut ListParams)| {
+            let mut params = ListParams::default();
+            fill(&mut params);
+            params.may_scan()
+        };
+        assert!(!with(&|_| {}));
+        assert!(!with(&|p| p.status = Some("inactive".into())));
+        assert!(!with(&|p| p.sort = Some("-created".into())));
+        assert!(!with(&|p| p.role = Some("r1".into())));
+        assert!(!with(&|p| {
+            p.role = Some("r1".into());
+            p.sort = Some("-email".into());
+        }));
+        assert!(!with(&|p| p.auth = Some(String::new())));
+        assert!(with(&|p| p.q = Some("ada".into())));
+        assert!(with(&|p| p.auth = Some("totp".into())));
+        assert!(with(&|p| p.expiring = Some("1".into())));
+        assert!(with(&|p| {
+            p.role = Some("r1".into());
+            p.sort = Some("name".into());
+        }));
+        assert!(with(&|p| {
+            p.role = Some("r1".into());
+            p.status = Some("inactive".into());
+        }));
     }
 
     fn granted(kind: &str, source: &str, role: &str, rank: i64) -> GrantedRole {

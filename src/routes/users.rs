@@ -224,7 +224,7 @@ async fn users_page(
         .map_err(|BadCursor| ListError::BadCursor);
     let (actor, query) = (ctx.actor(), params.clone());
     let list = state
-        .read_unless_scan(params.searches(), move |conn| {
+        .read_unless_scan(params.may_scan(), move |conn| {
             let at = (after.clone(), backwards);
             Ok(member_list::load_page(conn, &actor, &query, at, PAGE_SIZE)?)
         })
