@@ -590,6 +590,23 @@ pub struct PoolMemberForm {
     pub role_id: String,
 }
 
+/// The pool role an invitation naming a pool gives: the invitation's role, but none above
+/// Manager, the most a pool page grants. A pool role outlives a later change of the
+/// member's organization role, so an Admin's would keep Admin's reach in the pool after a
+/// demotion.
+pub fn invited_pool_role(
+    conn: &mut DbConnection,
+    org_id: &str,
+    role: &Role,
+) -> diesel::QueryResult<String> {
+    Ok(match roles::find_by_key(conn, org_id, MANAGER)? {
+        Some(manager) if !Standing::of_role(&manager).may_grant(Standing::of_role(role)) => {
+            manager.id
+        }
+        _ => role.id.clone(),
+    })
+}
+
 /// The two roles a pool membership can carry.
 pub fn pool_roles(conn: &mut DbConnection, org_id: &str) -> diesel::QueryResult<Vec<Role>> {
     Ok(roles::list(conn, org_id)?

@@ -1407,3 +1407,102 @@ async fn the_invited_tab_offers_resend_and_cancel_only_within_ones_role() {
     let tab = admin.get(&format!("{ORG}/invitations")).await;
     assert_eq!(tab.body.matches("/resend\"").count(), 2, "{}", tab.body);
 }
+
+/// Every pool named is a row per invitation and a line in its audit event, times up to
+/// 500 addresses a submit: one submit names at most 25 pools (and 25 groups).
+#[actix_web::test]
+async fn one_invitation_names_at_most_twenty_five_pools() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    for i in 0..26 {
+        let name = format!("Pool {i}");
+        let made = admin
+            .submit(
+                "/orgs/my-org/pools",
+                "/orgs/my-org/pools",
+                &[("name", name.as_str()), ("parent_id", "")],
+            )
+            .await;
+        assert_eq!(made.status, 303, "{}", made.body);
+    }
+    let pool_ids = pool_ids(&app);
+    assert_eq!(pool_ids.len(), 26);
+    let mut chosen: Vec<(&str, &str)> = pool_ids
+        .iter()
+        .map(|id| ("pool_ids", id.as_str()))
+        .collect();
+    let refused = invite_with(&admin, "a@example.com b@example.com", "Member", &chosen).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("Choose at most 25 pools for one invitation."),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("a@example.com b@example.com"),
+        "the addresses are kept"
+    );
+    assert_eq!(app.count("invitations"), 0);
+
+    chosen.pop();
+    let sent = invite_with(&admin, "a@example.com", "Member", &chosen).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert_eq!(app.count("invitation_pools"), 25);
+}
+
+fn pool_ids(app: &TestApp) -> Vec<String> {
+    use portcullis::db::schema::pools;
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    pools::table.select(pools::id).load(conn).unwrap()
+}
+
+/// A pool role outlives a later change of organization role: an Admin invited into a pool
+/// holds Manager there, the most the pool page grants, so a demotion leaves no Admin
+/// reach inside the pool.
+#[actix_web::test]
+async fn an_admin_invited_into_a_pool_holds_no_more_than_manager_there() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let made = admin
+        .submit(
+            "/orgs/my-org/pools",
+            "/orgs/my-org/pools",
+            &[("name", "Alpha"), ("parent_id", "")],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let pool = pool_ids(&app).remove(0);
+    for (email, first, role) in [
+        ("ada@example.com", "Ada", "Admin"),
+        ("eve@example.com", "Eve", "Engineer"),
+    ] {
+        let sent = invite_with(&admin, email, role, &[("pool_ids", pool.as_str())]).await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        let (_, done) = accept_new(&app, &sent.invite_link(), first).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+    }
+    assert_eq!(
+        pool_role_of(&app, "ada@example.com"),
+        app.role_id("my-org", "manager")
+    );
+    assert_eq!(
+        pool_role_of(&app, "eve@example.com"),
+        app.role_id("my-org", "engineer"),
+        "a role below Manager is kept"
+    );
+}
+
+fn pool_role_of(app: &TestApp, email: &str) -> String {
+    use portcullis::db::schema::pool_members;
+    let user = app.user_id(email);
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    pool_members::table
+        .filter(pool_members::user_id.eq(user))
+        .select(pool_members::role_id)
+        .first(conn)
+        .unwrap()
+}

@@ -15,6 +15,7 @@ use crate::domain::names::parse_name;
 use crate::domain::new_account;
 use crate::domain::password::validate_new;
 use crate::domain::policy::Standing;
+use crate::domain::pools::invited_pool_role;
 use crate::domain::tokens;
 
 /// A live invitation link, as the accept page shows it.
@@ -206,9 +207,14 @@ fn join(
     }
     let pool_grants = rows::pool_grants(conn, &invitation.id)?;
     for (pool_id, pool_role) in &pool_grants {
-        let pool_role = pool_role.as_deref().unwrap_or(&role.id);
+        // Invitations sent before pool roles were held to Manager are held to it here.
+        let stored = match pool_role {
+            Some(id) => roles::find(conn, &org.id, id)?.unwrap_or_else(|| role.clone()),
+            None => role.clone(),
+        };
+        let pool_role = invited_pool_role(conn, &org.id, &stored)?;
         if !pools::is_member(conn, pool_id, &user.id)? {
-            pools::add_member(conn, &org.id, pool_id, &user.id, pool_role)?;
+            pools::add_member(conn, &org.id, pool_id, &user.id, &pool_role)?;
         }
     }
     email_outbox::delete_unsent_for(conn, &invitation.id)?;

@@ -21,12 +21,16 @@ use crate::domain::access_until;
 use crate::domain::email::Email;
 use crate::domain::names::parse_name;
 use crate::domain::policy::{Standing, access_within, grantable};
-use crate::domain::pools::PoolChoice;
+use crate::domain::pools::{PoolChoice, invited_pool_role};
 use crate::domain::roles::{MEMBER, Permission};
 use crate::domain::tokens;
 
 /// Most addresses one submit may carry.
 pub const MAX_ADDRESSES: usize = 500;
+
+/// Most groups, and most pools, one invitation may name: each is a row per invitation and
+/// a line in its audit event, times up to `MAX_ADDRESSES` invitations a submit.
+pub const MAX_CHOSEN: usize = 25;
 
 const POOLS_ONLY: &str = "As a pool manager you invite people into your own pools: choose at least one of them, and no groups.";
 
@@ -337,6 +341,18 @@ fn check_grants(
         }
         Some(role) => Some(role),
     };
+    for (field, ids, what) in [
+        ("group_ids", &form.group_ids, "groups"),
+        ("pool_ids", &form.pool_ids, "pools"),
+    ] {
+        if distinct(ids).len() > MAX_CHOSEN {
+            errors.add(
+                field,
+                format!("Choose at most {MAX_CHOSEN} {what} for one invitation."),
+            );
+            return Ok(role);
+        }
+    }
     if !may_place_in_groups(&env.inviter.standing, &form.group_ids) {
         errors.add(
             "group_ids",
@@ -544,8 +560,11 @@ fn create_one(
     for group_id in offer.group_ids {
         rows::add_group(conn, &id, group_id)?;
     }
-    for pool_id in offer.pool_ids {
-        rows::add_pool(conn, &id, pool_id, &offer.role.id)?;
+    if !offer.pool_ids.is_empty() {
+        let pool_role = invited_pool_role(conn, &env.org.id, offer.role)?;
+        for pool_id in offer.pool_ids {
+            rows::add_pool(conn, &id, pool_id, &pool_role)?;
+        }
     }
     let link = Link {
         token: &token,
