@@ -11,7 +11,8 @@ use super::FieldErrors;
 use super::RuleError;
 use super::member_picker::{Picker, PickerPage};
 use super::members::{
-    Actor, ensure_admin_remains, group_member_event, in_org_tx, load_target, require,
+    Actor, check_own_role_change, ensure_admin_remains, group_member_event, in_org_tx, load_target,
+    require,
 };
 use super::policy::Standing;
 use super::roles::Permission;
@@ -273,6 +274,13 @@ pub fn update(
         let group = load(conn, actor, group_id)?;
         let c = check(conn, actor, form, Some(&group.id))?;
         let role_id = c.role.as_ref().map(|r| r.id.clone());
+        if let Some(role) = &c.role
+            && role_id != group.role_id
+            && groups::is_member(conn, &group.id, &actor.user_id)?
+        {
+            let own = load_target(conn, actor, &actor.user_id)?;
+            check_own_role_change(actor, &own, role)?;
+        }
         groups::update(
             conn,
             &actor.org_id,
@@ -349,6 +357,13 @@ pub fn add_member(
                 "{} is already in {}.",
                 target.user.email, group.name
             )));
+        }
+        // Joining a group is taking the role it grants, for as long as one stays in it:
+        // a role a group lends is not kept by joining another group one made.
+        if let Some(role_id) = &group.role_id
+            && let Some(granted) = roles::find(conn, &actor.org_id, role_id)?
+        {
+            check_own_role_change(actor, &target, &granted)?;
         }
         groups::add_member(conn, &actor.org_id, &group.id, &target.user.id)?;
         audit::record(

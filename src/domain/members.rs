@@ -87,7 +87,11 @@ pub(crate) fn beyond_own_access(actor: &Actor) -> String {
 
 /// One's own role changes only within the role one holds oneself, whatever one's groups
 /// lend (`policy::may_take_role`).
-fn check_own_role_change(actor: &Actor, target: &MemberRow, role: &Role) -> Result<(), RuleError> {
+pub(crate) fn check_own_role_change(
+    actor: &Actor,
+    target: &MemberRow,
+    role: &Role,
+) -> Result<(), RuleError> {
     if target.user.id == actor.user_id
         && !policy::may_take_role(Standing::of_role(&target.role), Standing::of_role(role))
     {
@@ -846,6 +850,8 @@ fn add_to_group_in_tx(
         if !actor.standing().may_grant(Standing::of_role(&granted)) {
             return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
         }
+        // Joining a group is taking the role it grants, for as long as one stays in it.
+        check_own_role_change(actor, &target, &granted)?;
     }
     groups::add_member(conn, &actor.org_id, &group.id, user_id)?;
     audit::record(

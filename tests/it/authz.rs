@@ -1245,6 +1245,107 @@ async fn a_role_lent_by_a_group_cannot_be_made_ones_own() {
     assert_eq!(role_key_of(&app, &bob), "admin");
 }
 
+/// Someone a group lends Admin makes a second group that grants Admin and joins it, or
+/// makes a group they are in grant Admin: once out of the first group, they would still
+/// be Admin. Joining a group is taking the role it grants, so each path is refused.
+#[actix_web::test]
+async fn a_role_lent_by_a_group_cannot_be_kept_through_another_group() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let groups = format!("/orgs/{ORG}/groups");
+    let admin_role = app.role_id(ORG, "admin");
+    let on_call = admin
+        .submit(
+            &groups,
+            &groups,
+            &[("name", "On call"), ("role_id", &admin_role)],
+        )
+        .await;
+    let on_call = location_id(&on_call);
+    let plain = admin.submit(&groups, &groups, &[("name", "Plain")]).await;
+    let plain = location_id(&plain);
+    let me = app.add_member(ORG, "alice@example.com", "Alice", "A", "member", true);
+    for group in [&on_call, &plain] {
+        let joined = admin
+            .submit(
+                &groups,
+                &format!("{groups}/{group}/members"),
+                &[("user_id", &me)],
+            )
+            .await;
+        assert_eq!(joined.status, 303, "{}", joined.body);
+    }
+    let alice = app.member_browser("alice@example.com").await;
+    let keep = alice
+        .submit(
+            &groups,
+            &groups,
+            &[("name", "Keep"), ("role_id", &admin_role)],
+        )
+        .await;
+    assert_eq!(
+        keep.status, 303,
+        "what the group lends still works: {}",
+        keep.body
+    );
+    let keep = location_id(&keep);
+
+    let joined = alice
+        .submit(
+            &groups,
+            &format!("{groups}/{keep}/members"),
+            &[("user_id", &me)],
+        )
+        .await;
+    assert_eq!(joined.status, 403, "{}", joined.body);
+    assert!(
+        joined
+            .body
+            .contains("You cannot give yourself a role above")
+    );
+    let users = format!("/orgs/{ORG}/users");
+    let bulk = alice
+        .submit(
+            &users,
+            &format!("{users}/bulk"),
+            &[
+                ("action", "add-to-group"),
+                ("user_ids", &me),
+                ("group_id", &keep),
+            ],
+        )
+        .await;
+    assert_eq!(bulk.status, 200, "{}", bulk.body);
+    assert!(bulk.body.contains("0 done, 1 skipped"), "{}", bulk.body);
+    let edited = alice
+        .submit(
+            &format!("{groups}/{plain}"),
+            &format!("{groups}/{plain}"),
+            &[
+                ("name", "Plain"),
+                ("description", ""),
+                ("role_id", &admin_role),
+                ("owner_id", &app.user_id(ADMIN_EMAIL)),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, 403, "{}", edited.body);
+
+    let left = admin
+        .submit(
+            &groups,
+            &format!("{groups}/{on_call}/members/{me}/remove"),
+            &[],
+        )
+        .await;
+    assert_eq!(left.status, 303, "{}", left.body);
+    assert_eq!(
+        alice.get(&format!("{groups}/{keep}/delete")).await.status,
+        403
+    );
+    assert_eq!(role_key_of(&app, &me), "member");
+}
+
 /// A pool Manager without `users.invite` sends invitations only into their pools. Naming
 /// the address of an Admin's pending Member invitation on the invite form must not renew
 /// it in their name: acceptance would then refuse the new link (they could not have sent
