@@ -95,6 +95,24 @@ pub fn set_password(conn: &mut DbConnection, id: &str, hash: &str) -> QueryResul
         .map(|_| ())
 }
 
+/// Sets the password only while the stored hash is still `expected`: answers false, and
+/// changes nothing, when it changed since `expected` was read.
+pub fn replace_password(
+    conn: &mut DbConnection,
+    id: &str,
+    expected: &str,
+    hash: &str,
+) -> QueryResult<bool> {
+    diesel::update(
+        users::table
+            .find(id)
+            .filter(users::password_hash.eq(Some(expected))),
+    )
+    .set(users::password_hash.eq(Some(hash)))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
 pub fn set_name(conn: &mut DbConnection, id: &str, first: &str, last: &str) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set((users::first_name.eq(first), users::last_name.eq(last)))

@@ -97,14 +97,22 @@ pub fn validate(form: &PasswordForm) -> Result<(), FieldErrors> {
 
 /// Stores the new hash and ends every session of the account, in one transaction with
 /// its audit event. The caller signs the current browser in again afterwards.
+/// Replaces the password the caller just checked, ending every session of the account.
+/// Answers `None`, changing nothing, when the stored password is no longer the one that
+/// was checked: a reset (or another change) came in between, and must not be undone.
 pub fn change_password(
     conn: &mut DbConnection,
     user: &users::User,
     new_hash: &str,
     origin: &Origin,
-) -> diesel::QueryResult<usize> {
+) -> diesel::QueryResult<Option<usize>> {
+    let Some(checked) = user.password_hash.as_deref() else {
+        return Ok(None);
+    };
     db::write_tx(conn, |conn| {
-        users::set_password(conn, &user.id, new_hash)?;
+        if !users::replace_password(conn, &user.id, checked, new_hash)? {
+            return Ok(None);
+        }
         let ended = sessions::delete_for_user(conn, &user.id)?;
         audit::record(
             conn,
@@ -113,7 +121,7 @@ pub fn change_password(
                 .target("user", &user.id, &user.email)
                 .details(serde_json::json!({ "sessions_ended": ended })),
         )?;
-        Ok(ended)
+        Ok(Some(ended))
     })
 }
 

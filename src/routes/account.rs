@@ -91,44 +91,63 @@ pub async fn change_password(
         errors.add("current_password", "That is not your current password.");
         return page(&state, &session, &current, errors).await;
     }
-    let changed = store_new_password(&state, &current, form.password, reservation, origin).await?;
-    sign_in(&session, &req, &changed, &state.settings)?;
+    let new_password = form.password;
+    let Some(changed) =
+        store_new_password(&state, &current, new_password, reservation, origin).await?
+    else {
+        session.purge();
+        return Ok(see_other("/login"));
+    };
+    signed_in_again(&state, &device_key, &session, &req, &changed)
+}
+
+/// This browser, signed in again with the new password, and a device cookie naming it
+/// (the one it had named the old password).
+fn signed_in_again(
+    state: &AppState,
+    device_key: &DeviceKey,
+    session: &Session,
+    req: &HttpRequest,
+    changed: &User,
+) -> AppResult<HttpResponse> {
+    sign_in(session, req, changed, &state.settings)?;
     flash(
-        &session,
+        session,
         "success",
         "Password changed. Every other browser signed in to your account has been signed out.",
     );
-    // This browser's device cookie named the old password: it gets one for the new one.
     let mut response = see_other("/account");
     device::remember(
         &mut response,
-        &device_key,
-        &changed,
+        device_key,
+        changed,
         state.settings.secure_cookies(),
     )?;
     Ok(response)
 }
 
 /// Hashes and stores the new password, which ends every session of the account. Answers
-/// the account as it is now, to sign this browser in again with.
+/// the account as it is now, to sign this browser in again with, or `None` when its
+/// password changed since this request checked it (a reset came in between).
 async fn store_new_password(
     state: &AppState,
     current: &CurrentUser,
     password: String,
     reservation: Reservation,
     origin: Origin,
-) -> AppResult<User> {
+) -> AppResult<Option<User>> {
     let hash = state.hasher.hash(password).await?;
     let mut changed = current.user.clone();
     changed.password_hash = Some(hash.clone());
     let user = current.user.clone();
-    state
+    let stored = state
         .db(move |conn| {
-            account::change_password(conn, &user, &hash, &origin)?;
-            Ok(throttle::succeeded(conn, &reservation)?)
+            let stored = account::change_password(conn, &user, &hash, &origin)?;
+            throttle::succeeded(conn, &reservation)?;
+            Ok(stored)
         })
         .await?;
-    Ok(changed)
+    Ok(stored.map(|_| changed))
 }
 
 /// Counts the check of the current password before the hash, atomically, exactly like a

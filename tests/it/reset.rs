@@ -437,3 +437,67 @@ async fn housekeeping_deletes_expired_and_used_reset_links() {
     assert_eq!(app.count("password_resets WHERE token_hash = 'live'"), 1);
     assert_eq!(app.count("password_resets"), 1);
 }
+
+/// Someone with the password and a session changes it again and again while the owner
+/// resets it from the emailed link. A change that checked the old password before the
+/// reset must not overwrite the password the reset set, nor keep its browser signed in.
+#[actix_web::test]
+async fn a_password_change_racing_a_reset_does_not_undo_it() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let app = spawn_app_with(|s| {
+        s.workers = Some(4);
+        s.db_pool_size = Some(8);
+    })
+    .await;
+    let thief = app.setup_admin().await;
+    assert_eq!(ask(&app, ADMIN_EMAIL).await.status, 200);
+    let path = reset_path(&app, ADMIN_EMAIL).await;
+    let owner = app.client();
+    let csrf = owner.get(&path).await.csrf();
+    let stop = AtomicBool::new(false);
+    let changes = AtomicUsize::new(0);
+    let thief_loop = async {
+        let mut current = ADMIN_PASSWORD.to_string();
+        let mut next = "the thief's first password".to_string();
+        while !stop.load(Ordering::SeqCst) {
+            let account = thief.get("/account").await;
+            if account.status != 200 {
+                break;
+            }
+            let form = [
+                ("csrf_token", account.csrf()),
+                ("current_password", current.clone()),
+                ("password", next.clone()),
+                ("password_confirm", next.clone()),
+            ];
+            let done = thief.post("/account/password", &form).await;
+            if done.location.as_deref() != Some("/account") {
+                break;
+            }
+            changes.fetch_add(1, Ordering::SeqCst);
+            std::mem::swap(&mut current, &mut next);
+        }
+    };
+    let owner_resets = async {
+        while changes.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let form = [
+            ("csrf_token", csrf.clone()),
+            ("password", NEW_PASSWORD.to_string()),
+            ("password_confirm", NEW_PASSWORD.to_string()),
+        ];
+        let done = owner.post(&path, &form).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        stop.store(true, Ordering::SeqCst);
+    };
+    tokio::join!(thief_loop, owner_resets);
+
+    assert_eq!(
+        app.client().login(ADMIN_EMAIL, NEW_PASSWORD).await.status,
+        303,
+        "the reset's password stands"
+    );
+    assert_eq!(thief.get("/orgs/my-org/users").await.status, 303);
+}
