@@ -422,6 +422,9 @@ pub struct TokenActor {
     /// When the access of the member who made the token ends, if it does: the members it
     /// provisions get the same end.
     pub maker_access_until: Option<NaiveDateTime>,
+    /// The member who made it (none for a command-line token): what they may not do for
+    /// themselves, the token may not do for them.
+    pub maker_id: Option<String>,
 }
 
 impl TokenActor {
@@ -542,6 +545,7 @@ pub fn authenticate(
         role_permissions: role.permission_set(),
         role_id: role.id,
         maker_access_until,
+        maker_id: token.created_by,
     })
 }
 
@@ -637,6 +641,7 @@ mod tests {
             role_rank: 20,
             role_permissions: PermissionSet::of(&[Permission::UsersRead, Permission::PoolsOperate]),
             maker_access_until: None,
+            maker_id: None,
         };
         let a = actor.as_actor();
         assert_eq!(a.email, "token:Okta");

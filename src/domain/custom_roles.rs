@@ -6,6 +6,7 @@ use serde_json::json;
 use super::FieldErrors;
 use super::RuleError;
 use super::members::{Actor, ensure_admin_remains, in_org_tx, require};
+use super::policy::Standing;
 use super::roles::{Permission, PermissionSet, rank_for};
 use crate::audit::{self, Event, Origin};
 use crate::db::DbConnection;
@@ -171,9 +172,18 @@ pub fn update(
             perms: valid.perms,
             rank: valid.rank,
         };
-        if own.is_some_and(|own| own.role.id == role.id)
-            && !super::policy::may_take_role(super::policy::Standing::of_role(&role), widened)
-        {
+        // A role one is lent through a group widens only within one's own role, as
+        // joining a group that grants it would have to be.
+        let through_group =
+            crate::db::memberships::group_roles(conn, &actor.org_id, &actor.user_id)?
+                .iter()
+                .any(|r| r.id == role.id);
+        let within = match &own {
+            Some(own) if own.role.id == role.id => Standing::of_role(&role),
+            Some(own) if through_group => Standing::of_role(&own.role),
+            _ => widened,
+        };
+        if !super::policy::may_take_role(within, widened) {
             return Err(RuleError::Forbidden(
                 "You cannot widen the role you hold yourself: what a group grants you lasts only while you are in it. Another admin can do it.".into(),
             ));

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::FieldErrors;
 use super::RuleError;
 use super::member_picker::{Picker, PickerPage};
-use super::members::{Actor, in_org_tx, load_target};
+use super::members::{Actor, check_own_role_change, in_org_tx, load_target};
 use super::policy::Standing;
 use super::roles::{ENGINEER, MANAGER, Permission, PermissionSet};
 use crate::audit::{self, Event, Origin};
@@ -599,10 +599,10 @@ pub fn invited_pool_role(
     org_id: &str,
     role: &Role,
 ) -> diesel::QueryResult<String> {
+    // By rank alone: a custom role below Manager that holds a permission Manager lacks
+    // must not become Manager, above the role it was.
     Ok(match roles::find_by_key(conn, org_id, MANAGER)? {
-        Some(manager) if !Standing::of_role(&manager).may_grant(Standing::of_role(role)) => {
-            manager.id
-        }
+        Some(manager) if role.rank > manager.rank => manager.id,
         _ => role.id.clone(),
     })
 }
@@ -651,6 +651,8 @@ pub fn add_member(
         }
         let target = memberships::find(conn, &actor.org_id, form.user_id.trim())?
             .ok_or(RuleError::NotFound)?;
+        // A pool role outlives a role a group lends: one's own stays within one's own role.
+        check_own_role_change(actor, &target, &role)?;
         if pools::is_member(conn, &pool.id, &target.user.id)? {
             return Err(RuleError::Conflict(format!(
                 "{} is already in {}.",

@@ -1331,6 +1331,84 @@ async fn a_role_lent_by_a_group_cannot_be_kept_through_another_group() {
         .await;
     assert_eq!(edited.status, 403, "{}", edited.body);
 
+    // A pool role outlives the group too.
+    let prod = pool(&admin, "Prod").await;
+    let pools = format!("/orgs/{ORG}/pools");
+    let pooled = alice
+        .submit(
+            &pools,
+            &format!("{pools}/{prod}/members"),
+            &[("user_id", &me), ("role_id", &app.role_id(ORG, "manager"))],
+        )
+        .await;
+    assert_eq!(pooled.status, 403, "{}", pooled.body);
+
+    // A small role of her own making, lent through a group she joins, then widened.
+    let roles = format!("/orgs/{ORG}/roles");
+    let made = alice
+        .submit(
+            &roles,
+            &roles,
+            &[("name", "Small"), ("permissions", "users.read")],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let org = app.org_id(ORG);
+    let small = portcullis::db::roles::list(&mut app.conn(), &org)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == "Small")
+        .unwrap()
+        .id;
+    let lends_small = alice
+        .submit(
+            &groups,
+            &groups,
+            &[("name", "Lends small"), ("role_id", &small)],
+        )
+        .await;
+    let lends_small = location_id(&lends_small);
+    let joined = alice
+        .submit(
+            &groups,
+            &format!("{groups}/{lends_small}/members"),
+            &[("user_id", &me)],
+        )
+        .await;
+    assert_eq!(joined.status, 303, "within her own role: {}", joined.body);
+    let mut everything = vec![("name", "Small")];
+    for p in [
+        "users.read",
+        "users.invite",
+        "users.manage",
+        "groups.manage",
+        "org.manage",
+    ] {
+        everything.push(("permissions", p));
+    }
+    let widened = alice
+        .submit(&roles, &format!("{roles}/{small}"), &everything)
+        .await;
+    assert_eq!(widened.status, 403, "{}", widened.body);
+
+    // Nor through a SCIM token of her own.
+    let token = crate::api_tokens::admin_token(&app, &alice, &["scim"], "admin").await;
+    let scim = crate::scim::Scim::new(&app, &token);
+    let patched = scim
+        .patch(
+            &format!("/Groups/{keep}"),
+            &crate::scim::patch_body(
+                serde_json::json!([{"op": "add", "path": "members", "value": [{"value": me}]}]),
+            ),
+        )
+        .await;
+    assert_eq!(patched.status, 403, "{}", patched.body);
+    assert_eq!(
+        app.count(&format!("group_members WHERE user_id = '{me}'")),
+        3,
+        "On call, Plain and Lends small only"
+    );
+
     let left = admin
         .submit(
             &groups,

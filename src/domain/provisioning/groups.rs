@@ -12,7 +12,7 @@ use crate::audit::{self, Event};
 use crate::db::groups::{self, Group};
 use crate::db::{DbConnection, memberships, roles, scim};
 use crate::domain::members::{self, Actor};
-use crate::domain::policy::Standing;
+use crate::domain::policy::{Standing, may_take_role};
 use crate::domain::roles::Permission;
 use crate::domain::scim::filter::{CompareOp, Filter};
 use crate::domain::scim::patch::{PatchOp, apply_patch};
@@ -20,8 +20,9 @@ use crate::domain::timefmt;
 
 pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const MAX_NAME_CHARS: usize = 100;
-/// One request adds and removes at most this many members, whatever the group's size:
-/// one transaction must stay short.
+/// One request adds at most this many members, whatever the group's size: one transaction
+/// must stay short. (Removals are not held to it: an identity provider empties a group in
+/// one request and would not split it.)
 pub const MAX_MEMBERS: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -361,10 +362,10 @@ fn set_members(
         .map(String::as_str)
         .filter(|id| !current_set.contains(id))
         .collect();
-    if leaving.len() + joining.len() > MAX_MEMBERS {
+    if joining.len() > MAX_MEMBERS {
         return Err(ScimError::InvalidValue(format!(
-            "One request adds and removes at most {MAX_MEMBERS} members; this one would change {}. Send the rest in further requests.",
-            leaving.len() + joining.len()
+            "One request adds at most {MAX_MEMBERS} members; this one would add {}. Send the rest in further requests.",
+            joining.len()
         )));
     }
     for id in leaving {
@@ -381,10 +382,24 @@ fn set_members(
             ),
         )?;
     }
+    let granted = match &group.role_id {
+        Some(role_id) => roles::find(conn, org_id, role_id)?,
+        None => None,
+    };
     for id in joining {
         let target = memberships::find(conn, org_id, id)?.ok_or_else(|| {
             ScimError::InvalidValue(format!("{id:?} is not a member of this organization."))
         })?;
+        // The token's maker joins a group through it only as they could themselves.
+        if let Some(granted) = &granted
+            && call.token.maker_id.as_deref() == Some(id)
+            && !may_take_role(Standing::of_role(&target.role), Standing::of_role(granted))
+        {
+            return Err(ScimError::Forbidden(
+                "The token's maker cannot be put in a group that grants a role above their own."
+                    .into(),
+            ));
+        }
         groups::add_member(conn, org_id, &group.id, id)?;
         audit::record(
             conn,
