@@ -45,6 +45,7 @@ impl Device {
     /// Whether the cookie speaks for `user` as the account is now.
     pub fn is_for(&self, user: &crate::db::users::User) -> bool {
         self.user_id == user.id
+            && !self.credential.is_empty()
             && crate::auth::password::credential_stamp(user.password_hash.as_deref())
                 == self.credential
     }
@@ -56,9 +57,15 @@ pub fn read(req: &HttpRequest, key: &DeviceKey) -> Option<Device> {
     let mut jar = CookieJar::new();
     jar.add_original(raw.into_owned());
     let verified = jar.signed(&key.0).get(DEVICE_COOKIE)?;
-    let mut parts = verified.value().splitn(3, '.');
-    let (user_id, credential, nonce) = (parts.next()?, parts.next()?, parts.next()?);
-    if user_id.is_empty() || credential.is_empty() || nonce.is_empty() {
+    let parts: Vec<&str> = verified.value().splitn(3, '.').collect();
+    // A cookie issued before cookies named the password (`user.nonce`) still names its
+    // browser's owner (no "new sign-in" email), but spares no guesses.
+    let (user_id, credential, nonce) = match parts[..] {
+        [user_id, credential, nonce] => (user_id, credential, nonce),
+        [user_id, nonce] => (user_id, "", nonce),
+        _ => return None,
+    };
+    if user_id.is_empty() || nonce.is_empty() {
         return None;
     }
     Some(Device {
@@ -133,5 +140,16 @@ mod tests {
         assert_eq!(read(&request_with(&cookie), &other_key), None);
         let unsigned = Cookie::new(DEVICE_COOKIE, "user-1.nonce");
         assert_eq!(read(&request_with(&unsigned), &key), None);
+
+        // One issued before cookies named the password reads, without a password.
+        let mut jar = CookieJar::new();
+        jar.signed_mut(&key.0)
+            .add(Cookie::new(DEVICE_COOKIE, "user-1.oldnonce"));
+        let legacy = jar.get(DEVICE_COOKIE).unwrap().clone();
+        let device = read(&request_with(&legacy), &key).expect("a legacy cookie");
+        assert_eq!(
+            (device.user_id.as_str(), device.credential.as_str()),
+            ("user-1", "")
+        );
     }
 }

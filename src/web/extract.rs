@@ -85,6 +85,11 @@ impl CurrentUser {
     fn remember(req: &HttpRequest, session: &Session, loaded: &Option<CurrentUser>) {
         match loaded {
             Some(current) => {
+                if matches!(session.get::<String>(keys::CREDENTIAL), Ok(None)) {
+                    let stamp = credential_stamp(current.user.password_hash.as_deref());
+                    // Best effort: the next request tries again.
+                    let _ = session.insert(keys::CREDENTIAL, stamp);
+                }
                 req.extensions_mut().insert(current.clone());
             }
             None => session.purge(),
@@ -328,14 +333,21 @@ fn standing_of(
 /// The account a signed-in session names, and the password it was signed in with.
 fn signed_in_as(session: &Session) -> Option<(String, String)> {
     let user_id = session.get::<String>(keys::USER_ID).ok().flatten()?;
-    let credential = session.get::<String>(keys::CREDENTIAL).ok().flatten()?;
+    // A session signed in before sessions named their password has none: it is taken as
+    // signed in with the current one, which `CurrentUser::remember` then writes down.
+    let credential = session
+        .get::<String>(keys::CREDENTIAL)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     Some((user_id, credential))
 }
 
 /// An account stays signed in while it is active and its password is the one the session
 /// was signed in with.
 fn still_signed_in(user: &User, credential: &str) -> bool {
-    user.is_active() && credential_stamp(user.password_hash.as_deref()) == credential
+    user.is_active()
+        && (credential.is_empty() || credential_stamp(user.password_hash.as_deref()) == credential)
 }
 
 /// The client address: the socket peer's, or, when the peer is one of the configured
