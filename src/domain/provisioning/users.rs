@@ -61,6 +61,10 @@ impl UserInput {
     }
 }
 
+const MAX_DISPLAY_NAME_CHARS: usize = 256;
+/// A real profile (a name, a few addresses) takes a few hundred bytes.
+const MAX_PROFILE_BYTES: usize = 8 * 1024;
+
 /// The attributes an IdP owns and gets back as it sent them.
 const PROFILE: &[&str] = &[
     "userName",
@@ -155,12 +159,25 @@ pub fn read_input(body: &Value) -> Result<UserInput, ScimError> {
                 .ok_or_else(|| ScimError::InvalidValue("active must be true or false.".into()))?,
         ),
     };
+    text(
+        get_ci(body, "displayName"),
+        "displayName",
+        MAX_DISPLAY_NAME_CHARS,
+    )?;
+    let profile = profile_of(body, active);
+    // The profile is kept as sent and read back with every representation: bounded, as
+    // a real one always is, so no member's record can grow a list response by megabytes.
+    if profile.to_string().len() > MAX_PROFILE_BYTES {
+        return Err(ScimError::InvalidValue(format!(
+            "The user's attributes take at most {MAX_PROFILE_BYTES} bytes."
+        )));
+    }
     Ok(UserInput {
         given_name: part("givenName")?,
         family_name: part("familyName")?,
         external_id: text(get_ci(body, "externalId"), "externalId", MAX_ID_CHARS)?
             .filter(|e| !e.is_empty()),
-        profile: profile_of(body, active),
+        profile,
         user_name,
         email,
         active,
@@ -649,8 +666,18 @@ fn apply(
 }
 
 /// Removes the member from the organization, as the portal's "Delete" does.
-pub fn delete(conn: &mut DbConnection, call: &Call, id: &str) -> Result<(), ScimError> {
+/// Removes the member from the organization, unless `if_match` names another version than
+/// the current one (the member was provisioned again since the client last read it).
+pub fn delete(
+    conn: &mut DbConnection,
+    call: &Call,
+    id: &str,
+    if_match: Option<&str>,
+) -> Result<(), ScimError> {
     let actor = writer(call)?;
+    if if_match.is_some() {
+        check_version(&get(conn, call, id)?, if_match)?;
+    }
     let target = load(conn, call, id)?;
     let form = RemoveForm {
         confirm_email: target.user.email.clone(),

@@ -4,6 +4,8 @@
 //! string, dotted keys in a pathless value, `emails[type eq "work"].value`,
 //! `members[value eq "…"]`).
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use super::discovery;
@@ -13,6 +15,9 @@ pub const PATCH_OP_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// Operations in one request before it is refused: every IdP sends a handful.
 const MAX_OPERATIONS: usize = 1000;
+/// Most values one request's operations list in all (array elements, at any depth): the
+/// patch is applied inside the organization's write transaction, so its work is bounded.
+pub const MAX_LISTED: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -122,10 +127,29 @@ pub fn parse_patch(body: &Value) -> Result<Vec<PatchOp>, PatchError> {
             "A request may carry at most {MAX_OPERATIONS} operations."
         )));
     }
+    let listed: usize = ops
+        .iter()
+        .filter_map(|op| get_ci(op, "value"))
+        .map(listed_in)
+        .sum();
+    if listed > MAX_LISTED {
+        return Err(PatchError::InvalidValue(format!(
+            "A request may list at most {MAX_LISTED} values; this one lists {listed}. Send the rest in further requests."
+        )));
+    }
     ops.iter()
         .enumerate()
         .map(|(i, op)| parse_operation(i + 1, op))
         .collect()
+}
+
+/// How many array elements `value` holds, at any depth.
+fn listed_in(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => items.len() + items.iter().map(listed_in).sum::<usize>(),
+        Value::Object(map) => map.values().map(listed_in).sum(),
+        _ => 0,
+    }
 }
 
 fn parse_operation(n: usize, raw: &Value) -> Result<PatchOp, PatchError> {
@@ -354,11 +378,15 @@ fn apply_attribute(
                 Value::Array(items) => items,
                 single => vec![single],
             };
+            // Compared by their text, in a set: a growing list searched for every item
+            // added made a large add quadratic.
+            let mut present: HashSet<String> = existing.iter().map(Value::to_string).collect();
             for item in added.into_iter().map(canonical_keys) {
                 if item_is_primary(&item) {
                     clear_primary(existing);
+                    present = existing.iter().map(Value::to_string).collect();
                 }
-                if !existing.contains(&item) {
+                if present.insert(item.to_string()) {
                     existing.push(item);
                 }
             }
@@ -387,13 +415,16 @@ fn remove_listed(
         single => vec![single],
     };
     if let Some(Value::Array(existing)) = container.get_mut(key) {
+        // An element goes when a listed one names its value, or equals it whole.
+        let values: HashSet<String> = listed
+            .iter()
+            .filter_map(|l| get_ci(l, "value"))
+            .map(Value::to_string)
+            .collect();
+        let whole: HashSet<String> = listed.iter().map(Value::to_string).collect();
         existing.retain(|item| {
-            !listed
-                .iter()
-                .any(|l| match (get_ci(l, "value"), get_ci(item, "value")) {
-                    (Some(a), Some(b)) => a == b,
-                    _ => l == item,
-                })
+            let named = get_ci(item, "value").is_some_and(|v| values.contains(&v.to_string()));
+            !named && !whole.contains(&item.to_string())
         });
         if existing.is_empty() {
             container.remove(key);

@@ -193,3 +193,56 @@ async fn discovery_documents_are_served() {
         200
     );
 }
+
+/// A PATCH is applied inside the organization's write transaction: 20,000 addresses added
+/// one by one against the growing list held every writer of the installation. A request
+/// now lists at most 1,000 values, and a user's attributes, which are read back with every
+/// representation, take at most 8 KB.
+#[actix_web::test]
+async fn a_patch_or_a_profile_of_unbounded_size_is_refused() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let id = scim.create_user("ada@example.com").await;
+    let many: Vec<Value> = (0..20_000).map(|i| json!(i)).collect();
+    let patched = scim
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_body(json!([{"op": "add", "path": "emails", "value": many}])),
+        )
+        .await;
+    assert_eq!(patched.status, 400, "the 20,000 addresses were taken");
+    assert_eq!(patched.scim_type(), Some("invalidValue"));
+
+    let user = |extra: Value| {
+        let mut body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "bob@example.com",
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let nested = scim
+        .post("/Users", &user(json!({"displayName": [[], [], []]})))
+        .await;
+    assert_eq!(nested.status, 400, "{}", nested.body);
+    let addresses: Vec<Value> = (0..300)
+        .map(|i| json!({"value": format!("bob{i}@example.com"), "type": "other"}))
+        .collect();
+    let bloated = scim
+        .post("/Users", &user(json!({"emails": addresses})))
+        .await;
+    assert_eq!(bloated.status, 400, "{}", bloated.body);
+    assert!(
+        bloated.detail().contains("8192 bytes"),
+        "{}",
+        bloated.detail()
+    );
+
+    let ada = scim.get(&format!("/Users/{id}")).await;
+    assert!(
+        ada.body["emails"].as_array().map_or(0, Vec::len) <= 1,
+        "nothing was added: {}",
+        ada.body
+    );
+}
