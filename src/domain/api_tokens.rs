@@ -18,6 +18,7 @@ use serde_json::json;
 use super::members::Actor;
 use super::policy::Standing;
 use super::roles::{Permission, PermissionSet};
+use super::two_factor_policy::{Demand, demand_for};
 use super::{FieldErrors, RuleError, timefmt, tokens};
 use crate::audit::{self, Event, Origin};
 use crate::db::api_tokens::{self, ApiToken};
@@ -374,7 +375,7 @@ pub fn list(
     let mut rows = Vec::new();
     for (t, role) in api_tokens::list(conn, &actor.org_id)? {
         let state = match State::of(&t, now) {
-            State::Active if maker_still_holds(conn, &t, &role)?.is_none() => State::Suspended,
+            State::Active if maker_still_holds(conn, &t, &role, now)?.is_none() => State::Suspended,
             state => state,
         };
         rows.push((t, role, state));
@@ -485,12 +486,14 @@ const COMMAND_LINE: &str = "command line";
 /// on provisioning (and re-addressing accounts) through it. A command-line token has no
 /// maker to ask; one whose maker's account was deleted (`created_by` is then empty, the
 /// address kept) acts no more.
+/// Nor does one whose maker the organization's two-factor policy now holds to enrolment.
 /// Answers `None` when the token may not act, else when its maker's own access ends (the
 /// members it provisions get no later end: `policy::access_within`).
 fn maker_still_holds(
     conn: &mut DbConnection,
     token: &ApiToken,
     role: &Role,
+    now: NaiveDateTime,
 ) -> diesel::QueryResult<Option<Option<NaiveDateTime>>> {
     let Some(maker) = &token.created_by else {
         return Ok((token.created_by_email == COMMAND_LINE).then_some(None));
@@ -506,8 +509,18 @@ fn maker_still_holds(
         perms: holds(&parse_scopes(&token.scopes), role.permission_set()),
         rank: role.rank,
     };
-    let holds_it = Standing::of_member(&row.role, &group_roles).may_grant(held);
-    Ok(holds_it.then_some(row.membership.access_until))
+    let standing = Standing::of_member(&row.role, &group_roles);
+    if !standing.may_grant(held) {
+        return Ok(None);
+    }
+    // Past the organization's two-factor deadline nothing of it is served to a maker who
+    // has not enrolled: not through a token they made either.
+    let policy = crate::db::org_two_factor::find(conn, &token.org_id)?;
+    let demand = demand_for(conn, policy.as_ref(), maker, standing.perms.is_admin(), now)?;
+    if matches!(demand, Demand::Blocked { .. }) {
+        return Ok(None);
+    }
+    Ok(Some(row.membership.access_until))
 }
 
 /// The token behind a presented secret, if it is live and its maker still holds it;
@@ -527,7 +540,7 @@ pub fn authenticate(
     {
         return Err(TokenError::Invalid);
     }
-    let Some(maker_access_until) = maker_still_holds(conn, &token, &role)? else {
+    let Some(maker_access_until) = maker_still_holds(conn, &token, &role, now)? else {
         return Err(TokenError::Invalid);
     };
     api_tokens::touch(

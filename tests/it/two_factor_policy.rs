@@ -296,3 +296,35 @@ async fn a_member_made_admin_by_a_group_is_held_by_the_admins_scope() {
     assert_eq!(held.status, 403, "{}", held.body);
     assert!(held.body.contains(HELD));
 }
+
+/// An admin who never enrols made a SCIM token during the grace period. Past the deadline
+/// the organization serves them nothing, and so their token acts for them no more, until
+/// they enrol.
+#[actix_web::test]
+async fn past_the_deadline_an_unenrolled_makers_token_acts_no_more() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    enrol(&admin).await;
+    app.add_member("my-org", "ann@example.com", "Ann", "Admin", "admin", true);
+    let ann = app.member_browser("ann@example.com").await;
+    assert_eq!(
+        set_policy(&admin, "my-org", "admins", "7").await.status,
+        303
+    );
+    let token = crate::api_tokens::admin_token(&app, &ann, &["scim"], "member").await;
+    let scim = crate::scim::Scim::new(&app, &token);
+    assert_eq!(scim.get("/Users").await.status, 200);
+
+    app.advance_clock(Duration::days(7) + Duration::minutes(1));
+    assert_eq!(ann.get("/orgs/my-org/users").await.status, 403);
+    assert_eq!(scim.get("/Users").await.status, 401);
+    let list = admin.get("/orgs/my-org/api-tokens").await;
+    assert!(
+        list.body.contains("data-status=\"suspended\""),
+        "{}",
+        list.body
+    );
+
+    enrol(&ann).await;
+    assert_eq!(scim.get("/Users").await.status, 200);
+}
