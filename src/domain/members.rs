@@ -364,6 +364,10 @@ pub(crate) fn activate_in_tx(
         )));
     }
     check_target_rank(conn, actor, &target)?;
+    // Activating gives access again: not past the actor's own last day.
+    if !policy::access_within(actor.access_until, target.membership.access_until) {
+        return Err(RuleError::Forbidden(beyond_own_access(actor)));
+    }
     memberships::set_status(conn, &actor.org_id, user_id, "active")?;
     audit::record(conn, &event("member.activated", actor, &target, origin))?;
     Ok(())

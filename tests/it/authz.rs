@@ -1424,6 +1424,75 @@ async fn a_role_lent_by_a_group_cannot_be_kept_through_another_group() {
     assert_eq!(role_key_of(&app, &me), "member");
 }
 
+/// An Admin whose access ends on a day re-activates a member deactivated by hand, who has
+/// no end: that gives access past the Manager's own last day, as an edit would. Refused
+/// on the page, in bulk and through the Manager's SCIM token.
+#[actix_web::test]
+async fn reactivating_gives_no_access_beyond_ones_own() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let me = app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "admin", true);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", false);
+    let users = format!("/orgs/{ORG}/users");
+    let day = (portcullis::db::now() + chrono::Duration::days(5))
+        .date()
+        .format("%Y-%m-%d")
+        .to_string();
+    // Her token, made before her access was given an end, takes her end with it.
+    let mallory = app.member_browser("mallory@example.com").await;
+    let token = crate::api_tokens::admin_token(&app, &mallory, &["scim"], "member").await;
+    let scim = crate::scim::Scim::new(&app, &token);
+    let profile = format!("{users}/{me}");
+    let dated = admin
+        .submit(
+            &profile,
+            &profile,
+            &[
+                ("first_name", "Mal"),
+                ("last_name", "Lory"),
+                ("role_id", &app.role_id(ORG, "admin")),
+                ("access_until", &day),
+            ],
+        )
+        .await;
+    assert_eq!(dated.status, 303, "{}", dated.body);
+    let off = admin
+        .submit(&users, &format!("{users}/{bob}/deactivate"), &[])
+        .await;
+    assert_eq!(off.status, 303, "{}", off.body);
+
+    let one = mallory
+        .submit(&users, &format!("{users}/{bob}/activate"), &[])
+        .await;
+    assert_eq!(one.status, 403, "{}", one.body);
+    assert!(
+        one.body.contains("Your own access ends after"),
+        "{}",
+        one.body
+    );
+    let bulk = mallory
+        .submit(
+            &users,
+            &format!("{users}/bulk"),
+            &[("action", "activate"), ("user_ids", &bob)],
+        )
+        .await;
+    assert!(bulk.body.contains("0 done, 1 skipped"), "{}", bulk.body);
+    let patched = scim
+        .patch(
+            &format!("/Users/{bob}"),
+            &crate::scim::patch_body(
+                serde_json::json!([{"op": "replace", "path": "active", "value": true}]),
+            ),
+        )
+        .await;
+    assert_eq!(patched.status, 403, "{}", patched.body);
+    assert_eq!(
+        app.membership_status(ORG, &bob).as_deref(),
+        Some("inactive")
+    );
+}
+
 /// A pool Manager without `users.invite` sends invitations only into their pools. Naming
 /// the address of an Admin's pending Member invitation on the invite form must not renew
 /// it in their name: acceptance would then refuse the new link (they could not have sent
