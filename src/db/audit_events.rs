@@ -53,6 +53,23 @@ pub fn insert(conn: &mut DbConnection, row: &NewAuditRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
+/// Whether the organization's trail already holds an `action` event about `target_id`
+/// (read through the organization's target index).
+pub fn recorded_for(
+    conn: &mut DbConnection,
+    org_id: &str,
+    target_id: &str,
+    action: &str,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        audit_events::table
+            .filter(audit_events::org_id.eq(org_id))
+            .filter(audit_events::target_id.eq(target_id))
+            .filter(audit_events::action.eq(action)),
+    ))
+    .get_result(conn)
+}
+
 /// Many rows in one statement (seeding). Keep `rows` under ~2,500 so the bind count
 /// stays below SQLite's and PostgreSQL's limits.
 pub fn insert_many(conn: &mut DbConnection, rows: &[NewAuditRow]) -> QueryResult<usize> {

@@ -533,3 +533,33 @@ async fn an_organization_goes_to_whoever_reads_the_mail_not_whoever_chose_the_pa
     assert_eq!(app.member_role("bigco", &ceo).as_deref(), Some("admin"));
     assert_eq!(app.audit_count("bigco", "invitation.accepted"), 1);
 }
+
+/// A platform admin who is a plain Member of an organization adds an existing account to
+/// it as Admin from the platform's pages. The invitation mailed carries the platform's
+/// authority, not their Member role there, so its acceptance is honoured.
+#[actix_web::test]
+async fn a_platform_admins_invitation_is_honoured_whatever_their_own_role_there() {
+    let app = spawn_app().await;
+    let platform = app.setup_admin().await;
+    app.create_org("bigco", "Bigco");
+    app.add_member("bigco", ADMIN_EMAIL, "Pat", "Form", "member", true);
+    let ann = app.add_account("ann@example.com", "none");
+    let added = platform
+        .submit(
+            &format!("/admin/users/{ann}"),
+            &format!("/admin/users/{ann}/memberships"),
+            &[("org", "bigco"), ("role_id", "admin")],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(app.member_role("bigco", &ann), None);
+
+    let owner = app.member_browser("ann@example.com").await;
+    let invite =
+        crate::browser::newest_link_mailed(&app, "ann@example.com", "/invite/", "Bigco").await;
+    let page = owner.get(&invite).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let joined = owner.post(&invite, &[("csrf_token", page.csrf())]).await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    assert_eq!(app.member_role("bigco", &ann).as_deref(), Some("admin"));
+}

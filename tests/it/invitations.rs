@@ -341,6 +341,11 @@ async fn an_expired_link_is_dead_shows_as_expired_and_is_audited() {
     let tampered = format!("{}{last}", &link[..link.len() - 1]);
     assert_dead(&visitor.get(&tampered).await);
     assert_eq!(audit_count(&app, "invitation.expired_link_used"), 1);
+    // Whoever holds the link cannot grow the trail at will: the use is recorded once.
+    for _ in 0..5 {
+        assert_dead(&app.client().get(&link).await);
+    }
+    assert_eq!(audit_count(&app, "invitation.expired_link_used"), 1);
 
     let tab = admin.get(&format!("{ORG}/invitations")).await;
     assert!(row(&tab.body, "late@example.com").contains("data-status=\"expired\""));

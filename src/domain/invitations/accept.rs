@@ -9,7 +9,7 @@ use crate::db::invitations::{self as rows, Invitation};
 use crate::db::organizations::{self, Organization};
 use crate::db::roles::{self, Role};
 use crate::db::users::{self, User};
-use crate::db::{self, DbConnection, email_outbox, groups, memberships, pools};
+use crate::db::{self, DbConnection, audit_events, email_outbox, groups, memberships, pools};
 use crate::domain::FieldErrors;
 use crate::domain::names::parse_name;
 use crate::domain::new_account;
@@ -45,15 +45,19 @@ pub fn check_link(
         return Ok(None);
     }
     if invitation.expires_at <= now {
-        audit::record(
-            conn,
-            &Event::new("invitation.expired_link_used", origin)
-                .org(&invitation.org_id)
-                .target("invitation", &invitation.id, &invitation.email)
-                .details(json!({
-                    "expired_at": invitation.expires_at.and_utc().to_rfc3339(),
-                })),
-        )?;
+        // Once per invitation: whoever holds the link must not grow the trail at will.
+        const USED: &str = "invitation.expired_link_used";
+        if !audit_events::recorded_for(conn, &invitation.org_id, &invitation.id, USED)? {
+            audit::record(
+                conn,
+                &Event::new(USED, origin)
+                    .org(&invitation.org_id)
+                    .target("invitation", &invitation.id, &invitation.email)
+                    .details(json!({
+                        "expired_at": invitation.expires_at.and_utc().to_rfc3339(),
+                    })),
+            )?;
+        }
         return Ok(None);
     }
     let Some(org) = organizations::find(conn, &invitation.org_id)? else {
@@ -252,14 +256,17 @@ fn still_grantable(
         .into_iter()
         .map(|(pool, _)| pool)
         .collect();
+    // Sent from the platform's pages by a platform admin: a role, nothing else. Their
+    // authority there is the platform's, whatever role (if any) they hold here.
+    let platform_shaped =
+        group_ids.is_empty() && pool_ids.is_empty() && invitation.access_until.is_none();
+    if platform_shaped && invited_by_platform_admin(conn, inviter_id)? {
+        return Ok(true);
+    }
     let Some((inviter_role, inviter_until)) =
         rows::active_member_role(conn, &invitation.org_id, inviter_id)?
     else {
-        // Sent from the platform's pages by a platform admin who is no member here: a
-        // role, nothing else.
-        let platform_shaped =
-            group_ids.is_empty() && pool_ids.is_empty() && invitation.access_until.is_none();
-        return Ok(platform_shaped && invited_by_platform_admin(conn, inviter_id)?);
+        return Ok(false);
     };
     if !crate::domain::policy::access_within(inviter_until, invitation.access_until) {
         return Ok(false);
@@ -336,11 +343,16 @@ mod tests {
         let mut pooled = f.db.pool.get().unwrap();
         let conn: &mut crate::db::DbConnection = &mut pooled;
         let token = f.invite_one(conn, "late@example.com", MEMBER);
-        // The inviter is demoted to Member, who may not invite.
-        use crate::db::schema::memberships as m;
+        // The inviter is demoted to Member, who may not invite, and runs the platform no
+        // more (a platform admin's role-only invitation carries the platform's authority).
+        use crate::db::schema::{memberships as m, users as u};
         use diesel::prelude::*;
         diesel::update(m::table)
             .set(m::role_id.eq(f.role(MEMBER).id))
+            .execute(conn)
+            .unwrap();
+        diesel::update(u::table)
+            .set(u::platform_role.eq("none"))
             .execute(conn)
             .unwrap();
         let account = NewAccount {
