@@ -140,12 +140,13 @@ pub async fn patch(
 
 pub async fn delete(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Caller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (call, id) = (caller.writer()?, id.into_inner());
+    let (call, id, version) = (caller.writer()?, id.into_inner(), if_match(&req));
     state
-        .db(move |conn| Ok(users::delete(conn, &call, &id)))
+        .db(move |conn| Ok(users::delete(conn, &call, &id, version.as_deref())))
         .await??;
     Ok(no_content())
 }

@@ -410,8 +410,17 @@ fn set_members(
     Ok(())
 }
 
-pub fn delete(conn: &mut DbConnection, call: &Call, id: &str) -> Result<(), ScimError> {
+/// Deletes the group, unless `if_match` names another version than the current one.
+pub fn delete(
+    conn: &mut DbConnection,
+    call: &Call,
+    id: &str,
+    if_match: Option<&str>,
+) -> Result<(), ScimError> {
     let actor = writer(call)?;
+    if if_match.is_some() {
+        check_version(&get(conn, call, id)?, if_match)?;
+    }
     crate::domain::groups::delete(conn, &actor, id, &call.origin)?;
     Ok(())
 }

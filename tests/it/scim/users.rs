@@ -268,6 +268,33 @@ async fn a_stale_if_match_is_refused_with_412() {
     assert_eq!(stale.status(), 412);
 }
 
+/// A DELETE carrying the version the client last read removes nothing that changed since:
+/// a member provisioned again meanwhile stays (412); the current version removes it.
+#[actix_web::test]
+async fn a_delete_with_a_stale_if_match_is_refused_with_412() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let id = scim.create_user("v@example.com").await;
+    let first = scim.get(&format!("/Users/{id}")).await;
+    let version = first.headers["etag"].to_str().unwrap().to_string();
+    let body = json!({"userName": "v@example.com", "name": {"givenName": "New"}});
+    let changed = scim
+        .send(reqwest::Method::PUT, &format!("/Users/{id}"), Some(&body))
+        .await;
+    assert_eq!(changed.status, 200);
+    let current = changed.headers["etag"].to_str().unwrap().to_string();
+    let delete = |version: String| {
+        reqwest::Client::new()
+            .delete(format!("{}/Users/{id}", scim.base))
+            .bearer_auth(&scim.token)
+            .header("if-match", version)
+            .send()
+    };
+    assert_eq!(delete(version).await.unwrap().status(), 412);
+    assert_eq!(scim.get(&format!("/Users/{id}")).await.status, 200);
+    assert_eq!(delete(current).await.unwrap().status(), 204);
+    assert_eq!(scim.get(&format!("/Users/{id}")).await.status, 404);
+}
+
 /// A filter no index narrows reads the organization chunk by chunk: each chunk a range of
 /// an index after the last member read (no OFFSET re-reading what came before), every
 /// member once, and no more than the scan limit, past which the answer is `tooMany`
