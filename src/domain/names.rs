@@ -7,7 +7,9 @@ pub enum NameError {
     Empty,
     #[error("A name is at most 100 characters.")]
     TooLong,
-    #[error("A name cannot contain control characters.")]
+    #[error(
+        "A name cannot contain control characters, nor invisible ones that change the direction of text."
+    )]
     Control,
 }
 
@@ -20,10 +22,27 @@ pub fn parse_name(raw: &str) -> Result<String, NameError> {
     if value.chars().count() > 100 {
         return Err(NameError::TooLong);
     }
-    if value.chars().any(char::is_control) {
+    if value.chars().any(|c| c.is_control() || turns_text(c)) {
         return Err(NameError::Control);
     }
     Ok(value.to_string())
+}
+
+/// Invisible characters that reorder or hide text (bidirectional marks, overrides and
+/// isolates, the zero-width space): in a name shown in a mail or a list,
+/// "Ada\u{202E}nimda" would read as someone else's. The zero-width joiners (U+200C,
+/// U+200D) stay: Persian and Indic names are written with them.
+fn turns_text(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 #[cfg(test)]
@@ -43,5 +62,9 @@ mod tests {
         assert_eq!(parse_name("   "), Err(NameError::Empty));
         assert_eq!(parse_name(&"x".repeat(101)), Err(NameError::TooLong));
         assert_eq!(parse_name("Ada\r\nBcc"), Err(NameError::Control));
+        assert_eq!(parse_name("Ada\u{202E}nimda"), Err(NameError::Control));
+        assert_eq!(parse_name("Ada\u{200B}"), Err(NameError::Control));
+        assert_eq!(parse_name("Zoë Ōta-李"), Ok("Zoë Ōta-李".into()));
+        assert_eq!(parse_name("مهر\u{200C}داد"), Ok("مهر\u{200C}داد".into()));
     }
 }
