@@ -403,3 +403,38 @@ async fn a_new_browser_finishing_the_two_factor_step_gets_the_email_too() {
     assert_eq!(chrome.get("/account").await.status, 200);
     assert_eq!(app.count(ALERTS), before + 1);
 }
+
+/// A session signed in before sessions named their password stays signed in after the
+/// upgrade, and is given the digest on its next request.
+#[actix_web::test]
+async fn a_session_from_before_sessions_named_their_password_stays_signed_in() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    let rows = || -> Vec<(String, String)> {
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        sessions::table
+            .filter(sessions::user_id.is_not_null())
+            .select((sessions::id, sessions::data))
+            .load(conn)
+            .unwrap()
+    };
+    for (id, data) in rows() {
+        let mut state: std::collections::HashMap<String, String> =
+            serde_json::from_str(&data).unwrap();
+        assert!(state.remove("cred").is_some(), "{data}");
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        diesel::update(sessions::table.find(id))
+            .set(sessions::data.eq(serde_json::to_string(&state).unwrap()))
+            .execute(conn)
+            .unwrap();
+    }
+
+    assert_eq!(browser.get("/orgs/my-org/users").await.status, 200);
+    assert!(
+        rows().iter().all(|(_, data)| data.contains("\"cred\"")),
+        "{:?}",
+        rows()
+    );
+}
