@@ -54,17 +54,19 @@ pub fn insert(conn: &mut DbConnection, row: &NewAuditRow) -> QueryResult<()> {
 }
 
 /// Whether the organization's trail already holds an `action` event about `target_id`
-/// (read through the organization's target index).
+/// recorded at `since` or later (read through the organization's target index).
 pub fn recorded_for(
     conn: &mut DbConnection,
     org_id: &str,
     target_id: &str,
     action: &str,
+    since: NaiveDateTime,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         audit_events::table
             .filter(audit_events::org_id.eq(org_id))
             .filter(audit_events::target_id.eq(target_id))
+            .filter(audit_events::created_at.ge(since))
             .filter(audit_events::action.eq(action)),
     ))
     .get_result(conn)

@@ -32,7 +32,7 @@ pub fn parse_name(raw: &str) -> Result<String, NameError> {
 /// isolates, the zero-width space): in a name shown in a mail or a list,
 /// "Ada\u{202E}nimda" would read as someone else's. The zero-width joiners (U+200C,
 /// U+200D) stay: Persian and Indic names are written with them.
-fn turns_text(c: char) -> bool {
+pub(crate) fn turns_text(c: char) -> bool {
     matches!(
         c,
         '\u{061C}'

@@ -45,9 +45,11 @@ pub fn check_link(
         return Ok(None);
     }
     if invitation.expires_at <= now {
-        // Once per invitation: whoever holds the link must not grow the trail at will.
+        // Once per link (a resend makes a new one): whoever holds it must not grow the
+        // trail at will.
         const USED: &str = "invitation.expired_link_used";
-        if !audit_events::recorded_for(conn, &invitation.org_id, &invitation.id, USED)? {
+        let (org, id, sent) = (&invitation.org_id, &invitation.id, invitation.last_sent_at);
+        if !audit_events::recorded_for(conn, org, id, USED, sent)? {
             audit::record(
                 conn,
                 &Event::new(USED, origin)

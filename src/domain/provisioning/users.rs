@@ -150,7 +150,15 @@ pub fn read_input(body: &Value) -> Result<UserInput, ScimError> {
     };
     let name = get_ci(body, "name");
     let part = |key: &str| -> Result<String, ScimError> {
-        Ok(text(name.and_then(|n| get_ci(n, key)), key, MAX_NAME_CHARS)?.unwrap_or_default())
+        let part =
+            text(name.and_then(|n| get_ci(n, key)), key, MAX_NAME_CHARS)?.unwrap_or_default();
+        // The name is shown on the portal's pages and in its mails, as a typed one is.
+        if part.chars().any(crate::domain::names::turns_text) {
+            return Err(ScimError::InvalidValue(format!(
+                "{key} cannot contain invisible characters that change the direction of text."
+            )));
+        }
+        Ok(part)
     };
     let active = match get_ci(body, "active") {
         None | Some(Value::Null) => None,

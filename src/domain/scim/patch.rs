@@ -14,10 +14,15 @@ use super::filter::{AttrPath, CompareOp, Filter, FilterError, Parser};
 pub const PATCH_OP_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /// Operations in one request before it is refused: every IdP sends a handful.
-const MAX_OPERATIONS: usize = 1000;
-/// Most values one request's operations list in all (array elements, at any depth): the
-/// patch is applied inside the organization's write transaction, so its work is bounded.
+/// Okta and Entra send a handful; each operation walks the resource it changes, inside the
+/// organization's write transaction.
+const MAX_OPERATIONS: usize = 100;
+/// Most values one request's `add` operations list in all (array elements at any depth,
+/// a lone value counting one): each is compared with what the resource holds.
 pub const MAX_LISTED: usize = 1000;
+/// Most attributes one object in a value may name: no SCIM resource has more, and each is
+/// looked up among the resource's own.
+const MAX_KEYS: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -127,20 +132,49 @@ pub fn parse_patch(body: &Value) -> Result<Vec<PatchOp>, PatchError> {
             "A request may carry at most {MAX_OPERATIONS} operations."
         )));
     }
+    let is_add = |op: &&Value| {
+        get_ci(op, "op")
+            .and_then(Value::as_str)
+            .is_some_and(|o| o.eq_ignore_ascii_case("add"))
+    };
     let listed: usize = ops
         .iter()
+        .filter(is_add)
         .filter_map(|op| get_ci(op, "value"))
-        .map(listed_in)
+        .map(|value| listed_in(value).max(1))
         .sum();
     if listed > MAX_LISTED {
         return Err(PatchError::InvalidValue(format!(
             "A request may list at most {MAX_LISTED} values; this one lists {listed}. Send the rest in further requests."
         )));
     }
+    if ops
+        .iter()
+        .filter_map(|op| get_ci(op, "value"))
+        .any(|value| widest_object(value) > MAX_KEYS)
+    {
+        return Err(PatchError::InvalidValue(format!(
+            "An object in a value may name at most {MAX_KEYS} attributes."
+        )));
+    }
     ops.iter()
         .enumerate()
         .map(|(i, op)| parse_operation(i + 1, op))
         .collect()
+}
+
+/// The most members any object in `value` has, at any depth.
+fn widest_object(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => items.iter().map(widest_object).max().unwrap_or(0),
+        Value::Object(map) => map
+            .values()
+            .map(widest_object)
+            .max()
+            .unwrap_or(0)
+            .max(map.len()),
+        _ => 0,
+    }
 }
 
 /// How many array elements `value` holds, at any depth.
@@ -509,6 +543,7 @@ fn apply_filtered(
     match op {
         Op::Remove => match &path.sub {
             None => {
+                let hits: std::collections::HashSet<usize> = hits.into_iter().collect();
                 let mut i = 0;
                 items.retain(|_| {
                     i += 1;

@@ -211,6 +211,25 @@ async fn a_patch_or_a_profile_of_unbounded_size_is_refused() {
         .await;
     assert_eq!(patched.status, 400, "the 20,000 addresses were taken");
     assert_eq!(patched.scim_type(), Some("invalidValue"));
+    // Nor through 20,000 attributes of one object, each looked up in the resource, nor
+    // through a thousand operations.
+    let keys: serde_json::Map<String, Value> = (0..20_000)
+        .map(|i| (format!("a{i:05}"), json!(0)))
+        .collect();
+    let wide = scim
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_body(json!([{"op": "add", "value": keys}])),
+        )
+        .await;
+    assert_eq!(wide.status, 400, "{}", wide.detail());
+    let ops: Vec<Value> = (0..101)
+        .map(|_| json!({"op": "replace", "path": "name.givenName", "value": "Ada"}))
+        .collect();
+    let busy = scim
+        .patch(&format!("/Users/{id}"), &patch_body(json!(ops)))
+        .await;
+    assert_eq!(busy.status, 400, "{}", busy.detail());
 
     let user = |extra: Value| {
         let mut body = json!({
@@ -226,6 +245,13 @@ async fn a_patch_or_a_profile_of_unbounded_size_is_refused() {
         .post("/Users", &user(json!({"displayName": [[], [], []]})))
         .await;
     assert_eq!(nested.status, 400, "{}", nested.body);
+    let turned = scim
+        .post(
+            "/Users",
+            &user(json!({"name": {"givenName": "Ada\u{202E}nimda", "familyName": "L"}})),
+        )
+        .await;
+    assert_eq!(turned.status, 400, "{}", turned.body);
     let addresses: Vec<Value> = (0..300)
         .map(|i| json!({"value": format!("bob{i}@example.com"), "type": "other"}))
         .collect();

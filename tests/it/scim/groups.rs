@@ -224,6 +224,16 @@ async fn a_group_grows_past_a_thousand_members_a_thousand_at_a_time() {
     );
     assert_eq!(app.count("group_members"), 2000);
 
+    // Removals are not held to the cap: 1,500 listed members go in one request.
+    let removed = scim
+        .patch(
+            &path,
+            &patch_body(json!([{"op": "remove", "path": "members", "value": as_members(&everyone_but_one[..1500])}])),
+        )
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.detail());
+    assert_eq!(app.count("group_members"), 500);
+
     // An identity provider empties a group in one request, whatever its size.
     let emptied = scim
         .patch(
