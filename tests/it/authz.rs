@@ -849,7 +849,7 @@ async fn a_custom_role_cannot_invite_a_manager() {
 }
 
 /// An Admin makes the pool `name` at the top of the tree; answers its id.
-async fn pool(admin: &Browser, name: &str) -> String {
+pub(crate) async fn pool(admin: &Browser, name: &str) -> String {
     let pools = format!("/orgs/{ORG}/pools");
     let made = admin
         .submit(&pools, &pools, &[("name", name), ("parent_id", "")])

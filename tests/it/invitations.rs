@@ -1419,19 +1419,10 @@ async fn the_invited_tab_offers_resend_and_cancel_only_within_ones_role() {
 async fn one_invitation_names_at_most_twenty_five_pools() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
+    let mut pool_ids = Vec::new();
     for i in 0..26 {
-        let name = format!("Pool {i}");
-        let made = admin
-            .submit(
-                "/orgs/my-org/pools",
-                "/orgs/my-org/pools",
-                &[("name", name.as_str()), ("parent_id", "")],
-            )
-            .await;
-        assert_eq!(made.status, 303, "{}", made.body);
+        pool_ids.push(crate::authz::pool(&admin, &format!("Pool {i}")).await);
     }
-    let pool_ids = pool_ids(&app);
-    assert_eq!(pool_ids.len(), 26);
     let mut chosen: Vec<(&str, &str)> = pool_ids
         .iter()
         .map(|id| ("pool_ids", id.as_str()))
@@ -1457,13 +1448,6 @@ async fn one_invitation_names_at_most_twenty_five_pools() {
     assert_eq!(app.count("invitation_pools"), 25);
 }
 
-fn pool_ids(app: &TestApp) -> Vec<String> {
-    use portcullis::db::schema::pools;
-    let mut conn = app.conn();
-    let conn: &mut DbConnection = &mut conn;
-    pools::table.select(pools::id).load(conn).unwrap()
-}
-
 /// A pool role outlives a later change of organization role: an Admin invited into a pool
 /// holds Manager there, the most the pool page grants, so a demotion leaves no Admin
 /// reach inside the pool.
@@ -1471,15 +1455,7 @@ fn pool_ids(app: &TestApp) -> Vec<String> {
 async fn an_admin_invited_into_a_pool_holds_no_more_than_manager_there() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    let made = admin
-        .submit(
-            "/orgs/my-org/pools",
-            "/orgs/my-org/pools",
-            &[("name", "Alpha"), ("parent_id", "")],
-        )
-        .await;
-    assert_eq!(made.status, 303, "{}", made.body);
-    let pool = pool_ids(&app).remove(0);
+    let pool = crate::authz::pool(&admin, "Alpha").await;
     for (email, first, role) in [
         ("ada@example.com", "Ada", "Admin"),
         ("eve@example.com", "Eve", "Engineer"),

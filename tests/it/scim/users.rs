@@ -244,9 +244,9 @@ async fn deleting_a_user_removes_the_membership_and_keeps_the_account() {
     )));
 }
 
-#[actix_web::test]
-async fn a_stale_if_match_is_refused_with_412() {
-    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+/// A user whose representation changed after it was read: its id, the version read
+/// first, the version now, and the body that changed it.
+async fn changed_since_read(scim: &Scim) -> (String, String, String, Value) {
     let id = scim.create_user("v@example.com").await;
     let first = scim.get(&format!("/Users/{id}")).await;
     let version = first.headers["etag"].to_str().unwrap().to_string();
@@ -255,7 +255,15 @@ async fn a_stale_if_match_is_refused_with_412() {
         .send(reqwest::Method::PUT, &format!("/Users/{id}"), Some(&body))
         .await;
     assert_eq!(changed.status, 200);
-    assert_ne!(changed.headers["etag"].to_str().unwrap(), version);
+    let current = changed.headers["etag"].to_str().unwrap().to_string();
+    assert_ne!(current, version);
+    (id, version, current, body)
+}
+
+#[actix_web::test]
+async fn a_stale_if_match_is_refused_with_412() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let (id, version, _, body) = changed_since_read(&scim).await;
     let stale = reqwest::Client::new()
         .put(format!("{}/Users/{id}", scim.base))
         .bearer_auth(&scim.token)
@@ -273,15 +281,7 @@ async fn a_stale_if_match_is_refused_with_412() {
 #[actix_web::test]
 async fn a_delete_with_a_stale_if_match_is_refused_with_412() {
     let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
-    let id = scim.create_user("v@example.com").await;
-    let first = scim.get(&format!("/Users/{id}")).await;
-    let version = first.headers["etag"].to_str().unwrap().to_string();
-    let body = json!({"userName": "v@example.com", "name": {"givenName": "New"}});
-    let changed = scim
-        .send(reqwest::Method::PUT, &format!("/Users/{id}"), Some(&body))
-        .await;
-    assert_eq!(changed.status, 200);
-    let current = changed.headers["etag"].to_str().unwrap().to_string();
+    let (id, version, current, _) = changed_since_read(&scim).await;
     let delete = |version: String| {
         reqwest::Client::new()
             .delete(format!("{}/Users/{id}", scim.base))
