@@ -73,6 +73,11 @@ pub fn credential_stamp(password_hash: Option<&str>) -> String {
     crate::domain::tokens::hash(password_hash.unwrap_or_default())[..16].to_string()
 }
 
+/// The stamp of the account's current password.
+pub fn stamp_of(user: &crate::db::users::User) -> String {
+    credential_stamp(user.password_hash.as_deref())
+}
+
 /// Verifies against the stored hash, or against a dummy one for unknown accounts so that
 /// the answer takes as long whether or not the email exists.
 pub fn verify_blocking(password: &str, stored: Option<&str>) -> bool {

@@ -426,6 +426,8 @@ pub struct TokenActor {
     /// The member who made it (none for a command-line token): what they may not do for
     /// themselves, the token may not do for them.
     pub maker_id: Option<String>,
+    /// The app's clock when the request came in.
+    pub now: NaiveDateTime,
 }
 
 impl TokenActor {
@@ -448,6 +450,7 @@ impl TokenActor {
             rank: self.role_rank,
             perms,
             access_until: self.maker_access_until,
+            now: self.now,
         }
     }
 }
@@ -501,7 +504,10 @@ fn maker_still_holds(
     let Some(row) = crate::db::memberships::find(conn, &token.org_id, maker)? else {
         return Ok(None);
     };
-    if row.membership.status != "active" || !row.user.is_active() {
+    if row.membership.status != "active"
+        || !row.user.is_active()
+        || day_over(row.membership.access_until, now)
+    {
         return Ok(None);
     }
     let group_roles = crate::db::memberships::group_roles(conn, &token.org_id, maker)?;
@@ -523,6 +529,35 @@ fn maker_still_holds(
     Ok(Some(row.membership.access_until))
 }
 
+fn day_over(access_until: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
+    access_until.is_some_and(|until| until <= now)
+}
+
+/// A maker past their last day whom the expiry job has not come by yet: the calendar is
+/// applied now, as their own next page would, and the token asked again (it acts on only
+/// if they are the last admin, whose day is dropped instead).
+fn apply_makers_calendar(
+    conn: &mut DbConnection,
+    token: &ApiToken,
+    role: &Role,
+    now: NaiveDateTime,
+) -> Result<Option<Option<NaiveDateTime>>, TokenError> {
+    let Some(maker) = &token.created_by else {
+        return Ok(None);
+    };
+    let due = crate::db::memberships::find(conn, &token.org_id, maker)?.is_some_and(|row| {
+        row.membership.status == "active" && day_over(row.membership.access_until, now)
+    });
+    if !due {
+        return Ok(None);
+    }
+    match super::expiry::expire_member(conn, &token.org_id, maker, now) {
+        Ok(_) => Ok(maker_still_holds(conn, token, role, now)?),
+        Err(RuleError::Db(e)) => Err(TokenError::Db(e)),
+        Err(_) => Ok(None),
+    }
+}
+
 /// The token behind a presented secret, if it is live and its maker still holds it;
 /// records its use at most once a minute.
 pub fn authenticate(
@@ -540,7 +575,11 @@ pub fn authenticate(
     {
         return Err(TokenError::Invalid);
     }
-    let Some(maker_access_until) = maker_still_holds(conn, &token, &role, now)? else {
+    let mut held = maker_still_holds(conn, &token, &role, now)?;
+    if held.is_none() {
+        held = apply_makers_calendar(conn, &token, &role, now)?;
+    }
+    let Some(maker_access_until) = held else {
         return Err(TokenError::Invalid);
     };
     api_tokens::touch(
@@ -559,6 +598,7 @@ pub fn authenticate(
         role_id: role.id,
         maker_access_until,
         maker_id: token.created_by,
+        now,
     })
 }
 
@@ -655,6 +695,7 @@ mod tests {
             role_permissions: PermissionSet::of(&[Permission::UsersRead, Permission::PoolsOperate]),
             maker_access_until: None,
             maker_id: None,
+            now: crate::db::now(),
         };
         let a = actor.as_actor();
         assert_eq!(a.email, "token:Okta");

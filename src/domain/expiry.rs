@@ -52,43 +52,71 @@ fn expire_batch(
     }
     let mut ended = 0;
     for (org_id, user_id) in due {
-        // Read again under the lock: an admin may have moved the date or deactivated
-        // the member since the list was read.
-        let Some(row) = memberships::find(conn, org_id, user_id)? else {
-            continue;
-        };
-        let Some(until) = row.membership.access_until.filter(|u| *u <= now) else {
-            continue;
-        };
-        if memberships::set_status(conn, org_id, user_id, memberships::INACTIVE)? == 0 {
-            continue;
+        if end_if_due(conn, org_id, user_id, now)? {
+            ended += 1;
         }
-        match super::members::ensure_admin_remains(conn, org_id) {
-            Err(RuleError::LastAdmin) => {
-                // The organization keeps its last admin, so the date no longer holds: it
-                // goes, or its holder (bound by `policy::access_within` to a day already
-                // past) could give nobody any access, and nobody could lift it.
-                memberships::set_status(conn, org_id, user_id, memberships::ACTIVE)?;
-                memberships::set_access_until(conn, org_id, user_id, None)?;
-                audit::record(
-                    conn,
-                    &Event::new("member.access_kept", &Origin::default())
-                        .org(org_id)
-                        .target("user", &row.user.id, &row.user.email)
-                        .details(json!({ "access_until": last_day(until).to_string() })),
-                )?;
-                continue;
-            }
-            other => other?,
-        }
-        audit::record(
-            conn,
-            &Event::new("member.access_expired", &Origin::default())
-                .org(org_id)
-                .target("user", &row.user.id, &row.user.email)
-                .details(json!({ "access_until": last_day(until).to_string() })),
-        )?;
-        ended += 1;
     }
     Ok(ended)
+}
+
+/// Applies the calendar to one member as they arrive, without waiting for the job: a
+/// request (or a token of theirs) past their last day first ends their access here, as
+/// the job would have, or drops the day if they are the last admin. Answers whether the
+/// membership ended.
+pub fn expire_member(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, RuleError> {
+    db::write_tx(conn, |conn| {
+        organizations::lock(conn, org_id)?;
+        end_if_due(conn, org_id, user_id, now)
+    })
+}
+
+/// Ends one membership whose day is over, under its organization's lock.
+fn end_if_due(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, RuleError> {
+    // Read again under the lock: an admin may have moved the date or deactivated the
+    // member since the list was read.
+    let Some(row) = memberships::find(conn, org_id, user_id)? else {
+        return Ok(false);
+    };
+    let Some(until) = row.membership.access_until.filter(|u| *u <= now) else {
+        return Ok(false);
+    };
+    if memberships::set_status(conn, org_id, user_id, memberships::INACTIVE)? == 0 {
+        return Ok(false);
+    }
+    match super::members::ensure_admin_remains(conn, org_id) {
+        Err(RuleError::LastAdmin) => {
+            // The organization keeps its last admin, so the date no longer holds: it
+            // goes, or its holder (bound by `policy::access_within` to a day already
+            // past) could give nobody any access, and nobody could lift it.
+            memberships::set_status(conn, org_id, user_id, memberships::ACTIVE)?;
+            memberships::set_access_until(conn, org_id, user_id, None)?;
+            audit::record(
+                conn,
+                &Event::new("member.access_kept", &Origin::default())
+                    .org(org_id)
+                    .target("user", &row.user.id, &row.user.email)
+                    .details(json!({ "access_until": last_day(until).to_string() })),
+            )?;
+            return Ok(false);
+        }
+        other => other?,
+    }
+    audit::record(
+        conn,
+        &Event::new("member.access_expired", &Origin::default())
+            .org(org_id)
+            .target("user", &row.user.id, &row.user.email)
+            .details(json!({ "access_until": last_day(until).to_string() })),
+    )?;
+    Ok(true)
 }

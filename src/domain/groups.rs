@@ -323,18 +323,28 @@ pub fn delete(
     group_id: &str,
     origin: &Origin,
 ) -> Result<String, RuleError> {
-    require(actor, Permission::GroupsManage)?;
     in_org_tx(conn, &actor.org_id, |conn| {
-        let group = load(conn, actor, group_id)?;
-        groups::delete(conn, &actor.org_id, &group.id)?;
-        ensure_admin_remains(conn, &actor.org_id)?;
-        audit::record(
-            conn,
-            &event("group.deleted", actor, (&group.id, &group.name), origin)
-                .details(json!({ "description": group.description })),
-        )?;
-        Ok(group.name)
+        delete_in_tx(conn, actor, group_id, origin)
     })
+}
+
+/// Deletes the group inside a transaction the caller holds on the organization.
+pub(crate) fn delete_in_tx(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    group_id: &str,
+    origin: &Origin,
+) -> Result<String, RuleError> {
+    require(actor, Permission::GroupsManage)?;
+    let group = load(conn, actor, group_id)?;
+    groups::delete(conn, &actor.org_id, &group.id)?;
+    ensure_admin_remains(conn, &actor.org_id)?;
+    audit::record(
+        conn,
+        &event("group.deleted", actor, (&group.id, &group.name), origin)
+            .details(json!({ "description": group.description })),
+    )?;
+    Ok(group.name)
 }
 
 pub fn add_member(

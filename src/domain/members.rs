@@ -25,6 +25,8 @@ pub struct Actor {
     /// When the actor's own access ends, if it does: what they hand out ends by then too
     /// (`policy::access_within`).
     pub access_until: Option<chrono::NaiveDateTime>,
+    /// The app's clock when the request came in: what "already over" is measured by.
+    pub now: chrono::NaiveDateTime,
 }
 
 impl Actor {
@@ -364,12 +366,25 @@ pub(crate) fn activate_in_tx(
         )));
     }
     check_target_rank(conn, actor, &target)?;
+    // A last day already over would end the membership again on the member's next page:
+    // re-activating someone whose access ended means giving it back, so the day goes.
+    let passed = target
+        .membership
+        .access_until
+        .filter(|day| *day <= actor.now);
+    let until = target.membership.access_until.filter(|_| passed.is_none());
     // Activating gives access again: not past the actor's own last day.
-    if !policy::access_within(actor.access_until, target.membership.access_until) {
+    if !policy::access_within(actor.access_until, until) {
         return Err(RuleError::Forbidden(beyond_own_access(actor)));
     }
     memberships::set_status(conn, &actor.org_id, user_id, "active")?;
-    audit::record(conn, &event("member.activated", actor, &target, origin))?;
+    let mut activated = event("member.activated", actor, &target, origin);
+    if let Some(day) = passed {
+        memberships::set_access_until(conn, &actor.org_id, user_id, None)?;
+        activated = activated
+            .details(json!({ "old_access_until": super::access_until::last_day(day).to_string() }));
+    }
+    audit::record(conn, &activated)?;
     Ok(())
 }
 
@@ -544,6 +559,20 @@ pub fn remove(
         remove_in_tx(conn, actor, &target, successor, origin)?;
         Ok(target.user.email)
     })
+}
+
+/// Removes the member without a typed confirmation, inside a transaction the caller holds
+/// on the organization: how a SCIM `DELETE` removes, after checking its `If-Match` in the
+/// same transaction.
+pub(crate) fn remove_unconfirmed_in_tx(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    origin: &Origin,
+) -> Result<(), RuleError> {
+    require(actor, Permission::UsersManage)?;
+    let target = load_target(conn, actor, user_id)?;
+    remove_in_tx(conn, actor, &target, None, origin)
 }
 
 fn remove_in_tx(

@@ -267,7 +267,10 @@ pub fn reset(
                 .target("user", &user.id, &user.email)
                 .details(json!({ "sessions_ended": ended })),
         )?;
-        Ok(user)
+        Ok(User {
+            password_hash: Some(new_hash.to_string()),
+            ..user
+        })
     })
 }
 

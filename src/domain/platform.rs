@@ -25,6 +25,8 @@ pub struct PlatformActor {
     pub public_url: String,
     /// How long the link of an invitation this actor's changes send stays valid.
     pub invitation_ttl: chrono::Duration,
+    /// The app's clock when the request came in.
+    pub now: chrono::NaiveDateTime,
 }
 
 /// Queues the account-setup email in the caller's transaction, so the account and its
@@ -512,13 +514,19 @@ pub fn activate_membership(
             )));
         }
         memberships::set_status(conn, &org.id, user_id, "active")?;
-        audit::record(
-            conn,
-            &Event::new("admin.membership_activated", origin)
-                .org(&org.id)
-                .actor(&actor.user_id, &actor.email)
-                .target("user", &row.user.id, &row.user.email),
-        )?;
+        let mut activated = Event::new("admin.membership_activated", origin)
+            .org(&org.id)
+            .actor(&actor.user_id, &actor.email)
+            .target("user", &row.user.id, &row.user.email);
+        // As in the organization's own re-activation: a day already over would end the
+        // rescued membership again at once.
+        if let Some(day) = row.membership.access_until.filter(|day| *day <= actor.now) {
+            memberships::set_access_until(conn, &org.id, user_id, None)?;
+            activated = activated.details(
+                json!({ "old_access_until": super::access_until::last_day(day).to_string() }),
+            );
+        }
+        audit::record(conn, &activated)?;
         Ok((row.user.email, org.name))
     })
 }

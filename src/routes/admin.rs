@@ -41,6 +41,7 @@ fn require_admin(state: &AppState, current: &CurrentUser) -> AppResult<PlatformA
             public_url: state.settings.public_url(),
             invitation_ttl: chrono::Duration::from_std(state.settings.invitation_ttl)
                 .map_err(|e| AppError::Internal(e.into()))?,
+            now: state.clock.now(),
         })
     } else {
         Err(AppError::forbidden())

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::audit::{self, Event, Origin};
 use crate::auth::keys;
-use crate::auth::password::{Admission, credential_stamp};
+use crate::auth::password::{Admission, stamp_of};
 use crate::auth::throttle::{self, Attempt, Decision, Limits, Reservation};
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection};
@@ -283,11 +283,7 @@ async fn begin_second_step(
         session.renew();
         let until = chrono::Utc::now().timestamp() + SECOND_STEP_SECS;
         insert(session, keys::PENDING_2FA_USER, &user.id)?;
-        insert(
-            session,
-            keys::PENDING_2FA_CREDENTIAL,
-            credential_stamp(user.password_hash.as_deref()),
-        )?;
+        insert(session, keys::PENDING_2FA_CREDENTIAL, stamp_of(&user))?;
         insert(session, keys::PENDING_2FA_UNTIL, until)?;
         insert(
             session,

@@ -14,6 +14,7 @@ use crate::domain::FieldErrors;
 use crate::domain::email::Email;
 use crate::domain::password_reset::{self, Env, ResetError, ResetForm, THROTTLE_PREFIX};
 use crate::error::{AppError, AppResult};
+use crate::web::device::{self, DeviceKey};
 use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::private;
@@ -179,6 +180,7 @@ pub async fn reset_form(
 
 pub async fn reset(
     state: web::Data<AppState>,
+    device_key: web::Data<DeviceKey>,
     session: Session,
     origin: Origin,
     token: web::Path<String>,
@@ -197,10 +199,10 @@ pub async fn reset(
     let done = state
         .db(move |conn| unless_dead(password_reset::reset(conn, &env, &token, &hash)))
         .await?;
-    if done.is_none() {
+    let Some(account) = done else {
         // Used or expired while the password was being hashed.
         return Ok(reset_page(&session, None, FieldErrors::default()));
-    }
+    };
     state.mail.wake();
     // Not signed in by the reset: whatever this browser held is dropped.
     session.clear();
@@ -210,5 +212,14 @@ pub async fn reset(
         "success",
         "Your password has been changed, and every browser signed in to your account has been signed out. Sign in with your new password.",
     );
-    Ok(private(see_other("/login")))
+    // The mail proved this browser its owner's: its sign-in is spared the guesses others
+    // make at the account, as the old password's browsers were until now.
+    let mut response = private(see_other("/login"));
+    device::remember(
+        &mut response,
+        &device_key,
+        &account,
+        state.settings.secure_cookies(),
+    )?;
+    Ok(response)
 }

@@ -13,7 +13,7 @@ use super::auth::{
     take_pending_next,
 };
 use crate::audit::Origin;
-use crate::auth::password::credential_stamp;
+use crate::auth::password::stamp_of;
 use crate::auth::throttle::{self, Decision, Limits, Reservation};
 use crate::auth::{keys, totp};
 use crate::db::users::{self, User};
@@ -181,9 +181,9 @@ fn second_step(
     origin: &Origin,
 ) -> AppResult<SecondStep> {
     db::write_tx(conn, |conn| {
-        let Some(user) = users::find(conn, &pending.user_id)?.filter(|u| {
-            u.is_active() && credential_stamp(u.password_hash.as_deref()) == pending.credential
-        }) else {
+        let Some(user) = users::find(conn, &pending.user_id)?
+            .filter(|u| u.is_active() && stamp_of(&u) == pending.credential)
+        else {
             return Ok(SecondStep::Expired);
         };
         let Some(reservation) = reserve_code_attempt(conn, limits, &user, origin)? else {

@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use crate::audit::Origin;
 use crate::auth::client_ip::resolve_client_ip;
 use crate::auth::keys;
-use crate::auth::password::credential_stamp;
+use crate::auth::password::stamp_of;
 use crate::config::{ProxyHeader, Settings};
 use crate::db::DbConnection;
 use crate::db::memberships::{self, Membership};
@@ -19,8 +19,8 @@ use crate::db::roles::Role;
 use crate::db::users::{self, User};
 use crate::domain::policy::{self, Standing};
 use crate::domain::roles::{Permission, PermissionSet};
-use crate::domain::timefmt;
 use crate::domain::two_factor_policy::{self, Demand};
+use crate::domain::{expiry, timefmt};
 use crate::error::AppError;
 use crate::web::AppState;
 use crate::web::middleware::RequestId;
@@ -86,7 +86,7 @@ impl CurrentUser {
         match loaded {
             Some(current) => {
                 if matches!(session.get::<String>(keys::CREDENTIAL), Ok(None)) {
-                    let stamp = credential_stamp(current.user.password_hash.as_deref());
+                    let stamp = stamp_of(&current.user);
                     // Best effort: the next request tries again.
                     let _ = session.insert(keys::CREDENTIAL, stamp);
                 }
@@ -155,6 +155,8 @@ pub struct OrgCtx {
     pub two_factor: Demand,
     /// The Invited tab's badge ("3", "99+"), for members who may invite.
     pub pending_invitations: Option<String>,
+    /// The app's clock as this request read it.
+    pub now: chrono::NaiveDateTime,
 }
 
 impl OrgCtx {
@@ -171,6 +173,7 @@ impl OrgCtx {
             rank: self.rank,
             perms: self.perms,
             access_until: self.membership.access_until,
+            now: self.now,
         }
     }
 
@@ -228,82 +231,121 @@ impl FromRequest for OrgCtx {
             let login_required = || AppError::LoginRequired {
                 next: next_of(&req),
             };
-            let slug = req
-                .match_info()
-                .get("org")
-                .ok_or(AppError::NotFound)?
-                .to_string();
-            // The account and the membership in one trip to the database: each trip is a
-            // hop to the blocking pool and a pooled connection taken and given back.
-            let cached = req.extensions().get::<CurrentUser>().cloned();
             let session = req.get_session();
-            let (user_id, credential) = match &cached {
-                Some(current) => (current.user.id.clone(), String::new()),
-                None => signed_in_as(&session).ok_or_else(login_required)?,
-            };
-            let now = state(&req).clock.now();
-            let found = state(&req)
-                .read(move |conn| {
-                    let Some((current, here)) =
-                        standing_of(conn, cached.clone(), &user_id, &credential, &slug)?
-                    else {
-                        return Ok(Err(None));
-                    };
-                    let Some((org, membership, role, policy)) = here else {
-                        return Ok(Err(Some(current)));
-                    };
-                    let group_roles = memberships::group_roles(conn, &org.id, &user_id)?;
-                    let Standing { perms, rank } = Standing::of_member(&role, &group_roles);
-                    let demand = two_factor_policy::demand_for(
-                        conn,
-                        policy.as_ref(),
-                        &user_id,
-                        perms.is_admin(),
-                        now,
-                    )?;
-                    if let Demand::Blocked { deadline } = demand {
-                        return Err(AppError::TwoFactorRequired {
-                            org: org.name,
-                            deadline: timefmt::date(deadline),
-                        });
-                    }
-                    let pending_invitations = if perms.contains(Permission::UsersInvite) {
-                        crate::domain::invitations::pending_badge(conn, &org.id)?
-                    } else {
-                        None
-                    };
-                    Ok(Ok(OrgCtx {
-                        current,
-                        org,
-                        membership,
-                        role,
-                        perms,
-                        rank,
-                        two_factor: demand,
-                        pending_invitations,
-                    }))
-                })
-                .await?;
-            match found {
-                Ok(ctx) => {
+            let mut arrival = find_org_ctx(&req, &session).await?;
+            if let Arrival::AccessEnded { org_id, user_id } = arrival {
+                // Past their last day and the job has not come by yet: the calendar is
+                // applied now, then the member is looked at again (still here only if
+                // they are the last admin, whose day is dropped instead).
+                let now = state(&req).clock.now();
+                state(&req)
+                    .db(move |conn| Ok(expiry::expire_member(conn, &org_id, &user_id, now)?))
+                    .await?;
+                arrival = find_org_ctx(&req, &session).await?;
+            }
+            match arrival {
+                Arrival::Member(ctx) => {
                     if ctx.membership.touch_due() {
                         ctx.touch(&state(&req)).await;
                     }
                     CurrentUser::remember(&req, &session, &Some(ctx.current.clone()));
-                    Ok(ctx)
+                    Ok(*ctx)
                 }
-                // Signed in, but not an active member here.
-                Err(Some(current)) => {
+                Arrival::NotMember(current) => {
                     CurrentUser::remember(&req, &session, &Some(current));
                     Err(AppError::NotFound)
                 }
-                Err(None) => {
+                // Ended twice over: another request reset the day in between; this one
+                // is refused, the next is looked at afresh.
+                Arrival::AccessEnded { .. } => Err(AppError::NotFound),
+                Arrival::SignedOut => {
                     CurrentUser::remember(&req, &session, &None);
                     Err(login_required())
                 }
             }
         })
     }
+}
+
+/// What an organization page finds of its caller.
+enum Arrival {
+    Member(Box<OrgCtx>),
+    /// Signed in, but not an active member here.
+    NotMember(CurrentUser),
+    /// An active member whose last day is over.
+    AccessEnded {
+        org_id: String,
+        user_id: String,
+    },
+    SignedOut,
+}
+
+async fn find_org_ctx(req: &HttpRequest, session: &Session) -> Result<Arrival, AppError> {
+    let slug = req
+        .match_info()
+        .get("org")
+        .ok_or(AppError::NotFound)?
+        .to_string();
+    // The account and the membership in one trip to the database: each trip is a hop to
+    // the blocking pool and a pooled connection taken and given back.
+    let cached = req.extensions().get::<CurrentUser>().cloned();
+    let (user_id, credential) = match &cached {
+        Some(current) => (current.user.id.clone(), String::new()),
+        None => match signed_in_as(session) {
+            Some(signed_in) => signed_in,
+            None => return Ok(Arrival::SignedOut),
+        },
+    };
+    let now = state(req).clock.now();
+    state(req)
+        .read(move |conn| {
+            let Some((current, here)) =
+                standing_of(conn, cached.clone(), &user_id, &credential, &slug)?
+            else {
+                return Ok(Arrival::SignedOut);
+            };
+            let Some((org, membership, role, policy)) = here else {
+                return Ok(Arrival::NotMember(current));
+            };
+            if membership.access_until.is_some_and(|until| until <= now) {
+                return Ok(Arrival::AccessEnded {
+                    org_id: org.id,
+                    user_id: user_id.clone(),
+                });
+            }
+            let group_roles = memberships::group_roles(conn, &org.id, &user_id)?;
+            let Standing { perms, rank } = Standing::of_member(&role, &group_roles);
+            let demand = two_factor_policy::demand_for(
+                conn,
+                policy.as_ref(),
+                &user_id,
+                perms.is_admin(),
+                now,
+            )?;
+            if let Demand::Blocked { deadline } = demand {
+                return Err(AppError::TwoFactorRequired {
+                    org: org.name,
+                    deadline: timefmt::date(deadline),
+                });
+            }
+            let pending_invitations = if perms.contains(Permission::UsersInvite) {
+                crate::domain::invitations::pending_badge(conn, &org.id)?
+            } else {
+                None
+            };
+            Ok(Arrival::Member(Box::new(OrgCtx {
+                current,
+                org,
+                membership,
+                role,
+                perms,
+                rank,
+                two_factor: demand,
+                pending_invitations,
+                now,
+            })))
+        })
+        .await
 }
 
 /// The signed-in account (`cached` when an earlier extractor loaded it) and its standing
@@ -346,8 +388,7 @@ fn signed_in_as(session: &Session) -> Option<(String, String)> {
 /// An account stays signed in while it is active and its password is the one the session
 /// was signed in with.
 fn still_signed_in(user: &User, credential: &str) -> bool {
-    user.is_active()
-        && (credential.is_empty() || credential_stamp(user.password_hash.as_deref()) == credential)
+    user.is_active() && (credential.is_empty() || stamp_of(&user) == credential)
 }
 
 /// The client address: the socket peer's, or, when the peer is one of the configured
@@ -407,10 +448,7 @@ pub fn sign_in(
     let to_err = |e: actix_session::SessionInsertError| AppError::Internal(anyhow::anyhow!("{e}"));
     session.insert(keys::USER_ID, &user.id).map_err(to_err)?;
     session
-        .insert(
-            keys::CREDENTIAL,
-            credential_stamp(user.password_hash.as_deref()),
-        )
+        .insert(keys::CREDENTIAL, stamp_of(&user))
         .map_err(to_err)?;
     session
         .insert(keys::CSRF, crate::domain::tokens::generate())

@@ -200,3 +200,105 @@ async fn many_expiries_end_in_batches_each_audited_once() {
     let counts = member_counts::by_status(&mut app.conn(), &org).unwrap();
     assert_eq!((counts.active, counts.inactive), (1, 230));
 }
+
+/// An app whose expiry job does not come by again during the test (it runs once, at
+/// start): whatever a member past their day meets is their own request's doing.
+async fn spawn_app_without_the_job() -> TestApp {
+    spawn_app_with(|s| s.membership_expiry_interval = Duration::from_secs(3600)).await
+}
+
+fn ends_tomorrow(app: &TestApp, user: &str) {
+    let org = app.org_id(ORG);
+    let tomorrow = app.settings.clock.now() + chrono::Duration::days(1);
+    memberships::set_access_until(&mut app.conn(), &org, user, Some(tomorrow)).unwrap();
+}
+
+#[actix_web::test]
+async fn a_member_past_their_last_day_is_refused_before_the_job_comes_by() {
+    let app = spawn_app_without_the_job().await;
+    let admin = app.setup_admin().await;
+    let admin_id = app.user_id(ADMIN_EMAIL);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let carol = app.add_member(ORG, "carol@example.com", "Carol", "C", "admin", true);
+    let bob_browser = app.member_browser("bob@example.com").await;
+    let carol_browser = app.member_browser("carol@example.com").await;
+    let token = crate::api_tokens::admin_token(&app, &carol_browser, &["scim"], "member").await;
+    let scim = crate::scim::Scim::new(&app, &token);
+    for user in [&bob, &carol, &admin_id] {
+        ends_tomorrow(&app, user);
+    }
+    assert_eq!(bob_browser.get(USERS).await.status, 200);
+    assert_eq!(scim.get("/Users").await.status, 200);
+
+    app.advance_clock(chrono::Duration::days(2));
+    assert_eq!(bob_browser.get(USERS).await.status, 404);
+    assert_eq!(
+        app.membership_status(ORG, &bob).as_deref(),
+        Some("inactive")
+    );
+    // A token acts for its maker no longer than the maker's own pages would.
+    assert_eq!(scim.get("/Users").await.status, 401);
+    assert_eq!(
+        app.membership_status(ORG, &carol).as_deref(),
+        Some("inactive")
+    );
+    assert_eq!(app.audit_count(ORG, "member.access_expired"), 2);
+    assert_eq!(bob_browser.get(USERS).await.status, 404);
+    assert_eq!(
+        app.audit_count(ORG, "member.access_expired"),
+        2,
+        "ended once"
+    );
+
+    // The last admin arriving past their day keeps access, and the day goes, as with the
+    // job.
+    assert_eq!(admin.get(USERS).await.status, 200);
+    assert_eq!(
+        app.membership_status(ORG, &admin_id).as_deref(),
+        Some("active")
+    );
+    assert_eq!(app.audit_count(ORG, "member.access_kept"), 1);
+    let counts = member_counts::by_status(&mut app.conn(), &app.org_id(ORG)).unwrap();
+    assert_eq!((counts.active, counts.inactive), (1, 2));
+}
+
+#[actix_web::test]
+async fn re_activating_a_member_whose_day_passed_gives_access_back() {
+    let app = spawn_app_without_the_job().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let carol = app.add_member(ORG, "carol@example.com", "Carol", "C", "member", true);
+    let bob_browser = app.member_browser("bob@example.com").await;
+    let carol_browser = app.member_browser("carol@example.com").await;
+    ends_tomorrow(&app, &bob);
+    ends_tomorrow(&app, &carol);
+    app.advance_clock(chrono::Duration::days(2));
+    assert_eq!(bob_browser.get(USERS).await.status, 404);
+    assert_eq!(carol_browser.get(USERS).await.status, 404);
+
+    let on = admin
+        .submit(USERS, &format!("{USERS}/{bob}/activate"), &[])
+        .await;
+    assert_eq!(on.status, 303, "{}", on.body);
+    assert_eq!(
+        bob_browser.get(USERS).await.status,
+        200,
+        "the old day ends nothing"
+    );
+    assert_eq!(app.membership_status(ORG, &bob).as_deref(), Some("active"));
+    let activated =
+        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
+            .unwrap();
+    assert_eq!(activated[0].action, "member.activated");
+    assert!(
+        activated[0].details.contains("old_access_until"),
+        "{}",
+        activated[0].details
+    );
+
+    // The platform's rescue gives access back the same way.
+    let profile = format!("/admin/users/{carol}");
+    let rescue = format!("{profile}/memberships/my-org/activate");
+    assert_eq!(admin.submit(&profile, &rescue, &[]).await.status, 303);
+    assert_eq!(carol_browser.get(USERS).await.status, 200);
+}

@@ -501,3 +501,36 @@ async fn a_password_change_racing_a_reset_does_not_undo_it() {
     );
     assert_eq!(thief.get("/orgs/my-org/users").await.status, 303);
 }
+
+#[actix_web::test]
+async fn the_browser_that_resets_signs_in_past_a_thiefs_guesses() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let thief = app.client();
+    for _ in 0..5 {
+        assert_eq!(thief.login(ADMIN_EMAIL, "a wrong guess!").await.status, 401);
+    }
+    assert_eq!(
+        app.client().login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status,
+        429,
+        "the guesses used up the account's allowance"
+    );
+
+    ask(&app, ADMIN_EMAIL).await;
+    let path = reset_path(&app, ADMIN_EMAIL).await;
+    let owner = app.client();
+    let done = owner
+        .submit(
+            &path,
+            &path,
+            &[
+                ("password", NEW_PASSWORD),
+                ("password_confirm", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(owner.login(ADMIN_EMAIL, NEW_PASSWORD).await.status, 303);
+    // Only that browser: the thief's allowance stays used up.
+    assert_eq!(thief.login(ADMIN_EMAIL, NEW_PASSWORD).await.status, 429);
+}

@@ -418,11 +418,15 @@ pub fn delete(
     if_match: Option<&str>,
 ) -> Result<(), ScimError> {
     let actor = writer(call)?;
-    if if_match.is_some() {
-        check_version(&get(conn, call, id)?, if_match)?;
-    }
-    crate::domain::groups::delete(conn, &actor, id, &call.origin)?;
-    Ok(())
+    // The version is checked in the removal's own transaction: a PUT landing between the
+    // check and the removal would otherwise be removed unseen.
+    in_org(conn, &call.token.org_id, |conn| {
+        if if_match.is_some() {
+            check_version(&get(conn, call, id)?, if_match)?;
+        }
+        crate::domain::groups::delete_in_tx(conn, &actor, id, &call.origin)?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::db::memberships::{self, MemberRow};
 use crate::db::scim::{self, ScimFields};
 use crate::db::{DbConnection, password_resets, roles, setup_tokens, users};
 use crate::domain::email::Email;
-use crate::domain::members::{self, Actor, RemoveForm};
+use crate::domain::members::{self, Actor};
 use crate::domain::names::sort_key;
 use crate::domain::policy::Standing;
 use crate::domain::roles::Permission;
@@ -683,16 +683,16 @@ pub fn delete(
     if_match: Option<&str>,
 ) -> Result<(), ScimError> {
     let actor = writer(call)?;
-    if if_match.is_some() {
-        check_version(&get(conn, call, id)?, if_match)?;
-    }
-    let target = load(conn, call, id)?;
-    let form = RemoveForm {
-        confirm_email: target.user.email.clone(),
-        successor_id: String::new(),
-    };
-    members::remove(conn, &actor, id, &form, &call.origin)?;
-    Ok(())
+    // The version is checked in the removal's own transaction: a PUT landing between the
+    // check and the removal would otherwise be removed unseen.
+    in_org(conn, &call.token.org_id, |conn| {
+        if if_match.is_some() {
+            check_version(&get(conn, call, id)?, if_match)?;
+        }
+        load(conn, call, id)?;
+        members::remove_unconfirmed_in_tx(conn, &actor, id, &call.origin)?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Issue 16, item 4: an invitation with an "access until" day gives a membership that is
-//! flagged as ending soon and ends after that day.
+//! flagged as ending soon and ends after that day; re-activated, it lasts.
 
 use std::time::{Duration, Instant};
 
@@ -77,6 +77,18 @@ async fn an_invitation_with_an_end_day_gives_access_that_ends_after_it() {
         ensure!(admin.row_attr(EVE, "status").await? == "inactive");
         admin.follow_within("Organization", "Audit").await?;
         admin.expect_text("eve@example.com's access ended").await?;
+
+        // Re-activated, she gets in again: the day that passed no longer ends anything
+        // (before, her next page ended her membership once more).
+        admin.follow_within("Organization", "Users").await?;
+        admin.press_in_row(EVE, "Activate").await?;
+        admin.expect_text("eve@example.com is active again").await?;
+        eve.open("/orgs/acme/users").await?;
+        ensure!(
+            eve.rows("email").await?.contains(&EVE.to_string()),
+            "she sees the Users tab"
+        );
+        ensure!(app.membership_status("acme", &eve_id).as_deref() == Some("active"));
         Ok(())
     })
     .await;
