@@ -39,7 +39,8 @@
       var url = input.dataset.memberSearch + "?field=" + encodeURIComponent(input.dataset.field) +
         "&q=" + encodeURIComponent(input.value);
       fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
-        .then(function (response) { return response.ok ? response.text() : null; })
+        // A redirect (an ended session sent to sign in) is no list of members.
+        .then(function (response) { return response.ok && !response.redirected ? response.text() : null; })
         .then(function (html) {
           // An answer to an older query, or a refusal, leaves the list as it is.
           if (html === null || ticket !== asked) return;

@@ -76,7 +76,10 @@ pub fn export_batch(
 ) -> anyhow::Result<Batch> {
     let rows = audit_events::page(conn, scope, filter, after, EXPORT_BATCH)?;
     let slugs = org_slugs(conn, &rows)?;
+    // Every cell quoted: where the list separator is `;`, a spreadsheet splits an
+    // unquoted `x;=1+1` and runs its second half (OWASP's CSV injection advice).
     let mut out = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::with_capacity(rows.len() * 320 + 256));
     if after.is_none() {

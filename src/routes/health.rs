@@ -39,7 +39,8 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// The database answers; a load balancer stops sending traffic here when it does not.
-/// A 503 says why on its second line, e.g. `timed out waiting for connection: ...`.
+/// A 503 says what kind of failure on its second line, e.g. `timed out waiting for
+/// connection`; the whole reason goes to the log.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.pool.clone();
     let ready = web::block(move || -> anyhow::Result<()> {
@@ -58,9 +59,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Err(e) => format!("the readiness check did not finish: {e}"),
     };
     tracing::warn!(reason = %reason, "not ready: database unavailable");
+    // Only the kind of failure: its detail (a connection error names the database's host,
+    // port and user) is for the log, and anyone may ask /readyz.
+    let kind = reason.split(':').next().unwrap_or_default();
     HttpResponse::ServiceUnavailable()
         .content_type("text/plain; charset=utf-8")
-        .body(format!("database unavailable\n{}\n", one_line(&reason)))
+        .body(format!("database unavailable\n{}\n", one_line(kind)))
 }
 
 /// The reason on one line, and short: it is for an operator's eyes, not a log dump.

@@ -1,6 +1,9 @@
 //! Records every refusal (403) of an organization or platform administration request
 //! as an `access.denied` audit event, so probing for what one may not do leaves a trace.
 //!
+//! A GET another site sent the browser to (`Sec-Fetch-Site: cross-site`) is not recorded:
+//! any page could otherwise make a signed-in member "probe" admin pages, over and over.
+//!
 //! It sits inside the CSRF guard: a form refused for a missing or foreign token never
 //! reached a handler and is not a permission decision, so it is not recorded here.
 
@@ -27,6 +30,16 @@ pub async fn audit_denials(
     let request = res.request();
     let path = request.path();
     if !(path.starts_with("/orgs/") || path.starts_with("/admin/") || path == "/admin") {
+        return Ok(res);
+    }
+    // Another site sent the browser here: the refusal is that site's doing, not the
+    // member's probing, and recording it would let any page write events in their name.
+    if request.method() == actix_web::http::Method::GET
+        && request
+            .headers()
+            .get("sec-fetch-site")
+            .is_some_and(|site| site.as_bytes() == b"cross-site")
+    {
         return Ok(res);
     }
     let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {

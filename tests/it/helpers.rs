@@ -303,6 +303,13 @@ impl Browser {
         to_page(request.send().await.expect("GET")).await
     }
 
+    /// A GET as a browser makes it when another site sends it here (a link, a redirect).
+    pub async fn get_from_another_site(&self, path: &str) -> Page {
+        let url = format!("{}{path}", self.base);
+        let request = self.client.get(url).header("Sec-Fetch-Site", "cross-site");
+        to_page(request.send().await.expect("GET")).await
+    }
+
     pub async fn get_abs(&self, url: &str) -> Page {
         to_page(self.client.get(url).send().await.expect("GET")).await
     }

@@ -302,6 +302,10 @@ async fn postgres_cut_off_answers_503_pages_fast_and_recovers() {
             || reason.contains("timed out waiting for connection"),
         "/readyz says why: {reason:?}"
     );
+    assert!(
+        !reason.contains("5432") && !reason.contains("127.0.0.1"),
+        "/readyz answers anyone: the database's address stays in the log ({reason:?})"
+    );
     println!("/readyz reason: {reason}");
 
     let metrics = get(&app.url("/metrics"), Some(&cookie), "metrics, cut off").await;

@@ -119,6 +119,11 @@ async fn members_without_audit_read_are_refused_and_the_refusal_is_recorded() {
         assert!(!event.details.contains("x@example.com"), "no raw query");
         assert!(event.request_id.is_some());
     }
+    // Sent there by another site, the refusal is the site's doing: nothing is recorded
+    // in the member's name.
+    let sent = browser.get_from_another_site("/orgs/my-org/audit").await;
+    assert_eq!(sent.status, 403);
+    assert_eq!(all_events(&app).len(), before + 2);
     // A Manager holds audit.read.
     app.add_member(
         "my-org",

@@ -27,6 +27,9 @@ async fn csv_export_quotes_cells_and_defuses_formulas() {
             Ev::new(&org, "member.updated", db::now())
                 .actor("alice@example.com")
                 .target("t3", "+1, -1\r\nnext"),
+            Ev::new(&org, "member.updated", db::now())
+                .actor("alice@example.com")
+                .target("t4", "x;=1+1;y"),
         ],
     );
     let response = browser.get("/orgs/my-org/audit.csv").await;
@@ -65,6 +68,9 @@ async fn csv_export_quotes_cells_and_defuses_formulas() {
     );
     assert_eq!(by_id(&ids[1])[8], "'@SUM(A1:A9)");
     assert_eq!(by_id(&ids[2])[8], "'+1, -1\r\nnext");
+    // Quoted, so a spreadsheet splitting on `;` keeps it one cell, never a formula.
+    assert!(response.body.contains("\"x;=1+1;y\""), "{}", response.body);
+    assert!(response.body.starts_with("\"time_utc\",\"organization\""));
     // No cell of the whole export starts a formula.
     for row in &rows {
         for cell in row {
