@@ -168,8 +168,9 @@ pub fn update(
     .execute(conn)
 }
 
+/// Deletes the group and its memberships; answers how many members it had.
 pub fn delete(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<usize> {
-    diesel::delete(
+    let members = diesel::delete(
         group_members::table
             .filter(group_members::org_id.eq(org_id))
             .filter(group_members::group_id.eq(id)),
@@ -180,7 +181,8 @@ pub fn delete(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<us
             .filter(groups::org_id.eq(org_id))
             .filter(groups::id.eq(id)),
     )
-    .execute(conn)
+    .execute(conn)?;
+    Ok(members)
 }
 
 /// Whether another group of the organization already has this name (any case).

@@ -114,7 +114,7 @@ pub fn create(
 ) -> Result<String, RuleError> {
     require(actor, Permission::OrgManage)?;
     let valid = validate(form, actor.perms, actor.rank).map_err(RuleError::Invalid)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         if name_taken(conn, &actor.org_id, &valid.name, None)? {
             return Err(RuleError::invalid(
                 "name",
@@ -161,7 +161,7 @@ pub fn update(
     origin: &Origin,
 ) -> Result<(), RuleError> {
     require(actor, Permission::OrgManage)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let role = load_custom(conn, actor, role_id)?;
         let valid = validate(form, actor.perms, actor.rank).map_err(RuleError::Invalid)?;
         // One's own role grows only within itself, whatever a group lends
@@ -172,12 +172,15 @@ pub fn update(
             perms: valid.perms,
             rank: valid.rank,
         };
-        // A role one is lent through a group widens only within one's own role, as
-        // joining a group that grants it would have to be.
+        // A role one is lent through a group, or holds in a pool, widens only within
+        // one's own role, as joining a group or a pool that grants it would have to be.
         let through_group =
             crate::db::memberships::group_roles(conn, &actor.org_id, &actor.user_id)?
                 .iter()
-                .any(|r| r.id == role.id);
+                .any(|r| r.id == role.id)
+                || crate::db::pools::roles_of_user(conn, &actor.org_id, &actor.user_id)?
+                    .iter()
+                    .any(|(_, r)| r.id == role.id);
         let within = match &own {
             Some(own) if own.role.id == role.id => Standing::of_role(&role),
             Some(own) if through_group => Standing::of_role(&own.role),
@@ -231,7 +234,7 @@ pub fn delete(
     origin: &Origin,
 ) -> Result<String, RuleError> {
     require(actor, Permission::OrgManage)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let role = load_custom(conn, actor, role_id)?;
         let usage = roles::usage(conn, &actor.org_id, &role.id)?;
         if usage.in_use() {

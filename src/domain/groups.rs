@@ -227,7 +227,7 @@ pub fn create(
     origin: &Origin,
 ) -> Result<String, RuleError> {
     require(actor, Permission::GroupsManage)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let c = check(conn, actor, form, None)?;
         let id = groups::insert(
             conn,
@@ -270,7 +270,7 @@ pub fn update(
     origin: &Origin,
 ) -> Result<(), RuleError> {
     require(actor, Permission::GroupsManage)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let group = load(conn, actor, group_id)?;
         let c = check(conn, actor, form, Some(&group.id))?;
         let role_id = c.role.as_ref().map(|r| r.id.clone());
@@ -323,7 +323,7 @@ pub fn delete(
     group_id: &str,
     origin: &Origin,
 ) -> Result<String, RuleError> {
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         delete_in_tx(conn, actor, group_id, origin)
     })
 }
@@ -337,12 +337,21 @@ pub(crate) fn delete_in_tx(
 ) -> Result<String, RuleError> {
     require(actor, Permission::GroupsManage)?;
     let group = load(conn, actor, group_id)?;
-    groups::delete(conn, &actor.org_id, &group.id)?;
+    // What the deletion took away: the role the group lent, and from how many.
+    let lent = match &group.role_id {
+        Some(id) => roles::find(conn, &actor.org_id, id)?.map(|r| r.name),
+        None => None,
+    };
+    let members = groups::delete(conn, &actor.org_id, &group.id)?;
     ensure_admin_remains(conn, &actor.org_id)?;
     audit::record(
         conn,
-        &event("group.deleted", actor, (&group.id, &group.name), origin)
-            .details(json!({ "description": group.description })),
+        &event("group.deleted", actor, (&group.id, &group.name), origin).details(json!({
+            "description": group.description,
+            "role": lent,
+            "role_id": group.role_id,
+            "members": members,
+        })),
     )?;
     Ok(group.name)
 }
@@ -358,7 +367,7 @@ pub fn add_member(
     if group_id.trim().is_empty() {
         return Err(RuleError::invalid("group_id", "Choose a group."));
     }
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let group = load(conn, actor, group_id)?;
         // Only members of the group's own organization: anyone else is "not found".
         let target = load_target(conn, actor, user_id.trim())?;
@@ -392,7 +401,7 @@ pub fn remove_member(
     origin: &Origin,
 ) -> Result<String, RuleError> {
     require(actor, Permission::GroupsManage)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let group = load(conn, actor, group_id)?;
         let target = load_target(conn, actor, user_id)?;
         if groups::remove_member(conn, &actor.org_id, &group.id, &target.user.id)? == 0 {

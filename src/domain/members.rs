@@ -158,21 +158,41 @@ fn change_member(
     change: MemberChange,
 ) -> Result<(), RuleError> {
     require(actor, Permission::UsersManage)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
-        change(conn, actor, user_id, origin)
-    })
+    in_org_tx(conn, actor, |conn| change(conn, actor, user_id, origin))
 }
 
-/// In one transaction that holds the organization's lock.
+/// In one transaction that holds the organization's lock, for an actor who still holds
+/// what they held when the request came in.
 pub(crate) fn in_org_tx<T>(
     conn: &mut DbConnection,
-    org_id: &str,
+    actor: &Actor,
     f: impl FnOnce(&mut DbConnection) -> Result<T, RuleError>,
 ) -> Result<T, RuleError> {
     db::write_tx(conn, |conn| {
-        organizations::lock(conn, org_id)?;
+        organizations::lock(conn, &actor.org_id)?;
+        still_holds(conn, actor)?;
         f(conn)
     })
+}
+
+const STANDING_CHANGED: &str = "Your own access here changed while this was being done: nothing was changed. Reload the page to see what you may do now.";
+
+/// The actor's standing was read as the request came in, outside this transaction. A
+/// demotion, deactivation or removal that committed since (this change may have waited
+/// behind it for the organization's lock) must not let the request act with what they
+/// held before: read again under the lock, they are still an active member holding at
+/// least as much.
+fn still_holds(conn: &mut DbConnection, actor: &Actor) -> Result<(), RuleError> {
+    let refused = || RuleError::Forbidden(STANDING_CHANGED.into());
+    let row = memberships::find(conn, &actor.org_id, &actor.user_id)?
+        .filter(|row| row.membership.is_active() && row.user.is_active())
+        .filter(|row| !row.membership.access_until.is_some_and(|u| u <= actor.now))
+        .ok_or_else(refused)?;
+    if standing_of(conn, &row)?.holds_at_least(actor.standing()) {
+        Ok(())
+    } else {
+        Err(refused())
+    }
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -225,7 +245,7 @@ pub fn edit(
     let (Some(first), Some(last), Some(until)) = (first, last, until) else {
         return Err(RuleError::Invalid(errors));
     };
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let target = load_target(conn, actor, user_id)?;
         check_target_rank(conn, actor, &target)?;
         let role = load_role(conn, actor, &form.role_id)?;
@@ -419,7 +439,7 @@ pub fn make_admin(
     origin: &Origin,
 ) -> Result<(), RuleError> {
     require(actor, Permission::UsersManage)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let admin = roles::find_by_key(conn, &actor.org_id, ADMIN)?.ok_or(RuleError::NotFound)?;
         set_role_in_tx(conn, actor, user_id, &admin, origin)
     })
@@ -441,7 +461,7 @@ pub fn change_role(
             "Change your own role from your profile, where you confirm it.".into(),
         ));
     }
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let target = load_target(conn, actor, user_id)?;
         let role = load_role(conn, actor, role_id)?;
         if target.role.id == role.id {
@@ -544,7 +564,7 @@ pub fn remove(
     origin: &Origin,
 ) -> Result<String, RuleError> {
     require(actor, Permission::UsersManage)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let target = load_target(conn, actor, user_id)?;
         if form.confirm_email.trim().to_lowercase() != target.user.email {
             return Err(RuleError::invalid(
@@ -690,7 +710,7 @@ pub fn bulk(
     origin: &Origin,
 ) -> Result<Vec<BulkOutcome>, RuleError> {
     check_selection(actor, user_ids)?;
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let (role, group) = bulk_parameters(conn, actor, action, role_id, group_id)?;
         let mut outcomes = Vec::with_capacity(user_ids.len());
         let mut seen = std::collections::HashSet::new();

@@ -97,6 +97,12 @@ impl Standing {
         self.covers(granted)
     }
 
+    /// Whether this standing still holds everything `earlier` held (an actor read again
+    /// under the organization's lock).
+    pub fn holds_at_least(&self, earlier: Standing) -> bool {
+        self.covers(earlier)
+    }
+
     /// Granting everything at once: a role with the roles of its groups and pools.
     pub fn may_grant_all(&self, granted: impl IntoIterator<Item = Standing>) -> bool {
         granted.into_iter().all(|g| self.may_grant(g))

@@ -420,7 +420,7 @@ pub fn create(
 ) -> Result<String, RuleError> {
     let mut errors = FieldErrors::default();
     let name = errors.check("name", parse_name(&form.name));
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let scope = Scope::load(conn, actor)?;
         let parent = parent_of(form);
         if let Some(p) = parent
@@ -465,7 +465,7 @@ pub fn update(
 ) -> Result<(), RuleError> {
     let mut errors = FieldErrors::default();
     let name = errors.check("name", parse_name(&form.name));
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let scope = Scope::load(conn, actor)?;
         let pool = scope.find(pool_id)?;
         let access = scope.at(&pool.id);
@@ -560,7 +560,7 @@ pub fn delete(
     pool_id: &str,
     origin: &Origin,
 ) -> Result<String, RuleError> {
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let plan = delete_plan(conn, actor, pool_id)?;
         let scope_tree = Tree::of(&pools::list(conn, &actor.org_id)?);
         let mut ids = scope_tree.descendants(&plan.pool.id);
@@ -625,7 +625,7 @@ pub fn add_member(
     if pool_id.trim().is_empty() {
         return Err(RuleError::invalid("pool_id", "Choose a pool."));
     }
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let scope = Scope::load(conn, actor)?;
         // Someone who manages no pool at all is refused before any pool id is looked
         // up, so a pool id from elsewhere tells them nothing either way.
@@ -679,7 +679,7 @@ pub fn remove_member(
     user_id: &str,
     origin: &Origin,
 ) -> Result<String, RuleError> {
-    in_org_tx(conn, &actor.org_id, |conn| {
+    in_org_tx(conn, actor, |conn| {
         let scope = Scope::load(conn, actor)?;
         let pool = scope.find(pool_id)?;
         let access = scope.at(&pool.id);
@@ -834,7 +834,12 @@ pub fn load_view(
     let pool_roles = pool_roles(conn, &actor.org_id)?;
     let in_pool: Vec<String> = members.iter().map(|(u, _)| u.id.clone()).collect();
     let add = ("user_id", "Add a member");
-    let add_picker = Picker::load(conn, actor, add, at, "", &in_pool)?;
+    // Only those who may add members search the organization's members from here.
+    let add_picker = if access.can_manage() {
+        Picker::load(conn, actor, add, at, "", &in_pool)?
+    } else {
+        Picker::default()
+    };
     let move_targets = move_targets(&scope, &pool.id);
     Ok(PoolView {
         path: scope

@@ -1391,6 +1391,30 @@ async fn a_role_lent_by_a_group_cannot_be_kept_through_another_group() {
         .await;
     assert_eq!(widened.status, 403, "{}", widened.body);
 
+    // Nor one she holds in a pool, as an invitation naming the pool gives her its role
+    // there: widened, it would give her `pools.manage` over the pool after the group.
+    let made = alice
+        .submit(
+            &roles,
+            &roles,
+            &[("name", "Pooled"), ("permissions", "users.read")],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let pooled_role = portcullis::db::roles::list(&mut app.conn(), &org)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == "Pooled")
+        .unwrap()
+        .id;
+    portcullis::db::pools::add_member(&mut app.conn(), &org, &prod, &me, &pooled_role).unwrap();
+    everything[0] = ("name", "Pooled");
+    everything.push(("permissions", "pools.manage"));
+    let widened = alice
+        .submit(&roles, &format!("{roles}/{pooled_role}"), &everything)
+        .await;
+    assert_eq!(widened.status, 403, "{}", widened.body);
+
     // Nor through a SCIM token of her own.
     let token = crate::api_tokens::admin_token(&app, &alice, &["scim"], "admin").await;
     let scim = crate::scim::Scim::new(&app, &token);
@@ -1665,4 +1689,63 @@ async fn a_role_lent_by_a_group_cannot_widen_ones_own_custom_role() {
         .submit(&roles, &format!("{roles}/{helper}"), &fields)
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
+}
+
+/// Until a request of this app waits for a lock that the test holds: on PostgreSQL, seen
+/// in `pg_stat_activity`; SQLite cannot show who waits, so the request is given a moment.
+async fn until_a_request_waits_for_the_lock(app: &TestApp) {
+    if !app.db.is_postgres() {
+        tokio::time::sleep(std::time::Duration::from_millis(750)).await;
+        return;
+    }
+    for _ in 0..300 {
+        let waiting = app.count(
+            "pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no request came to wait for the organization's lock");
+}
+
+/// Bob, an Admin, promotes an accomplice at the moment another admin demotes him. His
+/// request read his standing as it came in, then waited for the organization's lock,
+/// which the demotion held: it must act with what he holds once it has the lock.
+#[actix_web::test]
+async fn a_change_that_waited_out_its_actors_demotion_acts_with_nothing_more() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let org = app.org_id(ORG);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "admin", true);
+    let mule = app.add_member(ORG, "mule@example.com", "Mule", "M", "member", true);
+    let bob_browser = app.member_browser("bob@example.com").await;
+    let promote = format!("/orgs/my-org/users/{mule}/make-admin");
+    let csrf = bob_browser.get(&promote).await.csrf();
+
+    let (locked, demote_now) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let (pool, member_role) = (app.pool.clone(), app.role_id(ORG, "member"));
+    let demotion = std::thread::spawn(move || {
+        let mut conn = pool.get().unwrap();
+        portcullis::db::write_tx(&mut conn, |conn| {
+            portcullis::db::organizations::lock(conn, &org)?;
+            locked.0.send(()).unwrap();
+            demote_now.1.recv().unwrap();
+            portcullis::db::memberships::set_role(conn, &org, &bob, &member_role)?;
+            Ok::<_, diesel::result::Error>(())
+        })
+        .unwrap();
+    });
+    locked.1.recv().unwrap();
+    let fields = [("csrf_token", csrf)];
+    let (promoted, ()) = tokio::join!(bob_browser.post(&promote, &fields), async {
+        until_a_request_waits_for_the_lock(&app).await;
+        demote_now.0.send(()).unwrap();
+    });
+    demotion.join().unwrap();
+    assert_eq!(promoted.status, 403, "{}", promoted.body);
+    assert!(promoted.body.contains("Your own access here changed"));
+    assert_eq!(role_key_of(&app, &mule), "member");
+    assert_eq!(app.audit_count(ORG, "member.made_admin"), 0);
 }

@@ -200,3 +200,33 @@ async fn members_without_groups_manage_only_read() {
     let above = create_group(&mia, ORG, &[("name", "Sneaky"), ("role_id", &admin_role)]).await;
     assert_eq!(above.status, 422);
 }
+
+#[actix_web::test]
+async fn deleting_a_group_records_the_role_it_took_away_and_from_how_many() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let manager_role = app.role_id(ORG, "manager");
+    let created = create_group(&admin, ORG, &[("name", "Ops"), ("role_id", &manager_role)]).await;
+    let base = format!("/orgs/my-org/groups/{}", location_id(&created));
+    let added = admin
+        .submit(&base, &format!("{base}/members"), &[("user_id", &bob)])
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(
+        admin
+            .submit(&base, &format!("{base}/delete"), &[])
+            .await
+            .status,
+        303
+    );
+    let deleted =
+        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
+            .unwrap()
+            .remove(0);
+    assert_eq!(deleted.action, "group.deleted");
+    let details: serde_json::Value = serde_json::from_str(&deleted.details).unwrap();
+    assert_eq!(details["role"], "Manager");
+    assert_eq!(details["role_id"], manager_role.as_str());
+    assert_eq!(details["members"], 1);
+}
