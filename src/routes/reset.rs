@@ -204,11 +204,20 @@ pub async fn reset(
         return Ok(reset_page(&session, None, FieldErrors::default()));
     };
     state.mail.wake();
-    // Not signed in by the reset: whatever this browser held is dropped.
+    reset_done(&state, &device_key, &session, &account)
+}
+
+/// Not signed in by the reset: whatever this browser held is dropped.
+fn reset_done(
+    state: &AppState,
+    device_key: &DeviceKey,
+    session: &Session,
+    account: &crate::db::users::User,
+) -> AppResult<HttpResponse> {
     session.clear();
     session.renew();
     flash(
-        &session,
+        session,
         "success",
         "Your password has been changed, and every browser signed in to your account has been signed out. Sign in with your new password.",
     );
@@ -217,8 +226,8 @@ pub async fn reset(
     let mut response = private(see_other("/login"));
     device::remember(
         &mut response,
-        &device_key,
-        &account,
+        device_key,
+        account,
         state.settings.secure_cookies(),
     )?;
     Ok(response)

@@ -262,6 +262,7 @@ impl FromRequest for OrgCtx {
                     CurrentUser::remember(&req, &session, &None);
                     Err(login_required())
                 }
+                Arrival::Anonymous => Err(login_required()),
             }
         })
     }
@@ -277,7 +278,12 @@ enum Arrival {
         org_id: String,
         user_id: String,
     },
+    /// The session names an account that is gone, disabled or signed in with another
+    /// password: it ends.
     SignedOut,
+    /// Nobody signed in: the session (a CSRF token, a half-finished two-factor sign-in)
+    /// stays as it is.
+    Anonymous,
 }
 
 async fn find_org_ctx(req: &HttpRequest, session: &Session) -> Result<Arrival, AppError> {
@@ -293,7 +299,7 @@ async fn find_org_ctx(req: &HttpRequest, session: &Session) -> Result<Arrival, A
         Some(current) => (current.user.id.clone(), String::new()),
         None => match signed_in_as(session) {
             Some(signed_in) => signed_in,
-            None => return Ok(Arrival::SignedOut),
+            None => return Ok(Arrival::Anonymous),
         },
     };
     let now = state(req).clock.now();
