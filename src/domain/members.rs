@@ -186,7 +186,7 @@ fn still_holds(conn: &mut DbConnection, actor: &Actor) -> Result<(), RuleError> 
     let refused = || RuleError::Forbidden(STANDING_CHANGED.into());
     let row = memberships::find(conn, &actor.org_id, &actor.user_id)?
         .filter(|row| row.membership.is_active() && row.user.is_active())
-        .filter(|row| !row.membership.access_until.is_some_and(|u| u <= actor.now))
+        .filter(|row| row.membership.access_until.is_none_or(|u| u > actor.now))
         .ok_or_else(refused)?;
     if standing_of(conn, &row)?.holds_at_least(actor.standing()) {
         Ok(())

@@ -283,7 +283,7 @@ async fn begin_second_step(
         session.renew();
         let until = chrono::Utc::now().timestamp() + SECOND_STEP_SECS;
         insert(session, keys::PENDING_2FA_USER, &user.id)?;
-        insert(session, keys::PENDING_2FA_CREDENTIAL, stamp_of(&user))?;
+        insert(session, keys::PENDING_2FA_CREDENTIAL, stamp_of(user))?;
         insert(session, keys::PENDING_2FA_UNTIL, until)?;
         insert(
             session,

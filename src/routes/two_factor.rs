@@ -182,7 +182,7 @@ fn second_step(
 ) -> AppResult<SecondStep> {
     db::write_tx(conn, |conn| {
         let Some(user) = users::find(conn, &pending.user_id)?
-            .filter(|u| u.is_active() && stamp_of(&u) == pending.credential)
+            .filter(|u| u.is_active() && stamp_of(u) == pending.credential)
         else {
             return Ok(SecondStep::Expired);
         };

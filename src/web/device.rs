@@ -46,7 +46,7 @@ impl Device {
     pub fn is_for(&self, user: &crate::db::users::User) -> bool {
         self.user_id == user.id
             && !self.credential.is_empty()
-            && crate::auth::password::stamp_of(&user) == self.credential
+            && crate::auth::password::stamp_of(user) == self.credential
     }
 }
 
@@ -77,7 +77,7 @@ pub fn read(req: &HttpRequest, key: &DeviceKey) -> Option<Device> {
 /// A fresh device cookie for `user`, to set on the response of a successful sign-in or a
 /// change of password.
 pub fn issue(key: &DeviceKey, user: &crate::db::users::User, secure: bool) -> Cookie<'static> {
-    let credential = crate::auth::password::stamp_of(&user);
+    let credential = crate::auth::password::stamp_of(user);
     issue_for(key, &user.id, &credential, secure)
 }
 

@@ -394,7 +394,7 @@ fn signed_in_as(session: &Session) -> Option<(String, String)> {
 /// An account stays signed in while it is active and its password is the one the session
 /// was signed in with.
 fn still_signed_in(user: &User, credential: &str) -> bool {
-    user.is_active() && (credential.is_empty() || stamp_of(&user) == credential)
+    user.is_active() && (credential.is_empty() || stamp_of(user) == credential)
 }
 
 /// The client address: the socket peer's, or, when the peer is one of the configured
@@ -454,7 +454,7 @@ pub fn sign_in(
     let to_err = |e: actix_session::SessionInsertError| AppError::Internal(anyhow::anyhow!("{e}"));
     session.insert(keys::USER_ID, &user.id).map_err(to_err)?;
     session
-        .insert(keys::CREDENTIAL, stamp_of(&user))
+        .insert(keys::CREDENTIAL, stamp_of(user))
         .map_err(to_err)?;
     session
         .insert(keys::CSRF, crate::domain::tokens::generate())
