@@ -19,6 +19,7 @@ pub mod pools;
 pub mod roles;
 pub mod schema;
 pub mod scim;
+pub mod scim_cursors;
 pub mod sessions;
 pub mod setup_tokens;
 mod single_use;

@@ -18,6 +18,7 @@ use crate::audit::{self, Event};
 use crate::db::memberships::{self, MemberRow};
 use crate::db::scim::{self, ScimFields};
 use crate::db::{DbConnection, password_resets, roles, setup_tokens, users};
+use crate::db::{member_counts, scim_cursors};
 use crate::domain::email::Email;
 use crate::domain::members::{self, Actor};
 use crate::domain::names::sort_key;
@@ -376,9 +377,7 @@ pub fn list(
     let org_id = call.token.org_id.clone();
     let skip = start_index.max(1) - 1;
     let Some(filter) = filter else {
-        let total = scim::count_members(conn, &org_id, None)?;
-        let rows = scim::members(conn, &org_id, None, skip, count)?;
-        return Ok((total, resources(conn, &org_id, &rows, &call.base)?));
+        return every_member(conn, call, skip, count);
     };
     let narrowed = narrow(filter);
     let pinned: Option<Vec<MemberRow>> = match (&narrowed.user_name, &narrowed.external_id) {
@@ -432,6 +431,37 @@ pub fn list(
         }
     }
     Ok((total, page))
+}
+
+/// One page of all the organization's Users. The total is the membership counters' (one
+/// read, exact); the page starts after the member the previous page ended on when an
+/// identity provider pages on (`scim_cursors`), else after the member before `skip`,
+/// found on the index alone.
+fn every_member(
+    conn: &mut DbConnection,
+    call: &Call,
+    skip: i64,
+    count: i64,
+) -> Result<(i64, Vec<Value>), ScimError> {
+    let org_id = &call.token.org_id;
+    let counts = member_counts::by_status(conn, org_id)?;
+    let total = counts.active + counts.inactive;
+    let after = match skip {
+        0 => None,
+        _ => match scim_cursors::recall(org_id, skip) {
+            Some(place) => Some(place),
+            None => scim::place_at(conn, org_id, skip - 1)?,
+        },
+    };
+    if skip > 0 && after.is_none() {
+        return Ok((total, Vec::new()));
+    }
+    let rows = scim::members_after(conn, org_id, None, after, count)?;
+    if let Some(last) = rows.last() {
+        let place = (last.membership.created_at, last.user.id.clone());
+        scim_cursors::remember(org_id, skip + rows.len() as i64, place);
+    }
+    Ok((total, resources(conn, org_id, &rows, &call.base)?))
 }
 
 fn writer(call: &Call) -> Result<Actor, ScimError> {

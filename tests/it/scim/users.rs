@@ -124,6 +124,67 @@ async fn lists_page_in_a_stable_order_with_an_integer_total() {
     assert_eq!(none.body["Resources"], json!([]));
 }
 
+/// An import pages through every member while some of the first are removed: each
+/// member still there is listed once (an OFFSET would skip as many as were removed),
+/// and a page asked for out of turn starts where the order stands at its position.
+#[actix_web::test]
+async fn an_import_paging_while_members_are_removed_misses_none() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let mut made = Vec::new();
+    for i in 0..250 {
+        made.push(app.add_member(
+            "my-org",
+            &format!("m{i:03}@example.com"),
+            "M",
+            "N",
+            "member",
+            false,
+        ));
+    }
+    let ids = |a: &Answer| -> Vec<String> {
+        a.body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut everyone = ids(&scim.get("/Users?count=200").await);
+    everyone.extend(ids(&scim.get("/Users?startIndex=201&count=200").await));
+    assert_eq!(everyone.len(), 251, "the Admin and the 250");
+    let out_of_turn = scim.get("/Users?startIndex=151&count=10").await;
+    assert_eq!(ids(&out_of_turn), everyone[150..160]);
+
+    let first = scim.get("/Users?startIndex=1&count=100").await;
+    assert_eq!(first.total(), 251);
+    let mut seen = ids(&first);
+    for gone in &made[10..15] {
+        assert_eq!(scim.delete(&format!("/Users/{gone}")).await.status, 204);
+    }
+    for start in [101, 201] {
+        let page = scim
+            .get(&format!("/Users?startIndex={start}&count=100"))
+            .await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.total(), 246);
+        seen.extend(ids(&page));
+    }
+    let still_there: Vec<String> = everyone
+        .iter()
+        .filter(|id| !made[10..15].contains(id))
+        .cloned()
+        .collect();
+    let listed_after_removal: Vec<String> = seen
+        .iter()
+        .filter(|id| !made[10..15].contains(id))
+        .cloned()
+        .collect();
+    assert_eq!(
+        listed_after_removal, still_there,
+        "every member still there, once, in order"
+    );
+}
+
 #[actix_web::test]
 async fn filters_cover_the_attributes_idps_use() {
     let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
