@@ -529,6 +529,20 @@ fn maker_still_holds(
     Ok(Some(row.membership.access_until))
 }
 
+/// Whether the token still acts, read again under the organization's lock: its request
+/// was authenticated as it came in, and may have waited for the lock behind its maker's
+/// demotion or removal.
+pub fn still_acts(conn: &mut DbConnection, actor: &TokenActor) -> diesel::QueryResult<bool> {
+    let Some(token) = api_tokens::find(conn, &actor.org_id, &actor.token_id)? else {
+        return Ok(false);
+    };
+    let Some(role) = roles::find(conn, &actor.org_id, &token.role_id)? else {
+        return Ok(false);
+    };
+    Ok(State::of(&token, actor.now) == State::Active
+        && maker_still_holds(conn, &token, &role, actor.now)?.is_some())
+}
+
 fn day_over(access_until: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
     access_until.is_some_and(|until| until <= now)
 }

@@ -1749,3 +1749,39 @@ async fn a_change_that_waited_out_its_actors_demotion_acts_with_nothing_more() {
     assert_eq!(role_key_of(&app, &mule), "member");
     assert_eq!(app.audit_count(ORG, "member.made_admin"), 0);
 }
+
+/// The same through a SCIM token: its request was authenticated as it came in, then
+/// waited for the lock behind its maker's demotion.
+#[actix_web::test]
+async fn a_token_whose_maker_was_demoted_while_it_waited_changes_nothing() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let org = app.org_id(ORG);
+    let carol = app.add_member(ORG, "carol@example.com", "Carol", "C", "admin", true);
+    let carol_browser = app.member_browser("carol@example.com").await;
+    let token = crate::api_tokens::admin_token(&app, &carol_browser, &["scim"], "member").await;
+    let scim = crate::scim::Scim::new(&app, &token);
+
+    let (locked, demote_now) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let (pool, member_role) = (app.pool.clone(), app.role_id(ORG, "member"));
+    let demotion = std::thread::spawn(move || {
+        let mut conn = pool.get().unwrap();
+        portcullis::db::write_tx(&mut conn, |conn| {
+            portcullis::db::organizations::lock(conn, &org)?;
+            locked.0.send(()).unwrap();
+            demote_now.1.recv().unwrap();
+            portcullis::db::memberships::set_role(conn, &org, &carol, &member_role)?;
+            Ok::<_, diesel::result::Error>(())
+        })
+        .unwrap();
+    });
+    locked.1.recv().unwrap();
+    let body = serde_json::json!({"userName": "mule@example.com", "active": true});
+    let (created, ()) = tokio::join!(scim.post("/Users", &body), async {
+        until_a_request_waits_for_the_lock(&app).await;
+        demote_now.0.send(()).unwrap();
+    });
+    demotion.join().unwrap();
+    assert_eq!(created.status, 403, "{}", created.body);
+    assert_eq!(app.count("users WHERE email = 'mule@example.com'"), 0);
+}

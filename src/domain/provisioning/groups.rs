@@ -227,7 +227,7 @@ pub fn create(conn: &mut DbConnection, call: &Call, body: &Value) -> Result<Valu
     let actor = writer(call)?;
     let input = read_input(body)?;
     let org_id = call.token.org_id.clone();
-    let id = in_org(conn, &org_id, |conn| {
+    let id = in_org(conn, call, |conn| {
         if groups::name_taken(conn, &org_id, &input.display_name, None)? {
             return Err(taken(&input.display_name));
         }
@@ -296,7 +296,7 @@ pub fn update(
 ) -> Result<Value, ScimError> {
     let actor = writer(call)?;
     let org_id = call.token.org_id.clone();
-    in_org(conn, &org_id, |conn| {
+    in_org(conn, call, |conn| {
         let group = load(conn, call, &actor, id)?;
         let current = get(conn, call, id)?;
         check_version(&current, if_match)?;
@@ -420,7 +420,7 @@ pub fn delete(
     let actor = writer(call)?;
     // The version is checked in the removal's own transaction: a PUT landing between the
     // check and the removal would otherwise be removed unseen.
-    in_org(conn, &call.token.org_id, |conn| {
+    in_org(conn, call, |conn| {
         if if_match.is_some() {
             check_version(&get(conn, call, id)?, if_match)?;
         }

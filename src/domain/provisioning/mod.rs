@@ -137,14 +137,20 @@ impl From<FilterError> for ScimError {
 }
 
 /// In one transaction that holds the organization's lock, as every member change does
-/// (so the last-admin rule cannot be raced).
+/// (so the last-admin rule cannot be raced), for a token that still acts once it has the
+/// lock: its maker demoted or removed while the request waited must not act through it.
 pub fn in_org<T>(
     conn: &mut DbConnection,
-    org_id: &str,
+    call: &Call,
     f: impl FnOnce(&mut DbConnection) -> Result<T, ScimError>,
 ) -> Result<T, ScimError> {
     db::write_tx(conn, |conn| {
-        organizations::lock(conn, org_id)?;
+        organizations::lock(conn, &call.token.org_id)?;
+        if !crate::domain::api_tokens::still_acts(conn, &call.token)? {
+            return Err(ScimError::Forbidden(
+                "The token's maker no longer holds what it holds: nothing was changed.".into(),
+            ));
+        }
         f(conn)
     })
 }

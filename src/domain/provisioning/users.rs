@@ -482,10 +482,7 @@ fn taken(user_name: &str) -> ScimError {
 pub fn create(conn: &mut DbConnection, call: &Call, body: &Value) -> Result<Value, ScimError> {
     let actor = writer(call)?;
     let input = read_input(body)?;
-    let org_id = call.token.org_id.clone();
-    let user_id = in_org(conn, &org_id, |conn| {
-        create_in_tx(conn, call, &actor, &input)
-    })?;
+    let user_id = in_org(conn, call, |conn| create_in_tx(conn, call, &actor, &input))?;
     get(conn, call, &user_id)
 }
 
@@ -598,8 +595,7 @@ pub fn update(
     change: impl FnOnce(&Value) -> Result<UserInput, ScimError>,
 ) -> Result<Value, ScimError> {
     let actor = writer(call)?;
-    let org_id = call.token.org_id.clone();
-    in_org(conn, &org_id, |conn| {
+    in_org(conn, call, |conn| {
         let current = get(conn, call, id)?;
         check_version(&current, if_match)?;
         let input = change(&current)?;
@@ -715,7 +711,7 @@ pub fn delete(
     let actor = writer(call)?;
     // The version is checked in the removal's own transaction: a PUT landing between the
     // check and the removal would otherwise be removed unseen.
-    in_org(conn, &call.token.org_id, |conn| {
+    in_org(conn, call, |conn| {
         if if_match.is_some() {
             check_version(&get(conn, call, id)?, if_match)?;
         }
