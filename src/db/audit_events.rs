@@ -72,6 +72,34 @@ pub fn recorded_for(
     .get_result(conn)
 }
 
+/// Whether `actor_email` already has an `action` event with exactly these `details` in
+/// the organization's trail (outside any organization for `None`), recorded at `since` or
+/// later (read through the actor index).
+pub fn recorded_by(
+    conn: &mut DbConnection,
+    org_id: Option<&str>,
+    actor_email: &str,
+    action: &str,
+    details: &str,
+    since: NaiveDateTime,
+) -> QueryResult<bool> {
+    let events = audit_events::table
+        .filter(audit_events::actor_email.eq(actor_email))
+        .filter(audit_events::created_at.ge(since))
+        .filter(audit_events::action.eq(action))
+        .filter(audit_events::details.eq(details));
+    match org_id {
+        Some(org_id) => diesel::select(diesel::dsl::exists(
+            events.filter(audit_events::org_id.eq(org_id)),
+        ))
+        .get_result(conn),
+        None => diesel::select(diesel::dsl::exists(
+            events.filter(audit_events::org_id.is_null()),
+        ))
+        .get_result(conn),
+    }
+}
+
 /// Many rows in one statement (seeding). Keep `rows` under ~2,500 so the bind count
 /// stays below SQLite's and PostgreSQL's limits.
 pub fn insert_many(conn: &mut DbConnection, rows: &[NewAuditRow]) -> QueryResult<usize> {

@@ -172,6 +172,7 @@ pub fn create(
         return Err(RuleError::invalid("expires_days", &why));
     }
     db::write_tx(conn, |conn| {
+        super::members::still_holds(conn, actor)?;
         let role = roles::find(conn, &actor.org_id, form.role_id.trim())?.ok_or_else(|| {
             RuleError::invalid("role_id", "Choose one of the organization's roles.")
         })?;
@@ -539,7 +540,13 @@ pub fn still_acts(conn: &mut DbConnection, actor: &TokenActor) -> diesel::QueryR
     let Some(role) = roles::find(conn, &actor.org_id, &token.role_id)? else {
         return Ok(false);
     };
+    // Its role narrowed meanwhile, it acts with what it holds now.
+    let held_now = Standing {
+        perms: holds(&parse_scopes(&token.scopes), role.permission_set()),
+        rank: role.rank,
+    };
     Ok(State::of(&token, actor.now) == State::Active
+        && held_now.holds_at_least(actor.as_actor().standing())
         && maker_still_holds(conn, &token, &role, actor.now)?.is_some())
 }
 
@@ -565,7 +572,7 @@ fn apply_makers_calendar(
     if !due {
         return Ok(None);
     }
-    match super::expiry::expire_member(conn, &token.org_id, maker, now) {
+    match super::expiry::expire_member(conn, &token.org_id, maker, now, &Origin::default()) {
         Ok(_) => Ok(maker_still_holds(conn, token, role, now)?),
         Err(RuleError::Db(e)) => Err(TokenError::Db(e)),
         Err(_) => Ok(None),

@@ -52,7 +52,7 @@ fn expire_batch(
     }
     let mut ended = 0;
     for (org_id, user_id) in due {
-        if end_if_due(conn, org_id, user_id, now)? {
+        if end_if_due(conn, org_id, user_id, now, &Origin::default())? {
             ended += 1;
         }
     }
@@ -68,19 +68,22 @@ pub fn expire_member(
     org_id: &str,
     user_id: &str,
     now: NaiveDateTime,
+    origin: &Origin,
 ) -> Result<bool, RuleError> {
     db::write_tx(conn, |conn| {
         organizations::lock(conn, org_id)?;
-        end_if_due(conn, org_id, user_id, now)
+        end_if_due(conn, org_id, user_id, now, origin)
     })
 }
 
-/// Ends one membership whose day is over, under its organization's lock.
+/// Ends one membership whose day is over, under its organization's lock. `origin`: the
+/// request the member arrived with (none for the job).
 fn end_if_due(
     conn: &mut DbConnection,
     org_id: &str,
     user_id: &str,
     now: NaiveDateTime,
+    origin: &Origin,
 ) -> Result<bool, RuleError> {
     // Read again under the lock: an admin may have moved the date or deactivated the
     // member since the list was read.
@@ -102,7 +105,7 @@ fn end_if_due(
             memberships::set_access_until(conn, org_id, user_id, None)?;
             audit::record(
                 conn,
-                &Event::new("member.access_kept", &Origin::default())
+                &Event::new("member.access_kept", origin)
                     .org(org_id)
                     .target("user", &row.user.id, &row.user.email)
                     .details(json!({ "access_until": last_day(until).to_string() })),
@@ -113,7 +116,7 @@ fn end_if_due(
     }
     audit::record(
         conn,
-        &Event::new("member.access_expired", &Origin::default())
+        &Event::new("member.access_expired", origin)
             .org(org_id)
             .target("user", &row.user.id, &row.user.email)
             .details(json!({ "access_until": last_day(until).to_string() })),

@@ -323,6 +323,8 @@ pub fn delete(
     group_id: &str,
     origin: &Origin,
 ) -> Result<String, RuleError> {
+    // Refused before the transaction: on SQLite it takes the whole database's write lock.
+    require(actor, Permission::GroupsManage)?;
     in_org_tx(conn, actor, |conn| {
         delete_in_tx(conn, actor, group_id, origin)
     })

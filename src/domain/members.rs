@@ -182,7 +182,7 @@ const STANDING_CHANGED: &str = "Your own access here changed while this was bein
 /// behind it for the organization's lock) must not let the request act with what they
 /// held before: read again under the lock, they are still an active member holding at
 /// least as much.
-fn still_holds(conn: &mut DbConnection, actor: &Actor) -> Result<(), RuleError> {
+pub(crate) fn still_holds(conn: &mut DbConnection, actor: &Actor) -> Result<(), RuleError> {
     let refused = || RuleError::Forbidden(STANDING_CHANGED.into());
     let row = memberships::find(conn, &actor.org_id, &actor.user_id)?
         .filter(|row| row.membership.is_active() && row.user.is_active())
@@ -386,25 +386,27 @@ pub(crate) fn activate_in_tx(
         )));
     }
     check_target_rank(conn, actor, &target)?;
-    // A last day already over would end the membership again on the member's next page:
-    // re-activating someone whose access ended means giving it back, so the day goes.
-    let passed = target
+    // A last day already over would end the membership again on the member's next page.
+    // Giving access back past it is a decision of its own (a contractor's end is not lifted
+    // by a routine re-activation, nor by an identity provider's sync): the day is changed
+    // on the profile first.
+    if let Some(day) = target
         .membership
         .access_until
-        .filter(|day| *day <= actor.now);
-    let until = target.membership.access_until.filter(|_| passed.is_none());
+        .filter(|day| *day <= actor.now)
+    {
+        return Err(RuleError::Conflict(format!(
+            "{}'s access ended after {}. Give them a new last day, or none, on their profile, then activate them.",
+            target.user.email,
+            super::access_until::last_day(day)
+        )));
+    }
     // Activating gives access again: not past the actor's own last day.
-    if !policy::access_within(actor.access_until, until) {
+    if !policy::access_within(actor.access_until, target.membership.access_until) {
         return Err(RuleError::Forbidden(beyond_own_access(actor)));
     }
     memberships::set_status(conn, &actor.org_id, user_id, "active")?;
-    let mut activated = event("member.activated", actor, &target, origin);
-    if let Some(day) = passed {
-        memberships::set_access_until(conn, &actor.org_id, user_id, None)?;
-        activated = activated
-            .details(json!({ "old_access_until": super::access_until::last_day(day).to_string() }));
-    }
-    audit::record(conn, &activated)?;
+    audit::record(conn, &event("member.activated", actor, &target, origin))?;
     Ok(())
 }
 

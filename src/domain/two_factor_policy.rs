@@ -302,6 +302,7 @@ pub fn set(
     db::write_tx(conn, |conn| {
         // Serializes two admins saving at once, so both cannot insert the first row.
         organizations::lock(conn, &actor.org_id)?;
+        super::members::still_holds(conn, actor)?;
         let org = organizations::find(conn, &actor.org_id)?.ok_or(RuleError::NotFound)?;
         let old = load(conn, &org.id)?;
         let new = Policy {

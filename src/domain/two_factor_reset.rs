@@ -118,6 +118,9 @@ pub fn reset(
     origin: &Origin,
 ) -> Result<(User, bool), RuleError> {
     db::write_tx(conn, |conn| {
+        if let By::OrgAdmin(actor) = by {
+            super::members::still_holds(conn, actor)?;
+        }
         let Target { user, enrolled } = resettable(conn, by, user_id)?;
         if !enrolled {
             return Ok((user, false));

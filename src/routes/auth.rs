@@ -97,8 +97,9 @@ pub async fn login(
     let form = form.into_inner();
     let email = form.email.trim().to_lowercase();
     let device = device::read(&req, &device_key);
-    let browser = browser(&req, &state, &origin, device.as_ref());
-    let (reservation, user) = reserve_attempt(&state, &origin, &email, device).await?;
+    let (reservation, user) = reserve_attempt(&state, &origin, &email, device.clone()).await?;
+    let owner = device.filter(|d| user.as_ref().is_some_and(|u| d.is_owners(u)));
+    let browser = browser(&req, &state, &origin, owner.map(|d| d.user_id));
     // Hashed for unknown accounts too, so the answer takes as long either way.
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let admission = admit(&state, &reservation).await?;
@@ -218,10 +219,10 @@ pub(super) fn browser(
     req: &HttpRequest,
     state: &AppState,
     origin: &Origin,
-    device: Option<&Device>,
+    device_owner: Option<String>,
 ) -> Browser {
     Browser {
-        device_owner: device.map(|d| d.user_id.clone()),
+        device_owner,
         user_agent: req
             .headers()
             .get(USER_AGENT)

@@ -120,8 +120,8 @@ pub async fn login_2fa(
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(second_step_page(&session, status, Some(ENTER_CODE)));
     }
-    let device = device::read(&req, &device_key);
-    let browser = browser(&req, &state, &origin, device.as_ref());
+    let owner = device_owner(&req, &device_key, &pending);
+    let browser = browser(&req, &state, &origin, owner);
     let (limits, code) = (state.throttle, form.into_inner().code);
     let step = state
         .db(move |conn| second_step(conn, &limits, &pending, &code, &browser, &origin))
@@ -451,4 +451,16 @@ async fn is_enrolled(state: &AppState, current: &CurrentUser) -> AppResult<bool>
     state
         .db(move |conn| Ok(rules::is_enrolled(conn, &user_id)?))
         .await
+}
+
+/// The account whose browser this is, for the "new sign-in" email: its device cookie
+/// names the account and the password this sign-in checked (or is of the form from
+/// before cookies named the password).
+fn device_owner(req: &HttpRequest, key: &DeviceKey, pending: &PendingSignIn) -> Option<String> {
+    device::read(req, key)
+        .filter(|d| {
+            d.user_id == pending.user_id
+                && (d.credential.is_empty() || d.credential == pending.credential)
+        })
+        .map(|d| d.user_id)
 }

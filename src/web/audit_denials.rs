@@ -1,8 +1,9 @@
 //! Records every refusal (403) of an organization or platform administration request
 //! as an `access.denied` audit event, so probing for what one may not do leaves a trace.
 //!
-//! A GET another site sent the browser to (`Sec-Fetch-Site: cross-site`) is not recorded:
-//! any page could otherwise make a signed-in member "probe" admin pages, over and over.
+//! A GET another site sent the browser to (`Sec-Fetch-Site: cross-site`) is marked so and
+//! recorded once an hour per route: any page could otherwise make a signed-in member
+//! "probe" admin pages, over and over, in their name.
 //!
 //! It sits inside the CSRF guard: a form refused for a missing or foreign token never
 //! reached a handler and is not a permission decision, so it is not recorded here.
@@ -14,7 +15,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 
 use crate::audit::{self, Event, Origin};
-use crate::db::organizations;
+use crate::db::{audit_events, organizations};
 use crate::web::AppState;
 use crate::web::extract::{CurrentUser, client_ip};
 use crate::web::middleware::RequestId;
@@ -32,16 +33,15 @@ pub async fn audit_denials(
     if !(path.starts_with("/orgs/") || path.starts_with("/admin/") || path == "/admin") {
         return Ok(res);
     }
-    // Another site sent the browser here: the refusal is that site's doing, not the
-    // member's probing, and recording it would let any page write events in their name.
-    if request.method() == actix_web::http::Method::GET
+    // Another site may have sent the browser here: the refusal may be that site's doing,
+    // not the member's probing, and any page could make it write events in their name. So
+    // it says so, and is recorded once an hour per route. Still recorded: a script sends
+    // the header as it likes, and its probing must leave a trace.
+    let cross_site = request.method() == actix_web::http::Method::GET
         && request
             .headers()
             .get("sec-fetch-site")
-            .is_some_and(|site| site.as_bytes() == b"cross-site")
-    {
-        return Ok(res);
-    }
+            .is_some_and(|site| site.as_bytes() == b"cross-site");
     let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(res);
     };
@@ -68,9 +68,20 @@ pub async fn audit_denials(
                 Some(slug) => organizations::find_by_slug(conn, slug)?,
                 None => None,
             };
+            let mut details = serde_json::json!({ "method": method, "route": route });
+            if cross_site {
+                details["sent_by_another_site"] = true.into();
+                let since = crate::db::now() - chrono::Duration::hours(1);
+                let org_id = org.as_ref().map(|o| o.id.as_str());
+                let action = "access.denied";
+                let text = details.to_string();
+                if audit_events::recorded_by(conn, org_id, &user.email, action, &text, since)? {
+                    return Ok(());
+                }
+            }
             let mut event = Event::new("access.denied", &origin)
                 .actor(&user.id, &user.email)
-                .details(serde_json::json!({ "method": method, "route": route }));
+                .details(details);
             if let Some(org) = &org {
                 event = event.org(&org.id);
             }

@@ -43,6 +43,13 @@ pub struct Device {
 
 impl Device {
     /// Whether the cookie speaks for `user` as the account is now.
+    /// Whether it names `user`'s browser, for the "new sign-in" email: issued to them with
+    /// their current password, or of the form from before cookies named the password. A
+    /// cookie from before a password change (a thief's, say) names nobody's.
+    pub fn is_owners(&self, user: &crate::db::users::User) -> bool {
+        self.user_id == user.id && (self.credential.is_empty() || self.is_for(user))
+    }
+
     pub fn is_for(&self, user: &crate::db::users::User) -> bool {
         self.user_id == user.id
             && !self.credential.is_empty()

@@ -237,9 +237,13 @@ impl FromRequest for OrgCtx {
                 // Past their last day and the job has not come by yet: the calendar is
                 // applied now, then the member is looked at again (still here only if
                 // they are the last admin, whose day is dropped instead).
-                let now = state(&req).clock.now();
+                let (now, origin) = (state(&req).clock.now(), origin_of(&req));
                 state(&req)
-                    .db(move |conn| Ok(expiry::expire_member(conn, &org_id, &user_id, now)?))
+                    .db(move |conn| {
+                        Ok(expiry::expire_member(
+                            conn, &org_id, &user_id, now, &origin,
+                        )?)
+                    })
                     .await?;
                 arrival = find_org_ctx(&req, &session).await?;
             }
@@ -426,17 +430,22 @@ impl FromRequest for Origin {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let ip = match req.app_data::<web::Data<AppState>>() {
-            Some(state) => client_ip(req, &state.settings),
-            None => req
-                .peer_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_else(|| "unknown".into()),
-        };
-        std::future::ready(Ok(Origin {
-            ip: Some(ip),
-            request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
-        }))
+        std::future::ready(Ok(origin_of(req)))
+    }
+}
+
+/// Where a request came from, as the audit trail records it.
+fn origin_of(req: &HttpRequest) -> Origin {
+    let ip = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => client_ip(req, &state.settings),
+        None => req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".into()),
+    };
+    Origin {
+        ip: Some(ip),
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
     }
 }
 

@@ -1785,3 +1785,68 @@ async fn a_token_whose_maker_was_demoted_while_it_waited_changes_nothing() {
     assert_eq!(created.status, 403, "{}", created.body);
     assert_eq!(app.count("users WHERE email = 'mule@example.com'"), 0);
 }
+
+/// A token's custom role narrowed while its request waited for the lock: the request acts
+/// with what the role holds now.
+#[actix_web::test]
+async fn a_token_whose_role_was_narrowed_while_it_waited_changes_nothing() {
+    use portcullis::domain::roles::{Permission, PermissionSet};
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let org = app.org_id(ORG);
+    let roles = format!("/orgs/{ORG}/roles");
+    let made = admin
+        .submit(
+            &roles,
+            &roles,
+            &[
+                ("name", "Ops"),
+                ("permissions", "users.read"),
+                ("permissions", "pools.manage"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let ops = portcullis::db::roles::list(&mut app.conn(), &org)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == "Ops")
+        .unwrap();
+    let token = crate::api_tokens::admin_token(&app, &admin, &["scim"], &ops.key).await;
+    let scim = crate::scim::Scim::new(&app, &token);
+    let member_rank = portcullis::db::roles::find_by_key(&mut app.conn(), &org, "member")
+        .unwrap()
+        .unwrap()
+        .rank;
+
+    let (locked, narrow_now) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let pool = app.pool.clone();
+    let narrowing = std::thread::spawn(move || {
+        let mut conn = pool.get().unwrap();
+        portcullis::db::write_tx(&mut conn, |conn| {
+            portcullis::db::organizations::lock(conn, &org)?;
+            locked.0.send(()).unwrap();
+            narrow_now.1.recv().unwrap();
+            let read_only = PermissionSet::of(&[Permission::UsersRead]).to_string();
+            portcullis::db::roles::update_custom(
+                conn,
+                &org,
+                &ops.id,
+                "Ops",
+                &read_only,
+                member_rank,
+            )?;
+            Ok::<_, diesel::result::Error>(())
+        })
+        .unwrap();
+    });
+    locked.1.recv().unwrap();
+    let body = serde_json::json!({"userName": "mule@example.com", "active": true});
+    let (created, ()) = tokio::join!(scim.post("/Users", &body), async {
+        until_a_request_waits_for_the_lock(&app).await;
+        narrow_now.0.send(()).unwrap();
+    });
+    narrowing.join().unwrap();
+    assert_eq!(created.status, 403, "{}", created.body);
+    assert_eq!(app.count("users WHERE email = 'mule@example.com'"), 0);
+}

@@ -263,7 +263,7 @@ async fn a_member_past_their_last_day_is_refused_before_the_job_comes_by() {
 }
 
 #[actix_web::test]
-async fn re_activating_a_member_whose_day_passed_gives_access_back() {
+async fn re_activating_a_member_whose_day_passed_asks_for_a_new_day_first() {
     let app = spawn_app_without_the_job().await;
     let admin = app.setup_admin().await;
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
@@ -276,29 +276,55 @@ async fn re_activating_a_member_whose_day_passed_gives_access_back() {
     assert_eq!(bob_browser.get(USERS).await.status, 404);
     assert_eq!(carol_browser.get(USERS).await.status, 404);
 
-    let on = admin
-        .submit(USERS, &format!("{USERS}/{bob}/activate"), &[])
-        .await;
-    assert_eq!(on.status, 303, "{}", on.body);
-    assert_eq!(
-        bob_browser.get(USERS).await.status,
-        200,
-        "the old day ends nothing"
-    );
-    assert_eq!(app.membership_status(ORG, &bob).as_deref(), Some("active"));
-    let activated =
-        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
-            .unwrap();
-    assert_eq!(activated[0].action, "member.activated");
+    // Before, the member came back with the day that had passed, and their next page
+    // ended them again.
+    let activate = format!("{USERS}/{bob}/activate");
+    let refused = admin.submit(USERS, &activate, &[]).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(
-        activated[0].details.contains("old_access_until"),
-        "{}",
-        activated[0].details
+        refused
+            .body
+            .contains("Give them a new last day, or none, on their profile")
+    );
+    assert_eq!(
+        app.membership_status(ORG, &bob).as_deref(),
+        Some("inactive")
+    );
+    // Nor does an identity provider's sync lift it.
+    let token = crate::api_tokens::admin_token(&app, &admin, &["scim"], "member").await;
+    let scim = crate::scim::Scim::new(&app, &token);
+    let patched = scim
+        .patch(
+            &format!("/Users/{bob}"),
+            &crate::scim::patch_body(serde_json::json!([
+                {"op": "replace", "path": "active", "value": true}
+            ])),
+        )
+        .await;
+    assert_eq!(patched.status, 409, "{}", patched.body);
+    assert_eq!(
+        app.membership_status(ORG, &bob).as_deref(),
+        Some("inactive")
     );
 
-    // The platform's rescue gives access back the same way.
+    // A new day (none here) on the profile, then the re-activation gives access back.
+    assert_eq!(set_access_until(&admin, &app, &bob, "").await.status, 303);
+    assert_eq!(admin.submit(USERS, &activate, &[]).await.status, 303);
+    assert_eq!(bob_browser.get(USERS).await.status, 200);
+
+    // The platform's rescue, which has no day to set, drops the day that passed.
     let profile = format!("/admin/users/{carol}");
     let rescue = format!("{profile}/memberships/my-org/activate");
     assert_eq!(admin.submit(&profile, &rescue, &[]).await.status, 303);
     assert_eq!(carol_browser.get(USERS).await.status, 200);
+    let rescued =
+        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
+            .unwrap()
+            .remove(0);
+    assert_eq!(rescued.action, "admin.membership_activated");
+    assert!(
+        rescued.details.contains("old_access_until"),
+        "{}",
+        rescued.details
+    );
 }

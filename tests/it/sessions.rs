@@ -311,6 +311,39 @@ async fn a_new_browser_gets_a_new_signin_email_and_a_known_one_does_not() {
     assert_eq!(app.count(ALERTS), 2);
 }
 
+/// A thief's browser, known to the account while the stolen password worked, signs in
+/// with the new one it learnt later: the owner hears of it, as of any new browser.
+#[actix_web::test]
+async fn a_browser_known_before_a_password_change_is_new_again_to_the_alert() {
+    const NEW_PASSWORD: &str = "a brand new passphrase";
+    let app = spawn_app().await;
+    let owner = app.setup_admin().await;
+    let thief = signed_in_as_admin(&app, FIREFOX_WINDOWS).await;
+    assert_eq!(app.count(ALERTS), 1);
+    let changed = owner
+        .submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", ADMIN_PASSWORD),
+                ("password", NEW_PASSWORD),
+                ("password_confirm", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    assert_eq!(thief.login(ADMIN_EMAIL, NEW_PASSWORD).await.status, 303);
+    assert_eq!(
+        app.count(ALERTS),
+        2,
+        "the thief's browser is new to the new password"
+    );
+    // The owner's own browser, handed a cookie for the new password, stays known.
+    assert_eq!(owner.submit("/account", "/logout", &[]).await.status, 303);
+    assert_eq!(owner.login(ADMIN_EMAIL, NEW_PASSWORD).await.status, 303);
+    assert_eq!(app.count(ALERTS), 2);
+}
+
 #[actix_web::test]
 async fn new_signin_emails_can_be_turned_off_and_on_again() {
     let app = spawn_app().await;

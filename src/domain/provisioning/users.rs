@@ -434,9 +434,9 @@ pub fn list(
 }
 
 /// One page of all the organization's Users. The total is the membership counters' (one
-/// read, exact); the page starts after the member the previous page ended on when an
-/// identity provider pages on (`scim_cursors`), else after the member before `skip`,
-/// found on the index alone.
+/// read, exact); the page starts after the member the token's previous page ended on
+/// when its identity provider pages on (`scim_cursors`), else after the member before
+/// `skip`, found on the index alone.
 fn every_member(
     conn: &mut DbConnection,
     call: &Call,
@@ -448,7 +448,7 @@ fn every_member(
     let total = counts.active + counts.inactive;
     let after = match skip {
         0 => None,
-        _ => match scim_cursors::recall(org_id, skip) {
+        _ => match scim_cursors::recall(&call.token.token_id, skip) {
             Some(place) => Some(place),
             None => scim::place_at(conn, org_id, skip - 1)?,
         },
@@ -459,7 +459,7 @@ fn every_member(
     let rows = scim::members_after(conn, org_id, None, after, count)?;
     if let Some(last) = rows.last() {
         let place = (last.membership.created_at, last.user.id.clone());
-        scim_cursors::remember(org_id, skip + rows.len() as i64, place);
+        scim_cursors::remember(&call.token.token_id, skip + rows.len() as i64, place);
     }
     Ok((total, resources(conn, org_id, &rows, &call.base)?))
 }

@@ -1,5 +1,5 @@
 //! Issue 16, item 4: an invitation with an "access until" day gives a membership that is
-//! flagged as ending soon and ends after that day; re-activated, it lasts.
+//! flagged as ending soon and ends after that day; re-activated with a new day, it lasts.
 
 use std::time::{Duration, Instant};
 
@@ -78,8 +78,16 @@ async fn an_invitation_with_an_end_day_gives_access_that_ends_after_it() {
         admin.follow_within("Organization", "Audit").await?;
         admin.expect_text("eve@example.com's access ended").await?;
 
-        // Re-activated, she gets in again: the day that passed no longer ends anything
-        // (before, her next page ended her membership once more).
+        // Re-activating her asks for a new last day first (before, she came back with the
+        // day that had passed, and her next page ended her once more).
+        admin.follow_within("Organization", "Users").await?;
+        admin.press_in_row(EVE, "Activate").await?;
+        admin
+            .expect_text("Give them a new last day, or none, on their profile")
+            .await?;
+        admin.open(&format!("/orgs/acme/users/{eve_id}")).await?;
+        admin.fill("Access until (optional)", "").await?;
+        admin.press("Save changes").await?;
         admin.follow_within("Organization", "Users").await?;
         admin.press_in_row(EVE, "Activate").await?;
         admin.expect_text("eve@example.com is active again").await?;
