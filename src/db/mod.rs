@@ -8,6 +8,7 @@ pub mod email_outbox;
 pub mod groups;
 pub mod inline_reads;
 pub mod invitations;
+pub mod kept;
 pub mod login_attempts;
 pub mod member_counts;
 pub mod memberships;

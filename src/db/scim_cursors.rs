@@ -16,12 +16,12 @@
 //! RFC 7644 §3.4.2.4 leaves consistency across pages to the server. New members sort last
 //! (by creation time), so they move no place kept.
 
-use std::num::NonZeroUsize;
-use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use lru::LruCache;
+
+use super::kept::Kept;
 
 /// How long a place is kept: an import pages on within seconds.
 const KEPT_FOR: Duration = Duration::from_secs(600);
@@ -32,101 +32,36 @@ const KEPT: usize = 1024;
 /// A member's place in SCIM's stable order: creation time, then user id.
 pub type Place = (NaiveDateTime, String);
 
-struct Kept {
-    after: Place,
-    at: Instant,
-}
-
-type Key = (String, i64);
-
-struct Cursors {
-    kept_for: Duration,
-    places: Mutex<LruCache<Key, Kept>>,
-}
-
-impl Cursors {
-    fn new(kept: usize, kept_for: Duration) -> Self {
-        Cursors {
-            kept_for,
-            places: Mutex::new(LruCache::new(
-                NonZeroUsize::new(kept).expect("a positive size"),
-            )),
-        }
-    }
-
-    fn places(&self) -> std::sync::MutexGuard<'_, LruCache<Key, Kept>> {
-        // Every change under the lock is one call: a panic cannot leave it half made.
-        self.places
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn recall(&self, token_id: &str, skip: i64) -> Option<Place> {
-        let key = (token_id.to_string(), skip);
-        let mut places = self.places();
-        match places.get(&key) {
-            Some(kept) if kept.at.elapsed() < self.kept_for => Some(kept.after.clone()),
-            Some(_) => {
-                places.pop(&key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn remember(&self, token_id: &str, skip: i64, after: Place) {
-        let kept = Kept {
-            after,
-            at: Instant::now(),
-        };
-        self.places().put((token_id.to_string(), skip), kept);
-    }
-}
-
-static CURSORS: LazyLock<Cursors> = LazyLock::new(|| Cursors::new(KEPT, KEPT_FOR));
+/// Token id and the position the next page starts at.
+static CURSORS: LazyLock<Kept<(String, i64), Place>> = LazyLock::new(|| Kept::new(KEPT, KEPT_FOR));
 
 /// The member a page starting `skip` members in continues after, when a page this token
 /// asked for ended there within `KEPT_FOR`.
 pub fn recall(token_id: &str, skip: i64) -> Option<Place> {
-    CURSORS.recall(token_id, skip)
+    CURSORS.recall(&(token_id.to_string(), skip))
 }
 
 /// Notes that the token's page ending `skip` members in ended on the member at `after`.
 pub fn remember(token_id: &str, skip: i64, after: Place) {
-    CURSORS.remember(token_id, skip, after)
+    CURSORS.remember((token_id.to_string(), skip), after)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn place(id: &str) -> Place {
-        (crate::db::now(), id.to_string())
-    }
-
     #[test]
-    fn a_place_is_recalled_per_token_and_position_until_it_goes_stale() {
-        let cursors = Cursors::new(KEPT, KEPT_FOR);
-        assert_eq!(cursors.recall("token", 100), None);
-        let after = place("u100");
-        cursors.remember("token", 100, after.clone());
-        assert_eq!(cursors.recall("token", 100), Some(after));
-        assert_eq!(cursors.recall("other", 100), None, "another token's");
-        assert_eq!(cursors.recall("token", 200), None, "another position");
-
-        let stale = Cursors::new(KEPT, Duration::ZERO);
-        stale.remember("token", 100, place("u100"));
-        assert_eq!(stale.recall("token", 100), None);
-    }
-
-    #[test]
-    fn the_least_recently_used_place_goes_first() {
-        let cursors = Cursors::new(2, KEPT_FOR);
-        cursors.remember("token", 100, place("a"));
-        cursors.remember("token", 200, place("b"));
-        assert!(cursors.recall("token", 100).is_some());
-        cursors.remember("token", 300, place("c"));
-        assert!(cursors.recall("token", 200).is_none());
-        assert!(cursors.recall("token", 100).is_some());
+    fn a_place_is_recalled_per_token_and_position() {
+        let token = "scim-cursors-test-token";
+        assert_eq!(recall(token, 100), None);
+        let after = (crate::db::now(), "u100".to_string());
+        remember(token, 100, after.clone());
+        assert_eq!(recall(token, 100), Some(after));
+        assert_eq!(
+            recall("scim-cursors-other-token", 100),
+            None,
+            "another token's"
+        );
+        assert_eq!(recall(token, 200), None, "another position");
     }
 }

@@ -1710,6 +1710,36 @@ async fn until_a_request_waits_for_the_lock(app: &TestApp) {
     panic!("no request came to wait for the organization's lock");
 }
 
+/// Sends `request` while another change holds the organization's lock, and makes that
+/// change (`meanwhile`) once the request waits for the lock: the request read what it
+/// acts on before the change, and gets the lock only after the change committed.
+async fn while_a_change_holds_the_lock<T>(
+    app: &TestApp,
+    request: impl std::future::Future<Output = T>,
+    meanwhile: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<usize> + Send + 'static,
+) -> T {
+    let org = app.org_id(ORG);
+    let (locked, go) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let pool = app.pool.clone();
+    let change = std::thread::spawn(move || {
+        let mut conn = pool.get().unwrap();
+        portcullis::db::write_tx(&mut conn, |conn| {
+            portcullis::db::organizations::lock(conn, &org)?;
+            locked.0.send(()).unwrap();
+            go.1.recv().unwrap();
+            meanwhile(conn).map(|_| ())
+        })
+        .unwrap();
+    });
+    locked.1.recv().unwrap();
+    let (answer, ()) = tokio::join!(request, async {
+        until_a_request_waits_for_the_lock(app).await;
+        go.0.send(()).unwrap();
+    });
+    change.join().unwrap();
+    answer
+}
+
 /// Bob, an Admin, promotes an accomplice at the moment another admin demotes him. His
 /// request read his standing as it came in, then waited for the organization's lock,
 /// which the demotion held: it must act with what he holds once it has the lock.
@@ -1724,26 +1754,13 @@ async fn a_change_that_waited_out_its_actors_demotion_acts_with_nothing_more() {
     let promote = format!("/orgs/my-org/users/{mule}/make-admin");
     let csrf = bob_browser.get(&promote).await.csrf();
 
-    let (locked, demote_now) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
-    let (pool, member_role) = (app.pool.clone(), app.role_id(ORG, "member"));
-    let demotion = std::thread::spawn(move || {
-        let mut conn = pool.get().unwrap();
-        portcullis::db::write_tx(&mut conn, |conn| {
-            portcullis::db::organizations::lock(conn, &org)?;
-            locked.0.send(()).unwrap();
-            demote_now.1.recv().unwrap();
-            portcullis::db::memberships::set_role(conn, &org, &bob, &member_role)?;
-            Ok::<_, diesel::result::Error>(())
-        })
-        .unwrap();
-    });
-    locked.1.recv().unwrap();
+    let member_role = app.role_id(ORG, "member");
     let fields = [("csrf_token", csrf)];
-    let (promoted, ()) = tokio::join!(bob_browser.post(&promote, &fields), async {
-        until_a_request_waits_for_the_lock(&app).await;
-        demote_now.0.send(()).unwrap();
-    });
-    demotion.join().unwrap();
+    let promoted =
+        while_a_change_holds_the_lock(&app, bob_browser.post(&promote, &fields), move |conn| {
+            portcullis::db::memberships::set_role(conn, &org, &bob, &member_role)
+        })
+        .await;
     assert_eq!(promoted.status, 403, "{}", promoted.body);
     assert!(promoted.body.contains("Your own access here changed"));
     assert_eq!(role_key_of(&app, &mule), "member");
@@ -1762,26 +1779,12 @@ async fn a_token_whose_maker_was_demoted_while_it_waited_changes_nothing() {
     let token = crate::api_tokens::admin_token(&app, &carol_browser, &["scim"], "member").await;
     let scim = crate::scim::Scim::new(&app, &token);
 
-    let (locked, demote_now) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
-    let (pool, member_role) = (app.pool.clone(), app.role_id(ORG, "member"));
-    let demotion = std::thread::spawn(move || {
-        let mut conn = pool.get().unwrap();
-        portcullis::db::write_tx(&mut conn, |conn| {
-            portcullis::db::organizations::lock(conn, &org)?;
-            locked.0.send(()).unwrap();
-            demote_now.1.recv().unwrap();
-            portcullis::db::memberships::set_role(conn, &org, &carol, &member_role)?;
-            Ok::<_, diesel::result::Error>(())
-        })
-        .unwrap();
-    });
-    locked.1.recv().unwrap();
+    let member_role = app.role_id(ORG, "member");
     let body = serde_json::json!({"userName": "mule@example.com", "active": true});
-    let (created, ()) = tokio::join!(scim.post("/Users", &body), async {
-        until_a_request_waits_for_the_lock(&app).await;
-        demote_now.0.send(()).unwrap();
-    });
-    demotion.join().unwrap();
+    let created = while_a_change_holds_the_lock(&app, scim.post("/Users", &body), move |conn| {
+        portcullis::db::memberships::set_role(conn, &org, &carol, &member_role)
+    })
+    .await;
     assert_eq!(created.status, 403, "{}", created.body);
     assert_eq!(app.count("users WHERE email = 'mule@example.com'"), 0);
 }
@@ -1819,34 +1822,12 @@ async fn a_token_whose_role_was_narrowed_while_it_waited_changes_nothing() {
         .unwrap()
         .rank;
 
-    let (locked, narrow_now) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
-    let pool = app.pool.clone();
-    let narrowing = std::thread::spawn(move || {
-        let mut conn = pool.get().unwrap();
-        portcullis::db::write_tx(&mut conn, |conn| {
-            portcullis::db::organizations::lock(conn, &org)?;
-            locked.0.send(()).unwrap();
-            narrow_now.1.recv().unwrap();
-            let read_only = PermissionSet::of(&[Permission::UsersRead]).to_string();
-            portcullis::db::roles::update_custom(
-                conn,
-                &org,
-                &ops.id,
-                "Ops",
-                &read_only,
-                member_rank,
-            )?;
-            Ok::<_, diesel::result::Error>(())
-        })
-        .unwrap();
-    });
-    locked.1.recv().unwrap();
     let body = serde_json::json!({"userName": "mule@example.com", "active": true});
-    let (created, ()) = tokio::join!(scim.post("/Users", &body), async {
-        until_a_request_waits_for_the_lock(&app).await;
-        narrow_now.0.send(()).unwrap();
-    });
-    narrowing.join().unwrap();
+    let created = while_a_change_holds_the_lock(&app, scim.post("/Users", &body), move |conn| {
+        let read_only = PermissionSet::of(&[Permission::UsersRead]).to_string();
+        portcullis::db::roles::update_custom(conn, &org, &ops.id, "Ops", &read_only, member_rank)
+    })
+    .await;
     assert_eq!(created.status, 403, "{}", created.body);
     assert_eq!(app.count("users WHERE email = 'mule@example.com'"), 0);
 }
