@@ -1331,16 +1331,25 @@ pub fn delete(conn: &mut DbConnection, org_id: &str, user_id: &str) -> QueryResu
 /// Whether at least one active member with an active account holds a role with
 /// `org.manage`, directly or through a group. `admin_role_ids` are the organization's
 /// roles that grant it.
+/// `on_at`: count only admins whose last day is not over by then.
 pub fn any_active_admin(
     conn: &mut DbConnection,
     org_id: &str,
     admin_role_ids: &[String],
+    on_at: Option<NaiveDateTime>,
 ) -> QueryResult<bool> {
     let admin_groups = super::groups::granting(conn, org_id, admin_role_ids)?;
+    // Every day set is later than this: without `on_at`, no admin is left out.
+    let ends_after = on_at.unwrap_or(chrono::DateTime::UNIX_EPOCH.naive_utc());
     diesel::select(diesel::dsl::exists(
         memberships::table
             .filter(memberships::org_id.eq(org_id))
             .filter(memberships::status.eq("active"))
+            .filter(
+                memberships::access_until
+                    .is_null()
+                    .or(memberships::access_until.gt(ends_after)),
+            )
             // An account a platform admin disabled cannot sign in, so it administers nothing.
             .filter(
                 memberships::user_id.eq_any(

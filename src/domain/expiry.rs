@@ -96,7 +96,15 @@ fn end_if_due(
     if memberships::set_status(conn, org_id, user_id, memberships::INACTIVE)? == 0 {
         return Ok(false);
     }
-    match super::members::ensure_admin_remains(conn, org_id) {
+    // An admin is the last one when no other is left whose own day is not over: with two
+    // admins past their day, the one who arrives is kept, not the one who is gone. Anyone
+    // else's end leaves the organization's admins as they were.
+    let granted = memberships::group_roles(conn, org_id, user_id)?;
+    let is_admin = super::policy::Standing::of_member(&row.role, &granted)
+        .perms
+        .is_admin();
+    let on_at = is_admin.then_some(now);
+    match super::members::ensure_admin_remains_on(conn, org_id, on_at) {
         Err(RuleError::LastAdmin) => {
             // The organization keeps its last admin, so the date no longer holds: it
             // goes, or its holder (bound by `policy::access_within` to a day already

@@ -115,12 +115,23 @@ fn load_role(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Ro
 /// the error rolls it back. Because every admin-affecting change first locks the
 /// organization row, two admins acting at once are serialized and cannot both succeed.
 pub(crate) fn ensure_admin_remains(conn: &mut DbConnection, org_id: &str) -> Result<(), RuleError> {
+    ensure_admin_remains_on(conn, org_id, None)
+}
+
+/// As [`ensure_admin_remains`], counting only admins whose last day is not over at
+/// `on_at`: when a member's day ends, one whose day is over too is no admin to rely on
+/// (with two admins past their day, the one who arrives is kept, not the one who left).
+pub(crate) fn ensure_admin_remains_on(
+    conn: &mut DbConnection,
+    org_id: &str,
+    on_at: Option<chrono::NaiveDateTime>,
+) -> Result<(), RuleError> {
     let admin_roles: Vec<String> = roles::list(conn, org_id)?
         .into_iter()
         .filter(|r| r.permission_set().is_admin())
         .map(|r| r.id)
         .collect();
-    if memberships::any_active_admin(conn, org_id, &admin_roles)? {
+    if memberships::any_active_admin(conn, org_id, &admin_roles, on_at)? {
         Ok(())
     } else {
         Err(RuleError::LastAdmin)

@@ -224,7 +224,7 @@ async fn a_member_past_their_last_day_is_refused_before_the_job_comes_by() {
     let carol_browser = app.member_browser("carol@example.com").await;
     let token = crate::api_tokens::admin_token(&app, &carol_browser, &["scim"], "member").await;
     let scim = crate::scim::Scim::new(&app, &token);
-    for user in [&bob, &carol, &admin_id] {
+    for user in [&bob, &carol] {
         ends_tomorrow(&app, user);
     }
     assert_eq!(bob_browser.get(USERS).await.status, 200);
@@ -250,14 +250,11 @@ async fn a_member_past_their_last_day_is_refused_before_the_job_comes_by() {
         "ended once"
     );
 
-    // The last admin arriving past their day keeps access, and the day goes, as with the
-    // job.
     assert_eq!(admin.get(USERS).await.status, 200);
     assert_eq!(
         app.membership_status(ORG, &admin_id).as_deref(),
         Some("active")
     );
-    assert_eq!(app.audit_count(ORG, "member.access_kept"), 1);
     let counts = member_counts::by_status(&mut app.conn(), &app.org_id(ORG)).unwrap();
     assert_eq!((counts.active, counts.inactive), (1, 2));
 }
@@ -326,5 +323,32 @@ async fn re_activating_a_member_whose_day_passed_asks_for_a_new_day_first() {
         rescued.details.contains("old_access_until"),
         "{}",
         rescued.details
+    );
+}
+
+/// Two admins past their day: the one who arrives keeps the organization (and loses the
+/// day, as the last admin does with the job), not the one who is gone (who counted as its
+/// admin before, so the one arriving was ended).
+#[actix_web::test]
+async fn of_two_admins_past_their_day_the_one_who_arrives_is_kept() {
+    let app = spawn_app_without_the_job().await;
+    let admin = app.setup_admin().await;
+    let admin_id = app.user_id(ADMIN_EMAIL);
+    let carol = app.add_member(ORG, "carol@example.com", "Carol", "C", "admin", true);
+    let carol_browser = app.member_browser("carol@example.com").await;
+    ends_tomorrow(&app, &admin_id);
+    ends_tomorrow(&app, &carol);
+    app.advance_clock(chrono::Duration::days(2));
+
+    assert_eq!(carol_browser.get(USERS).await.status, 200);
+    assert_eq!(app.audit_count(ORG, "member.access_kept"), 1);
+    assert_eq!(admin.get(USERS).await.status, 404);
+    assert_eq!(
+        app.membership_status(ORG, &admin_id).as_deref(),
+        Some("inactive")
+    );
+    assert_eq!(
+        app.membership_status(ORG, &carol).as_deref(),
+        Some("active")
     );
 }
