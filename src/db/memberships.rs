@@ -32,6 +32,11 @@ impl Membership {
         self.status == "active"
     }
 
+    /// Whether the member's last day is over by `now`.
+    pub fn access_ended_by(&self, now: NaiveDateTime) -> bool {
+        self.access_until.is_some_and(|until| until <= now)
+    }
+
     pub fn last_active(&self) -> Option<NaiveDateTime> {
         (self.last_active_at != never()).then_some(self.last_active_at)
     }

@@ -507,7 +507,7 @@ fn maker_still_holds(
     };
     if row.membership.status != "active"
         || !row.user.is_active()
-        || day_over(row.membership.access_until, now)
+        || row.membership.access_ended_by(now)
     {
         return Ok(None);
     }
@@ -550,10 +550,6 @@ pub fn still_acts(conn: &mut DbConnection, actor: &TokenActor) -> diesel::QueryR
         && maker_still_holds(conn, &token, &role, actor.now)?.is_some())
 }
 
-fn day_over(access_until: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
-    access_until.is_some_and(|until| until <= now)
-}
-
 /// A maker past their last day whom the expiry job has not come by yet: the calendar is
 /// applied now, as their own next page would, and the token asked again (it acts on only
 /// if they are the last admin, whose day is dropped instead).
@@ -567,7 +563,7 @@ fn apply_makers_calendar(
         return Ok(None);
     };
     let due = crate::db::memberships::find(conn, &token.org_id, maker)?.is_some_and(|row| {
-        row.membership.status == "active" && day_over(row.membership.access_until, now)
+        row.membership.status == "active" && row.membership.access_ended_by(now)
     });
     if !due {
         return Ok(None);

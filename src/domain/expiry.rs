@@ -99,11 +99,14 @@ fn end_if_due(
     // An admin is the last one when no other is left whose own day is not over: with two
     // admins past their day, the one who arrives is kept, not the one who is gone. Anyone
     // else's end leaves the organization's admins as they were.
-    let granted = memberships::group_roles(conn, org_id, user_id)?;
-    let is_admin = super::policy::Standing::of_member(&row.role, &granted)
-        .perms
-        .is_admin();
+    let is_admin = super::members::standing_of(conn, &row)?.perms.is_admin();
     let on_at = is_admin.then_some(now);
+    let event = |action| {
+        Event::new(action, origin)
+            .org(org_id)
+            .target("user", &row.user.id, &row.user.email)
+            .details(json!({ "access_until": last_day(until).to_string() }))
+    };
     match super::members::ensure_admin_remains_on(conn, org_id, on_at) {
         Err(RuleError::LastAdmin) => {
             // The organization keeps its last admin, so the date no longer holds: it
@@ -111,23 +114,11 @@ fn end_if_due(
             // past) could give nobody any access, and nobody could lift it.
             memberships::set_status(conn, org_id, user_id, memberships::ACTIVE)?;
             memberships::set_access_until(conn, org_id, user_id, None)?;
-            audit::record(
-                conn,
-                &Event::new("member.access_kept", origin)
-                    .org(org_id)
-                    .target("user", &row.user.id, &row.user.email)
-                    .details(json!({ "access_until": last_day(until).to_string() })),
-            )?;
+            audit::record(conn, &event("member.access_kept"))?;
             return Ok(false);
         }
         other => other?,
     }
-    audit::record(
-        conn,
-        &Event::new("member.access_expired", origin)
-            .org(org_id)
-            .target("user", &row.user.id, &row.user.email)
-            .details(json!({ "access_until": last_day(until).to_string() })),
-    )?;
+    audit::record(conn, &event("member.access_expired"))?;
     Ok(true)
 }

@@ -54,7 +54,7 @@ pub(crate) fn require(actor: &Actor, permission: Permission) -> Result<(), RuleE
 }
 
 /// What the member holds organization-wide: their role with the roles their groups grant.
-fn standing_of(conn: &mut DbConnection, row: &MemberRow) -> Result<Standing, RuleError> {
+pub(crate) fn standing_of(conn: &mut DbConnection, row: &MemberRow) -> Result<Standing, RuleError> {
     let granted = memberships::group_roles(conn, &row.membership.org_id, &row.user.id)?;
     Ok(Standing::of_member(&row.role, &granted))
 }
@@ -197,7 +197,7 @@ pub(crate) fn still_holds(conn: &mut DbConnection, actor: &Actor) -> Result<(), 
     let refused = || RuleError::Forbidden(STANDING_CHANGED.into());
     let row = memberships::find(conn, &actor.org_id, &actor.user_id)?
         .filter(|row| row.membership.is_active() && row.user.is_active())
-        .filter(|row| row.membership.access_until.is_none_or(|u| u > actor.now))
+        .filter(|row| !row.membership.access_ended_by(actor.now))
         .ok_or_else(refused)?;
     if standing_of(conn, &row)?.holds_at_least(actor.standing()) {
         Ok(())

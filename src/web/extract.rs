@@ -317,7 +317,7 @@ async fn find_org_ctx(req: &HttpRequest, session: &Session) -> Result<Arrival, A
             let Some((org, membership, role, policy)) = here else {
                 return Ok(Arrival::NotMember(current));
             };
-            if membership.access_until.is_some_and(|until| until <= now) {
+            if membership.access_ended_by(now) {
                 return Ok(Arrival::AccessEnded {
                     org_id: org.id,
                     user_id: user_id.clone(),

@@ -322,6 +322,20 @@ impl Browser {
         to_page(self.client.post(url).form(form).send().await.expect("POST")).await
     }
 
+    /// Changes the signed-in account's password on /account, as its owner does.
+    pub async fn change_password(&self, from: &str, to: &str) -> Page {
+        self.submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", from),
+                ("password", to),
+                ("password_confirm", to),
+            ],
+        )
+        .await
+    }
+
     /// Posts a form with this session's CSRF token, taken from `form_page`.
     pub async fn submit(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
         let page = self.get(form_page).await;

@@ -320,17 +320,7 @@ async fn a_browser_known_before_a_password_change_is_new_again_to_the_alert() {
     let owner = app.setup_admin().await;
     let thief = signed_in_as_admin(&app, FIREFOX_WINDOWS).await;
     assert_eq!(app.count(ALERTS), 1);
-    let changed = owner
-        .submit(
-            "/account",
-            "/account/password",
-            &[
-                ("current_password", ADMIN_PASSWORD),
-                ("password", NEW_PASSWORD),
-                ("password_confirm", NEW_PASSWORD),
-            ],
-        )
-        .await;
+    let changed = owner.change_password(ADMIN_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(changed.status, 303, "{}", changed.body);
     assert_eq!(thief.login(ADMIN_EMAIL, NEW_PASSWORD).await.status, 303);
     assert_eq!(

@@ -219,17 +219,7 @@ async fn device_cookies_from_before_a_password_change_spare_no_guesses() {
     let owner = app.setup_admin().await;
     let thief = app.client();
     assert_eq!(thief.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status, 303);
-    let changed = owner
-        .submit(
-            "/account",
-            "/account/password",
-            &[
-                ("current_password", ADMIN_PASSWORD),
-                ("password", NEW_PASSWORD),
-                ("password_confirm", NEW_PASSWORD),
-            ],
-        )
-        .await;
+    let changed = owner.change_password(ADMIN_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(changed.status, 303, "{}", changed.body);
 
     for _ in 0..5 {

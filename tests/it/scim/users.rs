@@ -124,6 +124,16 @@ async fn lists_page_in_a_stable_order_with_an_integer_total() {
     assert_eq!(none.body["Resources"], json!([]));
 }
 
+/// The ids of a list answer's resources, in its order.
+fn ids(answer: &Answer) -> Vec<String> {
+    answer.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// An import pages through every member while some of the first are removed: each
 /// member still there is listed once (an OFFSET would skip as many as were removed),
 /// and a page asked for out of turn starts where the order stands at its position.
@@ -141,14 +151,6 @@ async fn an_import_paging_while_members_are_removed_misses_none() {
             false,
         ));
     }
-    let ids = |a: &Answer| -> Vec<String> {
-        a.body["Resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_string())
-            .collect()
-    };
     let mut everyone = ids(&scim.get("/Users?count=200").await);
     everyone.extend(ids(&scim.get("/Users?startIndex=201&count=200").await));
     assert_eq!(everyone.len(), 251, "the Admin and the 250");
@@ -201,14 +203,6 @@ async fn filters_cover_the_attributes_idps_use() {
         &patch_body(json!([{"op": "replace", "path": "externalId", "value": "ext-bob"}])),
     )
     .await;
-    let ids = |a: &Answer| -> Vec<String> {
-        a.body["Resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_string())
-            .collect()
-    };
     let q = |f: &str| format!("/Users?filter={}", percent(f));
     assert_eq!(
         ids(&scim.get(&q("externalId eq \"ext-bob\"")).await),
