@@ -76,6 +76,28 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
         .optional())
 }
 
+/// Holds the account's row until the transaction ends. A change that only an
+/// organization owning the account alone may make (its address, its name, its second
+/// factor) and the account joining another organization take turns on it, so neither
+/// acts on what the other changed meanwhile: on PostgreSQL this is the row's lock; inside
+/// a `write_tx` on SQLite the database's write lock is already held.
+pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::id.eq(users::id))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The account holding `email`, held ([`lock`]) and read again under the hold: `None` if
+/// it gave up the address while this waited.
+pub fn find_by_email_held(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
+    let Some(found) = find_by_email(conn, email)? else {
+        return Ok(None);
+    };
+    lock(conn, &found.id)?;
+    Ok(find(conn, &found.id)?.filter(|user| user.email == found.email))
+}
+
 pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
     users::table
         .filter(users::email.eq(email))

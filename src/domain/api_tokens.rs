@@ -305,6 +305,7 @@ pub fn revoke(
 ) -> Result<String, RuleError> {
     super::members::require(actor, Permission::OrgManage)?;
     db::write_tx(conn, |conn| {
+        super::members::still_holds(conn, actor)?;
         let token = api_tokens::find(conn, &actor.org_id, id)?.ok_or(RuleError::NotFound)?;
         if !api_tokens::revoke(conn, &actor.org_id, id, now)? {
             return Err(RuleError::NotFound);

@@ -186,7 +186,7 @@ pub(crate) fn in_org_tx<T>(
     })
 }
 
-const STANDING_CHANGED: &str = "Your own access here changed while this was being done: nothing was changed. Reload the page to see what you may do now.";
+pub(crate) const STANDING_CHANGED: &str = "Your own access here changed while this was being done: nothing was changed. Reload the page to see what you may do now.";
 
 /// The actor's standing was read as the request came in, outside this transaction. A
 /// demotion, deactivation or removal that committed since (this change may have waited
@@ -235,6 +235,17 @@ const OWN_MEMBERSHIP_IN_BULK: &str =
 pub fn org_owns_account(conn: &mut DbConnection, user: &users::User) -> diesel::QueryResult<bool> {
     let organizations = memberships::all_orgs_of_user(conn, &user.id)?.len();
     Ok(policy::org_owns_account(organizations, &user.platform_role))
+}
+
+/// [`org_owns_account`] for a change that depends on it: the account's row is held
+/// first (`users::lock`), so a join to another organization that committed meanwhile is
+/// counted, and one still to come waits for this change to end.
+pub(crate) fn org_owns_account_held(
+    conn: &mut DbConnection,
+    user: &users::User,
+) -> diesel::QueryResult<bool> {
+    users::lock(conn, &user.id)?;
+    org_owns_account(conn, user)
 }
 
 /// Edits a member's name and role.
@@ -288,7 +299,7 @@ pub fn edit(
         if name_changed
             && !policy::may_rename_account(
                 target.user.id == actor.user_id,
-                org_owns_account(conn, &target.user)?,
+                org_owns_account_held(conn, &target.user)?,
             )
         {
             return Err(RuleError::invalid("first_name", NAME_IS_THEIRS));

@@ -111,7 +111,7 @@ pub fn create_org(
         // together as `org.created`, the admin in its details.
         let org = super::orgs::insert(conn, &slug, &name)?;
         let admin = roles::find_by_key(conn, &org.id, ADMIN)?.ok_or(RuleError::NotFound)?;
-        let (user, first_admin) = match users::find_by_email(conn, email.as_str())? {
+        let (user, first_admin) = match users::find_by_email_held(conn, email.as_str())? {
             Some(user) => {
                 let attach = policy::new_org_may_attach(
                     user.id == actor.user_id,

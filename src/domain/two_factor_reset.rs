@@ -121,6 +121,9 @@ pub fn reset(
         if let By::OrgAdmin(actor) = by {
             super::members::still_holds(conn, actor)?;
         }
+        // Whether the organization owns the account alone is counted under the account's
+        // hold (`members::org_owns_account_held`).
+        users::lock(conn, user_id)?;
         let Target { user, enrolled } = resettable(conn, by, user_id)?;
         if !enrolled {
             return Ok((user, false));

@@ -37,6 +37,7 @@ fn env(state: &AppState, ctx: &OrgCtx, origin: Origin) -> AppResult<Env> {
             role: ctx.role.clone(),
             standing: ctx.actor().standing(),
             access_until: ctx.membership.access_until,
+            now: ctx.now,
         },
         ttl: chrono::Duration::from_std(state.settings.invitation_ttl)
             .map_err(|e| AppError::Internal(e.into()))?,

@@ -80,21 +80,11 @@ pub async fn head_as_get(
 /// Headers every response carries; handlers that need another value (static assets'
 /// cache policy, the invitation page's referrer policy) set their own, which wins.
 pub fn security_headers(secure: bool) -> DefaultHeaders {
-    let headers = DefaultHeaders::new()
-        .add((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-             base-uri 'none'; object-src 'none'",
-        ))
-        .add((header::X_FRAME_OPTIONS, "DENY"))
-        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .add((header::REFERRER_POLICY, "same-origin"))
-        .add((header::CACHE_CONTROL, "no-store"))
-        .add((
-            HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=()",
-        ));
+    let headers = PAGE_HEADERS
+        .iter()
+        .fold(DefaultHeaders::new(), |headers, &(name, value)| {
+            headers.add((HeaderName::from_static(name), value))
+        });
     if secure {
         headers.add((
             header::STRICT_TRANSPORT_SECURITY,
@@ -104,6 +94,24 @@ pub fn security_headers(secure: bool) -> DefaultHeaders {
         headers
     }
 }
+
+/// Every page's headers, save HSTS (only behind `https://`).
+const PAGE_HEADERS: [(&str, &str); 6] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+         base-uri 'none'; object-src 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    ("cache-control", "no-store"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    ),
+];
 
 /// An error that escaped every layer below the request log, answered with its page and
 /// the request id. Failures of the session store after the handler ran (saving a new
@@ -128,6 +136,15 @@ impl ResponseError for Escaped {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = self.cause.error_response();
+        // Answered by actix above every layer, the default headers' among them: its page
+        // is still never framed, cached or sniffed. (HSTS, which depends on the settings,
+        // came with every page before.)
+        for (name, value) in PAGE_HEADERS {
+            response.headers_mut().insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
         if let Ok(value) = HeaderValue::from_str(&self.request_id) {
             response
                 .headers_mut()
@@ -162,4 +179,25 @@ fn is_session_store_error(e: &actix_web::Error) -> bool {
         || e.as_error::<InternalError<SaveError>>().is_some()
         || e.as_error::<InternalError<UpdateError>>().is_some()
         || e.as_error::<InternalError<anyhow::Error>>().is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session the store could not save fails after its handler, outside the layer
+    /// that gives every page its headers: its answer must carry them all the same.
+    #[test]
+    fn an_error_that_escaped_every_layer_still_carries_the_page_headers() {
+        let cause = actix_web::error::ErrorInternalServerError("the store failed");
+        let response = escaped(cause, "req-1").error_response();
+        for (name, value) in PAGE_HEADERS {
+            assert_eq!(
+                response.headers().get(name).and_then(|v| v.to_str().ok()),
+                Some(value),
+                "{name}"
+            );
+        }
+        assert_eq!(response.headers().get("x-request-id").unwrap(), "req-1");
+    }
 }

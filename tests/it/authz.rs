@@ -1713,18 +1713,34 @@ async fn until_a_request_waits_for_the_lock(app: &TestApp) {
 /// Sends `request` while another change holds the organization's lock, and makes that
 /// change (`meanwhile`) once the request waits for the lock: the request read what it
 /// acts on before the change, and gets the lock only after the change committed.
-async fn while_a_change_holds_the_lock<T>(
+async fn while_a_change_holds_the_lock<T, R>(
     app: &TestApp,
     request: impl std::future::Future<Output = T>,
-    meanwhile: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<usize> + Send + 'static,
+    meanwhile: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<R> + Send + 'static,
 ) -> T {
     let org = app.org_id(ORG);
+    while_a_change_holds(
+        app,
+        move |conn| portcullis::db::organizations::lock(conn, &org),
+        request,
+        meanwhile,
+    )
+    .await
+}
+
+/// [`while_a_change_holds_the_lock`] for another lock the change takes first (`hold`).
+async fn while_a_change_holds<T, R>(
+    app: &TestApp,
+    hold: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<()> + Send + 'static,
+    request: impl std::future::Future<Output = T>,
+    meanwhile: impl FnOnce(&mut DbConnection) -> diesel::QueryResult<R> + Send + 'static,
+) -> T {
     let (locked, go) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
     let pool = app.pool.clone();
     let change = std::thread::spawn(move || {
         let mut conn = pool.get().unwrap();
         portcullis::db::write_tx(&mut conn, |conn| {
-            portcullis::db::organizations::lock(conn, &org)?;
+            hold(conn)?;
             locked.0.send(()).unwrap();
             go.1.recv().unwrap();
             meanwhile(conn).map(|_| ())
@@ -1738,6 +1754,51 @@ async fn while_a_change_holds_the_lock<T>(
     });
     change.join().unwrap();
     answer
+}
+
+/// Alice's account belongs to Mallory's organization alone, which may therefore
+/// re-address it. While Alice accepts our invitation, Mallory's identity provider
+/// re-addresses the account to a mailbox Mallory reads: the acceptance must not join it,
+/// or a password reset at the new address would let Mallory into our organization as
+/// Alice.
+#[actix_web::test]
+async fn an_account_re_addressed_while_it_accepts_an_invitation_joins_nothing() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.create_org("other-org", "Other Org");
+    let alice = app.add_member(
+        "other-org",
+        "alice@example.com",
+        "Alice",
+        "A",
+        "member",
+        true,
+    );
+    let sent = admin
+        .submit(
+            "/orgs/my-org/invitations/new",
+            "/orgs/my-org/invitations",
+            &[
+                ("emails", "alice@example.com"),
+                ("role_id", &app.role_id(ORG, "member")),
+            ],
+        )
+        .await;
+    let link = admin.follow_results(sent).await.invite_link();
+    let alice_browser = app.member_browser("alice@example.com").await;
+    let csrf = alice_browser.get(&link).await.csrf();
+
+    let (held, re_addressed) = (alice.clone(), alice.clone());
+    let accepted = while_a_change_holds(
+        &app,
+        move |conn| portcullis::db::users::lock(conn, &held),
+        alice_browser.post(&link, &[("csrf_token", csrf)]),
+        move |conn| portcullis::db::scim::set_email(conn, &re_addressed, "alice@mallory.test"),
+    )
+    .await;
+    assert_eq!(accepted.status, 403, "{}", accepted.body);
+    assert_eq!(app.membership_status(ORG, &alice), None);
+    assert_eq!(app.count("invitations WHERE status = 'pending'"), 1);
 }
 
 /// Bob, an Admin, promotes an accomplice at the moment another admin demotes him. His
@@ -1765,6 +1826,73 @@ async fn a_change_that_waited_out_its_actors_demotion_acts_with_nothing_more() {
     assert!(promoted.body.contains("Your own access here changed"));
     assert_eq!(role_key_of(&app, &mule), "member");
     assert_eq!(app.audit_count(ORG, "member.made_admin"), 0);
+}
+
+/// Bob, an Admin, sends, resends and cancels Admin invitations while another admin demotes
+/// him: each request waited for the organization's lock behind the demotion, and must
+/// act with what he holds once it has it. Nobody gets an Admin link from him.
+#[actix_web::test]
+async fn invitations_that_waited_out_their_inviters_demotion_change_nothing() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let org = app.org_id(ORG);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "admin", true);
+    let bob_browser = app.member_browser("bob@example.com").await;
+    let admin_role = app.role_id(ORG, "admin");
+    let member_role = app.role_id(ORG, "member");
+    for email in ["resent@example.com", "kept@example.com"] {
+        let sent = admin
+            .submit(
+                "/orgs/my-org/invitations/new",
+                "/orgs/my-org/invitations",
+                &[("emails", email), ("role_id", &admin_role)],
+            )
+            .await;
+        assert_eq!(sent.status, 303, "{}", sent.body);
+        a_minute_passes(&app, email);
+    }
+    let mails_before = app.count("email_outbox");
+    let csrf = bob_browser.get("/orgs/my-org/invitations/new").await.csrf();
+    let resend = format!(
+        "/orgs/my-org/invitations/{}/resend",
+        app.invitation_id("resent@example.com")
+    );
+    let cancel = format!(
+        "/orgs/my-org/invitations/{}/cancel",
+        app.invitation_id("kept@example.com")
+    );
+    let requests: [(&str, Vec<(&str, String)>); 3] = [
+        (
+            "/orgs/my-org/invitations",
+            vec![
+                ("csrf_token", csrf.clone()),
+                ("emails", "mule@example.com".into()),
+                ("role_id", admin_role.clone()),
+            ],
+        ),
+        (&resend, vec![("csrf_token", csrf.clone())]),
+        (&cancel, vec![("csrf_token", csrf.clone())]),
+    ];
+    for (path, fields) in requests {
+        let demotion = (org.clone(), bob.clone(), member_role.clone());
+        let answer =
+            while_a_change_holds_the_lock(&app, bob_browser.post(path, &fields), move |conn| {
+                portcullis::db::memberships::set_role(conn, &demotion.0, &demotion.1, &demotion.2)
+            })
+            .await;
+        assert_eq!(answer.status, 403, "{path}: {}", answer.body);
+        assert!(
+            answer.body.contains("Your own access here changed"),
+            "{path}"
+        );
+        portcullis::db::memberships::set_role(&mut app.conn(), &org, &bob, &admin_role).unwrap();
+    }
+    assert_eq!(app.count("invitations WHERE email = 'mule@example.com'"), 0);
+    assert_eq!(app.count("email_outbox"), mails_before);
+    assert_eq!(
+        app.count("invitations WHERE status = 'pending' AND send_count = 1"),
+        2
+    );
 }
 
 /// The same through a SCIM token: its request was authenticated as it came in, then

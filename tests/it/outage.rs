@@ -20,6 +20,7 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(8);
 struct Answer {
     status: u16,
     request_id: Option<String>,
+    headers: reqwest::header::HeaderMap,
     body: String,
     took: Duration,
 }
@@ -44,12 +45,14 @@ async fn send(request: reqwest::RequestBuilder, what: &str) -> Answer {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let headers = response.headers().clone();
     let body = response.text().await.unwrap_or_default();
     let took = started.elapsed();
     println!("{what}: {status} in {took:?}");
     Answer {
         status,
         request_id,
+        headers,
         body,
         took,
     }
@@ -79,6 +82,22 @@ fn assert_unavailable_page(answer: &Answer, what: &str) {
             .as_deref()
             .is_some_and(|id| !id.is_empty()),
         "{what}: the 503 carries an X-Request-Id"
+    );
+    // Never framed, cached or sniffed, whichever layer answered it.
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        assert_eq!(
+            answer.headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{what}: {name}"
+        );
+    }
+    assert!(
+        answer.headers.contains_key("content-security-policy"),
+        "{what}"
     );
     assert!(
         answer.body.contains("The database is unavailable"),

@@ -174,13 +174,19 @@ pub fn accept_as(
         let now = db::now();
         let hash = tokens::hash(token);
         let invitation = rows::find_by_token_hash(conn, &hash)?.ok_or(AcceptError::InvalidLink)?;
+        // The account as it is now, held: the one read with the request may have been
+        // re-addressed since by an organization that owned it alone (then the address
+        // is no longer its own, and whoever reads the new mailbox would hold this
+        // membership too).
+        users::lock(conn, &user.id)?;
+        let user = users::find(conn, &user.id)?.ok_or(AcceptError::WrongAccount)?;
         if invitation.email != user.email {
             return Err(AcceptError::WrongAccount);
         }
         if !rows::consume(conn, &hash, now)? {
             return Err(AcceptError::InvalidLink);
         }
-        join(conn, &invitation, user, false, origin)
+        join(conn, &invitation, &user, false, origin)
     })
 }
 

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::audit;
 use crate::db::invitations::{self as rows, Choice, NewInvitation};
-use crate::db::organizations::{self, Organization};
+use crate::db::organizations::Organization;
 use crate::db::roles::{self, Role};
 use crate::db::users::User;
 use crate::db::{self, DbConnection};
@@ -437,7 +437,7 @@ pub fn invite(
     db::write_tx(conn, |conn| {
         // Serializes invitations per organization, so two admins inviting the same
         // address at once cannot both pass the "already invited" check.
-        organizations::lock(conn, &env.org.id)?;
+        env.hold_org(conn)?;
         let role = check_grants(conn, env, form, &mut errors)?;
         let role = match role {
             Some(role) if errors.is_empty() => role,
@@ -819,6 +819,7 @@ mod tests {
             standing: Standing::of_role(&role),
             role,
             access_until: None,
+            now: db::now(),
         };
         let env = f.env(&manager);
         let conn = &mut f.db.pool.get().unwrap();

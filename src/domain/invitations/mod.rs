@@ -8,8 +8,9 @@
 
 use chrono::{Duration, NaiveDateTime};
 
-use super::FieldErrors;
+use super::members::{self, Actor};
 use super::policy::Standing;
+use super::{FieldErrors, RuleError};
 use crate::audit::{Event, Origin};
 use crate::db::invitations::Choice;
 use crate::db::organizations::Organization;
@@ -70,11 +71,25 @@ pub struct Inviter {
     pub standing: Standing,
     /// When the inviter's own access ends, if it does: invitations end by then too.
     pub access_until: Option<NaiveDateTime>,
+    /// The app's clock when the request came in.
+    pub now: NaiveDateTime,
 }
 
 impl Inviter {
     fn name(&self) -> String {
         display_name(&self.user)
+    }
+
+    fn as_actor(&self, org_id: &str) -> Actor {
+        Actor {
+            user_id: self.user.id.clone(),
+            email: self.user.email.clone(),
+            org_id: org_id.into(),
+            rank: self.standing.rank,
+            perms: self.standing.perms,
+            access_until: self.access_until,
+            now: self.now,
+        }
     }
 
     fn may_grant(&self, granted: Standing) -> bool {
@@ -158,6 +173,17 @@ pub struct Env {
 }
 
 impl Env {
+    /// Takes the organization's lock for an inviter who still holds what the request was
+    /// read with. A demotion that committed while this change waited for the lock must
+    /// not let it invite, resend or cancel with what they held before.
+    fn hold_org(&self, conn: &mut DbConnection) -> Result<(), InvitationError> {
+        db::organizations::lock(conn, &self.org.id)?;
+        members::still_holds(conn, &self.inviter.as_actor(&self.org.id)).map_err(|e| match e {
+            RuleError::Db(e) => InvitationError::Db(e),
+            _ => InvitationError::Forbidden(members::STANDING_CHANGED),
+        })
+    }
+
     fn link(&self, token: &str) -> String {
         invite_link(&self.public_url, token)
     }
@@ -300,6 +326,7 @@ pub(crate) mod fixture {
             standing: Standing::of_role(&role),
             role,
             access_until: None,
+            now: db::now(),
         };
         Fixture { db, org, admin }
     }

@@ -158,6 +158,7 @@ pub fn resend(
     invitation_id: &str,
 ) -> Result<AddressResult, InvitationError> {
     db::write_tx(conn, |conn| {
+        env.hold_org(conn)?;
         let invitation = open_invitation(conn, env, invitation_id)?;
         let role = roles::find(conn, &env.org.id, &invitation.role_id)?
             .ok_or(InvitationError::NotFound)?;
@@ -220,6 +221,7 @@ pub fn cancel(
     invitation_id: &str,
 ) -> Result<Invitation, InvitationError> {
     db::write_tx(conn, |conn| {
+        env.hold_org(conn)?;
         let invitation = cancellable(conn, env, invitation_id)?;
         if !rows::cancel(conn, &invitation.id)? {
             return Err(InvitationError::Closed(

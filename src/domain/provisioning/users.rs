@@ -513,7 +513,13 @@ fn create_in_tx(
     let user = match new_account::create(conn, &email, name, None, "none")? {
         Some(user) => user,
         None => {
-            let existing = users::find_by_email(conn, &email)?.ok_or(ScimError::NotFound)?;
+            // Held, so an organization that owns it alone cannot re-address it while it
+            // joins this one.
+            let existing = users::find_by_email_held(conn, &email)?.ok_or_else(|| {
+                ScimError::Conflict(format!(
+                    "The account with the address {email:?} changed meanwhile. Try again."
+                ))
+            })?;
             if !policy::provisioning_may_attach(existing.password_hash.is_some()) {
                 return Err(ScimError::Uniqueness(format!(
                     "An account with the address {email:?} already exists and signs in with a password of its own. \
@@ -623,7 +629,7 @@ fn apply(
     {
         return Err(taken(&input.user_name));
     }
-    let owned = members::org_owns_account(conn, &target.user)?;
+    let owned = members::org_owns_account_held(conn, &target.user)?;
     let mut changed = serde_json::Map::new();
     let email = input
         .email

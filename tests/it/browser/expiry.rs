@@ -29,9 +29,20 @@ async fn type_day(chrome: &Chrome, label: &str, day: chrono::NaiveDate) -> Resul
 
 #[actix_web::test]
 async fn an_invitation_with_an_end_day_gives_access_that_ends_after_it() {
+    expiry_journey("membership_expiry", Js::On).await;
+}
+
+/// The same with JavaScript off: the refused re-activation is a page of its own, with its
+/// reason, not a message set into the row.
+#[actix_web::test]
+async fn an_invitation_with_an_end_day_gives_access_that_ends_after_it_without_javascript() {
+    expiry_journey("membership_expiry_nojs", Js::Off).await;
+}
+
+async fn expiry_journey(name: &'static str, js: Js) {
     let app = spawn_app().await;
-    journey("membership_expiry", |j| async move {
-        let admin = create_first_admin(&j, &app, Js::On).await?;
+    journey(name, |j| async move {
+        let admin = create_first_admin(&j, &app, js).await?;
         let last_day = (portcullis::db::now() + chrono::Duration::days(3)).date();
 
         admin.follow_within("Organization", "Invited").await?;
