@@ -343,6 +343,7 @@ pub fn set_enabled(
         let ended = if enabled {
             0
         } else {
+            super::password_reset::end_unused_links(conn, &user.id)?;
             sessions::delete_for_user(conn, &user.id)?
         };
         audit::record(
@@ -574,6 +575,7 @@ pub fn end_sessions(
     db::write_tx(conn, |conn| {
         let user = users::find(conn, user_id)?.ok_or(RuleError::NotFound)?;
         let ended = sessions::delete_for_user(conn, &user.id)?;
+        super::password_reset::end_unused_links(conn, &user.id)?;
         audit::record(
             conn,
             &Event::new("admin.sessions_ended", origin)

@@ -534,3 +534,26 @@ async fn the_browser_that_resets_signs_in_past_a_thiefs_guesses() {
     // Only that browser: the thief's allowance stays used up.
     assert_eq!(thief.login(ADMIN_EMAIL, NEW_PASSWORD).await.status, 429);
 }
+
+/// A platform admin disables Bob's account (it may have been taken over), then enables
+/// it again: a link asked for before does not work after. (A password change keeps the
+/// links: whoever changes it knows the password, and the owner's link is how the owner
+/// takes the account back, `a_password_change_racing_a_reset_does_not_undo_it`.)
+#[actix_web::test]
+async fn disabling_an_account_kills_its_reset_links() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member("my-org", BOB, "Bob", "B", "member", true);
+    ask(&app, BOB).await;
+    let link = reset_path(&app, BOB).await;
+    for action in ["disable", "enable"] {
+        let done = admin
+            .submit("/admin/users", &format!("/admin/users/{bob}/{action}"), &[])
+            .await;
+        assert_eq!(done.status, 303, "{action}: {}", done.body);
+    }
+
+    let stale = app.client().get(&link).await;
+    assert_eq!(stale.status, 404, "{}", stale.body);
+    assert!(stale.body.contains("not valid any more"));
+}
