@@ -428,6 +428,13 @@ pub fn add_membership(
             policy::new_org_may_attach(user.id == actor.user_id, user.password_hash.is_some());
         let invitation_id = if joined {
             memberships::insert(conn, &org.id, &user, &role.id)?;
+            invitations::withdraw_for_member(
+                conn,
+                &org.id,
+                &user.email,
+                (&actor.user_id, &actor.email),
+                origin,
+            )?;
             None
         } else {
             Some(invite_by_mail(conn, actor, &org, &role, &user)?)

@@ -212,12 +212,18 @@ fn join(
             memberships::set_access_until(conn, &org.id, &user.id, invitation.access_until)?;
         }
     }
+    // A member already (made one another way while the link was open) gets nothing more
+    // from it: the groups and pools were offered with a role they do not hold here.
+    let (group_ids, pool_grants) = if already_member {
+        (Vec::new(), Vec::new())
+    } else {
+        (group_ids, rows::pool_grants(conn, &invitation.id)?)
+    };
     for group_id in &group_ids {
         if !groups::is_member(conn, group_id, &user.id)? {
             groups::add_member(conn, &org.id, group_id, &user.id)?;
         }
     }
-    let pool_grants = rows::pool_grants(conn, &invitation.id)?;
     for (pool_id, pool_role) in &pool_grants {
         // Invitations sent before pool roles were held to Manager are held to it here.
         let stored = match pool_role {
@@ -343,6 +349,35 @@ mod tests {
             Err(AcceptError::InvalidLink)
         ));
         assert!(check_link(conn, &token, &origin).unwrap().is_none());
+    }
+
+    /// Made a member another way while the link was open (before SCIM and the platform
+    /// withdrew such invitations, or in a race with them): the link grants no groups.
+    #[test]
+    fn a_member_already_gets_no_groups_from_a_link() {
+        let f = fixture();
+        let conn = &mut f.db.pool.get().unwrap();
+        let admins = groups::insert(
+            conn,
+            &f.org.id,
+            "Owners",
+            "",
+            Some(&f.role("admin").id),
+            None,
+        )
+        .unwrap();
+        let mut form = f.form("twice@example.com", MEMBER);
+        form.group_ids = vec![admins.clone()];
+        let report = crate::domain::invitations::invite(conn, &f.env(&f.admin), &form).unwrap();
+        let token = crate::domain::invitations::fixture::token_of(&report.results[0]);
+        let user = new_account::create(conn, "twice@example.com", ("T", "W"), Some("h"), "none")
+            .unwrap()
+            .unwrap();
+        memberships::insert(conn, &f.org.id, &user, &f.role(MEMBER).id).unwrap();
+
+        accept_as(conn, &token, &user, &Origin::default()).unwrap();
+        assert!(!groups::is_member(conn, &admins, &user.id).unwrap());
+        assert_eq!(count(conn, "group_members"), 0);
     }
 
     #[test]

@@ -237,6 +237,34 @@ pub fn cancel(
     })
 }
 
+/// Withdraws the open invitations to `email` in the organization, which has just made
+/// the address a member another way (SCIM, a platform admin). An invitation is for
+/// someone not yet a member: one left open would let its holder join again, with its
+/// role, groups and pools, after their removal. `by` is the (id, email) recorded as the
+/// actor.
+pub fn withdraw_for_member(
+    conn: &mut DbConnection,
+    org_id: &str,
+    email: &str,
+    by: (&str, &str),
+    origin: &crate::audit::Origin,
+) -> diesel::QueryResult<usize> {
+    let open = rows::pending_for_emails(conn, org_id, &[email])?;
+    for invitation in &open {
+        rows::cancel(conn, &invitation.id)?;
+        email_outbox::delete_unsent_for(conn, &invitation.id)?;
+        audit::record(
+            conn,
+            &audit::Event::new("invitation.cancelled", origin)
+                .org(org_id)
+                .actor(by.0, by.1)
+                .target("invitation", &invitation.id, &invitation.email)
+                .details(json!({ "why": "made a member another way" })),
+        )?;
+    }
+    Ok(open.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ use crate::domain::policy::Standing;
 use crate::domain::roles::Permission;
 use crate::domain::scim::filter::{CompareOp, Filter};
 use crate::domain::scim::patch::{PatchOp, apply_patch};
-use crate::domain::{new_account, policy, timefmt};
+use crate::domain::{invitations, new_account, policy, timefmt};
 
 pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ACTION_PROVISIONED: &str = "member.provisioned";
@@ -530,6 +530,13 @@ fn create_in_tx(
         }
     };
     memberships::insert(conn, org_id, &user, &role.id)?;
+    invitations::withdraw_for_member(
+        conn,
+        org_id,
+        &user.email,
+        (&actor.user_id, &actor.email),
+        &call.origin,
+    )?;
     // A token hands out no access beyond its maker's own (`policy::access_within`).
     if let Some(until) = actor.access_until {
         memberships::set_access_until(conn, org_id, &user.id, Some(until))?;

@@ -416,3 +416,31 @@ async fn a_filter_reads_each_member_once_and_no_more_than_the_limit() {
         assert!(plan.contains(index), "{index}: {plan}");
     }
 }
+
+/// An invitation is for someone not yet a member. When the identity provider makes the
+/// invited address a member first, the invitation is withdrawn: left open, its link would
+/// let its holder back in, with its role and groups, after the provider removed them.
+#[actix_web::test]
+async fn provisioning_an_invited_address_withdraws_its_invitation() {
+    let (app, admin, scim) = scim_app(&["scim"], "member").await;
+    let sent = admin
+        .submit(
+            "/orgs/my-org/invitations/new",
+            "/orgs/my-org/invitations",
+            &[
+                ("emails", "victim@example.com"),
+                ("role_id", &app.role_id("my-org", "admin")),
+            ],
+        )
+        .await;
+    let link = admin.follow_results(sent).await.invite_link();
+    let id = scim.create_user("victim@example.com").await;
+    assert_eq!(app.count("invitations WHERE status = 'cancelled'"), 1);
+    assert_eq!(app.audit_count("my-org", "invitation.cancelled"), 1);
+
+    let removed = scim.delete(&format!("/Users/{id}")).await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    let opened = app.client().get(&link).await;
+    assert_eq!(opened.status, 404, "the link is dead: {}", opened.body);
+    assert_eq!(app.membership_status("my-org", &id), None);
+}
