@@ -132,23 +132,32 @@ pub fn delete_custom(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryRe
     .execute(conn)
 }
 
-/// What still refers to a role: memberships, groups, pool memberships, pending invitations.
+/// What still refers to a role and keeps it: memberships, groups, pool memberships,
+/// pending invitations and API tokens that still work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RoleUse {
     pub members: i64,
     pub groups: i64,
     pub pool_members: i64,
     pub invitations: i64,
+    pub tokens: i64,
 }
 
 impl RoleUse {
     pub fn in_use(&self) -> bool {
-        self.members + self.groups + self.pool_members + self.invitations > 0
+        self.members + self.groups + self.pool_members + self.invitations + self.tokens > 0
     }
 }
 
-pub fn usage(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<RoleUse> {
-    use super::schema::{groups, invitation_pools, invitations, memberships, pool_members};
+pub fn usage(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<RoleUse> {
+    use super::schema::{
+        api_tokens, groups, invitation_pools, invitations, memberships, pool_members,
+    };
     let members = memberships::table
         .filter(memberships::org_id.eq(org_id))
         .filter(memberships::role_id.eq(id))
@@ -177,10 +186,53 @@ pub fn usage(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<Rol
         .filter(invitation_pools::role_id.eq(id))
         .count()
         .get_result(conn)?;
+    let tokens = api_tokens::table
+        .filter(api_tokens::org_id.eq(org_id))
+        .filter(api_tokens::role_id.eq(id))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(
+            api_tokens::expires_at
+                .is_null()
+                .or(api_tokens::expires_at.gt(now)),
+        )
+        .count()
+        .get_result(conn)?;
     Ok(RoleUse {
         members,
         groups,
         pool_members,
         invitations: pending + pool_invites,
+        tokens,
     })
+}
+
+/// The records that name a role no one can use any more: closed invitations (accepted or
+/// cancelled; an invitation's pool grant falls back to its role) and API tokens revoked
+/// or expired. They go with the role; the audit trail keeps their story. Answers how
+/// many invitations and tokens went.
+pub fn delete_dead_references(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+) -> QueryResult<(usize, usize)> {
+    use super::schema::{api_tokens, invitation_pools, invitations};
+    let closed = invitations::table
+        .filter(invitations::org_id.eq(org_id))
+        .filter(invitations::status.ne("pending"));
+    diesel::update(
+        invitation_pools::table
+            .filter(invitation_pools::role_id.eq(id))
+            .filter(invitation_pools::invitation_id.eq_any(closed.select(invitations::id))),
+    )
+    .set(invitation_pools::role_id.eq(None::<String>))
+    .execute(conn)?;
+    let invitations = diesel::delete(closed.filter(invitations::role_id.eq(id))).execute(conn)?;
+    // Whatever is still in the table is dead: `usage` counted the working ones.
+    let tokens = diesel::delete(
+        api_tokens::table
+            .filter(api_tokens::org_id.eq(org_id))
+            .filter(api_tokens::role_id.eq(id)),
+    )
+    .execute(conn)?;
+    Ok((invitations, tokens))
 }

@@ -236,18 +236,27 @@ pub fn delete(
     require(actor, Permission::OrgManage)?;
     in_org_tx(conn, actor, |conn| {
         let role = load_custom(conn, actor, role_id)?;
-        let usage = roles::usage(conn, &actor.org_id, &role.id)?;
+        let usage = roles::usage(conn, &actor.org_id, &role.id, actor.now)?;
         if usage.in_use() {
             return Err(RuleError::Conflict(format!(
-                "{} is in use ({} members, {} groups, {} pool memberships, {} pending invitations): give them another role first.",
-                role.name, usage.members, usage.groups, usage.pool_members, usage.invitations
+                "{} is in use ({} members, {} groups, {} pool memberships, {} pending invitations, {} API tokens): give them another role, or cancel or revoke them, first.",
+                role.name,
+                usage.members,
+                usage.groups,
+                usage.pool_members,
+                usage.invitations,
+                usage.tokens
             )));
         }
+        let (invitations, tokens) = roles::delete_dead_references(conn, &actor.org_id, &role.id)?;
         roles::delete_custom(conn, &actor.org_id, &role.id)?;
         audit::record(
             conn,
-            &event("role.deleted", actor, &role.id, &role.name, origin)
-                .details(json!({ "permissions": role.permissions })),
+            &event("role.deleted", actor, &role.id, &role.name, origin).details(json!({
+                "permissions": role.permissions,
+                "closed_invitations_removed": invitations,
+                "dead_tokens_removed": tokens,
+            })),
         )?;
         Ok(role.name)
     })
