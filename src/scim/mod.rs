@@ -18,11 +18,30 @@ use error::{ApiError, CONTENT_TYPE};
 
 pub const LIST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
+/// `web::input_guard`'s check of the path and query string, answered as a SCIM error
+/// instead of the portal's page.
+async fn refuse_hostile_addresses(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use actix_web::ResponseError;
+    match crate::web::input_guard::address_refusal(&req, "request's address") {
+        Some(why) => Ok(req.into_response(ApiError::syntax(why).error_response())),
+        None => Ok(next.call(req).await?.map_into_boxed_body()),
+    }
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use discovery as d;
     let other = || web::route().to(method_not_allowed);
     cfg.service(
         web::scope("/scim/v2")
+            .wrap(actix_web::middleware::from_fn(refuse_hostile_addresses))
+            // A query string serde cannot read (`count` twice, say) is a SCIM error too.
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::syntax(e.to_string()).into()),
+            )
             .route(
                 "/ServiceProviderConfig",
                 web::get().to(d::service_provider_config),

@@ -23,29 +23,32 @@ use crate::error::AppError;
 /// gets its 413 instead of a connection reset in the middle of sending.
 const DRAIN_BYTES: usize = 8 * 1024 * 1024;
 
+/// Why the request's path or query string is refused (a control character, malformed
+/// UTF-8), if it is: `place` names the address in the reason.
+pub fn address_refusal(req: &ServiceRequest, place: &str) -> Option<String> {
+    let path = input::check_path(req.uri().path());
+    let query = req.uri().query().map_or(Ok(()), |q| {
+        input::check_urlencoded(q.as_bytes(), Place::Address)
+    });
+    path.and(query).err().map(|why| why.message(place))
+}
+
 pub async fn input_guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let refuse =
         |req: ServiceRequest, error: AppError| Ok(req.into_response(error.error_response()));
-    if let Err(why) = input::check_path(req.uri().path()) {
-        return refuse(
-            req,
-            AppError::BadRequest(why.message("address of this page")),
-        );
+    // The API checks the address the same way and answers in its own format, its JSON
+    // bodies are not forms: it bounds and reads them itself (a 413 and a 400 as SCIM
+    // errors).
+    if req.path().starts_with(super::API_PREFIX) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    if let Some(query) = req.uri().query()
-        && let Err(why) = input::check_urlencoded(query.as_bytes(), Place::Address)
-    {
-        return refuse(
-            req,
-            AppError::BadRequest(why.message("address of this page")),
-        );
+    if let Some(why) = address_refusal(&req, "address of this page") {
+        return refuse(req, AppError::BadRequest(why));
     }
-    // The API's JSON bodies are not forms: it bounds and reads them itself (a 413 and a
-    // 400 as SCIM errors).
-    if req.method() != Method::POST || req.path().starts_with(super::API_PREFIX) {
+    if req.method() != Method::POST {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let declared = req

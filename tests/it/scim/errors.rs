@@ -272,3 +272,25 @@ async fn a_patch_or_a_profile_of_unbounded_size_is_refused() {
         ada.body
     );
 }
+
+/// A query string the server cannot read, or one with a control character, is refused
+/// in a SCIM Error body an identity provider can parse, never the portal's page.
+#[actix_web::test]
+async fn an_unreadable_address_is_a_scim_error() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    for path in [
+        "/Users?count=1&count=2",
+        "/Groups?startIndex=1&startIndex=2",
+        "/Users?filter=userName%20eq%20%22a%01b%22",
+        "/Users/%01",
+    ] {
+        let answer = scim.get(path).await;
+        assert_eq!(answer.status, 400, "{path}: {:?}", answer.body);
+        assert_eq!(
+            answer.headers["content-type"], "application/scim+json",
+            "{path}"
+        );
+        assert_eq!(answer.scim_type(), Some("invalidSyntax"), "{path}");
+        assert!(!answer.detail().is_empty(), "{path}");
+    }
+}
