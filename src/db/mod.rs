@@ -40,6 +40,13 @@ use diesel::sql_types::{Text, Untyped};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+diesel::define_sql_function! {
+    /// SQL's `lower()`: on both sides of a comparison that ignores case, so an index on
+    /// the same expression serves it (SQLite's folds ASCII only, PostgreSQL's all of
+    /// Unicode; each database agrees with itself).
+    fn lower(text: diesel::sql_types::Nullable<Text>) -> diesel::sql_types::Nullable<Text>;
+}
+
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Postgresql(PgConnection),

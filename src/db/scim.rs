@@ -174,7 +174,8 @@ pub fn set_fields(
 /// The member whose SCIM userName is stored as `$name`.
 macro_rules! by_stored_user_name {
     ($org_id:expr, $name:expr) => {
-        member_query!($org_id).filter(memberships::user_name.eq($name))
+        member_query!($org_id)
+            .filter(super::lower(memberships::user_name).eq(super::lower(Some($name.to_string()))))
     };
 }
 

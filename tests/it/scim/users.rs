@@ -444,3 +444,39 @@ async fn provisioning_an_invited_address_withdraws_its_invitation() {
     assert_eq!(opened.status, 404, "the link is dead: {}", opened.body);
     assert_eq!(app.membership_status("my-org", &id), None);
 }
+
+/// userName is not case-exact (RFC 7643): an identity provider finds "Ada" asking for
+/// "aDA", and cannot create "ADA" beside her.
+#[actix_web::test]
+async fn a_user_name_matches_in_any_case() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let made = scim
+        .post(
+            "/Users",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "Ada",
+                "emails": [{"value": "ada@example.com", "type": "work", "primary": true}],
+                "active": true,
+            }),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let found = scim.get("/Users?filter=userName%20eq%20%22aDA%22").await;
+    assert_eq!(found.total(), 1, "{}", found.body);
+    assert_eq!(found.body["Resources"][0]["id"], made.body["id"]);
+    assert_eq!(found.body["Resources"][0]["userName"], "Ada");
+
+    let twin = scim
+        .post(
+            "/Users",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "ADA",
+                "emails": [{"value": "other@example.com", "type": "work", "primary": true}],
+            }),
+        )
+        .await;
+    assert_eq!(twin.status, 409, "{}", twin.body);
+    assert_eq!(twin.scim_type(), Some("uniqueness"));
+}
