@@ -271,7 +271,9 @@ pub fn groups(
 ) -> QueryResult<Vec<(Group, Option<String>)>> {
     let mut query = groups::table.filter(groups::org_id.eq(org_id)).into_boxed();
     if let Some(name) = name {
-        query = query.filter(groups::name.eq(name.to_string()));
+        // displayName is not case-exact (RFC 7643), as group names are unique in any case.
+        query = query
+            .filter(super::lower(groups::name.nullable()).eq(super::lower(Some(name.to_string()))));
     }
     query
         .order((groups::created_at.asc(), groups::id.asc()))
