@@ -214,6 +214,7 @@ pub fn delete_dead_references(
     conn: &mut DbConnection,
     org_id: &str,
     id: &str,
+    now: chrono::NaiveDateTime,
 ) -> QueryResult<(usize, usize)> {
     use super::schema::{api_tokens, invitation_pools, invitations};
     let closed = invitations::table
@@ -227,11 +228,15 @@ pub fn delete_dead_references(
     .set(invitation_pools::role_id.eq(None::<String>))
     .execute(conn)?;
     let invitations = diesel::delete(closed.filter(invitations::role_id.eq(id))).execute(conn)?;
-    // Whatever is still in the table is dead: `usage` counted the working ones.
     let tokens = diesel::delete(
         api_tokens::table
             .filter(api_tokens::org_id.eq(org_id))
-            .filter(api_tokens::role_id.eq(id)),
+            .filter(api_tokens::role_id.eq(id))
+            .filter(
+                api_tokens::revoked_at
+                    .is_not_null()
+                    .or(api_tokens::expires_at.le(now)),
+            ),
     )
     .execute(conn)?;
     Ok((invitations, tokens))

@@ -171,8 +171,8 @@ pub fn create(
         let why = super::members::beyond_own_access(actor);
         return Err(RuleError::invalid("expires_days", &why));
     }
-    db::write_tx(conn, |conn| {
-        super::members::still_holds(conn, actor)?;
+    // Under the organization's lock, as a role's deletion counts the tokens that hold it.
+    super::members::in_org_tx(conn, actor, |conn| {
         let role = roles::find(conn, &actor.org_id, form.role_id.trim())?.ok_or_else(|| {
             RuleError::invalid("role_id", "Choose one of the organization's roles.")
         })?;
@@ -304,8 +304,7 @@ pub fn revoke(
     origin: &Origin,
 ) -> Result<String, RuleError> {
     super::members::require(actor, Permission::OrgManage)?;
-    db::write_tx(conn, |conn| {
-        super::members::still_holds(conn, actor)?;
+    super::members::in_org_tx(conn, actor, |conn| {
         let token = api_tokens::find(conn, &actor.org_id, id)?.ok_or(RuleError::NotFound)?;
         if !api_tokens::revoke(conn, &actor.org_id, id, now)? {
             return Err(RuleError::NotFound);

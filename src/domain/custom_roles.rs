@@ -248,7 +248,8 @@ pub fn delete(
                 usage.tokens
             )));
         }
-        let (invitations, tokens) = roles::delete_dead_references(conn, &actor.org_id, &role.id)?;
+        let (invitations, tokens) =
+            roles::delete_dead_references(conn, &actor.org_id, &role.id, actor.now)?;
         roles::delete_custom(conn, &actor.org_id, &role.id)?;
         audit::record(
             conn,

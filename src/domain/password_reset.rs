@@ -206,16 +206,17 @@ pub fn record_throttled(
     )
 }
 
-/// The account a live link resets.
-/// Kills the account's reset links that were not used. Whoever asked for one may not be
-/// the owner (anyone may ask; a mailbox can be read by another): once a platform admin
-/// disabled the account or ended its sessions, a link mailed before must not set a
-/// password after. A password change keeps them: the one who changes it knows the
-/// password already, and a link is how the owner takes the account back from them.
+/// Kills the account's reset and set-up links that were not used. Whoever asked for a
+/// reset may not be the owner (anyone may ask; a mailbox can be read by another): once a
+/// platform admin disabled the account or ended its sessions, a link mailed before must
+/// not set a password after. A password change keeps them: the one who changes it knows
+/// the password already, and a link is how the owner takes the account back from them.
 pub fn end_unused_links(conn: &mut DbConnection, user_id: &str) -> diesel::QueryResult<usize> {
-    password_resets::delete_unused_for_user(conn, user_id)
+    Ok(password_resets::delete_unused_for_user(conn, user_id)?
+        + crate::db::setup_tokens::delete_unused_for_user(conn, user_id)?)
 }
 
+/// The account a live link resets.
 pub fn check_link(conn: &mut DbConnection, token: &str) -> Result<User, ResetError> {
     let token_hash = tokens::hash(token);
     let row = password_resets::find_live(conn, &token_hash, db::now())?

@@ -249,6 +249,13 @@ pub fn create_user(
         }
         let user = insert_account(conn, &email, &first, &last)?;
         memberships::insert(conn, &org.id, &user, &role.id)?;
+        invitations::withdraw_for_member(
+            conn,
+            &org.id,
+            &user.email,
+            (&actor.user_id, &actor.email),
+            origin,
+        )?;
         for g in &group_list {
             groups::add_member(conn, &org.id, &g.id, &user.id)?;
         }
@@ -326,6 +333,11 @@ pub fn set_enabled(
         for org in &orgs {
             organizations::lock(conn, &org.id)?;
         }
+        if !enabled {
+            // Before the account's row: a reset in flight takes its link, then the
+            // account, and the two must not wait on each other.
+            super::password_reset::end_unused_links(conn, &user.id)?;
+        }
         users::set_status(conn, &user.id, status)?;
         if !enabled {
             for org in &orgs {
@@ -343,7 +355,6 @@ pub fn set_enabled(
         let ended = if enabled {
             0
         } else {
-            super::password_reset::end_unused_links(conn, &user.id)?;
             sessions::delete_for_user(conn, &user.id)?
         };
         audit::record(
@@ -414,9 +425,11 @@ pub fn add_membership(
     origin: &Origin,
 ) -> Result<Added, RuleError> {
     db::write_tx(conn, |conn| {
-        let user = users::find(conn, user_id)?.ok_or(RuleError::NotFound)?;
         let org = find_org(conn, &form.org)?;
         organizations::lock(conn, &org.id)?;
+        // Held, as an organization that owns the account alone may re-address it.
+        users::lock(conn, user_id)?;
+        let user = users::find(conn, user_id)?.ok_or(RuleError::NotFound)?;
         let role = find_role(conn, &org, &form.role_id)?;
         if memberships::find(conn, &org.id, &user.id)?.is_some() {
             return Err(RuleError::Conflict(format!(
@@ -581,8 +594,9 @@ pub fn end_sessions(
 ) -> Result<(String, usize), RuleError> {
     db::write_tx(conn, |conn| {
         let user = users::find(conn, user_id)?.ok_or(RuleError::NotFound)?;
-        let ended = sessions::delete_for_user(conn, &user.id)?;
+        // Links first, as a reset in flight takes them: it ends sessions last.
         super::password_reset::end_unused_links(conn, &user.id)?;
+        let ended = sessions::delete_for_user(conn, &user.id)?;
         audit::record(
             conn,
             &Event::new("admin.sessions_ended", origin)

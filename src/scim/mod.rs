@@ -35,7 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     use discovery as d;
     let other = || web::route().to(method_not_allowed);
     cfg.service(
-        web::scope("/scim/v2")
+        web::scope(crate::web::API_SCOPE)
             .wrap(actix_web::middleware::from_fn(refuse_hostile_addresses))
             // A query string serde cannot read (`count` twice, say) is a SCIM error too.
             .app_data(

@@ -39,16 +39,16 @@ pub async fn input_guard(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let refuse =
         |req: ServiceRequest, error: AppError| Ok(req.into_response(error.error_response()));
-    // The API checks the address the same way and answers in its own format, its JSON
+    // The API checks the address the same way and answers in its own format; its JSON
     // bodies are not forms: it bounds and reads them itself (a 413 and a 400 as SCIM
     // errors).
-    if req.path().starts_with(super::API_PREFIX) {
-        return Ok(next.call(req).await?.map_into_boxed_body());
-    }
-    if let Some(why) = address_refusal(&req, "address of this page") {
+    let api = req.path().starts_with(super::API_PREFIX);
+    if !super::in_api_scope(req.path())
+        && let Some(why) = address_refusal(&req, "address of this page")
+    {
         return refuse(req, AppError::BadRequest(why));
     }
-    if req.method() != Method::POST {
+    if api || req.method() != Method::POST {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let declared = req

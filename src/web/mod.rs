@@ -29,6 +29,14 @@ use crate::error::AppError;
 /// The SCIM API's paths: bearer tokens and JSON, so the session, CSRF and form-input
 /// layers leave them to the API's own checks.
 pub const API_PREFIX: &str = "/scim/";
+/// The SCIM server's scope: it checks its addresses itself, answering SCIM errors.
+pub const API_SCOPE: &str = "/scim/v2";
+
+/// Whether `path` is the SCIM server's (`API_SCOPE` or below it).
+pub fn in_api_scope(path: &str) -> bool {
+    path.strip_prefix(API_SCOPE)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
 
 /// Shared by every handler.
 pub struct AppState {

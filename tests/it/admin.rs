@@ -563,3 +563,39 @@ async fn a_platform_admins_invitation_is_honoured_whatever_their_own_role_there(
     assert_eq!(joined.status, 303, "{}", joined.body);
     assert_eq!(app.member_role("bigco", &ann).as_deref(), Some("admin"));
 }
+
+/// An organization invited an address; a platform admin then creates its account in
+/// that organization. The invitation is withdrawn: left open, its link would let the
+/// person back in with its role after their removal.
+#[actix_web::test]
+async fn creating_an_invited_account_withdraws_its_invitation() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let invited = admin
+        .submit(
+            "/orgs/my-org/invitations/new",
+            "/orgs/my-org/invitations",
+            &[
+                ("emails", "new@example.com"),
+                ("role_id", &app.role_id("my-org", "admin")),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    let created = admin
+        .submit(
+            "/admin/users",
+            "/admin/users",
+            &[
+                ("email", "new@example.com"),
+                ("first_name", "New"),
+                ("last_name", "Person"),
+                ("org", "my-org"),
+                ("role_id", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(app.count("invitations WHERE status = 'pending'"), 0);
+    assert_eq!(app.audit_count("my-org", "invitation.cancelled"), 1);
+}

@@ -179,7 +179,9 @@ pub fn accept_as(
         // is no longer its own, and whoever reads the new mailbox would hold this
         // membership too).
         users::lock(conn, &user.id)?;
-        let user = users::find(conn, &user.id)?.ok_or(AcceptError::WrongAccount)?;
+        let user = users::find(conn, &user.id)?
+            .filter(User::is_active)
+            .ok_or(AcceptError::WrongAccount)?;
         if invitation.email != user.email {
             return Err(AcceptError::WrongAccount);
         }
