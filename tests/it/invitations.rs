@@ -1487,3 +1487,84 @@ fn pool_role_of(app: &TestApp, email: &str) -> String {
         .first(conn)
         .unwrap()
 }
+
+/// Two organizations invite one new address, and both links are accepted at once with
+/// a new account. One account is made; the other acceptance is sent to sign in with
+/// it, never a 500. On PostgreSQL both find no account before either inserts one (the
+/// test holds the accounts table against inserts until both wait), so the second insert
+/// meets the first's in the unique index.
+#[actix_web::test]
+async fn two_organizations_invitations_accepted_at_once_make_one_account() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.create_org("other-org", "Other Org");
+    app.add_member("other-org", ADMIN_EMAIL, "Ada", "Admin", "admin", true);
+    let mut accepts = Vec::new();
+    for slug in ["my-org", "other-org"] {
+        let sent = admin
+            .submit(
+                &format!("/orgs/{slug}/invitations/new"),
+                &format!("/orgs/{slug}/invitations"),
+                &[
+                    ("emails", "twice@example.com"),
+                    ("role_id", &app.role_id(slug, "member")),
+                ],
+            )
+            .await;
+        let link = admin.follow_results(sent).await.invite_link();
+        let browser = app.client();
+        let csrf = browser.get(&link).await.csrf();
+        accepts.push((browser, link, account_form(csrf, "Two", "Ce", NEW_PASSWORD)));
+    }
+
+    let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let pool = app.pool.clone();
+    let postgres = app.db.is_postgres();
+    let holder = std::thread::spawn(move || {
+        let mut conn = pool.get().unwrap();
+        portcullis::db::write_tx(&mut conn, |conn| {
+            if postgres {
+                use diesel::connection::SimpleConnection;
+                conn.batch_execute("LOCK TABLE users IN SHARE MODE")?;
+            }
+            held.0.send(()).unwrap();
+            release.1.recv().unwrap();
+            diesel::QueryResult::Ok(())
+        })
+        .unwrap();
+    });
+    held.1.recv().unwrap();
+    let [
+        (first, first_link, first_form),
+        (second, second_link, second_form),
+    ] = <[_; 2]>::try_from(accepts).ok().unwrap();
+    let (a, b, ()) = tokio::join!(
+        first.post(&first_link, &first_form),
+        second.post(&second_link, &second_form),
+        async {
+            if postgres {
+                let waiting = "pg_stat_activity WHERE datname = current_database() \
+                               AND wait_event_type = 'Lock'";
+                while app.count(waiting) < 2 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            } else {
+                tokio::time::sleep(Duration::from_millis(750)).await;
+            }
+            release.0.send(()).unwrap();
+        }
+    );
+    holder.join().unwrap();
+
+    assert_eq!((a.status, b.status), (303, 303), "{} {}", a.body, b.body);
+    let places: Vec<String> = [&a, &b]
+        .iter()
+        .map(|p| p.location.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        places.iter().filter(|l| l.starts_with("/invite/")).count(),
+        1,
+        "one is sent to sign in with the account the other made: {places:?}"
+    );
+    assert_eq!(app.count("users WHERE email = 'twice@example.com'"), 1);
+}
