@@ -47,7 +47,7 @@ pub enum Command {
         /// Comma-separated scopes: `scim` (read and write), `read` (read only).
         #[arg(long, value_delimiter = ',', required = true)]
         scopes: Vec<String>,
-        /// The role SCIM gives the members it creates (name or key); Admin when omitted.
+        /// The role SCIM gives the members it creates (name or key); Member when omitted.
         #[arg(long)]
         role: Option<String>,
         /// Days until it expires; never when omitted.

@@ -273,7 +273,8 @@ pub fn create_from_cli(
     let (name, scopes, days) = read_form(&form).map_err(RuleError::Invalid)?;
     db::write_tx(conn, |conn| {
         let org = organizations::find_by_slug(conn, org_slug)?.ok_or(RuleError::NotFound)?;
-        let wanted = role_name.unwrap_or("Admin");
+        // Least privilege when nobody chose: every member SCIM creates gets this role.
+        let wanted = role_name.unwrap_or("Member");
         let role = roles::list(conn, &org.id)?
             .into_iter()
             .find(|r| r.name.eq_ignore_ascii_case(wanted) || r.key.eq_ignore_ascii_case(wanted))

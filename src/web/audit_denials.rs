@@ -58,7 +58,12 @@ pub async fn audit_denials(
         .match_pattern()
         .unwrap_or_else(|| "(unmatched)".into());
     let method = request.method().to_string();
-    let slug = request.match_info().get("org").map(str::to_string);
+    // Only an organization's own pages write into its trail: a platform route names an
+    // organization too, and anyone signed in could fill that trail through it.
+    let slug = path
+        .starts_with("/orgs/")
+        .then(|| request.match_info().get("org").map(str::to_string))
+        .flatten();
     let user = current.user;
     let recorded = state
         .db(move |conn| {

@@ -371,6 +371,11 @@ async fn the_command_line_prints_only_a_working_token() {
     assert_eq!(printed.lines().count(), 1, "{printed}");
     assert!(token.starts_with("pcs_"));
     assert_eq!(scim_status(&app, token).await, 200);
+    // Nobody chose a role: the members it creates get the least, not Admin.
+    let made = crate::scim::Scim::new(&app, token)
+        .create_user("pushed@example.com")
+        .await;
+    assert_eq!(app.member_role("my-org", &made).as_deref(), Some("member"));
     let unknown = app.run_cli(&[
         "create-api-token",
         "--org",

@@ -76,3 +76,39 @@ async fn the_platform_audit_page_is_for_operators_and_admins_only() {
         && e.actor_email.as_deref() == Some("plain@example.com")
         && e.org_id.is_none()));
 }
+
+/// A platform route names an organization too. Someone signed in, refused there, leaves
+/// an event on the platform's trail, never in that organization's, which they could
+/// otherwise fill with events at will.
+#[actix_web::test]
+async fn a_refused_platform_action_writes_nothing_into_the_organizations_trail() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    app.create_org("other-org", "Other Org");
+    app.add_member(
+        "other-org",
+        "mallory@example.com",
+        "Mal",
+        "Lory",
+        "admin",
+        true,
+    );
+    let mallory = app.member_browser("mallory@example.com").await;
+    let target = app.user_id(ADMIN_EMAIL);
+    let refused = mallory
+        .submit(
+            "/orgs/other-org/users",
+            &format!("/admin/users/{target}/memberships/my-org/activate"),
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(app.audit_count("my-org", "access.denied"), 0);
+    let events = all_events(&app);
+    assert!(
+        events.iter().any(|e| e.action == "access.denied"
+            && e.actor_email.as_deref() == Some("mallory@example.com")
+            && e.org_id.is_none()),
+        "recorded on the platform's trail"
+    );
+}
