@@ -465,6 +465,18 @@ pub fn backend(conn: &DbConnection) -> Backend {
 /// A transaction that reads and then writes. On SQLite it starts with `BEGIN IMMEDIATE`
 /// so it waits for the write lock up front instead of failing with SQLITE_BUSY when it
 /// upgrades; on PostgreSQL callers lock the rows they depend on (see `organizations::lock`).
+/// Serializes the platform admins' changes (they span organizations, so no
+/// organization's lock covers them): an advisory lock on PostgreSQL, held until the
+/// transaction ends; inside a `write_tx` on SQLite the database's write lock is held.
+pub fn platform_lock(conn: &mut DbConnection) -> QueryResult<()> {
+    match conn {
+        DbConnection::Sqlite(_) => Ok(()),
+        DbConnection::Postgresql(_) => diesel::sql_query("SELECT pg_advisory_xact_lock(7001)")
+            .execute(conn)
+            .map(|_| ()),
+    }
+}
+
 pub fn write_tx<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,

@@ -29,6 +29,38 @@ pub struct PlatformActor {
     pub now: chrono::NaiveDateTime,
 }
 
+/// In one transaction holding the platform's lock, for an actor who is still an active
+/// platform admin. The actor was read as the request came in: one disabled or stepped
+/// down meanwhile (two admins disabling each other at once, say, which would leave the
+/// platform without an admin) changes nothing.
+fn in_platform_tx<T>(
+    conn: &mut DbConnection,
+    actor: &PlatformActor,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, RuleError>,
+) -> Result<T, RuleError> {
+    db::write_tx(conn, |conn| {
+        still_runs_the_platform(conn, actor)?;
+        f(conn)
+    })
+}
+
+/// Takes the platform's lock, then checks the actor is still an active platform admin.
+pub(crate) fn still_runs_the_platform(
+    conn: &mut DbConnection,
+    actor: &PlatformActor,
+) -> Result<(), RuleError> {
+    db::platform_lock(conn)?;
+    let holds = users::find(conn, &actor.user_id)?
+        .is_some_and(|u| u.is_active() && policy::platform_may_change(&u.platform_role));
+    if holds {
+        Ok(())
+    } else {
+        Err(RuleError::Forbidden(
+            super::members::STANDING_CHANGED.into(),
+        ))
+    }
+}
+
 /// Queues the account-setup email in the caller's transaction, so the account and its
 /// email exist together or not at all.
 fn queue_setup_email(
@@ -100,7 +132,7 @@ pub fn create_org(
     let (Some(name), Some(slug), Some(email)) = (name, slug, email) else {
         return Err(RuleError::Invalid(errors));
     };
-    db::write_tx(conn, |conn| {
+    in_platform_tx(conn, actor, |conn| {
         if organizations::slug_taken(conn, &slug)? {
             return Err(invalid(
                 "slug",
@@ -231,7 +263,7 @@ pub fn create_user(
     let (Some(email), Some(first), Some(last)) = (email, first, last) else {
         return Err(RuleError::Invalid(errors));
     };
-    db::write_tx(conn, |conn| {
+    in_platform_tx(conn, actor, |conn| {
         let org = find_org(conn, &form.org)?;
         organizations::lock(conn, &org.id)?;
         let role = find_role(conn, &org, &form.role_id)?;
@@ -316,7 +348,7 @@ pub fn set_enabled(
             "You cannot disable your own account.".into(),
         ));
     }
-    db::write_tx(conn, |conn| {
+    in_platform_tx(conn, actor, |conn| {
         let user = users::find(conn, user_id)?.ok_or(RuleError::NotFound)?;
         let status = if enabled { "active" } else { "disabled" };
         if user.status == status {
@@ -424,7 +456,7 @@ pub fn add_membership(
     form: &MembershipForm,
     origin: &Origin,
 ) -> Result<Added, RuleError> {
-    db::write_tx(conn, |conn| {
+    in_platform_tx(conn, actor, |conn| {
         let org = find_org(conn, &form.org)?;
         organizations::lock(conn, &org.id)?;
         // Held, as an organization that owns the account alone may re-address it.
@@ -526,7 +558,7 @@ pub fn activate_membership(
     org_slug: &str,
     origin: &Origin,
 ) -> Result<(String, String), RuleError> {
-    db::write_tx(conn, |conn| {
+    in_platform_tx(conn, actor, |conn| {
         let (org, row) = membership_in(conn, org_slug, user_id)?;
         if row.membership.is_active() {
             return Err(RuleError::Conflict(format!(
@@ -562,7 +594,7 @@ pub fn set_membership_role(
     role_id: &str,
     origin: &Origin,
 ) -> Result<(String, String), RuleError> {
-    db::write_tx(conn, |conn| {
+    in_platform_tx(conn, actor, |conn| {
         let (org, row) = membership_in(conn, org_slug, user_id)?;
         let role = find_role(conn, &org, role_id)?;
         if role.id == row.role.id {
@@ -592,7 +624,7 @@ pub fn end_sessions(
     user_id: &str,
     origin: &Origin,
 ) -> Result<(String, usize), RuleError> {
-    db::write_tx(conn, |conn| {
+    in_platform_tx(conn, actor, |conn| {
         let user = users::find(conn, user_id)?.ok_or(RuleError::NotFound)?;
         // Links first, as a reset in flight takes them: it ends sessions last.
         super::password_reset::end_unused_links(conn, &user.id)?;

@@ -118,8 +118,9 @@ pub fn reset(
     origin: &Origin,
 ) -> Result<(User, bool), RuleError> {
     db::write_tx(conn, |conn| {
-        if let By::OrgAdmin(actor) = by {
-            super::members::still_holds(conn, actor)?;
+        match by {
+            By::OrgAdmin(actor) => super::members::still_holds(conn, actor)?,
+            By::PlatformAdmin(actor) => super::platform::still_runs_the_platform(conn, actor)?,
         }
         // Whether the organization owns the account alone is counted under the account's
         // hold (`members::org_owns_account_held`).

@@ -1756,6 +1756,29 @@ async fn while_a_change_holds<T, R>(
     answer
 }
 
+/// A platform admin disables an account at the moment another platform admin disables
+/// them (two admins disabling each other at once would leave the platform without
+/// one). Their request waited for the platform's lock, and must find them disabled.
+#[actix_web::test]
+async fn a_platform_change_that_waited_out_its_actors_disabling_changes_nothing() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let csrf = admin.get("/admin/users").await.csrf();
+    let me = app.user_id(ADMIN_EMAIL);
+    let disable = format!("/admin/users/{bob}/disable");
+    let answer = while_a_change_holds(
+        &app,
+        portcullis::db::platform_lock,
+        admin.post(&disable, &[("csrf_token", csrf)]),
+        move |conn| portcullis::db::users::set_status(conn, &me, "disabled"),
+    )
+    .await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert!(answer.body.contains("Your own access here changed"));
+    assert_eq!(account(&app, &bob).status, "active");
+}
+
 /// Alice's account belongs to Mallory's organization alone, which may therefore
 /// re-address it. While Alice accepts our invitation, Mallory's identity provider
 /// re-addresses the account to a mailbox Mallory reads: the acceptance must not join it,
