@@ -166,7 +166,7 @@ pub fn create_org(
             }
         };
         let invitation_id = if first_admin == FirstAdmin::Invited {
-            Some(invite_by_mail(conn, actor, &org, &admin, &user)?)
+            Some(invite_by_mail(conn, actor, &org, &admin, &user, origin)?)
         } else {
             memberships::insert(conn, &org.id, &user, &admin.id)?;
             None
@@ -431,8 +431,19 @@ fn invite_by_mail(
     org: &Organization,
     role: &roles::Role,
     user: &User,
+    origin: &Origin,
 ) -> Result<String, RuleError> {
     let inviter = users::find(conn, &actor.user_id)?.ok_or(RuleError::NotFound)?;
+    // An address has one open invitation at most: the organization's own gives way, and
+    // its admins see by whom and why.
+    invitations::withdraw_open(
+        conn,
+        &org.id,
+        &user.email,
+        (&actor.user_id, &actor.email),
+        "replaced by a platform admin's invitation",
+        origin,
+    )?;
     let invitation = invitations::PlatformInvitation {
         org,
         role,
@@ -482,7 +493,7 @@ pub fn add_membership(
             )?;
             None
         } else {
-            Some(invite_by_mail(conn, actor, &org, &role, &user)?)
+            Some(invite_by_mail(conn, actor, &org, &role, &user, origin)?)
         };
         audit::record(
             conn,

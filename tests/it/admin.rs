@@ -599,3 +599,36 @@ async fn creating_an_invited_account_withdraws_its_invitation() {
     assert_eq!(app.count("invitations WHERE status = 'pending'"), 0);
     assert_eq!(app.audit_count("my-org", "invitation.cancelled"), 1);
 }
+
+/// An organization invited an existing account; a platform admin then adds the account
+/// there, which mails it a new invitation. The organization's own gives way, and its
+/// admins see by whom (before, it turned Cancelled with nothing in their trail).
+#[actix_web::test]
+async fn a_platform_invitation_records_the_one_it_replaces() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.create_org("other-org", "Other Org");
+    let bob = app.add_member("other-org", "bob@example.com", "Bob", "B", "member", true);
+    let invited = admin
+        .submit(
+            "/orgs/my-org/invitations/new",
+            "/orgs/my-org/invitations",
+            &[
+                ("emails", "bob@example.com"),
+                ("role_id", &app.role_id("my-org", "member")),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    let added = admin
+        .submit(
+            "/admin/users",
+            &format!("/admin/users/{bob}/memberships"),
+            &[("org", "my-org"), ("role_id", "manager")],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(app.count("invitations WHERE status = 'pending'"), 1);
+    assert_eq!(app.count("invitations WHERE status = 'cancelled'"), 1);
+    assert_eq!(app.audit_count("my-org", "invitation.cancelled"), 1);
+}

@@ -36,7 +36,7 @@ pub use create::{
 pub use list::{
     InvitedPage, list_page, may_renew_role, parse_filter, pending_badge, search_prefix,
 };
-pub use renew::{cancel, cancellable, resend, withdraw_for_member};
+pub use renew::{cancel, cancellable, resend, withdraw_for_member, withdraw_open};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvitationError {

@@ -237,16 +237,15 @@ pub fn cancel(
     })
 }
 
-/// Withdraws the open invitations to `email` in the organization, which has just made
-/// the address a member another way (SCIM, a platform admin). An invitation is for
-/// someone not yet a member: one left open would let its holder join again, with its
-/// role, groups and pools, after their removal. `by` is the (id, email) recorded as the
+/// Withdraws the open invitations to `email` in the organization, each with its
+/// `invitation.cancelled` event saying `why`; `by` is the (id, email) recorded as the
 /// actor.
-pub fn withdraw_for_member(
+pub fn withdraw_open(
     conn: &mut DbConnection,
     org_id: &str,
     email: &str,
     by: (&str, &str),
+    why: &str,
     origin: &crate::audit::Origin,
 ) -> diesel::QueryResult<usize> {
     let open = rows::pending_for_emails(conn, org_id, &[email])?;
@@ -259,10 +258,23 @@ pub fn withdraw_for_member(
                 .org(org_id)
                 .actor(by.0, by.1)
                 .target("invitation", &invitation.id, &invitation.email)
-                .details(json!({ "why": "made a member another way" })),
+                .details(json!({ "why": why })),
         )?;
     }
     Ok(open.len())
+}
+
+/// [`withdraw_open`] for an address the organization has just made a member another way
+/// (SCIM, a platform admin). An invitation is for someone not yet a member: one left open
+/// would let its holder join again, with its role, groups and pools, after their removal.
+pub fn withdraw_for_member(
+    conn: &mut DbConnection,
+    org_id: &str,
+    email: &str,
+    by: (&str, &str),
+    origin: &crate::audit::Origin,
+) -> diesel::QueryResult<usize> {
+    withdraw_open(conn, org_id, email, by, "made a member another way", origin)
 }
 
 #[cfg(test)]
