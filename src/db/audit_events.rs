@@ -100,6 +100,24 @@ pub fn recorded_by(
     }
 }
 
+/// Whether `action` was recorded about this target in the organization since `since`.
+pub fn recorded_about(
+    conn: &mut DbConnection,
+    org_id: &str,
+    action: &str,
+    target_id: &str,
+    since: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        audit_events::table
+            .filter(audit_events::org_id.eq(org_id))
+            .filter(audit_events::action.eq(action))
+            .filter(audit_events::target_id.eq(target_id))
+            .filter(audit_events::created_at.ge(since)),
+    ))
+    .get_result(conn)
+}
+
 /// Many rows in one statement (seeding). Keep `rows` under ~2,500 so the bind count
 /// stays below SQLite's and PostgreSQL's limits.
 pub fn insert_many(conn: &mut DbConnection, rows: &[NewAuditRow]) -> QueryResult<usize> {

@@ -194,6 +194,11 @@ pub const ACTIONS: &[ActionDef] = &[
         "{actor} cancelled the invitation to {target}",
     ),
     def(
+        "invitation.refused",
+        "Invitation refused at acceptance",
+        "The invitation to {target} was refused when accepted: its inviter may no longer grant what it offers",
+    ),
+    def(
         "invitation.accepted",
         "Invitation accepted",
         "{actor} accepted an invitation and joined",

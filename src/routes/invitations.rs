@@ -808,6 +808,9 @@ async fn join_new(
         .db(move |conn| {
             let joined =
                 invitations::accept_with_new_account(conn, &token, &account, &hash, &origin);
+            if matches!(joined, Err(AcceptError::NoLongerGrantable)) {
+                invitations::record_refusal(conn, &token, &origin)?;
+            }
             Ok(joined.map(|(user, org)| Joined {
                 org,
                 new_account: Some(user),
@@ -826,6 +829,9 @@ async fn join_as(
     state
         .db(move |conn| {
             let org = invitations::accept_as(conn, &token, &user, &origin);
+            if matches!(org, Err(AcceptError::NoLongerGrantable)) {
+                invitations::record_refusal(conn, &token, &origin)?;
+            }
             Ok(org.map(|org| Joined {
                 org,
                 new_account: None,

@@ -752,6 +752,10 @@ async fn nobody_invites_into_a_role_above_their_own() {
     let (_, done) = accept_new(&app, &link, "Junior").await;
     assert_dead(&done);
     assert_eq!(member_count(&app, "junior@example.com"), 0);
+    // The organization's admins learn why: once, however often the link is tried.
+    let (_, again) = accept_new(&app, &link, "Junior").await;
+    assert_dead(&again);
+    assert_eq!(app.audit_count("my-org", "invitation.refused"), 1);
 }
 
 #[actix_web::test]
