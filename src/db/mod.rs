@@ -76,6 +76,8 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 
 /// Arbitrary constant shared by every instance so only one of them migrates at a time.
 const MIGRATION_LOCK_KEY: i64 = 0x706f_7274_6375_6c6c;
+/// `platform_lock`'s key: "portcplt", apart from the migrations' and anyone else's.
+const PLATFORM_LOCK_KEY: i64 = 0x706f_7274_6370_6c74;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -462,21 +464,23 @@ pub fn backend(conn: &DbConnection) -> Backend {
     }
 }
 
-/// A transaction that reads and then writes. On SQLite it starts with `BEGIN IMMEDIATE`
-/// so it waits for the write lock up front instead of failing with SQLITE_BUSY when it
-/// upgrades; on PostgreSQL callers lock the rows they depend on (see `organizations::lock`).
 /// Serializes the platform admins' changes (they span organizations, so no
 /// organization's lock covers them): an advisory lock on PostgreSQL, held until the
 /// transaction ends; inside a `write_tx` on SQLite the database's write lock is held.
 pub fn platform_lock(conn: &mut DbConnection) -> QueryResult<()> {
     match conn {
         DbConnection::Sqlite(_) => Ok(()),
-        DbConnection::Postgresql(_) => diesel::sql_query("SELECT pg_advisory_xact_lock(7001)")
-            .execute(conn)
-            .map(|_| ()),
+        DbConnection::Postgresql(_) => {
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({PLATFORM_LOCK_KEY})"))
+                .execute(conn)
+                .map(|_| ())
+        }
     }
 }
 
+/// A transaction that reads and then writes. On SQLite it starts with `BEGIN IMMEDIATE`
+/// so it waits for the write lock up front instead of failing with SQLITE_BUSY when it
+/// upgrades; on PostgreSQL callers lock the rows they depend on (see `organizations::lock`).
 pub fn write_tx<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,

@@ -273,6 +273,8 @@ pub fn create_from_cli(
     let (name, scopes, days) = read_form(&form).map_err(RuleError::Invalid)?;
     db::write_tx(conn, |conn| {
         let org = organizations::find_by_slug(conn, org_slug)?.ok_or(RuleError::NotFound)?;
+        // As a role's deletion counts the tokens that hold it under this lock.
+        organizations::lock(conn, &org.id)?;
         // Least privilege when nobody chose: every member SCIM creates gets this role.
         let wanted = role_name.unwrap_or("Member");
         let role = roles::list(conn, &org.id)?

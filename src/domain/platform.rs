@@ -279,15 +279,17 @@ pub fn create_user(
                 .ok_or_else(|| invalid("group_ids", "Choose groups of that organization."))?;
             group_list.push(group);
         }
-        let user = insert_account(conn, &email, &first, &last)?;
-        memberships::insert(conn, &org.id, &user, &role.id)?;
+        // Before the account: an acceptance of one of these invitations takes the
+        // invitation, then inserts the address, and the two must not wait on each other.
         invitations::withdraw_for_member(
             conn,
             &org.id,
-            &user.email,
+            email.as_str(),
             (&actor.user_id, &actor.email),
             origin,
         )?;
+        let user = insert_account(conn, &email, &first, &last)?;
+        memberships::insert(conn, &org.id, &user, &role.id)?;
         for g in &group_list {
             groups::add_member(conn, &org.id, &g.id, &user.id)?;
         }
@@ -361,7 +363,10 @@ pub fn set_enabled(
         // Every organization this account administers is locked first, as org-side
         // changes lock it, so a disable and a step-down cannot both leave it without an
         // active admin.
-        let orgs = memberships::all_orgs_of_user(conn, &user.id)?;
+        let mut orgs = memberships::all_orgs_of_user(conn, &user.id)?;
+        // In the order the expiry job locks them (by id), so the two never wait on
+        // each other.
+        orgs.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         for org in &orgs {
             organizations::lock(conn, &org.id)?;
         }

@@ -809,7 +809,7 @@ async fn join_new(
             let joined =
                 invitations::accept_with_new_account(conn, &token, &account, &hash, &origin);
             if matches!(joined, Err(AcceptError::NoLongerGrantable)) {
-                invitations::record_refusal(conn, &token, &origin)?;
+                refusal_recorded(conn, &token, &origin);
             }
             Ok(joined.map(|(user, org)| Joined {
                 org,
@@ -817,6 +817,14 @@ async fn join_new(
             }))
         })
         .await
+}
+
+/// The refusal goes into the trail, or, failing that, the log: the person still gets the
+/// dead-link page, not an error of the trail's.
+fn refusal_recorded(conn: &mut crate::db::DbConnection, token: &str, origin: &Origin) {
+    if let Err(e) = invitations::record_refusal(conn, token, origin) {
+        tracing::error!(error = %e, "could not record a refused acceptance in the audit trail");
+    }
 }
 
 async fn join_as(
@@ -830,7 +838,7 @@ async fn join_as(
         .db(move |conn| {
             let org = invitations::accept_as(conn, &token, &user, &origin);
             if matches!(org, Err(AcceptError::NoLongerGrantable)) {
-                invitations::record_refusal(conn, &token, &origin)?;
+                refusal_recorded(conn, &token, &origin);
             }
             Ok(org.map(|org| Joined {
                 org,

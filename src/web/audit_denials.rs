@@ -29,8 +29,14 @@ pub async fn audit_denials(
         return Ok(res);
     }
     let request = res.request();
-    let path = request.path();
-    if !(path.starts_with("/orgs/") || path.starts_with("/admin/") || path == "/admin") {
+    // The route's pattern, not the raw path: actix routes on the decoded path, so
+    // `/%6Frgs/...` reaches an organization's page too. The pattern, never the path, is
+    // also what is recorded: ids are fine, but a path could carry anything.
+    let Some(route) = request.match_pattern() else {
+        return Ok(res);
+    };
+    let in_org = route.starts_with("/orgs/");
+    if !(in_org || route.starts_with("/admin")) {
         return Ok(res);
     }
     // Another site may have sent the browser here: the refusal may be that site's doing,
@@ -53,15 +59,10 @@ pub async fn audit_denials(
         ip: Some(client_ip(request, &state.settings)),
         request_id: request.extensions().get::<RequestId>().map(|r| r.0.clone()),
     };
-    // The pattern, never the raw path: ids are fine, but a path could carry anything.
-    let route = request
-        .match_pattern()
-        .unwrap_or_else(|| "(unmatched)".into());
     let method = request.method().to_string();
     // Only an organization's own pages write into its trail: a platform route names an
     // organization too, and anyone signed in could fill that trail through it.
-    let slug = path
-        .starts_with("/orgs/")
+    let slug = in_org
         .then(|| request.match_info().get("org").map(str::to_string))
         .flatten();
     let user = current.user;

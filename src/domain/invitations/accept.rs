@@ -196,30 +196,36 @@ pub fn accept_as(
 /// inviter may no longer grant what it offers. The acceptance rolled back, so this is
 /// written on its own: the organization's admins learn why the person was turned away
 /// (the invitation stays pending on the Invited tab). Once an hour per invitation, so a
-/// link clicked again and again writes one event.
+/// link tried again and again, even all at once, writes one event.
 pub fn record_refusal(
     conn: &mut DbConnection,
     token: &str,
     origin: &Origin,
 ) -> diesel::QueryResult<()> {
     const ACTION: &str = "invitation.refused";
-    let Some(invitation) = rows::find_by_token_hash(conn, &tokens::hash(token))? else {
-        return Ok(());
-    };
-    let since = db::now() - chrono::Duration::hours(1);
-    if audit_events::recorded_about(conn, &invitation.org_id, ACTION, &invitation.id, since)? {
-        return Ok(());
-    }
-    audit::record(
-        conn,
-        &Event::new(ACTION, origin)
-            .org(&invitation.org_id)
-            .target("invitation", &invitation.id, &invitation.email)
-            .details(json!({
-                "why": "its inviter may no longer grant what it offers",
-                "invited_by": invitation.invited_by,
-            })),
-    )
+    db::write_tx(conn, |conn| {
+        let Some(invitation) = rows::find_by_token_hash(conn, &tokens::hash(token))?
+            .filter(|invitation| invitation.status == rows::PENDING)
+        else {
+            return Ok(());
+        };
+        // One at a time, so simultaneous tries cannot all find no event yet.
+        organizations::lock(conn, &invitation.org_id)?;
+        let since = db::now() - chrono::Duration::hours(1);
+        if audit_events::recorded_about(conn, &invitation.org_id, ACTION, &invitation.id, since)? {
+            return Ok(());
+        }
+        audit::record(
+            conn,
+            &Event::new(ACTION, origin)
+                .org(&invitation.org_id)
+                .target("invitation", &invitation.id, &invitation.email)
+                .details(json!({
+                    "why": "its inviter may no longer grant what it offers",
+                    "invited_by": invitation.invited_by,
+                })),
+        )
+    })
 }
 
 /// Runs after the token was consumed, inside the same transaction.

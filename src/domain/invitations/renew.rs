@@ -249,8 +249,13 @@ pub fn withdraw_open(
     origin: &crate::audit::Origin,
 ) -> diesel::QueryResult<usize> {
     let open = rows::pending_for_emails(conn, org_id, &[email])?;
+    let mut withdrawn = 0;
     for invitation in &open {
-        rows::cancel(conn, &invitation.id)?;
+        // Accepted meanwhile: it is no longer open, and nothing is withdrawn.
+        if !rows::cancel(conn, &invitation.id)? {
+            continue;
+        }
+        withdrawn += 1;
         email_outbox::delete_unsent_for(conn, &invitation.id)?;
         audit::record(
             conn,
@@ -261,7 +266,7 @@ pub fn withdraw_open(
                 .details(json!({ "why": why })),
         )?;
     }
-    Ok(open.len())
+    Ok(withdrawn)
 }
 
 /// [`withdraw_open`] for an address the organization has just made a member another way

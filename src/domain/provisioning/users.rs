@@ -509,6 +509,15 @@ fn create_in_tx(
             "The token cannot grant a role above its own.".into(),
         ));
     }
+    // Before the account, in the order an acceptance takes them (the invitation, then
+    // the address).
+    invitations::withdraw_for_member(
+        conn,
+        org_id,
+        &email,
+        (&actor.user_id, &actor.email),
+        &call.origin,
+    )?;
     let name = (input.given_name.as_str(), input.family_name.as_str());
     let user = match new_account::create(conn, &email, name, None, "none")? {
         Some(user) => user,
@@ -530,13 +539,6 @@ fn create_in_tx(
         }
     };
     memberships::insert(conn, org_id, &user, &role.id)?;
-    invitations::withdraw_for_member(
-        conn,
-        org_id,
-        &user.email,
-        (&actor.user_id, &actor.email),
-        &call.origin,
-    )?;
     // A token hands out no access beyond its maker's own (`policy::access_within`).
     if let Some(until) = actor.access_until {
         memberships::set_access_until(conn, org_id, &user.id, Some(until))?;
@@ -636,12 +638,22 @@ fn apply(
     {
         return Err(taken(&input.user_name));
     }
-    let owned = members::org_owns_account_held(conn, &target.user)?;
     let mut changed = serde_json::Map::new();
     let email = input
         .email
         .as_ref()
         .map_or(target.user.email.as_str(), Email::as_str);
+    if email != target.user.email {
+        // Links mailed to the old address (a password reset, an account set-up) must not
+        // open the account at its new one: whoever read the old mailbox could otherwise
+        // wait for another organization to provision the new address, then set the
+        // password of an account that organization took for its own. Killed before the
+        // account is held, as a reset in flight takes its link, then the account (a
+        // refusal below rolls this back).
+        password_resets::delete_unused_for_user(conn, &target.user.id)?;
+        setup_tokens::delete_unused_for_user(conn, &target.user.id)?;
+    }
+    let owned = members::org_owns_account_held(conn, &target.user)?;
     if email != target.user.email {
         if !owned {
             return Err(ScimError::Mutability(
@@ -652,12 +664,6 @@ fn apply(
             return Err(taken(email));
         }
         scim::set_email(conn, &target.user.id, email)?;
-        // Links mailed to the old address (a password reset, an account set-up) must not
-        // open the account at its new one: whoever read the old mailbox could otherwise
-        // wait for another organization to provision the new address, then set the
-        // password of an account that organization took for its own.
-        password_resets::delete_unused_for_user(conn, &target.user.id)?;
-        setup_tokens::delete_unused_for_user(conn, &target.user.id)?;
         changed.insert("old_email".into(), json!(target.user.email));
         changed.insert("new_email".into(), json!(email));
     }

@@ -131,6 +131,12 @@ async fn members_without_audit_read_are_refused_and_the_refusal_is_recorded() {
     assert_eq!(marked.action, "access.denied");
     let details: serde_json::Value = serde_json::from_str(&marked.details).unwrap();
     assert_eq!(details["sent_by_another_site"], true);
+    // The same page asked for with an encoded letter (routes match the decoded path)
+    // leaves its trace too.
+    assert_eq!(browser.get("/%6Frgs/my-org/audit").await.status, 403);
+    let events = all_events(&app);
+    assert_eq!(events.len(), before + 4);
+    assert_eq!(events[before + 3].org_id.as_deref(), Some(org.as_str()));
     // A Manager holds audit.read.
     app.add_member(
         "my-org",
