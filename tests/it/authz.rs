@@ -1779,6 +1779,38 @@ async fn a_platform_change_that_waited_out_its_actors_disabling_changes_nothing(
     assert_eq!(account(&app, &bob).status, "active");
 }
 
+/// A platform admin adds Bob's account to an organization while the organization that
+/// owns it alone re-addresses it. The invitation the platform mails must go to the
+/// address the account has once the change committed, not to the one it gave up.
+#[actix_web::test]
+async fn a_platform_invitation_waits_for_a_re_address_and_mails_the_new_address() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.create_org("other-org", "Other Org");
+    let bob = app.add_member("other-org", "bob@example.com", "Bob", "B", "member", true);
+    let csrf = admin.get("/admin/users").await.csrf();
+    let add = format!("/admin/users/{bob}/memberships");
+    let fields = [
+        ("csrf_token", csrf),
+        ("org", "my-org".to_string()),
+        ("role_id", "member".to_string()),
+    ];
+    let (held, re_addressed) = (bob.clone(), bob.clone());
+    let added = while_a_change_holds(
+        &app,
+        move |conn| portcullis::db::users::lock(conn, &held),
+        admin.post(&add, &fields),
+        move |conn| portcullis::db::scim::set_email(conn, &re_addressed, "bob@new.example.com"),
+    )
+    .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(
+        app.count("invitations WHERE email = 'bob@new.example.com' AND status = 'pending'"),
+        1
+    );
+    assert_eq!(app.count("invitations WHERE email = 'bob@example.com'"), 0);
+}
+
 /// Alice's account belongs to Mallory's organization alone, which may therefore
 /// re-address it. While Alice accepts our invitation, Mallory's identity provider
 /// re-addresses the account to a mailbox Mallory reads: the acceptance must not join it,
