@@ -572,14 +572,7 @@ async fn creating_an_invited_account_withdraws_its_invitation() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
     let invited = admin
-        .submit(
-            "/orgs/my-org/invitations/new",
-            "/orgs/my-org/invitations",
-            &[
-                ("emails", "new@example.com"),
-                ("role_id", &app.role_id("my-org", "admin")),
-            ],
-        )
+        .invite("my-org", "new@example.com", &app.role_id("my-org", "admin"))
         .await;
     assert_eq!(invited.status, 303, "{}", invited.body);
     let created = admin
@@ -610,13 +603,10 @@ async fn a_platform_invitation_records_the_one_it_replaces() {
     app.create_org("other-org", "Other Org");
     let bob = app.add_member("other-org", "bob@example.com", "Bob", "B", "member", true);
     let invited = admin
-        .submit(
-            "/orgs/my-org/invitations/new",
-            "/orgs/my-org/invitations",
-            &[
-                ("emails", "bob@example.com"),
-                ("role_id", &app.role_id("my-org", "member")),
-            ],
+        .invite(
+            "my-org",
+            "bob@example.com",
+            &app.role_id("my-org", "member"),
         )
         .await;
     assert_eq!(invited.status, 303, "{}", invited.body);

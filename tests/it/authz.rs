@@ -118,14 +118,7 @@ async fn a_manager_cannot_resend_an_invitation_whose_group_grants_admin() {
 
     // Re-submitting the invite form for the same address renews nothing either.
     let again = mallory
-        .submit(
-            "/orgs/my-org/invitations/new",
-            "/orgs/my-org/invitations",
-            &[
-                ("emails", "victim@example.com"),
-                ("role_id", &app.role_id(ORG, "member")),
-            ],
-        )
+        .invite("my-org", "victim@example.com", &app.role_id(ORG, "member"))
         .await;
     let again = mallory.follow_results(again).await;
     assert!(!again.body.contains("/invite/"), "{}", again.body);
@@ -162,14 +155,7 @@ async fn whoever_renews_an_invitation_becomes_its_inviter() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
     let invited = admin
-        .submit(
-            "/orgs/my-org/invitations/new",
-            "/orgs/my-org/invitations",
-            &[
-                ("emails", "plain@example.com"),
-                ("role_id", &app.role_id(ORG, "member")),
-            ],
-        )
+        .invite("my-org", "plain@example.com", &app.role_id(ORG, "member"))
         .await;
     assert_eq!(invited.status, 303);
     a_minute_passes(&app, "plain@example.com");
@@ -1830,14 +1816,7 @@ async fn an_account_re_addressed_while_it_accepts_an_invitation_joins_nothing() 
         true,
     );
     let sent = admin
-        .submit(
-            "/orgs/my-org/invitations/new",
-            "/orgs/my-org/invitations",
-            &[
-                ("emails", "alice@example.com"),
-                ("role_id", &app.role_id(ORG, "member")),
-            ],
-        )
+        .invite("my-org", "alice@example.com", &app.role_id(ORG, "member"))
         .await;
     let link = admin.follow_results(sent).await.invite_link();
     let alice_browser = app.member_browser("alice@example.com").await;
@@ -1896,13 +1875,7 @@ async fn invitations_that_waited_out_their_inviters_demotion_change_nothing() {
     let admin_role = app.role_id(ORG, "admin");
     let member_role = app.role_id(ORG, "member");
     for email in ["resent@example.com", "kept@example.com"] {
-        let sent = admin
-            .submit(
-                "/orgs/my-org/invitations/new",
-                "/orgs/my-org/invitations",
-                &[("emails", email), ("role_id", &admin_role)],
-            )
-            .await;
+        let sent = admin.invite("my-org", email, &admin_role).await;
         assert_eq!(sent.status, 303, "{}", sent.body);
         a_minute_passes(&app, email);
     }

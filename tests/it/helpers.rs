@@ -336,6 +336,17 @@ impl Browser {
         .await
     }
 
+    /// Invites `email` into organization `slug` with the role whose id is `role_id`, from
+    /// the invite form: the answer to its submit.
+    pub async fn invite(&self, slug: &str, email: &str, role_id: &str) -> Page {
+        self.submit(
+            &format!("/orgs/{slug}/invitations/new"),
+            &format!("/orgs/{slug}/invitations"),
+            &[("emails", email), ("role_id", role_id)],
+        )
+        .await
+    }
+
     /// Posts a form with this session's CSRF token, taken from `form_page`.
     pub async fn submit(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
         let page = self.get(form_page).await;
@@ -726,15 +737,8 @@ pub fn registered_routes() -> Vec<Route> {
     found
 }
 
-/// The attack both the platform and SCIM must withstand: Mallory, an Admin of her own
-/// organization `other-org`, invites `address`, opens the accept link the results page
-/// shows her, and chooses the new account's password (`password`, as "Not Theceo").
-/// Answers the accept link she used.
-pub async fn claim_address_through_an_invitation(
-    app: &TestApp,
-    address: &str,
-    password: &str,
-) -> String {
+/// Mallory, signed in, Admin of her own organization `other-org`.
+pub async fn admin_of_another_org(app: &TestApp) -> Browser {
     app.create_org("other-org", "Other Org");
     app.add_member(
         "other-org",
@@ -744,16 +748,21 @@ pub async fn claim_address_through_an_invitation(
         "admin",
         true,
     );
-    let mallory = app.member_browser("mallory@example.com").await;
+    app.member_browser("mallory@example.com").await
+}
+
+/// The attack both the platform and SCIM must withstand: Mallory, an Admin of her own
+/// organization `other-org`, invites `address`, opens the accept link the results page
+/// shows her, and chooses the new account's password (`password`, as "Not Theceo").
+/// Answers the accept link she used.
+pub async fn claim_address_through_an_invitation(
+    app: &TestApp,
+    address: &str,
+    password: &str,
+) -> String {
+    let mallory = admin_of_another_org(app).await;
     let sent = mallory
-        .submit(
-            "/orgs/other-org/invitations/new",
-            "/orgs/other-org/invitations",
-            &[
-                ("emails", address),
-                ("role_id", &app.role_id("other-org", "member")),
-            ],
-        )
+        .invite("other-org", address, &app.role_id("other-org", "member"))
         .await;
     let link = mallory.follow_results(sent).await.invite_link();
     let claimed = app.client();

@@ -1506,14 +1506,7 @@ async fn two_organizations_invitations_accepted_at_once_make_one_account() {
     let mut accepts = Vec::new();
     for slug in ["my-org", "other-org"] {
         let sent = admin
-            .submit(
-                &format!("/orgs/{slug}/invitations/new"),
-                &format!("/orgs/{slug}/invitations"),
-                &[
-                    ("emails", "twice@example.com"),
-                    ("role_id", &app.role_id(slug, "member")),
-                ],
-            )
+            .invite(slug, "twice@example.com", &app.role_id(slug, "member"))
             .await;
         let link = admin.follow_results(sent).await.invite_link();
         let browser = app.client();

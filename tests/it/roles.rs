@@ -261,13 +261,7 @@ async fn a_role_named_only_by_revoked_tokens_and_closed_invitations_can_be_delet
     let (made, _) =
         crate::api_tokens::create(&admin, ORG, "Okta", &["scim"], &role_id, "365").await;
     assert_eq!(made.status, 200, "{}", made.body);
-    let invited = admin
-        .submit(
-            "/orgs/my-org/invitations/new",
-            "/orgs/my-org/invitations",
-            &[("emails", "ops@example.com"), ("role_id", &role_id)],
-        )
-        .await;
+    let invited = admin.invite("my-org", "ops@example.com", &role_id).await;
     assert_eq!(invited.status, 303, "{}", invited.body);
     let invitation = app.invitation_id("ops@example.com");
     let cancel = format!("/orgs/my-org/invitations/{invitation}/cancel");

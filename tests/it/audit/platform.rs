@@ -84,16 +84,7 @@ async fn the_platform_audit_page_is_for_operators_and_admins_only() {
 async fn a_refused_platform_action_writes_nothing_into_the_organizations_trail() {
     let app = spawn_app().await;
     app.setup_admin().await;
-    app.create_org("other-org", "Other Org");
-    app.add_member(
-        "other-org",
-        "mallory@example.com",
-        "Mal",
-        "Lory",
-        "admin",
-        true,
-    );
-    let mallory = app.member_browser("mallory@example.com").await;
+    let mallory = admin_of_another_org(&app).await;
     let target = app.user_id(ADMIN_EMAIL);
     let refused = mallory
         .submit(

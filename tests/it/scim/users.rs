@@ -424,13 +424,10 @@ async fn a_filter_reads_each_member_once_and_no_more_than_the_limit() {
 async fn provisioning_an_invited_address_withdraws_its_invitation() {
     let (app, admin, scim) = scim_app(&["scim"], "member").await;
     let sent = admin
-        .submit(
-            "/orgs/my-org/invitations/new",
-            "/orgs/my-org/invitations",
-            &[
-                ("emails", "victim@example.com"),
-                ("role_id", &app.role_id("my-org", "admin")),
-            ],
+        .invite(
+            "my-org",
+            "victim@example.com",
+            &app.role_id("my-org", "admin"),
         )
         .await;
     let link = admin.follow_results(sent).await.invite_link();
