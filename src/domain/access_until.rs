@@ -2,7 +2,10 @@
 //! show it. The day a person picks is stored as the moment access ends: the start of the
 //! next day, UTC. "Until 5 March" means through the whole of 5 March.
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
+
+/// The latest year a last day may fall in: its end, the next day, stays within four digits.
+const LAST_YEAR: i32 = 9998;
 
 /// Members whose access ends within this many days are flagged as expiring.
 pub const SOON_DAYS: i64 = 7;
@@ -21,6 +24,12 @@ pub fn parse_access_until(
         .map_err(|_| "Enter a date such as 2027-03-05, or leave it empty for no end.")?;
     if day < today {
         return Err("Choose today or a later day: that day has passed.");
+    }
+    // Stored moments compare as text on SQLite: a five-digit year ("+10000-…") sorts
+    // before every four-digit one, so it would read as long over, to the expiry job and
+    // the last-admin rule alike.
+    if day.year() > LAST_YEAR {
+        return Err("Choose a day before the year 9999, or leave it empty for no end.");
     }
     Ok(day
         .succ_opt()
@@ -70,6 +79,9 @@ mod tests {
         assert!(parse_access_until("2027-02-28", today).is_err());
         assert!(parse_access_until("5 March", today).is_err());
         assert!(parse_access_until("2027-02-30", today).is_err());
+        assert!(parse_access_until("9998-12-31", today).unwrap().is_some());
+        assert!(parse_access_until("+10000-01-01", today).is_err());
+        assert!(parse_access_until("9999-01-01", today).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::FieldErrors;
 use super::RuleError;
-use super::members::{Actor, ensure_admin_remains, in_org_tx, require};
+use super::members::{Actor, in_org_tx, keeping_an_admin, require};
 use super::policy::Standing;
 use super::roles::{Permission, PermissionSet, rank_for};
 use crate::audit::{self, Event, Origin};
@@ -198,16 +198,17 @@ pub fn update(
             ));
         }
         let perms = valid.perms.to_string();
-        roles::update_custom(
-            conn,
-            &actor.org_id,
-            &role.id,
-            &valid.name,
-            &perms,
-            valid.rank,
-        )?;
         // Taking org.manage away from a role in use may leave nobody in charge.
-        ensure_admin_remains(conn, &actor.org_id)?;
+        keeping_an_admin(conn, actor, |conn| {
+            Ok(roles::update_custom(
+                conn,
+                &actor.org_id,
+                &role.id,
+                &valid.name,
+                &perms,
+                valid.rank,
+            )?)
+        })?;
         audit::record(
             conn,
             &event("role.updated", actor, &role.id, &valid.name, origin).details(json!({

@@ -11,7 +11,7 @@ use super::FieldErrors;
 use super::RuleError;
 use super::member_picker::{Picker, PickerPage};
 use super::members::{
-    Actor, check_own_role_change, ensure_admin_remains, group_member_event, in_org_tx, load_target,
+    Actor, check_own_role_change, group_member_event, in_org_tx, keeping_an_admin, load_target,
     require,
 };
 use super::policy::Standing;
@@ -281,18 +281,17 @@ pub fn update(
             let own = load_target(conn, actor, &actor.user_id)?;
             check_own_role_change(actor, &own, role)?;
         }
-        groups::update(
-            conn,
-            &actor.org_id,
-            &group.id,
-            &c.name,
-            &c.description,
-            role_id.as_deref(),
-            Some(&c.owner_id),
-        )?;
-        if role_id != group.role_id {
-            ensure_admin_remains(conn, &actor.org_id)?;
-        }
+        keeping_an_admin(conn, actor, |conn| {
+            Ok(groups::update(
+                conn,
+                &actor.org_id,
+                &group.id,
+                &c.name,
+                &c.description,
+                role_id.as_deref(),
+                Some(&c.owner_id),
+            )?)
+        })?;
         audit::record(
             conn,
             &event("group.updated", actor, (&group.id, &c.name), origin).details(json!({
@@ -344,8 +343,9 @@ pub(crate) fn delete_in_tx(
         Some(id) => roles::find(conn, &actor.org_id, id)?.map(|r| r.name),
         None => None,
     };
-    let members = groups::delete(conn, &actor.org_id, &group.id)?;
-    ensure_admin_remains(conn, &actor.org_id)?;
+    let members = keeping_an_admin(conn, actor, |conn| {
+        Ok(groups::delete(conn, &actor.org_id, &group.id)?)
+    })?;
     audit::record(
         conn,
         &event("group.deleted", actor, (&group.id, &group.name), origin).details(json!({
@@ -406,10 +406,12 @@ pub fn remove_member(
     in_org_tx(conn, actor, |conn| {
         let group = load(conn, actor, group_id)?;
         let target = load_target(conn, actor, user_id)?;
-        if groups::remove_member(conn, &actor.org_id, &group.id, &target.user.id)? == 0 {
-            return Err(RuleError::NotFound);
-        }
-        ensure_admin_remains(conn, &actor.org_id)?;
+        keeping_an_admin(conn, actor, |conn| {
+            if groups::remove_member(conn, &actor.org_id, &group.id, &target.user.id)? == 0 {
+                return Err(RuleError::NotFound);
+            }
+            Ok(())
+        })?;
         audit::record(
             conn,
             &group_member_event("group.member_removed", actor, &target, &group, origin),

@@ -118,6 +118,48 @@ pub(crate) fn ensure_admin_remains(conn: &mut DbConnection, org_id: &str) -> Res
     ensure_admin_remains_on(conn, org_id, None)
 }
 
+/// A change a member makes to who holds admin (a role, a status, a membership, a group, a
+/// role's permissions, an end of access), checked as [`ensure_admin_remains`] and one
+/// step further: if an admin whose access outlasts the actor's own (or, for an actor
+/// without an end, whose day is not over) was there before the change, one still is
+/// after it. Otherwise an admin whose access ends on a day could demote the lasting
+/// admins and, kept as the last one when that day came (`expiry`), hold the organization
+/// for good; and an admin could leave the organization to one whose day is already over.
+pub(crate) fn keeping_an_admin<T>(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    change: impl FnOnce(&mut DbConnection) -> Result<T, RuleError>,
+) -> Result<T, RuleError> {
+    let outlasting = actor
+        .access_until
+        .map_or(actor.now, |until| until.max(actor.now));
+    let admin_roles = admin_role_ids(conn, &actor.org_id)?;
+    let was_kept =
+        memberships::any_active_admin(conn, &actor.org_id, &admin_roles, Some(outlasting))?;
+    let done = change(conn)?;
+    ensure_admin_remains(conn, &actor.org_id)?;
+    if was_kept
+        && !memberships::any_active_admin(conn, &actor.org_id, &admin_roles, Some(outlasting))?
+    {
+        return Err(match actor.access_until {
+            Some(until) if until > actor.now => RuleError::Conflict(format!(
+                "An organization must keep an admin whose access lasts past yours (yours ends after {}). Make someone without an end date an admin first, or ask such an admin.",
+                super::access_until::last_day(until)
+            )),
+            _ => RuleError::LastAdmin,
+        });
+    }
+    Ok(done)
+}
+
+fn admin_role_ids(conn: &mut DbConnection, org_id: &str) -> diesel::QueryResult<Vec<String>> {
+    Ok(roles::list(conn, org_id)?
+        .into_iter()
+        .filter(|r| r.permission_set().is_admin())
+        .map(|r| r.id)
+        .collect())
+}
+
 /// As [`ensure_admin_remains`], counting only admins whose last day is not over at
 /// `on_at`: when a member's day ends, one whose day is over too is no admin to rely on
 /// (with two admins past their day, the one who arrives is kept, not the one who left).
@@ -126,11 +168,7 @@ pub(crate) fn ensure_admin_remains_on(
     org_id: &str,
     on_at: Option<chrono::NaiveDateTime>,
 ) -> Result<(), RuleError> {
-    let admin_roles: Vec<String> = roles::list(conn, org_id)?
-        .into_iter()
-        .filter(|r| r.permission_set().is_admin())
-        .map(|r| r.id)
-        .collect();
+    let admin_roles = admin_role_ids(conn, org_id)?;
     if memberships::any_active_admin(conn, org_id, &admin_roles, on_at)? {
         Ok(())
     } else {
@@ -308,13 +346,16 @@ pub fn edit(
             users::set_name(conn, user_id, &first, &last)?;
             memberships::set_sort_name(conn, user_id, &sort_key(&first, &last))?;
         }
-        if role_changed {
-            memberships::set_role(conn, &actor.org_id, user_id, &role.id)?;
-            ensure_admin_remains(conn, &actor.org_id)?;
-        }
-        if until_changed {
-            memberships::set_access_until(conn, &actor.org_id, user_id, until)?;
-        }
+        // A shorter end of access takes an admin away as surely as a demotion, later.
+        keeping_an_admin(conn, actor, |conn| {
+            if role_changed {
+                memberships::set_role(conn, &actor.org_id, user_id, &role.id)?;
+            }
+            if until_changed {
+                memberships::set_access_until(conn, &actor.org_id, user_id, until)?;
+            }
+            Ok(())
+        })?;
         let day = |u: Option<chrono::NaiveDateTime>| {
             u.map(|u| super::access_until::last_day(u).to_string())
         };
@@ -352,8 +393,14 @@ pub(crate) fn deactivate_in_tx(
     let target = deactivatable(conn, actor, user_id)?;
     // Access to this organization ends on the member's next request, which checks the
     // membership; their sessions stay, because other organizations are not ours to end.
-    memberships::set_status(conn, &actor.org_id, user_id, "inactive")?;
-    ensure_admin_remains(conn, &actor.org_id)?;
+    keeping_an_admin(conn, actor, |conn| {
+        Ok(memberships::set_status(
+            conn,
+            &actor.org_id,
+            user_id,
+            "inactive",
+        )?)
+    })?;
     audit::record(conn, &event("member.deactivated", actor, &target, origin))?;
     Ok(())
 }
@@ -516,8 +563,14 @@ fn set_role_in_tx(
             target.user.email, role.name
         )));
     }
-    memberships::set_role(conn, &actor.org_id, user_id, &role.id)?;
-    ensure_admin_remains(conn, &actor.org_id)?;
+    keeping_an_admin(conn, actor, |conn| {
+        Ok(memberships::set_role(
+            conn,
+            &actor.org_id,
+            user_id,
+            &role.id,
+        )?)
+    })?;
     let action = if role.key == ADMIN {
         "member.made_admin"
     } else {
@@ -652,10 +705,11 @@ fn remove_in_tx(
         pools_moved = pools::transfer_ownership(conn, &actor.org_id, user_id, &successor.user.id)?;
         successor_email = Some(successor.user.email);
     }
-    groups::remove_member_everywhere(conn, &actor.org_id, user_id)?;
-    pools::remove_member_everywhere(conn, &actor.org_id, user_id)?;
-    memberships::delete(conn, &actor.org_id, user_id)?;
-    ensure_admin_remains(conn, &actor.org_id)?;
+    keeping_an_admin(conn, actor, |conn| {
+        groups::remove_member_everywhere(conn, &actor.org_id, user_id)?;
+        pools::remove_member_everywhere(conn, &actor.org_id, user_id)?;
+        Ok(memberships::delete(conn, &actor.org_id, user_id)?)
+    })?;
     audit::record(
         conn,
         &event("member.removed", actor, target, origin).details(json!({

@@ -404,6 +404,7 @@ fn confirm_own_role(
     .field("first_name", form.first_name)
     .field("last_name", form.last_name)
     .field("role_id", form.role_id)
+    .field("access_until", form.access_until)
     .field("confirm_own_role", "yes")
     .button(format!("Change my role to {to}"))
     .cancel(base)

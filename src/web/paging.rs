@@ -34,7 +34,13 @@ impl<K: Serialize + DeserializeOwned> Cursor<K> {
             return None;
         }
         let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-        serde_json::from_slice(&bytes).ok().map(Cursor)
+        let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        // No key a list writes holds a control character, and PostgreSQL refuses a NUL
+        // in a bound text outright: such a cursor was made up, so it is no cursor.
+        if holds_control_character(&value) {
+            return None;
+        }
+        serde_json::from_value(value).ok().map(Cursor)
     }
 
     /// The cursor in a query string, if one was given: `Ok(None)` when absent or empty,
@@ -44,6 +50,15 @@ impl<K: Serialize + DeserializeOwned> Cursor<K> {
             None => Ok(None),
             Some(raw) => Self::decode(raw).map(Some).ok_or(BadCursor),
         }
+    }
+}
+
+fn holds_control_character(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.chars().any(char::is_control),
+        serde_json::Value::Array(items) => items.iter().any(holds_control_character),
+        serde_json::Value::Object(fields) => fields.values().any(holds_control_character),
+        _ => false,
     }
 }
 
@@ -72,6 +87,8 @@ mod tests {
         let other = Cursor((5_i64, "x".to_string())).encode();
         assert_eq!(Cursor::<Key>::decode(&other), None);
         assert_eq!(Cursor::<Key>::decode(&"A".repeat(5000)), None);
+        let nul = Cursor(("a\u{0}".to_string(), "x".to_string())).encode();
+        assert_eq!(Cursor::<Key>::decode(&nul), None);
         assert_eq!(Cursor::<Key>::from_param(Some("  ")), Ok(None));
         assert_eq!(Cursor::<Key>::from_param(Some("garbage!!")), Err(BadCursor));
     }

@@ -352,3 +352,153 @@ async fn of_two_admins_past_their_day_the_one_who_arrives_is_kept() {
         Some("active")
     );
 }
+
+/// An admin whose access ends on a day could once demote, deactivate, remove or shorten
+/// the admins without an end, and, kept as the last admin when the day came, hold the
+/// organization for good. Each of those changes is now refused, and changes that leave
+/// a lasting admin in place still go through.
+#[actix_web::test]
+async fn an_admin_whose_access_ends_cannot_take_the_lasting_admins_away() {
+    let app = spawn_app_without_the_job().await;
+    app.setup_admin().await;
+    let ada = app.user_id(ADMIN_EMAIL);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let carol = app.add_member(ORG, "carol@example.com", "Carol", "C", "admin", true);
+    ends_tomorrow(&app, &carol);
+    let carol_browser = app.member_browser("carol@example.com").await;
+    let member = app.role_id(ORG, "member");
+    let lasts_past_yours = "must keep an admin whose access lasts past yours";
+
+    let profile = format!("{USERS}/{ada}");
+    let attempts = [
+        (
+            format!("{USERS}/{ada}/role"),
+            vec![("role_id", member.clone())],
+        ),
+        (format!("{USERS}/{ada}/deactivate"), vec![]),
+        (
+            format!("{USERS}/{ada}/delete"),
+            vec![("confirm_email", ADMIN_EMAIL.to_string())],
+        ),
+        (
+            profile.clone(),
+            vec![
+                ("first_name", "Ada".to_string()),
+                ("last_name", "Admin".to_string()),
+                ("role_id", app.role_id(ORG, "admin")),
+                ("access_until", day_in(0)),
+            ],
+        ),
+    ];
+    for (action, fields) in attempts {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut refused = carol_browser.submit(USERS, &action, &fields).await;
+        if refused.status == 303 {
+            // The inline role select goes back to the list with its reason.
+            refused = carol_browser.get(USERS).await;
+        } else {
+            assert_eq!(refused.status, 409, "{action}: {}", refused.body);
+        }
+        assert!(
+            refused.body.contains(lasts_past_yours),
+            "{action}: {}",
+            refused.body
+        );
+    }
+    let org = app.org_id(ORG);
+    let ada_row = memberships::find(&mut app.conn(), &org, &ada)
+        .unwrap()
+        .unwrap();
+    assert_eq!(ada_row.role.key, "admin");
+    assert!(ada_row.membership.is_active());
+    assert_eq!(ada_row.membership.access_until, None);
+
+    // What leaves Ada in charge still works.
+    let done = carol_browser
+        .submit(USERS, &format!("{USERS}/{bob}/deactivate"), &[])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        app.membership_status(ORG, &bob).as_deref(),
+        Some("inactive")
+    );
+}
+
+/// An admin whose day is over but whom nothing has ended yet (the job had not come by)
+/// counted as the admin who remains, so the last lasting admin could step down, and the
+/// one past their day was then kept, for good, on their next request.
+#[actix_web::test]
+async fn an_admin_past_their_day_is_no_admin_to_step_down_for() {
+    let app = spawn_app_without_the_job().await;
+    let admin = app.setup_admin().await;
+    let ada = app.user_id(ADMIN_EMAIL);
+    let carol = app.add_member(ORG, "carol@example.com", "Carol", "C", "admin", true);
+    ends_tomorrow(&app, &carol);
+    app.advance_clock(chrono::Duration::days(2));
+
+    let own = format!("{USERS}/{ada}");
+    let member = app.role_id(ORG, "member");
+    let step_down = [
+        ("first_name", "Ada"),
+        ("last_name", "Admin"),
+        ("role_id", member.as_str()),
+        ("confirm_own_role", "yes"),
+    ];
+    let refused = admin.submit(&own, &own, &step_down).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.body.contains("must keep at least one active admin"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.member_role(ORG, &ada).as_deref(), Some("admin"));
+    assert_eq!(
+        app.membership_status(ORG, &carol).as_deref(),
+        Some("active"),
+        "nothing has ended Carol's access yet"
+    );
+}
+
+/// Stored as text on SQLite, a five-digit year sorted before every four-digit one: the
+/// job read such a day as long over (and stopped at a batch of them), and the last-admin
+/// rule counted its admin out.
+#[actix_web::test]
+async fn a_day_past_the_year_9998_is_refused_by_the_field() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    for day in ["+10000-01-01", "9999-06-01"] {
+        let refused = set_access_until(&admin, &app, &bob, day).await;
+        assert_eq!(refused.status, 422, "{day}: {}", refused.body);
+        assert!(
+            refused.body.contains("before the year 9999"),
+            "{}",
+            refused.body
+        );
+    }
+    let org = app.org_id(ORG);
+    let bob_row = memberships::find(&mut app.conn(), &org, &bob)
+        .unwrap()
+        .unwrap();
+    assert_eq!(bob_row.membership.access_until, None);
+    let invite = admin
+        .submit(
+            "/orgs/my-org/invitations/new",
+            "/orgs/my-org/invitations",
+            &[
+                ("emails", "eve@example.com"),
+                ("role_id", &app.role_id(ORG, "member")),
+                ("access_until", "+10000-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(invite.status, 422, "{}", invite.body);
+    assert!(invite.body.contains("before the year 9999"));
+    assert_eq!(app.count("invitations"), 0);
+    assert_eq!(
+        set_access_until(&admin, &app, &bob, "9998-12-31")
+            .await
+            .status,
+        303
+    );
+}

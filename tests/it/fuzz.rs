@@ -1241,6 +1241,33 @@ async fn a_nul_byte_in_a_query_parameter_or_cursor_is_a_400() {
     );
 }
 
+/// A NUL inside a well-formed cursor gets past the input guard (the address is clean
+/// base64); PostgreSQL would refuse it as a bound text, a 500.
+#[actix_web::test]
+async fn a_nul_byte_inside_a_cursor_starts_the_list_over() {
+    let (_app, admin) = admin_app().await;
+    let cursor = |key: &str| URL_SAFE_NO_PAD.encode(key);
+    for path in [
+        format!(
+            "/orgs/my-org/users?sort=email&cursor={}",
+            cursor(r#"["a\u0000","x"]"#)
+        ),
+        format!(
+            "/orgs/my-org/users?sort=created&cursor={}",
+            cursor(r#"["2026-01-01 00:00:00.000000","x\u0000"]"#)
+        ),
+    ] {
+        let page = admin.get(&path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(
+            page.body.contains("That page link is no longer valid"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(page.body.contains(ADMIN_EMAIL), "{}", page.body);
+    }
+}
+
 #[actix_web::test]
 async fn a_nul_byte_in_the_login_email_is_a_400_that_changes_nothing() {
     let app = spawn_app().await;

@@ -8,9 +8,10 @@ use chrono::Datelike;
 
 use super::entry::create_first_admin;
 use super::{Chrome, Js, journey, mailed_to};
-use crate::helpers::spawn_app;
+use crate::helpers::{MEMBER_PASSWORD, spawn_app};
 
 const EVE: &str = "eve@example.com";
+const CAROL: &str = "carol@example.com";
 
 /// Types a day into a date field as a person does in Chromium's en-US field
 /// (month, day, year), and checks the field took it.
@@ -108,6 +109,51 @@ async fn expiry_journey(name: &'static str, js: Js) {
             "she sees the Users tab"
         );
         ensure!(app.membership_status("acme", &eve_id).as_deref() == Some("active"));
+        Ok(())
+    })
+    .await;
+}
+
+/// An admin whose access ends on a day steps down to Manager from their own profile.
+/// The confirmation page once dropped the day from the form it sends again, so the
+/// change read as "no end", beyond their own access, and was refused for good.
+#[actix_web::test]
+async fn an_admin_with_an_end_day_steps_down_through_the_confirmation() {
+    let app = spawn_app().await;
+    journey("step_down_with_end_day", |j| async move {
+        create_first_admin(&j, &app, Js::On).await?;
+        let carol = app.add_member("acme", CAROL, "Carol", "Chen", "admin", true);
+        let ends = portcullis::db::now() + chrono::Duration::days(3);
+        let org = app.org_id("acme");
+        portcullis::db::memberships::set_access_until(&mut app.conn(), &org, &carol, Some(ends))?;
+        let last_day = portcullis::domain::access_until::field_value(Some(ends));
+
+        let chrome = j.browser(&app).await?;
+        chrome.open("/login").await?;
+        chrome.sign_in(CAROL, MEMBER_PASSWORD).await?;
+        chrome.open(&format!("/orgs/acme/users/{carol}")).await?;
+        ensure!(
+            chrome
+                .field("Access until (optional)")
+                .await?
+                .prop("value")
+                .await?
+                == Some(last_day.clone())
+        );
+        chrome.select("Role", "Manager").await?;
+        chrome.press("Save changes").await?;
+        chrome
+            .expect_text("Change your own role to Manager?")
+            .await?;
+        chrome.press("Change my role to Manager").await?;
+        chrome.expect_text("Changes saved.").await?;
+        ensure!(app.member_role("acme", &carol).as_deref() == Some("manager"));
+        let row = portcullis::db::memberships::find(&mut app.conn(), &org, &carol)?
+            .expect("still a member");
+        ensure!(
+            portcullis::domain::access_until::field_value(row.membership.access_until) == last_day,
+            "her last day stays"
+        );
         Ok(())
     })
     .await;
