@@ -264,6 +264,8 @@ pub struct Tie {
     pub user_id: String,
     /// `group` or `pool`.
     pub kind: String,
+    /// The group's or the pool's id.
+    pub source_id: String,
     /// The group's or the pool's name.
     pub source: String,
     pub role_name: Option<String>,
@@ -311,6 +313,7 @@ pub fn ties_of_members(
                 .select((
                     group_members::user_id,
                     "group".into_sql::<Text>(),
+                    groups::id,
                     groups::name,
                     roles::name.nullable(),
                     roles::rank.nullable(),
@@ -325,6 +328,7 @@ pub fn ties_of_members(
                         .select((
                             pool_members::user_id,
                             "pool".into_sql::<Text>(),
+                            pools::id,
                             pools::name,
                             roles::name.nullable(),
                             roles::rank.nullable(),

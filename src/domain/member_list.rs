@@ -410,7 +410,12 @@ fn user_rows(
     can_manage: bool,
 ) -> QueryResult<Vec<UserRow>> {
     let ids: Vec<String> = rows.iter().map(|r| r.user.id.clone()).collect();
-    let ties = groups::ties_of_members(conn, &actor.org_id, &ids)?;
+    let mut ties = groups::ties_of_members(conn, &actor.org_id, &ids)?;
+    if ties.iter().any(|t| !t.is_group())
+        && let Some(readable) = super::pools::readable_by(conn, actor)?
+    {
+        ties.retain(|t| t.is_group() || readable.contains(&t.source_id));
+    }
     let mut groups_by_user: HashMap<&str, Vec<&str>> = HashMap::new();
     for tie in ties.iter().filter(|t| t.is_group()) {
         groups_by_user

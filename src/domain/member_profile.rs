@@ -122,7 +122,13 @@ pub fn load(
             _ => Vec::new(),
         },
         pools: match tab {
-            Tab::Pools => pools::of_member(conn, org_id, user_id)?,
+            Tab::Pools => {
+                let mut theirs = pools::of_member(conn, org_id, user_id)?;
+                if let Some(readable) = super::pools::readable_by(conn, actor)? {
+                    theirs.retain(|(pool, _)| readable.contains(&pool.id));
+                }
+                theirs
+            }
             _ => Vec::new(),
         },
         joinable_pools: match tab {

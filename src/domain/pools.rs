@@ -350,6 +350,24 @@ impl Scope {
     }
 }
 
+/// The pools whose names and roles `actor` may read on other members' rows and profiles:
+/// `None` when every pool (organization-wide `pools.manage`), otherwise those they see in
+/// the tree ([`Scope::visible`]). A pool's page refuses everyone else, so its name must
+/// not reach them through a member who belongs to it.
+pub fn readable_by(
+    conn: &mut DbConnection,
+    actor: &Actor,
+) -> diesel::QueryResult<Option<HashSet<String>>> {
+    if actor.standing().may(Permission::PoolsManage) {
+        return Ok(None);
+    }
+    match Scope::load(conn, actor) {
+        Ok(scope) => Ok(Some(scope.visible())),
+        Err(RuleError::Db(e)) => Err(e),
+        Err(_) => Ok(Some(HashSet::new())),
+    }
+}
+
 fn forbidden() -> RuleError {
     RuleError::Forbidden("You do not have permission to manage this pool.".into())
 }

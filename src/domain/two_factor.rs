@@ -14,7 +14,7 @@
 use rand::Rng;
 
 use crate::audit::{self, Event, Origin};
-use crate::db::{self, DbConnection, two_factor, users::User};
+use crate::db::{self, DbConnection, two_factor, users, users::User};
 use crate::domain::tokens;
 
 pub const RECOVERY_CODE_COUNT: usize = 10;
@@ -155,6 +155,11 @@ pub fn enable(
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().filter_map(|c| recovery_code_hash(c)).collect();
     db::write_tx(conn, |conn| {
+        // Enrolment, turning off and new recovery codes take turns on the account (as a
+        // reset of the second factor does): two at once on PostgreSQL would otherwise
+        // both find no credential and the second insert fail (a 500), or leave two sets
+        // of recovery codes working.
+        users::lock(conn, &user.id)?;
         if two_factor::find(conn, &user.id)?.is_some() {
             return Ok(None);
         }
@@ -170,6 +175,7 @@ pub fn enable(
 /// Turns two-factor off (the caller has checked the password and a current code).
 pub fn disable(conn: &mut DbConnection, user: &User, origin: &Origin) -> diesel::QueryResult<()> {
     db::write_tx(conn, |conn| {
+        users::lock(conn, &user.id)?;
         two_factor::delete(conn, &user.id)?;
         two_factor::set_auth_method(conn, &user.id, AUTH_METHOD_PASSWORD)?;
         audit::record(conn, &event("auth.2fa_disabled", user, origin))
@@ -185,6 +191,7 @@ pub fn regenerate_recovery_codes(
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().filter_map(|c| recovery_code_hash(c)).collect();
     db::write_tx(conn, |conn| {
+        users::lock(conn, &user.id)?;
         two_factor::replace_recovery_codes(conn, &user.id, &hashes, db::now())?;
         audit::record(
             conn,

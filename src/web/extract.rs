@@ -410,11 +410,15 @@ pub fn client_ip(req: &HttpRequest, settings: &Settings) -> String {
         ProxyHeader::XForwardedFor => "x-forwarded-for",
         ProxyHeader::Forwarded => "forwarded",
     };
-    let values: Vec<&str> = req
+    // Read byte by byte: a proxy appends the address it saw to the client's own line
+    // (`<client's>, <peer>`), so one unreadable byte the client sent must spoil only the
+    // hop it sits in, not the line, or the walk would stop at the proxy.
+    let lines: Vec<String> = req
         .headers()
         .get_all(name)
-        .map(|v| v.to_str().unwrap_or("\u{0}"))
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect();
+    let values: Vec<&str> = lines.iter().map(String::as_str).collect();
     resolve_client_ip(
         peer,
         &values,

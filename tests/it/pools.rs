@@ -547,3 +547,36 @@ async fn pools_nest_ten_levels_deep_and_number_a_thousand_at_most() {
     let page = admin.get(POOLS).await;
     assert_eq!(page.status, 200);
 }
+
+/// A pool's page refuses a member who is not in it (or above it), and its name stayed
+/// hidden from the tree; but the Users tab's effective roles and a profile's Pools tab
+/// named it, with its role, through anyone who belonged to it.
+#[actix_web::test]
+async fn a_member_reads_no_name_of_a_pool_they_cannot_open() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (_a, b, _c, d) = tree(&admin).await;
+    let engineer = app.role_id(ORG, "engineer");
+    let eve = app.add_member(ORG, "eve@example.com", "Eve", "E", "member", true);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    for (pool, user) in [(&b, &eve), (&b, &bob), (&d, &bob)] {
+        assert_eq!(add(&admin, pool, user, &engineer).await.status, 303);
+    }
+    let e = app.member_browser("eve@example.com").await;
+    assert_eq!(e.get(&format!("{POOLS}/{d}")).await.status, 403);
+
+    let bob_pools = format!("/orgs/my-org/users/{bob}/pools");
+    for page in [e.get("/orgs/my-org/users").await, e.get(&bob_pools).await] {
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("Beta"), "{}", page.body);
+        assert!(!page.body.contains("Delta"), "{}", page.body);
+        assert!(!page.body.contains(&d), "{}", page.body);
+    }
+    // Whoever manages every pool still reads them all.
+    for page in [
+        admin.get("/orgs/my-org/users").await,
+        admin.get(&bob_pools).await,
+    ] {
+        assert!(page.body.contains("Delta"), "{}", page.body);
+    }
+}

@@ -128,6 +128,35 @@ async fn behind_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client() {
     assert!(!account.body.contains("6.6.6.6"));
 }
 
+/// A proxy appends the address it saw to the client's own line: one byte the client
+/// sent that is not text once spoiled the whole line, so the walk stopped at the proxy
+/// and the client borrowed the proxy's address (its throttle, its audit lines).
+#[actix_web::test]
+async fn an_unreadable_byte_from_the_client_spoils_only_its_own_hop() {
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    app.setup_admin().await;
+    let browser = app.client();
+    let token = browser.get("/login").await.csrf();
+    let line = reqwest::header::HeaderValue::from_bytes(b"\xff, 10.0.0.9").unwrap();
+    let status = browser
+        .client
+        .post(app.url("/login"))
+        .header("X-Forwarded-For", line)
+        .form(&[
+            ("csrf_token", token),
+            ("email", ADMIN_EMAIL.to_string()),
+            ("password", WRONG.to_string()),
+        ])
+        .send()
+        .await
+        .expect("POST")
+        .status()
+        .as_u16();
+    assert_eq!(status, 401);
+    assert_eq!(failures_from(&app, "10.0.0.9"), 1);
+    assert_eq!(failures_from(&app, "127.0.0.1"), 0);
+}
+
 #[actix_web::test]
 async fn every_trusted_hop_is_skipped_and_forwarded_is_read_only_when_configured() {
     let app = spawn_app_with(|s| {

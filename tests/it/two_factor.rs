@@ -417,3 +417,65 @@ async fn a_password_change_ends_a_half_signed_in_session() {
     assert_eq!(intruder.get("/orgs/my-org/users").await.status, 303);
     assert_eq!(owner.get("/orgs/my-org/users").await.status, 200);
 }
+
+/// Two enrolments with the same code at once (a double click, two tabs): on PostgreSQL
+/// both found no credential and the second insert failed, a 500 whose browser never saw
+/// the recovery codes. Now they take turns on the account: one turns two-factor on, the
+/// other is told it is already on. The test holds the credentials table against inserts
+/// until both requests wait (on SQLite, the write lock).
+#[actix_web::test]
+async fn two_enrolments_at_once_turn_two_factor_on_once() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    let page = browser.get("/account/2fa").await;
+    let secret = secret_on(&page.body);
+    let code = previous_step_code(&secret, 5).await;
+    let form = [("csrf_token", page.csrf()), ("code", code)];
+
+    let (locked, go) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let (pool, postgres) = (app.pool.clone(), app.db.is_postgres());
+    let holder = std::thread::spawn(move || {
+        let mut conn = pool.get().unwrap();
+        portcullis::db::write_tx(&mut conn, |conn| {
+            if postgres {
+                diesel::sql_query("LOCK TABLE totp_credentials IN SHARE MODE").execute(conn)?;
+            }
+            locked.0.send(()).unwrap();
+            go.1.recv().unwrap();
+            diesel::QueryResult::Ok(())
+        })
+        .unwrap();
+    });
+    locked.1.recv().unwrap();
+    let (first, second, ()) = tokio::join!(
+        browser.post("/account/2fa", &form),
+        browser.post("/account/2fa", &form),
+        async {
+            if postgres {
+                let waiting = "pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+                for _ in 0..300 {
+                    if app.count(waiting) >= 2 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                assert!(app.count(waiting) >= 2, "both enrolments wait");
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(750)).await;
+            }
+            go.0.send(()).unwrap();
+        }
+    );
+    holder.join().unwrap();
+
+    let mut statuses = [first.status, second.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 303], "{}\n{}", first.body, second.body);
+    let shown = [&first, &second]
+        .iter()
+        .map(|p| marked_texts(&p.body, "data-recovery-code").len())
+        .sum::<usize>();
+    assert_eq!(shown, 10, "one set of recovery codes, shown once");
+    assert_eq!(app.count("totp_credentials"), 1);
+    assert_eq!(platform_events(&app, "auth.2fa_enabled"), 1);
+}
