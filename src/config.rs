@@ -200,6 +200,18 @@ pub struct Settings {
     )]
     pub hash_queue: usize,
 
+    /// Invitation emails one member may send within an organization in an hour, new and
+    /// resent alike; past it the form says how many are left. Bounds what one account
+    /// (or whoever took it over) can mail to strangers in the organization's name.
+    /// Platform admins' invitations are not counted.
+    #[arg(
+        long,
+        env = "PORTCULLIS_INVITATIONS_PER_HOUR",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub invitations_per_hour: i64,
+
     /// Most members (or groups) one SCIM list request reads to apply a filter that no
     /// index narrows (`userName eq` and `externalId eq` are looked up); past it the answer
     /// is 400 `tooMany`, so no token holds a connection for minutes.

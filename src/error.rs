@@ -272,7 +272,9 @@ impl From<crate::domain::invitations::InvitationError> for AppError {
         match e {
             InvitationError::NotFound => AppError::NotFound,
             InvitationError::NotAllowed => AppError::forbidden(),
-            InvitationError::TooSoon => AppError::TooManyRequests(e.to_string()),
+            InvitationError::TooSoon | InvitationError::HourlyLimit(_) => {
+                AppError::TooManyRequests(e.to_string())
+            }
             InvitationError::Forbidden(why) => AppError::Forbidden(why.into()),
             InvitationError::Closed(why) => AppError::Conflict(why.into()),
             InvitationError::Invalid(_) => AppError::BadRequest(e.to_string()),

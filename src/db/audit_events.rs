@@ -100,6 +100,24 @@ pub fn recorded_by(
     }
 }
 
+/// How many events of `actions` this actor recorded in the organization since `since`
+/// (served by `audit_org_actor_idx`).
+pub fn count_by_actor_since(
+    conn: &mut DbConnection,
+    org_id: &str,
+    actor_email: &str,
+    actions: &[&str],
+    since: NaiveDateTime,
+) -> QueryResult<i64> {
+    audit_events::table
+        .filter(audit_events::org_id.eq(org_id))
+        .filter(audit_events::actor_email.eq(actor_email))
+        .filter(audit_events::created_at.ge(since))
+        .filter(audit_events::action.eq_any(actions))
+        .count()
+        .get_result(conn)
+}
+
 /// Whether `action` was recorded about this target in the organization since `since`.
 pub fn recorded_about(
     conn: &mut DbConnection,

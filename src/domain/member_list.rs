@@ -15,7 +15,7 @@ use crate::db::memberships::{self, Cursor, ListFilter, MemberRow, Search, SortKe
 use crate::db::roles::{self, Role};
 use crate::db::{self, DbConnection};
 
-pub const MAX_SEARCH_CHARS: usize = 100;
+pub use super::member_search::{MAX_SEARCH_CHARS, parse_search};
 
 /// Shown under the search box when a term is too short for the trigram index.
 pub const SHORT_SEARCH_HINT: &str = "Fewer than 3 characters match only the start of an email or name; type 3 or more to match anywhere.";
@@ -93,21 +93,6 @@ pub fn sort_param(key: SortKey, descending: bool) -> String {
         format!("-{name}")
     } else {
         name.to_string()
-    }
-}
-
-pub fn parse_search(raw: Option<&str>) -> Option<Search> {
-    let term: String = raw?
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_SEARCH_CHARS)
-        .collect();
-    match term.chars().count() {
-        0 => None,
-        1 | 2 => Some(Search::Prefix(term)),
-        _ => Some(Search::Substring(term)),
     }
 }
 

@@ -7,7 +7,7 @@
 use diesel::QueryResult;
 
 use super::RuleError;
-use super::member_list::parse_search;
+use super::member_search::parse_search;
 use super::members::{Actor, RemovalPlan, removal_plan};
 use crate::db::DbConnection;
 use crate::db::memberships::{self, ListFilter, SortKey};

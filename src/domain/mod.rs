@@ -15,6 +15,7 @@ pub mod invitations;
 pub mod member_list;
 pub mod member_picker;
 pub mod member_profile;
+pub mod member_search;
 pub mod members;
 pub mod names;
 pub mod new_account;

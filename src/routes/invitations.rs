@@ -43,6 +43,7 @@ fn env(state: &AppState, ctx: &OrgCtx, origin: Origin) -> AppResult<Env> {
             .map_err(|e| AppError::Internal(e.into()))?,
         public_url: state.settings.public_url(),
         origin,
+        sends_per_hour: state.settings.invitations_per_hour,
     })
 }
 
@@ -573,7 +574,7 @@ pub async fn resend(
             Ok(see_other(&sent_path(&ctx.org.slug)))
         }
         // Said on the tab the button was on, not on a page of its own.
-        Err(e @ InvitationError::TooSoon) => {
+        Err(e @ (InvitationError::TooSoon | InvitationError::HourlyLimit(_))) => {
             flash(&session, "warning", e.to_string());
             Ok(see_other(&list_path(&ctx.org.slug)))
         }

@@ -1565,3 +1565,50 @@ async fn two_organizations_invitations_accepted_at_once_make_one_account() {
     );
     assert_eq!(app.count("users WHERE email = 'twice@example.com'"), 1);
 }
+
+/// One member mails at most `--invitations-per-hour` invitations in an hour, new and
+/// resent alike: whoever holds (or took over) an account that may invite cannot mail
+/// strangers without end in the organization's name. The refused list stays in the form.
+#[actix_web::test]
+async fn one_member_sends_at_most_the_hourly_number_of_invitations() {
+    let app = spawn_app_with(|s| s.invitations_per_hour = 3).await;
+    let admin = app.setup_admin().await;
+    let sent = invite(&admin, "a1@example.com, a2@example.com", "Member").await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+
+    let refused = invite(&admin, "b1@example.com, b2@example.com", "Member").await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("You can send 1 more invitations this hour"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("b2@example.com"), "the list stays");
+    assert_eq!(app.count("invitations"), 2);
+    assert_eq!(invite(&admin, "b1@example.com", "Member").await.status, 200);
+
+    // The Resend button sends an email too.
+    backdate_sent(&app, "a1@example.com");
+    let id = invitation_id(&app, "a1@example.com");
+    let resend = post_with_csrf(&admin, &format!("{ORG}/invitations/{id}/resend")).await;
+    assert_eq!(resend.status, 303);
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(
+        tab.body.contains("the most one person may send in an hour"),
+        "{}",
+        tab.body
+    );
+    assert_eq!(audit_count(&app, "invitation.resent"), 0);
+
+    // Another admin has an hour of their own.
+    app.add_member("my-org", "sam@example.com", "Sam", "S", "admin", true);
+    let sam = app.member_browser("sam@example.com").await;
+    assert_eq!(invite(&sam, "c1@example.com", "Member").await.status, 200);
+
+    // An hour on, the first admin may send again.
+    app.advance_clock(chrono::Duration::minutes(61));
+    assert_eq!(invite(&admin, "d1@example.com", "Member").await.status, 200);
+    assert_eq!(app.count("invitations"), 5);
+}

@@ -443,6 +443,18 @@ pub fn invite(
             Some(role) if errors.is_empty() => role,
             _ => return Err(InvitationError::Invalid(errors)),
         };
+        let wanted: HashSet<String> = addresses
+            .iter()
+            .filter_map(|raw| Email::parse(raw).ok())
+            .map(|email| email.as_str().to_string())
+            .collect();
+        match env.within_hourly_limit(conn, wanted.len()) {
+            Err(InvitationError::HourlyLimit(why)) => {
+                errors.add("emails", why);
+                return Err(InvitationError::Invalid(errors));
+            }
+            other => other?,
+        }
         let offer = Offer {
             role: &role,
             first_name: &first_name,

@@ -55,11 +55,17 @@ pub enum InvitationError {
     Forbidden(&'static str),
     #[error("{0}")]
     Closed(&'static str),
+    /// The inviter has sent as many invitations as an hour allows.
+    #[error("{0}")]
+    HourlyLimit(String),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
     #[error("email template failed: {0}")]
     Render(#[from] askama::Error),
 }
+
+/// The trail's events that each mean one invitation email sent by its actor.
+const SENDING_EVENTS: [&str; 2] = ["invitation.created", "invitation.resent"];
 
 /// The member sending invitations, as the rules see them.
 #[derive(Debug, Clone)]
@@ -170,6 +176,8 @@ pub struct Env {
     /// Base of links, without a trailing slash.
     pub public_url: String,
     pub origin: Origin,
+    /// Invitation emails the inviter may send in an hour (`--invitations-per-hour`).
+    pub sends_per_hour: i64,
 }
 
 impl Env {
@@ -182,6 +190,43 @@ impl Env {
             RuleError::Db(e) => InvitationError::Db(e),
             _ => InvitationError::Forbidden(members::STANDING_CHANGED),
         })
+    }
+
+    /// How many more invitation emails the inviter may send this hour, counted from the
+    /// trail (`invitation.created` and `invitation.resent` by them, in this organization),
+    /// under the organization's lock so two submits at once cannot both use the rest.
+    fn sends_left(&self, conn: &mut DbConnection) -> Result<i64, InvitationError> {
+        let sent = db::audit_events::count_by_actor_since(
+            conn,
+            &self.org.id,
+            &self.inviter.user.email,
+            &SENDING_EVENTS,
+            self.inviter.now - Duration::hours(1),
+        )?;
+        Ok((self.sends_per_hour - sent).max(0))
+    }
+
+    /// Refuses sending `wanted` more invitation emails past the inviter's hourly limit.
+    fn within_hourly_limit(
+        &self,
+        conn: &mut DbConnection,
+        wanted: usize,
+    ) -> Result<(), InvitationError> {
+        let left = self.sends_left(conn)?;
+        let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
+        if wanted <= left {
+            return Ok(());
+        }
+        let limit = self.sends_per_hour;
+        Err(InvitationError::HourlyLimit(if left == 0 {
+            format!(
+                "You have sent {limit} invitations in the past hour, the most one person may send in an hour. Try again later."
+            )
+        } else {
+            format!(
+                "You can send {left} more invitations this hour (at most {limit} an hour each), and this asks for {wanted}. Send fewer, or try again later."
+            )
+        }))
     }
 
     fn link(&self, token: &str) -> String {
@@ -339,6 +384,7 @@ pub(crate) mod fixture {
                 ttl: Duration::hours(72),
                 public_url: "https://portal.example.com".into(),
                 origin: Origin::default(),
+                sends_per_hour: 1000,
             }
         }
 

@@ -162,6 +162,7 @@ pub fn resend(
         let invitation = open_invitation(conn, env, invitation_id)?;
         let role = roles::find(conn, &env.org.id, &invitation.role_id)?
             .ok_or(InvitationError::NotFound)?;
+        env.within_hourly_limit(conn, 1)?;
         let token = renew(conn, env, &invitation, &role, db::now(), "resend button")?
             .ok_or(InvitationError::TooSoon)?;
         Ok(AddressResult {
