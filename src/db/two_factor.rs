@@ -32,6 +32,22 @@ pub fn find(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<Creden
         .optional()
 }
 
+/// Holds the account's credential row until the transaction ends, as a sign-in's code
+/// check does first (`advance_step`): new recovery codes take turns on it with each other,
+/// in the sign-in's order (credential, then account), so none waits in a circle with one.
+/// Inside a `write_tx` on SQLite the write lock is already held.
+pub fn hold(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+    match conn {
+        DbConnection::Sqlite(_) => Ok(()),
+        DbConnection::Postgresql(c) => totp_credentials::table
+            .find(user_id)
+            .select(totp_credentials::user_id)
+            .for_update()
+            .load::<String>(c)
+            .map(|_| ()),
+    }
+}
+
 pub fn insert(
     conn: &mut DbConnection,
     user_id: &str,

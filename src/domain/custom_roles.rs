@@ -199,7 +199,7 @@ pub fn update(
         }
         let perms = valid.perms.to_string();
         // Taking org.manage away from a role in use may leave nobody in charge.
-        keeping_an_admin(conn, actor, |conn| {
+        keeping_an_admin::<_, RuleError>(conn, actor, |conn| {
             Ok(roles::update_custom(
                 conn,
                 &actor.org_id,

@@ -11,8 +11,8 @@ use super::FieldErrors;
 use super::RuleError;
 use super::member_picker::{Picker, PickerPage};
 use super::members::{
-    Actor, check_own_role_change, group_member_event, in_org_tx, keeping_an_admin, load_target,
-    require,
+    Actor, CHOOSE_A_MEMBER, check_own_role_change, group_member_event, in_org_tx, keeping_an_admin,
+    load_target, require,
 };
 use super::policy::Standing;
 use super::roles::Permission;
@@ -281,7 +281,7 @@ pub fn update(
             let own = load_target(conn, actor, &actor.user_id)?;
             check_own_role_change(actor, &own, role)?;
         }
-        keeping_an_admin(conn, actor, |conn| {
+        keeping_an_admin::<_, RuleError>(conn, actor, |conn| {
             Ok(groups::update(
                 conn,
                 &actor.org_id,
@@ -343,7 +343,7 @@ pub(crate) fn delete_in_tx(
         Some(id) => roles::find(conn, &actor.org_id, id)?.map(|r| r.name),
         None => None,
     };
-    let members = keeping_an_admin(conn, actor, |conn| {
+    let members = keeping_an_admin::<_, RuleError>(conn, actor, |conn| {
         Ok(groups::delete(conn, &actor.org_id, &group.id)?)
     })?;
     audit::record(
@@ -368,6 +368,9 @@ pub fn add_member(
     require(actor, Permission::GroupsManage)?;
     if group_id.trim().is_empty() {
         return Err(RuleError::invalid("group_id", "Choose a group."));
+    }
+    if user_id.trim().is_empty() {
+        return Err(RuleError::invalid("user_id", CHOOSE_A_MEMBER));
     }
     in_org_tx(conn, actor, |conn| {
         let group = load(conn, actor, group_id)?;
@@ -406,7 +409,7 @@ pub fn remove_member(
     in_org_tx(conn, actor, |conn| {
         let group = load(conn, actor, group_id)?;
         let target = load_target(conn, actor, user_id)?;
-        keeping_an_admin(conn, actor, |conn| {
+        keeping_an_admin::<_, RuleError>(conn, actor, |conn| {
             if groups::remove_member(conn, &actor.org_id, &group.id, &target.user.id)? == 0 {
                 return Err(RuleError::NotFound);
             }

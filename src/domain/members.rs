@@ -119,38 +119,56 @@ pub(crate) fn ensure_admin_remains(conn: &mut DbConnection, org_id: &str) -> Res
 }
 
 /// A change a member makes to who holds admin (a role, a status, a membership, a group, a
-/// role's permissions, an end of access), checked as [`ensure_admin_remains`] and one
-/// step further: if an admin whose access outlasts the actor's own (or, for an actor
-/// without an end, whose day is not over) was there before the change, one still is
-/// after it. Otherwise an admin whose access ends on a day could demote the lasting
-/// admins and, kept as the last one when that day came (`expiry`), hold the organization
-/// for good; and an admin could leave the organization to one whose day is already over.
-pub(crate) fn keeping_an_admin<T>(
+/// role's permissions, an end of access), checked as [`ensure_admin_remains`] and further:
+/// - if an admin whose day is not over was there before the change, one still is after
+///   it (an admin past their last day, whom the job has not come by yet, is no admin to
+///   leave the organization to: the job would keep them, for good);
+/// - for an actor whose own access ends, if an admin whose access outlasts theirs was
+///   there before, one still is after it. Otherwise they could take the lasting admins
+///   away and, kept as the last one when their day came (`expiry`), hold the
+///   organization for good.
+pub(crate) fn keeping_an_admin<T, E>(
     conn: &mut DbConnection,
     actor: &Actor,
-    change: impl FnOnce(&mut DbConnection) -> Result<T, RuleError>,
-) -> Result<T, RuleError> {
+    change: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<RuleError> + From<diesel::result::Error>,
+{
+    let org_id = actor.org_id.as_str();
     let outlasting = actor
         .access_until
-        .map_or(actor.now, |until| until.max(actor.now));
-    let admin_roles = admin_role_ids(conn, &actor.org_id)?;
-    let was_kept =
-        memberships::any_active_admin(conn, &actor.org_id, &admin_roles, Some(outlasting))?;
+        .filter(|until| *until > actor.now)
+        .map(|until| (until, until));
+    let admins_at = |conn: &mut DbConnection, at: chrono::NaiveDateTime| {
+        let admin_roles = admin_role_ids(conn, org_id)?;
+        memberships::any_active_admin(conn, org_id, &admin_roles, Some(at))
+    };
+    let current_before = admins_at(conn, actor.now)?;
+    let lasting_before = match outlasting {
+        Some((at, _)) => admins_at(conn, at)?,
+        None => false,
+    };
     let done = change(conn)?;
-    ensure_admin_remains(conn, &actor.org_id)?;
-    if was_kept
-        && !memberships::any_active_admin(conn, &actor.org_id, &admin_roles, Some(outlasting))?
+    ensure_admin_remains(conn, org_id)?;
+    // The roles are read again: the change may have been to a role's permissions.
+    if current_before && !admins_at(conn, actor.now)? {
+        return Err(RuleError::Conflict(NO_CURRENT_ADMIN.into()).into());
+    }
+    if let Some((at, until)) = outlasting
+        && lasting_before
+        && !admins_at(conn, at)?
     {
-        return Err(match actor.access_until {
-            Some(until) if until > actor.now => RuleError::Conflict(format!(
-                "An organization must keep an admin whose access lasts past yours (yours ends after {}). Make someone without an end date an admin first, or ask such an admin.",
-                super::access_until::last_day(until)
-            )),
-            _ => RuleError::LastAdmin,
-        });
+        return Err(RuleError::Conflict(format!(
+            "An organization must keep an admin whose access lasts past yours (yours ends after {}). Make someone without an end date an admin first, or ask such an admin.",
+            super::access_until::last_day(until)
+        ))
+        .into());
     }
     Ok(done)
 }
+
+const NO_CURRENT_ADMIN: &str = "An organization must keep at least one active admin whose access has not ended (an admin past their last day does not count). Make someone else an admin first.";
 
 fn admin_role_ids(conn: &mut DbConnection, org_id: &str) -> diesel::QueryResult<Vec<String>> {
     Ok(roles::list(conn, org_id)?
@@ -223,6 +241,11 @@ pub(crate) fn in_org_tx<T>(
         f(conn)
     })
 }
+
+/// An add-to-group or add-to-pool form sent before anyone was picked (without
+/// JavaScript, the picker's matches appear only after its Search).
+pub(crate) const CHOOSE_A_MEMBER: &str =
+    "Choose a member first: search for them by email or name, then pick one of the matches.";
 
 pub(crate) const STANDING_CHANGED: &str = "Your own access here changed while this was being done: nothing was changed. Reload the page to see what you may do now.";
 
@@ -347,7 +370,7 @@ pub fn edit(
             memberships::set_sort_name(conn, user_id, &sort_key(&first, &last))?;
         }
         // A shorter end of access takes an admin away as surely as a demotion, later.
-        keeping_an_admin(conn, actor, |conn| {
+        keeping_an_admin::<_, RuleError>(conn, actor, |conn| {
             if role_changed {
                 memberships::set_role(conn, &actor.org_id, user_id, &role.id)?;
             }
@@ -393,7 +416,7 @@ pub(crate) fn deactivate_in_tx(
     let target = deactivatable(conn, actor, user_id)?;
     // Access to this organization ends on the member's next request, which checks the
     // membership; their sessions stay, because other organizations are not ours to end.
-    keeping_an_admin(conn, actor, |conn| {
+    keeping_an_admin::<_, RuleError>(conn, actor, |conn| {
         Ok(memberships::set_status(
             conn,
             &actor.org_id,
@@ -563,7 +586,7 @@ fn set_role_in_tx(
             target.user.email, role.name
         )));
     }
-    keeping_an_admin(conn, actor, |conn| {
+    keeping_an_admin::<_, RuleError>(conn, actor, |conn| {
         Ok(memberships::set_role(
             conn,
             &actor.org_id,
@@ -705,7 +728,7 @@ fn remove_in_tx(
         pools_moved = pools::transfer_ownership(conn, &actor.org_id, user_id, &successor.user.id)?;
         successor_email = Some(successor.user.email);
     }
-    keeping_an_admin(conn, actor, |conn| {
+    keeping_an_admin::<_, RuleError>(conn, actor, |conn| {
         groups::remove_member_everywhere(conn, &actor.org_id, user_id)?;
         pools::remove_member_everywhere(conn, &actor.org_id, user_id)?;
         Ok(memberships::delete(conn, &actor.org_id, user_id)?)

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::FieldErrors;
 use super::RuleError;
 use super::member_picker::{Picker, PickerPage};
-use super::members::{Actor, check_own_role_change, in_org_tx, load_target};
+use super::members::{Actor, CHOOSE_A_MEMBER, check_own_role_change, in_org_tx, load_target};
 use super::policy::Standing;
 use super::roles::{ENGINEER, MANAGER, Permission, PermissionSet};
 use crate::audit::{self, Event, Origin};
@@ -666,6 +666,9 @@ pub fn add_member(
                 "You cannot grant a role that ranks above your own or holds a permission you do not hold."
                     .into(),
             ));
+        }
+        if form.user_id.trim().is_empty() {
+            return Err(RuleError::invalid("user_id", CHOOSE_A_MEMBER));
         }
         let target = memberships::find(conn, &actor.org_id, form.user_id.trim())?
             .ok_or(RuleError::NotFound)?;

@@ -155,10 +155,9 @@ pub fn enable(
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().filter_map(|c| recovery_code_hash(c)).collect();
     db::write_tx(conn, |conn| {
-        // Enrolment, turning off and new recovery codes take turns on the account (as a
-        // reset of the second factor does): two at once on PostgreSQL would otherwise
-        // both find no credential and the second insert fail (a 500), or leave two sets
-        // of recovery codes working.
+        // Two enrolments take turns on the account (as a reset of the second factor
+        // does): at once on PostgreSQL both found no credential and the second insert
+        // failed, a 500. No credential exists yet, so no sign-in's code check holds one.
         users::lock(conn, &user.id)?;
         if two_factor::find(conn, &user.id)?.is_some() {
             return Ok(None);
@@ -175,7 +174,8 @@ pub fn enable(
 /// Turns two-factor off (the caller has checked the password and a current code).
 pub fn disable(conn: &mut DbConnection, user: &User, origin: &Origin) -> diesel::QueryResult<()> {
     db::write_tx(conn, |conn| {
-        users::lock(conn, &user.id)?;
+        // Its first statement holds the credential's row, as a sign-in's code check does
+        // before it touches the account: the same order, no lock of the account first.
         two_factor::delete(conn, &user.id)?;
         two_factor::set_auth_method(conn, &user.id, AUTH_METHOD_PASSWORD)?;
         audit::record(conn, &event("auth.2fa_disabled", user, origin))
@@ -191,7 +191,7 @@ pub fn regenerate_recovery_codes(
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().filter_map(|c| recovery_code_hash(c)).collect();
     db::write_tx(conn, |conn| {
-        users::lock(conn, &user.id)?;
+        two_factor::hold(conn, &user.id)?;
         two_factor::replace_recovery_codes(conn, &user.id, &hashes, db::now())?;
         audit::record(
             conn,

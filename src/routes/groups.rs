@@ -17,7 +17,7 @@ use crate::error::AppResult;
 use crate::web::extract::OrgCtx;
 use crate::web::form::{Form, Query};
 use crate::web::layout::Layout;
-use crate::web::outcome::{done, done_or_form_again};
+use crate::web::outcome::{done, done_or_back, done_or_form_again};
 use crate::web::{AppState, render};
 
 #[derive(Template)]
@@ -291,14 +291,18 @@ pub async fn add_member(
     let user_id = form.into_inner().user_id;
     let actor = ctx.actor();
     let gid = id.clone();
-    let email = state
-        .db(move |conn| Ok(rules::add_member(conn, &actor, &gid, &user_id, &origin)?))
+    let added = state
+        .db(move |conn| Ok(rules::add_member(conn, &actor, &gid, &user_id, &origin)))
         .await?;
-    Ok(done(
+    let page = format!("/orgs/{}/groups/{id}", ctx.org.slug);
+    // A refusal the person can act on (nobody picked, already in the group) is said on
+    // the group's page, at its picker.
+    done_or_back(
         &session,
-        format!("{email} added to the group."),
-        &format!("/orgs/{}/groups/{id}", ctx.org.slug),
-    ))
+        added,
+        |email| done(&session, format!("{email} added to the group."), &page),
+        &format!("{page}#user_id-picker"),
+    )
 }
 
 #[derive(Deserialize)]

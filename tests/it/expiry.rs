@@ -207,6 +207,11 @@ async fn spawn_app_without_the_job() -> TestApp {
     spawn_app_with(|s| s.membership_expiry_interval = Duration::from_secs(3600)).await
 }
 
+/// The start of the day `days` after today's (UTC): an end that is a whole day.
+fn whole_days_on(days: i64) -> chrono::NaiveDateTime {
+    (portcullis::db::now().date() + chrono::Duration::days(days)).and_time(chrono::NaiveTime::MIN)
+}
+
 fn ends_tomorrow(app: &TestApp, user: &str) {
     let org = app.org_id(ORG);
     let tomorrow = app.settings.clock.now() + chrono::Duration::days(1);
@@ -364,7 +369,10 @@ async fn an_admin_whose_access_ends_cannot_take_the_lasting_admins_away() {
     let ada = app.user_id(ADMIN_EMAIL);
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
     let carol = app.add_member(ORG, "carol@example.com", "Carol", "C", "admin", true);
-    ends_tomorrow(&app, &carol);
+    // Her last day is tomorrow, a whole day: the end Ada is offered below (today, or
+    // tomorrow if midnight passes meanwhile) is never later than hers.
+    let org = app.org_id(ORG);
+    memberships::set_access_until(&mut app.conn(), &org, &carol, Some(whole_days_on(2))).unwrap();
     let carol_browser = app.member_browser("carol@example.com").await;
     let member = app.role_id(ORG, "member");
     let lasts_past_yours = "must keep an admin whose access lasts past yours";
@@ -405,7 +413,6 @@ async fn an_admin_whose_access_ends_cannot_take_the_lasting_admins_away() {
             refused.body
         );
     }
-    let org = app.org_id(ORG);
     let ada_row = memberships::find(&mut app.conn(), &org, &ada)
         .unwrap()
         .unwrap();
@@ -501,4 +508,92 @@ async fn a_day_past_the_year_9998_is_refused_by_the_field() {
             .status,
         303
     );
+}
+
+/// A role's permissions are read again after the change: an admin whose access ends once
+/// moved the lasting admin to a custom role holding `org.manage`, then took
+/// `org.manage` from the role, and the check still counted the role as an admin's.
+#[actix_web::test]
+async fn an_admin_whose_access_ends_cannot_empty_the_lasting_admins_role() {
+    let app = spawn_app_without_the_job().await;
+    let admin = app.setup_admin().await;
+    let ada = app.user_id(ADMIN_EMAIL);
+    let carol = app.add_member(ORG, "carol@example.com", "Carol", "C", "admin", true);
+    ends_tomorrow(&app, &carol);
+    let roles = "/orgs/my-org/roles";
+    let owner = [
+        ("name", "Owner"),
+        ("permissions", "org.manage"),
+        ("permissions", "users.read"),
+        ("permissions", "users.manage"),
+    ];
+    assert_eq!(admin.submit(roles, roles, &owner).await.status, 303);
+    let org = app.org_id(ORG);
+    let owner_id = portcullis::db::roles::list(&mut app.conn(), &org)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == "Owner")
+        .unwrap()
+        .id;
+    memberships::set_role(&mut app.conn(), &org, &ada, &owner_id).unwrap();
+
+    let carol_browser = app.member_browser("carol@example.com").await;
+    let emptied = carol_browser
+        .submit(
+            roles,
+            &format!("{roles}/{owner_id}"),
+            &[("name", "Owner"), ("permissions", "users.read")],
+        )
+        .await;
+    assert_eq!(emptied.status, 409, "{}", emptied.body);
+    assert!(
+        emptied
+            .body
+            .contains("must keep an admin whose access lasts past yours"),
+        "{}",
+        emptied.body
+    );
+    let role = portcullis::db::roles::find(&mut app.conn(), &org, &owner_id)
+        .unwrap()
+        .unwrap();
+    assert!(role.permissions.contains("org.manage"));
+}
+
+/// An admin whose access ends steps down while the only other admin's day is over (the
+/// job has not come by): that admin counted as the one who remains, and the job then
+/// kept them, for good.
+#[actix_web::test]
+async fn an_admin_whose_access_ends_cannot_leave_the_organization_to_one_past_their_day() {
+    let app = spawn_app_without_the_job().await;
+    app.setup_admin().await;
+    let org = app.org_id(ORG);
+    let ada = app.user_id(ADMIN_EMAIL);
+    let member = app.role_id(ORG, "member");
+    memberships::set_role(&mut app.conn(), &org, &ada, &member).unwrap();
+    let carol = app.add_member(ORG, "carol@example.com", "Carol", "C", "admin", true);
+    let xavier = app.add_member(ORG, "xavier@example.com", "Xavier", "X", "admin", true);
+    memberships::set_access_until(&mut app.conn(), &org, &carol, Some(whole_days_on(4))).unwrap();
+    let yesterday = app.settings.clock.now() - chrono::Duration::days(1);
+    memberships::set_access_until(&mut app.conn(), &org, &xavier, Some(yesterday)).unwrap();
+
+    let carol_browser = app.member_browser("carol@example.com").await;
+    let own = format!("{USERS}/{carol}");
+    let last_day = portcullis::domain::access_until::field_value(Some(whole_days_on(4)));
+    let step_down = [
+        ("first_name", "Carol"),
+        ("last_name", "C"),
+        ("role_id", member.as_str()),
+        ("access_until", last_day.as_str()),
+        ("confirm_own_role", "yes"),
+    ];
+    let refused = carol_browser.submit(&own, &own, &step_down).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("an admin past their last day does not count"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.member_role(ORG, &carol).as_deref(), Some("admin"));
 }

@@ -41,9 +41,23 @@ async fn admins_create_groups_and_manage_their_members() {
     let again = admin
         .submit(&base, &format!("{base}/members"), &[("user_id", &bob)])
         .await;
-    assert_eq!(again.status, 409);
+    // Said on the group's page, at its picker, not on an error page of its own.
+    assert_eq!(again.status, 303);
+    assert_eq!(
+        again.location.as_deref(),
+        Some(format!("{base}#user_id-picker").as_str())
+    );
     let page = admin.get(&base).await;
+    assert!(page.body.contains("bob@example.com is already in Ops."));
     assert!(page.body.contains("data-email=\"bob@example.com\""));
+    // Add pressed before anyone was picked (without JavaScript the matches appear only
+    // after a search): a 404 page before, now the reason at the picker.
+    let unpicked = admin
+        .submit(&base, &format!("{base}/members"), &[("user_id", "")])
+        .await;
+    assert_eq!(unpicked.status, 303);
+    let page = admin.get(&base).await;
+    assert!(page.body.contains("Choose a member first"), "{}", page.body);
 
     // The group's role adds to Bob's own.
     let org = app.org_id(ORG);

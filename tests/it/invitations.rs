@@ -1612,3 +1612,19 @@ async fn one_member_sends_at_most_the_hourly_number_of_invitations() {
     assert_eq!(invite(&admin, "d1@example.com", "Member").await.status, 200);
     assert_eq!(app.count("invitations"), 5);
 }
+
+/// The Invited tab answered 403 to everyone it was shown to who may not invite: it is
+/// shown only to those who may.
+#[actix_web::test]
+async fn only_those_who_may_invite_see_the_invited_tab() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.add_member("my-org", "mo@example.com", "Mo", "M", "member", true);
+    let member = app.member_browser("mo@example.com").await;
+    let tab = "href=\"/orgs/my-org/invitations\"";
+    let page = member.get(&format!("{ORG}/users")).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains(tab), "{}", page.body);
+    assert_eq!(member.get(&format!("{ORG}/invitations")).await.status, 403);
+    assert!(admin.get(&format!("{ORG}/users")).await.body.contains(tab));
+}

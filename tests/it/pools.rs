@@ -580,3 +580,17 @@ async fn a_member_reads_no_name_of_a_pool_they_cannot_open() {
         assert!(page.body.contains("Delta"), "{}", page.body);
     }
 }
+
+/// Add pressed on a pool's page before anyone was picked: the reason at the picker, not
+/// a 404 page.
+#[actix_web::test]
+async fn adding_nobody_to_a_pool_says_to_choose_a_member() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (a, _b, _c, _d) = tree(&admin).await;
+    let engineer = app.role_id(ORG, "engineer");
+    let page = add(&admin, &a, "", &engineer).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.body.contains("Choose a member first"), "{}", page.body);
+    assert!(page.body.contains("id=\"user_id-error\""), "{}", page.body);
+}

@@ -368,46 +368,55 @@ fn set_members(
             joining.len()
         )));
     }
-    for id in leaving {
-        let target = members::load_target(conn, actor, id)?;
-        groups::remove_member(conn, org_id, &group.id, id)?;
-        audit::record(
-            conn,
-            &members::group_member_event(
-                "group.member_removed",
-                actor,
-                &target,
-                group,
-                &call.origin,
-            ),
-        )?;
-    }
-    let granted = match &group.role_id {
-        Some(role_id) => roles::find(conn, org_id, role_id)?,
-        None => None,
-    };
-    for id in joining {
-        let target = memberships::find(conn, org_id, id)?.ok_or_else(|| {
-            ScimError::InvalidValue(format!("{id:?} is not a member of this organization."))
-        })?;
-        // The token's maker joins a group through it only as they could themselves.
-        if let Some(granted) = &granted
-            && call.token.maker_id.as_deref() == Some(id)
-            && !may_take_role(Standing::of_role(&target.role), Standing::of_role(granted))
-        {
-            return Err(ScimError::Forbidden(
-                "The token's maker cannot be put in a group that grants a role above their own."
-                    .into(),
-            ));
+    // An identity provider's change is the token maker's change: it may not take away
+    // the admins who outlast them (`members::keeping_an_admin`).
+    members::keeping_an_admin(conn, actor, |conn| {
+        for id in leaving {
+            let target = members::load_target(conn, actor, id)?;
+            groups::remove_member(conn, org_id, &group.id, id)?;
+            audit::record(
+                conn,
+                &members::group_member_event(
+                    "group.member_removed",
+                    actor,
+                    &target,
+                    group,
+                    &call.origin,
+                ),
+            )?;
         }
-        groups::add_member(conn, org_id, &group.id, id)?;
-        audit::record(
-            conn,
-            &members::group_member_event("group.member_added", actor, &target, group, &call.origin),
-        )?;
-    }
-    members::ensure_admin_remains(conn, org_id)?;
-    Ok(())
+        let granted = match &group.role_id {
+            Some(role_id) => roles::find(conn, org_id, role_id)?,
+            None => None,
+        };
+        for id in joining {
+            let target = memberships::find(conn, org_id, id)?.ok_or_else(|| {
+                ScimError::InvalidValue(format!("{id:?} is not a member of this organization."))
+            })?;
+            // The token's maker joins a group through it only as they could themselves.
+            if let Some(granted) = &granted
+                && call.token.maker_id.as_deref() == Some(id)
+                && !may_take_role(Standing::of_role(&target.role), Standing::of_role(granted))
+            {
+                return Err(ScimError::Forbidden(
+                    "The token's maker cannot be put in a group that grants a role above their own."
+                        .into(),
+                ));
+            }
+            groups::add_member(conn, org_id, &group.id, id)?;
+            audit::record(
+                conn,
+                &members::group_member_event(
+                    "group.member_added",
+                    actor,
+                    &target,
+                    group,
+                    &call.origin,
+                ),
+            )?;
+        }
+        Ok::<(), ScimError>(())
+    })
 }
 
 /// Deletes the group, unless `if_match` names another version than the current one.

@@ -268,3 +268,59 @@ fn member_user_ids(app: &TestApp, n: i64) -> Vec<String> {
     .map(|r| r.user_id)
     .collect()
 }
+
+/// An identity provider's group change acts for the token's maker: a maker whose access
+/// ends cannot, through it, take the lasting admin out of the group that makes them one.
+#[actix_web::test]
+async fn a_token_of_an_admin_whose_access_ends_cannot_take_the_lasting_admin_out_of_their_group() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let org = app.org_id("my-org");
+    let ada = app.user_id(ADMIN_EMAIL);
+    let carol = app.add_member("my-org", "carol@example.com", "Carol", "C", "admin", true);
+    let carol_browser = app.member_browser("carol@example.com").await;
+    let admin_role = app.role_id("my-org", "admin");
+    let (page, token) = crate::api_tokens::create(
+        &carol_browser,
+        "my-org",
+        "Okta",
+        &["scim"],
+        &admin_role,
+        "1",
+    )
+    .await;
+    let token = token.unwrap_or_else(|| panic!("{}", page.body));
+    let scim = Scim::new(&app, &token);
+    let gid = scim
+        .post(
+            "/Groups",
+            &json!({"displayName": "Admins", "members": [{"value": ada}]}),
+        )
+        .await
+        .id();
+    {
+        use diesel::prelude::*;
+        use portcullis::db::schema::groups;
+        let mut conn = app.conn();
+        let conn: &mut portcullis::db::DbConnection = &mut conn;
+        diesel::update(groups::table.filter(groups::id.eq(&gid)))
+            .set(groups::role_id.eq(Some(&admin_role)))
+            .execute(conn)
+            .unwrap();
+    }
+    let member = app.role_id("my-org", "member");
+    portcullis::db::memberships::set_role(&mut app.conn(), &org, &ada, &member).unwrap();
+    let tomorrow = portcullis::db::now() + chrono::Duration::days(1);
+    portcullis::db::memberships::set_access_until(&mut app.conn(), &org, &carol, Some(tomorrow))
+        .unwrap();
+
+    let removed = scim
+        .patch(
+            &format!("/Groups/{gid}"),
+            &patch_body(json!([{"op": "remove", "path": "members"}])),
+        )
+        .await;
+    assert_eq!(removed.status, 409, "{}", removed.body);
+    let still = scim.get(&format!("/Groups/{gid}")).await;
+    assert_eq!(member_ids(&still), vec![ada]);
+}
