@@ -70,6 +70,15 @@
       clearTimeout(timer);
       search();
     });
+    // So does the Search button: its reload would empty every other field of the page
+    // (a new group's name and description typed before choosing its owner).
+    if (input.form) {
+      input.form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        clearTimeout(timer);
+        search();
+      });
+    }
   });
 
   // Copy buttons put their data-copy text on the clipboard.

@@ -309,14 +309,14 @@ pub(crate) fn org_owns_account_held(
     org_owns_account(conn, user)
 }
 
-/// Edits a member's name and role.
+/// Edits a member's name, role and end of access. Answers whether anything changed.
 pub fn edit(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,
     form: &EditForm,
     origin: &Origin,
-) -> Result<(), RuleError> {
+) -> Result<bool, RuleError> {
     require(actor, Permission::UsersManage)?;
     let mut errors = FieldErrors::default();
     let first = errors.check("first_name", parse_name(&form.first_name));
@@ -336,7 +336,7 @@ pub fn edit(
         let role_changed = role.id != target.role.id;
         let until_changed = until != target.membership.access_until;
         if !name_changed && !role_changed && !until_changed {
-            return Ok(());
+            return Ok(false);
         }
         if role_changed {
             check_own_role_change(actor, &target, &role)?;
@@ -393,7 +393,7 @@ pub fn edit(
                 "access_until": day(until),
             })),
         )?;
-        Ok(())
+        Ok(true)
     })
 }
 

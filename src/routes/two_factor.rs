@@ -430,8 +430,14 @@ pub async fn regenerate_recovery_codes(
     if !is_enrolled(&state, &current).await? {
         return Ok(see_other("/account/2fa"));
     }
-    if let Err((_, message)) = prove(&state, &current, &origin, &form, "recovery_codes").await? {
-        return invalid(&state, &session, &current, "regenerate_code", message).await;
+    if let Err((field, message)) = prove(&state, &current, &origin, &form, "recovery_codes").await?
+    {
+        // This form's fields have ids of their own on the page, which holds two forms.
+        let field = match field {
+            "password" => "regenerate_password",
+            _ => "regenerate_code",
+        };
+        return invalid(&state, &session, &current, field, message).await;
     }
     let user = current.user.clone();
     let codes = state

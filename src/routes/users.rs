@@ -366,7 +366,14 @@ pub async fn update(
     };
     done_or_form_again(
         result,
-        |()| done(&session, "Changes saved.", &base),
+        |changed| {
+            let said = if changed {
+                "Changes saved."
+            } else {
+                "Nothing changed."
+            };
+            done(&session, said, &base)
+        },
         |errors| {
             profile(
                 &state,
@@ -717,7 +724,12 @@ async fn delete_page(
     (form, errors): (RemoveForm, FieldErrors),
     (query, next): (PickQuery, Option<String>),
 ) -> AppResult<DeletePage> {
-    let (next, cancel) = removal_returns(ctx, &user_id, next.as_deref());
+    let (_, cancel) = removal_returns(ctx, &user_id, next.as_deref());
+    // Only a return the page was given is sent on: the form asked again after a typo
+    // must still cancel to where the person came from, not to the default.
+    let next = next
+        .filter(|n| !n.is_empty() && safe_next(Some(n), "") == n.as_str())
+        .unwrap_or_default();
     let actor = ctx.actor();
     let at = PickerPage {
         page: format!("/orgs/{}/users/{user_id}/delete", ctx.org.slug),
@@ -776,7 +788,13 @@ pub async fn remove(
     let user_id = path.into_inner().1;
     let RemoveRequest { form, next } = form.into_inner();
     let list = format!("/orgs/{}/users", ctx.org.slug);
-    let back = safe_next(next.as_deref(), &list).to_string();
+    // Whoever leaves has no page of this organization left to return to.
+    let leaving = user_id == ctx.user().id;
+    let back = if leaving {
+        "/orgs".to_string()
+    } else {
+        safe_next(next.as_deref(), &list).to_string()
+    };
     let actor = ctx.actor();
     let (id, f) = (user_id.clone(), form.clone());
     let result = state
@@ -785,12 +803,17 @@ pub async fn remove(
     done_or_form_again(
         result,
         |email| {
-            let removed = format!("{email} was removed from {}.", ctx.org.name);
+            let removed = match leaving {
+                true => format!("You left {}.", ctx.org.name),
+                false => format!("{email} was removed from {}.", ctx.org.name),
+            };
             done(&session, removed, &back)
         },
         |errors| {
+            // The page asks again with the return it was given, so its Cancel still
+            // leads back to where the person came from.
             let failed = (form, errors);
-            let at = (PickQuery::default(), Some(back.clone()));
+            let at = (PickQuery::default(), next.clone());
             delete_page(&state, &session, &ctx, user_id, failed, at)
         },
     )

@@ -285,6 +285,24 @@ async fn regenerating_recovery_codes_voids_the_old_ones() {
         )
         .await;
     assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("id=\"regenerate_code-error\""));
+    // A wrong password is said at the password, not at the code.
+    let wrong_password = browser
+        .submit(
+            "/account/2fa",
+            "/account/2fa/recovery-codes",
+            &[("password", "not the password")],
+        )
+        .await;
+    assert_eq!(wrong_password.status, 422);
+    assert!(
+        wrong_password
+            .body
+            .contains("id=\"regenerate_password-error\""),
+        "{}",
+        wrong_password.body
+    );
+    assert!(!wrong_password.body.contains("id=\"regenerate_code-error\""));
     let page = browser
         .submit(
             "/account/2fa",

@@ -1443,3 +1443,35 @@ async fn an_inline_role_change_to_a_role_not_offered_goes_back_to_the_list_with_
     assert_eq!(response.location.as_deref(), Some(filtered.as_str()));
     assert_eq!(app.member_role(ORG, &bob).as_deref(), Some("engineer"));
 }
+
+/// Saving a profile as it stands said "Changes saved."; it says nothing changed, and
+/// records nothing.
+#[actix_web::test]
+async fn saving_a_profile_unchanged_says_nothing_changed() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let profile = users_path(&format!("/{bob}"));
+    let member = app.role_id(ORG, "member");
+    let same = [
+        ("first_name", "Bob"),
+        ("last_name", "B"),
+        ("role_id", member.as_str()),
+        ("access_until", ""),
+    ];
+    let saved = admin.submit(&profile, &profile, &same).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let page = admin.get(&profile).await;
+    assert!(page.body.contains("Nothing changed."), "{}", page.body);
+    assert!(!page.body.contains("Changes saved."));
+    assert_eq!(app.audit_count(ORG, "member.updated"), 0);
+
+    let renamed = [
+        ("first_name", "Robert"),
+        ("last_name", "B"),
+        ("role_id", member.as_str()),
+    ];
+    admin.submit(&profile, &profile, &renamed).await;
+    assert!(admin.get(&profile).await.body.contains("Changes saved."));
+    assert_eq!(app.audit_count(ORG, "member.updated"), 1);
+}

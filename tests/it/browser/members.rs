@@ -298,3 +298,45 @@ async fn journey_09_bulk_deactivate_and_set_role() {
 async fn journey_09_bulk_without_javascript() {
     bulk_actions("journey_09_bulk_nojs", Js::Off).await;
 }
+
+/// A Manager leaves the organization from their own profile, mistyping their address
+/// first. The mistake's page still cancels back to the profile, and leaving lands on the
+/// list of organizations with a word that it worked (it landed on this organization's
+/// Users tab, a 404 now that they are not in it, and the word was lost).
+#[actix_web::test]
+async fn a_manager_leaves_the_organization_from_their_profile() {
+    let app = spawn_app().await;
+    journey("member_leaves", |j| async move {
+        create_first_admin(&j, &app, Js::On).await?;
+        let bob = app.add_member(ORG, "bob@example.com", "Bob", "Builder", "manager", true);
+        let chrome = j.browser(&app).await?;
+        chrome.open("/login").await?;
+        chrome.sign_in("bob@example.com", MEMBER_PASSWORD).await?;
+        let profile = format!("/orgs/{ORG}/users/{bob}");
+        chrome.open(&profile).await?;
+        chrome.follow("Leave organization…").await?;
+        chrome
+            .fill("Type bob@example.com to confirm", "bob@example.org")
+            .await?;
+        chrome.press("Leave Acme").await?;
+        chrome
+            .expect_text("email address exactly to confirm")
+            .await?;
+        chrome.follow("Cancel").await?;
+        chrome.expect_path(&profile).await?;
+
+        chrome.follow("Leave organization…").await?;
+        chrome
+            .fill("Type bob@example.com to confirm", "bob@example.com")
+            .await?;
+        chrome.press("Leave Acme").await?;
+        chrome.expect_path("/orgs").await?;
+        chrome.expect_text("You left Acme.").await?;
+        ensure!(
+            app.membership_status(ORG, &bob).is_none(),
+            "no longer a member"
+        );
+        Ok(())
+    })
+    .await;
+}

@@ -545,3 +545,35 @@ async fn keyboard_only_select_and_deactivate_a_member() {
     })
     .await;
 }
+
+/// A new group's name and description are typed first, then its owner is found with the
+/// picker's Search button. With JavaScript on, that button reloaded the page and emptied
+/// the name and description; it now searches in place, as Enter already did.
+#[actix_web::test]
+async fn searching_for_a_groups_owner_keeps_what_was_typed() {
+    let app = spawn_app().await;
+    journey("group_owner_search_keeps_fields", |j| async move {
+        let chrome = create_first_admin(&j, &app, Js::On).await?;
+        app.add_member("acme", BOB, "Bob", "Builder", "member", true);
+        chrome.follow("Groups").await?;
+        chrome.fill("Name", "Night shift").await?;
+        chrome.fill("Description", "Keeps watch").await?;
+        chrome.search_members("Owner", "bob").await?;
+        chrome.tick_match("Owner", BOB).await?;
+        let name = chrome.field("Name").await?.prop("value").await?;
+        ensure!(
+            name.as_deref() == Some("Night shift"),
+            "the name is {name:?}"
+        );
+        chrome.press("Create group").await?;
+        chrome.expect_text("Group Night shift created.").await?;
+        chrome.expect_text("Keeps watch").await?;
+        let org = app.org_id("acme");
+        let groups = portcullis::db::groups::list(&mut app.conn(), &org)?;
+        ensure!(
+            groups.len() == 1 && groups[0].owner_id.as_deref() == Some(app.user_id(BOB).as_str())
+        );
+        Ok(())
+    })
+    .await;
+}
