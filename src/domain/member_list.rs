@@ -192,6 +192,11 @@ pub struct UserRow {
     pub effective: EffectiveRole,
     /// The actor may change this member's role in place (not themselves, nobody above).
     pub can_change_role: bool,
+    /// The actor may deactivate, activate or remove this member (not themselves, nobody
+    /// above): the row offers only what the rules would allow.
+    pub can_act_on: bool,
+    /// The actor may make this member an admin.
+    pub can_make_admin: bool,
     /// The last day of access, when it is within [`super::access_until::SOON_DAYS`].
     pub access_ends: Option<String>,
 }
@@ -339,7 +344,13 @@ pub fn load_page(
     });
     Ok(UsersList {
         range: range_text(start, rows.len(), total, has_next),
-        rows: user_rows(conn, actor, rows, can_manage)?,
+        rows: user_rows(
+            conn,
+            actor,
+            rows,
+            can_manage,
+            may_grant_admin(actor, &roles),
+        )?,
         q: params.q.clone().unwrap_or_default(),
         status: params.status.clone().unwrap_or_default(),
         role: params.role.clone().unwrap_or_default(),
@@ -388,11 +399,20 @@ fn chosen_role(roles: &[Role], wanted: Option<&str>) -> (Option<String>, Option<
     }
 }
 
+/// Whether the actor may give the Admin role (`members::promotable` asks the same).
+pub(crate) fn may_grant_admin(actor: &Actor, roles: &[Role]) -> bool {
+    roles
+        .iter()
+        .find(|r| r.key == super::roles::ADMIN)
+        .is_some_and(|admin| actor.standing().may_grant(Standing::of_role(admin)))
+}
+
 fn user_rows(
     conn: &mut DbConnection,
     actor: &Actor,
     rows: Vec<MemberRow>,
     can_manage: bool,
+    may_grant_admin: bool,
 ) -> QueryResult<Vec<UserRow>> {
     let ids: Vec<String> = rows.iter().map(|r| r.user.id.clone()).collect();
     let mut ties = groups::ties_of_members(conn, &actor.org_id, &ids)?;
@@ -444,6 +464,12 @@ fn user_rows(
                     && !is_self
                     && standing.may_act_on(target)
                     && standing.may_grant(Standing::of_role(&r.role)),
+                can_act_on: can_manage && !is_self && standing.may_act_on(target),
+                can_make_admin: can_manage
+                    && !is_self
+                    && standing.may_act_on(target)
+                    && may_grant_admin
+                    && r.role.key != super::roles::ADMIN,
                 is_self,
                 id: r.user.id.clone(),
                 name: r.user.display_name(),

@@ -49,6 +49,11 @@ pub struct ProfileView {
     pub two_factor: bool,
     pub sessions: i64,
     pub is_self: bool,
+    /// The viewer may deactivate, activate or remove them: the page offers only what the
+    /// rules would allow.
+    pub can_act_on: bool,
+    /// The viewer may make them an admin.
+    pub can_make_admin: bool,
 }
 
 pub struct ActivityView {
@@ -159,8 +164,18 @@ fn profile_view(
 ) -> QueryResult<ProfileView> {
     let now = db::now();
     let last = row.membership.last_active();
+    let is_self = row.user.id == actor.user_id;
+    let group_roles = memberships::group_roles(conn, &row.membership.org_id, &row.user.id)?;
+    let target = policy::Standing::of_member(&row.role, &group_roles);
+    let can_act_on = actor.standing().may(Permission::UsersManage)
+        && !is_self
+        && actor.standing().may_act_on(target);
+    let may_grant_admin =
+        super::member_list::may_grant_admin(actor, &roles::list(conn, &actor.org_id)?);
     Ok(ProfileView {
-        is_self: row.user.id == actor.user_id,
+        is_self,
+        can_act_on,
+        can_make_admin: can_act_on && may_grant_admin && !row.role.permission_set().is_admin(),
         name: row.user.display_name(),
         email: row.user.email.clone(),
         active: row.membership.is_active(),

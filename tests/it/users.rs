@@ -1475,3 +1475,55 @@ async fn saving_a_profile_unchanged_says_nothing_changed() {
     assert!(admin.get(&profile).await.body.contains("Changes saved."));
     assert_eq!(app.audit_count(ORG, "member.updated"), 1);
 }
+
+/// A Manager was offered Deactivate, Make admin and Remove on every other row and
+/// profile, and Admin in the bulk role list; each answered 403 and lost the filtered
+/// list. Only what the rules allow is offered now.
+#[actix_web::test]
+async fn a_manager_is_offered_only_the_actions_the_rules_allow() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let ada = app.user_id(ADMIN_EMAIL);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    app.add_member(ORG, "mia@example.com", "Mia", "M", "manager", true);
+    let mia = app.member_browser("mia@example.com").await;
+    let list = mia.get(&users_path("")).await;
+    assert_eq!(list.status, 200);
+    for (user, may) in [(&ada, false), (&bob, true)] {
+        for action in ["deactivate", "delete"] {
+            let link = format!("/orgs/my-org/users/{user}/{action}");
+            assert_eq!(list.body.contains(&link), may, "{link}");
+        }
+        assert!(
+            !list
+                .body
+                .contains(&format!("/orgs/my-org/users/{user}/make-admin"))
+        );
+    }
+    let admin_role = app.role_id(ORG, "admin");
+    let bulk_roles = list.body.split("id=\"bulk-role\"").nth(1).unwrap();
+    let bulk_roles = bulk_roles.split("</select>").next().unwrap();
+    assert!(!bulk_roles.contains(&admin_role), "{bulk_roles}");
+    assert!(bulk_roles.contains(&app.role_id(ORG, "member")));
+
+    let profile = mia.get(&users_path(&format!("/{ada}"))).await;
+    assert_eq!(profile.status, 200);
+    for action in ["deactivate", "make-admin", "delete"] {
+        assert!(
+            !profile
+                .body
+                .contains(&format!("/orgs/my-org/users/{ada}/{action}"))
+        );
+    }
+    let profile = mia.get(&users_path(&format!("/{bob}"))).await;
+    assert!(
+        profile
+            .body
+            .contains(&format!("/orgs/my-org/users/{bob}/deactivate"))
+    );
+    assert!(
+        !profile
+            .body
+            .contains(&format!("/orgs/my-org/users/{bob}/make-admin"))
+    );
+}
