@@ -34,7 +34,9 @@
     if (!results) return;
     var timer = null;
     var asked = 0;
-    var search = function () {
+    // `fallback`: a press of Search, which reloads the page as without this script when
+    // the endpoint will not answer (a reader the page lets search, the endpoint not).
+    var search = function (fallback) {
       var ticket = ++asked;
       var url = input.dataset.memberSearch + "?field=" + encodeURIComponent(input.dataset.field) +
         "&q=" + encodeURIComponent(input.value);
@@ -43,7 +45,11 @@
         .then(function (response) { return response.ok && !response.redirected ? response.text() : null; })
         .then(function (html) {
           // An answer to an older query, or a refusal, leaves the list as it is.
-          if (html === null || ticket !== asked) return;
+          if (ticket !== asked) return;
+          if (html === null) {
+            if (fallback === true && input.form) input.form.submit();
+            return;
+          }
           var found = new DOMParser().parseFromString(html, "text/html").body;
           // The member chosen so far (a group's owner) stays offered, and ticked.
           var chosen = results.querySelector("li[data-chosen]");
@@ -57,7 +63,9 @@
             if (again) again.checked = true;
           }
         })
-        .catch(function () {});
+        .catch(function () {
+          if (fallback === true && ticket === asked && input.form) input.form.submit();
+        });
     };
     input.addEventListener("input", function () {
       clearTimeout(timer);
@@ -76,7 +84,7 @@
       input.form.addEventListener("submit", function (event) {
         event.preventDefault();
         clearTimeout(timer);
-        search();
+        search(true);
       });
     }
   });

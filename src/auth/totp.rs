@@ -102,7 +102,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{self, users};
+    use crate::db::{self, two_factor, users};
     use crate::domain::two_factor::{self as rules, Outcome};
     use diesel::Connection;
 
@@ -244,8 +244,9 @@ mod tests {
             check(&mut conn, &user.id, &codes[0], T).unwrap(),
             Outcome::Wrong
         );
-        let fresh =
-            rules::regenerate_recovery_codes(&mut conn, &user, &Default::default()).unwrap();
+        let fresh = rules::regenerate_recovery_codes(&mut conn, &user, &Default::default())
+            .unwrap()
+            .expect("two-factor is on");
         assert_eq!(
             check(&mut conn, &user.id, &codes[1], T).unwrap(),
             Outcome::Wrong
@@ -270,5 +271,13 @@ mod tests {
         );
         let user = users::find(&mut conn, &user.id).unwrap().unwrap();
         assert_eq!(user.auth_method, rules::AUTH_METHOD_PASSWORD);
+        // New recovery codes asked for by a request that proved itself before the second
+        // factor went: none are made, for an account that has none.
+        let codes = rules::regenerate_recovery_codes(&mut conn, &user, &Default::default());
+        assert_eq!(codes.unwrap(), None);
+        assert_eq!(
+            two_factor::unused_recovery_codes(&mut conn, &user.id).unwrap(),
+            0
+        );
     }
 }

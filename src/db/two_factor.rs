@@ -10,6 +10,7 @@
 //! kept.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::{exists, select};
 use diesel::prelude::*;
 
 use super::schema::{totp_credentials, totp_recovery_codes, users};
@@ -32,19 +33,22 @@ pub fn find(conn: &mut DbConnection, user_id: &str) -> QueryResult<Option<Creden
         .optional()
 }
 
-/// Holds the account's credential row until the transaction ends, as a sign-in's code
-/// check does first (`advance_step`): new recovery codes take turns on it with each other,
-/// in the sign-in's order (credential, then account), so none waits in a circle with one.
-/// Inside a `write_tx` on SQLite the write lock is already held.
-pub fn hold(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+/// Holds the account's credential row until the transaction ends; answers whether the
+/// account has one. Every change to an account's second factor takes it first (a code
+/// check, new recovery codes, turning it off, a reset), then its recovery codes, then the
+/// account's row: one order, so no two of them wait on each other in a circle on
+/// PostgreSQL. Inside a `write_tx` on SQLite the write lock is already held.
+pub fn hold(conn: &mut DbConnection, user_id: &str) -> QueryResult<bool> {
     match conn {
-        DbConnection::Sqlite(_) => Ok(()),
+        DbConnection::Sqlite(c) => {
+            select(exists(totp_credentials::table.find(user_id))).get_result(c)
+        }
         DbConnection::Postgresql(c) => totp_credentials::table
             .find(user_id)
             .select(totp_credentials::user_id)
             .for_update()
             .load::<String>(c)
-            .map(|_| ()),
+            .map(|held| !held.is_empty()),
     }
 }
 

@@ -175,7 +175,7 @@ fn profile_view(
     Ok(ProfileView {
         is_self,
         can_act_on,
-        can_make_admin: can_act_on && may_grant_admin && !row.role.permission_set().is_admin(),
+        can_make_admin: can_act_on && may_grant_admin && row.role.key != super::roles::ADMIN,
         name: row.user.display_name(),
         email: row.user.email.clone(),
         active: row.membership.is_active(),

@@ -112,6 +112,10 @@ pub fn redeem(
     answer: &Answer,
     matched_step: Option<i64>,
 ) -> diesel::QueryResult<Outcome> {
+    // The credential first, as every change to the second factor takes it (`hold`).
+    if matches!(answer, Answer::Code(_) | Answer::RecoveryCode(_)) {
+        two_factor::hold(conn, user_id)?;
+    }
     match answer {
         Answer::Code(_) => {
             let Some(step) = matched_step else {
@@ -174,30 +178,33 @@ pub fn enable(
 /// Turns two-factor off (the caller has checked the password and a current code).
 pub fn disable(conn: &mut DbConnection, user: &User, origin: &Origin) -> diesel::QueryResult<()> {
     db::write_tx(conn, |conn| {
-        // Its first statement holds the credential's row, as a sign-in's code check does
-        // before it touches the account: the same order, no lock of the account first.
+        two_factor::hold(conn, &user.id)?;
         two_factor::delete(conn, &user.id)?;
         two_factor::set_auth_method(conn, &user.id, AUTH_METHOD_PASSWORD)?;
         audit::record(conn, &event("auth.2fa_disabled", user, origin))
     })
 }
 
-/// New recovery codes; the old ones stop working. Answers the codes to show once.
+/// New recovery codes; the old ones stop working. Answers the codes to show once, or
+/// `None` when two-factor is off by now.
 pub fn regenerate_recovery_codes(
     conn: &mut DbConnection,
     user: &User,
     origin: &Origin,
-) -> diesel::QueryResult<Vec<String>> {
+) -> diesel::QueryResult<Option<Vec<String>>> {
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().filter_map(|c| recovery_code_hash(c)).collect();
     db::write_tx(conn, |conn| {
-        two_factor::hold(conn, &user.id)?;
+        // Turned off (or reset) since the request proved itself: no codes for nothing.
+        if !two_factor::hold(conn, &user.id)? {
+            return Ok(None);
+        }
         two_factor::replace_recovery_codes(conn, &user.id, &hashes, db::now())?;
         audit::record(
             conn,
             &event("auth.2fa_recovery_codes_regenerated", user, origin),
         )?;
-        Ok(codes)
+        Ok(Some(codes))
     })
 }
 

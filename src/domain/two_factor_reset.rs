@@ -122,8 +122,10 @@ pub fn reset(
             By::OrgAdmin(actor) => super::members::still_holds(conn, actor)?,
             By::PlatformAdmin(actor) => super::platform::still_runs_the_platform(conn, actor)?,
         }
-        // Whether the organization owns the account alone is counted under the account's
-        // hold (`members::org_owns_account_held`).
+        // The credential first, then the account, as every change to a second factor
+        // (`two_factor::hold`). Whether the organization owns the account alone is counted
+        // under the account's hold (`members::org_owns_account_held`).
+        two_factor::hold(conn, user_id)?;
         users::lock(conn, user_id)?;
         let Target { user, enrolled } = resettable(conn, by, user_id)?;
         if !enrolled {

@@ -295,13 +295,13 @@ pub async fn add_member(
         .db(move |conn| Ok(rules::add_member(conn, &actor, &gid, &user_id, &origin)))
         .await?;
     let page = format!("/orgs/{}/groups/{id}", ctx.org.slug);
-    // A refusal the person can act on (nobody picked, already in the group) is said on
-    // the group's page, at its picker.
+    // A refusal the person can act on (nobody picked, already in the group) is said at
+    // the top of the group's page, not on an error page of its own.
     done_or_back(
         &session,
         added,
         |email| done(&session, format!("{email} added to the group."), &page),
-        &format!("{page}#user_id-picker"),
+        &page,
     )
 }
 

@@ -130,6 +130,23 @@ const FILTERS: [(&str, &str); 6] = [
 ];
 
 /// The Invited tab with this status filter, search and cursor.
+/// Where a Resend or Cancel returns: the Invited tab as the person left it (`next`, when
+/// it is a page of this organization's tab), or the tab itself.
+fn tab_return(slug: &str, next: Option<&str>) -> String {
+    let tab = list_path(slug);
+    let wanted = crate::domain::redirect::safe_next(next, "");
+    match wanted.strip_prefix(tab.as_str()) {
+        Some(rest) if rest.is_empty() || rest.starts_with('?') => wanted.to_string(),
+        _ => tab,
+    }
+}
+
+/// The return a Resend or Cancel carries (`next`); every other field is ignored.
+#[derive(Deserialize, Default)]
+pub struct Return {
+    next: Option<String>,
+}
+
 fn tab_href(slug: &str, status: &str, q: &str, cursor: Option<&str>) -> String {
     let pairs: Vec<(&str, &str)> = [
         ("status", status),
@@ -159,6 +176,8 @@ struct ListPage {
     next_href: Option<String>,
     first_href: Option<String>,
     paged: bool,
+    /// This very page (status, search, cursor): where its Resend and Cancel return.
+    here: String,
 }
 
 impl ListPage {
@@ -190,6 +209,7 @@ impl ListPage {
             status,
             next_href: next.map(|c| tab_href(slug, status, &q, Some(&c))),
             first_href: None,
+            here: tab_href(slug, status, &q, None),
             q,
             paged: false,
         }
@@ -233,6 +253,8 @@ pub async fn list_page(
     let mut view = ListPage::new(layout, (&ctx.org.slug, &viewer), page, status, q);
     view.paged = paged;
     view.first_href = paged.then(|| tab_href(&ctx.org.slug, status, &view.q, None));
+    let cursor = query.cursor.as_deref().filter(|_| paged);
+    view.here = tab_href(&ctx.org.slug, status, &view.q, cursor);
     Ok(render(&view))
 }
 
@@ -562,7 +584,9 @@ pub async fn resend(
     ctx: OrgCtx,
     origin: Origin,
     path: web::Path<(String, String)>,
+    back: Form<Return>,
 ) -> AppResult<HttpResponse> {
+    let back = tab_return(&ctx.org.slug, back.next.as_deref());
     let (env, id) = acting_on(&state, &ctx, origin, path)?;
     let resent = state
         .db(move |conn| Ok(invitations::resend(conn, &env, &id)))
@@ -576,7 +600,7 @@ pub async fn resend(
         // Said on the tab the button was on, not on a page of its own.
         Err(e @ (InvitationError::TooSoon | InvitationError::HourlyLimit(_))) => {
             flash(&session, "warning", e.to_string());
-            Ok(see_other(&list_path(&ctx.org.slug)))
+            Ok(see_other(&back))
         }
         Err(e) => Err(e.into()),
     }
@@ -589,7 +613,9 @@ pub async fn cancel_form(
     ctx: OrgCtx,
     origin: Origin,
     path: web::Path<(String, String)>,
+    back: Query<Return>,
 ) -> AppResult<HttpResponse> {
+    let back = tab_return(&ctx.org.slug, back.next.as_deref());
     let (env, id) = acting_on(&state, &ctx, origin, path)?;
     let invitation = state
         .db(move |conn| Ok(invitations::cancellable(conn, &env, &id)?))
@@ -603,8 +629,9 @@ pub async fn cancel_form(
         ),
     )
     .line("Its link stops working at once. You can invite the address again later.")
+    .field("next", back.clone())
     .button(format!("Cancel the invitation to {}", invitation.email))
-    .cancel(list_path(&ctx.org.slug));
+    .cancel(back);
     Ok(render(&page))
 }
 
@@ -614,7 +641,9 @@ pub async fn cancel(
     ctx: OrgCtx,
     origin: Origin,
     path: web::Path<(String, String)>,
+    back: Form<Return>,
 ) -> AppResult<HttpResponse> {
+    let back = tab_return(&ctx.org.slug, back.next.as_deref());
     let (env, id) = acting_on(&state, &ctx, origin, path)?;
     let cancelled = state
         .db(move |conn| Ok(invitations::cancel(conn, &env, &id)?))
@@ -627,7 +656,7 @@ pub async fn cancel(
             cancelled.email
         ),
     );
-    Ok(see_other(&list_path(&ctx.org.slug)))
+    Ok(see_other(&back))
 }
 
 // ----- Accepting -----

@@ -443,6 +443,10 @@ pub async fn regenerate_recovery_codes(
     let codes = state
         .db(move |conn| Ok(rules::regenerate_recovery_codes(conn, &user, &origin)?))
         .await?;
+    let Some(codes) = codes else {
+        flash(&session, "info", "Two-factor authentication is off.");
+        return Ok(see_other("/account/2fa"));
+    };
     flash(
         &session,
         "success",

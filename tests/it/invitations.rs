@@ -1628,3 +1628,69 @@ async fn only_those_who_may_invite_see_the_invited_tab() {
     assert_eq!(member.get(&format!("{ORG}/invitations")).await.status, 403);
     assert!(admin.get(&format!("{ORG}/users")).await.body.contains(tab));
 }
+
+/// Resend and Cancel on a filtered, searched Invited tab return to it as it was (they
+/// returned to the unfiltered first page); a `next` elsewhere is not followed.
+#[actix_web::test]
+async fn resend_and_cancel_return_to_the_invited_tab_as_it_was() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    invite(&admin, "pat@example.com, pam@example.com", "Member").await;
+    let here = format!("{ORG}/invitations?status=pending&q=pa");
+    let tab = admin.get(&here).await;
+    let pat = invitation_id(&app, "pat@example.com");
+    let encoded = "/orgs/my-org/invitations%3Fstatus%3Dpending%26q%3Dpa";
+    assert!(
+        tab.body
+            .contains(&format!("/invitations/{pat}/cancel?next={encoded}")),
+        "{}",
+        tab.body
+    );
+    assert!(
+        tab.body
+            .contains("name=\"next\" value=\"/orgs/my-org/invitations?status=pending&#38;q=pa\"")
+    );
+
+    // Resend within the minute: refused, back on the same filtered tab.
+    let resend = admin
+        .post(
+            &format!("{ORG}/invitations/{pat}/resend"),
+            &[("csrf_token", tab.csrf()), ("next", here.clone())],
+        )
+        .await;
+    assert_eq!(resend.location.as_deref(), Some(here.as_str()));
+
+    // Cancel asks first; its Cancel link and its button both return to the tab.
+    let asked = admin
+        .get(&format!("{ORG}/invitations/{pat}/cancel?next={encoded}"))
+        .await;
+    assert_eq!(asked.status, 200);
+    assert!(
+        asked
+            .body
+            .contains("href=\"/orgs/my-org/invitations?status=pending&#38;q=pa\"")
+    );
+    let cancelled = admin
+        .post(
+            &format!("{ORG}/invitations/{pat}/cancel"),
+            &[("csrf_token", asked.csrf()), ("next", here.clone())],
+        )
+        .await;
+    assert_eq!(cancelled.location.as_deref(), Some(here.as_str()));
+
+    // A return outside the tab is not followed.
+    let pam = invitation_id(&app, "pam@example.com");
+    let elsewhere = admin
+        .post(
+            &format!("{ORG}/invitations/{pam}/cancel"),
+            &[
+                ("csrf_token", asked.csrf()),
+                ("next", "/admin/users".to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        elsewhere.location.as_deref(),
+        Some("/orgs/my-org/invitations")
+    );
+}
