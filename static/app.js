@@ -63,7 +63,10 @@
             if (again) again.checked = true;
           }
         })
-        .catch(function () {
+        .catch(function (error) {
+          // A fetch the browser gave up because the page is going elsewhere is no reason
+          // to reload it.
+          if (error && error.name === "AbortError") return;
           if (fallback === true && ticket === asked && input.form) input.form.submit();
         });
     };
@@ -76,7 +79,7 @@
       if (event.key !== "Enter") return;
       event.preventDefault();
       clearTimeout(timer);
-      search();
+      search(true);
     });
     // So does the Search button: its reload would empty every other field of the page
     // (a new group's name and description typed before choosing its owner).

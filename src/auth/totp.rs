@@ -83,6 +83,11 @@ pub fn check(
     input: &str,
     unix_time: u64,
 ) -> diesel::QueryResult<Outcome> {
+    // Held before it is read (`two_factor::hold`): a reset or a turning off that commits
+    // meanwhile is waited out, not checked against.
+    if !two_factor::hold(conn, user_id)? {
+        return Ok(Outcome::Wrong);
+    }
     let Some(credential) = two_factor::find(conn, user_id)? else {
         return Ok(Outcome::Wrong);
     };
@@ -260,7 +265,9 @@ mod tests {
     #[test]
     fn without_enrolment_nothing_passes_and_disabling_forgets_the_secret() {
         let (mut conn, user, secret, codes) = enrolled();
-        rules::disable(&mut conn, &user, &Default::default()).unwrap();
+        assert!(rules::disable(&mut conn, &user, &Default::default()).unwrap());
+        // A second turning off (a reset came first, say) finds nothing to turn off.
+        assert!(!rules::disable(&mut conn, &user, &Default::default()).unwrap());
         assert_eq!(
             check(&mut conn, &user.id, &code_at(&secret, T), T).unwrap(),
             Outcome::Wrong

@@ -112,9 +112,12 @@ pub fn redeem(
     answer: &Answer,
     matched_step: Option<i64>,
 ) -> diesel::QueryResult<Outcome> {
-    // The credential first, as every change to the second factor takes it (`hold`).
-    if matches!(answer, Answer::Code(_) | Answer::RecoveryCode(_)) {
-        two_factor::hold(conn, user_id)?;
+    // The credential first, as every change to the second factor takes it (`hold`);
+    // `totp::check` has taken it already, and a second hold in one transaction is free.
+    if matches!(answer, Answer::Code(_) | Answer::RecoveryCode(_))
+        && !two_factor::hold(conn, user_id)?
+    {
+        return Ok(Outcome::Wrong);
     }
     match answer {
         Answer::Code(_) => {
@@ -176,12 +179,16 @@ pub fn enable(
 }
 
 /// Turns two-factor off (the caller has checked the password and a current code).
-pub fn disable(conn: &mut DbConnection, user: &User, origin: &Origin) -> diesel::QueryResult<()> {
+/// Answers whether it was on: a reset may have turned it off meanwhile.
+pub fn disable(conn: &mut DbConnection, user: &User, origin: &Origin) -> diesel::QueryResult<bool> {
     db::write_tx(conn, |conn| {
-        two_factor::hold(conn, &user.id)?;
+        if !two_factor::hold(conn, &user.id)? {
+            return Ok(false);
+        }
         two_factor::delete(conn, &user.id)?;
         two_factor::set_auth_method(conn, &user.id, AUTH_METHOD_PASSWORD)?;
-        audit::record(conn, &event("auth.2fa_disabled", user, origin))
+        audit::record(conn, &event("auth.2fa_disabled", user, origin))?;
+        Ok(true)
     })
 }
 

@@ -125,10 +125,12 @@ pub fn reset(
         // The credential first, then the account, as every change to a second factor
         // (`two_factor::hold`). Whether the organization owns the account alone is counted
         // under the account's hold (`members::org_owns_account_held`).
-        two_factor::hold(conn, user_id)?;
+        let held = two_factor::hold(conn, user_id)?;
         users::lock(conn, user_id)?;
         let Target { user, enrolled } = resettable(conn, by, user_id)?;
-        if !enrolled {
+        // Enrolled only meanwhile (no credential to hold before the account): nothing to
+        // reset that this change has seen.
+        if !(enrolled && held) {
             return Ok((user, false));
         }
         two_factor::delete(conn, &user.id)?;

@@ -408,10 +408,17 @@ pub async fn disable(
         return invalid(&state, &session, &current, field, message).await;
     }
     let user = current.user.clone();
-    state
+    let was_on = state
         .db(move |conn| Ok(rules::disable(conn, &user, &origin)?))
         .await?;
-    flash(&session, "success", "Two-factor authentication is off.");
+    match was_on {
+        true => flash(&session, "success", "Two-factor authentication is off."),
+        false => flash(
+            &session,
+            "info",
+            "Two-factor authentication was already off.",
+        ),
+    }
     Ok(see_other("/account/2fa"))
 }
 
