@@ -699,13 +699,7 @@ const MAX_SEARCH_CHARS: usize = 254;
 /// The search box as the account list reads it: the start of an email, lower-cased as
 /// emails are stored; `None` when blank.
 pub fn email_prefix(raw: Option<&str>) -> Option<String> {
-    let term: String = raw?
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_SEARCH_CHARS)
-        .collect();
+    let term = super::member_search::normalized_term(raw?, MAX_SEARCH_CHARS);
     (!term.is_empty()).then_some(term)
 }
 

@@ -411,14 +411,11 @@ pub async fn disable(
     let was_on = state
         .db(move |conn| Ok(rules::disable(conn, &user, &origin)?))
         .await?;
-    match was_on {
-        true => flash(&session, "success", "Two-factor authentication is off."),
-        false => flash(
-            &session,
-            "info",
-            "Two-factor authentication was already off.",
-        ),
-    }
+    let (kind, said) = match was_on {
+        true => ("success", "Two-factor authentication is off."),
+        false => ("info", "Two-factor authentication was already off."),
+    };
+    flash(&session, kind, said);
     Ok(see_other("/account/2fa"))
 }
 

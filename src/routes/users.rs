@@ -366,14 +366,7 @@ pub async fn update(
     };
     done_or_form_again(
         result,
-        |changed| {
-            let said = if changed {
-                "Changes saved."
-            } else {
-                "Nothing changed."
-            };
-            done(&session, said, &base)
-        },
+        |changed| done(&session, saved_or_not(changed), &base),
         |errors| {
             profile(
                 &state,
@@ -386,6 +379,14 @@ pub async fn update(
         },
     )
     .await
+}
+
+fn saved_or_not(changed: bool) -> &'static str {
+    if changed {
+        "Changes saved."
+    } else {
+        "Nothing changed."
+    }
 }
 
 /// Asks before the actor changes their own role, sending the same form again.
@@ -716,6 +717,23 @@ fn removal_returns(ctx: &OrgCtx, user_id: &str, next: Option<&str>) -> (String, 
     )
 }
 
+/// Where a removal lands: the page it came from, or the Users tab; whoever leaves has no
+/// page of this organization left, so the list of organizations.
+fn removal_done(ctx: &OrgCtx, leaving: bool, next: Option<&str>) -> String {
+    if leaving {
+        return "/orgs".to_string();
+    }
+    let list = format!("/orgs/{}/users", ctx.org.slug);
+    safe_next(next, &list).to_string()
+}
+
+/// Only a return the removal page was given is sent on: the form asked again after a
+/// typo must still cancel to where the person came from, not to the default.
+fn given_return(next: Option<String>) -> String {
+    next.filter(|n| !n.is_empty() && safe_next(Some(n), "") == n.as_str())
+        .unwrap_or_default()
+}
+
 async fn delete_page(
     state: &AppState,
     session: &Session,
@@ -725,11 +743,7 @@ async fn delete_page(
     (query, next): (PickQuery, Option<String>),
 ) -> AppResult<DeletePage> {
     let (_, cancel) = removal_returns(ctx, &user_id, next.as_deref());
-    // Only a return the page was given is sent on: the form asked again after a typo
-    // must still cancel to where the person came from, not to the default.
-    let next = next
-        .filter(|n| !n.is_empty() && safe_next(Some(n), "") == n.as_str())
-        .unwrap_or_default();
+    let next = given_return(next);
     let actor = ctx.actor();
     let at = PickerPage {
         page: format!("/orgs/{}/users/{user_id}/delete", ctx.org.slug),
@@ -787,14 +801,8 @@ pub async fn remove(
 ) -> AppResult<HttpResponse> {
     let user_id = path.into_inner().1;
     let RemoveRequest { form, next } = form.into_inner();
-    let list = format!("/orgs/{}/users", ctx.org.slug);
-    // Whoever leaves has no page of this organization left to return to.
     let leaving = user_id == ctx.user().id;
-    let back = if leaving {
-        "/orgs".to_string()
-    } else {
-        safe_next(next.as_deref(), &list).to_string()
-    };
+    let back = removal_done(&ctx, leaving, next.as_deref());
     let actor = ctx.actor();
     let (id, f) = (user_id.clone(), form.clone());
     let result = state
