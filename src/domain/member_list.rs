@@ -288,6 +288,9 @@ pub struct UsersList {
     pub range: String,
     /// The roles the actor may give, for the inline role change.
     pub grantable: Vec<Role>,
+    /// The actor may invite people somewhere: organization-wide, or into a pool whose
+    /// role lets them (a pool Manager), so the page offers "Invite people".
+    pub may_invite: bool,
 }
 
 /// Loads the page `params` ask for, starting `after` a cursor (or, `backwards`, ending
@@ -360,6 +363,8 @@ pub fn load_page(
         sort_key: filter.sort,
         descending: filter.descending,
         grantable: super::policy::grantable(&actor.standing(), roles.clone()),
+        may_invite: actor.standing().may(Permission::UsersInvite)
+            || !super::pools::invitable_pools(conn, org_id, &actor.user_id)?.is_empty(),
         roles,
         groups: if can_manage {
             groups::list(conn, org_id)?

@@ -522,7 +522,12 @@ pub async fn sent_page(
     // Nothing waiting (a refresh, a bookmark): the tab, whose hint says links show once.
     // No flash either: a read leaves the session as it was.
     let Some(held) = Held::take(&session, &ctx.org.id) else {
-        return Ok(see_other(&list_path(&ctx.org.slug)));
+        // A pool Manager, who invites only into their pools, has no Invited tab.
+        let tab = match ctx.can(Permission::UsersInvite) {
+            true => list_path(&ctx.org.slug),
+            false => format!("/orgs/{}/users", ctx.org.slug),
+        };
+        return Ok(see_other(&tab));
     };
     // The form for the refused addresses offers what the member may still choose.
     let (org_id, user_id, own) = (ctx.org.id.clone(), ctx.user().id.clone(), ctx.standing());

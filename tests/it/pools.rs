@@ -594,3 +594,37 @@ async fn adding_nobody_to_a_pool_says_to_choose_a_member() {
     assert!(page.body.contains("Choose a member first"), "{}", page.body);
     assert!(page.body.contains("id=\"user_id-error\""), "{}", page.body);
 }
+
+/// A pool Manager invites into their pools, but no button led to the invite form, and
+/// its "Back to Invited" answered 403 (they have no Invited tab): the Users tab offers
+/// "Invite people" to them, and the form and its results lead back to the Users tab.
+#[actix_web::test]
+async fn a_pool_manager_finds_the_invite_form_and_their_way_back() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (a, _b, _c, _d) = tree(&admin).await;
+    let manager = app.role_id(ORG, "manager");
+    let mia = app.add_member(ORG, "mia@example.com", "Mia", "M", "member", true);
+    app.add_member(ORG, "eve@example.com", "Eve", "E", "member", true);
+    assert_eq!(add(&admin, &a, &mia, &manager).await.status, 303);
+
+    let invite_button = "href=\"/orgs/my-org/invitations/new\"";
+    let m = app.member_browser("mia@example.com").await;
+    let users = m.get("/orgs/my-org/users").await;
+    assert!(users.body.contains(invite_button), "{}", users.body);
+    let form = m.get("/orgs/my-org/invitations/new").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("Back to Users"));
+    assert!(!form.body.contains("Back to Invited"));
+    assert_eq!(
+        m.get("/orgs/my-org/invitations/sent")
+            .await
+            .location
+            .as_deref(),
+        Some("/orgs/my-org/users")
+    );
+
+    let e = app.member_browser("eve@example.com").await;
+    let users = e.get("/orgs/my-org/users").await;
+    assert!(!users.body.contains(invite_button));
+}
