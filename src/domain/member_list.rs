@@ -347,13 +347,7 @@ pub fn load_page(
     });
     Ok(UsersList {
         range: range_text(start, rows.len(), total, has_next),
-        rows: user_rows(
-            conn,
-            actor,
-            rows,
-            can_manage,
-            may_grant_admin(actor, &roles),
-        )?,
+        rows: user_rows(conn, actor, rows, may_grant_admin(actor, &roles))?,
         q: params.q.clone().unwrap_or_default(),
         status: params.status.clone().unwrap_or_default(),
         role: params.role.clone().unwrap_or_default(),
@@ -404,6 +398,13 @@ fn chosen_role(roles: &[Role], wanted: Option<&str>) -> (Option<String>, Option<
     }
 }
 
+/// Whether a page offers the actor to deactivate, activate or remove this member: not
+/// themselves, and nobody above them (`members::check_target_rank`). The Users tab and
+/// a profile ask the same.
+pub(crate) fn may_act_on(actor: &Actor, is_self: bool, target: Standing) -> bool {
+    actor.standing().may(Permission::UsersManage) && !is_self && actor.standing().may_act_on(target)
+}
+
 /// Whether the actor may give the Admin role (`members::promotable` asks the same).
 pub(crate) fn may_grant_admin(actor: &Actor, roles: &[Role]) -> bool {
     roles
@@ -416,7 +417,6 @@ fn user_rows(
     conn: &mut DbConnection,
     actor: &Actor,
     rows: Vec<MemberRow>,
-    can_manage: bool,
     may_grant_admin: bool,
 ) -> QueryResult<Vec<UserRow>> {
     let ids: Vec<String> = rows.iter().map(|r| r.user.id.clone()).collect();
@@ -455,6 +455,7 @@ fn user_rows(
             let target = Standing::of((&r.role.permissions, r.role.rank), &by_groups, &[]);
             let is_self = r.user.id == actor.user_id;
             let until = r.membership.access_until;
+            let can_act_on = may_act_on(actor, is_self, target);
             UserRow {
                 access_ends: (r.membership.is_active()
                     && super::access_until::ends_soon(until, now))
@@ -465,16 +466,9 @@ fn user_rows(
                     .map(|g| g.join(", "))
                     .unwrap_or_default(),
                 effective: effective_role((&r.role.name, r.role.rank), &theirs),
-                can_change_role: can_manage
-                    && !is_self
-                    && standing.may_act_on(target)
-                    && standing.may_grant(Standing::of_role(&r.role)),
-                can_act_on: can_manage && !is_self && standing.may_act_on(target),
-                can_make_admin: can_manage
-                    && !is_self
-                    && standing.may_act_on(target)
-                    && may_grant_admin
-                    && r.role.key != super::roles::ADMIN,
+                can_change_role: can_act_on && standing.may_grant(Standing::of_role(&r.role)),
+                can_act_on,
+                can_make_admin: can_act_on && may_grant_admin && r.role.key != super::roles::ADMIN,
                 is_self,
                 id: r.user.id.clone(),
                 name: r.user.display_name(),

@@ -167,9 +167,7 @@ fn profile_view(
     let is_self = row.user.id == actor.user_id;
     let group_roles = memberships::group_roles(conn, &row.membership.org_id, &row.user.id)?;
     let target = policy::Standing::of_member(&row.role, &group_roles);
-    let can_act_on = actor.standing().may(Permission::UsersManage)
-        && !is_self
-        && actor.standing().may_act_on(target);
+    let can_act_on = super::member_list::may_act_on(actor, is_self, target);
     let may_grant_admin =
         super::member_list::may_grant_admin(actor, &roles::list(conn, &actor.org_id)?);
     Ok(ProfileView {

@@ -136,28 +136,28 @@ where
     E: From<RuleError> + From<diesel::result::Error>,
 {
     let org_id = actor.org_id.as_str();
-    let outlasting = actor
-        .access_until
-        .filter(|until| *until > actor.now)
-        .map(|until| (until, until));
-    let admins_at = |conn: &mut DbConnection, at: chrono::NaiveDateTime| {
-        let admin_roles = admin_role_ids(conn, org_id)?;
-        memberships::any_active_admin(conn, org_id, &admin_roles, Some(at))
+    let outlasting = actor.access_until.filter(|until| *until > actor.now);
+    let admin_roles = admin_role_ids(conn, org_id)?;
+    let admins_at = |conn: &mut DbConnection, roles: &[String], at| {
+        memberships::any_active_admin(conn, org_id, roles, at)
     };
-    let current_before = admins_at(conn, actor.now)?;
+    let current_before = admins_at(conn, &admin_roles, Some(actor.now))?;
     let lasting_before = match outlasting {
-        Some((at, _)) => admins_at(conn, at)?,
+        Some(until) => admins_at(conn, &admin_roles, Some(until))?,
         None => false,
     };
     let done = change(conn)?;
-    ensure_admin_remains(conn, org_id)?;
     // The roles are read again: the change may have been to a role's permissions.
-    if current_before && !admins_at(conn, actor.now)? {
+    let admin_roles = admin_role_ids(conn, org_id)?;
+    if !admins_at(conn, &admin_roles, None)? {
+        return Err(RuleError::LastAdmin.into());
+    }
+    if current_before && !admins_at(conn, &admin_roles, Some(actor.now))? {
         return Err(RuleError::Conflict(NO_CURRENT_ADMIN.into()).into());
     }
-    if let Some((at, until)) = outlasting
+    if let Some(until) = outlasting
         && lasting_before
-        && !admins_at(conn, at)?
+        && !admins_at(conn, &admin_roles, Some(until))?
     {
         return Err(RuleError::Conflict(format!(
             "An organization must keep an admin whose access lasts past yours (yours ends after {}). Make someone without an end date an admin first, or ask such an admin.",

@@ -105,20 +105,14 @@ impl Outcome {
 
 /// Applies the single-use rules to an answer. `matched_step` is the step a six-digit code
 /// matched within the allowed drift (None when it matched none). Call it inside the
-/// transaction that records the outcome.
+/// transaction that records the outcome, with the credential held (`totp::check` holds it
+/// before reading it).
 pub fn redeem(
     conn: &mut DbConnection,
     user_id: &str,
     answer: &Answer,
     matched_step: Option<i64>,
 ) -> diesel::QueryResult<Outcome> {
-    // The credential first, as every change to the second factor takes it (`hold`);
-    // `totp::check` has taken it already, and a second hold in one transaction is free.
-    if matches!(answer, Answer::Code(_) | Answer::RecoveryCode(_))
-        && !two_factor::hold(conn, user_id)?
-    {
-        return Ok(Outcome::Wrong);
-    }
     match answer {
         Answer::Code(_) => {
             let Some(step) = matched_step else {
