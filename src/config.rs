@@ -107,19 +107,19 @@ pub struct Settings {
     pub session_key: Option<String>,
 
     /// A session ends after this long without a request.
-    #[arg(long, env = "PORTCULLIS_SESSION_IDLE_TIMEOUT", default_value = "8h", value_parser = humantime::parse_duration, global = true)]
+    #[arg(long, env = "PORTCULLIS_SESSION_IDLE_TIMEOUT", default_value = "8h", value_parser = parse_period, global = true)]
     pub session_idle_timeout: Duration,
 
     /// A session ends this long after sign-in, however active.
-    #[arg(long, env = "PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT", default_value = "7days", value_parser = humantime::parse_duration, global = true)]
+    #[arg(long, env = "PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT", default_value = "7days", value_parser = parse_period, global = true)]
     pub session_absolute_timeout: Duration,
 
     /// How long an invitation link stays valid.
-    #[arg(long, env = "PORTCULLIS_INVITATION_TTL", default_value = "72h", value_parser = humantime::parse_duration, global = true)]
+    #[arg(long, env = "PORTCULLIS_INVITATION_TTL", default_value = "72h", value_parser = parse_period, global = true)]
     pub invitation_ttl: Duration,
 
     /// How long a password reset link stays valid.
-    #[arg(long, env = "PORTCULLIS_PASSWORD_RESET_TTL", default_value = "30m", value_parser = humantime::parse_duration, global = true)]
+    #[arg(long, env = "PORTCULLIS_PASSWORD_RESET_TTL", default_value = "30m", value_parser = parse_period, global = true)]
     pub password_reset_ttl: Duration,
 
     /// Outgoing mail server: `smtp://user:pass@host:port` (STARTTLS when offered; required
@@ -182,7 +182,7 @@ pub struct Settings {
     pub login_max_failures_per_address: i64,
 
     /// Window over which failed sign-ins are counted; they are forgotten after it.
-    #[arg(long, env = "PORTCULLIS_LOGIN_THROTTLE_WINDOW", default_value = "15m", value_parser = humantime::parse_duration, global = true)]
+    #[arg(long, env = "PORTCULLIS_LOGIN_THROTTLE_WINDOW", default_value = "15m", value_parser = parse_period, global = true)]
     pub login_throttle_window: Duration,
 
     /// Password hashes computed at once. Default: half the CPUs, at least one, so a flood
@@ -402,6 +402,22 @@ pub enum ProxyHeader {
     Forwarded,
 }
 
+/// The longest validity or timeout an option may set. Each is added to the time and
+/// stored as text; ten years keeps every sum a four-digit year, which sorts as text.
+const LONGEST_PERIOD: Duration = Duration::from_secs(3650 * 24 * 3600);
+
+/// A validity, timeout or window: a humantime duration above zero and at most ten years.
+fn parse_period(text: &str) -> Result<Duration, String> {
+    let period = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if period.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    if period > LONGEST_PERIOD {
+        return Err("must be at most 3650 days".into());
+    }
+    Ok(period)
+}
+
 /// One `--trusted-proxies` entry: a CIDR, or a single address (a /32 or /128).
 fn parse_proxy(entry: &str) -> Result<ipnet::IpNet, String> {
     let entry = entry.trim();
@@ -498,6 +514,15 @@ fn redact_password(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_period_is_above_zero_and_at_most_ten_years() {
+        assert_eq!(parse_period("72h"), Ok(Duration::from_secs(72 * 3600)));
+        assert_eq!(parse_period("3650days"), Ok(LONGEST_PERIOD));
+        for refused in ["0s", "3651days", "100000years", "soon"] {
+            assert!(parse_period(refused).is_err(), "{refused}");
+        }
+    }
 
     #[test]
     fn debug_output_hides_secrets() {

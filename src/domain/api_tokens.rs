@@ -490,7 +490,8 @@ const COMMAND_LINE: &str = "command line";
 
 /// A token made on the portal acts only while the member who made it is an active member
 /// who still holds everything it holds: removed, deactivated or demoted, they must not go
-/// on provisioning (and re-addressing accounts) through it. A command-line token has no
+/// on provisioning (and re-addressing accounts) through it; nor when they no longer hold
+/// `org.manage`, which making a token takes. A command-line token has no
 /// maker to ask; one whose maker's account was deleted (`created_by` is then empty, the
 /// address kept) acts no more.
 /// Nor does one whose maker the organization's two-factor policy now holds to enrolment.
@@ -520,7 +521,9 @@ fn maker_still_holds(
         rank: role.rank,
     };
     let standing = Standing::of_member(&row.role, &group_roles);
-    if !standing.may_grant(held) {
+    // Making a token needs `org.manage`; a token re-addresses accounts, which nothing
+    // short of it does on the portal, so it acts only while its maker still holds it.
+    if !standing.may(Permission::OrgManage) || !standing.may_grant(held) {
         return Ok(None);
     }
     // Past the organization's two-factor deadline nothing of it is served to a maker who

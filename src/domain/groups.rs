@@ -3,7 +3,7 @@
 //! role above their own, and a change that would leave the organization without an
 //! active admin (when that admin is one through a group) is refused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 
@@ -91,6 +91,8 @@ pub fn load_list(
 /// A group's page: its members, and the choices of its forms.
 pub struct GroupView {
     pub group: Group,
+    /// The group grants a role above the actor's: they may read it, not change it.
+    pub beyond_reach: bool,
     pub members: Vec<User>,
     pub roles: Vec<roles::Role>,
     /// Finds an active member not in the group yet.
@@ -125,6 +127,7 @@ pub fn load_view(
     let all_roles = roles::list(conn, org_id)?;
     let owner = owner_id.or(group.owner_id.as_deref()).unwrap_or("");
     Ok(GroupView {
+        beyond_reach: beyond_reach(conn, actor, &group)?,
         add_picker: Picker::load(conn, actor, ("user_id", "Add a member"), at, "", &in_group)?,
         owner_picker: Picker::load(conn, actor, OWNER, at, owner, &[])?,
         roles: super::policy::grantable(&actor.standing(), all_roles),
@@ -253,13 +256,43 @@ pub fn create(
 /// grants a role above the actor's is out of their reach.
 fn load(conn: &mut DbConnection, actor: &Actor, group_id: &str) -> Result<Group, RuleError> {
     let group = groups::find(conn, &actor.org_id, group_id)?.ok_or(RuleError::NotFound)?;
-    if let Some(role_id) = &group.role_id
-        && let Some(role) = roles::find(conn, &actor.org_id, role_id)?
-        && !actor.standing().may_grant(Standing::of_role(&role))
-    {
+    if beyond_reach(conn, actor, &group)? {
         return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
     }
     Ok(group)
+}
+
+/// The group grants a role the actor may not give: changing it, or who is in it, is
+/// out of their reach.
+fn beyond_reach(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    group: &Group,
+) -> diesel::QueryResult<bool> {
+    let Some(role_id) = &group.role_id else {
+        return Ok(false);
+    };
+    let role = roles::find(conn, &actor.org_id, role_id)?;
+    Ok(role.is_some_and(|r| !actor.standing().may_grant(Standing::of_role(&r))))
+}
+
+/// Of these groups, the ids of those the actor may change and add people to or take
+/// them out of: with `groups.manage`, every group but those beyond their reach.
+pub fn manageable_ids(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    groups: &[Group],
+) -> diesel::QueryResult<HashSet<String>> {
+    let mut ids = HashSet::new();
+    if !actor.standing().may(Permission::GroupsManage) {
+        return Ok(ids);
+    }
+    for group in groups {
+        if !beyond_reach(conn, actor, group)? {
+            ids.insert(group.id.clone());
+        }
+    }
+    Ok(ids)
 }
 
 pub fn update(

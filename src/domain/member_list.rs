@@ -275,6 +275,8 @@ pub struct UsersList {
     pub active_count: String,
     pub inactive_count: String,
     pub can_manage: bool,
+    /// The bulk "Add to group…" is theirs to use (`groups.manage` with `users.manage`).
+    pub can_manage_groups: bool,
     pub notice: Option<String>,
     /// Why a short search only matched the start of emails and names.
     pub search_hint: Option<&'static str>,
@@ -360,14 +362,18 @@ pub fn load_page(
         may_invite: actor.standing().may(Permission::UsersInvite)
             || !super::pools::invitable_pools(conn, org_id, &actor.user_id)?.is_empty(),
         roles,
-        groups: if can_manage {
-            groups::list(conn, org_id)?
+        // The bulk "Add to group…" offers only the groups the actor may add people to.
+        groups: if can_manage && actor.standing().may(Permission::GroupsManage) {
+            let all = groups::list(conn, org_id)?;
+            let reach = super::groups::manageable_ids(conn, actor, &all)?;
+            all.into_iter().filter(|g| reach.contains(&g.id)).collect()
         } else {
             Vec::new()
         },
         active_count: timefmt::count(counts.active),
         inactive_count: timefmt::count(counts.inactive),
         can_manage,
+        can_manage_groups: can_manage && actor.standing().may(Permission::GroupsManage),
         notice: problem
             .map(|p| p.to_string())
             .or(unknown_role)

@@ -1,5 +1,7 @@
 //! A member's profile page: who they are here, and one tab of what they belong to.
 
+use std::collections::HashSet;
+
 use diesel::QueryResult;
 
 use super::members::{Actor, EditForm};
@@ -22,6 +24,18 @@ pub enum Tab {
     Activity,
 }
 
+/// Whether `actor` may read the Activity tab of `user_id`: it is a slice of the audit
+/// trail, so it needs `audit.read`, as the trail does, except for one's own.
+pub fn may_read_activity(actor: &Actor, user_id: &str) -> bool {
+    actor.user_id == user_id || actor.standing().may(Permission::AuditRead)
+}
+
+impl Profile {
+    pub fn may_manage_group(&self, group_id: &str) -> bool {
+        self.manageable_groups.contains(group_id)
+    }
+}
+
 impl Tab {
     pub fn name(self) -> &'static str {
         match self {
@@ -35,6 +49,8 @@ impl Tab {
 
 /// The member as the profile's header prints them.
 pub struct ProfileView {
+    /// The viewer may open the Activity tab (see [`may_read_activity`]).
+    pub can_read_activity: bool,
     pub email: String,
     pub name: String,
     pub status: String,
@@ -78,6 +94,8 @@ pub struct Profile {
     pub groups: Vec<groups::Group>,
     /// Groups the member could join, for "Add to group" (for those who manage groups).
     pub joinable_groups: Vec<groups::Group>,
+    /// Of the member's groups, those the viewer may take them out of.
+    pub manageable_groups: HashSet<String>,
     pub pools: Vec<(Pool, String)>,
     /// Pools the actor manages, as (id, indented name), for "Add to pool".
     pub joinable_pools: Vec<(String, String)>,
@@ -115,12 +133,20 @@ pub fn load(
         joinable_groups: match tab {
             Tab::Groups if actor.standing().may(Permission::GroupsManage) => {
                 let joined = groups::of_member(conn, org_id, user_id)?;
-                groups::list(conn, org_id)?
-                    .into_iter()
-                    .filter(|g| !joined.iter().any(|j| j.id == g.id))
+                let all = groups::list(conn, org_id)?;
+                let reach = super::groups::manageable_ids(conn, actor, &all)?;
+                all.into_iter()
+                    .filter(|g| reach.contains(&g.id) && !joined.iter().any(|j| j.id == g.id))
                     .collect()
             }
             _ => Vec::new(),
+        },
+        manageable_groups: match tab {
+            Tab::Groups => {
+                let joined = groups::of_member(conn, org_id, user_id)?;
+                super::groups::manageable_ids(conn, actor, &joined)?
+            }
+            _ => HashSet::new(),
         },
         groups: match tab {
             Tab::Groups => groups::of_member(conn, org_id, user_id)?,
@@ -151,7 +177,9 @@ pub fn load(
             _ => Vec::new(),
         },
         activity: match tab {
-            Tab::Activity => activity(conn, org_id, user_id, &row.user.email)?,
+            Tab::Activity if may_read_activity(actor, user_id) => {
+                activity(conn, org_id, user_id, &row.user.email)?
+            }
             _ => Vec::new(),
         },
     }))
@@ -172,6 +200,7 @@ fn profile_view(
         super::member_list::may_grant_admin(actor, &roles::list(conn, &actor.org_id)?);
     Ok(ProfileView {
         is_self,
+        can_read_activity: may_read_activity(actor, &row.user.id),
         can_act_on,
         can_make_admin: can_act_on && may_grant_admin && row.role.key != super::roles::ADMIN,
         name: row.user.display_name(),

@@ -44,14 +44,17 @@ pub(crate) fn created_event(org: &Organization, origin: &Origin) -> Event {
 
 /// A fresh installation gets one organization so the first administrator has a home.
 pub fn ensure_first(conn: &mut DbConnection) -> QueryResult<Organization> {
-    db::write_tx(conn, |conn| match organizations::first(conn)? {
-        Some(org) => Ok(org),
-        None => create(
-            conn,
-            FIRST_ORG_SLUG,
-            FIRST_ORG_NAME,
-            None,
-            &Origin::default(),
-        ),
+    // Instances starting at once on an empty database make one first organization.
+    db::write_tx(conn, |conn| {
+        match db::platform_lock(conn).and_then(|()| organizations::first(conn))? {
+            Some(org) => Ok(org),
+            None => create(
+                conn,
+                FIRST_ORG_SLUG,
+                FIRST_ORG_NAME,
+                None,
+                &Origin::default(),
+            ),
+        }
     })
 }

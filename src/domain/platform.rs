@@ -418,6 +418,9 @@ pub struct MembershipForm {
     pub org: String,
     #[serde(default)]
     pub role_id: String,
+    /// The account list as it was, to return to (see `redirect::back_to`).
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// What adding an account to an organization came to.

@@ -70,6 +70,20 @@ impl Standing {
         self.perms.contains(permission)
     }
 
+    /// The organization's first tab this member may open, where entering it lands them:
+    /// the Users tab, else the Invited tab, else the audit trail, else the Pools tab,
+    /// which every member may open.
+    pub fn first_tab(&self) -> &'static str {
+        [
+            (Permission::UsersRead, "users"),
+            (Permission::UsersInvite, "invitations"),
+            (Permission::AuditRead, "audit"),
+        ]
+        .into_iter()
+        .find(|(p, _)| self.may(*p))
+        .map_or("pools", |(_, tab)| tab)
+    }
+
     /// What a member holds organization-wide: their role with the roles their groups
     /// grant.
     pub fn of_member(role: &Role, group_roles: &[Role]) -> Standing {
@@ -271,6 +285,24 @@ pub fn may_reset_two_factor(
 mod tests {
     use super::*;
     use crate::domain::roles::BUILTIN_ROLES;
+
+    #[test]
+    fn entering_an_organization_lands_on_the_first_tab_one_may_open() {
+        let with = |perms: &[Permission]| Standing {
+            perms: PermissionSet::of(perms),
+            rank: 10,
+        };
+        assert_eq!(
+            with(&[Permission::UsersRead, Permission::AuditRead]).first_tab(),
+            "users"
+        );
+        assert_eq!(
+            with(&[Permission::AuditRead, Permission::UsersInvite]).first_tab(),
+            "invitations"
+        );
+        assert_eq!(with(&[Permission::AuditRead]).first_tab(), "audit");
+        assert_eq!(with(&[]).first_tab(), "pools");
+    }
 
     fn builtin(key: &str) -> (String, i64) {
         let b = BUILTIN_ROLES.iter().find(|b| b.key == key).unwrap();

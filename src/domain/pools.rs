@@ -501,11 +501,19 @@ pub fn update(
             return Err(RuleError::Invalid(errors));
         };
         let moved = new_parent != pool.parent_id.as_deref();
-        if moved
-            && (!scope.access_under(pool.parent_id.as_deref()).can_manage()
-                || !scope.access_under(new_parent).can_manage())
-        {
+        let from = scope.access_under(pool.parent_id.as_deref());
+        if moved && (!from.can_manage() || !scope.access_under(new_parent).can_manage()) {
             return Err(forbidden());
+        }
+        // Moved elsewhere, a pool Manager's pool could land where its mover outranks
+        // them: moving is acting on the pool roles inside, as deleting is.
+        let mut subtree = scope.tree.descendants(&pool.id);
+        subtree.push(pool.id.clone());
+        if moved && !covers_roles_held_in(conn, actor, &from, &subtree)? {
+            return Err(RuleError::Forbidden(
+                "You cannot move this pool: someone in it holds a pool role that ranks above your own or holds a permission you do not hold."
+                    .into(),
+            ));
         }
         refuse_sibling_name(conn, &actor.org_id, new_parent, &name, Some(&pool.id))?;
         pools::update(conn, &actor.org_id, &pool.id, &name, new_parent)
@@ -533,6 +541,21 @@ pub struct DeletePlan {
     pub memberships: i64,
 }
 
+/// Whether `access` (the actor's standing where a subtree hangs) may act on every pool
+/// role held in these pools: deleting the subtree takes those roles away, and moving it
+/// takes it out of reach of those who manage it where it hangs now.
+fn covers_roles_held_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    access: &PoolAccess,
+    pool_ids: &[String],
+) -> diesel::QueryResult<bool> {
+    let held = pools::roles_held_in(conn, &actor.org_id, pool_ids)?;
+    Ok(held
+        .iter()
+        .all(|role| access.standing().may_act_on(Standing::of_role(role))))
+}
+
 pub fn delete_plan(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -548,11 +571,7 @@ pub fn delete_plan(
     let mut all = descendants.clone();
     all.push(pool.id.clone());
     // Deleting takes every pool role in the subtree away from its holder.
-    let taken = pools::roles_held_in(conn, &actor.org_id, &all)?;
-    if !taken
-        .iter()
-        .all(|role| access.standing().may_act_on(Standing::of_role(role)))
-    {
+    if !covers_roles_held_in(conn, actor, &access, &all)? {
         return Err(RuleError::Forbidden(
             "You cannot delete this pool: someone in it holds a pool role that ranks above your own or holds a permission you do not hold."
                 .into(),
@@ -675,10 +694,9 @@ pub fn add_member(
         // A pool role outlives a role a group lends: one's own stays within one's own role.
         check_own_role_change(actor, &target, &role)?;
         if pools::is_member(conn, &pool.id, &target.user.id)? {
-            return Err(RuleError::Conflict(format!(
-                "{} is already in {}.",
-                target.user.email, pool.name
-            )));
+            // Said at the picker: with JavaScript its matches include who is in already.
+            let already = format!("{} is already in {}.", target.user.email, pool.name);
+            return Err(RuleError::invalid("user_id", &already));
         }
         pools::add_member(conn, &actor.org_id, &pool.id, &target.user.id, &role.id)?;
         audit::record(
@@ -816,6 +834,9 @@ pub struct PoolView {
     pub children: Vec<Pool>,
     pub members: Vec<(User, Role)>,
     pub can_manage: bool,
+    /// Deleting needs `pools.manage` where the pool hangs (see [`delete_plan`]): a pool
+    /// Manager deletes the pools below theirs, not their own.
+    pub can_delete: bool,
     /// The pool roles the actor may give here.
     pub pool_roles: Vec<Role>,
     /// Finds an active member not in the pool yet.
@@ -882,6 +903,7 @@ pub fn load_view(
             .is_some_and(|p| move_targets.iter().any(|(id, _)| id == p)),
         members,
         can_manage: access.can_manage(),
+        can_delete: scope.access_under(pool.parent_id.as_deref()).can_manage(),
         pool_roles: super::policy::grantable(&access.standing(), pool_roles),
         add_picker,
         move_targets,

@@ -58,6 +58,8 @@ pub enum SetupLink {
 /// links die so only the one printed last works.
 pub fn issue_first_admin_link(conn: &mut DbConnection) -> diesel::QueryResult<Option<String>> {
     db::write_tx(conn, |conn| {
+        // Instances starting at once on one database issue one link at a time.
+        db::platform_lock(conn)?;
         if users::any_exists(conn)? {
             return Ok(None);
         }
@@ -197,6 +199,9 @@ pub fn complete(
     origin: &Origin,
 ) -> Result<(User, Organization), SetupError> {
     db::write_tx(conn, |conn| {
+        // Two first-admin links (two instances that started at once) completed at once
+        // would each find no account yet on PostgreSQL: one at a time.
+        db::platform_lock(conn)?;
         let link = check_link(conn, token)?;
         if !setup_tokens::consume(conn, &tokens::hash(token), db::now())? {
             return Err(SetupError::InvalidLink);

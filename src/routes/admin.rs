@@ -15,10 +15,11 @@ use crate::domain::RuleError;
 use crate::domain::platform::{
     self, AccountList, AccountQuery, FirstAdmin, MembershipForm, OrgForm, PlatformActor, UserForm,
 };
+use crate::domain::redirect::back_to;
 use crate::domain::two_factor_reset::{self, By};
 use crate::error::{AppError, AppResult};
 use crate::web::extract::CurrentUser;
-use crate::web::form::{Form, Query, decode, to_query};
+use crate::web::form::{Form, Query, Return, decode, to_query};
 use crate::web::layout::Layout;
 use crate::web::paging::{Cursor, PAGE_SIZE};
 use crate::web::{AppState, flash, render, render_status, see_other};
@@ -200,6 +201,10 @@ struct UsersPage {
     paged: bool,
     first_href: String,
     next_href: Option<String>,
+    /// This page of the list, where its buttons return.
+    here: String,
+    /// `here` as the query of a link (`next=…`).
+    next_query: String,
     /// Every organization has these, so the add-to-organization form offers them.
     builtin_roles: &'static [crate::domain::roles::BuiltinRole],
     can_change: bool,
@@ -269,6 +274,24 @@ fn page_href(q: &str, after: Option<&str>) -> String {
     }
 }
 
+/// The list as the person sees it: its search and the cursor it was opened with.
+fn list_here(params: &UsersQuery) -> String {
+    let pairs: Vec<(&str, &str)> = [
+        ("q", params.q.trim()),
+        ("after", params.after.as_deref().unwrap_or("")),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .collect();
+    if pairs.is_empty() {
+        LIST.to_string()
+    } else {
+        format!("{LIST}?{}", to_query(&pairs))
+    }
+}
+
+const LIST: &str = "/admin/users";
+
 async fn users_view(
     state: &AppState,
     session: &Session,
@@ -286,11 +309,14 @@ async fn users_view(
         .as_deref()
         .map(|e| page_href(&params.q, Some(e)));
     let first_href = page_href(&params.q, None);
+    let here = list_here(&params);
     let view = UsersPage {
         layout: Layout::signed_in(session, current, "Accounts · Platform"),
         list,
         paged: params.after.is_some(),
         first_href,
+        next_query: to_query(&[("next", &here)]),
+        here,
         q: params.q,
         next_href,
         builtin_roles: &crate::domain::roles::BUILTIN_ROLES,
@@ -351,8 +377,8 @@ async fn set_enabled(
     session: Session,
     current: CurrentUser,
     origin: Origin,
-    user_id: String,
-    enabled: bool,
+    (user_id, enabled): (String, bool),
+    back: Return,
 ) -> AppResult<HttpResponse> {
     let actor = require_admin(&state, &current)?;
     let email = apply(&state, move |conn| {
@@ -365,7 +391,7 @@ async fn set_enabled(
         format!("{email} is disabled; their sessions have ended.")
     };
     flash(&session, "success", message);
-    Ok(see_other("/admin/users"))
+    Ok(see_other(&back_to(LIST, back.next.as_deref())))
 }
 
 /// Asks before disabling an account everywhere.
@@ -374,8 +400,10 @@ pub async fn disable_form(
     session: Session,
     current: CurrentUser,
     path: UserPath,
+    back: Query<Return>,
 ) -> AppResult<HttpResponse> {
     let actor = require_admin(&state, &current)?;
+    let back = back_to(LIST, back.next.as_deref());
     let user_id = path.into_inner();
     let user = apply(&state, move |conn| {
         platform::disableable(conn, &actor, &user_id)
@@ -387,8 +415,9 @@ pub async fn disable_form(
         format!("/admin/users/{}/disable", user.id),
     )
     .line("They cannot sign in to any organization, and every session of theirs ends at once. You can enable the account again later.")
+    .field("next", back.clone())
     .button(format!("Disable {}", user.email))
-    .cancel("/admin/users");
+    .cancel(back);
     Ok(render(&page))
 }
 
@@ -398,8 +427,10 @@ pub async fn disable(
     current: CurrentUser,
     origin: Origin,
     path: UserPath,
+    back: Form<Return>,
 ) -> AppResult<HttpResponse> {
-    set_enabled(state, session, current, origin, path.into_inner(), false).await
+    let change = (path.into_inner(), false);
+    set_enabled(state, session, current, origin, change, back.into_inner()).await
 }
 
 pub async fn enable(
@@ -408,8 +439,10 @@ pub async fn enable(
     current: CurrentUser,
     origin: Origin,
     path: UserPath,
+    back: Form<Return>,
 ) -> AppResult<HttpResponse> {
-    set_enabled(state, session, current, origin, path.into_inner(), true).await
+    let change = (path.into_inner(), true);
+    set_enabled(state, session, current, origin, change, back.into_inner()).await
 }
 
 pub async fn add_membership(
@@ -423,6 +456,7 @@ pub async fn add_membership(
     let actor = require_admin(&state, &current)?;
     let user_id = path.into_inner();
     let form = form.into_inner();
+    let back = back_to(LIST, form.next.as_deref());
     let added = apply(&state, move |conn| {
         platform::add_membership(conn, &actor, &user_id, &form, &origin)
     })
@@ -437,7 +471,7 @@ pub async fn add_membership(
         format!("{} is now a member of {}.", added.email, added.org_name)
     };
     flash(&session, "success", message);
-    Ok(see_other("/admin/users"))
+    Ok(see_other(&back))
 }
 
 #[derive(Template)]

@@ -128,6 +128,8 @@ struct GroupPage {
     layout: Layout,
     view: GroupView,
     can_manage: bool,
+    /// They manage groups, but not this one: it grants a role above theirs.
+    out_of_reach: bool,
     action: String,
     submit: &'static str,
     form: GroupForm,
@@ -166,7 +168,8 @@ async fn show(
     let (form, errors) = failed.unwrap_or_else(|| (view.form(), FieldErrors::default()));
     Ok(GroupPage {
         layout: Layout::in_org(session, ctx, &view.group.name, "groups"),
-        can_manage: ctx.can(Permission::GroupsManage),
+        can_manage: ctx.can(Permission::GroupsManage) && !view.beyond_reach,
+        out_of_reach: ctx.can(Permission::GroupsManage) && view.beyond_reach,
         action: format!("/orgs/{}/groups/{}", ctx.org.slug, view.group.id),
         submit: "Save group",
         view,

@@ -23,7 +23,7 @@ use crate::domain::roles::Permission;
 use crate::domain::timefmt;
 use crate::error::{AppError, AppResult};
 use crate::web::extract::{CurrentUser, MaybeUser, OrgCtx, sign_in};
-use crate::web::form::{Form, Query, to_query};
+use crate::web::form::{Form, Query, Return, to_query};
 use crate::web::layout::Layout;
 use crate::web::paging::{Cursor, PAGE_SIZE};
 use crate::web::private;
@@ -129,24 +129,13 @@ const FILTERS: [(&str, &str); 6] = [
     ("all", "All"),
 ];
 
-/// The Invited tab with this status filter, search and cursor.
 /// Where a Resend or Cancel returns: the Invited tab as the person left it (`next`, when
 /// it is a page of this organization's tab), or the tab itself.
 fn tab_return(slug: &str, next: Option<&str>) -> String {
-    let tab = list_path(slug);
-    let wanted = crate::domain::redirect::safe_next(next, "");
-    match wanted.strip_prefix(tab.as_str()) {
-        Some(rest) if rest.is_empty() || rest.starts_with('?') => wanted.to_string(),
-        _ => tab,
-    }
+    crate::domain::redirect::back_to(&list_path(slug), next)
 }
 
-/// The return a Resend or Cancel carries (`next`); every other field is ignored.
-#[derive(Deserialize, Default)]
-pub struct Return {
-    next: Option<String>,
-}
-
+/// The Invited tab with this status filter, search and cursor.
 fn tab_href(slug: &str, status: &str, q: &str, cursor: Option<&str>) -> String {
     let pairs: Vec<(&str, &str)> = [
         ("status", status),
@@ -269,6 +258,9 @@ struct NewPage {
     roles: Vec<Role>,
     groups: Vec<Choice>,
     pools: Vec<PoolChoice>,
+    /// See `InviteChoices`.
+    pools_only: bool,
+    offers_groups: bool,
     errors: FieldErrors,
     max: usize,
     /// The inviter's own last day, if their access ends: the latest an invitee's may.
@@ -290,6 +282,8 @@ impl NewPage {
             roles: choices.roles,
             groups: choices.groups,
             pools: choices.pools,
+            pools_only: choices.pools_only,
+            offers_groups: choices.offers_groups,
             errors,
             max: MAX_ADDRESSES,
             last_day: ctx.last_day_of_access(),
@@ -358,6 +352,10 @@ struct Held {
     summary: Vec<String>,
     results: Vec<ResultView>,
     retry: Option<Retry>,
+    /// The Invited tab as a Resend left it (its filter, search, page); the plain tab
+    /// when absent.
+    #[serde(default)]
+    back: Option<String>,
 }
 
 /// How many addresses met each outcome, in words: "3 people invited".
@@ -396,10 +394,11 @@ impl Held {
             summary,
             results: result_views(report.results),
             retry,
+            back: None,
         }
     }
 
-    fn resent(ctx: &OrgCtx, result: AddressResult) -> Self {
+    fn resent(ctx: &OrgCtx, result: AddressResult, back: String) -> Self {
         Held {
             org_id: ctx.org.id.clone(),
             title: "Invitation resent".into(),
@@ -411,6 +410,7 @@ impl Held {
             )],
             results: result_views(vec![result]),
             retry: None,
+            back: Some(back),
         }
     }
 
@@ -448,6 +448,8 @@ fn result_views(results: Vec<AddressResult>) -> Vec<ResultView> {
 struct ResultsPage {
     layout: Layout,
     slug: String,
+    /// Where "Back to Invited" leads.
+    back: String,
     heading: String,
     tone: String,
     summary: Vec<String>,
@@ -458,6 +460,8 @@ struct ResultsPage {
     roles: Vec<Role>,
     groups: Vec<Choice>,
     pools: Vec<PoolChoice>,
+    pools_only: bool,
+    offers_groups: bool,
     errors: FieldErrors,
     max: usize,
     /// The inviter's own last day, if their access ends: the latest an invitee's may.
@@ -474,12 +478,17 @@ impl ResultsPage {
             }
             None => (false, InviteForm::default(), FieldErrors::default()),
         };
+        let (pools_only, offers_groups) = choices
+            .as_ref()
+            .map(|c| (c.pools_only, c.offers_groups))
+            .unwrap_or_default();
         let (roles, groups, pools) = choices
             .map(|c| (c.roles, c.groups, c.pools))
             .unwrap_or_default();
         ResultsPage {
             layout: Layout::in_org(session, ctx, &held.title, "invitations"),
             slug: ctx.org.slug.clone(),
+            back: tab_return(&ctx.org.slug, held.back.as_deref()),
             heading: held.heading,
             tone: held.tone,
             summary: held.summary,
@@ -489,6 +498,8 @@ impl ResultsPage {
             roles,
             groups,
             pools,
+            pools_only,
+            offers_groups,
             errors,
             max: MAX_ADDRESSES,
             last_day: ctx.last_day_of_access(),
@@ -599,11 +610,15 @@ pub async fn resend(
     match resent {
         Ok(result) => {
             announce(&state, std::slice::from_ref(&result));
-            Held::resent(&ctx, result).keep(&session)?;
+            Held::resent(&ctx, result, back).keep(&session)?;
             Ok(see_other(&sent_path(&ctx.org.slug)))
         }
         // Said on the tab the button was on, not on a page of its own.
-        Err(e @ (InvitationError::TooSoon | InvitationError::HourlyLimit(_))) => {
+        Err(
+            e @ (InvitationError::TooSoon
+            | InvitationError::HourlyLimit(_)
+            | InvitationError::Forbidden(_)),
+        ) => {
             flash(&session, "warning", e.to_string());
             Ok(see_other(&back))
         }
@@ -623,8 +638,16 @@ pub async fn cancel_form(
     let back = tab_return(&ctx.org.slug, back.next.as_deref());
     let (env, id) = acting_on(&state, &ctx, origin, path)?;
     let invitation = state
-        .db(move |conn| Ok(invitations::cancellable(conn, &env, &id)?))
+        .db(move |conn| Ok(invitations::cancellable(conn, &env, &id)))
         .await?;
+    // Refused for what it grants: said on the tab the button was on.
+    let invitation = match invitation {
+        Err(e @ InvitationError::Forbidden(_)) => {
+            flash(&session, "warning", e.to_string());
+            return Ok(see_other(&back));
+        }
+        other => other?,
+    };
     let page = crate::web::confirm::ConfirmPage::new(
         Layout::in_org(&session, &ctx, "Cancel invitation", "invitations"),
         format!("Cancel the invitation to {}?", invitation.email),
@@ -651,8 +674,15 @@ pub async fn cancel(
     let back = tab_return(&ctx.org.slug, back.next.as_deref());
     let (env, id) = acting_on(&state, &ctx, origin, path)?;
     let cancelled = state
-        .db(move |conn| Ok(invitations::cancel(conn, &env, &id)?))
+        .db(move |conn| Ok(invitations::cancel(conn, &env, &id)))
         .await?;
+    let cancelled = match cancelled {
+        Err(e @ InvitationError::Forbidden(_)) => {
+            flash(&session, "warning", e.to_string());
+            return Ok(see_other(&back));
+        }
+        other => other?,
+    };
     flash(
         &session,
         "success",

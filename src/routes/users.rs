@@ -190,6 +190,12 @@ pub async fn list_page(
     ctx: OrgCtx,
     params: Query<ListParams>,
 ) -> AppResult<HttpResponse> {
+    // Every way into an organization leads here; one who may not read it goes on to the
+    // first tab they may open, not to a refusal whose way out leads back here.
+    let first = ctx.standing().first_tab();
+    if first != "users" {
+        return Ok(see_other(&format!("/orgs/{}/{first}", ctx.org.slug)));
+    }
     let page = users_page(
         &state,
         &session,
@@ -273,6 +279,9 @@ async fn profile(
 ) -> AppResult<ProfilePage> {
     ctx.require(Permission::UsersRead)?;
     let actor = ctx.actor();
+    if tab == Tab::Activity && !member_profile::may_read_activity(&actor, &user_id) {
+        return Err(AppError::forbidden());
+    }
     let profile = state
         .db(move |conn| Ok(member_profile::load(conn, &actor, &user_id, tab)?))
         .await?

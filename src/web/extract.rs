@@ -233,6 +233,7 @@ impl FromRequest for OrgCtx {
             };
             let session = req.get_session();
             let mut arrival = find_org_ctx(&req, &session).await?;
+            let ended_now = matches!(arrival, Arrival::AccessEnded { .. });
             if let Arrival::AccessEnded { org_id, user_id } = arrival {
                 // Past their last day and the job has not come by yet: the calendar is
                 // applied now, then the member is looked at again (still here only if
@@ -257,7 +258,11 @@ impl FromRequest for OrgCtx {
                 }
                 Arrival::NotMember(current) => {
                     CurrentUser::remember(&req, &session, &Some(current));
-                    Err(AppError::NotFound)
+                    // They were a member until this request: say why, not "nothing here".
+                    Err(match ended_now {
+                        true => AppError::Forbidden(ACCESS_ENDED.into()),
+                        false => AppError::NotFound,
+                    })
                 }
                 // Ended twice over: another request reset the day in between; this one
                 // is refused, the next is looked at afresh.
@@ -271,6 +276,8 @@ impl FromRequest for OrgCtx {
         })
     }
 }
+
+const ACCESS_ENDED: &str = "Your access to this organization has ended: its last day is over. Ask one of its admins if you need it again.";
 
 /// What an organization page finds of its caller.
 enum Arrival {

@@ -16,6 +16,13 @@ use crate::error::AppError;
 
 const UNREADABLE: &str = "This form could not be read. Please go back and try again.";
 
+/// The return a button carries (`next`: the list as it was); every other field is
+/// ignored. Follow it only through `domain::redirect::back_to`.
+#[derive(serde::Deserialize, Default)]
+pub struct Return {
+    pub next: Option<String>,
+}
+
 /// An `application/x-www-form-urlencoded` body.
 pub struct Form<T>(pub T);
 

@@ -33,6 +33,8 @@ pub struct Layout {
     pub org: Option<NavOrg>,
     /// Which tab is highlighted.
     pub active: &'static str,
+    /// The Users and Groups tabs open to them (`users.read`).
+    pub can_read_users: bool,
     pub can_invite: bool,
     /// How many invitations wait for an answer, on the Invited tab.
     pub pending_invitations: Option<String>,
@@ -57,6 +59,7 @@ impl Layout {
             orgs: Vec::new(),
             org: None,
             active: "",
+            can_read_users: false,
             can_invite: false,
             pending_invitations: None,
             can_audit: false,
@@ -103,6 +106,7 @@ impl Layout {
                 name: ctx.org.name.clone(),
             }),
             active,
+            can_read_users: ctx.can(Permission::UsersRead),
             can_invite: ctx.can(Permission::UsersInvite),
             pending_invitations: ctx.pending_invitations.clone(),
             can_audit: ctx.can(Permission::AuditRead),

@@ -347,7 +347,7 @@ async fn the_first_admin_of_a_new_organization_is_emailed_a_setup_link() {
 }
 
 /// Accounts straight into the table, without a password (no hashing: many are cheap).
-fn insert_accounts(app: &TestApp, emails: impl IntoIterator<Item = String>) {
+pub(crate) fn insert_accounts(app: &TestApp, emails: impl IntoIterator<Item = String>) {
     use portcullis::db::{self, users};
     let mut conn = app.conn();
     for email in emails {

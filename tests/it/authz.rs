@@ -8,15 +8,15 @@ use crate::helpers::*;
 
 const ORG: &str = "my-org";
 
-/// The resend limit (once a minute) is a constant: move the last sending back instead
-/// of waiting, as set-up between two steps.
-fn a_minute_passes(app: &TestApp, email: &str) {
-    let mut conn = app.conn();
-    let conn: &mut DbConnection = &mut conn;
-    diesel::update(invitations::table.filter(invitations::email.eq(email)))
-        .set(invitations::last_sent_at.eq(portcullis::db::now() - chrono::Duration::minutes(2)))
-        .execute(conn)
-        .unwrap();
+/// A Resend or Cancel refused for what the invitation grants: said on the Invited tab
+/// the button was on (not on an error page that loses it). Answers that tab.
+async fn refused_on_the_tab(by: &Browser, answer: Page, reason: &str) -> Page {
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let tab = answer.location.expect("a way back");
+    assert!(tab.starts_with("/orgs/my-org/invitations"), "{tab}");
+    let page = by.get(&tab).await;
+    assert!(page.body.contains(reason), "{}", page.body);
+    page
 }
 
 fn inviter_of(app: &TestApp, email: &str) -> Option<String> {
@@ -90,7 +90,7 @@ async fn invitation_into_an_admin_group(app: &TestApp, admin: &Browser) {
         )
         .await;
     assert_eq!(invited.status, 303, "{}", invited.body);
-    a_minute_passes(app, "victim@example.com");
+    app.a_minute_passes("victim@example.com");
 }
 
 #[actix_web::test]
@@ -110,7 +110,7 @@ async fn a_manager_cannot_resend_an_invitation_whose_group_grants_admin() {
             &[],
         )
         .await;
-    assert_eq!(resent.status, 403, "{}", resent.body);
+    let resent = refused_on_the_tab(&mallory, resent, "You cannot renew this invitation").await;
     assert!(
         !resent.body.contains("/invite/"),
         "no fresh link for the attacker"
@@ -158,7 +158,7 @@ async fn whoever_renews_an_invitation_becomes_its_inviter() {
         .invite("my-org", "plain@example.com", &app.role_id(ORG, "member"))
         .await;
     assert_eq!(invited.status, 303);
-    a_minute_passes(&app, "plain@example.com");
+    app.a_minute_passes("plain@example.com");
     let manager = app.add_member(ORG, "mia@example.com", "Mia", "M", "manager", true);
     let mia = app.member_browser("mia@example.com").await;
     let id = invitation_id(&app, "plain@example.com");
@@ -583,12 +583,12 @@ async fn a_manager_cannot_cancel_an_invitation_that_grants_admin() {
     let id = invitation_id(&app, "victim@example.com");
     let cancel = format!("/orgs/my-org/invitations/{id}/cancel");
 
-    assert_eq!(mallory.get(&cancel).await.status, 403);
+    let asked = mallory.get(&cancel).await;
+    refused_on_the_tab(&mallory, asked, "You cannot cancel this invitation").await;
     let refused = mallory
         .submit("/orgs/my-org/invitations", &cancel, &[])
         .await;
-    assert_eq!(refused.status, 403, "{}", refused.body);
-    assert!(refused.body.contains("You cannot cancel this invitation"));
+    refused_on_the_tab(&mallory, refused, "You cannot cancel this invitation").await;
     assert_eq!(
         app.count("invitations WHERE email = 'victim@example.com' AND status = 'pending'"),
         1
@@ -609,7 +609,7 @@ async fn a_manager_cannot_cancel_an_invitation_that_grants_admin() {
 
 /// An Admin defines the custom role `name` holding `permissions`, and `email` joins with
 /// it. Answers the member's id and their signed-in browser.
-async fn custom_role_holder(
+pub(crate) async fn custom_role_holder(
     app: &TestApp,
     admin: &Browser,
     name: &str,
@@ -872,6 +872,40 @@ async fn a_custom_role_cannot_invite_into_a_pool_it_does_not_manage() {
     .await;
 }
 
+/// The invite form offers a Recruiter only the pools it may place people in: a pool it
+/// manages, and not the name of one it cannot open, on the blank form or after a refusal.
+#[actix_web::test]
+async fn a_custom_role_that_invites_is_offered_only_the_pools_it_manages() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    pool(&admin, "Secret Merger").await;
+    let mine = pool(&admin, "Recruiting Desk").await;
+    let (mallory_id, mallory) = custom_role_holder(
+        &app,
+        &admin,
+        "Recruiter",
+        &["users.read", "users.invite"],
+        "mallory@example.com",
+    )
+    .await;
+    add_to_pool(&app, &admin, &mine, &mallory_id, "manager").await;
+    let form = mallory.get(&format!("/orgs/{ORG}/invitations/new")).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("Recruiting Desk"), "{}", form.body);
+    assert!(!form.body.contains("Secret Merger"), "{}", form.body);
+    let refused = send_invite(
+        &mallory,
+        &[
+            ("emails", "not an address"),
+            ("role_id", &app.role_id(ORG, "member")),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("Recruiting Desk"), "{}", refused.body);
+    assert!(!refused.body.contains("Secret Merger"), "{}", refused.body);
+}
+
 /// An Engineer runs the pools they belong to, up to their own standing: removing a pool
 /// Manager from one is acting above it.
 #[actix_web::test]
@@ -973,6 +1007,46 @@ async fn an_engineer_cannot_delete_a_sub_pool_a_manager_holds() {
     assert_eq!(left.status, 303, "{}", left.body);
     let deleted = e.submit(&pools, &format!("{pools}/{eu}/delete"), &[]).await;
     assert_eq!(deleted.status, 303, "{}", deleted.body);
+}
+
+/// Moving a pool is acting on the pool roles in it, as deleting is: an Engineer running
+/// Prod, and Manager of her own Lab, may not move a sub-pool where Bob is Manager from
+/// under Prod into her Lab, where she would outrank him.
+#[actix_web::test]
+async fn an_engineer_cannot_move_a_managers_sub_pool_into_her_own_reach() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let prod = pool(&admin, "Prod").await;
+    let lab = pool(&admin, "Lab").await;
+    let pools = format!("/orgs/{ORG}/pools");
+    let eu = admin
+        .submit(&pools, &pools, &[("name", "Prod EU"), ("parent_id", &prod)])
+        .await;
+    let eu = location_id(&eu);
+    let eve = app.add_member(ORG, "eve@example.com", "Eve", "E", "engineer", true);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    add_to_pool(&app, &admin, &prod, &eve, "engineer").await;
+    add_to_pool(&app, &admin, &lab, &eve, "manager").await;
+    add_to_pool(&app, &admin, &eu, &bob, "manager").await;
+    let e = app.member_browser("eve@example.com").await;
+    let move_to_lab = [("name", "Prod EU"), ("parent_id", lab.as_str())];
+    let refused = e
+        .submit(&pools, &format!("{pools}/{eu}"), &move_to_lab)
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let org = app.org_id(ORG);
+    let still = portcullis::db::pools::list(&mut app.conn(), &org).unwrap();
+    let eu_now = still.iter().find(|p| p.id == eu).unwrap();
+    assert_eq!(eu_now.parent_id.as_deref(), Some(prod.as_str()));
+    // Once Bob has left it, Eve may move it.
+    let left = admin
+        .submit(&pools, &format!("{pools}/{eu}/members/{bob}/remove"), &[])
+        .await;
+    assert_eq!(left.status, 303, "{}", left.body);
+    let moved = e
+        .submit(&pools, &format!("{pools}/{eu}"), &move_to_lab)
+        .await;
+    assert_eq!(moved.status, 303, "{}", moved.body);
 }
 
 /// Adding someone to a group needs `groups.manage`; an invitation must not be a way
@@ -1524,7 +1598,7 @@ async fn a_pool_manager_cannot_take_over_an_invitation_they_could_not_send() {
     let me = app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "member", true);
     add_to_pool(&app, &admin, &prod, &me, "manager").await;
     let mallory = app.member_browser("mallory@example.com").await;
-    a_minute_passes(&app, "victim@example.com");
+    app.a_minute_passes("victim@example.com");
 
     let tried = send_invite(
         &mallory,
@@ -1608,6 +1682,15 @@ async fn a_token_stops_acting_once_its_maker_no_longer_holds_it() {
         scim.get("/Users").await.status,
         200,
         "active again, it acts again"
+    );
+
+    // A Manager holds a Member token's role and scope, but not `org.manage`, which
+    // making one takes: a token re-addresses accounts, which no Manager may do.
+    app.set_member_role(ORG, &mallory_id, "manager");
+    assert_eq!(
+        scim.get("/Users").await.status,
+        401,
+        "a Manager holds no scim token"
     );
 
     app.set_member_role(ORG, &mallory_id, "member");
@@ -1877,7 +1960,7 @@ async fn invitations_that_waited_out_their_inviters_demotion_change_nothing() {
     for email in ["resent@example.com", "kept@example.com"] {
         let sent = admin.invite("my-org", email, &admin_role).await;
         assert_eq!(sent.status, 303, "{}", sent.body);
-        a_minute_passes(&app, email);
+        app.a_minute_passes(email);
     }
     let mails_before = app.count("email_outbox");
     let csrf = bob_browser.get("/orgs/my-org/invitations/new").await.csrf();
@@ -1908,12 +1991,16 @@ async fn invitations_that_waited_out_their_inviters_demotion_change_nothing() {
                 portcullis::db::memberships::set_role(conn, &demotion.0, &demotion.1, &demotion.2)
             })
             .await;
-        assert_eq!(answer.status, 403, "{path}: {}", answer.body);
-        assert!(
-            answer.body.contains("Your own access here changed"),
-            "{path}"
-        );
         portcullis::db::memberships::set_role(&mut app.conn(), &org, &bob, &admin_role).unwrap();
+        // The invite form says it on a page of its own; Resend and Cancel on their tab.
+        let said = match answer.status {
+            303 => refused_on_the_tab(&bob_browser, answer, "Your own access here changed").await,
+            status => {
+                assert_eq!(status, 403, "{path}: {}", answer.body);
+                answer
+            }
+        };
+        assert!(said.body.contains("Your own access here changed"), "{path}");
     }
     assert_eq!(app.count("invitations WHERE email = 'mule@example.com'"), 0);
     assert_eq!(app.count("email_outbox"), mails_before);
@@ -1986,4 +2073,35 @@ async fn a_token_whose_role_was_narrowed_while_it_waited_changes_nothing() {
     .await;
     assert_eq!(created.status, 403, "{}", created.body);
     assert_eq!(app.count("users WHERE email = 'mule@example.com'"), 0);
+}
+
+/// An acceptance that waited out its inviter's demotion grants nothing: it reads what
+/// the inviter may still grant only once it holds the organization's lock, after the
+/// demotion committed (before, it read the inviter as Manager and made a Manager).
+#[actix_web::test]
+async fn an_acceptance_that_waited_out_its_inviters_demotion_grants_nothing() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let org = app.org_id(ORG);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "manager", true);
+    let bob_browser = app.member_browser("bob@example.com").await;
+    let (manager_role, member_role) = (app.role_id(ORG, "manager"), app.role_id(ORG, "member"));
+    let sent = bob_browser
+        .invite(ORG, "junior@example.com", &manager_role)
+        .await;
+    let link = bob_browser.follow_results(sent).await.invite_link();
+    let invitee = app.client();
+    let page = invitee.get(&link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let form = account_form(page.csrf(), "Jun", "Ior", "junior pass phrase 1");
+    let answer = while_a_change_holds_the_lock(&app, invitee.post(&link, &form), move |conn| {
+        portcullis::db::memberships::set_role(conn, &org, &bob, &member_role)
+    })
+    .await;
+    assert!(answer.status < 500, "{}", answer.body);
+    assert_eq!(
+        app.count("memberships WHERE email = 'junior@example.com'"),
+        0,
+        "no Manager made by a Member"
+    );
 }

@@ -236,7 +236,7 @@ async fn a_member_past_their_last_day_is_refused_before_the_job_comes_by() {
     assert_eq!(scim.get("/Users").await.status, 200);
 
     app.advance_clock(chrono::Duration::days(2));
-    assert_eq!(bob_browser.get(USERS).await.status, 404);
+    access_ended_is_said(&bob_browser).await;
     assert_eq!(
         app.membership_status(ORG, &bob).as_deref(),
         Some("inactive")
@@ -275,8 +275,8 @@ async fn re_activating_a_member_whose_day_passed_asks_for_a_new_day_first() {
     ends_tomorrow(&app, &bob);
     ends_tomorrow(&app, &carol);
     app.advance_clock(chrono::Duration::days(2));
-    assert_eq!(bob_browser.get(USERS).await.status, 404);
-    assert_eq!(carol_browser.get(USERS).await.status, 404);
+    access_ended_is_said(&bob_browser).await;
+    access_ended_is_said(&carol_browser).await;
 
     // Before, the member came back with the day that had passed, and their next page
     // ended them again.
@@ -347,7 +347,7 @@ async fn of_two_admins_past_their_day_the_one_who_arrives_is_kept() {
 
     assert_eq!(carol_browser.get(USERS).await.status, 200);
     assert_eq!(app.audit_count(ORG, "member.access_kept"), 1);
-    assert_eq!(admin.get(USERS).await.status, 404);
+    access_ended_is_said(&admin).await;
     assert_eq!(
         app.membership_status(ORG, &admin_id).as_deref(),
         Some("inactive")
@@ -596,4 +596,17 @@ async fn an_admin_whose_access_ends_cannot_leave_the_organization_to_one_past_th
         refused.body
     );
     assert_eq!(app.member_role(ORG, &carol).as_deref(), Some("admin"));
+}
+
+/// The first page after a member's last day ends their access, and says so (not "nothing
+/// here"); the pages after it find no organization of theirs.
+async fn access_ended_is_said(member: &Browser) {
+    let ended = member.get(USERS).await;
+    assert_eq!(ended.status, 403, "{}", ended.body);
+    assert!(
+        ended
+            .body
+            .contains("Your access to this organization has ended")
+    );
+    assert_eq!(member.get(USERS).await.status, 404);
 }

@@ -212,6 +212,97 @@ async fn members_without_groups_manage_only_read() {
     assert_eq!(above.status, 422);
 }
 
+/// A Manager reads a group that grants Admin but is offered nothing to change in it (each
+/// would be refused): not on its page, not on a member's Groups tab, not in the bulk
+/// "Add to group…". A group within their reach keeps every control.
+#[actix_web::test]
+async fn a_manager_is_offered_no_change_to_a_group_granting_a_role_above_theirs() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let admin_role = app.role_id(ORG, "admin");
+    let board = location_id(
+        &create_group(&admin, ORG, &[("name", "Board"), ("role_id", &admin_role)]).await,
+    );
+    let crew = location_id(&create_group(&admin, ORG, &[("name", "Crew")]).await);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    for group in [&board, &crew] {
+        let base = format!("/orgs/{ORG}/groups/{group}");
+        let added = admin
+            .submit(&base, &format!("{base}/members"), &[("user_id", &bob)])
+            .await;
+        assert_eq!(added.status, 303, "{}", added.body);
+    }
+    app.add_member(ORG, "mia@example.com", "Mia", "M", "manager", true);
+    let mia = app.member_browser("mia@example.com").await;
+
+    let page = mia.get(&format!("/orgs/{ORG}/groups/{board}")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("grants a role above yours"),
+        "{}",
+        page.body
+    );
+    for control in [
+        "/delete\"",
+        "/remove\"",
+        "name=\"user_id\"",
+        "name=\"name\"",
+    ] {
+        assert!(!page.body.contains(control), "{control}: {}", page.body);
+    }
+    let page = mia.get(&format!("/orgs/{ORG}/groups/{crew}")).await;
+    assert!(!page.body.contains("grants a role above yours"));
+    for control in ["/delete\"", "/remove\"", "name=\"name\""] {
+        assert!(page.body.contains(control), "{control}");
+    }
+
+    let tab = mia.get(&format!("/orgs/{ORG}/users/{bob}/groups")).await;
+    assert!(
+        !tab.body
+            .contains(&format!("/groups/{board}/members/{bob}/remove"))
+    );
+    assert!(
+        tab.body
+            .contains(&format!("/groups/{crew}/members/{bob}/remove"))
+    );
+    let users = mia.get(&format!("/orgs/{ORG}/users")).await;
+    let bulk_groups = users.body.split("id=\"bulk-group\"").nth(1).unwrap_or("");
+    assert!(
+        !bulk_groups.contains(&board) && bulk_groups.contains(&crew),
+        "{bulk_groups}"
+    );
+}
+
+/// Someone who manages members but not groups is not offered the bulk "Add to group…",
+/// which would be refused.
+#[actix_web::test]
+async fn bulk_add_to_group_is_offered_only_to_those_who_manage_groups() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    create_group(&admin, ORG, &[("name", "Crew")]).await;
+    let (_, keeper) = crate::authz::custom_role_holder(
+        &app,
+        &admin,
+        "Keeper",
+        &["users.read", "users.manage"],
+        "keeper@example.com",
+    )
+    .await;
+    let users = keeper.get(&format!("/orgs/{ORG}/users")).await;
+    assert_eq!(users.status, 200);
+    assert!(
+        users.body.contains("id=\"bulk-action\""),
+        "the bulk form is there"
+    );
+    assert!(
+        !users.body.contains("value=\"add-to-group\""),
+        "{}",
+        users.body
+    );
+    let users = admin.get(&format!("/orgs/{ORG}/users")).await;
+    assert!(users.body.contains("value=\"add-to-group\""));
+}
+
 #[actix_web::test]
 async fn deleting_a_group_records_the_role_it_took_away_and_from_how_many() {
     let app = spawn_app().await;

@@ -134,6 +134,20 @@ impl TestApp {
         self.settings.clock.advance(by);
     }
 
+    /// Test set-up, not a step: a minute passes for the invitation to `email`. Resending
+    /// is throttled to once a minute (`RESEND_INTERVAL`, a constant with no setting), so
+    /// instead of sleeping its last sending is moved two minutes back; nothing else
+    /// changes, and the person still resends through the page.
+    pub fn a_minute_passes(&self, email: &str) {
+        use portcullis::db::schema::invitations;
+        let mut conn = self.conn();
+        let conn: &mut portcullis::db::DbConnection = &mut conn;
+        diesel::update(invitations::table.filter(invitations::email.eq(email)))
+            .set(invitations::last_sent_at.eq(portcullis::db::now() - chrono::Duration::minutes(2)))
+            .execute(conn)
+            .expect("moving the last sending back");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -1678,6 +1678,29 @@ async fn resend_and_cancel_return_to_the_invited_tab_as_it_was() {
         .await;
     assert_eq!(cancelled.location.as_deref(), Some(here.as_str()));
 
+    // A Resend that goes through shows its results once; their way back is the tab too.
+    let pam = invitation_id(&app, "pam@example.com");
+    app.a_minute_passes("pam@example.com");
+    let resent = admin
+        .post(
+            &format!("{ORG}/invitations/{pam}/resend"),
+            &[("csrf_token", tab.csrf()), ("next", here.clone())],
+        )
+        .await;
+    let results = admin.follow_results(resent).await;
+    assert!(
+        results.body.contains("Invitation resent"),
+        "{}",
+        results.body
+    );
+    assert!(
+        results
+            .body
+            .contains("href=\"/orgs/my-org/invitations?status=pending&#38;q=pa\">Back to Invited"),
+        "{}",
+        results.body
+    );
+
     // A return outside the tab is not followed.
     let pam = invitation_id(&app, "pam@example.com");
     let elsewhere = admin

@@ -58,6 +58,8 @@ enum Rule {
     /// Any active member.
     Member,
     Perm(Permission),
+    /// Both permissions (another member's Activity tab is read from the audit trail).
+    Both(Permission, Permission),
     /// The permission, and a rank at least this high (making an admin needs Admin's).
     Ranked(Permission, i64),
     /// Read the target pool: `pools.manage` there, or a pool role on it or an ancestor.
@@ -193,7 +195,9 @@ const ROUTES: &[Route] = &[
         false,
     ),
     r("GET", "/orgs", SignedIn, O::None),
-    r("GET", "/orgs/{org}/users", USERS_READ, O::None),
+    // Every member enters here: without `users.read` they are sent on (303) to the
+    // first tab they may open (users::a_role_without_users_read_lands_where_it_may_go).
+    r("GET", "/orgs/{org}/users", Org(Member), O::None),
     with_form(
         r("GET", "/orgs/{org}/users/bulk", USERS_MANAGE, O::None),
         bulk_form,
@@ -255,7 +259,7 @@ const ROUTES: &[Route] = &[
     r(
         "GET",
         "/orgs/{org}/users/{id}/activity",
-        USERS_READ,
+        Org(Both(P::UsersRead, P::AuditRead)),
         O::Member,
     ),
     r(
@@ -920,6 +924,7 @@ impl Rule {
         match self {
             Member => true,
             Perm(p) => perms.contains(p),
+            Both(p, q) => perms.contains(p) && perms.contains(q),
             Ranked(p, min) => perms.contains(p) && rank >= min,
             PoolRead => perms.contains(P::PoolsManage) || pool != PermissionSet::default(),
             PoolManage => at_pool.contains(P::PoolsManage),
@@ -961,8 +966,12 @@ fn expect(route: &Route, actor: &Actor, tenant: Tenant) -> Expect {
             let Some((_, perms, rank)) = actor.org.filter(|(slug, _, _)| *slug == path_org) else {
                 return Expect::NotFound;
             };
-            // Pool roles are held in my-org, on the pools the targets hang under.
-            let pool = if path_org == MY && matches!(tenant, Tenant::Own | Tenant::Mixed) {
+            // Pool roles are held in my-org, on the pools the targets hang under. Inviting
+            // needs one anywhere, whatever pools the form names: another organization's
+            // pool ids then leave the form refused (422), not the member (403).
+            let pool = if path_org == MY
+                && (matches!(tenant, Tenant::Own | Tenant::Mixed) || matches!(rule, Invite))
+            {
                 actor.pool_perms
             } else {
                 PermissionSet::default()

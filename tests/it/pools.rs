@@ -130,7 +130,20 @@ async fn a_pool_manager_acts_inside_their_subtree_only() {
     );
     let m = app.member_browser("mia@example.com").await;
 
-    // Inside: reads, creates sub-pools, manages members, moves within.
+    // Inside: reads, creates sub-pools, manages members, moves within; deletes the pools
+    // below their own, and is not offered to delete their own (the parent's to delete).
+    let own = m.get(&format!("{POOLS}/{b}")).await;
+    assert!(
+        !own.body.contains(&format!("{POOLS}/{b}/delete")),
+        "{}",
+        own.body
+    );
+    let below = m.get(&format!("{POOLS}/{c}")).await;
+    assert!(
+        below.body.contains(&format!("{POOLS}/{c}/delete")),
+        "{}",
+        below.body
+    );
     assert_eq!(m.get(&format!("{POOLS}/{c}")).await.status, 200);
     let sub = create_pool(&m, "Beta child", &b).await;
     assert_eq!(sub.status, 303, "{}", sub.body);
@@ -370,8 +383,27 @@ async fn a_pool_manager_invites_into_their_subtree_and_nowhere_else() {
             .await
         }
     };
-    assert_eq!(invite(d.clone()).await.status, 403, "outside the subtree");
-    assert_eq!(invite(String::new()).await.status, 403, "no pool at all");
+    // Refused on the form itself, at the pools, with the addresses kept to try again.
+    for (pool, case) in [
+        (d.clone(), "outside the subtree"),
+        (String::new(), "no pool at all"),
+    ] {
+        let refused = invite(pool).await;
+        assert_eq!(refused.status, 422, "{case}: {}", refused.body);
+        assert!(
+            refused.body.contains("invite people into your own pools"),
+            "{case}"
+        );
+        assert!(
+            refused.body.contains("newbie@example.com"),
+            "{case}: the address is kept"
+        );
+        assert!(
+            refused.body.contains(&format!("value=\"{c}\"")),
+            "{case}: offers {c}"
+        );
+    }
+    assert_eq!(app.count("invitations"), 0);
     let done = pm.follow_results(invite(c.clone()).await).await;
     assert_eq!(done.status, 200, "{}", done.body);
 
@@ -593,6 +625,22 @@ async fn adding_nobody_to_a_pool_says_to_choose_a_member() {
     assert_eq!(page.status, 422, "{}", page.body);
     assert!(page.body.contains("Choose a member first"), "{}", page.body);
     assert!(page.body.contains("id=\"user_id-error\""), "{}", page.body);
+
+    // With JavaScript the picker's matches include who is in already: said there too.
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    assert_eq!(add(&admin, &a, &bob, &engineer).await.status, 303);
+    let again = add(&admin, &a, &bob, &engineer).await;
+    assert_eq!(again.status, 422, "{}", again.body);
+    assert!(
+        again.body.contains("bob@example.com is already in"),
+        "{}",
+        again.body
+    );
+    assert!(
+        again.body.contains("id=\"user_id-error\""),
+        "{}",
+        again.body
+    );
 }
 
 /// A pool Manager invites into their pools, but no button led to the invite form, and

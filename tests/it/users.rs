@@ -229,6 +229,90 @@ async fn profile_tabs_show_details_groups_pools_and_activity() {
     assert!(activity.body.contains("member.deactivated"));
 }
 
+/// A member's Activity tab is a slice of the audit trail: a Member, who may read the
+/// Users tab but not the trail, reads their own and not the Admin's, where the Admin's
+/// deeds would be (here, the organization's new API token).
+#[actix_web::test]
+async fn only_those_who_read_the_audit_trail_read_another_members_activity() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let admin_id = app.user_id(ADMIN_EMAIL);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "Builder", "member", true);
+    let member_role = app.role_id(ORG, "member");
+    let (made, _) =
+        crate::api_tokens::create(&admin, ORG, "Payroll sync", &["scim"], &member_role, "30").await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let own = admin
+        .get(&users_path(&format!("/{admin_id}/activity")))
+        .await;
+    assert!(
+        own.body.contains("Payroll sync"),
+        "the Admin reads it: {}",
+        own.body
+    );
+
+    let member = app.member_browser("bob@example.com").await;
+    let profile = member.get(&users_path(&format!("/{admin_id}"))).await;
+    assert_eq!(profile.status, 200, "{}", profile.body);
+    assert!(
+        !profile.body.contains("/activity\""),
+        "no Activity tab offered: {}",
+        profile.body
+    );
+    let refused = member
+        .get(&users_path(&format!("/{admin_id}/activity")))
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(!refused.body.contains("Payroll sync"));
+    let theirs = member.get(&users_path(&format!("/{bob}/activity"))).await;
+    assert_eq!(theirs.status, 200, "{}", theirs.body);
+    assert!(theirs.body.contains("aria-current=\"page\""));
+}
+
+/// A role without `users.read` (an auditor, a recruiter) enters the organization on the
+/// first tab it may open, from the list of organizations as from the Users tab's own
+/// address, and is not shown the tabs it may not open.
+#[actix_web::test]
+async fn a_role_without_users_read_lands_where_it_may_go() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    for (role, email, lands) in [
+        ("Auditor", "audrey@example.com", "audit"),
+        ("Recruiter", "rick@example.com", "invitations"),
+        ("Bystander", "bea@example.com", "pools"),
+    ] {
+        let permission = match role {
+            "Auditor" => vec!["audit.read"],
+            "Recruiter" => vec!["users.invite"],
+            _ => vec![],
+        };
+        let (_, person) =
+            crate::authz::custom_role_holder(&app, &admin, role, &permission, email).await;
+        let entry = person.get("/orgs").await;
+        assert_eq!(
+            entry.location.as_deref(),
+            Some(users_path("").as_str()),
+            "{role}"
+        );
+        let users = person.get(&users_path("")).await;
+        let tab = format!("/orgs/{ORG}/{lands}");
+        assert_eq!(users.status, 303, "{role}");
+        assert_eq!(users.location.as_deref(), Some(tab.as_str()), "{role}");
+        let landed = person.get(&tab).await;
+        assert_eq!(landed.status, 200, "{role}: {}", landed.body);
+        let tabs = landed
+            .body
+            .split("aria-label=\"Organization\"")
+            .nth(1)
+            .unwrap();
+        let tabs = tabs.split("</nav>").next().unwrap();
+        assert!(
+            !tabs.contains(">Users</a>") && !tabs.contains(">Groups</a>"),
+            "{role}: {tabs}"
+        );
+    }
+}
+
 #[actix_web::test]
 async fn edit_changes_name_and_role_and_is_audited() {
     let app = spawn_app().await;
@@ -1508,6 +1592,12 @@ async fn a_manager_is_offered_only_the_actions_the_rules_allow() {
 
     let profile = mia.get(&users_path(&format!("/{ada}"))).await;
     assert_eq!(profile.status, 200);
+    // Saving an Admin's details is refused to a Manager: no form to lose the typing in.
+    assert!(
+        !profile.body.contains("name=\"first_name\""),
+        "{}",
+        profile.body
+    );
     for action in ["deactivate", "make-admin", "delete"] {
         assert!(
             !profile
@@ -1516,6 +1606,7 @@ async fn a_manager_is_offered_only_the_actions_the_rules_allow() {
         );
     }
     let profile = mia.get(&users_path(&format!("/{bob}"))).await;
+    assert!(profile.body.contains("name=\"first_name\""));
     assert!(
         profile
             .body

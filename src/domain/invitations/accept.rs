@@ -152,6 +152,10 @@ pub fn accept_with_new_account(
         let now = db::now();
         let hash = tokens::hash(token);
         let invitation = rows::find_by_token_hash(conn, &hash)?.ok_or(AcceptError::InvalidLink)?;
+        // The organization first, as every change there takes it: the inviter's standing
+        // is then read after any demotion that was under way, and the invitation and the
+        // account are taken in the order SCIM takes them.
+        organizations::lock(conn, &invitation.org_id)?;
         if !rows::consume(conn, &hash, now)? {
             return Err(AcceptError::InvalidLink);
         }
@@ -174,6 +178,8 @@ pub fn accept_as(
         let now = db::now();
         let hash = tokens::hash(token);
         let invitation = rows::find_by_token_hash(conn, &hash)?.ok_or(AcceptError::InvalidLink)?;
+        // As in `accept_with_new_account`: the organization before the account.
+        organizations::lock(conn, &invitation.org_id)?;
         // The account as it is now, held: the one read with the request may have been
         // re-addressed since by an organization that owned it alone (then the address
         // is no longer its own, and whoever reads the new mailbox would hold this

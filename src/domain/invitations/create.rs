@@ -82,6 +82,10 @@ pub struct InviteChoices {
     pub groups: Vec<Choice>,
     /// In tree order, with each pool's parents.
     pub pools: Vec<PoolChoice>,
+    /// A pool Manager inviting: at least one of `pools` must be chosen.
+    pub pools_only: bool,
+    /// The member may place invitees in groups (`groups.manage`, inviting organization-wide).
+    pub offers_groups: bool,
 }
 
 impl InviteChoices {
@@ -118,21 +122,28 @@ fn scope(
 
 fn choices_within(
     conn: &mut DbConnection,
-    org_id: &str,
+    (org_id, user_id): (&str, &str),
     own: &Standing,
     scope: &Scope,
 ) -> diesel::QueryResult<InviteChoices> {
+    let offers_groups = own.may(Permission::GroupsManage) && scope.is_none();
     let mut choices = InviteChoices {
         roles: grantable(own, roles::list(conn, org_id)?),
-        groups: rows::org_groups(conn, org_id)?,
+        groups: match offers_groups {
+            true => rows::org_groups(conn, org_id)?,
+            false => Vec::new(),
+        },
         pools: crate::domain::pools::choices(&crate::db::pools::list(conn, org_id)?),
+        pools_only: scope.is_some(),
+        offers_groups,
     };
-    if !own.may(Permission::GroupsManage) {
-        choices.groups.clear();
-    }
     if let Some(pools) = scope {
-        choices.groups.clear();
         choices.pools.retain(|p| pools.contains(&p.id));
+    } else if !own.may(Permission::PoolsManage) {
+        // Inviting organization-wide places nobody in a pool by itself: offer only the
+        // pools a pool role lets them invite into, so no other pool's name is shown.
+        let placeable = crate::domain::pools::invitable_pools(conn, org_id, user_id)?;
+        choices.pools.retain(|p| placeable.contains(&p.id));
     }
     Ok(choices)
 }
@@ -145,7 +156,7 @@ pub fn form_choices(
     own: &Standing,
 ) -> Result<InviteChoices, InvitationError> {
     let scope = scope(conn, org_id, user_id, own)?;
-    Ok(choices_within(conn, org_id, own, &scope)?)
+    Ok(choices_within(conn, (org_id, user_id), own, &scope)?)
 }
 
 /// The answer to a submitted invite form.
@@ -167,18 +178,21 @@ pub fn submit(
     form: &InviteForm,
 ) -> Result<Submission, InvitationError> {
     let scope = scope(conn, &env.org.id, &env.inviter.user.id, own)?;
-    if let Some(pools) = &scope {
-        let inside = !form.pool_ids.is_empty() && form.pool_ids.iter().all(|p| pools.contains(p));
-        if !inside || !form.group_ids.is_empty() {
-            return Err(InvitationError::Forbidden(POOLS_ONLY));
-        }
-    }
     let refused = |conn: &mut DbConnection, errors| -> Result<Submission, InvitationError> {
         Ok(Submission::Refused {
-            choices: choices_within(conn, &env.org.id, own, &scope)?,
+            choices: choices_within(conn, (&env.org.id, &env.inviter.user.id), own, &scope)?,
             errors,
         })
     };
+    if let Some(pools) = &scope {
+        let inside = !form.pool_ids.is_empty() && form.pool_ids.iter().all(|p| pools.contains(p));
+        if !inside || !form.group_ids.is_empty() {
+            // Said at the pools, with the addresses kept: the form offers only their pools.
+            let mut errors = FieldErrors::default();
+            errors.add("pool_ids", POOLS_ONLY);
+            return refused(conn, errors);
+        }
+    }
     match invite(conn, env, form) {
         Err(InvitationError::Invalid(errors)) => refused(conn, errors),
         // Nothing was written: the form comes back as typed, with each reason.

@@ -291,22 +291,6 @@ async fn nth_invite_path(app: &TestApp, address: &str, n: usize) -> Result<Strin
     }
 }
 
-/// Test set-up, not a step of the journey: a minute passes. Resending is throttled to once
-/// a minute per invitation (`RESEND_INTERVAL`, a constant with no setting), so instead of
-/// sleeping for a minute the invitation's last sending is moved two minutes back. Nothing
-/// else changes; the person still resends through the page.
-fn a_minute_passes(app: &TestApp, email: &str) {
-    use diesel::prelude::*;
-    use portcullis::db::DbConnection;
-    use portcullis::db::schema::invitations;
-    let mut conn = app.conn();
-    let conn: &mut DbConnection = &mut conn;
-    diesel::update(invitations::table.filter(invitations::email.eq(email)))
-        .set(invitations::last_sent_at.eq(portcullis::db::now() - chrono::Duration::minutes(2)))
-        .execute(conn)
-        .expect("moving the last sending back");
-}
-
 #[actix_web::test]
 async fn journey_14_resend_and_cancel_from_the_invited_tab() {
     let app = spawn_app().await;
@@ -331,7 +315,7 @@ async fn journey_14_resend_and_cancel_from_the_invited_tab() {
         admin.expect_path("/orgs/acme/invitations").await?;
         admin.expect_text("less than a minute ago").await?;
 
-        a_minute_passes(&app, katherine);
+        app.a_minute_passes(katherine);
         admin.follow_within("Organization", "Invited").await?;
         admin.press_in_row(katherine, "Resend").await?;
         admin.expect_text("Invitation resent").await?;
@@ -405,6 +389,88 @@ async fn a_manager_sees_why_an_admins_invitation_offers_no_resend() {
         ensure!(!boss.contains("Resend"), "{boss}");
         let pat = manager.row_text("pat@example.com").await?;
         ensure!(pat.contains("Resend") && pat.contains("Cancel"), "{pat}");
+        Ok(())
+    })
+    .await;
+}
+
+/// On an Invited tab narrowed by a search, without JavaScript: Cancel (through its
+/// confirmation page), and a Resend's results, both lead back to the tab as it was.
+#[actix_web::test]
+async fn cancel_and_resend_lead_back_to_the_searched_invited_tab() {
+    let app = spawn_app().await;
+    journey("invited_tab_search_kept", |j| async move {
+        let admin = create_first_admin(&j, &app, Js::Off).await?;
+        let (pat, pam, zed) = ("pat@example.com", "pam@example.com", "zed@example.com");
+        invite(&admin, &format!("{pat} {pam} {zed}"), "Member", None, None).await?;
+        admin.expect_text("3 people invited").await?;
+        admin.follow("Back to Invited").await?;
+        admin.fill("Search by email", "pa").await?;
+        admin.press("Search").await?;
+        let searched = admin.path().await?;
+        ensure!(searched.contains("q=pa"), "on {searched}");
+        ensure!(admin.rows("email").await?.len() == 2);
+
+        admin.press_in_row_and_confirm(pat, "Cancel").await?;
+        admin
+            .expect_text("The invitation to pat@example.com was cancelled")
+            .await?;
+        ensure!(
+            admin.path().await? == searched,
+            "on {}",
+            admin.path().await?
+        );
+        ensure!(admin.rows("email").await? == vec![pam.to_string()]);
+
+        app.a_minute_passes(pam);
+        admin.press_in_row(pam, "Resend").await?;
+        admin.expect_text("Invitation resent").await?;
+        admin.follow("Back to Invited").await?;
+        ensure!(
+            admin.path().await? == searched,
+            "on {}",
+            admin.path().await?
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// A pool Manager finds "Invite people" on the Users tab; the form offers their pool and
+/// not one they cannot open, and the results lead back to the Users tab (they have no
+/// Invited tab).
+#[actix_web::test]
+async fn a_pool_manager_invites_into_their_pool_from_the_users_tab() {
+    let app = spawn_app().await;
+    journey("pool_manager_invites", |j| async move {
+        create_first_admin(&j, &app, Js::On).await?;
+        let org = app.org_id("acme");
+        let owner = app.user_id(ADMIN_EMAIL);
+        let night = portcullis::db::pools::insert(&mut app.conn(), &org, None, POOL, &owner)?;
+        portcullis::db::pools::insert(&mut app.conn(), &org, None, "Secret Merger", &owner)?;
+        let mo = app.add_member("acme", "mo@example.com", "Mo", "M", "member", true);
+        let manager = app.role_id("acme", "manager");
+        // Set-up, not a step: Mo manages the night shift.
+        portcullis::db::pools::add_member(&mut app.conn(), &org, &night, &mo, &manager)?;
+
+        let pool_manager = j.browser(&app).await?;
+        pool_manager.open("/login").await?;
+        pool_manager
+            .sign_in("mo@example.com", MEMBER_PASSWORD)
+            .await?;
+        pool_manager.open("/orgs/acme/users").await?;
+        pool_manager.follow("Invite people").await?;
+        pool_manager.expect_text(POOL).await?;
+        pool_manager.expect_no_text("Secret Merger").await?;
+        pool_manager
+            .fill("Email addresses", "newbie@example.com")
+            .await?;
+        pool_manager.select("Role", "Member").await?;
+        pool_manager.tick(POOL).await?;
+        pool_manager.press("Send invitations").await?;
+        pool_manager.expect_text("1 person invited").await?;
+        pool_manager.follow("Back to Users").await?;
+        pool_manager.expect_path("/orgs/acme/users").await?;
         Ok(())
     })
     .await;

@@ -110,6 +110,11 @@ async fn journey_10_groups_and_pools() {
             "Berlin's breadcrumb names Europe: {crumbs:?}"
         );
 
+        // Add before anyone is picked says what to do, on the pool's page.
+        chrome.press("Add to Berlin").await?;
+        chrome.expect_text("Choose a member first").await?;
+        chrome.expect_text("Add to Berlin").await?;
+
         // Bob joins the sub-pool with the role the form offers first.
         chrome.pick_member("Add a member", BOB).await?;
         let pool_role = chosen(&chrome, "Pool role").await?;

@@ -274,3 +274,66 @@ async fn repeated_pool_buttons_name_whose_row_they_act_on() {
     })
     .await;
 }
+
+/// A platform admin acting on an account found by a search, on its list's second page,
+/// comes back to that page of that search, with or without JavaScript: disabling (through
+/// its confirmation), enabling, and adding the account to an organization.
+#[actix_web::test]
+async fn acting_on_an_account_keeps_the_searched_page_of_the_list() {
+    for js in [Js::On, Js::Off] {
+        let app = spawn_app().await;
+        let name = match js {
+            Js::On => "platform_list_kept_js",
+            Js::Off => "platform_list_kept_no_js",
+        };
+        journey(name, |j| async move {
+            let admin = create_first_admin(&j, &app, js).await?;
+            crate::admin::insert_accounts(&app, (0..55).map(|i| format!("ann{i:02}@example.com")));
+            let target = "ann52@example.com";
+            admin.open("/admin/users").await?;
+            admin.fill("Email starts with", "ann").await?;
+            admin.press("Search").await?;
+            admin.follow("Next page").await?;
+            let second_page = admin.path().await?;
+            ensure!(second_page.contains("after="), "on {second_page}");
+
+            admin.press_in_row_and_confirm(target, "Disable").await?;
+            admin.expect_text(&format!("{target} is disabled")).await?;
+            ensure!(
+                admin.path().await? == second_page,
+                "back on {}",
+                admin.path().await?
+            );
+            ensure!(admin.row_attr(target, "status").await? == "disabled");
+
+            admin.press_in_row(target, "Enable").await?;
+            admin
+                .expect_text(&format!("{target} can sign in again"))
+                .await?;
+            ensure!(
+                admin.path().await? == second_page,
+                "back on {}",
+                admin.path().await?
+            );
+
+            let summary = admin
+                .client
+                .find(Locator::XPath(&format!(
+                    "//tr[@data-email='{target}']//summary"
+                )))
+                .await?;
+            summary.click().await?;
+            admin.press_in_row(target, "Add").await?;
+            admin
+                .expect_text(&format!("{target} is now a member of Acme"))
+                .await?;
+            ensure!(
+                admin.path().await? == second_page,
+                "back on {}",
+                admin.path().await?
+            );
+            Ok(())
+        })
+        .await;
+    }
+}

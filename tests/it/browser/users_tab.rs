@@ -420,3 +420,58 @@ async fn screenshots_of_the_users_tab_profile_invited_tab_and_invite_results() {
     })
     .await;
 }
+
+/// The links of the open row menu of `email` that are shown, by their text.
+async fn menu_offers(chrome: &Chrome, email: &str) -> Result<Vec<String>> {
+    chrome.open_row_menu(email).await?;
+    let xpath = format!(
+        "//tr[@data-email='{email}']//ul[contains(@class, 'menu-list')]//*[self::a or self::button]"
+    );
+    let mut offers = Vec::new();
+    for item in chrome.client.find_all(Locator::XPath(&xpath)).await? {
+        if item.is_displayed().await? {
+            offers.push(item.text().await?.trim().to_string());
+        }
+    }
+    // Closed again, as a person does, so it covers no other row.
+    chrome.open_row_menu(email).await?;
+    Ok(offers)
+}
+
+/// A Manager opening the row menus: an Admin's row offers only View, a Member's offers
+/// what a Manager may do to them, and the bulk role list holds no Admin.
+#[actix_web::test]
+async fn a_manager_is_offered_only_what_they_may_do() {
+    let app = spawn_app().await;
+    journey("manager_offers", |j| async move {
+        create_first_admin(&j, &app, Js::On).await?;
+        app.add_member(ORG, "manny@example.com", "Manny", "M", "manager", true);
+        app.add_member(ORG, BOB, "Bob", "Builder", "member", true);
+        let manager = j.browser(&app).await?;
+        manager.open("/login").await?;
+        manager
+            .sign_in("manny@example.com", crate::helpers::MEMBER_PASSWORD)
+            .await?;
+        manager.open(&format!("/orgs/{ORG}/users")).await?;
+        let on_admin = menu_offers(&manager, crate::helpers::ADMIN_EMAIL).await?;
+        ensure!(on_admin == vec!["View".to_string()], "{on_admin:?}");
+        let on_bob = menu_offers(&manager, BOB).await?;
+        ensure!(
+            on_bob == vec!["View".to_string(), "Deactivate".into(), "Remove…".into()],
+            "{on_bob:?}"
+        );
+        let roles = manager
+            .client
+            .find(Locator::Css("#bulk-role"))
+            .await?
+            .prop("textContent")
+            .await?
+            .unwrap_or_default();
+        ensure!(
+            !roles.contains("Admin") && roles.contains("Manager"),
+            "{roles}"
+        );
+        Ok(())
+    })
+    .await;
+}
