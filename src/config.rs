@@ -151,16 +151,16 @@ pub struct Settings {
     pub mail_from: Option<String>,
 
     /// How often the outbox is checked for due emails (new ones are sent at once anyway).
-    #[arg(long, env = "PORTCULLIS_MAIL_POLL_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration, global = true)]
+    #[arg(long, env = "PORTCULLIS_MAIL_POLL_INTERVAL", default_value = "5s", value_parser = parse_period, global = true)]
     pub mail_poll_interval: Duration,
 
     /// How often memberships whose "access until" day is over are deactivated.
-    #[arg(long, env = "PORTCULLIS_MEMBERSHIP_EXPIRY_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
+    #[arg(long, env = "PORTCULLIS_MEMBERSHIP_EXPIRY_INTERVAL", default_value = "5m", value_parser = parse_period, global = true)]
     pub membership_expiry_interval: Duration,
 
     /// Wait before the first retry of a failed email; each further retry waits twice as
     /// long, at most an hour.
-    #[arg(long, env = "PORTCULLIS_MAIL_RETRY_DELAY", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
+    #[arg(long, env = "PORTCULLIS_MAIL_RETRY_DELAY", default_value = "30s", value_parser = parse_period, global = true)]
     pub mail_retry_delay: Duration,
 
     /// Failed sign-ins allowed per account within the throttle window.
@@ -406,7 +406,8 @@ pub enum ProxyHeader {
 /// stored as text; ten years keeps every sum a four-digit year, which sorts as text.
 const LONGEST_PERIOD: Duration = Duration::from_secs(3650 * 24 * 3600);
 
-/// A validity, timeout or window: a humantime duration above zero and at most ten years.
+/// A validity, timeout, window or interval: a humantime duration above zero (a zero
+/// interval would stop a background job's timer or spin it) and at most ten years.
 fn parse_period(text: &str) -> Result<Duration, String> {
     let period = humantime::parse_duration(text).map_err(|e| e.to_string())?;
     if period.is_zero() {

@@ -275,7 +275,9 @@ impl From<crate::domain::invitations::InvitationError> for AppError {
             InvitationError::TooSoon | InvitationError::HourlyLimit(_) => {
                 AppError::TooManyRequests(e.to_string())
             }
-            InvitationError::Forbidden(why) => AppError::Forbidden(why.into()),
+            InvitationError::Forbidden(why) | InvitationError::BeyondGrants(why) => {
+                AppError::Forbidden(why.into())
+            }
             InvitationError::Closed(why) => AppError::Conflict(why.into()),
             InvitationError::Invalid(_) => AppError::BadRequest(e.to_string()),
             InvitationError::Db(e) => AppError::Internal(e.into()),

@@ -164,7 +164,13 @@ pub fn load(
         },
         joinable_pools: match tab {
             Tab::Pools => match super::pools::load_list(conn, actor) {
-                Ok(list) => list.parents,
+                Ok(list) => {
+                    // Not the pools they are in already: adding them there is refused.
+                    let theirs = pools::of_member(conn, org_id, user_id)?;
+                    let mut joinable = list.parents;
+                    joinable.retain(|(id, _)| !theirs.iter().any(|(p, _)| &p.id == id));
+                    joinable
+                }
                 Err(super::RuleError::Db(e)) => return Err(e),
                 Err(_) => Vec::new(),
             },

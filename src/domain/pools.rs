@@ -510,9 +510,10 @@ pub fn update(
         let mut subtree = scope.tree.descendants(&pool.id);
         subtree.push(pool.id.clone());
         if moved && !covers_roles_held_in(conn, actor, &from, &subtree)? {
-            return Err(RuleError::Forbidden(
-                "You cannot move this pool: someone in it holds a pool role that ranks above your own or holds a permission you do not hold."
-                    .into(),
+            // Said at the field, with the form kept: the rest of it may still be saved.
+            return Err(RuleError::invalid(
+                "parent_id",
+                "You cannot move this pool: someone in it holds a pool role that ranks above your own or holds a permission you do not hold.",
             ));
         }
         refuse_sibling_name(conn, &actor.org_id, new_parent, &name, Some(&pool.id))?;
@@ -883,6 +884,11 @@ pub fn load_view(
         Picker::default()
     };
     let move_targets = move_targets(&scope, &pool.id);
+    // As `delete_plan` decides: where the pool hangs, over every pool role inside it.
+    let from = scope.access_under(pool.parent_id.as_deref());
+    let mut subtree = scope.tree.descendants(&pool.id);
+    subtree.push(pool.id.clone());
+    let can_delete = from.can_manage() && covers_roles_held_in(conn, actor, &from, &subtree)?;
     Ok(PoolView {
         path: scope
             .tree
@@ -903,7 +909,7 @@ pub fn load_view(
             .is_some_and(|p| move_targets.iter().any(|(id, _)| id == p)),
         members,
         can_manage: access.can_manage(),
-        can_delete: scope.access_under(pool.parent_id.as_deref()).can_manage(),
+        can_delete,
         pool_roles: super::policy::grantable(&access.standing(), pool_roles),
         add_picker,
         move_targets,

@@ -18,7 +18,10 @@ pub fn back_to(list: &str, next: Option<&str>) -> String {
 }
 
 fn is_local_path(candidate: &str) -> bool {
-    candidate.starts_with('/')
+    // ASCII only: a Location header holds no other byte (the redirect would be a 500
+    // after the change it follows was made); our own links are percent-encoded.
+    candidate.is_ascii()
+        && candidate.starts_with('/')
         && !candidate.starts_with("//")
         && !candidate.starts_with("/\\")
         && !candidate.chars().any(|c| c.is_control() || c == '\\')
@@ -46,6 +49,7 @@ mod tests {
             "/\\/evil.example",
             "evil.example",
             "/x\r\nLocation: //evil",
+            "/orgs?q=é",
             "",
         ] {
             assert_eq!(safe_next(Some(bad), "/orgs"), "/orgs", "{bad:?}");

@@ -617,7 +617,7 @@ pub async fn resend(
         Err(
             e @ (InvitationError::TooSoon
             | InvitationError::HourlyLimit(_)
-            | InvitationError::Forbidden(_)),
+            | InvitationError::BeyondGrants(_)),
         ) => {
             flash(&session, "warning", e.to_string());
             Ok(see_other(&back))
@@ -642,7 +642,7 @@ pub async fn cancel_form(
         .await?;
     // Refused for what it grants: said on the tab the button was on.
     let invitation = match invitation {
-        Err(e @ InvitationError::Forbidden(_)) => {
+        Err(e @ InvitationError::BeyondGrants(_)) => {
             flash(&session, "warning", e.to_string());
             return Ok(see_other(&back));
         }
@@ -677,7 +677,7 @@ pub async fn cancel(
         .db(move |conn| Ok(invitations::cancel(conn, &env, &id)))
         .await?;
     let cancelled = match cancelled {
-        Err(e @ InvitationError::Forbidden(_)) => {
+        Err(e @ InvitationError::BeyondGrants(_)) => {
             flash(&session, "warning", e.to_string());
             return Ok(see_other(&back));
         }

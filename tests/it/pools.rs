@@ -619,7 +619,7 @@ async fn a_member_reads_no_name_of_a_pool_they_cannot_open() {
 async fn adding_nobody_to_a_pool_says_to_choose_a_member() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    let (a, _b, _c, _d) = tree(&admin).await;
+    let (a, b, _c, _d) = tree(&admin).await;
     let engineer = app.role_id(ORG, "engineer");
     let page = add(&admin, &a, "", &engineer).await;
     assert_eq!(page.status, 422, "{}", page.body);
@@ -641,6 +641,12 @@ async fn adding_nobody_to_a_pool_says_to_choose_a_member() {
         "{}",
         again.body
     );
+    // Bob's profile offers to add him to the pools he is not in yet, and not to Alpha.
+    let tab = admin.get(&format!("/orgs/{ORG}/users/{bob}/pools")).await;
+    let offered = tab.body.split("id=\"pool_id\"").nth(1).unwrap();
+    let offered = offered.split("</select>").next().unwrap();
+    assert!(!offered.contains(&format!("value=\"{a}\"")), "{offered}");
+    assert!(offered.contains(&format!("value=\"{b}\"")), "{offered}");
 }
 
 /// A pool Manager invites into their pools, but no button led to the invite form, and

@@ -1381,6 +1381,10 @@ async fn a_refused_bulk_action_keeps_the_selection_and_the_filters() {
     let admin = app.setup_admin().await;
     let b = app.add_member(ORG, "b@team.example", "B", "B", "member", false);
     let c = app.add_member(ORG, "c@team.example", "C", "C", "member", false);
+    // "Add to group…" is offered once there is a group to add to.
+    let groups = format!("/orgs/{ORG}/groups");
+    let crew = admin.submit(&groups, &groups, &[("name", "Crew")]).await;
+    assert_eq!(crew.status, 303, "{}", crew.body);
     let list = admin.get(&users_path("?q=team&sort=-email")).await;
     let back = hidden_value(&list.body, "back")
         .expect("the bulk form says where it was sent from")

@@ -129,8 +129,12 @@ fn choices_within(
     let offers_groups = own.may(Permission::GroupsManage) && scope.is_none();
     let mut choices = InviteChoices {
         roles: grantable(own, roles::list(conn, org_id)?),
+        // Only the groups whose role they may hand out (`check_grants` refuses the rest).
         groups: match offers_groups {
-            true => rows::org_groups(conn, org_id)?,
+            true => rows::org_groups(conn, org_id)?
+                .into_iter()
+                .filter(|g| group_grant(g).is_none_or(|granted| own.may_grant(granted)))
+                .collect(),
             false => Vec::new(),
         },
         pools: crate::domain::pools::choices(&crate::db::pools::list(conn, org_id)?),

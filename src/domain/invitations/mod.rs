@@ -53,6 +53,10 @@ pub enum InvitationError {
     TooSoon,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// This invitation grants more than the member may hand out: said where they pressed
+    /// the button (unlike `Forbidden`, which is about the member, not the invitation).
+    #[error("{0}")]
+    BeyondGrants(&'static str),
     #[error("{0}")]
     Closed(&'static str),
     /// The inviter has sent as many invitations as an hour allows.

@@ -82,7 +82,7 @@ fn renew(
     via: &str,
 ) -> Result<Option<String>, InvitationError> {
     if !renewable_by(conn, env, invitation, role)? {
-        return Err(InvitationError::Forbidden(ABOVE_OWN_GRANTS));
+        return Err(InvitationError::BeyondGrants(ABOVE_OWN_GRANTS));
     }
     let token = tokens::generate();
     let expires_at = now + env.ttl;
@@ -210,7 +210,7 @@ pub fn cancellable(
     let role =
         roles::find(conn, &env.org.id, &invitation.role_id)?.ok_or(InvitationError::NotFound)?;
     if !within_grants(conn, env, &invitation, &role)? {
-        return Err(InvitationError::Forbidden(ABOVE_OWN_CANCEL));
+        return Err(InvitationError::BeyondGrants(ABOVE_OWN_CANCEL));
     }
     Ok(invitation)
 }

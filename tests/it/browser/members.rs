@@ -340,3 +340,52 @@ async fn a_manager_leaves_the_organization_from_their_profile() {
     })
     .await;
 }
+
+/// An auditor (a custom role with `audit.read` only) signs in without JavaScript and
+/// lands on the audit trail, with no Users or Groups tab to lead them to a refusal, and
+/// signs out. Before, signing in led to the Users tab's
+/// 403, whose only way out led back to it.
+#[actix_web::test]
+async fn an_auditor_lands_on_the_audit_trail() {
+    let app = spawn_app().await;
+    journey("auditor_lands_on_audit", |j| async move {
+        create_first_admin(&j, &app, Js::Off).await?;
+        let org = app.org_id(ORG);
+        let role = portcullis::db::roles::insert_custom(
+            &mut app.conn(),
+            &org,
+            "Auditor",
+            "audit.read",
+            10,
+        )?;
+        app.add_member(
+            ORG,
+            "audrey@example.com",
+            "Audrey",
+            "A",
+            &format!("custom-{role}"),
+            true,
+        );
+
+        let auditor = j.browser_with(&app, Js::Off).await?;
+        auditor.open("/login").await?;
+        auditor
+            .sign_in("audrey@example.com", MEMBER_PASSWORD)
+            .await?;
+        auditor.expect_path(&format!("/orgs/{ORG}/audit")).await?;
+        let tabs = auditor
+            .client
+            .find(fantoccini::Locator::Css("nav[aria-label='Organization']"))
+            .await?
+            .text()
+            .await?;
+        ensure!(
+            tabs.contains("Audit") && !tabs.contains("Users") && !tabs.contains("Groups"),
+            "{tabs}"
+        );
+        auditor.sign_out().await?;
+        auditor.expect_path("/login").await?;
+        Ok(())
+    })
+    .await;
+}
