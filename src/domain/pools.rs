@@ -797,6 +797,9 @@ pub struct PoolList {
     /// Pools under which the actor may create a sub-pool: (id, indented name).
     pub parents: Vec<(String, String)>,
     pub can_create_root: bool,
+    /// They may invite people, organization-wide or into pools of theirs: the page leads
+    /// to the invite form (a pool Manager without the Users tab has no other way there).
+    pub may_invite: bool,
 }
 
 pub fn load_list(conn: &mut DbConnection, actor: &Actor) -> Result<PoolList, RuleError> {
@@ -806,6 +809,8 @@ pub fn load_list(conn: &mut DbConnection, actor: &Actor) -> Result<PoolList, Rul
         rows: Vec::new(),
         parents: Vec::new(),
         can_create_root: scope.org_access().can_manage(),
+        may_invite: actor.standing().may(Permission::UsersInvite)
+            || !invitable_pools(conn, &actor.org_id, &actor.user_id)?.is_empty(),
     };
     let counts = pools::member_counts(conn, &actor.org_id)?;
     for (pool, depth) in tree_order(&scope.pools) {

@@ -12,7 +12,7 @@ use crate::error::AppResult;
 use crate::web::extract::OrgCtx;
 use crate::web::form::Form;
 use crate::web::layout::Layout;
-use crate::web::outcome::{done, done_or_form_again};
+use crate::web::outcome::{done, done_or_form_again, unchanged};
 use crate::web::{AppState, render};
 
 /// One choice of the "who must use two-factor" radio group.
@@ -111,7 +111,7 @@ pub async fn set_two_factor(
         result,
         |saved| match saved {
             Saved::Changed => done(&session, "Two-factor policy saved.", &location),
-            Saved::Unchanged => done(&session, "Nothing changed.", &location),
+            Saved::Unchanged => unchanged(&session, "Nothing changed.", &location),
         },
         |errors| page(&state, &session, &ctx, Some((sent, errors))),
     )

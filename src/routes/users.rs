@@ -24,7 +24,7 @@ use crate::web::confirm::ConfirmPage;
 use crate::web::extract::OrgCtx;
 use crate::web::form::{Form, Query, decode, to_query};
 use crate::web::layout::Layout;
-use crate::web::outcome::{done, done_or_back, done_or_form_again};
+use crate::web::outcome::{done, done_or_back, done_or_form_again, unchanged};
 use crate::web::paging::{BadCursor, Cursor, PAGE_SIZE};
 use crate::web::{AppState, flash, render, render_sized, render_status, see_other};
 
@@ -375,7 +375,10 @@ pub async fn update(
     };
     done_or_form_again(
         result,
-        |changed| done(&session, saved_or_not(changed), &base),
+        |changed| match changed {
+            true => done(&session, "Changes saved.", &base),
+            false => unchanged(&session, "Nothing changed.", &base),
+        },
         |errors| {
             profile(
                 &state,
@@ -388,14 +391,6 @@ pub async fn update(
         },
     )
     .await
-}
-
-fn saved_or_not(changed: bool) -> &'static str {
-    if changed {
-        "Changes saved."
-    } else {
-        "Nothing changed."
-    }
 }
 
 /// Asks before the actor changes their own role, sending the same form again.
@@ -454,12 +449,13 @@ pub async fn change_role(
         .await?;
     let list = format!("/orgs/{}/users", ctx.org.slug);
     let back = safe_next(form.next.as_deref(), &list);
-    let said = |(email, changed): (String, Option<String>)| {
-        let message = match changed {
-            Some(role) => format!("{email} now has the {role} role."),
-            None => format!("{email} already had that role: nothing changed."),
-        };
-        done(&session, message, back)
+    let said = |(email, changed): (String, Option<String>)| match changed {
+        Some(role) => done(&session, format!("{email} now has the {role} role."), back),
+        None => unchanged(
+            &session,
+            format!("{email} already had that role: nothing changed."),
+            back,
+        ),
     };
     done_or_back(&session, result, said, back)
 }

@@ -57,3 +57,9 @@ pub fn done(session: &Session, message: impl Into<String>, location: &str) -> Ht
     flash(session, "success", message);
     see_other(location)
 }
+
+/// A change that had nothing to do (it was so already): said plainly, not as a success.
+pub fn unchanged(session: &Session, message: impl Into<String>, location: &str) -> HttpResponse {
+    flash(session, "info", message);
+    see_other(location)
+}

@@ -666,6 +666,8 @@ async fn a_pool_manager_finds_the_invite_form_and_their_way_back() {
     let m = app.member_browser("mia@example.com").await;
     let users = m.get("/orgs/my-org/users").await;
     assert!(users.body.contains(invite_button), "{}", users.body);
+    // The Pools tab leads there too: for one whose role lacks the Users tab, the only way.
+    assert!(m.get(POOLS).await.body.contains(invite_button));
     let form = m.get("/orgs/my-org/invitations/new").await;
     assert_eq!(form.status, 200, "{}", form.body);
     assert!(form.body.contains("Back to Users"));
@@ -681,4 +683,5 @@ async fn a_pool_manager_finds_the_invite_form_and_their_way_back() {
     let e = app.member_browser("eve@example.com").await;
     let users = e.get("/orgs/my-org/users").await;
     assert!(!users.body.contains(invite_button));
+    assert!(!e.get(POOLS).await.body.contains(invite_button));
 }

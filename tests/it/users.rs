@@ -1532,8 +1532,8 @@ async fn an_inline_role_change_to_a_role_not_offered_goes_back_to_the_list_with_
     assert_eq!(app.member_role(ORG, &bob).as_deref(), Some("engineer"));
 }
 
-/// Saving a profile as it stands said "Changes saved."; it says nothing changed, and
-/// records nothing.
+/// Saving a profile as it stands said "Changes saved."; it says nothing changed (not in
+/// a success's colours), and records nothing.
 #[actix_web::test]
 async fn saving_a_profile_unchanged_says_nothing_changed() {
     let app = spawn_app().await;
@@ -1550,7 +1550,11 @@ async fn saving_a_profile_unchanged_says_nothing_changed() {
     let saved = admin.submit(&profile, &profile, &same).await;
     assert_eq!(saved.status, 303, "{}", saved.body);
     let page = admin.get(&profile).await;
-    assert!(page.body.contains("Nothing changed."), "{}", page.body);
+    assert!(
+        page.body.contains("<p class=\"flash flash-info\">Nothing changed.</p>"),
+        "said plainly, not as a success: {}",
+        page.body
+    );
     assert!(!page.body.contains("Changes saved."));
     assert_eq!(app.audit_count(ORG, "member.updated"), 0);
 
