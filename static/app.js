@@ -8,10 +8,45 @@
       if (!menu.contains(event.target)) menu.removeAttribute("open");
     });
   });
+  // Escape closes the menu that holds the focus and gives the focus back to its button,
+  // so it does not fall to the page's start; else it closes every open menu.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
+    var here = document.activeElement && document.activeElement.closest("details.menu[open]");
+    if (here) {
+      here.removeAttribute("open");
+      here.querySelector("summary").focus();
+      return;
+    }
     document.querySelectorAll("details.menu[open]").forEach(function (menu) {
       menu.removeAttribute("open");
+    });
+  });
+  // A menu the keyboard leaves closes, so its panel hides no control the focus reaches.
+  document.addEventListener("focusout", function (event) {
+    var menu = event.target.closest && event.target.closest("details.menu[open]");
+    if (menu && event.relatedTarget && !menu.contains(event.relatedTarget)) {
+      menu.removeAttribute("open");
+    }
+  });
+
+  // A form that changes something is sent once: a double click sent it twice, and the
+  // browser showed the second answer ("already invited", "link not valid any more", a
+  // second API token) in place of the first. A send that never arrives is let through
+  // again after a while, and a page shown again from the history is sendable again.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || (form.method || "").toLowerCase() !== "post") return;
+    if (form.dataset.sending) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.sending = "1";
+    setTimeout(function () { delete form.dataset.sending; }, 10000);
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-sending]").forEach(function (form) {
+      delete form.dataset.sending;
     });
   });
 
@@ -92,16 +127,26 @@
     }
   });
 
-  // Copy buttons put their data-copy text on the clipboard.
-  document.querySelectorAll("[data-copy]").forEach(function (button) {
-    button.hidden = false;
-    button.addEventListener("click", function () {
-      if (!navigator.clipboard) return;
-      navigator.clipboard.writeText(button.dataset.copy).then(function () {
-        var label = button.textContent;
-        button.textContent = "Copied";
-        setTimeout(function () { button.textContent = label; }, 1500);
+  // Copy buttons put their data-copy text on the clipboard, and say so to everyone: the
+  // button's label names its row, so its text alone would not be read out. Without a
+  // clipboard (a page not served over HTTPS) they stay hidden: the link is on the page.
+  if (navigator.clipboard) {
+    var said = document.createElement("p");
+    said.className = "visually-hidden";
+    said.setAttribute("role", "status");
+    document.body.appendChild(said);
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(button.dataset.copy).then(function () {
+          var label = button.textContent;
+          button.textContent = "Copied";
+          said.textContent = "Copied to the clipboard.";
+          setTimeout(function () { button.textContent = label; said.textContent = ""; }, 1500);
+        }, function () {
+          said.textContent = "The link could not be copied; select it on the page instead.";
+        });
       });
     });
-  });
+  }
 })();

@@ -288,7 +288,7 @@ async fn profile(
         .ok_or(AppError::NotFound)?;
     let (form, errors) = form.unwrap_or_else(|| (profile.form.clone(), FieldErrors::default()));
     Ok(ProfilePage {
-        layout: Layout::in_org(session, ctx, &profile.member.email, "users"),
+        layout: Layout::in_org(session, ctx, &profile_title(&profile), "users"),
         base: format!("/orgs/{}/users/{}", ctx.org.slug, profile.member_id),
         can_manage: ctx.can(Permission::UsersManage),
         can_manage_groups: ctx.can(Permission::GroupsManage),
@@ -298,6 +298,17 @@ async fn profile(
         profile,
         last_day: ctx.last_day_of_access(),
     })
+}
+
+/// A profile's tabs read apart in the browser's tab: "Activity · ada@example.com".
+fn profile_title(profile: &Profile) -> String {
+    let tab = match profile.tab {
+        "groups" => "Groups",
+        "pools" => "Pools",
+        "activity" => "Activity",
+        _ => return profile.member.email.clone(),
+    };
+    format!("{tab} · {}", profile.member.email)
 }
 
 type MemberPath = web::Path<(String, String)>;
@@ -375,10 +386,7 @@ pub async fn update(
     };
     done_or_form_again(
         result,
-        |changed| match changed {
-            true => done(&session, "Changes saved.", &base),
-            false => unchanged(&session, "Nothing changed.", &base),
-        },
+        |changed| saved_or_not(&session, changed, &base),
         |errors| {
             profile(
                 &state,
@@ -391,6 +399,13 @@ pub async fn update(
         },
     )
     .await
+}
+
+fn saved_or_not(session: &Session, changed: bool, base: &str) -> HttpResponse {
+    match changed {
+        true => done(session, "Changes saved.", base),
+        false => unchanged(session, "Nothing changed.", base),
+    }
 }
 
 /// Asks before the actor changes their own role, sending the same form again.

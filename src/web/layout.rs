@@ -115,7 +115,13 @@ impl Layout {
                 Demand::Due { deadline } => Some(timefmt::date(deadline)),
                 Demand::Free | Demand::Blocked { .. } => None,
             },
-            ..Layout::signed_in(session, &ctx.current, title)
+            // Which organization, in the tab's title too: the same page of two of them
+            // open side by side reads apart.
+            ..Layout::signed_in(
+                session,
+                &ctx.current,
+                &format!("{title} · {}", ctx.org.name),
+            )
         }
     }
 }

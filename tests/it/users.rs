@@ -227,6 +227,14 @@ async fn profile_tabs_show_details_groups_pools_and_activity() {
         .await;
     let activity = admin.get(&users_path(&format!("/{bob}/activity"))).await;
     assert!(activity.body.contains("member.deactivated"));
+    // Each tab, and the organization, named in the browser's tab.
+    assert!(
+        activity
+            .body
+            .contains("<title>Activity · bob@example.com · My organization · Portcullis</title>"),
+        "{}",
+        activity.body
+    );
 }
 
 /// A member's Activity tab is a slice of the audit trail: a Member, who may read the
@@ -1551,7 +1559,8 @@ async fn saving_a_profile_unchanged_says_nothing_changed() {
     assert_eq!(saved.status, 303, "{}", saved.body);
     let page = admin.get(&profile).await;
     assert!(
-        page.body.contains("<p class=\"flash flash-info\">Nothing changed.</p>"),
+        page.body
+            .contains("<p class=\"flash flash-info\">Nothing changed.</p>"),
         "said plainly, not as a success: {}",
         page.body
     );

@@ -475,3 +475,58 @@ async fn a_manager_is_offered_only_what_they_may_do() {
     })
     .await;
 }
+
+/// The open row menu's state, as the page has it: whether it is open, and whether the
+/// focus is on its button.
+async fn row_menu_state(chrome: &Chrome, email: &str) -> Result<(bool, bool)> {
+    let state = chrome
+        .client
+        .execute(
+            "var menu = document.querySelector('tr[data-email=\"' + arguments[0] + '\"] details.row-menu');
+             return [menu.open, document.activeElement === menu.querySelector('summary')];",
+            vec![Value::String(email.into())],
+        )
+        .await?;
+    Ok((
+        state[0].as_bool().unwrap_or(false),
+        state[1].as_bool().unwrap_or(false),
+    ))
+}
+
+/// With the keyboard alone: Escape closes a row menu and gives the focus back to its
+/// button (it fell to the page's start), and tabbing out of a menu closes it (its panel
+/// stayed open over the next row, hiding the control the focus went to).
+#[actix_web::test]
+async fn a_row_menu_closes_as_the_keyboard_leaves_it() {
+    let app = spawn_app().await;
+    journey("row_menu_keyboard", |j| async move {
+        let admin = create_first_admin(&j, &app, Js::On).await?;
+        app.add_member(ORG, BOB, "Bob", "Builder", "member", true);
+        app.add_member(ORG, CAROL, "Carol", "C", "member", true);
+        admin.open(&format!("/orgs/{ORG}/users")).await?;
+
+        admin.open_row_menu(BOB).await?;
+        admin.tab().await?;
+        ensure!(
+            row_menu_state(&admin, BOB).await? == (true, false),
+            "open, focus inside"
+        );
+        admin
+            .keys(&char::from(fantoccini::key::Key::Escape).to_string())
+            .await?;
+        let state = row_menu_state(&admin, BOB).await?;
+        ensure!(
+            state == (false, true),
+            "closed, focus on its button: {state:?}"
+        );
+
+        admin.open_row_menu(BOB).await?;
+        for _ in 0..6 {
+            admin.tab().await?;
+        }
+        let state = row_menu_state(&admin, BOB).await?;
+        ensure!(!state.0, "tabbed out of, it closed: {state:?}");
+        Ok(())
+    })
+    .await;
+}
