@@ -32,8 +32,8 @@
 
   // A form that changes something is sent once: a double click sent it twice, and the
   // browser showed the second answer ("already invited", "link not valid any more", a
-  // second API token) in place of the first. A send that never arrives is let through
-  // again after a while, and a page shown again from the history is sendable again.
+  // second API token) in place of the first. After three seconds (a send stopped with
+  // Esc) it may be sent again, and a page shown again from the history is sendable.
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (event.defaultPrevented || (form.method || "").toLowerCase() !== "post") return;
@@ -42,7 +42,7 @@
       return;
     }
     form.dataset.sending = "1";
-    setTimeout(function () { delete form.dataset.sending; }, 10000);
+    setTimeout(function () { delete form.dataset.sending; }, 3000);
   });
   window.addEventListener("pageshow", function () {
     document.querySelectorAll("form[data-sending]").forEach(function (form) {
@@ -137,9 +137,10 @@
     document.body.appendChild(said);
     document.querySelectorAll("[data-copy]").forEach(function (button) {
       button.hidden = false;
+      var label = button.textContent;
       button.addEventListener("click", function () {
+        said.textContent = "";
         navigator.clipboard.writeText(button.dataset.copy).then(function () {
-          var label = button.textContent;
           button.textContent = "Copied";
           said.textContent = "Copied to the clipboard.";
           setTimeout(function () { button.textContent = label; said.textContent = ""; }, 1500);

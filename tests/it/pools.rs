@@ -685,3 +685,33 @@ async fn a_pool_manager_finds_the_invite_form_and_their_way_back() {
     assert!(!users.body.contains(invite_button));
     assert!(!e.get(POOLS).await.body.contains(invite_button));
 }
+
+/// A pool Manager whose role opens no Users tab (a custom role without `users.read`)
+/// enters on the Pools tab, finds "Invite people" there, and the form leads back to it.
+#[actix_web::test]
+async fn a_pool_manager_without_the_users_tab_invites_from_the_pools_tab() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (a, _b, _c, _d) = tree(&admin).await;
+    let (bea, browser) =
+        crate::authz::custom_role_holder(&app, &admin, "Bystander", &[], "bea@example.com").await;
+    assert_eq!(
+        add(&admin, &a, &bea, &app.role_id(ORG, "manager"))
+            .await
+            .status,
+        303
+    );
+    let entry = browser.get("/orgs/my-org/users").await;
+    assert_eq!(entry.location.as_deref(), Some(POOLS));
+    let pools = browser.get(POOLS).await;
+    assert!(pools.body.contains("href=\"/orgs/my-org/invitations/new\""));
+    let form = browser.get("/orgs/my-org/invitations/new").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(
+        form.body
+            .contains("href=\"/orgs/my-org/pools\">Back to Pools"),
+        "{}",
+        form.body
+    );
+    assert!(!form.body.contains("Back to Users"));
+}
