@@ -21,6 +21,7 @@ use crate::error::{AppError, AppResult};
 use crate::web::extract::CurrentUser;
 use crate::web::form::{Form, Query, Return, decode, to_query};
 use crate::web::layout::Layout;
+use crate::web::outcome::{done, done_or_back};
 use crate::web::paging::{Cursor, PAGE_SIZE};
 use crate::web::{AppState, flash, render, render_status, see_other};
 
@@ -58,6 +59,23 @@ where
     state
         .db(move |conn| rule(conn).map_err(AppError::from))
         .await
+}
+
+/// [`apply`] for a button on a list or a page: a refusal that says why (already so, the
+/// last admin) is said back there, not on an error page of its own.
+async fn apply_or_back<T, F>(
+    state: &AppState,
+    session: &Session,
+    rule: F,
+    (back, said): (&str, impl FnOnce(T) -> String),
+) -> AppResult<HttpResponse>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, RuleError> + Send + 'static,
+{
+    let result = state.db(move |conn| Ok(rule(conn))).await?;
+    let succeeded = |value| done(session, said(value), back);
+    done_or_back(session, result, succeeded, back)
 }
 
 fn setup_link(state: &AppState, token: &str) -> String {
@@ -381,17 +399,18 @@ async fn set_enabled(
     back: Return,
 ) -> AppResult<HttpResponse> {
     let actor = require_admin(&state, &current)?;
-    let email = apply(&state, move |conn| {
-        platform::set_enabled(conn, &actor, &user_id, enabled, &origin)
-    })
-    .await?;
-    let message = if enabled {
-        format!("{email} can sign in again.")
-    } else {
-        format!("{email} is disabled; their sessions have ended.")
+    let said = |email| match enabled {
+        true => format!("{email} can sign in again."),
+        false => format!("{email} is disabled; their sessions have ended."),
     };
-    flash(&session, "success", message);
-    Ok(see_other(&back_to(LIST, back.next.as_deref())))
+    let back = back_to(LIST, back.next.as_deref());
+    apply_or_back(
+        &state,
+        &session,
+        move |conn| platform::set_enabled(conn, &actor, &user_id, enabled, &origin),
+        (&back, said),
+    )
+    .await
 }
 
 /// Asks before disabling an account everywhere.
@@ -457,21 +476,23 @@ pub async fn add_membership(
     let user_id = path.into_inner();
     let form = form.into_inner();
     let back = back_to(LIST, form.next.as_deref());
-    let added = apply(&state, move |conn| {
-        platform::add_membership(conn, &actor, &user_id, &form, &origin)
-    })
-    .await?;
-    state.mail.wake();
-    let message = if added.invited {
-        format!(
+    let said = |added: platform::Added| match added.invited {
+        true => format!(
             "{} has signed in before, so it was sent an invitation to {} by email; it joins when its owner accepts.",
             added.email, added.org_name
-        )
-    } else {
-        format!("{} is now a member of {}.", added.email, added.org_name)
+        ),
+        false => format!("{} is now a member of {}.", added.email, added.org_name),
     };
-    flash(&session, "success", message);
-    Ok(see_other(&back))
+    let answer = apply_or_back(
+        &state,
+        &session,
+        move |conn| platform::add_membership(conn, &actor, &user_id, &form, &origin),
+        (&back, said),
+    )
+    .await;
+    // After the change committed: an invitation may have been queued.
+    state.mail.wake();
+    answer
 }
 
 #[derive(Template)]
@@ -546,12 +567,14 @@ pub async fn set_membership_role(
     let (user_id, org) = path.into_inner();
     let back = format!("/admin/users/{user_id}");
     let role_id = form.into_inner().role_id;
-    let (email, role) = apply(&state, move |conn| {
-        platform::set_membership_role(conn, &actor, &user_id, &org, &role_id, &origin)
-    })
-    .await?;
-    flash(&session, "success", format!("{email} is now {role}."));
-    Ok(see_other(&back))
+    let said = |(email, role)| format!("{email} is now {role}.");
+    apply_or_back(
+        &state,
+        &session,
+        move |conn| platform::set_membership_role(conn, &actor, &user_id, &org, &role_id, &origin),
+        (&back, said),
+    )
+    .await
 }
 
 pub async fn end_sessions(

@@ -53,12 +53,30 @@ fn page(
     private(render_status(status, &page))
 }
 
-/// The link behind `token`, if it is live; any other is not found.
-async fn live_link(state: &AppState, token: &str) -> AppResult<SetupLink> {
+/// The link behind `token`, if it is live.
+async fn live_link(state: &AppState, token: &str) -> AppResult<Option<SetupLink>> {
     let token = token.to_string();
     state
-        .db(move |conn| Ok(setup::check_link(conn, &token)?))
+        .db(move |conn| match setup::check_link(conn, &token) {
+            Err(setup::SetupError::InvalidLink) => Ok(None),
+            other => Ok(Some(other?)),
+        })
         .await
+}
+
+#[derive(Template)]
+#[template(path = "auth/setup_dead.html")]
+struct DeadLinkPage {
+    layout: Layout,
+}
+
+/// A used, expired or unknown setup link (404): what to do instead, not "nothing here".
+/// Opened again from the email after setting the password, it points to signing in.
+fn dead_link(session: &Session) -> HttpResponse {
+    let page = DeadLinkPage {
+        layout: Layout::public(session, "Setup link not valid"),
+    };
+    private(render_status(StatusCode::NOT_FOUND, &page))
 }
 
 pub async fn setup_form(
@@ -66,7 +84,9 @@ pub async fn setup_form(
     session: Session,
     token: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let link = live_link(&state, &token).await?;
+    let Some(link) = live_link(&state, &token).await? else {
+        return Ok(dead_link(&session));
+    };
     let mut form = SetupForm::default();
     if let SetupLink::Account { user } = &link {
         form.first_name = user.first_name.clone();
@@ -90,7 +110,9 @@ pub async fn complete(
     Form(form): Form<SetupForm>,
 ) -> AppResult<HttpResponse> {
     let token = token.into_inner();
-    let link = live_link(&state, &token).await?;
+    let Some(link) = live_link(&state, &token).await? else {
+        return Ok(dead_link(&session));
+    };
     let refused = |form, errors| {
         page(
             &session,

@@ -148,7 +148,12 @@ async fn platform_admins_create_accounts_and_add_them_to_organizations() {
             &[("org", "other"), ("role_id", "manager")],
         )
         .await;
-    assert_eq!(twice.status, 409);
+    // Said back on the account list, not on an error page of its own.
+    assert_eq!(twice.status, 303);
+    assert_eq!(twice.location.as_deref(), Some("/admin/users"));
+    let list = admin.get("/admin/users").await;
+    assert!(list.body.contains("already"), "{}", list.body);
+    assert_eq!(app.audit_count("other", "admin.membership_added"), 1);
     let dup = admin
         .submit(
             "/admin/users",
@@ -190,7 +195,14 @@ async fn disabled_accounts_cannot_sign_in_and_their_sessions_end() {
     let myself = admin
         .submit("/admin/users", &format!("/admin/users/{me}/disable"), &[])
         .await;
-    assert_eq!(myself.status, 409);
+    assert_eq!(myself.status, 303, "{}", myself.body);
+    let said = admin.get("/admin/users").await;
+    assert!(said.body.contains("flash flash-error"), "{}", said.body);
+    assert_eq!(
+        app.count("users WHERE email = 'admin@example.com' AND status = 'active'"),
+        1,
+        "not disabled"
+    );
     let enabled = admin
         .submit("/admin/users", &format!("/admin/users/{bob}/enable"), &[])
         .await;

@@ -35,9 +35,17 @@ async fn setup_link_creates_the_first_admin_once_and_signs_them_in() {
     assert!(users.body.contains("Welcome, Grace"));
     assert!(users.body.contains("data-role=\"admin\""));
 
-    // The link is spent: neither showing nor submitting it works again.
+    // The link is spent: neither showing nor submitting it works again. Opened again
+    // from the email, it says so and points to signing in (it said "nothing here").
     let other = app.client();
-    assert_eq!(other.get_abs(&setup).await.status, 404);
+    let spent = other.get_abs(&setup).await;
+    assert_eq!(spent.status, 404);
+    assert!(
+        spent.body.contains("This setup link is not valid any more"),
+        "{}",
+        spent.body
+    );
+    assert!(spent.body.contains("href=\"/login\""));
     let again = other.get("/login").await;
     let replay = other.post_abs(&setup, &fields(again.csrf())).await;
     assert_eq!(replay.status, 404);
