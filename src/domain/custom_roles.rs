@@ -223,9 +223,29 @@ pub fn update(
 }
 
 /// The role, if the actor may delete it (the page that asks first shows it).
+/// The role, if the actor may delete it now: asked before the confirmation, so a role in
+/// use is refused with its reason there rather than after the person confirmed.
 pub fn deletable(conn: &mut DbConnection, actor: &Actor, role_id: &str) -> Result<Role, RuleError> {
     require(actor, Permission::OrgManage)?;
-    load_custom(conn, actor, role_id)
+    let role = load_custom(conn, actor, role_id)?;
+    refuse_in_use(conn, actor, &role)?;
+    Ok(role)
+}
+
+fn refuse_in_use(conn: &mut DbConnection, actor: &Actor, role: &Role) -> Result<(), RuleError> {
+    let usage = roles::usage(conn, &actor.org_id, &role.id, actor.now)?;
+    if usage.in_use() {
+        return Err(RuleError::Conflict(format!(
+            "{} is in use ({} members, {} groups, {} pool memberships, {} pending invitations, {} API tokens): give them another role, or cancel or revoke them, first.",
+            role.name,
+            usage.members,
+            usage.groups,
+            usage.pool_members,
+            usage.invitations,
+            usage.tokens
+        )));
+    }
+    Ok(())
 }
 
 pub fn delete(
@@ -237,18 +257,7 @@ pub fn delete(
     require(actor, Permission::OrgManage)?;
     in_org_tx(conn, actor, |conn| {
         let role = load_custom(conn, actor, role_id)?;
-        let usage = roles::usage(conn, &actor.org_id, &role.id, actor.now)?;
-        if usage.in_use() {
-            return Err(RuleError::Conflict(format!(
-                "{} is in use ({} members, {} groups, {} pool memberships, {} pending invitations, {} API tokens): give them another role, or cancel or revoke them, first.",
-                role.name,
-                usage.members,
-                usage.groups,
-                usage.pool_members,
-                usage.invitations,
-                usage.tokens
-            )));
-        }
+        refuse_in_use(conn, actor, &role)?;
         let (invitations, tokens) =
             roles::delete_dead_references(conn, &actor.org_id, &role.id, actor.now)?;
         roles::delete_custom(conn, &actor.org_id, &role.id)?;

@@ -13,7 +13,7 @@ use crate::error::AppResult;
 use crate::web::extract::OrgCtx;
 use crate::web::form::decode;
 use crate::web::layout::Layout;
-use crate::web::outcome::{done, done_or_form_again};
+use crate::web::outcome::{done, done_or_back, done_or_form_again};
 use crate::web::{AppState, render};
 
 struct PermBox {
@@ -219,19 +219,22 @@ pub async fn delete_form(
     ctx.require(Permission::OrgManage)?;
     let role_id = path.into_inner().1;
     let actor = ctx.actor();
-    let role = state
-        .db(move |conn| Ok(custom_roles::deletable(conn, &actor, &role_id)?))
+    let result = state
+        .db(move |conn| Ok(custom_roles::deletable(conn, &actor, &role_id)))
         .await?;
     let list = format!("/orgs/{}/roles", ctx.org.slug);
-    let page = crate::web::confirm::ConfirmPage::new(
-        Layout::in_org(&session, &ctx, "Delete role", "roles"),
-        format!("Delete the role {}?", role.name),
-        format!("{list}/{}/delete", role.id),
-    )
-    .line("A role still held by members, groups, pool members or invitations cannot be deleted.")
-    .button(format!("Delete {}", role.name))
-    .cancel(list);
-    Ok(render(&page))
+    // A role in use is refused here, on the list, before anyone confirms anything.
+    let asked = |role: Role| {
+        let page = crate::web::confirm::ConfirmPage::new(
+            Layout::in_org(&session, &ctx, "Delete role", "roles"),
+            format!("Delete the role {}?", role.name),
+            format!("{list}/{}/delete", role.id),
+        )
+        .button(format!("Delete {}", role.name))
+        .cancel(list.clone());
+        render(&page)
+    };
+    done_or_back(&session, result, asked, &list)
 }
 
 pub async fn delete(
@@ -244,12 +247,10 @@ pub async fn delete(
     ctx.require(Permission::OrgManage)?;
     let role_id = path.into_inner().1;
     let actor = ctx.actor();
-    let name = state
-        .db(move |conn| Ok(custom_roles::delete(conn, &actor, &role_id, &origin)?))
+    let result = state
+        .db(move |conn| Ok(custom_roles::delete(conn, &actor, &role_id, &origin)))
         .await?;
-    Ok(done(
-        &session,
-        format!("Role {name} deleted."),
-        &format!("/orgs/{}/roles", ctx.org.slug),
-    ))
+    let list = format!("/orgs/{}/roles", ctx.org.slug);
+    let deleted = |name| done(&session, format!("Role {name} deleted."), &list);
+    done_or_back(&session, result, deleted, &list)
 }

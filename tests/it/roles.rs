@@ -89,8 +89,12 @@ async fn admins_create_edit_and_delete_custom_roles() {
             &[],
         )
         .await;
-    assert_eq!(in_use.status, 409);
-    assert!(in_use.body.contains("in use"));
+    refused_on_the_list(&admin, in_use, "in use").await;
+    // Refused before the confirmation too, with the same reason.
+    let asked = admin
+        .get(&format!("/orgs/my-org/roles/{role_id}/delete"))
+        .await;
+    refused_on_the_list(&admin, asked, "in use").await;
 
     // The custom role works: Bob may manage groups but not users.
     let bob_browser = app.member_browser("bob@example.com").await;
@@ -131,7 +135,7 @@ async fn admins_create_edit_and_delete_custom_roles() {
             &[],
         )
         .await;
-    assert_eq!(refused.status, 409);
+    refused_on_the_list(&admin, refused, "").await;
     let edit_builtin = admin
         .submit(
             "/orgs/my-org/roles",
@@ -269,8 +273,7 @@ async fn a_role_named_only_by_revoked_tokens_and_closed_invitations_can_be_delet
 
     let delete = format!("/orgs/my-org/roles/{role_id}/delete");
     let kept = admin.submit(roles, &delete, &[]).await;
-    assert_eq!(kept.status, 409, "{}", kept.body);
-    assert!(kept.body.contains("1 API tokens"), "{}", kept.body);
+    refused_on_the_list(&admin, kept, "1 API tokens").await;
 
     let token: String = api_tokens::table
         .select(api_tokens::id)
@@ -282,4 +285,14 @@ async fn a_role_named_only_by_revoked_tokens_and_closed_invitations_can_be_delet
     assert_eq!(deleted.status, 303, "{}", deleted.body);
     assert_eq!(app.count(&format!("roles WHERE id = '{role_id}'")), 0);
     assert_eq!(app.audit_count(ORG, "role.deleted"), 1);
+}
+
+/// A deletion refused with its reason (`why`) said on the Roles page it was asked from,
+/// not on an error page of its own.
+async fn refused_on_the_list(admin: &Browser, answer: Page, why: &str) {
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(answer.location.as_deref(), Some("/orgs/my-org/roles"));
+    let list = admin.get("/orgs/my-org/roles").await;
+    assert!(list.body.contains("flash flash-error"), "{}", list.body);
+    assert!(list.body.contains(why), "{}", list.body);
 }
