@@ -59,6 +59,14 @@ impl FieldErrors {
         self.0.get(field).map(String::as_str)
     }
 
+    /// The errors of a form that names a field otherwise: `from`'s message said at `to`.
+    pub fn moved(mut self, from: &str, to: &'static str) -> Self {
+        if let Some(message) = self.0.remove(from) {
+            self.0.entry(to).or_insert(message);
+        }
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -539,7 +539,8 @@ pub async fn add_to_pool(
         result,
         |email| done(&session, format!("{email} added to the pool."), &tab),
         |errors| {
-            let failed = Some((EditForm::default(), errors));
+            // The profile's form names the pool, not the member ("already in it").
+            let failed = Some((EditForm::default(), errors.moved("user_id", "pool_id")));
             profile(&state, &session, &ctx, user_id, Tab::Pools, failed)
         },
     )

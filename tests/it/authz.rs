@@ -873,13 +873,23 @@ async fn a_custom_role_cannot_invite_into_a_pool_it_does_not_manage() {
 }
 
 /// The invite form offers a Recruiter only the pools it may place people in: a pool it
-/// manages, and not the name of one it cannot open, on the blank form or after a refusal.
+/// manages, and not the name of one it cannot open (not even as its pool's parent), on
+/// the blank form or after a refusal.
 #[actix_web::test]
 async fn a_custom_role_that_invites_is_offered_only_the_pools_it_manages() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    pool(&admin, "Secret Merger").await;
-    let mine = pool(&admin, "Recruiting Desk").await;
+    // Hers hangs under one she may not open: its name is not shown as her pool's parent.
+    let secret = pool(&admin, "Secret Merger").await;
+    let pools = format!("/orgs/{ORG}/pools");
+    let mine = admin
+        .submit(
+            &pools,
+            &pools,
+            &[("name", "Recruiting Desk"), ("parent_id", &secret)],
+        )
+        .await;
+    let mine = location_id(&mine);
     let (mallory_id, mallory) = custom_role_holder(
         &app,
         &admin,

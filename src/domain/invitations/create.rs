@@ -137,18 +137,22 @@ fn choices_within(
                 .collect(),
             false => Vec::new(),
         },
-        pools: crate::domain::pools::choices(&crate::db::pools::list(conn, org_id)?),
+        pools: Vec::new(),
         pools_only: scope.is_some(),
         offers_groups,
     };
-    if let Some(pools) = scope {
-        choices.pools.retain(|p| pools.contains(&p.id));
-    } else if !own.may(Permission::PoolsManage) {
-        // Inviting organization-wide places nobody in a pool by itself: offer only the
-        // pools a pool role lets them invite into, so no other pool's name is shown.
-        let placeable = crate::domain::pools::invitable_pools(conn, org_id, user_id)?;
-        choices.pools.retain(|p| placeable.contains(&p.id));
-    }
+    // Inviting organization-wide places nobody in a pool by itself: without
+    // `pools.manage`, only the pools a pool role lets them invite into are offered, and
+    // no other pool's name is shown, not even as a parent of one of theirs.
+    let placeable = match scope {
+        Some(pools) => Some(pools.clone()),
+        None if own.may(Permission::PoolsManage) => None,
+        None => Some(crate::domain::pools::invitable_pools(
+            conn, org_id, user_id,
+        )?),
+    };
+    let all = crate::db::pools::list(conn, org_id)?;
+    choices.pools = crate::domain::pools::choices_among(&all, placeable.as_ref());
     Ok(choices)
 }
 
