@@ -197,6 +197,13 @@ pub struct PoolChoice {
 
 /// The organization's pools as choices, each parent before its children.
 pub fn choices(pools: &[Pool]) -> Vec<PoolChoice> {
+    choices_among(pools, None)
+}
+
+/// [`choices`] for a reader who may see only the pools `shown`: only those are offered,
+/// and a choice's parents name only those (not a pool above them the reader cannot open).
+pub fn choices_among(pools: &[Pool], shown: Option<&HashSet<String>>) -> Vec<PoolChoice> {
+    let seen = |id: &str| shown.is_none_or(|s| s.contains(id));
     let tree = Tree::of(pools);
     let names: HashMap<&str, &str> = pools
         .iter()
@@ -204,11 +211,13 @@ pub fn choices(pools: &[Pool]) -> Vec<PoolChoice> {
         .collect();
     tree_order(pools)
         .into_iter()
+        .filter(|(pool, _)| seen(&pool.id))
         .map(|(pool, depth)| {
             let mut above: Vec<&str> = tree
                 .ancestors_or_self(&pool.id)
                 .iter()
                 .skip(1)
+                .filter(|id| seen(id))
                 .filter_map(|id| names.get(id.as_str()).copied())
                 .collect();
             above.reverse();

@@ -650,10 +650,18 @@ async fn adding_nobody_to_a_pool_says_to_choose_a_member() {
     // Sent from a second tab opened before: said at the pool field of that form.
     let profile = format!("/orgs/{ORG}/users/{bob}/pools");
     let twice = admin
-        .submit(&profile, &profile, &[("pool_id", &a), ("role_id", &engineer)])
+        .submit(
+            &profile,
+            &profile,
+            &[("pool_id", &a), ("role_id", &engineer)],
+        )
         .await;
     assert_eq!(twice.status, 422, "{}", twice.body);
-    assert!(twice.body.contains("id=\"pool_id-error\""), "{}", twice.body);
+    assert!(
+        twice.body.contains("id=\"pool_id-error\""),
+        "{}",
+        twice.body
+    );
     assert!(twice.body.contains("is already in"), "{}", twice.body);
 }
 
