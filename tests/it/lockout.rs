@@ -207,8 +207,14 @@ async fn a_platform_admin_cannot_disable_an_organizations_last_active_admin() {
     let refused = admin
         .submit("/admin/users", &format!("/admin/users/{boss}/disable"), &[])
         .await;
-    assert_eq!(refused.status, 409, "{}", refused.body);
-    assert!(refused.body.contains("last active admin of Other"));
+    // Said back on the account list, with the reason.
+    assert_eq!(refused.status, 303, "{}", refused.body);
+    let list = admin.get("/admin/users").await;
+    assert!(
+        list.body.contains("last active admin of Other"),
+        "{}",
+        list.body
+    );
     let user = portcullis::db::users::find(&mut app.conn(), &boss)
         .unwrap()
         .unwrap();
