@@ -288,17 +288,26 @@ pub fn manageable_ids(
     }
     // The organization's roles read once, not once a group.
     let roles = roles::list(conn, &actor.org_id)?;
+    Ok(manageable_among(actor, &roles, groups))
+}
+
+/// [`manageable_ids`] with the organization's roles already at hand (the Users tab reads
+/// them for its role filter): no query of its own.
+pub fn manageable_among(actor: &Actor, roles: &[roles::Role], groups: &[Group]) -> HashSet<String> {
+    if !actor.standing().may(Permission::GroupsManage) {
+        return HashSet::new();
+    }
     let out_of_reach = |role_id: &String| {
         roles
             .iter()
             .find(|r| &r.id == role_id)
             .is_some_and(|r| !actor.standing().may_grant(Standing::of_role(r)))
     };
-    Ok(groups
+    groups
         .iter()
         .filter(|g| !g.role_id.as_ref().is_some_and(out_of_reach))
         .map(|g| g.id.clone())
-        .collect())
+        .collect()
 }
 
 pub fn update(

@@ -361,15 +361,15 @@ pub fn load_page(
         grantable: super::policy::grantable(&actor.standing(), roles.clone()),
         may_invite: actor.standing().may(Permission::UsersInvite)
             || !super::pools::invitable_pools(conn, org_id, &actor.user_id)?.is_empty(),
-        roles,
         // The bulk "Add to group…" offers only the groups the actor may add people to.
         groups: if can_manage && actor.standing().may(Permission::GroupsManage) {
             let all = groups::list(conn, org_id)?;
-            let reach = super::groups::manageable_ids(conn, actor, &all)?;
+            let reach = super::groups::manageable_among(actor, &roles, &all);
             all.into_iter().filter(|g| reach.contains(&g.id)).collect()
         } else {
             Vec::new()
         },
+        roles,
         active_count: timefmt::count(counts.active),
         inactive_count: timefmt::count(counts.inactive),
         can_manage,
