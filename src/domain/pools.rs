@@ -113,6 +113,13 @@ impl Tree {
         out
     }
 
+    /// The pool `id` and every pool below it: what deleting or moving it takes along.
+    pub fn subtree(&self, id: &str) -> Vec<String> {
+        let mut all = self.descendants(id);
+        all.push(id.to_string());
+        all
+    }
+
     /// Whether `id` may move under `new_parent` (`None` = make it a root).
     pub fn check_move(&self, id: &str, new_parent: Option<&str>) -> Result<(), MoveError> {
         let Some(parent) = new_parent else {
@@ -516,8 +523,7 @@ pub fn update(
         }
         // Moved elsewhere, a pool Manager's pool could land where its mover outranks
         // them: moving is acting on the pool roles inside, as deleting is.
-        let mut subtree = scope.tree.descendants(&pool.id);
-        subtree.push(pool.id.clone());
+        let subtree = scope.tree.subtree(&pool.id);
         if moved && !covers_roles_held_in(conn, actor, &from, &subtree)? {
             // Said at the field, with the form kept: the rest of it may still be saved.
             return Err(RuleError::invalid(
@@ -578,8 +584,7 @@ pub fn delete_plan(
         return Err(forbidden());
     }
     let descendants = scope.tree.descendants(&pool.id);
-    let mut all = descendants.clone();
-    all.push(pool.id.clone());
+    let all = scope.tree.subtree(&pool.id);
     // Deleting takes every pool role in the subtree away from its holder.
     if !covers_roles_held_in(conn, actor, &access, &all)? {
         return Err(RuleError::Forbidden(
@@ -610,8 +615,7 @@ pub fn delete(
     in_org_tx(conn, actor, |conn| {
         let plan = delete_plan(conn, actor, pool_id)?;
         let scope_tree = Tree::of(&pools::list(conn, &actor.org_id)?);
-        let mut ids = scope_tree.descendants(&plan.pool.id);
-        ids.push(plan.pool.id.clone());
+        let ids = scope_tree.subtree(&plan.pool.id);
         pools::delete_many(conn, &actor.org_id, &ids)?;
         audit::record(
             conn,
@@ -900,8 +904,7 @@ pub fn load_view(
     let move_targets = move_targets(&scope, &pool.id);
     // As `delete_plan` decides: where the pool hangs, over every pool role inside it.
     let from = scope.access_under(pool.parent_id.as_deref());
-    let mut subtree = scope.tree.descendants(&pool.id);
-    subtree.push(pool.id.clone());
+    let subtree = scope.tree.subtree(&pool.id);
     let can_delete = from.can_manage() && covers_roles_held_in(conn, actor, &from, &subtree)?;
     Ok(PoolView {
         path: scope
@@ -934,8 +937,7 @@ pub fn load_view(
 
 /// Pools the actor manages outside the pool's own subtree: (id, indented name).
 fn move_targets(scope: &Scope, pool_id: &str) -> Vec<(String, String)> {
-    let mut own_subtree = scope.tree.descendants(pool_id);
-    own_subtree.push(pool_id.to_string());
+    let own_subtree = scope.tree.subtree(pool_id);
     tree_order(&scope.pools)
         .into_iter()
         .filter(|(p, _)| !own_subtree.contains(&p.id) && scope.at(&p.id).can_manage())

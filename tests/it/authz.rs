@@ -808,14 +808,7 @@ async fn a_custom_role_cannot_hand_itself_manager_through_a_group() {
 async fn a_custom_role_cannot_invite_a_manager() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    let (_, mallory) = custom_role_holder(
-        &app,
-        &admin,
-        "Recruiter",
-        &["users.read", "users.invite"],
-        "mallory@example.com",
-    )
-    .await;
+    let (_, mallory) = recruiter(&app, &admin).await;
     let form = mallory.get(&format!("/orgs/{ORG}/invitations/new")).await;
     assert_eq!(form.status, 200, "{}", form.body);
     assert!(
@@ -836,12 +829,29 @@ async fn a_custom_role_cannot_invite_a_manager() {
 
 /// An Admin makes the pool `name` at the top of the tree; answers its id.
 pub(crate) async fn pool(admin: &Browser, name: &str) -> String {
+    pool_in(admin, name, "").await
+}
+
+/// An Admin makes the pool `name` under `parent` (empty: at the top); answers its id.
+async fn pool_in(admin: &Browser, name: &str, parent: &str) -> String {
     let pools = format!("/orgs/{ORG}/pools");
     let made = admin
-        .submit(&pools, &pools, &[("name", name), ("parent_id", "")])
+        .submit(&pools, &pools, &[("name", name), ("parent_id", parent)])
         .await;
     assert_eq!(made.status, 303, "{}", made.body);
     location_id(&made)
+}
+
+/// Mallory, holding the custom "Recruiter" role (read and invite).
+async fn recruiter(app: &TestApp, admin: &Browser) -> (String, Browser) {
+    custom_role_holder(
+        app,
+        admin,
+        "Recruiter",
+        &["users.read", "users.invite"],
+        "mallory@example.com",
+    )
+    .await
 }
 
 /// Holding `users.invite` places nobody in a pool: a Recruiter inviting a second address
@@ -851,14 +861,7 @@ async fn a_custom_role_cannot_invite_into_a_pool_it_does_not_manage() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
     let prod = pool(&admin, "Prod").await;
-    let (_, mallory) = custom_role_holder(
-        &app,
-        &admin,
-        "Recruiter",
-        &["users.read", "users.invite"],
-        "mallory@example.com",
-    )
-    .await;
+    let (_, mallory) = recruiter(&app, &admin).await;
     inviting_is_refused(
         &app,
         &mallory,
@@ -881,23 +884,8 @@ async fn a_custom_role_that_invites_is_offered_only_the_pools_it_manages() {
     let admin = app.setup_admin().await;
     // Hers hangs under one she may not open: its name is not shown as her pool's parent.
     let secret = pool(&admin, "Secret Merger").await;
-    let pools = format!("/orgs/{ORG}/pools");
-    let mine = admin
-        .submit(
-            &pools,
-            &pools,
-            &[("name", "Recruiting Desk"), ("parent_id", &secret)],
-        )
-        .await;
-    let mine = location_id(&mine);
-    let (mallory_id, mallory) = custom_role_holder(
-        &app,
-        &admin,
-        "Recruiter",
-        &["users.read", "users.invite"],
-        "mallory@example.com",
-    )
-    .await;
+    let mine = pool_in(&admin, "Recruiting Desk", &secret).await;
+    let (mallory_id, mallory) = recruiter(&app, &admin).await;
     add_to_pool(&app, &admin, &mine, &mallory_id, "manager").await;
     let form = mallory.get(&format!("/orgs/{ORG}/invitations/new")).await;
     assert_eq!(form.status, 200, "{}", form.body);
@@ -995,11 +983,7 @@ async fn an_engineer_cannot_delete_a_sub_pool_a_manager_holds() {
     let admin = app.setup_admin().await;
     let prod = pool(&admin, "Prod").await;
     let pools = format!("/orgs/{ORG}/pools");
-    let eu = admin
-        .submit(&pools, &pools, &[("name", "Prod EU"), ("parent_id", &prod)])
-        .await;
-    assert_eq!(eu.status, 303, "{}", eu.body);
-    let eu = location_id(&eu);
+    let eu = pool_in(&admin, "Prod EU", &prod).await;
     let eve = app.add_member(ORG, "eve@example.com", "Eve", "E", "engineer", true);
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
     add_to_pool(&app, &admin, &prod, &eve, "engineer").await;
@@ -1034,10 +1018,7 @@ async fn an_engineer_cannot_move_a_managers_sub_pool_into_her_own_reach() {
     let prod = pool(&admin, "Prod").await;
     let lab = pool(&admin, "Lab").await;
     let pools = format!("/orgs/{ORG}/pools");
-    let eu = admin
-        .submit(&pools, &pools, &[("name", "Prod EU"), ("parent_id", &prod)])
-        .await;
-    let eu = location_id(&eu);
+    let eu = pool_in(&admin, "Prod EU", &prod).await;
     let eve = app.add_member(ORG, "eve@example.com", "Eve", "E", "engineer", true);
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
     add_to_pool(&app, &admin, &prod, &eve, "engineer").await;
@@ -1075,14 +1056,7 @@ async fn a_custom_role_cannot_put_an_invitee_in_a_group() {
     let staff = admin.submit(&groups, &groups, &[("name", "Staff")]).await;
     assert_eq!(staff.status, 303, "{}", staff.body);
     let staff = location_id(&staff);
-    let (_, mallory) = custom_role_holder(
-        &app,
-        &admin,
-        "Recruiter",
-        &["users.read", "users.invite"],
-        "mallory@example.com",
-    )
-    .await;
+    let (_, mallory) = recruiter(&app, &admin).await;
     let form = mallory.get(&format!("/orgs/{ORG}/invitations/new")).await;
     assert!(!form.body.contains(&staff), "Staff is not offered");
     inviting_is_refused(
