@@ -27,4 +27,6 @@ pub mod keys {
     /// The results of the inviter's last invite or resend, with their one-time links,
     /// until the results page shows them once.
     pub const INVITE_RESULTS: &str = "invite_results";
+    /// The ids of the forms this session acted on that must act only once (`web::once`).
+    pub const FORMS_SENT: &str = "forms_sent";
 }

@@ -98,6 +98,9 @@ pub struct CreateForm {
     pub expires_days: String,
     #[serde(default)]
     pub role_id: String,
+    /// This rendering of the form, so that sending it again makes no second token.
+    #[serde(default)]
+    pub form_id: String,
 }
 
 /// The form's name, scopes and expiry, or what to correct next to each field.
@@ -269,6 +272,7 @@ pub fn create_from_cli(
         scopes: scopes.to_vec(),
         expires_days: expires_days.map_or("never".into(), |d| d.to_string()),
         role_id: String::new(),
+        form_id: String::new(),
     };
     let (name, scopes, days) = read_form(&form).map_err(RuleError::Invalid)?;
     db::write_tx(conn, |conn| {
@@ -635,6 +639,7 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             expires_days: days.into(),
             role_id: "r".into(),
+            form_id: String::new(),
         }
     }
 

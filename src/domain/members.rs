@@ -382,17 +382,22 @@ pub fn edit(
         let day = |u: Option<chrono::NaiveDateTime>| {
             u.map(|u| super::access_until::last_day(u).to_string())
         };
-        audit::record(
-            conn,
-            &event("member.updated", actor, &target, origin).details(json!({
-                "old_name": target.user.display_name(),
-                "new_name": super::names::full_name(&first, &last),
-                "old_role": target.role.name,
-                "new_role": role.name,
-                "old_access_until": day(target.membership.access_until),
-                "access_until": day(until),
-            })),
-        )?;
+        // A role changed on the profile reads in the trail as one changed from the list:
+        // a search for who was made admin must find it, whichever form did it.
+        if role_changed {
+            record_role_change(conn, actor, &target, &role, origin)?;
+        }
+        if name_changed || until_changed {
+            audit::record(
+                conn,
+                &event("member.updated", actor, &target, origin).details(json!({
+                    "old_name": target.user.display_name(),
+                    "new_name": super::names::full_name(&first, &last),
+                    "old_access_until": day(target.membership.access_until),
+                    "access_until": day(until),
+                })),
+            )?;
+        }
         Ok(true)
     })
 }
@@ -594,6 +599,17 @@ fn set_role_in_tx(
             &role.id,
         )?)
     })?;
+    Ok(record_role_change(conn, actor, &target, role, origin)?)
+}
+
+/// `member.made_admin` for a promotion to Admin, `member.role_changed` otherwise.
+fn record_role_change(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    target: &MemberRow,
+    role: &Role,
+    origin: &Origin,
+) -> diesel::QueryResult<()> {
     let action = if role.key == ADMIN {
         "member.made_admin"
     } else {
@@ -601,10 +617,9 @@ fn set_role_in_tx(
     };
     audit::record(
         conn,
-        &event(action, actor, &target, origin)
+        &event(action, actor, target, origin)
             .details(json!({ "old_role": target.role.name, "new_role": role.name })),
-    )?;
-    Ok(())
+    )
 }
 
 /// What the delete confirmation page shows.

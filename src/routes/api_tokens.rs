@@ -1,6 +1,7 @@
 //! The API tokens tab: an organization's bearer tokens for SCIM, for its Admins.
 
 use actix_session::Session;
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
@@ -14,7 +15,7 @@ use crate::web::extract::OrgCtx;
 use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::outcome::{done, done_or_form_again};
-use crate::web::{AppState, private, render};
+use crate::web::{AppState, once, private, render, render_status};
 
 /// One scope checkbox of the form.
 struct ScopeChoice {
@@ -41,6 +42,9 @@ struct TokensPage {
     expires_days: String,
     role_id: String,
     created: Option<NewToken>,
+    /// The form was sent again (a refresh of the page that showed its token): nothing made.
+    sent_again: bool,
+    form_id: String,
     errors: FieldErrors,
 }
 
@@ -99,6 +103,8 @@ async fn page(
         },
         expires_days: form.expires_days,
         created,
+        sent_again: false,
+        form_id: once::new_form_id(),
         errors,
     })
 }
@@ -124,6 +130,11 @@ pub async fn create(
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::OrgManage)?;
     let (actor, sent, now) = (ctx.actor(), form.into_inner(), state.clock.now());
+    if once::already_sent(&session, &sent.form_id) {
+        let mut again = page(&state, &session, &ctx, None, None).await?;
+        again.sent_again = true;
+        return Ok(private(render_status(StatusCode::CONFLICT, &again)));
+    }
     let f = sent.clone();
     let result = state
         .db(move |conn| Ok(tokens::create(conn, &actor, &f, now, &origin)))
@@ -140,6 +151,7 @@ pub async fn create(
                 .await;
         }
     };
+    once::mark_sent(&session, &sent.form_id);
     let shown = page(&state, &session, &ctx, None, Some(created)).await?;
     Ok(private(render(&shown)))
 }

@@ -20,7 +20,7 @@ use crate::domain::two_factor;
 use crate::error::{AppError, AppResult};
 use crate::web::device::{self, Device, DeviceKey};
 use crate::web::extract::{MaybeUser, sign_in};
-use crate::web::form::{Form, Query};
+use crate::web::form::{Form, Query, Return};
 use crate::web::layout::Layout;
 use crate::web::{AppState, render, render_status, see_other};
 
@@ -346,11 +346,14 @@ pub(super) fn insert<T: serde::Serialize>(session: &Session, key: &str, value: T
         .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))
 }
 
+/// Signing out from an invitation meant for another address comes back to it (`next`, an
+/// `/invite/…` path); every other sign-out ends on the sign-in page.
 pub async fn logout(
     state: web::Data<AppState>,
     session: Session,
     origin: Origin,
     current: MaybeUser,
+    Form(back): Form<Return>,
 ) -> AppResult<HttpResponse> {
     if let Some(current) = current.0 {
         let user = current.user;
@@ -367,7 +370,10 @@ pub async fn logout(
             .await?;
     }
     session.purge();
-    Ok(see_other("/login?signed_out=1"))
+    match safe_next(back.next.as_deref(), "") {
+        invitation if invitation.starts_with("/invite/") => Ok(see_other(invitation)),
+        _ => Ok(see_other("/login?signed_out=1")),
+    }
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -733,6 +733,10 @@ struct AcceptPage {
     email: String,
     signed_in_as: String,
     login_url: String,
+    /// Where signing out from the wrong account comes back to.
+    invite_path: String,
+    /// The last day of the access the invitation offers, if it ends.
+    last_day: Option<chrono::NaiveDate>,
     form: AcceptForm,
     errors: FieldErrors,
 }
@@ -778,6 +782,11 @@ fn accept_page(
             "/login?{}",
             to_query(&[("next", format!("/invite/{token}"))])
         ),
+        invite_path: format!("/invite/{token}"),
+        last_day: info
+            .invitation
+            .access_until
+            .map(crate::domain::access_until::last_day),
         form: AcceptForm {
             password: String::new(),
             password_confirm: String::new(),

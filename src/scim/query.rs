@@ -13,6 +13,22 @@ use crate::domain::scim::projection;
 /// Without `count`, a page holds this many.
 const DEFAULT_COUNT: i64 = 100;
 
+/// The most names an `attributes` or `excludedAttributes` list may hold: a User has
+/// about forty attributes and sub-attributes. Each name is looked for in every resource
+/// of the page, so a list without a bound costs the server its length times the page.
+const MAX_ATTRIBUTE_NAMES: usize = 100;
+
+fn attribute_list(raw: Option<&String>, name: &str) -> ApiResult<Option<String>> {
+    match raw {
+        Some(list) if list.split(',').count() > MAX_ATTRIBUTE_NAMES => Err(ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            Some("invalidValue"),
+            format!("{name} may name at most {MAX_ATTRIBUTE_NAMES} attributes."),
+        )),
+        _ => Ok(raw.cloned()),
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct RawQuery {
     pub filter: Option<String>,
@@ -93,8 +109,8 @@ impl ListQuery {
             start_index,
             count,
             projection: Projection {
-                attributes: raw.attributes.clone(),
-                excluded: raw.excluded_attributes.clone(),
+                attributes: attribute_list(raw.attributes.as_ref(), "attributes")?,
+                excluded: attribute_list(raw.excluded_attributes.as_ref(), "excludedAttributes")?,
             },
         })
     }

@@ -13,6 +13,7 @@ pub mod input_guard;
 pub mod layout;
 pub mod metrics;
 pub mod middleware;
+pub mod once;
 pub mod outcome;
 pub mod paging;
 

@@ -129,6 +129,43 @@ async fn an_admin_creates_a_token_sees_it_once_and_finds_it_in_the_list() {
 }
 
 #[actix_web::test]
+async fn sending_the_form_again_makes_no_second_token() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let member = app.role_id("my-org", "member");
+    let form = admin.get(PAGE).await;
+    let form_id = hidden_value(&form.body, "form_id").expect("the form has an id");
+    let fields = vec![
+        ("csrf_token", form.csrf()),
+        ("form_id", form_id),
+        ("name", "Okta".to_string()),
+        ("scopes", "scim".to_string()),
+        ("role_id", member),
+        ("expires_days", "90".to_string()),
+    ];
+    let first = admin.post(PAGE, &fields).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let secret = shown_token(&first.body).expect("shown once");
+
+    // A refresh of the answer, or Back then Forward, sends the same form again.
+    let again = admin.post(PAGE, &fields).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("data-sent-again"), "{}", again.body);
+    assert_eq!(shown_token(&again.body), None, "no new secret");
+    assert_eq!(token_ids(&app, "my-org").len(), 1, "one token, not two");
+    assert_eq!(scim_status(&app, &secret).await, 200);
+
+    // The answer's own form is a new one: it makes the next token.
+    let next_id = hidden_value(&again.body, "form_id").unwrap();
+    let mut next = fields.clone();
+    next[1].1 = next_id;
+    next[2].1 = "Entra".to_string();
+    let made = admin.post(PAGE, &next).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    assert_eq!(token_ids(&app, "my-org").len(), 2);
+}
+
+#[actix_web::test]
 async fn a_token_that_never_expires_is_allowed_with_a_warning() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;

@@ -443,6 +443,80 @@ async fn an_existing_account_signs_in_then_joins_with_one_click() {
     assert!(row(&users_tab.body, "known@example.com").contains("data-role=\"engineer\""));
 }
 
+/// Access that ends on a day takes the invitation's link with it: accepting after that
+/// day would make an account whose membership ends on its first page.
+#[actix_web::test]
+async fn an_invitation_whose_access_has_ended_is_dead_and_is_not_sent_again() {
+    let smtp = SmtpServer::start();
+    let app = spawn_with_smtp(&smtp).await;
+    let admin = app.setup_admin().await;
+    let today = portcullis::db::now().date();
+    let last_day = today.format("%Y-%m-%d").to_string();
+    let link = invite_with(
+        &admin,
+        "temp@example.com",
+        "Member",
+        &[("access_until", last_day.as_str())],
+    )
+    .await
+    .invite_link();
+    let ends = today.succ_opt().unwrap().and_time(chrono::NaiveTime::MIN);
+    let expires: chrono::NaiveDateTime = {
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        invitations::table
+            .filter(invitations::email.eq("temp@example.com"))
+            .select(invitations::expires_at)
+            .first(conn)
+            .unwrap()
+    };
+    assert!(expires <= ends, "the link dies with the access: {expires}");
+    let page = app.client().get(&link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(&format!("Access ends after {last_day}")),
+        "{}",
+        page.body
+    );
+
+    // The day passes (an invitation sent before links died with their access, too).
+    {
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        diesel::update(invitations::table.filter(invitations::email.eq("temp@example.com")))
+            .set(invitations::access_until.eq(portcullis::db::now() - chrono::Duration::minutes(1)))
+            .execute(conn)
+            .unwrap();
+    }
+    let visitor = app.client();
+    assert_dead(&visitor.get(&link).await);
+    let sent = visitor
+        .post(
+            &link,
+            &account_form(
+                visitor.get("/login").await.csrf(),
+                "Temp",
+                "Worker",
+                NEW_PASSWORD,
+            ),
+        )
+        .await;
+    assert_dead(&sent);
+    assert_eq!(app.count("users WHERE email = 'temp@example.com'"), 0);
+
+    // Resending it would mail a link that cannot work: refused on the tab, with the way on.
+    smtp.wait_for(1).await;
+    backdate_sent(&app, "temp@example.com");
+    let id = invitation_id(&app, "temp@example.com");
+    let refused = post_with_csrf(&admin, &format!("{ORG}/invitations/{id}/resend")).await;
+    assert_eq!(refused.status, 303);
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(tab.body.contains("its last day has passed"), "{}", tab.body);
+    assert_eq!(audit_count(&app, "invitation.resent"), 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(smtp.received().len(), 1, "no second email");
+}
+
 #[actix_web::test]
 async fn a_signed_in_user_cannot_accept_someone_elses_invitation() {
     let app = spawn_app().await;
@@ -464,6 +538,23 @@ async fn a_signed_in_user_cannot_accept_someone_elses_invitation() {
     assert_eq!(refused.status, 403);
     assert_eq!(member_count(&app, "someone@example.com"), 0);
     assert_eq!(audit_count(&app, "invitation.accepted"), 0);
+
+    // Signing out from the page comes back to the invitation, for its rightful person.
+    let signed_out = admin
+        .post(
+            "/logout",
+            &[("csrf_token", page.csrf()), ("next", link.clone())],
+        )
+        .await;
+    assert_eq!(signed_out.status, 303);
+    assert_eq!(signed_out.location.as_deref(), Some(link.as_str()));
+    let back = admin.get(&link).await;
+    assert_eq!(back.status, 200);
+    assert!(
+        back.body.contains("Create account and join"),
+        "{}",
+        back.body
+    );
 
     // The rightful person can still use it.
     let (_, done) = accept_new(&app, &link, "Someone").await;
@@ -749,12 +840,26 @@ async fn nobody_invites_into_a_role_above_their_own() {
             .execute(conn)
             .unwrap();
     }
-    let (_, done) = accept_new(&app, &link, "Junior").await;
-    assert_dead(&done);
+    // Dead as soon as it is opened: nobody types a name and a password for nothing.
+    let visitor = app.client();
+    let opened = visitor.get(&link).await;
+    assert_dead(&opened);
+    let sent = visitor
+        .post(
+            &link,
+            &account_form(
+                visitor.get("/login").await.csrf(),
+                "Junior",
+                "Tester",
+                NEW_PASSWORD,
+            ),
+        )
+        .await;
+    assert_dead(&sent);
     assert_eq!(member_count(&app, "junior@example.com"), 0);
+    assert_eq!(app.count("users WHERE email = 'junior@example.com'"), 0);
     // The organization's admins learn why: once, however often the link is tried.
-    let (_, again) = accept_new(&app, &link, "Junior").await;
-    assert_dead(&again);
+    assert_dead(&app.client().get(&link).await);
     assert_eq!(app.audit_count("my-org", "invitation.refused"), 1);
 }
 

@@ -347,6 +347,45 @@ async fn edit_changes_name_and_role_and_is_audited() {
     assert!(events.iter().any(|(a, actor, target)| a == "member.updated"
         && actor.as_deref() == Some(ADMIN_EMAIL)
         && target.as_deref() == Some("bob@example.com")));
+    // The role change reads as one, as it does when made from the list.
+    let events =
+        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 5)
+            .unwrap();
+    let changed = events
+        .iter()
+        .find(|e| e.action == "member.role_changed")
+        .expect("the role change is recorded as one");
+    let details: serde_json::Value = serde_json::from_str(&changed.details).unwrap();
+    assert_eq!(details["old_role"], "Member");
+    assert_eq!(details["new_role"], "Engineer");
+}
+
+/// An investigator who filters the trail for promotions to Admin finds one made on the
+/// profile's form, not only those made with the list's "Make admin".
+#[actix_web::test]
+async fn a_promotion_on_the_profile_is_found_among_those_made_admin() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "Builder", "member", false);
+    let admin_role = app.role_id(ORG, "admin");
+    let profile = users_path(&format!("/{bob}"));
+    let fields = [
+        ("first_name", "Bob"),
+        ("last_name", "Builder"),
+        ("role_id", admin_role.as_str()),
+    ];
+    let saved = admin.submit(&profile, &profile, &fields).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let found = admin
+        .get("/orgs/my-org/audit?action=member.made_admin")
+        .await;
+    assert_eq!(found.status, 200);
+    assert!(found.body.contains("bob@example.com"), "{}", found.body);
+    assert_eq!(
+        app.audit_count(ORG, "member.updated"),
+        0,
+        "only the role changed"
+    );
 }
 
 #[actix_web::test]

@@ -30,8 +30,9 @@ pub struct LinkInfo {
 }
 
 /// Looks a token up. `None` for every kind of dead link, alike: unknown, tampered,
-/// replaced by a resend, cancelled, used, expired (which is also audited), or pointing
-/// at a disabled account.
+/// replaced by a resend, cancelled, used, expired (which is also audited), offering
+/// access that has ended, pointing at a disabled account, or sent by someone who may no
+/// longer grant it (also audited).
 pub fn check_link(
     conn: &mut DbConnection,
     token: &str,
@@ -44,7 +45,13 @@ pub fn check_link(
     if invitation.status != rows::PENDING {
         return Ok(None);
     }
-    if invitation.expires_at <= now {
+    // Sent before links died with the access they offer, a link may outlive it.
+    let dies_at = invitation
+        .access_until
+        .map_or(invitation.expires_at, |until| {
+            until.min(invitation.expires_at)
+        });
+    if dies_at <= now {
         // Once per link (a resend makes a new one): whoever holds it must not grow the
         // trail at will.
         const USED: &str = "invitation.expired_link_used";
@@ -56,7 +63,7 @@ pub fn check_link(
                     .org(&invitation.org_id)
                     .target("invitation", &invitation.id, &invitation.email)
                     .details(json!({
-                        "expired_at": invitation.expires_at.and_utc().to_rfc3339(),
+                        "expired_at": dies_at.and_utc().to_rfc3339(),
                     })),
             )?;
         }
@@ -69,6 +76,12 @@ pub fn check_link(
         return Ok(None);
     };
     if account.as_ref().is_some_and(|u| !u.is_active()) {
+        return Ok(None);
+    }
+    // Said when the link is opened, not after a name and a password were typed for it.
+    let group_ids = rows::group_ids(conn, &invitation.id)?;
+    if !still_grantable(conn, &invitation, &role, &group_ids)? {
+        record_refusal(conn, token, origin)?;
         return Ok(None);
     }
     let inviter_name = match &invitation.invited_by {
@@ -244,6 +257,9 @@ fn join(
 ) -> Result<Organization, AcceptError> {
     let org = organizations::find(conn, &invitation.org_id)?.ok_or(AcceptError::InvalidLink)?;
     let role = roles::find(conn, &org.id, &invitation.role_id)?.ok_or(AcceptError::InvalidLink)?;
+    if super::access_has_ended(invitation, db::now()) {
+        return Err(AcceptError::InvalidLink);
+    }
     let group_ids = rows::group_ids(conn, &invitation.id)?;
     if !still_grantable(conn, invitation, &role, &group_ids)? {
         return Err(AcceptError::NoLongerGrantable);
@@ -451,6 +467,12 @@ mod tests {
             Err(AcceptError::NoLongerGrantable)
         ));
         assert_eq!(count(conn, "users"), 1, "nothing was created");
+        assert!(
+            check_link(conn, &token, &Origin::default())
+                .unwrap()
+                .is_none(),
+            "the link is dead as soon as it is opened"
+        );
     }
 
     #[test]

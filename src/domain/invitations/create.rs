@@ -571,7 +571,7 @@ fn create_one(
 ) -> Result<(String, String), InvitationError> {
     let id = db::new_id();
     let token = tokens::generate();
-    let expires_at = now + env.ttl;
+    let expires_at = super::link_expiry(now, env.ttl, offer.access_until);
     rows::insert(
         conn,
         &NewInvitation {

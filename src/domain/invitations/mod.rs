@@ -316,6 +316,26 @@ struct Link<'a> {
     expires_at: NaiveDateTime,
 }
 
+/// When a link sent now dies: when the invitation expires, or earlier when the access it
+/// offers ends first, since accepting after that would make a member whose access is over.
+fn link_expiry(
+    now: NaiveDateTime,
+    ttl: Duration,
+    access_until: Option<NaiveDateTime>,
+) -> NaiveDateTime {
+    let expires_at = now + ttl;
+    access_until.map_or(expires_at, |until| expires_at.min(until))
+}
+
+/// Whether the access the invitation offers has ended: its link is dead, whenever it was
+/// sent, and it cannot be sent again.
+pub fn access_has_ended(
+    invitation: &crate::db::invitations::Invitation,
+    now: NaiveDateTime,
+) -> bool {
+    invitation.access_until.is_some_and(|until| until <= now)
+}
+
 fn invite_link(public_url: &str, token: &str) -> String {
     format!("{public_url}/invite/{token}")
 }

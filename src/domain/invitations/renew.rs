@@ -17,6 +17,7 @@ use crate::domain::tokens;
 const RESEND_INTERVAL: Duration = Duration::seconds(60);
 
 const ABOVE_OWN_GRANTS: &str = "You cannot renew this invitation: its role, a group or a pool it grants ranks above your own role or holds a permission you do not hold, or its end of access is later than your own.";
+const ACCESS_ENDED: &str = "Access through this invitation has ended: its last day has passed, so it cannot be sent again. Cancel it, then invite the person again with a later last day, or none.";
 const ABOVE_OWN_CANCEL: &str = "You cannot cancel this invitation: its role, a group or a pool it grants ranks above your own role or holds a permission you do not hold.";
 
 /// Renewing an invitation re-issues everything it grants, so the person renewing must
@@ -81,11 +82,14 @@ fn renew(
     now: NaiveDateTime,
     via: &str,
 ) -> Result<Option<String>, InvitationError> {
+    if super::access_has_ended(invitation, now) {
+        return Err(InvitationError::BeyondGrants(ACCESS_ENDED));
+    }
     if !renewable_by(conn, env, invitation, role)? {
         return Err(InvitationError::BeyondGrants(ABOVE_OWN_GRANTS));
     }
     let token = tokens::generate();
-    let expires_at = now + env.ttl;
+    let expires_at = super::link_expiry(now, env.ttl, invitation.access_until);
     if !rows::renew_token(
         conn,
         &invitation.id,
@@ -127,7 +131,14 @@ pub(super) fn renew_on_invite(
     role: &Role,
     now: NaiveDateTime,
 ) -> Result<AddressResult, InvitationError> {
-    let (outcome, link) = if !renewable_by(conn, env, existing, role)? {
+    let (outcome, link) = if super::access_has_ended(existing, now) {
+        (
+            Outcome::NotResent(
+                "the access it offers has ended, so it was not sent again: cancel it, then invite again",
+            ),
+            None,
+        )
+    } else if !renewable_by(conn, env, existing, role)? {
         (
             Outcome::NotResent(
                 "it grants what you may not (its role, a group or a pool beyond your own)",

@@ -47,6 +47,11 @@ async fn journey_api_token_created_shown_once_and_revoked() {
             ensure!(token.starts_with("pcs_"), "{token}");
             ensure!(scim_status(&app, &token).await == 200);
 
+            // A refresh of the answer sends the form again; it makes no second token.
+            chrome.client.refresh().await?;
+            chrome.expect_text("no second token was made").await?;
+            chrome.expect_no_text(&token).await?;
+
             // Shown once: the tab, opened again, lists it without the secret.
             chrome.follow("API tokens").await?;
             chrome.expect_no_text(&token).await?;

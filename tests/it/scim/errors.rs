@@ -294,3 +294,38 @@ async fn an_unreadable_address_is_a_scim_error() {
         assert!(!answer.detail().is_empty(), "{path}");
     }
 }
+
+/// Each name of `attributes` is looked for in every resource of the page: a list of
+/// thousands would keep a worker busy for seconds on one request.
+#[actix_web::test]
+async fn an_attribute_list_without_bound_is_refused() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let id = scim.create_user("ada@example.com").await;
+    let long = vec!["userName"; 1_000].join(",");
+    for path in [
+        format!("/Users?attributes={long}"),
+        format!("/Users?excludedAttributes={long}"),
+        format!("/Users/{id}?attributes={long}"),
+        format!("/Groups?excludedAttributes={long}"),
+    ] {
+        let refused = scim.get(&path).await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert_eq!(refused.scim_type(), Some("invalidValue"));
+    }
+    let search = scim
+        .post(
+            "/Users/.search",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "attributes": vec!["userName"; 5_000],
+            }),
+        )
+        .await;
+    assert_eq!(search.status, 400, "{}", search.body);
+
+    let hundred = vec!["userName"; 100].join(",");
+    let served = scim.get(&format!("/Users/{id}?attributes={hundred}")).await;
+    assert_eq!(served.status, 200, "{}", served.body);
+    assert_eq!(served.body["userName"], "ada@example.com");
+    assert!(served.body.get("name").is_none(), "{}", served.body);
+}
