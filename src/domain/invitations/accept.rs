@@ -475,6 +475,31 @@ mod tests {
         );
     }
 
+    /// Checked again on joining: the last day may end between opening the link and
+    /// pressing its button.
+    #[test]
+    fn access_that_ended_grants_nothing_even_past_the_link_check() {
+        let f = fixture();
+        let mut pooled = f.db.pool.get().unwrap();
+        let conn: &mut crate::db::DbConnection = &mut pooled;
+        let token = f.invite_one(conn, "brief@example.com", MEMBER);
+        use crate::db::schema::invitations as i;
+        use diesel::prelude::*;
+        diesel::update(i::table)
+            .set(i::access_until.eq(Some(db::now() - chrono::Duration::seconds(1))))
+            .execute(conn)
+            .unwrap();
+        let account = NewAccount {
+            first_name: "Brief".into(),
+            last_name: "Stay".into(),
+        };
+        assert!(matches!(
+            accept_with_new_account(conn, &token, &account, "hash", &Origin::default()),
+            Err(AcceptError::InvalidLink)
+        ));
+        assert_eq!(count(conn, "users"), 1, "nothing was created");
+    }
+
     #[test]
     fn a_signed_in_account_must_match_the_invited_address() {
         let f = fixture();
