@@ -179,6 +179,11 @@ pub struct Filter {
     pub action: Option<String>,
     pub target_id: Option<String>,
     pub target_label: Option<String>,
+    /// Narrows a filter above to one account (an address may have been someone else's);
+    /// read from the rows that filter's index finds, in its order.
+    pub actor_id: Option<String>,
+    /// Narrows a filter above to one kind of target, as `actor_id` does.
+    pub target_type: Option<String>,
     /// Inclusive.
     pub from: Option<NaiveDateTime>,
     /// Exclusive.
@@ -226,6 +231,12 @@ fn build(scope: &Scope, filter: &Filter, after: Option<&EventKey>, limit: i64) -
     }
     if let Some(label) = &filter.target_label {
         query = query.filter(a::target_label.eq(label.clone()));
+    }
+    if let Some(actor_id) = &filter.actor_id {
+        query = query.filter(a::actor_id.eq(actor_id.clone()));
+    }
+    if let Some(target_type) = &filter.target_type {
+        query = query.filter(a::target_type.eq(target_type.clone()));
     }
     if let Some(from) = filter.from {
         query = query.filter(a::created_at.ge(from));

@@ -227,7 +227,10 @@ fn profile_view(
 /// The filters whose union is a member's activity, each served in order by its own
 /// index: events done to them (`target_id`), events they did (`actor_email`), and events
 /// about their address before it was an account here: their invitation, its resends,
-/// its acceptance (`target_label`).
+/// its acceptance (`target_label`). An address can pass from one account to another (an
+/// identity provider re-addresses one, then the address is invited again): what the
+/// earlier account did, or had done to it, is not the new one's, so the events they did
+/// are theirs by account, and those about the address are the invitations' only.
 pub fn activity_filters(user_id: &str, email: &str) -> [audit_events::Filter; 3] {
     [
         audit_events::Filter {
@@ -236,10 +239,12 @@ pub fn activity_filters(user_id: &str, email: &str) -> [audit_events::Filter; 3]
         },
         audit_events::Filter {
             actor_email: Some(email.to_string()),
+            actor_id: Some(user_id.to_string()),
             ..Default::default()
         },
         audit_events::Filter {
             target_label: Some(email.to_string()),
+            target_type: Some("invitation".to_string()),
             ..Default::default()
         },
     ]

@@ -477,3 +477,68 @@ async fn a_user_name_matches_in_any_case() {
     assert_eq!(twin.status, 409, "{}", twin.body);
     assert_eq!(twin.scim_type(), Some("uniqueness"));
 }
+
+/// An identity provider re-addresses Alice's account; the address is then invited again
+/// and accepted by someone new. The new account's Activity tab, which its holder reads
+/// without `audit.read`, must not hand them what was done to or by the earlier account.
+#[actix_web::test]
+async fn a_reused_address_does_not_inherit_the_earlier_accounts_activity() {
+    let (app, admin, scim) = scim_app(&["scim"], "member").await;
+    let alice = scim.create_user("alice@example.com").await;
+    let pools = "/orgs/my-org/pools";
+    let secret = location_id(
+        &admin
+            .submit(
+                pools,
+                pools,
+                &[("name", "Secret Merger"), ("parent_id", "")],
+            )
+            .await,
+    );
+    let (member, engineer) = (
+        app.role_id("my-org", "member"),
+        app.role_id("my-org", "engineer"),
+    );
+    let added = admin
+        .submit(
+            pools,
+            &format!("{pools}/{secret}/members"),
+            &[("user_id", alice.as_str()), ("role_id", engineer.as_str())],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let moved = scim
+        .patch(
+            &format!("/Users/{alice}"),
+            &patch_body(
+                json!([{"op": "replace", "path": "userName", "value": "alice-old@example.com"}]),
+            ),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+
+    let sent = admin.invite("my-org", "alice@example.com", &member).await;
+    let link = admin.follow_results(sent).await.invite_link();
+    let newcomer = app.client();
+    let form = newcomer.get(&link).await;
+    let joined = newcomer
+        .post(
+            &link,
+            &account_form(form.csrf(), "New", "Alice", "a long enough pass phrase"),
+        )
+        .await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    let new_id = app.user_id("alice@example.com");
+    assert_ne!(new_id, alice);
+
+    let own = newcomer
+        .get(&format!("/orgs/my-org/users/{new_id}/activity"))
+        .await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert!(
+        own.body.contains("invitation"),
+        "their own invitation is theirs: {}",
+        own.body
+    );
+    assert!(!own.body.contains("Secret Merger"), "{}", own.body);
+}
