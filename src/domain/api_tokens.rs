@@ -111,8 +111,8 @@ pub fn read_form(form: &CreateForm) -> Result<(String, Vec<Scope>, Option<i64>),
         errors.add("name", "Enter a name that says where the token is used.");
     } else if name.chars().count() > MAX_NAME_CHARS {
         errors.add("name", "The name is at most 100 characters.");
-    } else if name.chars().any(char::is_control) {
-        errors.add("name", "The name cannot contain control characters.");
+    } else if super::names::hides_text(&name) {
+        errors.add("name", "The name cannot contain control characters, nor invisible ones that change the direction of text.");
     }
     let mut scopes = Vec::new();
     for s in &form.scopes {

@@ -52,8 +52,8 @@ pub fn validate(
     let name = form.name.trim();
     if name.is_empty() {
         errors.add("name", "Enter a name for the role.");
-    } else if name.chars().count() > 60 || name.chars().any(char::is_control) {
-        errors.add("name", "Use at most 60 printable characters.");
+    } else if name.chars().count() > 60 || super::names::hides_text(name) {
+        errors.add("name", "Use at most 60 characters, none of them control characters or invisible ones that change the direction of text.");
     }
     let mut perms = Vec::new();
     for raw in &form.permissions {

@@ -15,7 +15,7 @@ pub enum EmailError {
     #[error("The domain part of the address is not valid.")]
     Domain,
     #[error(
-        "An email address cannot contain spaces, quotes, angle brackets or control characters."
+        "An email address cannot contain spaces, quotes, angle brackets, control characters or invisible ones."
     )]
     Characters,
 }
@@ -29,10 +29,12 @@ impl Email {
         if value.len() > 254 {
             return Err(EmailError::TooLong);
         }
-        if value
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "\"<>(),;:[]\\".contains(c))
-        {
+        if value.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || super::names::turns_text(c)
+                || "\"<>(),;:[]\\".contains(c)
+        }) {
             return Err(EmailError::Characters);
         }
         let (local, domain) = value.split_once('@').ok_or(EmailError::Shape)?;
@@ -94,6 +96,9 @@ mod tests {
             "<alice@example.com>",
             "alice@example.com\r\nBcc: x@y.z",
             ".alice@example.com",
+            "admin\u{200B}@example.com",
+            "\u{202E}moc.elpmaxe@ecila",
+            "ad\u{FEFF}min@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }

@@ -154,8 +154,8 @@ pub fn validate(form: &GroupForm) -> Result<(String, String), FieldErrors> {
     let name = form.name.trim();
     if name.is_empty() {
         errors.add("name", "Enter a name for the group.");
-    } else if name.chars().count() > 100 || name.chars().any(char::is_control) {
-        errors.add("name", "Use at most 100 printable characters.");
+    } else if name.chars().count() > 100 || super::names::hides_text(name) {
+        errors.add("name", "Use at most 100 characters, none of them control characters or invisible ones that change the direction of text.");
     }
     let description = form.description.trim();
     if description.chars().count() > 500 {

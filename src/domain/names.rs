@@ -28,6 +28,13 @@ pub fn parse_name(raw: &str) -> Result<String, NameError> {
     Ok(value.to_string())
 }
 
+/// Whether a name holds a control character or an invisible one that turns text: group,
+/// pool, role, organization and token names are shown in lists, mails and the trail as
+/// a person's name is, and "Admins\u{200B}" must not pass for "Admins".
+pub fn hides_text(name: &str) -> bool {
+    name.chars().any(|c| c.is_control() || turns_text(c))
+}
+
 /// Invisible characters that reorder or hide text (bidirectional marks, overrides and
 /// isolates, the zero-width space): in a name shown in a mail or a list,
 /// "Ada\u{202E}nimda" would read as someone else's. The zero-width joiners (U+200C,
@@ -48,6 +55,21 @@ pub(crate) fn turns_text(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_of_things_hide_no_text() {
+        for hidden in [
+            "Admins\u{200B}",
+            "Ops\u{202E}spO",
+            "\u{2066}Prod",
+            "a\u{0007}b",
+        ] {
+            assert!(hides_text(hidden), "{hidden:?}");
+        }
+        for shown in ["Admins", "Prod EU", "گروه\u{200C}ها", "Équipe"] {
+            assert!(!hides_text(shown), "{shown:?}");
+        }
+    }
 
     #[test]
     fn full_name_skips_missing_parts() {

@@ -401,8 +401,10 @@ pub fn parse_name(raw: &str) -> Result<String, &'static str> {
     if name.is_empty() {
         return Err("Enter a name for the pool.");
     }
-    if name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err("Use at most 100 printable characters.");
+    if name.chars().count() > 100 || super::names::hides_text(name) {
+        return Err(
+            "Use at most 100 characters, none of them control characters or invisible ones that change the direction of text.",
+        );
     }
     Ok(name.to_string())
 }

@@ -400,3 +400,66 @@ async fn a_disabled_admin_does_not_count_as_the_remaining_admin() {
     assert_eq!(allowed.status, 303, "{}", allowed.body);
     assert_eq!(app.member_role(ORG, &me).as_deref(), Some("member"));
 }
+
+/// A name shown in lists, mails and the trail must not pass for another: "Admins" with a
+/// zero-width space after it, or text turned round by a direction override, is refused
+/// wherever a name or an address is typed, with the reason by its field and what was
+/// typed kept.
+#[actix_web::test]
+async fn invisible_characters_are_refused_in_every_name() {
+    const SAID: &str = "invisible ones that change the direction of text";
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let member = app.role_id("my-org", "member");
+    let forms: [(&str, Vec<(&str, &str)>); 4] = [
+        ("/orgs/my-org/groups", vec![("name", "Admins\u{200B}")]),
+        (
+            "/orgs/my-org/pools",
+            vec![("name", "Prod\u{202E}UE"), ("parent_id", "")],
+        ),
+        (
+            "/orgs/my-org/roles",
+            vec![("name", "\u{2066}Auditor"), ("permissions", "users.read")],
+        ),
+        (
+            "/orgs/my-org/api-tokens",
+            vec![
+                ("name", "Okta\u{FEFF}"),
+                ("role_id", member.as_str()),
+                ("expires_days", "30"),
+            ],
+        ),
+    ];
+    for (path, fields) in &forms {
+        let refused = admin.submit(path, path, fields).await;
+        assert_eq!(refused.status, 422, "{path}: {}", refused.body);
+        assert!(refused.body.contains(SAID), "{path}: {}", refused.body);
+        assert!(
+            refused.body.contains(&format!("value=\"{}\"", fields[0].1)),
+            "{path} keeps what was typed: {}",
+            refused.body
+        );
+    }
+    assert_eq!(app.count("groups"), 0);
+    assert_eq!(app.count("pools"), 0);
+    assert_eq!(app.count("api_tokens"), 0);
+
+    let invited = admin
+        .invite("my-org", "admin\u{200B}@example.com", &member)
+        .await;
+    let invited = admin.follow_results(invited).await;
+    assert!(invited.body.contains("invisible ones"), "{}", invited.body);
+    assert_eq!(app.count("invitations"), 0);
+
+    let token = crate::api_tokens::admin_token(&app, &admin, &["scim"], "member").await;
+    let group = reqwest::Client::new()
+        .post(app.url("/scim/v2/Groups"))
+        .bearer_auth(token)
+        .header("content-type", "application/scim+json")
+        .body(r#"{"displayName": "Admins\u200b"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(group.status(), 400);
+    assert_eq!(app.count("groups"), 0);
+}

@@ -44,9 +44,11 @@ pub fn read_input(body: &Value) -> Result<GroupInput, ScimError> {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
         _ => return Err(ScimError::InvalidValue("displayName is required.".into())),
     };
-    if display_name.chars().count() > MAX_NAME_CHARS || display_name.chars().any(char::is_control) {
+    if display_name.chars().count() > MAX_NAME_CHARS
+        || crate::domain::names::hides_text(&display_name)
+    {
         return Err(ScimError::InvalidValue(
-            "displayName is at most 100 printable characters.".into(),
+            "displayName is at most 100 printable characters, none of them invisible ones that change the direction of text.".into(),
         ));
     }
     let external_id = match get_ci(body, "externalId") {
