@@ -87,6 +87,14 @@ pub struct AuditQuery {
     pub cursor: Option<EventKey>,
 }
 
+fn is_token_label(actor: &str) -> bool {
+    actor.strip_prefix("token:").is_some_and(|name| {
+        !name.trim().is_empty()
+            && actor.chars().count() <= MAX_INPUT
+            && !super::names::hides_text(name)
+    })
+}
+
 /// Checks every filter and names each bad one; the page shows the messages next to
 /// the fields instead of failing.
 pub fn validate(params: &AuditParams, start: Start) -> Result<AuditQuery, FieldErrors> {
@@ -97,9 +105,12 @@ pub fn validate(params: &AuditParams, start: Start) -> Result<AuditQuery, FieldE
     if !actor.is_empty() {
         match Email::parse(actor) {
             Ok(email) => filter.actor_email = Some(email.as_str().to_string()),
+            // What an identity provider did through an API token is recorded, and shown,
+            // as `token:NAME`.
+            Err(_) if is_token_label(actor) => filter.actor_email = Some(actor.to_string()),
             Err(_) => errors.add(
                 "actor",
-                "Enter the full email address of the person who acted.",
+                "Enter the full email address of the person who acted, or token:NAME for an API token.",
             ),
         }
     }
@@ -393,6 +404,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(q.filter.target_label.as_deref(), Some("Acme Corp"));
+        let q = validate(
+            &AuditParams {
+                actor: " token:Okta ".into(),
+                ..Default::default()
+            },
+            Ok(None),
+        )
+        .unwrap();
+        assert_eq!(q.filter.actor_email.as_deref(), Some("token:Okta"));
+        for refused in ["token:", "token:  ", "token:Okta\u{202E}"] {
+            let params = AuditParams {
+                actor: refused.into(),
+                ..Default::default()
+            };
+            assert!(validate(&params, Ok(None)).is_err(), "{refused:?}");
+        }
     }
 
     #[test]

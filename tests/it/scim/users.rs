@@ -6,7 +6,7 @@ use super::*;
 
 #[actix_web::test]
 async fn creating_a_user_makes_an_active_member_with_the_tokens_role() {
-    let (app, _admin, scim) = scim_app(&["scim"], "engineer").await;
+    let (app, admin, scim) = scim_app(&["scim"], "engineer").await;
     let made = scim
         .post(
             "/Users",
@@ -56,6 +56,21 @@ async fn creating_a_user_makes_an_active_member_with_the_tokens_role() {
         )),
         "{events:?}"
     );
+    // An investigator lists what the identity provider did by the name the trail shows.
+    let by_token = admin.get("/orgs/my-org/audit?actor=token%3AOkta").await;
+    assert_eq!(by_token.status, 200, "{}", by_token.body);
+    assert!(
+        by_token.body.contains("ada@example.com"),
+        "{}",
+        by_token.body
+    );
+    let by_admin = admin
+        .get(&format!(
+            "/orgs/my-org/audit?actor={}",
+            ADMIN_EMAIL.replace('@', "%40")
+        ))
+        .await;
+    assert!(!by_admin.body.contains("ada@example.com"));
 
     let read = scim.get(&format!("/Users/{id}")).await;
     assert_eq!(read.status, 200);
