@@ -12,7 +12,7 @@ use super::RuleError;
 use super::member_picker::{Picker, PickerPage};
 use super::members::{
     Actor, CHOOSE_A_MEMBER, check_own_role_change, group_member_event, in_org_tx, keeping_an_admin,
-    load_target, require,
+    lent_by, load_target, require,
 };
 use super::policy::Standing;
 use super::roles::Permission;
@@ -432,15 +432,15 @@ pub fn add_member(
         }
         // Joining a group is taking the role it grants, for as long as one stays in it:
         // a role a group lends is not kept by joining another group one made.
-        if let Some(role_id) = &group.role_id
-            && let Some(granted) = roles::find(conn, &actor.org_id, role_id)?
-        {
-            check_own_role_change(actor, &target, &granted)?;
+        let lent = lent_by(conn, &group)?;
+        if let Some(granted) = &lent {
+            check_own_role_change(actor, &target, granted)?;
         }
         groups::add_member(conn, &actor.org_id, &group.id, &target.user.id)?;
+        let joined = (&group, lent.as_ref());
         audit::record(
             conn,
-            &group_member_event("group.member_added", actor, &target, &group, origin),
+            &group_member_event("group.member_added", actor, &target, joined, origin),
         )?;
         Ok(target.user.email)
     })
@@ -463,9 +463,11 @@ pub fn remove_member(
             }
             Ok(())
         })?;
+        let lent = lent_by(conn, &group)?;
+        let left = (&group, lent.as_ref());
         audit::record(
             conn,
-            &group_member_event("group.member_removed", actor, &target, &group, origin),
+            &group_member_event("group.member_removed", actor, &target, left, origin),
         )?;
         Ok(target.user.email)
     })

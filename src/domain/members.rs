@@ -202,15 +202,31 @@ fn event(action: &'static str, actor: &Actor, target: &MemberRow, origin: &Origi
 }
 
 /// `group.member_added` / `group.member_removed`: the member is the target.
+/// A member joining or leaving a group, with the role the group lends (`lent`, its
+/// name), if any: joining such a group is taking that role, and the trail must say so.
 pub(crate) fn group_member_event(
     action: &'static str,
     actor: &Actor,
     target: &MemberRow,
-    group: &groups::Group,
+    (group, lent): (&groups::Group, Option<&Role>),
     origin: &Origin,
 ) -> Event {
-    event(action, actor, target, origin)
-        .details(json!({ "group_id": group.id, "group": group.name }))
+    event(action, actor, target, origin).details(json!({
+        "group_id": group.id,
+        "group": group.name,
+        "role": lent.map(|r| &r.name),
+    }))
+}
+
+/// The role a group lends its members, if any.
+pub(crate) fn lent_by(
+    conn: &mut DbConnection,
+    group: &groups::Group,
+) -> diesel::QueryResult<Option<Role>> {
+    match &group.role_id {
+        Some(id) => roles::find(conn, &group.org_id, id),
+        None => Ok(None),
+    }
 }
 
 /// A change to one member, run inside the organization's transaction.
@@ -1014,18 +1030,20 @@ fn add_to_group_in_tx(
     if groups::is_member(conn, &group.id, user_id)? {
         return Err(RuleError::Conflict(format!("Already in {}.", group.name)));
     }
-    if let Some(role_id) = &group.role_id {
-        let granted = roles::find(conn, &actor.org_id, role_id)?.ok_or(RuleError::NotFound)?;
-        if !actor.standing().may_grant(Standing::of_role(&granted)) {
+    let lent = lent_by(conn, group)?;
+    if group.role_id.is_some() {
+        let granted = lent.as_ref().ok_or(RuleError::NotFound)?;
+        if !actor.standing().may_grant(Standing::of_role(granted)) {
             return Err(RuleError::Forbidden(GRANT_ABOVE_OWN_RANK.into()));
         }
         // Joining a group is taking the role it grants, for as long as one stays in it.
-        check_own_role_change(actor, &target, &granted)?;
+        check_own_role_change(actor, &target, granted)?;
     }
     groups::add_member(conn, &actor.org_id, &group.id, user_id)?;
+    let joined = (group, lent.as_ref());
     audit::record(
         conn,
-        &group_member_event("group.member_added", actor, &target, group, origin),
+        &group_member_event("group.member_added", actor, &target, joined, origin),
     )?;
     Ok(())
 }

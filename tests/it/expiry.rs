@@ -234,6 +234,17 @@ async fn a_member_past_their_last_day_is_refused_before_the_job_comes_by() {
     }
     assert_eq!(bob_browser.get(USERS).await.status, 200);
     assert_eq!(scim.get("/Users").await.status, 200);
+    // A member the token makes takes its maker's last day; the trail says so, so that
+    // the day their access ends has an event to explain it.
+    scim.create_user("dana@example.com").await;
+    let provisioned =
+        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
+            .unwrap()
+            .remove(0);
+    assert_eq!(provisioned.action, "member.provisioned");
+    let details: serde_json::Value = serde_json::from_str(&provisioned.details).unwrap();
+    let last_day = app.settings.clock.now().date();
+    assert_eq!(details["access_until"], last_day.to_string());
 
     app.advance_clock(chrono::Duration::days(2));
     access_ended_is_said(&bob_browser).await;
@@ -261,7 +272,8 @@ async fn a_member_past_their_last_day_is_refused_before_the_job_comes_by() {
         Some("active")
     );
     let counts = member_counts::by_status(&mut app.conn(), &app.org_id(ORG)).unwrap();
-    assert_eq!((counts.active, counts.inactive), (1, 2));
+    // Dana, past her day too, has made no request and no job has come by: still active.
+    assert_eq!((counts.active, counts.inactive), (2, 2));
 }
 
 #[actix_web::test]

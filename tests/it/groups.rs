@@ -303,6 +303,50 @@ async fn bulk_add_to_group_is_offered_only_to_those_who_manage_groups() {
     assert!(users.body.contains("value=\"add-to-group\""));
 }
 
+/// The newest event of the organization and its details.
+fn latest_event(app: &TestApp) -> (String, serde_json::Value) {
+    let event =
+        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
+            .unwrap()
+            .remove(0);
+    let details = serde_json::from_str(&event.details).unwrap();
+    (event.action, details)
+}
+
+/// Joining a group that lends a role is taking that role: the trail says which, so a
+/// search for how someone came to manage finds it.
+#[actix_web::test]
+async fn joining_and_leaving_a_group_names_the_role_it_lends() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let manager_role = app.role_id(ORG, "manager");
+    let created = create_group(&admin, ORG, &[("name", "Ops"), ("role_id", &manager_role)]).await;
+    let base = format!("/orgs/my-org/groups/{}", location_id(&created));
+    let added = admin
+        .submit(&base, &format!("{base}/members"), &[("user_id", &bob)])
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let (action, details) = latest_event(&app);
+    assert_eq!(action, "group.member_added");
+    assert_eq!(details["role"], "Manager");
+    let removed = admin
+        .submit(&base, &format!("{base}/members/{bob}/remove"), &[])
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    let (action, details) = latest_event(&app);
+    assert_eq!(action, "group.member_removed");
+    assert_eq!(details["role"], "Manager");
+
+    let plain = create_group(&admin, ORG, &[("name", "Readers")]).await;
+    let plain = format!("/orgs/my-org/groups/{}", location_id(&plain));
+    admin
+        .submit(&plain, &format!("{plain}/members"), &[("user_id", &bob)])
+        .await;
+    let (_, details) = latest_event(&app);
+    assert_eq!(details["role"], serde_json::Value::Null);
+}
+
 #[actix_web::test]
 async fn deleting_a_group_records_the_role_it_took_away_and_from_how_many() {
     let app = spawn_app().await;

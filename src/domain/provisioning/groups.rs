@@ -373,6 +373,7 @@ fn set_members(
     // An identity provider's change is the token maker's change: it may not take away
     // the admins who outlast them (`members::keeping_an_admin`).
     members::keeping_an_admin(conn, actor, |conn| {
+        let granted = members::lent_by(conn, group)?;
         for id in leaving {
             let target = members::load_target(conn, actor, id)?;
             groups::remove_member(conn, org_id, &group.id, id)?;
@@ -382,15 +383,11 @@ fn set_members(
                     "group.member_removed",
                     actor,
                     &target,
-                    group,
+                    (group, granted.as_ref()),
                     &call.origin,
                 ),
             )?;
         }
-        let granted = match &group.role_id {
-            Some(role_id) => roles::find(conn, org_id, role_id)?,
-            None => None,
-        };
         for id in joining {
             let target = memberships::find(conn, org_id, id)?.ok_or_else(|| {
                 ScimError::InvalidValue(format!("{id:?} is not a member of this organization."))
@@ -412,7 +409,7 @@ fn set_members(
                     "group.member_added",
                     actor,
                     &target,
-                    group,
+                    (group, granted.as_ref()),
                     &call.origin,
                 ),
             )?;

@@ -568,6 +568,9 @@ fn create_in_tx(
                 "active": input.wants_active(),
                 "external_id": input.external_id,
                 "via": "scim",
+                // Its maker's end of access, which the member takes: the event that later
+                // ends the membership has this one to explain it.
+                "access_until": actor.access_until.map(|u| crate::domain::access_until::last_day(u).to_string()),
             })),
     )?;
     Ok(user.id)
