@@ -205,6 +205,17 @@ impl ListPage {
     }
 }
 
+/// A page link this tab did not write (damaged, or cut short when copied): the tab from
+/// its first page, with its search, and a word on why.
+fn start_again(session: &Session, first_page: &str) -> HttpResponse {
+    flash(
+        session,
+        "info",
+        "That page link no longer works, so the list starts again from its first page.",
+    );
+    see_other(first_page)
+}
+
 #[derive(Deserialize)]
 pub struct ListQuery {
     status: Option<String>,
@@ -220,9 +231,14 @@ pub async fn list_page(
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::UsersInvite)?;
     let (filter, status) = invitations::parse_filter(query.status.as_deref());
-    let after = Cursor::<ListKey>::from_param(query.cursor.as_deref())
-        .map_err(|_| AppError::BadRequest("This page link is not valid.".into()))?
-        .map(|cursor| cursor.0);
+    let q = query.q.clone().unwrap_or_default().trim().to_string();
+    let Ok(after) = Cursor::<ListKey>::from_param(query.cursor.as_deref()) else {
+        return Ok(start_again(
+            &session,
+            &tab_href(&ctx.org.slug, status, &q, None),
+        ));
+    };
+    let after = after.map(|cursor| cursor.0);
     let paged = after.is_some();
     let (org_id, prefix) = (
         ctx.org.id.clone(),
@@ -237,7 +253,6 @@ pub async fn list_page(
         })
         .await?;
     let layout = Layout::in_org(&session, &ctx, "Invited", "invitations");
-    let q = query.q.clone().unwrap_or_default().trim().to_string();
     let viewer = ctx.actor().standing();
     let mut view = ListPage::new(layout, (&ctx.org.slug, &viewer), page, status, q);
     view.paged = paged;

@@ -956,12 +956,14 @@ async fn the_invited_tab_pages_through_invitations_newest_first() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 120, "no row twice");
+    // A damaged link starts the tab again (see
+    // `the_invited_tab_recovers_from_a_damaged_link_and_an_overlong_search`).
     assert_eq!(
         admin
             .get(&format!("{ORG}/invitations?cursor=garbage"))
             .await
             .status,
-        400
+        303
     );
 }
 
@@ -1820,5 +1822,34 @@ async fn resend_and_cancel_return_to_the_invited_tab_as_it_was() {
     assert_eq!(
         elsewhere.location.as_deref(),
         Some("/orgs/my-org/invitations")
+    );
+}
+
+/// A page link cut short when copied starts the tab again, with its search, instead of a
+/// bare error page; a search longer than any address finds nothing, not everything.
+#[actix_web::test]
+async fn the_invited_tab_recovers_from_a_damaged_link_and_an_overlong_search() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    invite(&admin, "pat@example.com", "Member").await;
+    let damaged = admin
+        .get(&format!("{ORG}/invitations?q=pat&cursor=not-a-cursor"))
+        .await;
+    assert_eq!(damaged.status, 303);
+    assert_eq!(
+        damaged.location.as_deref(),
+        Some("/orgs/my-org/invitations?q=pat")
+    );
+    let again = admin.get(damaged.location.as_deref().unwrap()).await;
+    assert!(again.body.contains("starts again from its first page"));
+    assert!(again.body.contains("data-email=\"pat@example.com\""));
+
+    let long = "p".repeat(300);
+    let none = admin.get(&format!("{ORG}/invitations?q={long}")).await;
+    assert_eq!(none.status, 200);
+    assert!(
+        !none.body.contains("data-email=\"pat@example.com\""),
+        "{}",
+        none.body
     );
 }

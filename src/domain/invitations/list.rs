@@ -38,9 +38,11 @@ pub struct InvitedPage {
 }
 
 /// The `q` parameter as the search runs it: addresses are stored trimmed and lower-case,
-/// so the prefix is too; blank searches nothing.
+/// so the prefix is too; blank searches nothing. A term longer than any address finds
+/// nothing, as its first 255 characters do.
 pub fn search_prefix(raw: Option<&str>) -> Option<String> {
-    Some(raw?.trim().to_lowercase()).filter(|q| !q.is_empty() && q.len() <= 254)
+    let q = raw?.trim().to_lowercase();
+    Some(q.chars().take(255).collect()).filter(|q: &String| !q.is_empty())
 }
 
 /// At most `page_size` rows after `after`, of addresses starting with `email_prefix`.
