@@ -125,6 +125,37 @@ pub fn change_password(
     })
 }
 
+/// What a signed-in person was doing when they gave a wrong current password.
+#[derive(Debug, Clone, Copy)]
+pub enum PasswordPurpose {
+    ChangePassword,
+    TurnOffTwoFactor,
+    MakeRecoveryCodes,
+}
+
+/// A wrong current password from a signed-in session: someone holding a stolen session
+/// guessing it, so it is traced as a wrong code is. The throttle that counts these
+/// attempts bounds how many such events one session can write.
+pub fn record_wrong_password(
+    conn: &mut DbConnection,
+    user: &users::User,
+    purpose: PasswordPurpose,
+    origin: &Origin,
+) -> diesel::QueryResult<()> {
+    let purpose = match purpose {
+        PasswordPurpose::ChangePassword => "to change it",
+        PasswordPurpose::TurnOffTwoFactor => "to turn off two-factor authentication",
+        PasswordPurpose::MakeRecoveryCodes => "to make new recovery codes",
+    };
+    audit::record(
+        conn,
+        &Event::new("account.wrong_password", origin)
+            .actor(&user.id, &user.email)
+            .target("user", &user.id, &user.email)
+            .details(serde_json::json!({ "purpose": purpose })),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,6 +83,11 @@ pub const ACTIONS: &[ActionDef] = &[
         "{actor} set up their account",
     ),
     def(
+        "account.wrong_password",
+        "Wrong current password",
+        "{actor} gave a wrong current password {details.purpose}",
+    ),
+    def(
         "account.password_changed",
         "Password changed",
         "{actor} changed their password",

@@ -10,7 +10,7 @@ use crate::auth::throttle::{self, Attempt, Decision, Reservation};
 use crate::db;
 use crate::db::users::User;
 use crate::domain::FieldErrors;
-use crate::domain::account::{self, PasswordForm, SessionView};
+use crate::domain::account::{self, PasswordForm, PasswordPurpose, SessionView};
 use crate::domain::sessions::{self as own_sessions, Owner};
 use crate::error::{AppError, AppResult};
 use crate::web::device::{self, Device, DeviceKey};
@@ -87,6 +87,7 @@ pub async fn change_password(
     let stored = current.user.password_hash.clone();
     if !state.hasher.verify(form.current_password, stored).await? {
         // The attempt stays counted: it was a failure.
+        wrong_password(&state, &current, PasswordPurpose::ChangePassword, &origin).await?;
         let mut errors = FieldErrors::default();
         errors.add("current_password", "That is not your current password.");
         return page(&state, &session, &current, errors).await;
@@ -99,6 +100,23 @@ pub async fn change_password(
         return Ok(see_other("/login"));
     };
     signed_in_again(&state, &device_key, &session, &req, &changed)
+}
+
+/// Traces a wrong current password in the account's trail.
+pub(crate) async fn wrong_password(
+    state: &AppState,
+    current: &CurrentUser,
+    purpose: PasswordPurpose,
+    origin: &Origin,
+) -> AppResult<()> {
+    let (user, origin) = (current.user.clone(), origin.clone());
+    state
+        .db(move |conn| {
+            Ok(account::record_wrong_password(
+                conn, &user, purpose, &origin,
+            )?)
+        })
+        .await
 }
 
 /// This browser, signed in again with the new password, and a device cookie naming it

@@ -19,6 +19,7 @@ use crate::auth::{keys, totp};
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection};
 use crate::domain::FieldErrors;
+use crate::domain::account::PasswordPurpose;
 use crate::domain::sessions::{self, Browser};
 use crate::domain::two_factor::{self as rules, Answer, Outcome};
 use crate::error::{AppError, AppResult};
@@ -343,6 +344,11 @@ async fn prove(
     if !form.password.is_empty() {
         let stored = current.user.password_hash.clone();
         if !state.hasher.verify(form.password.clone(), stored).await? {
+            let purpose = match purpose {
+                "disable" => PasswordPurpose::TurnOffTwoFactor,
+                _ => PasswordPurpose::MakeRecoveryCodes,
+            };
+            super::account::wrong_password(state, current, purpose, origin).await?;
             return Ok(Err(("password", "That is not your password.")));
         }
     }

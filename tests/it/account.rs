@@ -79,6 +79,11 @@ async fn a_wrong_current_password_or_bad_new_one_changes_nothing() {
     let wrong = change(&me, "not my password", NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(wrong.status, 422);
     assert!(wrong.body.contains("That is not your current password."));
+    // Whoever holds a stolen session and guesses the password leaves a trace.
+    assert_eq!(
+        app.count("audit_events WHERE action = 'account.wrong_password'"),
+        1
+    );
     let mismatch = change(&me, ADMIN_PASSWORD, NEW_PASSWORD, "something else").await;
     assert_eq!(mismatch.status, 422);
     assert!(mismatch.body.contains("The two passwords do not match."));

@@ -303,6 +303,12 @@ async fn regenerating_recovery_codes_voids_the_old_ones() {
         wrong_password.body
     );
     assert!(!wrong_password.body.contains("id=\"regenerate_code-error\""));
+    assert_eq!(
+        app.count(
+            "audit_events WHERE action = 'account.wrong_password' AND details LIKE '%recovery codes%'"
+        ),
+        1
+    );
     let page = browser
         .submit(
             "/account/2fa",
