@@ -215,6 +215,7 @@ pub fn update(
                 "old_name": role.name,
                 "old_permissions": role.permissions,
                 "permissions": perms,
+                "old_rank": role.rank,
                 "rank": valid.rank,
             })),
         )?;

@@ -340,13 +340,18 @@ pub fn update(
                 Some(&c.owner_id),
             )?)
         })?;
+        // What it was, by name as well: a role deleted later leaves only its id.
+        let old_role = lent_by(conn, &group)?.map(|r| r.name);
         audit::record(
             conn,
             &event("group.updated", actor, (&group.id, &c.name), origin).details(json!({
                 "old_name": group.name,
+                "old_description": group.description,
                 "description": c.description,
                 "old_role_id": group.role_id,
+                "old_role": old_role,
                 "role": c.role.as_ref().map(|r| r.name.clone()),
+                "old_owner_id": group.owner_id,
                 "owner_id": c.owner_id,
             })),
         )?;

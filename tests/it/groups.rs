@@ -69,6 +69,12 @@ async fn admins_create_groups_and_manage_their_members() {
         )
         .await;
     assert_eq!(edited.status, 303);
+    // What it was, by name: the role the group lent may be deleted later.
+    let (action, details) = latest_event(&app);
+    assert_eq!(action, "group.updated");
+    assert_eq!(details["old_role"], "Manager");
+    assert_eq!(details["role"], serde_json::Value::Null);
+    assert!(details.get("old_description").is_some() && details.get("old_owner_id").is_some());
 
     // The profile's Groups Associated tab lists it with a remove action.
     let tab = admin.get(&format!("/orgs/my-org/users/{bob}/groups")).await;

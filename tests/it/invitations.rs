@@ -289,6 +289,14 @@ async fn resend_sends_a_new_link_and_kills_the_old_one_at_most_once_a_minute() {
     assert_dead(&app.client().get(&first).await);
     assert_eq!(app.client().get(&second).await.status, 200);
     assert_eq!(audit_count(&app, "invitation.resent"), 1);
+    let admin_id = app.user_id(ADMIN_EMAIL);
+    assert_eq!(
+        app.count(&format!(
+            "audit_events WHERE action = 'invitation.resent' AND details LIKE '%\"previous_inviter_id\":\"{admin_id}\"%'"
+        )),
+        1,
+        "the inviter it had before the resend"
+    );
     let tab = admin.get(&format!("{ORG}/invitations")).await;
     assert!(row(&tab.body, "pat@example.com").contains("(2 times)"));
 }

@@ -76,6 +76,15 @@ async fn admins_create_edit_and_delete_custom_roles() {
         .await;
     assert_eq!(renamed.status, 303);
     assert_eq!(app.audit_count(ORG, "role.updated"), 1);
+    let updated =
+        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
+            .unwrap()
+            .remove(0);
+    let details: serde_json::Value = serde_json::from_str(&updated.details).unwrap();
+    assert_eq!(
+        (&details["old_rank"], &details["rank"]),
+        (&30.into(), &30.into())
+    );
 
     // In use by a member: 409; once unused, it goes.
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);

@@ -117,6 +117,9 @@ fn renew(
                 "send_count": invitation.send_count + 1,
                 "expires_at": expires_at.and_utc().to_rfc3339(),
                 "via": via,
+                // The one who resends becomes its inviter, whose standing it is then
+                // accepted on: who it was before is kept here.
+                "previous_inviter_id": invitation.invited_by,
             })),
     )?;
     Ok(Some(token))
