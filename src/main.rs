@@ -81,7 +81,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn create_admin(settings: &Settings, email: &str, org: Option<&str>) -> anyhow::Result<()> {
-    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let email = Email::parse_new(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
     let password = read_password_from_stdin()?;
     let hash = match &password {
         Some(p) => {

@@ -36,19 +36,28 @@ pub fn hides_text(name: &str) -> bool {
 }
 
 /// Invisible characters that reorder or hide text (bidirectional marks, overrides and
-/// isolates, the zero-width space): in a name shown in a mail or a list,
+/// isolates, the zero-width space, the word joiner and invisible operators, the soft
+/// hyphen, the Hangul fillers): in a name shown in a mail or a list,
 /// "Ada\u{202E}nimda" would read as someone else's. The zero-width joiners (U+200C,
 /// U+200D) stay: Persian and Indic names are written with them.
 pub(crate) fn turns_text(c: char) -> bool {
     matches!(
         c,
-        '\u{061C}'
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{180E}'
             | '\u{200B}'
             | '\u{200E}'
             | '\u{200F}'
             | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
             | '\u{2066}'..='\u{2069}'
+            | '\u{3164}'
             | '\u{FEFF}'
+            | '\u{FFA0}'
     )
 }
 

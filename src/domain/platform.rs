@@ -128,7 +128,7 @@ pub fn create_org(
         form.slug.clone()
     };
     let slug = errors.check("slug", super::slug::parse(&slug_raw));
-    let email = errors.check("admin_email", Email::parse(&form.admin_email));
+    let email = errors.check("admin_email", Email::parse_new(&form.admin_email));
     let (Some(name), Some(slug), Some(email)) = (name, slug, email) else {
         return Err(RuleError::Invalid(errors));
     };
@@ -257,7 +257,7 @@ pub fn create_user(
     origin: &Origin,
 ) -> Result<CreatedUser, RuleError> {
     let mut errors = FieldErrors::default();
-    let email = errors.check("email", Email::parse(&form.email));
+    let email = errors.check("email", Email::parse_new(&form.email));
     let first = errors.check("first_name", parse_name(&form.first_name));
     let last = errors.check("last_name", parse_name(&form.last_name));
     let (Some(email), Some(first), Some(last)) = (email, first, last) else {

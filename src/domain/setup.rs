@@ -152,7 +152,7 @@ pub struct ValidSetup {
 pub fn validate(form: &SetupForm, first_admin: bool) -> Result<ValidSetup, FieldErrors> {
     let mut errors = FieldErrors::default();
     let email = if first_admin {
-        errors.check("email", Email::parse(&form.email))
+        errors.check("email", Email::parse_new(&form.email))
     } else {
         None
     };

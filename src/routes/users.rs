@@ -26,7 +26,7 @@ use crate::web::form::{Form, Query, decode, to_query};
 use crate::web::layout::Layout;
 use crate::web::outcome::{done, done_or_back, done_or_form_again, unchanged};
 use crate::web::paging::{BadCursor, Cursor, PAGE_SIZE};
-use crate::web::{AppState, flash, render, render_sized, render_status, see_other};
+use crate::web::{AppState, flash, once, render, render_sized, render_status, see_other};
 
 struct SortLink {
     label: &'static str,
@@ -859,6 +859,10 @@ struct BulkForm {
     group_id: Option<String>,
     /// The Users page the form was sent from (its filters, sort and page), to return to.
     back: Option<String>,
+    /// This rendering of the confirmation (`web::once`): a refresh of the result does
+    /// not run the action again.
+    #[serde(default)]
+    form_id: String,
 }
 
 impl BulkForm {
@@ -1007,6 +1011,7 @@ fn bulk_confirm_page(
     )
     .field("action", form.action.clone())
     .field("back", back.clone())
+    .field("form_id", once::new_form_id())
     .button(verb)
     .cancel(back);
     if matches!(action, BulkAction::Activate | BulkAction::AddToGroup) {
@@ -1046,6 +1051,10 @@ pub async fn bulk(
 ) -> AppResult<HttpResponse> {
     ctx.require(Permission::UsersManage)?;
     let form = BulkForm::read(&body);
+    if once::already_sent(&session, &form.form_id) {
+        let said = "This bulk action was already done: sending it again changed nothing.";
+        return Ok(unchanged(&session, said, &form.back_href(&ctx.org.slug)));
+    }
     let Some(action) = BulkAction::parse(&form.action) else {
         return bulk_refused(&state, &session, &ctx, form, no_action()).await;
     };
@@ -1061,6 +1070,7 @@ pub async fn bulk(
         .await?;
     match result {
         Ok(outcomes) => {
+            once::mark_sent(&session, &form.form_id);
             let back = form.back_href(&ctx.org.slug);
             let page = BulkResultPage::new(&session, &ctx, action.label(), outcomes, back);
             Ok(render(&page))

@@ -448,7 +448,11 @@ async fn invisible_characters_are_refused_in_every_name() {
         .invite("my-org", "admin\u{200B}@example.com", &member)
         .await;
     let invited = admin.follow_results(invited).await;
-    assert!(invited.body.contains("invisible ones"), "{}", invited.body);
+    assert!(
+        invited.body.contains("cannot contain invisible characters"),
+        "{}",
+        invited.body
+    );
     assert_eq!(app.count("invitations"), 0);
 
     let token = crate::api_tokens::admin_token(&app, &admin, &["scim"], "member").await;

@@ -409,6 +409,12 @@ async fn an_existing_account_signs_in_then_joins_with_one_click() {
         .into_iter()
         .find(|h| h.starts_with("/login?next="))
         .expect("a sign-in link back to the invitation");
+    // An account made for them (no password yet) sets one from an emailed link.
+    let set_password = attr_values(&offer.body, "href")
+        .into_iter()
+        .find(|h| h.contains("forgot"))
+        .expect("a way to set a password");
+    assert_eq!(kim.get(&set_password).await.status, 200);
 
     let login_form = kim.get(&login_url).await;
     let next = hidden_value(&login_form.body, "next").unwrap();

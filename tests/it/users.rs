@@ -893,6 +893,48 @@ async fn a_successor_takes_over_what_a_removed_member_owned() {
     );
 }
 
+/// The result of a bulk action is the answer to a POST: refreshing it, or Back then
+/// Forward, sends the confirmation again. It must not deactivate a member someone
+/// re-activated meanwhile.
+#[actix_web::test]
+async fn a_bulk_action_sent_again_from_its_confirmation_does_nothing() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let b = app.add_member(ORG, "b@example.com", "B", "B", "member", false);
+    let confirm = admin
+        .get(&users_path(&format!(
+            "/bulk?action=deactivate&user_ids={b}"
+        )))
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let form_id = hidden_value(&confirm.body, "form_id").expect("the confirmation has an id");
+    let sent = [
+        ("csrf_token", confirm.csrf()),
+        ("action", "deactivate".to_string()),
+        ("back", "/orgs/my-org/users".to_string()),
+        ("form_id", form_id),
+        ("user_ids", b.clone()),
+    ];
+    let done = admin.post(&users_path("/bulk"), &sent).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(app.membership_status(ORG, &b).as_deref(), Some("inactive"));
+    let activated = admin
+        .submit(&users_path(""), &users_path(&format!("/{b}/activate")), &[])
+        .await;
+    assert_eq!(activated.status, 303, "{}", activated.body);
+
+    let again = admin.post(&users_path("/bulk"), &sent).await;
+    assert_eq!(again.status, 303);
+    assert_eq!(
+        again.location.as_deref(),
+        Some("/orgs/my-org/users?sort=email")
+    );
+    assert_eq!(app.membership_status(ORG, &b).as_deref(), Some("active"));
+    let list = admin.get("/orgs/my-org/users").await;
+    assert!(list.body.contains("already done"), "{}", list.body);
+    assert_eq!(app.audit_count(ORG, "member.deactivated"), 1);
+}
+
 #[actix_web::test]
 async fn bulk_actions_report_each_member() {
     let app = spawn_app().await;

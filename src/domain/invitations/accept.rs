@@ -222,6 +222,14 @@ pub fn record_refusal(
     origin: &Origin,
 ) -> diesel::QueryResult<()> {
     const ACTION: &str = "invitation.refused";
+    let since = db::now() - chrono::Duration::hours(1);
+    // Said already this hour: a read, so a link opened again and again (a mail scanner,
+    // a forwarded mail) writes nothing and holds no lock.
+    if let Some(invitation) = rows::find_by_token_hash(conn, &tokens::hash(token))?
+        && audit_events::recorded_about(conn, &invitation.org_id, ACTION, &invitation.id, since)?
+    {
+        return Ok(());
+    }
     db::write_tx(conn, |conn| {
         let Some(invitation) = rows::find_by_token_hash(conn, &tokens::hash(token))?
             .filter(|invitation| invitation.status == rows::PENDING)
@@ -230,7 +238,6 @@ pub fn record_refusal(
         };
         // One at a time, so simultaneous tries cannot all find no event yet.
         organizations::lock(conn, &invitation.org_id)?;
-        let since = db::now() - chrono::Duration::hours(1);
         if audit_events::recorded_about(conn, &invitation.org_id, ACTION, &invitation.id, since)? {
             return Ok(());
         }

@@ -505,7 +505,7 @@ fn invite_each(
     let parsed: Vec<(String, Result<Email, String>)> = addresses
         .into_iter()
         .map(|raw| {
-            let parsed = Email::parse(&raw).map_err(|e| e.to_string());
+            let parsed = Email::parse_new(&raw).map_err(|e| e.to_string());
             (raw, parsed)
         })
         .collect();

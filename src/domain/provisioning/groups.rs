@@ -34,6 +34,19 @@ pub struct GroupInput {
     pub members: Vec<String>,
 }
 
+/// A name the group is given (on creation, or a new one): none of the invisible
+/// characters that would let it pass for another. Checked only when it is new, so a
+/// group named before this rule still takes its members' changes.
+fn new_name(display_name: &str) -> Result<(), ScimError> {
+    if crate::domain::names::hides_text(display_name) {
+        return Err(ScimError::InvalidValue(
+            "displayName cannot contain invisible characters that change the direction of text."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 pub fn read_input(body: &Value) -> Result<GroupInput, ScimError> {
     if !body.is_object() {
         return Err(ScimError::InvalidSyntax(
@@ -44,11 +57,9 @@ pub fn read_input(body: &Value) -> Result<GroupInput, ScimError> {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
         _ => return Err(ScimError::InvalidValue("displayName is required.".into())),
     };
-    if display_name.chars().count() > MAX_NAME_CHARS
-        || crate::domain::names::hides_text(&display_name)
-    {
+    if display_name.chars().count() > MAX_NAME_CHARS || display_name.chars().any(char::is_control) {
         return Err(ScimError::InvalidValue(
-            "displayName is at most 100 printable characters, none of them invisible ones that change the direction of text.".into(),
+            "displayName is at most 100 printable characters.".into(),
         ));
     }
     let external_id = match get_ci(body, "externalId") {
@@ -228,6 +239,7 @@ fn event(action: &'static str, call: &Call, actor: &Actor, group: (&str, &str)) 
 pub fn create(conn: &mut DbConnection, call: &Call, body: &Value) -> Result<Value, ScimError> {
     let actor = writer(call)?;
     let input = read_input(body)?;
+    new_name(&input.display_name)?;
     let org_id = call.token.org_id.clone();
     let id = in_org(conn, call, |conn| {
         if groups::name_taken(conn, &org_id, &input.display_name, None)? {
@@ -304,6 +316,9 @@ pub fn update(
         check_version(&current, if_match)?;
         let input = change(&current)?;
         let old_external = get_ci(&current, "externalId").and_then(Value::as_str);
+        if input.display_name != group.name {
+            new_name(&input.display_name)?;
+        }
         if input.display_name != group.name || input.external_id.as_deref() != old_external {
             if groups::name_taken(conn, &org_id, &input.display_name, Some(&group.id))? {
                 return Err(taken(&input.display_name));

@@ -132,6 +132,28 @@ fn email_from(emails: Option<&Value>) -> Option<String> {
 
 /// Reads a full User representation. Attributes left out are cleared (PUT replaces),
 /// except `active`, which is true unless sent.
+/// The name is shown on the portal's pages and in its mails, as a typed one is: a part the
+/// identity provider gives anew (`stored` is what the account holds) hides no text. One
+/// already stored is not checked again, so an account named before that rule still
+/// takes its other changes.
+fn new_name_part(key: &str, part: &str, stored: Option<&str>) -> Result<(), ScimError> {
+    if stored != Some(part) && part.chars().any(crate::domain::names::turns_text) {
+        return Err(ScimError::InvalidValue(format!(
+            "{key} cannot contain invisible characters that change the direction of text."
+        )));
+    }
+    Ok(())
+}
+
+/// An address the identity provider gives an account anew is held to what any new address
+/// is (`Email::parse_new`); one already stored is not checked again, so an account made
+/// before that rule still takes its changes (and can be deactivated).
+fn new_address(email: &str) -> Result<String, ScimError> {
+    Email::parse_new(email)
+        .map(|e| e.as_str().to_string())
+        .map_err(|e| ScimError::InvalidValue(format!("emails: {e}")))
+}
+
 pub fn read_input(body: &Value) -> Result<UserInput, ScimError> {
     if !body.is_object() {
         return Err(ScimError::InvalidSyntax(
@@ -151,15 +173,7 @@ pub fn read_input(body: &Value) -> Result<UserInput, ScimError> {
     };
     let name = get_ci(body, "name");
     let part = |key: &str| -> Result<String, ScimError> {
-        let part =
-            text(name.and_then(|n| get_ci(n, key)), key, MAX_NAME_CHARS)?.unwrap_or_default();
-        // The name is shown on the portal's pages and in its mails, as a typed one is.
-        if part.chars().any(crate::domain::names::turns_text) {
-            return Err(ScimError::InvalidValue(format!(
-                "{key} cannot contain invisible characters that change the direction of text."
-            )));
-        }
-        Ok(part)
+        Ok(text(name.and_then(|n| get_ci(n, key)), key, MAX_NAME_CHARS)?.unwrap_or_default())
     };
     let active = match get_ci(body, "active") {
         None | Some(Value::Null) => None,
@@ -493,8 +507,10 @@ fn create_in_tx(
     input: &UserInput,
 ) -> Result<String, ScimError> {
     let org_id = &call.token.org_id;
+    new_name_part("givenName", &input.given_name, None)?;
+    new_name_part("familyName", &input.family_name, None)?;
     let email = match &input.email {
-        Some(email) => email.as_str().to_string(),
+        Some(email) => new_address(email.as_str())?,
         None => placeholder_email(),
     };
     if scim::member_by_user_name(conn, org_id, &input.user_name)?.is_some()
@@ -658,6 +674,7 @@ fn apply(
     }
     let owned = members::org_owns_account_held(conn, &target.user)?;
     if email != target.user.email {
+        new_address(email)?;
         if !owned {
             return Err(ScimError::Mutability(
                 "This account is not this organization's alone (it belongs to other organizations too, or runs the platform): only its owner can change its email address.".into(),
@@ -674,6 +691,16 @@ fn apply(
         input.given_name != target.user.first_name || input.family_name != target.user.last_name;
     // An account shared with other organizations keeps its name: it is not ours to edit.
     if renamed && policy::may_rename_account(false, owned) {
+        new_name_part(
+            "givenName",
+            &input.given_name,
+            Some(&target.user.first_name),
+        )?;
+        new_name_part(
+            "familyName",
+            &input.family_name,
+            Some(&target.user.last_name),
+        )?;
         users::set_name(conn, &target.user.id, &input.given_name, &input.family_name)?;
         memberships::set_sort_name(
             conn,

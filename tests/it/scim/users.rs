@@ -557,3 +557,83 @@ async fn a_reused_address_does_not_inherit_the_earlier_accounts_activity() {
     );
     assert!(!own.body.contains("Secret Merger"), "{}", own.body);
 }
+
+/// The rules on invisible characters came after accounts and groups were made: one named
+/// or addressed before them must still take its identity provider's changes (above all
+/// being deactivated), while a new address or name is held to them.
+#[actix_web::test]
+async fn an_account_and_a_group_named_before_the_rule_still_take_their_changes() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let id = scim.create_user("ada@example.com").await;
+    let group = scim
+        .post(
+            "/Groups",
+            &json!({"displayName": "Ops", "members": [{"value": id}]}),
+        )
+        .await;
+    assert_eq!(group.status, 201, "{}", group.body);
+    let group_id = group.id();
+    {
+        use diesel::prelude::*;
+        use portcullis::db::schema::{groups, users};
+        let mut conn = app.conn();
+        let conn: &mut portcullis::db::DbConnection = &mut conn;
+        diesel::update(users::table.filter(users::id.eq(&id)))
+            .set((
+                users::email.eq("ada\u{200B}@example.com"),
+                users::first_name.eq("A\u{00AD}da"),
+            ))
+            .execute(conn)
+            .unwrap();
+        diesel::update(groups::table.filter(groups::id.eq(&group_id)))
+            .set(groups::name.eq("Ops\u{200B}"))
+            .execute(conn)
+            .unwrap();
+    }
+    let off = scim
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_body(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert_eq!(
+        app.membership_status("my-org", &id).as_deref(),
+        Some("inactive")
+    );
+    let emptied = scim
+        .patch(
+            &format!("/Groups/{group_id}"),
+            &patch_body(json!([{"op": "remove", "path": "members"}])),
+        )
+        .await;
+    assert_eq!(emptied.status, 200, "{}", emptied.body);
+    assert_eq!(app.count("group_members"), 0);
+
+    // A new address, or a new name, is held to the rule.
+    for (path, value) in [
+        (
+            "emails",
+            json!([{"value": "ada\u{2060}@example.com", "primary": true}]),
+        ),
+        ("name.givenName", json!("Ad\u{200B}a")),
+    ] {
+        let refused = scim
+            .patch(
+                &format!("/Users/{id}"),
+                &patch_body(json!([{"op": "replace", "path": path, "value": value}])),
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{path}: {}", refused.body);
+        assert_eq!(refused.scim_type(), Some("invalidValue"));
+    }
+    let renamed = scim
+        .patch(
+            &format!("/Groups/{group_id}"),
+            &patch_body(
+                json!([{"op": "replace", "path": "displayName", "value": "Admins\u{200B}"}]),
+            ),
+        )
+        .await;
+    assert_eq!(renamed.status, 400, "{}", renamed.body);
+}
