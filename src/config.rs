@@ -71,7 +71,13 @@ pub enum Command {
 #[derive(Clone, Args)]
 pub struct Settings {
     /// postgres://..., sqlite://PATH or a file path. Default: DATA_DIR/portcullis.db.
-    #[arg(long, env = "PORTCULLIS_DATABASE_URL", global = true)]
+    // Its password must not reach `--help`, nor a log that keeps what `--help` printed.
+    #[arg(
+        long,
+        env = "PORTCULLIS_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
     pub database_url: Option<String>,
 
     /// Address and port to listen on.
@@ -168,6 +174,7 @@ pub struct Settings {
         long,
         env = "PORTCULLIS_LOGIN_MAX_FAILURES_PER_ACCOUNT",
         default_value_t = 5,
+        value_parser = clap::value_parser!(i64).range(1..),
         global = true
     )]
     pub login_max_failures_per_account: i64,
@@ -177,6 +184,7 @@ pub struct Settings {
         long,
         env = "PORTCULLIS_LOGIN_MAX_FAILURES_PER_ADDRESS",
         default_value_t = 20,
+        value_parser = clap::value_parser!(i64).range(1..),
         global = true
     )]
     pub login_max_failures_per_address: i64,
@@ -187,7 +195,7 @@ pub struct Settings {
 
     /// Password hashes computed at once. Default: half the CPUs, at least one, so a flood
     /// of sign-ins never takes every core from the pages.
-    #[arg(long, env = "PORTCULLIS_HASH_SLOTS", global = true)]
+    #[arg(long, env = "PORTCULLIS_HASH_SLOTS", value_parser = at_least_one, global = true)]
     pub hash_slots: Option<usize>,
 
     /// Password checks (sign-ins, password changes) that may wait for a hashing slot;
@@ -260,11 +268,11 @@ pub struct Settings {
     pub log_format: String,
 
     /// HTTP worker threads. Default: one per CPU.
-    #[arg(long, env = "PORTCULLIS_WORKERS", global = true)]
+    #[arg(long, env = "PORTCULLIS_WORKERS", value_parser = at_least_one, global = true)]
     pub workers: Option<usize>,
 
     /// Database connections kept in the pool. Default: 4 on SQLite, 10 on PostgreSQL.
-    #[arg(long, env = "PORTCULLIS_DB_POOL_SIZE", global = true)]
+    #[arg(long, env = "PORTCULLIS_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub db_pool_size: Option<u32>,
 
     /// Where the app reads "now" for rules that run on dates (the organization's
@@ -408,6 +416,16 @@ const LONGEST_PERIOD: Duration = Duration::from_secs(3650 * 24 * 3600);
 
 /// A validity, timeout, window or interval: a humantime duration above zero (a zero
 /// interval would stop a background job's timer or spin it) and at most ten years.
+/// A count of threads or connections: zero would start a server that serves nothing
+/// (or panic deep inside the library that runs them), so it is refused by name.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
+}
+
 fn parse_period(text: &str) -> Result<Duration, String> {
     let period = humantime::parse_duration(text).map_err(|e| e.to_string())?;
     if period.is_zero() {

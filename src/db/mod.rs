@@ -436,20 +436,55 @@ pub fn build_pool(target: &DbTarget, options: PoolOptions) -> anyhow::Result<DbP
     Ok(pool)
 }
 
+/// Refuses a database a newer version of Portcullis has migrated: this version would
+/// run on a schema it does not know, and write rows the newer one keeps otherwise (an
+/// older instance changes memberships without counting them, for one).
+fn refuse_a_newer_database<C, B>(conn: &mut C, known: &EmbeddedMigrations) -> anyhow::Result<()>
+where
+    B: diesel::backend::Backend,
+    C: MigrationHarness<B>,
+    EmbeddedMigrations: diesel::migration::MigrationSource<B>,
+{
+    use diesel::migration::MigrationSource;
+    let known: std::collections::HashSet<String> = known
+        .migrations()
+        .map_err(|e| anyhow::anyhow!("cannot read the built-in migrations: {e}"))?
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    let applied = conn
+        .applied_migrations()
+        .map_err(|e| anyhow::anyhow!("cannot read the database's migrations: {e}"))?;
+    if let Some(unknown) = applied
+        .iter()
+        .map(ToString::to_string)
+        .filter(|v| !known.contains(v))
+        .max()
+    {
+        anyhow::bail!(
+            "this database was upgraded by a newer version of Portcullis (its migration {unknown} is unknown to this one): run that version or a later one, or restore the backup taken before the upgrade"
+        );
+    }
+    Ok(())
+}
+
 /// Runs the embedded migrations of the connection's dialect; on PostgreSQL under an
-/// advisory lock so instances starting together take turns.
+/// advisory lock so instances starting together take turns. A database a newer version
+/// migrated is refused, untouched.
 pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<()> {
     match conn {
         DbConnection::Sqlite(c) => {
+            refuse_a_newer_database(c, &SQLITE_MIGRATIONS)?;
             c.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
         }
         DbConnection::Postgresql(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
-            let result = c
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|_| ())
-                .map_err(|e| anyhow::anyhow!("migration failed: {e}"));
+            let result = refuse_a_newer_database(c, &POSTGRES_MIGRATIONS).and_then(|()| {
+                c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|_| ())
+                    .map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+            });
             c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
             result?;
         }

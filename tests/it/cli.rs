@@ -193,3 +193,75 @@ async fn seed_demo_fills_an_organization_in_batches() {
             .all(|e| e.contains("lovelace"))
     );
 }
+
+/// An older binary started on a database a newer one migrated (a roll-back after an
+/// upgrade) refuses to start, and changes nothing, instead of writing rows the newer one
+/// keeps otherwise.
+#[test]
+fn an_older_version_refuses_a_database_a_newer_one_migrated() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let first = portcullis(&db, dir.path(), &["migrate"], "");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    {
+        use diesel::RunQueryDsl;
+        let target = portcullis::db::DbTarget::parse(&db.url).unwrap();
+        let pool = portcullis::db::build_pool(&target, Default::default()).unwrap();
+        let mut pooled = pool.get().unwrap();
+        let conn: &mut portcullis::db::DbConnection = &mut pooled;
+        diesel::sql_query(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ('29990101000001')",
+        )
+        .execute(conn)
+        .unwrap();
+    }
+    let again = portcullis(&db, dir.path(), &["migrate"], "");
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("upgraded by a newer version of Portcullis")
+            && stderr.contains("29990101000001"),
+        "{stderr}"
+    );
+}
+
+/// `--help` prints each option's environment value: the database's password must not be
+/// among them. Counts that cannot be zero are refused by name, not by a panic.
+#[test]
+fn help_hides_the_database_password_and_zero_counts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--help"])
+        .env(
+            "PORTCULLIS_DATABASE_URL",
+            "postgres://app:hunter2@db.example/x",
+        )
+        .env("PORTCULLIS_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&help.stdout);
+    assert!(shown.contains("PORTCULLIS_DATABASE_URL"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    for (option, value) in [
+        ("--workers", "0"),
+        ("--db-pool-size", "0"),
+        ("--hash-slots", "0"),
+        ("--login-max-failures-per-account", "0"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["migrate", option, value])
+            .env("PORTCULLIS_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{option}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(option) && !stderr.contains("panicked"),
+            "{option}: {stderr}"
+        );
+    }
+}
