@@ -601,6 +601,14 @@ async fn an_account_and_a_group_named_before_the_rule_still_take_their_changes()
         app.membership_status("my-org", &id).as_deref(),
         Some("inactive")
     );
+    // Renaming one part keeps the other as it was stored.
+    let renamed = scim
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_body(json!([{"op": "replace", "path": "name.familyName", "value": "Lovelace"}])),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
     let emptied = scim
         .patch(
             &format!("/Groups/{group_id}"),
