@@ -54,6 +54,19 @@ impl Application {
             }),
             ..PoolOptions::default()
         };
+        // Every setting that can stop the start is checked, and the address taken, before
+        // the database is touched: a start that fails (a typo, a port in use by the
+        // running instance) neither migrates it nor replaces the first-admin link the
+        // running instance printed.
+        let mailer = Mailer::from_settings(&settings)?;
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        if settings.public_url.is_none() {
+            // With port 0 the real port is only known now, and links must carry it.
+            settings.public_url = Some(format!("http://{}", listener.local_addr()?));
+        }
+        let key = session_key(&settings)?;
         let pool = {
             let target = target.clone();
             web::block(move || db::build_pool(&target, pool_settings)).await??
@@ -68,16 +81,7 @@ impl Application {
             })
             .await??
         };
-        let mailer = Mailer::from_settings(&settings)?;
-        let listener = TcpListener::bind(&settings.bind)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
-        let port = listener.local_addr()?.port();
-        if settings.public_url.is_none() {
-            // With port 0 the real port is only known now, and links must carry it.
-            settings.public_url = Some(format!("http://{}", listener.local_addr()?));
-        }
         let setup_url = setup_token.map(|t| format!("{}/setup/{t}", settings.public_url()));
-        let key = session_key(&settings)?;
         let reads = db::inline_reads::InlineReads::for_target(&target);
         let (server, outbox) = run(listener, pool.clone(), reads, settings, key, mailer)?;
         Ok(Self {
@@ -354,7 +358,8 @@ fn session_key(settings: &Settings) -> anyhow::Result<Key> {
         );
     }
     let key = Key::generate();
-    write_private(&path, &STANDARD.encode(key.master()))?;
+    write_private(&path, &STANDARD.encode(key.master()))
+        .map_err(|e| anyhow::anyhow!("cannot write the session key to {}: {e}", path.display()))?;
     Ok(key)
 }
 

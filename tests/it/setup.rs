@@ -108,3 +108,22 @@ async fn unknown_setup_tokens_are_not_found() {
     let page = app.client().get("/setup/not-a-real-token").await;
     assert_eq!(page.status, 404);
 }
+
+/// A second copy started by mistake on the running instance's port stops at once, and
+/// the first-admin link the running instance printed still works: the failed start did
+/// not replace it.
+#[actix_web::test]
+async fn a_start_that_fails_keeps_the_running_instances_first_admin_link() {
+    let app = spawn_app().await;
+    let mut settings = app.settings.clone();
+    settings.bind = app.address.trim_start_matches("http://").to_string();
+    settings.public_url = None;
+    let err = portcullis::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("the port is taken");
+    assert!(err.to_string().contains("cannot listen"), "{err}");
+    let setup = app.client().get_abs(app.setup_url.as_ref().unwrap()).await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    app.setup_admin().await;
+}
