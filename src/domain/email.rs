@@ -118,7 +118,7 @@ mod tests {
     fn a_new_address_hides_no_text_and_a_stored_one_still_reads() {
         for hidden in [
             "admin\u{200B}@example.com",
-            "\u{202E}moc.elpmaxe@ecila",
+            "ali\u{202E}ce@example.com",
             "ad\u{FEFF}min@example.com",
             "ad\u{2060}min@example.com",
         ] {
