@@ -216,6 +216,7 @@ pub struct Settings {
         long,
         env = "PORTCULLIS_INVITATIONS_PER_HOUR",
         default_value_t = 1000,
+        value_parser = clap::value_parser!(i64).range(1..),
         global = true
     )]
     pub invitations_per_hour: i64,
@@ -227,6 +228,7 @@ pub struct Settings {
         long,
         env = "PORTCULLIS_SCIM_SCAN_LIMIT",
         default_value_t = 50_000,
+        value_parser = clap::value_parser!(i64).range(1..),
         global = true
     )]
     pub scim_scan_limit: i64,

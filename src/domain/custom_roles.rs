@@ -52,8 +52,8 @@ pub fn validate(
     let name = form.name.trim();
     if name.is_empty() {
         errors.add("name", "Enter a name for the role.");
-    } else if name.chars().count() > 60 || super::names::hides_text(name) {
-        errors.add("name", "Use at most 60 characters, none of them control characters or invisible ones that change the direction of text.");
+    } else if name.chars().count() > 60 || name.chars().any(char::is_control) {
+        errors.add("name", "Use at most 60 printable characters.");
     }
     let mut perms = Vec::new();
     for raw in &form.permissions {
@@ -114,6 +114,9 @@ pub fn create(
 ) -> Result<String, RuleError> {
     require(actor, Permission::OrgManage)?;
     let valid = validate(form, actor.perms, actor.rank).map_err(RuleError::Invalid)?;
+    if super::names::newly_hides_text(&valid.name, None) {
+        return Err(RuleError::invalid("name", super::names::HIDES_TEXT));
+    }
     in_org_tx(conn, actor, |conn| {
         if name_taken(conn, &actor.org_id, &valid.name, None)? {
             return Err(RuleError::invalid(
@@ -164,6 +167,9 @@ pub fn update(
     in_org_tx(conn, actor, |conn| {
         let role = load_custom(conn, actor, role_id)?;
         let valid = validate(form, actor.perms, actor.rank).map_err(RuleError::Invalid)?;
+        if super::names::newly_hides_text(&valid.name, Some(&role.name)) {
+            return Err(RuleError::invalid("name", super::names::HIDES_TEXT));
+        }
         // One's own role grows only within itself, whatever a group lends
         // (`policy::may_take_role`): else a Member lent Admin by a group would widen their
         // own role to Admin's and keep it after leaving the group.

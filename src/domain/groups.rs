@@ -154,8 +154,8 @@ pub fn validate(form: &GroupForm) -> Result<(String, String), FieldErrors> {
     let name = form.name.trim();
     if name.is_empty() {
         errors.add("name", "Enter a name for the group.");
-    } else if name.chars().count() > 100 || super::names::hides_text(name) {
-        errors.add("name", "Use at most 100 characters, none of them control characters or invisible ones that change the direction of text.");
+    } else if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        errors.add("name", "Use at most 100 printable characters.");
     }
     let description = form.description.trim();
     if description.chars().count() > 500 {
@@ -179,9 +179,13 @@ fn check(
     conn: &mut DbConnection,
     actor: &Actor,
     form: &GroupForm,
-    except: Option<&str>,
+    existing: Option<&Group>,
 ) -> Result<Checked, RuleError> {
     let (name, description) = validate(form).map_err(RuleError::Invalid)?;
+    if super::names::newly_hides_text(&name, existing.map(|g| g.name.as_str())) {
+        return Err(RuleError::invalid("name", super::names::HIDES_TEXT));
+    }
+    let except = existing.map(|g| g.id.as_str());
     if groups::name_taken(conn, &actor.org_id, &name, except)? {
         return Err(RuleError::invalid(
             "name",
@@ -320,7 +324,7 @@ pub fn update(
     require(actor, Permission::GroupsManage)?;
     in_org_tx(conn, actor, |conn| {
         let group = load(conn, actor, group_id)?;
-        let c = check(conn, actor, form, Some(&group.id))?;
+        let c = check(conn, actor, form, Some(&group))?;
         let role_id = c.role.as_ref().map(|r| r.id.clone());
         if let Some(role) = &c.role
             && role_id != group.role_id

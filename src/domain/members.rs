@@ -5,7 +5,7 @@
 use diesel::Connection;
 use serde_json::json;
 
-use super::names::{parse_name, sort_key};
+use super::names::sort_key;
 use super::policy::{self, OwnMembership, Standing, Verdict};
 use super::roles::{ADMIN, Permission, PermissionSet};
 use super::{FieldErrors, RuleError};
@@ -335,8 +335,10 @@ pub fn edit(
 ) -> Result<bool, RuleError> {
     require(actor, Permission::UsersManage)?;
     let mut errors = FieldErrors::default();
-    let first = errors.check("first_name", parse_name(&form.first_name));
-    let last = errors.check("last_name", parse_name(&form.last_name));
+    // Held to the rule on invisible characters below, once the stored name is known.
+    let as_sent = |raw: &str| super::names::parse_name_over(raw, Some(raw.trim()));
+    let first = errors.check("first_name", as_sent(&form.first_name));
+    let last = errors.check("last_name", as_sent(&form.last_name));
     let until = errors.check(
         "access_until",
         super::access_until::parse_access_until(&form.access_until, crate::db::now().date()),
@@ -348,6 +350,14 @@ pub fn edit(
         let target = load_target(conn, actor, user_id)?;
         check_target_rank(conn, actor, &target)?;
         let role = load_role(conn, actor, &form.role_id)?;
+        for (field, name, stored) in [
+            ("first_name", &first, &target.user.first_name),
+            ("last_name", &last, &target.user.last_name),
+        ] {
+            if super::names::newly_hides_text(name, Some(stored)) {
+                return Err(RuleError::invalid(field, super::names::HIDES_TEXT));
+            }
+        }
         let name_changed = first != target.user.first_name || last != target.user.last_name;
         let role_changed = role.id != target.role.id;
         let until_changed = until != target.membership.access_until;

@@ -15,6 +15,13 @@ pub enum NameError {
 
 /// A person's first or last name as typed, trimmed; required.
 pub fn parse_name(raw: &str) -> Result<String, NameError> {
+    parse_name_over(raw, None)
+}
+
+/// As [`parse_name`], for a name that replaces `stored`: the same name, sent back
+/// unchanged by a form that edits something else, keeps the invisible characters it was
+/// stored with before they were refused, so the rest of the form can still be saved.
+pub fn parse_name_over(raw: &str, stored: Option<&str>) -> Result<String, NameError> {
     let value = raw.trim();
     if value.is_empty() {
         return Err(NameError::Empty);
@@ -22,11 +29,21 @@ pub fn parse_name(raw: &str) -> Result<String, NameError> {
     if value.chars().count() > 100 {
         return Err(NameError::TooLong);
     }
-    if value.chars().any(|c| c.is_control() || turns_text(c)) {
+    if value.chars().any(char::is_control) || newly_hides_text(value, stored) {
         return Err(NameError::Control);
     }
     Ok(value.to_string())
 }
+
+/// [`hides_text`] for a name being given in place of `stored`: one already stored is not
+/// checked again, so a thing named before a character joined the rule can still be
+/// edited (its description, its role) without renaming it.
+pub fn newly_hides_text(name: &str, stored: Option<&str>) -> bool {
+    stored != Some(name) && hides_text(name)
+}
+
+/// What a form says at a name that [`newly_hides_text`].
+pub const HIDES_TEXT: &str = "A name cannot contain control characters, nor invisible ones that change the direction of text.";
 
 /// Whether a name holds a control character or an invisible one that turns text: group,
 /// pool, role, organization and token names are shown in lists, mails and the trail as

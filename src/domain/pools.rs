@@ -12,6 +12,7 @@ use super::FieldErrors;
 use super::RuleError;
 use super::member_picker::{Picker, PickerPage};
 use super::members::{Actor, CHOOSE_A_MEMBER, check_own_role_change, in_org_tx, load_target};
+use super::names::{HIDES_TEXT, newly_hides_text};
 use super::policy::Standing;
 use super::roles::{ENGINEER, MANAGER, Permission, PermissionSet};
 use crate::audit::{self, Event, Origin};
@@ -401,10 +402,8 @@ pub fn parse_name(raw: &str) -> Result<String, &'static str> {
     if name.is_empty() {
         return Err("Enter a name for the pool.");
     }
-    if name.chars().count() > 100 || super::names::hides_text(name) {
-        return Err(
-            "Use at most 100 characters, none of them control characters or invisible ones that change the direction of text.",
-        );
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err("Use at most 100 printable characters.");
     }
     Ok(name.to_string())
 }
@@ -456,6 +455,9 @@ pub fn create(
 ) -> Result<String, RuleError> {
     let mut errors = FieldErrors::default();
     let name = errors.check("name", parse_name(&form.name));
+    if name.as_deref().is_some_and(|n| newly_hides_text(n, None)) {
+        errors.add("name", HIDES_TEXT);
+    }
     in_org_tx(conn, actor, |conn| {
         let scope = Scope::load(conn, actor)?;
         let parent = parent_of(form);
@@ -510,6 +512,12 @@ pub fn update(
         }
         if !access.can_manage() {
             return Err(forbidden());
+        }
+        if name
+            .as_deref()
+            .is_some_and(|n| newly_hides_text(n, Some(&pool.name)))
+        {
+            errors.add("name", HIDES_TEXT);
         }
         let new_parent = parent_of(form);
         if let Err(e) = scope.tree.check_move(&pool.id, new_parent) {

@@ -87,7 +87,7 @@ pub async fn change_password(
     let stored = current.user.password_hash.clone();
     if !state.hasher.verify(form.current_password, stored).await? {
         // The attempt stays counted: it was a failure.
-        wrong_password(&state, &current, PasswordPurpose::ChangePassword, &origin).await?;
+        wrong_password(&state, &current, PasswordPurpose::ChangePassword, &origin).await;
         let mut errors = FieldErrors::default();
         errors.add("current_password", "That is not your current password.");
         return page(&state, &session, &current, errors).await;
@@ -102,21 +102,25 @@ pub async fn change_password(
     signed_in_again(&state, &device_key, &session, &req, &changed)
 }
 
-/// Traces a wrong current password in the account's trail.
+/// Traces a wrong current password in the account's trail, or, failing that, the log:
+/// the person is still told their password was wrong, not shown an error of the trail's.
 pub(crate) async fn wrong_password(
     state: &AppState,
     current: &CurrentUser,
     purpose: PasswordPurpose,
     origin: &Origin,
-) -> AppResult<()> {
+) {
     let (user, origin) = (current.user.clone(), origin.clone());
-    state
+    let recorded = state
         .db(move |conn| {
             Ok(account::record_wrong_password(
                 conn, &user, purpose, &origin,
             )?)
         })
-        .await
+        .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "could not record a wrong current password in the audit trail");
+    }
 }
 
 /// This browser, signed in again with the new password, and a device cookie naming it

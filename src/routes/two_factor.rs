@@ -348,7 +348,7 @@ async fn prove(
                 "disable" => PasswordPurpose::TurnOffTwoFactor,
                 _ => PasswordPurpose::MakeRecoveryCodes,
             };
-            super::account::wrong_password(state, current, purpose, origin).await?;
+            super::account::wrong_password(state, current, purpose, origin).await;
             return Ok(Err(("password", "That is not your password.")));
         }
     }

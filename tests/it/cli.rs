@@ -218,6 +218,12 @@ fn an_older_version_refuses_a_database_a_newer_one_migrated() {
         )
         .execute(conn)
         .unwrap();
+        // As if this version's last migration were still to run: it must not run.
+        diesel::sql_query(
+            "DELETE FROM __diesel_schema_migrations WHERE version = '20261205100001'",
+        )
+        .execute(conn)
+        .unwrap();
     }
     let again = portcullis(&db, dir.path(), &["migrate"], "");
     assert!(!again.status.success());
@@ -227,6 +233,25 @@ fn an_older_version_refuses_a_database_a_newer_one_migrated() {
             && stderr.contains("29990101000001"),
         "{stderr}"
     );
+    let pending: i64 = {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let target = portcullis::db::DbTarget::parse(&db.url).unwrap();
+        let pool = portcullis::db::build_pool(&target, Default::default()).unwrap();
+        let mut pooled = pool.get().unwrap();
+        let conn: &mut portcullis::db::DbConnection = &mut pooled;
+        diesel::sql_query(
+            "SELECT COUNT(*) AS n FROM __diesel_schema_migrations WHERE version = '20261205100001'",
+        )
+        .get_result::<Count>(conn)
+        .unwrap()
+        .n
+    };
+    assert_eq!(pending, 0, "nothing was migrated");
 }
 
 /// `--help` prints each option's environment value: the database's password must not be

@@ -467,3 +467,125 @@ async fn invisible_characters_are_refused_in_every_name() {
     assert_eq!(group.status(), 400);
     assert_eq!(app.count("groups"), 0);
 }
+
+/// A name stored before a character joined the rule (by an identity provider, or by an
+/// earlier version) does not block the rest of its form: the group's description, the
+/// member's role, the pool's place and the role's permissions can still be changed. Only
+/// a new name is held to the rule.
+#[actix_web::test]
+async fn a_name_stored_before_the_rule_can_still_be_edited() {
+    use diesel::prelude::*;
+    use portcullis::db::schema::{groups, pools, roles, users};
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member("my-org", "bob@example.com", "Bob", "B", "member", false);
+    let group = location_id(
+        &admin
+            .submit(
+                "/orgs/my-org/groups",
+                "/orgs/my-org/groups",
+                &[("name", "Ops")],
+            )
+            .await,
+    );
+    let pool = location_id(
+        &admin
+            .submit(
+                "/orgs/my-org/pools",
+                "/orgs/my-org/pools",
+                &[("name", "Prod"), ("parent_id", "")],
+            )
+            .await,
+    );
+    let made = admin
+        .submit(
+            "/orgs/my-org/roles",
+            "/orgs/my-org/roles",
+            &[("name", "Keeper"), ("permissions", "users.read")],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    {
+        let mut conn = app.conn();
+        let conn: &mut portcullis::db::DbConnection = &mut conn;
+        diesel::update(groups::table.filter(groups::id.eq(&group)))
+            .set(groups::name.eq("Ops\u{200B}"))
+            .execute(conn)
+            .unwrap();
+        diesel::update(pools::table.filter(pools::id.eq(&pool)))
+            .set(pools::name.eq("Prod\u{2060}"))
+            .execute(conn)
+            .unwrap();
+        diesel::update(roles::table.filter(roles::name.eq("Keeper")))
+            .set(roles::name.eq("Keeper\u{00AD}"))
+            .execute(conn)
+            .unwrap();
+        diesel::update(users::table.filter(users::id.eq(&bob)))
+            .set(users::first_name.eq("Bo\u{00AD}b"))
+            .execute(conn)
+            .unwrap();
+    }
+    let role = app.role_id("my-org", "engineer");
+    let keeper: String = {
+        let mut conn = app.conn();
+        let conn: &mut portcullis::db::DbConnection = &mut conn;
+        roles::table
+            .filter(roles::name.eq("Keeper\u{00AD}"))
+            .select(roles::id)
+            .first(conn)
+            .unwrap()
+    };
+    let group_page = format!("/orgs/my-org/groups/{group}");
+    let pool_page = format!("/orgs/my-org/pools/{pool}");
+    let role_page = format!("/orgs/my-org/roles/{keeper}");
+    let profile = format!("/orgs/my-org/users/{bob}");
+    let kept: [(&str, Vec<(&str, &str)>); 4] = [
+        (
+            &group_page,
+            vec![
+                ("name", "Ops\u{200B}"),
+                ("description", "On call"),
+                ("role_id", ""),
+            ],
+        ),
+        (
+            &pool_page,
+            vec![("name", "Prod\u{2060}"), ("parent_id", "")],
+        ),
+        (
+            &role_page,
+            vec![("name", "Keeper\u{00AD}"), ("permissions", "audit.read")],
+        ),
+        (
+            &profile,
+            vec![
+                ("first_name", "Bo\u{00AD}b"),
+                ("last_name", "B"),
+                ("role_id", role.as_str()),
+            ],
+        ),
+    ];
+    for (path, fields) in &kept {
+        let form_page = if path.contains("/roles/") {
+            "/orgs/my-org/roles"
+        } else {
+            path
+        };
+        let saved = admin.submit(form_page, path, fields).await;
+        assert_eq!(saved.status, 303, "{path}: {}", saved.body);
+    }
+    assert_eq!(app.member_role("my-org", &bob).as_deref(), Some("engineer"));
+    // A new name is held to the rule, there as anywhere.
+    let renamed = admin
+        .submit(
+            &group_page,
+            &group_page,
+            &[
+                ("name", "Ops\u{2060}"),
+                ("description", ""),
+                ("role_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(renamed.status, 422, "{}", renamed.body);
+}

@@ -289,16 +289,23 @@ async fn resend_sends_a_new_link_and_kills_the_old_one_at_most_once_a_minute() {
     assert_dead(&app.client().get(&first).await);
     assert_eq!(app.client().get(&second).await.status, 200);
     assert_eq!(audit_count(&app, "invitation.resent"), 1);
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(row(&tab.body, "pat@example.com").contains("(2 times)"));
+
+    // Another admin resends it and becomes its inviter; the trail keeps who it was.
+    app.add_member("my-org", "second@example.com", "Sec", "Ond", "admin", true);
+    let second_admin = app.member_browser("second@example.com").await;
+    backdate_sent(&app, "pat@example.com");
+    let again = post_with_csrf(&second_admin, &resend_path).await;
+    assert_eq!(again.status, 303, "{}", again.body);
     let admin_id = app.user_id(ADMIN_EMAIL);
     assert_eq!(
         app.count(&format!(
-            "audit_events WHERE action = 'invitation.resent' AND details LIKE '%\"previous_inviter_id\":\"{admin_id}\"%'"
+            "audit_events WHERE action = 'invitation.resent' AND actor_email = 'second@example.com' AND details LIKE '%\"previous_inviter_id\":\"{admin_id}\"%'"
         )),
         1,
         "the inviter it had before the resend"
     );
-    let tab = admin.get(&format!("{ORG}/invitations")).await;
-    assert!(row(&tab.body, "pat@example.com").contains("(2 times)"));
 }
 
 #[actix_web::test]

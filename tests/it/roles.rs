@@ -85,6 +85,34 @@ async fn admins_create_edit_and_delete_custom_roles() {
         (&details["old_rank"], &details["rank"]),
         (&30.into(), &30.into())
     );
+    // Narrowed to what a Member holds, it ranks as one: the trail keeps the rank it had.
+    let narrowed = admin
+        .submit(
+            "/orgs/my-org/roles",
+            &format!("/orgs/my-org/roles/{role_id}"),
+            &[("name", "Keeper"), ("permissions", "users.read")],
+        )
+        .await;
+    assert_eq!(narrowed.status, 303, "{}", narrowed.body);
+    let updated =
+        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
+            .unwrap()
+            .remove(0);
+    let details: serde_json::Value = serde_json::from_str(&updated.details).unwrap();
+    assert_eq!(details["old_rank"], 30);
+    assert_ne!(details["rank"], 30);
+    let widened = admin
+        .submit(
+            "/orgs/my-org/roles",
+            &format!("/orgs/my-org/roles/{role_id}"),
+            &[
+                ("name", "Keeper"),
+                ("permissions", "users.read"),
+                ("permissions", "groups.manage"),
+            ],
+        )
+        .await;
+    assert_eq!(widened.status, 303, "{}", widened.body);
 
     // In use by a member: 409; once unused, it goes.
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);

@@ -467,7 +467,7 @@ pub fn invite(
         };
         let wanted: HashSet<String> = addresses
             .iter()
-            .filter_map(|raw| Email::parse(raw).ok())
+            .filter_map(|raw| Email::parse_new(raw).ok())
             .map(|email| email.as_str().to_string())
             .collect();
         match env.within_hourly_limit(conn, wanted.len()) {
