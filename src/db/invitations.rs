@@ -197,6 +197,23 @@ pub fn consume(conn: &mut DbConnection, token_hash: &str, now: NaiveDateTime) ->
 }
 
 /// Set after [`consume`], once the accepting account exists.
+/// The newest invitations of the organization this account accepted (at most `limit`):
+/// those its Activity tab tells of.
+pub fn accepted_by(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    invitations::table
+        .filter(invitations::org_id.eq(org_id))
+        .filter(invitations::accepted_user_id.eq(user_id))
+        .order(invitations::created_at.desc())
+        .select(invitations::id)
+        .limit(limit)
+        .load(conn)
+}
+
 pub fn set_accepted_user(conn: &mut DbConnection, id: &str, user_id: &str) -> QueryResult<()> {
     diesel::update(invitations::table.find(id))
         .set(invitations::accepted_user_id.eq(Some(user_id)))

@@ -224,15 +224,22 @@ fn profile_view(
     })
 }
 
+/// The invitations a member's Activity tab tells of: at most this many, the newest.
+const INVITATIONS_SHOWN: i64 = 5;
+
 /// The filters whose union is a member's activity, each served in order by its own
-/// index: events done to them (`target_id`), events they did (`actor_email`), and events
-/// about their address before it was an account here: their invitation, its resends,
-/// its acceptance (`target_label`). An address can pass from one account to another (an
-/// identity provider re-addresses one, then the address is invited again): what the
-/// earlier account did, or had done to it, is not the new one's, so the events they did
-/// are theirs by account, and those about the address are the invitations' only.
-pub fn activity_filters(user_id: &str, email: &str) -> [audit_events::Filter; 3] {
-    [
+/// index: events done to them (`target_id`), events they did (`actor_email`), and the
+/// events of the invitations they accepted, from before they were a member here (each
+/// by its `target_id`). An address can pass from one account to another (an identity
+/// provider re-addresses one, then the address is invited again): what the earlier
+/// account did, or had done to it, or was invited to, is not the new one's, so every
+/// event is theirs by account, never by address.
+pub fn activity_filters(
+    user_id: &str,
+    email: &str,
+    invitation_ids: &[String],
+) -> Vec<audit_events::Filter> {
+    let mine = [
         audit_events::Filter {
             target_id: Some(user_id.to_string()),
             ..Default::default()
@@ -242,12 +249,12 @@ pub fn activity_filters(user_id: &str, email: &str) -> [audit_events::Filter; 3]
             actor_id: Some(user_id.to_string()),
             ..Default::default()
         },
-        audit_events::Filter {
-            target_label: Some(email.to_string()),
-            target_type: Some("invitation".to_string()),
-            ..Default::default()
-        },
-    ]
+    ];
+    let invitations = invitation_ids.iter().map(|id| audit_events::Filter {
+        target_id: Some(id.clone()),
+        ..Default::default()
+    });
+    mine.into_iter().chain(invitations).collect()
 }
 
 /// The newest events of the member in this organization: three indexed reads of at
@@ -259,8 +266,10 @@ fn activity(
     email: &str,
 ) -> QueryResult<Vec<ActivityView>> {
     let scope = audit_events::Scope::Org(org_id.to_string());
+    let invitations =
+        crate::db::invitations::accepted_by(conn, org_id, user_id, INVITATIONS_SHOWN)?;
     let mut rows: Vec<AuditRow> = Vec::new();
-    for filter in activity_filters(user_id, email) {
+    for filter in activity_filters(user_id, email, &invitations) {
         rows.extend(audit_events::page(
             conn,
             &scope,

@@ -205,8 +205,14 @@ async fn every_audit_query_is_served_by_an_index_in_order() {
             &["audit_label_idx"],
         ),
     ];
-    // A member's Activity tab: the union of these three, each read on its own.
-    let [done_to, done_by, about] = activity_filters(&target, &label);
+    // A member's Activity tab: the union of these, each read on its own (one for each
+    // invitation the member accepted).
+    let invitation = portcullis::db::new_id();
+    let Ok::<[_; 3], _>([done_to, done_by, about]) =
+        activity_filters(&target, &label, std::slice::from_ref(&invitation)).try_into()
+    else {
+        panic!("two filters of the member's own, and one an invitation");
+    };
     let mut cases = cases;
     cases.extend([
         (
@@ -224,11 +230,11 @@ async fn every_audit_query_is_served_by_an_index_in_order() {
             &["audit_org_actor_idx", "audit_actor_idx"][..],
         ),
         (
-            "activity: about their address (the invitation)",
+            "activity: the invitation they accepted",
             in_org.clone(),
             about,
             None,
-            &["audit_org_label_idx", "audit_label_idx"][..],
+            &["audit_org_target_idx", "audit_target_idx"][..],
         ),
     ]);
     let postgres = app.db.is_postgres();
