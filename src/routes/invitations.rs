@@ -819,6 +819,30 @@ async fn check(state: &AppState, token: &str, origin: &Origin) -> AppResult<Opti
         .await
 }
 
+/// A dead link, unless the signed-in account is the one that used it: then it leads into
+/// the organization it joined, as the first use did.
+async fn dead_or_joined(
+    state: &AppState,
+    session: &Session,
+    current: Option<&CurrentUser>,
+    token: &str,
+) -> AppResult<HttpResponse> {
+    let Some(me) = current else {
+        return Ok(invalid_link(session));
+    };
+    let (token, user_id) = (token.to_string(), me.user.id.clone());
+    let joined = state
+        .db(move |conn| Ok(invitations::joined_through(conn, &token, &user_id)?))
+        .await?;
+    match joined {
+        Some(slug) => {
+            flash(session, "info", "You accepted this invitation already.");
+            Ok(private(see_other(&format!("/orgs/{slug}/users"))))
+        }
+        None => Ok(invalid_link(session)),
+    }
+}
+
 pub async fn accept_form(
     state: web::Data<AppState>,
     session: Session,
@@ -828,7 +852,7 @@ pub async fn accept_form(
 ) -> AppResult<HttpResponse> {
     let token = token.into_inner();
     let Some(info) = check(&state, &token, &origin).await? else {
-        return Ok(invalid_link(&session));
+        return dead_or_joined(&state, &session, current.0.as_ref(), &token).await;
     };
     let form = AcceptForm {
         first_name: info.invitation.first_name.clone(),
@@ -857,7 +881,7 @@ pub async fn accept(
 ) -> AppResult<HttpResponse> {
     let token = token.into_inner();
     let Some(info) = check(&state, &token, &origin).await? else {
-        return Ok(invalid_link(&session));
+        return dead_or_joined(&state, &session, current.0.as_ref(), &token).await;
     };
     let current = current.0;
     let joined = match (mode_of(&info, current.as_ref()), current) {

@@ -99,6 +99,26 @@ pub fn check_link(
     }))
 }
 
+/// Where a used link leads the account that used it (opened again from the email, or
+/// pressed twice): the organization it joined, by slug, while it is a member there.
+/// Anyone else, and any other dead link, gets `None`: the one page for dead links.
+pub fn joined_through(
+    conn: &mut DbConnection,
+    token: &str,
+    user_id: &str,
+) -> diesel::QueryResult<Option<String>> {
+    let Some(invitation) = rows::find_by_token_hash(conn, &tokens::hash(token))? else {
+        return Ok(None);
+    };
+    if invitation.status != rows::ACCEPTED
+        || invitation.accepted_user_id.as_deref() != Some(user_id)
+        || !rows::is_member(conn, &invitation.org_id, user_id)?
+    {
+        return Ok(None);
+    }
+    Ok(organizations::find(conn, &invitation.org_id)?.map(|org| org.slug))
+}
+
 /// What a person without an account sends to accept.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct AcceptForm {

@@ -27,7 +27,7 @@ pub mod renew;
 
 pub use accept::{
     AcceptError, AcceptForm, LinkInfo, NewAccount, accept_as, accept_with_new_account, check_link,
-    record_refusal, validate_account,
+    joined_through, record_refusal, validate_account,
 };
 pub use create::{
     InviteChoices, InviteForm, InviteReport, MAX_ADDRESSES, PlatformInvitation, Submission, Tone,

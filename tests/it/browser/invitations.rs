@@ -152,9 +152,16 @@ async fn accept_new_account_journey(name: &'static str, js: Js) {
         invitee.expect_text("Welcome to Acme, Grace.").await?;
         invitee.expect_text("Grace Hopper").await?;
 
-        // The link was for one use.
+        // The link was for one use: opened again from her email, it leads her back in.
         invitee.open(&link).await?;
+        invitee.expect_path("/orgs/acme/users").await?;
         invitee
+            .expect_text("You accepted this invitation already.")
+            .await?;
+        // To anyone else it is dead.
+        let stranger = j.browser_with(&app, js).await?;
+        stranger.open(&link).await?;
+        stranger
             .expect_text("This invitation link does not work")
             .await?;
 

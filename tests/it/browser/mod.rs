@@ -193,7 +193,21 @@ pub struct Chrome {
 const WAIT: Duration = Duration::from_secs(10);
 
 impl Chrome {
+    /// A port is chosen free, then handed to chromedriver: another test's server or
+    /// driver can take it in between, and the session then finds nobody (or the wrong
+    /// listener) there. Such a start is tried again on another port, twice at most.
     async fn launch(tools: &Tools, base: &str, js: Js) -> Result<Self> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::launch_once(tools, base, js).await {
+                Err(e) if tries < 3 => eprintln!("chromedriver start {tries} failed, again: {e:#}"),
+                started => return started,
+            }
+        }
+    }
+
+    async fn launch_once(tools: &Tools, base: &str, js: Js) -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = Command::new(&tools.chromedriver)
             .arg(format!("--port={port}"))
