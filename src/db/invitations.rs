@@ -196,24 +196,38 @@ pub fn consume(conn: &mut DbConnection, token_hash: &str, now: NaiveDateTime) ->
     Ok(n == 1)
 }
 
-/// Set after [`consume`], once the accepting account exists.
+macro_rules! accepted_query {
+    ($org_id:expr, $user_id:expr, $limit:expr) => {
+        invitations::table
+            .filter(invitations::org_id.eq($org_id))
+            .filter(invitations::accepted_user_id.eq($user_id))
+            .order((invitations::created_at.desc(), invitations::id.desc()))
+            .select(invitations::id)
+            .limit($limit)
+    };
+}
+
 /// The newest invitations of the organization this account accepted (at most `limit`):
-/// those its Activity tab tells of.
+/// those its Activity tab tells of, read in order from `invitations_accepted_user_idx`.
 pub fn accepted_by(
     conn: &mut DbConnection,
     org_id: &str,
     user_id: &str,
     limit: i64,
 ) -> QueryResult<Vec<String>> {
-    invitations::table
-        .filter(invitations::org_id.eq(org_id))
-        .filter(invitations::accepted_user_id.eq(user_id))
-        .order(invitations::created_at.desc())
-        .select(invitations::id)
-        .limit(limit)
-        .load(conn)
+    accepted_query!(org_id, user_id, limit).load(conn)
 }
 
+/// The plan of [`accepted_by`]: tests check its index serves it, in order.
+pub fn explain_accepted_by(
+    conn: &mut DbConnection,
+    org_id: &str,
+    user_id: &str,
+) -> QueryResult<Vec<String>> {
+    super::explain(conn, accepted_query!(org_id, user_id, 5))
+}
+
+/// Set after [`consume`], once the accepting account exists.
 pub fn set_accepted_user(conn: &mut DbConnection, id: &str, user_id: &str) -> QueryResult<()> {
     diesel::update(invitations::table.find(id))
         .set(invitations::accepted_user_id.eq(Some(user_id)))

@@ -83,6 +83,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_stored_name_keeps_what_it_was_stored_with_and_a_new_one_does_not() {
+        let stored = "Ops\u{200B}";
+        assert!(!newly_hides_text(stored, Some(stored)));
+        assert!(newly_hides_text(stored, None));
+        assert!(newly_hides_text("Ops\u{2060}", Some(stored)));
+        assert_eq!(
+            parse_name_over(" Bo\u{00AD}b ", Some("Bo\u{00AD}b")).as_deref(),
+            Ok("Bo\u{00AD}b")
+        );
+        assert_eq!(
+            parse_name_over("Bo\u{00AD}b", Some("Bob")),
+            Err(NameError::Control)
+        );
+        assert_eq!(
+            parse_name_over("Bo\u{0007}b", Some("Bo\u{0007}b")),
+            Err(NameError::Control),
+            "control characters are refused whatever was stored"
+        );
+    }
+
+    #[test]
     fn names_of_things_hide_no_text() {
         for hidden in [
             "Admins\u{200B}",

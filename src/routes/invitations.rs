@@ -885,7 +885,7 @@ pub async fn accept(
     };
     let current = current.0;
     let joined = match (mode_of(&info, current.as_ref()), current) {
-        (Mode::NewAccount, _) => match invitations::validate_account(&form) {
+        (Mode::NewAccount, _) => match invitations::validate_account(&form, &info.invitation) {
             Ok(account) => join_new(&state, &token, account, &form.password, origin).await?,
             Err(errors) => return Ok(accept_page(&session, &token, &info, None, form, errors)),
         },

@@ -194,6 +194,19 @@ async fn seed_demo_fills_an_organization_in_batches() {
     );
 }
 
+/// The version diesel records for this build's newest migration (its directory's date and
+/// number, dashes taken out).
+fn newest_migration() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let newest = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(|c: char| c.is_ascii_digit()))
+        .max()
+        .unwrap();
+    newest.split('_').next().unwrap().replace('-', "")
+}
+
 /// An older binary started on a database a newer one migrated (a roll-back after an
 /// upgrade) refuses to start, and changes nothing, instead of writing rows the newer one
 /// keeps otherwise.
@@ -219,9 +232,10 @@ fn an_older_version_refuses_a_database_a_newer_one_migrated() {
         .execute(conn)
         .unwrap();
         // As if this version's last migration were still to run: it must not run.
-        diesel::sql_query(
-            "DELETE FROM __diesel_schema_migrations WHERE version = '20261205100001'",
-        )
+        diesel::sql_query(format!(
+            "DELETE FROM __diesel_schema_migrations WHERE version = '{}'",
+            newest_migration()
+        ))
         .execute(conn)
         .unwrap();
     }
@@ -244,9 +258,10 @@ fn an_older_version_refuses_a_database_a_newer_one_migrated() {
         let pool = portcullis::db::build_pool(&target, Default::default()).unwrap();
         let mut pooled = pool.get().unwrap();
         let conn: &mut portcullis::db::DbConnection = &mut pooled;
-        diesel::sql_query(
-            "SELECT COUNT(*) AS n FROM __diesel_schema_migrations WHERE version = '20261205100001'",
-        )
+        diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM __diesel_schema_migrations WHERE version = '{}'",
+            newest_migration()
+        ))
         .get_result::<Count>(conn)
         .unwrap()
         .n
@@ -276,6 +291,8 @@ fn help_hides_the_database_password_and_zero_counts_are_refused() {
         ("--db-pool-size", "0"),
         ("--hash-slots", "0"),
         ("--login-max-failures-per-account", "0"),
+        ("--invitations-per-hour", "0"),
+        ("--scim-scan-limit", "0"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .args(["migrate", option, value])

@@ -576,6 +576,18 @@ async fn a_name_stored_before_the_rule_can_still_be_edited() {
     }
     assert_eq!(app.member_role("my-org", &bob).as_deref(), Some("engineer"));
     // A new name is held to the rule, there as anywhere.
+    let renamed_bob = admin
+        .submit(
+            &profile,
+            &profile,
+            &[
+                ("first_name", "Ro\u{200B}b"),
+                ("last_name", "B"),
+                ("role_id", role.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(renamed_bob.status, 422, "{}", renamed_bob.body);
     let renamed = admin
         .submit(
             &group_page,

@@ -222,6 +222,15 @@ async fn the_emailed_link_creates_an_account_that_lands_signed_in() {
     assert_eq!(again.status, 303, "{}", again.body);
     assert_eq!(again.location.as_deref(), Some("/orgs/my-org/users"));
     assert_private(&again);
+    // Not once their access has ended: the organization would only say so.
+    {
+        let org = app.org_id("my-org");
+        let id = app.user_id("new.person@example.com");
+        let past = portcullis::db::now() - chrono::Duration::minutes(1);
+        portcullis::db::memberships::set_access_until(&mut app.conn(), &org, &id, Some(past))
+            .unwrap();
+    }
+    assert_dead(&visitor.get(&link).await);
     let accepted = admin
         .get(&format!("{ORG}/invitations?status=accepted"))
         .await;
@@ -1314,6 +1323,31 @@ async fn the_pending_badge_counts_from_its_index() {
         !lower.contains("scan invitations\n") && !lower.ends_with("scan invitations"),
         "{plan}"
     );
+}
+
+/// A member's Activity tab finds the invitations they accepted from an index, newest
+/// first, whatever else the organization has sent.
+#[actix_web::test]
+async fn the_invitations_a_member_accepted_are_read_from_their_index() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let org = app.org_id("my-org");
+    let someone = app.user_id(ADMIN_EMAIL);
+    let mut conn = app.conn();
+    if app.db.is_postgres() {
+        conn.batch_execute("SET enable_seqscan = off").unwrap();
+    }
+    let plan = portcullis::db::invitations::explain_accepted_by(&mut conn, &org, &someone)
+        .unwrap()
+        .join("\n");
+    let lower = plan.to_lowercase();
+    assert!(lower.contains("invitations_accepted_user_idx"), "{plan}");
+    assert!(
+        !lower.contains("temp b-tree") && !lower.contains("sort"),
+        "{plan}"
+    );
+    assert!(!lower.contains("seq scan on invitations"), "{plan}");
 }
 
 #[actix_web::test]

@@ -11,7 +11,7 @@ use crate::db::roles::{self, Role};
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, audit_events, email_outbox, groups, memberships, pools};
 use crate::domain::FieldErrors;
-use crate::domain::names::parse_name;
+use crate::domain::names::parse_name_over;
 use crate::domain::new_account;
 use crate::domain::password::validate_new;
 use crate::domain::policy::Standing;
@@ -100,8 +100,9 @@ pub fn check_link(
 }
 
 /// Where a used link leads the account that used it (opened again from the email, or
-/// pressed twice): the organization it joined, by slug, while it is a member there.
-/// Anyone else, and any other dead link, gets `None`: the one page for dead links.
+/// pressed twice): the organization it joined, by slug, while it is an active member
+/// there whose access has not ended. Anyone else, and any other dead link, gets `None`:
+/// the one page for dead links.
 pub fn joined_through(
     conn: &mut DbConnection,
     token: &str,
@@ -112,8 +113,12 @@ pub fn joined_through(
     };
     if invitation.status != rows::ACCEPTED
         || invitation.accepted_user_id.as_deref() != Some(user_id)
-        || !rows::is_member(conn, &invitation.org_id, user_id)?
     {
+        return Ok(None);
+    }
+    let still_in = memberships::find(conn, &invitation.org_id, user_id)?
+        .is_some_and(|m| m.membership.is_active() && !m.membership.access_ended_by(db::now()));
+    if !still_in {
         return Ok(None);
     }
     Ok(organizations::find(conn, &invitation.org_id)?.map(|org| org.slug))
@@ -138,10 +143,21 @@ pub struct NewAccount {
     pub last_name: String,
 }
 
-pub fn validate_account(form: &AcceptForm) -> Result<NewAccount, FieldErrors> {
+/// The new account's form; `invited` is the name the invitation was sent with, which the
+/// form offers: sent back as it was, it keeps what it was stored with.
+pub fn validate_account(
+    form: &AcceptForm,
+    invited: &Invitation,
+) -> Result<NewAccount, FieldErrors> {
     let mut errors = FieldErrors::default();
-    let first_name = errors.check("first_name", parse_name(&form.first_name));
-    let last_name = errors.check("last_name", parse_name(&form.last_name));
+    let first_name = errors.check(
+        "first_name",
+        parse_name_over(&form.first_name, Some(&invited.first_name)),
+    );
+    let last_name = errors.check(
+        "last_name",
+        parse_name_over(&form.last_name, Some(&invited.last_name)),
+    );
     errors.check(
         "password",
         validate_new(&form.password, &form.password_confirm),

@@ -229,6 +229,11 @@ impl Chrome {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // Something listens there: it is ours only if ours is still running (another
+        // process may have taken the port, and ours then stopped at once).
+        if driver.child.lock().unwrap().try_wait()?.is_some() {
+            bail!("chromedriver stopped: port {port} was taken");
+        }
         let mut options = json!({
             "args": [
                 "--headless",
