@@ -1916,3 +1916,44 @@ async fn the_invited_tab_recovers_from_a_damaged_link_and_an_overlong_search() {
         none.body
     );
 }
+
+/// An invitation sent with a name stored before a character joined the invisible-
+/// character rule offers that name on its form: sent back as it was, it is accepted; a
+/// name typed anew is held to the rule.
+#[actix_web::test]
+async fn the_name_an_invitation_was_stored_with_is_accepted_as_offered() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let link = invite(&admin, "soft@example.com", "Member")
+        .await
+        .invite_link();
+    {
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        diesel::update(invitations::table.filter(invitations::email.eq("soft@example.com")))
+            .set(invitations::first_name.eq("So\u{00AD}phie"))
+            .execute(conn)
+            .unwrap();
+    }
+    let visitor = app.client();
+    let form = visitor.get(&link).await;
+    assert!(
+        form.body.contains("value=\"So\u{00AD}phie\""),
+        "the form offers the stored name: {}",
+        form.body
+    );
+    let typed_anew = visitor
+        .post(
+            &link,
+            &account_form(form.csrf(), "So\u{2060}phie", "Tester", NEW_PASSWORD),
+        )
+        .await;
+    assert_eq!(typed_anew.status, 422, "{}", typed_anew.body);
+    let as_offered = visitor
+        .post(
+            &link,
+            &account_form(form.csrf(), "So\u{00AD}phie", "Tester", NEW_PASSWORD),
+        )
+        .await;
+    assert_eq!(as_offered.status, 303, "{}", as_offered.body);
+}
