@@ -323,16 +323,7 @@ fn latest_event(app: &TestApp) -> (String, serde_json::Value) {
 /// search for how someone came to manage finds it.
 #[actix_web::test]
 async fn joining_and_leaving_a_group_names_the_role_it_lends() {
-    let app = spawn_app().await;
-    let admin = app.setup_admin().await;
-    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
-    let manager_role = app.role_id(ORG, "manager");
-    let created = create_group(&admin, ORG, &[("name", "Ops"), ("role_id", &manager_role)]).await;
-    let base = format!("/orgs/my-org/groups/{}", location_id(&created));
-    let added = admin
-        .submit(&base, &format!("{base}/members"), &[("user_id", &bob)])
-        .await;
-    assert_eq!(added.status, 303, "{}", added.body);
+    let (app, admin, bob, base) = bob_in_a_group_lending_manager().await;
     let (action, details) = latest_event(&app);
     assert_eq!(action, "group.member_added");
     assert_eq!(details["role"], "Manager");
@@ -355,6 +346,24 @@ async fn joining_and_leaving_a_group_names_the_role_it_lends() {
 
 #[actix_web::test]
 async fn deleting_a_group_records_the_role_it_took_away_and_from_how_many() {
+    let (app, admin, _bob, base) = bob_in_a_group_lending_manager().await;
+    assert_eq!(
+        admin
+            .submit(&base, &format!("{base}/delete"), &[])
+            .await
+            .status,
+        303
+    );
+    let (action, details) = latest_event(&app);
+    assert_eq!(action, "group.deleted");
+    assert_eq!(details["role"], "Manager");
+    assert_eq!(details["role_id"], app.role_id(ORG, "manager").as_str());
+    assert_eq!(details["members"], 1);
+}
+
+/// An Admin's app in which Bob, a Member, was added to "Ops", a group lending Manager.
+/// Answers the app, the Admin, Bob's id and the group's page.
+async fn bob_in_a_group_lending_manager() -> (TestApp, Browser, String, String) {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
@@ -365,20 +374,5 @@ async fn deleting_a_group_records_the_role_it_took_away_and_from_how_many() {
         .submit(&base, &format!("{base}/members"), &[("user_id", &bob)])
         .await;
     assert_eq!(added.status, 303, "{}", added.body);
-    assert_eq!(
-        admin
-            .submit(&base, &format!("{base}/delete"), &[])
-            .await
-            .status,
-        303
-    );
-    let deleted =
-        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
-            .unwrap()
-            .remove(0);
-    assert_eq!(deleted.action, "group.deleted");
-    let details: serde_json::Value = serde_json::from_str(&deleted.details).unwrap();
-    assert_eq!(details["role"], "Manager");
-    assert_eq!(details["role_id"], manager_role.as_str());
-    assert_eq!(details["members"], 1);
+    (app, admin, bob, base)
 }

@@ -63,56 +63,36 @@ async fn admins_create_edit_and_delete_custom_roles() {
     assert_eq!(empty.status, 422);
     assert!(empty.body.contains("field-error"));
 
-    let renamed = admin
-        .submit(
-            "/orgs/my-org/roles",
-            &format!("/orgs/my-org/roles/{role_id}"),
-            &[
-                ("name", "Keeper"),
-                ("permissions", "users.read"),
-                ("permissions", "groups.manage"),
-            ],
+    // Narrowed to what a Member holds, it ranks as one; renamed and widened again, it
+    // ranks as before. The trail keeps the rank it had each time.
+    let update = |name: &'static str, permissions: &'static [&'static str]| {
+        let admin = &admin;
+        let path = format!("/orgs/my-org/roles/{role_id}");
+        async move {
+            let mut fields = vec![("name", name)];
+            fields.extend(permissions.iter().map(|p| ("permissions", *p)));
+            let saved = admin.submit("/orgs/my-org/roles", &path, &fields).await;
+            assert_eq!(saved.status, 303, "{}", saved.body);
+        }
+    };
+    let ranks = || {
+        let updated = portcullis::db::audit_events::latest_for_org(
+            &mut app.conn(),
+            Some(&app.org_id(ORG)),
+            1,
         )
-        .await;
-    assert_eq!(renamed.status, 303);
-    assert_eq!(app.audit_count(ORG, "role.updated"), 1);
-    let updated =
-        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
-            .unwrap()
-            .remove(0);
-    let details: serde_json::Value = serde_json::from_str(&updated.details).unwrap();
-    assert_eq!(
-        (&details["old_rank"], &details["rank"]),
-        (&30.into(), &30.into())
-    );
-    // Narrowed to what a Member holds, it ranks as one: the trail keeps the rank it had.
-    let narrowed = admin
-        .submit(
-            "/orgs/my-org/roles",
-            &format!("/orgs/my-org/roles/{role_id}"),
-            &[("name", "Keeper"), ("permissions", "users.read")],
-        )
-        .await;
-    assert_eq!(narrowed.status, 303, "{}", narrowed.body);
-    let updated =
-        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
-            .unwrap()
-            .remove(0);
-    let details: serde_json::Value = serde_json::from_str(&updated.details).unwrap();
-    assert_eq!(details["old_rank"], 30);
-    assert_ne!(details["rank"], 30);
-    let widened = admin
-        .submit(
-            "/orgs/my-org/roles",
-            &format!("/orgs/my-org/roles/{role_id}"),
-            &[
-                ("name", "Keeper"),
-                ("permissions", "users.read"),
-                ("permissions", "groups.manage"),
-            ],
-        )
-        .await;
-    assert_eq!(widened.status, 303, "{}", widened.body);
+        .unwrap()
+        .remove(0);
+        let details: serde_json::Value = serde_json::from_str(&updated.details).unwrap();
+        (details["old_rank"].as_i64(), details["rank"].as_i64())
+    };
+    update("Group keeper", &["users.read"]).await;
+    let (old, narrowed) = ranks();
+    assert_eq!(old, Some(30));
+    assert_ne!(narrowed, Some(30));
+    update("Keeper", &["users.read", "groups.manage"]).await;
+    assert_eq!(ranks(), (narrowed, Some(30)));
+    assert_eq!(app.audit_count(ORG, "role.updated"), 2);
 
     // In use by a member: 409; once unused, it goes.
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
