@@ -13,6 +13,45 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// Environment variables read outside the options: the log filter.
+const OTHER_VARIABLES: &[&str] = &["PORTCULLIS_LOG"];
+
+/// The `PORTCULLIS_*` variables of `environment` that no option reads: a misspelled
+/// `PORTCULLIS_SMTP_URL` would otherwise leave the portal writing mail to files and
+/// logging invitation links, with nothing said.
+pub fn unknown_variables(environment: impl Iterator<Item = String>) -> Vec<String> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let mut known: Vec<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
+    for sub in command.get_subcommands() {
+        known.extend(
+            sub.get_arguments()
+                .filter_map(|a| a.get_env())
+                .map(|e| e.to_string_lossy().into_owned()),
+        );
+    }
+    known.extend(OTHER_VARIABLES.iter().map(|v| v.to_string()));
+    let mut unknown: Vec<String> = environment
+        .filter(|name| name.starts_with("PORTCULLIS_") && !known.contains(name))
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// The public address must be one people can open: `http://` or `https://` and a host.
+pub fn check_public_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        _ => Err(format!(
+            "--public-url {url:?} is not an address people can open: give it as https://portal.example.com"
+        )),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the web server (the default).

@@ -1,7 +1,7 @@
 use std::io::{IsTerminal, Read};
 
 use clap::Parser;
-use portcullis::config::{Cli, Command, Settings};
+use portcullis::config::{self, Cli, Command, Settings};
 use portcullis::db::{self, DbTarget, PoolOptions};
 use portcullis::domain::email::Email;
 use portcullis::domain::{password, seed_audit, setup};
@@ -18,6 +18,18 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!(
             "PORTCULLIS_TRUST_PROXY is no longer read: list your proxies in PORTCULLIS_TRUSTED_PROXIES (CIDRs) instead"
         );
+    }
+    let unknown = config::unknown_variables(
+        std::env::vars_os().map(|(k, _)| k.to_string_lossy().into_owned()),
+    );
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "no option reads {}: check the spelling (`portcullis --help` lists every variable)",
+            unknown.join(", ")
+        );
+    }
+    if let Some(url) = &cli.settings.public_url {
+        config::check_public_url(url).map_err(anyhow::Error::msg)?;
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings),

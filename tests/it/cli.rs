@@ -307,3 +307,42 @@ fn help_hides_the_database_password_and_zero_counts_are_refused() {
         );
     }
 }
+
+/// A misspelled variable would otherwise be ignored with nothing said: without a mail
+/// server, invitation links go to files and the log. A public address without a scheme
+/// makes every emailed link broken. Both stop the start with the reason.
+#[test]
+fn a_misspelled_variable_or_a_public_url_without_scheme_stops_the_start() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("migrate")
+            .env("PORTCULLIS_DATABASE_URL", &db.url)
+            .env("PORTCULLIS_DATA_DIR", dir.path())
+            .env(name, value)
+            .output()
+            .unwrap()
+    };
+    let misspelled = run("PORTCULLIS_SMPT_URL", "smtp://mail.example.com");
+    assert!(!misspelled.status.success());
+    let said = String::from_utf8_lossy(&misspelled.stderr);
+    assert!(said.contains("PORTCULLIS_SMPT_URL"), "{said}");
+    let schemeless = run("PORTCULLIS_PUBLIC_URL", "portal.example.com");
+    assert!(!schemeless.status.success());
+    let said = String::from_utf8_lossy(&schemeless.stderr);
+    assert!(said.contains("https://portal.example.com"), "{said}");
+    // Every option's own variable, and the log filter, are known.
+    let known = run("PORTCULLIS_LOG", "info");
+    assert!(
+        known.status.success(),
+        "{}",
+        String::from_utf8_lossy(&known.stderr)
+    );
+    let public = run("PORTCULLIS_PUBLIC_URL", "https://portal.example.com");
+    assert!(
+        public.status.success(),
+        "{}",
+        String::from_utf8_lossy(&public.stderr)
+    );
+}
