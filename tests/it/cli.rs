@@ -220,25 +220,21 @@ fn an_older_version_refuses_a_database_a_newer_one_migrated() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    {
-        use diesel::RunQueryDsl;
-        let target = portcullis::db::DbTarget::parse(&db.url).unwrap();
-        let pool = portcullis::db::build_pool(&target, Default::default()).unwrap();
-        let mut pooled = pool.get().unwrap();
-        let conn: &mut portcullis::db::DbConnection = &mut pooled;
-        diesel::sql_query(
-            "INSERT INTO __diesel_schema_migrations (version) VALUES ('29990101000001')",
-        )
+    use diesel::RunQueryDsl;
+    let target = portcullis::db::DbTarget::parse(&db.url).unwrap();
+    let pool = portcullis::db::build_pool(&target, Default::default()).unwrap();
+    let mut pooled = pool.get().unwrap();
+    let conn: &mut portcullis::db::DbConnection = &mut pooled;
+    let newest = newest_migration();
+    diesel::sql_query("INSERT INTO __diesel_schema_migrations (version) VALUES ('29990101000001')")
         .execute(conn)
         .unwrap();
-        // As if this version's last migration were still to run: it must not run.
-        diesel::sql_query(format!(
-            "DELETE FROM __diesel_schema_migrations WHERE version = '{}'",
-            newest_migration()
-        ))
-        .execute(conn)
-        .unwrap();
-    }
+    // As if this version's last migration were still to run: it must not run.
+    diesel::sql_query(format!(
+        "DELETE FROM __diesel_schema_migrations WHERE version = '{newest}'"
+    ))
+    .execute(conn)
+    .unwrap();
     let again = portcullis(&db, dir.path(), &["migrate"], "");
     assert!(!again.status.success());
     let stderr = String::from_utf8_lossy(&again.stderr);
@@ -247,25 +243,17 @@ fn an_older_version_refuses_a_database_a_newer_one_migrated() {
             && stderr.contains("29990101000001"),
         "{stderr}"
     );
-    let pending: i64 = {
-        use diesel::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let target = portcullis::db::DbTarget::parse(&db.url).unwrap();
-        let pool = portcullis::db::build_pool(&target, Default::default()).unwrap();
-        let mut pooled = pool.get().unwrap();
-        let conn: &mut portcullis::db::DbConnection = &mut pooled;
-        diesel::sql_query(format!(
-            "SELECT COUNT(*) AS n FROM __diesel_schema_migrations WHERE version = '{}'",
-            newest_migration()
-        ))
-        .get_result::<Count>(conn)
-        .unwrap()
-        .n
-    };
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let pending = diesel::sql_query(format!(
+        "SELECT COUNT(*) AS n FROM __diesel_schema_migrations WHERE version = '{newest}'"
+    ))
+    .get_result::<Count>(conn)
+    .unwrap()
+    .n;
     assert_eq!(pending, 0, "nothing was migrated");
 }
 

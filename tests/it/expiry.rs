@@ -237,12 +237,8 @@ async fn a_member_past_their_last_day_is_refused_before_the_job_comes_by() {
     // A member the token makes takes its maker's last day; the trail says so, so that
     // the day their access ends has an event to explain it.
     scim.create_user("dana@example.com").await;
-    let provisioned =
-        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
-            .unwrap()
-            .remove(0);
-    assert_eq!(provisioned.action, "member.provisioned");
-    let details: serde_json::Value = serde_json::from_str(&provisioned.details).unwrap();
+    let (action, details) = app.latest_event(ORG);
+    assert_eq!(action, "member.provisioned");
     let last_day = app.settings.clock.now().date();
     assert_eq!(details["access_until"], last_day.to_string());
 

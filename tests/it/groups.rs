@@ -70,7 +70,7 @@ async fn admins_create_groups_and_manage_their_members() {
         .await;
     assert_eq!(edited.status, 303);
     // What it was, by name: the role the group lent may be deleted later.
-    let (action, details) = latest_event(&app);
+    let (action, details) = app.latest_event(ORG);
     assert_eq!(action, "group.updated");
     assert_eq!(details["old_role"], "Manager");
     assert_eq!(details["role"], serde_json::Value::Null);
@@ -309,29 +309,19 @@ async fn bulk_add_to_group_is_offered_only_to_those_who_manage_groups() {
     assert!(users.body.contains("value=\"add-to-group\""));
 }
 
-/// The newest event of the organization and its details.
-fn latest_event(app: &TestApp) -> (String, serde_json::Value) {
-    let event =
-        portcullis::db::audit_events::latest_for_org(&mut app.conn(), Some(&app.org_id(ORG)), 1)
-            .unwrap()
-            .remove(0);
-    let details = serde_json::from_str(&event.details).unwrap();
-    (event.action, details)
-}
-
 /// Joining a group that lends a role is taking that role: the trail says which, so a
 /// search for how someone came to manage finds it.
 #[actix_web::test]
 async fn joining_and_leaving_a_group_names_the_role_it_lends() {
     let (app, admin, bob, base) = bob_in_a_group_lending_manager().await;
-    let (action, details) = latest_event(&app);
+    let (action, details) = app.latest_event(ORG);
     assert_eq!(action, "group.member_added");
     assert_eq!(details["role"], "Manager");
     let removed = admin
         .submit(&base, &format!("{base}/members/{bob}/remove"), &[])
         .await;
     assert_eq!(removed.status, 303, "{}", removed.body);
-    let (action, details) = latest_event(&app);
+    let (action, details) = app.latest_event(ORG);
     assert_eq!(action, "group.member_removed");
     assert_eq!(details["role"], "Manager");
 
@@ -340,7 +330,7 @@ async fn joining_and_leaving_a_group_names_the_role_it_lends() {
     admin
         .submit(&plain, &format!("{plain}/members"), &[("user_id", &bob)])
         .await;
-    let (_, details) = latest_event(&app);
+    let (_, details) = app.latest_event(ORG);
     assert_eq!(details["role"], serde_json::Value::Null);
 }
 
@@ -354,7 +344,7 @@ async fn deleting_a_group_records_the_role_it_took_away_and_from_how_many() {
             .status,
         303
     );
-    let (action, details) = latest_event(&app);
+    let (action, details) = app.latest_event(ORG);
     assert_eq!(action, "group.deleted");
     assert_eq!(details["role"], "Manager");
     assert_eq!(details["role_id"], app.role_id(ORG, "manager").as_str());

@@ -660,6 +660,16 @@ impl TestApp {
         portcullis::db::memberships::set_role(&mut self.conn(), &org, user_id, &role).unwrap();
     }
 
+    /// The organization's newest audit event: its action and its details.
+    pub fn latest_event(&self, org_slug: &str) -> (String, serde_json::Value) {
+        let org = self.org_id(org_slug);
+        let event = portcullis::db::audit_events::latest_for_org(&mut self.conn(), Some(&org), 1)
+            .unwrap()
+            .remove(0);
+        let details = serde_json::from_str(&event.details).unwrap();
+        (event.action, details)
+    }
+
     /// How many audit events of this action the organization has.
     pub fn audit_count(&self, org_slug: &str, action: &str) -> usize {
         self.audit_actions(org_slug)

@@ -76,14 +76,7 @@ async fn admins_create_edit_and_delete_custom_roles() {
         }
     };
     let ranks = || {
-        let updated = portcullis::db::audit_events::latest_for_org(
-            &mut app.conn(),
-            Some(&app.org_id(ORG)),
-            1,
-        )
-        .unwrap()
-        .remove(0);
-        let details: serde_json::Value = serde_json::from_str(&updated.details).unwrap();
+        let (_, details) = app.latest_event(ORG);
         (details["old_rank"].as_i64(), details["rank"].as_i64())
     };
     update("Group keeper", &["users.read"]).await;

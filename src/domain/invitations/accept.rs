@@ -46,11 +46,7 @@ pub fn check_link(
         return Ok(None);
     }
     // Sent before links died with the access they offer, a link may outlive it.
-    let dies_at = invitation
-        .access_until
-        .map_or(invitation.expires_at, |until| {
-            until.min(invitation.expires_at)
-        });
+    let dies_at = super::link_dies_at(invitation.expires_at, invitation.access_until);
     if dies_at <= now {
         // Once per link (a resend makes a new one): whoever holds it must not grow the
         // trail at will.

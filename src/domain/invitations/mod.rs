@@ -323,7 +323,12 @@ fn link_expiry(
     ttl: Duration,
     access_until: Option<NaiveDateTime>,
 ) -> NaiveDateTime {
-    let expires_at = now + ttl;
+    link_dies_at(now + ttl, access_until)
+}
+
+/// When a link that expires at `expires_at` dies: then, or when the access it offers
+/// ends, if that comes first.
+fn link_dies_at(expires_at: NaiveDateTime, access_until: Option<NaiveDateTime>) -> NaiveDateTime {
     access_until.map_or(expires_at, |until| expires_at.min(until))
 }
 
