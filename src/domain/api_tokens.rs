@@ -112,7 +112,7 @@ pub fn read_form(form: &CreateForm) -> Result<(String, Vec<Scope>, Option<i64>),
     } else if name.chars().count() > MAX_NAME_CHARS {
         errors.add("name", "The name is at most 100 characters.");
     } else if super::names::hides_text(&name) {
-        errors.add("name", "The name cannot contain control characters, nor invisible ones that change the direction of text.");
+        errors.add("name", super::names::HIDES_TEXT);
     }
     let mut scopes = Vec::new();
     for s in &form.scopes {

@@ -8,7 +8,7 @@ pub enum NameError {
     #[error("A name is at most 100 characters.")]
     TooLong,
     #[error(
-        "A name cannot contain control characters, nor invisible ones that change the direction of text."
+        "A name cannot contain control characters or invisible ones, such as a zero-width space or a mark that reverses text."
     )]
     Control,
 }
@@ -43,7 +43,7 @@ pub fn newly_hides_text(name: &str, stored: Option<&str>) -> bool {
 }
 
 /// What a form says at a name that [`newly_hides_text`].
-pub const HIDES_TEXT: &str = "A name cannot contain control characters, nor invisible ones that change the direction of text.";
+pub const HIDES_TEXT: &str = "A name cannot contain control characters or invisible ones, such as a zero-width space or a mark that reverses text.";
 
 /// Whether a name holds a control character or an invisible one that turns text: group,
 /// pool, role, organization and token names are shown in lists, mails and the trail as

@@ -185,7 +185,7 @@ pub fn parse_org_name(raw: &str) -> Result<String, &'static str> {
     }
     if name.chars().count() > 100 || super::names::hides_text(name) {
         return Err(
-            "Use at most 100 characters, none of them control characters or invisible ones that change the direction of text.",
+            "Use at most 100 characters, none of them control characters or invisible ones, such as a zero-width space or a mark that reverses text.",
         );
     }
     Ok(name.to_string())

@@ -407,7 +407,7 @@ async fn a_disabled_admin_does_not_count_as_the_remaining_admin() {
 /// typed kept.
 #[actix_web::test]
 async fn invisible_characters_are_refused_in_every_name() {
-    const SAID: &str = "invisible ones that change the direction of text";
+    const SAID: &str = "invisible ones, such as a zero-width space or a mark that reverses text";
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
     let member = app.role_id("my-org", "member");

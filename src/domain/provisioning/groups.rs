@@ -40,7 +40,7 @@ pub struct GroupInput {
 fn new_name(display_name: &str) -> Result<(), ScimError> {
     if crate::domain::names::hides_text(display_name) {
         return Err(ScimError::InvalidValue(
-            "displayName cannot contain invisible characters that change the direction of text."
+            "displayName cannot contain invisible characters, such as a zero-width space or a mark that reverses text."
                 .into(),
         ));
     }

@@ -139,7 +139,7 @@ fn email_from(emails: Option<&Value>) -> Option<String> {
 fn new_name_part(key: &str, part: &str, stored: Option<&str>) -> Result<(), ScimError> {
     if stored != Some(part) && part.chars().any(crate::domain::names::turns_text) {
         return Err(ScimError::InvalidValue(format!(
-            "{key} cannot contain invisible characters that change the direction of text."
+            "{key} cannot contain invisible characters, such as a zero-width space or a mark that reverses text."
         )));
     }
     Ok(())

@@ -56,6 +56,12 @@ async fn expiry_journey(name: &'static str, js: Js) {
         let link = mailed_to(&app, EVE).await?.invite_path();
         let eve = j.browser(&app).await?;
         eve.open(&link).await?;
+        // She reads how long the access she is offered lasts before she makes an account.
+        eve.expect_text(&format!(
+            "Access ends after {} (UTC).",
+            last_day.format("%Y-%m-%d")
+        ))
+        .await?;
         eve.fill("First name", "Eve").await?;
         eve.fill("Last name", "Moneypenny").await?;
         eve.fill("Password", "a long invitee passphrase").await?;

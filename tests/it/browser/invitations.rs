@@ -219,6 +219,14 @@ async fn journey_05_accept_with_an_existing_account() {
             .expect_text("An account with this address already exists")
             .await?;
         invitee.expect_no_text("Create account and join").await?;
+        // Had her account been made for her, without a password, the page says where to
+        // set one.
+        invitee.follow("Set a new password").await?;
+        invitee.expect_path("/forgot-password").await?;
+        invitee.client.back().await?;
+        invitee
+            .expect_text("An account with this address already exists")
+            .await?;
         invitee.follow("Sign in to accept").await?;
         invitee.expect_path("/login").await?;
         invitee.sign_in(joan, MEMBER_PASSWORD).await?;
@@ -437,6 +445,19 @@ async fn cancel_and_resend_lead_back_to_the_searched_invited_tab() {
             "on {}",
             admin.path().await?
         );
+
+        // A page link cut short where it was pasted starts the tab again, searched as it
+        // was, and says why.
+        admin.open(&format!("{searched}&cursor=eyJl")).await?;
+        admin
+            .expect_text("That page link no longer works, so the list starts again")
+            .await?;
+        ensure!(
+            admin.path().await? == searched,
+            "on {}",
+            admin.path().await?
+        );
+        ensure!(admin.rows("email").await? == vec![pam.to_string()]);
         Ok(())
     })
     .await;

@@ -60,8 +60,18 @@ async fn journey_10_groups_and_pools() {
         chrome.follow("Groups").await?;
         chrome.expect_path("/orgs/acme/groups").await?;
         chrome.expect_text("No groups yet.").await?;
-        chrome.fill("Name", "Platform team").await?;
+        // A name pasted with a zero-width space in it could pass for another group's: it
+        // is refused by its field, and the description typed is kept.
+        chrome.fill("Name", "Platform team\u{200B}").await?;
         chrome.fill("Description", "Keeps the lights on").await?;
+        chrome.press("Create group").await?;
+        chrome
+            .expect_text("such as a zero-width space or a mark that reverses text")
+            .await?;
+        let kept = chrome.field("Description").await?.prop("value").await?;
+        ensure!(kept.as_deref() == Some("Keeps the lights on"), "{kept:?}");
+        chrome.check_accessibility().await?;
+        chrome.fill("Name", "Platform team").await?;
         chrome.press("Create group").await?;
         chrome.expect_text("Group Platform team created.").await?;
         chrome.expect_text("Nobody is in this group yet.").await?;
