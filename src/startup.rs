@@ -293,6 +293,7 @@ fn spawn_housekeeping(pool: DbPool, limits: Limits) {
                 let sessions = db::sessions::delete_expired(&mut conn, db::now())?;
                 let attempts = throttle::prune(&mut conn, &limits)?;
                 let reset_links = crate::domain::password_reset::prune(&mut conn)?;
+                db::scim_cursors::prune(&mut conn)?;
                 Ok((sessions, attempts, reset_links))
             })
             .await;

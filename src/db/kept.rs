@@ -1,6 +1,6 @@
 //! A small memory of the process's: at most so many entries, each for so long, the least
-//! recently used going first. What the database layer remembers between requests (common
-//! search terms, where a SCIM import left off) is kept in one of these.
+//! recently used going first. What the database layer remembers between requests and
+//! may forget without changing an answer (common search terms) is kept in one of these.
 
 use std::hash::Hash;
 use std::num::NonZeroUsize;

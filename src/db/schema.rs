@@ -279,6 +279,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    scim_cursors (token_id, position) {
+        token_id -> Text,
+        position -> BigInt,
+        after_created_at -> Timestamp,
+        after_user_id -> Text,
+        kept_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(roles -> organizations (org_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> organizations (org_id));
@@ -314,4 +324,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     org_two_factor_policies,
     password_reset_requests,
     api_tokens,
+    scim_cursors,
 );

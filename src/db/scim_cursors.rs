@@ -10,58 +10,85 @@
 //! not move another's place. A token belongs to one organization, whose members alone
 //! the page reads.
 //!
+//! Places are kept in the database, not in the process: behind a load balancer the next
+//! page may reach another instance (a bearer token carries no cookie to stick it to one),
+//! which must continue from the same place. A place is one primary-key read and one
+//! upsert a page.
+//!
 //! What is kept is a place in the order, never a member's data. A place kept while
 //! members before it were removed is the member after the last one served, not the one
 //! now at that position: the next page then holds what an OFFSET would have skipped, and
 //! RFC 7644 §3.4.2.4 leaves consistency across pages to the server. New members sort last
 //! (by creation time), so they move no place kept.
 
-use std::sync::LazyLock;
-use std::time::Duration;
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
 
-use chrono::NaiveDateTime;
-
-use super::kept::Kept;
+use super::schema::scim_cursors;
+use super::{DbConnection, on_backend};
 
 /// How long a place is kept: an import pages on within seconds.
-const KEPT_FOR: Duration = Duration::from_secs(600);
-
-/// Places kept across all tokens; the least recently used goes first.
-const KEPT: usize = 1024;
+fn kept_for() -> Duration {
+    Duration::minutes(10)
+}
 
 /// A member's place in SCIM's stable order: creation time, then user id.
 pub type Place = (NaiveDateTime, String);
 
-/// Token id and the position the next page starts at.
-static CURSORS: LazyLock<Kept<(String, i64), Place>> = LazyLock::new(|| Kept::new(KEPT, KEPT_FOR));
-
 /// The member a page starting `skip` members in continues after, when a page this token
-/// asked for ended there within `KEPT_FOR`.
-pub fn recall(token_id: &str, skip: i64) -> Option<Place> {
-    CURSORS.recall(&(token_id.to_string(), skip))
+/// asked for ended there within the last ten minutes.
+pub fn recall(conn: &mut DbConnection, token_id: &str, skip: i64) -> QueryResult<Option<Place>> {
+    let since = super::now() - kept_for();
+    on_backend!(conn, |c| scim_cursors::table
+        .filter(scim_cursors::token_id.eq(token_id))
+        .filter(scim_cursors::position.eq(skip))
+        .filter(scim_cursors::kept_at.ge(since))
+        .select((scim_cursors::after_created_at, scim_cursors::after_user_id))
+        .first(c)
+        .optional())
 }
 
-/// Notes that the token's page ending `skip` members in ended on the member at `after`.
-pub fn remember(token_id: &str, skip: i64, after: Place) {
-    CURSORS.remember((token_id.to_string(), skip), after)
+/// Notes that the token's page ending `skip` members in ended on the member at `after`,
+/// and forgets the token's places older than ten minutes.
+pub fn remember(
+    conn: &mut DbConnection,
+    token_id: &str,
+    skip: i64,
+    after: Place,
+) -> QueryResult<()> {
+    let now = super::now();
+    let (created_at, user_id) = after;
+    on_backend!(conn, |c| diesel::insert_into(scim_cursors::table)
+        .values((
+            scim_cursors::token_id.eq(token_id),
+            scim_cursors::position.eq(skip),
+            scim_cursors::after_created_at.eq(created_at),
+            scim_cursors::after_user_id.eq(&user_id),
+            scim_cursors::kept_at.eq(now),
+        ))
+        .on_conflict((scim_cursors::token_id, scim_cursors::position))
+        .do_update()
+        .set((
+            scim_cursors::after_created_at.eq(created_at),
+            scim_cursors::after_user_id.eq(&user_id),
+            scim_cursors::kept_at.eq(now),
+        ))
+        .execute(c))?;
+    on_backend!(conn, |c| diesel::delete(
+        scim_cursors::table
+            .filter(scim_cursors::token_id.eq(token_id))
+            .filter(scim_cursors::kept_at.lt(now - kept_for()))
+    )
+    .execute(c))?;
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_place_is_recalled_per_token_and_position() {
-        let token = "scim-cursors-test-token";
-        assert_eq!(recall(token, 100), None);
-        let after = (crate::db::now(), "u100".to_string());
-        remember(token, 100, after.clone());
-        assert_eq!(recall(token, 100), Some(after));
-        assert_eq!(
-            recall("scim-cursors-other-token", 100),
-            None,
-            "another token's"
-        );
-        assert_eq!(recall(token, 200), None, "another position");
-    }
+/// Forgets every token's places older than ten minutes (housekeeping, for tokens that
+/// stopped paging).
+pub fn prune(conn: &mut DbConnection) -> QueryResult<usize> {
+    let before = super::now() - kept_for();
+    on_backend!(conn, |c| diesel::delete(
+        scim_cursors::table.filter(scim_cursors::kept_at.lt(before))
+    )
+    .execute(c))
 }

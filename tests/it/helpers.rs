@@ -117,7 +117,64 @@ async fn start(settings: Settings, db: Arc<TestDb>, data_dir: Arc<tempfile::Temp
     }
 }
 
+/// `portcullis serve` as a process of its own on a test app's database and data
+/// directory: another instance behind the same load balancer, sharing nothing in memory
+/// with the test's. Killed when dropped.
+pub struct OtherInstance {
+    child: std::process::Child,
+    pub address: String,
+}
+
+impl Drop for OtherInstance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl TestApp {
+    /// Starts an [`OtherInstance`] and waits until it answers `/readyz`. A free port is
+    /// chosen, then given to it: another test may take it in between, so a start that
+    /// exits is tried again on another.
+    pub async fn other_instance(&self) -> OtherInstance {
+        for _ in 0..3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let child = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+                .arg("serve")
+                .args(["--bind", &format!("127.0.0.1:{port}")])
+                .env("PORTCULLIS_DATABASE_URL", &self.db.url)
+                .env("PORTCULLIS_DATA_DIR", self.data_dir.path())
+                .env_remove("PORTCULLIS_SMTP_URL")
+                .env("PORTCULLIS_LOG", "warn")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start portcullis");
+            let mut other = OtherInstance {
+                child,
+                address: format!("http://127.0.0.1:{port}"),
+            };
+            let ready = format!("{}/readyz", other.address);
+            for _ in 0..600 {
+                if let Ok(Some(_)) = other.child.try_wait() {
+                    break;
+                }
+                if let Ok(answer) = reqwest::get(&ready).await
+                    && answer.status() == 200
+                {
+                    return other;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let _ = other.child.kill();
+        }
+        panic!("another instance did not start");
+    }
+
     /// Another instance on the same database and data directory, as after a restart.
     pub async fn restart(&self) -> TestApp {
         start(

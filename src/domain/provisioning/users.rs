@@ -462,7 +462,7 @@ fn every_member(
     let total = counts.active + counts.inactive;
     let after = match skip {
         0 => None,
-        _ => match scim_cursors::recall(&call.token.token_id, skip) {
+        _ => match scim_cursors::recall(conn, &call.token.token_id, skip)? {
             Some(place) => Some(place),
             None => scim::place_at(conn, org_id, skip - 1)?,
         },
@@ -473,7 +473,7 @@ fn every_member(
     let rows = scim::members_after(conn, org_id, None, after, count)?;
     if let Some(last) = rows.last() {
         let place = (last.membership.created_at, last.user.id.clone());
-        scim_cursors::remember(&call.token.token_id, skip + rows.len() as i64, place);
+        scim_cursors::remember(conn, &call.token.token_id, skip + rows.len() as i64, place)?;
     }
     Ok((total, resources(conn, org_id, &rows, &call.base)?))
 }

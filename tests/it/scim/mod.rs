@@ -47,11 +47,20 @@ impl Answer {
 
 impl Scim {
     pub fn new(app: &TestApp, token: &str) -> Self {
+        Self::at(&app.address, token)
+    }
+
+    /// The same token sent to the instance at `address`.
+    pub fn at(address: &str, token: &str) -> Self {
         Scim {
             client: reqwest::Client::new(),
-            base: app.url("/scim/v2"),
+            base: format!("{address}/scim/v2"),
             token: token.to_string(),
         }
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Answer {
