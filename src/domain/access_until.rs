@@ -16,15 +16,36 @@ pub fn parse_access_until(
     raw: &str,
     today: NaiveDate,
 ) -> Result<Option<NaiveDateTime>, &'static str> {
+    let until = parse_any_day(raw)?;
+    if newly_passed(until, None, today) {
+        return Err(PASSED);
+    }
+    Ok(until)
+}
+
+/// What a form says at a last day that has passed.
+pub const PASSED: &str = "Choose today or a later day: that day has passed.";
+
+/// Whether `until`, given in place of `stored`, is a last day before `today`. The stored
+/// day, sent back unchanged by a form that edits something else (a name, a role), is not:
+/// a member whose access ended is still edited without moving the day it ended.
+pub fn newly_passed(
+    until: Option<NaiveDateTime>,
+    stored: Option<NaiveDateTime>,
+    today: NaiveDate,
+) -> bool {
+    until != stored && until.is_some_and(|u| last_day(u) < today)
+}
+
+/// The "access until" field read as [`parse_access_until`] does, but a day that has
+/// passed is taken: the caller holds it to [`newly_passed`] once it knows the stored one.
+pub fn parse_any_day(raw: &str) -> Result<Option<NaiveDateTime>, &'static str> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
     }
     let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
         .map_err(|_| "Enter a date such as 2027-03-05, or leave it empty for no end.")?;
-    if day < today {
-        return Err("Choose today or a later day: that day has passed.");
-    }
     // Stored moments compare as text on SQLite: a five-digit year ("+10000-…") sorts
     // before every four-digit one, so it would read as long over, to the expiry job and
     // the last-admin rule alike.
@@ -70,6 +91,22 @@ mod tests {
         assert_eq!(field_value(Some(until)), "2027-03-05");
         assert_eq!(field_value(None), "");
         assert!(parse_access_until("2027-03-01", today).unwrap().is_some());
+    }
+
+    #[test]
+    fn only_a_day_that_changes_is_held_to_today() {
+        let today = day("2027-04-01");
+        let ended = parse_any_day("2027-03-05").unwrap();
+        assert!(!newly_passed(ended, ended, today), "the stored day, kept");
+        assert!(newly_passed(ended, None, today), "a past day, newly given");
+        let other = parse_any_day("2027-03-04").unwrap();
+        assert!(
+            newly_passed(other, ended, today),
+            "moved to another past day"
+        );
+        assert!(!newly_passed(None, ended, today), "no end");
+        let later = parse_any_day("2027-04-01").unwrap();
+        assert!(!newly_passed(later, ended, today), "today");
     }
 
     #[test]

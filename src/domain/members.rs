@@ -339,9 +339,10 @@ pub fn edit(
     let as_sent = |raw: &str| super::names::parse_name_over(raw, Some(raw.trim()));
     let first = errors.check("first_name", as_sent(&form.first_name));
     let last = errors.check("last_name", as_sent(&form.last_name));
+    // Held to "not before today" below, once the stored day is known.
     let until = errors.check(
         "access_until",
-        super::access_until::parse_access_until(&form.access_until, crate::db::now().date()),
+        super::access_until::parse_any_day(&form.access_until),
     );
     let (Some(first), Some(last), Some(until)) = (first, last, until) else {
         return Err(RuleError::Invalid(errors));
@@ -349,6 +350,13 @@ pub fn edit(
     in_org_tx(conn, actor, |conn| {
         let target = load_target(conn, actor, user_id)?;
         check_target_rank(conn, actor, &target)?;
+        let (stored, today) = (target.membership.access_until, crate::db::now().date());
+        if super::access_until::newly_passed(until, stored, today) {
+            return Err(RuleError::invalid(
+                "access_until",
+                super::access_until::PASSED,
+            ));
+        }
         let role = load_role(conn, actor, &form.role_id)?;
         for (field, name, stored) in [
             ("first_name", &first, &target.user.first_name),

@@ -272,6 +272,56 @@ async fn a_member_past_their_last_day_is_refused_before_the_job_comes_by() {
     assert_eq!((counts.active, counts.inactive), (2, 2));
 }
 
+/// A member whose last day has passed is still edited (a name corrected, here) without
+/// moving the day their access ended: the form sends that day back as it was, and was
+/// refused for it ("that day has passed"). Another day in the past is still refused.
+#[actix_web::test]
+async fn a_member_whose_day_passed_is_edited_keeping_that_day() {
+    let app = spawn_app_without_the_job().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    // Set-up: his last day was three days ago, and his membership ended with it.
+    let org = app.org_id(ORG);
+    let three_days_ago = (portcullis::db::now() - chrono::Duration::days(3)).date();
+    let ended = three_days_ago
+        .succ_opt()
+        .map(|d| d.and_time(chrono::NaiveTime::MIN));
+    memberships::set_access_until(&mut app.conn(), &org, &bob, ended).unwrap();
+    app.deactivate_for_setup(ORG, &bob);
+    let day = portcullis::domain::access_until::field_value(ended);
+
+    let profile = format!("{USERS}/{bob}");
+    let role = app.role_id(ORG, "member");
+    let edit = |last: &'static str, day: String| {
+        let (admin, profile, role) = (&admin, profile.clone(), role.clone());
+        async move {
+            let fields = [
+                ("first_name", "Bob"),
+                ("last_name", last),
+                ("role_id", role.as_str()),
+                ("access_until", day.as_str()),
+            ];
+            admin.submit(&profile, &profile, &fields).await
+        }
+    };
+    let saved = edit("Builder", day.clone()).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let row = memberships::find(&mut app.conn(), &org, &bob)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.user.last_name, "Builder");
+    assert_eq!(row.membership.access_until, ended, "the day it ended stays");
+
+    let a_day_before = (ended.unwrap() - chrono::Duration::days(2)).format("%Y-%m-%d");
+    let refused = edit("Brown", a_day_before.to_string()).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("that day has passed"));
+    let row = memberships::find(&mut app.conn(), &org, &bob)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.user.last_name, "Builder");
+}
+
 #[actix_web::test]
 async fn re_activating_a_member_whose_day_passed_asks_for_a_new_day_first() {
     let app = spawn_app_without_the_job().await;
