@@ -328,3 +328,32 @@ async fn past_the_deadline_an_unenrolled_makers_token_acts_no_more() {
     enrol(&ann).await;
     assert_eq!(scim.get("/Users").await.status, 200);
 }
+
+/// An admin who never enrols invited someone during the grace period. Past the deadline
+/// the organization serves that admin nothing, and so their link grants nothing either
+/// (it made a member, in the groups and pools it named, on their lapsed authority), until
+/// they enrol.
+#[actix_web::test]
+async fn past_the_deadline_an_unenrolled_inviters_link_grants_nothing() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    enrol(&admin).await;
+    app.add_member("my-org", "ann@example.com", "Ann", "Admin", "admin", true);
+    let ann = app.member_browser("ann@example.com").await;
+    let member = app.role_id("my-org", "member");
+    let sent = ann.invite("my-org", "zoe@example.com", &member).await;
+    let link = ann.follow_results(sent).await.invite_link();
+    let invitee = app.client();
+    assert_eq!(invitee.get(&link).await.status, 200);
+
+    assert_eq!(
+        set_policy(&admin, "my-org", "admins", "0").await.status,
+        303
+    );
+    let dead = invitee.get(&link).await;
+    assert_eq!(dead.status, 404, "{}", dead.body);
+    assert!(dead.body.contains("This invitation link does not work"));
+
+    enrol(&ann).await;
+    assert_eq!(invitee.get(&link).await.status, 200);
+}

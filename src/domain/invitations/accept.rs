@@ -17,6 +17,7 @@ use crate::domain::password::validate_new;
 use crate::domain::policy::Standing;
 use crate::domain::pools::invited_pool_role;
 use crate::domain::tokens;
+use crate::domain::two_factor_policy::{Demand, demand_for};
 
 /// A live invitation link, as the accept page shows it.
 #[derive(Debug, Clone)]
@@ -354,8 +355,9 @@ fn join(
 }
 
 /// The inviter must still be an active member allowed to invite (organization-wide, or
-/// as a pool Manager over every pool the invitation joins, then without groups), ranked
-/// at least as high as the role and every group role the invitation grants.
+/// as a pool Manager over every pool the invitation joins, then without groups), not held
+/// to two-factor enrolment, ranked at least as high as the role and every group role the
+/// invitation grants.
 fn still_grantable(
     conn: &mut DbConnection,
     invitation: &Invitation,
@@ -386,6 +388,14 @@ fn still_grantable(
     }
     let group_roles = memberships::group_roles(conn, &invitation.org_id, inviter_id)?;
     let inviter = Standing::of_member(&inviter_role, &group_roles);
+    // Past the organization's two-factor deadline an inviter who has not enrolled may do
+    // nothing in it: not through a link sent before, as not through a token they made.
+    let policy = crate::db::org_two_factor::find(conn, &invitation.org_id)?;
+    let is_admin = inviter.perms.is_admin();
+    let demand = demand_for(conn, policy.as_ref(), inviter_id, is_admin, db::now())?;
+    if matches!(demand, Demand::Blocked { .. }) {
+        return Ok(false);
+    }
     let places = (group_ids, pool_ids.as_slice());
     if !super::may_place(conn, &invitation.org_id, (inviter_id, &inviter), places)? {
         return Ok(false);
