@@ -143,9 +143,10 @@ mod tests {
         let secret = new_secret();
         // Enrolled with the code of an earlier step.
         let step = matched_step(&secret, &code_at(&secret, T - 300), T - 300).unwrap();
-        let codes = rules::enable(&mut conn, &user, &secret, step, &Default::default())
+        let codes = rules::enable(&mut conn, &user, &secret, step, "", &Default::default())
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .codes;
         let user = users::find(&mut conn, &user.id).unwrap().unwrap();
         (conn, user, secret, codes)
     }

@@ -12,9 +12,10 @@
 //! [`redeem`] with it.
 
 use rand::Rng;
+use serde_json::json;
 
 use crate::audit::{self, Event, Origin};
-use crate::db::{self, DbConnection, two_factor, users, users::User};
+use crate::db::{self, DbConnection, sessions, two_factor, users, users::User};
 use crate::domain::tokens;
 
 pub const RECOVERY_CODE_COUNT: usize = 10;
@@ -143,16 +144,28 @@ fn event(action: &'static str, user: &User, origin: &Origin) -> Event {
         .target("user", &user.id, &user.email)
 }
 
+/// What turning two-factor on gives back: the recovery codes to show once, and how many
+/// other sessions of the account it ended.
+pub struct Enabled {
+    pub codes: Vec<String>,
+    pub other_sessions_ended: usize,
+}
+
 /// Turns two-factor on with `secret`, whose code for `step` the person just typed:
 /// stores the secret (that step counts as used), new recovery codes and the auth method,
-/// with its audit event, in one transaction. Answers the recovery codes to show once.
+/// and ends every other session of the account (`current_session_id` is kept), with its
+/// audit event, in one transaction. A session signed in with the password alone, perhaps
+/// by whoever learnt it, would otherwise live on past the second factor meant to shut it
+/// out, and pass the organization's two-factor policy, which asks only whether the
+/// account is enrolled.
 pub fn enable(
     conn: &mut DbConnection,
     user: &User,
     secret: &str,
     step: i64,
+    current_session_id: &str,
     origin: &Origin,
-) -> diesel::QueryResult<Option<Vec<String>>> {
+) -> diesel::QueryResult<Option<Enabled>> {
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().filter_map(|c| recovery_code_hash(c)).collect();
     db::write_tx(conn, |conn| {
@@ -167,8 +180,16 @@ pub fn enable(
         two_factor::insert(conn, &user.id, secret, now, step)?;
         two_factor::replace_recovery_codes(conn, &user.id, &hashes, now)?;
         two_factor::set_auth_method(conn, &user.id, AUTH_METHOD_TOTP)?;
-        audit::record(conn, &event("auth.2fa_enabled", user, origin))?;
-        Ok(Some(codes))
+        let ended = sessions::delete_for_user_except(conn, &user.id, current_session_id)?;
+        let details = json!({ "other_sessions_ended": ended });
+        audit::record(
+            conn,
+            &event("auth.2fa_enabled", user, origin).details(details),
+        )?;
+        Ok(Some(Enabled {
+            codes,
+            other_sessions_ended: ended,
+        }))
     })
 }
 

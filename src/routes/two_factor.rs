@@ -24,7 +24,7 @@ use crate::domain::sessions::{self, Browser};
 use crate::domain::two_factor::{self as rules, Answer, Outcome};
 use crate::error::{AppError, AppResult};
 use crate::web::device::{self, DeviceKey};
-use crate::web::extract::{CurrentUser, MaybeUser};
+use crate::web::extract::{CurrentUser, MaybeUser, current_session_id};
 use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render_status, see_other};
@@ -312,16 +312,33 @@ pub async fn enable(
         let message = "That code does not match. Check the app's clock, then try the current code.";
         return invalid(&state, &session, &current, "code", message).await;
     };
+    // A signed-in request always comes with a stored session.
+    let current_id = current_session_id(&session).ok_or(AppError::NotFound)?;
     let (user, secret) = (current.user.clone(), secret.unwrap_or_default());
-    let codes = state
-        .db(move |conn| Ok(rules::enable(conn, &user, &secret, step, &origin)?))
+    let enabled = state
+        .db(move |conn| {
+            Ok(rules::enable(
+                conn,
+                &user,
+                &secret,
+                step,
+                &current_id,
+                &origin,
+            )?)
+        })
         .await?;
     session.remove(keys::ENROL_SECRET);
-    let Some(codes) = codes else {
+    let Some(enabled) = enabled else {
         flash(&session, "info", "Two-factor authentication is already on.");
         return Ok(see_other("/account/2fa"));
     };
-    flash(&session, "success", "Two-factor authentication is on.");
+    let said = match enabled.other_sessions_ended {
+        0 => "Two-factor authentication is on.".to_string(),
+        1 => "Two-factor authentication is on. 1 other browser was signed out.".to_string(),
+        n => format!("Two-factor authentication is on. {n} other browsers were signed out."),
+    };
+    flash(&session, "success", said);
+    let codes = enabled.codes;
     let view = page(&state, &session, &current, codes, FieldErrors::default()).await?;
     Ok(render_status(StatusCode::OK, &view))
 }

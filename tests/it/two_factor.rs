@@ -158,6 +158,45 @@ async fn enrol_then_sign_in_with_a_code_keeping_next() {
     assert_eq!(browser.get("/orgs/my-org/users").await.status, 200);
 }
 
+/// Someone who learnt the password signed in with it alone. Turning two-factor on signs
+/// that browser out (it lived on past the second factor meant to shut it out, and passed
+/// the organization's two-factor policy, which asks only whether the account enrolled);
+/// the browser that enrolled stays signed in and is told.
+#[actix_web::test]
+async fn turning_two_factor_on_signs_out_every_other_browser() {
+    let app = spawn_app().await;
+    let owner = app.setup_admin().await;
+    let intruder = app.client();
+    intruder.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(intruder.get("/orgs/my-org/users").await.status, 200);
+
+    let page = owner.get("/account/2fa").await;
+    let secret = secret_on(&page.body);
+    let code = previous_step_code(&secret, 3).await;
+    let done = owner
+        .post(
+            "/account/2fa",
+            &[("csrf_token", page.csrf()), ("code", code)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("1 other browser was signed out."));
+
+    let out = intruder.get("/orgs/my-org/users").await;
+    assert_eq!(out.status, 303, "{}", out.body);
+    assert!(out.location.as_deref().unwrap_or("").starts_with("/login"));
+    assert_eq!(owner.get("/orgs/my-org/users").await.status, 200);
+    let event = portcullis::db::audit_events::latest_for_org(&mut app.conn(), None, 1)
+        .unwrap()
+        .remove(0);
+    assert_eq!(event.action, "auth.2fa_enabled");
+    assert!(
+        event.details.contains("\"other_sessions_ended\":1"),
+        "{}",
+        event.details
+    );
+}
+
 #[actix_web::test]
 async fn a_half_signed_in_session_reaches_no_org_page() {
     let app = spawn_app().await;
