@@ -42,7 +42,8 @@ pub fn url(name: &str) -> String {
     }
 }
 
-/// The asset called `name`, if there is one.
-pub fn find(name: &str) -> Option<&'static Asset> {
-    ASSETS.iter().find(|a| a.name == name)
+/// The asset called `name`, if there is one, with its version (the hash its URL carries).
+pub fn find(name: &str) -> Option<(&'static Asset, &'static str)> {
+    let i = ASSETS.iter().position(|a| a.name == name)?;
+    Some((&ASSETS[i], versions()[i].as_str()))
 }

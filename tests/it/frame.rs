@@ -54,6 +54,13 @@ async fn static_assets_are_embedded_and_cached() {
     assert!(css.body.contains(".topbar"));
     assert_eq!(browser.get("/static/app.js").await.status, 200);
     assert_eq!(browser.get("/static/missing.js").await.status, 404);
+    // Asked for another build's version (a page from a newer instance reaching an older
+    // one mid-upgrade), or none, it answers its own bytes but lets nobody keep them.
+    for url in ["/static/app.css?v=0123456789ab", "/static/app.css"] {
+        let other = browser.get(url).await;
+        assert_eq!(other.status, 200);
+        assert_eq!(other.headers["cache-control"], "no-store", "{url}");
+    }
 }
 
 #[actix_web::test]
