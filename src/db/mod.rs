@@ -492,6 +492,16 @@ pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Fails when a newer version has migrated the database since this one started. `/readyz`
+/// asks, so that a load balancer drains the older instances of a rolling upgrade instead
+/// of letting them write rows the newer version keeps otherwise.
+pub fn refuse_if_newer(conn: &mut DbConnection) -> anyhow::Result<()> {
+    match conn {
+        DbConnection::Sqlite(c) => refuse_a_newer_database(c, &SQLITE_MIGRATIONS),
+        DbConnection::Postgresql(c) => refuse_a_newer_database(c, &POSTGRES_MIGRATIONS),
+    }
+}
+
 pub fn backend(conn: &DbConnection) -> Backend {
     match conn {
         DbConnection::Postgresql(_) => Backend::Postgres,

@@ -38,22 +38,29 @@ pub async fn healthz() -> HttpResponse {
         .body("ok\n")
 }
 
-/// The database answers; a load balancer stops sending traffic here when it does not.
+/// The database answers, and no newer version has migrated it; a load balancer stops
+/// sending traffic here when either fails.
 /// A 503 says what kind of failure on its second line, e.g. `timed out waiting for
 /// connection`; the whole reason goes to the log.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.pool.clone();
-    let ready = web::block(move || -> anyhow::Result<()> {
+    let ready = web::block(move || -> anyhow::Result<Result<(), String>> {
         let mut conn = pool.get_timeout(READY_TIMEOUT)?;
         conn.batch_execute("SELECT 1")?;
-        Ok(())
+        Ok(crate::db::refuse_if_newer(&mut conn).map_err(|e| format!("{e:#}")))
     })
     .await;
     let reason = match ready {
-        Ok(Ok(())) => {
+        Ok(Ok(Ok(()))) => {
             return HttpResponse::Ok()
                 .content_type("text/plain; charset=utf-8")
                 .body("ready\n");
+        }
+        Ok(Ok(Err(newer))) => {
+            tracing::error!(reason = %newer, "not ready: a newer version migrated the database");
+            return HttpResponse::ServiceUnavailable()
+                .content_type("text/plain; charset=utf-8")
+                .body("database upgraded by a newer version\nrun that version or a later one\n");
         }
         Ok(Err(e)) => format!("{e:#}"),
         Err(e) => format!("the readiness check did not finish: {e}"),

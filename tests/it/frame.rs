@@ -122,6 +122,30 @@ async fn health_and_readiness() {
     assert_eq!((ready.status, ready.body.trim()), (200, "ready"));
 }
 
+/// Mid-upgrade, once a newer version has migrated the database, an instance of this one
+/// is no longer ready: the load balancer drains it instead of letting it write rows the
+/// newer version keeps otherwise (it changes memberships without counting them).
+#[actix_web::test]
+async fn readiness_fails_once_a_newer_version_migrated_the_database() {
+    let app = spawn_app().await;
+    assert_eq!(app.client().get("/readyz").await.status, 200);
+    let mut conn = app.conn();
+    let conn: &mut portcullis::db::DbConnection = &mut conn;
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ('29990101000001')",
+        ),
+        conn,
+    )
+    .unwrap();
+    let ready = app.client().get("/readyz").await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(
+        ready.body.lines().next(),
+        Some("database upgraded by a newer version")
+    );
+}
+
 /// Only PostgreSQL has a server that can go away under a running portal; an open SQLite
 /// file keeps working even when unlinked.
 #[actix_web::test]
