@@ -16,6 +16,36 @@ pub struct Group {
     pub role_id: Option<String>,
     pub owner_id: Option<String>,
     pub created_at: NaiveDateTime,
+    /// When its name or members last changed (SCIM's `meta.lastModified`).
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// Marks the groups and the memberships of `user_ids` in the organization as changed
+/// now: SCIM's `meta.lastModified` of a Group and of a User, which lists its groups.
+/// An identity provider syncing "what changed since" reads them.
+fn mark_changed(
+    conn: &mut DbConnection,
+    org_id: &str,
+    group_ids: &[&str],
+    user_ids: &[&str],
+) -> QueryResult<()> {
+    use super::schema::memberships;
+    let now = super::now();
+    diesel::update(
+        groups::table
+            .filter(groups::org_id.eq(org_id))
+            .filter(groups::id.eq_any(group_ids)),
+    )
+    .set(groups::updated_at.eq(Some(now)))
+    .execute(conn)?;
+    diesel::update(
+        memberships::table
+            .filter(memberships::org_id.eq(org_id))
+            .filter(memberships::user_id.eq_any(user_ids)),
+    )
+    .set(memberships::updated_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(())
 }
 
 pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<Option<Group>> {
@@ -92,8 +122,8 @@ pub fn add_member(
             group_members::org_id.eq(org_id),
             group_members::created_at.eq(super::now()),
         ))
-        .execute(conn)
-        .map(|_| ())
+        .execute(conn)?;
+    mark_changed(conn, org_id, &[group_id], &[user_id])
 }
 
 pub fn remove_member_everywhere(
@@ -101,12 +131,16 @@ pub fn remove_member_everywhere(
     org_id: &str,
     user_id: &str,
 ) -> QueryResult<usize> {
-    diesel::delete(
+    let left: Vec<String> = diesel::delete(
         group_members::table
             .filter(group_members::org_id.eq(org_id))
             .filter(group_members::user_id.eq(user_id)),
     )
-    .execute(conn)
+    .returning(group_members::group_id)
+    .get_results(conn)?;
+    let left: Vec<&str> = left.iter().map(String::as_str).collect();
+    mark_changed(conn, org_id, &left, &[user_id])?;
+    Ok(left.len())
 }
 
 /// Ids of the organization's groups that grant one of `role_ids`.
@@ -164,25 +198,29 @@ pub fn update(
         groups::description.eq(description),
         groups::role_id.eq(role_id),
         groups::owner_id.eq(owner_id),
+        groups::updated_at.eq(Some(super::now())),
     ))
     .execute(conn)
 }
 
 /// Deletes the group and its memberships; answers how many members it had.
 pub fn delete(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<usize> {
-    let members = diesel::delete(
+    let members: Vec<String> = diesel::delete(
         group_members::table
             .filter(group_members::org_id.eq(org_id))
             .filter(group_members::group_id.eq(id)),
     )
-    .execute(conn)?;
+    .returning(group_members::user_id)
+    .get_results(conn)?;
+    let members: Vec<&str> = members.iter().map(String::as_str).collect();
+    mark_changed(conn, org_id, &[], &members)?;
     diesel::delete(
         groups::table
             .filter(groups::org_id.eq(org_id))
             .filter(groups::id.eq(id)),
     )
     .execute(conn)?;
-    Ok(members)
+    Ok(members.len())
 }
 
 /// Whether another group of the organization already has this name (any case).
@@ -208,13 +246,17 @@ pub fn remove_member(
     group_id: &str,
     user_id: &str,
 ) -> QueryResult<usize> {
-    diesel::delete(
+    let removed = diesel::delete(
         group_members::table
             .filter(group_members::org_id.eq(org_id))
             .filter(group_members::group_id.eq(group_id))
             .filter(group_members::user_id.eq(user_id)),
     )
-    .execute(conn)
+    .execute(conn)?;
+    if removed > 0 {
+        mark_changed(conn, org_id, &[group_id], &[user_id])?;
+    }
+    Ok(removed)
 }
 
 /// The group's members (bounded), as (user id, email, display name).

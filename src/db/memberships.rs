@@ -1253,7 +1253,10 @@ pub fn set_access_until(
             .filter(memberships::org_id.eq(org_id))
             .filter(memberships::user_id.eq(user_id)),
     )
-    .set(memberships::access_until.eq(until))
+    .set((
+        memberships::access_until.eq(until),
+        memberships::updated_at.eq(Some(super::now())),
+    ))
     .execute(conn)
 }
 
@@ -1283,7 +1286,10 @@ pub fn set_status(
             .filter(memberships::user_id.eq(user_id))
             .filter(memberships::status.eq(from)),
     )
-    .set(memberships::status.eq(status))
+    .set((
+        memberships::status.eq(status),
+        memberships::updated_at.eq(Some(super::now())),
+    ))
     .execute(conn)?;
     let n = changed as i64;
     super::member_counts::adjust(conn, org_id, &[(from, -n), (status, n)])?;
@@ -1301,7 +1307,10 @@ pub fn set_role(
             .filter(memberships::org_id.eq(org_id))
             .filter(memberships::user_id.eq(user_id)),
     )
-    .set(memberships::role_id.eq(role_id))
+    .set((
+        memberships::role_id.eq(role_id),
+        memberships::updated_at.eq(Some(super::now())),
+    ))
     .execute(conn)
 }
 
@@ -1312,7 +1321,10 @@ pub fn set_sort_name(
     sort_name: &str,
 ) -> QueryResult<usize> {
     diesel::update(memberships::table.filter(memberships::user_id.eq(user_id)))
-        .set(memberships::sort_name.eq(sort_name))
+        .set((
+            memberships::sort_name.eq(sort_name),
+            memberships::updated_at.eq(Some(super::now())),
+        ))
         .execute(conn)
 }
 

@@ -67,6 +67,7 @@ diesel::table! {
         owner_id -> Nullable<Text>,
         created_at -> Timestamp,
         external_id -> Nullable<Text>,
+        updated_at -> Nullable<Timestamp>,
     }
 }
 

@@ -241,7 +241,10 @@ pub fn set_email(conn: &mut DbConnection, user_id: &str, email: &str) -> QueryRe
         .set(users::email.eq(email))
         .execute(conn)?;
     diesel::update(memberships::table.filter(memberships::user_id.eq(user_id)))
-        .set(memberships::email.eq(email))
+        .set((
+            memberships::email.eq(email),
+            memberships::updated_at.eq(Some(super::now())),
+        ))
         .execute(conn)?;
     Ok(())
 }

@@ -125,7 +125,7 @@ pub fn to_json(
     resource["meta"] = json!({
         "resourceType": "Group",
         "created": timefmt::iso_time(group.created_at),
-        "lastModified": timefmt::iso_time(group.created_at),
+        "lastModified": timefmt::iso_time(group.updated_at.unwrap_or(group.created_at)),
         "location": format!("{base}/Groups/{}", group.id),
         "version": version,
     });

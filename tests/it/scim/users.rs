@@ -241,6 +241,43 @@ async fn an_import_paged_across_two_instances_misses_none() {
     assert_eq!(seen, everyone, "every member still there, once, in order");
 }
 
+/// An identity provider syncing "what changed since its last run" reads
+/// `meta.lastModified`. A member deactivated on the portal, and one added to a group
+/// there, have changed since, and so has the group: both kept their creation time, so
+/// the provider never learnt of either.
+#[actix_web::test]
+async fn changes_made_on_the_portal_move_last_modified() {
+    let (app, admin, scim) = scim_app(&["scim"], "member").await;
+    let bob = app.add_member("my-org", "bob@example.com", "Bob", "B", "member", true);
+    let carol = app.add_member("my-org", "carol@example.com", "Carol", "C", "member", true);
+    let group = scim
+        .post("/Groups", &json!({"displayName": "Ops"}))
+        .await
+        .id();
+    let since = portcullis::domain::timefmt::iso_time(portcullis::db::now());
+    let changed = |kind: &str| {
+        let filter = percent(&format!("meta.lastModified gt \"{since}\""));
+        format!("/{kind}?filter={filter}")
+    };
+    assert_eq!(scim.get(&changed("Users")).await.total(), 0);
+
+    let users = "/orgs/my-org/users";
+    let deactivate = format!("{users}/{bob}/deactivate");
+    assert_eq!(admin.submit(users, &deactivate, &[]).await.status, 303);
+    let base = format!("/orgs/my-org/groups/{group}");
+    let joined = admin
+        .submit(&base, &format!("{base}/members"), &[("user_id", &carol)])
+        .await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+
+    let mut users_changed = ids(&scim.get(&changed("Users")).await);
+    users_changed.sort();
+    let mut expected = vec![bob, carol];
+    expected.sort();
+    assert_eq!(users_changed, expected);
+    assert_eq!(ids(&scim.get(&changed("Groups")).await), vec![group]);
+}
+
 #[actix_web::test]
 async fn filters_cover_the_attributes_idps_use() {
     let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
