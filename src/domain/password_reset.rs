@@ -134,8 +134,11 @@ pub fn request(
     let token_hash = tokens::hash(&token);
     let now = db::now();
     let expires_at = now + env.ttl;
+    // Held: two instances may handle two requests for one account at once, and without
+    // taking turns on it (PostgreSQL) neither's clean-up saw the other's new link, so
+    // two lived. A platform "disable" taken meanwhile is seen too.
     let user = match Email::parse(typed_email) {
-        Ok(email) => users::find_by_email(conn, email.as_str())?,
+        Ok(email) => users::find_by_email_held(conn, email.as_str())?,
         Err(_) => None,
     };
     let email = PasswordResetEmail {

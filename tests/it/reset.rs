@@ -557,3 +557,46 @@ async fn disabling_an_account_kills_its_reset_links() {
     assert_eq!(stale.status, 404, "{}", stale.body);
     assert!(stale.body.contains("not valid any more"));
 }
+
+/// Two instances may each take a request for the same account from the queue at once
+/// (`SKIP LOCKED` hands them one each). They take turns on the account, so the newer
+/// request's clean-up sees the older link and one link lives, as "a newer request kills
+/// older links" says; at once, neither saw the other's, and both lived. Rounds of two
+/// real transactions on two connections, raced.
+#[actix_web::test]
+async fn two_requests_handled_at_once_leave_one_live_link() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let user_id = app.user_id(ADMIN_EMAIL);
+    for round in 0..10 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, barrier) = (app.pool.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut conn = pool.get().unwrap();
+                    let env = portcullis::domain::password_reset::Env {
+                        ttl: Duration::minutes(30),
+                        public_url: "http://localhost".into(),
+                        origin: Default::default(),
+                    };
+                    barrier.wait();
+                    db::write_tx(&mut conn, |conn| {
+                        portcullis::domain::password_reset::request(conn, &env, ADMIN_EMAIL)
+                    })
+                    .unwrap();
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        let live: i64 = password_resets::table
+            .filter(password_resets::user_id.eq(&user_id))
+            .filter(password_resets::used_at.is_null())
+            .count()
+            .get_result(&mut *app.conn() as &mut DbConnection)
+            .unwrap();
+        assert_eq!(live, 1, "round {round}: {live} live links");
+    }
+}
