@@ -211,7 +211,7 @@ pub fn demand_for(
 pub struct SettingsView {
     pub scope: Scope,
     pub grace_days: i64,
-    /// The deadline (UTC date) when something is required.
+    /// The deadline, to the minute (UTC), when something is required.
     pub deadline: Option<String>,
     /// Whether the deadline has passed.
     pub past_deadline: bool,
@@ -254,7 +254,7 @@ pub fn load_settings(
     Ok(SettingsView {
         scope: stored.map_or(Scope::None, |p| p.scope),
         grace_days: stored.map_or(SUGGESTED_GRACE_DAYS, |p| p.grace_days),
-        deadline: required.map(|p| super::timefmt::date(p.deadline())),
+        deadline: required.map(|p| super::timefmt::exact(p.deadline())),
         past_deadline: required.is_some_and(|p| now >= p.deadline()),
         unenrolled,
     })
@@ -277,7 +277,7 @@ fn summary(policy: &Policy) -> String {
         scope => format!(
             "{} by {}",
             scope.label().to_lowercase(),
-            super::timefmt::date(policy.deadline())
+            super::timefmt::exact(policy.deadline())
         ),
     }
 }

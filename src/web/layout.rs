@@ -112,7 +112,9 @@ impl Layout {
             can_audit: ctx.can(Permission::AuditRead),
             can_manage_org: ctx.can(Permission::OrgManage),
             two_factor_due: match ctx.two_factor {
-                Demand::Due { deadline } => Some(timefmt::date(deadline)),
+                // To the minute: it holds from the minute the policy was saved, and "by
+                // 2026-12-15" read as "through the 15th".
+                Demand::Due { deadline } => Some(timefmt::exact(deadline)),
                 Demand::Free | Demand::Blocked { .. } => None,
             },
             // Which organization, in the tab's title too: the same page of two of them

@@ -39,8 +39,14 @@ async fn during_the_grace_period_a_member_sees_a_banner_linking_to_enrolment() {
     let member = app.member_browser(MEMBER).await;
     let page = member.get("/orgs/my-org/users").await;
     assert_eq!(page.status, 200);
-    let deadline = (app.settings.clock.now() + Duration::days(14))
-        .format("%Y-%m-%d")
+    // To the minute the policy was saved, fourteen days on: it holds from then, and a
+    // date alone read as "through that day".
+    let saved = portcullis::db::org_two_factor::find(&mut app.conn(), &app.org_id("my-org"))
+        .unwrap()
+        .unwrap()
+        .effective_at;
+    let deadline = (saved + Duration::days(14))
+        .format("%Y-%m-%d %H:%M UTC")
         .to_string();
     assert!(
         page.body.contains(&format!("{BANNER} {deadline}")),
