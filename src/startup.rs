@@ -67,6 +67,13 @@ impl Application {
             settings.public_url = Some(format!("http://{}", listener.local_addr()?));
         }
         let key = session_key(&settings)?;
+        if matches!(target, DbTarget::Postgres(_)) && settings.session_key.is_none() {
+            // PostgreSQL is where several instances share one database: each would make
+            // its own key, and a cookie or form from one would fail on the next.
+            tracing::warn!(
+                "no PORTCULLIS_SESSION_KEY: this instance keeps its own in DATA_DIR/session.key; give every instance on this database the same key, or sign-ins and forms fail when a request reaches another one"
+            );
+        }
         let pool = {
             let target = target.clone();
             web::block(move || db::build_pool(&target, pool_settings)).await??
@@ -347,21 +354,43 @@ fn session_key(settings: &Settings) -> anyhow::Result<Key> {
         return Ok(Key::from(&bytes));
     }
     let path = settings.data_dir.join("session.key");
-    if let Ok(stored) = std::fs::read_to_string(&path) {
-        if let Ok(bytes) = STANDARD.decode(stored.trim())
-            && bytes.len() >= 64
-        {
-            return Ok(Key::from(&bytes));
-        }
-        anyhow::bail!(
-            "{} is not a valid session key; delete it to make a new one",
-            path.display()
-        );
+    if let Some(stored) = stored_session_key(&path) {
+        return stored;
     }
     let key = Key::generate();
-    write_private(&path, &STANDARD.encode(key.master()))
-        .map_err(|e| anyhow::anyhow!("cannot write the session key to {}: {e}", path.display()))?;
-    Ok(key)
+    // Written whole under a name of its own, then linked into place (which fails if a key
+    // is there by then): a second process starting at the same moment on the same data
+    // directory finds no key or a whole one, never half of one, and both use the first.
+    let own = settings
+        .data_dir
+        .join(format!("session.key.{}", uuid::Uuid::now_v7().simple()));
+    let cannot = |e: &dyn std::fmt::Display| {
+        anyhow::anyhow!("cannot write the session key to {}: {e}", path.display())
+    };
+    write_private(&own, &STANDARD.encode(key.master())).map_err(|e| cannot(&e))?;
+    let linked = std::fs::hard_link(&own, &path);
+    let _ = std::fs::remove_file(&own);
+    match linked {
+        Ok(()) => Ok(key),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            stored_session_key(&path).unwrap_or_else(|| Err(cannot(&e)))
+        }
+        Err(e) => Err(cannot(&e)),
+    }
+}
+
+/// The key kept in `path`, if there is a file there.
+fn stored_session_key(path: &Path) -> Option<anyhow::Result<Key>> {
+    let stored = std::fs::read_to_string(path).ok()?;
+    if let Ok(bytes) = STANDARD.decode(stored.trim())
+        && bytes.len() >= 64
+    {
+        return Some(Ok(Key::from(&bytes)));
+    }
+    Some(Err(anyhow::anyhow!(
+        "{} is not a valid session key; delete it to make a new one",
+        path.display()
+    )))
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
@@ -379,4 +408,38 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(contents.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two processes started at the same moment on one data directory: each made and
+    /// wrote a key, and the second either failed on "File exists" or read the first's
+    /// half written, and told the operator to delete the running instance's key.
+    #[test]
+    fn processes_starting_together_share_one_session_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let settings = Settings::for_tests("unused".into(), dir.path().to_path_buf());
+            let barrier = std::sync::Barrier::new(2);
+            let keys: Vec<Vec<u8>> = std::thread::scope(|scope| {
+                let starts: Vec<_> = (0..2)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            session_key(&settings).map(|k| k.master().to_vec())
+                        })
+                    })
+                    .collect();
+                starts
+                    .into_iter()
+                    .map(|s| s.join().unwrap().expect("a key"))
+                    .collect()
+            });
+            assert_eq!(keys[0], keys[1]);
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert_eq!(left.len(), 1, "only session.key is left");
+        }
+    }
 }

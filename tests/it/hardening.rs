@@ -357,6 +357,18 @@ async fn the_cli_refuses_plaintext_smtp_credentials_and_the_env_var_allows_them(
     assert!(up, "did not start: {stderr}");
 }
 
+/// On PostgreSQL, where several instances share one database, a start without a session
+/// key says that each instance keeps its own, and what fails unless they share one.
+#[actix_web::test]
+async fn a_start_on_postgres_without_a_session_key_says_instances_must_share_one() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (up, stderr) = started(serve(&db, dir.path(), Some("true"))).await;
+    assert!(up, "did not start: {stderr}");
+    let warned = stderr.contains("give every instance on this database the same key");
+    assert_eq!(warned, db.is_postgres(), "{stderr}");
+}
+
 #[actix_web::test]
 async fn a_disabled_admin_does_not_count_as_the_remaining_admin() {
     let app = spawn_app().await;
