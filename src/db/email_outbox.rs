@@ -25,6 +25,8 @@ pub struct OutboxRow {
     pub failed_at: Option<NaiveDateTime>,
     /// The worker holding the lease, while one does.
     pub claimed_by: Option<String>,
+    /// When the link it carries dies: it is not sent from then on.
+    pub send_before: Option<NaiveDateTime>,
 }
 
 #[derive(Insertable)]
@@ -39,6 +41,7 @@ pub struct NewOutboxRow<'a> {
     pub attempts: i64,
     pub next_attempt_at: NaiveDateTime,
     pub ref_id: Option<&'a str>,
+    pub send_before: Option<NaiveDateTime>,
 }
 
 pub fn insert(conn: &mut DbConnection, row: &NewOutboxRow) -> QueryResult<()> {

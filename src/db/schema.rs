@@ -165,6 +165,7 @@ diesel::table! {
         ref_id -> Nullable<Text>,
         failed_at -> Nullable<Timestamp>,
         claimed_by -> Nullable<Text>,
+        send_before -> Nullable<Timestamp>,
     }
 }
 

@@ -170,7 +170,7 @@ pub fn request(
             expires_at,
         },
     )?;
-    outbox::queue(conn, &user.email, &email, None, now)?;
+    outbox::queue_link(conn, &user.email, &email, None, now, Some(expires_at))?;
     audit::record(
         conn,
         &Event::new("auth.password_reset_requested", &env.origin)

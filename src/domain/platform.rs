@@ -71,15 +71,17 @@ fn queue_setup_email(
     token: &str,
 ) -> Result<(), RuleError> {
     let now = db::now();
+    let expires_at = now + chrono::Duration::hours(super::setup::ACCOUNT_LINK_TTL_HOURS);
     let email = crate::mail::templates::AccountSetupEmail {
         admin_name: actor.email.clone(),
         org_name: org_name.to_string(),
         link: format!("{}/setup/{token}", actor.public_url),
-        expires_at: now + chrono::Duration::hours(super::setup::ACCOUNT_LINK_TTL_HOURS),
+        expires_at,
     }
     .render()
     .map_err(|e| RuleError::Db(diesel::result::Error::SerializationError(e.into())))?;
-    crate::mail::outbox::queue(conn, &user.email, &email, Some(&user.id), now)?;
+    let to = (&user.email, Some(user.id.as_str()));
+    crate::mail::outbox::queue_link(conn, to.0, &email, to.1, now, Some(expires_at))?;
     Ok(())
 }
 

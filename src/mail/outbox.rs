@@ -48,6 +48,20 @@ pub fn queue(
     ref_id: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<String> {
+    queue_link(conn, to, email, ref_id, now, None)
+}
+
+/// [`queue`] for an email carrying a link that dies at `link_dies_at`: from then on it is
+/// given up on instead of sent (retried for up to a week, it arrived long after its link
+/// stopped working).
+pub fn queue_link(
+    conn: &mut DbConnection,
+    to: &str,
+    email: &Rendered,
+    ref_id: Option<&str>,
+    now: NaiveDateTime,
+    link_dies_at: Option<NaiveDateTime>,
+) -> QueryResult<String> {
     let id = db::new_id();
     email_outbox::insert(
         conn,
@@ -61,6 +75,7 @@ pub fn queue(
             attempts: 0,
             next_attempt_at: now,
             ref_id,
+            send_before: link_dies_at,
         },
     )?;
     Ok(id)
@@ -294,6 +309,15 @@ impl Worker {
             };
             if !held {
                 tracing::info!(email_id = %row.id, "outbox: email no longer ours to send; skipped");
+                continue;
+            }
+            let now = db::now();
+            if row.send_before.is_some_and(|dies| dies <= now) {
+                tracing::warn!(email_id = %row.id, attempts = row.attempts, "email given up: the link it carries died before it could be sent");
+                let (id, claimer) = (row.id.clone(), claimer.to_string());
+                let why = "the link it carries died before it could be sent";
+                self.db(move |conn| email_outbox::mark_failed(conn, &id, &claimer, now, why))
+                    .await?;
                 continue;
             }
             let result = {

@@ -682,6 +682,69 @@ async fn a_dead_mail_server_delays_the_email_which_then_arrives_exactly_once() {
     assert_eq!(app.count("email_outbox WHERE sent_at IS NOT NULL"), 1);
 }
 
+/// While the mail server was away one invitation's link died (its week ran out, say, or
+/// it was resent): once the server is back, that email is given up on, saying why, and
+/// the other still goes. Retried for up to a week, a dead link used to arrive anyway.
+#[actix_web::test]
+async fn an_email_whose_link_died_while_the_mail_server_was_away_is_not_sent() {
+    let port = unused_port();
+    let url = url_for(port);
+    let app = spawn_app_with(move |s| s.smtp_url = Some(url)).await;
+    let admin = app.setup_admin().await;
+    let results = invite(&admin, "late@example.com\nontime@example.com", "Member").await;
+    assert_eq!(results.status, 200);
+    let outbox = |to: &'static str| {
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        email_outbox::table
+            .filter(email_outbox::to_addr.eq(to))
+            .select((
+                email_outbox::attempts,
+                email_outbox::failed_at,
+                email_outbox::last_error,
+            ))
+            .first::<(i64, Option<chrono::NaiveDateTime>, Option<String>)>(conn)
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while outbox("late@example.com").0 < 1 {
+        assert!(std::time::Instant::now() < deadline, "no attempt happened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Set-up: the first link's end has come while the server was away.
+    {
+        let mut conn = app.conn();
+        let conn: &mut DbConnection = &mut conn;
+        diesel::update(email_outbox::table.filter(email_outbox::to_addr.eq("late@example.com")))
+            .set(email_outbox::send_before.eq(Some(portcullis::db::now())))
+            .execute(conn)
+            .unwrap();
+    }
+
+    let smtp = SmtpServer::start_on(port);
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.to, vec!["ontime@example.com".to_string()]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (_, failed, error) = loop {
+        let row = outbox("late@example.com");
+        if row.1.is_some() {
+            break row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dead link's email was not given up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(failed.is_some());
+    assert!(
+        error
+            .unwrap_or_default()
+            .contains("died before it could be sent")
+    );
+    assert_eq!(smtp.received().len(), 1);
+}
+
 #[actix_web::test]
 async fn two_instances_on_one_database_send_each_email_once() {
     let smtp = SmtpServer::start();

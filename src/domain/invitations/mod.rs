@@ -370,7 +370,8 @@ fn queue_email(
         reminder,
     }
     .render()?;
-    outbox::queue(conn, to, &email, Some(invitation_id), db::now())?;
+    let dies = Some(link.expires_at);
+    outbox::queue_link(conn, to, &email, Some(invitation_id), db::now(), dies)?;
     Ok(())
 }
 
