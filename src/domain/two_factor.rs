@@ -151,6 +151,17 @@ pub struct Enabled {
     pub other_sessions_ended: usize,
 }
 
+impl Enabled {
+    /// What the page says once it is on.
+    pub fn said(&self) -> String {
+        match self.other_sessions_ended {
+            0 => "Two-factor authentication is on.".into(),
+            1 => "Two-factor authentication is on. 1 other browser was signed out.".into(),
+            n => format!("Two-factor authentication is on. {n} other browsers were signed out."),
+        }
+    }
+}
+
 /// Turns two-factor on with `secret`, whose code for `step` the person just typed:
 /// stores the secret (that step counts as used), new recovery codes and the auth method,
 /// and ends every other session of the account (`current_session_id` is kept), with its

@@ -300,21 +300,13 @@ pub async fn enable(
     origin: Origin,
     form: Form<CodeForm>,
 ) -> AppResult<HttpResponse> {
-    let secret = session.get::<String>(keys::ENROL_SECRET).ok().flatten();
-    let Answer::Code(code) = rules::read_answer(&form.code) else {
-        let message = "Enter the six-digit code your authenticator app shows.";
-        return invalid(&state, &session, &current, "code", message).await;
-    };
-    let Some(step) = secret
-        .as_deref()
-        .and_then(|s| totp::matched_step(s, &code, totp::now()))
-    else {
-        let message = "That code does not match. Check the app's clock, then try the current code.";
-        return invalid(&state, &session, &current, "code", message).await;
+    let (secret, step) = match enrolment_step(&session, &form.code) {
+        Ok(found) => found,
+        Err(message) => return invalid(&state, &session, &current, "code", message).await,
     };
     // A signed-in request always comes with a stored session.
     let current_id = current_session_id(&session).ok_or(AppError::NotFound)?;
-    let (user, secret) = (current.user.clone(), secret.unwrap_or_default());
+    let user = current.user.clone();
     let enabled = state
         .db(move |conn| {
             Ok(rules::enable(
@@ -332,15 +324,28 @@ pub async fn enable(
         flash(&session, "info", "Two-factor authentication is already on.");
         return Ok(see_other("/account/2fa"));
     };
-    let said = match enabled.other_sessions_ended {
-        0 => "Two-factor authentication is on.".to_string(),
-        1 => "Two-factor authentication is on. 1 other browser was signed out.".to_string(),
-        n => format!("Two-factor authentication is on. {n} other browsers were signed out."),
-    };
-    flash(&session, "success", said);
+    flash(&session, "success", enabled.said());
     let codes = enabled.codes;
     let view = page(&state, &session, &current, codes, FieldErrors::default()).await?;
     Ok(render_status(StatusCode::OK, &view))
+}
+
+const NO_MATCH: &str =
+    "That code does not match. Check the app's clock, then try the current code.";
+
+/// The secret being enrolled and the step of the code typed for it, or what to say.
+fn enrolment_step(session: &Session, typed: &str) -> Result<(String, i64), &'static str> {
+    let Answer::Code(code) = rules::read_answer(typed) else {
+        return Err("Enter the six-digit code your authenticator app shows.");
+    };
+    let secret = session.get::<String>(keys::ENROL_SECRET).ok().flatten();
+    let Some(secret) = secret else {
+        return Err(NO_MATCH);
+    };
+    match totp::matched_step(&secret, &code, totp::now()) {
+        Some(step) => Ok((secret, step)),
+        None => Err(NO_MATCH),
+    }
 }
 
 /// Reserves a second-factor attempt, then checks the password when `password` is given
