@@ -523,6 +523,23 @@ pub fn platform_lock(conn: &mut DbConnection) -> QueryResult<()> {
     }
 }
 
+/// Makes the transactions that issue an account's password-reset links take turns, on
+/// PostgreSQL (SQLite's write transactions already do), without holding the account's row
+/// or its links: a reset in flight takes its link, then the account, and a disable the
+/// links, then the account; a lock on either here would make a cycle with them. The
+/// two-key form, in a key space apart from the one-key locks above.
+pub fn reset_links_lock(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+    match conn {
+        DbConnection::Sqlite(_) => Ok(()),
+        DbConnection::Postgresql(pg) => {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(1919251316, hashtext($1))")
+                .bind::<diesel::sql_types::Text, _>(user_id)
+                .execute(pg)
+                .map(|_| ())
+        }
+    }
+}
+
 /// A transaction that reads and then writes. On SQLite it starts with `BEGIN IMMEDIATE`
 /// so it waits for the write lock up front instead of failing with SQLITE_BUSY when it
 /// upgrades; on PostgreSQL callers lock the rows they depend on (see `organizations::lock`).

@@ -134,11 +134,8 @@ pub fn request(
     let token_hash = tokens::hash(&token);
     let now = db::now();
     let expires_at = now + env.ttl;
-    // Held: two instances may handle two requests for one account at once, and without
-    // taking turns on it (PostgreSQL) neither's clean-up saw the other's new link, so
-    // two lived. A platform "disable" taken meanwhile is seen too.
     let user = match Email::parse(typed_email) {
-        Ok(email) => users::find_by_email_held(conn, email.as_str())?,
+        Ok(email) => users::find_by_email(conn, email.as_str())?,
         Err(_) => None,
     };
     let email = PasswordResetEmail {
@@ -153,6 +150,9 @@ pub fn request(
     let active = user.as_ref().filter(|u| u.is_active());
     // An id no account has when there is none, so the query runs and touches nothing.
     let user_id = active.map(|u| u.id.as_str()).unwrap_or("");
+    // Two instances may handle two requests for one account at once: without taking
+    // turns (PostgreSQL) neither's clean-up saw the other's new link, and two lived.
+    db::reset_links_lock(conn, user_id)?;
     password_resets::delete_unused_for_user(conn, user_id)?;
     let Some(user) = active else {
         return Ok(if user.is_some() {
