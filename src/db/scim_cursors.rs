@@ -13,7 +13,8 @@
 //! Places are kept in the database, not in the process: behind a load balancer the next
 //! page may reach another instance (a bearer token carries no cookie to stick it to one),
 //! which must continue from the same place. A place is one primary-key read and one
-//! upsert a page.
+//! upsert a page (none after the last page), and the upsert is best effort: a listing
+//! must not fail, nor wait long, because a place could not be kept.
 //!
 //! What is kept is a place in the order, never a member's data. A place kept while
 //! members before it were removed is the member after the last one served, not the one
@@ -48,14 +49,16 @@ pub fn recall(conn: &mut DbConnection, token_id: &str, skip: i64) -> QueryResult
         .optional())
 }
 
-/// Notes that the token's page ending `skip` members in ended on the member at `after`,
-/// and forgets the token's places older than ten minutes.
-pub fn remember(
-    conn: &mut DbConnection,
-    token_id: &str,
-    skip: i64,
-    after: Place,
-) -> QueryResult<()> {
+/// Notes that the token's page ending `skip` members in ended on the member at `after`.
+/// Best effort: a database that cannot write now (full, read-only, or its write lock
+/// held long on SQLite) costs the next page the slower OFFSET, never this answer.
+pub fn remember(conn: &mut DbConnection, token_id: &str, skip: i64, after: Place) {
+    if let Err(e) = upsert(conn, token_id, skip, after) {
+        tracing::warn!(error = %e, "SCIM: where this page ended was not kept; the next page starts by position");
+    }
+}
+
+fn upsert(conn: &mut DbConnection, token_id: &str, skip: i64, after: Place) -> QueryResult<()> {
     let now = super::now();
     let (created_at, user_id) = after;
     on_backend!(conn, |c| diesel::insert_into(scim_cursors::table)
@@ -74,12 +77,6 @@ pub fn remember(
             scim_cursors::kept_at.eq(now),
         ))
         .execute(c))?;
-    on_backend!(conn, |c| diesel::delete(
-        scim_cursors::table
-            .filter(scim_cursors::token_id.eq(token_id))
-            .filter(scim_cursors::kept_at.lt(now - kept_for()))
-    )
-    .execute(c))?;
     Ok(())
 }
 

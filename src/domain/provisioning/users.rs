@@ -471,9 +471,10 @@ fn every_member(
         return Ok((total, Vec::new()));
     }
     let rows = scim::members_after(conn, org_id, None, after, count)?;
-    if let Some(last) = rows.last() {
+    // A short page is the last: nothing comes after it to continue from.
+    if let Some(last) = rows.last().filter(|_| rows.len() as i64 == count) {
         let place = (last.membership.created_at, last.user.id.clone());
-        scim_cursors::remember(conn, &call.token.token_id, skip + rows.len() as i64, place)?;
+        scim_cursors::remember(conn, &call.token.token_id, skip + rows.len() as i64, place);
     }
     Ok((total, resources(conn, org_id, &rows, &call.base)?))
 }
