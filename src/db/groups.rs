@@ -20,32 +20,67 @@ pub struct Group {
     pub updated_at: Option<NaiveDateTime>,
 }
 
-/// Marks the groups and the memberships of `user_ids` in the organization as changed
-/// now: SCIM's `meta.lastModified` of a Group and of a User, which lists its groups.
-/// An identity provider syncing "what changed since" reads them.
-fn mark_changed(
-    conn: &mut DbConnection,
-    org_id: &str,
-    group_ids: &[&str],
-    user_ids: &[&str],
-) -> QueryResult<()> {
-    use super::schema::memberships;
+/// Marks a group as changed now (SCIM's `meta.lastModified`), once per transaction on
+/// PostgreSQL: a bulk action or an identity provider's PATCH changes one group a
+/// thousand times in one transaction, and there each update of the row leaves a version
+/// every later one walks. It is skipped while the row was marked since this transaction
+/// began (the database's clock); SQLite updates the row in place.
+fn mark_group_changed(conn: &mut DbConnection, org_id: &str, group_id: &str) -> QueryResult<()> {
     let now = super::now();
-    diesel::update(
-        groups::table
-            .filter(groups::org_id.eq(org_id))
-            .filter(groups::id.eq_any(group_ids)),
-    )
-    .set(groups::updated_at.eq(Some(now)))
-    .execute(conn)?;
+    let group = groups::table
+        .filter(groups::org_id.eq(org_id))
+        .filter(groups::id.eq(group_id));
+    match conn {
+        DbConnection::Sqlite(c) => diesel::update(group)
+            .set(groups::updated_at.eq(Some(now)))
+            .execute(c)?,
+        DbConnection::Postgresql(c) => {
+            let began = diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamp>>(
+                "transaction_timestamp() AT TIME ZONE 'UTC'",
+            );
+            diesel::update(
+                group.filter(
+                    groups::updated_at
+                        .is_null()
+                        .or(groups::updated_at.lt(began)),
+                ),
+            )
+            .set(groups::updated_at.eq(Some(now)))
+            .execute(c)?
+        }
+    };
+    Ok(())
+}
+
+/// Marks a member's membership as changed now: their User resource lists their groups.
+fn mark_member_changed(conn: &mut DbConnection, org_id: &str, user_id: &str) -> QueryResult<()> {
+    use super::schema::memberships;
     diesel::update(
         memberships::table
             .filter(memberships::org_id.eq(org_id))
-            .filter(memberships::user_id.eq_any(user_ids)),
+            .filter(memberships::user_id.eq(user_id)),
     )
-    .set(memberships::updated_at.eq(Some(now)))
-    .execute(conn)?;
-    Ok(())
+    .set(memberships::updated_at.eq(Some(super::now())))
+    .execute(conn)
+    .map(|_| ())
+}
+
+/// Marks the memberships of everyone in the group as changed now (a rename, a deletion):
+/// one statement, however many members.
+fn mark_members_changed(conn: &mut DbConnection, org_id: &str, group_id: &str) -> QueryResult<()> {
+    use super::schema::memberships;
+    let in_group = group_members::table
+        .filter(group_members::org_id.eq(org_id))
+        .filter(group_members::group_id.eq(group_id))
+        .select(group_members::user_id);
+    diesel::update(
+        memberships::table
+            .filter(memberships::org_id.eq(org_id))
+            .filter(memberships::user_id.eq_any(in_group)),
+    )
+    .set(memberships::updated_at.eq(Some(super::now())))
+    .execute(conn)
+    .map(|_| ())
 }
 
 pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<Option<Group>> {
@@ -123,7 +158,8 @@ pub fn add_member(
             group_members::created_at.eq(super::now()),
         ))
         .execute(conn)?;
-    mark_changed(conn, org_id, &[group_id], &[user_id])
+    mark_group_changed(conn, org_id, group_id)?;
+    mark_member_changed(conn, org_id, user_id)
 }
 
 pub fn remove_member_everywhere(
@@ -138,8 +174,11 @@ pub fn remove_member_everywhere(
     )
     .returning(group_members::group_id)
     .get_results(conn)?;
-    let left: Vec<&str> = left.iter().map(String::as_str).collect();
-    mark_changed(conn, org_id, &left, &[user_id])?;
+    // A member is in a few groups, not thousands.
+    for group_id in &left {
+        mark_group_changed(conn, org_id, group_id)?;
+    }
+    mark_member_changed(conn, org_id, user_id)?;
     Ok(left.len())
 }
 
@@ -188,6 +227,10 @@ pub fn update(
     role_id: Option<&str>,
     owner_id: Option<&str>,
 ) -> QueryResult<usize> {
+    // Its members' User resources show its name.
+    if find(conn, org_id, id)?.is_some_and(|g| g.name != name) {
+        mark_members_changed(conn, org_id, id)?;
+    }
     diesel::update(
         groups::table
             .filter(groups::org_id.eq(org_id))
@@ -205,22 +248,20 @@ pub fn update(
 
 /// Deletes the group and its memberships; answers how many members it had.
 pub fn delete(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<usize> {
-    let members: Vec<String> = diesel::delete(
+    mark_members_changed(conn, org_id, id)?;
+    let members = diesel::delete(
         group_members::table
             .filter(group_members::org_id.eq(org_id))
             .filter(group_members::group_id.eq(id)),
     )
-    .returning(group_members::user_id)
-    .get_results(conn)?;
-    let members: Vec<&str> = members.iter().map(String::as_str).collect();
-    mark_changed(conn, org_id, &[], &members)?;
+    .execute(conn)?;
     diesel::delete(
         groups::table
             .filter(groups::org_id.eq(org_id))
             .filter(groups::id.eq(id)),
     )
     .execute(conn)?;
-    Ok(members.len())
+    Ok(members)
 }
 
 /// Whether another group of the organization already has this name (any case).
@@ -254,7 +295,8 @@ pub fn remove_member(
     )
     .execute(conn)?;
     if removed > 0 {
-        mark_changed(conn, org_id, &[group_id], &[user_id])?;
+        mark_group_changed(conn, org_id, group_id)?;
+        mark_member_changed(conn, org_id, user_id)?;
     }
     Ok(removed)
 }

@@ -233,6 +233,9 @@ pub fn complete(
             }
             SetupLink::Account { user } => {
                 users::set_name(conn, &user.id, &input.first_name, &input.last_name)?;
+                // The Users tab sorts by the copy on each membership.
+                let sort_name = users::sort_key(&input.first_name, &input.last_name);
+                memberships::set_sort_name(conn, &user.id, &sort_name)?;
                 users::set_password(conn, &user.id, password_hash)?;
                 let user = users::find(conn, &user.id)?.ok_or(SetupError::InvalidLink)?;
                 let org = memberships::orgs_of_user(conn, &user.id)?

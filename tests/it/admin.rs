@@ -319,11 +319,18 @@ async fn an_account_created_by_an_admin_gets_its_setup_link_by_email() {
     let done = browser
         .post(
             &path,
-            &account_form(form.csrf(), "Emma", "Iled", "emailed password 1"),
+            &account_form(form.csrf(), "Aaron", "Aardvark", "emailed password 1"),
         )
         .await;
     assert_eq!(done.status, 303);
     assert_eq!(browser.get("/orgs/my-org/users").await.status, 200);
+    // The name chosen at set-up, not the one the account was made with, is the one the
+    // Users tab sorts by.
+    let sorted = admin.get("/orgs/my-org/users?sort=name").await;
+    assert_eq!(
+        row_emails(&sorted.body),
+        vec!["emailed@example.com", ADMIN_EMAIL]
+    );
 }
 
 #[actix_web::test]

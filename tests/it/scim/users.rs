@@ -272,10 +272,35 @@ async fn changes_made_on_the_portal_move_last_modified() {
 
     let mut users_changed = ids(&scim.get(&changed("Users")).await);
     users_changed.sort();
-    let mut expected = vec![bob, carol];
+    let mut expected = vec![bob, carol.clone()];
     expected.sort();
     assert_eq!(users_changed, expected);
+    assert_eq!(
+        ids(&scim.get(&changed("Groups")).await),
+        vec![group.clone()]
+    );
+
+    // Renamed, the group changes what its members' User resources show.
+    let since = portcullis::domain::timefmt::iso_time(portcullis::db::now());
+    let changed = |kind: &str| {
+        let filter = percent(&format!("meta.lastModified gt \"{since}\""));
+        format!("/{kind}?filter={filter}")
+    };
+    let fields = [("name", "Operations"), ("description", ""), ("role_id", "")];
+    assert_eq!(admin.submit(&base, &base, &fields).await.status, 303);
+    assert_eq!(ids(&scim.get(&changed("Users")).await), vec![carol.clone()]);
+
+    // Each later change moves it again (on PostgreSQL a group is marked once a
+    // transaction).
+    let since = portcullis::domain::timefmt::iso_time(portcullis::db::now());
+    let changed = |kind: &str| {
+        let filter = percent(&format!("meta.lastModified gt \"{since}\""));
+        format!("/{kind}?filter={filter}")
+    };
+    let remove = format!("{base}/members/{carol}/remove");
+    assert_eq!(admin.submit(&base, &remove, &[]).await.status, 303);
     assert_eq!(ids(&scim.get(&changed("Groups")).await), vec![group]);
+    assert_eq!(ids(&scim.get(&changed("Users")).await), vec![carol]);
 }
 
 #[actix_web::test]
