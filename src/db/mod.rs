@@ -492,14 +492,43 @@ pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fails when a newer version has migrated the database since this one started. `/readyz`
-/// asks, so that a load balancer drains the older instances of a rolling upgrade instead
-/// of letting them write rows the newer version keeps otherwise.
-pub fn refuse_if_newer(conn: &mut DbConnection) -> anyhow::Result<()> {
-    match conn {
-        DbConnection::Sqlite(c) => refuse_a_newer_database(c, &SQLITE_MIGRATIONS),
-        DbConnection::Postgresql(c) => refuse_a_newer_database(c, &POSTGRES_MIGRATIONS),
+/// The newest migration the database holds that this binary does not know: a newer
+/// version has migrated it since this one started. `/readyz` asks on every probe, so that
+/// a load balancer drains the older instances of a rolling upgrade instead of letting
+/// them write rows the newer version keeps otherwise: a plain read of the versions
+/// (diesel's own listing creates its table if missing), against the binary's, read once.
+pub fn unknown_migration(conn: &mut DbConnection) -> QueryResult<Option<String>> {
+    use diesel::migration::MigrationSource;
+    use std::collections::HashSet;
+    use std::sync::OnceLock;
+    #[derive(QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
     }
+    fn versions<B: diesel::backend::Backend>(source: &impl MigrationSource<B>) -> HashSet<String> {
+        source
+            .migrations()
+            .map(|all| all.iter().map(|m| m.name().version().to_string()).collect())
+            .unwrap_or_default()
+    }
+    static SQLITE: OnceLock<HashSet<String>> = OnceLock::new();
+    static POSTGRES: OnceLock<HashSet<String>> = OnceLock::new();
+    let known = match conn {
+        DbConnection::Sqlite(_) => {
+            SQLITE.get_or_init(|| versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS))
+        }
+        DbConnection::Postgresql(_) => {
+            POSTGRES.get_or_init(|| versions::<diesel::pg::Pg>(&POSTGRES_MIGRATIONS))
+        }
+    };
+    let applied: Vec<Applied> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations").load(conn)?;
+    Ok(applied
+        .into_iter()
+        .map(|a| a.version)
+        .filter(|v| !known.contains(v))
+        .max())
 }
 
 pub fn backend(conn: &DbConnection) -> Backend {

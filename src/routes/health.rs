@@ -5,7 +5,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
-use diesel::connection::SimpleConnection;
 
 use crate::web::AppState;
 
@@ -44,20 +43,19 @@ pub async fn healthz() -> HttpResponse {
 /// connection`; the whole reason goes to the log.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.pool.clone();
-    let ready = web::block(move || -> anyhow::Result<Result<(), String>> {
+    let ready = web::block(move || -> anyhow::Result<Option<String>> {
         let mut conn = pool.get_timeout(READY_TIMEOUT)?;
-        conn.batch_execute("SELECT 1")?;
-        Ok(crate::db::refuse_if_newer(&mut conn).map_err(|e| format!("{e:#}")))
+        Ok(crate::db::unknown_migration(&mut conn)?)
     })
     .await;
     let reason = match ready {
-        Ok(Ok(Ok(()))) => {
+        Ok(Ok(None)) => {
             return HttpResponse::Ok()
                 .content_type("text/plain; charset=utf-8")
                 .body("ready\n");
         }
-        Ok(Ok(Err(newer))) => {
-            tracing::error!(reason = %newer, "not ready: a newer version migrated the database");
+        Ok(Ok(Some(newer))) => {
+            tracing::error!(migration = %newer, "not ready: a newer version migrated the database");
             return HttpResponse::ServiceUnavailable()
                 .content_type("text/plain; charset=utf-8")
                 .body("database upgraded by a newer version\nrun that version or a later one\n");
