@@ -100,6 +100,32 @@ pub fn recorded_by(
     }
 }
 
+/// How many `action` events `actor_email` has with one of these `details` in the
+/// organization's trail (outside any organization for `None`), at `since` or later, read
+/// through the actor index and counted no further than `cap`.
+pub fn count_recorded_by(
+    conn: &mut DbConnection,
+    org_id: Option<&str>,
+    actor_email: &str,
+    action: &str,
+    details: &[&str],
+    since: NaiveDateTime,
+    cap: i64,
+) -> QueryResult<i64> {
+    let events = audit_events::table
+        .filter(audit_events::actor_email.eq(actor_email))
+        .filter(audit_events::created_at.ge(since))
+        .filter(audit_events::action.eq(action))
+        .filter(audit_events::details.eq_any(details))
+        .select(audit_events::id)
+        .limit(cap);
+    let found: Vec<String> = match org_id {
+        Some(org_id) => events.filter(audit_events::org_id.eq(org_id)).load(conn)?,
+        None => events.filter(audit_events::org_id.is_null()).load(conn)?,
+    };
+    Ok(found.len() as i64)
+}
+
 /// How many events of `actions` this actor recorded in the organization since `since`
 /// (served by `audit_org_actor_idx`).
 pub fn count_by_actor_since(

@@ -3,7 +3,10 @@
 //!
 //! A GET another site sent the browser to (`Sec-Fetch-Site: cross-site`) is marked so and
 //! recorded once an hour per route: any page could otherwise make a signed-in member
-//! "probe" admin pages, over and over, in their name.
+//! "probe" admin pages, over and over, in their name. Any other refusal is recorded up to
+//! [`PER_ROUTE_AN_HOUR`] times an hour per account and route, the last of them saying
+//! that more are not: the trail is insert-only, and a signed-in account could otherwise
+//! grow it at its own request rate. Probing leaves its trace long before that.
 //!
 //! It sits inside the CSRF guard: a form refused for a missing or foreign token never
 //! reached a handler and is not a permission decision, so it is not recorded here.
@@ -19,6 +22,9 @@ use crate::db::{audit_events, organizations};
 use crate::web::AppState;
 use crate::web::extract::{CurrentUser, client_ip};
 use crate::web::middleware::RequestId;
+
+/// Refusals of one route recorded an hour for one account (and method).
+pub const PER_ROUTE_AN_HOUR: i64 = 20;
 
 pub async fn audit_denials(
     req: ServiceRequest,
@@ -75,14 +81,36 @@ pub async fn audit_denials(
                 None => None,
             };
             let mut details = serde_json::json!({ "method": method, "route": route });
+            let since = crate::db::now() - chrono::Duration::hours(1);
+            let org_id = org.as_ref().map(|o| o.id.as_str());
+            let action = "access.denied";
             if cross_site {
                 details["sent_by_another_site"] = true.into();
-                let since = crate::db::now() - chrono::Duration::hours(1);
-                let org_id = org.as_ref().map(|o| o.id.as_str());
-                let action = "access.denied";
                 let text = details.to_string();
                 if audit_events::recorded_by(conn, org_id, &user.email, action, &text, since)? {
                     return Ok(());
+                }
+            } else {
+                let plain = details.to_string();
+                let mut last = details.clone();
+                last["later_refusals_this_hour"] = "not recorded".into();
+                let last = last.to_string();
+                let cap = PER_ROUTE_AN_HOUR;
+                let texts = [plain.as_str(), last.as_str()];
+                let n = audit_events::count_recorded_by(
+                    conn,
+                    org_id,
+                    &user.email,
+                    action,
+                    &texts,
+                    since,
+                    cap,
+                )?;
+                if n >= cap {
+                    return Ok(());
+                }
+                if n == cap - 1 {
+                    details["later_refusals_this_hour"] = "not recorded".into();
                 }
             }
             let mut event = Event::new("access.denied", &origin)

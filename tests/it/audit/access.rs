@@ -155,3 +155,47 @@ async fn members_without_audit_read_are_refused_and_the_refusal_is_recorded() {
             .contains("member@example.com was refused GET /orgs/{org}/audit")
     );
 }
+
+/// A signed-in member asking for a page they may not see, over and over, leaves a trace
+/// of it, not a row per request: the insert-only trail grew at their request rate. The
+/// last refusal recorded in the hour says later ones are not; another page's refusal is
+/// still recorded.
+#[actix_web::test]
+async fn repeated_refusals_of_one_page_are_recorded_up_to_a_limit_an_hour() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    app.add_member(
+        "my-org",
+        "member@example.com",
+        "Test",
+        "Person",
+        "member",
+        true,
+    );
+    let browser = app.member_browser("member@example.com").await;
+    let limit = portcullis::web::audit_denials::PER_ROUTE_AN_HOUR as usize;
+    for _ in 0..limit + 5 {
+        assert_eq!(browser.get("/orgs/my-org/audit").await.status, 403);
+    }
+    assert_eq!(browser.get("/orgs/my-org/audit.csv").await.status, 403);
+    let denied: Vec<AuditRow> = all_events(&app)
+        .into_iter()
+        .filter(|e| e.action == "access.denied")
+        .collect();
+    let of_audit: Vec<&AuditRow> = denied
+        .iter()
+        .filter(|e| e.details.contains("\"/orgs/{org}/audit\""))
+        .collect();
+    assert_eq!(of_audit.len(), limit);
+    assert!(
+        of_audit[..limit - 1]
+            .iter()
+            .all(|e| !e.details.contains("later_refusals_this_hour"))
+    );
+    assert!(
+        of_audit[limit - 1]
+            .details
+            .contains("\"later_refusals_this_hour\":\"not recorded\"")
+    );
+    assert_eq!(denied.len(), limit + 1, "the CSV's refusal is its own");
+}
