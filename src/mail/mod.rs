@@ -269,9 +269,18 @@ fn build_message(from: &Mailbox, row: &OutboxRow) -> Result<Message, String> {
         .to_addr
         .parse()
         .map_err(|e| format!("invalid recipient: {e}"))?;
+    // Mail without a Message-ID looks like spam, and so does one naming a container's
+    // bare host name: the sender's own domain, and the outbox row's id, so a retry of the
+    // same email (after a crash mid-send) carries the same one and receivers can drop it.
+    let message_id = format!("<{}@{}>", row.id, from.email.domain());
+    // A notice, not a conversation: out-of-office robots do not answer it (RFC 3834).
+    let auto_submitted = lettre::message::header::HeaderValue::new(
+        lettre::message::header::HeaderName::new_from_ascii_str("Auto-Submitted"),
+        "auto-generated".into(),
+    );
     Message::builder()
-        // Generated from the host name; mail without one looks like spam.
-        .message_id(None)
+        .message_id(Some(message_id))
+        .raw_header(auto_submitted)
         .from(from.clone())
         .to(to)
         .subject(templates::header_safe(&row.subject))

@@ -33,9 +33,20 @@ pub struct InvitationEmail {
     pub link: String,
     pub expires_at: NaiveDateTime,
     pub reminder: bool,
+    /// When the access it offers ends, if it does: the moment, as stored.
+    pub access_until: Option<NaiveDateTime>,
 }
 
 impl InvitationEmail {
+    /// The last day of the access offered, as the accept page says it.
+    pub fn last_day(&self) -> Option<String> {
+        self.access_until.map(|until| {
+            (until - chrono::Duration::days(1))
+                .format("%Y-%m-%d")
+                .to_string()
+        })
+    }
+
     pub fn subject(&self) -> String {
         let prefix = if self.reminder { "Reminder: " } else { "" };
         header_safe(&format!(
@@ -158,6 +169,9 @@ pub struct PasswordChangedEmail {
     pub changed_at: NaiveDateTime,
     /// Where to ask for a new link: the forgot-password page.
     pub reset_url: String,
+    /// Through a reset link (someone who reads the mailbox), or on the account page
+    /// (someone signed in who knew the password).
+    pub by_reset_link: bool,
 }
 
 impl PasswordChangedEmail {
@@ -202,6 +216,7 @@ mod tests {
             link: "https://portal.example.com/invite/abc".into(),
             expires_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
             reminder: false,
+            access_until: None,
         }
     }
 

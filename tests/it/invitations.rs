@@ -169,7 +169,19 @@ async fn the_emailed_link_creates_an_account_that_lands_signed_in() {
         "Ada Admin invited you to join My organization on Portcullis"
     );
     assert!(mail.raw.contains("multipart/alternative"));
-    assert!(mail.header("Message-ID").is_some());
+    // Named by the sender's own domain (not the host's name) and marked as a notice,
+    // which out-of-office robots do not answer.
+    let from = mail.header("From").unwrap();
+    let domain = from.rsplit('@').next().unwrap().trim_end_matches('>');
+    let message_id = mail.header("Message-ID").unwrap();
+    assert!(
+        message_id.ends_with(&format!("@{domain}>")),
+        "{message_id} from {from}"
+    );
+    assert_eq!(
+        mail.header("Auto-Submitted").as_deref(),
+        Some("auto-generated")
+    );
     assert!(mail.raw.contains("text/html"));
     let link = mail.invite_path();
     assert_eq!(
@@ -513,6 +525,11 @@ async fn an_invitation_whose_access_has_ended_is_dead_and_is_not_sent_again() {
         "{}",
         page.body
     );
+    // The email says so too, in both its parts.
+    let mail = smtp.wait_for(1).await.remove(0);
+    let said = format!("Your access to My organization ends after {last_day} (UTC).");
+    let body = mail.decoded();
+    assert_eq!(body.matches(&said).count(), 2, "{body}");
 
     // The day passes (an invitation sent before links died with their access, too).
     {

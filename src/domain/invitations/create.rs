@@ -603,6 +603,7 @@ fn create_one(
     let link = Link {
         token: &token,
         expires_at,
+        access_until: offer.access_until,
     };
     queue_email(
         conn,
@@ -682,6 +683,7 @@ pub fn invite_from_platform(
     let link = Link {
         token: &token,
         expires_at,
+        access_until: None,
     };
     queue_email(conn, sender, (first.email, &id), first.role, link, false)?;
     Ok(id)

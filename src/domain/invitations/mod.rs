@@ -314,6 +314,8 @@ impl AddressResult {
 struct Link<'a> {
     token: &'a str,
     expires_at: NaiveDateTime,
+    /// When the access the invitation offers ends, if it does.
+    access_until: Option<NaiveDateTime>,
 }
 
 /// When a link sent now dies: when the invitation expires, or earlier when the access it
@@ -368,6 +370,7 @@ fn queue_email(
         link: invite_link(sender.public_url, link.token),
         expires_at: link.expires_at,
         reminder,
+        access_until: link.access_until,
     }
     .render()?;
     let dies = Some(link.expires_at);

@@ -106,6 +106,7 @@ fn renew(
     let link = Link {
         token: &token,
         expires_at,
+        access_until: invitation.access_until,
     };
     let to = (invitation.email.as_str(), invitation.id.as_str());
     queue_email(conn, env.sender(), to, role, link, true)?;
