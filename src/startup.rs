@@ -64,7 +64,14 @@ impl Application {
         let port = listener.local_addr()?.port();
         if settings.public_url.is_none() {
             // With port 0 the real port is only known now, and links must carry it.
-            settings.public_url = Some(format!("http://{}", listener.local_addr()?));
+            let local = format!("http://{}", listener.local_addr()?);
+            if settings.smtp_url.is_some() {
+                tracing::warn!(
+                    links = %local,
+                    "mail goes to real inboxes but no --public-url is set: its links point at this machine's own address, and its sender is noreply@localhost unless --mail-from says otherwise"
+                );
+            }
+            settings.public_url = Some(local);
         }
         let key = session_key(&settings)?;
         if matches!(target, DbTarget::Postgres(_)) && settings.session_key.is_none() {

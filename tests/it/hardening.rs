@@ -355,6 +355,8 @@ async fn the_cli_refuses_plaintext_smtp_credentials_and_the_env_var_allows_them(
 
     let (up, stderr) = started(serve(&db, dir.path(), Some("true"))).await;
     assert!(up, "did not start: {stderr}");
+    // Mailing real inboxes without a public address sends links to this machine: said.
+    assert!(stderr.contains("no --public-url is set"), "{stderr}");
 }
 
 /// On PostgreSQL, where several instances share one database, a start without a session
