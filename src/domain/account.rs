@@ -95,15 +95,17 @@ pub fn validate(form: &PasswordForm) -> Result<(), FieldErrors> {
     }
 }
 
-/// Stores the new hash and ends every session of the account, in one transaction with
-/// its audit event. The caller signs the current browser in again afterwards.
-/// Replaces the password the caller just checked, ending every session of the account.
-/// Answers `None`, changing nothing, when the stored password is no longer the one that
-/// was checked: a reset (or another change) came in between, and must not be undone.
+/// Replaces the password the caller just checked, ending every session of the account,
+/// in one transaction with its audit event and a notice to the account's address (the
+/// owner hears of it if it was someone who learnt the password). The caller signs the
+/// current browser in again afterwards. Answers `None`, changing nothing, when the stored
+/// password is no longer the one that was checked: a reset (or another change) came in
+/// between, and must not be undone.
 pub fn change_password(
     conn: &mut DbConnection,
     user: &users::User,
     new_hash: &str,
+    public_url: &str,
     origin: &Origin,
 ) -> diesel::QueryResult<Option<usize>> {
     let Some(checked) = user.password_hash.as_deref() else {
@@ -114,6 +116,16 @@ pub fn change_password(
             return Ok(None);
         }
         let ended = sessions::delete_for_user(conn, &user.id)?;
+        let now = db::now();
+        let notice = crate::mail::templates::PasswordChangedEmail {
+            name: user.first_name.clone(),
+            changed_at: now,
+            reset_url: format!("{}/forgot-password", public_url.trim_end_matches('/')),
+            by_reset_link: false,
+        }
+        .render()
+        .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
+        crate::mail::outbox::queue(conn, &user.email, &notice, None, now)?;
         audit::record(
             conn,
             &Event::new("account.password_changed", origin)

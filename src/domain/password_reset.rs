@@ -298,6 +298,7 @@ fn changed_email(env: &Env, user: &User, at: NaiveDateTime) -> PasswordChangedEm
         name: user.first_name.clone(),
         changed_at: at,
         reset_url: format!("{}/forgot-password", env.public_url),
+        by_reset_link: true,
     }
 }
 

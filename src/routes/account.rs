@@ -161,14 +161,17 @@ async fn store_new_password(
     let hash = state.hasher.hash(password).await?;
     let mut changed = current.user.clone();
     changed.password_hash = Some(hash.clone());
-    let user = current.user.clone();
+    let (user, public_url) = (current.user.clone(), state.settings.public_url());
     let stored = state
         .db(move |conn| {
-            let stored = account::change_password(conn, &user, &hash, &origin)?;
+            let stored = account::change_password(conn, &user, &hash, &public_url, &origin)?;
             throttle::succeeded(conn, &reservation)?;
             Ok(stored)
         })
         .await?;
+    if stored.is_some() {
+        state.mail.wake();
+    }
     Ok(stored.map(|_| changed))
 }
 

@@ -72,6 +72,28 @@ async fn changing_the_password_signs_out_every_other_browser() {
     );
 }
 
+/// Someone who learnt the password changes it on the account page: the owner is told by
+/// email, with the way to take the account back, as after a reset by link.
+#[actix_web::test]
+async fn a_password_changed_on_the_account_page_is_told_to_the_owner() {
+    let smtp = crate::smtp::SmtpServer::start();
+    let url = smtp.url();
+    let app = spawn_app_with(move |s| s.smtp_url = Some(url)).await;
+    let me = app.setup_admin().await;
+    let done = change(&me, ADMIN_PASSWORD, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.to, vec![ADMIN_EMAIL.to_string()]);
+    assert_eq!(
+        mail.header("Subject").as_deref(),
+        Some("Your Portcullis password was changed")
+    );
+    let body = mail.decoded();
+    assert_eq!(body.matches("on its account page").count(), 2, "{body}");
+    assert!(body.contains("/forgot-password"), "{body}");
+    assert!(!body.contains("reset link"), "{body}");
+}
+
 #[actix_web::test]
 async fn a_wrong_current_password_or_bad_new_one_changes_nothing() {
     let app = spawn_app().await;
