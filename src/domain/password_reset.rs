@@ -147,13 +147,20 @@ pub fn request(
         expires_at,
     }
     .render()?;
-    let active = user.as_ref().filter(|u| u.is_active());
     // An id no account has when there is none, so the query runs and touches nothing.
-    let user_id = active.map(|u| u.id.as_str()).unwrap_or("");
+    let user_id = user.as_ref().map(|u| u.id.clone()).unwrap_or_default();
     // Two instances may handle two requests for one account at once: without taking
-    // turns (PostgreSQL) neither's clean-up saw the other's new link, and two lived.
-    db::reset_links_lock(conn, user_id)?;
-    password_resets::delete_unused_for_user(conn, user_id)?;
+    // turns (PostgreSQL) neither's clean-up saw the other's new link, and two lived. A
+    // disable and a change of address take the same turn before they kill links, so the
+    // account read again here is the one they left: a link is never mailed to an address
+    // the account gave up, nor made for an account just disabled.
+    db::reset_links_lock(conn, &user_id)?;
+    let now_held = match &user {
+        Some(u) => users::find(conn, &u.id)?.filter(|held| held.email == u.email),
+        None => None,
+    };
+    let active = now_held.as_ref().filter(|u| u.is_active());
+    password_resets::delete_unused_for_user(conn, &user_id)?;
     let Some(user) = active else {
         return Ok(if user.is_some() {
             Requested::Disabled
@@ -215,6 +222,8 @@ pub fn record_throttled(
 /// not set a password after. A password change keeps them: the one who changes it knows
 /// the password already, and a link is how the owner takes the account back from them.
 pub fn end_unused_links(conn: &mut DbConnection, user_id: &str) -> diesel::QueryResult<usize> {
+    // In turn with a request being handled, so it sees this change (see `request`).
+    db::reset_links_lock(conn, user_id)?;
     Ok(password_resets::delete_unused_for_user(conn, user_id)?
         + crate::db::setup_tokens::delete_unused_for_user(conn, user_id)?)
 }

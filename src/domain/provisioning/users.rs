@@ -670,6 +670,8 @@ fn apply(
         // password of an account that organization took for its own. Killed before the
         // account is held, as a reset in flight takes its link, then the account (a
         // refusal below rolls this back).
+        // In turn with a reset request being handled, which then reads the new address.
+        crate::db::reset_links_lock(conn, &target.user.id)?;
         password_resets::delete_unused_for_user(conn, &target.user.id)?;
         setup_tokens::delete_unused_for_user(conn, &target.user.id)?;
     }
