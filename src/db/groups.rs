@@ -23,32 +23,44 @@ pub struct Group {
 /// Marks a group as changed now (SCIM's `meta.lastModified`), once per transaction on
 /// PostgreSQL: a bulk action or an identity provider's PATCH changes one group a
 /// thousand times in one transaction, and there each update of the row leaves a version
-/// every later one walks. It is skipped while the row was marked since this transaction
-/// began (the database's clock); SQLite updates the row in place.
+/// every later one walks. The groups this transaction marked are listed in a setting
+/// local to it, so another transaction's mark never stands in for this one's. SQLite
+/// updates the row in place.
 fn mark_group_changed(conn: &mut DbConnection, org_id: &str, group_id: &str) -> QueryResult<()> {
+    const MARKED: &str = "portcullis.groups_marked";
     let now = super::now();
     let group = groups::table
         .filter(groups::org_id.eq(org_id))
         .filter(groups::id.eq(group_id));
     match conn {
-        DbConnection::Sqlite(c) => diesel::update(group)
-            .set(groups::updated_at.eq(Some(now)))
-            .execute(c)?,
-        DbConnection::Postgresql(c) => {
-            let began = diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamp>>(
-                "transaction_timestamp() AT TIME ZONE 'UTC'",
-            );
-            diesel::update(
-                group.filter(
-                    groups::updated_at
-                        .is_null()
-                        .or(groups::updated_at.lt(began)),
-                ),
-            )
-            .set(groups::updated_at.eq(Some(now)))
-            .execute(c)?
+        DbConnection::Sqlite(c) => {
+            diesel::update(group)
+                .set(groups::updated_at.eq(Some(now)))
+                .execute(c)?;
         }
-    };
+        DbConnection::Postgresql(c) => {
+            #[derive(QueryableByName)]
+            struct Marked {
+                #[diesel(sql_type = diesel::sql_types::Bool)]
+                already: bool,
+            }
+            let marked: Marked = diesel::sql_query(format!(
+                "SELECT position(',' || $1 || ',' IN coalesce(current_setting('{MARKED}', true), '')) > 0 AS already"
+            ))
+            .bind::<Text, _>(group_id)
+            .get_result(c)?;
+            if !marked.already {
+                diesel::update(group)
+                    .set(groups::updated_at.eq(Some(now)))
+                    .execute(c)?;
+                diesel::sql_query(format!(
+                    "SELECT set_config('{MARKED}', coalesce(nullif(current_setting('{MARKED}', true), ''), ',') || $1 || ',', true)"
+                ))
+                .bind::<Text, _>(group_id)
+                .execute(c)?;
+            }
+        }
+    }
     Ok(())
 }
 
