@@ -374,7 +374,8 @@ fn session_key(settings: &Settings) -> anyhow::Result<Key> {
     let cannot = |e: &dyn std::fmt::Display| {
         anyhow::anyhow!("cannot write the session key to {}: {e}", path.display())
     };
-    write_private(&own, &STANDARD.encode(key.master())).map_err(|e| cannot(&e))?;
+    let encoded = STANDARD.encode(key.master());
+    write_private(&own, &encoded).map_err(|e| cannot(&e))?;
     let linked = std::fs::hard_link(&own, &path);
     let _ = std::fs::remove_file(&own);
     match linked {
@@ -382,7 +383,12 @@ fn session_key(settings: &Settings) -> anyhow::Result<Key> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             stored_session_key(&path).unwrap_or_else(|| Err(cannot(&e)))
         }
-        Err(e) => Err(cannot(&e)),
+        // A volume without hard links (SMB, some FUSE mounts): written in place, as
+        // before, and only the start that made the file uses its key.
+        Err(_) => match write_private(&path, &encoded) {
+            Ok(()) => Ok(key),
+            Err(e) => stored_session_key(&path).unwrap_or_else(|| Err(cannot(&e))),
+        },
     }
 }
 
