@@ -53,7 +53,8 @@ pub async fn audit_denials(
         && request
             .headers()
             .get("sec-fetch-site")
-            .is_some_and(|site| site.as_bytes() == b"cross-site");
+            // A sibling subdomain's page sends `same-site`: another site's doing too.
+            .is_some_and(|site| matches!(site.as_bytes(), b"cross-site" | b"same-site"));
     let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(res);
     };

@@ -376,8 +376,13 @@ impl Browser {
 
     /// A GET as a browser makes it when another site sends it here (a link, a redirect).
     pub async fn get_from_another_site(&self, path: &str) -> Page {
+        self.get_sent_by(path, "cross-site").await
+    }
+
+    /// A GET whose `Sec-Fetch-Site` says where the browser was sent from.
+    pub async fn get_sent_by(&self, path: &str, site: &str) -> Page {
         let url = format!("{}{path}", self.base);
-        let request = self.client.get(url).header("Sec-Fetch-Site", "cross-site");
+        let request = self.client.get(url).header("Sec-Fetch-Site", site);
         to_page(request.send().await.expect("GET")).await
     }
 

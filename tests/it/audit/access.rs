@@ -198,4 +198,18 @@ async fn repeated_refusals_of_one_page_are_recorded_up_to_a_limit_an_hour() {
             .contains("\"later_refusals_this_hour\":\"not recorded\"")
     );
     assert_eq!(denied.len(), limit + 1, "the CSV's refusal is its own");
+
+    // A page on a sibling subdomain sending the browser here is another site's doing
+    // too: recorded once an hour, marked so, not spent from the member's own count.
+    for _ in 0..3 {
+        let sent = browser
+            .get_sent_by("/orgs/my-org/settings", "same-site")
+            .await;
+        assert_eq!(sent.status, 403);
+    }
+    let marked: Vec<AuditRow> = all_events(&app)
+        .into_iter()
+        .filter(|e| e.details.contains("sent_by_another_site"))
+        .collect();
+    assert_eq!(marked.len(), 1);
 }
