@@ -149,23 +149,23 @@ fn ids(answer: &Answer) -> Vec<String> {
         .collect()
 }
 
+/// `n` members of my-org, m000@… onwards, in the order they were made.
+fn add_members(app: &TestApp, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let email = format!("m{i:03}@example.com");
+            app.add_member("my-org", &email, "M", "N", "member", false)
+        })
+        .collect()
+}
+
 /// An import pages through every member while some of the first are removed: each
 /// member still there is listed once (an OFFSET would skip as many as were removed),
 /// and a page asked for out of turn starts where the order stands at its position.
 #[actix_web::test]
 async fn an_import_paging_while_members_are_removed_misses_none() {
     let (app, _admin, scim) = scim_app(&["scim"], "member").await;
-    let mut made = Vec::new();
-    for i in 0..250 {
-        made.push(app.add_member(
-            "my-org",
-            &format!("m{i:03}@example.com"),
-            "M",
-            "N",
-            "member",
-            false,
-        ));
-    }
+    let made = add_members(&app, 250);
     let mut everyone = ids(&scim.get("/Users?count=200").await);
     everyone.extend(ids(&scim.get("/Users?startIndex=201&count=200").await));
     assert_eq!(everyone.len(), 251, "the Admin and the 250");
@@ -208,17 +208,7 @@ async fn an_import_paging_while_members_are_removed_misses_none() {
 #[actix_web::test]
 async fn an_import_paged_across_two_instances_misses_none() {
     let (app, _admin, scim) = scim_app(&["scim"], "member").await;
-    let mut made = Vec::new();
-    for i in 0..250 {
-        made.push(app.add_member(
-            "my-org",
-            &format!("m{i:03}@example.com"),
-            "M",
-            "N",
-            "member",
-            false,
-        ));
-    }
+    let made = add_members(&app, 250);
     let other = app.other_instance().await;
     let elsewhere = Scim::at(&other.address, scim.token());
 
@@ -241,6 +231,12 @@ async fn an_import_paged_across_two_instances_misses_none() {
     assert_eq!(seen, everyone, "every member still there, once, in order");
 }
 
+/// The `kind` resources changed after `since`, as a sync asks for them.
+fn changed_since(kind: &str, since: &str) -> String {
+    let filter = percent(&format!("meta.lastModified gt \"{since}\""));
+    format!("/{kind}?filter={filter}")
+}
+
 /// An identity provider syncing "what changed since its last run" reads
 /// `meta.lastModified`. A member deactivated on the portal, and one added to a group
 /// there, have changed since, and so has the group: both kept their creation time, so
@@ -255,10 +251,7 @@ async fn changes_made_on_the_portal_move_last_modified() {
         .await
         .id();
     let since = portcullis::domain::timefmt::iso_time(portcullis::db::now());
-    let changed = |kind: &str| {
-        let filter = percent(&format!("meta.lastModified gt \"{since}\""));
-        format!("/{kind}?filter={filter}")
-    };
+    let changed = |kind: &str| changed_since(kind, &since);
     assert_eq!(scim.get(&changed("Users")).await.total(), 0);
 
     let users = "/orgs/my-org/users";
@@ -282,10 +275,7 @@ async fn changes_made_on_the_portal_move_last_modified() {
 
     // Renamed, the group changes what its members' User resources show.
     let since = portcullis::domain::timefmt::iso_time(portcullis::db::now());
-    let changed = |kind: &str| {
-        let filter = percent(&format!("meta.lastModified gt \"{since}\""));
-        format!("/{kind}?filter={filter}")
-    };
+    let changed = |kind: &str| changed_since(kind, &since);
     let fields = [("name", "Operations"), ("description", ""), ("role_id", "")];
     assert_eq!(admin.submit(&base, &base, &fields).await.status, 303);
     assert_eq!(ids(&scim.get(&changed("Users")).await), vec![carol.clone()]);
@@ -293,10 +283,7 @@ async fn changes_made_on_the_portal_move_last_modified() {
     // Each later change moves it again (on PostgreSQL a group is marked once a
     // transaction).
     let since = portcullis::domain::timefmt::iso_time(portcullis::db::now());
-    let changed = |kind: &str| {
-        let filter = percent(&format!("meta.lastModified gt \"{since}\""));
-        format!("/{kind}?filter={filter}")
-    };
+    let changed = |kind: &str| changed_since(kind, &since);
     let remove = format!("{base}/members/{carol}/remove");
     assert_eq!(admin.submit(&base, &remove, &[]).await.status, 303);
     assert_eq!(ids(&scim.get(&changed("Groups")).await), vec![group]);
