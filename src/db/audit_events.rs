@@ -145,6 +145,26 @@ pub fn count_by_actor_since(
 }
 
 /// Whether `action` was recorded about this target in the organization since `since`.
+/// How many platform-wide (no organization) `action` events name `target_id` since
+/// `since`, counted no further than `cap` (read through the target index).
+pub fn count_platform_about(
+    conn: &mut DbConnection,
+    action: &str,
+    target_id: &str,
+    since: NaiveDateTime,
+    cap: i64,
+) -> QueryResult<i64> {
+    let found: Vec<String> = audit_events::table
+        .filter(audit_events::org_id.is_null())
+        .filter(audit_events::target_id.eq(target_id))
+        .filter(audit_events::created_at.ge(since))
+        .filter(audit_events::action.eq(action))
+        .select(audit_events::id)
+        .limit(cap)
+        .load(conn)?;
+    Ok(found.len() as i64)
+}
+
 pub fn recorded_about(
     conn: &mut DbConnection,
     org_id: &str,

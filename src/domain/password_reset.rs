@@ -28,7 +28,7 @@ use crate::audit::{self, Event, Origin};
 use crate::db::password_reset_requests::{self, ResetRequest};
 use crate::db::password_resets::{self, NewPasswordReset};
 use crate::db::users::{self, User};
-use crate::db::{self, DbConnection, sessions};
+use crate::db::{self, DbConnection, audit_events, sessions};
 use crate::domain::tokens;
 use crate::mail::outbox;
 use crate::mail::templates::{PasswordChangedEmail, PasswordResetEmail};
@@ -74,7 +74,16 @@ pub enum Requested {
     NoAccount,
     /// Nothing was sent: the account is disabled.
     Disabled,
+    /// Nothing was sent, and the live link stays: the account had its day's emails.
+    Capped,
 }
+
+/// Reset emails one account is sent in a day at most. Anyone may ask for any address's
+/// reset (within the throttle: five a quarter hour, about 480 a day), and each request
+/// mailed the owner and killed the link they had: a script could flood their mailbox and
+/// keep their reset from working. Past this, requests change nothing until the day is
+/// over, and the last link mailed still works.
+pub const EMAILS_A_DAY: i64 = 10;
 
 /// Queues "I forgot my password" for whatever was typed; [`handle_next`] does the rest
 /// later. Run it inside `db::write_tx` with the throttle's reservation.
@@ -160,6 +169,15 @@ pub fn request(
         None => None,
     };
     let active = now_held.as_ref().filter(|u| u.is_active());
+    if let Some(user) = active {
+        const REQUESTED: &str = "auth.password_reset_requested";
+        let day = now - Duration::days(1);
+        let today =
+            audit_events::count_platform_about(conn, REQUESTED, &user.id, day, EMAILS_A_DAY)?;
+        if today >= EMAILS_A_DAY {
+            return Ok(Requested::Capped);
+        }
+    }
     password_resets::delete_unused_for_user(conn, &user_id)?;
     let Some(user) = active else {
         return Ok(if user.is_some() {

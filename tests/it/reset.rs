@@ -600,3 +600,50 @@ async fn two_requests_handled_at_once_leave_one_live_link() {
         assert_eq!(live, 1, "round {round}: {live} live links");
     }
 }
+
+/// Anyone may ask for anyone's reset, within the throttle (about 480 a day): each mailed
+/// the owner and killed the link they had. Past a day's emails, a request changes
+/// nothing: no email, and the last link mailed still works.
+#[actix_web::test]
+async fn a_flood_of_requests_sends_a_days_emails_and_keeps_the_last_link() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let user_id = app.user_id(ADMIN_EMAIL);
+    let env = portcullis::domain::password_reset::Env {
+        ttl: Duration::minutes(30),
+        public_url: "http://localhost".into(),
+        origin: Default::default(),
+    };
+    let cap = portcullis::domain::password_reset::EMAILS_A_DAY;
+    let live = |app: &TestApp| -> Vec<String> {
+        password_resets::table
+            .filter(password_resets::user_id.eq(&user_id))
+            .filter(password_resets::used_at.is_null())
+            .select(password_resets::token_hash)
+            .load(&mut *app.conn() as &mut DbConnection)
+            .unwrap()
+    };
+    let mut last_link = Vec::new();
+    for i in 0..cap + 3 {
+        let mut conn = app.conn();
+        let outcome = db::write_tx(&mut conn, |conn| {
+            portcullis::domain::password_reset::request(conn, &env, ADMIN_EMAIL)
+        })
+        .unwrap();
+        drop(conn);
+        let sent = matches!(
+            outcome,
+            portcullis::domain::password_reset::Requested::Sent { .. }
+        );
+        assert_eq!(sent, i < cap, "request {i}: {outcome:?}");
+        if sent {
+            last_link = live(&app);
+        }
+    }
+    assert_eq!(live(&app), last_link, "the last link mailed still works");
+    assert_eq!(last_link.len(), 1);
+    assert_eq!(
+        app.count("email_outbox WHERE to_addr = 'admin@example.com'"),
+        cap
+    );
+}
