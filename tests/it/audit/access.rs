@@ -80,15 +80,7 @@ async fn members_without_audit_read_are_refused_and_the_refusal_is_recorded() {
     let app = spawn_app().await;
     app.setup_admin().await;
     let org = app.org_id("my-org");
-    let member = app.add_member(
-        "my-org",
-        "member@example.com",
-        "Test",
-        "Person",
-        "member",
-        true,
-    );
-    let browser = app.member_browser("member@example.com").await;
+    let (member, browser) = signed_in_member(&app).await;
     let users_page = browser.get("/orgs/my-org/users").await;
     assert_eq!(users_page.status, 200);
     assert!(
@@ -164,15 +156,7 @@ async fn members_without_audit_read_are_refused_and_the_refusal_is_recorded() {
 async fn repeated_refusals_of_one_page_are_recorded_up_to_a_limit_an_hour() {
     let app = spawn_app().await;
     app.setup_admin().await;
-    app.add_member(
-        "my-org",
-        "member@example.com",
-        "Test",
-        "Person",
-        "member",
-        true,
-    );
-    let browser = app.member_browser("member@example.com").await;
+    let (_, browser) = signed_in_member(&app).await;
     let limit = portcullis::web::audit_denials::PER_ROUTE_AN_HOUR as usize;
     for _ in 0..limit + 5 {
         assert_eq!(browser.get("/orgs/my-org/audit").await.status, 403);
@@ -212,4 +196,17 @@ async fn repeated_refusals_of_one_page_are_recorded_up_to_a_limit_an_hour() {
         .filter(|e| e.details.contains("sent_by_another_site"))
         .collect();
     assert_eq!(marked.len(), 1);
+}
+
+/// member@example.com, a plain Member of my-org, signed in: its id and browser.
+async fn signed_in_member(app: &TestApp) -> (String, Browser) {
+    let id = app.add_member(
+        "my-org",
+        "member@example.com",
+        "Test",
+        "Person",
+        "member",
+        true,
+    );
+    (id, app.member_browser("member@example.com").await)
 }

@@ -429,22 +429,14 @@ async fn cancel_and_resend_lead_back_to_the_searched_invited_tab() {
         admin
             .expect_text("The invitation to pat@example.com was cancelled")
             .await?;
-        ensure!(
-            admin.path().await? == searched,
-            "on {}",
-            admin.path().await?
-        );
+        admin.expect_path(&searched).await?;
         ensure!(admin.rows("email").await? == vec![pam.to_string()]);
 
         app.a_minute_passes(pam);
         admin.press_in_row(pam, "Resend").await?;
         admin.expect_text("Invitation resent").await?;
         admin.follow("Back to Invited").await?;
-        ensure!(
-            admin.path().await? == searched,
-            "on {}",
-            admin.path().await?
-        );
+        admin.expect_path(&searched).await?;
 
         // A page link cut short where it was pasted starts the tab again, searched as it
         // was, and says why.
@@ -452,11 +444,7 @@ async fn cancel_and_resend_lead_back_to_the_searched_invited_tab() {
         admin
             .expect_text("That page link no longer works, so the list starts again")
             .await?;
-        ensure!(
-            admin.path().await? == searched,
-            "on {}",
-            admin.path().await?
-        );
+        admin.expect_path(&searched).await?;
         ensure!(admin.rows("email").await? == vec![pam.to_string()]);
         Ok(())
     })
