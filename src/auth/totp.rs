@@ -143,7 +143,7 @@ mod tests {
         let secret = new_secret();
         // Enrolled with the code of an earlier step.
         let step = matched_step(&secret, &code_at(&secret, T - 300), T - 300).unwrap();
-        let codes = rules::enable(&mut conn, &user, &secret, step, "", &Default::default())
+        let codes = rules::enable(&mut conn, &user, &secret, step, "", "", &Default::default())
             .unwrap()
             .unwrap()
             .codes;
@@ -250,7 +250,7 @@ mod tests {
             check(&mut conn, &user.id, &codes[0], T).unwrap(),
             Outcome::Wrong
         );
-        let fresh = rules::regenerate_recovery_codes(&mut conn, &user, &Default::default())
+        let fresh = rules::regenerate_recovery_codes(&mut conn, &user, "", &Default::default())
             .unwrap()
             .expect("two-factor is on");
         assert_eq!(
@@ -266,9 +266,9 @@ mod tests {
     #[test]
     fn without_enrolment_nothing_passes_and_disabling_forgets_the_secret() {
         let (mut conn, user, secret, codes) = enrolled();
-        assert!(rules::disable(&mut conn, &user, &Default::default()).unwrap());
+        assert!(rules::disable(&mut conn, &user, "", &Default::default()).unwrap());
         // A second turning off (a reset came first, say) finds nothing to turn off.
-        assert!(!rules::disable(&mut conn, &user, &Default::default()).unwrap());
+        assert!(!rules::disable(&mut conn, &user, "", &Default::default()).unwrap());
         assert_eq!(
             check(&mut conn, &user.id, &code_at(&secret, T), T).unwrap(),
             Outcome::Wrong
@@ -281,7 +281,7 @@ mod tests {
         assert_eq!(user.auth_method, rules::AUTH_METHOD_PASSWORD);
         // New recovery codes asked for by a request that proved itself before the second
         // factor went: none are made, for an account that has none.
-        let codes = rules::regenerate_recovery_codes(&mut conn, &user, &Default::default());
+        let codes = rules::regenerate_recovery_codes(&mut conn, &user, "", &Default::default());
         assert_eq!(codes.unwrap(), None);
         assert_eq!(
             two_factor::unused_recovery_codes(&mut conn, &user.id).unwrap(),

@@ -19,6 +19,7 @@ pub mod member_search;
 pub mod members;
 pub mod names;
 pub mod new_account;
+pub mod notices;
 pub mod orgs;
 pub mod password;
 pub mod password_reset;

@@ -14,7 +14,8 @@ use serde_json::json;
 use crate::audit::{self, Event, Origin};
 use crate::db::users::{self, User};
 use crate::db::{self, DbConnection, sessions};
-use crate::mail::templates::{Rendered, header_safe};
+use crate::domain::notices;
+use crate::mail::templates::{Rendered, SecurityChange, header_safe};
 
 /// Browser and operating system, as read from a User-Agent header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +96,8 @@ pub fn describe(user_agent: Option<&str>) -> Client {
 pub struct Owner {
     pub user_id: String,
     pub email: String,
+    /// The first name notices greet.
+    pub first_name: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +183,7 @@ pub fn set_signin_alerts(
     conn: &mut DbConnection,
     owner: &Owner,
     on: bool,
+    public_url: &str,
     origin: &Origin,
 ) -> diesel::QueryResult<bool> {
     db::write_tx(conn, |conn| {
@@ -187,6 +191,10 @@ pub fn set_signin_alerts(
             return Ok(false);
         }
         users::set_signin_alerts(conn, &owner.user_id, on)?;
+        if !on {
+            let off = SecurityChange::SignInAlertsOff;
+            notices::tell_owner(conn, &owner.email, &owner.first_name, off, public_url)?;
+        }
         audit::record(
             conn,
             &Event::new("account.signin_alerts_changed", origin)

@@ -16,7 +16,8 @@ use serde_json::json;
 
 use crate::audit::{self, Event, Origin};
 use crate::db::{self, DbConnection, sessions, two_factor, users, users::User};
-use crate::domain::tokens;
+use crate::domain::{notices, tokens};
+use crate::mail::templates::SecurityChange;
 
 pub const RECOVERY_CODE_COUNT: usize = 10;
 pub const AUTH_METHOD_TOTP: &str = "password+totp";
@@ -175,6 +176,7 @@ pub fn enable(
     secret: &str,
     step: i64,
     current_session_id: &str,
+    public_url: &str,
     origin: &Origin,
 ) -> diesel::QueryResult<Option<Enabled>> {
     let codes = new_recovery_codes();
@@ -192,6 +194,8 @@ pub fn enable(
         two_factor::replace_recovery_codes(conn, &user.id, &hashes, now)?;
         two_factor::set_auth_method(conn, &user.id, AUTH_METHOD_TOTP)?;
         let ended = sessions::delete_for_user_except(conn, &user.id, current_session_id)?;
+        let on = SecurityChange::TwoFactorOn;
+        notices::tell_owner(conn, &user.email, &user.first_name, on, public_url)?;
         let details = json!({ "other_sessions_ended": ended });
         audit::record(
             conn,
@@ -206,13 +210,20 @@ pub fn enable(
 
 /// Turns two-factor off (the caller has checked the password and a current code).
 /// Answers whether it was on: a reset may have turned it off meanwhile.
-pub fn disable(conn: &mut DbConnection, user: &User, origin: &Origin) -> diesel::QueryResult<bool> {
+pub fn disable(
+    conn: &mut DbConnection,
+    user: &User,
+    public_url: &str,
+    origin: &Origin,
+) -> diesel::QueryResult<bool> {
     db::write_tx(conn, |conn| {
         if !two_factor::hold(conn, &user.id)? {
             return Ok(false);
         }
         two_factor::delete(conn, &user.id)?;
         two_factor::set_auth_method(conn, &user.id, AUTH_METHOD_PASSWORD)?;
+        let off = SecurityChange::TwoFactorOff;
+        notices::tell_owner(conn, &user.email, &user.first_name, off, public_url)?;
         audit::record(conn, &event("auth.2fa_disabled", user, origin))?;
         Ok(true)
     })
@@ -223,6 +234,7 @@ pub fn disable(conn: &mut DbConnection, user: &User, origin: &Origin) -> diesel:
 pub fn regenerate_recovery_codes(
     conn: &mut DbConnection,
     user: &User,
+    public_url: &str,
     origin: &Origin,
 ) -> diesel::QueryResult<Option<Vec<String>>> {
     let codes = new_recovery_codes();
@@ -233,6 +245,8 @@ pub fn regenerate_recovery_codes(
             return Ok(None);
         }
         two_factor::replace_recovery_codes(conn, &user.id, &hashes, db::now())?;
+        let made = SecurityChange::RecoveryCodesMade;
+        notices::tell_owner(conn, &user.email, &user.first_name, made, public_url)?;
         audit::record(
             conn,
             &event("auth.2fa_recovery_codes_regenerated", user, origin),

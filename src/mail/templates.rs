@@ -204,6 +204,112 @@ struct PasswordChangedHtml<'a> {
     e: &'a PasswordChangedEmail,
 }
 
+/// A change to how the account is protected, made from a browser signed in to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityChange {
+    TwoFactorOn,
+    TwoFactorOff,
+    RecoveryCodesMade,
+    SignInAlertsOff,
+}
+
+/// Told to the account's owner whenever its protection changes: whoever holds a stolen
+/// session would otherwise turn the alerts off, make recovery codes of their own, or turn
+/// two-factor on and lock the owner out, unheard.
+#[derive(Debug, Clone)]
+pub struct SecurityChangeEmail {
+    pub name: String,
+    pub change: SecurityChange,
+    pub at: NaiveDateTime,
+    /// The account page, where sessions are seen and ended.
+    pub account_url: String,
+    /// The forgot-password page.
+    pub reset_url: String,
+}
+
+impl SecurityChangeEmail {
+    pub fn subject(&self) -> String {
+        // Short enough for one header line: a folded subject is still one subject, but
+        // some clients show only its first line in a list.
+        "Your Portcullis account: ".to_string()
+            + match self.change {
+                SecurityChange::TwoFactorOn => "two-factor authentication turned on",
+                SecurityChange::TwoFactorOff => "two-factor authentication turned off",
+                SecurityChange::RecoveryCodesMade => "new recovery codes made",
+                SecurityChange::SignInAlertsOff => "new sign-in alerts turned off",
+            }
+    }
+
+    /// What happened, as a sentence ending at the time it did.
+    pub fn what(&self) -> String {
+        let when = self.at.format("%Y-%m-%d %H:%M UTC");
+        match self.change {
+            SecurityChange::TwoFactorOn => format!(
+                "Two-factor authentication was turned on for your Portcullis account at {when}, \
+                 and every other browser signed in to it was signed out. Signing in now needs \
+                 a code from the authenticator app it was set up with."
+            ),
+            SecurityChange::TwoFactorOff => format!(
+                "Two-factor authentication was turned off for your Portcullis account at {when}. \
+                 Signing in now needs only your password."
+            ),
+            SecurityChange::RecoveryCodesMade => format!(
+                "New recovery codes were made for your Portcullis account at {when}. Each signs \
+                 in once in place of an authenticator code; the old ones no longer work."
+            ),
+            SecurityChange::SignInAlertsOff => format!(
+                "New sign-in alerts were turned off for your Portcullis account at {when}: you \
+                 will no longer get an email when it is signed in to from a new browser."
+            ),
+        }
+    }
+
+    /// What to do if it was not the owner, up to the link.
+    pub fn if_not_you(&self) -> &'static str {
+        match self.change {
+            SecurityChange::TwoFactorOn => {
+                "someone signed in as you and can now keep you out: ask your administrator to \
+                 reset your two-factor authentication, then choose a new password here"
+            }
+            SecurityChange::TwoFactorOff => {
+                "someone knew your password and had your authenticator app: choose a new \
+                 password here, turn two-factor authentication on again, and tell your \
+                 administrator"
+            }
+            SecurityChange::RecoveryCodesMade => {
+                "someone signed in as you now holds codes that sign in as you: choose a new \
+                 password here, make new recovery codes on your account page, and tell your \
+                 administrator"
+            }
+            SecurityChange::SignInAlertsOff => {
+                "someone is signed in as you: choose a new password here (it signs out every \
+                 browser), turn the alerts on again on your account page, and tell your \
+                 administrator"
+            }
+        }
+    }
+
+    pub fn render(&self) -> Result<Rendered, askama::Error> {
+        Ok(Rendered {
+            subject: self.subject(),
+            text: SecurityChangeText { e: self }.render()?,
+            html: SecurityChangeHtml { e: self }.render()?,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "email/security_change.txt")]
+struct SecurityChangeText<'a> {
+    e: &'a SecurityChangeEmail,
+}
+
+#[derive(Template)]
+#[template(path = "email/security_change.html")]
+struct SecurityChangeHtml<'a> {
+    e: &'a SecurityChangeEmail,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,6 +210,7 @@ fn owner(current: &CurrentUser) -> Owner {
     Owner {
         user_id: current.user.id.clone(),
         email: current.user.email.clone(),
+        first_name: current.user.first_name.clone(),
     }
 }
 
@@ -300,9 +301,13 @@ pub async fn set_signin_alerts(
     form: Form<SigninAlertsForm>,
 ) -> AppResult<HttpResponse> {
     let on = form.into_inner().signin_alerts.is_some();
-    let owner = owner(&current);
+    let (owner, url) = (owner(&current), state.settings.public_url());
     state
-        .db(move |conn| Ok(own_sessions::set_signin_alerts(conn, &owner, on, &origin)?))
+        .db(move |conn| {
+            Ok(own_sessions::set_signin_alerts(
+                conn, &owner, on, &url, &origin,
+            )?)
+        })
         .await?;
     flash(
         &session,

@@ -21,6 +21,7 @@ use crate::error::{AppError, AppResult};
 use crate::web::extract::CurrentUser;
 use crate::web::form::{Form, Query, Return, decode, to_query};
 use crate::web::layout::Layout;
+use crate::web::once::{self, SentOnce};
 use crate::web::outcome::{done, done_or_back};
 use crate::web::paging::{Cursor, PAGE_SIZE};
 use crate::web::{AppState, flash, render, render_status, see_other};
@@ -92,6 +93,9 @@ struct Posted<F, T> {
     form: F,
     errors: FieldErrors,
     created: Option<T>,
+    /// The form came again (a refresh of its answer, Back then Forward) after it had
+    /// made what it makes: nothing was made twice.
+    sent_again: bool,
 }
 
 impl<F: Default, T> Posted<F, T> {
@@ -101,6 +105,16 @@ impl<F: Default, T> Posted<F, T> {
             form: F::default(),
             errors: FieldErrors::default(),
             created: None,
+            sent_again: false,
+        }
+    }
+
+    /// The page a form sent again answers: 409, nothing made, the form empty.
+    fn sent_again() -> Self {
+        Posted {
+            status: StatusCode::CONFLICT,
+            sent_again: true,
+            ..Posted::blank()
         }
     }
 
@@ -116,7 +130,7 @@ impl<F: Default, T> Posted<F, T> {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 form,
                 errors,
-                created: None,
+                ..Posted::blank()
             }),
             Err(e) => Err(e.into()),
         }
@@ -142,6 +156,9 @@ struct OrgsPage {
     form: OrgForm,
     errors: FieldErrors,
     created: Option<NewOrg>,
+    sent_again: bool,
+    /// This rendering of the create form (see `web::once`).
+    form_id: String,
 }
 
 async fn orgs(
@@ -161,6 +178,8 @@ async fn orgs(
         form: posted.form,
         errors: posted.errors,
         created: posted.created,
+        sent_again: posted.sent_again,
+        form_id: once::new_form_id(),
     };
     Ok(render_status(posted.status, &view))
 }
@@ -178,16 +197,20 @@ pub async fn create_org(
     session: Session,
     current: CurrentUser,
     origin: Origin,
-    form: Form<OrgForm>,
+    body: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let actor = require_admin(&state, &current)?;
-    let form = form.into_inner();
+    let (form, sent): (OrgForm, _) = (decode(&body)?, SentOnce::read(&body));
+    if once::already_sent(&session, &sent.form_id) {
+        return orgs(&state, &session, &current, Posted::sent_again()).await;
+    }
     let f = form.clone();
     let result = state
         .db(move |conn| Ok(platform::create_org(conn, &actor, &f, &origin)))
         .await?;
     if result.is_ok() {
         state.mail.wake();
+        once::mark_sent(&session, &sent.form_id);
     }
     let created = result.map(|c| NewOrg {
         link: match &c.first_admin {
@@ -229,6 +252,9 @@ struct UsersPage {
     form: UserForm,
     errors: FieldErrors,
     created: Option<NewAccount>,
+    sent_again: bool,
+    /// This rendering of the create form (see `web::once`).
+    form_id: String,
 }
 
 impl UsersPage {
@@ -342,6 +368,8 @@ async fn users_view(
         form: posted.form,
         errors: posted.errors,
         created: posted.created,
+        sent_again: posted.sent_again,
+        form_id: once::new_form_id(),
     };
     Ok(render_status(posted.status, &view))
 }
@@ -372,12 +400,18 @@ pub async fn create_user(
     let actor = require_admin(&state, &current)?;
     // An unreadable body is an empty form: the page then says what is missing.
     let form: UserForm = decode(&body).unwrap_or_default();
+    let sent = SentOnce::read(&body);
+    if once::already_sent(&session, &sent.form_id) {
+        let again = Posted::sent_again();
+        return users_view(&state, &session, &current, UsersQuery::default(), again).await;
+    }
     let f = form.clone();
     let result = state
         .db(move |conn| Ok(platform::create_user(conn, &actor, &f, &origin)))
         .await?;
     if result.is_ok() {
         state.mail.wake();
+        once::mark_sent(&session, &sent.form_id);
     }
     let created = result.map(|c| NewAccount {
         link: setup_link(&state, &c.setup_token),

@@ -27,6 +27,7 @@ use crate::web::device::{self, DeviceKey};
 use crate::web::extract::{CurrentUser, MaybeUser, current_session_id};
 use crate::web::form::Form;
 use crate::web::layout::Layout;
+use crate::web::once;
 use crate::web::{AppState, flash, render_status, see_other};
 
 const EXPIRED: &str = "/login?second_step=expired";
@@ -39,6 +40,9 @@ pub struct CodeForm {
     code: String,
     #[serde(default)]
     password: String,
+    /// One rendering of a form whose answer shows codes once (see `web::once`).
+    #[serde(default)]
+    form_id: String,
 }
 
 fn throttled() -> AppError {
@@ -219,6 +223,7 @@ struct TwoFactorPage {
     recovery_codes: Vec<String>,
     codes_left: i64,
     errors: FieldErrors,
+    form_id: String,
 }
 
 async fn page(
@@ -249,6 +254,7 @@ async fn page(
         recovery_codes,
         codes_left: codes_left.unwrap_or(0),
         errors,
+        form_id: once::new_form_id(),
     })
 }
 
@@ -300,13 +306,16 @@ pub async fn enable(
     origin: Origin,
     form: Form<CodeForm>,
 ) -> AppResult<HttpResponse> {
+    if let Some(back) = sent_again(&session, &form.form_id, ON_ALREADY) {
+        return Ok(back);
+    }
     let (secret, step) = match enrolment_step(&session, &form.code) {
         Ok(found) => found,
         Err(message) => return invalid(&state, &session, &current, "code", message).await,
     };
     // A signed-in request always comes with a stored session.
     let current_id = current_session_id(&session).ok_or(AppError::NotFound)?;
-    let user = current.user.clone();
+    let (user, public_url) = (current.user.clone(), state.settings.public_url());
     let enabled = state
         .db(move |conn| {
             Ok(rules::enable(
@@ -315,6 +324,7 @@ pub async fn enable(
                 &secret,
                 step,
                 &current_id,
+                &public_url,
                 &origin,
             )?)
         })
@@ -324,10 +334,37 @@ pub async fn enable(
         flash(&session, "info", "Two-factor authentication is already on.");
         return Ok(see_other("/account/2fa"));
     };
-    flash(&session, "success", enabled.said());
-    let codes = enabled.codes;
-    let view = page(&state, &session, &current, codes, FieldErrors::default()).await?;
+    let (said, codes) = (enabled.said(), enabled.codes);
+    show_codes(&state, &session, &current, &form.form_id, said, codes).await
+}
+
+/// The page showing codes made just now, once: the form that made them (`form_id`)
+/// acts no second time.
+async fn show_codes(
+    state: &AppState,
+    session: &Session,
+    current: &CurrentUser,
+    form_id: &str,
+    said: String,
+    codes: Vec<String>,
+) -> AppResult<HttpResponse> {
+    once::mark_sent(session, form_id);
+    flash(session, "success", said);
+    let view = page(state, session, current, codes, FieldErrors::default()).await?;
     Ok(render_status(StatusCode::OK, &view))
+}
+
+const ON_ALREADY: &str = "Two-factor authentication is on: that form was sent again, and changed nothing the second time.";
+const CODES_ALREADY: &str = "That form was sent again, so no other codes were made: the recovery codes made the first time are the ones that work.";
+
+/// A form whose answer showed codes once, sent again (a refresh of that answer, or Back
+/// then Forward): it acts no second time, where it made codes that voided the ones just
+/// saved, or said the enrolment code did not match.
+fn sent_again(session: &Session, form_id: &str, said: &str) -> Option<HttpResponse> {
+    once::already_sent(session, form_id).then(|| {
+        flash(session, "info", said);
+        see_other("/account/2fa")
+    })
 }
 
 const NO_MATCH: &str =
@@ -435,9 +472,9 @@ pub async fn disable(
     if let Err((field, message)) = prove(&state, &current, &origin, &form, "disable").await? {
         return invalid(&state, &session, &current, field, message).await;
     }
-    let user = current.user.clone();
+    let (user, public_url) = (current.user.clone(), state.settings.public_url());
     let was_on = state
-        .db(move |conn| Ok(rules::disable(conn, &user, &origin)?))
+        .db(move |conn| Ok(rules::disable(conn, &user, &public_url, &origin)?))
         .await?;
     let (kind, said) = match was_on {
         true => ("success", "Two-factor authentication is off."),
@@ -455,6 +492,9 @@ pub async fn regenerate_recovery_codes(
     origin: Origin,
     form: Form<CodeForm>,
 ) -> AppResult<HttpResponse> {
+    if let Some(back) = sent_again(&session, &form.form_id, CODES_ALREADY) {
+        return Ok(back);
+    }
     if form.password.is_empty() && rules::read_answer(&form.code) == Answer::Blank {
         let message = "Enter a code from your authenticator app, or your password.";
         return invalid(&state, &session, &current, "regenerate_code", message).await;
@@ -464,28 +504,26 @@ pub async fn regenerate_recovery_codes(
     }
     if let Err((field, message)) = prove(&state, &current, &origin, &form, "recovery_codes").await?
     {
-        // This form's fields have ids of their own on the page, which holds two forms.
-        let field = match field {
-            "password" => "regenerate_password",
-            _ => "regenerate_code",
-        };
+        let field = regenerate_field(field);
         return invalid(&state, &session, &current, field, message).await;
     }
-    let user = current.user.clone();
-    let codes = state
-        .db(move |conn| Ok(rules::regenerate_recovery_codes(conn, &user, &origin)?))
-        .await?;
-    let Some(codes) = codes else {
+    let (user, url) = (current.user.clone(), state.settings.public_url());
+    let made =
+        move |conn: &mut DbConnection| rules::regenerate_recovery_codes(conn, &user, &url, &origin);
+    let Some(codes) = state.db(move |conn| Ok(made(conn)?)).await? else {
         flash(&session, "info", "Two-factor authentication is off.");
         return Ok(see_other("/account/2fa"));
     };
-    flash(
-        &session,
-        "success",
-        "New recovery codes made. The old ones no longer work.",
-    );
-    let view = page(&state, &session, &current, codes, FieldErrors::default()).await?;
-    Ok(render_status(StatusCode::OK, &view))
+    let said = "New recovery codes made. The old ones no longer work.".to_string();
+    show_codes(&state, &session, &current, &form.form_id, said, codes).await
+}
+
+/// This form's fields have ids of their own on the page, which holds two forms.
+fn regenerate_field(field: &'static str) -> &'static str {
+    match field {
+        "password" => "regenerate_password",
+        _ => "regenerate_code",
+    }
 }
 
 async fn is_enrolled(state: &AppState, current: &CurrentUser) -> AppResult<bool> {

@@ -8,6 +8,19 @@ use actix_session::Session;
 
 use super::keys;
 
+/// The id a form came with, read from its body beside the form's own fields.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SentOnce {
+    #[serde(default)]
+    pub form_id: String,
+}
+
+impl SentOnce {
+    pub fn read(body: &[u8]) -> Self {
+        super::form::decode(body).unwrap_or_default()
+    }
+}
+
 /// The ids remembered: a form older than this many later ones acts again if re-sent.
 const REMEMBERED: usize = 20;
 

@@ -641,3 +641,43 @@ async fn a_platform_invitation_records_the_one_it_replaces() {
     assert_eq!(app.count("invitations WHERE status = 'cancelled'"), 1);
     assert_eq!(app.audit_count("my-org", "invitation.cancelled"), 1);
 }
+
+/// A refresh of the page that answered "create" (or Back then Forward) sent the form
+/// again: it answered that the slug or address was taken, and the set-up link was gone,
+/// as if the creation had failed. Sent again, a form makes nothing and says what happened.
+#[actix_web::test]
+async fn a_create_form_sent_again_makes_nothing_twice_and_says_so() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let orgs = [
+        ("name", "Acme"),
+        ("slug", "acme"),
+        ("admin_email", "boss@acme.test"),
+    ];
+    let users = [
+        ("email", "new@example.com"),
+        ("first_name", "New"),
+        ("last_name", "Person"),
+        ("org", "my-org"),
+        ("role_id", "member"),
+    ];
+    for (page, action, fields) in [
+        ("/admin/orgs", "/admin/orgs", &orgs[..]),
+        ("/admin/users?org=my-org", "/admin/users", &users[..]),
+    ] {
+        let form = admin.get(page).await;
+        let form_id = hidden_value(&form.body, "form_id").expect("the form has its id");
+        let mut sent = vec![("csrf_token", form.csrf()), ("form_id", form_id)];
+        sent.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
+        let first = admin.post(action, &sent).await;
+        assert_eq!(first.status, 201, "{}", first.body);
+        assert!(setup_link(&first.body).contains("/setup/"));
+        let again = admin.post(action, &sent).await;
+        assert_eq!(again.status, 409, "{}", again.body);
+        assert!(again.body.contains("data-sent-again"), "{}", again.body);
+        assert!(!again.body.contains("already uses"), "{}", again.body);
+    }
+    assert_eq!(app.count("organizations WHERE slug = 'acme'"), 1);
+    assert_eq!(app.count("users WHERE email = 'new@example.com'"), 1);
+    assert_eq!(app.audit_count("acme", "org.created"), 1);
+}

@@ -542,3 +542,139 @@ async fn two_enrolments_at_once_turn_two_factor_on_once() {
     assert_eq!(app.count("totp_credentials"), 1);
     assert_eq!(platform_events(&app, "auth.2fa_enabled"), 1);
 }
+
+/// Whoever holds a stolen session could turn the sign-in alerts off, make recovery codes
+/// of their own, or turn two-factor on and keep the owner out, and the owner heard of
+/// none of it. Each change now mails the owner what happened and what to do if it was
+/// not them; turning the alerts back on mails nothing.
+#[actix_web::test]
+async fn each_change_to_the_accounts_protection_is_told_to_its_owner() {
+    let smtp = crate::smtp::SmtpServer::start();
+    let url = smtp.url();
+    let app = spawn_app_with(move |s| s.smtp_url = Some(url)).await;
+    let owner = app.setup_admin().await;
+    let subject = |n: usize| {
+        let smtp = &smtp;
+        async move {
+            let mut mails = smtp.wait_for(n).await;
+            let mail = mails.remove(n - 1);
+            assert_eq!(mail.to, vec![ADMIN_EMAIL.to_string()]);
+            (mail.header("Subject").unwrap_or_default(), mail.decoded())
+        }
+    };
+
+    let (secret, _) = enrol(&owner).await;
+    let (said, body) = subject(1).await;
+    assert_eq!(
+        said,
+        "Your Portcullis account: two-factor authentication turned on"
+    );
+    assert!(
+        body.contains("ask your administrator to reset your two-factor authentication"),
+        "{body}"
+    );
+    assert!(body.contains("/forgot-password"), "{body}");
+
+    let made = owner
+        .submit(
+            "/account/2fa",
+            "/account/2fa/recovery-codes",
+            &[("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let (said, body) = subject(2).await;
+    assert_eq!(said, "Your Portcullis account: new recovery codes made");
+    assert!(body.contains("the old ones no longer work"), "{body}");
+
+    let code = totp::code_at(&secret, now());
+    let off = owner
+        .submit(
+            "/account/2fa",
+            "/account/2fa/disable",
+            &[("password", ADMIN_PASSWORD), ("code", &code)],
+        )
+        .await;
+    assert_eq!(off.status, 303, "{}", off.body);
+    let (said, body) = subject(3).await;
+    assert_eq!(
+        said,
+        "Your Portcullis account: two-factor authentication turned off"
+    );
+    assert!(body.contains("needs only your password"), "{body}");
+
+    let alerts_off = owner
+        .submit("/account", "/account/signin-alerts", &[])
+        .await;
+    assert_eq!(alerts_off.status, 303);
+    let (said, body) = subject(4).await;
+    assert_eq!(
+        said,
+        "Your Portcullis account: new sign-in alerts turned off"
+    );
+    assert!(body.contains("turn the alerts on again"), "{body}");
+    assert!(body.contains("/account"), "{body}");
+
+    owner
+        .submit(
+            "/account",
+            "/account/signin-alerts",
+            &[("signin_alerts", "on")],
+        )
+        .await;
+    assert_eq!(
+        app.count("email_outbox"),
+        4,
+        "turning the alerts on mails nothing"
+    );
+}
+
+/// The answers that show recovery codes are answers to a POST: a refresh sent the form
+/// again. Turning on said "That code does not match" at the other form's field, and
+/// making codes made others, voiding the ones just saved. Sent again, each acts no
+/// second time and says so.
+#[actix_web::test]
+async fn a_form_that_showed_codes_acts_once_when_sent_again() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    let page = browser.get("/account/2fa").await;
+    let secret = secret_on(&page.body);
+    let code = previous_step_code(&secret, 3).await;
+    let form_id = hidden_value(&page.body, "form_id").expect("the form has its id");
+    let sent = [
+        ("csrf_token", page.csrf()),
+        ("code", code),
+        ("form_id", form_id),
+    ];
+    assert_eq!(browser.post("/account/2fa", &sent).await.status, 200);
+    let again = browser.post("/account/2fa", &sent).await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    let shown = browser.get("/account/2fa").await;
+    assert!(
+        shown.body.contains("sent again, and changed nothing"),
+        "{}",
+        shown.body
+    );
+    assert!(!shown.body.contains("does not match"), "{}", shown.body);
+
+    let page = browser.get("/account/2fa").await;
+    let sent = [
+        ("csrf_token", page.csrf()),
+        ("password", ADMIN_PASSWORD.to_string()),
+        ("form_id", hidden_value(&page.body, "form_id").unwrap()),
+    ];
+    let made = browser.post("/account/2fa/recovery-codes", &sent).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let again = browser.post("/account/2fa/recovery-codes", &sent).await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    let shown = browser.get("/account/2fa").await;
+    assert!(
+        shown.body.contains("no other codes were made"),
+        "{}",
+        shown.body
+    );
+    assert_eq!(
+        platform_events(&app, "auth.2fa_recovery_codes_regenerated"),
+        1
+    );
+}
