@@ -136,7 +136,7 @@ pub fn transfer_ownership(
     conn: &mut DbConnection,
     org_id: &str,
     from: &str,
-    to: &str,
+    to: Option<&str>,
 ) -> QueryResult<usize> {
     diesel::update(
         groups::table

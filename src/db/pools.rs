@@ -43,7 +43,7 @@ pub fn transfer_ownership(
     conn: &mut DbConnection,
     org_id: &str,
     from: &str,
-    to: &str,
+    to: Option<&str>,
 ) -> QueryResult<usize> {
     diesel::update(
         pools::table

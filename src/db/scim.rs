@@ -203,6 +203,14 @@ pub fn member_by_user_name(
     org_id: &str,
     user_name: &str,
 ) -> QueryResult<Option<MemberRow>> {
+    // Before userNames matched in any case, "Ada" and "ADA" could be two members: the one
+    // spelt as asked is the one meant, never whichever the database returned last.
+    let exact = by_stored_user_name!(org_id, user_name)
+        .filter(memberships::user_name.eq(user_name))
+        .load(conn)?;
+    if let Some(row) = rows(exact).pop() {
+        return Ok(Some(row));
+    }
     let stored = by_stored_user_name!(org_id, user_name).load(conn)?;
     if let Some(row) = rows(stored).pop() {
         return Ok(Some(row));

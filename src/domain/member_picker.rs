@@ -9,6 +9,7 @@ use diesel::QueryResult;
 use super::RuleError;
 use super::member_search::parse_search;
 use super::members::{Actor, RemovalPlan, removal_plan};
+use super::roles::Permission;
 use crate::db::DbConnection;
 use crate::db::memberships::{self, ListFilter, SortKey};
 
@@ -92,6 +93,10 @@ pub struct Picker {
     /// The member chosen so far (the group's owner), offered first and ticked.
     pub chosen: Option<Match>,
     pub matches: Vec<Match>,
+    /// Whether the actor may read the members list, which the search lists from: a
+    /// pool Manager or group manager whose role lacks `users.read` would otherwise read
+    /// every member's address through it, twenty at a time.
+    pub may_search: bool,
 }
 
 /// Where a page's pickers live: the page a search reloads, the endpoint the script
@@ -115,7 +120,8 @@ impl Picker {
         exclude: &[String],
     ) -> QueryResult<Picker> {
         let chosen = chosen(conn, actor, chosen_id)?;
-        let term = at.query.term_for(field);
+        let may_search = actor.standing().may(Permission::UsersRead);
+        let term = at.query.term_for(field).filter(|_| may_search);
         let matches = match term {
             Some(term) => {
                 let mut skip = exclude.to_vec();
@@ -133,6 +139,7 @@ impl Picker {
             q: term.unwrap_or_default().to_string(),
             chosen,
             matches,
+            may_search,
         })
     }
 }

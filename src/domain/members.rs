@@ -660,12 +660,15 @@ fn record_role_change(
 pub struct RemovalPlan {
     pub target: MemberRow,
     pub owned_groups: Vec<String>,
+    /// The names of the pools they own, for an actor who manages every pool.
     pub owned_pools: Vec<String>,
+    /// How many pools they own whose names the actor is not shown.
+    pub unnamed_pools: usize,
 }
 
 impl RemovalPlan {
     pub fn needs_successor(&self) -> bool {
-        !self.owned_groups.is_empty() || !self.owned_pools.is_empty()
+        !self.owned_groups.is_empty() || !self.owned_pools.is_empty() || self.unnamed_pools > 0
     }
 }
 
@@ -682,15 +685,22 @@ pub fn removal_plan(
         .into_iter()
         .map(|g| g.name)
         .collect();
-    let owned_pools = pools::owned_by(conn, &actor.org_id, user_id)?
+    let mut owned_pools: Vec<String> = pools::owned_by(conn, &actor.org_id, user_id)?
         .into_iter()
         .map(|p| p.name)
         .collect();
-
+    // A pool's name reaches only those who may open it; someone who may remove members
+    // without managing pools is told how many there are.
+    let mut unnamed_pools = 0;
+    if !actor.standing().may(Permission::PoolsManage) {
+        unnamed_pools = owned_pools.len();
+        owned_pools.clear();
+    }
     Ok(RemovalPlan {
         target,
         owned_groups,
         owned_pools,
+        unnamed_pools,
     })
 }
 
@@ -703,7 +713,9 @@ pub struct RemoveForm {
 }
 
 /// Removes the member from the organization (the account survives): their group and
-/// pool memberships go, what they own passes to the successor, their sessions end.
+/// pool memberships go, what they own passes to the successor; their next request here is
+/// refused (access is checked on every request, so their sessions may stay, for other
+/// organizations).
 /// Answers the removed member's email.
 pub fn remove(
     conn: &mut DbConnection,
@@ -725,30 +737,49 @@ pub fn remove(
             "" => None,
             id => Some(id),
         };
-        remove_in_tx(conn, actor, &target, successor, origin)?;
+        remove_in_tx(conn, actor, &target, Handover::Chosen(successor), origin)?;
         Ok(target.user.email)
     })
 }
 
 /// Removes the member without a typed confirmation, inside a transaction the caller holds
 /// on the organization: how a SCIM `DELETE` removes, after checking its `If-Match` in the
-/// same transaction.
+/// same transaction. What the member owns passes to `maker_id` (the token's maker), or
+/// to nobody: an identity provider has nobody to name, and refusing left the leaver an
+/// active member, with every retry refused, once they had made so much as a sub-pool.
 pub(crate) fn remove_unconfirmed_in_tx(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,
+    maker_id: Option<&str>,
     origin: &Origin,
 ) -> Result<(), RuleError> {
     require(actor, Permission::UsersManage)?;
     let target = load_target(conn, actor, user_id)?;
-    remove_in_tx(conn, actor, &target, None, origin)
+    remove_in_tx(
+        conn,
+        actor,
+        &target,
+        Handover::MakerOrNobody(maker_id),
+        origin,
+    )
+}
+
+/// Who takes over what a removed member owns.
+#[derive(Clone, Copy)]
+enum Handover<'a> {
+    /// The member chosen on the removal page: required when they own anything.
+    Chosen(Option<&'a str>),
+    /// The token's maker for an identity provider's removal, or nobody (a command-line
+    /// token has no maker, or the maker is the one leaving): never a reason to refuse.
+    MakerOrNobody(Option<&'a str>),
 }
 
 fn remove_in_tx(
     conn: &mut DbConnection,
     actor: &Actor,
     target: &MemberRow,
-    successor_id: Option<&str>,
+    handover: Handover,
     origin: &Origin,
 ) -> Result<(), RuleError> {
     check_target_rank(conn, actor, target)?;
@@ -758,24 +789,40 @@ fn remove_in_tx(
     let mut successor_email = None;
     let (mut groups_moved, mut pools_moved) = (0, 0);
     if owns_groups || owns_pools {
-        let successor_id = successor_id.ok_or_else(|| {
-            RuleError::invalid(
-                "successor_id",
-                "This member owns groups or pools: choose who takes them over.",
-            )
-        })?;
-        let successor = memberships::find(conn, &actor.org_id, successor_id)?
-            .filter(|s| s.membership.is_active() && s.user.id != user_id)
-            .ok_or_else(|| {
-                RuleError::invalid(
+        let successor = match handover {
+            Handover::Chosen(id) | Handover::MakerOrNobody(id) => id,
+        };
+        // Someone who can sign in and act here: a disabled account or one whose access
+        // has ended would hold the groups and pools where nobody can reach them.
+        let successor = match successor {
+            Some(id) => memberships::find(conn, &actor.org_id, id)?.filter(|s| {
+                s.membership.is_active()
+                    && s.user.is_active()
+                    && !s.membership.access_ended_by(db::now())
+                    && s.user.id != user_id
+            }),
+            None => None,
+        };
+        let new_owner = match (successor, handover) {
+            (Some(s), _) => Some(s),
+            (None, Handover::MakerOrNobody(_)) => None,
+            (None, Handover::Chosen(None)) => {
+                return Err(RuleError::invalid(
+                    "successor_id",
+                    "This member owns groups or pools: choose who takes them over.",
+                ));
+            }
+            (None, Handover::Chosen(Some(_))) => {
+                return Err(RuleError::invalid(
                     "successor_id",
                     "Choose another active member of this organization.",
-                )
-            })?;
-        groups_moved =
-            groups::transfer_ownership(conn, &actor.org_id, user_id, &successor.user.id)?;
-        pools_moved = pools::transfer_ownership(conn, &actor.org_id, user_id, &successor.user.id)?;
-        successor_email = Some(successor.user.email);
+                ));
+            }
+        };
+        let to = new_owner.as_ref().map(|s| s.user.id.as_str());
+        groups_moved = groups::transfer_ownership(conn, &actor.org_id, user_id, to)?;
+        pools_moved = pools::transfer_ownership(conn, &actor.org_id, user_id, to)?;
+        successor_email = new_owner.map(|s| s.user.email);
     }
     keeping_an_admin::<_, RuleError>(conn, actor, |conn| {
         groups::remove_member_everywhere(conn, &actor.org_id, user_id)?;
@@ -895,7 +942,7 @@ pub fn bulk(
                 BulkAction::Activate => activate_in_tx(conn, actor, user_id, origin),
                 BulkAction::Remove => {
                     let target = load_target(conn, actor, user_id)?;
-                    remove_in_tx(conn, actor, &target, None, origin)
+                    remove_in_tx(conn, actor, &target, Handover::Chosen(None), origin)
                 }
                 BulkAction::SetRole => set_role_in_tx(
                     conn,

@@ -917,11 +917,14 @@ pub fn load_view(
     let subtree = scope.tree.subtree(&pool.id);
     let can_delete = from.can_manage() && covers_roles_held_in(conn, actor, &from, &subtree)?;
     Ok(PoolView {
+        // A pool's name reaches only those who may open it: a Manager of a sub-pool sees
+        // the path from their own pool down, not the names of the pools above it.
         path: scope
             .tree
             .ancestors_or_self(&pool.id)
             .iter()
             .rev()
+            .filter(|id| scope.at(id).can_read())
             .filter_map(|id| scope.pool(id).cloned())
             .collect(),
         children: scope

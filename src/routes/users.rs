@@ -707,6 +707,7 @@ struct DeletePage {
     user_id: String,
     owned_groups: Vec<String>,
     owned_pools: Vec<String>,
+    unnamed_pools: usize,
     needs_successor: bool,
     successor_picker: Picker,
     /// The actor is removing themselves: the page is an explicit "leave" confirmation.
@@ -765,13 +766,12 @@ async fn delete_page(
 ) -> AppResult<DeletePage> {
     let (_, cancel) = removal_returns(ctx, &user_id, next.as_deref());
     let next = given_return(next);
-    let actor = ctx.actor();
+    let (actor, chosen) = (ctx.actor(), form.successor_id.clone());
     let at = PickerPage {
         page: format!("/orgs/{}/users/{user_id}/delete", ctx.org.slug),
         endpoint: format!("/orgs/{}/members/search", ctx.org.slug),
         query,
     };
-    let chosen = form.successor_id.clone();
     let (plan, successor_picker): (RemovalPlan, Picker) = state
         .db(move |conn| {
             Ok(removal_with_successor(
@@ -788,6 +788,7 @@ async fn delete_page(
         user_id: plan.target.user.id,
         owned_groups: plan.owned_groups,
         owned_pools: plan.owned_pools,
+        unnamed_pools: plan.unnamed_pools,
         successor_picker,
         next,
         cancel,

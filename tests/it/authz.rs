@@ -715,6 +715,45 @@ async fn a_custom_role_cannot_promote_its_holder_to_manager() {
     );
 }
 
+/// Someone who may remove members without managing pools reads no pool's name on the
+/// removal page (a pool's name reaches only those who may open it), only how many pools
+/// the member owns.
+#[actix_web::test]
+async fn the_removal_page_names_no_pool_its_reader_cannot_open() {
+    use diesel::prelude::*;
+    use portcullis::db::schema::pools;
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (_, mallory) = custom_role_holder(
+        &app,
+        &admin,
+        "Helpdesk",
+        &["users.read", "users.manage"],
+        "mallory@example.com",
+    )
+    .await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let hidden = pool(&admin, "Project X").await;
+    let mut conn = app.conn();
+    let conn: &mut portcullis::db::DbConnection = &mut conn;
+    diesel::update(pools::table.find(&hidden))
+        .set(pools::owner_id.eq(&bob))
+        .execute(conn)
+        .unwrap();
+
+    let removal = format!("/orgs/{ORG}/users/{bob}/delete");
+    let page = mallory.get(&removal).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("1 pool (its name is shown to those who manage pools)"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("Project X"), "{}", page.body);
+    assert!(admin.get(&removal).await.body.contains("Project X"));
+}
+
 /// Nor may it act on a member holding what it does not: a Manager is out of its reach.
 #[actix_web::test]
 async fn a_custom_role_cannot_deactivate_a_manager() {

@@ -604,6 +604,11 @@ async fn a_member_reads_no_name_of_a_pool_they_cannot_open() {
         assert!(!page.body.contains("Delta"), "{}", page.body);
         assert!(!page.body.contains(&d), "{}", page.body);
     }
+    // Nor above the pool she opens: its path starts at her own pool.
+    let beta = e.get(&format!("{POOLS}/{b}")).await;
+    assert_eq!(beta.status, 200, "{}", beta.body);
+    assert!(beta.body.contains("Beta"), "{}", beta.body);
+    assert!(!beta.body.contains("Alpha"), "{}", beta.body);
     // Whoever manages every pool still reads them all.
     for page in [
         admin.get("/orgs/my-org/users").await,
@@ -730,4 +735,39 @@ async fn a_pool_manager_without_the_users_tab_invites_from_the_pools_tab() {
         form.body
     );
     assert!(!form.body.contains("Back to Users"));
+}
+
+/// A pool Manager whose organization role does not read the members list (a custom
+/// "Auditor") searched it through the pool page's picker, twenty addresses at a time.
+/// The picker says it cannot be searched; the member's Manager role in the pool is kept.
+#[actix_web::test]
+async fn a_pool_manager_who_may_not_read_members_cannot_list_them_through_the_picker() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (a, _b, _c, _d) = tree(&admin).await;
+    let (auditor, browser) = crate::authz::custom_role_holder(
+        &app,
+        &admin,
+        "Auditor",
+        &["audit.read"],
+        "mallory@example.com",
+    )
+    .await;
+    app.add_member(ORG, "secret@example.com", "Sec", "Ret", "member", true);
+    let manager = app.role_id(ORG, "manager");
+    assert_eq!(add(&admin, &a, &auditor, &manager).await.status, 303);
+
+    for q in ["", "secret"] {
+        let page = browser
+            .get(&format!("{POOLS}/{a}?pick=user_id&q={q}"))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("data-no-search"), "{}", page.body);
+        assert!(!page.body.contains("secret@example.com"), "{}", page.body);
+    }
+    // Whoever reads the members list still finds them there.
+    let page = admin
+        .get(&format!("{POOLS}/{a}?pick=user_id&q=secret"))
+        .await;
+    assert!(page.body.contains("secret@example.com"), "{}", page.body);
 }

@@ -92,8 +92,6 @@ impl ScimError {
     }
 }
 
-const OWNS_THINGS: &str = "This member owns groups or pools in the organization: an Admin must remove them in the portal and choose who takes them over.";
-
 impl From<RuleError> for ScimError {
     fn from(e: RuleError) -> Self {
         match e {
@@ -103,9 +101,6 @@ impl From<RuleError> for ScimError {
                 ScimError::Conflict(e.to_string())
             }
             RuleError::Conflict(m) => ScimError::Conflict(m),
-            RuleError::Invalid(errors) if errors.get("successor_id").is_some() => {
-                ScimError::Conflict(OWNS_THINGS.into())
-            }
             RuleError::Invalid(errors) => ScimError::InvalidValue(
                 errors
                     .first()

@@ -768,7 +768,8 @@ pub fn delete(
             check_version(&get(conn, call, id)?, if_match)?;
         }
         load(conn, call, id)?;
-        members::remove_unconfirmed_in_tx(conn, &actor, id, &call.origin)?;
+        let maker = call.token.maker_id.as_deref();
+        members::remove_unconfirmed_in_tx(conn, &actor, id, maker, &call.origin)?;
         Ok(())
     })
 }

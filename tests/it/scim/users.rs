@@ -402,6 +402,38 @@ async fn deleting_a_user_removes_the_membership_and_keeps_the_account() {
     )));
 }
 
+/// A leaver who made so much as a sub-pool owns it, and an identity provider has nobody
+/// to name as its new owner: the `409` it got on every retry left them an active member.
+/// What they own passes to the token's maker, and the removal says so.
+#[actix_web::test]
+async fn deleting_a_user_who_owns_a_pool_hands_it_to_the_tokens_maker() {
+    use diesel::prelude::*;
+    use portcullis::db::schema::pools;
+    let (app, admin, scim) = scim_app(&["scim"], "member").await;
+    let id = scim.create_user("leaver@example.com").await;
+    let pool = crate::authz::pool(&admin, "Project X").await;
+    let mut conn = app.conn();
+    let conn: &mut portcullis::db::DbConnection = &mut conn;
+    diesel::update(pools::table.find(&pool))
+        .set(pools::owner_id.eq(&id))
+        .execute(conn)
+        .unwrap();
+
+    let deleted = scim.delete(&format!("/Users/{id}")).await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    assert_eq!(app.membership_status("my-org", &id), None);
+    let owner: Option<String> = pools::table
+        .find(&pool)
+        .select(pools::owner_id)
+        .first(conn)
+        .unwrap();
+    assert_eq!(owner, Some(app.user_id(ADMIN_EMAIL)));
+    let (action, details) = app.latest_event("my-org");
+    assert_eq!(action, "member.removed");
+    assert_eq!(details["successor"], ADMIN_EMAIL);
+    assert_eq!(details["pools_transferred"], 1);
+}
+
 /// A user whose representation changed after it was read: its id, the version read
 /// first, the version now, and the body that changed it.
 async fn changed_since_read(scim: &Scim) -> (String, String, String, Value) {
@@ -579,6 +611,61 @@ async fn a_user_name_matches_in_any_case() {
         .await;
     assert_eq!(twin.status, 409, "{}", twin.body);
     assert_eq!(twin.scim_type(), Some("uniqueness"));
+}
+
+/// Before userNames matched in any case, "Ada" and "ADA" could be two members. A lookup
+/// of either found whichever the database returned last, so the provider read, changed
+/// or deactivated the other person, and a PUT keeping Ada's own userName was refused as
+/// taken. The one spelt as asked is found.
+#[actix_web::test]
+async fn of_two_user_names_from_before_any_case_the_one_spelt_as_asked_is_found() {
+    use diesel::prelude::*;
+    use portcullis::db::schema::memberships;
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let user = |name: &str, email: &str| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": name,
+            "emails": [{"value": email, "type": "work", "primary": true}],
+        })
+    };
+    let ada = scim
+        .post("/Users", &user("Ada", "ada@example.com"))
+        .await
+        .id();
+    let other = scim
+        .post("/Users", &user("Other", "other@example.com"))
+        .await
+        .id();
+    let mut conn = app.conn();
+    let conn: &mut portcullis::db::DbConnection = &mut conn;
+    diesel::update(memberships::table.filter(memberships::user_id.eq(&other)))
+        .set((
+            memberships::user_name.eq("ADA"),
+            memberships::scim_profile.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Text>,
+            >(
+                "replace(scim_profile, '\"Other\"', '\"ADA\"')"
+            )),
+        ))
+        .execute(conn)
+        .unwrap();
+
+    for (asked, meant) in [("Ada", &ada), ("ADA", &other)] {
+        let found = scim
+            .get(&format!("/Users?filter=userName%20eq%20%22{asked}%22"))
+            .await;
+        assert_eq!(
+            found.body["Resources"][0]["id"],
+            meant.as_str(),
+            "{}",
+            found.body
+        );
+    }
+    let kept = scim
+        .put(&format!("/Users/{ada}"), &user("Ada", "ada@example.com"))
+        .await;
+    assert_eq!(kept.status, 200, "{}", kept.body);
 }
 
 /// Alice was invited and joined; an identity provider later re-addresses her account,
