@@ -845,6 +845,53 @@ async fn each_address_gets_a_result_and_invalid_ones_never_block_the_rest() {
     assert_eq!(app.count("invitations"), 3);
 }
 
+/// An admin who invited someone as Admin, then invites them again as Member with a last
+/// day, means the second offer: renewing sent the first again (Admin, no end) under a
+/// results page that said "Member". The open invitation is cancelled and the new one sent
+/// in its place; the same offer again is still a plain resend.
+#[actix_web::test]
+async fn inviting_again_with_another_offer_replaces_the_open_invitation() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let first = invite(&admin, "x@example.com", "Admin").await;
+    let first_link = first.invite_link();
+    backdate_sent(&app, "x@example.com");
+
+    let last_day = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
+    let page = invite_with(
+        &admin,
+        "x@example.com",
+        "Member",
+        &[("access_until", last_day.as_str())],
+    )
+    .await;
+    let result = row(&page.body, "x@example.com");
+    assert!(result.contains("data-result=\"replaced\""), "{result}");
+    assert!(result.contains("replaced by this one"), "{result}");
+    let second_link = page.invite_link();
+
+    let dead = app.client().get(&first_link).await;
+    assert_eq!(dead.status, 404, "{}", dead.body);
+    let open = app.client().get(&second_link).await;
+    assert_eq!(open.status, 200, "{}", open.body);
+    assert!(open.body.contains("Member"), "{}", open.body);
+    assert!(open.body.contains("Access ends after"), "{}", open.body);
+    assert_eq!(app.count("invitations WHERE status = 'pending'"), 1);
+    assert_eq!(app.count("invitations WHERE status = 'cancelled'"), 1);
+    assert_eq!(app.audit_count("my-org", "invitation.cancelled"), 1);
+
+    backdate_sent(&app, "x@example.com");
+    let same = invite_with(
+        &admin,
+        "x@example.com",
+        "Member",
+        &[("access_until", last_day.as_str())],
+    )
+    .await;
+    assert!(row(&same.body, "x@example.com").contains("data-result=\"resent\""));
+    assert_eq!(app.count("invitations"), 2);
+}
+
 #[actix_web::test]
 async fn the_invite_form_explains_bad_input() {
     let app = spawn_app().await;

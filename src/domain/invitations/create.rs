@@ -532,7 +532,19 @@ fn invite_each(
             AddressResult::unsent(email.to_string(), Outcome::AlreadyMember)
         } else if let Some(existing) = pending.iter().find(|i| i.email == email.as_str()) {
             let role = role_by_id(conn, env, &mut roles_by_id, &existing.role_id)?;
-            renew::renew_on_invite(conn, env, existing, &role, now)?
+            if offers_differ(conn, existing, offer)?
+                && renew::cancel_to_replace(conn, env, existing, &role)?
+            {
+                let (id, token) = create_one(conn, env, &email, offer, now)?;
+                AddressResult {
+                    email: email.to_string(),
+                    outcome: Outcome::Replaced,
+                    invitation_id: Some(id),
+                    link: Some(env.link(&token)),
+                }
+            } else {
+                renew::renew_on_invite(conn, env, existing, &role, now)?
+            }
         } else {
             let (id, token) = create_one(conn, env, &email, offer, now)?;
             AddressResult {
@@ -545,6 +557,31 @@ fn invite_each(
         results.push(result);
     }
     Ok(results)
+}
+
+/// Whether the form offers something else than the open invitation does: another role,
+/// other groups or pools, or another last day. Renewing would then send the old offer
+/// again under a results page that names the new one.
+fn offers_differ(
+    conn: &mut DbConnection,
+    existing: &rows::Invitation,
+    offer: &Offer,
+) -> Result<bool, InvitationError> {
+    if existing.role_id != offer.role.id || existing.access_until != offer.access_until {
+        return Ok(true);
+    }
+    let sorted = |ids: &[String]| {
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let groups = rows::group_ids(conn, &existing.id)?;
+    let pools: Vec<String> = rows::pool_grants(conn, &existing.id)?
+        .into_iter()
+        .map(|(pool, _)| pool)
+        .collect();
+    Ok(sorted(&groups) != sorted(offer.group_ids) || sorted(&pools) != sorted(offer.pool_ids))
 }
 
 /// A role of the organization, read once per submit.

@@ -262,6 +262,9 @@ pub enum Outcome {
     Resent,
     /// Already invited, and not sent again, for this reason.
     NotResent(&'static str),
+    /// Already invited with another offer (role, groups, pools or last day): that
+    /// invitation was cancelled and this one sent in its place.
+    Replaced,
     Invalid(String),
 }
 
@@ -273,6 +276,7 @@ impl Outcome {
             Outcome::AlreadyMember => "member",
             Outcome::Resent => "resent",
             Outcome::NotResent(_) => "not_resent",
+            Outcome::Replaced => "replaced",
             Outcome::Invalid(_) => "invalid",
         }
     }
@@ -283,6 +287,9 @@ impl Outcome {
             Outcome::AlreadyMember => "Already a member".into(),
             Outcome::Resent => "Already invited: link resent".into(),
             Outcome::NotResent(why) => format!("Already invited: {why}"),
+            Outcome::Replaced => {
+                "Already invited with another offer: replaced by this one (the earlier link no longer works)".into()
+            }
             Outcome::Invalid(why) => format!("Invalid address: {why}"),
         }
     }

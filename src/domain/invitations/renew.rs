@@ -253,6 +253,27 @@ pub fn cancel(
     })
 }
 
+/// Cancels an open invitation the invite form offers something else in place of, when
+/// the inviter could cancel it; answers whether it did (when not, the caller renews it,
+/// or says why not, as for any invitation already there).
+pub(super) fn cancel_to_replace(
+    conn: &mut DbConnection,
+    env: &Env,
+    existing: &Invitation,
+    role: &Role,
+) -> Result<bool, InvitationError> {
+    if !within_grants(conn, env, existing, role)? || !rows::cancel(conn, &existing.id)? {
+        return Ok(false);
+    }
+    email_outbox::delete_unsent_for(conn, &existing.id)?;
+    audit::record(
+        conn,
+        &env.event("invitation.cancelled", &existing.id, &existing.email)
+            .details(json!({ "why": "replaced by a new invitation with another offer" })),
+    )?;
+    Ok(true)
+}
+
 /// Withdraws the open invitations to `email` in the organization, each with its
 /// `invitation.cancelled` event saying `why`; `by` is the (id, email) recorded as the
 /// actor.
