@@ -304,6 +304,9 @@ fn spawn_housekeeping(pool: DbPool, limits: Limits) {
             let pool = pool.clone();
             let result = web::block(move || -> anyhow::Result<(usize, usize, usize)> {
                 let mut conn = pool.get()?;
+                if db::superseded(&mut conn)? {
+                    return Ok((0, 0, 0));
+                }
                 let sessions = db::sessions::delete_expired(&mut conn, db::now())?;
                 let attempts = throttle::prune(&mut conn, &limits)?;
                 let reset_links = crate::domain::password_reset::prune(&mut conn)?;

@@ -71,7 +71,7 @@ macro_rules! on_backend {
 }
 pub(crate) use on_backend;
 
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// Arbitrary constant shared by every instance so only one of them migrates at a time.
@@ -497,6 +497,23 @@ pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<()> {
 /// a load balancer drains the older instances of a rolling upgrade instead of letting
 /// them write rows the newer version keeps otherwise: a plain read of the versions
 /// (diesel's own listing creates its table if missing), against the binary's, read once.
+/// Whether a newer version has migrated the database ([`unknown_migration`]). `/readyz`
+/// drains only an older instance's traffic: its background work (the outbox, membership
+/// expiry, reset requests, housekeeping) asks this before each round and stops there,
+/// since it would otherwise go on writing by the older rules until the instance is
+/// replaced. Said in the log once a process.
+pub fn superseded(conn: &mut DbConnection) -> QueryResult<bool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SAID: AtomicBool = AtomicBool::new(false);
+    let newer = unknown_migration(conn)?;
+    if let Some(version) = &newer
+        && !SAID.swap(true, Ordering::Relaxed)
+    {
+        tracing::warn!(migration = %version, "a newer version has migrated the database: this instance's background work (mail, expiry, password resets, housekeeping) stops; replace it with the newer version");
+    }
+    Ok(newer.is_some())
+}
+
 pub fn unknown_migration(conn: &mut DbConnection) -> QueryResult<Option<String>> {
     use diesel::migration::MigrationSource;
     use std::collections::HashSet;

@@ -27,7 +27,7 @@ pub fn expire_due(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, 
     let mut total = 0;
     loop {
         let due = memberships::due_for_expiry(conn, now, BATCH)?;
-        if due.is_empty() {
+        if due.is_empty() || db::superseded(conn)? {
             return Ok(total);
         }
         let ended = db::write_tx(conn, |conn| expire_batch(conn, &due, now))?;

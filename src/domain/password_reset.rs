@@ -111,7 +111,7 @@ pub fn handle_next(
     ttl: Duration,
     public_url: &str,
 ) -> Result<Option<Requested>, ResetError> {
-    if !password_reset_requests::any_waiting(conn)? {
+    if !password_reset_requests::any_waiting(conn)? || db::superseded(conn)? {
         return Ok(None);
     }
     db::write_tx(conn, |conn| {

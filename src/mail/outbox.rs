@@ -233,6 +233,9 @@ impl Worker {
         let claimed = {
             let claimer = claimer.to_string();
             self.db(move |conn| {
+                if db::superseded(conn)? {
+                    return Ok(Vec::new());
+                }
                 email_outbox::claim_due(conn, &claimer, now, lease_from(now), BATCH)
             })
             .await?
@@ -400,6 +403,66 @@ impl Worker {
 mod tests {
     use super::*;
     use crate::db::{DbTarget, PoolOptions, build_pool};
+
+    /// Invitation emails queued by a version without `send_before` get their link's
+    /// deadline from the migration that follows; other emails keep none.
+    #[test]
+    fn invitation_emails_queued_before_the_deadline_existed_get_their_links() {
+        use diesel_migrations::MigrationHarness;
+        let db = crate::domain::testing::with_admin("x");
+        let conn = &mut db.pool.get().unwrap();
+        let org = db.admin.org.id.clone();
+        let role = crate::db::roles::find_by_key(conn, &org, "member")
+            .unwrap()
+            .unwrap()
+            .id;
+        let now = db::now();
+        let expires_at = now + chrono::Duration::days(3);
+        crate::db::invitations::insert(
+            conn,
+            &crate::db::invitations::NewInvitation {
+                id: "inv1",
+                org_id: &org,
+                email: "x@example.com",
+                first_name: "",
+                last_name: "",
+                role_id: &role,
+                token_hash: "h",
+                status: "pending",
+                invited_by: None,
+                created_at: now,
+                expires_at,
+                last_sent_at: now,
+                send_count: 1,
+                access_until: None,
+            },
+        )
+        .unwrap();
+        let email = Rendered {
+            subject: "s".into(),
+            text: "t".into(),
+            html: "h".into(),
+        };
+        let invitation = queue(conn, "x@example.com", &email, Some("inv1"), now).unwrap();
+        let notice = queue(conn, "y@example.com", &email, None, now).unwrap();
+        let DbConnection::Sqlite(lite) = &mut ***conn else {
+            unreachable!("unit tests run on SQLite")
+        };
+        loop {
+            let version = lite
+                .revert_last_migration(crate::db::SQLITE_MIGRATIONS)
+                .unwrap()
+                .to_string();
+            if version.replace('-', "").starts_with("20261205600001") {
+                break;
+            }
+        }
+        lite.run_pending_migrations(crate::db::SQLITE_MIGRATIONS)
+            .unwrap();
+        let mut deadline = |id: &str| email_outbox::find(conn, id).unwrap().unwrap().send_before;
+        assert_eq!(deadline(&invitation), Some(expires_at));
+        assert_eq!(deadline(&notice), None);
+    }
 
     #[test]
     fn claimed_emails_stay_hidden_until_their_lease_ends() {

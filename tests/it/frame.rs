@@ -128,6 +128,7 @@ async fn health_and_readiness() {
 #[actix_web::test]
 async fn readiness_fails_once_a_newer_version_migrated_the_database() {
     let app = spawn_app().await;
+    app.setup_admin().await;
     assert_eq!(app.client().get("/readyz").await.status, 200);
     let mut conn = app.conn();
     let conn: &mut portcullis::db::DbConnection = &mut conn;
@@ -143,6 +144,39 @@ async fn readiness_fails_once_a_newer_version_migrated_the_database() {
     assert_eq!(
         ready.body.lines().next(),
         Some("database upgraded by a newer version")
+    );
+
+    // Draining stops the traffic, not the instance's own work: that stops too, or it
+    // would go on ending memberships (and sending mail) by the older rules. Its expiry
+    // job, every 200 ms here, leaves Bob alone as this call does.
+    use diesel::prelude::*;
+    use portcullis::db::schema::memberships;
+    let bob = app.add_member("my-org", "bob@example.com", "Bob", "B", "member", true);
+    let yesterday = portcullis::db::now() - chrono::Duration::days(1);
+    diesel::update(memberships::table.filter(memberships::user_id.eq(&bob)))
+        .set(memberships::access_until.eq(Some(yesterday)))
+        .execute(conn)
+        .unwrap();
+    let expire = |conn: &mut portcullis::db::DbConnection| {
+        portcullis::domain::expiry::expire_due(conn, portcullis::db::now()).unwrap()
+    };
+    assert_eq!(expire(conn), 0);
+    assert_eq!(
+        app.membership_status("my-org", &bob).as_deref(),
+        Some("active")
+    );
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(
+            "DELETE FROM __diesel_schema_migrations WHERE version = '29990101000001'",
+        ),
+        conn,
+    )
+    .unwrap();
+    // The portal's own expiry job (every 200 ms here) may now end it first.
+    expire(conn);
+    assert_eq!(
+        app.membership_status("my-org", &bob).as_deref(),
+        Some("inactive")
     );
 }
 
