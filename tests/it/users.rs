@@ -849,6 +849,24 @@ async fn a_successor_takes_over_what_a_removed_member_owned() {
         no_successor.body.contains("value=\"bob@example.com\""),
         "typed email kept"
     );
+    // A disabled account would hold them where nobody can reach them: not a successor.
+    let dave = app.add_member(ORG, "dave@example.com", "Dave", "D", "member", true);
+    diesel::update(portcullis::db::schema::users::table.find(&dave))
+        .set(portcullis::db::schema::users::status.eq("disabled"))
+        .execute(&mut *app.conn() as &mut portcullis::db::DbConnection)
+        .unwrap();
+    let to_dave = admin
+        .post(
+            &users_path(&format!("/{bob}/delete")),
+            &[
+                ("csrf_token", confirm.csrf()),
+                ("confirm_email", "bob@example.com".into()),
+                ("successor_id", dave),
+            ],
+        )
+        .await;
+    assert_eq!(to_dave.status, 422, "{}", to_dave.body);
+    assert!(to_dave.body.contains("Choose another active member"));
     let done = admin
         .post(
             &users_path(&format!("/{bob}/delete")),

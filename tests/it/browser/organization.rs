@@ -70,6 +70,12 @@ async fn journey_10_groups_and_pools() {
             .await?;
         let kept = chrome.field("Description").await?.prop("value").await?;
         ensure!(kept.as_deref() == Some("Keeps the lights on"), "{kept:?}");
+        // The focus waits in the field refused, which its message describes.
+        let at_name = focus_matches(
+            &chrome,
+            "#name[aria-invalid=true][aria-describedby~=name-error]",
+        );
+        ensure!(at_name.await?, "the focus is not on the refused name");
         chrome.check_accessibility().await?;
         chrome.fill("Name", "Platform team").await?;
         chrome.press("Create group").await?;
