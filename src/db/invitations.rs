@@ -545,7 +545,7 @@ pub fn active_member_role(
     conn: &mut DbConnection,
     org_id: &str,
     user_id: &str,
-) -> QueryResult<Option<(Role, Option<NaiveDateTime>)>> {
+) -> QueryResult<Option<(Role, Option<NaiveDateTime>, NaiveDateTime)>> {
     memberships::table
         .inner_join(roles::table)
         .inner_join(users::table)
@@ -553,7 +553,11 @@ pub fn active_member_role(
         .filter(memberships::user_id.eq(user_id))
         .filter(memberships::status.eq("active"))
         .filter(users::status.eq("active"))
-        .select((Role::as_select(), memberships::access_until))
+        .select((
+            Role::as_select(),
+            memberships::access_until,
+            memberships::created_at,
+        ))
         .first(conn)
         .optional()
 }

@@ -513,6 +513,12 @@ fn maker_still_holds(
     let Some(row) = crate::db::memberships::find(conn, &token.org_id, maker)? else {
         return Ok(None);
     };
+    // Made under an earlier membership of the maker's, since removed: being invited back
+    // does not bring back the credentials the old membership made (deactivation, which
+    // keeps the membership, only suspends them).
+    if row.membership.created_at > token.created_at {
+        return Ok(None);
+    }
     if row.membership.status != "active"
         || !row.user.is_active()
         || row.membership.access_ended_by(now)

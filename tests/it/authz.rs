@@ -1660,6 +1660,50 @@ async fn a_pool_manager_cannot_take_over_an_invitation_they_could_not_send() {
     assert_eq!(accepted.status, 303, "{}", accepted.body);
 }
 
+/// Removal ends a membership; deactivation keeps it. An Admin removed, then invited back
+/// and made Admin again, brought back every token and link the old membership made: a
+/// "never expires" token left in a retired identity provider's settings acted again.
+/// What the old membership made stays dead.
+#[actix_web::test]
+async fn a_maker_invited_back_brings_back_no_token_or_link_of_their_old_membership() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let mallory_id = app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "admin", true);
+    let mallory = app.member_browser("mallory@example.com").await;
+    let token = crate::api_tokens::admin_token(&app, &mallory, &["scim"], "member").await;
+    let scim = crate::scim::Scim::new(&app, &token);
+    assert_eq!(scim.get("/Users").await.status, 200);
+    let sent = mallory
+        .invite(ORG, "friend@example.com", &app.role_id(ORG, "member"))
+        .await;
+    let link = mallory.follow_results(sent).await.invite_link();
+
+    let removal = format!("/orgs/{ORG}/users/{mallory_id}/delete");
+    let removed = admin
+        .submit(
+            &removal,
+            &removal,
+            &[("confirm_email", "mallory@example.com")],
+        )
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "admin", true);
+
+    assert_eq!(scim.get("/Users").await.status, 401);
+    let opened = app.client().get(&link).await;
+    assert_eq!(opened.status, 404, "the link is dead: {}", opened.body);
+    // What the new membership makes works.
+    let again = app.member_browser("mallory@example.com").await;
+    let fresh = crate::api_tokens::admin_token(&app, &again, &["scim"], "member").await;
+    assert_eq!(
+        crate::scim::Scim::new(&app, &fresh)
+            .get("/Users")
+            .await
+            .status,
+        200
+    );
+}
+
 /// An organization's token acts only while the member who made it still could: an Admin
 /// who is deactivated, demoted or removed must not go on provisioning, deactivating and
 /// re-addressing members through the token they made before.

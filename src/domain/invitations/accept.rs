@@ -378,11 +378,16 @@ fn still_grantable(
     if platform_shaped && invited_by_platform_admin(conn, inviter_id)? {
         return Ok(true);
     }
-    let Some((inviter_role, inviter_until)) =
+    let Some((inviter_role, inviter_until, inviter_joined)) =
         rows::active_member_role(conn, &invitation.org_id, inviter_id)?
     else {
         return Ok(false);
     };
+    // Sent under an earlier membership of the inviter's, since removed: a new one (they
+    // were invited back) does not bring back what the old one sent.
+    if inviter_joined > invitation.last_sent_at {
+        return Ok(false);
+    }
     if !crate::domain::policy::access_within(inviter_until, invitation.access_until) {
         return Ok(false);
     }
