@@ -52,9 +52,13 @@
 
   // A refused form comes back with the focus on its first field marked wrong, which its
   // message describes: from the top of the page, a keyboard or screen-reader user had to
-  // find both. A page whose own autofocus chose a field keeps that.
+  // find both. A page whose own autofocus chose a field keeps that, and a part marked
+  // data-no-autofocus (the invitation results' retry form, below the links shown once)
+  // does not take it.
   var refused = document.querySelector('main [aria-invalid="true"]');
-  if (refused && !document.querySelector("[autofocus]")) refused.focus();
+  if (refused && !refused.closest("[data-no-autofocus]") && !document.querySelector("[autofocus]")) {
+    refused.focus();
+  }
 
   // A "select all" checkbox toggles every checkbox named by its data-select-all.
   document.querySelectorAll("input[data-select-all]").forEach(function (all) {

@@ -492,11 +492,6 @@ pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The newest migration the database holds that this binary does not know: a newer
-/// version has migrated it since this one started. `/readyz` asks on every probe, so that
-/// a load balancer drains the older instances of a rolling upgrade instead of letting
-/// them write rows the newer version keeps otherwise: a plain read of the versions
-/// (diesel's own listing creates its table if missing), against the binary's, read once.
 /// Whether a newer version has migrated the database ([`unknown_migration`]). `/readyz`
 /// drains only an older instance's traffic: its background work (the outbox, membership
 /// expiry, reset requests, housekeeping) asks this before each round and stops there,
@@ -514,6 +509,11 @@ pub fn superseded(conn: &mut DbConnection) -> QueryResult<bool> {
     Ok(newer.is_some())
 }
 
+/// The newest migration the database holds that this binary does not know: a newer
+/// version has migrated it since this one started. `/readyz` asks on every probe, so that
+/// a load balancer drains the older instances of a rolling upgrade instead of letting
+/// them write rows the newer version keeps otherwise: a plain read of the versions
+/// (diesel's own listing creates its table if missing), against the binary's, read once.
 pub fn unknown_migration(conn: &mut DbConnection) -> QueryResult<Option<String>> {
     use diesel::migration::MigrationSource;
     use std::collections::HashSet;

@@ -822,7 +822,9 @@ fn remove_in_tx(
         let to = new_owner.as_ref().map(|s| s.user.id.as_str());
         groups_moved = groups::transfer_ownership(conn, &actor.org_id, user_id, to)?;
         pools_moved = pools::transfer_ownership(conn, &actor.org_id, user_id, to)?;
-        successor_email = new_owner.map(|s| s.user.email);
+        // Handed to nobody (an identity provider's removal without a maker to take them)
+        // is said, not left as a missing successor beside a count of what moved.
+        successor_email = Some(new_owner.map_or_else(|| "nobody".to_string(), |s| s.user.email));
     }
     keeping_an_admin::<_, RuleError>(conn, actor, |conn| {
         groups::remove_member_everywhere(conn, &actor.org_id, user_id)?;

@@ -309,6 +309,7 @@ pub async fn set_signin_alerts(
             )?)
         })
         .await?;
+    state.mail.wake();
     flash(
         &session,
         "success",

@@ -374,9 +374,14 @@ struct Held {
 }
 
 /// How many addresses met each outcome, in words: "3 people invited".
-const SUMMARY: [(&str, &str, &str); 5] = [
+const SUMMARY: [(&str, &str, &str); 6] = [
     ("invited", "person invited", "people invited"),
     ("resent", "invitation resent", "invitations resent"),
+    (
+        "replaced",
+        "invitation replaced by this offer",
+        "invitations replaced by this offer",
+    ),
     (
         "not_resent",
         "already invited, not resent",

@@ -349,6 +349,7 @@ async fn show_codes(
     codes: Vec<String>,
 ) -> AppResult<HttpResponse> {
     once::mark_sent(session, form_id);
+    state.mail.wake();
     flash(session, "success", said);
     let view = page(state, session, current, codes, FieldErrors::default()).await?;
     Ok(render_status(StatusCode::OK, &view))
@@ -476,6 +477,7 @@ pub async fn disable(
     let was_on = state
         .db(move |conn| Ok(rules::disable(conn, &user, &public_url, &origin)?))
         .await?;
+    state.mail.wake();
     let (kind, said) = match was_on {
         true => ("success", "Two-factor authentication is off."),
         false => ("info", "Two-factor authentication was already off."),

@@ -893,6 +893,54 @@ async fn recruiter(app: &TestApp, admin: &Browser) -> (String, Browser) {
     .await
 }
 
+/// A pool Manager without `users.invite` may not cancel an Admin's invitation into their
+/// pool with its Cancel button; inviting the address again with another offer (a last
+/// day, say) must not cancel and replace it either.
+#[actix_web::test]
+async fn a_pool_manager_cannot_replace_an_invitation_they_could_not_cancel() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let prod = pool(&admin, "Prod").await;
+    let member = app.role_id(ORG, "member");
+    let sent = send_invite(
+        &admin,
+        &[
+            ("emails", "x@example.com"),
+            ("role_id", &member),
+            ("pool_ids", &prod),
+        ],
+    )
+    .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    add_to_pool(&app, &admin, &prod, &bob, "manager").await;
+    let bob = app.member_browser("bob@example.com").await;
+
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Duration::days(1)).to_string();
+    let again = send_invite(
+        &bob,
+        &[
+            ("emails", "x@example.com"),
+            ("role_id", &member),
+            ("pool_ids", &prod),
+            ("access_until", &tomorrow),
+        ],
+    )
+    .await;
+    let page = bob.follow_results(again).await;
+    assert!(
+        page.body
+            .contains("replacing it takes someone who may cancel it"),
+        "{}",
+        page.body
+    );
+    assert_eq!(app.count("invitations WHERE status = 'cancelled'"), 0);
+    assert_eq!(
+        app.count("invitations WHERE status = 'pending' AND access_until IS NULL"),
+        1
+    );
+}
+
 /// Holding `users.invite` places nobody in a pool: a Recruiter inviting a second address
 /// of its own into Prod would reach, through it, a pool it cannot manage.
 #[actix_web::test]

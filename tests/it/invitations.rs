@@ -868,7 +868,13 @@ async fn inviting_again_with_another_offer_replaces_the_open_invitation() {
     let result = row(&page.body, "x@example.com");
     assert!(result.contains("data-result=\"replaced\""), "{result}");
     assert!(result.contains("replaced by this one"), "{result}");
+    assert!(page.body.contains("data-tone=\"success\""), "{}", page.body);
+    assert!(page.body.contains("1 invitation replaced by this offer"));
     let second_link = page.invite_link();
+    // Not again within the minute, as a resend: each replacement mails the address.
+    let too_soon = invite(&admin, "x@example.com", "Admin").await;
+    let result = row(&too_soon.body, "x@example.com");
+    assert!(result.contains("sent less than a minute ago, so it was not replaced"));
 
     let dead = app.client().get(&first_link).await;
     assert_eq!(dead.status, 404, "{}", dead.body);

@@ -243,7 +243,7 @@ impl Tone {
 
 impl InviteReport {
     pub fn tone(&self) -> Tone {
-        let sent = self.count("invited") + self.count("resent");
+        let sent = self.count("invited") + self.count("resent") + self.count("replaced");
         match sent {
             0 => Tone::Error,
             n if n == self.results.len() => Tone::Success,
@@ -532,9 +532,16 @@ fn invite_each(
             AddressResult::unsent(email.to_string(), Outcome::AlreadyMember)
         } else if let Some(existing) = pending.iter().find(|i| i.email == email.as_str()) {
             let role = role_by_id(conn, env, &mut roles_by_id, &existing.role_id)?;
-            if offers_differ(conn, existing, offer)?
-                && renew::cancel_to_replace(conn, env, existing, &role)?
-            {
+            if !offers_differ(conn, existing, offer)? {
+                renew::renew_on_invite(conn, env, existing, &role, now)?
+            } else if let Err(why) = renew::cancel_to_replace(conn, env, existing, &role, now)? {
+                AddressResult {
+                    email: email.to_string(),
+                    outcome: Outcome::NotResent(why),
+                    invitation_id: Some(existing.id.clone()),
+                    link: None,
+                }
+            } else {
                 let (id, token) = create_one(conn, env, &email, offer, now)?;
                 AddressResult {
                     email: email.to_string(),
@@ -542,8 +549,6 @@ fn invite_each(
                     invitation_id: Some(id),
                     link: Some(env.link(&token)),
                 }
-            } else {
-                renew::renew_on_invite(conn, env, existing, &role, now)?
             }
         } else {
             let (id, token) = create_one(conn, env, &email, offer, now)?;

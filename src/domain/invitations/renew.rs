@@ -11,6 +11,7 @@ use crate::db::invitations::{self as rows, Invitation};
 use crate::db::roles::{self, Role};
 use crate::db::{self, DbConnection, email_outbox};
 use crate::domain::policy::{Standing, access_within};
+use crate::domain::roles::Permission;
 use crate::domain::tokens;
 
 /// An invitation is sent at most this often.
@@ -253,17 +254,31 @@ pub fn cancel(
     })
 }
 
-/// Cancels an open invitation the invite form offers something else in place of, when
-/// the inviter could cancel it; answers whether it did (when not, the caller renews it,
-/// or says why not, as for any invitation already there).
+/// Cancels an open invitation the invite form offers something else in place of: only
+/// for someone who may cancel it with its Cancel button (`users.invite`, and everything
+/// it grants within their own), and not within a minute of its last email, as a resend.
+/// Answers why not when it does not.
 pub(super) fn cancel_to_replace(
     conn: &mut DbConnection,
     env: &Env,
     existing: &Invitation,
     role: &Role,
-) -> Result<bool, InvitationError> {
-    if !within_grants(conn, env, existing, role)? || !rows::cancel(conn, &existing.id)? {
-        return Ok(false);
+    now: NaiveDateTime,
+) -> Result<Result<(), &'static str>, InvitationError> {
+    if !env.inviter.standing.may(Permission::UsersInvite)
+        || !within_grants(conn, env, existing, role)?
+    {
+        return Ok(Err(
+            "it offers something else, and replacing it takes someone who may cancel it",
+        ));
+    }
+    if existing.last_sent_at > now - RESEND_INTERVAL {
+        return Ok(Err(
+            "it was sent less than a minute ago, so it was not replaced",
+        ));
+    }
+    if !rows::cancel(conn, &existing.id)? {
+        return Ok(Err("it changed meanwhile, so it was not replaced"));
     }
     email_outbox::delete_unsent_for(conn, &existing.id)?;
     audit::record(
@@ -271,7 +286,7 @@ pub(super) fn cancel_to_replace(
         &env.event("invitation.cancelled", &existing.id, &existing.email)
             .details(json!({ "why": "replaced by a new invitation with another offer" })),
     )?;
-    Ok(true)
+    Ok(Ok(()))
 }
 
 /// Withdraws the open invitations to `email` in the organization, each with its

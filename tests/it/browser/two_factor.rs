@@ -43,6 +43,22 @@ async fn journey_two_factor_enrol_then_sign_in_with_a_code_and_a_recovery_code()
             .text()
             .await?;
         ensure!(!recovery.trim().is_empty());
+        // The owner hears of it by email: someone holding a stolen session could turn it
+        // on and keep them out.
+        let said = "Your Portcullis account: two-factor authentication turned on";
+        let mut told = false;
+        for _ in 0..100 {
+            let mails = super::all_mail_to(&app, ADMIN_EMAIL);
+            if mails
+                .iter()
+                .any(|m| m.header("Subject").as_deref() == Some(said))
+            {
+                told = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        ensure!(told, "no email told the owner two-factor was turned on");
 
         chrome.sign_out().await?;
         chrome.open("/login").await?;

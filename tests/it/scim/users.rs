@@ -434,6 +434,50 @@ async fn deleting_a_user_who_owns_a_pool_hands_it_to_the_tokens_maker() {
     assert_eq!(details["pools_transferred"], 1);
 }
 
+/// A token made on the command line has no maker to take over: what the leaver owned is
+/// left without an owner, and the removal says so.
+#[actix_web::test]
+async fn deleting_through_a_command_line_token_leaves_what_they_owned_to_nobody() {
+    use diesel::prelude::*;
+    use portcullis::db::schema::pools;
+    let (app, admin, _) = scim_app(&["scim"], "member").await;
+    let out = app.run_cli(&[
+        "create-api-token",
+        "--org",
+        "my-org",
+        "--name",
+        "ops",
+        "--scopes",
+        "scim",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scim = Scim::new(&app, String::from_utf8(out.stdout).unwrap().trim());
+    let id = scim.create_user("leaver@example.com").await;
+    let pool = crate::authz::pool(&admin, "Project X").await;
+    let mut conn = app.conn();
+    let conn: &mut portcullis::db::DbConnection = &mut conn;
+    diesel::update(pools::table.find(&pool))
+        .set(pools::owner_id.eq(&id))
+        .execute(conn)
+        .unwrap();
+
+    let deleted = scim.delete(&format!("/Users/{id}")).await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    let owner: Option<String> = pools::table
+        .find(&pool)
+        .select(pools::owner_id)
+        .first(conn)
+        .unwrap();
+    assert_eq!(owner, None);
+    let (action, details) = app.latest_event("my-org");
+    assert_eq!(action, "member.removed");
+    assert_eq!(details["successor"], "nobody");
+}
+
 /// A user whose representation changed after it was read: its id, the version read
 /// first, the version now, and the body that changed it.
 async fn changed_since_read(scim: &Scim) -> (String, String, String, Value) {
