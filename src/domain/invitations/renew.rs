@@ -14,6 +14,9 @@ use crate::domain::policy::{Standing, access_within};
 use crate::domain::roles::Permission;
 use crate::domain::tokens;
 
+/// Why an invitation already there was not sent again from the invite form.
+const BEYOND_OWN: &str = "it grants what you may not (its role, a group or a pool beyond your own)";
+
 /// An invitation is sent at most this often.
 const RESEND_INTERVAL: Duration = Duration::seconds(60);
 
@@ -144,12 +147,7 @@ pub(super) fn renew_on_invite(
             None,
         )
     } else if !renewable_by(conn, env, existing, role)? {
-        (
-            Outcome::NotResent(
-                "it grants what you may not (its role, a group or a pool beyond your own)",
-            ),
-            None,
-        )
+        (Outcome::NotResent(BEYOND_OWN), None)
     } else {
         match renew(conn, env, existing, role, now, "invite form")? {
             Some(token) => (Outcome::Resent, Some(env.link(&token))),
@@ -265,12 +263,13 @@ pub(super) fn cancel_to_replace(
     role: &Role,
     now: NaiveDateTime,
 ) -> Result<Result<(), &'static str>, InvitationError> {
-    if !env.inviter.standing.may(Permission::UsersInvite)
-        || !within_grants(conn, env, existing, role)?
-    {
+    if !env.inviter.standing.may(Permission::UsersInvite) {
         return Ok(Err(
             "it offers something else, and replacing it takes someone who may cancel it",
         ));
+    }
+    if !within_grants(conn, env, existing, role)? {
+        return Ok(Err(BEYOND_OWN));
     }
     if existing.last_sent_at > now - RESEND_INTERVAL {
         return Ok(Err(
