@@ -672,12 +672,22 @@ impl RemovalPlan {
     }
 }
 
+/// Removing a member takes `users.manage`; leaving takes nothing: anyone may leave an
+/// organization they no longer want to be in (its last admin excepted, by the rule that
+/// keeps one).
+fn require_to_remove(actor: &Actor, user_id: &str) -> Result<(), RuleError> {
+    if user_id == actor.user_id {
+        return Ok(());
+    }
+    require(actor, Permission::UsersManage)
+}
+
 pub fn removal_plan(
     conn: &mut DbConnection,
     actor: &Actor,
     user_id: &str,
 ) -> Result<RemovalPlan, RuleError> {
-    require(actor, Permission::UsersManage)?;
+    require_to_remove(actor, user_id)?;
     let target = load_target(conn, actor, user_id)?;
     // The page names what the member owns: only for someone the actor may remove.
     check_target_rank(conn, actor, &target)?;
@@ -724,7 +734,7 @@ pub fn remove(
     form: &RemoveForm,
     origin: &Origin,
 ) -> Result<String, RuleError> {
-    require(actor, Permission::UsersManage)?;
+    require_to_remove(actor, user_id)?;
     in_org_tx(conn, actor, |conn| {
         let target = load_target(conn, actor, user_id)?;
         if form.confirm_email.trim().to_lowercase() != target.user.email {

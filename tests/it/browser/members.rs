@@ -299,16 +299,17 @@ async fn journey_09_bulk_without_javascript() {
     bulk_actions("journey_09_bulk_nojs", Js::Off).await;
 }
 
-/// A Manager leaves the organization from their own profile, mistyping their address
+/// A Member leaves the organization from their own profile, mistyping their address
 /// first. The mistake's page still cancels back to the profile, and leaving lands on the
 /// list of organizations with a word that it worked (it landed on this organization's
 /// Users tab, a 404 now that they are not in it, and the word was lost).
 #[actix_web::test]
-async fn a_manager_leaves_the_organization_from_their_profile() {
+async fn a_member_leaves_the_organization_from_their_profile() {
     let app = spawn_app().await;
     journey("member_leaves", |j| async move {
         create_first_admin(&j, &app, Js::On).await?;
-        let bob = app.add_member(ORG, "bob@example.com", "Bob", "Builder", "manager", true);
+        // A plain Member, who manages nobody: leaving takes no permission.
+        let bob = app.add_member(ORG, "bob@example.com", "Bob", "Builder", "member", true);
         let chrome = j.browser(&app).await?;
         chrome.open("/login").await?;
         chrome.sign_in("bob@example.com", MEMBER_PASSWORD).await?;
