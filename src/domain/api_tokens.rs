@@ -516,7 +516,7 @@ fn maker_still_holds(
     // Made under an earlier membership of the maker's, since removed: being invited back
     // does not bring back the credentials the old membership made (deactivation, which
     // keeps the membership, only suspends them).
-    if row.membership.created_at > token.created_at {
+    if row.membership.created_at > token.created_at + super::policy::CLOCK_SKEW {
         return Ok(None);
     }
     if row.membership.status != "active"

@@ -119,8 +119,12 @@ impl Picker {
         chosen_id: &str,
         exclude: &[String],
     ) -> QueryResult<Picker> {
-        let chosen = chosen(conn, actor, chosen_id)?;
         let may_search = actor.standing().may(Permission::UsersRead);
+        // Nor is a member named by the id a form sent back shown to them.
+        let chosen = match may_search {
+            true => chosen(conn, actor, chosen_id)?,
+            false => None,
+        };
         let term = at.query.term_for(field).filter(|_| may_search);
         let matches = match term {
             Some(term) => {

@@ -747,7 +747,15 @@ pub fn remove(
             "" => None,
             id => Some(id),
         };
-        remove_in_tx(conn, actor, &target, Handover::Chosen(successor), origin)?;
+        // Someone leaving who may not read the members list cannot pick a successor:
+        // what they own (a label, granting nothing) is left to nobody rather than keep
+        // them in an organization they want to leave.
+        let handover = if user_id == actor.user_id && !actor.standing().may(Permission::UsersRead) {
+            Handover::MakerOrNobody(successor)
+        } else {
+            Handover::Chosen(successor)
+        };
+        remove_in_tx(conn, actor, &target, handover, origin)?;
         Ok(target.user.email)
     })
 }

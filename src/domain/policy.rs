@@ -19,6 +19,11 @@
 //!   filters by the caller's organization, so another organization's object is not found.
 
 use super::roles::{Permission, PermissionSet, effective_permissions};
+
+/// How far apart the clocks of instances sharing a database may be (kept in step by NTP,
+/// as the outbox's leases already assume): times stamped by two of them are compared
+/// with this much allowed.
+pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(60);
 use crate::db::roles::Role;
 
 /// What an actor holds at one place: an organization, or a pool subtree in it.

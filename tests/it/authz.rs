@@ -754,6 +754,65 @@ async fn the_removal_page_names_no_pool_its_reader_cannot_open() {
     assert!(admin.get(&removal).await.body.contains("Project X"));
 }
 
+/// Leaving takes no permission, and owning something must not keep anyone in: a member
+/// whose role does not read the members list cannot pick a successor (the picker lists
+/// nobody to them), so what they own, a label that grants nothing, is left to nobody.
+#[actix_web::test]
+async fn a_member_who_cannot_pick_a_successor_still_leaves() {
+    use diesel::prelude::*;
+    use portcullis::db::schema::pools;
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let (me, mallory) = custom_role_holder(
+        &app,
+        &admin,
+        "Auditor",
+        &["audit.read"],
+        "mallory@example.com",
+    )
+    .await;
+    let owned = pool(&admin, "Project X").await;
+    let mut conn = app.conn();
+    let conn: &mut portcullis::db::DbConnection = &mut conn;
+    diesel::update(pools::table.find(&owned))
+        .set(pools::owner_id.eq(&me))
+        .execute(conn)
+        .unwrap();
+
+    let leave = format!("/orgs/{ORG}/users/{me}/delete");
+    // Nor does naming someone's id show them who it is.
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let page = mallory
+        .get(&format!("{leave}?pick=successor_id&q=bob"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(!page.body.contains("bob@example.com"), "{}", page.body);
+    let wrong = mallory
+        .submit(
+            &leave,
+            &leave,
+            &[
+                ("confirm_email", "nobody@example.com"),
+                ("successor_id", &bob),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    assert!(!wrong.body.contains("bob@example.com"), "{}", wrong.body);
+
+    let left = mallory
+        .submit(&leave, &leave, &[("confirm_email", "mallory@example.com")])
+        .await;
+    assert_eq!(left.status, 303, "{}", left.body);
+    assert_eq!(app.membership_status(ORG, &me), None);
+    let owner: Option<String> = pools::table
+        .find(&owned)
+        .select(pools::owner_id)
+        .first(conn)
+        .unwrap();
+    assert_eq!(owner, None);
+}
+
 /// Nor may it act on a member holding what it does not: a Manager is out of its reach.
 #[actix_web::test]
 async fn a_custom_role_cannot_deactivate_a_manager() {
@@ -1725,6 +1784,16 @@ async fn a_maker_invited_back_brings_back_no_token_or_link_of_their_old_membersh
         .invite(ORG, "friend@example.com", &app.role_id(ORG, "member"))
         .await;
     let link = mallory.follow_results(sent).await.invite_link();
+    // Made a while before (within a minute, instances' clocks may disagree).
+    app.a_minute_passes("friend@example.com");
+    {
+        use diesel::prelude::*;
+        use portcullis::db::schema::api_tokens;
+        diesel::update(api_tokens::table)
+            .set(api_tokens::created_at.eq(portcullis::db::now() - chrono::Duration::minutes(2)))
+            .execute(&mut *app.conn() as &mut portcullis::db::DbConnection)
+            .unwrap();
+    }
 
     let removal = format!("/orgs/{ORG}/users/{mallory_id}/delete");
     let removed = admin

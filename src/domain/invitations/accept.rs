@@ -385,7 +385,7 @@ fn still_grantable(
     };
     // Sent under an earlier membership of the inviter's, since removed: a new one (they
     // were invited back) does not bring back what the old one sent.
-    if inviter_joined > invitation.last_sent_at {
+    if inviter_joined > invitation.last_sent_at + crate::domain::policy::CLOCK_SKEW {
         return Ok(false);
     }
     if !crate::domain::policy::access_within(inviter_until, invitation.access_until) {
