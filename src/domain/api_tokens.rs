@@ -336,6 +336,9 @@ pub enum State {
     /// Live, but its maker no longer holds what it holds (`maker_still_holds`): it acts
     /// again if they do.
     Suspended,
+    /// Its maker left the organization after making it: it never acts again, even if
+    /// they are invited back.
+    Orphaned,
 }
 
 impl State {
@@ -355,6 +358,7 @@ impl State {
             State::Expired => "expired",
             State::Revoked => "revoked",
             State::Suspended => "suspended",
+            State::Orphaned => "orphaned",
         }
     }
 }
@@ -383,7 +387,12 @@ pub fn list(
     let mut rows = Vec::new();
     for (t, role) in api_tokens::list(conn, &actor.org_id)? {
         let state = match State::of(&t, now) {
-            State::Active if maker_still_holds(conn, &t, &role, now)?.is_none() => State::Suspended,
+            State::Active if maker_still_holds(conn, &t, &role, now)?.is_none() => {
+                match maker_left(conn, &t)? {
+                    true => State::Orphaned,
+                    false => State::Suspended,
+                }
+            }
             state => state,
         };
         rows.push((t, role, state));
@@ -405,6 +414,26 @@ pub fn list(
             never_expires: t.expires_at.is_none(),
         })
         .collect())
+}
+
+/// Whether the token's maker left the organization after making it: they are no member
+/// now, or their membership began after the token was made (`maker_still_holds`).
+fn maker_left(conn: &mut DbConnection, token: &ApiToken) -> diesel::QueryResult<bool> {
+    let Some(maker) = &token.created_by else {
+        return Ok(false);
+    };
+    Ok(
+        match crate::db::memberships::find(conn, &token.org_id, maker)? {
+            None => true,
+            Some(row) => made_before(&row.membership, token),
+        },
+    )
+}
+
+/// Whether the token was made before the membership began (by more than instances'
+/// clocks may disagree), under an earlier membership since ended.
+fn made_before(membership: &crate::db::memberships::Membership, token: &ApiToken) -> bool {
+    membership.created_at > token.created_at + super::policy::CLOCK_SKEW
 }
 
 /// The roles a token made by this actor may carry: those the actor may grant.
@@ -516,7 +545,7 @@ fn maker_still_holds(
     // Made under an earlier membership of the maker's, since removed: being invited back
     // does not bring back the credentials the old membership made (deactivation, which
     // keeps the membership, only suspends them).
-    if row.membership.created_at > token.created_at + super::policy::CLOCK_SKEW {
+    if made_before(&row.membership, token) {
         return Ok(None);
     }
     if row.membership.status != "active"

@@ -1807,6 +1807,13 @@ async fn a_maker_invited_back_brings_back_no_token_or_link_of_their_old_membersh
     app.add_member(ORG, "mallory@example.com", "Mal", "Lory", "admin", true);
 
     assert_eq!(scim.get("/Users").await.status, 401);
+    let list = admin.get(&format!("/orgs/{ORG}/api-tokens")).await;
+    assert!(
+        list.body.contains("data-status=\"orphaned\""),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("left the organization after making it"));
     let opened = app.client().get(&link).await;
     assert_eq!(opened.status, 404, "the link is dead: {}", opened.body);
     // What the new membership makes works.
