@@ -83,7 +83,6 @@ pub(super) fn adjust(
 
 #[cfg(test)]
 mod tests {
-    use diesel_migrations::MigrationHarness;
 
     use super::*;
     use crate::db::{memberships, users};
@@ -249,22 +248,9 @@ mod tests {
                 memberships::set_status(conn, &org, &p.id, "inactive").unwrap();
             }
         }
-        let DbConnection::Sqlite(lite) = &mut ***conn else {
-            unreachable!("unit tests run on SQLite")
-        };
         // Back to before the counters (and any migration after them), then forward again:
         // the migration fills the table from the memberships.
-        loop {
-            let version = lite
-                .revert_last_migration(crate::db::SQLITE_MIGRATIONS)
-                .unwrap()
-                .to_string();
-            if version.replace('-', "").starts_with("20261201000002") {
-                break;
-            }
-        }
-        lite.run_pending_migrations(crate::db::SQLITE_MIGRATIONS)
-            .unwrap();
+        crate::db::migrate_again_from(conn, "20261201000002");
         assert_eq!(
             by_status(conn, &org).unwrap(),
             StatusCounts {

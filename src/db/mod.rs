@@ -71,7 +71,7 @@ macro_rules! on_backend {
 }
 pub(crate) use on_backend;
 
-pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// Arbitrary constant shared by every instance so only one of them migrates at a time.
@@ -490,6 +490,27 @@ pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reverts the SQLite migrations down to and including `version` (digits only, as
+/// `20261201000002`), then runs them again: how a migration's tests see it meet the rows
+/// an older version left.
+#[cfg(test)]
+pub(crate) fn migrate_again_from(conn: &mut DbConnection, version: &str) {
+    use diesel_migrations::MigrationHarness;
+    let DbConnection::Sqlite(lite) = conn else {
+        unreachable!("unit tests run on SQLite")
+    };
+    loop {
+        let reverted = lite
+            .revert_last_migration(SQLITE_MIGRATIONS)
+            .unwrap()
+            .to_string();
+        if reverted.replace('-', "").starts_with(version) {
+            break;
+        }
+    }
+    lite.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
 }
 
 /// Whether a newer version has migrated the database ([`unknown_migration`]). `/readyz`

@@ -408,7 +408,6 @@ mod tests {
     /// deadline from the migration that follows; other emails keep none.
     #[test]
     fn invitation_emails_queued_before_the_deadline_existed_get_their_links() {
-        use diesel_migrations::MigrationHarness;
         let db = crate::domain::testing::with_admin("x");
         let conn = &mut db.pool.get().unwrap();
         let org = db.admin.org.id.clone();
@@ -445,20 +444,7 @@ mod tests {
         };
         let invitation = queue(conn, "x@example.com", &email, Some("inv1"), now).unwrap();
         let notice = queue(conn, "y@example.com", &email, None, now).unwrap();
-        let DbConnection::Sqlite(lite) = &mut ***conn else {
-            unreachable!("unit tests run on SQLite")
-        };
-        loop {
-            let version = lite
-                .revert_last_migration(crate::db::SQLITE_MIGRATIONS)
-                .unwrap()
-                .to_string();
-            if version.replace('-', "").starts_with("20261205600001") {
-                break;
-            }
-        }
-        lite.run_pending_migrations(crate::db::SQLITE_MIGRATIONS)
-            .unwrap();
+        crate::db::migrate_again_from(conn, "20261205600001");
         let mut deadline = |id: &str| email_outbox::find(conn, id).unwrap().unwrap().send_before;
         assert_eq!(deadline(&invitation), Some(expires_at));
         assert_eq!(deadline(&notice), None);

@@ -720,8 +720,6 @@ async fn a_custom_role_cannot_promote_its_holder_to_manager() {
 /// the member owns.
 #[actix_web::test]
 async fn the_removal_page_names_no_pool_its_reader_cannot_open() {
-    use diesel::prelude::*;
-    use portcullis::db::schema::pools;
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
     let (_, mallory) = custom_role_holder(
@@ -734,12 +732,7 @@ async fn the_removal_page_names_no_pool_its_reader_cannot_open() {
     .await;
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
     let hidden = pool(&admin, "Project X").await;
-    let mut conn = app.conn();
-    let conn: &mut portcullis::db::DbConnection = &mut conn;
-    diesel::update(pools::table.find(&hidden))
-        .set(pools::owner_id.eq(&bob))
-        .execute(conn)
-        .unwrap();
+    app.set_pool_owner(&hidden, &bob);
 
     let removal = format!("/orgs/{ORG}/users/{bob}/delete");
     let page = mallory.get(&removal).await;
@@ -759,8 +752,6 @@ async fn the_removal_page_names_no_pool_its_reader_cannot_open() {
 /// nobody to them), so what they own, a label that grants nothing, is left to nobody.
 #[actix_web::test]
 async fn a_member_who_cannot_pick_a_successor_still_leaves() {
-    use diesel::prelude::*;
-    use portcullis::db::schema::pools;
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
     let (me, mallory) = custom_role_holder(
@@ -772,12 +763,7 @@ async fn a_member_who_cannot_pick_a_successor_still_leaves() {
     )
     .await;
     let owned = pool(&admin, "Project X").await;
-    let mut conn = app.conn();
-    let conn: &mut portcullis::db::DbConnection = &mut conn;
-    diesel::update(pools::table.find(&owned))
-        .set(pools::owner_id.eq(&me))
-        .execute(conn)
-        .unwrap();
+    app.set_pool_owner(&owned, &me);
 
     let leave = format!("/orgs/{ORG}/users/{me}/delete");
     // Nor does naming someone's id show them who it is.
@@ -805,12 +791,7 @@ async fn a_member_who_cannot_pick_a_successor_still_leaves() {
         .await;
     assert_eq!(left.status, 303, "{}", left.body);
     assert_eq!(app.membership_status(ORG, &me), None);
-    let owner: Option<String> = pools::table
-        .find(&owned)
-        .select(pools::owner_id)
-        .first(conn)
-        .unwrap();
-    assert_eq!(owner, None);
+    assert_eq!(app.pool_owner(&owned), None);
 }
 
 /// Nor may it act on a member holding what it does not: a Manager is out of its reach.

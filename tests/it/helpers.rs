@@ -722,6 +722,26 @@ impl TestApp {
         portcullis::db::memberships::set_role(&mut self.conn(), &org, user_id, &role).unwrap();
     }
 
+    /// Makes `owner` the owner of the pool, as creating it would have (whoever makes a
+    /// pool owns it).
+    pub fn set_pool_owner(&self, pool_id: &str, owner: &str) {
+        use portcullis::db::schema::pools;
+        diesel::update(pools::table.find(pool_id))
+            .set(pools::owner_id.eq(owner))
+            .execute(&mut *self.conn() as &mut DbConnection)
+            .expect("setting the pool's owner");
+    }
+
+    /// Who owns the pool, if anyone.
+    pub fn pool_owner(&self, pool_id: &str) -> Option<String> {
+        use portcullis::db::schema::pools;
+        pools::table
+            .find(pool_id)
+            .select(pools::owner_id)
+            .first(&mut *self.conn() as &mut DbConnection)
+            .expect("reading the pool's owner")
+    }
+
     /// The organization's newest audit event: its action and its details.
     pub fn latest_event(&self, org_slug: &str) -> (String, serde_json::Value) {
         let org = self.org_id(org_slug);

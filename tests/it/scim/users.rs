@@ -407,27 +407,15 @@ async fn deleting_a_user_removes_the_membership_and_keeps_the_account() {
 /// What they own passes to the token's maker, and the removal says so.
 #[actix_web::test]
 async fn deleting_a_user_who_owns_a_pool_hands_it_to_the_tokens_maker() {
-    use diesel::prelude::*;
-    use portcullis::db::schema::pools;
     let (app, admin, scim) = scim_app(&["scim"], "member").await;
     let id = scim.create_user("leaver@example.com").await;
     let pool = crate::authz::pool(&admin, "Project X").await;
-    let mut conn = app.conn();
-    let conn: &mut portcullis::db::DbConnection = &mut conn;
-    diesel::update(pools::table.find(&pool))
-        .set(pools::owner_id.eq(&id))
-        .execute(conn)
-        .unwrap();
+    app.set_pool_owner(&pool, &id);
 
     let deleted = scim.delete(&format!("/Users/{id}")).await;
     assert_eq!(deleted.status, 204, "{:?}", deleted.body);
     assert_eq!(app.membership_status("my-org", &id), None);
-    let owner: Option<String> = pools::table
-        .find(&pool)
-        .select(pools::owner_id)
-        .first(conn)
-        .unwrap();
-    assert_eq!(owner, Some(app.user_id(ADMIN_EMAIL)));
+    assert_eq!(app.pool_owner(&pool), Some(app.user_id(ADMIN_EMAIL)));
     let (action, details) = app.latest_event("my-org");
     assert_eq!(action, "member.removed");
     assert_eq!(details["successor"], ADMIN_EMAIL);
@@ -438,8 +426,6 @@ async fn deleting_a_user_who_owns_a_pool_hands_it_to_the_tokens_maker() {
 /// left without an owner, and the removal says so.
 #[actix_web::test]
 async fn deleting_through_a_command_line_token_leaves_what_they_owned_to_nobody() {
-    use diesel::prelude::*;
-    use portcullis::db::schema::pools;
     let (app, admin, _) = scim_app(&["scim"], "member").await;
     let out = app.run_cli(&[
         "create-api-token",
@@ -458,21 +444,11 @@ async fn deleting_through_a_command_line_token_leaves_what_they_owned_to_nobody(
     let scim = Scim::new(&app, String::from_utf8(out.stdout).unwrap().trim());
     let id = scim.create_user("leaver@example.com").await;
     let pool = crate::authz::pool(&admin, "Project X").await;
-    let mut conn = app.conn();
-    let conn: &mut portcullis::db::DbConnection = &mut conn;
-    diesel::update(pools::table.find(&pool))
-        .set(pools::owner_id.eq(&id))
-        .execute(conn)
-        .unwrap();
+    app.set_pool_owner(&pool, &id);
 
     let deleted = scim.delete(&format!("/Users/{id}")).await;
     assert_eq!(deleted.status, 204, "{:?}", deleted.body);
-    let owner: Option<String> = pools::table
-        .find(&pool)
-        .select(pools::owner_id)
-        .first(conn)
-        .unwrap();
-    assert_eq!(owner, None);
+    assert_eq!(app.pool_owner(&pool), None);
     let (action, details) = app.latest_event("my-org");
     assert_eq!(action, "member.removed");
     assert_eq!(details["successor"], "nobody");
