@@ -681,14 +681,7 @@ fn role_key_of(app: &TestApp, user_id: &str) -> String {
 async fn a_custom_role_cannot_promote_its_holder_to_manager() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    let (me, mallory) = custom_role_holder(
-        &app,
-        &admin,
-        "Helpdesk",
-        &["users.read", "users.manage"],
-        "mallory@example.com",
-    )
-    .await;
+    let (me, mallory) = helpdesk(&app, &admin).await;
     let helpdesk = role_key_of(&app, &me);
     let profile = format!("/orgs/{ORG}/users/{me}");
     let promoted = mallory
@@ -722,14 +715,7 @@ async fn a_custom_role_cannot_promote_its_holder_to_manager() {
 async fn the_removal_page_names_no_pool_its_reader_cannot_open() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    let (_, mallory) = custom_role_holder(
-        &app,
-        &admin,
-        "Helpdesk",
-        &["users.read", "users.manage"],
-        "mallory@example.com",
-    )
-    .await;
+    let (_, mallory) = helpdesk(&app, &admin).await;
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
     let hidden = pool(&admin, "Project X").await;
     app.set_pool_owner(&hidden, &bob);
@@ -799,14 +785,7 @@ async fn a_member_who_cannot_pick_a_successor_still_leaves() {
 async fn a_custom_role_cannot_deactivate_a_manager() {
     let app = spawn_app().await;
     let admin = app.setup_admin().await;
-    let (_, mallory) = custom_role_holder(
-        &app,
-        &admin,
-        "Helpdesk",
-        &["users.read", "users.manage"],
-        "mallory@example.com",
-    )
-    .await;
+    let (_, mallory) = helpdesk(&app, &admin).await;
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "manager", true);
     let users = format!("/orgs/{ORG}/users");
     let refused = mallory
@@ -919,6 +898,19 @@ async fn pool_in(admin: &Browser, name: &str, parent: &str) -> String {
         .await;
     assert_eq!(made.status, 303, "{}", made.body);
     location_id(&made)
+}
+
+/// Mallory, holding the custom "Helpdesk" role (read and manage members), which ranks
+/// with Manager.
+async fn helpdesk(app: &TestApp, admin: &Browser) -> (String, Browser) {
+    custom_role_holder(
+        app,
+        admin,
+        "Helpdesk",
+        &["users.read", "users.manage"],
+        "mallory@example.com",
+    )
+    .await
 }
 
 /// Mallory, holding the custom "Recruiter" role (read and invite).
@@ -1215,14 +1207,7 @@ async fn the_removal_page_of_a_manager_is_closed_to_a_custom_role() {
         )
         .await;
     assert_eq!(owned.status, 303, "{}", owned.body);
-    let (_, mallory) = custom_role_holder(
-        &app,
-        &admin,
-        "Helpdesk",
-        &["users.read", "users.manage"],
-        "mallory@example.com",
-    )
-    .await;
+    let (_, mallory) = helpdesk(&app, &admin).await;
     let page = mallory
         .get(&format!("/orgs/{ORG}/users/{bob}/delete"))
         .await;
