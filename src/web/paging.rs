@@ -37,7 +37,7 @@ impl<K: Serialize + DeserializeOwned> Cursor<K> {
         let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
         // No key a list writes holds a control character, and PostgreSQL refuses a NUL
         // in a bound text outright: such a cursor was made up, so it is no cursor.
-        if holds_control_character(&value) {
+        if holds_control_character(&value) || holds_time_out_of_range(&value) {
             return None;
         }
         serde_json::from_value(value).ok().map(Cursor)
@@ -58,6 +58,20 @@ fn holds_control_character(value: &serde_json::Value) -> bool {
         serde_json::Value::String(text) => text.chars().any(char::is_control),
         serde_json::Value::Array(items) => items.iter().any(holds_control_character),
         serde_json::Value::Object(fields) => fields.values().any(holds_control_character),
+        _ => false,
+    }
+}
+
+/// No time a list writes falls outside 1970..=9999 (`db::never()` is the epoch), while
+/// chrono reads any year: PostgreSQL refuses a timestamp before 4713 BC as an error, not
+/// as no rows, so such a cursor must be refused before it is bound.
+fn holds_time_out_of_range(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text
+            .parse::<chrono::NaiveDateTime>()
+            .is_ok_and(|t| !(1970..=9999).contains(&chrono::Datelike::year(&t))),
+        serde_json::Value::Array(items) => items.iter().any(holds_time_out_of_range),
+        serde_json::Value::Object(fields) => fields.values().any(holds_time_out_of_range),
         _ => false,
     }
 }
@@ -89,6 +103,14 @@ mod tests {
         assert_eq!(Cursor::<Key>::decode(&"A".repeat(5000)), None);
         let nul = Cursor(("a\u{0}".to_string(), "x".to_string())).encode();
         assert_eq!(Cursor::<Key>::decode(&nul), None);
+        type Timed = (chrono::NaiveDateTime, String);
+        let ancient = chrono::NaiveDate::from_ymd_opt(-5000, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0);
+        let ancient = Cursor((ancient.unwrap(), "x".to_string())).encode();
+        assert_eq!(Cursor::<Timed>::decode(&ancient), None);
+        let epoch = Cursor((crate::db::never(), "x".to_string()));
+        assert_eq!(Cursor::<Timed>::decode(&epoch.encode()), Some(epoch));
         assert_eq!(Cursor::<Key>::from_param(Some("  ")), Ok(None));
         assert_eq!(Cursor::<Key>::from_param(Some("garbage!!")), Err(BadCursor));
     }
