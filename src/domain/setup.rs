@@ -212,6 +212,7 @@ pub fn complete(
             SetupLink::FirstAdmin { org } => {
                 let email = input.email.as_ref().ok_or(SetupError::InvalidLink)?;
                 let user = insert_user(conn, email, input, Some(password_hash), "admin")?;
+                let (old_name, old_slug) = (org.name.clone(), org.slug.clone());
                 let org = match &input.org_name {
                     Some(name) if name != &org.name => {
                         let slug = unique_slug(conn, &super::slug::from_name(name), &org.id)?;
@@ -221,13 +222,21 @@ pub fn complete(
                     _ => org,
                 };
                 join_as_admin(conn, &org, &user)?;
+                let mut details = serde_json::json!({ "role": "Admin", "platform_role": "admin" });
+                // The trail named the organization as it was made: it says what it became.
+                if org.name != old_name {
+                    details["old_name"] = old_name.into();
+                    details["name"] = org.name.clone().into();
+                    details["old_slug"] = old_slug.into();
+                    details["slug"] = org.slug.clone().into();
+                }
                 audit::record(
                     conn,
                     &Event::new("setup.completed", origin)
                         .org(&org.id)
                         .actor(&user.id, &user.email)
                         .target("user", &user.id, &user.email)
-                        .details(serde_json::json!({ "role": "Admin", "platform_role": "admin" })),
+                        .details(details),
                 )?;
                 Ok((user, org))
             }

@@ -34,6 +34,12 @@ async fn setup_link_creates_the_first_admin_once_and_signs_them_in() {
     );
     assert!(users.body.contains("Welcome, Grace"));
     assert!(users.body.contains("data-role=\"admin\""));
+    // The trail knew the organization by the name it was made with: it says the new one.
+    let (action, details) = app.latest_event("acme-corp");
+    assert_eq!(action, "setup.completed");
+    assert_eq!(details["name"], "Acme Corp");
+    assert_eq!(details["slug"], "acme-corp");
+    assert_eq!(details["old_slug"], "my-org");
 
     // The link is spent: neither showing nor submitting it works again. Opened again
     // from the email, it says so and points to signing in (it said "nothing here").
