@@ -470,8 +470,19 @@ pub fn sign_in(
     user: &User,
     settings: &Settings,
 ) -> Result<(), AppError> {
-    session.renew();
     let to_err = |e: actix_session::SessionInsertError| AppError::Internal(anyhow::anyhow!("{e}"));
+    // A browser another account was signed in on (a shared computer) keeps nothing of
+    // theirs: not the two-factor key they were shown, nor their one-time invitation
+    // links, nor the forms they sent. The message for the next page stays.
+    let previous = session.get::<String>(keys::USER_ID).ok().flatten();
+    if previous.is_some_and(|id| id != user.id) {
+        let flashes = session.get::<serde_json::Value>(keys::FLASH).ok().flatten();
+        session.clear();
+        if let Some(flashes) = flashes {
+            session.insert(keys::FLASH, flashes).map_err(to_err)?;
+        }
+    }
+    session.renew();
     session.insert(keys::USER_ID, &user.id).map_err(to_err)?;
     session
         .insert(keys::CREDENTIAL, stamp_of(user))

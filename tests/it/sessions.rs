@@ -461,3 +461,32 @@ async fn a_session_from_before_sessions_named_their_password_stays_signed_in() {
         rows()
     );
 }
+
+/// A shared browser: whoever signs in next must not inherit what the session held for the
+/// one before, such as the two-factor key they were shown (which would let the first
+/// person read the second's codes), or the first one's forms and links.
+#[actix_web::test]
+async fn signing_in_as_another_account_keeps_nothing_of_the_one_before() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    app.add_member("my-org", "bob@example.com", "Bob", "B", "member", true);
+    let admins = browser.get("/account/2fa").await;
+    assert_eq!(admins.status, 200, "{}", admins.body);
+    let admins_key = crate::two_factor::secret_on(&admins.body);
+
+    let signed_in = browser
+        .post(
+            "/login",
+            &[
+                ("csrf_token", admins.csrf()),
+                ("email", "bob@example.com".into()),
+                ("password", MEMBER_PASSWORD.into()),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let bobs = browser.get("/account/2fa").await;
+    assert_eq!(bobs.status, 200, "{}", bobs.body);
+    assert!(bobs.body.contains("bob@example.com"), "{}", bobs.body);
+    assert_ne!(crate::two_factor::secret_on(&bobs.body), admins_key);
+}
