@@ -183,9 +183,7 @@ pub fn load(
             _ => Vec::new(),
         },
         activity: match tab {
-            Tab::Activity if may_read_activity(actor, user_id) => {
-                activity(conn, org_id, user_id, &row.user.email)?
-            }
+            Tab::Activity if may_read_activity(actor, user_id) => activity(conn, org_id, user_id)?,
             _ => Vec::new(),
         },
     }))
@@ -228,24 +226,20 @@ fn profile_view(
 const INVITATIONS_SHOWN: i64 = 5;
 
 /// The filters whose union is a member's activity, each served in order by its own
-/// index: events done to them (`target_id`), events they did (`actor_email`), and the
+/// index: events done to them (`target_id`), events they did (`actor_id`), and the
 /// events of the invitations they accepted, from before they were a member here (each
 /// by its `target_id`). An address can pass from one account to another (an identity
 /// provider re-addresses one, then the address is invited again): what the earlier
-/// account did, or had done to it, or was invited to, is not the new one's, so every
-/// event is theirs by account, never by address.
-pub fn activity_filters(
-    user_id: &str,
-    email: &str,
-    invitation_ids: &[String],
-) -> Vec<audit_events::Filter> {
+/// account did, or had done to it, or was invited to, is not the new one's, and what it
+/// did under its old address is still its own, so every event is theirs by account,
+/// never by address.
+pub fn activity_filters(user_id: &str, invitation_ids: &[String]) -> Vec<audit_events::Filter> {
     let mine = [
         audit_events::Filter {
             target_id: Some(user_id.to_string()),
             ..Default::default()
         },
         audit_events::Filter {
-            actor_email: Some(email.to_string()),
             actor_id: Some(user_id.to_string()),
             ..Default::default()
         },
@@ -263,13 +257,12 @@ fn activity(
     conn: &mut DbConnection,
     org_id: &str,
     user_id: &str,
-    email: &str,
 ) -> QueryResult<Vec<ActivityView>> {
     let scope = audit_events::Scope::Org(org_id.to_string());
     let invitations =
         crate::db::invitations::accepted_by(conn, org_id, user_id, INVITATIONS_SHOWN)?;
     let mut rows: Vec<AuditRow> = Vec::new();
-    for filter in activity_filters(user_id, email, &invitations) {
+    for filter in activity_filters(user_id, &invitations) {
         rows.extend(audit_events::page(
             conn,
             &scope,

@@ -209,7 +209,7 @@ async fn every_audit_query_is_served_by_an_index_in_order() {
     // invitation the member accepted).
     let invitation = portcullis::db::new_id();
     let Ok::<[_; 3], _>([done_to, done_by, about]) =
-        activity_filters(&target, &label, std::slice::from_ref(&invitation)).try_into()
+        activity_filters(&target, std::slice::from_ref(&invitation)).try_into()
     else {
         panic!("two filters of the member's own, and one an invitation");
     };
@@ -227,7 +227,7 @@ async fn every_audit_query_is_served_by_an_index_in_order() {
             in_org.clone(),
             done_by,
             None,
-            &["audit_org_actor_idx", "audit_actor_idx"][..],
+            &["audit_org_actor_id_idx"][..],
         ),
         (
             "activity: the invitation they accepted",

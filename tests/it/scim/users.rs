@@ -743,6 +743,10 @@ async fn a_reused_address_does_not_inherit_the_earlier_accounts_activity() {
         )
         .await;
     assert_eq!(added.status, 303, "{}", added.body);
+    // ...and invites someone, in this organization, under the address she has then.
+    app.set_member_role("my-org", &alice, "manager");
+    let invited = first.invite("my-org", "pat@example.com", &member).await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
     let moved = scim
         .patch(
             &format!("/Users/{alice}"),
@@ -778,6 +782,12 @@ async fn a_reused_address_does_not_inherit_the_earlier_accounts_activity() {
     assert_eq!(rows("invitation.accepted"), 1, "{}", own.body);
     assert!(!own.body.contains("Secret Merger"), "{}", own.body);
     assert_eq!(rows("account.other_sessions_ended"), 0, "{}", own.body);
+    assert!(!own.body.contains("pat@example.com"), "{}", own.body);
+    // Re-addressed, the earlier account still shows what it did under its old address.
+    let earlier = admin
+        .get(&format!("/orgs/my-org/users/{alice}/activity"))
+        .await;
+    assert!(earlier.body.contains("pat@example.com"), "{}", earlier.body);
 }
 
 /// The rules on invisible characters came after accounts and groups were made: one named

@@ -1,0 +1,1 @@
+DROP INDEX audit_org_actor_id_idx;
