@@ -137,6 +137,35 @@ pub fn pending_for_emails(
     Ok(found)
 }
 
+/// The pending (possibly expired) invitations this member sent in the organization, as
+/// its inviter (the last to send them).
+pub fn pending_sent_by(
+    conn: &mut DbConnection,
+    org_id: &str,
+    inviter_id: &str,
+) -> QueryResult<Vec<Invitation>> {
+    invitations::table
+        .filter(invitations::org_id.eq(org_id))
+        .filter(invitations::status.eq(PENDING))
+        .filter(invitations::invited_by.eq(inviter_id))
+        .select(Invitation::as_select())
+        .load(conn)
+}
+
+/// How many of them there are.
+pub fn pending_sent_by_count(
+    conn: &mut DbConnection,
+    org_id: &str,
+    inviter_id: &str,
+) -> QueryResult<i64> {
+    invitations::table
+        .filter(invitations::org_id.eq(org_id))
+        .filter(invitations::status.eq(PENDING))
+        .filter(invitations::invited_by.eq(inviter_id))
+        .count()
+        .get_result(conn)
+}
+
 /// Gives a pending invitation a new token and expiry, killing the old link, unless it was
 /// sent after `sent_before` (the resend rate limit). One conditional UPDATE, so of two
 /// racing resends only one counts.
@@ -166,6 +195,17 @@ pub fn renew_token(
     ))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// The name the accept form offers the invitee.
+pub fn set_names(conn: &mut DbConnection, id: &str, first: &str, last: &str) -> QueryResult<()> {
+    diesel::update(invitations::table.find(id))
+        .set((
+            invitations::first_name.eq(first),
+            invitations::last_name.eq(last),
+        ))
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn cancel(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::names::sort_key;
 use super::policy::{self, OwnMembership, Standing, Verdict};
 use super::roles::{ADMIN, Permission, PermissionSet};
-use super::{FieldErrors, RuleError};
+use super::{FieldErrors, RuleError, withdrawals};
 use crate::audit::{self, Event, Origin};
 use crate::db::memberships::{self, MemberRow};
 use crate::db::roles::{self, Role};
@@ -664,6 +664,8 @@ pub struct RemovalPlan {
     pub owned_pools: Vec<String>,
     /// How many pools they own whose names the actor is not shown.
     pub unnamed_pools: usize,
+    /// How many invitations they sent are still open: removing them cancels those.
+    pub open_invitations: i64,
 }
 
 impl RemovalPlan {
@@ -706,11 +708,13 @@ pub fn removal_plan(
         unnamed_pools = owned_pools.len();
         owned_pools.clear();
     }
+    let open_invitations = db::invitations::pending_sent_by_count(conn, &actor.org_id, user_id)?;
     Ok(RemovalPlan {
         target,
         owned_groups,
         owned_pools,
         unnamed_pools,
+        open_invitations,
     })
 }
 
@@ -849,6 +853,17 @@ fn remove_in_tx(
         pools::remove_member_everywhere(conn, &actor.org_id, user_id)?;
         Ok(memberships::delete(conn, &actor.org_id, user_id)?)
     })?;
+    // Acceptance would refuse them now (their inviter may grant nothing here), yet they
+    // would sit in the Invited tab as Pending: they end with the membership that sent
+    // them, and the trail says why.
+    let sent = db::invitations::pending_sent_by(conn, &actor.org_id, user_id)?;
+    let why = if user_id == actor.user_id {
+        "its inviter left the organization"
+    } else {
+        "its inviter was removed from the organization"
+    };
+    let by = (actor.user_id.as_str(), actor.email.as_str());
+    let invitations_cancelled = withdrawals::withdraw(conn, &actor.org_id, &sent, by, why, origin)?;
     audit::record(
         conn,
         &event("member.removed", actor, target, origin).details(json!({
@@ -856,6 +871,7 @@ fn remove_in_tx(
             "successor": successor_email,
             "groups_transferred": groups_moved,
             "pools_transferred": pools_moved,
+            "invitations_cancelled": invitations_cancelled,
         })),
     )?;
     Ok(())

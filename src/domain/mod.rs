@@ -42,6 +42,7 @@ pub mod tokens;
 pub mod two_factor;
 pub mod two_factor_policy;
 pub mod two_factor_reset;
+pub mod withdrawals;
 
 use std::collections::BTreeMap;
 

@@ -633,17 +633,25 @@ pub async fn resend(
             Held::resent(&ctx, result, back).keep(&session)?;
             Ok(see_other(&sent_path(&ctx.org.slug)))
         }
-        // Said on the tab the button was on, not on a page of its own.
-        Err(
-            e @ (InvitationError::TooSoon
-            | InvitationError::HourlyLimit(_)
-            | InvitationError::BeyondGrants(_)),
-        ) => {
+        Err(e) if said_on_tab(&e) => {
             flash(&session, "warning", e.to_string());
             Ok(see_other(&back))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Refusals said on the tab the button was on, not on a page of their own: too soon, over
+/// the hour's limit, beyond what the viewer may grant, or a tab out of date (accepted or
+/// cancelled since it was shown).
+fn said_on_tab(e: &InvitationError) -> bool {
+    matches!(
+        e,
+        InvitationError::TooSoon
+            | InvitationError::HourlyLimit(_)
+            | InvitationError::BeyondGrants(_)
+            | InvitationError::Closed(_)
+    )
 }
 
 /// Asks before cancelling, without JavaScript.
@@ -660,9 +668,8 @@ pub async fn cancel_form(
     let invitation = state
         .db(move |conn| Ok(invitations::cancellable(conn, &env, &id)))
         .await?;
-    // Refused for what it grants: said on the tab the button was on.
     let invitation = match invitation {
-        Err(e @ InvitationError::BeyondGrants(_)) => {
+        Err(e) if said_on_tab(&e) => {
             flash(&session, "warning", e.to_string());
             return Ok(see_other(&back));
         }
@@ -697,7 +704,7 @@ pub async fn cancel(
         .db(move |conn| Ok(invitations::cancel(conn, &env, &id)))
         .await?;
     let cancelled = match cancelled {
-        Err(e @ InvitationError::BeyondGrants(_)) => {
+        Err(e) if said_on_tab(&e) => {
             flash(&session, "warning", e.to_string());
             return Ok(see_other(&back));
         }

@@ -708,6 +708,7 @@ struct DeletePage {
     owned_groups: Vec<String>,
     owned_pools: Vec<String>,
     unnamed_pools: usize,
+    open_invitations: i64,
     needs_successor: bool,
     successor_picker: Picker,
     /// The actor is removing themselves: the page is an explicit "leave" confirmation.
@@ -789,6 +790,7 @@ async fn delete_page(
         owned_groups: plan.owned_groups,
         owned_pools: plan.owned_pools,
         unnamed_pools: plan.unnamed_pools,
+        open_invitations: plan.open_invitations,
         successor_picker,
         next,
         cancel,

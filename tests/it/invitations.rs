@@ -361,8 +361,18 @@ async fn cancel_kills_the_link() {
 
     assert_dead(&app.client().get(&link).await);
     assert_eq!(audit_count(&app, "invitation.cancelled"), 1);
-    let again = post_with_csrf(&admin, &format!("{ORG}/invitations/{id}/cancel")).await;
-    assert_eq!(again.status, 409);
+    // From a tab out of date, Cancel and Resend say why on the tab, not on an error page.
+    for action in ["cancel", "resend"] {
+        let again = post_with_csrf(&admin, &format!("{ORG}/invitations/{id}/{action}")).await;
+        assert_eq!(again.status, 303, "{action}: {}", again.body);
+        let tab = admin.get(&format!("{ORG}/invitations")).await;
+        assert!(
+            tab.body.contains("This invitation was cancelled."),
+            "{action}: {}",
+            tab.body
+        );
+    }
+    assert_eq!(audit_count(&app, "invitation.cancelled"), 1);
 }
 
 #[actix_web::test]
@@ -892,15 +902,81 @@ async fn inviting_again_with_another_offer_replaces_the_open_invitation() {
     assert_eq!(app.audit_count("my-org", "invitation.cancelled"), 1);
 
     backdate_sent(&app, "x@example.com");
+    // The same offer again, now with the invitee's name: sent again, and the accept form
+    // offers the name given last.
     let same = invite_with(
         &admin,
         "x@example.com",
         "Member",
-        &[("access_until", last_day.as_str())],
+        &[("access_until", last_day.as_str()), ("first_name", "Xena")],
     )
     .await;
     assert!(row(&same.body, "x@example.com").contains("data-result=\"resent\""));
     assert_eq!(app.count("invitations"), 2);
+    let accept = app.client().get(&same.invite_link()).await;
+    assert!(accept.body.contains("value=\"Xena\""), "{}", accept.body);
+}
+
+/// Acceptance refuses an invitation whose inviter was removed; it must not then sit in
+/// the Invited tab as Pending, counted in its badge: it is cancelled with the membership
+/// that sent it, in that organization only, and the trail says why.
+#[actix_web::test]
+async fn an_invitation_ends_with_the_membership_that_sent_it() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member("my-org", "bob@example.com", "Bob", "B", "manager", true);
+    app.create_org("other-org", "Other Org");
+    app.add_member("other-org", "bob@example.com", "Bob", "B", "admin", true);
+    let bob_browser = app.member_browser("bob@example.com").await;
+    let here = invite(&bob_browser, "pat@example.com", "Member").await;
+    let there = bob_browser
+        .invite(
+            "other-org",
+            "kim@example.com",
+            &app.role_id("other-org", "member"),
+        )
+        .await;
+    assert_eq!(there.status, 303, "{}", there.body);
+
+    let confirm = admin.get(&format!("{ORG}/users/{bob}/delete")).await;
+    assert!(
+        confirm.body.contains("data-open-invitations=\"1\""),
+        "{}",
+        confirm.body
+    );
+    let removed = admin
+        .post(
+            &format!("{ORG}/users/{bob}/delete"),
+            &[
+                ("csrf_token", confirm.csrf()),
+                ("confirm_email", "bob@example.com".into()),
+            ],
+        )
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+
+    let open = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(
+        !open.body.contains("data-email=\"pat@example.com\""),
+        "{}",
+        open.body
+    );
+    let cancelled = admin
+        .get(&format!("{ORG}/invitations?status=cancelled"))
+        .await;
+    assert!(row(&cancelled.body, "pat@example.com").contains("data-status=\"cancelled\""));
+    let (action, details) = app.latest_event("my-org");
+    assert_eq!(action, "member.removed");
+    assert_eq!(details["invitations_cancelled"], 1);
+    assert_eq!(app.audit_count("my-org", "invitation.cancelled"), 1);
+    assert_dead(&app.client().get(&here.invite_link()).await);
+    // Bob is still an admin of the other organization: what he sent there stays open.
+    let status: String = invitations::table
+        .filter(invitations::email.eq("kim@example.com"))
+        .select(invitations::status)
+        .first(&mut *app.conn() as &mut DbConnection)
+        .unwrap();
+    assert_eq!(status, "pending");
 }
 
 #[actix_web::test]

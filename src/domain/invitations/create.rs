@@ -63,15 +63,73 @@ fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::E
 }
 
 /// Splits what was typed into addresses: commas, semicolons, spaces and new lines all
-/// separate. Repeats (in any case) count once.
+/// separate. Repeats (in any case) count once. A list pasted from a mail program names
+/// people too (`Ada Lovelace <ada@x.io>, "Hopper, Grace" <grace@y.io>`): the address is
+/// what the angle brackets hold, and the name around it, quoted or not, is left out.
 fn split_addresses(raw: &str) -> Vec<String> {
     let mut seen = HashSet::new();
-    raw.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    pasted_entries(raw)
+        .into_iter()
+        .flat_map(|entry| entry.addresses())
         .filter(|s| seen.insert(s.to_lowercase()))
-        .map(str::to_string)
         .collect()
+}
+
+/// One entry of a pasted list, between separators that sit outside quotes and brackets.
+#[derive(Default)]
+struct Entry {
+    /// Text outside quotes and angle brackets.
+    plain: String,
+    /// What each pair of angle brackets held.
+    bracketed: Vec<String>,
+    /// What each pair of quotes held.
+    quoted: Vec<String>,
+}
+
+impl Entry {
+    fn addresses(self) -> Vec<String> {
+        let words = || self.plain.split_whitespace().map(str::to_string);
+        if self.bracketed.is_empty() {
+            // `"ada@x.io"`, quoted alone, is still the address typed.
+            let quoted = self.quoted.iter().filter(|q| q.contains('@'));
+            return words()
+                .chain(quoted.map(|q| q.trim().to_string()))
+                .collect();
+        }
+        // Beside an `<address>`, words without an `@` are its name.
+        let bracketed = self.bracketed.iter().map(|b| b.trim().to_string());
+        bracketed
+            .chain(words().filter(|w| w.contains('@')))
+            .filter(|a| !a.is_empty())
+            .collect()
+    }
+}
+
+fn pasted_entries(raw: &str) -> Vec<Entry> {
+    let (mut entries, mut entry) = (Vec::new(), Entry::default());
+    let mut open: Option<(char, String)> = None;
+    for c in raw.chars() {
+        match (&mut open, c) {
+            (Some(('"', held)), '"') | (Some(('<', held)), '>') => {
+                let held = std::mem::take(held);
+                match open.take() {
+                    Some(('"', _)) => entry.quoted.push(held),
+                    _ => entry.bracketed.push(held),
+                }
+            }
+            (Some((_, held)), c) => held.push(c),
+            (None, '"' | '<') => open = Some((c, String::new())),
+            (None, ',' | ';' | '\n' | '\r') => entries.push(std::mem::take(&mut entry)),
+            (None, c) => entry.plain.push(c),
+        }
+    }
+    // Left open at the end: what it held was typed, and is judged as typed.
+    if let Some((mark, held)) = open {
+        entry.plain.push(mark);
+        entry.plain.push_str(&held);
+    }
+    entries.push(entry);
+    entries
 }
 
 /// What the invite form offers the member.
@@ -533,7 +591,8 @@ fn invite_each(
         } else if let Some(existing) = pending.iter().find(|i| i.email == email.as_str()) {
             let role = role_by_id(conn, env, &mut roles_by_id, &existing.role_id)?;
             if !offers_differ(conn, existing, offer)? {
-                renew::renew_on_invite(conn, env, existing, &role, now)?
+                let names = (offer.first_name, offer.last_name);
+                renew::renew_on_invite(conn, env, existing, &role, (now, names))?
             } else if let Err(why) = renew::cancel_to_replace(conn, env, existing, &role, now)? {
                 AddressResult {
                     email: email.to_string(),
@@ -746,6 +805,28 @@ mod tests {
             vec!["a@x.io", "b@x.io", "c@x.io", "d@x.io"]
         );
         assert!(split_addresses(" \n , ").is_empty());
+    }
+
+    #[test]
+    fn a_list_pasted_from_a_mail_program_gives_its_addresses() {
+        assert_eq!(
+            split_addresses(
+                "Ada Lovelace <ada@x.io>, \"Hopper, Grace\" <grace@y.io>; <linus@z.io>\n\
+                 \"kim@w.io\", Bob <BOB@y.io> carol@v.io, ada@X.io"
+            ),
+            vec![
+                "ada@x.io",
+                "grace@y.io",
+                "linus@z.io",
+                "kim@w.io",
+                "BOB@y.io",
+                "carol@v.io"
+            ]
+        );
+        // Words alone are still judged (and refused) as addresses; an unclosed bracket
+        // leaves what was typed as it was.
+        assert_eq!(split_addresses("ada lovelace"), vec!["ada", "lovelace"]);
+        assert_eq!(split_addresses("Ada <ada@x.io"), vec!["Ada", "<ada@x.io"]);
     }
 
     #[test]

@@ -137,7 +137,7 @@ pub(super) fn renew_on_invite(
     env: &Env,
     existing: &Invitation,
     role: &Role,
-    now: NaiveDateTime,
+    (now, names): (NaiveDateTime, (&str, &str)),
 ) -> Result<AddressResult, InvitationError> {
     let (outcome, link) = if super::access_has_ended(existing, now) {
         (
@@ -150,7 +150,17 @@ pub(super) fn renew_on_invite(
         (Outcome::NotResent(BEYOND_OWN), None)
     } else {
         match renew(conn, env, existing, role, now, "invite form")? {
-            Some(token) => (Outcome::Resent, Some(env.link(&token))),
+            Some(token) => {
+                // Invited again to correct the name: the accept form offers the new one.
+                let (first, last) = names;
+                let named = !(first.is_empty() && last.is_empty());
+                if named
+                    && (first, last) != (existing.first_name.as_str(), existing.last_name.as_str())
+                {
+                    rows::set_names(conn, &existing.id, first, last)?;
+                }
+                (Outcome::Resent, Some(env.link(&token)))
+            }
             None => (
                 Outcome::NotResent("it was sent less than a minute ago, so it was not sent again"),
                 None,
@@ -300,24 +310,7 @@ pub fn withdraw_open(
     origin: &crate::audit::Origin,
 ) -> diesel::QueryResult<usize> {
     let open = rows::pending_for_emails(conn, org_id, &[email])?;
-    let mut withdrawn = 0;
-    for invitation in &open {
-        // Accepted meanwhile: it is no longer open, and nothing is withdrawn.
-        if !rows::cancel(conn, &invitation.id)? {
-            continue;
-        }
-        withdrawn += 1;
-        email_outbox::delete_unsent_for(conn, &invitation.id)?;
-        audit::record(
-            conn,
-            &audit::Event::new("invitation.cancelled", origin)
-                .org(org_id)
-                .actor(by.0, by.1)
-                .target("invitation", &invitation.id, &invitation.email)
-                .details(json!({ "why": why })),
-        )?;
-    }
-    Ok(withdrawn)
+    crate::domain::withdrawals::withdraw(conn, org_id, &open, by, why, origin)
 }
 
 /// [`withdraw_open`] for an address the organization has just made a member another way
