@@ -197,6 +197,26 @@ pub fn renew_token(
     Ok(n == 1)
 }
 
+/// Of these inviters, the ones whose membership here is held: deactivated, or their
+/// access ended by `now`. What they sent waits, dead, until they may act again.
+pub fn inviters_held(
+    conn: &mut DbConnection,
+    org_id: &str,
+    inviter_ids: &[&str],
+    now: NaiveDateTime,
+) -> QueryResult<Vec<String>> {
+    memberships::table
+        .filter(memberships::org_id.eq(org_id))
+        .filter(memberships::user_id.eq_any(inviter_ids))
+        .filter(
+            memberships::status
+                .ne("active")
+                .or(memberships::access_until.le(now)),
+        )
+        .select(memberships::user_id)
+        .load(conn)
+}
+
 /// The name the accept form offers the invitee.
 pub fn set_names(conn: &mut DbConnection, id: &str, first: &str, last: &str) -> QueryResult<()> {
     diesel::update(invitations::table.find(id))

@@ -78,13 +78,20 @@ struct RowView {
     send_count: i64,
     expires: String,
     open: bool,
+    /// Open, from an inviter who is deactivated or whose access has ended: its link does
+    /// not work meanwhile.
+    held: bool,
     /// The viewer may resend or cancel it (`invitations::may_renew_role`).
     renewable: bool,
 }
 
 impl RowView {
-    fn new(row: ListRow, now: chrono::NaiveDateTime, viewer: &Standing) -> Self {
-        let status = row.invitation.display_status(now);
+    fn new(row: ListRow, page: &InvitedPage, viewer: &Standing) -> Self {
+        let status = row.invitation.display_status(page.now);
+        let open = matches!(status, "pending" | "expired");
+        let held = open
+            && (row.invitation.invited_by.as_ref())
+                .is_some_and(|id| page.held_inviters.contains(id));
         let renewable = invitations::may_renew_role(viewer, &row.role);
         let invited_by = match (row.inviter_first_name, row.inviter_last_name) {
             (Some(first), Some(last)) if !(first.is_empty() && last.is_empty()) => {
@@ -108,7 +115,8 @@ impl RowView {
             sent: timefmt::exact(row.invitation.last_sent_at),
             send_count: row.invitation.send_count,
             expires: timefmt::exact(row.invitation.expires_at),
-            open: matches!(status, "pending" | "expired"),
+            open,
+            held,
             renewable,
         }
     }
@@ -173,7 +181,7 @@ impl ListPage {
     fn new(
         layout: Layout,
         (slug, viewer): (&str, &Standing),
-        page: InvitedPage,
+        mut page: InvitedPage,
         status: &'static str,
         q: String,
     ) -> Self {
@@ -185,14 +193,13 @@ impl ListPage {
                 current: value == status,
             })
             .collect();
-        let next = page.next.map(|key| Cursor(key).encode());
+        let next = page.next.take().map(|key| Cursor(key).encode());
         ListPage {
             layout,
             slug: slug.to_string(),
-            rows: page
-                .rows
+            rows: std::mem::take(&mut page.rows)
                 .into_iter()
-                .map(|r| RowView::new(r, page.now, viewer))
+                .map(|r| RowView::new(r, &page, viewer))
                 .collect(),
             filters,
             status,

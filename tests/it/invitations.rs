@@ -979,6 +979,39 @@ async fn an_invitation_ends_with_the_membership_that_sent_it() {
     assert_eq!(status, "pending");
 }
 
+/// An invitation from someone deactivated does not work until they are re-activated
+/// (acceptance asks the inviter's standing): the Invited tab says so, rather than show it
+/// plainly Pending while the invitee meets a dead link.
+#[actix_web::test]
+async fn an_invitation_from_a_deactivated_inviter_is_shown_on_hold() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member("my-org", "bob@example.com", "Bob", "B", "admin", true);
+    let bob_browser = app.member_browser("bob@example.com").await;
+    let link = invite(&bob_browser, "pat@example.com", "Member")
+        .await
+        .invite_link();
+    let users = format!("{ORG}/users");
+    let off = admin
+        .submit(&users, &format!("{users}/{bob}/deactivate"), &[])
+        .await;
+    assert_eq!(off.status, 303, "{}", off.body);
+
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    let held = row(&tab.body, "pat@example.com");
+    assert!(held.contains("data-on-hold"), "{held}");
+    assert!(held.contains("Resend sends it in your name"), "{held}");
+    assert_dead(&app.client().get(&link).await);
+
+    let on = admin
+        .submit(&users, &format!("{users}/{bob}/activate"), &[])
+        .await;
+    assert_eq!(on.status, 303, "{}", on.body);
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(!row(&tab.body, "pat@example.com").contains("data-on-hold"));
+    assert_eq!(app.client().get(&link).await.status, 200);
+}
+
 #[actix_web::test]
 async fn the_invite_form_explains_bad_input() {
     let app = spawn_app().await;
@@ -1974,7 +2007,12 @@ async fn one_member_sends_at_most_the_hourly_number_of_invitations() {
     // Addresses of members are mailed nothing, so they use none of the hour's number.
     app.add_member("my-org", "m1@example.com", "M", "One", "member", false);
     app.add_member("my-org", "m2@example.com", "M", "Two", "member", false);
-    let last = invite(&admin, "b1@example.com m1@example.com m2@example.com", "Member").await;
+    let last = invite(
+        &admin,
+        "b1@example.com m1@example.com m2@example.com",
+        "Member",
+    )
+    .await;
     assert_eq!(last.status, 200, "{}", last.body);
     assert!(row(&last.body, "b1@example.com").contains("data-result=\"invited\""));
 

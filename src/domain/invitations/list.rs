@@ -1,5 +1,7 @@
 //! The Invited tab: a page of an organization's invitations, newest first.
 
+use std::collections::HashSet;
+
 use chrono::NaiveDateTime;
 
 use crate::db::invitations::{self as rows, ListKey, ListRow, ListWhere, StatusFilter};
@@ -35,6 +37,10 @@ pub struct InvitedPage {
     pub next: Option<ListKey>,
     /// The moment the page was read, which tells pending from expired.
     pub now: NaiveDateTime,
+    /// The inviters of the page's open invitations who are deactivated or whose access
+    /// has ended: those links do not work meanwhile (acceptance asks the inviter's
+    /// standing), and the tab says so rather than show them plainly Pending.
+    pub held_inviters: HashSet<String>,
 }
 
 /// The `q` parameter as the search runs it: addresses are stored trimmed and lower-case,
@@ -69,7 +75,21 @@ pub fn list_page(
     } else {
         None
     };
-    Ok(InvitedPage { rows, next, now })
+    let inviters: HashSet<&str> = rows
+        .iter()
+        .filter(|r| r.invitation.status == rows::PENDING)
+        .filter_map(|r| r.invitation.invited_by.as_deref())
+        .collect();
+    let inviters: Vec<&str> = inviters.into_iter().collect();
+    let held_inviters = rows::inviters_held(conn, org_id, &inviters, now)?
+        .into_iter()
+        .collect();
+    Ok(InvitedPage {
+        rows,
+        next,
+        now,
+        held_inviters,
+    })
 }
 
 /// Most the Invited tab's badge counts; beyond it reads "99+".
