@@ -223,22 +223,28 @@ pub fn refused_so_far(conn: &mut DbConnection, email: &str, ip: &str) -> QueryRe
 /// (`PREFIX:address:IP`, `PREFIX:account:EMAIL`), so it neither spends nor is blocked by
 /// sign-in attempts. Every request counts; nothing is given back. Call it inside
 /// `db::write_tx`, like [`reserve`].
+///
+/// `device` is the nonce of the account's own device cookie, when the request carries
+/// one: as for sign-in, that browser counts under its own key, so strangers using up the
+/// account's requests do not block its owner.
 pub fn reserve_prefixed(
     conn: &mut DbConnection,
     prefix: &str,
     limits: &Limits,
-    email: &str,
+    (email, device): (&str, Option<&str>),
     ip: &str,
 ) -> QueryResult<Decision> {
     let now = db::now();
     let cutoff = now - limits.window;
     let address = format!("{prefix}:{}", address_key(ip));
-    let account = Email::parse(email).ok().map(|e| {
-        (
+    let account = match (device, Email::parse(email)) {
+        (Some(nonce), Ok(_)) => Some((Scope::Device, format!("{prefix}:{}", device_key(nonce)))),
+        (None, Ok(e)) => Some((
             Scope::Account,
             format!("{prefix}:{}", account_key(e.as_str())),
-        )
-    });
+        )),
+        (_, Err(_)) => None,
+    };
     let (per_address, window) = (limits.per_address, limits.window);
     if let Some(refusal) = take(
         conn,

@@ -23,6 +23,10 @@ pub struct ResetRequest {
     pub request_id: Option<String>,
     #[diesel(sql_type = Timestamp)]
     pub requested_at: NaiveDateTime,
+    /// The account whose own browser asked (its device cookie, with its current
+    /// password), if it was the typed address's account.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub owners_browser: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConnection, row: &ResetRequest) -> QueryResult<()> {
@@ -41,7 +45,7 @@ pub fn take_oldest(conn: &mut DbConnection) -> QueryResult<Option<ResetRequest>>
             "DELETE FROM password_reset_requests WHERE id = (\
                  SELECT id FROM password_reset_requests \
                  ORDER BY requested_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, email, ip, request_id, requested_at",
+             RETURNING id, email, ip, request_id, requested_at, owners_browser",
         )
         .get_result::<ResetRequest>(pg)
         .optional(),

@@ -243,6 +243,7 @@ diesel::table! {
         ip -> Nullable<Text>,
         request_id -> Nullable<Text>,
         requested_at -> Timestamp,
+        owners_browser -> Nullable<Text>,
     }
 }
 

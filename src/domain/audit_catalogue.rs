@@ -324,6 +324,11 @@ pub const ACTIONS: &[ActionDef] = &[
         "{actor} reset the two-factor authentication of {target}",
     ),
     def(
+        "auth.password_reset_capped",
+        "Password reset capped",
+        "Password reset emails for {target} stopped for the day after {details.emails_a_day}",
+    ),
+    def(
         "auth.password_reset_throttled",
         "Password reset throttled",
         "Password reset requests for {target} refused after too many",

@@ -87,10 +87,13 @@ pub const EMAILS_A_DAY: i64 = 10;
 
 /// Queues "I forgot my password" for whatever was typed; [`handle_next`] does the rest
 /// later. Run it inside `db::write_tx` with the throttle's reservation.
+/// `owners_browser` is the account whose own browser asks, when the caller knows it is
+/// the typed address's: its requests are not held to the day's cap.
 pub fn queue_request(
     conn: &mut DbConnection,
     typed_email: &str,
     origin: &Origin,
+    owners_browser: Option<&str>,
 ) -> diesel::QueryResult<()> {
     password_reset_requests::insert(
         conn,
@@ -100,6 +103,7 @@ pub fn queue_request(
             ip: origin.ip.clone(),
             request_id: origin.request_id.clone(),
             requested_at: db::now(),
+            owners_browser: owners_browser.map(str::to_string),
         },
     )
 }
@@ -126,8 +130,28 @@ pub fn handle_next(
                 request_id: queued.request_id,
             },
         };
-        request(conn, &env, &queued.email).map(Some)
+        let asker = Asker::of(queued.owners_browser.as_deref());
+        request(conn, &env, &queued.email, asker).map(Some)
     })
+}
+
+/// Who asked for a reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker<'a> {
+    /// A browser the account signed in on with its current password (a device cookie).
+    OwnersBrowser(&'a str),
+    /// Anyone else: whoever knows the address.
+    Anyone,
+}
+
+impl<'a> Asker<'a> {
+    pub fn of(owners_browser: Option<&'a str>) -> Self {
+        owners_browser.map_or(Asker::Anyone, Asker::OwnersBrowser)
+    }
+
+    fn is_owner_of(self, user: &User) -> bool {
+        matches!(self, Asker::OwnersBrowser(id) if id == user.id)
+    }
 }
 
 /// Handles "I forgot my password" for whatever was typed, inside a write transaction.
@@ -136,6 +160,7 @@ pub fn request(
     conn: &mut DbConnection,
     env: &Env,
     typed_email: &str,
+    asker: Asker,
 ) -> Result<Requested, ResetError> {
     // Still the same work whether or not the account exists (a token and its hash, the
     // lookup, the email rendered, the clean-up query), so the worker's load tells nothing.
@@ -174,7 +199,10 @@ pub fn request(
         let day = now - Duration::days(1);
         let today =
             audit_events::count_platform_about(conn, REQUESTED, &user.id, day, EMAILS_A_DAY)?;
-        if today >= EMAILS_A_DAY {
+        // Strangers' requests use up the day's emails; the owner's own browser is not
+        // held to them, or ten requests a day would keep them from ever resetting.
+        if today >= EMAILS_A_DAY && !asker.is_owner_of(user) {
+            record_capped(conn, env, user, day)?;
             return Ok(Requested::Capped);
         }
     }
@@ -205,6 +233,26 @@ pub fn request(
     Ok(Requested::Sent {
         user_id: user.id.clone(),
     })
+}
+
+/// The first request a day turned away by the cap is audited (once, so a flood does not
+/// grow the trail): an admin looking into "I never got the email" sees why.
+fn record_capped(
+    conn: &mut DbConnection,
+    env: &Env,
+    user: &User,
+    day: NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    const CAPPED: &str = "auth.password_reset_capped";
+    if audit_events::count_platform_about(conn, CAPPED, &user.id, day, 1)? > 0 {
+        return Ok(());
+    }
+    audit::record(
+        conn,
+        &Event::new(CAPPED, &env.origin)
+            .target("user", &user.id, &user.email)
+            .details(json!({ "emails_a_day": EMAILS_A_DAY })),
+    )
 }
 
 /// The audit trail gets one `auth.password_reset_throttled` event per throttle key and
@@ -371,7 +419,7 @@ mod tests {
     }
 
     fn ask(conn: &mut DbConnection, typed: &str) -> Requested {
-        db::write_tx(conn, |conn| request(conn, &env(), typed)).unwrap()
+        db::write_tx(conn, |conn| request(conn, &env(), typed, Asker::Anyone)).unwrap()
     }
 
     /// The raw token of the newest queued reset email.
@@ -403,8 +451,8 @@ mod tests {
             request_id: None,
         };
         let before = outbox_count(&mut conn);
-        queue_request(&mut conn, "nobody@example.com", &from("192.0.2.1")).unwrap();
-        queue_request(&mut conn, "boss@example.com", &from("192.0.2.2")).unwrap();
+        queue_request(&mut conn, "nobody@example.com", &from("192.0.2.1"), None).unwrap();
+        queue_request(&mut conn, "boss@example.com", &from("192.0.2.2"), None).unwrap();
         // Queuing alone makes no link and no email, whatever the address.
         assert_eq!(outbox_count(&mut conn), before);
         assert_eq!(pr::table.count().get_result::<i64>(&mut **conn).unwrap(), 0);

@@ -3,18 +3,18 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use crate::audit::Origin;
 use crate::auth::throttle::{self, Decision, Limits};
-use crate::db::{self, DbConnection};
+use crate::db::{self, DbConnection, users};
 use crate::domain::FieldErrors;
 use crate::domain::email::Email;
 use crate::domain::password_reset::{self, Env, ResetError, ResetForm, THROTTLE_PREFIX};
 use crate::error::{AppError, AppResult};
-use crate::web::device::{self, DeviceKey};
+use crate::web::device::{self, Device, DeviceKey};
 use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::private;
@@ -96,7 +96,7 @@ pub async fn forgot_form(state: web::Data<AppState>, session: Session) -> HttpRe
 /// The same page, with the same status, whether or not the address has an account.
 pub async fn request_reset(
     state: web::Data<AppState>,
-    session: Session,
+    (session, req, device_key): (Session, HttpRequest, web::Data<DeviceKey>),
     origin: Origin,
     form: Form<ForgotForm>,
 ) -> AppResult<HttpResponse> {
@@ -107,8 +107,9 @@ pub async fn request_reset(
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &view));
     }
     let (limits, email) = (state.throttle, typed.clone());
+    let device = device::read(&req, &device_key);
     if !state
-        .db(move |conn| queue_request(conn, &limits, &origin, &email))
+        .db(move |conn| queue_request(conn, &limits, (&origin, device), &email))
         .await?
     {
         return Err(AppError::TooManyRequests(TOO_MANY.into()));
@@ -123,12 +124,20 @@ pub async fn request_reset(
 fn queue_request(
     conn: &mut DbConnection,
     limits: &Limits,
-    origin: &Origin,
+    (origin, device): (&Origin, Option<Device>),
     typed: &str,
 ) -> AppResult<bool> {
     let ip = origin.ip.clone().unwrap_or_default();
     db::write_tx(conn, |conn| {
-        match throttle::reserve_prefixed(conn, THROTTLE_PREFIX, limits, typed, &ip)? {
+        // The owner's own browser, for the worker's daily cap: read now, as sign-in reads
+        // it (one indexed lookup, whether or not the address has an account).
+        let owner = match Email::parse(typed) {
+            Ok(email) => users::find_by_email(conn, email.as_str())?,
+            Err(_) => None,
+        }
+        .and_then(|user| device.filter(|d| d.is_for(&user)));
+        let nonce = owner.as_ref().map(|d| d.nonce.as_str());
+        match throttle::reserve_prefixed(conn, THROTTLE_PREFIX, limits, (typed, nonce), &ip)? {
             Decision::Refused(refusal) => {
                 if refusal.first_in_window {
                     let (limit, ends) = (refusal.scope.as_str(), refusal.window_ends_at);
@@ -137,7 +146,8 @@ fn queue_request(
                 Ok(false)
             }
             Decision::Allowed(_) => {
-                password_reset::queue_request(conn, typed, origin)?;
+                let owner = owner.as_ref().map(|d| d.user_id.as_str());
+                password_reset::queue_request(conn, typed, origin, owner)?;
                 Ok(true)
             }
         }

@@ -9,6 +9,7 @@ use portcullis::db::{self, DbConnection};
 
 use crate::browser::{all_mail_to, mailed_to};
 use crate::helpers::*;
+use portcullis::domain::password_reset::Asker;
 
 const RESET_SUBJECT: &str = "Reset your Portcullis password";
 const CHANGED_SUBJECT: &str = "Your Portcullis password was changed";
@@ -291,6 +292,46 @@ async fn an_expired_link_is_dead_and_only_the_newest_link_works() {
             .unwrap()
     };
     assert_eq!(expires - created, Duration::minutes(30));
+}
+
+/// Strangers who use up an account's reset requests must not block its owner: a browser
+/// the owner signed in on counts under its own key, as it does for signing in.
+#[actix_web::test]
+async fn the_owners_browser_asks_past_strangers_using_up_the_accounts_requests() {
+    let app = spawn_app_with(|s| {
+        s.login_max_failures_per_account = 2;
+        s.login_max_failures_per_address = 10;
+    })
+    .await;
+    app.setup_admin().await;
+    let owners = app.client();
+    assert_eq!(owners.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status, 303);
+    let page = owners.get("/account").await;
+    let out = owners.post("/logout", &[("csrf_token", page.csrf())]).await;
+    assert_eq!(out.status, 303);
+    for _ in 0..2 {
+        assert_eq!(ask(&app, ADMIN_EMAIL).await.status, 200);
+    }
+    assert_eq!(ask(&app, ADMIN_EMAIL).await.status, 429);
+    let asked = owners
+        .submit(
+            "/forgot-password",
+            "/forgot-password",
+            &[("email", ADMIN_EMAIL)],
+        )
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    // The owner's cookie speaks for their own account only.
+    let other = owners
+        .submit(
+            "/forgot-password",
+            "/forgot-password",
+            &[("email", "ghost@example.com")],
+        )
+        .await;
+    assert_eq!(other.status, 200);
+    outbox_drained(&app).await;
+    assert_eq!(mails(&app, ADMIN_EMAIL, RESET_SUBJECT).len(), 3);
 }
 
 #[actix_web::test]
@@ -582,7 +623,12 @@ async fn two_requests_handled_at_once_leave_one_live_link() {
                     };
                     barrier.wait();
                     db::write_tx(&mut conn, |conn| {
-                        portcullis::domain::password_reset::request(conn, &env, ADMIN_EMAIL)
+                        portcullis::domain::password_reset::request(
+                            conn,
+                            &env,
+                            ADMIN_EMAIL,
+                            Asker::Anyone,
+                        )
                     })
                     .unwrap();
                 })
@@ -627,7 +673,7 @@ async fn a_flood_of_requests_sends_a_days_emails_and_keeps_the_last_link() {
     for i in 0..cap + 3 {
         let mut conn = app.conn();
         let outcome = db::write_tx(&mut conn, |conn| {
-            portcullis::domain::password_reset::request(conn, &env, ADMIN_EMAIL)
+            portcullis::domain::password_reset::request(conn, &env, ADMIN_EMAIL, Asker::Anyone)
         })
         .unwrap();
         drop(conn);
@@ -642,8 +688,38 @@ async fn a_flood_of_requests_sends_a_days_emails_and_keeps_the_last_link() {
     }
     assert_eq!(live(&app), last_link, "the last link mailed still works");
     assert_eq!(last_link.len(), 1);
+    let mailed = || {
+        app.count(&format!(
+            "email_outbox WHERE to_addr = 'admin@example.com' AND subject = '{RESET_SUBJECT}'"
+        ))
+    };
+    assert_eq!(mailed(), cap);
+    // Said once in the trail, however many were turned away.
     assert_eq!(
-        app.count("email_outbox WHERE to_addr = 'admin@example.com'"),
-        cap
+        app.count("audit_events WHERE action = 'auth.password_reset_capped'"),
+        1
     );
+
+    // A stranger's request from the page is still turned away...
+    ask(&app, ADMIN_EMAIL).await;
+    app.reset_requests_handled().await;
+    assert_eq!(mailed(), cap);
+    // ...but not the owner's, from a browser they signed in on: the strangers' requests
+    // must not keep them from resetting.
+    let owners = app.client();
+    assert_eq!(owners.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status, 303);
+    let page = owners.get("/account").await;
+    let out = owners.post("/logout", &[("csrf_token", page.csrf())]).await;
+    assert_eq!(out.status, 303);
+    let asked = owners
+        .submit(
+            "/forgot-password",
+            "/forgot-password",
+            &[("email", ADMIN_EMAIL)],
+        )
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    app.reset_requests_handled().await;
+    assert_eq!(mailed(), cap + 1);
+    assert_ne!(live(&app), last_link, "the new link replaces the last one");
 }
