@@ -773,13 +773,9 @@ async fn delete_page(
         endpoint: format!("/orgs/{}/members/search", ctx.org.slug),
         query,
     };
-    let (plan, successor_picker): (RemovalPlan, Picker) = state
-        .db(move |conn| {
-            Ok(removal_with_successor(
-                conn, &actor, &user_id, &at, &chosen,
-            )?)
-        })
-        .await?;
+    let removal = move |conn: &mut _| removal_with_successor(conn, &actor, &user_id, &at, &chosen);
+    let (plan, successor_picker): (RemovalPlan, Picker) =
+        state.db(move |conn| Ok(removal(conn)?)).await?;
     Ok(DeletePage {
         layout: Layout::in_org(session, ctx, "Remove member", "users"),
         org_name: ctx.org.name.clone(),
