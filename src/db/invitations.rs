@@ -152,20 +152,6 @@ pub fn pending_sent_by(
         .load(conn)
 }
 
-/// How many of them there are.
-pub fn pending_sent_by_count(
-    conn: &mut DbConnection,
-    org_id: &str,
-    inviter_id: &str,
-) -> QueryResult<i64> {
-    invitations::table
-        .filter(invitations::org_id.eq(org_id))
-        .filter(invitations::status.eq(PENDING))
-        .filter(invitations::invited_by.eq(inviter_id))
-        .count()
-        .get_result(conn)
-}
-
 /// Gives a pending invitation a new token and expiry, killing the old link, unless it was
 /// sent after `sent_before` (the resend rate limit). One conditional UPDATE, so of two
 /// racing resends only one counts.
@@ -197,8 +183,9 @@ pub fn renew_token(
     Ok(n == 1)
 }
 
-/// Of these inviters, the ones whose membership here is held: deactivated, or their
-/// access ended by `now`. What they sent waits, dead, until they may act again.
+/// Of these inviters, the ones held from acting here: a membership deactivated or whose
+/// access ended by `now`, or an account disabled. What they sent waits, dead, until they
+/// may act again.
 pub fn inviters_held(
     conn: &mut DbConnection,
     org_id: &str,
@@ -206,12 +193,14 @@ pub fn inviters_held(
     now: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
     memberships::table
+        .inner_join(users::table)
         .filter(memberships::org_id.eq(org_id))
         .filter(memberships::user_id.eq_any(inviter_ids))
         .filter(
             memberships::status
                 .ne("active")
-                .or(memberships::access_until.le(now)),
+                .or(memberships::access_until.le(now))
+                .or(users::status.ne("active")),
         )
         .select(memberships::user_id)
         .load(conn)

@@ -665,7 +665,7 @@ pub struct RemovalPlan {
     /// How many pools they own whose names the actor is not shown.
     pub unnamed_pools: usize,
     /// How many invitations they sent are still open: removing them cancels those.
-    pub open_invitations: i64,
+    pub open_invitations: usize,
 }
 
 impl RemovalPlan {
@@ -708,7 +708,14 @@ pub fn removal_plan(
         unnamed_pools = owned_pools.len();
         owned_pools.clear();
     }
-    let open_invitations = db::invitations::pending_sent_by_count(conn, &actor.org_id, user_id)?;
+    // Said to whoever may see the Invited tab, or to the one leaving; to others it is not
+    // theirs to count.
+    let open_invitations =
+        if user_id == actor.user_id || actor.standing().may(Permission::UsersInvite) {
+            withdrawals::ending_with_sender(conn, &actor.org_id, user_id)?.len()
+        } else {
+            0
+        };
     Ok(RemovalPlan {
         target,
         owned_groups,
@@ -856,7 +863,7 @@ fn remove_in_tx(
     // Acceptance would refuse them now (their inviter may grant nothing here), yet they
     // would sit in the Invited tab as Pending: they end with the membership that sent
     // them, and the trail says why.
-    let sent = db::invitations::pending_sent_by(conn, &actor.org_id, user_id)?;
+    let sent = withdrawals::ending_with_sender(conn, &actor.org_id, user_id)?;
     let why = if user_id == actor.user_id {
         "its inviter left the organization"
     } else {

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::audit::{self, Origin};
 use crate::db::invitations::{self as rows, Invitation};
-use crate::db::{DbConnection, email_outbox};
+use crate::db::{DbConnection, email_outbox, users};
 
 /// Cancels each of `open` still pending in the organization: its link dies, its unsent
 /// email goes, and the trail says `why`, with `by` (id, email) as the actor. Answers how
@@ -36,4 +36,41 @@ pub fn withdraw(
         )?;
     }
     Ok(withdrawn)
+}
+
+/// Whether the invitation came from the platform's pages (a role, nothing else) from a
+/// platform admin who is still one: acceptance honours it whatever its sender's
+/// membership here, so neither their removal nor their deactivation ends or holds it.
+pub fn sent_from_the_platform(
+    conn: &mut DbConnection,
+    invitation: &Invitation,
+) -> diesel::QueryResult<bool> {
+    let Some(sender) = &invitation.invited_by else {
+        return Ok(false);
+    };
+    if invitation.access_until.is_some()
+        || !rows::group_ids(conn, &invitation.id)?.is_empty()
+        || !rows::pool_grants(conn, &invitation.id)?.is_empty()
+    {
+        return Ok(false);
+    }
+    Ok(users::find(conn, sender)?.is_some_and(|u| {
+        u.is_active() && crate::domain::policy::platform_may_change(&u.platform_role)
+    }))
+}
+
+/// The open invitations this member sent here that end with their membership: all but
+/// those [`sent_from_the_platform`].
+pub fn ending_with_sender(
+    conn: &mut DbConnection,
+    org_id: &str,
+    sender_id: &str,
+) -> diesel::QueryResult<Vec<Invitation>> {
+    let mut ending = Vec::new();
+    for invitation in rows::pending_sent_by(conn, org_id, sender_id)? {
+        if !sent_from_the_platform(conn, &invitation)? {
+            ending.push(invitation);
+        }
+    }
+    Ok(ending)
 }

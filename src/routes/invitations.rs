@@ -89,9 +89,7 @@ impl RowView {
     fn new(row: ListRow, page: &InvitedPage, viewer: &Standing) -> Self {
         let status = row.invitation.display_status(page.now);
         let open = matches!(status, "pending" | "expired");
-        let held = open
-            && (row.invitation.invited_by.as_ref())
-                .is_some_and(|id| page.held_inviters.contains(id));
+        let held = open && page.held.contains(&row.invitation.id);
         let renewable = invitations::may_renew_role(viewer, &row.role);
         let invited_by = match (row.inviter_first_name, row.inviter_last_name) {
             (Some(first), Some(last)) if !(first.is_empty() && last.is_empty()) => {

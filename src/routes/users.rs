@@ -708,7 +708,7 @@ struct DeletePage {
     owned_groups: Vec<String>,
     owned_pools: Vec<String>,
     unnamed_pools: usize,
-    open_invitations: i64,
+    open_invitations: usize,
     needs_successor: bool,
     successor_picker: Picker,
     /// The actor is removing themselves: the page is an explicit "leave" confirmation.

@@ -572,6 +572,29 @@ async fn a_platform_admins_invitation_is_honoured_whatever_their_own_role_there(
         .await;
     assert_eq!(added.status, 303, "{}", added.body);
     assert_eq!(app.member_role("bigco", &ann), None);
+    // Their leaving the organization leaves the platform's invitation standing: it never
+    // rested on their membership there.
+    app.add_member("bigco", "boss@example.com", "Boss", "B", "admin", false);
+    let me = app.user_id(ADMIN_EMAIL);
+    let leave = platform
+        .get(&format!("/orgs/bigco/users/{me}/delete"))
+        .await;
+    assert!(
+        !leave.body.contains("data-open-invitations"),
+        "{}",
+        leave.body
+    );
+    let left = platform
+        .post(
+            &format!("/orgs/bigco/users/{me}/delete"),
+            &[
+                ("csrf_token", leave.csrf()),
+                ("confirm_email", ADMIN_EMAIL.into()),
+            ],
+        )
+        .await;
+    assert_eq!(left.status, 303, "{}", left.body);
+    assert_eq!(app.member_role("bigco", &me), None);
 
     let owner = app.member_browser("ann@example.com").await;
     let invite =

@@ -731,6 +731,28 @@ async fn the_removal_page_names_no_pool_its_reader_cannot_open() {
     );
     assert!(!page.body.contains("Project X"), "{}", page.body);
     assert!(admin.get(&removal).await.body.contains("Project X"));
+
+    // Nor how many invitations Bob sent, to a reader who may not see the Invited tab.
+    let sent = admin
+        .invite(ORG, "pat@example.com", &app.role_id(ORG, "member"))
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    {
+        use diesel::prelude::*;
+        use portcullis::db::schema::invitations;
+        diesel::update(invitations::table)
+            .set(invitations::invited_by.eq(&bob))
+            .execute(&mut *app.conn() as &mut portcullis::db::DbConnection)
+            .unwrap();
+    }
+    let count = "data-open-invitations=\"1\"";
+    assert!(admin.get(&removal).await.body.contains(count));
+    let page = mallory.get(&removal).await;
+    assert!(
+        !page.body.contains("data-open-invitations"),
+        "{}",
+        page.body
+    );
 }
 
 /// Leaving takes no permission, and owning something must not keep anyone in: a member

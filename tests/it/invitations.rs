@@ -915,6 +915,9 @@ async fn inviting_again_with_another_offer_replaces_the_open_invitation() {
     assert_eq!(app.count("invitations"), 2);
     let accept = app.client().get(&same.invite_link()).await;
     assert!(accept.body.contains("value=\"Xena\""), "{}", accept.body);
+    let (action, details) = app.latest_event("my-org");
+    assert_eq!(action, "invitation.resent");
+    assert_eq!(details["renamed"]["first_name"], "Xena");
 }
 
 /// Acceptance refuses an invitation whose inviter was removed; it must not then sit in
@@ -1010,6 +1013,19 @@ async fn an_invitation_from_a_deactivated_inviter_is_shown_on_hold() {
     let tab = admin.get(&format!("{ORG}/invitations")).await;
     assert!(!row(&tab.body, "pat@example.com").contains("data-on-hold"));
     assert_eq!(app.client().get(&link).await.status, 200);
+
+    // An account a platform admin disabled is held the same way, its membership active.
+    let disabled = admin
+        .submit(
+            &format!("/admin/users/{bob}"),
+            &format!("/admin/users/{bob}/disable"),
+            &[],
+        )
+        .await;
+    assert_eq!(disabled.status, 303, "{}", disabled.body);
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(row(&tab.body, "pat@example.com").contains("data-on-hold"));
+    assert_dead(&app.client().get(&link).await);
 }
 
 #[actix_web::test]

@@ -193,6 +193,16 @@ async fn a_tampered_cursor_shows_the_first_page_with_a_message() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("That page link is no longer valid"));
     assert_eq!(row_emails(&page.body), vec![ADMIN_EMAIL]);
+    // ["-5000-01-01 00:00:00.000000","x"]: a year PostgreSQL refuses outright.
+    for param in ["cursor", "before"] {
+        let ancient = admin
+            .get(&users_path(&format!(
+                "?{param}=WyItNTAwMC0wMS0wMSAwMDowMDowMC4wMDAwMDAiLCJ4Il0&sort=created"
+            )))
+            .await;
+        assert_eq!(ancient.status, 200, "{param}: {}", ancient.body);
+        assert!(ancient.body.contains("That page link is no longer valid"));
+    }
 }
 
 #[actix_web::test]

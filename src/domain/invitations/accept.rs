@@ -375,7 +375,7 @@ fn still_grantable(
     // authority there is the platform's, whatever role (if any) they hold here.
     let platform_shaped =
         group_ids.is_empty() && pool_ids.is_empty() && invitation.access_until.is_none();
-    if platform_shaped && invited_by_platform_admin(conn, inviter_id)? {
+    if platform_shaped && crate::domain::withdrawals::sent_from_the_platform(conn, invitation)? {
         return Ok(true);
     }
     let Some((inviter_role, inviter_until, inviter_joined)) =
@@ -421,18 +421,6 @@ fn still_grantable(
     }
     granted.push(Standing::of_role(role));
     Ok(inviter.may_grant_all(granted))
-}
-
-/// An invitation a platform admin sent from the platform's pages (an organization's first
-/// admin, or a membership added from an account's page) holds while its inviter is an
-/// active platform admin, who may give any account any role.
-fn invited_by_platform_admin(
-    conn: &mut DbConnection,
-    inviter_id: &str,
-) -> diesel::QueryResult<bool> {
-    Ok(users::find(conn, inviter_id)?.is_some_and(|u| {
-        u.is_active() && crate::domain::policy::platform_may_change(&u.platform_role)
-    }))
 }
 
 #[cfg(test)]

@@ -96,10 +96,17 @@ impl Entry {
                 .chain(quoted.map(|q| q.trim().to_string()))
                 .collect();
         }
-        // Beside an `<address>`, words without an `@` are its name.
+        // Beside an `<address>`, words without an `@` are its name. Quoted text that holds
+        // a bracket, or an address and a separator, is rather part of the list a stray
+        // quote took in: it is judged as typed (and refused), never silently dropped.
+        let swallowed = self
+            .quoted
+            .iter()
+            .filter(|q| q.contains('<') || (q.contains('@') && q.contains([',', ';'])));
         let bracketed = self.bracketed.iter().map(|b| b.trim().to_string());
         bracketed
             .chain(words().filter(|w| w.contains('@')))
+            .chain(swallowed.map(|q| q.trim().to_string()))
             .filter(|a| !a.is_empty())
             .collect()
     }
@@ -108,7 +115,15 @@ impl Entry {
 fn pasted_entries(raw: &str) -> Vec<Entry> {
     let (mut entries, mut entry) = (Vec::new(), Entry::default());
     let mut open: Option<(char, String)> = None;
-    for c in raw.chars() {
+    // A quote or bracket that nothing later closes is a stray character, not an opening:
+    // it must not take in the rest of the list.
+    let (last_quote, last_close) = (raw.rfind('"'), raw.rfind('>'));
+    for (at, c) in raw.char_indices() {
+        let closed_later = match c {
+            '"' => last_quote.is_some_and(|last| last > at),
+            '<' => last_close.is_some_and(|last| last > at),
+            _ => false,
+        };
         match (&mut open, c) {
             (Some(('"', held)), '"') | (Some(('<', held)), '>') => {
                 let held = std::mem::take(held);
@@ -118,7 +133,7 @@ fn pasted_entries(raw: &str) -> Vec<Entry> {
                 }
             }
             (Some((_, held)), c) => held.push(c),
-            (None, '"' | '<') => open = Some((c, String::new())),
+            (None, '"' | '<') if closed_later => open = Some((c, String::new())),
             (None, ',' | ';' | '\n' | '\r') => entries.push(std::mem::take(&mut entry)),
             (None, c) => entry.plain.push(c),
         }
@@ -830,6 +845,16 @@ mod tests {
         // leaves what was typed as it was.
         assert_eq!(split_addresses("ada lovelace"), vec!["ada", "lovelace"]);
         assert_eq!(split_addresses("Ada <ada@x.io"), vec!["Ada", "<ada@x.io"]);
+        // A stray quote takes in nothing after it...
+        assert_eq!(
+            split_addresses("Ada\" <ada@x.io>, bob@y.io, carol@z.io"),
+            vec!["ada@x.io", "bob@y.io", "carol@z.io"]
+        );
+        // ...and what two of them took in is refused where it can be seen, not dropped.
+        assert_eq!(
+            split_addresses("Carol\" <c@z.io>, \"Dan <d@w.io>"),
+            vec!["d@w.io", "<c@z.io>,"]
+        );
     }
 
     #[test]

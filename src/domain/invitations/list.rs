@@ -37,10 +37,11 @@ pub struct InvitedPage {
     pub next: Option<ListKey>,
     /// The moment the page was read, which tells pending from expired.
     pub now: NaiveDateTime,
-    /// The inviters of the page's open invitations who are deactivated or whose access
-    /// has ended: those links do not work meanwhile (acceptance asks the inviter's
-    /// standing), and the tab says so rather than show them plainly Pending.
-    pub held_inviters: HashSet<String>,
+    /// The page's open invitations whose inviter is held from acting here (deactivated,
+    /// access ended, account disabled): their links do not work meanwhile (acceptance
+    /// asks the inviter's standing), and the tab says so rather than show them plainly
+    /// Pending.
+    pub held: HashSet<String>,
 }
 
 /// The `q` parameter as the search runs it: addresses are stored trimmed and lower-case,
@@ -81,14 +82,25 @@ pub fn list_page(
         .filter_map(|r| r.invitation.invited_by.as_deref())
         .collect();
     let inviters: Vec<&str> = inviters.into_iter().collect();
-    let held_inviters = rows::inviters_held(conn, org_id, &inviters, now)?
+    let held_inviters: HashSet<String> = rows::inviters_held(conn, org_id, &inviters, now)?
         .into_iter()
         .collect();
+    let mut held = HashSet::new();
+    for row in &rows {
+        let by_held =
+            (row.invitation.invited_by.as_ref()).is_some_and(|id| held_inviters.contains(id));
+        if by_held
+            && row.invitation.status == rows::PENDING
+            && !crate::domain::withdrawals::sent_from_the_platform(conn, &row.invitation)?
+        {
+            held.insert(row.invitation.id.clone());
+        }
+    }
     Ok(InvitedPage {
         rows,
         next,
         now,
-        held_inviters,
+        held,
     })
 }
 

@@ -84,7 +84,7 @@ fn renew(
     invitation: &Invitation,
     role: &Role,
     now: NaiveDateTime,
-    via: &str,
+    (via, renamed): (&str, Option<(&str, &str)>),
 ) -> Result<Option<String>, InvitationError> {
     if super::access_has_ended(invitation, now) {
         return Err(InvitationError::BeyondGrants(ACCESS_ENDED));
@@ -104,6 +104,10 @@ fn renew(
         now - RESEND_INTERVAL,
     )? {
         return Ok(None);
+    }
+    // Invited again to correct the name: the accept form offers the new one.
+    if let Some((first, last)) = renamed {
+        rows::set_names(conn, &invitation.id, first, last)?;
     }
     // An unsent earlier email carries the dead link: only the new one goes out.
     email_outbox::delete_unsent_for(conn, &invitation.id)?;
@@ -125,6 +129,11 @@ fn renew(
                 // The one who resends becomes its inviter, whose standing it is then
                 // accepted on: who it was before is kept here.
                 "previous_inviter_id": invitation.invited_by,
+                "renamed": renamed.map(|(first, last)| json!({
+                    "first_name": first,
+                    "last_name": last,
+                    "was": [invitation.first_name, invitation.last_name],
+                })),
             })),
     )?;
     Ok(Some(token))
@@ -132,12 +141,12 @@ fn renew(
 
 /// An address of the invite form that already has a pending invitation: renewed when
 /// the inviter may renew it and it was not sent within the last minute.
-pub(super) fn renew_on_invite(
+pub(super) fn renew_on_invite<'a>(
     conn: &mut DbConnection,
     env: &Env,
-    existing: &Invitation,
+    existing: &'a Invitation,
     role: &Role,
-    (now, names): (NaiveDateTime, (&str, &str)),
+    (now, names): (NaiveDateTime, (&'a str, &'a str)),
 ) -> Result<AddressResult, InvitationError> {
     let (outcome, link) = if super::access_has_ended(existing, now) {
         (
@@ -149,18 +158,14 @@ pub(super) fn renew_on_invite(
     } else if !renewable_by(conn, env, existing, role)? {
         (Outcome::NotResent(BEYOND_OWN), None)
     } else {
-        match renew(conn, env, existing, role, now, "invite form")? {
-            Some(token) => {
-                // Invited again to correct the name: the accept form offers the new one.
-                let (first, last) = names;
-                let named = !(first.is_empty() && last.is_empty());
-                if named
-                    && (first, last) != (existing.first_name.as_str(), existing.last_name.as_str())
-                {
-                    rows::set_names(conn, &existing.id, first, last)?;
-                }
-                (Outcome::Resent, Some(env.link(&token)))
-            }
+        // A name left blank keeps the one the invitation has.
+        let given = |typed: &'a str, kept: &'a str| if typed.is_empty() { kept } else { typed };
+        let first = given(names.0, &existing.first_name);
+        let last = given(names.1, &existing.last_name);
+        let kept = (existing.first_name.as_str(), existing.last_name.as_str());
+        let renamed = ((first, last) != kept).then_some((first, last));
+        match renew(conn, env, existing, role, now, ("invite form", renamed))? {
+            Some(token) => (Outcome::Resent, Some(env.link(&token))),
             None => (
                 Outcome::NotResent("it was sent less than a minute ago, so it was not sent again"),
                 None,
@@ -187,8 +192,15 @@ pub fn resend(
         let role = roles::find(conn, &env.org.id, &invitation.role_id)?
             .ok_or(InvitationError::NotFound)?;
         env.within_hourly_limit(conn, 1)?;
-        let token = renew(conn, env, &invitation, &role, db::now(), "resend button")?
-            .ok_or(InvitationError::TooSoon)?;
+        let token = renew(
+            conn,
+            env,
+            &invitation,
+            &role,
+            db::now(),
+            ("resend button", None),
+        )?
+        .ok_or(InvitationError::TooSoon)?;
         Ok(AddressResult {
             email: invitation.email.clone(),
             outcome: Outcome::Resent,
