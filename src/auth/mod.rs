@@ -14,6 +14,9 @@ pub mod keys {
     pub const FLASH: &str = "flash";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "ua";
+    /// When the session signed in (Unix seconds, by the app's clock): a change that could
+    /// lock its owner out asks for the password again once it is not recent.
+    pub const SIGNED_IN_AT: &str = "signed_in_at";
     /// The password the session was signed in with, as `password::credential_stamp`.
     pub const CREDENTIAL: &str = "cred";
     /// Half signed in: the account whose password was right and whose code is awaited,

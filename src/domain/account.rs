@@ -141,6 +141,7 @@ pub fn change_password(
 #[derive(Debug, Clone, Copy)]
 pub enum PasswordPurpose {
     ChangePassword,
+    TurnOnTwoFactor,
     TurnOffTwoFactor,
     MakeRecoveryCodes,
 }
@@ -156,6 +157,7 @@ pub fn record_wrong_password(
 ) -> diesel::QueryResult<()> {
     let purpose = match purpose {
         PasswordPurpose::ChangePassword => "to change it",
+        PasswordPurpose::TurnOnTwoFactor => "to turn on two-factor authentication",
         PasswordPurpose::TurnOffTwoFactor => "to turn off two-factor authentication",
         PasswordPurpose::MakeRecoveryCodes => "to make new recovery codes",
     };

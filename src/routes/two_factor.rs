@@ -224,6 +224,20 @@ struct TwoFactorPage {
     codes_left: i64,
     errors: FieldErrors,
     form_id: String,
+    /// Turning it on asks for the password too: the sign-in is not recent.
+    ask_password: bool,
+}
+
+/// How long after signing in turning two-factor on needs only the code. Later, whoever
+/// holds the session (a browser left signed in, a copied cookie) must also know the
+/// password: with a key of their own on the account they would lock its owner out, past
+/// a password reset.
+const RECENT_SIGN_IN: i64 = 10 * 60;
+
+fn signed_in_recently(state: &AppState, session: &Session) -> bool {
+    let now = state.settings.clock.now().and_utc().timestamp();
+    let at = session.get::<i64>(keys::SIGNED_IN_AT).ok().flatten();
+    at.is_some_and(|at| now - at < RECENT_SIGN_IN)
 }
 
 async fn page(
@@ -255,6 +269,7 @@ async fn page(
         codes_left: codes_left.unwrap_or(0),
         errors,
         form_id: once::new_form_id(),
+        ask_password: !signed_in_recently(state, session),
     })
 }
 
@@ -309,9 +324,10 @@ pub async fn enable(
     if let Some(back) = sent_again(&session, &form.form_id, ON_ALREADY) {
         return Ok(back);
     }
-    let (secret, step) = match enrolment_step(&session, &form.code) {
+    let checked = checked_enrolment(&state, &session, &current, &origin, &form).await?;
+    let (secret, step) = match checked {
         Ok(found) => found,
-        Err(message) => return invalid(&state, &session, &current, "code", message).await,
+        Err((field, message)) => return invalid(&state, &session, &current, field, message).await,
     };
     // A signed-in request always comes with a stored session.
     let current_id = current_session_id(&session).ok_or(AppError::NotFound)?;
@@ -386,6 +402,48 @@ fn enrolment_step(session: &Session, typed: &str) -> Result<(String, i64), &'sta
     }
 }
 
+/// The enrolment's secret and the step its code matched, once the code (and, past a
+/// recent sign-in, the password) is right; else the field to fix and why.
+async fn checked_enrolment(
+    state: &AppState,
+    session: &Session,
+    current: &CurrentUser,
+    origin: &Origin,
+    form: &CodeForm,
+) -> AppResult<Result<(String, i64), (&'static str, &'static str)>> {
+    let found = match enrolment_step(session, &form.code) {
+        Ok(found) => found,
+        Err(message) => return Ok(Err(("code", message))),
+    };
+    if !signed_in_recently(state, session)
+        && let Err(refused) = reconfirm(state, current, origin, form).await?
+    {
+        return Ok(Err(refused));
+    }
+    Ok(Ok(found))
+}
+
+/// The password again, for turning two-factor on past a recent sign-in.
+async fn reconfirm(
+    state: &AppState,
+    current: &CurrentUser,
+    origin: &Origin,
+    form: &CodeForm,
+) -> AppResult<Result<(), (&'static str, &'static str)>> {
+    if form.password.is_empty() {
+        return Ok(Err((
+            "password",
+            "Enter your password: you signed in more than ten minutes ago.",
+        )));
+    }
+    let password_only = CodeForm {
+        code: String::new(),
+        password: form.password.clone(),
+        form_id: String::new(),
+    };
+    prove(state, current, origin, &password_only, "enable").await
+}
+
 /// Reserves a second-factor attempt, then checks the password when `password` is given
 /// and the code when `code` is given; every wrong code is audited. The attempt is given
 /// back only when all that was given was right.
@@ -405,6 +463,7 @@ async fn prove(
         let stored = current.user.password_hash.clone();
         if !state.hasher.verify(form.password.clone(), stored).await? {
             let purpose = match purpose {
+                "enable" => PasswordPurpose::TurnOnTwoFactor,
                 "disable" => PasswordPurpose::TurnOffTwoFactor,
                 _ => PasswordPurpose::MakeRecoveryCodes,
             };

@@ -461,7 +461,8 @@ fn origin_of(req: &HttpRequest) -> Origin {
 }
 
 /// Signs the session in as `user`: a new session id (so a planted cookie is worthless),
-/// a new CSRF token, and the client's address and browser for the sessions list. `user`
+/// a new CSRF token, when it signed in, and the client's address and browser for the
+/// sessions list. `user`
 /// must be the account as it was read before its password was checked, so that a change
 /// of password since signs this session out.
 pub fn sign_in(
@@ -489,6 +490,10 @@ pub fn sign_in(
         .map_err(to_err)?;
     session
         .insert(keys::CSRF, crate::domain::tokens::generate())
+        .map_err(to_err)?;
+    let signed_in_at = settings.clock.now().and_utc().timestamp();
+    session
+        .insert(keys::SIGNED_IN_AT, signed_in_at)
         .map_err(to_err)?;
     session
         .insert(keys::IP, client_ip(req, settings))

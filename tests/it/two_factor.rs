@@ -678,3 +678,39 @@ async fn a_form_that_showed_codes_acts_once_when_sent_again() {
         1
     );
 }
+
+/// Someone holding a session signed in long ago (a browser left open, a copied cookie)
+/// must not turn two-factor on with a key of their own on the password alone they lack:
+/// it would lock the owner out, past a password reset. Soon after signing in, the code
+/// alone does.
+#[actix_web::test]
+async fn turning_two_factor_on_long_after_signing_in_asks_for_the_password() {
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    app.advance_clock(chrono::Duration::minutes(11));
+    let page = browser.get("/account/2fa").await;
+    assert!(page.body.contains("id=\"password\""), "{}", page.body);
+    let secret = secret_on(&page.body);
+    let enrol_with = |extra: Vec<(&'static str, String)>| {
+        let (browser, csrf, secret) = (&browser, page.csrf(), secret.clone());
+        async move {
+            let code = previous_step_code(&secret, 3).await;
+            let mut form = vec![("csrf_token", csrf), ("code", code)];
+            form.extend(extra);
+            browser.post("/account/2fa", &form).await
+        }
+    };
+    let bare = enrol_with(vec![]).await;
+    assert_eq!(bare.status, 422, "{}", bare.body);
+    assert!(bare.body.contains("Enter your password"), "{}", bare.body);
+    let wrong = enrol_with(vec![("password", "not the password".into())]).await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    assert!(wrong.body.contains("That is not your password."));
+    assert_eq!(
+        app.count("audit_events WHERE action = 'account.wrong_password'"),
+        1
+    );
+    let right = enrol_with(vec![("password", ADMIN_PASSWORD.into())]).await;
+    assert_eq!(right.status, 200, "{}", right.body);
+    assert_eq!(marked_texts(&right.body, "data-recovery-code").len(), 10);
+}
