@@ -137,19 +137,33 @@ pub fn pending_for_emails(
     Ok(found)
 }
 
+macro_rules! sent_by_query {
+    ($org_id:expr, $inviter_id:expr) => {
+        invitations::table
+            .filter(invitations::org_id.eq($org_id))
+            .filter(invitations::invited_by.eq($inviter_id))
+            .filter(invitations::status.eq(PENDING))
+            .select(Invitation::as_select())
+    };
+}
+
 /// The pending (possibly expired) invitations this member sent in the organization, as
-/// its inviter (the last to send them).
+/// its inviter (the last to send them), from `invitations_org_sender_idx`.
 pub fn pending_sent_by(
     conn: &mut DbConnection,
     org_id: &str,
     inviter_id: &str,
 ) -> QueryResult<Vec<Invitation>> {
-    invitations::table
-        .filter(invitations::org_id.eq(org_id))
-        .filter(invitations::status.eq(PENDING))
-        .filter(invitations::invited_by.eq(inviter_id))
-        .select(Invitation::as_select())
-        .load(conn)
+    sent_by_query!(org_id, inviter_id).load(conn)
+}
+
+/// The plan of [`pending_sent_by`]: tests check its index serves it.
+pub fn explain_pending_sent_by(
+    conn: &mut DbConnection,
+    org_id: &str,
+    inviter_id: &str,
+) -> QueryResult<Vec<String>> {
+    super::explain(conn, sent_by_query!(org_id, inviter_id))
 }
 
 /// Gives a pending invitation a new token and expiry, killing the old link, unless it was
@@ -183,27 +197,32 @@ pub fn renew_token(
     Ok(n == 1)
 }
 
-/// Of these inviters, the ones held from acting here: a membership deactivated or whose
-/// access ended by `now`, or an account disabled. What they sent waits, dead, until they
-/// may act again.
-pub fn inviters_held(
+/// Of these inviters, the ones with a membership here, each with whether it may act:
+/// active, its access not ended by `now`, its account not disabled.
+pub fn inviters_here(
     conn: &mut DbConnection,
     org_id: &str,
     inviter_ids: &[&str],
     now: NaiveDateTime,
-) -> QueryResult<Vec<String>> {
-    memberships::table
+) -> QueryResult<Vec<(String, bool)>> {
+    let found: Vec<(String, String, Option<NaiveDateTime>, String)> = memberships::table
         .inner_join(users::table)
         .filter(memberships::org_id.eq(org_id))
         .filter(memberships::user_id.eq_any(inviter_ids))
-        .filter(
-            memberships::status
-                .ne("active")
-                .or(memberships::access_until.le(now))
-                .or(users::status.ne("active")),
-        )
-        .select(memberships::user_id)
-        .load(conn)
+        .select((
+            memberships::user_id,
+            memberships::status,
+            memberships::access_until,
+            users::status,
+        ))
+        .load(conn)?;
+    Ok(found
+        .into_iter()
+        .map(|(id, status, until, account)| {
+            let acts = status == "active" && until.is_none_or(|u| u > now) && account == "active";
+            (id, acts)
+        })
+        .collect())
 }
 
 /// The name the accept form offers the invitee.

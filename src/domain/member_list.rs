@@ -162,11 +162,13 @@ fn cursor_fits(cursor: &Cursor, sort: SortKey) -> bool {
         return false;
     }
     match sort {
+        // No time the tab writes falls outside these years (`db::never()` is the epoch),
+        // and PostgreSQL refuses one before 4713 BC as an error, not as no rows.
         SortKey::Created | SortKey::LastActive => chrono::NaiveDateTime::parse_from_str(
             &cursor.key,
             crate::db::memberships::TIMESTAMP_CURSOR_FORMAT,
         )
-        .is_ok(),
+        .is_ok_and(|t| (1970..=9999).contains(&chrono::Datelike::year(&t))),
         SortKey::Email | SortKey::Name => true,
     }
 }
@@ -661,12 +663,15 @@ mod tests {
             sort: Some("created".into()),
             ..ListParams::default()
         };
-        let cursor = Cursor {
-            key: "not a time".into(),
-            user_id: "x".into(),
-        };
-        let (filter, problem) = to_filter(&params, None, Ok(Some(cursor)), 50);
-        assert!(filter.after.is_none());
-        assert_eq!(problem, Some(ListError::BadCursor));
+        // A year PostgreSQL refuses outright is no time the tab wrote either.
+        for key in ["not a time", "-5000-01-01 00:00:00.000000"] {
+            let cursor = Cursor {
+                key: key.into(),
+                user_id: "x".into(),
+            };
+            let (filter, problem) = to_filter(&params, None, Ok(Some(cursor)), 50);
+            assert!(filter.after.is_none(), "{key}");
+            assert_eq!(problem, Some(ListError::BadCursor), "{key}");
+        }
     }
 }

@@ -48,27 +48,35 @@ pub fn sent_from_the_platform(
     let Some(sender) = &invitation.invited_by else {
         return Ok(false);
     };
-    if invitation.access_until.is_some()
-        || !rows::group_ids(conn, &invitation.id)?.is_empty()
-        || !rows::pool_grants(conn, &invitation.id)?.is_empty()
-    {
-        return Ok(false);
-    }
-    Ok(users::find(conn, sender)?.is_some_and(|u| {
+    Ok(platform_shaped(conn, invitation)? && is_platform_admin(conn, sender)?)
+}
+
+fn platform_shaped(conn: &mut DbConnection, invitation: &Invitation) -> diesel::QueryResult<bool> {
+    Ok(invitation.access_until.is_none()
+        && rows::group_ids(conn, &invitation.id)?.is_empty()
+        && rows::pool_grants(conn, &invitation.id)?.is_empty())
+}
+
+fn is_platform_admin(conn: &mut DbConnection, user_id: &str) -> diesel::QueryResult<bool> {
+    Ok(users::find(conn, user_id)?.is_some_and(|u| {
         u.is_active() && crate::domain::policy::platform_may_change(&u.platform_role)
     }))
 }
 
 /// The open invitations this member sent here that end with their membership: all but
-/// those [`sent_from_the_platform`].
+/// those [`sent_from_the_platform`] (looked into only for a platform admin's).
 pub fn ending_with_sender(
     conn: &mut DbConnection,
     org_id: &str,
     sender_id: &str,
 ) -> diesel::QueryResult<Vec<Invitation>> {
+    let sent = rows::pending_sent_by(conn, org_id, sender_id)?;
+    if !is_platform_admin(conn, sender_id)? {
+        return Ok(sent);
+    }
     let mut ending = Vec::new();
-    for invitation in rows::pending_sent_by(conn, org_id, sender_id)? {
-        if !sent_from_the_platform(conn, &invitation)? {
+    for invitation in sent {
+        if !platform_shaped(conn, &invitation)? {
             ending.push(invitation);
         }
     }

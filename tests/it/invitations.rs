@@ -1026,6 +1026,20 @@ async fn an_invitation_from_a_deactivated_inviter_is_shown_on_hold() {
     let tab = admin.get(&format!("{ORG}/invitations")).await;
     assert!(row(&tab.body, "pat@example.com").contains("data-on-hold"));
     assert_dead(&app.client().get(&link).await);
+
+    // One whose sender has no membership here (removed before removals ended what they
+    // sent) is held too.
+    let quinn = invite(&admin, "quinn@example.com", "Member")
+        .await
+        .invite_link();
+    let gone = app.add_account("gone@example.com", "none");
+    diesel::update(invitations::table.filter(invitations::email.eq("quinn@example.com")))
+        .set(invitations::invited_by.eq(&gone))
+        .execute(&mut *app.conn() as &mut DbConnection)
+        .unwrap();
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(row(&tab.body, "quinn@example.com").contains("data-on-hold"));
+    assert_dead(&app.client().get(&quinn).await);
 }
 
 #[actix_web::test]
@@ -1586,6 +1600,39 @@ async fn the_pending_badge_counts_from_its_index() {
         !lower.contains("scan invitations\n") && !lower.ends_with("scan invitations"),
         "{plan}"
     );
+}
+
+/// A removal ends the open invitations its member sent, and the removal page counts them:
+/// found from their index, not by reading every open invitation of the organization.
+#[actix_web::test]
+async fn the_invitations_a_member_sent_are_read_from_their_index() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let org = app.org_id("my-org");
+    let someone = app.user_id(ADMIN_EMAIL);
+    let role = app.role_id("my-org", "member");
+    for n in 0..10 {
+        app.add_account(&format!("sender{n}@example.com"), "none");
+    }
+    let mut conn = app.conn();
+    // Five hundred open invitations from ten others, counted by the planner: reading them
+    // all is what the index must spare.
+    conn.batch_execute(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
+         INSERT INTO invitations (id, org_id, email, role_id, token_hash, status, \
+           invited_by, created_at, expires_at, last_sent_at) \
+         SELECT 'i' || i, '{org}', 'p' || i || '@example.com', '{role}', 'h' || i, \
+           'pending', (SELECT id FROM users WHERE email = 'sender' || (i % 10) || '@example.com'), \
+           CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM n; \
+         ANALYZE invitations;"
+    ))
+    .unwrap();
+    let plan = portcullis::db::invitations::explain_pending_sent_by(&mut conn, &org, &someone)
+        .unwrap()
+        .join("\n");
+    assert!(plan.contains("invitations_org_sender_idx"), "{plan}");
+    assert!(!plan.to_lowercase().contains("seq scan"), "{plan}");
 }
 
 /// A member's Activity tab finds the invitations they accepted from an index, newest

@@ -99,10 +99,11 @@ impl Entry {
         // Beside an `<address>`, words without an `@` are its name. Quoted text that holds
         // a bracket, or an address and a separator, is rather part of the list a stray
         // quote took in: it is judged as typed (and refused), never silently dropped.
-        let swallowed = self
-            .quoted
-            .iter()
-            .filter(|q| q.contains('<') || (q.contains('@') && q.contains([',', ';'])));
+        let swallowed = self.quoted.iter().filter(|q| {
+            q.contains(['<', '\n', '\r'])
+                || q.matches('@').count() > 1
+                || (q.contains('@') && q.contains([',', ';']))
+        });
         let bracketed = self.bracketed.iter().map(|b| b.trim().to_string());
         bracketed
             .chain(words().filter(|w| w.contains('@')))
@@ -112,21 +113,36 @@ impl Entry {
     }
 }
 
+/// Whether a `<` is closed: by a `>` before any separator or other `<`, within the
+/// length of an address.
+fn bracket_closes(after: &str) -> bool {
+    after
+        .chars()
+        .take(MAX_BRACKETED)
+        .find(|c| matches!(c, '>' | '<' | ',' | ';' | '\n' | '\r'))
+        == Some('>')
+}
+
+/// Longer than any address (254) with room for spaces: what one pair of brackets holds.
+const MAX_BRACKETED: usize = 320;
+
 fn pasted_entries(raw: &str) -> Vec<Entry> {
     let (mut entries, mut entry) = (Vec::new(), Entry::default());
     let mut open: Option<(char, String)> = None;
     // A quote or bracket that nothing later closes is a stray character, not an opening:
     // it must not take in the rest of the list.
-    let (last_quote, last_close) = (raw.rfind('"'), raw.rfind('>'));
+    let last_quote = raw.rfind('"');
     for (at, c) in raw.char_indices() {
         let closed_later = match c {
             '"' => last_quote.is_some_and(|last| last > at),
-            '<' => last_close.is_some_and(|last| last > at),
+            '<' => bracket_closes(&raw[at + 1..]),
             _ => false,
         };
         match (&mut open, c) {
             (Some(('"', held)), '"') | (Some(('<', held)), '>') => {
                 let held = std::mem::take(held);
+                // What stood either side of it stays apart.
+                entry.plain.push(' ');
                 match open.take() {
                     Some(('"', _)) => entry.quoted.push(held),
                     _ => entry.bracketed.push(held),
@@ -854,6 +870,15 @@ mod tests {
         assert_eq!(
             split_addresses("Carol\" <c@z.io>, \"Dan <d@w.io>"),
             vec!["d@w.io", "<c@z.io>,"]
+        );
+        assert_eq!(
+            split_addresses("a@x.io\"\nb@y.io\n\"Carol\" <c@z.io>"),
+            vec!["c@z.io", "a@x.io", "b@y.io"]
+        );
+        // A stray `<` takes in nothing past the next separator.
+        assert_eq!(
+            split_addresses("Ada <a@x.io, Bob <b@y.io>, c@z.io"),
+            vec!["Ada", "<a@x.io", "b@y.io", "c@z.io"]
         );
     }
 

@@ -82,17 +82,19 @@ pub fn list_page(
         .filter_map(|r| r.invitation.invited_by.as_deref())
         .collect();
     let inviters: Vec<&str> = inviters.into_iter().collect();
-    let held_inviters: HashSet<String> = rows::inviters_held(conn, org_id, &inviters, now)?
-        .into_iter()
-        .collect();
+    let acting: std::collections::HashMap<String, bool> =
+        rows::inviters_here(conn, org_id, &inviters, now)?
+            .into_iter()
+            .collect();
     let mut held = HashSet::new();
-    for row in &rows {
-        let by_held =
-            (row.invitation.invited_by.as_ref()).is_some_and(|id| held_inviters.contains(id));
-        if by_held
-            && row.invitation.status == rows::PENDING
-            && !crate::domain::withdrawals::sent_from_the_platform(conn, &row.invitation)?
-        {
+    for row in rows.iter().filter(|r| r.invitation.status == rows::PENDING) {
+        let Some(inviter) = &row.invitation.invited_by else {
+            continue;
+        };
+        // Without a membership here (removed before removals ended what they sent, or a
+        // platform admin), only the platform's own invitations still work.
+        let may_act = acting.get(inviter).copied().unwrap_or(false);
+        if !may_act && !crate::domain::withdrawals::sent_from_the_platform(conn, &row.invitation)? {
             held.insert(row.invitation.id.clone());
         }
     }

@@ -141,12 +141,12 @@ fn renew(
 
 /// An address of the invite form that already has a pending invitation: renewed when
 /// the inviter may renew it and it was not sent within the last minute.
-pub(super) fn renew_on_invite<'a>(
+pub(super) fn renew_on_invite(
     conn: &mut DbConnection,
     env: &Env,
-    existing: &'a Invitation,
+    existing: &Invitation,
     role: &Role,
-    (now, names): (NaiveDateTime, (&'a str, &'a str)),
+    (now, names): (NaiveDateTime, (&str, &str)),
 ) -> Result<AddressResult, InvitationError> {
     let (outcome, link) = if super::access_has_ended(existing, now) {
         (
@@ -158,12 +158,10 @@ pub(super) fn renew_on_invite<'a>(
     } else if !renewable_by(conn, env, existing, role)? {
         (Outcome::NotResent(BEYOND_OWN), None)
     } else {
-        // A name left blank keeps the one the invitation has.
-        let given = |typed: &'a str, kept: &'a str| if typed.is_empty() { kept } else { typed };
-        let first = given(names.0, &existing.first_name);
-        let last = given(names.1, &existing.last_name);
+        // A name typed replaces the one the invitation has; none typed keeps it.
         let kept = (existing.first_name.as_str(), existing.last_name.as_str());
-        let renamed = ((first, last) != kept).then_some((first, last));
+        let typed = names != ("", "");
+        let renamed = (typed && names != kept).then_some(names);
         match renew(conn, env, existing, role, now, ("invite form", renamed))? {
             Some(token) => (Outcome::Resent, Some(env.link(&token))),
             None => (
