@@ -25,6 +25,9 @@ pub mod keys {
     pub const PENDING_2FA_UNTIL: &str = "2fa_until";
     pub const PENDING_2FA_NEXT: &str = "2fa_next";
     pub const PENDING_2FA_CREDENTIAL: &str = "2fa_cred";
+    /// When the session being given a new key was made (JSON time): the new row keeps
+    /// it, and with it the absolute limit. Read, and dropped, when the new row is stored.
+    pub const BORN: &str = "born";
     /// The secret of a two-factor enrolment in progress, until a code confirms it.
     pub const ENROL_SECRET: &str = "2fa_enrol";
     /// The results of the inviter's last invite or resend, with their one-time links,

@@ -164,6 +164,9 @@ impl DbSessionStore {
     async fn store(&self, mut state: HashMap<String, String>) -> anyhow::Result<SessionKey> {
         // A renewed session gets a new row and id; the old one's must not travel along.
         state.remove(SESSION_ID);
+        let born = state
+            .remove(keys::BORN)
+            .and_then(|v| serde_json::from_str::<chrono::NaiveDateTime>(&v).ok());
         if is_anonymous(&state) {
             if let Some(key) = self.anonymous_key(&state) {
                 return Ok(key);
@@ -174,7 +177,7 @@ impl DbSessionStore {
                 return Ok(key);
             }
         }
-        self.insert(state).await
+        self.insert(state, born).await
     }
 
     fn anonymous_key(&self, state: &HashMap<String, String>) -> Option<SessionKey> {
@@ -190,13 +193,20 @@ impl DbSessionStore {
         SessionKey::try_from(key).ok()
     }
 
-    async fn insert(&self, state: HashMap<String, String>) -> anyhow::Result<SessionKey> {
+    /// A new row for `state`, made now, or at `born` when it takes over a session made
+    /// then (a new key for the same sign-in).
+    async fn insert(
+        &self,
+        state: HashMap<String, String>,
+        born: Option<chrono::NaiveDateTime>,
+    ) -> anyhow::Result<SessionKey> {
         let key = tokens::generate();
         let id = tokens::hash(&key);
         let data = serde_json::to_string(&state)?;
         let meta = Meta::of(&state);
         let now = db::now();
-        let expires_at = self.expiry(now, now);
+        let created_at = born.filter(|born| *born <= now).unwrap_or(now);
+        let expires_at = self.expiry(created_at, now);
         self.run(move |conn| {
             sessions::insert(
                 conn,
@@ -204,7 +214,7 @@ impl DbSessionStore {
                     id: &id,
                     user_id: meta.user_id.as_deref(),
                     data: &data,
-                    created_at: now,
+                    created_at,
                     last_seen_at: now,
                     expires_at,
                     ip: meta.ip.as_deref(),
@@ -295,6 +305,7 @@ impl SessionStore for DbSessionStore {
         let id = tokens::hash(session_key.as_ref());
         let mut session_state = session_state;
         session_state.remove(SESSION_ID);
+        session_state.remove(keys::BORN);
         let data = serde_json::to_string(&session_state)
             .map_err(|e| UpdateError::Serialization(e.into()))?;
         let meta = Meta::of(&session_state);

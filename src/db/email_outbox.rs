@@ -259,6 +259,31 @@ pub fn delete_unsent_for(conn: &mut DbConnection, ref_id: &str) -> QueryResult<u
     .execute(conn)
 }
 
+/// Why an email is given up on when its link died first (`email_outbox.last_error`).
+pub const LINK_DIED: &str = "the link it carries died before it could be sent";
+
+/// The unsent emails of these references (invitations) that a send attempt has failed
+/// for: each reference, the last error, and whether it was given up.
+pub fn undelivered_for(
+    conn: &mut DbConnection,
+    ref_ids: &[&str],
+) -> QueryResult<Vec<(String, String, bool)>> {
+    let found: Vec<(Option<String>, Option<String>, Option<NaiveDateTime>)> = email_outbox::table
+        .filter(email_outbox::ref_id.eq_any(ref_ids))
+        .filter(email_outbox::sent_at.is_null())
+        .filter(email_outbox::last_error.is_not_null())
+        .select((
+            email_outbox::ref_id,
+            email_outbox::last_error,
+            email_outbox::failed_at,
+        ))
+        .load(conn)?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(id, error, failed)| Some((id?, error?, failed.is_some())))
+        .collect())
+}
+
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<OutboxRow>> {
     email_outbox::table
         .find(id)

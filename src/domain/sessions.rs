@@ -157,13 +157,14 @@ pub fn end_one(
 }
 
 /// "Sign out everywhere else": ends every session of the owner but `current_id`, with
-/// one audit event giving the count. Answers how many ended.
+/// one audit event giving the count. Answers how many ended, and when the kept session
+/// was made (its new key keeps it).
 pub fn end_others(
     conn: &mut DbConnection,
     owner: &Owner,
     current_id: &str,
     origin: &Origin,
-) -> diesel::QueryResult<usize> {
+) -> diesel::QueryResult<(usize, Option<NaiveDateTime>)> {
     db::write_tx(conn, |conn| {
         let ended = sessions::delete_for_user_except(conn, &owner.user_id, current_id)?;
         audit::record(
@@ -173,7 +174,8 @@ pub fn end_others(
                 .target("user", &owner.user_id, &owner.email)
                 .details(json!({ "sessions_ended": ended })),
         )?;
-        Ok(ended)
+        let born = sessions::find(conn, current_id)?.map(|kept| kept.created_at);
+        Ok((ended, born))
     })
 }
 

@@ -150,6 +150,8 @@ fn event(action: &'static str, user: &User, origin: &Origin) -> Event {
 pub struct Enabled {
     pub codes: Vec<String>,
     pub other_sessions_ended: usize,
+    /// When the session kept was made: its new key keeps it (`web::extract::rekey`).
+    pub kept_session_born: Option<chrono::NaiveDateTime>,
 }
 
 impl Enabled {
@@ -201,9 +203,12 @@ pub fn enable(
             conn,
             &event("auth.2fa_enabled", user, origin).details(details),
         )?;
+        let kept_session_born =
+            sessions::find(conn, current_session_id)?.map(|kept| kept.created_at);
         Ok(Some(Enabled {
             codes,
             other_sessions_ended: ended,
+            kept_session_born,
         }))
     })
 }

@@ -318,7 +318,7 @@ impl Worker {
             if row.send_before.is_some_and(|dies| dies <= now) {
                 tracing::warn!(email_id = %row.id, attempts = row.attempts, "email given up: the link it carries died before it could be sent");
                 let (id, claimer) = (row.id.clone(), claimer.to_string());
-                let why = "the link it carries died before it could be sent";
+                let why = email_outbox::LINK_DIED;
                 self.db(move |conn| email_outbox::mark_failed(conn, &id, &claimer, now, why))
                     .await?;
                 continue;

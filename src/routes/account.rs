@@ -15,7 +15,7 @@ use crate::domain::sessions::{self as own_sessions, Owner};
 use crate::error::{AppError, AppResult};
 use crate::web::device::{self, Device, DeviceKey};
 use crate::web::extract::current_session_id;
-use crate::web::extract::{CurrentUser, sign_in};
+use crate::web::extract::{CurrentUser, rekey, sign_in};
 use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::{AppState, flash, render_status, see_other};
@@ -264,16 +264,11 @@ pub async fn end_other_sessions(
     // no way to keep it, so nothing is ended.
     let current_id = current_session_id(&session).ok_or(AppError::NotFound)?;
     let owner = owner(&current);
-    let ended = state
-        .db(move |conn| {
-            Ok(own_sessions::end_others(
-                conn,
-                &owner,
-                &current_id,
-                &origin,
-            )?)
-        })
-        .await?;
+    let end = move |conn: &mut _| own_sessions::end_others(conn, &owner, &current_id, &origin);
+    let (ended, born) = state.db(move |conn| Ok(end(conn)?)).await?;
+    if let Some(born) = born {
+        rekey(&session, born)?;
+    }
     flash(
         &session,
         "success",

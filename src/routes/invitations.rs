@@ -16,6 +16,7 @@ use crate::domain::FieldErrors;
 use crate::domain::invitations::{
     self, AcceptError, AcceptForm, AddressResult, Env, InvitationError, InviteChoices, InviteForm,
     InviteReport, InvitedPage, Inviter, LinkInfo, MAX_ADDRESSES, NewAccount, Submission, Tone,
+    Undelivered,
 };
 use crate::domain::policy::Standing;
 use crate::domain::pools::PoolChoice;
@@ -81,6 +82,9 @@ struct RowView {
     /// Open, from an inviter who is deactivated or whose access has ended: its link does
     /// not work meanwhile.
     held: bool,
+    /// Its email has not reached the mail server: `retrying` or `given-up`, and what
+    /// the tab says of it.
+    undelivered: Option<(&'static str, &'static str)>,
     /// The viewer may resend or cancel it (`invitations::may_renew_role`).
     renewable: bool,
 }
@@ -90,6 +94,17 @@ impl RowView {
         let status = row.invitation.display_status(page.now);
         let open = matches!(status, "pending" | "expired");
         let held = open && page.held.contains(&row.invitation.id);
+        let undelivered = page.undelivered.get(&row.invitation.id).map(|u| match u {
+            Undelivered::Retrying => (
+                "retrying",
+                "Its email has not reached the mail server yet; retrying.",
+            ),
+            Undelivered::LinkDied => ("given-up", "Its email was never sent: its link died first."),
+            Undelivered::GivenUp => (
+                "given-up",
+                "Its email was never sent: the mail server did not take it in a week of tries.",
+            ),
+        });
         let renewable = invitations::may_renew_role(viewer, &row.role);
         let invited_by = match (row.inviter_first_name, row.inviter_last_name) {
             (Some(first), Some(last)) if !(first.is_empty() && last.is_empty()) => {
@@ -115,6 +130,7 @@ impl RowView {
             expires: timefmt::exact(row.invitation.expires_at),
             open,
             held,
+            undelivered,
             renewable,
         }
     }

@@ -24,7 +24,7 @@ use crate::domain::sessions::{self, Browser};
 use crate::domain::two_factor::{self as rules, Answer, Outcome};
 use crate::error::{AppError, AppResult};
 use crate::web::device::{self, DeviceKey};
-use crate::web::extract::{CurrentUser, MaybeUser, current_session_id};
+use crate::web::extract::{CurrentUser, MaybeUser, current_session_id, rekey};
 use crate::web::form::Form;
 use crate::web::layout::Layout;
 use crate::web::once;
@@ -332,26 +332,40 @@ pub async fn enable(
     // A signed-in request always comes with a stored session.
     let current_id = current_session_id(&session).ok_or(AppError::NotFound)?;
     let (user, public_url) = (current.user.clone(), state.settings.public_url());
-    let enabled = state
-        .db(move |conn| {
-            Ok(rules::enable(
-                conn,
-                &user,
-                &secret,
-                step,
-                &current_id,
-                &public_url,
-                &origin,
-            )?)
-        })
-        .await?;
+    let turn_on = move |conn: &mut _| {
+        rules::enable(
+            conn,
+            &user,
+            &secret,
+            step,
+            &current_id,
+            &public_url,
+            &origin,
+        )
+    };
+    let enabled = state.db(move |conn| Ok(turn_on(conn)?)).await?;
     session.remove(keys::ENROL_SECRET);
     let Some(enabled) = enabled else {
         flash(&session, "info", "Two-factor authentication is already on.");
         return Ok(see_other("/account/2fa"));
     };
+    turned_on(&state, &session, &current, &form.form_id, enabled).await
+}
+
+/// Once it is on: this browser takes a new key (a copy of its cookie dies with the other
+/// sessions), and the recovery codes are shown once.
+async fn turned_on(
+    state: &AppState,
+    session: &Session,
+    current: &CurrentUser,
+    form_id: &str,
+    enabled: rules::Enabled,
+) -> AppResult<HttpResponse> {
+    if let Some(born) = enabled.kept_session_born {
+        rekey(session, born)?;
+    }
     let (said, codes) = (enabled.said(), enabled.codes);
-    show_codes(&state, &session, &current, &form.form_id, said, codes).await
+    show_codes(state, session, current, form_id, said, codes).await
 }
 
 /// The page showing codes made just now, once: the form that made them (`form_id`)

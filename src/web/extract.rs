@@ -508,6 +508,17 @@ pub fn sign_in(
     Ok(())
 }
 
+/// Gives this browser's session a new key, keeping when it signed in (and so its
+/// absolute limit): a copy of the old cookie, the one session that ending "every other
+/// session" cannot name, dies with the old key.
+pub fn rekey(session: &Session, born: chrono::NaiveDateTime) -> Result<(), AppError> {
+    session
+        .insert(keys::BORN, born)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+    session.renew();
+    Ok(())
+}
+
 /// The stored id of the request's session, when it is a stored (signed-in) one.
 pub fn current_session_id(session: &Session) -> Option<String> {
     session

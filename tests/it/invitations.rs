@@ -770,11 +770,32 @@ async fn an_email_whose_link_died_while_the_mail_server_was_away_is_not_sent() {
             .unwrap_or_default()
             .contains("died before it could be sent")
     );
+    // The Invited tab says which emails have not gone, and why: one given up, one retried.
+    while outbox("ontime@example.com").2.is_none() {
+        assert!(std::time::Instant::now() < deadline, "no attempt happened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    let late = row(&tab.body, "late@example.com");
+    assert!(late.contains("data-undelivered=\"given-up\""), "{late}");
+    assert!(late.contains("its link died first"), "{late}");
+    let ontime = row(&tab.body, "ontime@example.com");
+    assert!(ontime.contains("data-undelivered=\"retrying\""), "{ontime}");
 
     let smtp = SmtpServer::start_on(port);
     let mail = smtp.wait_for(1).await.remove(0);
     assert_eq!(mail.to, vec!["ontime@example.com".to_string()]);
     assert_eq!(smtp.received().len(), 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while app.count("email_outbox WHERE sent_at IS NOT NULL") < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the email was not marked sent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tab = admin.get(&format!("{ORG}/invitations")).await;
+    assert!(!row(&tab.body, "ontime@example.com").contains("data-undelivered"));
 }
 
 #[actix_web::test]

@@ -490,3 +490,50 @@ async fn signing_in_as_another_account_keeps_nothing_of_the_one_before() {
     assert!(bobs.body.contains("bob@example.com"), "{}", bobs.body);
     assert_ne!(crate::two_factor::secret_on(&bobs.body), admins_key);
 }
+
+/// "Sign out everywhere else" could not reach a copy of this very browser's cookie (taken
+/// from it, say): this browser now gets a new key, so the copy dies, while the browser
+/// stays signed in and keeps its sign-in time, and with it its absolute limit.
+#[actix_web::test]
+async fn sign_out_everywhere_else_ends_a_copy_of_this_browsers_cookie() {
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let chrome = signed_in_as_admin(&app, CHROME_LINUX).await;
+    let copied = chrome.session_cookie().expect("a session cookie");
+    let page = chrome.get("/account").await;
+    let (id, _, _) = session_rows(&page.body)
+        .into_iter()
+        .find(|(_, current, _)| *current)
+        .expect("this browser's row");
+    let born = |id: &str| -> Option<chrono::NaiveDateTime> {
+        sessions::table
+            .find(id)
+            .select(sessions::created_at)
+            .first(&mut *app.conn() as &mut DbConnection)
+            .optional()
+            .unwrap()
+    };
+    let signed_in_at = born(&id).expect("this browser's session");
+    assert_eq!(
+        get_with_cookie(&app.url("/account"), &copied).await.status,
+        200
+    );
+
+    let done = chrome
+        .submit("/account", "/account/sessions/end-others", &[])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let copy = get_with_cookie(&app.url("/account"), &copied).await;
+    assert_eq!(copy.status, 303, "the copy still works: {}", copy.body);
+    let page = chrome.get("/account").await;
+    assert_eq!(page.status, 200);
+    let rows = session_rows(&page.body);
+    assert_eq!(rows.len(), 1);
+    assert_ne!(rows[0].0, id, "a new key, so a new row");
+    assert_eq!(
+        born(&rows[0].0),
+        Some(signed_in_at),
+        "the sign-in time is kept"
+    );
+    assert_eq!(born(&id), None);
+}

@@ -45,17 +45,27 @@ pub(crate) fn wrong_code(secret: &str) -> String {
 /// Turns two-factor on for the signed-in browser with the previous step's code (so the
 /// current step's code is still fresh for a sign-in). Answers the secret and the codes.
 pub(crate) async fn enrol(browser: &Browser) -> (String, Vec<String>) {
+    enrol_giving(browser, None).await
+}
+
+/// [`enrol`] for a browser signed in more than ten minutes ago (by the app's clock),
+/// which is asked for the account's `password` too.
+pub(crate) async fn enrol_signed_in_long_ago(
+    browser: &Browser,
+    password: &str,
+) -> (String, Vec<String>) {
+    enrol_giving(browser, Some(password)).await
+}
+
+async fn enrol_giving(browser: &Browser, password: Option<&str>) -> (String, Vec<String>) {
     let page = browser.get("/account/2fa").await;
     assert_eq!(page.status, 200, "{}", page.body);
     let secret = secret_on(&page.body);
     assert!(page.body.contains("src=\"data:image/svg+xml;base64,"));
     let code = previous_step_code(&secret, 3).await;
-    let done = browser
-        .post(
-            "/account/2fa",
-            &[("csrf_token", page.csrf()), ("code", code)],
-        )
-        .await;
+    let mut form = vec![("csrf_token", page.csrf()), ("code", code)];
+    form.extend(password.map(|p| ("password", p.to_string())));
+    let done = browser.post("/account/2fa", &form).await;
     assert_eq!(done.status, 200, "{}", done.body);
     let codes = marked_texts(&done.body, "data-recovery-code");
     assert_eq!(codes.len(), 10, "{}", done.body);
@@ -169,6 +179,8 @@ async fn turning_two_factor_on_signs_out_every_other_browser() {
     let intruder = app.client();
     intruder.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(intruder.get("/orgs/my-org/users").await.status, 200);
+    // A copy of the owner's own cookie is signed out too: the owner's browser gets a new key.
+    let copied = owner.session_cookie().expect("a session cookie");
 
     let page = owner.get("/account/2fa").await;
     let secret = secret_on(&page.body);
@@ -186,6 +198,8 @@ async fn turning_two_factor_on_signs_out_every_other_browser() {
     assert_eq!(out.status, 303, "{}", out.body);
     assert!(out.location.as_deref().unwrap_or("").starts_with("/login"));
     assert_eq!(owner.get("/orgs/my-org/users").await.status, 200);
+    let copy = get_with_cookie(&app.url("/orgs/my-org/users"), &copied).await;
+    assert_eq!(copy.status, 303, "{}", copy.body);
     let event = portcullis::db::audit_events::latest_for_org(&mut app.conn(), None, 1)
         .unwrap()
         .remove(0);

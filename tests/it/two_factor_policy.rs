@@ -6,7 +6,7 @@
 use chrono::Duration;
 
 use crate::helpers::*;
-use crate::two_factor::enrol;
+use crate::two_factor::{enrol, enrol_signed_in_long_ago};
 
 const MEMBER: &str = "mia@example.com";
 const BANNER: &str = "requires two-factor authentication by";
@@ -106,7 +106,7 @@ async fn after_the_deadline_only_enrolment_is_served_until_the_member_enrols() {
     assert_eq!(other.status, 200);
     assert!(!other.body.contains(BANNER));
 
-    enrol(&member).await;
+    enrol_signed_in_long_ago(&member, MEMBER_PASSWORD).await;
     let back = member.get("/orgs/my-org/users").await;
     assert_eq!(back.status, 200, "{}", back.body);
     assert!(!back.body.contains(BANNER));
@@ -331,7 +331,7 @@ async fn past_the_deadline_an_unenrolled_makers_token_acts_no_more() {
         list.body
     );
 
-    enrol(&ann).await;
+    enrol_signed_in_long_ago(&ann, MEMBER_PASSWORD).await;
     assert_eq!(scim.get("/Users").await.status, 200);
 }
 

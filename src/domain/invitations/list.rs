@@ -42,6 +42,21 @@ pub struct InvitedPage {
     /// asks the inviter's standing), and the tab says so rather than show them plainly
     /// Pending.
     pub held: HashSet<String>,
+    /// The page's invitations whose email the mail server has not taken yet, by id:
+    /// why, as the last attempt heard it.
+    pub undelivered: std::collections::HashMap<String, Undelivered>,
+}
+
+/// An invitation email that has not reached the mail server. The server's own words
+/// stay in the log: they can name the platform's mail set-up, which is not the inviter's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undelivered {
+    /// An attempt failed; more follow.
+    Retrying,
+    /// Given up on: its link died before it could be sent.
+    LinkDied,
+    /// Given up on after a week of attempts.
+    GivenUp,
 }
 
 /// The `q` parameter as the search runs it: addresses are stored trimmed and lower-case,
@@ -98,11 +113,28 @@ pub fn list_page(
             held.insert(row.invitation.id.clone());
         }
     }
+    let open: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.invitation.status == rows::PENDING)
+        .map(|r| r.invitation.id.as_str())
+        .collect();
+    let undelivered = crate::db::email_outbox::undelivered_for(conn, &open)?
+        .into_iter()
+        .map(|(id, error, given_up)| {
+            let state = match (given_up, error == crate::db::email_outbox::LINK_DIED) {
+                (false, _) => Undelivered::Retrying,
+                (true, true) => Undelivered::LinkDied,
+                (true, false) => Undelivered::GivenUp,
+            };
+            (id, state)
+        })
+        .collect();
     Ok(InvitedPage {
         rows,
         next,
         now,
         held,
+        undelivered,
     })
 }
 

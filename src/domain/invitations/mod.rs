@@ -34,7 +34,7 @@ pub use create::{
     form_choices, invite, invite_from_platform, submit,
 };
 pub use list::{
-    InvitedPage, list_page, may_renew_role, parse_filter, pending_badge, search_prefix,
+    InvitedPage, Undelivered, list_page, may_renew_role, parse_filter, pending_badge, search_prefix,
 };
 pub use renew::{cancel, cancellable, resend, withdraw_for_member, withdraw_open};
 
