@@ -205,22 +205,20 @@ pub fn inviters_here(
     inviter_ids: &[&str],
     now: NaiveDateTime,
 ) -> QueryResult<Vec<(String, bool)>> {
-    let found: Vec<(String, String, Option<NaiveDateTime>, String)> = memberships::table
+    let found: Vec<(super::memberships::Membership, super::users::User)> = memberships::table
         .inner_join(users::table)
         .filter(memberships::org_id.eq(org_id))
         .filter(memberships::user_id.eq_any(inviter_ids))
         .select((
-            memberships::user_id,
-            memberships::status,
-            memberships::access_until,
-            users::status,
+            super::memberships::Membership::as_select(),
+            super::users::User::as_select(),
         ))
         .load(conn)?;
     Ok(found
         .into_iter()
-        .map(|(id, status, until, account)| {
-            let acts = status == "active" && until.is_none_or(|u| u > now) && account == "active";
-            (id, acts)
+        .map(|(member, user)| {
+            let acts = member.is_active() && !member.access_ended_by(now) && user.is_active();
+            (member.user_id, acts)
         })
         .collect())
 }

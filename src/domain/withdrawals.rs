@@ -57,7 +57,8 @@ fn platform_shaped(conn: &mut DbConnection, invitation: &Invitation) -> diesel::
         && rows::pool_grants(conn, &invitation.id)?.is_empty())
 }
 
-fn is_platform_admin(conn: &mut DbConnection, user_id: &str) -> diesel::QueryResult<bool> {
+/// Whether the account is an active platform admin, who may give any account any role.
+pub fn is_platform_admin(conn: &mut DbConnection, user_id: &str) -> diesel::QueryResult<bool> {
     Ok(users::find(conn, user_id)?.is_some_and(|u| {
         u.is_active() && crate::domain::policy::platform_may_change(&u.platform_role)
     }))

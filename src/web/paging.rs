@@ -35,9 +35,11 @@ impl<K: Serialize + DeserializeOwned> Cursor<K> {
         }
         let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
         let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        // No key a list writes holds a control character, and PostgreSQL refuses a NUL
-        // in a bound text outright: such a cursor was made up, so it is no cursor.
-        if holds_control_character(&value) || holds_time_out_of_range(&value) {
+        // No key a list writes holds a control character or an impossible time, and
+        // PostgreSQL refuses a NUL in a bound text, or such a time, outright: such a
+        // cursor was made up, so it is no cursor.
+        let made_up = |text: &str| text.chars().any(char::is_control) || out_of_range_time(text);
+        if any_text(&value, &made_up) {
             return None;
         }
         serde_json::from_value(value).ok().map(Cursor)
@@ -53,29 +55,24 @@ impl<K: Serialize + DeserializeOwned> Cursor<K> {
     }
 }
 
-fn holds_control_character(value: &serde_json::Value) -> bool {
+/// Whether any text anywhere in the cursor's JSON passes `test`.
+fn any_text(value: &serde_json::Value, test: &dyn Fn(&str) -> bool) -> bool {
     match value {
-        serde_json::Value::String(text) => text.chars().any(char::is_control),
-        serde_json::Value::Array(items) => items.iter().any(holds_control_character),
-        serde_json::Value::Object(fields) => fields.values().any(holds_control_character),
+        serde_json::Value::String(text) => test(text),
+        serde_json::Value::Array(items) => items.iter().any(|item| any_text(item, test)),
+        serde_json::Value::Object(fields) => fields.values().any(|field| any_text(field, test)),
         _ => false,
     }
 }
 
 /// No time a list writes falls outside 1970..=9999 (`db::never()` is the epoch), while
 /// chrono reads any year: PostgreSQL refuses a timestamp before 4713 BC as an error, not
-/// as no rows, so such a cursor must be refused before it is bound.
-fn holds_time_out_of_range(value: &serde_json::Value) -> bool {
-    match value {
-        // chrono's own form, as serde writes it; the Users tab keeps its times as text in
-        // a form of its own, which it checks itself (`member_list::cursor_fits`).
-        serde_json::Value::String(text) => text
-            .parse::<chrono::NaiveDateTime>()
-            .is_ok_and(|t| !(1970..=9999).contains(&chrono::Datelike::year(&t))),
-        serde_json::Value::Array(items) => items.iter().any(holds_time_out_of_range),
-        serde_json::Value::Object(fields) => fields.values().any(holds_time_out_of_range),
-        _ => false,
-    }
+/// as no rows, so such a cursor must be refused before it is bound. chrono's own form is
+/// the one serde writes; the Users tab keeps its times as text in a form of its own,
+/// which it checks itself (`member_list::cursor_fits`).
+fn out_of_range_time(text: &str) -> bool {
+    text.parse::<chrono::NaiveDateTime>()
+        .is_ok_and(|t| !(1970..=9999).contains(&chrono::Datelike::year(&t)))
 }
 
 /// A cursor parameter that no list wrote.

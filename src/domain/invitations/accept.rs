@@ -375,7 +375,7 @@ fn still_grantable(
     // authority there is the platform's, whatever role (if any) they hold here.
     let platform_shaped =
         group_ids.is_empty() && pool_ids.is_empty() && invitation.access_until.is_none();
-    if platform_shaped && crate::domain::withdrawals::sent_from_the_platform(conn, invitation)? {
+    if platform_shaped && crate::domain::withdrawals::is_platform_admin(conn, inviter_id)? {
         return Ok(true);
     }
     let Some((inviter_role, inviter_until, inviter_joined)) =

@@ -43,7 +43,7 @@ pub struct InvitedPage {
     /// Pending.
     pub held: HashSet<String>,
     /// The page's invitations whose email the mail server has not taken yet, by id:
-    /// why, as the last attempt heard it.
+    /// still retried, or given up and why.
     pub undelivered: std::collections::HashMap<String, Undelivered>,
 }
 
