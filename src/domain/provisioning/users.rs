@@ -683,6 +683,14 @@ fn apply(
                 "This account is not this organization's alone (it belongs to other organizations too, or runs the platform): only its owner can change its email address.".into(),
             ));
         }
+        // A new address is the account itself (a password reset to it signs in): a maker
+        // whose access ends must not take, through it, an account whose access lasts.
+        if !policy::access_within(actor.access_until, target.membership.access_until) {
+            return Err(ScimError::Forbidden(format!(
+                "This token's maker has access until {} only, and this member's lasts longer: their email address cannot be changed with this token.",
+                crate::domain::access_until::field_value(actor.access_until)
+            )));
+        }
         if users::find_by_email(conn, email)?.is_some() {
             return Err(taken(email));
         }

@@ -228,3 +228,47 @@ async fn a_link_mailed_to_the_old_address_dies_with_it() {
     let dead = app.client().get(&link).await;
     assert_eq!(dead.status, 404, "{}", dead.body);
 }
+
+/// A new address is the account itself: a password reset to it signs in. A token whose
+/// maker's access ends tomorrow may not re-address a member whose access lasts (its maker
+/// would sign in as them past their own last day), only one whose access ends as soon.
+#[actix_web::test]
+async fn a_token_cannot_re_address_a_member_whose_access_outlasts_its_makers() {
+    let (app, _admin, scim) = scim_app(&["scim"], "admin").await;
+    let org = app.org_id("my-org");
+    let lasting = app.add_member("my-org", "vic@example.com", "Vic", "V", "member", true);
+    let brief = app.add_member("my-org", "bea@example.com", "Bea", "B", "member", true);
+    let tomorrow = portcullis::db::now() + chrono::Duration::days(1);
+    for id in [app.user_id(ADMIN_EMAIL), brief.clone()] {
+        portcullis::db::memberships::set_access_until(&mut app.conn(), &org, &id, Some(tomorrow))
+            .unwrap();
+    }
+    let re_address = |id: String, to: &'static str| {
+        let scim = &scim;
+        async move {
+            scim.patch(
+                &format!("/Users/{id}"),
+                &patch_body(json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": to}])),
+            )
+            .await
+        }
+    };
+    let before = app.audit_actions("my-org").len();
+    let refused = re_address(lasting.clone(), "me@attacker.example").await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.detail().contains("lasts longer"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.user_id("vic@example.com"), lasting);
+    assert_eq!(
+        app.audit_actions("my-org").len(),
+        before,
+        "nothing recorded"
+    );
+
+    let moved = re_address(brief.clone(), "bea@new.example").await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(app.user_id("bea@new.example"), brief);
+}
