@@ -395,7 +395,7 @@ struct Held {
 }
 
 /// How many addresses met each outcome, in words: "3 people invited".
-const SUMMARY: [(&str, &str, &str); 6] = [
+const SUMMARY: [(&str, &str, &str); 7] = [
     ("invited", "person invited", "people invited"),
     ("resent", "invitation resent", "invitations resent"),
     (
@@ -409,6 +409,7 @@ const SUMMARY: [(&str, &str, &str); 6] = [
         "already invited, not resent",
     ),
     ("member", "already a member", "already members"),
+    ("withheld", "not invited", "not invited"),
     ("invalid", "invalid address", "invalid addresses"),
 ];
 

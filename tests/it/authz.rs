@@ -982,12 +982,15 @@ async fn a_pool_manager_cannot_replace_an_invitation_they_could_not_cancel() {
     )
     .await;
     let page = bob.follow_results(again).await;
+    // Nor does the page tell them what the invitation they may not open offers, or its id.
     assert!(
-        page.body
-            .contains("replacing it takes someone who may cancel it"),
+        page.body.contains("Not invited: ask someone who manages"),
         "{}",
         page.body
     );
+    assert!(!page.body.contains("Already invited"), "{}", page.body);
+    let id = app.invitation_id("x@example.com");
+    assert!(!page.body.contains(&id), "{}", page.body);
     assert_eq!(app.count("invitations WHERE status = 'cancelled'"), 0);
     assert_eq!(
         app.count("invitations WHERE status = 'pending' AND access_until IS NULL"),
@@ -2286,4 +2289,50 @@ async fn an_acceptance_that_waited_out_its_inviters_demotion_grants_nothing() {
         0,
         "no Manager made by a Member"
     );
+}
+
+/// A pool Manager whose own role reads no members (a "Bystander") invites into their
+/// pool: the results page must not answer, for any address they type, whether it is a
+/// member, nor, for one invited beyond them, that it is.
+#[actix_web::test]
+async fn a_pool_managers_invite_results_tell_nothing_the_users_tab_would_hide() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let prod = pool(&admin, "Prod").await;
+    let admin_role = app.role_id(ORG, "admin");
+    let sent = send_invite(
+        &admin,
+        &[("emails", "boss@example.com"), ("role_id", &admin_role)],
+    )
+    .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    app.add_member(ORG, "quiet@example.com", "Quiet", "Q", "member", true);
+    let (bea, bea_browser) =
+        custom_role_holder(&app, &admin, "Bystander", &[], "bea@example.com").await;
+    add_to_pool(&app, &admin, &prod, &bea, "manager").await;
+
+    // As a Bystander: a pool Manager invites at most as their own rank.
+    let bystander = app.role_id(ORG, &role_key_of(&app, &bea));
+    let again = send_invite(
+        &bea_browser,
+        &[
+            ("emails", "quiet@example.com boss@example.com"),
+            ("role_id", &bystander),
+            ("pool_ids", &prod),
+        ],
+    )
+    .await;
+    let page = bea_browser.follow_results(again).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        page.body.matches("data-result=\"withheld\"").count(),
+        2,
+        "{}",
+        page.body
+    );
+    for told in ["Already a member", "Already invited", "already a member"] {
+        assert!(!page.body.contains(told), "{told}: {}", page.body);
+    }
+    assert!(page.body.contains("2 not invited"), "{}", page.body);
+    assert_eq!(app.count("invitations WHERE status = 'pending'"), 1);
 }

@@ -469,6 +469,8 @@ fn check_grants(
             "group_ids",
             "You can only add people to groups if you may manage groups.",
         );
+        // Nor, then, learn which of the ids sent are groups, and what they grant.
+        return Ok(role);
     }
     let groups = rows::org_groups(conn, &env.org.id)?;
     for id in &form.group_ids {
@@ -621,18 +623,28 @@ fn invite_each(
             Ok(email) => email,
         };
         let result = if members.iter().any(|m| m == email.as_str()) {
-            AddressResult::unsent(email.to_string(), Outcome::AlreadyMember)
+            // Who is a member is for those who may open the Users tab.
+            let outcome = if env.inviter.standing.may(Permission::UsersRead) {
+                Outcome::AlreadyMember
+            } else {
+                Outcome::Withheld
+            };
+            AddressResult::unsent(email.to_string(), outcome)
         } else if let Some(existing) = pending.iter().find(|i| i.email == email.as_str()) {
             let role = role_by_id(conn, env, &mut roles_by_id, &existing.role_id)?;
             if !offers_differ(conn, existing, offer)? {
                 let names = (offer.first_name, offer.last_name);
                 renew::renew_on_invite(conn, env, existing, &role, (now, names))?
             } else if let Err(why) = renew::cancel_to_replace(conn, env, existing, &role, now)? {
-                AddressResult {
-                    email: email.to_string(),
-                    outcome: Outcome::NotResent(why),
-                    invitation_id: Some(existing.id.clone()),
-                    link: None,
+                if !env.inviter.standing.may(Permission::UsersInvite) {
+                    AddressResult::unsent(email.to_string(), Outcome::Withheld)
+                } else {
+                    AddressResult {
+                        email: email.to_string(),
+                        outcome: Outcome::NotResent(why),
+                        invitation_id: Some(existing.id.clone()),
+                        link: None,
+                    }
                 }
             } else {
                 let (id, token) = create_one(conn, env, &email, offer, now)?;

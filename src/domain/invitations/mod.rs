@@ -265,6 +265,10 @@ pub enum Outcome {
     /// Already invited with another offer (role, groups, pools or last day): that
     /// invitation was cancelled and this one sent in its place.
     Replaced,
+    /// Not invited, for a reason the inviter may not learn: that the address is a member
+    /// (they may not open the Users tab), or what an invitation they may not touch offers
+    /// (they may not open the Invited tab). A pool Manager, say.
+    Withheld,
     Invalid(String),
 }
 
@@ -277,6 +281,7 @@ impl Outcome {
             Outcome::Resent => "resent",
             Outcome::NotResent(_) => "not_resent",
             Outcome::Replaced => "replaced",
+            Outcome::Withheld => "withheld",
             Outcome::Invalid(_) => "invalid",
         }
     }
@@ -289,6 +294,9 @@ impl Outcome {
             Outcome::NotResent(why) => format!("Already invited: {why}"),
             Outcome::Replaced => {
                 "Already invited with another offer: replaced by this one (the earlier link no longer works)".into()
+            }
+            Outcome::Withheld => {
+                "Not invited: ask someone who manages the organization's members to invite this address".into()
             }
             Outcome::Invalid(why) => format!("Invalid address: {why}"),
         }

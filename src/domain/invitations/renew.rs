@@ -148,32 +148,40 @@ pub(super) fn renew_on_invite(
     role: &Role,
     (now, names): (NaiveDateTime, (&str, &str)),
 ) -> Result<AddressResult, InvitationError> {
-    let (outcome, link) = if super::access_has_ended(existing, now) {
-        (
-            Outcome::NotResent(
-                "the access it offers has ended, so it was not sent again: cancel it, then invite again",
-            ),
-            None,
+    let refusal = if super::access_has_ended(existing, now) {
+        Some(
+            "the access it offers has ended, so it was not sent again: cancel it, then invite again",
         )
     } else if !renewable_by(conn, env, existing, role)? {
-        (Outcome::NotResent(BEYOND_OWN), None)
+        Some(BEYOND_OWN)
     } else {
-        // A name typed replaces the one the invitation has; none typed keeps it.
-        let kept = (existing.first_name.as_str(), existing.last_name.as_str());
-        let typed = names != ("", "");
-        let renamed = (typed && names != kept).then_some(names);
-        match renew(conn, env, existing, role, now, ("invite form", renamed))? {
-            Some(token) => (Outcome::Resent, Some(env.link(&token))),
-            None => (
-                Outcome::NotResent("it was sent less than a minute ago, so it was not sent again"),
-                None,
-            ),
+        None
+    };
+    let (outcome, link) = match refusal {
+        // What an invitation offers is for those who may open the Invited tab.
+        Some(_) if !env.inviter.standing.may(Permission::UsersInvite) => (Outcome::Withheld, None),
+        Some(why) => (Outcome::NotResent(why), None),
+        None => {
+            // A name typed replaces the one the invitation has; none typed keeps it.
+            let kept = (existing.first_name.as_str(), existing.last_name.as_str());
+            let typed = names != ("", "");
+            let renamed = (typed && names != kept).then_some(names);
+            match renew(conn, env, existing, role, now, ("invite form", renamed))? {
+                Some(token) => (Outcome::Resent, Some(env.link(&token))),
+                None => (
+                    Outcome::NotResent(
+                        "it was sent less than a minute ago, so it was not sent again",
+                    ),
+                    None,
+                ),
+            }
         }
     };
+    let invitation_id = (outcome != Outcome::Withheld).then(|| existing.id.clone());
     Ok(AddressResult {
         email: existing.email.clone(),
         outcome,
-        invitation_id: Some(existing.id.clone()),
+        invitation_id,
         link,
     })
 }
