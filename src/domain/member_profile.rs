@@ -63,7 +63,10 @@ pub struct ProfileView {
     pub auth_method: String,
     /// Signs in with a second factor.
     pub two_factor: bool,
-    pub sessions: i64,
+    /// How many browsers are signed in to the account, in any organization: for the
+    /// member and those who manage members (who may end them by deactivating), not as a
+    /// sign of presence for every reader.
+    pub sessions: Option<i64>,
     pub is_self: bool,
     /// The viewer may deactivate, activate or remove them: the page offers only what the
     /// rules would allow.
@@ -218,7 +221,11 @@ fn profile_view(
         last_active_exact: last.map(timefmt::exact).unwrap_or_default(),
         auth_method: two_factor::auth_method_label(&row.user.auth_method).into(),
         two_factor: row.user.auth_method == two_factor::AUTH_METHOD_TOTP,
-        sessions: sessions::count_for_user(conn, &row.user.id, now)?,
+        sessions: if is_self || actor.standing().may(Permission::UsersManage) {
+            Some(sessions::count_for_user(conn, &row.user.id, now)?)
+        } else {
+            None
+        },
     })
 }
 

@@ -1744,3 +1744,28 @@ async fn a_manager_is_offered_only_the_actions_the_rules_allow() {
             .contains(&format!("/orgs/my-org/users/{bob}/make-admin"))
     );
 }
+
+/// How many browsers are signed in is the account's, in every organization: a sign of
+/// presence elsewhere. The member sees theirs, and so does whoever manages members; a
+/// fellow member does not.
+#[actix_web::test]
+async fn a_members_sessions_are_shown_to_them_and_to_those_who_manage_members() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "Builder", "member", true);
+    let bob_browser = app.member_browser("bob@example.com").await;
+    let own = bob_browser.get(&users_path(&format!("/{bob}"))).await;
+    assert!(own.body.contains("data-sessions=\"1\""), "{}", own.body);
+    let managed = admin.get(&users_path(&format!("/{bob}"))).await;
+    assert!(
+        managed.body.contains("data-sessions=\"1\""),
+        "{}",
+        managed.body
+    );
+
+    let ada = app.user_id(ADMIN_EMAIL);
+    let fellow = bob_browser.get(&users_path(&format!("/{ada}"))).await;
+    assert_eq!(fellow.status, 200, "{}", fellow.body);
+    assert!(fellow.body.contains(ADMIN_EMAIL));
+    assert!(!fellow.body.contains("Active sessions"), "{}", fellow.body);
+}
