@@ -41,6 +41,29 @@ pub fn list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(ApiToken,
         .load(conn)
 }
 
+/// Whether a token of the organization that is neither revoked nor expired is named
+/// `name`, ignoring case. Few tokens per organization: read through `org_id`.
+pub fn live_name_taken(
+    conn: &mut DbConnection,
+    org_id: &str,
+    name: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let names: Vec<String> = api_tokens::table
+        .filter(api_tokens::org_id.eq(org_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(
+            api_tokens::expires_at
+                .is_null()
+                .or(api_tokens::expires_at.gt(now)),
+        )
+        .select(api_tokens::name)
+        .load(conn)?;
+    Ok(names
+        .iter()
+        .any(|n| n.to_lowercase() == name.to_lowercase()))
+}
+
 pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<Option<ApiToken>> {
     api_tokens::table
         .filter(api_tokens::org_id.eq(org_id))

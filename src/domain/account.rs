@@ -144,6 +144,7 @@ pub enum PasswordPurpose {
     TurnOnTwoFactor,
     TurnOffTwoFactor,
     MakeRecoveryCodes,
+    MakeApiToken,
 }
 
 /// A wrong current password from a signed-in session: someone holding a stolen session
@@ -160,6 +161,7 @@ pub fn record_wrong_password(
         PasswordPurpose::TurnOnTwoFactor => "to turn on two-factor authentication",
         PasswordPurpose::TurnOffTwoFactor => "to turn off two-factor authentication",
         PasswordPurpose::MakeRecoveryCodes => "to make new recovery codes",
+        PasswordPurpose::MakeApiToken => "to make an API token",
     };
     audit::record(
         conn,

@@ -88,7 +88,7 @@ fn scopes_text(scopes: &[Scope]) -> String {
 
 /// The create form: `name`, `scopes` (repeated), `expires_days` (a number or `never`),
 /// `role_id` (the role SCIM gives the members it creates).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 pub struct CreateForm {
     #[serde(default)]
     pub name: String,
@@ -101,6 +101,10 @@ pub struct CreateForm {
     /// This rendering of the form, so that sending it again makes no second token.
     #[serde(default)]
     pub form_id: String,
+    /// The maker's password, asked past a recent sign-in (checked by the web layer, which
+    /// holds the session).
+    #[serde(default)]
+    pub password: String,
 }
 
 /// The form's name, scopes and expiry, or what to correct next to each field.
@@ -197,6 +201,7 @@ pub fn create(
                 "A token with the scim scope manages members and groups: only a member who holds users.manage and groups.manage may make one.",
             ));
         }
+        name_free(conn, &actor.org_id, &name, now)?;
         let creator = (Some(actor.user_id.as_str()), actor.email.as_str());
         insert_token(
             conn,
@@ -210,6 +215,23 @@ pub fn create(
             origin,
         )
     })
+}
+
+/// The audit trail names a token's actions by its name: two working tokens of one name
+/// would act as one there.
+fn name_free(
+    conn: &mut DbConnection,
+    org_id: &str,
+    name: &str,
+    now: NaiveDateTime,
+) -> Result<(), RuleError> {
+    if api_tokens::live_name_taken(conn, org_id, name, now)? {
+        return Err(RuleError::invalid(
+            "name",
+            "A token that still works has this name: choose another, so that the audit trail tells their actions apart.",
+        ));
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -271,8 +293,7 @@ pub fn create_from_cli(
         name: name.into(),
         scopes: scopes.to_vec(),
         expires_days: expires_days.map_or("never".into(), |d| d.to_string()),
-        role_id: String::new(),
-        form_id: String::new(),
+        ..CreateForm::default()
     };
     let (name, scopes, days) = read_form(&form).map_err(RuleError::Invalid)?;
     db::write_tx(conn, |conn| {
@@ -286,6 +307,7 @@ pub fn create_from_cli(
             .find(|r| r.name.eq_ignore_ascii_case(wanted) || r.key.eq_ignore_ascii_case(wanted))
             .ok_or_else(|| RuleError::invalid("role_id", "No role of that name."))?;
         let now = db::now();
+        name_free(conn, &org.id, &name, now)?;
         let origin = Origin::default();
         insert_token(
             conn,
@@ -674,7 +696,7 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             expires_days: days.into(),
             role_id: "r".into(),
-            form_id: String::new(),
+            ..CreateForm::default()
         }
     }
 
@@ -772,5 +794,28 @@ mod tests {
         assert!(a.perms.contains(Permission::PoolsOperate));
         assert!(!a.perms.contains(Permission::OrgManage));
         assert_eq!(a.rank, 20);
+    }
+
+    /// The audit trail names a token's actions by its name: a second working token of
+    /// that name (in any case) is refused, and the name is free again once it is revoked.
+    #[test]
+    fn two_working_tokens_never_share_a_name() {
+        let db = crate::domain::testing::with_admin("hash");
+        let conn = &mut db.pool.get().unwrap();
+        let slug = db.admin.org.slug.clone();
+        let make = |conn: &mut DbConnection, name: &str| {
+            create_from_cli(conn, &slug, name, &["read".to_string()], None, None)
+        };
+        let first = make(conn, "Okta").unwrap();
+        match make(conn, "okta") {
+            Err(RuleError::Invalid(errors)) => assert!(errors.get("name").is_some()),
+            other => panic!(
+                "a second Okta was not refused: {:?}",
+                other.map(|c| c.token.id)
+            ),
+        }
+        make(conn, "Entra").unwrap();
+        api_tokens::revoke(conn, &first.token.org_id, &first.token.id, crate::db::now()).unwrap();
+        make(conn, "Okta").unwrap();
     }
 }

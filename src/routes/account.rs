@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::audit::Origin;
+use crate::auth::keys;
 use crate::auth::throttle::{self, Attempt, Decision, Reservation};
 use crate::db;
 use crate::db::users::User;
@@ -100,6 +101,46 @@ pub async fn change_password(
         return Ok(see_other("/login"));
     };
     signed_in_again(&state, &device_key, &session, &req, &changed)
+}
+
+/// How long after signing in a change that outlives the session (a key of one's own on
+/// the account, an API token) needs no password. Later, whoever holds the session (a
+/// browser left signed in, a copied cookie) must know the password too: a second factor
+/// of theirs would lock the owner out, and a token of theirs would keep working after
+/// the owner reset their password, past every session's end.
+const RECENT_SIGN_IN: i64 = 10 * 60;
+
+pub(crate) fn signed_in_recently(state: &AppState, session: &Session) -> bool {
+    let now = state.settings.clock.now().and_utc().timestamp();
+    let at = session.get::<i64>(keys::SIGNED_IN_AT).ok().flatten();
+    at.is_some_and(|at| now - at < RECENT_SIGN_IN)
+}
+
+/// The password, asked again past a recent sign-in: counted as a sign-in attempt (so a
+/// stolen session cannot guess it faster than a sign-in could), a wrong one audited.
+/// Answers why it was refused, for the form's `password` field.
+pub(crate) async fn password_again(
+    state: &AppState,
+    current: &CurrentUser,
+    origin: &Origin,
+    password: &str,
+    purpose: PasswordPurpose,
+) -> AppResult<Result<(), &'static str>> {
+    if password.is_empty() {
+        return Ok(Err(
+            "Enter your password: you signed in more than ten minutes ago.",
+        ));
+    }
+    let reservation = reserve_attempt(state, current, origin, None).await?;
+    let stored = current.user.password_hash.clone();
+    if !state.hasher.verify(password.to_string(), stored).await? {
+        wrong_password(state, current, purpose, origin).await;
+        return Ok(Err("That is not your password."));
+    }
+    state
+        .db(move |conn| Ok(throttle::succeeded(conn, &reservation)?))
+        .await?;
+    Ok(Ok(()))
 }
 
 /// Traces a wrong current password in the account's trail, or, failing that, the log:

@@ -8,9 +8,11 @@ use askama::Template;
 use crate::audit::Origin;
 use crate::db::roles::Role;
 use crate::domain::FieldErrors;
+use crate::domain::account::PasswordPurpose;
 use crate::domain::api_tokens::{self as tokens, CreateForm, Created, Scope, TokenRow};
 use crate::domain::roles::Permission;
 use crate::error::AppResult;
+use crate::routes::account::{password_again, signed_in_recently};
 use crate::web::extract::OrgCtx;
 use crate::web::form::Form;
 use crate::web::layout::Layout;
@@ -46,6 +48,8 @@ struct TokensPage {
     sent_again: bool,
     form_id: String,
     errors: FieldErrors,
+    /// Making a token asks for the password too: the sign-in is not recent.
+    ask_password: bool,
 }
 
 fn scope_choices(sent: &[String]) -> Vec<ScopeChoice> {
@@ -106,6 +110,7 @@ async fn page(
         sent_again: false,
         form_id: once::new_form_id(),
         errors,
+        ask_password: !signed_in_recently(state, session),
     })
 }
 
@@ -135,6 +140,9 @@ pub async fn create(
         again.sent_again = true;
         return Ok(private(render_status(StatusCode::CONFLICT, &again)));
     }
+    if let Some(refused) = password_refused(&state, &session, &ctx, &origin, &sent).await? {
+        return Ok(refused);
+    }
     let f = sent.clone();
     let result = state
         .db(move |conn| Ok(tokens::create(conn, &actor, &f, now, &origin)))
@@ -154,6 +162,32 @@ pub async fn create(
     once::mark_sent(&session, &sent.form_id);
     let shown = page(&state, &session, &ctx, None, Some(created)).await?;
     Ok(private(render(&shown)))
+}
+
+/// The form again, saying why, when the sign-in is not recent and the password sent with
+/// the form is missing or wrong.
+async fn password_refused(
+    state: &AppState,
+    session: &Session,
+    ctx: &OrgCtx,
+    origin: &Origin,
+    sent: &CreateForm,
+) -> AppResult<Option<HttpResponse>> {
+    if signed_in_recently(state, session) {
+        return Ok(None);
+    }
+    let purpose = PasswordPurpose::MakeApiToken;
+    let Err(why) = password_again(state, &ctx.current, origin, &sent.password, purpose).await?
+    else {
+        return Ok(None);
+    };
+    let mut errors = FieldErrors::default();
+    errors.add("password", why);
+    let again = page(state, session, ctx, Some((sent.clone(), errors)), None).await?;
+    Ok(Some(private(render_status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &again,
+    ))))
 }
 
 pub async fn revoke(

@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::account::signed_in_recently;
 use super::auth::{
     DEFAULT_LANDING, PendingSignIn, browser, clear_pending, finish_sign_in, insert, pending_user,
     take_pending_next,
@@ -226,18 +227,6 @@ struct TwoFactorPage {
     form_id: String,
     /// Turning it on asks for the password too: the sign-in is not recent.
     ask_password: bool,
-}
-
-/// How long after signing in turning two-factor on needs only the code. Later, whoever
-/// holds the session (a browser left signed in, a copied cookie) must also know the
-/// password: with a key of their own on the account they would lock its owner out, past
-/// a password reset.
-const RECENT_SIGN_IN: i64 = 10 * 60;
-
-fn signed_in_recently(state: &AppState, session: &Session) -> bool {
-    let now = state.settings.clock.now().and_utc().timestamp();
-    let at = session.get::<i64>(keys::SIGNED_IN_AT).ok().flatten();
-    at.is_some_and(|at| now - at < RECENT_SIGN_IN)
 }
 
 async fn page(

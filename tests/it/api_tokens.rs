@@ -424,3 +424,46 @@ async fn the_command_line_prints_only_a_working_token() {
     ]);
     assert!(!unknown.status.success());
 }
+
+/// A token outlives the session that made it, and a password reset: long after signing
+/// in (a browser left signed in, a copied cookie), making one asks for the password, a
+/// wrong one is audited, and only the right one makes the token.
+#[actix_web::test]
+async fn making_a_token_long_after_signing_in_asks_for_the_password() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    app.advance_clock(Duration::minutes(11));
+    let form = admin.get(PAGE).await;
+    assert!(form.body.contains("id=\"password\""), "{}", form.body);
+    let member = app.role_id("my-org", "member");
+    let make = |password: Option<&'static str>| {
+        let (admin, member) = (&admin, member.clone());
+        async move {
+            let mut fields = vec![
+                ("name", "Okta"),
+                ("expires_days", "30"),
+                ("role_id", member.as_str()),
+                ("scopes", "scim"),
+            ];
+            fields.extend(password.map(|p| ("password", p)));
+            admin.submit(PAGE, PAGE, &fields).await
+        }
+    };
+    let bare = make(None).await;
+    assert_eq!(bare.status, 422, "{}", bare.body);
+    assert!(bare.body.contains("Enter your password"), "{}", bare.body);
+    let wrong = make(Some("not the password")).await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    assert!(wrong.body.contains("That is not your password."));
+    assert!(shown_token(&wrong.body).is_none());
+    assert!(token_ids(&app, "my-org").is_empty());
+    assert_eq!(
+        app.count("audit_events WHERE action = 'account.wrong_password'"),
+        1
+    );
+
+    let right = make(Some(ADMIN_PASSWORD)).await;
+    assert_eq!(right.status, 200, "{}", right.body);
+    assert!(shown_token(&right.body).is_some(), "{}", right.body);
+    assert_eq!(token_ids(&app, "my-org").len(), 1);
+}

@@ -1,11 +1,12 @@
-//! An Admin makes an API token for their identity provider, sees it once, and revokes it.
+//! An Admin makes an API token for their identity provider, sees it once, and revokes it;
+//! long after signing in, making another asks for their password.
 
 use anyhow::{Context, ensure};
 use fantoccini::Locator;
 
 use super::entry::create_first_admin;
 use super::{Js, journey};
-use crate::helpers::spawn_app;
+use crate::helpers::{ADMIN_PASSWORD, spawn_app};
 
 async fn scim_status(app: &crate::helpers::TestApp, token: &str) -> u16 {
     reqwest::Client::new()
@@ -62,6 +63,19 @@ async fn journey_api_token_created_shown_once_and_revoked() {
             chrome.expect_text("Token Okta revoked").await?;
             ensure!(chrome.rows("status").await? == vec!["revoked".to_string()]);
             ensure!(scim_status(&app, &token).await == 401);
+
+            // Long after signing in, a new token (its name free again) asks the password.
+            app.advance_clock(chrono::Duration::minutes(11));
+            chrome.follow("API tokens").await?;
+            chrome.fill("Name", "Okta").await?;
+            chrome.tick("SCIM provisioning (read and write)").await?;
+            chrome.fill("Your password", "not the password").await?;
+            chrome.press("Create token").await?;
+            chrome.expect_text("That is not your password.").await?;
+            ensure!(chrome.rows("status").await? == vec!["revoked".to_string()]);
+            chrome.fill("Your password", ADMIN_PASSWORD).await?;
+            chrome.press("Create token").await?;
+            chrome.expect_text("Token Okta created").await?;
             Ok(())
         },
     )
