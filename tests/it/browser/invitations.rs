@@ -8,7 +8,8 @@ use anyhow::{Result, bail, ensure};
 
 use super::entry::create_first_admin;
 use super::{Chrome, Js, all_mail_to, journey, mailed_to};
-use crate::helpers::{ADMIN_EMAIL, MEMBER_PASSWORD, TestApp, spawn_app};
+use crate::helpers::{ADMIN_EMAIL, MEMBER_PASSWORD, TestApp, spawn_app, spawn_app_with};
+use crate::smtp::{SmtpServer, unused_port, url_for};
 
 const INVITEES: [&str; 3] = [
     "grace@example.com",
@@ -489,4 +490,151 @@ async fn a_pool_manager_invites_into_their_pool_from_the_users_tab() {
         Ok(())
     })
     .await;
+}
+
+/// A Manager pastes two addresses as a mail program copies them, then is deactivated: the
+/// admin sees both invitations On hold on the Invited tab and resends one in their own
+/// name. Removing the Manager then says the other one will be cancelled, and does so; its
+/// link stops working while the resent one stays open. Without JavaScript.
+#[actix_web::test]
+async fn invitations_of_a_manager_who_leaves_are_held_then_cancelled() {
+    let app = spawn_app().await;
+    journey("invitations_of_a_leaving_manager", |j| async move {
+        let admin = create_first_admin(&j, &app, Js::Off).await?;
+        app.add_member(
+            "acme",
+            "manny@example.com",
+            "Manny",
+            "Moss",
+            "manager",
+            true,
+        );
+        let (pat, sam) = ("pat@example.com", "sam@example.com");
+
+        let manager = j.browser_with(&app, Js::Off).await?;
+        manager.open("/login").await?;
+        manager
+            .sign_in("manny@example.com", MEMBER_PASSWORD)
+            .await?;
+        invite(
+            &manager,
+            &format!("Pat Doe <{pat}>, \"Roe, Sam\" <{sam}>"),
+            "Member",
+            None,
+            None,
+        )
+        .await?;
+        manager.expect_text("2 people invited").await?;
+        assert_eq!(manager.rows("email").await?, vec![pat, sam]);
+        let sams_link = nth_invite_path(&app, sam, 1).await?;
+
+        admin.open("/orgs/acme/users").await?;
+        admin
+            .press_in_row("manny@example.com", "Deactivate")
+            .await?;
+        admin.press("Deactivate manny@example.com").await?;
+        admin
+            .expect_text("manny@example.com was deactivated")
+            .await?;
+        admin.follow_within("Organization", "Invited").await?;
+        for email in [pat, sam] {
+            let row = admin.row_text(email).await?;
+            ensure!(
+                row.contains("Manny Moss")
+                    && row.contains("On hold: whoever sent it may not invite here now")
+                    && row.contains("Resend sends it in your name."),
+                "the Invited row of {email} reads {row:?}"
+            );
+        }
+        app.a_minute_passes(pat);
+        admin.press_in_row(pat, "Resend").await?;
+        admin.expect_text("Invitation resent").await?;
+        admin.follow("Back to Invited").await?;
+        let resent = admin.row_text(pat).await?;
+        ensure!(
+            resent.contains("Ada Admin") && !resent.contains("On hold"),
+            "the resent invitation reads {resent:?}"
+        );
+
+        admin.open("/orgs/acme/users?status=inactive").await?;
+        admin.follow("manny@example.com").await?;
+        admin.press("Remove…").await?;
+        admin
+            .expect_text(
+                "They sent 1 invitation that is still open. It is cancelled with their \
+                 membership, and its link stops working.",
+            )
+            .await?;
+        admin
+            .fill("Type manny@example.com to confirm", "manny@example.com")
+            .await?;
+        admin.press("Remove from Acme").await?;
+        admin
+            .expect_text("manny@example.com was removed from Acme")
+            .await?;
+
+        admin.follow_within("Organization", "Invited").await?;
+        assert_eq!(admin.rows("email").await?, vec![pat.to_string()]);
+        admin.follow_within("Filter by status", "Cancelled").await?;
+        assert_eq!(admin.row_attr(sam, "status").await?, "cancelled");
+        let invitee = j.browser_with(&app, Js::Off).await?;
+        invitee.open(&sams_link).await?;
+        invitee
+            .expect_text("This invitation link does not work")
+            .await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// The mail server is away when the admin invites: the Invited tab says the email is still
+/// being retried. Once the server is back the email goes, the note goes with it, and the
+/// mailed link works. Without JavaScript.
+#[actix_web::test]
+async fn the_invited_tab_says_when_an_email_waits_for_the_mail_server() {
+    let port = unused_port();
+    let url = url_for(port);
+    let app = spawn_app_with(move |s| s.smtp_url = Some(url)).await;
+    journey("invited_tab_mail_server_away", |j| async move {
+        let admin = create_first_admin(&j, &app, Js::Off).await?;
+        let late = "late@example.com";
+        invite(&admin, late, "Member", None, None).await?;
+        admin.expect_text("1 person invited").await?;
+        // Set-up, not a step: the outbox has tried once and failed.
+        wait_until(&app, "email_outbox WHERE last_error IS NOT NULL").await?;
+        admin.follow("Back to Invited").await?;
+        let row = admin.row_text(late).await?;
+        ensure!(
+            row.contains("Its email has not reached the mail server yet; retrying."),
+            "the Invited row reads {row:?}"
+        );
+
+        let smtp = SmtpServer::start_on(port);
+        let mail = smtp.wait_for(1).await.remove(0);
+        wait_until(&app, "email_outbox WHERE sent_at IS NOT NULL").await?;
+        admin.follow_within("Organization", "Invited").await?;
+        let row = admin.row_text(late).await?;
+        ensure!(
+            !row.contains("mail server"),
+            "once sent, the row reads {row:?}"
+        );
+
+        let invitee = j.browser_with(&app, Js::Off).await?;
+        invitee.open(&mail.invite_path()).await?;
+        invitee.expect_text("Join Acme").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Waits (as set-up, up to 20 s) until `rows` (a table and its condition) counts one.
+async fn wait_until(app: &TestApp, rows: &str) -> Result<()> {
+    let started = Instant::now();
+    while app.count(rows) < 1 {
+        if started.elapsed() > Duration::from_secs(20) {
+            bail!("no {rows} after 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }

@@ -194,3 +194,40 @@ async fn journey_two_factor_admin_resets_a_members_two_factor() {
     })
     .await;
 }
+
+/// Turning two-factor on long after signing in asks for the password as well: a wrong one
+/// is refused with the key left as it was (the app already holds it), and the right one
+/// turns it on. Without JavaScript.
+#[actix_web::test]
+async fn journey_two_factor_long_after_signing_in_asks_for_the_password() {
+    let app = spawn_app().await;
+    journey("journey_two_factor_late", |j| async move {
+        let chrome = create_first_admin(&j, &app, Js::Off).await?;
+        app.advance_clock(chrono::Duration::minutes(11));
+        chrome.open("/account").await?;
+        chrome.follow("Two-factor authentication settings").await?;
+        chrome
+            .expect_text("You signed in more than ten minutes ago")
+            .await?;
+        let secret = shown_secret(&chrome).await?;
+        chrome.fill("Your password", "not the password").await?;
+        let code = previous_step_code(&secret, 10).await;
+        chrome.fill("Code from the app", &code).await?;
+        chrome.press("Turn on two-factor authentication").await?;
+        chrome.expect_text("That is not your password.").await?;
+        ensure!(
+            shown_secret(&chrome).await? == secret,
+            "a refused attempt showed another key, which the app does not hold"
+        );
+
+        chrome.fill("Your password", ADMIN_PASSWORD).await?;
+        let code = previous_step_code(&secret, 10).await;
+        chrome.fill("Code from the app", &code).await?;
+        chrome.press("Turn on two-factor authentication").await?;
+        chrome
+            .expect_text("Two-factor authentication is on.")
+            .await?;
+        Ok(())
+    })
+    .await;
+}
