@@ -561,9 +561,15 @@ pub fn invite(
             .filter_map(|raw| Email::parse_new(raw).ok())
             .map(|email| email.as_str().to_string())
             .collect();
-        // Members' addresses are mailed nothing: they use none of the hour's number.
+        // Members' addresses are mailed nothing: they use none of the hour's number. Only
+        // for an inviter who may read members, or the limit's message would tell the
+        // others which addresses are members.
         let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
-        let members = rows::member_emails(conn, &env.org.id, &wanted)?.len();
+        let members = if env.inviter.standing.may(Permission::UsersRead) {
+            rows::member_emails(conn, &env.org.id, &wanted)?.len()
+        } else {
+            0
+        };
         match env.within_hourly_limit(conn, wanted.len().saturating_sub(members)) {
             Err(InvitationError::HourlyLimit(why)) => {
                 errors.add("emails", why);

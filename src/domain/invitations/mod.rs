@@ -296,7 +296,7 @@ impl Outcome {
                 "Already invited with another offer: replaced by this one (the earlier link no longer works)".into()
             }
             Outcome::Withheld => {
-                "Not invited: ask someone who manages the organization's members to invite this address".into()
+                "Not invited: ask someone who manages the organization's members".into()
             }
             Outcome::Invalid(why) => format!("Invalid address: {why}"),
         }
