@@ -64,8 +64,8 @@ pub struct ProfileView {
     /// Signs in with a second factor.
     pub two_factor: bool,
     /// How many browsers are signed in to the account, in any organization: for the
-    /// member and those who manage members (who may end them by deactivating), not as a
-    /// sign of presence for every reader.
+    /// member, and for those who manage members when the account is this organization's
+    /// alone (deactivating ends its sessions); else a sign of presence elsewhere.
     pub sessions: Option<i64>,
     pub is_self: bool,
     /// The viewer may deactivate, activate or remove them: the page offers only what the
@@ -221,7 +221,10 @@ fn profile_view(
         last_active_exact: last.map(timefmt::exact).unwrap_or_default(),
         auth_method: two_factor::auth_method_label(&row.user.auth_method).into(),
         two_factor: row.user.auth_method == two_factor::AUTH_METHOD_TOTP,
-        sessions: if is_self || actor.standing().may(Permission::UsersManage) {
+        sessions: if is_self
+            || (actor.standing().may(Permission::UsersManage)
+                && super::members::org_owns_account(conn, &row.user)?)
+        {
             Some(sessions::count_for_user(conn, &row.user.id, now)?)
         } else {
             None

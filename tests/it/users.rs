@@ -1746,8 +1746,8 @@ async fn a_manager_is_offered_only_the_actions_the_rules_allow() {
 }
 
 /// How many browsers are signed in is the account's, in every organization: a sign of
-/// presence elsewhere. The member sees theirs, and so does whoever manages members; a
-/// fellow member does not.
+/// presence elsewhere. The member sees theirs, and so does whoever manages members while
+/// the account is this organization's alone; a fellow member does not.
 #[actix_web::test]
 async fn a_members_sessions_are_shown_to_them_and_to_those_who_manage_members() {
     let app = spawn_app().await;
@@ -1768,4 +1768,18 @@ async fn a_members_sessions_are_shown_to_them_and_to_those_who_manage_members() 
     assert_eq!(fellow.status, 200, "{}", fellow.body);
     assert!(fellow.body.contains(ADMIN_EMAIL));
     assert!(!fellow.body.contains("Active sessions"), "{}", fellow.body);
+
+    // Bob in a second organization: his sessions are no longer this one's to read.
+    app.create_org("elsewhere", "Elsewhere");
+    app.add_member(
+        "elsewhere",
+        "bob@example.com",
+        "Bob",
+        "Builder",
+        "member",
+        true,
+    );
+    let shared = admin.get(&users_path(&format!("/{bob}"))).await;
+    assert_eq!(shared.status, 200, "{}", shared.body);
+    assert!(!shared.body.contains("Active sessions"), "{}", shared.body);
 }
