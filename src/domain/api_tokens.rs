@@ -228,7 +228,7 @@ fn name_free(
     if api_tokens::live_name_taken(conn, org_id, name, now)? {
         return Err(RuleError::invalid(
             "name",
-            "A token that still works has this name: choose another, so that the audit trail tells their actions apart.",
+            "A token that is neither revoked nor expired has this name: choose another, or revoke that one first, so that the audit trail tells their actions apart.",
         ));
     }
     Ok(())
@@ -612,9 +612,11 @@ pub fn still_acts(conn: &mut DbConnection, actor: &TokenActor) -> diesel::QueryR
         perms: holds(&parse_scopes(&token.scopes), role.permission_set()),
         rank: role.rank,
     };
+    // And with the last day it was read with: a day set on the maker meanwhile must not
+    // be handed out past (to members it creates, or by re-addressing a lasting one).
     Ok(State::of(&token, actor.now) == State::Active
         && held_now.holds_at_least(actor.as_actor().standing())
-        && maker_still_holds(conn, &token, &role, actor.now)?.is_some())
+        && maker_still_holds(conn, &token, &role, actor.now)? == Some(actor.maker_access_until))
 }
 
 /// A maker past their last day whom the expiry job has not come by yet: the calendar is
@@ -817,5 +819,41 @@ mod tests {
         make(conn, "Entra").unwrap();
         api_tokens::revoke(conn, &first.token.org_id, &first.token.id, crate::db::now()).unwrap();
         make(conn, "Okta").unwrap();
+    }
+
+    /// A request authenticated before its maker was given a last day, then run after
+    /// (it waited for the organization's lock): it must not act with "no last day".
+    #[test]
+    fn a_token_read_before_its_maker_got_a_last_day_acts_no_more() {
+        let db = crate::domain::testing::with_admin("hash");
+        let conn = &mut db.pool.get().unwrap();
+        let (org, boss) = (db.admin.org.id.clone(), db.admin.user.clone());
+        let admin_role = roles::list(conn, &org)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.key == super::super::roles::ADMIN)
+            .unwrap();
+        let now = crate::db::now();
+        let actor = Actor {
+            user_id: boss.id.clone(),
+            email: boss.email.clone(),
+            org_id: org.clone(),
+            rank: admin_role.rank,
+            perms: admin_role.permission_set(),
+            access_until: None,
+            now,
+        };
+        let mut form = form("Okta", &["scim"], "30");
+        form.role_id = admin_role.id.clone();
+        let made = create(conn, &actor, &form, now, &Origin::default()).unwrap();
+        let token = authenticate(conn, &made.secret, now).unwrap();
+        assert!(still_acts(conn, &token).unwrap());
+
+        let last_day = now + Duration::days(1);
+        crate::db::memberships::set_access_until(conn, &org, &boss.id, Some(last_day)).unwrap();
+        assert!(!still_acts(conn, &token).unwrap());
+        let fresh = authenticate(conn, &made.secret, now).unwrap();
+        assert_eq!(fresh.maker_access_until, Some(last_day));
+        assert!(still_acts(conn, &fresh).unwrap());
     }
 }

@@ -52,7 +52,8 @@ pub async fn create(
     (answer, token)
 }
 
-/// A token of my-org made by its Admin through the page, giving new members `role_key`.
+/// A token of my-org made by its Admin through the page, giving new members `role_key`:
+/// "Okta", then "Okta 2" and so on (two working tokens never share a name).
 pub async fn admin_token(
     app: &TestApp,
     admin: &Browser,
@@ -60,7 +61,11 @@ pub async fn admin_token(
     role_key: &str,
 ) -> String {
     let role = app.role_id("my-org", role_key);
-    let (page, token) = create(admin, "my-org", "Okta", scopes, &role, "365").await;
+    let name = match token_ids(app, "my-org").len() {
+        0 => "Okta".to_string(),
+        n => format!("Okta {}", n + 1),
+    };
+    let (page, token) = create(admin, "my-org", &name, scopes, &role, "365").await;
     assert_eq!(page.status, 200, "{}", page.body);
     token.expect("the new token is shown")
 }
