@@ -86,7 +86,8 @@ pub async fn change_password(
     let device = device::read(&req, &device_key).filter(|d| d.is_for(&current.user));
     let reservation = reserve_attempt(&state, &current, &origin, device).await?;
     let stored = current.user.password_hash.clone();
-    if !state.hasher.verify(form.current_password, stored).await? {
+    let admission = super::auth::admit(&state, &reservation).await?;
+    if !admission.verify(form.current_password, stored).await? {
         // The attempt stays counted: it was a failure.
         wrong_password(&state, &current, PasswordPurpose::ChangePassword, &origin).await;
         let mut errors = FieldErrors::default();
@@ -133,7 +134,8 @@ pub(crate) async fn password_again(
     }
     let reservation = reserve_attempt(state, current, origin, None).await?;
     let stored = current.user.password_hash.clone();
-    if !state.hasher.verify(password.to_string(), stored).await? {
+    let admission = super::auth::admit(state, &reservation).await?;
+    if !admission.verify(password.to_string(), stored).await? {
         wrong_password(state, current, purpose, origin).await;
         return Ok(Err("That is not your password."));
     }

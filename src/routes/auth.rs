@@ -146,7 +146,7 @@ async fn reserve_attempt(
 
 /// A place in the hashing queue; when it is full, the attempt is given back (its password
 /// was never checked) and the answer is 503 at once.
-async fn admit(state: &AppState, reservation: &Reservation) -> AppResult<Admission> {
+pub(crate) async fn admit(state: &AppState, reservation: &Reservation) -> AppResult<Admission> {
     match state.hasher.admit() {
         Ok(admission) => Ok(admission),
         Err(busy) => {
