@@ -1,13 +1,34 @@
 //! Emails that tell an account's owner how its protection changed, queued in the
 //! transaction that changes it (so a change that rolls back tells nobody).
 
+use chrono::Duration;
 use diesel::QueryResult;
 
-use crate::db::{self, DbConnection};
+use crate::db::{self, DbConnection, login_attempts};
 use crate::mail::templates::{SecurityChange, SecurityChangeEmail};
 
-/// Queues the notice of `change` to the account at `email`; `public_url` is where its
-/// links point.
+/// Emails about an account's own protection (a change to it, a sign-in from a new
+/// browser) sent to it in a quarter of an hour, at most. Past it the change is still made
+/// and audited, but mailed no more: a member switching a setting on and off, or signing
+/// in again and again from fresh browsers, would otherwise fill the outbox that everyone's
+/// invitations and password resets wait in, oldest first.
+pub const NOTICES_PER_QUARTER_HOUR: i64 = 5;
+
+/// Counts one notice to the account at `email`, or answers false when its quarter hour
+/// has had its share. Call it inside the write transaction that queues the notice.
+pub fn take_share(conn: &mut DbConnection, email: &str) -> QueryResult<bool> {
+    let now = db::now();
+    let key = format!("notice:{}", email.to_lowercase());
+    let counter = login_attempts::open_window(conn, &key, now, now - Duration::minutes(15))?;
+    if counter.attempts >= NOTICES_PER_QUARTER_HOUR {
+        return Ok(false);
+    }
+    login_attempts::add_attempt(conn, &key)?;
+    Ok(true)
+}
+
+/// Queues the notice of `change` to the account at `email`, within its share
+/// ([`take_share`]); `public_url` is where its links point.
 pub fn tell_owner(
     conn: &mut DbConnection,
     email: &str,
@@ -15,6 +36,9 @@ pub fn tell_owner(
     change: SecurityChange,
     public_url: &str,
 ) -> QueryResult<()> {
+    if !take_share(conn, email)? {
+        return Ok(());
+    }
     let base = public_url.trim_end_matches('/');
     let now = db::now();
     let notice = SecurityChangeEmail {

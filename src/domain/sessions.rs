@@ -227,7 +227,10 @@ pub fn signed_in(conn: &mut DbConnection, user: &User, browser: &Browser) -> Que
     users::touch(conn, &user.id)?;
     let at = db::now();
     let known_browser = browser.device_owner.as_deref() == Some(user.id.as_str());
-    if known_browser || !users::signin_alerts(conn, &user.id)? {
+    if known_browser
+        || !users::signin_alerts(conn, &user.id)?
+        || !super::notices::take_share(conn, &user.email)?
+    {
         return Ok(false);
     }
     let email = NewSignInEmail {

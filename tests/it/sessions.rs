@@ -537,3 +537,36 @@ async fn sign_out_everywhere_else_ends_a_copy_of_this_browsers_cookie() {
     );
     assert_eq!(born(&id), None);
 }
+
+/// Switching sign-in emails off and on, again and again, mails a quarter hour's share of
+/// notices, not one each time: the outbox that everyone's invitations and resets wait in
+/// stays clear. Every change is still audited.
+#[actix_web::test]
+async fn switching_sign_in_emails_off_and_on_mails_a_bounded_number_of_notices() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let mailed = format!("email_outbox WHERE to_addr = '{ADMIN_EMAIL}'");
+    let before = app.count(&mailed);
+    for _ in 0..8 {
+        let off = admin
+            .submit("/account", "/account/signin-alerts", &[])
+            .await;
+        assert_eq!(off.status, 303, "{}", off.body);
+        let on = admin
+            .submit(
+                "/account",
+                "/account/signin-alerts",
+                &[("signin_alerts", "on")],
+            )
+            .await;
+        assert_eq!(on.status, 303, "{}", on.body);
+    }
+    assert_eq!(
+        app.count("audit_events WHERE action = 'account.signin_alerts_changed'"),
+        16
+    );
+    assert_eq!(
+        app.count(&mailed) - before,
+        portcullis::domain::notices::NOTICES_PER_QUARTER_HOUR
+    );
+}
