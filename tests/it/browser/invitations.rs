@@ -582,6 +582,9 @@ async fn invitations_of_a_manager_who_leaves_are_held_then_cancelled() {
         invitee
             .expect_text("This invitation link does not work")
             .await?;
+        // The resent one, in the admin's name, still opens.
+        invitee.open(&nth_invite_path(&app, pat, 2).await?).await?;
+        invitee.expect_text("Join Acme").await?;
         Ok(())
     })
     .await;
