@@ -14,6 +14,8 @@
 //!   account it names (`per_account` again). Such a browser has signed in to that
 //!   account before, so strangers exhausting `account:EMAIL` do not lock its owner out
 //!   (OWASP "device cookies"); it still has a limit of its own and the address limit.
+//! - `signed-in:EMAIL`: right passwords for the account, from every browser
+//!   ([`RIGHT_PASSWORDS_PER_WINDOW`]), checked before the hash and counted after it.
 //!
 //! Refused attempts are counted in the key's `refused` column; only the first refusal of
 //! a window is reported as such ([`Refusal::first_in_window`]), so the audit trail gets
@@ -74,6 +76,9 @@ pub struct Reservation {
     address: String,
     /// `account:…` or `device:…`; none when what was typed is not an email address.
     holder: Option<(Scope, String)>,
+    /// `signed-in:EMAIL`, counted when the password proves right (a sign-in, or the
+    /// password asked again); none for a second factor, whose password step counted.
+    signed_in: Option<String>,
 }
 
 impl Reservation {
@@ -111,6 +116,15 @@ fn address_key(ip: &str) -> String {
 
 fn device_key(nonce: &str) -> String {
     format!("device:{nonce}")
+}
+
+/// Right passwords one account may give in a window, from all its browsers together.
+/// Each costs a hash as a wrong one does: unbounded, one member signing in again and
+/// again with their own password would keep the hashing queue full for everyone.
+pub const RIGHT_PASSWORDS_PER_WINDOW: i64 = 30;
+
+fn signed_in_key(email: &str) -> String {
+    format!("signed-in:{}", email.trim().to_lowercase())
 }
 
 /// Counts the attempt under its keys, or refuses it when one of them has used up its
@@ -159,7 +173,29 @@ pub fn reserve(
         login_attempts::release(conn, &address)?;
         return Ok(Decision::Refused(refusal));
     }
-    Ok(Decision::Allowed(Reservation { address, holder }))
+    let signed_in = Email::parse(attempt.email)
+        .ok()
+        .map(|email| signed_in_key(email.as_str()));
+    if let Some(key) = &signed_in {
+        let counter = login_attempts::open_window(conn, key, now, cutoff)?;
+        if counter.attempts >= RIGHT_PASSWORDS_PER_WINDOW {
+            login_attempts::add_refusal(conn, key)?;
+            login_attempts::release(conn, &address)?;
+            if let Some((_, holder)) = &holder {
+                login_attempts::release(conn, holder)?;
+            }
+            return Ok(Decision::Refused(Refusal {
+                scope: Scope::Account,
+                first_in_window: counter.refused == 0,
+                window_ends_at: counter.window_started_at + limits.window,
+            }));
+        }
+    }
+    Ok(Decision::Allowed(Reservation {
+        address,
+        holder,
+        signed_in,
+    }))
 }
 
 /// Counts one attempt under `key`, or one refusal when its window's limit is used up.
@@ -192,6 +228,9 @@ pub fn succeeded(conn: &mut DbConnection, reservation: &Reservation) -> QueryRes
     login_attempts::release(conn, &reservation.address)?;
     if let Some((_, key)) = &reservation.holder {
         login_attempts::clear(conn, key)?;
+    }
+    if let Some(key) = &reservation.signed_in {
+        login_attempts::add_attempt(conn, key)?;
     }
     Ok(())
 }
@@ -266,6 +305,7 @@ pub fn reserve_prefixed(
     Ok(Decision::Allowed(Reservation {
         address,
         holder: account,
+        signed_in: None,
     }))
 }
 
@@ -300,5 +340,6 @@ pub fn reserve_second_factor(
     Ok(Decision::Allowed(Reservation {
         address,
         holder: Some((Scope::Account, key)),
+        signed_in: None,
     }))
 }

@@ -332,6 +332,8 @@ async fn re_activating_a_member_whose_day_passed_asks_for_a_new_day_first() {
     let carol_browser = app.member_browser("carol@example.com").await;
     ends_tomorrow(&app, &bob);
     ends_tomorrow(&app, &carol);
+    // Made while the admin's sign-in is recent (later it would ask their password).
+    let token = crate::api_tokens::admin_token(&app, &admin, &["scim"], "member").await;
     app.advance_clock(chrono::Duration::days(2));
     access_ended_is_said(&bob_browser).await;
     access_ended_is_said(&carol_browser).await;
@@ -351,7 +353,6 @@ async fn re_activating_a_member_whose_day_passed_asks_for_a_new_day_first() {
         Some("inactive")
     );
     // Nor does an identity provider's sync lift it.
-    let token = crate::api_tokens::admin_token(&app, &admin, &["scim"], "member").await;
     let scim = crate::scim::Scim::new(&app, &token);
     let patched = scim
         .patch(

@@ -349,3 +349,23 @@ async fn a_sign_in_beyond_the_hashing_queue_is_turned_away_at_once() {
         303
     );
 }
+
+/// A member signing in again and again with their own, right, password spends a hash
+/// each time, as a guess does, and would keep the hashing queue full for everyone: past
+/// the window's number of right passwords the account's sign-ins are turned away before
+/// any hash, from every browser.
+#[actix_web::test]
+async fn right_passwords_are_bounded_per_account_too() {
+    use portcullis::auth::throttle::RIGHT_PASSWORDS_PER_WINDOW;
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let succeeded = "audit_events WHERE action = 'auth.login_succeeded'";
+    let before = app.count(succeeded);
+    for _ in before..RIGHT_PASSWORDS_PER_WINDOW {
+        let page = app.client().login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+    }
+    let turned_away = app.client().login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(turned_away.status, 429, "{}", turned_away.body);
+    assert_eq!(app.count(succeeded), RIGHT_PASSWORDS_PER_WINDOW);
+}
