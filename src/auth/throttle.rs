@@ -14,8 +14,11 @@
 //!   account it names (`per_account` again). Such a browser has signed in to that
 //!   account before, so strangers exhausting `account:EMAIL` do not lock its owner out
 //!   (OWASP "device cookies"); it still has a limit of its own and the address limit.
-//! - `signed-in:EMAIL`: right passwords for the account, from every browser
-//!   ([`RIGHT_PASSWORDS_PER_WINDOW`]), checked before the hash and counted after it.
+//! - `signed-in:account:EMAIL`, `signed-in:device:NONCE`, `signed-in:totp:USER_ID`:
+//!   right passwords ([`RIGHT_PASSWORDS_PER_WINDOW`]), checked before the hash and
+//!   counted after it, under the key the attempt was counted under. So someone who knows
+//!   the password but holds no device cookie (a phished password on a two-factor account)
+//!   cannot spend the owner's browser's share.
 //!
 //! Refused attempts are counted in the key's `refused` column; only the first refusal of
 //! a window is reported as such ([`Refusal::first_in_window`]), so the audit trail gets
@@ -50,6 +53,8 @@ pub enum Scope {
     Address,
     Account,
     Device,
+    /// Right passwords ([`RIGHT_PASSWORDS_PER_WINDOW`]): someone who knows the password.
+    RightPasswords,
 }
 
 impl Scope {
@@ -58,6 +63,7 @@ impl Scope {
             Scope::Address => "address",
             Scope::Account => "account",
             Scope::Device => "device",
+            Scope::RightPasswords => "right_passwords",
         }
     }
 }
@@ -118,13 +124,30 @@ fn device_key(nonce: &str) -> String {
     format!("device:{nonce}")
 }
 
-/// Right passwords one account may give in a window, from all its browsers together.
-/// Each costs a hash as a wrong one does: unbounded, one member signing in again and
-/// again with their own password would keep the hashing queue full for everyone.
+/// Right passwords one account may give in a window from browsers without its device
+/// cookie, together, and from each browser holding one. Each costs a hash as a wrong one
+/// does: unbounded, one member signing in again and again with their own password would
+/// keep the hashing queue full for everyone.
 pub const RIGHT_PASSWORDS_PER_WINDOW: i64 = 30;
 
-fn signed_in_key(email: &str) -> String {
-    format!("signed-in:{}", email.trim().to_lowercase())
+/// Refuses the attempt when `key` (a `signed-in:` key) has had its right passwords this
+/// window. Checked before the hash; [`succeeded`] counts one.
+fn right_passwords_spent(
+    conn: &mut DbConnection,
+    key: &str,
+    now: NaiveDateTime,
+    window: Duration,
+) -> QueryResult<Option<Refusal>> {
+    let counter = login_attempts::open_window(conn, key, now, now - window)?;
+    if counter.attempts < RIGHT_PASSWORDS_PER_WINDOW {
+        return Ok(None);
+    }
+    login_attempts::add_refusal(conn, key)?;
+    Ok(Some(Refusal {
+        scope: Scope::RightPasswords,
+        first_in_window: counter.refused == 0,
+        window_ends_at: counter.window_started_at + window,
+    }))
 }
 
 /// Counts the attempt under its keys, or refuses it when one of them has used up its
@@ -173,23 +196,15 @@ pub fn reserve(
         login_attempts::release(conn, &address)?;
         return Ok(Decision::Refused(refusal));
     }
-    let signed_in = Email::parse(attempt.email)
-        .ok()
-        .map(|email| signed_in_key(email.as_str()));
-    if let Some(key) = &signed_in {
-        let counter = login_attempts::open_window(conn, key, now, cutoff)?;
-        if counter.attempts >= RIGHT_PASSWORDS_PER_WINDOW {
-            login_attempts::add_refusal(conn, key)?;
-            login_attempts::release(conn, &address)?;
-            if let Some((_, holder)) = &holder {
-                login_attempts::release(conn, holder)?;
-            }
-            return Ok(Decision::Refused(Refusal {
-                scope: Scope::Account,
-                first_in_window: counter.refused == 0,
-                window_ends_at: counter.window_started_at + limits.window,
-            }));
+    let signed_in = holder.as_ref().map(|(_, key)| format!("signed-in:{key}"));
+    if let Some(key) = &signed_in
+        && let Some(refusal) = right_passwords_spent(conn, key, now, limits.window)?
+    {
+        login_attempts::release(conn, &address)?;
+        if let Some((_, holder)) = &holder {
+            login_attempts::release(conn, holder)?;
         }
+        return Ok(Decision::Refused(refusal));
     }
     Ok(Decision::Allowed(Reservation {
         address,
@@ -309,19 +324,26 @@ pub fn reserve_prefixed(
     }))
 }
 
+/// Deletes the counters whose window has passed: the throttle's (`limits.window`), and
+/// the notices' quarter hour when the throttle's window is shorter.
 pub fn prune(conn: &mut DbConnection, limits: &Limits) -> QueryResult<usize> {
-    login_attempts::delete_older_than(conn, db::now() - limits.window)
+    let longest = limits.window.max(Duration::minutes(15));
+    login_attempts::delete_older_than(conn, db::now() - longest)
 }
 
 /// The second sign-in step (a TOTP or recovery code) for account `user_id`, counted like
 /// a password attempt: under the client address and, with the per-account limit, under
 /// its own key `totp:USER_ID`, so guessing codes has a budget of its own that the
 /// password step's device cookie does not lift. Hand the reservation to [`succeeded`].
+///
+/// `with_password`: the attempt also checks the password (new recovery codes, turning
+/// two-factor off): its right passwords are bounded under `signed-in:totp:USER_ID`.
 pub fn reserve_second_factor(
     conn: &mut DbConnection,
     limits: &Limits,
     user_id: &str,
     ip: &str,
+    with_password: bool,
 ) -> QueryResult<Decision> {
     let now = db::now();
     let cutoff = now - limits.window;
@@ -337,9 +359,17 @@ pub fn reserve_second_factor(
         login_attempts::release(conn, &address)?;
         return Ok(Decision::Refused(refusal));
     }
+    let signed_in = with_password.then(|| format!("signed-in:{key}"));
+    if let Some(spent) = &signed_in
+        && let Some(refusal) = right_passwords_spent(conn, spent, now, limits.window)?
+    {
+        login_attempts::release(conn, &address)?;
+        login_attempts::release(conn, &key)?;
+        return Ok(Decision::Refused(refusal));
+    }
     Ok(Decision::Allowed(Reservation {
         address,
         holder: Some((Scope::Account, key)),
-        signed_in: None,
+        signed_in,
     }))
 }

@@ -58,9 +58,10 @@ fn reserve_code_attempt(
     limits: &Limits,
     user: &User,
     origin: &Origin,
+    with_password: bool,
 ) -> AppResult<Option<Reservation>> {
     let ip = origin.ip.clone().unwrap_or_default();
-    match throttle::reserve_second_factor(conn, limits, &user.id, &ip)? {
+    match throttle::reserve_second_factor(conn, limits, &user.id, &ip, with_password)? {
         Decision::Allowed(reservation) => Ok(Some(reservation)),
         Decision::Refused(refusal) => {
             if refusal.first_in_window {
@@ -192,7 +193,7 @@ fn second_step(
         else {
             return Ok(SecondStep::Expired);
         };
-        let Some(reservation) = reserve_code_attempt(conn, limits, &user, origin)? else {
+        let Some(reservation) = reserve_code_attempt(conn, limits, &user, origin, false)? else {
             return Ok(SecondStep::Throttled);
         };
         let outcome = totp::check(conn, &user.id, code, totp::now())?;
@@ -458,13 +459,17 @@ async fn prove(
     purpose: &'static str,
 ) -> AppResult<Result<(), (&'static str, &'static str)>> {
     let (limits, user, o) = (state.throttle, current.user.clone(), origin.clone());
-    let reservation = state
-        .db(move |conn| db::write_tx(conn, |conn| reserve_code_attempt(conn, &limits, &user, &o)))
-        .await?
-        .ok_or_else(throttled)?;
-    if !form.password.is_empty() {
+    let hashes = !form.password.is_empty();
+    let reserve = move |conn: &mut DbConnection| {
+        db::write_tx(conn, |conn| {
+            reserve_code_attempt(conn, &limits, &user, &o, hashes)
+        })
+    };
+    let reservation = state.db(reserve).await?.ok_or_else(throttled)?;
+    if hashes {
         let stored = current.user.password_hash.clone();
-        if !state.hasher.verify(form.password.clone(), stored).await? {
+        let admission = super::auth::admit(state, &reservation).await?;
+        if !admission.verify(form.password.clone(), stored).await? {
             let purpose = match purpose {
                 "enable" => PasswordPurpose::TurnOnTwoFactor,
                 "disable" => PasswordPurpose::TurnOffTwoFactor,

@@ -728,3 +728,30 @@ async fn turning_two_factor_on_long_after_signing_in_asks_for_the_password() {
     assert_eq!(right.status, 200, "{}", right.body);
     assert_eq!(marked_texts(&right.body, "data-recovery-code").len(), 10);
 }
+
+/// New recovery codes with the password spend a hash each: past the window's number of
+/// right passwords they are refused before it, as sign-ins are.
+#[actix_web::test]
+async fn recovery_codes_by_password_are_bounded_like_sign_ins() {
+    use portcullis::auth::throttle::RIGHT_PASSWORDS_PER_WINDOW;
+    let app = spawn_app().await;
+    let browser = app.setup_admin().await;
+    enrol(&browser).await;
+    let regenerate = || {
+        browser.submit(
+            "/account/2fa",
+            "/account/2fa/recovery-codes",
+            &[("password", ADMIN_PASSWORD)],
+        )
+    };
+    for _ in 0..RIGHT_PASSWORDS_PER_WINDOW {
+        let page = regenerate().await;
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+    let refused = regenerate().await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(
+        platform_events(&app, "auth.2fa_recovery_codes_regenerated"),
+        RIGHT_PASSWORDS_PER_WINDOW as usize
+    );
+}
