@@ -7,18 +7,32 @@ use diesel::QueryResult;
 use crate::db::{self, DbConnection, login_attempts};
 use crate::mail::templates::{SecurityChange, SecurityChangeEmail};
 
-/// Emails about an account's own protection (a change to it, a sign-in from a new
-/// browser) sent to it in a quarter of an hour, at most. Past it the change is still made
-/// and audited, but mailed no more: a member switching a setting on and off, or signing
-/// in again and again from fresh browsers, would otherwise fill the outbox that everyone's
-/// invitations and password resets wait in, oldest first.
+/// Emails of one kind about an account's own protection (one kind of change to it, or
+/// sign-ins from new browsers) sent to it in a quarter of an hour, at most. Past it the
+/// change is still made and audited, but mailed no more: a member switching a setting on
+/// and off, or signing in again and again from fresh browsers, would otherwise fill the
+/// outbox that everyone's invitations and password resets wait in, oldest first. Each
+/// kind has its own share, so switching sign-in emails on and off (a stolen session can)
+/// never keeps the owner from hearing of a new sign-in or of two-factor turned on.
 pub const NOTICES_PER_QUARTER_HOUR: i64 = 5;
 
-/// Counts one notice to the account at `email`, or answers false when its quarter hour
-/// has had its share. Call it inside the write transaction that queues the notice.
-pub fn take_share(conn: &mut DbConnection, email: &str) -> QueryResult<bool> {
+/// The kind of notice a budget is kept for.
+pub const NEW_SIGN_IN: &str = "new-sign-in";
+
+fn kind(change: &SecurityChange) -> &'static str {
+    match change {
+        SecurityChange::TwoFactorOn => "two-factor-on",
+        SecurityChange::TwoFactorOff => "two-factor-off",
+        SecurityChange::RecoveryCodesMade => "recovery-codes",
+        SecurityChange::SignInAlertsOff => "sign-in-alerts-off",
+    }
+}
+
+/// Counts one notice of `kind` to the account at `email`, or answers false when its
+/// quarter hour has had its share. Call it inside the write transaction that queues it.
+pub fn take_share(conn: &mut DbConnection, kind: &str, email: &str) -> QueryResult<bool> {
     let now = db::now();
-    let key = format!("notice:{}", email.to_lowercase());
+    let key = format!("notice:{kind}:{}", email.to_lowercase());
     let counter = login_attempts::open_window(conn, &key, now, now - Duration::minutes(15))?;
     if counter.attempts >= NOTICES_PER_QUARTER_HOUR {
         return Ok(false);
@@ -36,7 +50,7 @@ pub fn tell_owner(
     change: SecurityChange,
     public_url: &str,
 ) -> QueryResult<()> {
-    if !take_share(conn, email)? {
+    if !take_share(conn, kind(&change), email)? {
         return Ok(());
     }
     let base = public_url.trim_end_matches('/');

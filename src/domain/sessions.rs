@@ -229,7 +229,7 @@ pub fn signed_in(conn: &mut DbConnection, user: &User, browser: &Browser) -> Que
     let known_browser = browser.device_owner.as_deref() == Some(user.id.as_str());
     if known_browser
         || !users::signin_alerts(conn, &user.id)?
-        || !super::notices::take_share(conn, &user.email)?
+        || !super::notices::take_share(conn, super::notices::NEW_SIGN_IN, &user.email)?
     {
         return Ok(false);
     }

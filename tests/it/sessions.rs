@@ -540,7 +540,7 @@ async fn sign_out_everywhere_else_ends_a_copy_of_this_browsers_cookie() {
 
 /// Switching sign-in emails off and on, again and again, mails a quarter hour's share of
 /// notices, not one each time: the outbox that everyone's invitations and resets wait in
-/// stays clear. Every change is still audited.
+/// stays clear. Every change is still audited, and other kinds of notice keep their share.
 #[actix_web::test]
 async fn switching_sign_in_emails_off_and_on_mails_a_bounded_number_of_notices() {
     let app = spawn_app().await;
@@ -569,4 +569,8 @@ async fn switching_sign_in_emails_off_and_on_mails_a_bounded_number_of_notices()
         app.count(&mailed) - before,
         portcullis::domain::notices::NOTICES_PER_QUARTER_HOUR
     );
+    // The switches spent their own kind's share only: a sign-in from a new browser that
+    // follows is still told.
+    signed_in_as_admin(&app, CHROME_LINUX).await;
+    assert_eq!(app.count(ALERTS), 1);
 }
