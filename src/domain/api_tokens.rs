@@ -612,11 +612,15 @@ pub fn still_acts(conn: &mut DbConnection, actor: &TokenActor) -> diesel::QueryR
         perms: holds(&parse_scopes(&token.scopes), role.permission_set()),
         rank: role.rank,
     };
-    // And with the last day it was read with: a day set on the maker meanwhile must not
-    // be handed out past (to members it creates, or by re-addressing a lasting one).
+    // And within the maker's last day as it is now: a day set, or moved earlier, while the
+    // request waited must not be handed out past (to members it creates, or by
+    // re-addressing a lasting one). One lifted or moved later leaves the request its own.
+    let Some(maker_until) = maker_still_holds(conn, &token, &role, actor.now)? else {
+        return Ok(false);
+    };
     Ok(State::of(&token, actor.now) == State::Active
         && held_now.holds_at_least(actor.as_actor().standing())
-        && maker_still_holds(conn, &token, &role, actor.now)? == Some(actor.maker_access_until))
+        && super::policy::access_within(maker_until, actor.maker_access_until))
 }
 
 /// A maker past their last day whom the expiry job has not come by yet: the calendar is
@@ -854,6 +858,9 @@ mod tests {
         assert!(!still_acts(conn, &token).unwrap());
         let fresh = authenticate(conn, &made.secret, now).unwrap();
         assert_eq!(fresh.maker_access_until, Some(last_day));
+        assert!(still_acts(conn, &fresh).unwrap());
+        // The day lifted meanwhile: the request acts, with the day it read.
+        crate::db::memberships::set_access_until(conn, &org, &boss.id, None).unwrap();
         assert!(still_acts(conn, &fresh).unwrap());
     }
 }
