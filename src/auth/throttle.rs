@@ -82,8 +82,9 @@ pub struct Reservation {
     address: String,
     /// `account:…` or `device:…`; none when what was typed is not an email address.
     holder: Option<(Scope, String)>,
-    /// `signed-in:EMAIL`, counted when the password proves right (a sign-in, or the
-    /// password asked again); none for a second factor, whose password step counted.
+    /// The `signed-in:` key counted when the password proves right (a sign-in, the
+    /// password asked again, or a second factor's form that takes it); none for a code
+    /// alone, which costs no hash.
     signed_in: Option<String>,
 }
 
