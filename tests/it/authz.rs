@@ -2296,6 +2296,28 @@ async fn an_acceptance_that_waited_out_its_inviters_demotion_grants_nothing() {
     );
 }
 
+/// Bea, a "Bystander" (a role with no permissions) who manages `pool`, invites `emails`
+/// into it as a Bystander (a pool Manager invites at most at their own rank). Answers her
+/// browser and the form's answer.
+async fn bystander_invites(
+    app: &TestApp,
+    admin: &Browser,
+    pool: &str,
+    emails: &str,
+) -> (Browser, Page) {
+    let (bea, bea_browser) =
+        custom_role_holder(app, admin, "Bystander", &[], "bea@example.com").await;
+    add_to_pool(app, admin, pool, &bea, "manager").await;
+    let bystander = app.role_id(ORG, &role_key_of(app, &bea));
+    let fields = [
+        ("emails", emails),
+        ("role_id", &bystander),
+        ("pool_ids", pool),
+    ];
+    let sent = send_invite(&bea_browser, &fields).await;
+    (bea_browser, sent)
+}
+
 /// A pool Manager whose own role reads no members (a "Bystander") invites into their
 /// pool: the results page must not answer, for any address they type, whether it is a
 /// member, nor, for one invited beyond them, that it is.
@@ -2312,21 +2334,8 @@ async fn a_pool_managers_invite_results_tell_nothing_the_users_tab_would_hide() 
     .await;
     assert_eq!(sent.status, 303, "{}", sent.body);
     app.add_member(ORG, "quiet@example.com", "Quiet", "Q", "member", true);
-    let (bea, bea_browser) =
-        custom_role_holder(&app, &admin, "Bystander", &[], "bea@example.com").await;
-    add_to_pool(&app, &admin, &prod, &bea, "manager").await;
-
-    // As a Bystander: a pool Manager invites at most as their own rank.
-    let bystander = app.role_id(ORG, &role_key_of(&app, &bea));
-    let again = send_invite(
-        &bea_browser,
-        &[
-            ("emails", "quiet@example.com boss@example.com"),
-            ("role_id", &bystander),
-            ("pool_ids", &prod),
-        ],
-    )
-    .await;
+    let (bea_browser, again) =
+        bystander_invites(&app, &admin, &prod, "quiet@example.com boss@example.com").await;
     let page = bea_browser.follow_results(again).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(
@@ -2351,19 +2360,8 @@ async fn the_hourly_limit_tells_a_pool_manager_nothing_of_who_is_a_member() {
     let admin = app.setup_admin().await;
     let prod = pool(&admin, "Prod").await;
     app.add_member(ORG, "quiet@example.com", "Quiet", "Q", "member", true);
-    let (bea, bea_browser) =
-        custom_role_holder(&app, &admin, "Bystander", &[], "bea@example.com").await;
-    add_to_pool(&app, &admin, &prod, &bea, "manager").await;
-    let bystander = app.role_id(ORG, &role_key_of(&app, &bea));
-    let sent = send_invite(
-        &bea_browser,
-        &[
-            ("emails", "quiet@example.com new@example.com"),
-            ("role_id", &bystander),
-            ("pool_ids", &prod),
-        ],
-    )
-    .await;
+    let (_, sent) =
+        bystander_invites(&app, &admin, &prod, "quiet@example.com new@example.com").await;
     assert_eq!(sent.status, 422, "{}", sent.body);
     assert!(sent.body.contains("and this asks for 2"), "{}", sent.body);
     assert_eq!(app.count("invitations"), 0);
