@@ -111,6 +111,11 @@ pub async fn change_password(
 /// the owner reset their password, past every session's end.
 const RECENT_SIGN_IN: i64 = 10 * 60;
 
+/// Why the password asked again was refused: none given, or not the account's.
+pub(crate) const PASSWORD_NEEDED: &str =
+    "Enter your password: you signed in more than ten minutes ago.";
+pub(crate) const NOT_YOUR_PASSWORD: &str = "That is not your password.";
+
 pub(crate) fn signed_in_recently(state: &AppState, session: &Session) -> bool {
     let now = state.settings.clock.now().and_utc().timestamp();
     let at = session.get::<i64>(keys::SIGNED_IN_AT).ok().flatten();
@@ -128,16 +133,14 @@ pub(crate) async fn password_again(
     purpose: PasswordPurpose,
 ) -> AppResult<Result<(), &'static str>> {
     if password.is_empty() {
-        return Ok(Err(
-            "Enter your password: you signed in more than ten minutes ago.",
-        ));
+        return Ok(Err(PASSWORD_NEEDED));
     }
     let reservation = reserve_attempt(state, current, origin, None).await?;
     let stored = current.user.password_hash.clone();
     let admission = super::auth::admit(state, &reservation).await?;
     if !admission.verify(password.to_string(), stored).await? {
         wrong_password(state, current, purpose, origin).await;
-        return Ok(Err("That is not your password."));
+        return Ok(Err(NOT_YOUR_PASSWORD));
     }
     state
         .db(move |conn| Ok(throttle::succeeded(conn, &reservation)?))

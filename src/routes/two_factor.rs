@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::account::signed_in_recently;
+use super::account::{NOT_YOUR_PASSWORD, PASSWORD_NEEDED, signed_in_recently};
 use super::auth::{
     DEFAULT_LANDING, PendingSignIn, browser, clear_pending, finish_sign_in, insert, pending_user,
     take_pending_next,
@@ -435,10 +435,7 @@ async fn reconfirm(
     form: &CodeForm,
 ) -> AppResult<Result<(), (&'static str, &'static str)>> {
     if form.password.is_empty() {
-        return Ok(Err((
-            "password",
-            "Enter your password: you signed in more than ten minutes ago.",
-        )));
+        return Ok(Err(("password", PASSWORD_NEEDED)));
     }
     let password_only = CodeForm {
         code: String::new(),
@@ -476,7 +473,7 @@ async fn prove(
                 _ => PasswordPurpose::MakeRecoveryCodes,
             };
             super::account::wrong_password(state, current, purpose, origin).await;
-            return Ok(Err(("password", "That is not your password.")));
+            return Ok(Err(("password", NOT_YOUR_PASSWORD)));
         }
     }
     if rules::read_answer(&form.code) != Answer::Blank

@@ -565,7 +565,7 @@ pub fn invite(
         // for an inviter who may read members, or the limit's message would tell the
         // others which addresses are members.
         let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
-        let members = if env.inviter.standing.may(Permission::UsersRead) {
+        let members = if env.inviter.sees_members() {
             rows::member_emails(conn, &env.org.id, &wanted)?.len()
         } else {
             0
@@ -630,7 +630,7 @@ fn invite_each(
         };
         let result = if members.iter().any(|m| m == email.as_str()) {
             // Who is a member is for those who may open the Users tab.
-            let outcome = if env.inviter.standing.may(Permission::UsersRead) {
+            let outcome = if env.inviter.sees_members() {
                 Outcome::AlreadyMember
             } else {
                 Outcome::Withheld
@@ -642,7 +642,7 @@ fn invite_each(
                 let names = (offer.first_name, offer.last_name);
                 renew::renew_on_invite(conn, env, existing, &role, (now, names))?
             } else if let Err(why) = renew::cancel_to_replace(conn, env, existing, &role, now)? {
-                if !env.inviter.standing.may(Permission::UsersInvite) {
+                if !env.inviter.sees_invitations() {
                     AddressResult::unsent(email.to_string(), Outcome::Withheld)
                 } else {
                     AddressResult {

@@ -90,6 +90,16 @@ impl Inviter {
         display_name(&self.user)
     }
 
+    /// Whether they may learn which addresses are members (they may open the Users tab).
+    fn sees_members(&self) -> bool {
+        self.standing.may(super::roles::Permission::UsersRead)
+    }
+
+    /// Whether they may learn what open invitations offer (they may open the Invited tab).
+    fn sees_invitations(&self) -> bool {
+        self.standing.may(super::roles::Permission::UsersInvite)
+    }
+
     fn as_actor(&self, org_id: &str) -> Actor {
         Actor {
             user_id: self.user.id.clone(),

@@ -159,7 +159,7 @@ pub(super) fn renew_on_invite(
     };
     let (outcome, link) = match refusal {
         // What an invitation offers is for those who may open the Invited tab.
-        Some(_) if !env.inviter.standing.may(Permission::UsersInvite) => (Outcome::Withheld, None),
+        Some(_) if !env.inviter.sees_invitations() => (Outcome::Withheld, None),
         Some(why) => (Outcome::NotResent(why), None),
         None => {
             // A name typed replaces the one the invitation has; none typed keeps it.
