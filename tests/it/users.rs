@@ -1270,6 +1270,44 @@ async fn list_queries_use_an_index_for_filter_and_order() {
     }
 }
 
+/// The last-admin check runs under the organization's lock, several times per change: it
+/// reads who holds an admin role from the role index and checks them by key, never
+/// walking the organization's members (1.4 s at a million, when the one admin sorted last).
+#[actix_web::test]
+async fn the_last_admin_check_reads_the_admins_not_the_organization() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let out = app.run_cli(&["seed-demo", "--org", ORG, "--members", "2000"]);
+    assert!(out.status.success(), "{out:?}");
+    let org = app.org_id(ORG);
+    let admins = vec![app.role_id(ORG, "admin")];
+    let me = vec![app.user_id(ADMIN_EMAIL)];
+    let mut conn = app.conn();
+    if app.db.is_postgres() {
+        conn.batch_execute("ANALYZE memberships; SET enable_seqscan = off")
+            .unwrap();
+    }
+    let plan = portcullis::db::memberships::explain_admin_check(&mut conn, &org, &admins, &me)
+        .unwrap()
+        .join("\n");
+    let lower = plan.to_lowercase();
+    assert!(lower.contains("memberships_org_role_idx"), "{plan}");
+    assert!(
+        [
+            "sqlite_autoindex_memberships_1",
+            "memberships_org_id_user_id_key",
+            "memberships_user_idx"
+        ]
+        .iter()
+        .any(|by_user| lower.contains(by_user)),
+        "{plan}"
+    );
+    assert!(!lower.contains("org_status"), "{plan}");
+    assert!(!lower.contains("scan memberships"), "{plan}");
+    assert!(!lower.contains("seq scan"), "{plan}");
+}
+
 /// One prepared statement of the page query as PostgreSQL's view lists it.
 #[derive(diesel::QueryableByName)]
 struct PreparedPage {
