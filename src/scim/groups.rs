@@ -15,8 +15,18 @@ use crate::web::AppState;
 async fn run_list(state: &AppState, caller: Caller, query: ListQuery) -> ApiResult<HttpResponse> {
     let call = caller.0;
     let (filter, start, count) = (query.filter, query.start_index, query.count);
+    let members = query.projection.group_members();
     let (total, found) = state
-        .db(move |conn| Ok(groups::list(conn, &call, filter.as_ref(), start, count)))
+        .db(move |conn| {
+            Ok(groups::list(
+                conn,
+                &call,
+                filter.as_ref(),
+                start,
+                count,
+                members,
+            ))
+        })
         .await??;
     let page = found.iter().map(|r| query.projection.apply(r)).collect();
     Ok(list_response(total, start, page))
@@ -45,10 +55,12 @@ pub async fn get(
     raw: web::Query<RawQuery>,
 ) -> ApiResult<HttpResponse> {
     let (call, id) = (caller.0, id.into_inner());
+    let projection = ListQuery::read(&raw)?.projection;
+    let members = projection.group_members();
     let found = state
-        .db(move |conn| Ok(groups::get(conn, &call, &id)))
+        .db(move |conn| Ok(groups::get(conn, &call, &id, members)))
         .await??;
-    let projected = ListQuery::read(&raw)?.projection.apply(&found);
+    let projected = projection.apply(&found);
     Ok(resource_response(StatusCode::OK, &found, &projected))
 }
 

@@ -2,10 +2,11 @@
 //! a `POST /.search`: filter, paging, and which attributes to return.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use crate::domain::provisioning::get_ci;
+use crate::domain::provisioning::groups::{self, Members};
 use crate::domain::scim::discovery::MAX_RESULTS;
 use crate::domain::scim::filter::{self, Filter};
 use crate::domain::scim::projection;
@@ -56,6 +57,17 @@ impl Projection {
             self.excluded.as_deref(),
         );
         out
+    }
+
+    /// Whether a Group's members survive this projection: when they do not, they are
+    /// never built.
+    pub fn group_members(&self) -> Members {
+        let probe = self.apply(&json!({ "schemas": [groups::SCHEMA], "id": "", "members": [] }));
+        if get_ci(&probe, "members").is_some() {
+            Members::Listed
+        } else {
+            Members::LeftOut
+        }
     }
 }
 

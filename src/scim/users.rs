@@ -56,6 +56,7 @@ pub async fn search_root(
     let query = ListQuery::from_search(&body.0)?;
     let call = caller.0;
     let (filter, start, count) = (query.filter, query.start_index, query.count);
+    let members = query.projection.group_members();
     let (total, found) = state
         .db(move |conn| {
             Ok(search::everything(
@@ -64,6 +65,7 @@ pub async fn search_root(
                 filter.as_ref(),
                 start,
                 count,
+                members,
             ))
         })
         .await??;

@@ -6,8 +6,9 @@
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
-use super::{Call, ScimError, check_version, get_ci, in_org, version_of};
+use super::{Call, ScimError, check_version, get_ci, in_org};
 use crate::audit::{self, Event};
 use crate::db::groups::{self, Group};
 use crate::db::{DbConnection, memberships, roles, scim};
@@ -101,45 +102,86 @@ pub fn read_input(body: &Value) -> Result<GroupInput, ScimError> {
     })
 }
 
+/// Whether a representation lists the group's members. Identity providers read groups
+/// with `excludedAttributes=members` (Entra always, Okta for large groups): such a read
+/// builds no member objects, which for a group of a million would be hundreds of MB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Members {
+    Listed,
+    LeftOut,
+}
+
+/// The group's version (its ETag): a digest of its id, name, externalId and member ids,
+/// fed one id at a time, so it is the same whether or not the representation lists the
+/// members, and a large group's version costs its ids, not their JSON.
+fn version(group: &Group, external_id: Option<&str>, member_ids: &[String]) -> String {
+    let mut digest = Sha256::new();
+    let mut part = |text: &str| {
+        digest.update((text.len() as u64).to_le_bytes());
+        digest.update(text.as_bytes());
+    };
+    part(&group.id);
+    part(&group.name);
+    part(external_id.unwrap_or(""));
+    for id in member_ids {
+        part(id);
+    }
+    let hash = hex::encode(digest.finalize());
+    format!("W/\"{}\"", &hash[..16])
+}
+
 pub fn to_json(
     group: &Group,
     external_id: Option<&str>,
-    members: &[(String, String)],
+    member_ids: &[String],
+    members: Members,
     base: &str,
 ) -> Value {
     let mut resource = json!({
         "schemas": [SCHEMA],
         "id": group.id,
         "displayName": group.name,
-        // No `display`: clients compare members as they sent them (value, $ref, type).
-        "members": members.iter().map(|(id, _)| json!({
-            "value": id,
-            "type": "User",
-            "$ref": format!("{base}/Users/{id}"),
-        })).collect::<Vec<_>>(),
     });
+    if members == Members::Listed {
+        // No `display`: clients compare members as they sent them (value, $ref, type).
+        resource["members"] = member_ids
+            .iter()
+            .map(|id| {
+                json!({
+                    "value": id,
+                    "type": "User",
+                    "$ref": format!("{base}/Users/{id}"),
+                })
+            })
+            .collect();
+    }
     if let Some(external_id) = external_id {
         resource["externalId"] = json!(external_id);
     }
-    let version = version_of(&resource);
     resource["meta"] = json!({
         "resourceType": "Group",
         "created": timefmt::iso_time(group.created_at),
         "lastModified": timefmt::iso_time(group.updated_at.unwrap_or(group.created_at)),
         "location": format!("{base}/Groups/{}", group.id),
-        "version": version,
+        "version": version(group, external_id, member_ids),
     });
     resource
 }
 
-pub fn get(conn: &mut DbConnection, call: &Call, id: &str) -> Result<Value, ScimError> {
+pub fn get(
+    conn: &mut DbConnection,
+    call: &Call,
+    id: &str,
+    members: Members,
+) -> Result<Value, ScimError> {
     let org_id = &call.token.org_id;
     let (group, external_id) = scim::group(conn, org_id, id)?.ok_or(ScimError::NotFound)?;
-    let members = scim::group_members(conn, org_id, &group.id)?;
+    let member_ids = scim::group_member_ids(conn, org_id, &group.id)?;
     Ok(to_json(
         &group,
         external_id.as_deref(),
-        &members,
+        &member_ids,
+        members,
         &call.base,
     ))
 }
@@ -152,12 +194,19 @@ pub fn list(
     filter: Option<&Filter>,
     start_index: i64,
     count: i64,
+    members: Members,
 ) -> Result<(i64, Vec<Value>), ScimError> {
     let org_id = call.token.org_id.clone();
     let skip = start_index.max(1) - 1;
     let Some(filter) = filter else {
         let total = scim::count_groups(conn, &org_id)?;
-        return Ok((total, page(conn, call, None, skip, count)?));
+        return Ok((total, page(conn, call, None, skip, count, members)?));
+    };
+    // A filter on the members needs them, whatever the response then leaves out.
+    let members = if filter.mentions("members") {
+        Members::Listed
+    } else {
+        members
     };
     // displayName is unique: `displayName eq "x"` is one lookup.
     let name = match filter {
@@ -176,7 +225,7 @@ pub fn list(
                 call.scan_limit
             )));
         }
-        let found = page(conn, call, name, offset, SCAN_CHUNK)?;
+        let found = page(conn, call, name, offset, SCAN_CHUNK, members)?;
         let read = found.len() as i64;
         for resource in found {
             if filter.matches(&resource) {
@@ -202,15 +251,17 @@ fn page(
     name: Option<&str>,
     offset: i64,
     limit: i64,
+    members: Members,
 ) -> Result<Vec<Value>, ScimError> {
     let org_id = &call.token.org_id;
     let mut out = Vec::new();
     for (group, external_id) in scim::groups(conn, org_id, name, offset, limit)? {
-        let members = scim::group_members(conn, org_id, &group.id)?;
+        let member_ids = scim::group_member_ids(conn, org_id, &group.id)?;
         out.push(to_json(
             &group,
             external_id.as_deref(),
-            &members,
+            &member_ids,
+            members,
             &call.base,
         ));
     }
@@ -256,7 +307,7 @@ pub fn create(conn: &mut DbConnection, call: &Call, body: &Value) -> Result<Valu
         set_members(conn, call, &actor, &group, &input.members)?;
         Ok(id)
     })?;
-    get(conn, call, &id)
+    get(conn, call, &id, Members::Listed)
 }
 
 /// The group, if the token may manage it: not one granting a role above its own.
@@ -312,7 +363,7 @@ pub fn update(
     let org_id = call.token.org_id.clone();
     in_org(conn, call, |conn| {
         let group = load(conn, call, &actor, id)?;
-        let current = get(conn, call, id)?;
+        let current = get(conn, call, id, Members::Listed)?;
         check_version(&current, if_match)?;
         let input = change(&current)?;
         let old_external = get_ci(&current, "externalId").and_then(Value::as_str);
@@ -351,7 +402,7 @@ pub fn update(
         set_members(conn, call, &actor, &group, &input.members)?;
         Ok(())
     })?;
-    get(conn, call, id)
+    get(conn, call, id, Members::Listed)
 }
 
 /// Makes the group's members exactly `wanted` (user ids of the organization's members):
@@ -445,7 +496,7 @@ pub fn delete(
     // check and the removal would otherwise be removed unseen.
     in_org(conn, call, |conn| {
         if if_match.is_some() {
-            check_version(&get(conn, call, id)?, if_match)?;
+            check_version(&get(conn, call, id, Members::LeftOut)?, if_match)?;
         }
         crate::domain::groups::delete_in_tx(conn, &actor, id, &call.origin)?;
         Ok(())
@@ -455,6 +506,45 @@ pub fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_groups_version_is_the_same_with_its_members_left_out_and_tells_each_change() {
+        let group = Group {
+            id: "g1".into(),
+            org_id: "o1".into(),
+            name: "Ops".into(),
+            description: String::new(),
+            role_id: None,
+            owner_id: None,
+            created_at: chrono::DateTime::from_timestamp(0, 0).unwrap().naive_utc(),
+            updated_at: None,
+        };
+        let ids = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let version = |external: Option<&str>, members: &[&str], listed: Members| {
+            to_json(&group, external, &ids(members), listed, "https://p/scim/v2")["meta"]["version"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let full = to_json(&group, None, &ids(&["u1", "u2"]), Members::Listed, "b");
+        assert_eq!(full["members"].as_array().unwrap().len(), 2);
+        let lean = to_json(&group, None, &ids(&["u1", "u2"]), Members::LeftOut, "b");
+        assert!(lean.get("members").is_none());
+        let base = version(None, &["u1", "u2"], Members::Listed);
+        assert_eq!(version(None, &["u1", "u2"], Members::LeftOut), base);
+        for (external, members) in [
+            (None, &["u1"][..]),
+            (None, &["u1", "u3"][..]),
+            (None, &["u1u2"][..]),
+            (Some("x"), &["u1", "u2"][..]),
+        ] {
+            assert_ne!(
+                version(external, members, Members::LeftOut),
+                base,
+                "{external:?} {members:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_group_needs_a_display_name_and_members_need_values() {

@@ -13,13 +13,15 @@ pub fn everything(
     filter: Option<&Filter>,
     start_index: i64,
     count: i64,
+    group_members: groups::Members,
 ) -> Result<(i64, Vec<Value>), ScimError> {
     let start_index = start_index.max(1);
     let (user_total, mut page) = users::list(conn, call, filter, start_index, count)?;
     // Where the page continues among the groups, and how many it still takes.
     let group_start = (start_index - user_total).max(1);
     let room = count - page.len() as i64;
-    let (group_total, found) = groups::list(conn, call, filter, group_start, room.max(0))?;
+    let (group_total, found) =
+        groups::list(conn, call, filter, group_start, room.max(0), group_members)?;
     if start_index + (page.len() as i64) > user_total {
         page.extend(found);
     }

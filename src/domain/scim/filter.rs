@@ -240,6 +240,19 @@ impl Filter {
         eval(self, element, Some(parent))
     }
 
+    /// Whether any part of the filter reads the attribute `name` (or one of its
+    /// sub-attributes), at any depth.
+    pub fn mentions(&self, name: &str) -> bool {
+        match self {
+            Filter::Compare { path, .. } | Filter::Present(path) => {
+                path.name.eq_ignore_ascii_case(name)
+            }
+            Filter::And(a, b) | Filter::Or(a, b) => a.mentions(name) || b.mentions(name),
+            Filter::Not(inner) => inner.mentions(name),
+            Filter::ValuePath { path, .. } => path.name.eq_ignore_ascii_case(name),
+        }
+    }
+
     /// Precedence for printing: or < and < everything else.
     fn rank(&self) -> u8 {
         match self {

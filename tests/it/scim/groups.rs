@@ -141,6 +141,78 @@ async fn members_are_added_removed_and_replaced() {
     assert!(member_ids(&emptied).is_empty());
 }
 
+/// Entra and Okta read groups with `excludedAttributes=members`, which the server answers
+/// without building a member object, and then write with the version that read gave: it is
+/// the version a full read gives, and it still tells a change of members.
+#[actix_web::test]
+async fn a_group_read_without_its_members_gives_the_version_a_full_read_gives() {
+    let (_app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let a = scim.create_user("a@example.com").await;
+    let b = scim.create_user("b@example.com").await;
+    let gid = scim
+        .post(
+            "/Groups",
+            &json!({"displayName": "Ops", "members": [{"value": a}]}),
+        )
+        .await
+        .id();
+    let path = format!("/Groups/{gid}");
+    let full = scim.get(&path).await;
+    let lean = scim
+        .get(&format!("{path}?excludedAttributes=members"))
+        .await;
+    assert_eq!(lean.status, 200, "{}", lean.body);
+    assert!(lean.body.get("members").is_none(), "{}", lean.body);
+    assert_eq!(lean.body["displayName"], "Ops");
+    let version = full.body["meta"]["version"].as_str().unwrap().to_string();
+    assert_eq!(lean.body["meta"]["version"], version.as_str());
+    assert_eq!(lean.headers["etag"], full.headers["etag"]);
+    let listed = scim.get("/Groups?excludedAttributes=members").await;
+    assert_eq!(
+        listed.body["Resources"][0]["meta"]["version"],
+        version.as_str()
+    );
+    assert!(listed.body["Resources"][0].get("members").is_none());
+    // A filter on the members reads them, though the answer leaves them out.
+    let found = scim
+        .get(&format!(
+            "/Groups?filter=members%5Bvalue%20eq%20%22{a}%22%5D&excludedAttributes=members"
+        ))
+        .await;
+    assert_eq!(found.total(), 1, "{}", found.body);
+    assert!(found.body["Resources"][0].get("members").is_none());
+    let only_name = scim.get(&format!("{path}?attributes=displayName")).await;
+    assert!(
+        only_name.body.get("members").is_none(),
+        "{}",
+        only_name.body
+    );
+
+    let add_b = patch_body(json!([{"op": "add", "path": "members", "value": [{"value": b}]}]));
+    let patch_at = |version: String| {
+        reqwest::Client::new()
+            .patch(format!("{}{path}", scim.base))
+            .bearer_auth(&scim.token)
+            .header("if-match", version)
+            .header("content-type", "application/scim+json")
+            .body(add_b.to_string())
+            .send()
+    };
+    assert_eq!(patch_at(version.clone()).await.unwrap().status(), 200);
+    let after = scim
+        .get(&format!("{path}?excludedAttributes=members"))
+        .await;
+    assert_ne!(
+        after.body["meta"]["version"],
+        version.as_str(),
+        "a member joined"
+    );
+    assert_eq!(patch_at(version).await.unwrap().status(), 412);
+    let mut want = vec![a, b];
+    want.sort();
+    assert_eq!(member_ids(&scim.get(&path).await), want);
+}
+
 #[actix_web::test]
 async fn a_member_of_another_organization_cannot_be_put_in_a_group() {
     let (app, _admin, scim) = scim_app(&["scim"], "member").await;
