@@ -1356,23 +1356,52 @@ pub fn any_active_admin(
     on_at: Option<NaiveDateTime>,
 ) -> QueryResult<bool> {
     let admin_groups = super::groups::granting(conn, org_id, admin_role_ids)?;
+    // Every day set is later than this: without `on_at`, no admin is left out.
+    let ends_after = on_at.unwrap_or(chrono::DateTime::UNIX_EPOCH.naive_utc());
     // Who holds admin is read from the role index and the admin groups' keys, then checked
-    // by user id: the admins are few, and one query for "an active member holding admin"
-    // walked the organization's active members in some index's order, with every active
-    // account on the platform read into a list, before it met one (1.4 s at a million
-    // members, run up to six times, under the organization's lock, per change).
-    let mut holders: Vec<String> = role_holders_query!(org_id, admin_role_ids).load(conn)?;
+    // by user id. One query for "an active member holding admin" walked the organization's
+    // active members in some index's order, with every active account on the platform read
+    // into a list, before it met one: 1.4 s at a million members, run up to six times per
+    // change under the organization's lock. Both reads see the same holders because every
+    // change of who holds admin takes that lock first.
+    let mut holders: Vec<String> = role_holders_query!(org_id, admin_role_ids)
+        .limit(HOLDERS_READ + 1)
+        .load(conn)?;
     holders.extend(
         group_members::table
             .filter(group_members::org_id.eq(org_id))
-            .filter(group_members::group_id.eq_any(admin_groups))
+            .filter(group_members::group_id.eq_any(&admin_groups))
             .select(group_members::user_id)
+            .limit(HOLDERS_READ + 1)
             .load::<String>(conn)?,
     );
+    if holders.len() as i64 > HOLDERS_READ {
+        // Admin held that widely is met early in any order: one query walks for it.
+        return diesel::select(diesel::dsl::exists(
+            memberships::table
+                .inner_join(super::schema::users::table)
+                .filter(memberships::org_id.eq(org_id))
+                .filter(memberships::status.eq("active"))
+                .filter(
+                    memberships::access_until
+                        .is_null()
+                        .or(memberships::access_until.gt(ends_after)),
+                )
+                .filter(super::schema::users::status.eq("active"))
+                .filter(
+                    memberships::role_id
+                        .eq_any(admin_role_ids)
+                        .or(memberships::user_id.eq_any(
+                            group_members::table
+                                .filter(group_members::group_id.eq_any(&admin_groups))
+                                .select(group_members::user_id),
+                        )),
+                ),
+        ))
+        .get_result(conn);
+    }
     holders.sort_unstable();
     holders.dedup();
-    // Every day set is later than this: without `on_at`, no admin is left out.
-    let ends_after = on_at.unwrap_or(chrono::DateTime::UNIX_EPOCH.naive_utc());
     for chunk in holders.chunks(500) {
         if diesel::select(diesel::dsl::exists(active_among_query!(
             org_id, chunk, ends_after
@@ -1384,6 +1413,9 @@ pub fn any_active_admin(
     }
     Ok(false)
 }
+
+/// The most holders of admin [`any_active_admin`] reads to check them one by one.
+const HOLDERS_READ: i64 = 5000;
 
 /// The members holding these roles, from the role index alone.
 macro_rules! role_holders_query {

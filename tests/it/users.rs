@@ -1308,6 +1308,56 @@ async fn the_last_admin_check_reads_the_admins_not_the_organization() {
     assert!(!lower.contains("seq scan"), "{plan}");
 }
 
+/// Whether an active admin remains is answered alike however many hold admin: a few
+/// hundred checked a chunk at a time (the active one last), or thousands, inactive but one.
+#[actix_web::test]
+async fn an_active_admin_is_found_among_any_number_of_inactive_ones() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let out = app.run_cli(&["seed-demo", "--org", ORG, "--members", "5200"]);
+    assert!(out.status.success(), "{out:?}");
+    let org = app.org_id(ORG);
+    let admin = app.role_id(ORG, "admin");
+    let member = app.role_id(ORG, "member");
+    let me = app.user_id(ADMIN_EMAIL);
+    let mut conn = app.conn();
+    let mut run = |sql: String| conn.batch_execute(&sql).unwrap();
+    let set_me = |status: &str| {
+        format!(
+            "UPDATE memberships SET status = '{status}' WHERE org_id = '{org}' AND user_id = '{me}'"
+        )
+    };
+    let admins = vec![admin.clone()];
+    let any = |app: &TestApp| {
+        portcullis::db::memberships::any_active_admin(&mut app.conn(), &org, &admins, None).unwrap()
+    };
+    run(format!(
+        "UPDATE memberships SET role_id = '{admin}', status = 'inactive' \
+         WHERE org_id = '{org}' AND user_id <> '{me}'"
+    ));
+    run(set_me("inactive"));
+    assert!(!any(&app), "thousands hold admin, none active");
+    let last_by = |key: &str, status: &str| {
+        format!(
+            "UPDATE memberships SET status = '{status}' WHERE org_id = '{org}' AND user_id = \
+             (SELECT user_id FROM memberships WHERE org_id = '{org}' AND role_id = '{admin}' \
+              AND user_id <> '{me}' ORDER BY {key} DESC LIMIT 1)"
+        )
+    };
+    run(last_by("email", "active"));
+    assert!(any(&app), "thousands hold admin, the last by email active");
+    run(last_by("email", "inactive"));
+    // Keep 1,200 holders, the one active among them the last by id.
+    run(format!(
+        "UPDATE memberships SET role_id = '{member}' WHERE org_id = '{org}' AND user_id IN \
+         (SELECT user_id FROM memberships WHERE org_id = '{org}' ORDER BY user_id LIMIT 4000)"
+    ));
+    assert!(!any(&app), "1,200 hold admin, none active");
+    run(last_by("user_id", "active"));
+    assert!(any(&app), "1,200 hold admin, the last by id active");
+}
+
 /// One prepared statement of the page query as PostgreSQL's view lists it.
 #[derive(diesel::QueryableByName)]
 struct PreparedPage {
