@@ -337,6 +337,39 @@ pub fn group_member_ids(
         .load(conn)
 }
 
+/// Which of `user_ids` are members of the group, from its primary key.
+pub fn group_members_among(
+    conn: &mut DbConnection,
+    org_id: &str,
+    group_id: &str,
+    user_ids: &[&str],
+) -> QueryResult<Vec<String>> {
+    group_members::table
+        .filter(group_members::group_id.eq(group_id))
+        .filter(group_members::org_id.eq(org_id))
+        .filter(group_members::user_id.eq_any(user_ids))
+        .select(group_members::user_id)
+        .load(conn)
+}
+
+/// Whether the group has more than `limit` members, reading at most one more than that.
+pub fn group_has_more_members_than(
+    conn: &mut DbConnection,
+    org_id: &str,
+    group_id: &str,
+    limit: i64,
+) -> QueryResult<bool> {
+    let first: Vec<String> = group_members::table
+        .filter(group_members::group_id.eq(group_id))
+        .filter(group_members::org_id.eq(org_id))
+        .select(group_members::user_id)
+        .order(group_members::user_id.asc())
+        .offset(limit)
+        .limit(1)
+        .load(conn)?;
+    Ok(!first.is_empty())
+}
+
 pub fn count_groups(conn: &mut DbConnection, org_id: &str) -> QueryResult<i64> {
     groups::table
         .filter(groups::org_id.eq(org_id))

@@ -110,11 +110,12 @@ pub async fn patch(
     let done = state
         .db(move |conn| Ok(groups::patch(conn, &call, &id, version.as_deref(), &ops)))
         .await??;
-    Ok(resource_response(
-        StatusCode::OK,
-        &done,
-        &Projection::default().apply(&done),
-    ))
+    Ok(match done {
+        Some(group) => {
+            resource_response(StatusCode::OK, &group, &Projection::default().apply(&group))
+        }
+        None => no_content(),
+    })
 }
 
 pub async fn delete(

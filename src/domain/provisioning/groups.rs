@@ -16,7 +16,7 @@ use crate::domain::members::{self, Actor};
 use crate::domain::policy::{Standing, may_take_role};
 use crate::domain::roles::Permission;
 use crate::domain::scim::filter::{CompareOp, Filter};
-use crate::domain::scim::patch::{PatchOp, apply_patch};
+use crate::domain::scim::patch::{Op, PatchOp, apply_patch};
 use crate::domain::timefmt;
 
 pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -335,19 +335,126 @@ pub fn replace(
     update(conn, call, id, if_match, |_| Ok(input))
 }
 
-/// Applies a PATCH request's operations (all or none) in one transaction.
+/// Applies a PATCH request's operations (all or none) in one transaction: the group as it
+/// is after them, or `None` (204 No Content) after a change of members alone to a group
+/// too large to answer with whole.
 pub fn patch(
     conn: &mut DbConnection,
     call: &Call,
     id: &str,
     if_match: Option<&str>,
     ops: &[PatchOp],
-) -> Result<Value, ScimError> {
+) -> Result<Option<Value>, ScimError> {
+    if let Some(changes) = member_changes(ops) {
+        return change_members(conn, call, id, if_match, &changes);
+    }
     update(conn, call, id, if_match, |current| {
         let mut patched = current.clone();
         apply_patch(&mut patched, ops)?;
         read_input(&patched)
     })
+    .map(Some)
+}
+
+/// A group of more members than this answers a PATCH of its members with 204 No Content
+/// (RFC 7644 §3.5.2 allows it): the whole group is what a 200 would carry.
+pub const MEMBERS_ANSWERED: i64 = 1000;
+
+/// What a PATCH does when all it does is add or remove members it names, as Entra and Okta
+/// send it (`add` to `members` with a list, `remove` of `members[value eq "…"]` or of
+/// `members` with a list): each id named, in the order first named, with whether it ends
+/// in the group (the last operation naming it decides). `None` for anything else, which
+/// goes through the whole representation, as does every error: this path must never
+/// accept what that one refuses.
+fn member_changes(ops: &[PatchOp]) -> Option<Vec<(String, bool)>> {
+    let mut changes: Vec<(String, bool)> = Vec::new();
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut set = |id: &str, stays: bool| match at.get(id) {
+        Some(&i) => changes[i].1 = stays,
+        None => {
+            at.insert(id.to_owned(), changes.len());
+            changes.push((id.to_owned(), stays));
+        }
+    };
+    for op in ops {
+        let path = op.path.as_ref()?;
+        if !(path.attr.is("members") && path.attr.in_core_schema() && path.sub.is_none()) {
+            return None;
+        }
+        let value = op.value.as_ref().filter(|v| !v.is_null());
+        match (op.op, &path.filter, value) {
+            (Op::Add, None, Some(listed)) => listed_ids(listed)?.for_each(|id| set(id, true)),
+            (Op::Remove, None, Some(listed)) => listed_ids(listed)?.for_each(|id| set(id, false)),
+            (
+                Op::Remove,
+                Some(Filter::Compare {
+                    path: by,
+                    op: CompareOp::Eq,
+                    value: Value::String(id),
+                }),
+                None,
+            ) if by.is("value") && by.schema.is_none() => set(id, false),
+            _ => return None,
+        }
+    }
+    Some(changes)
+}
+
+/// The ids of a non-empty list of member objects, each with a string `value`; `None` if
+/// anything else is listed (a lone object, which the whole representation refuses when the
+/// group is empty, included).
+fn listed_ids(listed: &Value) -> Option<impl Iterator<Item = &str>> {
+    let items = match listed {
+        Value::Array(items) if !items.is_empty() => items,
+        _ => return None,
+    };
+    let ids: Vec<&str> = items
+        .iter()
+        .map(|item| {
+            get_ci(item, "value")
+                .and_then(Value::as_str)
+                .filter(|id| !id.chars().any(char::is_control))
+        })
+        .collect::<Option<_>>()?;
+    Some(ids.into_iter())
+}
+
+/// Adds and removes the named members, reading only whether each one named is in the
+/// group: a group of a million takes a member without its membership being read.
+fn change_members(
+    conn: &mut DbConnection,
+    call: &Call,
+    id: &str,
+    if_match: Option<&str>,
+    changes: &[(String, bool)],
+) -> Result<Option<Value>, ScimError> {
+    let actor = writer(call)?;
+    let org_id = call.token.org_id.clone();
+    in_org(conn, call, |conn| {
+        let group = load(conn, call, &actor, id)?;
+        if if_match.is_some() {
+            check_version(&get(conn, call, id, Members::LeftOut)?, if_match)?;
+        }
+        let named: Vec<&str> = changes.iter().map(|(id, _)| id.as_str()).collect();
+        let present: HashSet<String> = scim::group_members_among(conn, &org_id, &group.id, &named)?
+            .into_iter()
+            .collect();
+        let leaving: Vec<&str> = changes
+            .iter()
+            .filter(|(id, stays)| !stays && present.contains(id))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let joining: Vec<&str> = changes
+            .iter()
+            .filter(|(id, stays)| *stays && !present.contains(id))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        apply_member_changes(conn, call, &actor, &group, &leaving, &joining)
+    })?;
+    if scim::group_has_more_members_than(conn, &org_id, id, MEMBERS_ANSWERED)? {
+        return Ok(None);
+    }
+    get(conn, call, id, Members::Listed).map(Some)
 }
 
 /// Changes the group to what `change` makes of its current representation, in one
@@ -416,8 +523,7 @@ fn set_members(
     wanted: &[String],
 ) -> Result<(), ScimError> {
     let org_id = &call.token.org_id;
-    let mut current = scim::group_member_ids(conn, org_id, &group.id)?;
-    current.sort_unstable();
+    let current = scim::group_member_ids(conn, org_id, &group.id)?;
     let wanted_set: HashSet<&str> = wanted.iter().map(String::as_str).collect();
     let current_set: HashSet<&str> = current.iter().map(String::as_str).collect();
     let leaving: Vec<&str> = current
@@ -430,6 +536,21 @@ fn set_members(
         .map(String::as_str)
         .filter(|id| !current_set.contains(id))
         .collect();
+    apply_member_changes(conn, call, actor, group, &leaving, &joining)
+}
+
+/// Takes `leaving` out of the group and puts `joining` in, one audit event each, unless
+/// that would take away the admins who outlast the token's maker or add more than
+/// [`MAX_MEMBERS`].
+fn apply_member_changes(
+    conn: &mut DbConnection,
+    call: &Call,
+    actor: &Actor,
+    group: &Group,
+    leaving: &[&str],
+    joining: &[&str],
+) -> Result<(), ScimError> {
+    let org_id = &call.token.org_id;
     if joining.len() > MAX_MEMBERS {
         return Err(ScimError::InvalidValue(format!(
             "One request adds at most {MAX_MEMBERS} members; this one would add {}. Send the rest in further requests.",
@@ -440,7 +561,7 @@ fn set_members(
     // the admins who outlast them (`members::keeping_an_admin`).
     members::keeping_an_admin(conn, actor, |conn| {
         let granted = members::lent_by(conn, group)?;
-        for id in leaving {
+        for &id in leaving {
             let target = members::load_target(conn, actor, id)?;
             groups::remove_member(conn, org_id, &group.id, id)?;
             audit::record(
@@ -454,7 +575,7 @@ fn set_members(
                 ),
             )?;
         }
-        for id in joining {
+        for &id in joining {
             let target = memberships::find(conn, org_id, id)?.ok_or_else(|| {
                 ScimError::InvalidValue(format!("{id:?} is not a member of this organization."))
             })?;
@@ -506,6 +627,50 @@ pub fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ops(list: Value) -> Vec<PatchOp> {
+        crate::domain::scim::patch::parse_patch(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": list,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_member_changes_identity_providers_send_are_read_without_the_group() {
+        let changes = member_changes(&ops(json!([
+            {"op": "Add", "path": "members", "value": [{"value": "a"}, {"value": "b", "display": "B"}]},
+            {"op": "Remove", "path": "members[value eq \"c\"]"},
+            {"op": "remove", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members", "value": [{"value": "a"}]},
+        ])));
+        assert_eq!(
+            changes,
+            Some(vec![
+                ("a".into(), false),
+                ("b".into(), true),
+                ("c".into(), false)
+            ]),
+            "in the order first named, the last operation naming an id decides"
+        );
+        // Everything else goes through the whole representation, with its checks.
+        for other in [
+            json!([{"op": "replace", "path": "members", "value": [{"value": "a"}]}]),
+            json!([{"op": "remove", "path": "members"}]),
+            json!([{"op": "add", "path": "members", "value": []}]),
+            json!([{"op": "add", "path": "members", "value": {"value": "a"}}]),
+            json!([{"op": "add", "path": "members", "value": [{"display": "a"}]}]),
+            json!([{"op": "add", "path": "members", "value": [{"value": 7}]}]),
+            json!([{"op": "add", "path": "members", "value": [{"value": "a\u{7}"}]}]),
+            json!([{"op": "remove", "path": "members[value ne \"a\"]"}]),
+            json!([{"op": "remove", "path": "members[display eq \"a\"]"}]),
+            json!([{"op": "remove", "path": "members[value eq \"a\"].display"}]),
+            json!([{"op": "add", "path": "members", "value": [{"value": "a"}]},
+                   {"op": "replace", "path": "displayName", "value": "Ops"}]),
+            json!([{"op": "add", "value": {"members": [{"value": "a"}]}}]),
+        ] {
+            assert_eq!(member_changes(&ops(other.clone())), None, "{other}");
+        }
+    }
 
     #[test]
     fn a_groups_version_is_the_same_with_its_members_left_out_and_tells_each_change() {
