@@ -362,20 +362,11 @@ pub const MEMBERS_ANSWERED: i64 = 1000;
 
 /// What a PATCH does when all it does is add or remove members it names, as Entra and Okta
 /// send it (`add` to `members` with a list, `remove` of `members[value eq "…"]` or of
-/// `members` with a list): each id named, in the order first named, with whether it ends
-/// in the group (the last operation naming it decides). `None` for anything else, which
-/// goes through the whole representation, as does every error: this path must never
-/// accept what that one refuses.
-fn member_changes(ops: &[PatchOp]) -> Option<Vec<(String, bool)>> {
-    let mut changes: Vec<(String, bool)> = Vec::new();
-    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut set = |id: &str, stays: bool| match at.get(id) {
-        Some(&i) => changes[i].1 = stays,
-        None => {
-            at.insert(id.to_owned(), changes.len());
-            changes.push((id.to_owned(), stays));
-        }
-    };
+/// `members` with a list). `None` for anything else, which goes through the whole
+/// representation, as does every error: this path must never accept what that one
+/// refuses, nor read another id from a request than it does.
+fn member_changes(ops: &[PatchOp]) -> Option<MemberChanges> {
+    let mut changes = MemberChanges::default();
     for op in ops {
         let path = op.path.as_ref()?;
         if !(path.attr.is("members") && path.attr.in_core_schema() && path.sub.is_none()) {
@@ -383,8 +374,16 @@ fn member_changes(ops: &[PatchOp]) -> Option<Vec<(String, bool)>> {
         }
         let value = op.value.as_ref().filter(|v| !v.is_null());
         match (op.op, &path.filter, value) {
-            (Op::Add, None, Some(listed)) => listed_ids(listed)?.for_each(|id| set(id, true)),
-            (Op::Remove, None, Some(listed)) => listed_ids(listed)?.for_each(|id| set(id, false)),
+            (Op::Add, None, Some(listed)) => {
+                for id in listed_ids(listed)? {
+                    changes.add(id);
+                }
+            }
+            (Op::Remove, None, Some(listed)) => {
+                for id in listed_ids(listed)? {
+                    changes.remove(id);
+                }
+            }
             (
                 Op::Remove,
                 Some(Filter::Compare {
@@ -393,30 +392,100 @@ fn member_changes(ops: &[PatchOp]) -> Option<Vec<(String, bool)>> {
                     value: Value::String(id),
                 }),
                 None,
-            ) if by.is("value") && by.schema.is_none() => set(id, false),
+            ) if by.is("value") && by.schema.is_none() => changes.remove(id),
             _ => return None,
         }
     }
     Some(changes)
 }
 
-/// The ids of a non-empty list of member objects, each with a string `value`; `None` if
-/// anything else is listed (a lone object, which the whole representation refuses when the
-/// group is empty, included).
-fn listed_ids(listed: &Value) -> Option<impl Iterator<Item = &str>> {
-    let items = match listed {
-        Value::Array(items) if !items.is_empty() => items,
-        _ => return None,
+/// The ids a member PATCH names and where each ends, as applying its operations in turn
+/// to the group as JSON would leave them.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct MemberChanges {
+    /// id → whether it ends in the group, and when it was last put there: the whole
+    /// representation appends an id added while out, and keeps its first place while in.
+    ends: std::collections::HashMap<String, (bool, usize)>,
+    added: usize,
+}
+
+impl MemberChanges {
+    fn add(&mut self, id: &str) {
+        let next = self.added;
+        let entry = self.ends.entry(id.to_owned()).or_insert((false, next));
+        if !entry.0 {
+            *entry = (true, next);
+            self.added += 1;
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.ends.entry(id.to_owned()).or_insert((false, 0)).0 = false;
+    }
+
+    fn named(&self) -> Vec<&str> {
+        self.ends.keys().map(String::as_str).collect()
+    }
+
+    /// Those of `present` that go, in id order, as the whole representation takes them.
+    fn leaving<'a>(&'a self, present: &HashSet<String>) -> Vec<&'a str> {
+        let mut out: Vec<&str> = self
+            .ends
+            .iter()
+            .filter(|(id, (stays, _))| !stays && present.contains(*id))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Those not in `present` that come, in the order they were added.
+    fn joining<'a>(&'a self, present: &HashSet<String>) -> Vec<&'a str> {
+        let mut out: Vec<(&str, usize)> = self
+            .ends
+            .iter()
+            .filter(|(id, (stays, _))| *stays && !present.contains(*id))
+            .map(|(id, (_, at))| (id.as_str(), *at))
+            .collect();
+        out.sort_unstable_by_key(|(_, at)| *at);
+        out.into_iter().map(|(id, _)| id).collect()
+    }
+}
+
+/// Keys a member object may carry on this path, each once in any case (Entra sends
+/// `"$ref": null`); any other key, which the whole representation would check, sends the
+/// request there.
+const MEMBER_KEYS: [&str; 4] = ["value", "display", "type", "$ref"];
+
+/// The ids of a non-empty list of member objects, each with a string `value` and nothing
+/// but [`MEMBER_KEYS`]; `None` if anything else is listed (a lone object, which the whole
+/// representation refuses when the group is empty, included).
+fn listed_ids(listed: &Value) -> Option<Vec<&str>> {
+    let Value::Array(items) = listed else {
+        return None;
     };
-    let ids: Vec<&str> = items
+    if items.is_empty() {
+        return None;
+    }
+    items
         .iter()
         .map(|item| {
+            let object = item.as_object()?;
+            let mut seen = [false; MEMBER_KEYS.len()];
+            for (key, value) in object {
+                let at = MEMBER_KEYS
+                    .iter()
+                    .position(|k| k.eq_ignore_ascii_case(key))?;
+                if seen[at] || !(value.is_string() || (at > 0 && value.is_null())) {
+                    return None;
+                }
+                seen[at] = true;
+            }
             get_ci(item, "value")
                 .and_then(Value::as_str)
                 .filter(|id| !id.chars().any(char::is_control))
         })
-        .collect::<Option<_>>()?;
-    Some(ids.into_iter())
+        .collect()
 }
 
 /// Adds and removes the named members, reading only whether each one named is in the
@@ -426,7 +495,7 @@ fn change_members(
     call: &Call,
     id: &str,
     if_match: Option<&str>,
-    changes: &[(String, bool)],
+    changes: &MemberChanges,
 ) -> Result<Option<Value>, ScimError> {
     let actor = writer(call)?;
     let org_id = call.token.org_id.clone();
@@ -435,20 +504,11 @@ fn change_members(
         if if_match.is_some() {
             check_version(&get(conn, call, id, Members::LeftOut)?, if_match)?;
         }
-        let named: Vec<&str> = changes.iter().map(|(id, _)| id.as_str()).collect();
-        let present: HashSet<String> = scim::group_members_among(conn, &org_id, &group.id, &named)?
-            .into_iter()
-            .collect();
-        let leaving: Vec<&str> = changes
-            .iter()
-            .filter(|(id, stays)| !stays && present.contains(id))
-            .map(|(id, _)| id.as_str())
-            .collect();
-        let joining: Vec<&str> = changes
-            .iter()
-            .filter(|(id, stays)| *stays && !present.contains(id))
-            .map(|(id, _)| id.as_str())
-            .collect();
+        let mut present = HashSet::new();
+        for named in changes.named().chunks(500) {
+            present.extend(scim::group_members_among(conn, &org_id, &group.id, named)?);
+        }
+        let (leaving, joining) = (changes.leaving(&present), changes.joining(&present));
         apply_member_changes(conn, call, &actor, &group, &leaving, &joining)
     })?;
     if scim::group_has_more_members_than(conn, &org_id, id, MEMBERS_ANSWERED)? {
@@ -523,7 +583,9 @@ fn set_members(
     wanted: &[String],
 ) -> Result<(), ScimError> {
     let org_id = &call.token.org_id;
-    let current = scim::group_member_ids(conn, org_id, &group.id)?;
+    let mut current = scim::group_member_ids(conn, org_id, &group.id)?;
+    // In byte order, as the fast path takes them (PostgreSQL's collation may not be).
+    current.sort_unstable();
     let wanted_set: HashSet<&str> = wanted.iter().map(String::as_str).collect();
     let current_set: HashSet<&str> = current.iter().map(String::as_str).collect();
     let leaving: Vec<&str> = current
@@ -639,19 +701,21 @@ mod tests {
     #[test]
     fn the_member_changes_identity_providers_send_are_read_without_the_group() {
         let changes = member_changes(&ops(json!([
-            {"op": "Add", "path": "members", "value": [{"value": "a"}, {"value": "b", "display": "B"}]},
-            {"op": "Remove", "path": "members[value eq \"c\"]"},
-            {"op": "remove", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members", "value": [{"value": "a"}]},
-        ])));
-        assert_eq!(
-            changes,
-            Some(vec![
-                ("a".into(), false),
-                ("b".into(), true),
-                ("c".into(), false)
-            ]),
-            "in the order first named, the last operation naming an id decides"
-        );
+            {"op": "Add", "path": "members", "value": [{"value": "x"}, {"value": "m", "display": "M", "$ref": null}]},
+            {"op": "Remove", "path": "members[value eq \"m\"]"},
+            {"op": "add", "path": "members", "value": [{"VALUE": "y", "type": "User"}, {"value": "m"}, {"value": "x"}]},
+            {"op": "remove", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members", "value": [{"value": "a"}, {"value": "b"}]},
+            {"op": "add", "path": "members", "value": [{"value": "b"}]},
+        ])))
+        .expect("a change of members alone");
+        let present: HashSet<String> = ["a", "b", "c"].map(String::from).into();
+        // As the whole representation would: removals in id order, then additions where
+        // they were appended (m after y: it was taken out and put back), b kept.
+        assert_eq!(changes.leaving(&present), ["a"]);
+        assert_eq!(changes.joining(&present), ["x", "y", "m"]);
+        let mut named = changes.named();
+        named.sort_unstable();
+        assert_eq!(named, ["a", "b", "m", "x", "y"]);
         // Everything else goes through the whole representation, with its checks.
         for other in [
             json!([{"op": "replace", "path": "members", "value": [{"value": "a"}]}]),
@@ -667,6 +731,12 @@ mod tests {
             json!([{"op": "add", "path": "members", "value": [{"value": "a"}]},
                    {"op": "replace", "path": "displayName", "value": "Ops"}]),
             json!([{"op": "add", "value": {"members": [{"value": "a"}]}}]),
+            // Keys the whole representation checks (a boolean `primary`), or reads in its
+            // own way (two spellings of `value`).
+            json!([{"op": "add", "path": "members", "value": [{"value": "a", "primary": "maybe"}]}]),
+            json!([{"op": "remove", "path": "members", "value": [{"valuE": "b", "value": "a"}]}]),
+            json!([{"op": "add", "path": "members", "value": [{"value": "a", "display": 7}]}]),
+            json!([{"op": "add", "path": "members", "value": ["a"]}]),
         ] {
             assert_eq!(member_changes(&ops(other.clone())), None, "{other}");
         }

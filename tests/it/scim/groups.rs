@@ -213,6 +213,82 @@ async fn a_group_read_without_its_members_gives_the_version_a_full_read_gives() 
     assert_eq!(member_ids(&scim.get(&path).await), want);
 }
 
+/// A PATCH of members alone (Entra's and Okta's) is applied without reading the group as
+/// JSON; the same PATCH with one more operation goes the whole way. Both must leave the
+/// same members, write the same audit events in the same order, and refuse alike.
+#[actix_web::test]
+async fn a_member_patch_does_what_the_whole_representation_would() {
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(scim.create_user(&format!("u{n}@example.com")).await);
+    }
+    let as_members = |list: &[usize]| -> Value {
+        list.iter()
+            .map(|&i| json!({"value": ids[i], "display": format!("u{i}")}))
+            .collect()
+    };
+    let start = as_members(&[0, 1, 2]);
+    let group = |name: &str| {
+        let body = json!({"displayName": name, "members": start.clone()});
+        let scim = &scim;
+        async move { scim.post("/Groups", &body).await.id() }
+    };
+    let (fast, whole) = (group("Fast").await, group("Whole").await);
+    let remove =
+        |i: usize| json!({"op": "remove", "path": format!("members[value eq \"{}\"]", ids[i])});
+    let patches = [
+        json!([{"op": "add", "path": "members", "value": as_members(&[4, 3, 4])}]),
+        json!([remove(0), {"op": "add", "path": "members", "value": as_members(&[5, 0])}, remove(9 % 6)]),
+        json!([{"op": "remove", "path": "members", "value": as_members(&[1, 2, 4])},
+               {"op": "add", "path": "members", "value": as_members(&[2])}]),
+        json!([{"op": "add", "path": "members", "value": [{"value": "not-a-member"}]}]),
+        json!([{"op": "add", "path": "members", "value": [{"value": ids[3], "primary": "maybe"}]}]),
+        json!([{"op": "add", "path": "members", "value": as_members(&[1])}, remove(1), remove(5)]),
+    ];
+    let events = |app: &TestApp, since: usize| -> Vec<(String, Option<String>)> {
+        let all = app.audit_actions("my-org");
+        let mut new: Vec<_> = all[..all.len() - since]
+            .iter()
+            .map(|(action, _, target)| (action.clone(), target.clone()))
+            .collect();
+        new.reverse();
+        new
+    };
+    for ops in patches {
+        let before = app.audit_actions("my-org").len();
+        let by_fast = scim
+            .patch(&format!("/Groups/{fast}"), &patch_body(ops.clone()))
+            .await;
+        let mid = app.audit_actions("my-org").len();
+        let fast_events = events(&app, before);
+        let mut longer = ops.as_array().unwrap().clone();
+        longer.push(json!({"op": "replace", "path": "displayName", "value": "Whole"}));
+        let by_whole = scim
+            .patch(
+                &format!("/Groups/{whole}"),
+                &patch_body(Value::Array(longer)),
+            )
+            .await;
+        let whole_events = events(&app, mid);
+        assert_eq!(by_fast.status, by_whole.status, "{ops}: {}", by_fast.body);
+        assert_eq!(by_fast.scim_type(), by_whole.scim_type(), "{ops}");
+        assert_eq!(fast_events, whole_events, "{ops}");
+        let members = |id: &str| {
+            let scim = &scim;
+            let path = format!("/Groups/{id}");
+            async move { member_ids(&scim.get(&path).await) }
+        };
+        assert_eq!(members(&fast).await, members(&whole).await, "{ops}");
+    }
+    let mut left = vec![ids[0].clone(), ids[2].clone()];
+    left.sort();
+    assert_eq!(
+        member_ids(&scim.get(&format!("/Groups/{fast}")).await),
+        left
+    );
+}
+
 #[actix_web::test]
 async fn a_member_of_another_organization_cannot_be_put_in_a_group() {
     let (app, _admin, scim) = scim_app(&["scim"], "member").await;
