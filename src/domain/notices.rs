@@ -5,7 +5,7 @@ use chrono::Duration;
 use diesel::QueryResult;
 
 use crate::db::{self, DbConnection, login_attempts};
-use crate::mail::templates::{SecurityChange, SecurityChangeEmail};
+use crate::mail::templates::{AddressChangedEmail, SecurityChange, SecurityChangeEmail};
 
 /// Emails of one kind about an account's own protection (one kind of change to it, or
 /// sign-ins from new browsers) sent to it in a quarter of an hour, at most. Past it the
@@ -67,3 +67,30 @@ pub fn tell_owner(
     crate::mail::outbox::queue(conn, email, &notice, None, now)?;
     Ok(())
 }
+
+/// Tells the address an account was moved away from, within its share ([`take_share`]:
+/// a token moving an account back and forth would otherwise fill the outbox).
+pub fn tell_old_address(
+    conn: &mut DbConnection,
+    name: &str,
+    (old_address, new_address): (&str, &str),
+    org_name: &str,
+) -> QueryResult<()> {
+    if !take_share(conn, ADDRESS_CHANGED, old_address)? {
+        return Ok(());
+    }
+    let now = db::now();
+    let notice = AddressChangedEmail {
+        name: name.to_string(),
+        old_address: old_address.to_string(),
+        new_address: new_address.to_string(),
+        org_name: org_name.to_string(),
+        at: now,
+    }
+    .render()
+    .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
+    crate::mail::outbox::queue(conn, old_address, &notice, None, now)?;
+    Ok(())
+}
+
+const ADDRESS_CHANGED: &str = "address-changed";

@@ -204,6 +204,49 @@ struct PasswordChangedHtml<'a> {
     e: &'a PasswordChangedEmail,
 }
 
+/// Sent to the address an organization's identity provider moved an account away from:
+/// whoever holds the new mailbox can reset the password there, and an admin with a SCIM
+/// token could otherwise take a co-member's account unheard.
+#[derive(Debug, Clone)]
+pub struct AddressChangedEmail {
+    pub name: String,
+    pub old_address: String,
+    pub new_address: String,
+    /// The organization whose identity provider changed it.
+    pub org_name: String,
+    pub at: NaiveDateTime,
+}
+
+impl AddressChangedEmail {
+    pub fn subject(&self) -> String {
+        "Your Portcullis account: sign-in address changed".into()
+    }
+
+    pub fn when(&self) -> String {
+        self.at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+
+    pub fn render(&self) -> Result<Rendered, askama::Error> {
+        Ok(Rendered {
+            subject: self.subject(),
+            text: AddressChangedText { e: self }.render()?,
+            html: AddressChangedHtml { e: self }.render()?,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "email/address_changed.txt")]
+struct AddressChangedText<'a> {
+    e: &'a AddressChangedEmail,
+}
+
+#[derive(Template)]
+#[template(path = "email/address_changed.html")]
+struct AddressChangedHtml<'a> {
+    e: &'a AddressChangedEmail,
+}
+
 /// A change to how the account is protected, made from a browser signed in to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecurityChange {

@@ -18,7 +18,7 @@ use crate::audit::{self, Event};
 use crate::db::memberships::{self, MemberRow};
 use crate::db::scim::{self, ScimFields};
 use crate::db::{DbConnection, password_resets, roles, setup_tokens, users};
-use crate::db::{member_counts, scim_cursors};
+use crate::db::{member_counts, organizations, scim_cursors};
 use crate::domain::email::Email;
 use crate::domain::members::{self, Actor};
 use crate::domain::names::sort_key;
@@ -26,7 +26,7 @@ use crate::domain::policy::Standing;
 use crate::domain::roles::Permission;
 use crate::domain::scim::filter::{CompareOp, Filter};
 use crate::domain::scim::patch::{PatchOp, apply_patch};
-use crate::domain::{invitations, new_account, policy, timefmt};
+use crate::domain::{invitations, new_account, notices, policy, timefmt};
 
 pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ACTION_PROVISIONED: &str = "member.provisioned";
@@ -695,6 +695,14 @@ fn apply(
             return Err(taken(email));
         }
         scim::set_email(conn, &target.user.id, email)?;
+        // The old mailbox hears of it: whoever reads the new one can reset the password.
+        let org = organizations::find(conn, org_id)?.ok_or(ScimError::NotFound)?;
+        notices::tell_old_address(
+            conn,
+            &target.user.first_name,
+            (&target.user.email, email),
+            &org.name,
+        )?;
         changed.insert("old_email".into(), json!(target.user.email));
         changed.insert("new_email".into(), json!(email));
     }

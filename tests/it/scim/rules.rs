@@ -272,3 +272,46 @@ async fn a_token_cannot_re_address_a_member_whose_access_outlasts_its_makers() {
     assert_eq!(moved.status, 200, "{}", moved.body);
     assert_eq!(app.user_id("bea@new.example"), brief);
 }
+
+/// An Admin with a SCIM token could move a co-member's account to a mailbox of theirs,
+/// reset its password there and sign in as them, and the owner heard nothing. The old
+/// address is now told, in the transaction of the change: a refused change tells nobody.
+#[actix_web::test]
+async fn the_old_address_is_told_when_an_identity_provider_moves_an_account() {
+    let smtp = crate::smtp::SmtpServer::start();
+    let url = smtp.url();
+    let app = spawn_app_with(move |s| s.smtp_url = Some(url)).await;
+    let admin = app.setup_admin().await;
+    let token = admin_token(&app, &admin, &["scim"], "member").await;
+    let scim = Scim::new(&app, &token);
+    let vic = app.add_member("my-org", "vic@example.com", "Vic", "V", "member", true);
+    app.add_member("my-org", "taken@example.com", "Tak", "T", "member", true);
+    let re_address = |to: &'static str| {
+        let (scim, vic) = (&scim, &vic);
+        async move {
+            scim.patch(
+                &format!("/Users/{vic}"),
+                &patch_body(json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": to}])),
+            )
+            .await
+        }
+    };
+    let refused = re_address("taken@example.com").await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let moved = re_address("vic@elsewhere.example").await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+
+    let mails = smtp.wait_for(1).await;
+    let told = &mails[0];
+    assert_eq!(told.to, vec!["vic@example.com".to_string()]);
+    assert_eq!(
+        told.header("Subject").unwrap_or_default(),
+        "Your Portcullis account: sign-in address changed"
+    );
+    let body = told.decoded();
+    for said in ["vic@elsewhere.example", "My organization", "tell the administrators"] {
+        assert!(body.contains(said), "{said}: {body}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.received().len(), 1, "the refused change told nobody");
+}
