@@ -309,7 +309,11 @@ async fn the_old_address_is_told_when_an_identity_provider_moves_an_account() {
         "Your Portcullis account: sign-in address changed"
     );
     let body = told.decoded();
-    for said in ["vic@elsewhere.example", "My organization", "tell the administrators"] {
+    for said in [
+        "vic@elsewhere.example",
+        "My organization",
+        "tell the administrators",
+    ] {
         assert!(body.contains(said), "{said}: {body}");
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
