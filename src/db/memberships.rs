@@ -1118,7 +1118,7 @@ fn run_list_page(
             // The organization's few roles are read once and matched in memory: joining them
             // decoded the same role row (and its timestamp) for every member on the page.
             let joined = memberships::table
-                .inner_join(super::schema::users::table)
+                .inner_join(users::table)
                 .select((Membership::as_select(), super::users::User::as_select()))
                 .into_boxed::<$backend>();
             let page = match &page_ids {

@@ -298,6 +298,25 @@ async fn the_old_address_is_told_when_an_identity_provider_moves_an_account() {
     };
     let refused = re_address("taken@example.com").await;
     assert_eq!(refused.status, 409, "{}", refused.body);
+    // Refused after the address was changed and the notice queued: a name that hides text.
+    let renamed = scim
+        .patch(
+            &format!("/Users/{vic}"),
+            &patch_body(json!([
+                {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "vic@other.example"},
+                {"op": "replace", "path": "name.givenName", "value": "Vi\u{200b}c"},
+            ])),
+        )
+        .await;
+    assert_eq!(renamed.status, 400, "{}", renamed.body);
+    assert!(
+        renamed
+            .detail()
+            .contains("givenName cannot contain invisible"),
+        "{}",
+        renamed.body
+    );
+    assert_eq!(app.user_id("vic@example.com"), vic);
     let moved = re_address("vic@elsewhere.example").await;
     assert_eq!(moved.status, 200, "{}", moved.body);
 
