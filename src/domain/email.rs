@@ -20,6 +20,10 @@ pub enum EmailError {
     Characters,
     #[error("An email address cannot contain invisible characters.")]
     Invisible,
+    #[error(
+        "An email address cannot mix alphabets within a word (a Cyrillic letter among Latin ones) or use full-width letters: type it in plain letters."
+    )]
+    Lookalike,
 }
 
 impl Email {
@@ -32,6 +36,9 @@ impl Email {
         let email = Self::parse(raw)?;
         if email.0.chars().any(super::names::turns_text) {
             return Err(EmailError::Invisible);
+        }
+        if !email.0.is_ascii() && passes_for_another(&email.0) {
+            return Err(EmailError::Lookalike);
         }
         Ok(email)
     }
@@ -74,6 +81,20 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether an address could pass for another in a member list or the audit trail: a
+/// full-width or other compatibility form (`ｅxample`, which NFKC folds to `example`), or
+/// a word mixing alphabets beyond what UTS #39 calls highly restrictive (a Cyrillic `а`
+/// among Latin letters; Japanese kana with kanji, or Latin with either, stay allowed).
+/// Words are the runs of letters and digits between `.`, `-`, `+`, `@` and the like.
+fn passes_for_another(address: &str) -> bool {
+    use unicode_security::{RestrictionLevel, RestrictionLevelDetection};
+    !unicode_normalization::is_nfkc(address)
+        || address
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .any(|word| !word.check_restriction_level(RestrictionLevel::HighlyRestrictive))
 }
 
 impl fmt::Display for Email {
@@ -130,6 +151,33 @@ mod tests {
             assert!(Email::parse(hidden).is_ok(), "{hidden:?} as stored");
         }
         assert!(Email::parse_new("Ada@Example.com").is_ok());
+    }
+
+    #[test]
+    fn a_new_address_cannot_pass_for_another_but_real_alphabets_pass() {
+        for lookalike in [
+            "\u{430}da@example.com",    // Cyrillic а in a Latin word
+            "ada@ex\u{430}mple.com",    // … in the domain
+            "ada@\u{ff45}xample.com",   // full-width ｅ
+            "\u{ff41}da@example.com",   // full-width ａ
+            "pay\u{3c1}al@example.com", // Greek ρ
+        ] {
+            assert_eq!(
+                Email::parse_new(lookalike),
+                Err(EmailError::Lookalike),
+                "{lookalike:?}"
+            );
+            assert!(Email::parse(lookalike).is_ok(), "{lookalike:?} as stored");
+        }
+        for real in [
+            "m\u{fc}ller@example.de",                              // müller
+            "\u{438}\u{432}\u{430}\u{43d}@example.com",            // иван
+            "\u{5c71}\u{7530}\u{305f}\u{308d}\u{3046}@example.jp", // 山田たろう
+            "ada.lovelace+portal@example.com",
+            "x-1_y@sub.example.co.uk",
+        ] {
+            assert!(Email::parse_new(real).is_ok(), "{real:?}");
+        }
     }
 
     #[test]

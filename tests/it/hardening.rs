@@ -482,6 +482,46 @@ async fn invisible_characters_are_refused_in_every_name() {
     assert_eq!(app.count("groups"), 0);
 }
 
+/// An inviter (or an identity provider) could make an account for an address that passes
+/// for a member's, `аda@` with a Cyrillic а or `ada@ｅxample.com` with a full-width ｅ,
+/// and it read as theirs in the Users tab and the audit trail. New addresses are refused
+/// where they enter; an address in one real alphabet (иван@…) is invited as before.
+#[actix_web::test]
+async fn an_address_that_passes_for_another_is_refused_where_addresses_enter() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let member = app.role_id("my-org", "member");
+    const SAID: &str = "cannot mix alphabets within a word";
+    for lookalike in ["\u{430}da@example.com", "ada@\u{ff45}xample.com"] {
+        let invited = admin.invite("my-org", lookalike, &member).await;
+        let invited = admin.follow_results(invited).await;
+        assert!(invited.body.contains(SAID), "{lookalike}: {}", invited.body);
+    }
+    assert_eq!(app.count("invitations"), 0);
+    let invited = admin
+        .invite(
+            "my-org",
+            "\u{438}\u{432}\u{430}\u{43d}@example.com",
+            &member,
+        )
+        .await;
+    admin.follow_results(invited).await;
+    assert_eq!(app.count("invitations"), 1, "one real alphabet is invited");
+
+    let token = crate::api_tokens::admin_token(&app, &admin, &["scim"], "member").await;
+    let made = reqwest::Client::new()
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(token)
+        .header("content-type", "application/scim+json")
+        .body(r#"{"userName": "ada@\uff45xample.com", "active": true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 400);
+    assert!(made.text().await.unwrap().contains(SAID));
+    assert_eq!(app.count("memberships"), 1);
+}
+
 /// A name stored before a character joined the rule (by an identity provider, or by an
 /// earlier version) does not block the rest of its form: the group's description, the
 /// member's role, the pool's place and the role's permissions can still be changed. Only
