@@ -1378,34 +1378,24 @@ pub fn any_active_admin(
     if holders.len() as i64 > HOLDERS_READ {
         // Admin held that widely is met early in any order: one query walks for it.
         return diesel::select(diesel::dsl::exists(
-            memberships::table
-                .inner_join(super::schema::users::table)
-                .filter(memberships::org_id.eq(org_id))
-                .filter(memberships::status.eq("active"))
-                .filter(
-                    memberships::access_until
-                        .is_null()
-                        .or(memberships::access_until.gt(ends_after)),
-                )
-                .filter(super::schema::users::status.eq("active"))
-                .filter(
-                    memberships::role_id
-                        .eq_any(admin_role_ids)
-                        .or(memberships::user_id.eq_any(
-                            group_members::table
-                                .filter(group_members::group_id.eq_any(&admin_groups))
-                                .select(group_members::user_id),
-                        )),
-                ),
+            active_members_query!(org_id, ends_after).filter(
+                memberships::role_id
+                    .eq_any(admin_role_ids)
+                    .or(memberships::user_id.eq_any(
+                        group_members::table
+                            .filter(group_members::group_id.eq_any(&admin_groups))
+                            .select(group_members::user_id),
+                    )),
+            ),
         ))
         .get_result(conn);
     }
     holders.sort_unstable();
     holders.dedup();
     for chunk in holders.chunks(500) {
-        if diesel::select(diesel::dsl::exists(active_among_query!(
-            org_id, chunk, ends_after
-        )))
+        if diesel::select(diesel::dsl::exists(
+            active_members_query!(org_id, ends_after).filter(memberships::user_id.eq_any(chunk)),
+        ))
         .get_result(conn)?
         {
             return Ok(true);
@@ -1428,15 +1418,13 @@ macro_rules! role_holders_query {
 }
 use role_holders_query;
 
-/// Those of `user_ids` who are active members whose day is not over by `ends_after`, with
-/// an active account: an account a platform admin disabled cannot sign in, so it
-/// administers nothing.
-macro_rules! active_among_query {
-    ($org_id:expr, $user_ids:expr, $ends_after:expr) => {
+/// The organization's active members whose day is not over by `ends_after`, with an active
+/// account: an account a platform admin disabled cannot sign in, so it administers nothing.
+macro_rules! active_members_query {
+    ($org_id:expr, $ends_after:expr) => {
         memberships::table
             .inner_join(super::schema::users::table)
             .filter(memberships::org_id.eq($org_id))
-            .filter(memberships::user_id.eq_any($user_ids))
             .filter(memberships::status.eq("active"))
             .filter(
                 memberships::access_until
@@ -1447,7 +1435,7 @@ macro_rules! active_among_query {
             .select(memberships::user_id)
     };
 }
-use active_among_query;
+use active_members_query;
 
 /// The plans of [`any_active_admin`]'s two reads: tests check that neither walks the
 /// organization.
@@ -1461,7 +1449,7 @@ pub fn explain_admin_check(
     let now = super::now();
     plan.extend(super::explain(
         conn,
-        active_among_query!(org_id, user_ids, now),
+        active_members_query!(org_id, now).filter(memberships::user_id.eq_any(user_ids)),
     )?);
     Ok(plan)
 }
