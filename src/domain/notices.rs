@@ -5,7 +5,7 @@ use chrono::Duration;
 use diesel::QueryResult;
 
 use crate::db::{self, DbConnection, login_attempts};
-use crate::mail::templates::{AddressChangedEmail, SecurityChange, SecurityChangeEmail};
+use crate::mail::templates::{AddressChangedEmail, Rendered, SecurityChange, SecurityChangeEmail};
 
 /// Emails of one kind about an account's own protection (one kind of change to it, or
 /// sign-ins from new browsers) sent to it in a quarter of an hour, at most. Past it the
@@ -41,6 +41,23 @@ pub fn take_share(conn: &mut DbConnection, kind: &str, email: &str) -> QueryResu
     Ok(true)
 }
 
+/// Queues the notice `render` writes (given the time it says) to `email`, within the
+/// share of `kind` ([`take_share`]).
+fn queue_within_share(
+    conn: &mut DbConnection,
+    kind: &str,
+    email: &str,
+    render: impl FnOnce(chrono::NaiveDateTime) -> Result<Rendered, askama::Error>,
+) -> QueryResult<()> {
+    if !take_share(conn, kind, email)? {
+        return Ok(());
+    }
+    let now = db::now();
+    let notice = render(now).map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
+    crate::mail::outbox::queue(conn, email, &notice, None, now)?;
+    Ok(())
+}
+
 /// Queues the notice of `change` to the account at `email`, within its share
 /// ([`take_share`]); `public_url` is where its links point.
 pub fn tell_owner(
@@ -50,22 +67,17 @@ pub fn tell_owner(
     change: SecurityChange,
     public_url: &str,
 ) -> QueryResult<()> {
-    if !take_share(conn, kind(&change), email)? {
-        return Ok(());
-    }
     let base = public_url.trim_end_matches('/');
-    let now = db::now();
-    let notice = SecurityChangeEmail {
-        name: name.to_string(),
-        change,
-        at: now,
-        account_url: format!("{base}/account"),
-        reset_url: format!("{base}/forgot-password"),
-    }
-    .render()
-    .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
-    crate::mail::outbox::queue(conn, email, &notice, None, now)?;
-    Ok(())
+    queue_within_share(conn, kind(&change), email, |at| {
+        SecurityChangeEmail {
+            name: name.to_string(),
+            change,
+            at,
+            account_url: format!("{base}/account"),
+            reset_url: format!("{base}/forgot-password"),
+        }
+        .render()
+    })
 }
 
 /// Tells the address an account was moved away from, within its share ([`take_share`]:
@@ -76,21 +88,16 @@ pub fn tell_old_address(
     (old_address, new_address): (&str, &str),
     org_name: &str,
 ) -> QueryResult<()> {
-    if !take_share(conn, ADDRESS_CHANGED, old_address)? {
-        return Ok(());
-    }
-    let now = db::now();
-    let notice = AddressChangedEmail {
-        name: name.to_string(),
-        old_address: old_address.to_string(),
-        new_address: new_address.to_string(),
-        org_name: org_name.to_string(),
-        at: now,
-    }
-    .render()
-    .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
-    crate::mail::outbox::queue(conn, old_address, &notice, None, now)?;
-    Ok(())
+    queue_within_share(conn, ADDRESS_CHANGED, old_address, |at| {
+        AddressChangedEmail {
+            name: name.to_string(),
+            old_address: old_address.to_string(),
+            new_address: new_address.to_string(),
+            org_name: org_name.to_string(),
+            at,
+        }
+        .render()
+    })
 }
 
 const ADDRESS_CHANGED: &str = "address-changed";
