@@ -212,12 +212,23 @@ pub fn org_owns_account(organizations_of_account: usize, platform_role: &str) ->
     organizations_of_account <= 1 && !platform_may_read(platform_role)
 }
 
+/// Whether an inviter is shown the accept links their invitations carry. Whoever opens a
+/// link chooses the new account's password, and the account keeps the address: an
+/// inviter who opened it holds an account the organization takes for the address's owner,
+/// which an Admin promoting "the new CFO", or an identity provider that finds the address
+/// later and pushes its groups, may raise to any role. So only an inviter who may grant
+/// every role of the organization already sees them; anyone else's invitations reach the
+/// invitee through the mailbox alone.
+pub fn sees_accept_links(inviter: &Standing, org_roles: &[Role]) -> bool {
+    inviter.may_grant_all(org_roles.iter().map(Standing::of_role))
+}
+
 /// Whether provisioning (SCIM) may make an existing account a member without its owner's
 /// say: only one without a password, which nobody but the address's owner can enter
 /// (through a link mailed to it). Nobody proves the address of an account that holds a
-/// password: an inviter sees each accept link, so they may have opened one and chosen
-/// that password themselves, then waited for another organization's identity provider
-/// to provision the address.
+/// password: an Admin sees each accept link (`sees_accept_links`), so they may have opened
+/// one and chosen that password themselves, then waited for another organization's
+/// identity provider to provision the address.
 pub fn provisioning_may_attach(account_has_password: bool) -> bool {
     !account_has_password
 }
@@ -453,21 +464,36 @@ mod tests {
         assert!(!role("engineer").may_grant(helpdesk));
     }
 
+    /// The built-in role `key` as an organization stores it.
+    fn stored(key: &str) -> Role {
+        let (permissions, rank) = builtin(key);
+        Role {
+            id: key.into(),
+            org_id: "o".into(),
+            key: key.into(),
+            name: key.into(),
+            permissions,
+            rank,
+            builtin: true,
+            created_at: chrono::NaiveDateTime::default(),
+        }
+    }
+
+    #[test]
+    fn only_an_inviter_who_may_grant_every_role_sees_accept_links() {
+        let roles = [stored("admin"), stored("manager"), stored("member")];
+        assert!(sees_accept_links(&role("admin"), &roles));
+        assert!(!sees_accept_links(&role("manager"), &roles));
+        assert!(sees_accept_links(
+            &standing("member", &["admin"], &[]),
+            &roles
+        ));
+        let helpdesk = custom(&[Permission::UsersRead, Permission::UsersInvite]);
+        assert!(!sees_accept_links(&helpdesk, &roles));
+    }
+
     #[test]
     fn choice_lists_offer_only_grantable_roles() {
-        let stored = |key: &str| {
-            let (permissions, rank) = builtin(key);
-            Role {
-                id: key.into(),
-                org_id: "o".into(),
-                key: key.into(),
-                name: key.into(),
-                permissions,
-                rank,
-                builtin: true,
-                created_at: chrono::NaiveDateTime::default(),
-            }
-        };
         let offered = grantable(
             &role("manager"),
             vec![stored("admin"), stored("manager"), stored("member")],

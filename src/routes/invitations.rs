@@ -367,6 +367,13 @@ struct ResultView {
     link: Option<String>,
 }
 
+impl ResultView {
+    /// An invitation went out for the address, whose link the inviter may not be shown.
+    fn link_withheld(&self) -> bool {
+        self.link.is_none() && ["invited", "resent", "replaced"].contains(&self.key.as_str())
+    }
+}
+
 /// The addresses an invite refused, sent back to be fixed: the form as it was, with
 /// only those addresses in it, and why each was refused.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -496,6 +503,8 @@ struct ResultsPage {
     tone: String,
     summary: Vec<String>,
     results: Vec<ResultView>,
+    /// Some invitation went out without its link shown here.
+    links_withheld: bool,
     /// The invite form again, holding the refused addresses, when there are some.
     retry: bool,
     form: InviteForm,
@@ -534,6 +543,7 @@ impl ResultsPage {
             heading: held.heading,
             tone: held.tone,
             summary: held.summary,
+            links_withheld: held.results.iter().any(ResultView::link_withheld),
             results: held.results,
             retry: retry && !roles.is_empty(),
             form,

@@ -857,6 +857,15 @@ pub async fn admin_of_another_org(app: &TestApp) -> Browser {
     app.member_browser("mallory@example.com").await
 }
 
+/// The path of the newest accept link mailed to `address`: what an inviter who may not
+/// grant every role relies on, since the results page shows them none.
+pub async fn mailed_invite_link(app: &TestApp, address: &str) -> String {
+    crate::browser::mailed_to(app, address)
+        .await
+        .expect("an invitation email")
+        .invite_path()
+}
+
 /// The attack both the platform and SCIM must withstand: Mallory, an Admin of her own
 /// organization `other-org`, invites `address`, opens the accept link the results page
 /// shows her, and chooses the new account's password (`password`, as "Not Theceo").

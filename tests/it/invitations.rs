@@ -952,7 +952,13 @@ async fn an_invitation_ends_with_the_membership_that_sent_it() {
     app.create_org("other-org", "Other Org");
     app.add_member("other-org", "bob@example.com", "Bob", "B", "admin", true);
     let bob_browser = app.member_browser("bob@example.com").await;
-    let here = invite(&bob_browser, "pat@example.com", "Member").await;
+    assert_eq!(
+        invite(&bob_browser, "pat@example.com", "Member")
+            .await
+            .status,
+        200
+    );
+    let here = mailed_invite_link(&app, "pat@example.com").await;
     let there = bob_browser
         .invite(
             "other-org",
@@ -993,7 +999,7 @@ async fn an_invitation_ends_with_the_membership_that_sent_it() {
     assert_eq!(action, "member.removed");
     assert_eq!(details["invitations_cancelled"], 1);
     assert_eq!(app.audit_count("my-org", "invitation.cancelled"), 1);
-    assert_dead(&app.client().get(&here.invite_link()).await);
+    assert_dead(&app.client().get(&here).await);
     // Bob is still an admin of the other organization: what he sent there stays open.
     let status: String = invitations::table
         .filter(invitations::email.eq("kim@example.com"))
@@ -1157,9 +1163,9 @@ async fn nobody_invites_into_a_role_above_their_own() {
     );
 
     // The manager's own invitation dies cleanly once the manager may no longer invite.
-    let link = invite(&manager, "junior@example.com", "Manager")
-        .await
-        .invite_link();
+    let sent = invite(&manager, "junior@example.com", "Manager").await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let link = mailed_invite_link(&app, "junior@example.com").await;
     {
         let mut conn = app.conn();
         let conn: &mut DbConnection = &mut conn;
@@ -1722,6 +1728,51 @@ async fn the_results_show_each_link_once_to_the_inviter_and_a_refresh_posts_noth
     assert!(!tab.body.contains("Already invited"));
     assert_eq!(audit_count(&app, "invitation.created"), 2);
     assert_eq!(app.count("invitations"), 2);
+}
+
+/// A Manager who opened the link of an address they invited would choose that account's
+/// password, and hold an account the organization takes for the address's owner: one an
+/// Admin, or an identity provider pushing an admin group to the address, may raise to
+/// Admin. Neither the invite nor a resend shows them the link; the mailbox gets it.
+#[actix_web::test]
+async fn an_inviter_who_may_not_grant_every_role_is_never_shown_an_accept_link() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let manager = add_member(&app, &admin, "manager@example.com", "Manager").await;
+
+    let sent = invite(&manager, "ceo@example.com", "Member").await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(row(&sent.body, "ceo@example.com").contains("data-result=\"invited\""));
+    assert!(row(&sent.body, "ceo@example.com").contains("Sent by email"));
+    assert!(sent.body.contains("data-links-withheld"), "{}", sent.body);
+    assert!(!sent.body.contains("/invite/"), "{}", sent.body);
+
+    // A resend, from the button or by inviting the address again, shows none either.
+    let id = invitation_id(&app, "ceo@example.com");
+    backdate_sent(&app, "ceo@example.com");
+    let resent = post_with_csrf(&manager, &format!("{ORG}/invitations/{id}/resend")).await;
+    let resent = manager.follow_results(resent).await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    assert!(!resent.body.contains("/invite/"), "{}", resent.body);
+    backdate_sent(&app, "ceo@example.com");
+    let again = invite(&manager, "ceo@example.com", "Member").await;
+    assert!(row(&again.body, "ceo@example.com").contains("data-result=\"resent\""));
+    assert!(!again.body.contains("/invite/"), "{}", again.body);
+    assert_eq!(audit_count(&app, "invitation.resent"), 2);
+
+    // The address's owner accepts from the email, with the newest link.
+    let mailed = crate::browser::mailed_to(&app, "ceo@example.com")
+        .await
+        .unwrap()
+        .invite_path();
+    let (_, done) = accept_new(&app, &mailed, "Chief").await;
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    // An Admin still gets the link to pass on another way.
+    let by_admin = invite(&admin, "pat@example.com", "Manager").await;
+    assert!(!by_admin.body.contains("data-links-withheld"));
+    let (_, done) = accept_new(&app, &by_admin.invite_link(), "Pat").await;
+    assert_eq!(done.status, 303, "{}", done.body);
 }
 
 #[actix_web::test]

@@ -585,7 +585,8 @@ pub fn invite(
             pool_ids: &pool_ids,
             access_until,
         };
-        let results = invite_each(conn, env, addresses, &offer)?;
+        let mut results = invite_each(conn, env, addresses, &offer)?;
+        env.withhold_links(conn, &mut results)?;
         Ok(InviteReport {
             role_name: role.name.clone(),
             results,

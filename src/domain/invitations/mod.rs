@@ -247,6 +247,22 @@ impl Env {
         invite_link(&self.public_url, token)
     }
 
+    /// Takes the accept links out of `results` unless the inviter is shown them
+    /// (`policy::sees_accept_links`): their invitations went by email all the same.
+    fn withhold_links(
+        &self,
+        conn: &mut DbConnection,
+        results: &mut [AddressResult],
+    ) -> Result<(), InvitationError> {
+        let roles = db::roles::list(conn, &self.org.id)?;
+        if !super::policy::sees_accept_links(&self.inviter.standing, &roles) {
+            for result in results {
+                result.link = None;
+            }
+        }
+        Ok(())
+    }
+
     fn sender(&self) -> Sender<'_> {
         Sender {
             org_name: &self.org.name,

@@ -207,12 +207,15 @@ pub fn resend(
             ("resend button", None),
         )?
         .ok_or(InvitationError::TooSoon)?;
-        Ok(AddressResult {
+        let mut resent = [AddressResult {
             email: invitation.email.clone(),
             outcome: Outcome::Resent,
             invitation_id: Some(invitation.id.clone()),
             link: Some(env.link(&token)),
-        })
+        }];
+        env.withhold_links(conn, &mut resent)?;
+        let [resent] = resent;
+        Ok(resent)
     })
 }
 

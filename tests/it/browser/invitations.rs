@@ -485,6 +485,9 @@ async fn a_pool_manager_invites_into_their_pool_from_the_users_tab() {
         pool_manager.tick(POOL).await?;
         pool_manager.press("Send invitations").await?;
         pool_manager.expect_text("1 person invited").await?;
+        // Whoever opens a link chooses the account's password: not the Manager.
+        pool_manager.expect_text("Sent by email").await?;
+        pool_manager.expect_no_text("/invite/").await?;
         pool_manager.follow("Back to Users").await?;
         pool_manager.expect_path("/orgs/acme/users").await?;
         Ok(())
