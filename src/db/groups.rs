@@ -313,6 +313,37 @@ pub fn remove_member(
     Ok(removed)
 }
 
+/// Takes `user_ids` out of the group in one statement, which PostgreSQL counts once
+/// (migration `group_and_pool_member_counts`): an identity provider emptying a group of
+/// 100,000 would otherwise update the group's row 100,000 times in one transaction.
+/// Answers how many were in it.
+pub fn remove_members(
+    conn: &mut DbConnection,
+    org_id: &str,
+    group_id: &str,
+    user_ids: &[&str],
+) -> QueryResult<usize> {
+    use super::schema::memberships;
+    let removed = diesel::delete(
+        group_members::table
+            .filter(group_members::org_id.eq(org_id))
+            .filter(group_members::group_id.eq(group_id))
+            .filter(group_members::user_id.eq_any(user_ids)),
+    )
+    .execute(conn)?;
+    if removed > 0 {
+        mark_group_changed(conn, org_id, group_id)?;
+        diesel::update(
+            memberships::table
+                .filter(memberships::org_id.eq(org_id))
+                .filter(memberships::user_id.eq_any(user_ids)),
+        )
+        .set(memberships::updated_at.eq(Some(super::now())))
+        .execute(conn)?;
+    }
+    Ok(removed)
+}
+
 /// The group's members (bounded), as (user id, email, display name).
 pub fn members(
     conn: &mut DbConnection,
@@ -331,12 +362,12 @@ pub fn members(
         .load(conn)
 }
 
-/// (group id, member count) for every group of the organization.
+/// (group id, member count) for every group of the organization, as the database keeps
+/// them (migration `group_and_pool_member_counts`): one row a group, however many members.
 pub fn member_counts(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(String, i64)>> {
-    group_members::table
-        .filter(group_members::org_id.eq(org_id))
-        .group_by(group_members::group_id)
-        .select((group_members::group_id, diesel::dsl::count_star()))
+    groups::table
+        .filter(groups::org_id.eq(org_id))
+        .select((groups::id, groups::member_count))
         .load(conn)
 }
 

@@ -185,28 +185,30 @@ pub fn members(
         .load(conn)
 }
 
+/// Memberships of these pools (someone in two of them counts twice), from the pools'
+/// kept counts.
 pub fn member_count(
     conn: &mut DbConnection,
     org_id: &str,
     pool_ids: &[String],
 ) -> QueryResult<i64> {
-    pool_members::table
-        .filter(pool_members::org_id.eq(org_id))
-        .filter(pool_members::pool_id.eq_any(pool_ids))
-        .count()
-        .get_result(conn)
+    let counts: Vec<i64> = pools::table
+        .filter(pools::org_id.eq(org_id))
+        .filter(pools::id.eq_any(pool_ids))
+        .select(pools::member_count)
+        .load(conn)?;
+    Ok(counts.into_iter().sum())
 }
 
-/// Members of each of the organization's pools that has any, by pool id: one grouped
-/// query for the whole Pools page.
+/// Members of each of the organization's pools, by pool id, as the database keeps them
+/// (migration `group_and_pool_member_counts`): one row a pool, however many members.
 pub fn member_counts(
     conn: &mut DbConnection,
     org_id: &str,
 ) -> QueryResult<std::collections::HashMap<String, i64>> {
-    let counts: Vec<(String, i64)> = pool_members::table
-        .filter(pool_members::org_id.eq(org_id))
-        .group_by(pool_members::pool_id)
-        .select((pool_members::pool_id, diesel::dsl::count_star()))
+    let counts: Vec<(String, i64)> = pools::table
+        .filter(pools::org_id.eq(org_id))
+        .select((pools::id, pools::member_count))
         .load(conn)?;
     Ok(counts.into_iter().collect())
 }

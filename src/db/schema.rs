@@ -68,6 +68,7 @@ diesel::table! {
         created_at -> Timestamp,
         external_id -> Nullable<Text>,
         updated_at -> Nullable<Timestamp>,
+        member_count -> BigInt,
     }
 }
 
@@ -88,6 +89,7 @@ diesel::table! {
         name -> Text,
         owner_id -> Nullable<Text>,
         created_at -> Timestamp,
+        member_count -> BigInt,
     }
 }
 

@@ -635,3 +635,316 @@ async fn the_header_shows_exact_counts_above_ten_thousand() {
     let page = admin.get(&format!("/orgs/{ORG}/users")).await;
     assert_eq!(header(&page.body), ("10,008".into(), "1,113".into()));
 }
+
+#[derive(QueryableByName, Debug)]
+struct SetTally {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn set_tallies(app: &TestApp, sql: &str) -> BTreeMap<String, i64> {
+    let mut conn = app.conn();
+    let conn: &mut DbConnection = &mut conn;
+    diesel::sql_query(sql)
+        .load::<SetTally>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.id, t.n))
+        .collect()
+}
+
+/// Each group's and pool's kept `member_count` equals `COUNT(*)` of its rows.
+#[track_caller]
+fn assert_set_counts_match(app: &TestApp, context: &str) {
+    for (sets, rows, key) in [
+        ("groups", "group_members", "group_id"),
+        ("pools", "pool_members", "pool_id"),
+    ] {
+        let kept = set_tallies(app, &format!("SELECT id, member_count AS n FROM {sets}"));
+        let counted = set_tallies(
+            app,
+            &format!(
+                "SELECT s.id AS id, (SELECT COUNT(*) FROM {rows} r WHERE r.{key} = s.id) AS n \
+                 FROM {sets} s"
+            ),
+        );
+        assert_eq!(kept, counted, "{sets} after {context}");
+    }
+}
+
+/// What the Groups or Pools tab prints as the members of the row `id`.
+fn members_shown(body: &str, id: &str) -> i64 {
+    let row = &body[body.find(&format!("data-id=\"{id}\"")).expect("a row")..];
+    let shown = &row[row.find("data-members=\"").unwrap() + "data-members=\"".len()..];
+    shown[..shown.find('"').unwrap()].parse().unwrap()
+}
+
+const GROUPS: &str = "/orgs/my-org/groups";
+const POOLS: &str = "/orgs/my-org/pools";
+const USERS: &str = "/orgs/my-org/users";
+
+async fn add_to_group(admin: &Browser, group: &str, user: &str) {
+    let base = format!("{GROUPS}/{group}");
+    let added = admin
+        .submit(&base, &format!("{base}/members"), &[("user_id", user)])
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+}
+
+async fn add_to_pool(admin: &Browser, pool: &str, user: &str, role: &str) {
+    let added = admin
+        .submit(
+            POOLS,
+            &format!("{POOLS}/{pool}/members"),
+            &[("user_id", user), ("role_id", role)],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+}
+
+/// The Groups and Pools tabs read each set's member count from its row (issue 12: at a
+/// million members counting the rows took 0.1 s a view). Every way a row comes or goes
+/// keeps it equal to `COUNT(*)`: the group and pool pages, the bulk action, an accepted
+/// invitation, a removal from the organization, SCIM's POST, PATCH, PUT and DELETE, and
+/// deleting a group or a pool with its sub-pools.
+#[actix_web::test]
+async fn group_and_pool_counts_equal_count_after_every_kind_of_change() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let token = crate::api_tokens::admin_token(&app, &admin, &["scim"], "member").await;
+    let scim = crate::scim::Scim::new(&app, &token);
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(scim.create_user(&format!("u{i}@example.com")).await);
+    }
+    let member = |i: usize| serde_json::json!({"value": ids[i]});
+    let crew = scim
+        .post(
+            "/Groups",
+            &serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Crew",
+                "members": [member(0), member(1), member(2)],
+            }),
+        )
+        .await;
+    assert_eq!(crew.status, 201, "{}", crew.body);
+    let crew = crew.id();
+    assert_set_counts_match(&app, "a SCIM POST with members");
+
+    let ops = admin.submit(GROUPS, GROUPS, &[("name", "Ops")]).await;
+    let ops = location_id(&ops);
+    add_to_group(&admin, &ops, &ids[3]).await;
+    let me = app.user_id(ADMIN_EMAIL);
+    let bulk = admin
+        .submit(
+            USERS,
+            &format!("{USERS}/bulk"),
+            &[
+                ("action", "add-to-group"),
+                ("user_ids", &ids[4]),
+                ("user_ids", &ids[5]),
+                ("user_ids", &me),
+                ("group_id", &ops),
+            ],
+        )
+        .await;
+    assert_eq!(bulk.status, 200, "{}", bulk.body);
+    assert_set_counts_match(&app, "the group page and the bulk action");
+
+    let patched = scim
+        .patch(
+            &format!("/Groups/{crew}"),
+            &crate::scim::patch_body(serde_json::json!([
+                {"op": "add", "path": "members", "value": [member(3), member(4)]},
+                {"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])},
+            ])),
+        )
+        .await;
+    assert!([200, 204].contains(&patched.status), "{}", patched.body);
+    assert_set_counts_match(&app, "a SCIM PATCH");
+    let put = scim
+        .put(
+            &format!("/Groups/{crew}"),
+            &serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Crew",
+                "members": [member(1)],
+            }),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_set_counts_match(&app, "a SCIM PUT leaving one member");
+    let removed = admin
+        .submit(
+            &format!("{GROUPS}/{ops}"),
+            &format!("{GROUPS}/{ops}/members/{}/remove", ids[3]),
+            &[],
+        )
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert_set_counts_match(&app, "a removal on the group page");
+
+    let engineer = app.role_id(ORG, "engineer");
+    let top = location_id(
+        &admin
+            .submit(POOLS, POOLS, &[("name", "Top"), ("parent_id", "")])
+            .await,
+    );
+    let sub = location_id(
+        &admin
+            .submit(POOLS, POOLS, &[("name", "Sub"), ("parent_id", &top)])
+            .await,
+    );
+    add_to_pool(&admin, &top, &ids[1], &engineer).await;
+    add_to_pool(&admin, &sub, &ids[1], &engineer).await;
+    add_to_pool(&admin, &sub, &ids[2], &engineer).await;
+    assert_set_counts_match(&app, "the pool page");
+
+    let form = admin.get("/orgs/my-org/invitations/new").await;
+    let sent = admin
+        .post(
+            "/orgs/my-org/invitations",
+            &[
+                ("csrf_token", form.csrf()),
+                ("emails", "joiner@example.com".into()),
+                ("role_id", option_value(&form.body, "Member")),
+                ("group_ids", ops.clone()),
+                ("pool_ids", top.clone()),
+            ],
+        )
+        .await;
+    let link = admin.follow_results(sent).await.invite_link();
+    assert!(accept_new(&app, &link).await);
+    assert_set_counts_match(&app, "an accepted invitation with a group and a pool");
+
+    // u1 is in Crew, Top and Sub: leaving the organization takes them out of all three.
+    let gone = admin
+        .submit(
+            USERS,
+            &format!("{USERS}/{}/delete", ids[1]),
+            &[("confirm_email", "u1@example.com")],
+        )
+        .await;
+    assert_eq!(gone.status, 303, "{}", gone.body);
+    assert_set_counts_match(&app, "a removal from the organization");
+    let out = admin
+        .submit(
+            POOLS,
+            &format!("{POOLS}/{sub}/members/{}/remove", ids[2]),
+            &[],
+        )
+        .await;
+    assert_eq!(out.status, 303, "{}", out.body);
+    add_to_pool(&admin, &sub, &ids[4], &engineer).await;
+    assert_set_counts_match(&app, "a removal on the pool page");
+
+    // What the tabs print is what the rows hold.
+    let groups_tab = admin.get(GROUPS).await;
+    // Ops: u4 and u5 and the admin in bulk, the joiner; u3 came and went.
+    assert_eq!(members_shown(&groups_tab.body, &ops), 4);
+    let pools_tab = admin.get(POOLS).await;
+    assert_eq!(members_shown(&pools_tab.body, &top), 1);
+    assert_eq!(members_shown(&pools_tab.body, &sub), 1);
+
+    let deleted = admin
+        .submit(POOLS, &format!("{POOLS}/{top}/delete"), &[])
+        .await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    let deleted = admin
+        .submit(
+            &format!("{GROUPS}/{ops}"),
+            &format!("{GROUPS}/{ops}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    assert_eq!(scim.delete(&format!("/Groups/{crew}")).await.status, 204);
+    assert_set_counts_match(&app, "deleting a pool tree, a group, and a group by SCIM");
+    assert_eq!(app.count("groups"), 0);
+    assert_eq!(app.count("pools"), 0);
+}
+
+/// Members added to one group and one pool from many requests at once, while others are
+/// taken out of them or out of the organization: the counts stay exact.
+#[actix_web::test]
+async fn group_and_pool_counts_equal_count_after_concurrent_changes() {
+    let app = spawn_app().await;
+    let admin = app.setup_admin().await;
+    let ids: Vec<String> = (0..30)
+        .map(|i| {
+            app.add_member(
+                ORG,
+                &format!("m{i:02}@example.com"),
+                "M",
+                &format!("{i}"),
+                "member",
+                false,
+            )
+        })
+        .collect();
+    let group = location_id(&admin.submit(GROUPS, GROUPS, &[("name", "Crowd")]).await);
+    let pool = location_id(
+        &admin
+            .submit(POOLS, POOLS, &[("name", "Pond"), ("parent_id", "")])
+            .await,
+    );
+    let engineer = app.role_id(ORG, "engineer");
+    for id in &ids[0..10] {
+        add_to_group(&admin, &group, id).await;
+        add_to_pool(&admin, &pool, id, &engineer).await;
+    }
+    assert_set_counts_match(&app, "setup");
+    let csrf = admin.get(USERS).await.csrf();
+    let post = |path: String, fields: Vec<(&'static str, String)>| {
+        let admin = admin.clone();
+        let mut fields = fields;
+        fields.push(("csrf_token", csrf.clone()));
+        tokio::spawn(async move { admin.post(&path, &fields).await.status })
+    };
+    let mut tasks = Vec::new();
+    // 0..5 leave the organization (and so the group and the pool); 5..10 leave the
+    // group and the pool; 10..20 join both one by one; 20..30 join the group in bulk and
+    // the pool one by one.
+    for (i, id) in ids.iter().enumerate().take(5) {
+        let email = format!("m{i:02}@example.com");
+        tasks.push(post(
+            format!("{USERS}/{id}/delete"),
+            vec![("confirm_email", email)],
+        ));
+    }
+    for id in &ids[5..10] {
+        tasks.push(post(
+            format!("{GROUPS}/{group}/members/{id}/remove"),
+            vec![],
+        ));
+        tasks.push(post(format!("{POOLS}/{pool}/members/{id}/remove"), vec![]));
+    }
+    for id in &ids[10..30] {
+        if ids[10..20].contains(id) {
+            tasks.push(post(
+                format!("{GROUPS}/{group}/members"),
+                vec![("user_id", id.clone())],
+            ));
+        }
+        tasks.push(post(
+            format!("{POOLS}/{pool}/members"),
+            vec![("user_id", id.clone()), ("role_id", engineer.clone())],
+        ));
+    }
+    let mut bulk = vec![
+        ("action", "add-to-group".to_string()),
+        ("group_id", group.clone()),
+    ];
+    bulk.extend(ids[20..30].iter().map(|id| ("user_ids", id.clone())));
+    tasks.push(post(format!("{USERS}/bulk"), bulk));
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!([200, 303].contains(&status), "{status}");
+    }
+    assert_set_counts_match(&app, "the race");
+    assert_eq!(members_shown(&admin.get(GROUPS).await.body, &group), 20);
+    assert_eq!(members_shown(&admin.get(POOLS).await.body, &pool), 20);
+}

@@ -25,6 +25,9 @@ const MAX_NAME_CHARS: usize = 100;
 /// must stay short. (Removals are not held to it: an identity provider empties a group in
 /// one request and would not split it.)
 pub const MAX_MEMBERS: usize = 1000;
+/// Members taken out of a group by one statement: the group's count changes once for
+/// them all (`groups::remove_members`).
+const REMOVED_AT_ONCE: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupInput {
@@ -623,19 +626,24 @@ fn apply_member_changes(
     // the admins who outlast them (`members::keeping_an_admin`).
     members::keeping_an_admin(conn, actor, |conn| {
         let granted = members::lent_by(conn, group)?;
-        for &id in leaving {
-            let target = members::load_target(conn, actor, id)?;
-            groups::remove_member(conn, org_id, &group.id, id)?;
-            audit::record(
-                conn,
-                &members::group_member_event(
-                    "group.member_removed",
-                    actor,
-                    &target,
-                    (group, granted.as_ref()),
-                    &call.origin,
-                ),
-            )?;
+        for chunk in leaving.chunks(REMOVED_AT_ONCE) {
+            let targets = chunk
+                .iter()
+                .map(|id| members::load_target(conn, actor, id))
+                .collect::<Result<Vec<_>, _>>()?;
+            groups::remove_members(conn, org_id, &group.id, chunk)?;
+            for target in &targets {
+                audit::record(
+                    conn,
+                    &members::group_member_event(
+                        "group.member_removed",
+                        actor,
+                        target,
+                        (group, granted.as_ref()),
+                        &call.origin,
+                    ),
+                )?;
+            }
         }
         for &id in joining {
             let target = memberships::find(conn, org_id, id)?.ok_or_else(|| {
