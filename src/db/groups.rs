@@ -344,22 +344,98 @@ pub fn remove_members(
     Ok(removed)
 }
 
-/// The group's members (bounded), as (user id, email, display name).
+/// The group's members read by the group's key, then sorted: every one of them.
+macro_rules! members_sorted_query {
+    ($org_id:expr, $group_id:expr) => {
+        group_members::table
+            // The organization through the group's row: a filter on the membership's own
+            // `org_id` led SQLite to the organization's index of every group's members.
+            .inner_join(groups::table.on(groups::id.eq(group_members::group_id)))
+            .inner_join(
+                crate::db::schema::users::table
+                    .on(crate::db::schema::users::id.eq(group_members::user_id)),
+            )
+            .filter(groups::org_id.eq($org_id))
+            .filter(group_members::group_id.eq($group_id))
+            .order(crate::db::schema::users::email.asc())
+            .select(crate::db::users::User::as_select())
+    };
+}
+
+/// The organization's members in email order, each checked for the group by key: stops
+/// at the page's last.
+macro_rules! members_walked_query {
+    ($org_id:expr, $group_id:expr) => {
+        crate::db::schema::memberships::table
+            .inner_join(crate::db::schema::users::table)
+            .filter(crate::db::schema::memberships::org_id.eq($org_id))
+            .filter(diesel::dsl::exists(
+                group_members::table
+                    .filter(group_members::group_id.eq($group_id))
+                    .filter(group_members::user_id.eq(crate::db::schema::memberships::user_id)),
+            ))
+            .order((
+                crate::db::schema::memberships::email.asc(),
+                crate::db::schema::memberships::user_id.asc(),
+            ))
+            .select(crate::db::users::User::as_select())
+    };
+}
+
+/// Whether the group's first page is read by walking the organization (see
+/// [`super::walk_beats_sort`]).
+fn walks_for_members(
+    conn: &mut DbConnection,
+    org_id: &str,
+    group_id: &str,
+    limit: i64,
+) -> QueryResult<bool> {
+    let in_group: i64 = groups::table
+        .filter(groups::org_id.eq(org_id))
+        .filter(groups::id.eq(group_id))
+        .select(groups::member_count)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0);
+    let in_org = super::member_counts::by_status(conn, org_id)?;
+    Ok(super::walk_beats_sort(
+        in_group,
+        in_org.active + in_org.inactive,
+        limit,
+    ))
+}
+
+/// The group's first `limit` members by email.
 pub fn members(
     conn: &mut DbConnection,
     org_id: &str,
     group_id: &str,
     limit: i64,
 ) -> QueryResult<Vec<super::users::User>> {
-    use super::schema::users;
-    group_members::table
-        .inner_join(users::table.on(users::id.eq(group_members::user_id)))
-        .filter(group_members::org_id.eq(org_id))
-        .filter(group_members::group_id.eq(group_id))
-        .order(users::email.asc())
-        .limit(limit)
-        .select(super::users::User::as_select())
-        .load(conn)
+    if walks_for_members(conn, org_id, group_id, limit)? {
+        super::on_backend!(conn, |c| super::LiteralLimit::new(
+            members_walked_query!(org_id, group_id),
+            limit
+        )
+        .load(c))
+    } else {
+        members_sorted_query!(org_id, group_id)
+            .limit(limit)
+            .load(conn)
+    }
+}
+
+/// The plans of [`members`]' two reads, and which one a group's page takes now.
+pub fn explain_members(
+    conn: &mut DbConnection,
+    org_id: &str,
+    group_id: &str,
+    limit: i64,
+) -> QueryResult<(bool, Vec<String>, Vec<String>)> {
+    let walks = walks_for_members(conn, org_id, group_id, limit)?;
+    let sorted = super::explain(conn, members_sorted_query!(org_id, group_id).limit(limit))?;
+    let walked = super::explain(conn, members_walked_query!(org_id, group_id).limit(limit))?;
+    Ok((walks, sorted, walked))
 }
 
 /// (group id, member count) for every group of the organization, as the database keeps

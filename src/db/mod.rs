@@ -767,6 +767,17 @@ impl<DB: diesel::backend::Backend, Q: QueryFragment<DB>> QueryFragment<DB> for E
 
 impl<Q, C> RunQueryDsl<C> for Explain<Q> {}
 
+/// Whether the first `page` members of a set (a group, a pool) holding `in_set` of the
+/// organization's `in_org` are read by walking the organization's email index, checking
+/// each member for the set by key, rather than by reading the whole set and sorting it.
+/// The walk meets the set's members at the rate the set holds them, about
+/// `page × in_org / in_set` entries for a page; the sort reads `in_set`. Each is taken
+/// where it reads fewer, so a page costs at most about `√(page × in_org)` entries (22,000
+/// at a million members): sorting a group of 200,000 took 0.14 s on SQLite, the walk 2 ms.
+pub fn walk_beats_sort(in_set: i64, in_org: i64, page: i64) -> bool {
+    in_set > page && in_set.saturating_mul(in_set) >= page.saturating_mul(in_org)
+}
+
 /// `query LIMIT n` with `n` written into the statement instead of bound. PostgreSQL plans
 /// a prepared statement for a bound limit as if it kept a tenth of the rows, so its
 /// generic plan of the Users tab's page was a parallel scan: it planned the statement
@@ -822,6 +833,18 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_set_is_walked_for_where_the_walk_reads_fewer_entries_than_the_set_holds() {
+        // A set no larger than a page is read whole.
+        assert!(!walk_beats_sort(500, 500, 500));
+        assert!(!walk_beats_sort(20, 2_001, 500));
+        assert!(walk_beats_sort(1_500, 2_001, 500));
+        // At a million: walking for 22,400 reads about 22,300 entries; for 22,300, more.
+        assert!(walk_beats_sort(22_400, 1_000_000, 500));
+        assert!(!walk_beats_sort(22_300, 1_000_000, 500));
+        assert!(walk_beats_sort(1_000_000, 1_000_000, 500));
+    }
 
     #[test]
     fn url_schemes_pick_the_backend() {

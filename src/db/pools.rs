@@ -163,26 +163,110 @@ pub fn delete_many(conn: &mut DbConnection, org_id: &str, ids: &[String]) -> Que
     .execute(conn)
 }
 
-/// The pool's members with their pool role (bounded).
+/// The pool's members with their pool role, read by the pool's key, then sorted: every
+/// one of them.
+macro_rules! members_sorted_query {
+    ($org_id:expr, $pool_id:expr) => {
+        pool_members::table
+            // The organization through the pool's row, as for a group's members
+            // (`groups::members`).
+            .inner_join(pools::table)
+            .inner_join(
+                crate::db::schema::users::table
+                    .on(crate::db::schema::users::id.eq(pool_members::user_id)),
+            )
+            .inner_join(roles::table)
+            .filter(pools::org_id.eq($org_id))
+            .filter(pool_members::pool_id.eq($pool_id))
+            .order(crate::db::schema::users::email.asc())
+            .select((
+                crate::db::users::User::as_select(),
+                crate::db::roles::Role::as_select(),
+            ))
+    };
+}
+
+/// The organization's members in email order, each checked for the pool by key: stops
+/// at the page's last.
+macro_rules! members_walked_query {
+    ($org_id:expr, $pool_id:expr) => {
+        crate::db::schema::memberships::table
+            .inner_join(crate::db::schema::users::table)
+            .filter(crate::db::schema::memberships::org_id.eq($org_id))
+            .filter(diesel::dsl::exists(
+                pool_members::table
+                    .filter(pool_members::pool_id.eq($pool_id))
+                    .filter(pool_members::user_id.eq(crate::db::schema::memberships::user_id)),
+            ))
+            .order((
+                crate::db::schema::memberships::email.asc(),
+                crate::db::schema::memberships::user_id.asc(),
+            ))
+            .select(crate::db::users::User::as_select())
+    };
+}
+
+/// Whether the pool's first page is read by walking the organization (see
+/// [`super::walk_beats_sort`]).
+fn walks_for_members(
+    conn: &mut DbConnection,
+    org_id: &str,
+    pool_id: &str,
+    limit: i64,
+) -> QueryResult<bool> {
+    let in_pool = member_count(conn, org_id, &[pool_id.to_string()])?;
+    let in_org = super::member_counts::by_status(conn, org_id)?;
+    Ok(super::walk_beats_sort(
+        in_pool,
+        in_org.active + in_org.inactive,
+        limit,
+    ))
+}
+
+/// The pool's first `limit` members by email, with their pool role.
 pub fn members(
     conn: &mut DbConnection,
     org_id: &str,
     pool_id: &str,
     limit: i64,
 ) -> QueryResult<Vec<(super::users::User, super::roles::Role)>> {
-    use super::schema::users;
-    pool_members::table
-        .inner_join(users::table.on(users::id.eq(pool_members::user_id)))
+    if !walks_for_members(conn, org_id, pool_id, limit)? {
+        return members_sorted_query!(org_id, pool_id)
+            .limit(limit)
+            .load(conn);
+    }
+    let page: Vec<super::users::User> = super::on_backend!(conn, |c| super::LiteralLimit::new(
+        members_walked_query!(org_id, pool_id),
+        limit
+    )
+    .load(c))?;
+    let ids: Vec<&str> = page.iter().map(|u| u.id.as_str()).collect();
+    let mut roles_of: std::collections::HashMap<String, super::roles::Role> = pool_members::table
         .inner_join(roles::table)
         .filter(pool_members::org_id.eq(org_id))
         .filter(pool_members::pool_id.eq(pool_id))
-        .order(users::email.asc())
-        .limit(limit)
-        .select((
-            super::users::User::as_select(),
-            super::roles::Role::as_select(),
-        ))
-        .load(conn)
+        .filter(pool_members::user_id.eq_any(&ids))
+        .select((pool_members::user_id, super::roles::Role::as_select()))
+        .load::<(String, super::roles::Role)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(page
+        .into_iter()
+        .filter_map(|user| roles_of.remove(&user.id).map(|role| (user, role)))
+        .collect())
+}
+
+/// The plans of [`members`]' two reads, and which one a pool's page takes now.
+pub fn explain_members(
+    conn: &mut DbConnection,
+    org_id: &str,
+    pool_id: &str,
+    limit: i64,
+) -> QueryResult<(bool, Vec<String>, Vec<String>)> {
+    let walks = walks_for_members(conn, org_id, pool_id, limit)?;
+    let sorted = super::explain(conn, members_sorted_query!(org_id, pool_id).limit(limit))?;
+    let walked = super::explain(conn, members_walked_query!(org_id, pool_id).limit(limit))?;
+    Ok((walks, sorted, walked))
 }
 
 /// Memberships of these pools (someone in two of them counts twice), from the pools'
