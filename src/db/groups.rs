@@ -362,34 +362,37 @@ macro_rules! members_sorted_query {
     };
 }
 
-/// The organization's members in email order, each checked for the group by key: stops
-/// at the page's last.
-macro_rules! members_walked_query {
-    ($org_id:expr, $group_id:expr) => {
+/// The organization's members in email order, each with whether it is in the group (by
+/// key), at most `$budget` of them.
+macro_rules! members_walk_query {
+    ($org_id:expr, $group_id:expr, $budget:expr) => {
         crate::db::schema::memberships::table
-            .inner_join(crate::db::schema::users::table)
             .filter(crate::db::schema::memberships::org_id.eq($org_id))
-            .filter(diesel::dsl::exists(
-                group_members::table
-                    .filter(group_members::group_id.eq($group_id))
-                    .filter(group_members::user_id.eq(crate::db::schema::memberships::user_id)),
-            ))
             .order((
                 crate::db::schema::memberships::email.asc(),
                 crate::db::schema::memberships::user_id.asc(),
             ))
-            .select(crate::db::users::User::as_select())
+            .select((
+                crate::db::schema::memberships::user_id,
+                diesel::dsl::exists(
+                    group_members::table
+                        .filter(group_members::org_id.eq($org_id))
+                        .filter(group_members::group_id.eq($group_id))
+                        .filter(group_members::user_id.eq(crate::db::schema::memberships::user_id)),
+                ),
+            ))
+            .limit($budget)
     };
 }
 
-/// Whether the group's first page is read by walking the organization (see
-/// [`super::walk_beats_sort`]).
-fn walks_for_members(
+/// How far to walk the organization for the group's first page, if it is walked for
+/// (see [`super::set_walk_budget`]), and how many members the organization has.
+fn walk_for_members(
     conn: &mut DbConnection,
     org_id: &str,
     group_id: &str,
     limit: i64,
-) -> QueryResult<bool> {
+) -> QueryResult<(Option<i64>, i64)> {
     let in_group: i64 = groups::table
         .filter(groups::org_id.eq(org_id))
         .filter(groups::id.eq(group_id))
@@ -397,12 +400,9 @@ fn walks_for_members(
         .first(conn)
         .optional()?
         .unwrap_or(0);
-    let in_org = super::member_counts::by_status(conn, org_id)?;
-    Ok(super::walk_beats_sort(
-        in_group,
-        in_org.active + in_org.inactive,
-        limit,
-    ))
+    let counts = super::member_counts::by_status(conn, org_id)?;
+    let in_org = counts.active + counts.inactive;
+    Ok((super::set_walk_budget(in_group, in_org, limit), in_org))
 }
 
 /// The group's first `limit` members by email.
@@ -412,30 +412,46 @@ pub fn members(
     group_id: &str,
     limit: i64,
 ) -> QueryResult<Vec<super::users::User>> {
-    if walks_for_members(conn, org_id, group_id, limit)? {
-        super::on_backend!(conn, |c| super::LiteralLimit::new(
-            members_walked_query!(org_id, group_id),
-            limit
-        )
-        .load(c))
-    } else {
-        members_sorted_query!(org_id, group_id)
-            .limit(limit)
-            .load(conn)
+    if let (Some(budget), in_org) = walk_for_members(conn, org_id, group_id, limit)? {
+        let found: Vec<String> = super::on_backend!(conn, |c| {
+            super::memberships::WalkMatches::new(
+                members_walk_query!(org_id, group_id, budget),
+                limit,
+            )
+            .load(c)
+        })?;
+        // A full page, or the whole organization read: otherwise the group's members
+        // sort later than an even spread would put them, and sorting them is cheaper.
+        if found.len() as i64 >= limit || in_org <= budget {
+            return super::users_in_order(conn, &found);
+        }
     }
+    members_sorted_query!(org_id, group_id)
+        .limit(limit)
+        .load(conn)
 }
 
-/// The plans of [`members`]' two reads, and which one a group's page takes now.
+/// The plans of [`members`]' two reads (the walk with the budget it would take, or a
+/// page's worth), and whether a group's page walks now.
 pub fn explain_members(
     conn: &mut DbConnection,
     org_id: &str,
     group_id: &str,
     limit: i64,
 ) -> QueryResult<(bool, Vec<String>, Vec<String>)> {
-    let walks = walks_for_members(conn, org_id, group_id, limit)?;
+    let (budget, _) = walk_for_members(conn, org_id, group_id, limit)?;
     let sorted = super::explain(conn, members_sorted_query!(org_id, group_id).limit(limit))?;
-    let walked = super::explain(conn, members_walked_query!(org_id, group_id).limit(limit))?;
-    Ok((walks, sorted, walked))
+    let reads = budget.unwrap_or(limit);
+    let prefix = super::explain_prefix(conn);
+    let walked = super::on_backend!(conn, |c| super::explain_on(
+        c,
+        prefix,
+        super::memberships::WalkMatches::new(
+            members_walk_query!(org_id.to_string(), group_id.to_string(), reads),
+            limit
+        ),
+    ))?;
+    Ok((budget.is_some(), sorted, walked))
 }
 
 /// (group id, member count) for every group of the organization, as the database keeps

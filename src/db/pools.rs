@@ -186,41 +186,41 @@ macro_rules! members_sorted_query {
     };
 }
 
-/// The organization's members in email order, each checked for the pool by key: stops
-/// at the page's last.
-macro_rules! members_walked_query {
-    ($org_id:expr, $pool_id:expr) => {
+/// The organization's members in email order, each with whether it is in the pool (by
+/// key), at most `$budget` of them.
+macro_rules! members_walk_query {
+    ($org_id:expr, $pool_id:expr, $budget:expr) => {
         crate::db::schema::memberships::table
-            .inner_join(crate::db::schema::users::table)
             .filter(crate::db::schema::memberships::org_id.eq($org_id))
-            .filter(diesel::dsl::exists(
-                pool_members::table
-                    .filter(pool_members::pool_id.eq($pool_id))
-                    .filter(pool_members::user_id.eq(crate::db::schema::memberships::user_id)),
-            ))
             .order((
                 crate::db::schema::memberships::email.asc(),
                 crate::db::schema::memberships::user_id.asc(),
             ))
-            .select(crate::db::users::User::as_select())
+            .select((
+                crate::db::schema::memberships::user_id,
+                diesel::dsl::exists(
+                    pool_members::table
+                        .filter(pool_members::org_id.eq($org_id))
+                        .filter(pool_members::pool_id.eq($pool_id))
+                        .filter(pool_members::user_id.eq(crate::db::schema::memberships::user_id)),
+                ),
+            ))
+            .limit($budget)
     };
 }
 
-/// Whether the pool's first page is read by walking the organization (see
-/// [`super::walk_beats_sort`]).
-fn walks_for_members(
+/// How far to walk the organization for the pool's first page, if it is walked for
+/// (see [`super::set_walk_budget`]), and how many members the organization has.
+fn walk_for_members(
     conn: &mut DbConnection,
     org_id: &str,
     pool_id: &str,
     limit: i64,
-) -> QueryResult<bool> {
+) -> QueryResult<(Option<i64>, i64)> {
     let in_pool = member_count(conn, org_id, &[pool_id.to_string()])?;
-    let in_org = super::member_counts::by_status(conn, org_id)?;
-    Ok(super::walk_beats_sort(
-        in_pool,
-        in_org.active + in_org.inactive,
-        limit,
-    ))
+    let counts = super::member_counts::by_status(conn, org_id)?;
+    let in_org = counts.active + counts.inactive;
+    Ok((super::set_walk_budget(in_pool, in_org, limit), in_org))
 }
 
 /// The pool's first `limit` members by email, with their pool role.
@@ -230,22 +230,32 @@ pub fn members(
     pool_id: &str,
     limit: i64,
 ) -> QueryResult<Vec<(super::users::User, super::roles::Role)>> {
-    if !walks_for_members(conn, org_id, pool_id, limit)? {
+    let found = match walk_for_members(conn, org_id, pool_id, limit)? {
+        (Some(budget), in_org) => {
+            let found: Vec<String> = super::on_backend!(conn, |c| {
+                super::memberships::WalkMatches::new(
+                    members_walk_query!(org_id, pool_id, budget),
+                    limit,
+                )
+                .load(c)
+            })?;
+            // As for a group's page (`groups::members`): a full page, or the whole
+            // organization read; else the pool's members sort late, and are sorted.
+            (found.len() as i64 >= limit || in_org <= budget).then_some(found)
+        }
+        (None, _) => None,
+    };
+    let Some(found) = found else {
         return members_sorted_query!(org_id, pool_id)
             .limit(limit)
             .load(conn);
-    }
-    let page: Vec<super::users::User> = super::on_backend!(conn, |c| super::LiteralLimit::new(
-        members_walked_query!(org_id, pool_id),
-        limit
-    )
-    .load(c))?;
-    let ids: Vec<&str> = page.iter().map(|u| u.id.as_str()).collect();
+    };
+    let page = super::users_in_order(conn, &found)?;
     let mut roles_of: std::collections::HashMap<String, super::roles::Role> = pool_members::table
         .inner_join(roles::table)
         .filter(pool_members::org_id.eq(org_id))
         .filter(pool_members::pool_id.eq(pool_id))
-        .filter(pool_members::user_id.eq_any(&ids))
+        .filter(pool_members::user_id.eq_any(&found))
         .select((pool_members::user_id, super::roles::Role::as_select()))
         .load::<(String, super::roles::Role)>(conn)?
         .into_iter()
@@ -256,17 +266,27 @@ pub fn members(
         .collect())
 }
 
-/// The plans of [`members`]' two reads, and which one a pool's page takes now.
+/// The plans of [`members`]' two reads (the walk with the budget it would take, or a
+/// page's worth), and whether a pool's page walks now.
 pub fn explain_members(
     conn: &mut DbConnection,
     org_id: &str,
     pool_id: &str,
     limit: i64,
 ) -> QueryResult<(bool, Vec<String>, Vec<String>)> {
-    let walks = walks_for_members(conn, org_id, pool_id, limit)?;
+    let (budget, _) = walk_for_members(conn, org_id, pool_id, limit)?;
     let sorted = super::explain(conn, members_sorted_query!(org_id, pool_id).limit(limit))?;
-    let walked = super::explain(conn, members_walked_query!(org_id, pool_id).limit(limit))?;
-    Ok((walks, sorted, walked))
+    let reads = budget.unwrap_or(limit);
+    let prefix = super::explain_prefix(conn);
+    let walked = super::on_backend!(conn, |c| super::explain_on(
+        c,
+        prefix,
+        super::memberships::WalkMatches::new(
+            members_walk_query!(org_id.to_string(), pool_id.to_string(), reads),
+            limit
+        ),
+    ))?;
+    Ok((budget.is_some(), sorted, walked))
 }
 
 /// Memberships of these pools (someone in two of them counts twice), from the pools'

@@ -46,15 +46,25 @@ pub fn list(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<Role>> {
         .load(c))
 }
 
-/// How many members (active or not) hold each role directly, by role id. Read from
-/// the `(org_id, role_id, ...)` index alone: one pass over the organization's entries.
+/// How many members (active or not) hold each role directly, by role id, as the
+/// database keeps them (migration `role_member_counts`): one row a role.
 pub fn member_counts(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(String, i64)>> {
-    use super::schema::memberships;
-    memberships::table
-        .filter(memberships::org_id.eq(org_id))
-        .group_by(memberships::role_id)
-        .select((memberships::role_id, diesel::dsl::count_star()))
+    roles::table
+        .filter(roles::org_id.eq(org_id))
+        .select((roles::id, roles::member_count))
         .load(conn)
+}
+
+/// How many members hold the role directly, as the database keeps it; 0 for a role the
+/// organization does not have.
+pub fn member_count(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<i64> {
+    Ok(roles::table
+        .filter(roles::org_id.eq(org_id))
+        .filter(roles::id.eq(id))
+        .select(roles::member_count)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
 }
 
 pub fn find(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<Option<Role>> {

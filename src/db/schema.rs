@@ -36,6 +36,7 @@ diesel::table! {
         rank -> BigInt,
         builtin -> Bool,
         created_at -> Timestamp,
+        member_count -> BigInt,
     }
 }
 

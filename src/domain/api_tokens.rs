@@ -600,6 +600,25 @@ fn maker_still_holds(
 /// Whether the token still acts, read again under the organization's lock: its request
 /// was authenticated as it came in, and may have waited for the lock behind its maker's
 /// demotion or removal.
+/// Whether the token's maker, as they stand now, is shown accept links
+/// (`policy::sees_accept_links`): what a token may do to an account someone may hold the
+/// password of. A token made on the command line is the operator's.
+pub fn maker_sees_accept_links(
+    conn: &mut DbConnection,
+    actor: &TokenActor,
+) -> diesel::QueryResult<bool> {
+    let Some(maker) = &actor.maker_id else {
+        return Ok(true);
+    };
+    let Some(row) = crate::db::memberships::find(conn, &actor.org_id, maker)? else {
+        return Ok(false);
+    };
+    let group_roles = crate::db::memberships::group_roles(conn, &actor.org_id, maker)?;
+    let standing = Standing::of_member(&row.role, &group_roles);
+    let roles = roles::list(conn, &actor.org_id)?;
+    Ok(super::policy::sees_accept_links(&standing, &roles))
+}
+
 pub fn still_acts(conn: &mut DbConnection, actor: &TokenActor) -> diesel::QueryResult<bool> {
     let Some(token) = api_tokens::find(conn, &actor.org_id, &actor.token_id)? else {
         return Ok(false);

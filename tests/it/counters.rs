@@ -1,7 +1,9 @@
 //! Exact member counts (issue 12, item 1): the `member_counts` rows the Users tab header
 //! reads equal `COUNT(*)` of the memberships by organization and status after every kind
 //! of membership change, made one after another or all at once, and the header prints
-//! them exactly, past 10,000 too. Runs on whichever database the tests run on.
+//! them exactly, past 10,000 too; and the `member_count` the database keeps on each group,
+//! pool and role equals `COUNT(*)` of its rows after the same changes and the group and
+//! pool ones. Runs on whichever database the tests run on.
 
 use std::collections::BTreeMap;
 
@@ -62,6 +64,7 @@ fn counted(app: &TestApp) -> BTreeMap<(String, String), i64> {
 fn assert_counters_match(app: &TestApp, context: &str) {
     let counted = counted(app);
     assert_eq!(counters(app), counted, "after {context}");
+    assert_set_counts_match(app, context);
 }
 
 /// The header's two numbers, as the page prints them.
@@ -655,12 +658,13 @@ fn set_tallies(app: &TestApp, sql: &str) -> BTreeMap<String, i64> {
         .collect()
 }
 
-/// Each group's and pool's kept `member_count` equals `COUNT(*)` of its rows.
+/// Each group's, pool's and role's kept `member_count` equals `COUNT(*)` of its rows.
 #[track_caller]
 fn assert_set_counts_match(app: &TestApp, context: &str) {
     for (sets, rows, key) in [
         ("groups", "group_members", "group_id"),
         ("pools", "pool_members", "pool_id"),
+        ("roles", "memberships", "role_id"),
     ] {
         let kept = set_tallies(app, &format!("SELECT id, member_count AS n FROM {sets}"));
         let counted = set_tallies(

@@ -500,4 +500,53 @@ async fn a_large_sets_page_walks_the_organization_and_a_small_ones_sorts_the_set
             "{page_of} {set}"
         );
     }
+
+    // A set whose members all sort late is walked for (a page of ten among 2,001 members
+    // from a set of 200), and not met within the walk's budget: its page is sorted instead,
+    // and is whole.
+    let late = location_id(&create_group(&admin, ORG, &[("name", "Late")]).await);
+    let lagoon = admin
+        .submit(pools, pools, &[("name", "Lagoon"), ("parent_id", "")])
+        .await;
+    let lagoon = location_id(&lagoon);
+    let last_200 = |rows: &str, key: &str, id: &str, extra: &str, role: &str| {
+        format!(
+            "INSERT INTO {rows} ({key}, user_id, org_id, created_at{extra}) \
+             SELECT '{id}', m.user_id, m.org_id, m.created_at{role} FROM memberships m \
+             WHERE m.org_id = '{org}' ORDER BY m.email DESC LIMIT 200"
+        )
+    };
+    app.conn()
+        .batch_execute(&format!(
+            "{};\n{}",
+            last_200("group_members", "group_id", &late, "", ""),
+            last_200(
+                "pool_members",
+                "pool_id",
+                &lagoon,
+                ", role_id",
+                &format!(", '{engineer}'")
+            ),
+        ))
+        .unwrap();
+    let mut conn = app.conn();
+    let (walks, _, _) =
+        portcullis::db::groups::explain_members(&mut conn, &org, &late, 10).unwrap();
+    assert!(
+        walks,
+        "a set of 200 among 2,001 is walked for, for a page of ten"
+    );
+    let emails = |users: Vec<portcullis::db::users::User>| -> Vec<String> {
+        users.into_iter().map(|u| u.email).collect()
+    };
+    let group_page = portcullis::db::groups::members(&mut conn, &org, &late, 10).unwrap();
+    assert_eq!(
+        emails(group_page),
+        first_emails(&app, "group_members", "group_id", &late, 10)
+    );
+    let pool_page = portcullis::db::pools::members(&mut conn, &org, &lagoon, 10).unwrap();
+    assert_eq!(
+        emails(pool_page.into_iter().map(|(u, _)| u).collect()),
+        first_emails(&app, "pool_members", "pool_id", &lagoon, 10)
+    );
 }

@@ -338,3 +338,83 @@ async fn the_old_address_is_told_when_an_identity_provider_moves_an_account() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(smtp.received().len(), 1, "the refused change told nobody");
 }
+
+/// Someone whose custom role lets them make tokens (`org.manage`) but not grant every
+/// role accepts an invitation of their own address, then with a token of theirs gives
+/// that account the address or the userName of `ceo@`: the organization's identity
+/// provider would find it by that userName and push the CEO's admin group to it, and its
+/// password is theirs. Only a token whose maker may grant every role changes either on an
+/// account with a password; an account without one still moves.
+#[actix_web::test]
+async fn a_token_of_a_maker_who_cannot_grant_every_role_cannot_re_address_a_password_account() {
+    let (app, admin, _scim) = scim_app(&["scim"], "member").await;
+    let (_, keeper) = crate::authz::custom_role_holder(
+        &app,
+        &admin,
+        "Keeper",
+        &[
+            "users.read",
+            "users.invite",
+            "users.manage",
+            "groups.manage",
+            "org.manage",
+        ],
+        "keeper@example.com",
+    )
+    .await;
+    let token = crate::api_tokens::admin_token(&app, &keeper, &["scim"], "member").await;
+    let theirs = Scim::new(&app, &token);
+    let own = app.add_member("my-org", "mal@attacker.example", "Mal", "L", "member", true);
+    let before = app.audit_actions("my-org").len();
+    for body in [
+        patch_body(
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "ceo@bigco.example"}]),
+        ),
+        patch_body(json!([{"op": "replace", "path": "userName", "value": "ceo@bigco.example"}])),
+    ] {
+        let refused = theirs.patch(&format!("/Users/{own}"), &body).await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert!(refused.detail().contains("every role"), "{}", refused.body);
+    }
+    assert_eq!(app.user_id("mal@attacker.example"), own);
+    let found = theirs
+        .get("/Users?filter=userName%20eq%20%22ceo%40bigco.example%22")
+        .await;
+    assert_eq!(found.total(), 0, "{}", found.body);
+    assert_eq!(
+        app.audit_actions("my-org").len(),
+        before,
+        "nothing recorded"
+    );
+
+    // Its name still changes, and an account without a password still moves.
+    let renamed = theirs
+        .patch(
+            &format!("/Users/{own}"),
+            &patch_body(json!([{"op": "replace", "path": "name.givenName", "value": "Mallory"}])),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    let unopened = app.add_member("my-org", "new@example.com", "N", "E", "member", false);
+    let moved = theirs
+        .patch(
+            &format!("/Users/{unopened}"),
+            &patch_body(
+                json!([{"op": "replace", "path": "userName", "value": "newer@example.com"}]),
+            ),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+
+    // An Admin's token changes either.
+    let admins = crate::api_tokens::admin_token(&app, &admin, &["scim"], "member").await;
+    let moved = Scim::new(&app, &admins)
+        .patch(
+            &format!("/Users/{own}"),
+            &patch_body(
+                json!([{"op": "replace", "path": "userName", "value": "mal.l@attacker.example"}]),
+            ),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+}
