@@ -158,6 +158,26 @@ pub struct Created {
     pub token: ApiToken,
 }
 
+/// Whether a member standing at `maker` may make, or act through, a token with `scopes`.
+/// A scim token is the organization's identity provider: it names accounts (email,
+/// userName, externalId), and the provider gives the accounts it finds by those names
+/// what it pushes, an admin group included. A maker who could not grant every role could
+/// name an account they hold the password of (one whose invitation they accepted from
+/// their own mailbox) `ceo@`, then watch the provider raise it; so only a maker who is
+/// shown accept links (`policy::sees_accept_links`) may.
+fn may_connect_identity_provider(
+    conn: &mut DbConnection,
+    org_id: &str,
+    maker: &Standing,
+    scopes: &[Scope],
+) -> diesel::QueryResult<bool> {
+    if !scopes.contains(&Scope::Scim) {
+        return Ok(true);
+    }
+    let roles = roles::list(conn, org_id)?;
+    Ok(super::policy::sees_accept_links(maker, &roles))
+}
+
 /// A fresh secret: the prefix and 32 random bytes from the OS.
 pub fn generate() -> String {
     format!("{PREFIX}{}", tokens::generate())
@@ -199,6 +219,12 @@ pub fn create(
             return Err(RuleError::invalid(
                 "scopes",
                 "A token with the scim scope manages members and groups: only a member who holds users.manage and groups.manage may make one.",
+            ));
+        }
+        if !may_connect_identity_provider(conn, &actor.org_id, &actor.standing(), &scopes)? {
+            return Err(RuleError::invalid(
+                "scopes",
+                "A token with the scim scope connects the organization's identity provider, which may give any role to the accounts it finds: only a member who may grant every role here may make one.",
             ));
         }
         name_free(conn, &actor.org_id, &name, now)?;
@@ -587,6 +613,10 @@ fn maker_still_holds(
     if !standing.may(Permission::OrgManage) || !standing.may_grant(held) {
         return Ok(None);
     }
+    if !may_connect_identity_provider(conn, &token.org_id, &standing, &parse_scopes(&token.scopes))?
+    {
+        return Ok(None);
+    }
     // Past the organization's two-factor deadline nothing of it is served to a maker who
     // has not enrolled: not through a token they made either.
     let policy = crate::db::org_two_factor::find(conn, &token.org_id)?;
@@ -600,25 +630,6 @@ fn maker_still_holds(
 /// Whether the token still acts, read again under the organization's lock: its request
 /// was authenticated as it came in, and may have waited for the lock behind its maker's
 /// demotion or removal.
-/// Whether the token's maker, as they stand now, is shown accept links
-/// (`policy::sees_accept_links`): what a token may do to an account someone may hold the
-/// password of. A token made on the command line is the operator's.
-pub fn maker_sees_accept_links(
-    conn: &mut DbConnection,
-    actor: &TokenActor,
-) -> diesel::QueryResult<bool> {
-    let Some(maker) = &actor.maker_id else {
-        return Ok(true);
-    };
-    let Some(row) = crate::db::memberships::find(conn, &actor.org_id, maker)? else {
-        return Ok(false);
-    };
-    let group_roles = crate::db::memberships::group_roles(conn, &actor.org_id, maker)?;
-    let standing = Standing::of_member(&row.role, &group_roles);
-    let roles = roles::list(conn, &actor.org_id)?;
-    Ok(super::policy::sees_accept_links(&standing, &roles))
-}
-
 pub fn still_acts(conn: &mut DbConnection, actor: &TokenActor) -> diesel::QueryResult<bool> {
     let Some(token) = api_tokens::find(conn, &actor.org_id, &actor.token_id)? else {
         return Ok(false);

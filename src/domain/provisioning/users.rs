@@ -663,21 +663,6 @@ fn apply(
         .email
         .as_ref()
         .map_or(target.user.email.as_str(), Email::as_str);
-    // An account that signs in with a password, given a new address or userName, is one
-    // an identity provider may later find by it and push groups to: whoever holds that
-    // password (the token's maker may have accepted its invitation from their own
-    // mailbox) would then hold what the provider grants the address's owner. Only a
-    // token whose maker could grant every role already may.
-    let identity_changes =
-        email != target.user.email || input.stored_user_name() != old_fields.user_name;
-    if identity_changes
-        && target.user.password_hash.is_some()
-        && !crate::domain::api_tokens::maker_sees_accept_links(conn, &call.token)?
-    {
-        return Err(ScimError::Forbidden(
-            "This token's maker cannot grant every role here, so it cannot change the email address or userName of an account that signs in with a password: ask an Admin's token.".into(),
-        ));
-    }
     if email != target.user.email {
         // Links mailed to the old address (a password reset, an account set-up) must not
         // open the account at its new one: whoever read the old mailbox could otherwise
