@@ -385,14 +385,13 @@ macro_rules! members_walk_query {
     };
 }
 
-/// How far to walk the organization for the group's first page, if it is walked for
-/// (see [`super::set_walk_budget`]), and how many members the organization has.
+/// The walk for the group's first page, if it is walked for.
 fn walk_for_members(
     conn: &mut DbConnection,
     org_id: &str,
     group_id: &str,
     limit: i64,
-) -> QueryResult<(Option<i64>, i64)> {
+) -> QueryResult<Option<super::SetWalk>> {
     let in_group: i64 = groups::table
         .filter(groups::org_id.eq(org_id))
         .filter(groups::id.eq(group_id))
@@ -400,9 +399,7 @@ fn walk_for_members(
         .first(conn)
         .optional()?
         .unwrap_or(0);
-    let counts = super::member_counts::by_status(conn, org_id)?;
-    let in_org = counts.active + counts.inactive;
-    Ok((super::set_walk_budget(in_group, in_org, limit), in_org))
+    super::SetWalk::plan(conn, org_id, in_group, limit)
 }
 
 /// The group's first `limit` members by email.
@@ -412,17 +409,15 @@ pub fn members(
     group_id: &str,
     limit: i64,
 ) -> QueryResult<Vec<super::users::User>> {
-    if let (Some(budget), in_org) = walk_for_members(conn, org_id, group_id, limit)? {
+    if let Some(walk) = walk_for_members(conn, org_id, group_id, limit)? {
         let found: Vec<String> = super::on_backend!(conn, |c| {
             super::memberships::WalkMatches::new(
-                members_walk_query!(org_id, group_id, budget),
+                members_walk_query!(org_id, group_id, walk.budget),
                 limit,
             )
             .load(c)
         })?;
-        // A full page, or the whole organization read: otherwise the group's members
-        // sort later than an even spread would put them, and sorting them is cheaper.
-        if found.len() as i64 >= limit || in_org <= budget {
+        if walk.settled(found.len(), limit) {
             return super::users_in_order(conn, &found);
         }
     }
@@ -439,7 +434,7 @@ pub fn explain_members(
     group_id: &str,
     limit: i64,
 ) -> QueryResult<(bool, Vec<String>, Vec<String>)> {
-    let (budget, _) = walk_for_members(conn, org_id, group_id, limit)?;
+    let budget = walk_for_members(conn, org_id, group_id, limit)?.map(|w| w.budget);
     let sorted = super::explain(conn, members_sorted_query!(org_id, group_id).limit(limit))?;
     let reads = budget.unwrap_or(limit);
     let prefix = super::explain_prefix(conn);

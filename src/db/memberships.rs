@@ -820,7 +820,7 @@ where
 /// by that index and sorted, as a text-index search's matches are, instead of the order's
 /// index being walked for them, which read the whole organization for a role one member
 /// holds (1.0–2.5 s at 200,000 members sorted by name, a debug build). The kept counts
-/// choose (`super::set_walk_budget`).
+/// choose (`super::SetWalk`).
 fn few_role_holders(
     conn: &mut DbConnection,
     org_id: &str,
@@ -833,9 +833,7 @@ fn few_role_holders(
         return Ok(None);
     }
     let holders = super::roles::member_count(conn, org_id, role_id)?;
-    let counts = super::member_counts::by_status(conn, org_id)?;
-    let in_org = counts.active + counts.inactive;
-    if super::set_walk_budget(holders, in_org, filter.limit).is_some() {
+    if super::SetWalk::plan(conn, org_id, holders, filter.limit)?.is_some() {
         return Ok(None);
     }
     Ok(Some(match conn {

@@ -785,6 +785,35 @@ pub fn set_walk_budget(in_set: i64, in_org: i64, page: i64) -> Option<i64> {
     })
 }
 
+/// A walk for a set's first page (see [`set_walk_budget`]): how far it reads, and whether
+/// what it found is the page.
+pub struct SetWalk {
+    pub budget: i64,
+    in_org: i64,
+}
+
+impl SetWalk {
+    /// The walk for the first `page` of a set holding `in_set` of the organization's
+    /// members; `None` where the set is read by its own key and sorted instead.
+    pub fn plan(
+        conn: &mut DbConnection,
+        org_id: &str,
+        in_set: i64,
+        page: i64,
+    ) -> QueryResult<Option<SetWalk>> {
+        let counts = member_counts::by_status(conn, org_id)?;
+        let in_org = counts.active + counts.inactive;
+        Ok(set_walk_budget(in_set, in_org, page).map(|budget| SetWalk { budget, in_org }))
+    }
+
+    /// Whether the `found` members are the page: a full one, or the whole organization
+    /// read. Otherwise the set's members sort later than an even spread would put them,
+    /// and sorting them is cheaper.
+    pub fn settled(&self, found: usize, page: i64) -> bool {
+        found as i64 >= page || self.in_org <= self.budget
+    }
+}
+
 /// The accounts with these ids, in the order of `ids`.
 pub fn users_in_order(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<users::User>> {
     let mut found: std::collections::HashMap<String, users::User> = schema::users::table

@@ -209,18 +209,15 @@ macro_rules! members_walk_query {
     };
 }
 
-/// How far to walk the organization for the pool's first page, if it is walked for
-/// (see [`super::set_walk_budget`]), and how many members the organization has.
+/// The walk for the pool's first page, if it is walked for.
 fn walk_for_members(
     conn: &mut DbConnection,
     org_id: &str,
     pool_id: &str,
     limit: i64,
-) -> QueryResult<(Option<i64>, i64)> {
+) -> QueryResult<Option<super::SetWalk>> {
     let in_pool = member_count(conn, org_id, &[pool_id.to_string()])?;
-    let counts = super::member_counts::by_status(conn, org_id)?;
-    let in_org = counts.active + counts.inactive;
-    Ok((super::set_walk_budget(in_pool, in_org, limit), in_org))
+    super::SetWalk::plan(conn, org_id, in_pool, limit)
 }
 
 /// The pool's first `limit` members by email, with their pool role.
@@ -231,19 +228,17 @@ pub fn members(
     limit: i64,
 ) -> QueryResult<Vec<(super::users::User, super::roles::Role)>> {
     let found = match walk_for_members(conn, org_id, pool_id, limit)? {
-        (Some(budget), in_org) => {
+        Some(walk) => {
             let found: Vec<String> = super::on_backend!(conn, |c| {
                 super::memberships::WalkMatches::new(
-                    members_walk_query!(org_id, pool_id, budget),
+                    members_walk_query!(org_id, pool_id, walk.budget),
                     limit,
                 )
                 .load(c)
             })?;
-            // As for a group's page (`groups::members`): a full page, or the whole
-            // organization read; else the pool's members sort late, and are sorted.
-            (found.len() as i64 >= limit || in_org <= budget).then_some(found)
+            walk.settled(found.len(), limit).then_some(found)
         }
-        (None, _) => None,
+        None => None,
     };
     let Some(found) = found else {
         return members_sorted_query!(org_id, pool_id)
@@ -274,7 +269,7 @@ pub fn explain_members(
     pool_id: &str,
     limit: i64,
 ) -> QueryResult<(bool, Vec<String>, Vec<String>)> {
-    let (budget, _) = walk_for_members(conn, org_id, pool_id, limit)?;
+    let budget = walk_for_members(conn, org_id, pool_id, limit)?.map(|w| w.budget);
     let sorted = super::explain(conn, members_sorted_query!(org_id, pool_id).limit(limit))?;
     let reads = budget.unwrap_or(limit);
     let prefix = super::explain_prefix(conn);
