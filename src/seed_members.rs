@@ -144,6 +144,7 @@ pub fn seed_members(
                 sort_name: &m.sort_name,
                 created_at: m.created_at,
                 last_active_at: m.last_active_at,
+                auth_method: "password",
             })
             .collect();
         db::write_tx(conn, |conn| -> anyhow::Result<()> {

@@ -205,6 +205,7 @@ mod tests {
                 sort_name: "test person",
                 created_at: crate::db::now(),
                 last_active_at: crate::db::never(),
+                auth_method: &u.auth_method,
             })
             .collect();
         memberships::insert_many(conn, &rows).unwrap();

@@ -53,6 +53,9 @@ pub struct NewMembership<'a> {
     pub sort_name: &'a str,
     pub created_at: NaiveDateTime,
     pub last_active_at: NaiveDateTime,
+    /// The account's `auth_method`, for the Users tab's filter (migration
+    /// `membership_auth_method`: on PostgreSQL the database reads it again itself).
+    pub auth_method: &'a str,
 }
 
 /// Adds an active member; `email` and the name are copied so the Users tab can sort by
@@ -76,6 +79,7 @@ pub fn insert(
             sort_name: &sort_name,
             created_at: now(),
             last_active_at: never(),
+            auth_method: &user.auth_method,
         }],
     )
 }
@@ -248,7 +252,8 @@ pub struct ListFilter {
     pub search: Option<Search>,
     pub status: Option<String>,
     pub role_id: Option<String>,
-    /// `users.auth_method` as stored (`password`, `password+totp`).
+    /// The account's `auth_method` as stored (`password`, `password+totp`), read from the
+    /// membership's copy.
     pub auth_method: Option<String>,
     /// Only active members whose access ends by then (the "expiring" filter).
     pub access_ends_by: Option<NaiveDateTime>,
@@ -365,6 +370,15 @@ impl Matches {
             Matches::Rids(v) => v.is_empty(),
             Matches::Ids(v) => v.is_empty(),
             Matches::Many { .. } => false,
+        }
+    }
+
+    /// How many matches are listed; `Many` lists none.
+    fn len(&self) -> i64 {
+        match self {
+            Matches::Rids(v) => v.len() as i64,
+            Matches::Ids(v) => v.len() as i64,
+            Matches::Many { .. } => 0,
         }
     }
 }
@@ -815,45 +829,84 @@ where
     }
 }
 
-/// The holders of the role the page is filtered by, when few hold it and the page is in
-/// an order the role's index does not keep (it keeps email order): they are then found
-/// by that index and sorted, as a text-index search's matches are, instead of the order's
-/// index being walked for them, which read the whole organization for a role one member
-/// holds (1.0–2.5 s at 200,000 members sorted by name, a debug build). The kept counts
-/// choose (`super::SetWalk`).
-fn few_role_holders(
+/// The members the page is filtered to by a role or a sign-in method, when few have it
+/// and the page is in an order their index does not keep (both indexes keep email order):
+/// they are then found by that index and sorted, as a text-index search's matches are,
+/// instead of the order's index being walked for them, which read the whole organization
+/// for a role one member holds (1.0–2.5 s at 200,000 members sorted by name, a debug
+/// build), and for a method nobody there uses (2.3–5 s). Whether they are few is decided
+/// as for a set's page (`super::set_walk_budget`): by the role's kept count, and for a
+/// method by reading its index up to where a walk would pay.
+fn few_holders(
     conn: &mut DbConnection,
     org_id: &str,
     filter: &ListFilter,
 ) -> QueryResult<Option<Matches>> {
-    let Some(role_id) = &filter.role_id else {
-        return Ok(None);
-    };
     if filter.search.is_some() || filter.sort == SortKey::Email {
         return Ok(None);
     }
-    let holders = super::roles::member_count(conn, org_id, role_id)?;
-    if super::SetWalk::plan(conn, org_id, holders, filter.limit)?.is_some() {
-        return Ok(None);
+    if let Some(role_id) = &filter.role_id {
+        let holders = super::roles::member_count(conn, org_id, role_id)?;
+        if super::SetWalk::plan(conn, org_id, holders, filter.limit)?.is_none() {
+            return holding(conn, org_id, Holding::Role(role_id), i64::MAX).map(Some);
+        }
     }
-    Ok(Some(match conn {
+    if let Some(method) = &filter.auth_method {
+        // No count is kept by method: the holders are read up to the first number a walk
+        // is taken for, and are few if the index ends before it.
+        let counts = super::member_counts::by_status(conn, org_id)?;
+        let walked_from = super::set_walk_threshold(counts.active + counts.inactive, filter.limit);
+        let holders = holding(conn, org_id, Holding::AuthMethod(method), walked_from)?;
+        if holders.len() < walked_from {
+            return Ok(Some(holders));
+        }
+    }
+    Ok(None)
+}
+
+/// What a member of the organization has, with an index of its own per organization.
+enum Holding<'a> {
+    Role(&'a str),
+    AuthMethod(&'a str),
+}
+
+/// At most `cap` of the organization's members that hold this, by its index.
+fn holding(
+    conn: &mut DbConnection,
+    org_id: &str,
+    holding: Holding<'_>,
+    cap: i64,
+) -> QueryResult<Matches> {
+    let (column, value) = match holding {
+        Holding::Role(id) => ("role_id", id),
+        Holding::AuthMethod(method) => ("auth_method", method),
+    };
+    Ok(match conn {
         DbConnection::Sqlite(c) => Matches::Rids(
-            diesel::sql_query("SELECT rid FROM memberships WHERE org_id = ? AND role_id = ?")
-                .bind::<diesel::sql_types::Text, _>(org_id)
-                .bind::<diesel::sql_types::Text, _>(role_id)
-                .load::<Rid>(c)?
-                .into_iter()
-                .map(|r| r.rid)
-                .collect(),
+            diesel::sql_query(format!(
+                "SELECT rid FROM memberships WHERE org_id = ? AND {column} = ? LIMIT ?"
+            ))
+            .bind::<diesel::sql_types::Text, _>(org_id)
+            .bind::<diesel::sql_types::Text, _>(value)
+            .bind::<diesel::sql_types::BigInt, _>(cap)
+            .load::<Rid>(c)?
+            .into_iter()
+            .map(|r| r.rid)
+            .collect(),
         ),
-        DbConnection::Postgresql(c) => Matches::Ids(
-            memberships::table
+        DbConnection::Postgresql(c) => {
+            let mut query = memberships::table
                 .filter(memberships::org_id.eq(org_id))
-                .filter(memberships::role_id.eq(role_id))
                 .select(memberships::user_id)
-                .load(c)?,
-        ),
-    }))
+                .limit(cap)
+                .into_boxed();
+            query = match holding {
+                Holding::Role(id) => query.filter(memberships::role_id.eq(id)),
+                Holding::AuthMethod(method) => query.filter(memberships::auth_method.eq(method)),
+            };
+            Matches::Ids(query.load(c)?)
+        }
+    })
 }
 
 /// Builds the page query once, for loading or for explaining.
@@ -876,14 +929,10 @@ fn run_list_page(
     };
     let (mut matches, members, recalled) = match term {
         Some(term) => {
-            // A filter on the account keeps a common term's walk in the page query, with
-            // no budget and no handing over: a stale verdict would have it read the whole
-            // organization, so it is neither recalled nor kept there.
-            let memory = filter.auth_method.is_none();
-            let (matches, members, recalled) = search_matches(conn, org_id, term, forced, memory)?;
+            let (matches, members, recalled) = search_matches(conn, org_id, term, forced, true)?;
             (Some(matches), members, recalled)
         }
-        None => (few_role_holders(conn, org_id, filter)?, 0, false),
+        None => (few_holders(conn, org_id, filter)?, 0, false),
     };
     // The organization filter; by row (see `ROWID_PAGE_ORG_SCOPE`) where the page's rows
     // are already known by their ids, so SQLite looks them up instead of walking an
@@ -938,6 +987,9 @@ fn run_list_page(
             }
             if let Some(role_id) = &filter.role_id {
                 query = query.filter(memberships::role_id.eq(role_id.clone()));
+            }
+            if let Some(method) = &filter.auth_method {
+                query = query.filter(memberships::auth_method.eq(method.clone()));
             }
             match (&filter.search, &matches) {
                 (_, Some(Matches::Rids(rids))) => {
@@ -1067,8 +1119,7 @@ fn run_list_page(
     // The page's members, when a walk (or on PostgreSQL the matches' sort) found them
     // first: the page's rows are then looked up by id.
     let mut page_ids: Option<Vec<String>> = None;
-    // A filter on the account itself keeps the walk on the page query's join.
-    if let (Some(Matches::Many { estimate }), None) = (&matches, &filter.auth_method) {
+    if let Some(Matches::Many { estimate }) = &matches {
         let budget = match forced {
             Some(SearchPlan::SortIndex) => i64::MAX,
             _ => walk_budget(members, *estimate),
@@ -1140,9 +1191,8 @@ fn run_list_page(
     // A text-index plan sorts every match: joining each one's account row before the sort
     // read thousands of accounts for a page of 50 (`q=ada.hop`, 3,907 matches at a million
     // members). The matches are then sorted on their memberships alone, and only the page's
-    // accounts are read. A filter on the account itself keeps the join inside.
-    let sort_before_join =
-        matches!(matches, Some(Matches::Rids(_) | Matches::Ids(_))) && filter.auth_method.is_none();
+    // accounts are read.
+    let sort_before_join = matches!(matches, Some(Matches::Rids(_) | Matches::Ids(_)));
     // On PostgreSQL they are read first and the page's rows then looked up by id: inside
     // one statement, as `IN (subquery)`, the planner may instead read the organization's
     // rows and hash them against the page (as it did on a table of 3,000).
@@ -1183,16 +1233,7 @@ fn run_list_page(
                     let query = in_organization!(joined, true);
                     ordered!(query.filter(memberships::user_id.eq_any(page)))
                 }
-                None => {
-                    let mut query = joined;
-                    // A filter on the joined account row: the organization's sort index
-                    // still drives the walk, and each row it yields is checked through the
-                    // users primary key.
-                    if let Some(method) = &filter.auth_method {
-                        query = query.filter(users::auth_method.eq(method.clone()));
-                    }
-                    narrowed!(query, true)
-                }
+                None => narrowed!(joined, true),
             };
             // A page size is one of a few constants (see `LiteralLimit`).
             super::LiteralLimit::new(page, filter.limit)

@@ -785,6 +785,20 @@ pub fn set_walk_budget(in_set: i64, in_org: i64, page: i64) -> Option<i64> {
     })
 }
 
+/// The fewest members a set of an organization of `in_org` holds for its first `page` to
+/// be walked for (see [`set_walk_budget`]).
+pub fn set_walk_threshold(in_org: i64, page: i64) -> i64 {
+    let spread = page.saturating_mul(in_org);
+    let mut n = (spread as f64).sqrt() as i64;
+    while n.saturating_mul(n) < spread {
+        n += 1;
+    }
+    while n > 0 && (n - 1).saturating_mul(n - 1) >= spread {
+        n -= 1;
+    }
+    n.max(page.saturating_add(1))
+}
+
 /// A walk for a set's first page (see [`set_walk_budget`]): how far it reads, and whether
 /// what it found is the page.
 pub struct SetWalk {
@@ -895,6 +909,26 @@ mod tests {
         // Four times what an even spread needs, and a page more.
         assert_eq!(set_walk_budget(1_000_000, 1_000_000, 500), Some(2_504));
         assert_eq!(set_walk_budget(100_000, 1_000_000, 500), Some(20_504));
+    }
+
+    #[test]
+    fn the_threshold_is_the_fewest_members_a_set_is_walked_for() {
+        for in_org in [
+            0, 1, 50, 51, 2_001, 6_000, 200_000, 999_983, 1_000_000, 10_000_000,
+        ] {
+            for page in [1, 50, 51, 500] {
+                let at = set_walk_threshold(in_org, page);
+                assert!(
+                    set_walk_budget(at, in_org, page).is_some(),
+                    "{in_org} {page}"
+                );
+                assert!(
+                    set_walk_budget(at - 1, in_org, page).is_none(),
+                    "{in_org} {page}"
+                );
+            }
+        }
+        assert_eq!(set_walk_threshold(1_000_000, 51), 7_142);
     }
 
     #[test]

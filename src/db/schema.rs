@@ -55,6 +55,7 @@ diesel::table! {
         updated_at -> Nullable<Timestamp>,
         user_name -> Nullable<Text>,
         scim_profile -> Nullable<Text>,
+        auth_method -> Text,
     }
 }
 

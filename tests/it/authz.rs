@@ -1954,25 +1954,6 @@ async fn a_role_lent_by_a_group_cannot_widen_ones_own_custom_role() {
     assert_eq!(done.status, 303, "{}", done.body);
 }
 
-/// Until a request of this app waits for a lock that the test holds: on PostgreSQL, seen
-/// in `pg_stat_activity`; SQLite cannot show who waits, so the request is given a moment.
-async fn until_a_request_waits_for_the_lock(app: &TestApp) {
-    if !app.db.is_postgres() {
-        tokio::time::sleep(std::time::Duration::from_millis(750)).await;
-        return;
-    }
-    for _ in 0..300 {
-        let waiting = app.count(
-            "pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        );
-        if waiting > 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no request came to wait for the organization's lock");
-}
-
 /// Sends `request` while another change holds the organization's lock, and makes that
 /// change (`meanwhile`) once the request waits for the lock: the request read what it
 /// acts on before the change, and gets the lock only after the change committed.
@@ -2012,7 +1993,7 @@ async fn while_a_change_holds<T, R>(
     });
     locked.1.recv().unwrap();
     let (answer, ()) = tokio::join!(request, async {
-        until_a_request_waits_for_the_lock(app).await;
+        until_someone_waits_for_a_lock(app).await;
         go.0.send(()).unwrap();
     });
     change.join().unwrap();

@@ -888,3 +888,23 @@ pub async fn claim_address_through_an_invitation(
     assert_eq!(accepted.status, 303, "{}", accepted.body);
     link
 }
+
+/// Until a transaction of the test database waits for a lock another holds (on SQLite,
+/// which cannot tell, three quarters of a second, the time a writer takes to come to wait
+/// for the database's write lock).
+pub async fn until_someone_waits_for_a_lock(app: &TestApp) {
+    if !app.db.is_postgres() {
+        tokio::time::sleep(std::time::Duration::from_millis(750)).await;
+        return;
+    }
+    for _ in 0..300 {
+        let waiting = app.count(
+            "pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("nobody came to wait for a lock");
+}

@@ -266,17 +266,23 @@ async fn every_search_shape_is_served_by_the_index_meant_for_it() {
 /// Every member of the organization matching `term`, filtered and ordered as the page
 /// query would, by reading them all.
 fn brute_force(conn: &mut DbConnection, org: &str, f: &ListFilter, term: &str) -> Vec<String> {
-    use portcullis::db::schema::memberships as m;
+    use portcullis::db::schema::{memberships as m, users};
+    // The sign-in method as the account holds it, not the membership's copy of it.
     let mut all: Vec<memberships::Membership> = m::table
+        .inner_join(users::table)
         .filter(m::org_id.eq(org))
-        .select(memberships::Membership::as_select())
-        .load(conn)
-        .unwrap();
-    all.retain(|r| {
-        format!("{} {}", r.email, r.sort_name).contains(term)
-            && f.status.as_ref().is_none_or(|s| &r.status == s)
-            && f.role_id.as_ref().is_none_or(|id| &r.role_id == id)
-    });
+        .select((memberships::Membership::as_select(), users::auth_method))
+        .load::<(memberships::Membership, String)>(conn)
+        .unwrap()
+        .into_iter()
+        .filter(|(r, method)| {
+            format!("{} {}", r.email, r.sort_name).contains(term)
+                && f.status.as_ref().is_none_or(|s| &r.status == s)
+                && f.role_id.as_ref().is_none_or(|id| &r.role_id == id)
+                && f.auth_method.as_ref().is_none_or(|a| a == method)
+        })
+        .map(|(r, _)| r)
+        .collect();
     let key = |r: &memberships::Membership| -> (String, String) {
         let fmt = memberships::TIMESTAMP_CURSOR_FORMAT;
         let k = match f.sort {
@@ -483,15 +489,16 @@ async fn a_term_found_common_is_walked_for_at_once_and_shows_exactly_its_matches
     let again = memberships::explain_page(&mut conn, &org, &f).unwrap();
     assert!(again.recalled, "walked at once");
     assert_eq!(again.search.map(|(p, _)| p), Some(SearchPlan::SortIndex));
-    // A filter on the account walks without a budget: it never acts on a verdict.
-    let mut by_account = f.clone();
-    by_account.auth_method = Some("password".to_string());
-    let plan = memberships::explain_page(&mut conn, &org, &by_account).unwrap();
-    assert!(!plan.recalled);
+    // A filter on the sign-in method, on the membership as the role is, acts on it too.
+    let mut by_method = f.clone();
+    by_method.auth_method = Some("password".to_string());
+    let plan = memberships::explain_page(&mut conn, &org, &by_method).unwrap();
+    assert!(plan.recalled);
     let mut expected = brute_force(&mut conn, &org, &f, "quill");
     assert_eq!(expected.len(), 250);
     expected.truncate(150);
     assert_eq!(paged(&mut conn, &org, &f, None, 3), expected);
+    assert_eq!(paged(&mut conn, &org, &by_method, None, 3), expected);
 
     for user_id in &quills[3..] {
         memberships::delete(&mut conn, &org, user_id).unwrap();
@@ -763,5 +770,135 @@ async fn a_role_few_hold_is_read_by_its_index_in_any_order() {
             }
             assert_eq!(shown, expected, "{what}");
         }
+    }
+}
+
+/// The `auth=` filter reads the sign-in method from each membership's copy of it, which
+/// every change of the account's method reaches. A method few members use is read by its
+/// index and sorted, as a role few hold is (walking an order's index for it read the
+/// whole organization where nobody used it); one most use walks the order's index. Every
+/// page, followed by its cursors, lists what the accounts themselves say.
+#[actix_web::test]
+async fn a_sign_in_method_few_use_is_read_by_its_index_in_any_order() {
+    use portcullis::db::two_factor::set_auth_method;
+    use portcullis::domain::two_factor::{AUTH_METHOD_PASSWORD, AUTH_METHOD_TOTP};
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    seed(&app);
+    let org = app.org_id(ORG);
+    let mut conn = app.conn();
+    let everyone = ListFilter::everyone(SortKey::Email, false, 10_000);
+    let members: Vec<String> = memberships::list_page(&mut conn, &org, &everyone)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.membership.user_id)
+        .collect();
+    // Every fiftieth member turns two-factor on (61 of 3,001), and one of them off again.
+    let enrolled: Vec<&String> = members.iter().step_by(50).collect();
+    for id in &enrolled {
+        set_auth_method(&mut conn, id, AUTH_METHOD_TOTP).unwrap();
+    }
+    set_auth_method(&mut conn, enrolled[1], AUTH_METHOD_PASSWORD).unwrap();
+    if app.db.is_postgres() {
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut *conn,
+            "ANALYZE memberships; SET enable_seqscan = off",
+        )
+        .unwrap();
+    }
+    let few_use = |method: &str| method == AUTH_METHOD_TOTP;
+    for (sort, descending) in [
+        (SortKey::Email, false),
+        (SortKey::Email, true),
+        (SortKey::Name, false),
+        (SortKey::Name, true),
+        (SortKey::Created, true),
+        (SortKey::LastActive, false),
+    ] {
+        for method in [AUTH_METHOD_TOTP, AUTH_METHOD_PASSWORD] {
+            let f = ListFilter {
+                auth_method: Some(method.to_string()),
+                ..ListFilter::everyone(sort, descending, 51)
+            };
+            let what = format!("sort={sort:?} desc={descending} auth={method}");
+            let plan = memberships::explain_page(&mut conn, &org, &f).unwrap();
+            if sort != SortKey::Email {
+                if few_use(method) {
+                    assert_no_full_scan(&plan.page, &what);
+                    let page = lower(&plan.page);
+                    for walked in [
+                        "_org_email_idx",
+                        "_org_name_idx",
+                        "_org_created_idx",
+                        "_org_active_idx",
+                        "_org_status_",
+                    ] {
+                        assert!(!page.contains(walked), "{what}: {page}");
+                    }
+                    assert!(has_sort(&plan.page), "{what}: {page}");
+                } else {
+                    assert_walks_sort_index(&plan.page, &what);
+                }
+            }
+            let expected = brute_force(&mut conn, &org, &f, "");
+            assert_eq!(expected.len(), if few_use(method) { 60 } else { 2_941 });
+            assert_eq!(paged(&mut conn, &org, &f, None, 100), expected, "{what}");
+        }
+    }
+}
+
+/// A membership added while its account turns two-factor on elsewhere (an invitation
+/// accepted in one tab, the enrolment finished in another) is filed under the method the
+/// account ends with. On PostgreSQL each would otherwise commit without seeing the other:
+/// the change of method waits for the new membership instead.
+#[actix_web::test]
+async fn a_membership_added_while_its_account_turns_two_factor_on_is_filed_under_it() {
+    use portcullis::domain::two_factor::AUTH_METHOD_TOTP;
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    let id = app.add_member(ORG, "ada@example.com", "Ada", "L", "member", true);
+    app.create_org("other-org", "Other");
+    let (other, role) = (app.org_id("other-org"), app.role_id("other-org", "member"));
+    // Read before the change, as an acceptance reads the account it adds.
+    let account = portcullis::db::users::find(&mut app.conn(), &id)
+        .unwrap()
+        .unwrap();
+    let (added, go) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let pool = app.pool.clone();
+    let org = other.clone();
+    let joining = std::thread::spawn(move || {
+        let mut conn = pool.get().unwrap();
+        portcullis::db::write_tx(&mut conn, |conn| {
+            memberships::insert(conn, &org, &account, &role)?;
+            added.0.send(()).unwrap();
+            go.1.recv().unwrap();
+            diesel::QueryResult::Ok(())
+        })
+        .unwrap();
+    });
+    added.1.recv().unwrap();
+    let pool = app.pool.clone();
+    let enrolling = std::thread::spawn(move || {
+        let mut conn = pool.get().unwrap();
+        portcullis::db::two_factor::set_auth_method(&mut conn, &id, AUTH_METHOD_TOTP).unwrap();
+    });
+    until_someone_waits_for_a_lock(&app).await;
+    go.0.send(()).unwrap();
+    joining.join().unwrap();
+    enrolling.join().unwrap();
+    // One already on two-factor joins another organization later, and is filed under it.
+    let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    portcullis::db::two_factor::set_auth_method(&mut app.conn(), &bob, AUTH_METHOD_TOTP).unwrap();
+    app.add_member("other-org", "bob@example.com", "Bob", "B", "member", true);
+
+    let mut conn = app.conn();
+    let on_two_factor = ListFilter {
+        auth_method: Some(AUTH_METHOD_TOTP.to_string()),
+        ..ListFilter::everyone(SortKey::Email, false, 51)
+    };
+    for org in [app.org_id(ORG), other] {
+        let rows = memberships::list_page(&mut conn, &org, &on_two_factor).unwrap();
+        let emails: Vec<&str> = rows.iter().map(|r| r.user.email.as_str()).collect();
+        assert_eq!(emails, ["ada@example.com", "bob@example.com"], "{org}");
     }
 }
