@@ -372,15 +372,6 @@ impl Matches {
             Matches::Many { .. } => false,
         }
     }
-
-    /// How many matches are listed; `Many` lists none.
-    fn len(&self) -> i64 {
-        match self {
-            Matches::Rids(v) => v.len() as i64,
-            Matches::Ids(v) => v.len() as i64,
-            Matches::Many { .. } => 0,
-        }
-    }
 }
 
 /// The page "plan" when the text index found nothing: no page query runs.
@@ -776,6 +767,7 @@ enum PageOutput {
         search: Option<SearchPlan>,
         recalled: bool,
         walk: Option<Vec<String>>,
+        holders_by_index: Option<bool>,
         page: Vec<String>,
     },
 }
@@ -837,31 +829,66 @@ where
 /// build), and for a method nobody there uses (2.3–5 s). Whether they are few is decided
 /// as for a set's page (`super::set_walk_budget`): by the role's kept count, and for a
 /// method by reading its index up to where a walk would pay.
-fn few_holders(
+fn few_holders<'f>(
     conn: &mut DbConnection,
     org_id: &str,
-    filter: &ListFilter,
-) -> QueryResult<Option<Matches>> {
+    filter: &'f ListFilter,
+) -> QueryResult<Held<'f>> {
     if filter.search.is_some() || filter.sort == SortKey::Email {
-        return Ok(None);
+        return Ok(Held::NotAsked);
     }
+    let mut walk = None;
     if let Some(role_id) = &filter.role_id {
         let holders = super::roles::member_count(conn, org_id, role_id)?;
-        if super::SetWalk::plan(conn, org_id, holders, filter.limit)?.is_none() {
-            return holding(conn, org_id, Holding::Role(role_id), i64::MAX).map(Some);
+        match super::SetWalk::plan(conn, org_id, holders, filter.limit)? {
+            None => {
+                let few = holding(conn, org_id, Holding::Role(role_id))?;
+                return Ok(Held::Few(few));
+            }
+            Some(plan) => walk = Some((plan.budget, Holding::Role(role_id))),
         }
     }
     if let Some(method) = &filter.auth_method {
-        // No count is kept by method: the holders are read up to the first number a walk
-        // is taken for, and are few if the index ends before it.
+        // No count is kept by method: they are few if the method's index ends before the
+        // first number a walk is taken for (a step through the index to there, reading
+        // no rows).
         let counts = super::member_counts::by_status(conn, org_id)?;
-        let walked_from = super::set_walk_threshold(counts.active + counts.inactive, filter.limit);
-        let holders = holding(conn, org_id, Holding::AuthMethod(method), walked_from)?;
-        if holders.len() < walked_from {
-            return Ok(Some(holders));
+        let in_org = counts.active + counts.inactive;
+        let walked_from = super::set_walk_threshold(in_org, filter.limit);
+        let at_threshold = memberships::table
+            .filter(memberships::org_id.eq(org_id))
+            .filter(memberships::auth_method.eq(method))
+            .select(memberships::user_id)
+            .offset(walked_from - 1)
+            .limit(1)
+            .first::<String>(conn)
+            .optional()?;
+        if at_threshold.is_none() {
+            let few = holding(conn, org_id, Holding::AuthMethod(method))?;
+            return Ok(Held::Few(few));
+        }
+        // With a role too, the role's holders are what a short walk falls back on.
+        if walk.is_none() {
+            walk = super::set_walk_budget(walked_from, in_org, filter.limit)
+                .map(|budget| (budget, Holding::AuthMethod(method)));
         }
     }
-    Ok(None)
+    Ok(walk.map_or(Held::NotAsked, |(budget, holders)| Held::Many {
+        budget,
+        holders,
+    }))
+}
+
+/// What [`few_holders`] found of a role's or a sign-in method's holders.
+enum Held<'f> {
+    /// No role or method filters the page, or an index keeps it in the page's order.
+    NotAsked,
+    /// All of them, fewer than a walk would be taken for.
+    Few(Matches),
+    /// Enough that the order's index is walked for them, reading at most `budget` entries
+    /// (four times what an evenly spread set needs, see `super::set_walk_budget`); if they
+    /// sort later than that, `holders` are read by their index and sorted after all.
+    Many { budget: i64, holders: Holding<'f> },
 }
 
 /// What a member of the organization has, with an index of its own per organization.
@@ -870,13 +897,8 @@ enum Holding<'a> {
     AuthMethod(&'a str),
 }
 
-/// At most `cap` of the organization's members that hold this, by its index.
-fn holding(
-    conn: &mut DbConnection,
-    org_id: &str,
-    holding: Holding<'_>,
-    cap: i64,
-) -> QueryResult<Matches> {
+/// The organization's members that hold this, by its index.
+fn holding(conn: &mut DbConnection, org_id: &str, holding: Holding<'_>) -> QueryResult<Matches> {
     let (column, value) = match holding {
         Holding::Role(id) => ("role_id", id),
         Holding::AuthMethod(method) => ("auth_method", method),
@@ -884,11 +906,10 @@ fn holding(
     Ok(match conn {
         DbConnection::Sqlite(c) => Matches::Rids(
             diesel::sql_query(format!(
-                "SELECT rid FROM memberships WHERE org_id = ? AND {column} = ? LIMIT ?"
+                "SELECT rid FROM memberships WHERE org_id = ? AND {column} = ?"
             ))
             .bind::<diesel::sql_types::Text, _>(org_id)
             .bind::<diesel::sql_types::Text, _>(value)
-            .bind::<diesel::sql_types::BigInt, _>(cap)
             .load::<Rid>(c)?
             .into_iter()
             .map(|r| r.rid)
@@ -898,7 +919,6 @@ fn holding(
             let mut query = memberships::table
                 .filter(memberships::org_id.eq(org_id))
                 .select(memberships::user_id)
-                .limit(cap)
                 .into_boxed();
             query = match holding {
                 Holding::Role(id) => query.filter(memberships::role_id.eq(id)),
@@ -927,12 +947,27 @@ fn run_list_page(
         Some(Search::Substring(term)) => Some(term.as_str()),
         _ => None,
     };
+    // A walk for the holders of the page's role or sign-in method, reading at most this
+    // many entries (see `few_holders`).
+    let mut held_walk = None;
+    let mut holders_by_index = None;
     let (mut matches, members, recalled) = match term {
         Some(term) => {
             let (matches, members, recalled) = search_matches(conn, org_id, term, forced, true)?;
             (Some(matches), members, recalled)
         }
-        None => (few_holders(conn, org_id, filter)?, 0, false),
+        None => match few_holders(conn, org_id, filter)? {
+            Held::Few(holders) => {
+                holders_by_index = Some(true);
+                (Some(holders), 0, false)
+            }
+            Held::Many { budget, holders } => {
+                holders_by_index = Some(false);
+                held_walk = Some((budget, holders));
+                (None, 0, false)
+            }
+            Held::NotAsked => (None, 0, false),
+        },
     };
     // The organization filter; by row (see `ROWID_PAGE_ORG_SCOPE`) where the page's rows
     // are already known by their ids, so SQLite looks them up instead of walking an
@@ -968,10 +1003,11 @@ fn run_list_page(
         }};
     }
     // The filters, the cursor and the order, on the page query or on an inner query of it;
-    // the term is tested on each row only where `$test_rows` (a walk that yields its rows'
-    // matches instead leaves it out).
+    // the term is tested on each row only where `$test_term`, and the role and sign-in
+    // method only where `$test_holding` (a walk that yields whether its rows match
+    // instead leaves out what it yields).
     macro_rules! narrowed {
-        ($query:expr, $test_rows:expr) => {{
+        ($query:expr, $test_term:expr, $test_holding:expr) => {{
             let mut query = $query;
             // Typed wherever it can be: diesel keeps a prepared statement only for a query
             // without raw SQL, and the plain pages (no search, any cursor) are most of the
@@ -985,10 +1021,10 @@ fn run_list_page(
                     .filter(memberships::access_until.le(by))
                     .filter(memberships::status.eq(ACTIVE));
             }
-            if let Some(role_id) = &filter.role_id {
+            if let (Some(role_id), true) = (&filter.role_id, $test_holding) {
                 query = query.filter(memberships::role_id.eq(role_id.clone()));
             }
-            if let Some(method) = &filter.auth_method {
+            if let (Some(method), true) = (&filter.auth_method, $test_holding) {
                 query = query.filter(memberships::auth_method.eq(method.clone()));
             }
             match (&filter.search, &matches) {
@@ -1005,7 +1041,7 @@ fn run_list_page(
                 (_, Some(Matches::Ids(ids))) => {
                     query = query.filter(memberships::user_id.eq_any(ids.clone()));
                 }
-                (Some(Search::Substring(term)), Some(Matches::Many { .. })) if $test_rows => {
+                (Some(Search::Substring(term)), Some(Matches::Many { .. })) if $test_term => {
                     // Checked on each row the sort index yields, so the walk stops at a full page.
                     query = query.filter(HoldsTerm::new(backend, term));
                 }
@@ -1065,26 +1101,56 @@ fn run_list_page(
                 memberships::table
                     .select(memberships::user_id)
                     .into_boxed::<$backend>(),
+                true,
                 true
             )
             .limit(filter.limit)
         };
     }
+    // Whether a row holds the page's role and sign-in method, for a walk for them.
+    macro_rules! holds {
+        ($backend:ty) => {{
+            let role = filter.role_id.clone().map(|id| memberships::role_id.eq(id));
+            let method = filter
+                .auth_method
+                .clone()
+                .map(|m| memberships::auth_method.eq(m));
+            let holds: Box<
+                dyn diesel::BoxableExpression<memberships::table, $backend, SqlType = Bool>,
+            > = match (role, method) {
+                (Some(role), Some(method)) => Box::new(role.and(method)),
+                (Some(role), None) => Box::new(role),
+                (None, Some(method)) => Box::new(method),
+                (None, None) => Box::new(sql::<Bool>("1 = 1")),
+            };
+            holds
+        }};
+    }
     // A walk of the sort index in page order for the first page of matches, reading at
     // most `$budget` entries: each entry the index yields, with whether it matches (tested
     // on the entry itself in email and name order, whose indexes carry the searched
-    // columns; in the other orders on its table row).
+    // columns; in the other orders on its table row). Without a term, whether it holds
+    // the page's role and sign-in method.
     macro_rules! walk_query {
         ($backend:ty, $budget:expr) => {{
-            let hit = HoldsTerm::new(backend, term.unwrap_or_default());
-            WalkMatches {
-                walk: narrowed!(
+            let walk = match term {
+                Some(term) => narrowed!(
                     memberships::table
-                        .select((memberships::user_id, hit))
+                        .select((memberships::user_id, HoldsTerm::new(backend, term)))
                         .into_boxed::<$backend>(),
+                    false,
+                    true
+                ),
+                None => narrowed!(
+                    memberships::table
+                        .select((memberships::user_id, holds!($backend)))
+                        .into_boxed::<$backend>(),
+                    true,
                     false
-                )
-                .limit($budget),
+                ),
+            };
+            WalkMatches {
+                walk: walk.limit($budget),
                 limit: filter.limit,
             }
         }};
@@ -1110,11 +1176,43 @@ fn run_list_page(
                 memberships::table
                     .select(memberships::user_id)
                     .into_boxed::<$backend>(),
-                false
+                false,
+                term.is_some()
             )
             .limit(1)
             .offset($budget - 1)
         };
+    }
+    // Whether a walk of `$budget` entries that found `$found` found the page: a full one,
+    // or fewer because the order ended before the budget did. Asked apart from the walk:
+    // a row count in the walk itself (`row_number()`) slowed every walk by 3–5 ms at a
+    // million members, while this reads the index alone, and only after a short walk.
+    macro_rules! walk_found_the_page {
+        ($found:expr, $budget:expr) => {
+            $found.len() as i64 >= filter.limit
+                || $budget == i64::MAX
+                || match conn {
+                    DbConnection::Sqlite(c) => budget_end!(diesel::sqlite::Sqlite, $budget)
+                        .load::<String>(c)?
+                        .is_empty(),
+                    DbConnection::Postgresql(c) => budget_end!(diesel::pg::Pg, $budget)
+                        .load::<String>(c)?
+                        .is_empty(),
+                }
+        };
+    }
+    macro_rules! walk {
+        ($budget:expr) => {{
+            let prefix = super::explain_prefix(conn);
+            match conn {
+                DbConnection::Sqlite(c) => {
+                    walk_on!(c, diesel::sqlite::Sqlite, $budget, prefix)
+                }
+                DbConnection::Postgresql(c) => {
+                    walk_on!(c, diesel::pg::Pg, $budget, prefix)
+                }
+            }
+        }};
     }
     // The page's members, when a walk (or on PostgreSQL the matches' sort) found them
     // first: the page's rows are then looked up by id.
@@ -1124,19 +1222,6 @@ fn run_list_page(
             Some(SearchPlan::SortIndex) => i64::MAX,
             _ => walk_budget(members, *estimate),
         };
-        macro_rules! walk {
-            ($budget:expr) => {{
-                let prefix = super::explain_prefix(conn);
-                match conn {
-                    DbConnection::Sqlite(c) => {
-                        walk_on!(c, diesel::sqlite::Sqlite, $budget, prefix)
-                    }
-                    DbConnection::Postgresql(c) => {
-                        walk_on!(c, diesel::pg::Pg, $budget, prefix)
-                    }
-                }
-            }};
-        }
         let found = walk!(budget);
         if (found.len() as i64) < filter.limit {
             // The term may have stopped being common (a walk ending the order reads no
@@ -1147,21 +1232,8 @@ fn run_list_page(
         // Fewer than a page: the walk reached the end of the order (the last page of a
         // common term, or a narrow filter), or its budget. Only the second hands over to
         // the text index, unless the term matches so many that sorting them all would
-        // cost more than walking on. Whether an entry lies at the budget's end is asked
-        // apart: a row count in the walk itself (`row_number()`) slowed every walk by
-        // 3–5 ms at a million members, while this reads the index alone, and only after
-        // a short walk.
-        let complete = found.len() as i64 >= filter.limit
-            || budget == i64::MAX
-            || match conn {
-                DbConnection::Sqlite(c) => budget_end!(diesel::sqlite::Sqlite, budget)
-                    .load::<String>(c)?
-                    .is_empty(),
-                DbConnection::Postgresql(c) => budget_end!(diesel::pg::Pg, budget)
-                    .load::<String>(c)?
-                    .is_empty(),
-            };
-        if complete {
+        // cost more than walking on.
+        if walk_found_the_page!(found, budget) {
             page_ids = Some(found);
         } else {
             match lookup(
@@ -1176,12 +1248,24 @@ fn run_list_page(
             }
         }
     }
+    if let Some((budget, holders)) = held_walk {
+        let found = walk!(budget);
+        if walk_found_the_page!(found, budget) {
+            page_ids = Some(found);
+        } else {
+            // They sort later than an even spread would put them (a role given to the
+            // newest members, sorted oldest first): read by their index and sorted.
+            holders_by_index = Some(true);
+            matches = Some(holding(conn, org_id, holders)?);
+        }
+    }
     if matches.as_ref().is_some_and(Matches::is_empty) {
         return Ok(if explain {
             PageOutput::Plan {
                 search: Some(SearchPlan::TextIndex),
                 recalled,
                 walk: walk_plan,
+                holders_by_index,
                 page: vec![NO_MATCH_PLAN.to_string()],
             }
         } else {
@@ -1233,7 +1317,7 @@ fn run_list_page(
                     let query = in_organization!(joined, true);
                     ordered!(query.filter(memberships::user_id.eq_any(page)))
                 }
-                None => narrowed!(joined, true),
+                None => narrowed!(joined, true, true),
             };
             // A page size is one of a few constants (see `LiteralLimit`).
             super::LiteralLimit::new(page, filter.limit)
@@ -1254,6 +1338,7 @@ fn run_list_page(
             search,
             recalled,
             walk: walk_plan,
+            holders_by_index,
             page: page_plan,
         });
     }
@@ -1600,8 +1685,13 @@ pub struct PagePlan {
     /// Whether the term was recalled as common here (`common_terms`), so that no
     /// text-index lookup chose the first plan.
     pub recalled: bool,
-    /// The walk of the sort index, when the term was common enough for one.
+    /// The walk of the sort index, when the term was common enough for one, or the holders
+    /// of the page's role or sign-in method many enough.
     pub walk: Option<String>,
+    /// For a page filtered by role or sign-in method in an order their index does not
+    /// keep: whether the holders were read by their index and sorted (few of them, or a
+    /// walk that stopped at its budget), or a walk of the order's index found the page.
+    pub holders_by_index: Option<bool>,
     /// The page query.
     pub page: String,
 }
@@ -1628,6 +1718,7 @@ pub fn explain_page(
         search,
         recalled,
         walk,
+        holders_by_index,
         page,
     } = run_list_page(conn, org_id, filter, true, None, &[])?
     else {
@@ -1637,6 +1728,7 @@ pub fn explain_page(
         search: search.zip(lookup),
         recalled,
         walk: walk.map(|lines| lines.join("\n")),
+        holders_by_index,
         page: page.join("\n"),
     })
 }

@@ -738,8 +738,11 @@ async fn a_role_few_hold_is_read_by_its_index_in_any_order() {
                 }
                 assert!(has_sort(&plan.page), "{what}: {page}");
             } else {
-                assert_walks_sort_index(&plan.page, &what);
+                let walk = plan.walk.as_deref().expect("a walk for the holders");
+                assert_walks_sort_index(walk, &what);
+                assert_reads_page_by_id(&plan.page, &what);
             }
+            assert_eq!(plan.holders_by_index, Some(is_few), "{what}");
 
             // What reading every holder and sorting them gives, page after page.
             let mut every: Vec<MemberRow> = Vec::new();
@@ -837,8 +840,11 @@ async fn a_sign_in_method_few_use_is_read_by_its_index_in_any_order() {
                     }
                     assert!(has_sort(&plan.page), "{what}: {page}");
                 } else {
-                    assert_walks_sort_index(&plan.page, &what);
+                    let walk = plan.walk.as_deref().expect("a walk for the holders");
+                    assert_walks_sort_index(walk, &what);
+                    assert_reads_page_by_id(&plan.page, &what);
                 }
+                assert_eq!(plan.holders_by_index, Some(few_use(method)), "{what}");
             }
             let expected = brute_force(&mut conn, &org, &f, "");
             assert_eq!(expected.len(), if few_use(method) { 60 } else { 2_941 });
@@ -900,5 +906,88 @@ async fn a_membership_added_while_its_account_turns_two_factor_on_is_filed_under
         let rows = memberships::list_page(&mut conn, &org, &on_two_factor).unwrap();
         let emails: Vec<&str> = rows.iter().map(|r| r.user.email.as_str()).collect();
         assert_eq!(emails, ["ada@example.com", "bob@example.com"], "{org}");
+    }
+}
+
+/// A role or a sign-in method many hold is walked for in the page's order, but the walk
+/// stops after four times the entries an evenly spread set needs: where they all sort late
+/// (a role given to the newest members, sorted oldest first), walking on would read the
+/// organization, and they are read by their index and sorted instead. Where they come
+/// first, the walk finds the page.
+#[actix_web::test]
+async fn holders_who_all_sort_late_are_sorted_instead_of_walked_for() {
+    use portcullis::db::schema::memberships as m;
+    use portcullis::domain::two_factor::AUTH_METHOD_TOTP;
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    seed(&app);
+    let org = app.org_id(ORG);
+    let (member, engineer) = (app.role_id(ORG, "member"), app.role_id(ORG, "engineer"));
+    let mut conn = app.conn();
+    // The 450 newest members become the Engineers, and turn two-factor on.
+    diesel::update(
+        m::table
+            .filter(m::org_id.eq(&org))
+            .filter(m::role_id.eq(&engineer)),
+    )
+    .set(m::role_id.eq(&member))
+    .execute(&mut *conn)
+    .unwrap();
+    let newest: Vec<String> = m::table
+        .filter(m::org_id.eq(&org))
+        .order((m::created_at.desc(), m::user_id.desc()))
+        .select(m::user_id)
+        .limit(450)
+        .load(&mut *conn)
+        .unwrap();
+    diesel::update(
+        m::table
+            .filter(m::org_id.eq(&org))
+            .filter(m::user_id.eq_any(&newest)),
+    )
+    .set(m::role_id.eq(&engineer))
+    .execute(&mut *conn)
+    .unwrap();
+    for id in &newest {
+        portcullis::db::two_factor::set_auth_method(&mut conn, id, AUTH_METHOD_TOTP).unwrap();
+    }
+    let members = SEEDED as i64 + 1;
+    let budget = portcullis::db::set_walk_budget(450, members, 51).expect("walked for");
+    assert!(
+        budget < members - 450,
+        "the oldest-first walk ends before the holders"
+    );
+    if app.db.is_postgres() {
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut *conn,
+            "ANALYZE memberships; SET enable_seqscan = off",
+        )
+        .unwrap();
+    }
+    let by_role = |descending| ListFilter {
+        role_id: Some(engineer.clone()),
+        ..ListFilter::everyone(SortKey::Created, descending, 51)
+    };
+    let by_method = |descending| ListFilter {
+        auth_method: Some(AUTH_METHOD_TOTP.to_string()),
+        ..ListFilter::everyone(SortKey::Created, descending, 51)
+    };
+    for f in [
+        by_role(false),
+        by_role(true),
+        by_method(false),
+        by_method(true),
+    ] {
+        let what = format!("desc={} {:?} {:?}", f.descending, f.role_id, f.auth_method);
+        let plan = memberships::explain_page(&mut conn, &org, &f).unwrap();
+        let walk = plan.walk.as_deref().expect("walked for first");
+        assert_walks_sort_index(walk, &what);
+        assert_no_full_scan(&plan.page, &what);
+        // Newest first, the walk's first entries are theirs; oldest first, it stopped at
+        // its budget and they were sorted.
+        assert_eq!(plan.holders_by_index, Some(!f.descending), "{what}");
+        let expected = brute_force(&mut conn, &org, &f, "");
+        assert_eq!(expected.len(), 450);
+        assert_eq!(paged(&mut conn, &org, &f, None, 100), expected, "{what}");
     }
 }
