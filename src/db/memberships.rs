@@ -834,7 +834,9 @@ fn few_holders<'f>(
     org_id: &str,
     filter: &'f ListFilter,
 ) -> QueryResult<Held<'f>> {
-    if filter.search.is_some() || filter.sort == SortKey::Email {
+    // A walk's budget counts the entries its index range holds; the expiry filter is on
+    // no sort index, so its rows would be read without being counted.
+    if filter.search.is_some() || filter.sort == SortKey::Email || filter.access_ends_by.is_some() {
         return Ok(Held::NotAsked);
     }
     let mut walk = None;
@@ -867,11 +869,15 @@ fn few_holders<'f>(
             let few = holding(conn, org_id, Holding::AuthMethod(method))?;
             return Ok(Held::Few(few));
         }
-        // With a role too, the role's holders are what a short walk falls back on.
-        if walk.is_none() {
-            walk = super::set_walk_budget(walked_from, in_org, filter.limit)
-                .map(|budget| (budget, Holding::AuthMethod(method)));
+        if walk.is_some() {
+            // A role and a method, both held by many: those holding both may be far fewer
+            // than either, so neither's count gives the walk a budget, and a short walk
+            // would fall back on sorting one of two large sets. The page query walks the
+            // order's index with both, as before budgets.
+            return Ok(Held::NotAsked);
         }
+        walk = super::set_walk_budget(walked_from, in_org, filter.limit)
+            .map(|budget| (budget, Holding::AuthMethod(method)));
     }
     Ok(walk.map_or(Held::NotAsked, |(budget, holders)| Held::Many {
         budget,

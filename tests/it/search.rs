@@ -892,10 +892,18 @@ async fn a_membership_added_while_its_account_turns_two_factor_on_is_filed_under
     go.0.send(()).unwrap();
     joining.join().unwrap();
     enrolling.join().unwrap();
-    // One already on two-factor joins another organization later, and is filed under it.
+    // One already on two-factor joins another organization later, and is filed under it,
+    // even when what adds them read the account before it turned two-factor on.
     let bob = app.add_member(ORG, "bob@example.com", "Bob", "B", "member", true);
+    let (member, org) = (app.role_id("other-org", "member"), app.org_id("other-org"));
+    let stale = portcullis::db::users::find(&mut app.conn(), &bob)
+        .unwrap()
+        .unwrap();
     portcullis::db::two_factor::set_auth_method(&mut app.conn(), &bob, AUTH_METHOD_TOTP).unwrap();
-    app.add_member("other-org", "bob@example.com", "Bob", "B", "member", true);
+    portcullis::db::write_tx(&mut app.conn(), |conn| {
+        memberships::insert(conn, &org, &stale, &member)
+    })
+    .unwrap();
 
     let mut conn = app.conn();
     let on_two_factor = ListFilter {
@@ -990,4 +998,16 @@ async fn holders_who_all_sort_late_are_sorted_instead_of_walked_for() {
         assert_eq!(expected.len(), 450);
         assert_eq!(paged(&mut conn, &org, &f, None, 100), expected, "{what}");
     }
+    // Both at once: those holding both may be far fewer than either, so neither's count
+    // gives a budget, and a short walk would sort one whole set; the page query walks.
+    let both = ListFilter {
+        role_id: Some(engineer.clone()),
+        ..by_method(false)
+    };
+    let plan = memberships::explain_page(&mut conn, &org, &both).unwrap();
+    assert_eq!(plan.holders_by_index, None);
+    assert!(plan.walk.is_none());
+    let expected = brute_force(&mut conn, &org, &both, "");
+    assert_eq!(expected.len(), 450);
+    assert_eq!(paged(&mut conn, &org, &both, None, 100), expected);
 }

@@ -13,14 +13,17 @@ WHERE users.id = memberships.user_id AND users.auth_method <> 'password';
 CREATE INDEX memberships_org_auth_idx ON memberships (org_id, auth_method, email, user_id);
 
 -- A membership takes its account's method as it is added, whatever the statement gave.
--- The account row is read `FOR SHARE`: a change of method (an update of the row) either
+-- The account row is locked as an update of it would be: a change of method either
 -- commits before, and is read here, or waits for this transaction, and its trigger below
 -- then finds the new membership. Without the lock, a membership added while its account
--- turned two-factor on elsewhere kept the old method.
+-- turned two-factor on elsewhere kept the old method. Not `FOR SHARE`: two transactions
+-- each sharing the row and then updating it (adding a membership, then setting the
+-- account's name) would deadlock; the callers lock the account this way already.
 CREATE FUNCTION memberships_take_auth_method() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    SELECT auth_method INTO NEW.auth_method FROM users WHERE id = NEW.user_id FOR SHARE;
+    SELECT auth_method INTO NEW.auth_method FROM users WHERE id = NEW.user_id
+    FOR NO KEY UPDATE;
     RETURN NEW;
 END;
 $$;

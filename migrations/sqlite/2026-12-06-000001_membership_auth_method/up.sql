@@ -3,9 +3,11 @@
 -- and looked up each member's account: the whole organization where the method is rare
 -- there (2.3–5 s at 200,000 members with nobody on two-factor). On the membership, the
 -- method has an index per organization, as a role has, and its few holders are read by it.
--- A membership takes its account's method when it is added (`memberships::insert_many`;
--- SQLite runs one writer at a time, so the account cannot change between the two), and
--- every change of an account's method reaches its memberships through this trigger.
+-- A membership takes its account's method when it is added: `memberships::insert_many`
+-- gives it, from the account its caller read, and a trigger corrects a stale one (an
+-- account read before its transaction began). Every change of an account's method
+-- reaches its memberships through the trigger on `users`. SQLite runs one writer at a
+-- time, so nothing changes between the two.
 ALTER TABLE memberships ADD COLUMN auth_method TEXT NOT NULL DEFAULT 'password';
 UPDATE memberships
 SET auth_method = (SELECT users.auth_method FROM users WHERE users.id = memberships.user_id)
@@ -16,4 +18,11 @@ CREATE TRIGGER users_auth_method_reaches_memberships AFTER UPDATE OF auth_method
 WHEN OLD.auth_method IS NOT NEW.auth_method
 BEGIN
     UPDATE memberships SET auth_method = NEW.auth_method WHERE user_id = NEW.id;
+END;
+
+CREATE TRIGGER memberships_take_auth_method AFTER INSERT ON memberships
+WHEN NEW.auth_method IS NOT (SELECT auth_method FROM users WHERE id = NEW.user_id)
+BEGIN
+    UPDATE memberships SET auth_method = (SELECT auth_method FROM users WHERE id = NEW.user_id)
+    WHERE rid = NEW.rid;
 END;
