@@ -18,6 +18,9 @@ pub struct Group {
     pub created_at: NaiveDateTime,
     /// When its name or members last changed (SCIM's `meta.lastModified`).
     pub updated_at: Option<NaiveDateTime>,
+    /// How many times its members changed, counted by the database (migration
+    /// `group_members_version`): part of its SCIM version.
+    pub members_version: i64,
 }
 
 /// Marks a group as changed now (SCIM's `meta.lastModified`), once per transaction on

@@ -71,6 +71,7 @@ diesel::table! {
         external_id -> Nullable<Text>,
         updated_at -> Nullable<Timestamp>,
         member_count -> BigInt,
+        members_version -> BigInt,
     }
 }
 

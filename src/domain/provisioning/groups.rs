@@ -114,10 +114,12 @@ pub enum Members {
     LeftOut,
 }
 
-/// The group's version (its ETag): a digest of its id, name, externalId and member ids,
-/// fed one id at a time, so it is the same whether or not the representation lists the
-/// members, and a large group's version costs its ids, not their JSON.
-fn version(group: &Group, external_id: Option<&str>, member_ids: &[String]) -> String {
+/// The group's version (its ETag): a digest of its id, name, externalId and how many
+/// times its members changed (`Group::members_version`, counted by the database), so it
+/// is the same whether or not the representation lists the members, and reading it costs
+/// no member: Entra reads every group without them, and a group of a million took a
+/// million ids to digest.
+fn version(group: &Group, external_id: Option<&str>) -> String {
     let mut digest = Sha256::new();
     let mut part = |text: &str| {
         digest.update((text.len() as u64).to_le_bytes());
@@ -126,18 +128,16 @@ fn version(group: &Group, external_id: Option<&str>, member_ids: &[String]) -> S
     part(&group.id);
     part(&group.name);
     part(external_id.unwrap_or(""));
-    for id in member_ids {
-        part(id);
-    }
+    part(&group.members_version.to_string());
     let hash = hex::encode(digest.finalize());
     format!("W/\"{}\"", &hash[..16])
 }
 
+/// The group as SCIM shows it, with `member_ids` listed when given.
 pub fn to_json(
     group: &Group,
     external_id: Option<&str>,
-    member_ids: &[String],
-    members: Members,
+    member_ids: Option<&[String]>,
     base: &str,
 ) -> Value {
     let mut resource = json!({
@@ -145,7 +145,7 @@ pub fn to_json(
         "id": group.id,
         "displayName": group.name,
     });
-    if members == Members::Listed {
+    if let Some(member_ids) = member_ids {
         // No `display`: clients compare members as they sent them (value, $ref, type).
         resource["members"] = member_ids
             .iter()
@@ -166,7 +166,7 @@ pub fn to_json(
         "created": timefmt::iso_time(group.created_at),
         "lastModified": timefmt::iso_time(group.updated_at.unwrap_or(group.created_at)),
         "location": format!("{base}/Groups/{}", group.id),
-        "version": version(group, external_id, member_ids),
+        "version": version(group, external_id),
     });
     resource
 }
@@ -179,14 +179,26 @@ pub fn get(
 ) -> Result<Value, ScimError> {
     let org_id = &call.token.org_id;
     let (group, external_id) = scim::group(conn, org_id, id)?.ok_or(ScimError::NotFound)?;
-    let member_ids = scim::group_member_ids(conn, org_id, &group.id)?;
+    let member_ids = listed_members(conn, org_id, &group, members)?;
     Ok(to_json(
         &group,
         external_id.as_deref(),
-        &member_ids,
-        members,
+        member_ids.as_deref(),
         &call.base,
     ))
+}
+
+/// The group's member ids, where the representation lists them.
+fn listed_members(
+    conn: &mut DbConnection,
+    org_id: &str,
+    group: &Group,
+    members: Members,
+) -> Result<Option<Vec<String>>, ScimError> {
+    Ok(match members {
+        Members::Listed => Some(scim::group_member_ids(conn, org_id, &group.id)?),
+        Members::LeftOut => None,
+    })
 }
 
 /// One page of the organization's Groups that `filter` matches (all without one), in a
@@ -259,12 +271,11 @@ fn page(
     let org_id = &call.token.org_id;
     let mut out = Vec::new();
     for (group, external_id) in scim::groups(conn, org_id, name, offset, limit)? {
-        let member_ids = scim::group_member_ids(conn, org_id, &group.id)?;
+        let member_ids = listed_members(conn, org_id, &group, members)?;
         out.push(to_json(
             &group,
             external_id.as_deref(),
-            &member_ids,
-            members,
+            member_ids.as_deref(),
             &call.base,
         ));
     }
@@ -761,31 +772,31 @@ mod tests {
             owner_id: None,
             created_at: chrono::DateTime::from_timestamp(0, 0).unwrap().naive_utc(),
             updated_at: None,
+            members_version: 7,
         };
-        let ids = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let version = |external: Option<&str>, members: &[&str], listed: Members| {
-            to_json(&group, external, &ids(members), listed, "https://p/scim/v2")["meta"]["version"]
+        let ids = ["u1".to_string(), "u2".to_string()];
+        let version = |group: &Group, external: Option<&str>| {
+            to_json(group, external, None, "https://p/scim/v2")["meta"]["version"]
                 .as_str()
                 .unwrap()
                 .to_string()
         };
-        let full = to_json(&group, None, &ids(&["u1", "u2"]), Members::Listed, "b");
+        let full = to_json(&group, None, Some(&ids), "b");
         assert_eq!(full["members"].as_array().unwrap().len(), 2);
-        let lean = to_json(&group, None, &ids(&["u1", "u2"]), Members::LeftOut, "b");
+        let lean = to_json(&group, None, None, "b");
         assert!(lean.get("members").is_none());
-        let base = version(None, &["u1", "u2"], Members::Listed);
-        assert_eq!(version(None, &["u1", "u2"], Members::LeftOut), base);
-        for (external, members) in [
-            (None, &["u1"][..]),
-            (None, &["u1", "u3"][..]),
-            (None, &["u1u2"][..]),
-            (Some("x"), &["u1", "u2"][..]),
-        ] {
-            assert_ne!(
-                version(external, members, Members::LeftOut),
-                base,
-                "{external:?} {members:?}"
-            );
+        let base = version(&group, None);
+        assert_eq!(full["meta"]["version"], base.as_str());
+        let renamed = Group {
+            name: "Ops2".into(),
+            ..group.clone()
+        };
+        let changed = Group {
+            members_version: 8,
+            ..group.clone()
+        };
+        for (other, external) in [(&renamed, None), (&changed, None), (&group, Some("x"))] {
+            assert_ne!(version(other, external), base, "{other:?} {external:?}");
         }
     }
 

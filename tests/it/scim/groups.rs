@@ -141,6 +141,48 @@ async fn members_are_added_removed_and_replaced() {
     assert!(member_ids(&emptied).is_empty());
 }
 
+/// A group's version counts the changes of its members, by whatever path they come (the
+/// group's page, a removal from the organization, SCIM), so a read that leaves the members
+/// out costs none of them: a member taken out and added back still tells a client holding
+/// the version from before that the group changed.
+#[actix_web::test]
+async fn a_groups_version_tells_every_change_of_its_members_from_any_path() {
+    use portcullis::db::groups;
+    let (app, _admin, scim) = scim_app(&["scim"], "member").await;
+    let a = scim.create_user("a@example.com").await;
+    let b = scim.create_user("b@example.com").await;
+    let gid = scim
+        .post(
+            "/Groups",
+            &json!({"displayName": "Ops", "members": [{"value": a}]}),
+        )
+        .await
+        .id();
+    let org = app.org_id("my-org");
+    let lean = format!("/Groups/{gid}?excludedAttributes=members");
+    let mut seen = vec![scim.get(&lean).await.body["meta"]["version"].to_string()];
+    let changes: [&dyn Fn(&mut portcullis::db::DbConnection) -> diesel::QueryResult<()>; 4] = [
+        &|c| groups::add_member(c, &org, &gid, &b),
+        &|c| groups::remove_member(c, &org, &gid, &b).map(|_| ()),
+        &|c| groups::add_member(c, &org, &gid, &b),
+        &|c| groups::remove_member_everywhere(c, &org, &a).map(|_| ()),
+    ];
+    for (n, change) in changes.iter().enumerate() {
+        portcullis::db::write_tx(&mut app.conn(), |c| change(c)).unwrap();
+        let read = scim.get(&lean).await;
+        let version = read.body["meta"]["version"].to_string();
+        assert!(
+            !seen.contains(&version),
+            "change {n}: {version} seen before"
+        );
+        let full = scim.get(&format!("/Groups/{gid}")).await;
+        assert_eq!(full.body["meta"]["version"].to_string(), version);
+        assert_eq!(full.headers["etag"], read.headers["etag"]);
+        seen.push(version);
+    }
+    assert_eq!(member_ids(&scim.get(&format!("/Groups/{gid}")).await), [b]);
+}
+
 /// Entra and Okta read groups with `excludedAttributes=members`, which the server answers
 /// without building a member object, and then write with the version that read gave: it is
 /// the version a full read gives, and it still tells a change of members.
