@@ -7,8 +7,8 @@ use super::error::ApiResult;
 use super::extract::{Caller, JsonBody};
 use super::query::{ListQuery, Projection, RawQuery};
 use super::users::if_match;
-use super::{list_response, no_content, resource_response};
-use crate::domain::provisioning::groups;
+use super::{list_response, no_content, no_content_at, resource_response};
+use crate::domain::provisioning::groups::{self, Patched};
 use crate::domain::scim::patch::parse_patch;
 use crate::web::AppState;
 
@@ -111,10 +111,11 @@ pub async fn patch(
         .db(move |conn| Ok(groups::patch(conn, &call, &id, version.as_deref(), &ops)))
         .await??;
     Ok(match done {
-        Some(group) => {
+        Patched::Whole(group) => {
             resource_response(StatusCode::OK, &group, &Projection::default().apply(&group))
         }
-        None => no_content(),
+        // Its version still goes out, so a client chaining `If-Match` need not read it.
+        Patched::MembersLeftOut(group) => no_content_at(&group),
     })
 }
 

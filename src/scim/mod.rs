@@ -132,3 +132,12 @@ pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Htt
 pub fn no_content() -> HttpResponse {
     HttpResponse::NoContent().finish()
 }
+
+/// 204 No Content for a resource that still exists, with its version as `ETag`.
+pub fn no_content_at(resource: &Value) -> HttpResponse {
+    let mut response = HttpResponse::NoContent();
+    if let Some(version) = resource["meta"]["version"].as_str() {
+        response.insert_header((header::ETAG, version));
+    }
+    response.finish()
+}

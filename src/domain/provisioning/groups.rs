@@ -349,16 +349,23 @@ pub fn replace(
     update(conn, call, id, if_match, |_| Ok(input))
 }
 
-/// Applies a PATCH request's operations (all or none) in one transaction: the group as it
-/// is after them, or `None` (204 No Content) after a change of members alone to a group
-/// too large to answer with whole.
+/// What a PATCH answers.
+pub enum Patched {
+    /// The group as it is after the operations.
+    Whole(Value),
+    /// After a change of members alone to a group too large to answer with whole (204 No
+    /// Content): the group without its members, for its new version.
+    MembersLeftOut(Value),
+}
+
+/// Applies a PATCH request's operations (all or none) in one transaction.
 pub fn patch(
     conn: &mut DbConnection,
     call: &Call,
     id: &str,
     if_match: Option<&str>,
     ops: &[PatchOp],
-) -> Result<Option<Value>, ScimError> {
+) -> Result<Patched, ScimError> {
     if let Some(changes) = member_changes(ops) {
         return change_members(conn, call, id, if_match, &changes);
     }
@@ -367,7 +374,7 @@ pub fn patch(
         apply_patch(&mut patched, ops)?;
         read_input(&patched)
     })
-    .map(Some)
+    .map(Patched::Whole)
 }
 
 /// A group of more members than this answers a PATCH of its members with 204 No Content
@@ -510,7 +517,7 @@ fn change_members(
     id: &str,
     if_match: Option<&str>,
     changes: &MemberChanges,
-) -> Result<Option<Value>, ScimError> {
+) -> Result<Patched, ScimError> {
     let actor = writer(call)?;
     let org_id = call.token.org_id.clone();
     in_org(conn, call, |conn| {
@@ -526,9 +533,9 @@ fn change_members(
         apply_member_changes(conn, call, &actor, &group, &leaving, &joining)
     })?;
     if scim::group_has_more_members_than(conn, &org_id, id, MEMBERS_ANSWERED)? {
-        return Ok(None);
+        return get(conn, call, id, Members::LeftOut).map(Patched::MembersLeftOut);
     }
-    get(conn, call, id, Members::Listed).map(Some)
+    get(conn, call, id, Members::Listed).map(Patched::Whole)
 }
 
 /// Changes the group to what `change` makes of its current representation, in one

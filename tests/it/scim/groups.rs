@@ -391,6 +391,9 @@ async fn a_group_grows_past_a_thousand_members_a_thousand_at_a_time() {
     assert_eq!(app.count("group_members"), 1999);
     let listed = scim.get(&path).await;
     assert!(!member_ids(&listed).contains(&ids[0]));
+    // Each 204 carries the group's new version, the one a read gives.
+    assert_eq!(one_left.headers["etag"], listed.headers["etag"]);
+    assert_ne!(grown.headers["etag"], one_left.headers["etag"]);
 
     let mut everyone_but_one = ids[1..2000].to_vec();
     everyone_but_one.push(ids[2000].clone());
