@@ -161,7 +161,8 @@ async fn a_groups_version_tells_every_change_of_its_members_from_any_path() {
     let org = app.org_id("my-org");
     let lean = format!("/Groups/{gid}?excludedAttributes=members");
     let mut seen = vec![scim.get(&lean).await.body["meta"]["version"].to_string()];
-    let changes: [&dyn Fn(&mut portcullis::db::DbConnection) -> diesel::QueryResult<()>; 4] = [
+    type Change<'a> = &'a dyn Fn(&mut portcullis::db::DbConnection) -> diesel::QueryResult<()>;
+    let changes: [Change; 4] = [
         &|c| groups::add_member(c, &org, &gid, &b),
         &|c| groups::remove_member(c, &org, &gid, &b).map(|_| ()),
         &|c| groups::add_member(c, &org, &gid, &b),
