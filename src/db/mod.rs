@@ -803,7 +803,6 @@ pub fn set_walk_threshold(in_org: i64, page: i64) -> i64 {
 /// what it found is the page.
 pub struct SetWalk {
     pub budget: i64,
-    in_org: i64,
 }
 
 impl SetWalk {
@@ -817,14 +816,17 @@ impl SetWalk {
     ) -> QueryResult<Option<SetWalk>> {
         let counts = member_counts::by_status(conn, org_id)?;
         let in_org = counts.active + counts.inactive;
-        Ok(set_walk_budget(in_set, in_org, page).map(|budget| SetWalk { budget, in_org }))
+        Ok(set_walk_budget(in_set, in_org, page).map(|budget| SetWalk { budget }))
     }
 
-    /// Whether the `found` members are the page: a full one, or the whole organization
-    /// read. Otherwise the set's members sort later than an even spread would put them,
-    /// and sorting them is cheaper.
+    /// Whether the `found` members are the page: a full one. A walk is only taken for a
+    /// set larger than a page, so one that read the whole organization found a full page
+    /// too; fewer means its members sort later than an even spread would put them (or the
+    /// set shrank since it was counted), and sorting them is cheaper. Not judged by the
+    /// organization's size, read in a statement of its own: a member added between the two
+    /// would have a walk that stopped at its budget pass for one that read everyone.
     pub fn settled(&self, found: usize, page: i64) -> bool {
-        found as i64 >= page || self.in_org <= self.budget
+        found as i64 >= page
     }
 }
 
@@ -909,6 +911,15 @@ mod tests {
         // Four times what an even spread needs, and a page more.
         assert_eq!(set_walk_budget(1_000_000, 1_000_000, 500), Some(2_504));
         assert_eq!(set_walk_budget(100_000, 1_000_000, 500), Some(20_504));
+    }
+
+    #[test]
+    fn a_walk_that_found_less_than_a_page_is_never_the_page() {
+        // Even one whose budget covered the organization as counted before it ran: a
+        // member added since may lie past the budget.
+        let walk = SetWalk { budget: 5_000 };
+        assert!(!walk.settled(499, 500));
+        assert!(walk.settled(500, 500));
     }
 
     #[test]
