@@ -114,11 +114,13 @@ pub enum Members {
     LeftOut,
 }
 
-/// The group's version (its ETag): a digest of its id, name, externalId and how many
-/// times its members changed (`Group::members_version`, counted by the database), so it
-/// is the same whether or not the representation lists the members, and reading it costs
-/// no member: Entra reads every group without them, and a group of a million took a
-/// million ids to digest.
+/// The group's version (its ETag): a digest of its id, name, externalId, how many times
+/// its members changed (`Group::members_version`, counted by the database) and when it
+/// last changed (`meta.lastModified`), so it is the same whether or not the
+/// representation lists the members, and reading it costs no member: Entra reads every
+/// group without them, and a group of a million took a million ids to digest. The time
+/// keeps a count that went back (a database restored from a backup) from giving a later
+/// state the version an earlier one had.
 fn version(group: &Group, external_id: Option<&str>) -> String {
     let mut digest = Sha256::new();
     let mut part = |text: &str| {
@@ -129,6 +131,7 @@ fn version(group: &Group, external_id: Option<&str>) -> String {
     part(&group.name);
     part(external_id.unwrap_or(""));
     part(&group.members_version.to_string());
+    part(&group.updated_at.map(timefmt::iso_time).unwrap_or_default());
     let hash = hex::encode(digest.finalize());
     format!("W/\"{}\"", &hash[..16])
 }
@@ -530,12 +533,14 @@ fn change_members(
             present.extend(scim::group_members_among(conn, &org_id, &group.id, named)?);
         }
         let (leaving, joining) = (changes.leaving(&present), changes.joining(&present));
-        apply_member_changes(conn, call, &actor, &group, &leaving, &joining)
-    })?;
-    if scim::group_has_more_members_than(conn, &org_id, id, MEMBERS_ANSWERED)? {
-        return get(conn, call, id, Members::LeftOut).map(Patched::MembersLeftOut);
-    }
-    get(conn, call, id, Members::Listed).map(Patched::Whole)
+        apply_member_changes(conn, call, &actor, &group, &leaving, &joining)?;
+        // Read before the organization is let go: the version answered is the one this
+        // change made, not one a later writer's made.
+        if scim::group_has_more_members_than(conn, &org_id, id, MEMBERS_ANSWERED)? {
+            return get(conn, call, id, Members::LeftOut).map(Patched::MembersLeftOut);
+        }
+        get(conn, call, id, Members::Listed).map(Patched::Whole)
+    })
 }
 
 /// Changes the group to what `change` makes of its current representation, in one
@@ -802,7 +807,16 @@ mod tests {
             members_version: 8,
             ..group.clone()
         };
-        for (other, external) in [(&renamed, None), (&changed, None), (&group, Some("x"))] {
+        let touched = Group {
+            updated_at: Some(group.created_at + chrono::Duration::microseconds(1)),
+            ..group.clone()
+        };
+        for (other, external) in [
+            (&renamed, None),
+            (&changed, None),
+            (&touched, None),
+            (&group, Some("x")),
+        ] {
             assert_ne!(version(other, external), base, "{other:?} {external:?}");
         }
     }
