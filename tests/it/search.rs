@@ -64,6 +64,33 @@ fn assert_walks_sort_index(plan: &str, what: &str) {
     assert!(!has_sort(plan), "{what}: {plan}");
 }
 
+/// The holders of the page's role or sign-in method were read by their ids (and on
+/// PostgreSQL through their index) and sorted: no order's index was walked for them.
+fn assert_reads_holders_by_index(plan: &memberships::PagePlan, what: &str) {
+    assert_no_full_scan(&plan.page, what);
+    let page = lower(&plan.page);
+    for walked in [
+        "_org_email_idx",
+        "_org_name_idx",
+        "_org_created_idx",
+        "_org_active_idx",
+        "_org_status_",
+    ] {
+        assert!(!page.contains(walked), "{what}: {page}");
+    }
+    assert!(has_sort(&plan.page), "{what}: {page}");
+    assert_eq!(plan.holders_by_index, Some(true), "{what}");
+}
+
+/// A walk of the order's index found the page of the holders of its role or sign-in
+/// method, and the page's rows were then read by their ids.
+fn assert_walks_for_holders(plan: &memberships::PagePlan, what: &str) {
+    let walk = plan.walk.as_deref().expect("a walk for the holders");
+    assert_walks_sort_index(walk, what);
+    assert_reads_page_by_id(&plan.page, what);
+    assert_eq!(plan.holders_by_index, Some(false), "{what}");
+}
+
 /// The page's rows, once a walk found them, are read by their ids: no organization index
 /// is walked a second time.
 fn assert_reads_page_by_id(plan: &str, what: &str) {
@@ -723,26 +750,10 @@ async fn a_role_few_hold_is_read_by_its_index_in_any_order() {
             let what = format!("sort={sort:?} desc={descending} few={is_few}");
             let plan = memberships::explain_page(&mut conn, &org, &f).unwrap();
             if is_few {
-                // The holders, by their ids (and on PostgreSQL through the role's index),
-                // sorted: no order's index is walked.
-                assert_no_full_scan(&plan.page, &what);
-                let page = lower(&plan.page);
-                for walked in [
-                    "_org_email_idx",
-                    "_org_name_idx",
-                    "_org_created_idx",
-                    "_org_active_idx",
-                    "_org_status_",
-                ] {
-                    assert!(!page.contains(walked), "{what}: {page}");
-                }
-                assert!(has_sort(&plan.page), "{what}: {page}");
+                assert_reads_holders_by_index(&plan, &what);
             } else {
-                let walk = plan.walk.as_deref().expect("a walk for the holders");
-                assert_walks_sort_index(walk, &what);
-                assert_reads_page_by_id(&plan.page, &what);
+                assert_walks_for_holders(&plan, &what);
             }
-            assert_eq!(plan.holders_by_index, Some(is_few), "{what}");
 
             // What reading every holder and sorting them gives, page after page.
             let mut every: Vec<MemberRow> = Vec::new();
@@ -827,24 +838,10 @@ async fn a_sign_in_method_few_use_is_read_by_its_index_in_any_order() {
             let plan = memberships::explain_page(&mut conn, &org, &f).unwrap();
             if sort != SortKey::Email {
                 if few_use(method) {
-                    assert_no_full_scan(&plan.page, &what);
-                    let page = lower(&plan.page);
-                    for walked in [
-                        "_org_email_idx",
-                        "_org_name_idx",
-                        "_org_created_idx",
-                        "_org_active_idx",
-                        "_org_status_",
-                    ] {
-                        assert!(!page.contains(walked), "{what}: {page}");
-                    }
-                    assert!(has_sort(&plan.page), "{what}: {page}");
+                    assert_reads_holders_by_index(&plan, &what);
                 } else {
-                    let walk = plan.walk.as_deref().expect("a walk for the holders");
-                    assert_walks_sort_index(walk, &what);
-                    assert_reads_page_by_id(&plan.page, &what);
+                    assert_walks_for_holders(&plan, &what);
                 }
-                assert_eq!(plan.holders_by_index, Some(few_use(method)), "{what}");
             }
             let expected = brute_force(&mut conn, &org, &f, "");
             assert_eq!(expected.len(), if few_use(method) { 60 } else { 2_941 });
