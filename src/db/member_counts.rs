@@ -18,6 +18,13 @@ pub struct StatusCounts {
     pub inactive: i64,
 }
 
+impl StatusCounts {
+    /// Every member, whatever their status.
+    pub fn members(&self) -> i64 {
+        self.active + self.inactive
+    }
+}
+
 /// The organization's counts: one primary-key lookup, whatever its size.
 pub fn by_status(conn: &mut DbConnection, org_id: &str) -> QueryResult<StatusCounts> {
     let rows: Vec<(String, i64)> = super::on_backend!(conn, |c| member_counts::table

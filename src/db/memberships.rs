@@ -467,7 +467,7 @@ fn search_matches(
     memory: bool,
 ) -> QueryResult<(Matches, i64, bool)> {
     let members = super::member_counts::by_status(conn, org_id)?;
-    let members = members.active + members.inactive;
+    let members = members.members();
     let cap = match forced {
         Some(SearchPlan::SortIndex) => return Ok((Matches::Many { estimate: 0 }, members, false)),
         Some(SearchPlan::TextIndex) => i64::MAX - 1,
@@ -565,7 +565,7 @@ pub enum IndexScope {
 /// The entries of the text index a search of this organization reads.
 pub fn search_scope(conn: &mut DbConnection, org_id: &str) -> QueryResult<IndexScope> {
     let members = super::member_counts::by_status(conn, org_id)?;
-    lookup_scope(conn, members.active + members.inactive)
+    lookup_scope(conn, members.members())
 }
 
 /// The organization's key narrows a lookup to its rows, but the index reads the key's
@@ -855,7 +855,7 @@ fn few_holders<'f>(
         // first number a walk is taken for (a step through the index to there, reading
         // no rows).
         let counts = super::member_counts::by_status(conn, org_id)?;
-        let in_org = counts.active + counts.inactive;
+        let in_org = counts.members();
         let walked_from = super::set_walk_threshold(in_org, filter.limit);
         let at_threshold = memberships::table
             .filter(memberships::org_id.eq(org_id))
@@ -1712,7 +1712,7 @@ pub fn explain_page(
     let lookup = match &filter.search {
         Some(Search::Substring(term)) => {
             let counts = super::member_counts::by_status(conn, org_id)?;
-            let members = counts.active + counts.inactive;
+            let members = counts.members();
             let cap = text_index_cap(members);
             let scope = lookup_scope(conn, members)?;
             let lookup = text_match_query(conn, org_id, term, cap + 1, scope);

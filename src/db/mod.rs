@@ -815,7 +815,7 @@ impl SetWalk {
         page: i64,
     ) -> QueryResult<Option<SetWalk>> {
         let counts = member_counts::by_status(conn, org_id)?;
-        let in_org = counts.active + counts.inactive;
+        let in_org = counts.members();
         Ok(set_walk_budget(in_set, in_org, page).map(|budget| SetWalk { budget }))
     }
 

@@ -347,7 +347,7 @@ pub fn load_page(
     let total = only_status.then_some(match filter.status.as_deref() {
         Some("active") => counts.active,
         Some("inactive") => counts.inactive,
-        _ => counts.active + counts.inactive,
+        _ => counts.members(),
     });
     Ok(UsersList {
         range: range_text(start, rows.len(), total, has_next),

@@ -459,7 +459,7 @@ fn every_member(
 ) -> Result<(i64, Vec<Value>), ScimError> {
     let org_id = &call.token.org_id;
     let counts = member_counts::by_status(conn, org_id)?;
-    let total = counts.active + counts.inactive;
+    let total = counts.members();
     let after = match skip {
         0 => None,
         _ => match scim_cursors::recall(conn, &call.token.token_id, skip)? {
