@@ -829,6 +829,12 @@ where
 /// build), and for a method nobody there uses (2.3–5 s). Whether they are few is decided
 /// as for a set's page (`super::set_walk_budget`): by the role's kept count, and for a
 /// method by reading its index up to where a walk would pay.
+///
+/// A search is asked too where the text index cannot hand over its matches (a prefix
+/// search, a common term): few holders are then read and each tested for the term, where
+/// the walk for the term tested them all and read the whole organization for a method
+/// nobody there uses. Many holders give no walk of their own there: the term's walk tests
+/// both.
 fn few_holders<'f>(
     conn: &mut DbConnection,
     org_id: &str,
@@ -836,7 +842,7 @@ fn few_holders<'f>(
 ) -> QueryResult<Held<'f>> {
     // A walk's budget counts the entries its index range holds; the expiry filter is on
     // no sort index, so its rows would be read without being counted.
-    if filter.search.is_some() || filter.sort == SortKey::Email || filter.access_ends_by.is_some() {
+    if filter.sort == SortKey::Email || filter.access_ends_by.is_some() {
         return Ok(Held::NotAsked);
     }
     let mut walk = None;
@@ -878,6 +884,9 @@ fn few_holders<'f>(
         }
         walk = super::set_walk_budget(walked_from, in_org, filter.limit)
             .map(|budget| (budget, Holding::AuthMethod(method)));
+    }
+    if filter.search.is_some() {
+        return Ok(Held::NotAsked);
     }
     Ok(walk.map_or(Held::NotAsked, |(budget, holders)| Held::Many {
         budget,
@@ -957,14 +966,29 @@ fn run_list_page(
     // many entries (see `few_holders`).
     let mut held_walk = None;
     let mut holders_by_index = None;
+    // Whether `matches` are the term's, or the holders of the page's role or method, on
+    // which the term is still to be tested.
+    let mut matches_hold_the_term = true;
     let (mut matches, members, recalled) = match term {
         Some(term) => {
             let (matches, members, recalled) = search_matches(conn, org_id, term, forced, true)?;
-            (Some(matches), members, recalled)
+            let holders = match (&matches, forced) {
+                (Matches::Many { .. }, None) => few_holders(conn, org_id, filter)?,
+                _ => Held::NotAsked,
+            };
+            match holders {
+                Held::Few(holders) => {
+                    holders_by_index = Some(true);
+                    matches_hold_the_term = false;
+                    (Some(holders), members, recalled)
+                }
+                _ => (Some(matches), members, recalled),
+            }
         }
         None => match few_holders(conn, org_id, filter)? {
             Held::Few(holders) => {
                 holders_by_index = Some(true);
+                matches_hold_the_term = false;
                 (Some(holders), 0, false)
             }
             Held::Many { budget, holders } => {
@@ -1033,8 +1057,8 @@ fn run_list_page(
             if let (Some(method), true) = (&filter.auth_method, $test_holding) {
                 query = query.filter(memberships::auth_method.eq(method.clone()));
             }
-            match (&filter.search, &matches) {
-                (_, Some(Matches::Rids(rids))) => {
+            match &matches {
+                Some(Matches::Rids(rids)) => {
                     // One JSON array instead of a placeholder per match: up to 5,000 of them made
                     // a statement text SQLite parsed and bound anew on every search.
                     let rids = serde_json::to_string(rids).expect("integers serialize");
@@ -1044,14 +1068,20 @@ fn run_list_page(
                             .sql("))"),
                     );
                 }
-                (_, Some(Matches::Ids(ids))) => {
+                Some(Matches::Ids(ids)) => {
                     query = query.filter(memberships::user_id.eq_any(ids.clone()));
                 }
-                (Some(Search::Substring(term)), Some(Matches::Many { .. })) if $test_term => {
-                    // Checked on each row the sort index yields, so the walk stops at a full page.
+                Some(Matches::Many { .. }) | None => {}
+            }
+            let term_matched = matches_hold_the_term
+                && matches!(matches, Some(Matches::Rids(_) | Matches::Ids(_)));
+            match &filter.search {
+                Some(Search::Substring(term)) if $test_term && !term_matched => {
+                    // Checked on each row the sort index yields, so the walk stops at a full
+                    // page; or on each holder of the page's role or method.
                     query = query.filter(HoldsTerm::new(backend, term));
                 }
-                (Some(Search::Prefix(term)), _) => {
+                Some(Search::Prefix(term)) => {
                     let start = format!("{}%", like_escape(term));
                     let word = format!("% {}%", like_escape(term));
                     query = query.filter(
@@ -1062,7 +1092,7 @@ fn run_list_page(
                             .or(memberships::sort_name.like(word).escape('\\')),
                     );
                 }
-                (_, _) => {}
+                _ => {}
             }
             if let Some(after) = &filter.after {
                 // `(key, id) > (k, i)` spelled out: the range on the key alone walks the index,
@@ -1298,7 +1328,8 @@ fn run_list_page(
     let search = match &matches {
         None => None,
         Some(Matches::Many { .. }) => Some(SearchPlan::SortIndex),
-        Some(_) => Some(SearchPlan::TextIndex),
+        Some(_) if matches_hold_the_term => Some(SearchPlan::TextIndex),
+        Some(_) => None,
     };
     // The page query is built for the backend it runs on, on the backend's own
     // connection (see `db::on_backend`), and explained there too.
@@ -1686,7 +1717,8 @@ pub fn explain_search(conn: &mut DbConnection, org_id: &str, term: &str) -> Quer
 pub struct PagePlan {
     /// For a substring search: the plan that found the page (the text index when a walk
     /// gave up), and the text-index lookup that chose the first one (explained even when the
-    /// term was `recalled` and it did not run).
+    /// term was `recalled` and it did not run). None where the term was tested on the
+    /// holders of the page's role or sign-in method instead (`holders_by_index`).
     pub search: Option<(SearchPlan, String)>,
     /// Whether the term was recalled as common here (`common_terms`), so that no
     /// text-index lookup chose the first plan.
@@ -1696,7 +1728,8 @@ pub struct PagePlan {
     pub walk: Option<String>,
     /// For a page filtered by role or sign-in method in an order their index does not
     /// keep: whether the holders were read by their index and sorted (few of them, or a
-    /// walk that stopped at its budget), or a walk of the order's index found the page.
+    /// walk that stopped at its budget; with a search the text index cannot answer, few
+    /// of them), or a walk of the order's index found the page.
     pub holders_by_index: Option<bool>,
     /// The page query.
     pub page: String,

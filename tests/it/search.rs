@@ -303,7 +303,16 @@ fn brute_force(conn: &mut DbConnection, org: &str, f: &ListFilter, term: &str) -
         .unwrap()
         .into_iter()
         .filter(|(r, method)| {
-            format!("{} {}", r.email, r.sort_name).contains(term)
+            let found = match &f.search {
+                // From the start of the email, of the name, or of a word of the name.
+                Some(Search::Prefix(p)) => {
+                    r.email.starts_with(p.as_str())
+                        || r.sort_name.starts_with(p.as_str())
+                        || r.sort_name.contains(&format!(" {p}"))
+                }
+                _ => format!("{} {}", r.email, r.sort_name).contains(term),
+            };
+            found
                 && f.status.as_ref().is_none_or(|s| &r.status == s)
                 && f.role_id.as_ref().is_none_or(|id| &r.role_id == id)
                 && f.auth_method.as_ref().is_none_or(|a| a == method)
@@ -848,6 +857,92 @@ async fn a_sign_in_method_few_use_is_read_by_its_index_in_any_order() {
             assert_eq!(paged(&mut conn, &org, &f, None, 100), expected, "{what}");
         }
     }
+}
+
+/// A search the text index cannot answer with its matches (a term common here, a prefix
+/// of under three characters) among the holders of a sign-in method or role few hold:
+/// those few are read by their index and the term tested on each. A walk for the term
+/// tested every member on the way, and read the whole organization for a method nobody
+/// there uses.
+#[actix_web::test]
+async fn a_search_among_few_holders_tests_the_term_on_them_alone() {
+    use portcullis::db::two_factor::set_auth_method;
+    use portcullis::domain::two_factor::{AUTH_METHOD_PASSWORD, AUTH_METHOD_TOTP};
+    let app = spawn_app().await;
+    app.setup_admin().await;
+    seed(&app);
+    let org = app.org_id(ORG);
+    let mut conn = app.conn();
+    let everyone = ListFilter::everyone(SortKey::Email, false, 10_000);
+    let members = memberships::list_page(&mut conn, &org, &everyone).unwrap();
+    // Every fiftieth member turns two-factor on (61 of 3,001).
+    for row in members.iter().step_by(50) {
+        set_auth_method(&mut conn, &row.membership.user_id, AUTH_METHOD_TOTP).unwrap();
+    }
+    if app.db.is_postgres() {
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut *conn,
+            "ANALYZE memberships; SET enable_seqscan = off",
+        )
+        .unwrap();
+    }
+    // `mar` (Margaret, Lamarr) matches 353 members, more than the text index hands over
+    // at this size; `li` is a prefix (Linus, Liskov). Every twentieth seeded member is a
+    // Manager (150), every fifth an Engineer (600).
+    assert_eq!(
+        memberships::search_plan(&mut conn, &org, "mar").unwrap(),
+        SearchPlan::SortIndex
+    );
+    let (manager, engineer) = (app.role_id(ORG, "manager"), app.role_id(ORG, "engineer"));
+    let held = |method: Option<&str>, role: Option<&String>| ListFilter {
+        auth_method: method.map(str::to_string),
+        role_id: role.cloned(),
+        ..ListFilter::everyone(SortKey::Name, false, 51)
+    };
+    let mut tested_on_few = 0;
+    for (sort, descending) in [
+        (SortKey::Name, false),
+        (SortKey::Name, true),
+        (SortKey::Created, true),
+        (SortKey::LastActive, false),
+    ] {
+        for (holders, few) in [
+            (held(Some(AUTH_METHOD_TOTP), None), true),
+            (held(None, Some(&manager)), true),
+            (held(Some(AUTH_METHOD_PASSWORD), None), false),
+            (held(None, Some(&engineer)), false),
+        ] {
+            for term in ["mar", "li"] {
+                let f = ListFilter {
+                    search: portcullis::domain::member_list::parse_search(Some(term)),
+                    sort,
+                    descending,
+                    ..holders.clone()
+                };
+                let what = format!(
+                    "q={term} sort={sort:?} desc={descending} auth={:?} role={}",
+                    f.auth_method,
+                    f.role_id.is_some()
+                );
+                let plan = memberships::explain_page(&mut conn, &org, &f).unwrap();
+                if few {
+                    assert_reads_holders_by_index(&plan, &what);
+                    assert!(plan.walk.is_none(), "{what}");
+                } else {
+                    assert_eq!(plan.holders_by_index, None, "{what}");
+                }
+                let expected = brute_force(&mut conn, &org, &f, term);
+                assert!(!expected.is_empty(), "{what}");
+                if few {
+                    let holders = brute_force(&mut conn, &org, &holders, "");
+                    assert!(expected.len() < holders.len(), "{what}");
+                    tested_on_few += 1;
+                }
+                assert_eq!(paged(&mut conn, &org, &f, None, 100), expected, "{what}");
+            }
+        }
+    }
+    assert_eq!(tested_on_few, 16);
 }
 
 /// A membership added while its account turns two-factor on elsewhere (an invitation
