@@ -374,8 +374,9 @@ impl Matches {
     }
 }
 
-/// The page "plan" when the text index found nothing: no page query runs.
-pub const NO_MATCH_PLAN: &str = "no match in the text index: no page query";
+/// The page "plan" when the text index found nothing, or nobody holds the page's role or
+/// sign-in method: no page query runs.
+pub const NO_MATCH_PLAN: &str = "no match in the text index or no holder: no page query";
 
 /// What testing a sort-index entry costs against reading and sorting a text-index match.
 const WALK_OVER_SORT: f64 = 0.15;
@@ -833,16 +834,15 @@ where
 /// A search is asked too where the text index cannot hand over its matches (a prefix
 /// search, a common term): few holders are then read and each tested for the term, where
 /// the walk for the term tested them all and read the whole organization for a method
-/// nobody there uses. Many holders give no walk of their own there: the term's walk tests
-/// both.
+/// nobody there uses. Many holders give no walk of their own there: the page query, or
+/// the common term's walk, tests the term and the holding together. So with the
+/// "expiring" filter: few holders are tested for it as they are sorted.
 fn few_holders<'f>(
     conn: &mut DbConnection,
     org_id: &str,
     filter: &'f ListFilter,
 ) -> QueryResult<Held<'f>> {
-    // A walk's budget counts the entries its index range holds; the expiry filter is on
-    // no sort index, so its rows would be read without being counted.
-    if filter.sort == SortKey::Email || filter.access_ends_by.is_some() {
+    if filter.sort == SortKey::Email {
         return Ok(Held::NotAsked);
     }
     let mut walk = None;
@@ -885,7 +885,9 @@ fn few_holders<'f>(
         walk = super::set_walk_budget(walked_from, in_org, filter.limit)
             .map(|budget| (budget, Holding::AuthMethod(method)));
     }
-    if filter.search.is_some() {
+    // A walk's budget counts the entries its index range holds; the expiry filter is on
+    // no sort index, so its rows would be read without being counted.
+    if filter.search.is_some() || filter.access_ends_by.is_some() {
         return Ok(Held::NotAsked);
     }
     Ok(walk.map_or(Held::NotAsked, |(budget, holders)| Held::Many {
@@ -1292,13 +1294,20 @@ fn run_list_page(
             // They sort later than an even spread would put them (a role given to the
             // newest members, sorted oldest first): read by their index and sorted.
             holders_by_index = Some(true);
+            matches_hold_the_term = false;
             matches = Some(holding(conn, org_id, holders)?);
         }
     }
+    let search = match &matches {
+        None => None,
+        Some(Matches::Many { .. }) => Some(SearchPlan::SortIndex),
+        Some(_) if matches_hold_the_term => Some(SearchPlan::TextIndex),
+        Some(_) => None,
+    };
     if matches.as_ref().is_some_and(Matches::is_empty) {
         return Ok(if explain {
             PageOutput::Plan {
-                search: Some(SearchPlan::TextIndex),
+                search,
                 recalled,
                 walk: walk_plan,
                 holders_by_index,
@@ -1325,12 +1334,6 @@ fn run_list_page(
         }
         page_ids = Some(sorted_matches!(diesel::pg::Pg).load::<String>(c)?);
     }
-    let search = match &matches {
-        None => None,
-        Some(Matches::Many { .. }) => Some(SearchPlan::SortIndex),
-        Some(_) if matches_hold_the_term => Some(SearchPlan::TextIndex),
-        Some(_) => None,
-    };
     // The page query is built for the backend it runs on, on the backend's own
     // connection (see `db::on_backend`), and explained there too.
     macro_rules! page_query {

@@ -316,6 +316,9 @@ fn brute_force(conn: &mut DbConnection, org: &str, f: &ListFilter, term: &str) -
                 && f.status.as_ref().is_none_or(|s| &r.status == s)
                 && f.role_id.as_ref().is_none_or(|id| &r.role_id == id)
                 && f.auth_method.as_ref().is_none_or(|a| a == method)
+                && f.access_ends_by.is_none_or(|by| {
+                    r.status == "active" && r.access_until.is_some_and(|until| until <= by)
+                })
         })
         .map(|(r, _)| r)
         .collect();
@@ -860,10 +863,10 @@ async fn a_sign_in_method_few_use_is_read_by_its_index_in_any_order() {
 }
 
 /// A search the text index cannot answer with its matches (a term common here, a prefix
-/// of under three characters) among the holders of a sign-in method or role few hold:
-/// those few are read by their index and the term tested on each. A walk for the term
-/// tested every member on the way, and read the whole organization for a method nobody
-/// there uses.
+/// of under three characters), or the "expiring" filter, among the holders of a sign-in
+/// method or role few hold: those few are read by their index and the term and the
+/// expiry tested on each. A walk for the term tested every member on the way, and read
+/// the whole organization for a method nobody there uses.
 #[actix_web::test]
 async fn a_search_among_few_holders_tests_the_term_on_them_alone() {
     use portcullis::db::two_factor::set_auth_method;
@@ -873,12 +876,33 @@ async fn a_search_among_few_holders_tests_the_term_on_them_alone() {
     seed(&app);
     let org = app.org_id(ORG);
     let mut conn = app.conn();
+    let on_two_factor = |q: &str| ListFilter {
+        search: portcullis::domain::member_list::parse_search(Some(q)),
+        auth_method: Some(AUTH_METHOD_TOTP.to_string()),
+        ..ListFilter::everyone(SortKey::Name, false, 51)
+    };
+    // Nobody on two-factor yet: no member is read.
+    for q in ["mar", "li"] {
+        let plan = memberships::explain_page(&mut conn, &org, &on_two_factor(q)).unwrap();
+        assert_eq!(plan.page, memberships::NO_MATCH_PLAN, "q={q}");
+        assert_eq!(plan.search, None, "q={q}");
+        assert_eq!(plan.holders_by_index, Some(true), "q={q}");
+        assert!(paged(&mut conn, &org, &on_two_factor(q), None, 2).is_empty());
+    }
     let everyone = ListFilter::everyone(SortKey::Email, false, 10_000);
     let members = memberships::list_page(&mut conn, &org, &everyone).unwrap();
-    // Every fiftieth member turns two-factor on (61 of 3,001).
+    // Every fiftieth member turns two-factor on (61 of 3,001); a third of the members'
+    // access ends in a week, another third's in a year.
     for row in members.iter().step_by(50) {
         set_auth_method(&mut conn, &row.membership.user_id, AUTH_METHOD_TOTP).unwrap();
     }
+    let now = chrono::Utc::now().naive_utc();
+    for (i, row) in members.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
+        let ends = now + chrono::Duration::days(if i % 3 == 1 { 7 } else { 365 });
+        memberships::set_access_until(&mut conn, &org, &row.membership.user_id, Some(ends))
+            .unwrap();
+    }
+    let expiring = Some(now + chrono::Duration::days(30));
     if app.db.is_postgres() {
         diesel::connection::SimpleConnection::batch_execute(
             &mut *conn,
@@ -912,37 +936,57 @@ async fn a_search_among_few_holders_tests_the_term_on_them_alone() {
             (held(Some(AUTH_METHOD_PASSWORD), None), false),
             (held(None, Some(&engineer)), false),
         ] {
-            for term in ["mar", "li"] {
+            // `example` matches every member: a few holders' pages follow their cursors.
+            for (term, ends_by) in [
+                ("mar", None),
+                ("li", None),
+                (COMMON, None),
+                ("", expiring),
+                ("mar", expiring),
+            ] {
                 let f = ListFilter {
                     search: portcullis::domain::member_list::parse_search(Some(term)),
+                    access_ends_by: ends_by,
                     sort,
                     descending,
                     ..holders.clone()
                 };
                 let what = format!(
-                    "q={term} sort={sort:?} desc={descending} auth={:?} role={}",
+                    "q={term} sort={sort:?} desc={descending} auth={:?} role={} expiring={}",
                     f.auth_method,
-                    f.role_id.is_some()
+                    f.role_id.is_some(),
+                    ends_by.is_some()
                 );
                 let plan = memberships::explain_page(&mut conn, &org, &f).unwrap();
                 if few {
                     assert_reads_holders_by_index(&plan, &what);
                     assert!(plan.walk.is_none(), "{what}");
+                    assert_eq!(plan.search, None, "{what}");
                 } else {
-                    assert_eq!(plan.holders_by_index, None, "{what}");
+                    assert_ne!(plan.holders_by_index, Some(true), "{what}");
                 }
                 let expected = brute_force(&mut conn, &org, &f, term);
                 assert!(!expected.is_empty(), "{what}");
                 if few {
-                    let holders = brute_force(&mut conn, &org, &holders, "");
-                    assert!(expected.len() < holders.len(), "{what}");
+                    let in_order = ListFilter {
+                        sort,
+                        descending,
+                        ..holders.clone()
+                    };
+                    let holders = brute_force(&mut conn, &org, &in_order, "");
+                    if term == COMMON {
+                        assert!(expected.len() > 50, "{what}");
+                        assert_eq!(expected, holders, "{what}");
+                    } else {
+                        assert!(expected.len() < holders.len(), "{what}");
+                    }
                     tested_on_few += 1;
                 }
                 assert_eq!(paged(&mut conn, &org, &f, None, 100), expected, "{what}");
             }
         }
     }
-    assert_eq!(tested_on_few, 16);
+    assert_eq!(tested_on_few, 40);
 }
 
 /// A membership added while its account turns two-factor on elsewhere (an invitation
