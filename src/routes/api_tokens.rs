@@ -181,7 +181,8 @@ async fn password_refused(
     else {
         return Ok(None);
     };
-    let mut errors = FieldErrors::default();
+    // The form's own mistakes too, so that one round shows everything to correct.
+    let mut errors = tokens::read_form(sent).err().unwrap_or_default();
     errors.add("password", why);
     let again = page(state, session, ctx, Some((sent.clone(), errors)), None).await?;
     Ok(Some(private(render_status(

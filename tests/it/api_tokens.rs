@@ -441,11 +441,11 @@ async fn making_a_token_long_after_signing_in_asks_for_the_password() {
     let form = admin.get(PAGE).await;
     assert!(form.body.contains("id=\"password\""), "{}", form.body);
     let member = app.role_id("my-org", "member");
-    let make = |password: Option<&'static str>| {
+    let make_named = |name: &'static str, password: Option<&'static str>| {
         let (admin, member) = (&admin, member.clone());
         async move {
             let mut fields = vec![
-                ("name", "Okta"),
+                ("name", name),
                 ("expires_days", "30"),
                 ("role_id", member.as_str()),
                 ("scopes", "scim"),
@@ -454,6 +454,7 @@ async fn making_a_token_long_after_signing_in_asks_for_the_password() {
             admin.submit(PAGE, PAGE, &fields).await
         }
     };
+    let make = |password| make_named("Okta", password);
     let bare = make(None).await;
     assert_eq!(bare.status, 422, "{}", bare.body);
     assert!(bare.body.contains("Enter your password"), "{}", bare.body);
@@ -466,6 +467,16 @@ async fn making_a_token_long_after_signing_in_asks_for_the_password() {
         app.count("audit_events WHERE action = 'account.wrong_password'"),
         1
     );
+
+    // A wrong password and a missing name are both said in one round.
+    let both = make_named(" ", Some("not the password")).await;
+    assert_eq!(both.status, 422, "{}", both.body);
+    assert!(both.body.contains("That is not your password."));
+    assert!(
+        both.body
+            .contains("Enter a name that says where the token is used.")
+    );
+    assert!(token_ids(&app, "my-org").is_empty());
 
     let right = make(Some(ADMIN_PASSWORD)).await;
     assert_eq!(right.status, 200, "{}", right.body);
