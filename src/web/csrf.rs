@@ -95,37 +95,82 @@ fn same_origin(req: &ServiceRequest) -> bool {
     let Some(claimed) = claimed else {
         return true;
     };
+    let public = req
+        .app_data::<actix_web::web::Data<crate::web::AppState>>()
+        .and_then(|s| url::Url::parse(&s.settings.public_url()).ok());
+    names_this_site(claimed, req.connection_info().host(), public.as_ref())
+}
+
+/// Whether a claimed origin is this site: the host (and port) the request was sent to,
+/// or the public address's. Where the public address is `https`, a plain `http` origin
+/// is refused even with the same host: a page on it is whatever a network attacker
+/// serves there.
+fn names_this_site(claimed: &str, own_authority: &str, public: Option<&url::Url>) -> bool {
     if claimed == "null" {
         return false;
     }
     let Ok(url) = url::Url::parse(claimed) else {
         return false;
     };
-    let Some(host) = url.host_str() else {
+    if public.is_some_and(|p| p.scheme() == "https") && url.scheme() != "https" {
+        return false;
+    }
+    let Some(claimed_authority) = authority(&url) else {
         return false;
     };
-    let claimed_authority = match url.port() {
+    claimed_authority.eq_ignore_ascii_case(own_authority)
+        || public
+            .and_then(authority)
+            .is_some_and(|p| claimed_authority.eq_ignore_ascii_case(&p))
+}
+
+/// `host` or `host:port`, the port only where it is not the scheme's own.
+fn authority(url: &url::Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_string(),
-    };
-    let info = req.connection_info();
-    let own = info.host();
-    let public = req
-        .app_data::<actix_web::web::Data<crate::web::AppState>>()
-        .and_then(|s| url::Url::parse(&s.settings.public_url()).ok())
-        .and_then(|u| {
-            u.host_str().map(|h| match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_string(),
-            })
-        });
-    claimed_authority.eq_ignore_ascii_case(own)
-        || public.is_some_and(|p| claimed_authority.eq_ignore_ascii_case(&p))
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::form_field;
+    use super::{form_field, names_this_site};
+
+    #[test]
+    fn an_origin_is_this_site_only_by_its_host_and_the_public_scheme() {
+        let public = url::Url::parse("https://portal.example").unwrap();
+        let https = Some(&public);
+        assert!(names_this_site(
+            "https://portal.example",
+            "10.0.0.5:8080",
+            https
+        ));
+        assert!(names_this_site("https://PORTAL.example/users", "x", https));
+        assert!(names_this_site(
+            "http://10.0.0.5:8080",
+            "10.0.0.5:8080",
+            None
+        ));
+        // The same host over plain http, where the site is https: another origin.
+        assert!(!names_this_site(
+            "http://portal.example",
+            "portal.example",
+            https
+        ));
+        for foreign in [
+            "null",
+            "https://evil.example",
+            "https://portal.example.evil.example",
+            "https://portal.example:8443",
+            "not a url",
+        ] {
+            assert!(
+                !names_this_site(foreign, "portal.example", https),
+                "{foreign}"
+            );
+        }
+    }
 
     #[test]
     fn the_token_is_read_from_anywhere_in_the_form() {
