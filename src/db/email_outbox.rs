@@ -67,6 +67,12 @@ pub struct Claimed {
 /// ([`renew`], [`hold`]) while it works through them. An email is due again when its lease
 /// runs out without being marked sent, rescheduled or released (so a crash mid-send
 /// delays an email by one lease, never loses it).
+///
+/// Emails carrying a link that dies (`send_before`: an invitation, a password reset, an
+/// organization's set-up link) go first: someone is waiting for each. A notice (an
+/// address changed, a new sign-in) can come by the thousand, when an identity provider
+/// moves an organization to a new domain, and queued oldest-first ahead of the links it
+/// held back every invitation and reset sent after it for as long as it took to send.
 pub fn claim_due(
     conn: &mut DbConnection,
     claimer: &str,
@@ -83,7 +89,8 @@ pub fn claim_due(
         DbConnection::Postgresql(pg) => diesel::sql_query(
             "WITH due AS (SELECT id, claimed_by FROM email_outbox \
                  WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2 \
-                 ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                 ORDER BY send_before IS NULL, next_attempt_at, id LIMIT $3 \
+                 FOR UPDATE SKIP LOCKED) \
              UPDATE email_outbox o SET attempts = o.attempts + 1, next_attempt_at = $1, \
                  claimed_by = $4 \
              FROM due WHERE o.id = due.id \
@@ -100,7 +107,11 @@ pub fn claim_due(
                 .filter(email_outbox::sent_at.is_null())
                 .filter(email_outbox::failed_at.is_null())
                 .filter(email_outbox::next_attempt_at.le(now))
-                .order((email_outbox::next_attempt_at.asc(), email_outbox::id.asc()))
+                .order((
+                    email_outbox::send_before.is_null().asc(),
+                    email_outbox::next_attempt_at.asc(),
+                    email_outbox::id.asc(),
+                ))
                 .limit(limit)
                 .select(OutboxRow::as_select())
                 .load(conn)?;
@@ -127,9 +138,12 @@ pub fn claim_due(
             )
         })?,
     };
-    // Oldest first, as they were queued.
-    claimed
-        .sort_by(|a, b| (a.email.created_at, &a.email.id).cmp(&(b.email.created_at, &b.email.id)));
+    // Links first, then oldest first, as they were queued.
+    fn order(c: &Claimed) -> (bool, NaiveDateTime, &str) {
+        let email = &c.email;
+        (email.send_before.is_none(), email.created_at, &email.id)
+    }
+    claimed.sort_by(|a, b| order(a).cmp(&order(b)));
     Ok(claimed)
 }
 

@@ -22,6 +22,7 @@ mod layers;
 mod lockout;
 mod matrix;
 mod outage;
+mod outbox;
 mod outbox_crash;
 mod picker;
 mod pools;

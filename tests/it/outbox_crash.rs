@@ -93,7 +93,7 @@ impl Drop for Portal {
     }
 }
 
-fn open(db: &TestDb) -> DbPool {
+pub(crate) fn open(db: &TestDb) -> DbPool {
     let target = DbTarget::parse(&db.url).expect("database URL");
     let pool = db::build_pool(
         &target,

@@ -1,0 +1,63 @@
+//! The order the outbox sends in: the emails someone waits for go first.
+
+use chrono::Duration;
+use portcullis::db::{self, DbConnection, email_outbox};
+use portcullis::mail::outbox;
+use portcullis::mail::templates::Rendered;
+
+use crate::helpers::TestDb;
+
+fn email(what: &str) -> Rendered {
+    Rendered {
+        subject: what.to_string(),
+        text: what.to_string(),
+        html: format!("<p>{what}</p>"),
+    }
+}
+
+/// An identity provider moving an organization to a new domain queues a notice for each
+/// member; an invitation and a password reset sent after them are claimed first, then the
+/// notices oldest first. Queued oldest first, the links waited for every notice.
+#[test]
+fn links_someone_waits_for_are_sent_before_a_flood_of_notices() {
+    let db = TestDb::new();
+    let pool = crate::outbox_crash::open(&db);
+    let mut conn = pool.get().unwrap();
+    let conn: &mut DbConnection = &mut conn;
+    let now = db::now();
+    let notice = email("Your sign-in address changed");
+    for i in 0..50 {
+        let queued = now - Duration::seconds(60 - i);
+        outbox::queue(
+            conn,
+            &format!("moved{i:02}@example.com"),
+            &notice,
+            None,
+            queued,
+        )
+        .unwrap();
+    }
+    let link_dies = Some(now + Duration::days(7));
+    for (to, what, ago) in [
+        ("invited@example.com", "You are invited", 2),
+        ("reset@example.com", "Reset your password", 1),
+    ] {
+        let queued = now - Duration::seconds(ago);
+        outbox::queue_link(conn, to, &email(what), None, queued, link_dies).unwrap();
+    }
+
+    let lease = now + Duration::seconds(30);
+    let claimed = email_outbox::claim_due(conn, "worker", now, lease, 20).unwrap();
+    let to: Vec<&str> = claimed.iter().map(|c| c.email.to_addr.as_str()).collect();
+    let mut expected = vec!["invited@example.com", "reset@example.com"];
+    let notices: Vec<String> = (0..18)
+        .map(|i| format!("moved{i:02}@example.com"))
+        .collect();
+    expected.extend(notices.iter().map(String::as_str));
+    assert_eq!(to, expected);
+    // The rest of the notices, oldest first, at the next claim.
+    let next = email_outbox::claim_due(conn, "worker", now, lease, 40).unwrap();
+    assert_eq!(next.len(), 32);
+    assert_eq!(next[0].email.to_addr, "moved18@example.com");
+    assert_eq!(next[31].email.to_addr, "moved49@example.com");
+}
