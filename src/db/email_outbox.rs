@@ -69,10 +69,13 @@ pub struct Claimed {
 /// delays an email by one lease, never loses it).
 ///
 /// Emails carrying a link that dies (`send_before`: an invitation, a password reset, an
-/// organization's set-up link) go first: someone is waiting for each. A notice (an
-/// address changed, a new sign-in) can come by the thousand, when an identity provider
-/// moves an organization to a new domain, and queued oldest-first ahead of the links it
-/// held back every invitation and reset sent after it for as long as it took to send.
+/// organization's set-up link) go first, up to [`link_places`] of a batch: someone is
+/// waiting for each. A notice (an address changed, a new sign-in) can come by the
+/// thousand, when an identity provider moves an organization to a new domain, and queued
+/// oldest-first ahead of the links it held back every invitation and reset sent after it
+/// for as long as it took to send. The rest of the batch is the oldest due of either
+/// kind, so notices (a new sign-in, two-factor turned off) still go while links keep
+/// coming.
 pub fn claim_due(
     conn: &mut DbConnection,
     claimer: &str,
@@ -84,13 +87,23 @@ pub fn claim_due(
     if !any_due(conn, now)? {
         return Ok(Vec::new());
     }
+    let links = link_places(limit);
     let mut claimed = match conn {
         // Row locks skipped by concurrent claimers: two instances never take the same row.
+        // Each part walks its own index (`email_outbox_due_link_idx`, `email_outbox_due_idx`)
+        // in order and stops at its limit.
         DbConnection::Postgresql(pg) => diesel::sql_query(
-            "WITH due AS (SELECT id, claimed_by FROM email_outbox \
+            "WITH links AS (SELECT id, claimed_by FROM email_outbox \
+                 WHERE sent_at IS NULL AND failed_at IS NULL AND send_before IS NOT NULL \
+                 AND next_attempt_at <= $2 \
+                 ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED), \
+             rest AS (SELECT id, claimed_by FROM email_outbox \
                  WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $2 \
-                 ORDER BY send_before IS NULL, next_attempt_at, id LIMIT $3 \
-                 FOR UPDATE SKIP LOCKED) \
+                 AND id NOT IN (SELECT id FROM links) \
+                 ORDER BY next_attempt_at, id LIMIT $3 - (SELECT count(*) FROM links) \
+                 FOR UPDATE SKIP LOCKED), \
+             due AS (SELECT id, claimed_by FROM links \
+                 UNION ALL SELECT id, claimed_by FROM rest) \
              UPDATE email_outbox o SET attempts = o.attempts + 1, next_attempt_at = $1, \
                  claimed_by = $4 \
              FROM due WHERE o.id = due.id \
@@ -100,22 +113,30 @@ pub fn claim_due(
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(limit)
         .bind::<Text, _>(claimer)
+        .bind::<BigInt, _>(links)
         .load::<Claimed>(pg)?,
         // SQLite has one writer at a time: inside `write_tx` nobody else can claim.
         DbConnection::Sqlite(_) => super::write_tx(conn, |conn| {
-            let due: Vec<OutboxRow> = email_outbox::table
-                .filter(email_outbox::sent_at.is_null())
-                .filter(email_outbox::failed_at.is_null())
-                .filter(email_outbox::next_attempt_at.le(now))
-                .order((
-                    email_outbox::send_before.is_null().asc(),
-                    email_outbox::next_attempt_at.asc(),
-                    email_outbox::id.asc(),
-                ))
-                .limit(limit)
-                .select(OutboxRow::as_select())
+            let due = || {
+                email_outbox::table
+                    .filter(email_outbox::sent_at.is_null())
+                    .filter(email_outbox::failed_at.is_null())
+                    .filter(email_outbox::next_attempt_at.le(now))
+                    .order((email_outbox::next_attempt_at.asc(), email_outbox::id.asc()))
+                    .select(OutboxRow::as_select())
+            };
+            let mut taken: Vec<OutboxRow> = due()
+                .filter(email_outbox::send_before.is_not_null())
+                .limit(links)
                 .load(conn)?;
-            let ids: Vec<&str> = due.iter().map(|r| r.id.as_str()).collect();
+            let ids: Vec<String> = taken.iter().map(|r| r.id.clone()).collect();
+            taken.extend(
+                due()
+                    .filter(email_outbox::id.ne_all(&ids))
+                    .limit(limit - taken.len() as i64)
+                    .load::<OutboxRow>(conn)?,
+            );
+            let ids: Vec<&str> = taken.iter().map(|r| r.id.as_str()).collect();
             diesel::update(email_outbox::table.filter(email_outbox::id.eq_any(&ids)))
                 .set((
                     email_outbox::attempts.eq(email_outbox::attempts + 1),
@@ -124,7 +145,8 @@ pub fn claim_due(
                 ))
                 .execute(conn)?;
             Ok::<_, diesel::result::Error>(
-                due.into_iter()
+                taken
+                    .into_iter()
                     .map(|r| Claimed {
                         taken_over_from: r.claimed_by.clone(),
                         email: OutboxRow {
@@ -145,6 +167,12 @@ pub fn claim_due(
     }
     claimed.sort_by(|a, b| order(a).cmp(&order(b)));
     Ok(claimed)
+}
+
+/// How many of a batch of `limit` the emails carrying a link may take: three quarters, so
+/// that a quarter goes to whatever has waited longest.
+pub fn link_places(limit: i64) -> i64 {
+    (limit - limit / 4).max(1)
 }
 
 fn any_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool> {

@@ -11,7 +11,7 @@ use crate::mail::templates::{AddressChangedEmail, Rendered, SecurityChange, Secu
 /// sign-ins from new browsers) sent to it in a quarter of an hour, at most. Past it the
 /// change is still made and audited, but mailed no more: a member switching a setting on
 /// and off, or signing in again and again from fresh browsers, would otherwise fill the
-/// outbox (invitations and password resets go first, but every later notice waits). Each
+/// outbox (links go first, up to three quarters of each batch; notices share the rest). Each
 /// kind has its own share, so switching sign-in emails on and off (a stolen session can)
 /// never keeps the owner from hearing of a new sign-in or of two-factor turned on.
 pub const NOTICES_PER_QUARTER_HOUR: i64 = 5;

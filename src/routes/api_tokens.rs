@@ -181,7 +181,8 @@ async fn password_refused(
     else {
         return Ok(None);
     };
-    // The form's own mistakes too, so that one round shows everything to correct.
+    // The form's own format mistakes too (a name, scopes, an expiry), said in the same
+    // round; what the organization decides (a role, a name in use) waits for the password.
     let mut errors = tokens::read_form(sent).err().unwrap_or_default();
     errors.add("password", why);
     let again = page(state, session, ctx, Some((sent.clone(), errors)), None).await?;

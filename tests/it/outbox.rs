@@ -61,3 +61,40 @@ fn links_someone_waits_for_are_sent_before_a_flood_of_notices() {
     assert_eq!(next[0].email.to_addr, "moved18@example.com");
     assert_eq!(next[31].email.to_addr, "moved49@example.com");
 }
+
+/// While links keep coming (a run of invitations, resets asked for many addresses), a
+/// quarter of each batch still goes to what has waited longest: a notice of a new sign-in
+/// or of two-factor turned off is told, not held back for as long as links are due.
+#[test]
+fn notices_still_go_while_links_keep_coming() {
+    let db = TestDb::new();
+    let pool = crate::outbox_crash::open(&db);
+    let mut conn = pool.get().unwrap();
+    let conn: &mut DbConnection = &mut conn;
+    let now = db::now();
+    let notice = email("A new sign-in to your account");
+    for i in 0..10 {
+        let queued = now - Duration::seconds(120 - i);
+        let to = format!("signed-in{i}@example.com");
+        outbox::queue(conn, &to, &notice, None, queued).unwrap();
+    }
+    let link_dies = Some(now + Duration::days(7));
+    for i in 0..40 {
+        let queued = now - Duration::seconds(60 - i);
+        let to = format!("invited{i:02}@example.com");
+        let invitation = email("You are invited");
+        outbox::queue_link(conn, &to, &invitation, None, queued, link_dies).unwrap();
+    }
+
+    let lease = now + Duration::seconds(30);
+    let claimed = email_outbox::claim_due(conn, "worker", now, lease, 20).unwrap();
+    let to: Vec<&str> = claimed.iter().map(|c| c.email.to_addr.as_str()).collect();
+    let links: Vec<String> = (0..15)
+        .map(|i| format!("invited{i:02}@example.com"))
+        .collect();
+    let notices: Vec<String> = (0..5)
+        .map(|i| format!("signed-in{i}@example.com"))
+        .collect();
+    let expected: Vec<&str> = links.iter().chain(&notices).map(String::as_str).collect();
+    assert_eq!(to, expected);
+}
