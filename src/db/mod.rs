@@ -412,6 +412,13 @@ impl Default for PoolOptions {
     }
 }
 
+/// How long a start waits for its first connection. A request waits two seconds
+/// (`PoolOptions::connection_timeout`) so that it answers quickly; a start that gave up as
+/// soon died with a database still coming up beside it (a host booting, a restart of
+/// both), or on a host busy enough to keep the connecting thread waiting, where waiting
+/// longer costs nothing. A wrong address still fails the start, after this long.
+const FIRST_CONNECTION_WAIT: Duration = Duration::from_secs(30);
+
 /// Builds the pool and opens one connection straight away so a wrong URL fails at start-up.
 pub fn build_pool(target: &DbTarget, options: PoolOptions) -> anyhow::Result<DbPool> {
     if let DbTarget::Sqlite(path) = target {
@@ -431,7 +438,8 @@ pub fn build_pool(target: &DbTarget, options: PoolOptions) -> anyhow::Result<DbP
         // connection can die with its server, and the check (skipped for a connection
         // that proved alive within `ALIVE_BYPASS`) keeps that from a request.
         .test_on_check_out(matches!(target, DbTarget::Postgres(_)))
-        .build(manager)
+        .build_unchecked(manager);
+    pool.get_timeout(FIRST_CONNECTION_WAIT)
         .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
     Ok(pool)
 }

@@ -212,6 +212,38 @@ impl ConnectionCutter {
 /// without a `SELECT 1` (HikariCP's "alive bypass window"), so one the server dropped in
 /// that time reaches a read: the read runs again on a checked connection. Everything
 /// else (here an anonymous sign-in: no session read before it, and its work may write) gets
+/// A start while the database refuses connections (still coming up beside the portal,
+/// or restarting) waits for it, where it gave up after the two seconds a request waits.
+#[actix_web::test]
+async fn a_start_waits_for_a_database_that_comes_up_late() {
+    let db = Arc::new(TestDb::new());
+    if !db.is_postgres() {
+        println!("skipped: needs PostgreSQL (TEST_DATABASE_URL); a SQLite file is there or not");
+        return;
+    }
+    let data_dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    set_allow_connections(&db.url, false);
+    let url = db.url.clone();
+    let comes_up = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(4));
+        set_allow_connections(&url, true);
+    });
+    let settings =
+        portcullis::config::Settings::for_tests(db.url.clone(), data_dir.path().to_path_buf());
+    let app = Application::build(settings).await;
+    comes_up.join().unwrap();
+    let app = app.expect("the start waited for the database");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    actix_web::rt::spawn(app.run_until_stopped());
+    let ready = get(
+        &format!("{address}/readyz"),
+        None,
+        "readyz after a late start",
+    )
+    .await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+}
+
 /// only checked connections, as before.
 #[actix_web::test]
 async fn postgres_connections_dropped_in_the_pool_cost_no_request() {
