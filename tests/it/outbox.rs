@@ -1,6 +1,6 @@
 //! The order the outbox sends in: the emails someone waits for go first.
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
 use portcullis::db::{self, DbConnection, email_outbox};
 use portcullis::mail::outbox;
 use portcullis::mail::templates::Rendered;
@@ -15,6 +15,22 @@ fn email(what: &str) -> Rendered {
     }
 }
 
+/// `count` notices with this subject, to `to(i)`, queued a second apart, the last of them
+/// a minute before `now` (before any link the tests queue).
+fn queue_notices(
+    conn: &mut DbConnection,
+    subject: &str,
+    to: impl Fn(i64) -> String,
+    count: i64,
+    now: NaiveDateTime,
+) {
+    let notice = email(subject);
+    for i in 0..count {
+        let queued = now - Duration::seconds(60 + count - i);
+        outbox::queue(conn, &to(i), &notice, None, queued).unwrap();
+    }
+}
+
 /// An identity provider moving an organization to a new domain queues a notice for each
 /// member; an invitation and a password reset sent after them are claimed first, then the
 /// notices oldest first. Queued oldest first, the links waited for every notice.
@@ -25,18 +41,8 @@ fn links_someone_waits_for_are_sent_before_a_flood_of_notices() {
     let mut conn = pool.get().unwrap();
     let conn: &mut DbConnection = &mut conn;
     let now = db::now();
-    let notice = email("Your sign-in address changed");
-    for i in 0..50 {
-        let queued = now - Duration::seconds(60 - i);
-        outbox::queue(
-            conn,
-            &format!("moved{i:02}@example.com"),
-            &notice,
-            None,
-            queued,
-        )
-        .unwrap();
-    }
+    let moved = |i| format!("moved{i:02}@example.com");
+    queue_notices(conn, "Your sign-in address changed", moved, 50, now);
     let link_dies = Some(now + Duration::days(7));
     for (to, what, ago) in [
         ("invited@example.com", "You are invited", 2),
@@ -72,12 +78,8 @@ fn notices_still_go_while_links_keep_coming() {
     let mut conn = pool.get().unwrap();
     let conn: &mut DbConnection = &mut conn;
     let now = db::now();
-    let notice = email("A new sign-in to your account");
-    for i in 0..10 {
-        let queued = now - Duration::seconds(120 - i);
-        let to = format!("signed-in{i}@example.com");
-        outbox::queue(conn, &to, &notice, None, queued).unwrap();
-    }
+    let signed_in = |i| format!("signed-in{i}@example.com");
+    queue_notices(conn, "A new sign-in to your account", signed_in, 10, now);
     let link_dies = Some(now + Duration::days(7));
     for i in 0..40 {
         let queued = now - Duration::seconds(60 - i);

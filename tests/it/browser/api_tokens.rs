@@ -73,6 +73,16 @@ async fn journey_api_token_created_shown_once_and_revoked() {
             chrome.press("Create token").await?;
             chrome.expect_text("That is not your password.").await?;
             ensure!(chrome.rows("status").await? == vec!["revoked".to_string()]);
+            // A wrong password and a blank name are both said in one round (the field
+            // is required, so the browser itself stops an empty one).
+            chrome.fill("Name", "   ").await?;
+            chrome.fill("Your password", "not the password").await?;
+            chrome.press("Create token").await?;
+            chrome.expect_text("That is not your password.").await?;
+            chrome
+                .expect_text("Enter a name that says where the token is used.")
+                .await?;
+            chrome.fill("Name", "Okta").await?;
             chrome.fill("Your password", ADMIN_PASSWORD).await?;
             chrome.press("Create token").await?;
             chrome.expect_text("Token Okta created").await?;
