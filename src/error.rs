@@ -222,8 +222,8 @@ impl From<crate::auth::password::HashError> for AppError {
     }
 }
 
-impl From<actix_web::error::BlockingError> for AppError {
-    fn from(e: actix_web::error::BlockingError) -> Self {
+impl From<crate::db::off_thread::Interrupted> for AppError {
+    fn from(e: crate::db::off_thread::Interrupted) -> Self {
         AppError::Internal(anyhow::anyhow!("{e}"))
     }
 }

@@ -83,11 +83,11 @@ impl Application {
         }
         let pool = {
             let target = target.clone();
-            web::block(move || db::build_pool(&target, pool_settings)).await??
+            db::off_thread::run(move || db::build_pool(&target, pool_settings)).await??
         };
         let setup_token = {
             let pool = pool.clone();
-            web::block(move || -> anyhow::Result<Option<String>> {
+            db::off_thread::run(move || -> anyhow::Result<Option<String>> {
                 let mut conn = pool.get()?;
                 db::migrate(&mut conn)?;
                 orgs::ensure_first(&mut conn)?;
@@ -271,7 +271,7 @@ fn spawn_reset_worker(worker: ResetWorker) {
         };
         loop {
             let (pool, public_url) = (worker.pool.clone(), worker.public_url.clone());
-            let handled = web::block(move || -> anyhow::Result<usize> {
+            let handled = db::off_thread::run(move || -> anyhow::Result<usize> {
                 let mut conn = pool.get()?;
                 let mut handled = 0;
                 while crate::domain::password_reset::handle_next(&mut conn, ttl, &public_url)?
@@ -302,7 +302,7 @@ fn spawn_housekeeping(pool: DbPool, limits: Limits) {
         loop {
             tick.tick().await;
             let pool = pool.clone();
-            let result = web::block(move || -> anyhow::Result<(usize, usize, usize)> {
+            let result = db::off_thread::run(move || -> anyhow::Result<(usize, usize, usize)> {
                 let mut conn = pool.get()?;
                 if db::superseded(&mut conn)? {
                     return Ok((0, 0, 0));
@@ -335,7 +335,7 @@ fn spawn_membership_expiry(pool: DbPool, clock: crate::config::Clock, every: Dur
             tick.tick().await;
             let pool = pool.clone();
             let now = clock.now();
-            let result = web::block(move || -> anyhow::Result<usize> {
+            let result = db::off_thread::run(move || -> anyhow::Result<usize> {
                 let mut conn = pool.get()?;
                 Ok(crate::domain::expiry::expire_due(&mut conn, now)?)
             })

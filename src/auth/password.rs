@@ -211,7 +211,7 @@ impl Admission {
             .expect("hasher memory")
             .pop()
             .unwrap_or_default();
-        let (result, memory) = tokio::task::spawn_blocking(move || {
+        let (result, memory) = crate::db::off_thread::run(move || {
             let result = f(&mut memory);
             (result, memory)
         })

@@ -94,7 +94,7 @@ impl DbSessionStore {
         f: impl FnOnce(&mut db::DbConnection) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || db::run_pooled(&pool, f)).await?
+        db::off_thread::run(move || db::run_pooled(&pool, f)).await?
     }
 
     /// The stored session `id`: read on this thread on SQLite (every page view asks).
@@ -103,7 +103,7 @@ impl DbSessionStore {
             return Ok(self.reads.run(move |conn| sessions::find(conn, &id))??);
         }
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
+        db::off_thread::run(move || {
             db::read_pooled(&pool, |conn| -> anyhow::Result<_> {
                 Ok(sessions::find(conn, &id)?)
             })

@@ -12,6 +12,7 @@ pub mod kept;
 pub mod login_attempts;
 pub mod member_counts;
 pub mod memberships;
+pub mod off_thread;
 pub mod org_two_factor;
 pub mod organizations;
 pub mod password_reset_requests;

@@ -234,7 +234,7 @@ impl Mailer {
                 let path = dir.join(format!("{}.eml", uuid::Uuid::now_v7()));
                 let bytes = message.formatted();
                 let written = path.clone();
-                tokio::task::spawn_blocking(move || write_private_file(&written, &bytes))
+                crate::db::off_thread::run(move || write_private_file(&written, &bytes))
                     .await
                     .map_err(|e| e.to_string())
                     .and_then(|r| r.map_err(|e| e.to_string()))

@@ -391,7 +391,7 @@ impl Worker {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        actix_web::web::block(move || -> anyhow::Result<T> {
+        crate::db::off_thread::run(move || -> anyhow::Result<T> {
             let mut conn = pool.get()?;
             Ok(f(&mut conn)?)
         })

@@ -43,7 +43,7 @@ pub async fn healthz() -> HttpResponse {
 /// connection`; the whole reason goes to the log.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.pool.clone();
-    let ready = web::block(move || -> anyhow::Result<Option<String>> {
+    let ready = crate::db::off_thread::run(move || -> anyhow::Result<Option<String>> {
         let mut conn = pool.get_timeout(READY_TIMEOUT)?;
         Ok(crate::db::unknown_migration(&mut conn)?)
     })

@@ -1,4 +1,5 @@
-//! Thin handlers: extract, authorize, run the domain rule in `web::block`, render.
+//! Thin handlers: extract, authorize, run the domain rule on the blocking pool
+//! (`db::off_thread`), render.
 
 pub mod account;
 pub mod admin;

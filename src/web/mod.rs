@@ -18,9 +18,9 @@ pub mod outcome;
 pub mod paging;
 
 use actix_session::Session;
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
 
 use crate::auth::keys;
 use crate::config::Settings;
@@ -59,7 +59,7 @@ impl AppState {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        web::block(move || crate::db::run_pooled(&pool, f)).await?
+        crate::db::off_thread::run(move || crate::db::run_pooled(&pool, f)).await?
     }
 
     /// Runs database work that only reads: on SQLite on this thread, with its own
@@ -77,7 +77,7 @@ impl AppState {
     {
         if !self.reads.is_inline() {
             let pool = self.pool.clone();
-            return web::block(move || crate::db::read_pooled(&pool, f)).await?;
+            return crate::db::off_thread::run(move || crate::db::read_pooled(&pool, f)).await?;
         }
         self.reads.run(f).map_err(|e| {
             AppError::Unavailable(anyhow::anyhow!("cannot open a read connection: {e}"))

@@ -655,3 +655,74 @@ async fn a_name_stored_before_the_rule_can_still_be_edited() {
         .await;
     assert_eq!(renamed.status, 422, "{}", renamed.body);
 }
+
+/// The built-in OpenSSL is built without what neither TLS client can reach
+/// (`tools/openssl-configure`); it still carries PostgreSQL's TLS. A database URL asking
+/// for it gets a connection encrypted with TLS 1.3 through the portal's own pool, its
+/// certificate checked against the server's own (self-signed, as Debian's) where this
+/// machine can read that file.
+#[test]
+fn a_postgres_url_asking_for_tls_gets_an_encrypted_connection() {
+    use diesel::prelude::*;
+    use diesel::sql_types::{Bool, Text};
+
+    #[derive(QueryableByName)]
+    struct CertFile {
+        #[diesel(sql_type = Text)]
+        ssl_cert_file: String,
+    }
+
+    #[derive(QueryableByName)]
+    struct Encryption {
+        #[diesel(sql_type = Bool)]
+        ssl: bool,
+        #[diesel(sql_type = Text)]
+        version: String,
+        #[diesel(sql_type = Text)]
+        cipher: String,
+    }
+
+    let db = TestDb::new();
+    if !db.is_postgres() {
+        println!("skipped: needs PostgreSQL (TEST_DATABASE_URL); SQLite has no connection");
+        return;
+    }
+    let pool = |url: &str| {
+        let target = portcullis::db::DbTarget::parse(url).unwrap();
+        portcullis::db::build_pool(&target, Default::default())
+    };
+    let cert_file = {
+        let mut plain = pool(&db.url).unwrap().get().unwrap();
+        let plain: &mut portcullis::db::DbConnection = &mut plain;
+        diesel::sql_query("SHOW ssl_cert_file")
+            .get_result::<CertFile>(plain)
+            .unwrap()
+            .ssl_cert_file
+    };
+    let check = if std::fs::metadata(&cert_file).is_ok() {
+        format!("sslmode=verify-ca&sslrootcert={cert_file}")
+    } else {
+        println!("{cert_file} is not readable here: encryption asked, certificate unchecked");
+        "sslmode=require".to_string()
+    };
+    let separator = if db.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{separator}{check}", db.url);
+    let mut conn = pool(&url)
+        .expect("this machine's PostgreSQL offers TLS (Debian's default, `ssl = on`)")
+        .get()
+        .unwrap();
+    let conn: &mut portcullis::db::DbConnection = &mut conn;
+    let encryption: Encryption = diesel::sql_query(
+        "SELECT ssl, COALESCE(version, '') AS version, COALESCE(cipher, '') AS cipher \
+         FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    )
+    .get_result(conn)
+    .unwrap();
+    assert!(encryption.ssl, "the connection is not encrypted");
+    assert_eq!(encryption.version, "TLSv1.3");
+    assert!(
+        encryption.cipher.starts_with("TLS_"),
+        "{}",
+        encryption.cipher
+    );
+}

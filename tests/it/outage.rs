@@ -208,10 +208,6 @@ impl ConnectionCutter {
     }
 }
 
-/// A pooled connection that proved alive within the last half second is lent to a read
-/// without a `SELECT 1` (HikariCP's "alive bypass window"), so one the server dropped in
-/// that time reaches a read: the read runs again on a checked connection. Everything
-/// else (here an anonymous sign-in: no session read before it, and its work may write) gets
 /// A start while the database refuses connections (still coming up beside the portal,
 /// or restarting) waits for it, where it gave up after the two seconds a request waits.
 #[actix_web::test]
@@ -244,6 +240,10 @@ async fn a_start_waits_for_a_database_that_comes_up_late() {
     assert_eq!(ready.status, 200, "{}", ready.body);
 }
 
+/// A pooled connection that proved alive within the last half second is lent to a read
+/// without a `SELECT 1` (HikariCP's "alive bypass window"), so one the server dropped in
+/// that time reaches a read: the read runs again on a checked connection. Everything
+/// else (here an anonymous sign-in: no session read before it, and its work may write) gets
 /// only checked connections, as before.
 #[actix_web::test]
 async fn postgres_connections_dropped_in_the_pool_cost_no_request() {
