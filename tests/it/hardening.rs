@@ -658,18 +658,21 @@ async fn a_name_stored_before_the_rule_can_still_be_edited() {
 
 /// The built-in OpenSSL is built without what neither TLS client can reach
 /// (`tools/openssl-configure`); it still carries PostgreSQL's TLS. A database URL asking
-/// for it gets a connection encrypted with TLS 1.3 through the portal's own pool, its
-/// certificate checked against the server's own (self-signed, as Debian's) where this
-/// machine can read that file.
+/// for it gets an encrypted connection through the portal's own pool, the server's
+/// certificate checked against itself (self-signed, as Debian's), fetched from the server.
 #[test]
 fn a_postgres_url_asking_for_tls_gets_an_encrypted_connection() {
     use diesel::prelude::*;
     use diesel::sql_types::{Bool, Text};
 
     #[derive(QueryableByName)]
-    struct CertFile {
+    struct Server {
+        #[diesel(sql_type = Bool)]
+        offers_tls: bool,
+        #[diesel(sql_type = Bool)]
+        over_tcp: bool,
         #[diesel(sql_type = Text)]
-        ssl_cert_file: String,
+        certificate: String,
     }
 
     #[derive(QueryableByName)]
@@ -678,8 +681,6 @@ fn a_postgres_url_asking_for_tls_gets_an_encrypted_connection() {
         ssl: bool,
         #[diesel(sql_type = Text)]
         version: String,
-        #[diesel(sql_type = Text)]
-        cipher: String,
     }
 
     let db = TestDb::new();
@@ -691,38 +692,50 @@ fn a_postgres_url_asking_for_tls_gets_an_encrypted_connection() {
         let target = portcullis::db::DbTarget::parse(url).unwrap();
         portcullis::db::build_pool(&target, Default::default())
     };
-    let cert_file = {
+    let server: Server = {
         let mut plain = pool(&db.url).unwrap().get().unwrap();
         let plain: &mut portcullis::db::DbConnection = &mut plain;
-        diesel::sql_query("SHOW ssl_cert_file")
-            .get_result::<CertFile>(plain)
-            .unwrap()
-            .ssl_cert_file
+        diesel::sql_query(
+            "SELECT current_setting('ssl') = 'on' AS offers_tls, \
+             inet_server_addr() IS NOT NULL AS over_tcp, \
+             CASE WHEN current_setting('ssl') = 'on' \
+               THEN pg_read_file(current_setting('ssl_cert_file')) ELSE '' END AS certificate",
+        )
+        .get_result(plain)
+        .unwrap()
     };
-    let check = if std::fs::metadata(&cert_file).is_ok() {
-        format!("sslmode=verify-ca&sslrootcert={cert_file}")
-    } else {
-        println!("{cert_file} is not readable here: encryption asked, certificate unchecked");
-        "sslmode=require".to_string()
-    };
+    if !(server.offers_tls && server.over_tcp) {
+        let why = "the test database offers no TLS here (ssl off, or a Unix socket)";
+        // CI's machine runs Debian's PostgreSQL, which offers TLS: there, skipping would hide
+        // a build that lost it.
+        assert!(!std::env::var("CI").is_ok_and(|v| v == "true"), "{why}");
+        println!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("server.crt");
+    std::fs::write(&root, &server.certificate).unwrap();
+    let root = percent_encoding::utf8_percent_encode(
+        root.to_str().unwrap(),
+        percent_encoding::NON_ALPHANUMERIC,
+    );
     let separator = if db.url.contains('?') { '&' } else { '?' };
-    let url = format!("{}{separator}{check}", db.url);
+    let url = format!("{}{separator}sslmode=verify-ca&sslrootcert={root}", db.url);
     let mut conn = pool(&url)
-        .expect("this machine's PostgreSQL offers TLS (Debian's default, `ssl = on`)")
+        .expect("a connection checked against the server's own certificate")
         .get()
         .unwrap();
     let conn: &mut portcullis::db::DbConnection = &mut conn;
     let encryption: Encryption = diesel::sql_query(
-        "SELECT ssl, COALESCE(version, '') AS version, COALESCE(cipher, '') AS cipher \
+        "SELECT ssl, COALESCE(version, '') AS version \
          FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
     )
     .get_result(conn)
     .unwrap();
     assert!(encryption.ssl, "the connection is not encrypted");
-    assert_eq!(encryption.version, "TLSv1.3");
     assert!(
-        encryption.cipher.starts_with("TLS_"),
+        matches!(encryption.version.as_str(), "TLSv1.2" | "TLSv1.3"),
         "{}",
-        encryption.cipher
+        encryption.version
     );
 }
