@@ -196,6 +196,28 @@ impl Hasher {
     }
 }
 
+/// A hashing slot and its memory, held by the hash itself: both go back when it ends,
+/// whether or not anyone still waits for it, and after a panic too. Held by the waiting
+/// request instead, a visitor who left mid-sign-in freed the slot while the hash ran on,
+/// so requests dropped one after another ran as many hashes at once as the blocking pool
+/// has threads, 19 MiB each.
+struct Slot {
+    memory: Option<Memory>,
+    memories: Arc<Mutex<Vec<Memory>>>,
+    _running: OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(memory) = self.memory.take() {
+            self.memories
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(memory);
+        }
+    }
+}
+
 impl Admission {
     /// Runs `f` with a slot and its memory, then gives the memory back.
     async fn in_slot<T: Send + 'static>(
@@ -203,20 +225,27 @@ impl Admission {
         f: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         let hasher = &self.hasher;
-        let _permit = hasher.running.acquire().await?;
+        let running = hasher.running.clone().acquire_owned().await?;
         hasher.hold.pass().await;
-        let mut memory = hasher
+        let memory = hasher
             .memories
             .lock()
             .expect("hasher memory")
             .pop()
             .unwrap_or_default();
-        let (result, memory) = crate::db::off_thread::run(move || {
-            let result = f(&mut memory);
-            (result, memory)
+        let slot = Slot {
+            memory: Some(memory),
+            memories: hasher.memories.clone(),
+            _running: running,
+        };
+        let result = crate::db::off_thread::run(move || {
+            let mut slot = slot;
+            f(slot
+                .memory
+                .as_mut()
+                .expect("a slot holds its memory until it ends"))
         })
         .await?;
-        hasher.memories.lock().expect("hasher memory").push(memory);
         Ok(result)
     }
 
@@ -237,6 +266,35 @@ impl Admission {
 mod tests {
     use super::*;
     use argon2::PasswordVerifier;
+
+    #[tokio::test]
+    async fn a_hash_whose_caller_left_keeps_its_slot_until_it_ends() {
+        let hasher = Hasher::new(1, 1, HashHold::default());
+        let (started, has_started) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let caller = tokio::spawn(hasher.admit().unwrap().in_slot(move |_memory| {
+            started.send(()).unwrap();
+            released.recv().unwrap();
+        }));
+        tokio::task::spawn_blocking(move || has_started.recv().unwrap())
+            .await
+            .unwrap();
+        caller.abort();
+        assert!(caller.await.unwrap_err().is_cancelled());
+
+        assert_eq!(
+            hasher.running.available_permits(),
+            0,
+            "the hash still runs, so its slot is still taken"
+        );
+        release.send(()).unwrap();
+        let _slot = hasher.running.acquire().await.unwrap();
+        assert_eq!(
+            hasher.memories.lock().unwrap().len(),
+            1,
+            "its memory is kept for the next hash"
+        );
+    }
 
     #[test]
     fn hashes_are_argon2id_with_owasp_parameters() {
