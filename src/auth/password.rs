@@ -198,9 +198,10 @@ impl Hasher {
 
 /// A hashing slot and its memory, held by the hash itself: both go back when it ends,
 /// whether or not anyone still waits for it, and after a panic too. Held by the waiting
-/// request instead, a visitor who left mid-sign-in freed the slot while the hash ran on,
-/// so requests dropped one after another ran as many hashes at once as the blocking pool
-/// has threads, 19 MiB each.
+/// request instead, a request dropped mid-hash (at shutdown; or wherever the server drops
+/// a handler whose client left, which actix's HTTP/1 did not at 4.9, its issue #3462)
+/// freed the slot while the hash ran on, so requests dropped one after another could run
+/// as many hashes at once as the blocking pool has threads, 19 MiB each.
 struct Slot {
     memory: Option<Memory>,
     memories: Arc<Mutex<Vec<Memory>>>,

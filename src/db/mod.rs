@@ -183,6 +183,24 @@ thread_local! {
     static READ_CHECKOUT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// `READ_CHECKOUT` for as long as this lives, and cleared when it drops, a panic in the
+/// checkout included: the blocking pool's thread outlives a panic (`off_thread` catches
+/// it) and serves writes next, which must not be lent unchecked connections.
+struct ReadCheckout;
+
+impl ReadCheckout {
+    fn begin() -> Self {
+        READ_CHECKOUT.set(true);
+        ReadCheckout
+    }
+}
+
+impl Drop for ReadCheckout {
+    fn drop(&mut self) {
+        READ_CHECKOUT.set(false);
+    }
+}
+
 /// A connection as the pool keeps it: with when it last proved alive, and whether work
 /// on it found the server gone (then the pool discards it when it is given back).
 pub struct Pooled {
@@ -302,9 +320,10 @@ pub fn read_pooled<T, E>(
 where
     E: From<r2d2::Error>,
 {
-    READ_CHECKOUT.set(true);
-    let checkout = pool.get();
-    READ_CHECKOUT.set(false);
+    let checkout = {
+        let _read = ReadCheckout::begin();
+        pool.get()
+    };
     let mut conn = checkout?;
     let started = Instant::now();
     let first = f(&mut conn);
@@ -906,6 +925,17 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_in_a_read_checkout_leaves_later_checkouts_checked() {
+        let panicked = std::panic::catch_unwind(|| {
+            let _read = ReadCheckout::begin();
+            assert!(READ_CHECKOUT.get());
+            panic!("a checkout that fails on purpose");
+        });
+        assert!(panicked.is_err());
+        assert!(!READ_CHECKOUT.get());
+    }
 
     #[test]
     fn a_set_is_walked_for_where_the_walk_reads_fewer_entries_than_the_set_holds() {
