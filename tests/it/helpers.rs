@@ -534,8 +534,36 @@ impl TestApp {
             Some(user) => user,
             None => self.insert_account(email, first, last, "none", can_sign_in),
         };
-        portcullis::db::memberships::insert(&mut self.conn(), &org_id, &user, &role_id).unwrap();
+        self.write_retrying_a_locked_database("add_member", |conn| {
+            portcullis::db::memberships::insert(conn, &org_id, &user, &role_id)
+        });
         user.id
+    }
+
+    /// A helper's write, in one transaction as the portal's own writes (`BEGIN IMMEDIATE`
+    /// on SQLite: the write lock is waited for up front), and once more if SQLite still
+    /// answers "database is locked". `add_member`'s bare insert failed so twice in about
+    /// ten full runs (stops 47 and 48), each time in a different test, with nothing found
+    /// that held the write lock for the ten-second busy timeout; the portal's own writes
+    /// are not retried, and no test of a rule goes through this.
+    fn write_retrying_a_locked_database<T>(
+        &self,
+        what: &str,
+        write: impl Fn(&mut DbConnection) -> QueryResult<T>,
+    ) -> T {
+        let mut attempt = 1;
+        loop {
+            match portcullis::db::write_tx(&mut self.conn(), &write) {
+                Ok(value) => return value,
+                Err(diesel::result::Error::DatabaseError(_, info))
+                    if attempt < 3 && info.message().contains("database is locked") =>
+                {
+                    eprintln!("{what}: database is locked (attempt {attempt}), trying again");
+                    attempt += 1;
+                }
+                Err(e) => panic!("{what}: {e}"),
+            }
+        }
     }
 
     /// An active account in no organization, signing in with `MEMBER_PASSWORD`, with
