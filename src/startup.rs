@@ -174,7 +174,8 @@ fn run(
             settings.hash_slots.unwrap_or(cpus / 2),
             settings.hash_queue,
             settings.hash_hold.clone(),
-        ),
+        )
+        .map_err(|e| anyhow::anyhow!("could not start the password hashing threads: {e}"))?,
         throttle: limits,
         clock: settings.clock.clone(),
         settings,

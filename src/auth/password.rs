@@ -139,19 +139,35 @@ pub enum HashError {
     Failed(#[from] anyhow::Error),
 }
 
-/// Runs hashes on the blocking pool, a bounded number at a time, each in the working
-/// memory of its slot: memory for hashing is `slots × 19 MiB`, allocated on first use and
-/// then reused, whatever the number of sign-ins. At most `queue` more wait for a slot;
-/// beyond them [`Hasher::admit`] refuses at once, so a flood of sign-ins gets quick
-/// refusals instead of an ever longer wait, and the pages keep the other cores.
+/// Runs hashes on threads of their own, one per slot, a bounded number at a time, each in
+/// the working memory of its thread: memory for hashing is `slots × 19 MiB`, allocated on
+/// first use and then reused, whatever the number of sign-ins. At most `queue` more wait
+/// for a slot; beyond them [`Hasher::admit`] refuses at once, so a flood of sign-ins gets
+/// quick refusals instead of an ever longer wait.
+///
+/// The hashing threads run at a lower priority ([`HASHING_NICENESS`]) than the threads
+/// that serve pages: a flood keeps its slots busy all the time, and at the same priority
+/// the scheduler shared a core evenly between a hash and a page's request, which then took
+/// twice as long. Lowered, a hash gives way to any page that wants the core, and still has
+/// every core nobody else wants.
 #[derive(Clone)]
 pub struct Hasher {
     /// Slots plus queue: a check holds one of these from admission to its end.
     admitted: Arc<Semaphore>,
+    /// As many as there are hashing threads, so a job handed over always finds one free.
     running: Arc<Semaphore>,
-    memories: Arc<Mutex<Vec<Memory>>>,
+    jobs: Arc<std::sync::mpsc::Sender<Job>>,
     hold: HashHold,
 }
+
+/// A hash to compute, given its thread's working memory. It answers through a channel of
+/// its own and catches its own panic, so the thread lives on to compute the next.
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
+/// How much lower than the pages' threads the hashing threads run: `nice` 10 weighs about a
+/// tenth of `nice` 0, so on a core that a page wants too a hash runs about a tenth of the
+/// time, and a sign-in's 40 ms hash takes up to some 0.4 s while the core is contended.
+pub const HASHING_NICENESS: i32 = 10;
 
 /// A place in the hashing queue, taken before any work is done for a password check.
 pub struct Admission {
@@ -160,13 +176,33 @@ pub struct Admission {
 }
 
 impl Hasher {
-    pub fn new(slots: usize, queue: usize, hold: HashHold) -> Self {
+    /// Starts the `slots` hashing threads; they end when the last clone is dropped.
+    pub fn new(slots: usize, queue: usize, hold: HashHold) -> std::io::Result<Self> {
         let slots = slots.max(1);
-        Self {
+        let (jobs, waiting) = std::sync::mpsc::channel::<Job>();
+        let waiting = Arc::new(Mutex::new(waiting));
+        for _ in 0..slots {
+            let waiting = waiting.clone();
+            std::thread::Builder::new()
+                .name("password-hash".into())
+                .spawn(move || compute_hashes(&waiting))?;
+        }
+        Ok(Self {
             admitted: Arc::new(Semaphore::new(slots + queue)),
             running: Arc::new(Semaphore::new(slots)),
-            memories: Arc::new(Mutex::new(Vec::new())),
+            jobs: Arc::new(jobs),
             hold,
+        })
+    }
+
+    /// [`HashError::Busy`] when the queue is full now, without taking a place: lets a
+    /// caller turn a request away before doing any work for it. The queue may fill before
+    /// the caller's [`Hasher::admit`] all the same.
+    pub fn refuse_if_full(&self) -> Result<(), HashError> {
+        if self.admitted.available_permits() == 0 {
+            Err(HashError::Busy)
+        } else {
+            Ok(())
         }
     }
 
@@ -196,31 +232,43 @@ impl Hasher {
     }
 }
 
-/// A hashing slot and its memory, held by the hash itself: both go back when it ends,
-/// whether or not anyone still waits for it, and after a panic too. Held by the waiting
-/// request instead, a request dropped mid-hash (at shutdown; or wherever the server drops
-/// a handler whose client left, which actix's HTTP/1 did not at 4.9, its issue #3462)
-/// freed the slot while the hash ran on, so requests dropped one after another could run
-/// as many hashes at once as the blocking pool has threads, 19 MiB each.
-struct Slot {
-    memory: Option<Memory>,
-    memories: Arc<Mutex<Vec<Memory>>>,
-    _running: OwnedSemaphorePermit,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Some(memory) = self.memory.take() {
-            self.memories
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(memory);
-        }
+/// One hashing thread: takes the next job, whichever thread's turn it is, until the
+/// hasher is gone.
+fn compute_hashes(waiting: &Mutex<std::sync::mpsc::Receiver<Job>>) {
+    lower_this_threads_priority();
+    let mut memory = None;
+    loop {
+        let next = waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .recv();
+        let Ok(job) = next else { return };
+        job(memory.get_or_insert_with(Memory::new));
     }
 }
 
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // On Linux a thread has a niceness of its own, set by its thread id.
+    let thread = libc::id_t::try_from(unsafe { libc::gettid() }).unwrap_or_default();
+    // SAFETY: plain system calls on this thread; a failure leaves it at its priority.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, thread, HASHING_NICENESS) } != 0 {
+        tracing::warn!(
+            "password hashes run at the pages' priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
+
 impl Admission {
-    /// Runs `f` with a slot and its memory, then gives the memory back.
+    /// Runs `f` on a hashing thread, with its memory. The slot is held by the job itself,
+    /// so it stays taken until the hash ends, whether or not anyone still waits for it.
+    /// Held by the waiting request instead, a request dropped mid-hash (at shutdown; or
+    /// wherever the server drops a handler whose client left, which actix's HTTP/1 did
+    /// not at 4.9, its issue #3462) freed the slot while the hash ran on.
     async fn in_slot<T: Send + 'static>(
         self,
         f: impl FnOnce(&mut Memory) -> T + Send + 'static,
@@ -228,26 +276,22 @@ impl Admission {
         let hasher = &self.hasher;
         let running = hasher.running.clone().acquire_owned().await?;
         hasher.hold.pass().await;
-        let memory = hasher
-            .memories
-            .lock()
-            .expect("hasher memory")
-            .pop()
-            .unwrap_or_default();
-        let slot = Slot {
-            memory: Some(memory),
-            memories: hasher.memories.clone(),
-            _running: running,
-        };
-        let result = crate::db::off_thread::run(move || {
-            let mut slot = slot;
-            f(slot
-                .memory
-                .as_mut()
-                .expect("a slot holds its memory until it ends"))
-        })
-        .await?;
-        Ok(result)
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            let _running = running;
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(memory)));
+            // Nobody may be waiting any more; the hash is done all the same.
+            let _ = answer.send(outcome.map_err(|_| ()));
+        });
+        hasher
+            .jobs
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the hashing threads have stopped"))?;
+        match answered.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(())) => Err(anyhow::anyhow!("a password hash panicked")),
+            Err(_) => Err(anyhow::anyhow!("the hashing threads have stopped")),
+        }
     }
 
     pub async fn hash(self, password: String) -> Result<String, HashError> {
@@ -270,12 +314,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_whose_caller_left_keeps_its_slot_until_it_ends() {
-        let hasher = Hasher::new(1, 1, HashHold::default());
+        let hasher = Hasher::new(1, 1, HashHold::default()).unwrap();
         let (started, has_started) = std::sync::mpsc::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
-        let caller = tokio::spawn(hasher.admit().unwrap().in_slot(move |_memory| {
+        let caller = tokio::spawn(hasher.admit().unwrap().in_slot(move |memory| {
             started.send(()).unwrap();
             released.recv().unwrap();
+            memory.0[0].as_mut()[0] = 42;
         }));
         tokio::task::spawn_blocking(move || has_started.recv().unwrap())
             .await
@@ -289,12 +334,39 @@ mod tests {
             "the hash still runs, so its slot is still taken"
         );
         release.send(()).unwrap();
-        let _slot = hasher.running.acquire().await.unwrap();
+        let kept = hasher
+            .admit()
+            .unwrap()
+            .in_slot(|memory| memory.0[0].as_ref()[0])
+            .await
+            .unwrap();
         assert_eq!(
-            hasher.memories.lock().unwrap().len(),
-            1,
-            "its memory is kept for the next hash"
+            kept, 42,
+            "the next hash runs in the memory the first one left"
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_at_a_lower_priority_than_the_pages() {
+        fn niceness_of_this_thread() -> i32 {
+            let thread = libc::id_t::try_from(unsafe { libc::gettid() }).unwrap();
+            // SAFETY: reads this thread's own priority.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, thread) }
+        }
+        let pages = niceness_of_this_thread();
+        let hasher = Hasher::new(2, 0, HashHold::default()).unwrap();
+        let (hashing, name) = hasher
+            .admit()
+            .unwrap()
+            .in_slot(|_memory| {
+                let name = std::thread::current().name().map(str::to_string);
+                (niceness_of_this_thread(), name)
+            })
+            .await
+            .unwrap();
+        assert_eq!(hashing, (pages + HASHING_NICENESS).min(19));
+        assert_eq!(name.as_deref(), Some("password-hash"));
     }
 
     #[test]

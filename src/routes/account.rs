@@ -84,6 +84,7 @@ pub async fn change_password(
         return page(&state, &session, &current, errors).await;
     }
     let device = device::read(&req, &device_key).filter(|d| d.is_for(&current.user));
+    state.hasher.refuse_if_full()?;
     let reservation = reserve_attempt(&state, &current, &origin, device).await?;
     let stored = current.user.password_hash.clone();
     let admission = super::auth::admit(&state, &reservation).await?;
@@ -135,6 +136,7 @@ pub(crate) async fn password_again(
     if password.is_empty() {
         return Ok(Err(PASSWORD_NEEDED));
     }
+    state.hasher.refuse_if_full()?;
     let reservation = reserve_attempt(state, current, origin, None).await?;
     let stored = current.user.password_hash.clone();
     let admission = super::auth::admit(state, &reservation).await?;

@@ -97,6 +97,7 @@ pub async fn login(
     let form = form.into_inner();
     let email = form.email.trim().to_lowercase();
     let device = device::read(&req, &device_key);
+    state.hasher.refuse_if_full()?;
     let (reservation, user) = reserve_attempt(&state, &origin, &email, device.clone()).await?;
     let owner = device.filter(|d| user.as_ref().is_some_and(|u| d.is_owners(u)));
     let browser = browser(&req, &state, &origin, owner.map(|d| d.user_id));
@@ -146,6 +147,13 @@ async fn reserve_attempt(
 
 /// A place in the hashing queue; when it is full, the attempt is given back (its password
 /// was never checked) and the answer is 503 at once.
+///
+/// Callers first ask [`Hasher::refuse_if_full`](crate::auth::password::Hasher::refuse_if_full)
+/// before counting the attempt, so that while a flood keeps the queue full its sign-ins are
+/// turned away without the two write transactions (count, give back) each cost here: on
+/// PostgreSQL at 200 a second those writes were what the pages waited behind. The place
+/// itself is taken only after the count, so requests about to be refused for a limit
+/// never hold one: taken first, a throttled burst filled the queue for everyone.
 pub(crate) async fn admit(state: &AppState, reservation: &Reservation) -> AppResult<Admission> {
     match state.hasher.admit() {
         Ok(admission) => Ok(admission),

@@ -462,6 +462,9 @@ async fn prove(
             reserve_code_attempt(conn, &limits, &user, &o, hashes)
         })
     };
+    if hashes {
+        state.hasher.refuse_if_full()?;
+    }
     let reservation = state.db(reserve).await?.ok_or_else(throttled)?;
     if hashes {
         let stored = current.user.password_hash.clone();

@@ -350,6 +350,51 @@ async fn a_sign_in_beyond_the_hashing_queue_is_turned_away_at_once() {
     );
 }
 
+/// Sign-ins turned away because every hashing place is taken had no password checked, so
+/// they count against no limit: a flood that fills the queue cannot also use its
+/// refusals to lock the owner out.
+#[actix_web::test]
+async fn sign_ins_turned_away_by_a_full_hashing_queue_count_against_no_limit() {
+    let hold = portcullis::config::HashHold::adjustable();
+    let app = spawn_app_with(|s| {
+        s.hash_slots = Some(1);
+        s.hash_queue = 0;
+        s.hash_hold = hold.clone();
+        s.login_max_failures_per_account = 2;
+        s.login_max_failures_per_address = 3;
+    })
+    .await;
+    app.setup_admin().await;
+    let mut browsers = browsers_with_tokens(&app, 2).await;
+    let (owner, owner_token) = browsers.pop().expect("two browsers");
+    let (attacker, attacker_token) = browsers.pop().expect("two browsers");
+
+    hold.engage();
+    let holding = actix_web::rt::spawn(async move {
+        post_login(&attacker, &attacker_token, "guess@example.com", WRONG).await
+    });
+    hold.until_held(1).await;
+    for _ in 0..5 {
+        assert_eq!(
+            post_login(&owner, &owner_token, ADMIN_EMAIL, WRONG).await,
+            503
+        );
+    }
+    hold.release();
+    assert_eq!(holding.await.expect("the held sign-in ends"), 401);
+
+    // Counted so far: the held guess, once against the address. Had the five refusals
+    // counted, both the account's limit and the address's would be spent.
+    assert_eq!(
+        post_login(&owner, &owner_token, ADMIN_EMAIL, WRONG).await,
+        401
+    );
+    assert_eq!(
+        post_login(&owner, &owner_token, ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        303
+    );
+}
+
 /// A member signing in again and again with their own, right, password spends a hash
 /// each time, as a guess does, and would keep the hashing queue full for everyone: past
 /// the window's number of right passwords from browsers without the account's device
