@@ -145,11 +145,13 @@ pub enum HashError {
 /// for a slot; beyond them [`Hasher::admit`] refuses at once, so a flood of sign-ins gets
 /// quick refusals instead of an ever longer wait.
 ///
-/// The hashing threads run at a lower priority ([`HASHING_NICENESS`]) than the threads
-/// that serve pages: a flood keeps its slots busy all the time, and at the same priority
-/// the scheduler shared a core evenly between a hash and a page's request, which then took
-/// twice as long. Lowered, a hash gives way to any page that wants the core, and still has
-/// every core nobody else wants.
+/// On Linux the hashing threads run [`HASHING_NICENESS`] below the process's own priority
+/// (elsewhere, and where the system refuses, at the same priority, with a warning): a
+/// flood keeps its slots busy all the time, and at the same priority the scheduler shared
+/// a core evenly between a hash and a page's request, which then took twice as long.
+/// Lowered, a hash gives way to any page that wants the core, and still has every core
+/// nobody else wants. The price: while pages keep every core busy, hashes run some ten
+/// times slower, so fewer guesses a second keep the queue full and sign-ins turned away.
 #[derive(Clone)]
 pub struct Hasher {
     /// Slots plus queue: a check holds one of these from admission to its end.
@@ -243,7 +245,11 @@ fn compute_hashes(waiting: &Mutex<std::sync::mpsc::Receiver<Job>>) {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .recv();
         let Ok(job) = next else { return };
-        job(memory.get_or_insert_with(Memory::new));
+        let memory = memory.get_or_insert_with(Memory::new);
+        // A job catches its hash's panic and answers it; this catches anything past that
+        // (a panic payload that panics when dropped), so the thread always lives on: the
+        // `running` permits count on one thread each.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(memory)));
     }
 }
 
@@ -253,10 +259,8 @@ fn lower_this_threads_priority() {
     let thread = libc::id_t::try_from(unsafe { libc::gettid() }).unwrap_or_default();
     // SAFETY: plain system calls on this thread; a failure leaves it at its priority.
     if unsafe { libc::setpriority(libc::PRIO_PROCESS, thread, HASHING_NICENESS) } != 0 {
-        tracing::warn!(
-            "password hashes run at the pages' priority: {}",
-            std::io::Error::last_os_error()
-        );
+        let error = std::io::Error::last_os_error();
+        tracing::warn!("password hashes run at the pages' priority: {error}");
     }
 }
 
@@ -279,9 +283,10 @@ impl Admission {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |memory| {
             let _running = running;
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(memory)));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(memory)))
+                .map_err(|payload| crate::db::off_thread::panic_message(payload.as_ref()));
             // Nobody may be waiting any more; the hash is done all the same.
-            let _ = answer.send(outcome.map_err(|_| ()));
+            let _ = answer.send(outcome);
         });
         hasher
             .jobs
@@ -289,7 +294,7 @@ impl Admission {
             .map_err(|_| anyhow::anyhow!("the hashing threads have stopped"))?;
         match answered.await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(())) => Err(anyhow::anyhow!("a password hash panicked")),
+            Ok(Err(message)) => Err(anyhow::anyhow!("a password hash panicked: {message}")),
             Err(_) => Err(anyhow::anyhow!("the hashing threads have stopped")),
         }
     }
@@ -297,6 +302,24 @@ impl Admission {
     pub async fn hash(self, password: String) -> Result<String, HashError> {
         Ok(self
             .in_slot(move |memory| hash_with(&password, memory))
+            .await??)
+    }
+
+    /// Checks `password` against `stored` and, when it matches, hashes `new` in the same
+    /// slot (a password change): asked for a second place, a right password could be
+    /// turned away with 503 after all, its attempt left counted as a failure.
+    pub async fn verify_then_hash(
+        self,
+        password: String,
+        stored: Option<String>,
+        new: String,
+    ) -> Result<Option<String>, HashError> {
+        Ok(self
+            .in_slot(move |memory| {
+                verify_with(&password, stored.as_deref(), memory)
+                    .then(|| hash_with(&new, memory))
+                    .transpose()
+            })
             .await??)
     }
 
@@ -349,10 +372,16 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashes_run_at_a_lower_priority_than_the_pages() {
+        /// The 19th field of the thread's `stat`, after the name in parentheses.
         fn niceness_of_this_thread() -> i32 {
-            let thread = libc::id_t::try_from(unsafe { libc::gettid() }).unwrap();
-            // SAFETY: reads this thread's own priority.
-            unsafe { libc::getpriority(libc::PRIO_PROCESS, thread) }
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+            let after_name = &stat[stat.rfind(')').unwrap() + 1..];
+            after_name
+                .split_whitespace()
+                .nth(16)
+                .unwrap()
+                .parse()
+                .unwrap()
         }
         let pages = niceness_of_this_thread();
         let hasher = Hasher::new(2, 0, HashHold::default()).unwrap();
@@ -367,6 +396,23 @@ mod tests {
             .unwrap();
         assert_eq!(hashing, (pages + HASHING_NICENESS).min(19));
         assert_eq!(name.as_deref(), Some("password-hash"));
+    }
+
+    #[tokio::test]
+    async fn a_password_change_hashes_the_new_password_only_after_the_current_one_matched() {
+        let hasher = Hasher::new(1, 0, HashHold::default()).unwrap();
+        let current = hash_blocking("current password").unwrap();
+        let change = |typed: &str| {
+            let (typed, stored) = (typed.to_string(), Some(current.clone()));
+            let admission = hasher.admit().unwrap();
+            admission.verify_then_hash(typed, stored, "the new password".into())
+        };
+        assert_eq!(change("not the current one").await.unwrap(), None);
+        let new = change("current password")
+            .await
+            .unwrap()
+            .expect("a new hash");
+        assert!(verify_blocking("the new password", Some(&new)));
     }
 
     #[test]

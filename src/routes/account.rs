@@ -88,16 +88,15 @@ pub async fn change_password(
     let reservation = reserve_attempt(&state, &current, &origin, device).await?;
     let stored = current.user.password_hash.clone();
     let admission = super::auth::admit(&state, &reservation).await?;
-    if !admission.verify(form.current_password, stored).await? {
+    let checked = admission.verify_then_hash(form.current_password, stored, form.password);
+    let Some(new_hash) = checked.await? else {
         // The attempt stays counted: it was a failure.
         wrong_password(&state, &current, PasswordPurpose::ChangePassword, &origin).await;
         let mut errors = FieldErrors::default();
         errors.add("current_password", "That is not your current password.");
         return page(&state, &session, &current, errors).await;
-    }
-    let new_password = form.password;
-    let Some(changed) =
-        store_new_password(&state, &current, new_password, reservation, origin).await?
+    };
+    let Some(changed) = store_new_password(&state, &current, new_hash, reservation, origin).await?
     else {
         session.purge();
         return Ok(see_other("/login"));
@@ -196,17 +195,16 @@ fn signed_in_again(
     Ok(response)
 }
 
-/// Hashes and stores the new password, which ends every session of the account. Answers
+/// Stores the new password's hash, which ends every session of the account. Answers
 /// the account as it is now, to sign this browser in again with, or `None` when its
 /// password changed since this request checked it (a reset came in between).
 async fn store_new_password(
     state: &AppState,
     current: &CurrentUser,
-    password: String,
+    hash: String,
     reservation: Reservation,
     origin: Origin,
 ) -> AppResult<Option<User>> {
-    let hash = state.hasher.hash(password).await?;
     let mut changed = current.user.clone();
     changed.password_hash = Some(hash.clone());
     let (user, public_url) = (current.user.clone(), state.settings.public_url());

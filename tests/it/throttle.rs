@@ -352,7 +352,8 @@ async fn a_sign_in_beyond_the_hashing_queue_is_turned_away_at_once() {
 
 /// Sign-ins turned away because every hashing place is taken had no password checked, so
 /// they count against no limit: a flood that fills the queue cannot also use its
-/// refusals to lock the owner out.
+/// refusals to lock the owner out. They are turned away before any count is written, so
+/// each costs the database nothing while a flood keeps the queue full.
 #[actix_web::test]
 async fn sign_ins_turned_away_by_a_full_hashing_queue_count_against_no_limit() {
     let hold = portcullis::config::HashHold::adjustable();
@@ -380,6 +381,12 @@ async fn sign_ins_turned_away_by_a_full_hashing_queue_count_against_no_limit() {
             503
         );
     }
+    let account = format!("login_attempts WHERE key = 'account:{ADMIN_EMAIL}'");
+    assert_eq!(
+        app.count(&account),
+        0,
+        "turned away before the attempt was counted, the database was not written"
+    );
     hold.release();
     assert_eq!(holding.await.expect("the held sign-in ends"), 401);
 
