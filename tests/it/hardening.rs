@@ -739,3 +739,65 @@ fn a_postgres_url_asking_for_tls_gets_an_encrypted_connection() {
         encryption.version
     );
 }
+
+/// The built-in OpenSSL (narrowed by `tools/openssl-configure`) carries mail's TLS too:
+/// with `?tls=starttls` an email goes out encrypted to a server that offers STARTTLS, and
+/// only once the server's certificate is trusted; before that, the same server gets
+/// nothing and the outbox records why. Trust comes from the system's store, which
+/// `SSL_CERT_FILE` replaces here as an operator's private CA would.
+#[test]
+fn mail_goes_out_over_starttls_only_to_a_server_whose_certificate_is_trusted() {
+    use std::ffi::OsStr;
+
+    use diesel::prelude::*;
+    use portcullis::db::{self, DbConnection, schema::email_outbox};
+    use portcullis::mail::{outbox, templates::Rendered};
+
+    use crate::outbox_crash::{Portal, open, wait_until};
+    use crate::smtp::SmtpServer;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("smtp.pem"), dir.path().join("smtp.key"));
+    std::fs::write(&cert, server.cert.pem()).unwrap();
+    std::fs::write(&key, server.signing_key.serialize_pem()).unwrap();
+    let smtp = SmtpServer::start_with_starttls(&cert, &key);
+    let url = format!("smtp://127.0.0.1:{}?tls=starttls", smtp.port);
+
+    let test_db = TestDb::new();
+    let pool = open(&test_db);
+    let email = Rendered {
+        subject: "Sent over TLS".into(),
+        text: "Hello".into(),
+        html: "<p>Hello</p>".into(),
+    };
+    let mut conn = pool.get().unwrap();
+    let conn: &mut DbConnection = &mut conn;
+    outbox::queue(conn, "tls@example.com", &email, None, db::now()).unwrap();
+    let mut last_error = || {
+        email_outbox::table
+            .select(email_outbox::last_error)
+            .first::<Option<String>>(conn)
+            .unwrap()
+    };
+
+    let retry_soon = ("PORTCULLIS_MAIL_RETRY_DELAY", OsStr::new("200ms"));
+    let untrusted = Portal::start_with(&test_db, dir.path(), &url, &[retry_soon], "untrusted");
+    wait_until("a sending attempt failed", &untrusted, || {
+        last_error().is_some()
+    });
+    drop(untrusted);
+    let error = last_error().unwrap();
+    assert!(error.contains("certificate"), "{error}");
+    assert!(smtp.received().is_empty(), "nothing reached the server");
+
+    let trusted_store = ("SSL_CERT_FILE", cert.as_os_str());
+    let env = [retry_soon, trusted_store];
+    let trusted = Portal::start_with(&test_db, dir.path(), &url, &env, "trusted");
+    wait_until("the email was delivered", &trusted, || {
+        !smtp.received().is_empty()
+    });
+    let delivered = smtp.received();
+    assert_eq!(delivered[0].to, ["tls@example.com"]);
+    assert!(delivered[0].decoded().contains("Hello"));
+}

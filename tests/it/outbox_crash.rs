@@ -27,24 +27,36 @@ const BEFORE_STOP: usize = 5;
 const PATIENCE: Duration = Duration::from_secs(180);
 
 /// `portcullis serve` as a child process; killed (SIGKILL) if still running when dropped.
-struct Portal {
+pub(crate) struct Portal {
     child: Child,
     log: PathBuf,
 }
 
 impl Portal {
     fn start(db: &TestDb, data_dir: &Path, smtp: &SmtpServer, name: &str) -> Self {
+        Self::start_with(db, data_dir, &smtp.url(), &[], name)
+    }
+
+    /// Sending to `smtp_url`, with these variables in its environment too.
+    pub(crate) fn start_with(
+        db: &TestDb,
+        data_dir: &Path,
+        smtp_url: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+        name: &str,
+    ) -> Self {
         let log = data_dir.join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .arg("serve")
             .args(["--bind", "127.0.0.1:0"])
-            .args(["--smtp-url", &smtp.url()])
+            .args(["--smtp-url", smtp_url])
             .args(["--mail-from", "Portcullis <noreply@example.com>"])
             .args(["--mail-poll-interval", "200ms"])
             .env_remove("PORTCULLIS_SMTP_URL")
             .env("PORTCULLIS_DATABASE_URL", &db.url)
             .env("PORTCULLIS_DATA_DIR", data_dir)
             .env("PORTCULLIS_LOG", "info,actix_server=warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&log).expect("log file"))
@@ -53,7 +65,7 @@ impl Portal {
         Portal { child, log }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -147,7 +159,7 @@ fn still_claimed(pool: &DbPool) -> i64 {
         .unwrap()
 }
 
-fn wait_until(what: &str, portal: &Portal, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, portal: &Portal, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !done() {
         assert!(

@@ -3,10 +3,11 @@
 
 use std::io;
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mailin_embedded::{Handler, Response, Server, response};
+use mailin_embedded::{Handler, Response, Server, SslConfig, response};
 
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -125,11 +126,28 @@ impl SmtpServer {
         )
     }
 
+    /// A server offering STARTTLS with this certificate (PEM files).
+    pub fn start_with_starttls(cert: &Path, key: &Path) -> Self {
+        // rustls is built with two crypto providers here (reqwest's, mailin's): one must
+        // be chosen for the process before a server configuration can be made.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = SslConfig::SelfSigned {
+            cert_path: cert.to_str().expect("UTF-8 path").to_string(),
+            key_path: key.to_str().expect("UTF-8 path").to_string(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind SMTP port");
+        Self::serve_configured(listener, Duration::ZERO, tls)
+    }
+
     fn serve(listener: TcpListener) -> Self {
         Self::serve_with(listener, Duration::ZERO)
     }
 
     fn serve_with(listener: TcpListener, delay: Duration) -> Self {
+        Self::serve_configured(listener, delay, SslConfig::None)
+    }
+
+    fn serve_configured(listener: TcpListener, delay: Duration, tls: SslConfig) -> Self {
         let port = listener.local_addr().unwrap().port();
         let inbox = Arc::new(Mutex::new(Vec::new()));
         let handler = Capture {
@@ -139,6 +157,7 @@ impl SmtpServer {
             delay,
         };
         let mut server = Server::new(handler);
+        server.with_ssl(tls).expect("the certificate and key load");
         server
             .with_name("smtp.test")
             .with_num_threads(16)
