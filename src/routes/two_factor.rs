@@ -470,11 +470,7 @@ async fn prove(
         let stored = current.user.password_hash.clone();
         let admission = super::auth::admit(state, &reservation).await?;
         if !admission.verify(form.password.clone(), stored).await? {
-            let purpose = match purpose {
-                "enable" => PasswordPurpose::TurnOnTwoFactor,
-                "disable" => PasswordPurpose::TurnOffTwoFactor,
-                _ => PasswordPurpose::MakeRecoveryCodes,
-            };
+            let purpose = password_purpose(purpose);
             super::account::wrong_password(state, current, purpose, origin).await;
             return Ok(Err(("password", NOT_YOUR_PASSWORD)));
         }
@@ -489,6 +485,15 @@ async fn prove(
         .db(move |conn| Ok(throttle::succeeded(conn, &reservation)?))
         .await?;
     Ok(Ok(()))
+}
+
+/// What a wrong password on this form was typed for, as the audit trail names it.
+fn password_purpose(purpose: &str) -> PasswordPurpose {
+    match purpose {
+        "enable" => PasswordPurpose::TurnOnTwoFactor,
+        "disable" => PasswordPurpose::TurnOffTwoFactor,
+        _ => PasswordPurpose::MakeRecoveryCodes,
+    }
 }
 
 /// Checks a code and audits its outcome, in one transaction.
