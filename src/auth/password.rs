@@ -166,7 +166,8 @@ pub struct Hasher {
 /// its own and catches its own panic, so the thread lives on to compute the next.
 type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
-/// How much lower than the pages' threads the hashing threads run: `nice` 10 weighs about a
+/// How much lower than the pages' threads the hashing threads run, added to the process's
+/// own niceness (at most 19): `nice` 10 weighs about a
 /// tenth of `nice` 0, so on a core that a page wants too a hash runs about a tenth of the
 /// time, and a sign-in's 40 ms hash takes up to some 0.4 s while the core is contended.
 pub const HASHING_NICENESS: i32 = 10;
@@ -255,10 +256,14 @@ fn compute_hashes(waiting: &Mutex<std::sync::mpsc::Receiver<Job>>) {
 
 #[cfg(target_os = "linux")]
 fn lower_this_threads_priority() {
-    // On Linux a thread has a niceness of its own, set by its thread id.
-    let thread = libc::id_t::try_from(unsafe { libc::gettid() }).unwrap_or_default();
-    // SAFETY: plain system calls on this thread; a failure leaves it at its priority.
-    if unsafe { libc::setpriority(libc::PRIO_PROCESS, thread, HASHING_NICENESS) } != 0 {
+    // On Linux a thread has a niceness of its own, and `nice` changes the calling
+    // thread's only, relative to what it inherited (the process's), capped at 19.
+    // SAFETY: errno is this thread's own; `nice` only changes this thread's priority.
+    let lowered = unsafe {
+        *libc::__errno_location() = 0;
+        libc::nice(HASHING_NICENESS) != -1 || *libc::__errno_location() == 0
+    };
+    if !lowered {
         let error = std::io::Error::last_os_error();
         tracing::warn!("password hashes run at the pages' priority: {error}");
     }
@@ -399,7 +404,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_password_change_hashes_the_new_password_only_after_the_current_one_matched() {
+    async fn a_password_change_answers_a_new_hash_only_when_the_current_password_matched() {
         let hasher = Hasher::new(1, 0, HashHold::default()).unwrap();
         let current = hash_blocking("current password").unwrap();
         let change = |typed: &str| {

@@ -75,7 +75,7 @@ impl Portal {
     }
 
     /// SIGTERM, then waits for the process to exit on its own.
-    fn terminate(&mut self) -> ExitStatus {
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
         let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -159,9 +159,16 @@ fn still_claimed(pool: &DbPool) -> i64 {
         .unwrap()
 }
 
-pub(crate) fn wait_until(what: &str, portal: &Portal, mut done: impl FnMut() -> bool) {
+/// Waits until `done`, or fails at once if the portal has exited.
+pub(crate) fn wait_until(what: &str, portal: &mut Portal, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !done() {
+        if let Some(status) = portal.child.try_wait().expect("wait") {
+            panic!(
+                "the portal exited ({status}) before {what}; log:\n{}",
+                portal.log()
+            );
+        }
         assert!(
             Instant::now() < deadline,
             "gave up waiting until {what}; log:\n{}",
@@ -210,7 +217,7 @@ fn kill_9_mid_batch_sends_at_most_the_email_in_flight_twice() {
     queue_emails(&pool);
 
     let mut first = Portal::start(&db, data_dir.path(), &smtp, "first");
-    wait_until("a few emails went out", &first, || {
+    wait_until("a few emails went out", &mut first, || {
         smtp.received().len() >= BEFORE_STOP
     });
     first.kill9();
@@ -219,7 +226,7 @@ fn kill_9_mid_batch_sends_at_most_the_email_in_flight_twice() {
     assert!(still_claimed(&pool) > 0, "the dead process held its claim");
 
     let mut second = Portal::start(&db, data_dir.path(), &smtp, "second");
-    wait_until("the outbox is empty", &second, || unsent(&pool) == 0);
+    wait_until("the outbox is empty", &mut second, || unsent(&pool) == 0);
     // Whatever the dead process had on the wire has landed long since.
     let counts = deliveries(&smtp);
     let duplicated = duplicates(&counts);
@@ -247,7 +254,7 @@ fn sigterm_mid_batch_releases_the_claim_and_sends_nothing_twice() {
     queue_emails(&pool);
 
     let mut first = Portal::start(&db, data_dir.path(), &smtp, "first");
-    wait_until("a few emails went out", &first, || {
+    wait_until("a few emails went out", &mut first, || {
         smtp.received().len() >= BEFORE_STOP
     });
     let status = first.terminate();
@@ -262,7 +269,7 @@ fn sigterm_mid_batch_releases_the_claim_and_sends_nothing_twice() {
     assert_eq!(smtp.received().len() + left as usize, EMAILS);
 
     let mut second = Portal::start(&db, data_dir.path(), &smtp, "second");
-    wait_until("the outbox is empty", &second, || unsent(&pool) == 0);
+    wait_until("the outbox is empty", &mut second, || unsent(&pool) == 0);
     let counts = deliveries(&smtp);
     assert_eq!(duplicates(&counts), 0, "{counts:?}");
     let log = second.log();

@@ -128,8 +128,9 @@ impl SmtpServer {
 
     /// A server offering STARTTLS with this certificate (PEM files).
     pub fn start_with_starttls(cert: &Path, key: &Path) -> Self {
-        // rustls is built with two crypto providers here (reqwest's, mailin's): one must
-        // be chosen for the process before a server configuration can be made.
+        // rustls is built with two crypto providers here (ring for reqwest, aws-lc-rs by
+        // mailin's rustls defaults): one must be chosen for the process before a server
+        // configuration can be made.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tls = SslConfig::SelfSigned {
             cert_path: cert.to_str().expect("UTF-8 path").to_string(),
