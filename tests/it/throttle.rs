@@ -305,23 +305,13 @@ async fn throttling_by_address_is_aggregated_too() {
 /// same form signs in.
 #[actix_web::test]
 async fn a_sign_in_beyond_the_hashing_queue_is_turned_away_at_once() {
-    let hold = portcullis::config::HashHold::adjustable();
-    let app = spawn_app_with(|s| {
-        s.hash_slots = Some(1);
-        s.hash_queue = 0;
-        s.hash_hold = hold.clone();
-    })
-    .await;
-    app.setup_admin().await;
-    let mut browsers = browsers_with_tokens(&app, 2).await;
-    let (owner, owner_token) = browsers.pop().expect("two browsers");
-    let (attacker, attacker_token) = browsers.pop().expect("two browsers");
-
-    hold.engage();
-    let flood = actix_web::rt::spawn(async move {
-        post_login(&attacker, &attacker_token, "guess@example.com", WRONG).await
-    });
-    hold.until_held(1).await;
+    let OneSlotHeld {
+        app: _app,
+        hold,
+        owner,
+        owner_token,
+        held,
+    } = one_slot_held(|_| {}).await;
     let refused = owner
         .post(
             "/login",
@@ -343,11 +333,49 @@ async fn a_sign_in_beyond_the_hashing_queue_is_turned_away_at_once() {
     );
 
     hold.release();
-    assert_eq!(flood.await.expect("the held sign-in ends"), 401);
+    assert_eq!(held.await.expect("the held sign-in ends"), 401);
     assert_eq!(
         post_login(&owner, &owner_token, ADMIN_EMAIL, ADMIN_PASSWORD).await,
         303
     );
+}
+
+/// An app with one hashing slot and no queue, the slot held (`HashHold`) by a stranger's
+/// wrong sign-in: every other password check finds the queue full until `hold` releases.
+struct OneSlotHeld {
+    app: TestApp,
+    hold: portcullis::config::HashHold,
+    owner: Browser,
+    owner_token: String,
+    /// The stranger's sign-in; answers its status once released.
+    held: tokio::task::JoinHandle<u16>,
+}
+
+async fn one_slot_held(configure: impl FnOnce(&mut portcullis::config::Settings)) -> OneSlotHeld {
+    let hold = portcullis::config::HashHold::adjustable();
+    let app = spawn_app_with(|s| {
+        s.hash_slots = Some(1);
+        s.hash_queue = 0;
+        s.hash_hold = hold.clone();
+        configure(s);
+    })
+    .await;
+    app.setup_admin().await;
+    let mut browsers = browsers_with_tokens(&app, 2).await;
+    let (owner, owner_token) = browsers.pop().expect("two browsers");
+    let (stranger, stranger_token) = browsers.pop().expect("two browsers");
+    hold.engage();
+    let held = actix_web::rt::spawn(async move {
+        post_login(&stranger, &stranger_token, "guess@example.com", WRONG).await
+    });
+    hold.until_held(1).await;
+    OneSlotHeld {
+        app,
+        hold,
+        owner,
+        owner_token,
+        held,
+    }
 }
 
 /// Sign-ins turned away because every hashing place is taken had no password checked, so
@@ -356,25 +384,17 @@ async fn a_sign_in_beyond_the_hashing_queue_is_turned_away_at_once() {
 /// each costs the database nothing while a flood keeps the queue full.
 #[actix_web::test]
 async fn sign_ins_turned_away_by_a_full_hashing_queue_count_against_no_limit() {
-    let hold = portcullis::config::HashHold::adjustable();
-    let app = spawn_app_with(|s| {
-        s.hash_slots = Some(1);
-        s.hash_queue = 0;
-        s.hash_hold = hold.clone();
+    let OneSlotHeld {
+        app,
+        hold,
+        owner,
+        owner_token,
+        held,
+    } = one_slot_held(|s| {
         s.login_max_failures_per_account = 2;
         s.login_max_failures_per_address = 3;
     })
     .await;
-    app.setup_admin().await;
-    let mut browsers = browsers_with_tokens(&app, 2).await;
-    let (owner, owner_token) = browsers.pop().expect("two browsers");
-    let (attacker, attacker_token) = browsers.pop().expect("two browsers");
-
-    hold.engage();
-    let holding = actix_web::rt::spawn(async move {
-        post_login(&attacker, &attacker_token, "guess@example.com", WRONG).await
-    });
-    hold.until_held(1).await;
     for _ in 0..5 {
         assert_eq!(
             post_login(&owner, &owner_token, ADMIN_EMAIL, WRONG).await,
@@ -388,7 +408,7 @@ async fn sign_ins_turned_away_by_a_full_hashing_queue_count_against_no_limit() {
         "turned away before the attempt was counted, the database was not written"
     );
     hold.release();
-    assert_eq!(holding.await.expect("the held sign-in ends"), 401);
+    assert_eq!(held.await.expect("the held sign-in ends"), 401);
 
     // Counted so far: the held guess, once against the address. Had the five refusals
     // counted, both the account's limit and the address's would be spent.
